@@ -1,0 +1,3 @@
+"""facewarden: face recognition for site security, safe by construction."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,53 @@
+"""The ``facewarden`` command line: parse, call the library, print.
+
+Exit codes: 0 success, 1 a facewarden error (one line on stderr), 2 bad
+usage or configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import click
+
+from facewarden.cli.demo import demo
+from facewarden.cli.evaluate import eval_group
+from facewarden.cli.faces import compare, detect, embed
+from facewarden.errors import FacewardenError
+
+__all__ = ["cli", "main"]
+
+
+class _Group(click.Group):
+    """A group that turns facewarden errors into one line and their exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FacewardenError as exc:
+            click.echo(f"error: {exc.message}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="facewarden")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def cli(verbose: int) -> None:
+    """facewarden: face detection, verification and identification, safe by construction."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+cli.add_command(detect)
+cli.add_command(compare)
+cli.add_command(embed)
+cli.add_command(eval_group)
+cli.add_command(demo)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli.main(prog_name="facewarden")
+
+

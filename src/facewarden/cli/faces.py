@@ -1,0 +1,159 @@
+"""``detect``, ``compare`` and ``embed``: the face analysis commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from facewarden.errors import FaceNotFoundError
+from facewarden.match.similarity import cosine_similarity
+from facewarden.match.thresholds import FMR_CHOICES, threshold_for
+from facewarden.types import Face
+from facewarden.vision.pipeline import Pipeline, central_face, run_batch
+
+__all__ = ["compare", "detect", "embed"]
+
+_MODE = click.Choice(["fast", "accurate"])
+_IMAGE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True, type=_IMAGE)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per image on stdout.")
+@click.option(
+    "--draw",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the image with the faces drawn on it (one input image only).",
+)
+@click.option(
+    "--mode",
+    type=_MODE,
+    default="fast",
+    show_default=True,
+    help="fast: the cascade detector; accurate: a wider CNN fallback.",
+)
+@click.option("--workers", type=click.IntRange(min=1), help="Processes (default: one per core).")
+def detect(
+    images: tuple[Path, ...], as_json: bool, draw: Path | None, mode: str, workers: int | None
+) -> None:
+    """Find the faces in IMAGES, with boxes (xyxy pixels), landmarks and quality."""
+    if draw is not None and len(images) != 1:
+        raise click.UsageError("--draw takes exactly one input image")
+    pipeline = Pipeline.from_mode(mode)
+    failures = 0
+    results = run_batch(pipeline, images, workers=1 if len(images) == 1 else workers, embed=False)
+    for item in tqdm(results, total=len(images), unit="img", disable=len(images) < 2, leave=False):
+        if item.error is not None:
+            failures += 1
+            click.echo(f"error: {item.error.message}", err=True)
+            continue
+        if as_json:
+            click.echo(json.dumps({"image": item.name, "faces": [f.to_dict() for f in item.faces]}))
+        else:
+            click.echo(f"{item.name}: {len(item.faces)} face(s)")
+            for number, face in enumerate(item.faces, start=1):
+                click.echo(f"  {number}. {_describe(face)}")
+    if draw is not None and failures == 0:
+        from facewarden.cli.draw import draw_faces
+        from facewarden.imaging import encode_jpeg
+
+        image = pipeline.decode(images[0], name=str(images[0]))
+        canvas = draw_faces(image, pipeline.run(image, embed=False))
+        import numpy as np
+
+        draw.write_bytes(encode_jpeg(np.asarray(canvas)))
+        click.echo(f"drawn: {draw}", err=True)
+    if failures:
+        raise SystemExit(1)
+
+
+def _describe(face: Face) -> str:
+    x0, y0, x1, y1 = (round(v) for v in face.box.as_tuple())
+    text = f"box=({x0},{y0},{x1},{y1}) score={face.detector_score:.2f} by {face.detector}"
+    if face.quality is not None:
+        verdict = (
+            "usable" if face.quality.usable else "NOT usable: " + "; ".join(face.quality.reasons)
+        )
+        text += f" size={face.quality.face_px:.0f}px yaw={face.quality.yaw_degrees:.0f} {verdict}"
+    return text
+
+
+def _single_face(pipeline: Pipeline, path: Path) -> tuple[Face, int]:
+    image = pipeline.decode(path, name=str(path))
+    faces = pipeline.run(image)
+    face = central_face(faces, image.shape)
+    if face is None:
+        raise FaceNotFoundError(f"{path}: no face found")
+    return face, len(faces)
+
+
+@click.command()
+@click.argument("image_a", type=_IMAGE)
+@click.argument("image_b", type=_IMAGE)
+@click.option(
+    "--fmr",
+    type=click.Choice(FMR_CHOICES),
+    default="1e-3",
+    show_default=True,
+    help="Operating point: the false match rate the threshold is calibrated for.",
+)
+@click.option(
+    "--mode",
+    type=_MODE,
+    default="accurate",
+    show_default=True,
+    help="accurate (default for a decision on one photo each) or fast.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def compare(image_a: Path, image_b: Path, fmr: str, mode: str, as_json: bool) -> None:
+    """Is the main face of IMAGE_A the same person as that of IMAGE_B?"""
+    pipeline = Pipeline.from_mode(mode)
+    face_a, count_a = _single_face(pipeline, image_a)
+    face_b, count_b = _single_face(pipeline, image_b)
+    similarity = cosine_similarity(face_a.require_embedding(), face_b.require_embedding())
+    threshold = threshold_for(pipeline, float(fmr))
+    same = similarity >= threshold
+    warnings = [
+        f"{p}: {n} faces, compared the central one"
+        for p, n in ((image_a, count_a), (image_b, count_b))
+        if n > 1
+    ]
+    warnings += [
+        f"{p}: face below the quality bar ({'; '.join(f.quality.reasons)})"
+        for p, f in ((image_a, face_a), (image_b, face_b))
+        if f.quality is not None and not f.quality.usable
+    ]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "similarity": round(similarity, 4),
+                    "threshold": threshold,
+                    "fmr": float(fmr),
+                    "same_person": same,
+                    "mode": mode,
+                    "warnings": warnings,
+                }
+            )
+        )
+        return
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    verdict = "SAME person" if same else "DIFFERENT people"
+    click.echo(f"similarity {similarity:.4f}, threshold {threshold:.4f} at FMR {fmr}: {verdict}")
+
+
+@click.command()
+@click.argument("image", type=_IMAGE)
+@click.option("--mode", type=_MODE, default="accurate", show_default=True)
+def embed(image: Path, mode: str) -> None:
+    """Print the embedding of each face in IMAGE as JSON (for developers and tests)."""
+    pipeline = Pipeline.from_mode(mode)
+    faces = pipeline.run(pipeline.decode(image, name=str(image)))
+    for face in faces:
+        vector = face.require_embedding()
+        payload = face.to_dict() | {"embedding": [round(float(v), 6) for v in vector]}
+        click.echo(json.dumps(payload))

@@ -1,0 +1,100 @@
+"""Settings: one class, read from ``FACEWARDEN_*`` environment variables, passed explicitly.
+
+Nothing reads the environment at import time; call :meth:`Settings.load`
+(or construct ``Settings(...)`` in tests) and hand the result down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from facewarden.errors import ConfigError
+from facewarden.imaging import ImageLimits
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    """facewarden's configuration; every field can be set as ``FACEWARDEN_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="FACEWARDEN_", frozen=True, extra="forbid")
+
+    data_dir: Path = Field(
+        default=Path("facewarden-data"), description="where the embedded database lives"
+    )
+    key_dir: Path | None = Field(
+        default=None,
+        description="where key material lives; default <data_dir>/../facewarden-keys, "
+        "never inside the database",
+    )
+    mode: Literal["fast", "accurate"] = Field(
+        default="fast", description="pipeline preset for detection and identification"
+    )
+    enroll_mode: Literal["fast", "accurate"] = Field(
+        default="accurate", description="pipeline preset for enrollment and 1:1 verification"
+    )
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="worker processes for batches; default: one per core",
+    )
+    max_image_bytes: int = Field(default=20 * 1024 * 1024, gt=0, le=512 * 1024 * 1024)
+    max_image_pixels: int = Field(default=40_000_000, gt=0, le=400_000_000)
+    keep_enrollment_photos: bool = Field(
+        default=False,
+        description="keep an encrypted, EXIF-free crop of each enrollment photo "
+        "(off: only the protected template is kept)",
+    )
+    max_top_k: int = Field(
+        default=20, ge=1, le=100, description="cap on candidates returned per face by identify"
+    )
+    max_page_size: int = Field(
+        default=100, ge=1, le=1000, description="cap on records returned by one list call"
+    )
+    photo_retention_days: int | None = Field(
+        default=None, ge=1, description="delete kept enrollment photos after this many days"
+    )
+    subject_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="erase subjects not updated for this many days (default: keep until erased)",
+    )
+    import_progress_retention_days: int | None = Field(
+        default=30, ge=1, description="forget bulk-import progress records after this many days"
+    )
+    check_database_on_open: bool = Field(
+        default=True, description="run SQLite's quick_check when the database is opened"
+    )
+
+    @classmethod
+    def load(cls, **overrides: object) -> Settings:
+        """Settings from the environment, with ``overrides`` on top.
+
+        Raises:
+            ConfigError: a value is out of range or of the wrong type.
+        """
+        try:
+            return cls(**overrides)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"FACEWARDEN_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+                for e in exc.errors()
+            )
+            raise ConfigError(f"invalid settings: {problems}") from None
+
+    @property
+    def image_limits(self) -> ImageLimits:
+        """The safe-decoding caps these settings ask for."""
+        return ImageLimits(max_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels)
+
+    @property
+    def resolved_key_dir(self) -> Path:
+        """The key directory: configured, or a sibling of the data directory."""
+        if self.key_dir is not None:
+            return self.key_dir
+        return self.data_dir.resolve().parent / f"{self.data_dir.name}-keys"

@@ -1,0 +1,232 @@
+"""Image in, faces out: detection, alignment, quality and embedding in one place.
+
+``Pipeline(detector, embedder, ...)`` is built by constructor injection;
+:data:`MODES` names the two presets every command chooses between:
+
+* ``fast``: the cascade detector (HOG fitted to the image, upsampling only
+  for group scenes, a small CNN fallback) and one embedding per face. For
+  video, the API and bulk work.
+* ``accurate``: the same cascade with a CNN fallback on up to a megapixel,
+  and each embedding averaged with the embedding of the mirrored chip. It
+  costs twice the embedding time and is worth it where a photo is enrolled
+  or a decision rests on one image (measured on the LFW fold: see
+  ``match/thresholds.py`` and the README).
+
+``run_batch`` spreads many images over worker processes (one per core by
+default), each loading the models once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from facewarden import imaging
+from facewarden.errors import ConfigError, FacewardenError
+from facewarden.types import Face
+from facewarden.vision.align import align, mirror
+from facewarden.vision.detect import CascadeDetector, Detector
+from facewarden.vision.embed import DlibResnetEmbedder, Embedder, l2_normalise
+from facewarden.vision.quality import QualityPolicy, assess
+
+__all__ = ["MODES", "BatchItem", "Mode", "Pipeline", "central_face", "run_batch"]
+
+RGBImage = npt.NDArray[np.uint8]
+Mode = Literal["fast", "accurate"]
+Source = str | os.PathLike[str] | bytes | RGBImage
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """Detect, align, assess and embed the faces of one image.
+
+    Attributes:
+        detector: finds faces with landmarks.
+        embedder: turns aligned chips into unit vectors.
+        quality: the bar for a face to count as usable.
+        mirror: average each embedding with that of the mirrored chip
+            (more accurate, twice the embedding cost).
+        limits: the safe-decoding caps applied to every input.
+    """
+
+    detector: Detector = field(default_factory=CascadeDetector)
+    embedder: Embedder = field(default_factory=DlibResnetEmbedder)
+    quality: QualityPolicy = field(default_factory=QualityPolicy)
+    mirror: bool = False
+    limits: imaging.ImageLimits = imaging.DEFAULT_LIMITS
+
+    @classmethod
+    def from_mode(cls, mode: str) -> Pipeline:
+        """The preset pipeline called ``mode`` (``fast`` or ``accurate``).
+
+        Raises:
+            ConfigError: unknown mode.
+        """
+        try:
+            return MODES[mode]
+        except KeyError:
+            raise ConfigError(f"unknown mode {mode!r}; choose one of: fast, accurate") from None
+
+    def decode(self, source: Source, *, name: str | None = None) -> RGBImage:
+        """Decode ``source`` safely with this pipeline's limits."""
+        return imaging.decode(source, limits=self.limits, name=name)
+
+    def run(self, image: RGBImage, *, embed: bool = True) -> list[Face]:
+        """Every face in ``image`` with its quality and (if ``embed``) its embedding."""
+        faces = self.detector.detect(image)
+        if not faces:
+            return []
+        chips = [
+            align(
+                image, f.landmarks, size=self.embedder.chip_size, padding=self.embedder.chip_padding
+            )
+            for f in faces
+        ]
+        faces = [
+            f.with_quality(assess(f.box, f.landmarks, chip, self.quality))
+            for f, chip in zip(faces, chips, strict=True)
+        ]
+        if not embed:
+            return faces
+        embeddings = self.embed_chips(chips)
+        return [f.with_embedding(e) for f, e in zip(faces, embeddings, strict=True)]
+
+    def embed_chips(self, chips: list[RGBImage]) -> npt.NDArray[np.float32]:
+        """Embeddings of aligned chips, mirror-averaged when this pipeline says so."""
+        embeddings = self.embedder.embed(chips)
+        if self.mirror and chips:
+            flipped = self.embedder.embed([mirror(c) for c in chips])
+            embeddings = l2_normalise(embeddings + flipped)
+        return embeddings
+
+
+MODES: dict[str, Pipeline] = {
+    "fast": Pipeline(),
+    "accurate": Pipeline(
+        detector=CascadeDetector(cnn_max_pixels=1_000_000, name="cascade-thorough"),
+        mirror=True,
+    ),
+}
+
+
+def central_face(faces: list[Face], image_shape: tuple[int, ...]) -> Face | None:
+    """The face a single-subject photo is about: large and near the centre.
+
+    LFW images and ID photos often show other people at the edges; taking the
+    highest detector score instead would sometimes pick one of them.
+    """
+    if not faces:
+        return None
+    height, width = image_shape[:2]
+    cx, cy = width / 2, height / 2
+    diagonal2 = (width**2 + height**2) / 4
+
+    def weight(face: Face) -> float:
+        fx, fy = face.box.center
+        offset2 = ((fx - cx) ** 2 + (fy - cy) ** 2) / diagonal2
+        return face.box.area * float(np.exp(-4.0 * offset2))
+
+    return max(faces, key=weight)
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """The outcome for one input of :func:`run_batch`: faces, or the error it raised."""
+
+    index: int
+    name: str
+    faces: list[Face] = field(default_factory=list)
+    error: FacewardenError | None = None
+    image_shape: tuple[int, ...] = ()
+
+
+_worker_pipeline: Pipeline | None = None
+
+
+def _init_worker(pipeline: Pipeline) -> None:
+    global _worker_pipeline  # noqa: PLW0603 - one pipeline per worker process, set once
+    _worker_pipeline = pipeline
+
+
+def _process(pipeline: Pipeline, index: int, source: Source, embed: bool) -> BatchItem:
+    name = str(source) if isinstance(source, str | os.PathLike) else f"#{index}"
+    try:
+        image = pipeline.decode(source, name=name)
+        faces = pipeline.run(image, embed=embed)
+    except FacewardenError as exc:
+        return BatchItem(index, name, error=exc)
+    return BatchItem(index, name, faces, image_shape=image.shape)
+
+
+def _work(chunk: list[tuple[int, Source, bool]]) -> list[BatchItem]:
+    if _worker_pipeline is None:
+        raise RuntimeError("batch worker used before its initializer ran")
+    return [_process(_worker_pipeline, *task) for task in chunk]
+
+
+def run_batch(
+    pipeline: Pipeline,
+    sources: Iterable[Source],
+    *,
+    workers: int | None = None,
+    embed: bool = True,
+    chunksize: int = 4,
+) -> Iterator[BatchItem]:
+    """Run ``pipeline`` over many images, in input order, using every core.
+
+    Each worker process decodes its own inputs and loads the models once. An
+    input that fails (not an image, too large) yields a :class:`BatchItem`
+    with its error; the run goes on.
+
+    Args:
+        pipeline: what to run on each image.
+        sources: paths, bytes or RGB arrays.
+        workers: processes to use; ``None`` means one per available core, 1 runs in-process.
+        embed: compute embeddings (False: detection and quality only).
+        chunksize: inputs handed to a worker at a time.
+    """
+    if workers is None:
+        workers = len(os.sched_getaffinity(0))
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    tasks = (
+        (i, Path(s) if isinstance(s, os.PathLike) else s, embed) for i, s in enumerate(sources)
+    )
+    if workers == 1:
+        for i, source, emb in tasks:
+            yield _process(pipeline, i, source, emb)
+        return
+    # spawn, not fork: dlib and numpy threads do not survive a fork safely.
+    # An executor, not a Pool: a worker that dies raises BrokenProcessPool here
+    # instead of being replaced forever while the caller hangs.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(pipeline,)
+    ) as executor:
+        # A bounded window of chunks in flight keeps memory flat on huge inputs
+        # while results still come back in input order.
+        window: deque[Future[list[BatchItem]]] = deque()
+        for chunk in _chunks(tasks, chunksize):
+            window.append(executor.submit(_work, chunk))
+            if len(window) >= workers * 4:
+                yield from window.popleft().result()
+        while window:
+            yield from window.popleft().result()
+
+
+def _chunks(
+    tasks: Iterable[tuple[int, Source, bool]], size: int
+) -> Iterator[list[tuple[int, Source, bool]]]:
+    iterator = iter(tasks)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk

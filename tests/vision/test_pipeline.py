@@ -1,0 +1,131 @@
+"""The whole pipeline on real photos: quality, embeddings, decisions, batches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facewarden import imaging
+from facewarden.errors import ConfigError, ImageError
+from facewarden.match.similarity import cosine_similarity
+from facewarden.match.thresholds import threshold_for
+from facewarden.vision.align import align, mirror
+from facewarden.vision.pipeline import Pipeline, central_face, run_batch
+
+SAME_PERSON = [
+    ("obama.jpg", "obama2.jpg"),
+    ("obama.jpg", "obama3.jpg"),
+    ("obama2.jpg", "obama3.jpg"),
+]
+DIFFERENT_PEOPLE = [
+    ("obama.jpg", "biden.jpg"),
+    ("obama2.jpg", "biden.jpg"),
+    ("obama3.jpg", "biden.jpg"),
+]
+
+
+@pytest.fixture(scope="module")
+def embeddings(faces_dir: Path) -> dict[tuple[str, str], np.ndarray]:
+    folder = faces_dir / "face_recognition" / "tests" / "test_images"
+    result = {}
+    for mode in ("fast", "accurate"):
+        pipeline = Pipeline.from_mode(mode)
+        for name in ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"):
+            image = imaging.decode(folder / name)
+            face = central_face(pipeline.run(image), image.shape)
+            assert face is not None and face.usable
+            result[mode, name] = face.require_embedding()
+    return result
+
+
+@pytest.mark.parametrize("mode", ["fast", "accurate"])
+@pytest.mark.parametrize(("a", "b"), SAME_PERSON)
+def test_same_person_scores_above_the_threshold(embeddings, mode, a, b) -> None:
+    threshold = threshold_for(Pipeline.from_mode(mode), 1e-3)
+    assert cosine_similarity(embeddings[mode, a], embeddings[mode, b]) >= threshold
+
+
+@pytest.mark.parametrize("mode", ["fast", "accurate"])
+@pytest.mark.parametrize(("a", "b"), DIFFERENT_PEOPLE)
+def test_different_people_score_below_the_threshold(embeddings, mode, a, b) -> None:
+    # FMR 1e-2 is the loosest calibrated point: if even it rejects the pair,
+    # every stricter operating point does too.
+    threshold = threshold_for(Pipeline.from_mode(mode), 1e-2)
+    assert cosine_similarity(embeddings[mode, a], embeddings[mode, b]) < threshold
+
+
+def test_embeddings_are_unit_vectors_of_128(embeddings) -> None:
+    for vector in embeddings.values():
+        assert vector.shape == (128,) and vector.dtype == np.float32
+        assert abs(float(np.linalg.norm(vector)) - 1) < 1e-5
+
+
+def test_rgba_input_gives_the_same_face_as_rgb(faces_dir: Path) -> None:
+    folder = faces_dir / "face_recognition" / "tests" / "test_images"
+    pipeline = Pipeline.from_mode("fast")
+    rgba = pipeline.run(imaging.decode(folder / "32bit.png"))
+    rgb = pipeline.run(imaging.decode(folder / "obama2.jpg"))
+    assert len(rgba) == len(rgb) == 1
+    similarity = cosine_similarity(rgba[0].require_embedding(), rgb[0].require_embedding())
+    assert similarity > 0.99  # same photo; only JPEG vs PNG encoding differs
+
+
+def test_alignment_is_pure_and_sized_for_the_embedder(faces_dir: Path) -> None:
+    image = imaging.decode(faces_dir / "face_recognition" / "examples" / "obama.jpg")
+    (face,) = Pipeline.from_mode("fast").run(image, embed=False)
+    chip = align(image, face.landmarks)
+    again = align(image.copy(), face.landmarks.copy())
+    assert chip.shape == (150, 150, 3) and chip.dtype == np.uint8
+    assert np.array_equal(chip, again)
+    assert np.array_equal(mirror(mirror(chip)), chip)
+    with pytest.raises(ValueError, match="shape"):
+        align(image, np.zeros((68, 2), dtype=np.float32))
+
+
+def test_small_faces_are_reported_unusable_with_a_reason(faces_dir: Path) -> None:
+    folder = faces_dir / "dlib" / "examples" / "faces"
+    faces = Pipeline.from_mode("fast").run(imaging.decode(folder / "2007_007763.jpg"), embed=False)
+    small = [f for f in faces if f.quality is not None and f.quality.face_px < 40]
+    assert small, "this photo's annotated faces are 37 px: some should be below 40 px"
+    for face in small:
+        assert not face.usable
+        assert any("below the 40 px minimum" in r for r in face.quality.reasons)
+
+
+def test_central_face_prefers_the_subject_over_a_bystander(faces_dir: Path) -> None:
+    image = imaging.decode(
+        faces_dir
+        / "face_recognition"
+        / "examples"
+        / "knn_examples"
+        / "test"
+        / "obama_and_biden.jpg"
+    )
+    faces = Pipeline.from_mode("fast").run(image, embed=False)
+    chosen = central_face(faces, image.shape)
+    assert chosen is not None
+    # The child at the bottom right is the smallest face and off-centre.
+    assert chosen.box.area == max(f.box.area for f in faces) or chosen.box.center[0] < 1500
+
+
+def test_run_batch_in_workers_matches_in_process(faces_dir: Path, tmp_path: Path) -> None:
+    folder = faces_dir / "face_recognition" / "tests" / "test_images"
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    sources = [folder / "obama.jpg", bad, folder / "biden.jpg"]
+    pipeline = Pipeline.from_mode("fast")
+    parallel = list(run_batch(pipeline, sources, workers=2, chunksize=1))
+    serial = list(run_batch(pipeline, sources, workers=1))
+    assert [i.index for i in parallel] == [0, 1, 2]
+    assert isinstance(parallel[1].error, ImageError) and not parallel[1].faces
+    for p, s in zip(parallel, serial, strict=True):
+        assert len(p.faces) == len(s.faces)
+        for fp, fs in zip(p.faces, s.faces, strict=True):
+            assert np.allclose(fp.require_embedding(), fs.require_embedding(), atol=1e-6)
+
+
+def test_unknown_mode_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="fast, accurate"):
+        Pipeline.from_mode("turbo")
