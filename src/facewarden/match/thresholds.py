@@ -1,0 +1,82 @@
+"""Operating points: the similarity threshold for each false match rate, per model.
+
+A threshold only means something with the FMR it was calibrated for. These
+were measured with ``facewarden eval thresholds`` (``eval/calibrate.py``):
+every image of the folder is embedded, every pair of images of different
+people is an impostor comparison, and the threshold at FMR ``f`` is the
+lowest similarity that at most a fraction ``f`` of impostor pairs reach.
+
+Measured on 2026-11-26 on the LFW View 2 fold 1 images
+(``shared/data/lfw-fold1/lfw``: 807 images of 435 people, a face found in
+every one; 931 genuine and 324,290 impostor pairs), cosine similarity of
+L2-normalised dlib ResNet embeddings, thresholds rounded up to 4 decimals:
+
+=====================  ==========  ==========  ==========
+model key / FMR        1e-2        1e-3        1e-4
+=====================  ==========  ==========  ==========
+dlib-resnet (fast)     0.9075      0.9250      0.9406
+  FNMR on LFW          1.07%       7.30%       24.9%
+dlib-resnet+mirror     0.9106      0.9278      0.9423
+  FNMR on LFW          0.97%       5.91%       18.9%
+=====================  ==========  ==========  ==========
+
+LFW's genuine pairs are hard (ageing, pose, light); enrollment and ID
+photos are kinder, so the FNMR in use is lower.
+
+The FMR 1e-4 point rests on about 32 impostor pairs and is a rough estimate;
+recalibrate on a larger set (``facewarden eval thresholds --root DIR``)
+before relying on it. Mirror-averaged embeddings (the ``accurate`` mode) are
+more alike overall, so they get their own, higher, thresholds.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from facewarden.errors import ConfigError
+
+__all__ = ["DEFAULT_FMR", "FMR_CHOICES", "THRESHOLDS", "model_key", "threshold_for"]
+
+#: The FMRs with calibrated thresholds, as the CLI spells them.
+FMR_CHOICES = ["1e-2", "1e-3", "1e-4"]
+DEFAULT_FMR = 1e-3
+
+#: model key -> {fmr: similarity threshold}
+THRESHOLDS: dict[str, dict[float, float]] = {
+    "dlib-resnet": {1e-2: 0.9075, 1e-3: 0.9250, 1e-4: 0.9406},
+    "dlib-resnet+mirror": {1e-2: 0.9106, 1e-3: 0.9278, 1e-4: 0.9423},
+}
+
+
+class _PipelineLike(Protocol):
+    @property
+    def mirror(self) -> bool: ...
+
+    @property
+    def embedder(self) -> object: ...
+
+
+def model_key(embedder_name: str, *, mirror: bool) -> str:
+    """The key of :data:`THRESHOLDS` for an embedder, with or without mirror averaging."""
+    return f"{embedder_name}+mirror" if mirror else embedder_name
+
+
+def threshold_for(pipeline: _PipelineLike, fmr: float = DEFAULT_FMR) -> float:
+    """The similarity threshold of ``pipeline``'s embeddings at false match rate ``fmr``.
+
+    Raises:
+        ConfigError: no calibration for this model or this FMR.
+    """
+    name = str(getattr(pipeline.embedder, "name", ""))
+    key = model_key(name, mirror=pipeline.mirror)
+    table = THRESHOLDS.get(key)
+    if table is None:
+        raise ConfigError(
+            f"no calibrated thresholds for model {key!r}; "
+            "run `facewarden eval thresholds` and add them"
+        )
+    for calibrated, threshold in table.items():  # floats from the CLI: compare with tolerance
+        if abs(calibrated - fmr) <= 1e-12:
+            return threshold
+    choices = ", ".join(f"{f:g}" for f in sorted(table))
+    raise ConfigError(f"no threshold calibrated at FMR {fmr:g}; choose one of: {choices}")
