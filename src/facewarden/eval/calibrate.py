@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facewarden.errors import EvaluationError
+from facewarden.eval.metrics import threshold_at_far
 from facewarden.vision.pipeline import Pipeline, central_face, run_batch
 
 __all__ = ["Calibration", "calibrate_folder", "pair_scores", "threshold_at_fmr"]
@@ -42,14 +43,9 @@ def pair_scores(
 
 def threshold_at_fmr(impostor: npt.NDArray[np.float32], fmr: float) -> float:
     """The lowest threshold at which at most ``fmr`` of the impostor scores match."""
-    if not 0 < fmr < 1:
-        raise ValueError("fmr must be in (0, 1)")
     if impostor.size == 0:
         raise EvaluationError("no impostor pairs: the images need at least two identities")
-    ordered = np.sort(impostor)[::-1]
-    allowed = int(np.floor(fmr * impostor.size))  # impostors allowed at or above the threshold
-    # Just above the (allowed+1)-th highest impostor score.
-    return float(np.nextafter(ordered[allowed], np.float32(2.0)))
+    return threshold_at_far(impostor, fmr)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ default), each loading the models once.
 from __future__ import annotations
 
 import itertools
+import logging
 import multiprocessing
 import os
 from collections import deque
@@ -32,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facewarden import imaging
-from facewarden.errors import ConfigError, FacewardenError
+from facewarden.errors import ConfigError, FacewardenError, ModelError
 from facewarden.types import Face
 from facewarden.vision.align import align, mirror
 from facewarden.vision.detect import CascadeDetector, Detector
@@ -40,6 +41,8 @@ from facewarden.vision.embed import DlibResnetEmbedder, Embedder, l2_normalise
 from facewarden.vision.quality import QualityPolicy, assess
 
 __all__ = ["MODES", "BatchItem", "Mode", "Pipeline", "central_face", "run_batch"]
+
+logger = logging.getLogger(__name__)
 
 RGBImage = npt.NDArray[np.uint8]
 Mode = Literal["fast", "accurate"]
@@ -165,6 +168,11 @@ def _process(pipeline: Pipeline, index: int, source: Source, embed: bool) -> Bat
         faces = pipeline.run(image, embed=embed)
     except FacewardenError as exc:
         return BatchItem(index, name, error=exc)
+    except RuntimeError as exc:
+        # dlib reports its own failures as RuntimeError; one odd image must
+        # not end a batch of thousands.
+        logger.exception("dlib failed on %s", name)
+        return BatchItem(index, name, error=ModelError(f"{name}: the models failed: {exc}"))
     return BatchItem(index, name, faces, image_shape=image.shape)
 
 

@@ -1,0 +1,249 @@
+"""facewarden against the face_recognition package, on the same images in one run.
+
+What it measures, for face_recognition and for each facewarden mode:
+
+* throughput: images/s and faces/s over the whole run, wall-clock, with
+  everything a user waits for counted: model loading (``import
+  face_recognition`` loads its models), and for facewarden the start of the
+  worker pool and each worker's model loading;
+* detection recall on dlib's annotated group photos (``training.xml`` and
+  ``testing.xml``, 43 boxes): a box counts as found when a detection overlaps
+  it with IoU >= 0.3, each box and each detection matched at most once;
+* how many images each found no face in (every LFW image shows one);
+* CPU seconds (all processes, user + system) and images per CPU-second: on
+  a shared machine, where other work steals cores, this stays comparable
+  when wall-clock does not.
+
+The images are the 807 images of the LFW fold in ``../shared/data/lfw-fold1``
+plus dlib's 9 annotated group photos (and, with ``--bald-guys``, dlib's
+1986x1545 collage of 24 faces, which has no boxes: only its face count is shown).
+
+face_recognition runs exactly as its README shows, in one process:
+``face_recognition.face_encodings(face_recognition.load_image_file(path))``
+(HOG, upsampled once, 5-point landmarks, one jitter). Its boxes are taken
+with ``face_locations`` first and handed to ``face_encodings``, which is the
+same work ``face_encodings(image)`` does internally. facewarden runs
+``run_batch(Pipeline.from_mode(mode), paths)`` on all cores, embeddings included.
+
+The machine's load average is printed before and after: the wall-clock
+ratios only mean something when it stays below the number of cores.
+
+Run::
+
+    .venv/bin/python benchmarks/pipeline_vs_face_recognition.py            # everything
+    .venv/bin/python benchmarks/pipeline_vs_face_recognition.py --limit 100  # quick check
+    .venv/bin/python benchmarks/pipeline_vs_face_recognition.py --modes fast --workers 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import resource
+import sys
+import time
+import types
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+LFW = SHARED / "lfw-fold1" / "lfw"
+GROUP = SHARED / "faces" / "dlib" / "examples" / "faces"
+IOU_HIT = 0.3
+
+BoxXYXY = tuple[float, float, float, float]
+
+
+@dataclass
+class Run:
+    """What one system did over the image list."""
+
+    name: str
+    processes: int
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    boxes: list[list[BoxXYXY]] = field(default_factory=list)  # per image, xyxy pixels
+
+    @property
+    def faces(self) -> int:
+        return sum(len(b) for b in self.boxes)
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (pool workers), user + system."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def group_annotations() -> dict[Path, list[BoxXYXY]]:
+    """The annotated boxes of dlib's group photos, xyxy pixels, ``ignore`` boxes left out."""
+    boxes: dict[Path, list[BoxXYXY]] = {}
+    for xml_name in ("training.xml", "testing.xml"):
+        for image in ET.parse(GROUP / xml_name).getroot().iter("image"):
+            found = boxes.setdefault(GROUP / image.attrib["file"], [])
+            for box in image.iter("box"):
+                if box.attrib.get("ignore") == "1":
+                    continue
+                left, top = float(box.attrib["left"]), float(box.attrib["top"])
+                width, height = float(box.attrib["width"]), float(box.attrib["height"])
+                found.append((left, top, left + width, top + height))
+    return boxes
+
+
+def iou(a: BoxXYXY, b: BoxXYXY) -> float:
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def hits(truth: list[BoxXYXY], found: list[BoxXYXY]) -> int:
+    """Annotated boxes found: greedy one-to-one matching, best overlaps first."""
+    candidates = sorted(
+        ((iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)),
+        reverse=True,
+    )
+    used_truth: set[int] = set()
+    used_found: set[int] = set()
+    for overlap, i, j in candidates:
+        if overlap < IOU_HIT:
+            break
+        if i not in used_truth and j not in used_found:
+            used_truth.add(i)
+            used_found.add(j)
+    return len(used_truth)
+
+
+def ensure_pkg_resources() -> None:
+    """Let face_recognition_models import where setuptools no longer ships pkg_resources.
+
+    It only needs ``resource_filename(package, path)``; this shim gives exactly
+    that, for this benchmark process only.
+    """
+    try:
+        import pkg_resources  # noqa: F401
+    except ImportError:
+        shim = types.ModuleType("pkg_resources")
+
+        def resource_filename(package: str, resource: str) -> str:
+            spec = importlib.util.find_spec(package)
+            if spec is None or not spec.submodule_search_locations:
+                raise ImportError(f"cannot locate package {package}")
+            return str(Path(next(iter(spec.submodule_search_locations))) / resource)
+
+        shim.resource_filename = resource_filename  # type: ignore[attr-defined]
+        sys.modules["pkg_resources"] = shim
+
+
+def run_face_recognition(paths: list[Path]) -> Run:
+    run = Run("face_recognition (HOG, upsample 1)", processes=1)
+    start, cpu_start = time.perf_counter(), cpu_seconds()
+    import face_recognition  # loads its dlib models: part of what a user waits for
+
+    for path in paths:
+        image = face_recognition.load_image_file(path)
+        locations = face_recognition.face_locations(image)
+        face_recognition.face_encodings(image, known_face_locations=locations)
+        # css (top, right, bottom, left), right and bottom inclusive, to xyxy.
+        run.boxes.append([(lf, tp, rt + 1, bt + 1) for tp, rt, bt, lf in locations])
+    run.seconds = time.perf_counter() - start
+    run.cpu_seconds = cpu_seconds() - cpu_start
+    return run
+
+
+def run_facewarden(paths: list[Path], mode: str, workers: int) -> Run:
+    from facewarden.vision.pipeline import Pipeline, run_batch
+
+    run = Run(f"facewarden {mode}", processes=workers)
+    start, cpu_start = time.perf_counter(), cpu_seconds()
+    for item in run_batch(Pipeline.from_mode(mode), [str(p) for p in paths], workers=workers):
+        if item.error is not None:
+            print(f"  {item.name}: {item.error.message}", file=sys.stderr)
+        run.boxes.append([face.box.as_tuple() for face in item.faces])
+    run.seconds = time.perf_counter() - start
+    run.cpu_seconds = cpu_seconds() - cpu_start  # the pool has joined its workers by now
+    return run
+
+
+def report(
+    runs: list[Run], paths: list[Path], n_lfw: int, truth: dict[Path, list[BoxXYXY]]
+) -> None:
+    n_truth = sum(len(b) for b in truth.values())
+    header = (
+        f"{'system':<34} {'procs':>5} {'wall s':>7} {'images/s':>8} {'faces/s':>7} "
+        f"{'cpu s':>7} {'img/cpu-s':>9} {'faces':>5} {'no face':>7} {'recall':>12}"
+    )
+    print(header)
+    print("-" * len(header))
+    for run in runs:
+        found = sum(hits(truth[p], b) for p, b in zip(paths, run.boxes, strict=True) if p in truth)
+        empty = sum(1 for b in run.boxes if not b)
+        print(
+            f"{run.name:<34} {run.processes:>5} {run.seconds:>7.1f} "
+            f"{len(paths) / run.seconds:>8.2f} {run.faces / run.seconds:>7.2f} "
+            f"{run.cpu_seconds:>7.1f} {len(paths) / run.cpu_seconds:>9.2f} {run.faces:>5} "
+            f"{empty:>7} {found:>3}/{n_truth} {found / n_truth:>4.0%}"
+        )
+    print()
+    baseline = runs[0]
+    for run in runs[1:]:
+        faces_ratio = (run.faces / run.seconds) / (baseline.faces / baseline.seconds)
+        print(
+            f"{run.name} / face_recognition: {baseline.seconds / run.seconds:.2f}x images/s, "
+            f"{faces_ratio:.2f}x faces/s wall-clock ({run.processes} processes vs 1); "
+            f"{baseline.cpu_seconds / run.cpu_seconds:.2f}x images per CPU-second"
+        )
+    for run in runs:
+        lfw_empty = [p.name for p, b in zip(paths[:n_lfw], run.boxes, strict=False) if not b]
+        shown = ", ".join(lfw_empty[:8]) + (" ..." if len(lfw_empty) > 8 else "")
+        print(
+            f"{run.name}: no face in {len(lfw_empty)} of {n_lfw} LFW images"
+            + (f" ({shown})" if lfw_empty else "")
+        )
+    for index in range(n_lfw, len(paths)):
+        if paths[index] not in truth:
+            counts = ", ".join(f"{run.name} {len(run.boxes[index])}" for run in runs)
+            print(f"{paths[index].name} (24 faces by eye, no boxes): {counts}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N LFW images")
+    parser.add_argument("--modes", default="fast,accurate", help="facewarden modes to run")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=len(os.sched_getaffinity(0)),
+        help="facewarden worker processes (default: all cores)",
+    )
+    parser.add_argument("--bald-guys", action="store_true", help="add dlib's 24-face collage")
+    args = parser.parse_args()
+    if not LFW.is_dir() or not GROUP.is_dir():
+        sys.exit(f"shared data is missing: need {LFW} and {GROUP}")
+
+    lfw = sorted(LFW.glob("*/*.jpg"))[: args.limit]
+    truth = group_annotations()
+    paths = lfw + sorted(truth) + ([GROUP / "bald_guys.jpg"] if args.bald_guys else [])
+    for path in paths:  # read every file once so neither side pays for a cold disk cache
+        path.read_bytes()
+    ensure_pkg_resources()
+
+    cores = len(os.sched_getaffinity(0))
+    print(
+        f"{len(lfw)} LFW images (250x250) + {len(truth)} dlib group photos "
+        f"({sum(len(b) for b in truth.values())} annotated faces)"
+        + (" + bald_guys.jpg" if args.bald_guys else "")
+        + f"; {cores} cores; load average before: {os.getloadavg()[0]:.2f}"
+    )
+    runs = [run_face_recognition(paths)]
+    runs += [run_facewarden(paths, mode.strip(), args.workers) for mode in args.modes.split(",")]
+    print(f"load average after: {os.getloadavg()[0]:.2f}\n")
+    report(runs, paths, len(lfw), truth)
+
+
+if __name__ == "__main__":
+    main()
