@@ -71,6 +71,59 @@ class Settings(BaseSettings):
         default=True, description="run SQLite's quick_check when the database is opened"
     )
 
+    # The server (``facewarden serve``): closed by default.
+    host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        max_length=253,
+        description="address the server binds; anything but loopback needs TLS and an admin",
+    )
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port the server listens on")
+    tls_cert: Path | None = Field(default=None, description="PEM certificate (chain) for HTTPS")
+    tls_key: Path | None = Field(default=None, description="PEM private key for HTTPS")
+    session_minutes: int = Field(
+        default=480, ge=5, le=7 * 24 * 60, description="lifetime of a console sign-in"
+    )
+    login_max_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="failed sign-ins per address or per account before it is locked out",
+    )
+    api_key_max_failures: int = Field(
+        default=20, ge=1, le=10000, description="bad API keys per address before it is locked out"
+    )
+    lockout_seconds: int = Field(
+        default=900, ge=1, le=86400, description="window in which failures count, and lockout"
+    )
+    max_connections: int = Field(
+        default=64, ge=1, le=10000, description="concurrent connections before the server answers 503"
+    )
+    keep_alive_seconds: int = Field(
+        default=5, ge=1, le=300, description="idle keep-alive connections are closed after this"
+    )
+    read_timeout_seconds: float = Field(
+        default=30.0, gt=0, le=600, description="longest wait for the next piece of a request body"
+    )
+    compreface_watchlist: str = Field(
+        default="compreface",
+        min_length=1,
+        max_length=64,
+        description="the watchlist the CompreFace-compatible API keeps its subjects on",
+    )
+    compreface_purpose: str = Field(
+        default="CompreFace-compatible recognition API",
+        min_length=1,
+        max_length=128,
+        description="declared purpose of that watchlist (created on first enrollment)",
+    )
+    compreface_lawful_basis: str | None = Field(
+        default=None,
+        max_length=200,
+        description="lawful basis recorded for subjects enrolled through the CompreFace API; "
+        "unset: that API can recognise but refuses to enroll",
+    )
+
     @classmethod
     def load(cls, **overrides: object) -> Settings:
         """Settings from the environment, with ``overrides`` on top.
@@ -91,6 +144,16 @@ class Settings(BaseSettings):
     def image_limits(self) -> ImageLimits:
         """The safe-decoding caps these settings ask for."""
         return ImageLimits(max_bytes=self.max_image_bytes, max_pixels=self.max_image_pixels)
+
+    @property
+    def tls(self) -> bool:
+        """True when both a TLS certificate and its key are configured."""
+        return self.tls_cert is not None and self.tls_key is not None
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The cap on a request body: the image byte cap plus 1 MiB for the rest of the form."""
+        return self.max_image_bytes + 1024 * 1024
 
     @property
     def resolved_key_dir(self) -> Path:

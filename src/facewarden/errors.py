@@ -6,6 +6,7 @@ maps to, so adapters never guess::
 
     FacewardenError                 base; exit 1, HTTP 500
     ├── ConfigError                 bad settings or an unknown implementation name; exit 2
+    ├── InvalidInputError           a malformed value supplied by the caller; HTTP 400
     ├── ImageError                  input that is not a safe, decodable image; HTTP 400
     │   └── ImageTooLargeError      over the byte or pixel cap; HTTP 413
     ├── ModelError                  a model file is missing or unreadable
@@ -16,12 +17,15 @@ maps to, so adapters never guess::
     ├── KeyMaterialError            a key is missing, wrong or exposed; exit 2
     ├── IntegrityError              stored data failed a check (corruption, tampering)
     ├── PermissionDeniedError       the actor's role does not allow the action; HTTP 403
+    ├── AuthenticationError         no valid credential came with the request; HTTP 401
+    ├── RateLimitedError            too many failed attempts; try again later; HTTP 429
     └── EvaluationError             a benchmark file is malformed; HTTP 400
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "ConfigError",
     "ConflictError",
     "EvaluationError",
@@ -30,11 +34,13 @@ __all__ = [
     "ImageError",
     "ImageTooLargeError",
     "IntegrityError",
+    "InvalidInputError",
     "KeyMaterialError",
     "ModelError",
     "MultipleFacesError",
     "NotFoundError",
     "PermissionDeniedError",
+    "RateLimitedError",
 ]
 
 
@@ -63,6 +69,12 @@ class ConfigError(FacewardenError):
 
     http_status = 500
     exit_code = 2
+
+
+class InvalidInputError(FacewardenError):
+    """A value supplied by the caller is malformed (a date, a field name, a number)."""
+
+    http_status = 400
 
 
 class ImageError(FacewardenError):
@@ -128,6 +140,22 @@ class PermissionDeniedError(FacewardenError):
     """The actor's role does not allow this action on this object."""
 
     http_status = 403
+
+
+class AuthenticationError(FacewardenError):
+    """No valid credential came with the request (missing, wrong, expired or revoked)."""
+
+    http_status = 401
+
+
+class RateLimitedError(FacewardenError):
+    """Too many failed attempts from this address or for this account; try again later."""
+
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class EvaluationError(FacewardenError):

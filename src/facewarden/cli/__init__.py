@@ -11,9 +11,13 @@ from typing import Any
 
 import click
 
+from facewarden.cli.admin import audit, backup, check, keys, purge
 from facewarden.cli.demo import demo
 from facewarden.cli.evaluate import eval_group
 from facewarden.cli.faces import compare, detect, embed
+from facewarden.cli.recognize import identify, verify
+from facewarden.cli.registry import init, subjects
+from facewarden.cli.watchlists import watchlists
 from facewarden.errors import FacewardenError
 
 __all__ = ["cli", "main"]
@@ -44,10 +48,18 @@ cli.add_command(compare)
 cli.add_command(embed)
 cli.add_command(eval_group)
 cli.add_command(demo)
+cli.add_command(init)
+cli.add_command(subjects)
+cli.add_command(watchlists)
+cli.add_command(identify)
+cli.add_command(verify)
+cli.add_command(audit)
+cli.add_command(keys)
+cli.add_command(purge)
+cli.add_command(check)
+cli.add_command(backup)
 
 
 def main() -> None:
     """Console-script entry point."""
     cli.main(prog_name="facewarden")
-
-

@@ -67,7 +67,10 @@ def threshold_for(pipeline: _PipelineLike, fmr: float = DEFAULT_FMR) -> float:
     Raises:
         ConfigError: no calibration for this model or this FMR.
     """
-    name = str(getattr(pipeline.embedder, "name", ""))
+    # An embedder computing the same model another way (dlib's ResNet converted
+    # to ONNX) names the model whose calibration it shares.
+    name = str(getattr(pipeline.embedder, "equivalent_to", "") or "")
+    name = name or str(getattr(pipeline.embedder, "name", ""))
     key = model_key(name, mirror=pipeline.mirror)
     table = THRESHOLDS.get(key)
     if table is None:

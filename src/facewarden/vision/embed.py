@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from facewarden import models
 from facewarden.errors import ConfigError
+from facewarden.vision.onnx_embed import OnnxResnetEmbedder
 
 __all__ = ["EMBEDDERS", "DlibResnetEmbedder", "Embedder", "l2_normalise", "make_embedder"]
 
@@ -87,7 +88,10 @@ class DlibResnetEmbedder:
         return l2_normalise(np.array([np.asarray(d) for d in descriptors], dtype=np.float32))
 
 
-EMBEDDERS: dict[str, Embedder] = {"dlib-resnet": DlibResnetEmbedder()}
+EMBEDDERS: dict[str, Embedder] = {
+    "dlib-resnet": DlibResnetEmbedder(),
+    "onnx-resnet": OnnxResnetEmbedder(),
+}
 
 
 def make_embedder(name: str) -> Embedder:

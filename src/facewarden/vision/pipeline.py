@@ -3,6 +3,10 @@
 ``Pipeline(detector, embedder, ...)`` is built by constructor injection;
 :data:`MODES` names the two presets every command chooses between:
 
+Both use dlib's networks run by ONNX Runtime (converted from the wheel's
+own weight files on first use); ``from_mode(mode, backend="dlib")`` runs
+dlib itself, the reference, with the same results.
+
 * ``fast``: the cascade detector (HOG fitted to the image, upsampling only
   for group scenes, a small CNN fallback) and one embedding per face. For
   video, the API and bulk work.
@@ -18,10 +22,16 @@ default), each loading the models once.
 
 from __future__ import annotations
 
+import ctypes
+import dataclasses
 import itertools
 import logging
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -38,6 +48,7 @@ from facewarden.types import Face
 from facewarden.vision.align import align, mirror
 from facewarden.vision.detect import CascadeDetector, Detector
 from facewarden.vision.embed import DlibResnetEmbedder, Embedder, l2_normalise
+from facewarden.vision.onnx_embed import OnnxResnetEmbedder
 from facewarden.vision.quality import QualityPolicy, assess
 
 __all__ = ["MODES", "BatchItem", "Mode", "Pipeline", "central_face", "run_batch"]
@@ -63,22 +74,36 @@ class Pipeline:
     """
 
     detector: Detector = field(default_factory=CascadeDetector)
-    embedder: Embedder = field(default_factory=DlibResnetEmbedder)
+    embedder: Embedder = field(default_factory=OnnxResnetEmbedder)
     quality: QualityPolicy = field(default_factory=QualityPolicy)
     mirror: bool = False
     limits: imaging.ImageLimits = imaging.DEFAULT_LIMITS
 
     @classmethod
-    def from_mode(cls, mode: str) -> Pipeline:
+    def from_mode(cls, mode: str, *, backend: str = "onnx") -> Pipeline:
         """The preset pipeline called ``mode`` (``fast`` or ``accurate``).
 
+        Args:
+            mode: ``fast`` or ``accurate``.
+            backend: ``onnx`` (dlib's networks converted to ONNX Runtime: the
+                same results, about 20x faster embeddings) or ``dlib`` (dlib
+                itself, the reference).
+
         Raises:
-            ConfigError: unknown mode.
+            ConfigError: unknown mode or backend.
         """
+        if backend not in BACKENDS:
+            raise ConfigError(f"unknown backend {backend!r}; choose one of: onnx, dlib")
         try:
-            return MODES[mode]
+            preset = MODES[mode]
         except KeyError:
             raise ConfigError(f"unknown mode {mode!r}; choose one of: fast, accurate") from None
+        if backend == "onnx":
+            return preset
+        detector = preset.detector
+        if isinstance(detector, CascadeDetector):
+            detector = dataclasses.replace(detector, cnn_backend="dlib")
+        return dataclasses.replace(preset, detector=detector, embedder=DlibResnetEmbedder())
 
     def decode(self, source: Source, *, name: str | None = None) -> RGBImage:
         """Decode ``source`` safely with this pipeline's limits."""
@@ -89,12 +114,7 @@ class Pipeline:
         faces = self.detector.detect(image)
         if not faces:
             return []
-        chips = [
-            align(
-                image, f.landmarks, size=self.embedder.chip_size, padding=self.embedder.chip_padding
-            )
-            for f in faces
-        ]
+        chips = [self._chip(image, f) for f in faces]
         faces = [
             f.with_quality(assess(f.box, f.landmarks, chip, self.quality))
             for f, chip in zip(faces, chips, strict=True)
@@ -104,6 +124,17 @@ class Pipeline:
         embeddings = self.embed_chips(chips)
         return [f.with_embedding(e) for f, e in zip(faces, embeddings, strict=True)]
 
+    def _chip(self, image: RGBImage, face: Face) -> RGBImage:
+        # An embedder trained on another crop (ArcFace's 112 px template)
+        # brings its own alignment; dlib's networks use dlib's chips.
+        own_alignment = getattr(self.embedder, "align", None)
+        if callable(own_alignment):
+            chip: RGBImage = own_alignment(image, face.landmarks)
+            return chip
+        return align(
+            image, face.landmarks, size=self.embedder.chip_size, padding=self.embedder.chip_padding
+        )
+
     def embed_chips(self, chips: list[RGBImage]) -> npt.NDArray[np.float32]:
         """Embeddings of aligned chips, mirror-averaged when this pipeline says so."""
         embeddings = self.embedder.embed(chips)
@@ -112,6 +143,8 @@ class Pipeline:
             embeddings = l2_normalise(embeddings + flipped)
         return embeddings
 
+
+BACKENDS = ("onnx", "dlib")
 
 MODES: dict[str, Pipeline] = {
     "fast": Pipeline(),
@@ -159,6 +192,30 @@ _worker_pipeline: Pipeline | None = None
 def _init_worker(pipeline: Pipeline) -> None:
     global _worker_pipeline  # noqa: PLW0603 - one pipeline per worker process, set once
     _worker_pipeline = pipeline
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """End this worker when the process that started it dies, even by SIGKILL.
+
+    Otherwise a killed ``subjects import`` leaves its workers behind, idle
+    with the models loaded. Linux tells us at once (``PR_SET_PDEATHSIG``);
+    elsewhere a watcher thread notices the new parent within a second.
+    """
+    parent = os.getppid()
+    if sys.platform.startswith("linux"):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+        return
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _process(pipeline: Pipeline, index: int, source: Source, embed: bool) -> BatchItem:

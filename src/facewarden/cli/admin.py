@@ -1,0 +1,177 @@
+"""``audit``, ``keys``, ``purge`` and ``check``: accountability and maintenance commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from facewarden.cli._common import deployment_options, echo_json, open_warden, settings
+from facewarden.privacy.keys import KeyRing
+
+__all__ = ["audit", "backup", "check", "keys", "purge"]
+
+
+@click.group()
+def audit() -> None:
+    """Read and verify the hash-chained audit log."""
+
+
+@audit.command("list")
+@click.option(
+    "--after",
+    "after_seq",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Entries after this sequence number (paging).",
+)
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--object", "object_id", help="Only entries about this id (subject, watchlist).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@deployment_options
+def audit_list(after_seq: int, limit: int, object_id: str | None, as_json: bool) -> None:
+    """List audit entries in order."""
+    entries = open_warden().audit.entries(after_seq=after_seq, limit=limit, object_id=object_id)
+    if as_json:
+        echo_json([e.to_record() for e in entries])
+        return
+    for e in entries:
+        target = f" {e.object_type}:{e.object_id}" if e.object_id else ""
+        purpose = f" purpose={e.purpose!r}" if e.purpose else ""
+        details = " ".join(
+            f"{k}={','.join(map(str, v)) if isinstance(v, tuple) else v}"
+            for k, v in e.details.items()
+        )
+        click.echo(
+            f"{e.seq:>6} {e.ts} {e.actor} {e.action}{target} {e.outcome}{purpose} "
+            f"{details}".rstrip()
+        )
+
+
+@audit.command("verify")
+@click.option(
+    "--last-seq",
+    type=click.IntRange(min=1),
+    help="The highest sequence number known (from a record kept elsewhere).",
+)
+@deployment_options
+def audit_verify(last_seq: int | None) -> None:
+    """Check the whole chain; exit 1 naming the first tampered, deleted or reordered entry."""
+    result = open_warden().audit.verify(last_seq=last_seq)
+    if not result.ok:
+        bad = result.report.first_bad_seq
+        where = f"entry {bad}: " if bad is not None else ""
+        click.echo(
+            f"error: audit log FAILED verification at {where}{result.report.problem}", err=True
+        )
+        raise SystemExit(1)
+    click.echo(
+        f"audit log OK: {result.report.checked} entries; head seq {result.head_seq} "
+        f"hash {result.head_hash} (keep these elsewhere to detect a rollback)"
+    )
+
+
+@click.group()
+def keys() -> None:
+    """Create, rotate and destroy keys (the key directory lives outside the database)."""
+
+
+@keys.command("init")
+@deployment_options
+def keys_init() -> None:
+    """Create the key directory with fresh random keys (mode 0700; files 0600)."""
+    path = settings().resolved_key_dir
+    existed = path.exists()
+    keyring = KeyRing.open(path, create=True)
+    click.echo(
+        f"{'key directory exists' if existed else 'created keys'}: {keyring.path} "
+        f"(master key {keyring.active_master_id})"
+    )
+
+
+@keys.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@deployment_options
+def keys_status(as_json: bool) -> None:
+    """Which keys exist and how many data keys each master key wraps (ids only)."""
+    status = open_warden().keys.status()
+    if as_json:
+        echo_json(status.to_dict())
+        return
+    click.echo(f"key directory {status.key_dir}")
+    for key_id in status.master_key_ids:
+        active = " (active)" if key_id == status.active_master_id else ""
+        used = status.data_keys_by_master.get(key_id, 0)
+        click.echo(f"  master key {key_id}{active}: wraps {used} data key(s)")
+    click.echo(f"  template key {status.template_key_id}")
+
+
+@keys.command("rotate")
+@deployment_options
+def keys_rotate() -> None:
+    """Add a master key and re-wrap every data key with it, in one transaction."""
+    rotation = open_warden().keys.rotate_master()
+    click.echo(f"new master key {rotation.new_key_id}; {rotation.rewrapped} data key(s) re-wrapped")
+    for old in rotation.retired_key_ids:
+        click.echo(f"no longer needed: {old} (destroy it with `facewarden keys destroy {old}`)")
+
+
+@keys.command("rotate-templates")
+@deployment_options
+def keys_rotate_templates() -> None:
+    """Re-protect every template with a new secret transform, in one transaction."""
+    rotation = open_warden().keys.rotate_templates()
+    click.echo(
+        f"template key {rotation.old_key_id} -> {rotation.new_key_id}; "
+        f"{rotation.templates} template(s) renewed"
+    )
+
+
+@keys.command("destroy")
+@click.argument("key_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@deployment_options
+def keys_destroy(key_id: str, yes: bool) -> None:
+    """Shred old master key KEY_ID (refused while any data key depends on it)."""
+    if not yes:
+        click.confirm(
+            f"Destroy master key {key_id}? Backups wrapped with it become unreadable.",
+            abort=True,
+            err=True,
+        )
+    open_warden().keys.destroy_master(key_id)
+    click.echo(f"destroyed {key_id}")
+
+
+@click.command()
+@deployment_options
+def purge() -> None:
+    """Delete expired data by the retention policies, then compact the database."""
+    report = open_warden().purge()
+    counts = ", ".join(f"{name} {n}" for name, n in report.deleted.items()) or "nothing expires"
+    click.echo(f"purged: {counts}")
+
+
+@click.command()
+@click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+@deployment_options
+def backup(destination: Path) -> None:
+    """Copy the database, consistently and without keys, to a new file DESTINATION."""
+    open_warden().backup(destination)
+    click.echo(f"backed up to {destination}; back up the key directory separately")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@deployment_options
+def check(as_json: bool) -> None:
+    """Full integrity check of the database and the audit chain; exit 1 on any problem."""
+    problems = open_warden().integrity_check()
+    if as_json:
+        echo_json({"ok": not problems, "problems": problems})
+    elif not problems:
+        click.echo("ok")
+    for problem in problems if not as_json else []:
+        click.echo(f"error: {problem}", err=True)
+    if problems:
+        raise SystemExit(1)

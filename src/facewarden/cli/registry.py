@@ -1,0 +1,309 @@
+"""``init`` and ``subjects``: the registry on the command line.
+
+Personal values can be given as options, but options are visible to other
+local users (``ps``) and stay in shell history; ``--record FILE`` (or ``-``
+for stdin) reads them from a JSON object instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+from facewarden.cli._common import IMAGE, deployment_options, echo_json, open_warden, settings
+from facewarden.cli.bulk import import_
+from facewarden.errors import ConflictError, FacewardenError
+from facewarden.service.records import FIELD_NAMES, SubjectRecord, invalid_input
+from facewarden.service.registry import Subject
+from facewarden.service.warden import database_path
+
+__all__ = ["init", "subjects"]
+
+_FIELD_OPTIONS = (
+    ("--name", "full_name", "Full name."),
+    ("--id-number", "id_number", "National ID, passport or similar number (unique)."),
+    ("--dob", "date_of_birth", "Date of birth, YYYY-MM-DD."),
+    ("--sex", "sex", "Sex as on the identity document (F, M, X, ...)."),
+    ("--nationality", "nationality", "Nationality."),
+    ("--address", "address", "Postal address."),
+    ("--employer", "employer", "Employer or organisation."),
+    ("--notes", "notes", "Free-form notes."),
+    ("--lawful-basis", "lawful_basis", "Legal ground or consent reference of the enrollment."),
+)
+
+
+def _field_options(command: Any) -> Any:
+    for flag, name, text in reversed(_FIELD_OPTIONS):
+        command = click.option(flag, name, help=text)(command)
+    return click.option(
+        "--record",
+        "record_file",
+        type=click.File("r"),
+        help="Read fields from a JSON object in FILE ('-': stdin), "
+        "keeping them out of the process list and shell history.",
+    )(command)
+
+
+def _fields(record_file: Any, options: dict[str, Any]) -> dict[str, str | None]:
+    values: dict[str, str | None] = {}
+    if record_file is not None:
+        try:
+            loaded = json.load(record_file)
+        except ValueError as exc:
+            raise invalid_input(f"--record: not a JSON object ({exc})") from None
+        if not isinstance(loaded, dict) or set(loaded) - set(FIELD_NAMES):
+            raise invalid_input(f"--record: a JSON object with keys from {', '.join(FIELD_NAMES)}")
+        values.update({k: None if v is None else str(v) for k, v in loaded.items()})
+    values.update({k: v for k, v in options.items() if k in FIELD_NAMES and v is not None})
+    return values
+
+
+@click.command()
+@deployment_options
+def init() -> None:
+    """Create the database and the key directory (private, fresh random keys)."""
+    existed = database_path(settings()).exists()
+    warden = open_warden(create=True)
+    verb = "already initialised" if existed else "initialised"
+    click.echo(f"{verb}: database {database_path(warden.settings)}, keys {warden.key_dir}")
+    if not existed:
+        click.echo(
+            "Back up the key directory apart from the data: without it nothing stored "
+            "can be read, and anyone holding both can read everything.",
+            err=True,
+        )
+
+
+@click.group()
+def subjects() -> None:
+    """Enroll, show, update, export and erase subjects."""
+
+
+@subjects.command("add")
+@click.argument("images", nargs=-1, required=True, type=IMAGE)
+@_field_options
+@click.option(
+    "--watchlist",
+    "-w",
+    "watchlist_refs",
+    multiple=True,
+    help="Put the subject on this watchlist (repeatable).",
+)
+@click.option(
+    "--face",
+    "face_number",
+    type=click.IntRange(min=1),
+    help="Which face to enroll from photos showing several (as `detect` numbers).",
+)
+@click.option("--force", is_flag=True, help="Enroll faces below the quality bar.")
+@click.option("--purpose", default="", help="Why (for the audit log).")
+@deployment_options
+def add(
+    images: tuple[Path, ...],
+    record_file: Any,
+    watchlist_refs: tuple[str, ...],
+    face_number: int | None,
+    force: bool,
+    purpose: str,
+    **options: Any,
+) -> None:
+    """Enroll a person from IMAGES (one face each); prints the new subject id."""
+    record = SubjectRecord.from_fields(_fields(record_file, options))
+    warden = open_warden()
+    enrolled = warden.registry.enroll(
+        record,
+        list(images),
+        watchlists=watchlist_refs,
+        purpose=purpose,
+        force=force,
+        face_index=None if face_number is None else face_number - 1,
+    )
+    click.echo(enrolled.subject_id)
+
+
+@subjects.command("list")
+@click.option("--after", help="Continue after this subject id (paging).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@deployment_options
+def list_(after: str | None, limit: int, as_json: bool) -> None:
+    """List subjects: id, name, faces, watchlists (an audited read of the names)."""
+    rows = open_warden().registry.subjects(after=after, limit=limit)
+    if as_json:
+        echo_json(
+            [
+                {
+                    "subject_id": r.subject_id,
+                    "full_name": r.full_name,
+                    "faces": r.faces,
+                    "watchlists": r.watchlists,
+                    "updated_at": r.updated_at.isoformat(),
+                }
+                for r in rows
+            ]
+        )
+        return
+    for r in rows:
+        click.echo(f"{r.subject_id}  {r.full_name}  faces={r.faces} watchlists={r.watchlists}")
+
+
+@subjects.command("show")
+@click.argument("subject_id", required=False)
+@click.option("--id-number", help="Find the subject by ID number instead.")
+@click.option("--purpose", default="", help="Why (for the audit log).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@deployment_options
+def show(subject_id: str | None, id_number: str | None, purpose: str, as_json: bool) -> None:
+    """Show a subject's record, faces and watchlists (an audited read)."""
+    if (subject_id is None) == (id_number is None):
+        raise click.UsageError("give SUBJECT_ID or --id-number, not both")
+    registry = open_warden().registry
+    subject = (
+        registry.get(subject_id, purpose=purpose)
+        if subject_id is not None
+        else registry.find_by_id_number(id_number or "", purpose=purpose)
+    )
+    if as_json:
+        echo_json(subject.to_dict())
+    else:
+        _print_subject(subject)
+
+
+def _print_subject(subject: Subject) -> None:
+    click.echo(
+        f"subject {subject.subject_id} (enrolled {subject.created_at:%Y-%m-%d %H:%M}Z, "
+        f"updated {subject.updated_at:%Y-%m-%d %H:%M}Z)"
+    )
+    for name, value in subject.record.to_dict().items():
+        if value is not None:
+            click.echo(f"  {name}: {value}")
+    for face in subject.faces:
+        photo = ", photo kept" if face.has_photo else ""
+        click.echo(f"  face {face.face_id} ({face.model}{photo})")
+    click.echo(f"  watchlists: {', '.join(subject.watchlists) or '-'}")
+
+
+@subjects.command("update")
+@click.argument("subject_id")
+@_field_options
+@click.option(
+    "--clear",
+    "cleared",
+    multiple=True,
+    type=click.Choice(FIELD_NAMES[2:]),
+    help="Remove an optional field (repeatable).",
+)
+@click.option("--purpose", default="", help="Why (for the audit log).")
+@deployment_options
+def update(
+    subject_id: str, record_file: Any, cleared: tuple[str, ...], purpose: str, **options: Any
+) -> None:
+    """Change fields of a subject's record."""
+    changes: dict[str, str | None] = dict(_fields(record_file, options))
+    changes.update(dict.fromkeys(cleared))
+    if not changes:
+        raise click.UsageError("nothing to change: give field options, --record or --clear")
+    subject = open_warden().registry.update(subject_id, changes, purpose=purpose)
+    click.echo(f"updated {subject.subject_id}")
+
+
+@subjects.group("faces")
+def faces() -> None:
+    """Add, replace and remove a subject's faces."""
+
+
+@faces.command("add")
+@click.argument("subject_id")
+@click.argument("image", type=IMAGE)
+@click.option(
+    "--face",
+    "face_number",
+    type=click.IntRange(min=1),
+    help="Which face, for a photo showing several.",
+)
+@click.option("--force", is_flag=True, help="Accept a face below the quality bar.")
+@deployment_options
+def face_add(subject_id: str, image: Path, face_number: int | None, force: bool) -> None:
+    """Enroll one more face of SUBJECT_ID from IMAGE; prints the face id."""
+    index = None if face_number is None else face_number - 1
+    click.echo(open_warden().faces.add(subject_id, image, face_index=index, force=force))
+
+
+@faces.command("replace")
+@click.argument("subject_id")
+@click.argument("face_id")
+@click.argument("image", type=IMAGE)
+@click.option(
+    "--face",
+    "face_number",
+    type=click.IntRange(min=1),
+    help="Which face, for a photo showing several.",
+)
+@click.option("--force", is_flag=True, help="Accept a face below the quality bar.")
+@deployment_options
+def face_replace(
+    subject_id: str, face_id: str, image: Path, face_number: int | None, force: bool
+) -> None:
+    """Replace FACE_ID of SUBJECT_ID with the face in IMAGE; prints the new face id."""
+    index = None if face_number is None else face_number - 1
+    click.echo(
+        open_warden().faces.replace(subject_id, face_id, image, face_index=index, force=force)
+    )
+
+
+@faces.command("remove")
+@click.argument("subject_id")
+@click.argument("face_id")
+@deployment_options
+def face_remove(subject_id: str, face_id: str) -> None:
+    """Delete FACE_ID (template and photo) of SUBJECT_ID."""
+    open_warden().faces.remove(subject_id, face_id)
+    click.echo(f"removed {face_id}")
+
+
+@subjects.command("export")
+@click.argument("subject_id")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to FILE (created private, 0600) instead of stdout.",
+)
+@click.option("--purpose", default="", help="Why (for the audit log).")
+@deployment_options
+def export(subject_id: str, output: Path | None, purpose: str) -> None:
+    """Everything held on SUBJECT_ID, decrypted, plus who accessed it, as JSON."""
+    data = open_warden().registry.export(subject_id, purpose=purpose)
+    text = json.dumps(data, indent=2, ensure_ascii=False)
+    if output is None:
+        click.echo(text)
+        return
+    try:
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConflictError(f"{output} exists; choose a new file name") from None
+    except OSError as exc:
+        raise FacewardenError(f"cannot write {output}: {exc.strerror}") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text + "\n")
+    click.echo(f"exported {subject_id} to {output}", err=True)
+
+
+@subjects.command("erase")
+@click.argument("subject_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--purpose", default="", help="Why, e.g. the erasure request reference.")
+@deployment_options
+def erase(subject_id: str, yes: bool, purpose: str) -> None:
+    """Erase SUBJECT_ID: record, faces, templates, photos, memberships. Cannot be undone."""
+    if not yes:
+        click.confirm(f"Erase {subject_id} for good?", abort=True, err=True)
+    open_warden().registry.erase(subject_id, purpose=purpose)
+    click.echo(f"erased {subject_id}")
+
+
+subjects.add_command(import_)

@@ -1,0 +1,103 @@
+"""Converted models, computed once and kept in the user's cache folder.
+
+A conversion, not a download: the ONNX model is computed from the dlib file of
+the installed ``face-recognition-models`` wheel and stored as
+``$XDG_CACHE_HOME/facewarden/models/<dlib file stem>-<sha256 prefix>-c<converter version>.onnx``
+(``~/.cache`` when ``XDG_CACHE_HOME`` is unset). The key is the hash of the
+source file's bytes, so a different file never meets a stale conversion, and
+the converter version, so a fixed converter never serves an old graph.
+
+Files are written atomically (a temporary file in the same folder, flushed,
+then renamed), so concurrent worker processes converting at once each end
+with a complete file. A cache that cannot be written is not an error: the
+model is converted in memory and a warning is logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from facewarden import models
+from facewarden.errors import ModelError
+
+__all__ = ["CONVERTER_VERSION", "cache_dir", "converted_model", "sha256_of"]
+
+#: Bump whenever the converter's output for the same input changes.
+CONVERTER_VERSION = 1
+
+log = logging.getLogger(__name__)
+
+
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/facewarden/models``, or ``~/.cache/facewarden/models``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "facewarden" / "models"
+
+
+def sha256_of(path: Path) -> str:
+    """The hex SHA-256 of the file at ``path``."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def converted_model(model: str, *, folder: Path | None = None) -> bytes:
+    """The serialized ONNX model converted from dlib's ``model``, from the cache when there.
+
+    Args:
+        model: ``resnet_embedder`` or ``mmod_detector``.
+        folder: the cache folder; :func:`cache_dir` when None.
+
+    Raises:
+        ModelError: the dlib file is missing or cannot be converted.
+    """
+    source = models.model_path(model)
+    digest = sha256_of(source)
+    target = (folder or cache_dir()) / f"{source.stem}-{digest[:16]}-c{CONVERTER_VERSION}.onnx"
+    try:
+        return target.read_bytes()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("cannot read the cached model %s (%s); converting again", target, exc)
+    data = _convert(model, source)
+    try:
+        _write_atomically(target, data)
+        log.info("converted %s to %s", source.name, target)
+    except OSError as exc:
+        log.warning(
+            "cannot cache the converted model in %s (%s); using it from memory", target, exc
+        )
+    return data
+
+
+def _convert(model: str, source: Path) -> bytes:
+    try:
+        from facewarden.convert.dlib_format import read_network
+        from facewarden.convert.to_onnx import build_onnx
+    except ImportError as exc:  # onnx is an optional dependency
+        raise ModelError(
+            f"converting dlib models needs the onnx package ({exc.name} is missing); "
+            "install facewarden[onnx]"
+        ) from exc
+    return bytes(build_onnx(read_network(source), model).SerializeToString())

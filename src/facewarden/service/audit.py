@@ -1,0 +1,196 @@
+"""The audit service: append entries inside the caller's transaction, list and verify them.
+
+Every read or write of personal data appends an entry in the same
+transaction as the change it records, so neither exists without the other.
+Entries name pseudonymous ids only.
+
+Besides the chain itself the store keeps an *audit head*: the last entry's
+seq and hash, MACed with the audit key. It lets :meth:`AuditLog.verify`
+notice that the newest entries were deleted (a truncated tail is otherwise a
+valid, shorter chain). Honest limit: someone who kept an old copy of the
+head row and of the log can roll both back together; pass ``last_seq`` from
+a record kept elsewhere (a report, a monitoring system) to catch that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from facewarden.errors import IntegrityError
+from facewarden.privacy.audit import MAX_FIELD, AuditEntry, VerifyReport
+from facewarden.service.context import Context
+from facewarden.service.records import invalid_input
+from facewarden.store.base import Transaction
+
+__all__ = ["HEAD_KEY", "AuditLog", "AuditVerification", "check_text"]
+
+HEAD_KEY = "audit_head"
+_HEAD_DOMAIN = b"facewarden/audit-head/v1\x00"
+
+
+@dataclass(frozen=True)
+class AuditVerification:
+    """The outcome of :meth:`AuditLog.verify`.
+
+    Attributes:
+        report: the chain check; ``report.problem`` names the first bad entry.
+        head_seq: the seq of the last entry as recorded by the MACed head.
+        head_hash: that entry's hash; keep both elsewhere to detect a rollback later.
+    """
+
+    report: VerifyReport
+    head_seq: int | None
+    head_hash: str | None
+
+    @property
+    def ok(self) -> bool:
+        """The whole log verified."""
+        return self.report.ok
+
+
+def check_text(label: str, value: str, limit: int = MAX_FIELD) -> str:
+    """A short printable text for an audit field (an actor, a purpose), stripped.
+
+    Raises:
+        ConfigError: not printable, or longer than ``limit``.
+    """
+    value = value.strip()
+    if len(value) > limit or not value.isprintable():
+        raise invalid_input(f"{label} must be printable text of at most {limit} characters")
+    return value
+
+
+class AuditLog:
+    """Append, list and verify audit entries for one actor."""
+
+    def __init__(self, ctx: Context, actor: str) -> None:
+        self._ctx = ctx
+        self._actor = check_text("actor", actor)
+        if not self._actor:
+            raise invalid_input("an actor is required: who acts, for the audit log")
+
+    @property
+    def actor(self) -> str:
+        """Who the entries appended through this object name as actor."""
+        return self._actor
+
+    def append(
+        self,
+        tx: Transaction,
+        action: str,
+        *,
+        object_type: str = "",
+        object_id: str = "",
+        purpose: str = "",
+        outcome: str = "ok",
+        details: Mapping[str, object] | None = None,
+    ) -> AuditEntry:
+        """Append the next entry inside ``tx`` and move the head to it.
+
+        Raises:
+            IntegrityError: the newest stored entry fails its HMAC (run ``audit verify``).
+            ValueError: the details look personal (a programming error, never data).
+        """
+        purpose = check_text("purpose", purpose)
+        entry = self._ctx.chain.make_entry(
+            tx.last_audit(),
+            clock=self._ctx.clock,
+            actor=self._actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            purpose=purpose,
+            outcome=outcome,
+            details=details,
+        )
+        tx.append_audit(entry)
+        tx.set_meta(HEAD_KEY, self._head(entry.seq, entry.entry_hash))
+        return entry
+
+    def record(self, action: str, **kwargs: object) -> AuditEntry:
+        """Append one entry in a transaction of its own (for events that change nothing)."""
+        with self._ctx.writing() as tx:
+            return self.append(tx, action, **kwargs)  # type: ignore[arg-type]
+
+    def entries(
+        self, *, after_seq: int = 0, limit: int = 100, object_id: str | None = None
+    ) -> list[AuditEntry]:
+        """Entries by seq, a page at a time (``limit`` is capped by the settings)."""
+        self._ctx.ensure_open()
+        limit = max(1, min(limit, self._ctx.settings.max_page_size))
+        return self._ctx.store.list_audit(after_seq=after_seq, limit=limit, object_id=object_id)
+
+    def about(self, object_id: str) -> list[AuditEntry]:
+        """Every entry whose object is ``object_id`` or whose details name it."""
+        self._ctx.ensure_open()
+        return self._ctx.store.audit_about(object_id)
+
+    def verify(self, *, last_seq: int | None = None) -> AuditVerification:
+        """Check the whole chain in stored order, plus the head, and name the first bad entry.
+
+        Args:
+            last_seq: the highest seq known (from elsewhere) to have been written.
+        """
+        self._ctx.ensure_open()
+        store = self._ctx.store
+        head_seq, head_hash, head_problem = self._read_head(store.get_meta(HEAD_KEY))
+        seen: list[int] = []
+        broken: list[IntegrityError] = []
+
+        def entries() -> Iterator[AuditEntry]:
+            try:
+                for entry in store.iter_audit():
+                    seen.append(entry.seq)
+                    yield entry
+            except IntegrityError as exc:  # a row too damaged to even load
+                broken.append(exc)
+
+        expected = max(s for s in (last_seq, head_seq, 0) if s is not None)
+        report = self._ctx.chain.verify(entries(), last_seq=expected or None)
+        if broken:
+            bad_seq = (seen[-1] + 1) if seen else 1
+            if report.ok or (report.first_bad_seq or 0) >= bad_seq:
+                report = VerifyReport(
+                    False,
+                    len(seen),
+                    bad_seq,
+                    f"tampered: entry {bad_seq} is malformed ({broken[0].message})",
+                )
+        elif report.ok and head_problem is not None:
+            report = VerifyReport(False, report.checked, head_seq, head_problem)
+        elif report.ok and head_seq is not None and seen and seen[-1] > head_seq:
+            report = VerifyReport(
+                False,
+                report.checked,
+                head_seq + 1,
+                f"tampered: entries after {head_seq} were added outside "
+                "facewarden (the audit head does not cover them)",
+            )
+        return AuditVerification(report, head_seq, head_hash)
+
+    def _head(self, seq: int, entry_hash: str) -> str:
+        body = f"{seq}:{entry_hash}"
+        return f"{body}:{self._mac(body)}"
+
+    def _mac(self, body: str) -> str:
+        key = self._ctx.keyring.audit_key
+        return hmac.new(key, _HEAD_DOMAIN + body.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def _read_head(self, value: str | None) -> tuple[int | None, str | None, str | None]:
+        if value is None:
+            return None, None, None
+        body, _, mac = value.rpartition(":")
+        seq_text, _, entry_hash = body.partition(":")
+        if not (seq_text.isdigit() and hmac.compare_digest(self._mac(body), mac)):
+            return (
+                None,
+                None,
+                (
+                    "tampered: the audit head (the record of the last entry) was altered; "
+                    "the newest entries may have been removed"
+                ),
+            )
+        return int(seq_text), entry_hash, None

@@ -1,0 +1,285 @@
+"""Bulk enrollment from a folder (one subfolder per person) or a CSV of records and photos.
+
+Faces are found and embedded by worker processes (:func:`run_batch`); every
+write happens here, in the main process, one transaction per person. Each
+person's transaction also records a keyed hash of the person's source, so a
+re-run skips what is done: an interrupted import is resumed by running it
+again. A person is reported as enrolled only after their transaction
+committed; a person who cannot be enrolled is skipped with the reason, and
+the import goes on.
+
+Sources are hashed with a key (the blind-index key, under its own domain)
+because paths often carry names ("photos/Jane Doe/1.jpg").
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from facewarden.errors import FacewardenError
+from facewarden.service.context import Context
+from facewarden.service.enrollment import (
+    PreparedFace,
+    choose_face,
+    model_key_of,
+    prepare_face,
+)
+from facewarden.service.records import FIELD_NAMES, SubjectRecord, invalid_input
+from facewarden.service.registry import Registry
+from facewarden.service.watchlists import resolve_watchlist
+from facewarden.vision.pipeline import BatchItem, run_batch
+
+__all__ = [
+    "BulkImporter",
+    "ImportEvent",
+    "ImportItem",
+    "ImportSummary",
+    "items_from_csv",
+    "items_from_folder",
+]
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
+_SOURCE_DOMAIN = b"facewarden/import-source/v1\x00"
+PHOTO_COLUMN = "photo"
+
+
+@dataclass(frozen=True)
+class ImportItem:
+    """One person to import: a record and their photos, or why the source is unusable.
+
+    Attributes:
+        source: where it comes from, for messages (a folder, ``file.csv#line``).
+        source_id: the stable identity of the source, hashed for the progress table.
+        record: the identity record (None when ``problem`` is set).
+        photos: the person's photo files.
+        problem: why this source cannot be imported at all.
+    """
+
+    source: str
+    source_id: str
+    record: SubjectRecord | None = None
+    photos: tuple[Path, ...] = ()
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportEvent:
+    """What happened to one source: ``enrolled``, ``already`` (done before) or ``skipped``."""
+
+    kind: str
+    source: str
+    subject_id: str | None = None
+    reasons: tuple[str, ...] = ()
+    faces: int = 0
+
+
+@dataclass
+class ImportSummary:
+    """Counts and the skipped sources with their reasons."""
+
+    enrolled: int = 0
+    already: int = 0
+    faces: int = 0
+    skipped: list[ImportEvent] = field(default_factory=list)
+
+
+def items_from_folder(root: Path, *, lawful_basis: str) -> Iterator[ImportItem]:
+    """One item per subfolder of ``root``; the folder name (``_`` as spaces) is the full name."""
+    if not root.is_dir():
+        raise invalid_input(f"{root} is not a folder")
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        photos = tuple(
+            sorted(
+                p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+        )
+        source_id = f"folder:{folder.resolve()}"
+        if not photos:
+            yield ImportItem(str(folder), source_id, problem="no photos (.jpg, .png, .webp, .bmp)")
+            continue
+        try:
+            record = SubjectRecord(
+                full_name=folder.name.replace("_", " "), lawful_basis=lawful_basis
+            )
+        except FacewardenError as exc:
+            yield ImportItem(str(folder), source_id, problem=exc.message)
+            continue
+        yield ImportItem(str(folder), source_id, record, photos)
+
+
+def items_from_csv(path: Path, *, lawful_basis: str | None = None) -> Iterator[ImportItem]:
+    """One item per row of a CSV with a header naming record fields and a ``photo`` column.
+
+    ``photo`` holds one path, or several separated by ``;``, relative to the
+    CSV's folder. ``lawful_basis`` fills rows whose own column is empty.
+
+    Raises:
+        ConfigError: the header lacks ``full_name`` or ``photo``, or names unknown columns.
+    """
+    try:
+        handle = path.open(newline="", encoding="utf-8-sig")
+    except OSError as exc:
+        raise invalid_input(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        reader = csv.DictReader(handle)
+        columns = set(reader.fieldnames or ())
+        unknown = columns - set(FIELD_NAMES) - {PHOTO_COLUMN}
+        if not {"full_name", PHOTO_COLUMN} <= columns or unknown:
+            raise invalid_input(
+                f"{path}: the header needs full_name and {PHOTO_COLUMN}, and may name "
+                f"{', '.join(FIELD_NAMES)}"
+                + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else "")
+            )
+        for row in reader:
+            yield _csv_item(path, reader.line_num, row, lawful_basis)
+
+
+def _csv_item(
+    path: Path, line: int, row: dict[str, str | None], lawful_basis: str | None
+) -> ImportItem:
+    source = f"{path}#{line}"
+    names = [p.strip() for p in (row.get(PHOTO_COLUMN) or "").split(";") if p.strip()]
+    photos = tuple((path.parent / name).resolve() for name in names)
+    source_id = f"csv:{path.resolve()}:{';'.join(str(p) for p in photos)}"
+    if not photos:
+        return ImportItem(source, source_id, problem="no photo given")
+    values = {k: (v or "").strip() or None for k, v in row.items() if k in FIELD_NAMES}
+    values["lawful_basis"] = values.get("lawful_basis") or lawful_basis
+    try:
+        record = SubjectRecord.from_fields(values)
+    except FacewardenError as exc:
+        return ImportItem(source, source_id, problem=exc.message)
+    return ImportItem(source, source_id, record, photos)
+
+
+class BulkImporter:
+    """Runs an import for one actor; see the module notes."""
+
+    def __init__(self, ctx: Context, registry: Registry) -> None:
+        self._ctx = ctx
+        self._registry = registry
+
+    def source_key(self, source_id: str) -> str:
+        """The progress-table key of a source: a keyed hash, since paths may hold names."""
+        message = _SOURCE_DOMAIN + source_id.encode("utf-8", "surrogateescape")
+        return hmac.new(self._ctx.keyring.blind_index_key, message, hashlib.sha256).hexdigest()
+
+    def run(
+        self,
+        items: Iterable[ImportItem],
+        *,
+        watchlists: Sequence[str] = (),
+        force: bool = False,
+        workers: int | None = None,
+        purpose: str = "bulk import",
+        on_event: Callable[[ImportEvent], None] | None = None,
+        on_photo: Callable[[int, int], None] | None = None,
+    ) -> ImportSummary:
+        """Import every item; each person is one transaction, acknowledged after it commits.
+
+        Args:
+            items: from :func:`items_from_folder` or :func:`items_from_csv`.
+            watchlists: names or ids every imported subject is put on.
+            force: accept faces below the quality bar.
+            workers: embedding processes (default: the settings', else one per core).
+            purpose: for the audit log.
+            on_event: called with each source's outcome, right after it is final.
+            on_photo: called with (photos done, photos to do) as embedding progresses.
+
+        Raises:
+            NotFoundError: a watchlist does not exist (checked before any work).
+        """
+        self._ctx.refresh(need_gallery=False)  # protect with the current template key
+        for ref in watchlists:
+            resolve_watchlist(self._ctx.store, ref)
+        summary = ImportSummary()
+
+        def emit(event: ImportEvent) -> None:
+            if event.kind == "enrolled":
+                summary.enrolled += 1
+            elif event.kind == "already":
+                summary.already += 1
+            else:
+                summary.skipped.append(event)
+            if on_event is not None:
+                on_event(event)
+
+        todo: list[tuple[ImportItem, str]] = []
+        for item in items:
+            key = self.source_key(item.source_id)
+            if item.problem is not None:
+                emit(ImportEvent("skipped", item.source, reasons=(item.problem,)))
+            elif (subject_id := self._ctx.store.import_record(key)) is not None:
+                emit(ImportEvent("already", item.source, subject_id))
+            else:
+                todo.append((item, key))
+        photos = [p for item, _ in todo for p in item.photos]
+        results = run_batch(
+            self._ctx.enroll_pipeline, photos, workers=workers or self._ctx.settings.workers
+        )
+        photos_done = 0
+        for item, key in todo:
+            batch = []
+            for _ in item.photos:
+                batch.append(next(results))
+                photos_done += 1
+                if on_photo is not None:
+                    on_photo(photos_done, len(photos))
+            event = self._enroll(item, key, batch, watchlists, force, purpose)
+            summary.faces += event.faces
+            emit(event)
+        return summary
+
+    def _enroll(
+        self,
+        item: ImportItem,
+        key: str,
+        batch: list[BatchItem],
+        watchlists: Sequence[str],
+        force: bool,
+        purpose: str,
+    ) -> ImportEvent:
+        faces, problems = self._prepare(item, batch, force)
+        if not faces or item.record is None:
+            return ImportEvent("skipped", item.source, reasons=tuple(problems))
+        try:
+            enrollment = self._registry.enroll_prepared(
+                item.record, faces, watchlists=watchlists, purpose=purpose, source_key=key
+            )
+        except FacewardenError as exc:
+            return ImportEvent("skipped", item.source, reasons=(exc.message, *problems))
+        return ImportEvent(
+            "enrolled", item.source, enrollment.subject_id, tuple(problems), faces=len(faces)
+        )
+
+    def _prepare(
+        self, item: ImportItem, batch: list[BatchItem], force: bool
+    ) -> tuple[list[PreparedFace], list[str]]:
+        pipeline = self._ctx.enroll_pipeline
+        keep = self._ctx.settings.keep_enrollment_photos
+        faces, problems = [], []
+        for photo, result in zip(item.photos, batch, strict=True):
+            label = os.fspath(photo)
+            try:
+                if result.error is not None:
+                    raise result.error
+                face = choose_face(result.faces, source=label, force=force)
+                image = pipeline.decode(photo, name=label) if keep else None
+                faces.append(
+                    prepare_face(
+                        face,
+                        protector=self._ctx.protector,
+                        model=model_key_of(pipeline),
+                        image=image,
+                        source=label,
+                    )
+                )
+            except FacewardenError as exc:
+                problems.append(exc.message)
+        return faces, problems

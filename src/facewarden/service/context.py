@@ -1,0 +1,118 @@
+"""What every use case shares: the store, the keys, the pipelines, the gallery and one lock.
+
+Built once by :class:`~facewarden.service.warden.Warden` and handed to each
+service together with the actor it acts for. The lock serialises writes with
+the in-memory gallery updates that follow them, so a search never sees a
+gallery that disagrees with what was committed.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from facewarden.config import Settings
+from facewarden.errors import FacewardenError
+from facewarden.privacy.audit import AuditChain
+from facewarden.privacy.clock import Clock
+from facewarden.privacy.crypto import Envelope, WrappedKey
+from facewarden.privacy.keys import KeyRing
+from facewarden.privacy.template import TemplateProtector
+from facewarden.service.gallery import VERSION_KEY, Gallery, open_template
+from facewarden.service.keycheck import TEMPLATE_KEY, protector_for
+from facewarden.store.base import Reader, Store, Transaction
+from facewarden.vision.pipeline import Pipeline
+
+__all__ = ["Context"]
+
+
+@dataclass(eq=False)
+class Context:
+    """The shared state of one open deployment."""
+
+    settings: Settings
+    store: Store
+    keyring: KeyRing
+    envelope: Envelope
+    chain: AuditChain
+    protector: TemplateProtector
+    clock: Clock
+    pipeline: Pipeline
+    enroll_pipeline: Pipeline
+    gallery: Gallery
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    closed: bool = False
+
+    def ensure_open(self) -> None:
+        """Refuse use after :meth:`Warden.close`."""
+        if self.closed:
+            raise FacewardenError("this Warden is closed; open a new one")
+
+    @property
+    def template_dim(self) -> int:
+        """The dimension of stored templates."""
+        return self.protector.dim
+
+    @contextmanager
+    def writing(self, *, gallery_changes: bool = False) -> Iterator[Transaction]:
+        """A store transaction under the shared lock.
+
+        With ``gallery_changes`` the transaction also records a new gallery
+        version; callers update the in-memory gallery inside the block, after
+        their writes, and this process adopts the version once committed.
+        Other processes see the new version and rebuild.
+        """
+        self.ensure_open()
+        with self.lock:
+            self.refresh(need_gallery=False)
+            version = secrets.token_hex(8) if gallery_changes else None
+            try:
+                with self.store.transaction() as tx:
+                    if version is not None:
+                        tx.set_meta(VERSION_KEY, version)
+                    yield tx
+            except BaseException:
+                # The gallery may have been updated for writes that were then
+                # rolled back: drop it, so the next search rebuilds it.
+                self.gallery.unload()
+                raise
+            if version is not None and self.gallery.loaded:
+                self.gallery.version = version
+
+    def refresh(self, *, need_gallery: bool) -> None:
+        """Catch up with other processes: a template rotation, changed templates or members.
+
+        The gallery is loaded lazily, by the first search (``need_gallery``);
+        commands that never search do not pay for decrypting every template.
+        """
+        self.ensure_open()
+        with self.lock:
+            stored = self.store.get_meta(TEMPLATE_KEY)
+            if stored is not None and stored != self.protector.key_id:
+                # Another process rotated the template key: probes and new
+                # enrollments must use the new transform, and the gallery reloads.
+                self.protector = protector_for(self.keyring, stored, self.template_dim)
+                self.gallery.unload()
+            if not (need_gallery or self.gallery.loaded):
+                return
+            current = self.store.get_meta(VERSION_KEY) or ""
+            if not self.gallery.loaded or current != self.gallery.version:
+                self.gallery.rebuild(self.store, self.envelope)
+
+    def templates_of(
+        self, reader: Reader, subject_id: str, data_key: WrappedKey
+    ) -> tuple[list[str], npt.NDArray[np.float32]]:
+        """The face ids and decrypted (still protected) templates of a subject."""
+        faces = reader.faces_of(subject_id)
+        vectors = [
+            open_template(self.envelope, data_key, f.face_id, f.template, self.template_dim)
+            for f in faces
+        ]
+        matrix = np.array(vectors, dtype=np.float32).reshape(len(faces), self.template_dim)
+        return [f.face_id for f in faces], matrix

@@ -1,0 +1,80 @@
+"""A subject's export (GDPR Art. 15 and 20): everything held, decrypted, and who accessed it.
+
+The shape is plain JSON-ready data, versioned by its ``format`` field:
+the record, each face with its stored template (as the deployment holds it:
+protected by the secret transform) and its photo if one is kept (JPEG,
+base64), the watchlists the subject is on with their declared purposes and
+lawful bases, and every audit entry that names the subject.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING
+
+from facewarden.privacy.crypto import WrappedKey
+from facewarden.privacy.template import pack_vector
+from facewarden.service.context import Context
+from facewarden.service.gallery import open_template
+from facewarden.store.base import Reader
+
+if TYPE_CHECKING:
+    from facewarden.service.registry import Subject
+
+__all__ = ["EXPORT_FORMAT", "build_export"]
+
+EXPORT_FORMAT = "facewarden-subject-export/1"
+
+
+def build_export(ctx: Context, reader: Reader, subject: Subject) -> dict[str, object]:
+    """The export of ``subject`` read through ``reader``, inside the audited transaction."""
+    row = reader.get_subject(subject.subject_id)
+    if row is None:  # the caller loaded it in the same transaction
+        raise RuntimeError(f"{subject.subject_id} vanished during its export")
+    key = WrappedKey.from_bytes(row.wrapped_key)
+    photos = {
+        p.face_id: ctx.envelope.decrypt(
+            p.ciphertext, data_key=key, table="photos", row=p.face_id, field="jpeg"
+        )
+        for p in reader.photos_of(subject.subject_id)
+    }
+    faces = []
+    for face in reader.faces_of(subject.subject_id):
+        template = open_template(ctx.envelope, key, face.face_id, face.template, ctx.template_dim)
+        photo = photos.get(face.face_id)
+        faces.append(
+            {
+                "face_id": face.face_id,
+                "model": face.model,
+                "created_at": face.created_at.isoformat(),
+                "template_protected_f32le_base64": _b64(pack_vector(template)),
+                "photo_jpeg_base64": None if photo is None else _b64(photo),
+            }
+        )
+    watchlists = []
+    for watchlist_id in subject.watchlists:
+        wl = reader.get_watchlist(watchlist_id)
+        if wl is not None:
+            watchlists.append(
+                {
+                    "watchlist_id": wl.watchlist_id,
+                    "name": wl.name,
+                    "purpose": wl.purpose,
+                    "lawful_basis": wl.lawful_basis,
+                }
+            )
+    return {
+        "format": EXPORT_FORMAT,
+        "exported_at": ctx.clock().isoformat(),
+        "subject_id": subject.subject_id,
+        "record": subject.record.to_dict(),
+        "created_at": subject.created_at.isoformat(),
+        "updated_at": subject.updated_at.isoformat(),
+        "faces": faces,
+        "watchlists": watchlists,
+        "audit": [entry.to_record() for entry in reader.audit_about(subject.subject_id)],
+    }
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")

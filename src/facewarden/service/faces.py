@@ -1,0 +1,122 @@
+"""Adding, replacing and removing the faces of an enrolled subject.
+
+Each change is one transaction with its audit entry, and touches the
+subject's ``updated_at`` (retention counts from the last change). A subject
+keeps at least one face: the last one can be replaced, not removed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facewarden.errors import ConflictError, NotFoundError
+from facewarden.service.audit import AuditLog
+from facewarden.service.context import Context
+from facewarden.service.enrollment import ImageInput, PreparedFace, prepare_image
+from facewarden.service.subjects import store_faces, subject_row
+from facewarden.store.base import FaceRow, Reader
+
+__all__ = ["FaceEditor"]
+
+
+class FaceEditor:
+    """Edit the faces of enrolled subjects, for one actor."""
+
+    def __init__(self, ctx: Context, audit: AuditLog) -> None:
+        self._ctx = ctx
+        self._audit = audit
+
+    def _prepare(self, image: ImageInput, face_index: int | None, force: bool) -> PreparedFace:
+        self._ctx.refresh(need_gallery=False)  # protect with the current template key
+        return prepare_image(
+            self._ctx.enroll_pipeline,
+            self._ctx.protector,
+            image,
+            face_index=face_index,
+            force=force,
+            keep_photo=self._ctx.settings.keep_enrollment_photos,
+        )
+
+    def add(
+        self,
+        subject_id: str,
+        image: ImageInput,
+        *,
+        face_index: int | None = None,
+        force: bool = False,
+        purpose: str = "",
+    ) -> str:
+        """Enroll one more face of a subject; returns its face id."""
+        prepared = self._prepare(image, face_index, force)
+        return self._change_faces(subject_id, prepared, None, purpose)
+
+    def replace(
+        self,
+        subject_id: str,
+        face_id: str,
+        image: ImageInput,
+        *,
+        face_index: int | None = None,
+        force: bool = False,
+        purpose: str = "",
+    ) -> str:
+        """Swap one face of a subject for a new photo, atomically; returns the new face id."""
+        prepared = self._prepare(image, face_index, force)
+        return self._change_faces(subject_id, prepared, face_id, purpose)
+
+    def remove(self, subject_id: str, face_id: str, *, purpose: str = "") -> None:
+        """Delete one face (with its template and photo).
+
+        Raises:
+            NotFoundError: no such subject or face.
+            ConflictError: it is the subject's only face (replace it, or erase the subject).
+        """
+        with self._ctx.writing(gallery_changes=True) as tx:
+            faces = self._faces_checked(tx, subject_id, face_id)
+            if len(faces) == 1:
+                raise ConflictError(
+                    f"{face_id} is the only face of {subject_id}; replace it, or erase the subject"
+                )
+            tx.delete_face(face_id)
+            self._audit.append(
+                tx,
+                "face.remove",
+                object_type="subject",
+                object_id=subject_id,
+                purpose=purpose,
+                details={"face": face_id},
+            )
+            self._ctx.gallery.remove_faces(subject_id, [face_id])
+
+    def _change_faces(
+        self, subject_id: str, prepared: PreparedFace, old_face: str | None, purpose: str
+    ) -> str:
+        with self._ctx.writing(gallery_changes=True) as tx:
+            _, key = subject_row(tx, subject_id)
+            if old_face is not None:
+                self._faces_checked(tx, subject_id, old_face)
+                tx.delete_face(old_face)
+            now = self._ctx.clock()
+            [face_id] = store_faces(self._ctx, tx, subject_id, key, [prepared], now)
+            tx.update_subject(subject_id, updated_at=now)
+            action = "face.add" if old_face is None else "face.replace"
+            details = {"face": face_id} | ({} if old_face is None else {"replaced": old_face})
+            self._audit.append(
+                tx,
+                action,
+                object_type="subject",
+                object_id=subject_id,
+                purpose=purpose,
+                details=details,
+            )
+            if old_face is not None:
+                self._ctx.gallery.remove_faces(subject_id, [old_face])
+            self._ctx.gallery.add_faces(subject_id, [face_id], prepared.protected[np.newaxis])
+        return face_id
+
+    def _faces_checked(self, reader: Reader, subject_id: str, face_id: str) -> list[FaceRow]:
+        subject_row(reader, subject_id)
+        faces = reader.faces_of(subject_id)
+        if face_id not in {f.face_id for f in faces}:
+            raise NotFoundError(f"{subject_id} has no face {face_id}")
+        return faces

@@ -1,0 +1,210 @@
+"""The in-memory gallery: one exact vector index per watchlist, rebuilt from the store.
+
+Templates are decrypted once at start (they stay protected by the
+deployment's transform: raw embeddings never exist here) and kept in sync
+by the services after each committed write. A version token in the store's
+meta table, replaced by every write that changes templates or memberships,
+tells a process that another process (a CLI next to a server) changed the
+gallery, so it rebuilds before searching.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+from facewarden.match.index import ExactIndex, Hit
+from facewarden.privacy.crypto import Envelope, WrappedKey
+from facewarden.privacy.template import pack_vector, unpack_vector
+from facewarden.store.base import Reader, TemplateRow
+
+__all__ = [
+    "VERSION_KEY",
+    "Gallery",
+    "open_template",
+    "seal_template",
+]
+
+logger = logging.getLogger(__name__)
+
+VERSION_KEY = "gallery_version"
+_TABLE, _FIELD = "faces", "template"
+
+
+def seal_template(
+    envelope: Envelope, data_key: WrappedKey, face_id: str, protected: npt.NDArray[np.float32]
+) -> bytes:
+    """Encrypt a protected template for storage, bound to its face id."""
+    return envelope.encrypt(
+        pack_vector(protected), data_key=data_key, table=_TABLE, row=face_id, field=_FIELD
+    )
+
+
+def open_template(
+    envelope: Envelope, data_key: WrappedKey, face_id: str, sealed: bytes, dim: int
+) -> npt.NDArray[np.float32]:
+    """Decrypt a stored template (still protected by the deployment transform)."""
+    raw = envelope.decrypt(sealed, data_key=data_key, table=_TABLE, row=face_id, field=_FIELD)
+    return unpack_vector(raw, dim)
+
+
+def embedder_of(model: str) -> str:
+    """The embedder part of a model key (``dlib-resnet+mirror`` -> ``dlib-resnet``)."""
+    return model.split("+", 1)[0]
+
+
+class Gallery:
+    """Per-watchlist exact indexes over protected templates (keys: face ids, groups: subjects).
+
+    Starts unloaded; :meth:`rebuild` loads it. While unloaded, the update
+    methods do nothing (the next rebuild reads the committed state anyway).
+    Not thread-safe by itself: the service context serialises access.
+
+    Args:
+        dim: the template dimension.
+        embedder: the embedder whose templates are comparable with probes; others are skipped.
+    """
+
+    def __init__(self, dim: int, embedder: str) -> None:
+        self._dim = dim
+        self._embedder = embedder
+        self._indexes: dict[str, ExactIndex] = {}
+        self._members: defaultdict[str, set[str]] = defaultdict(set)
+        self.version: str | None = None  # None: not loaded
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the gallery holds the store's templates (else it must be rebuilt)."""
+        return self.version is not None
+
+    def unload(self) -> None:
+        """Drop everything; the next search rebuilds from the store."""
+        self._indexes.clear()
+        self._members.clear()
+        self.version = None
+
+    def __repr__(self) -> str:
+        return f"Gallery(watchlists={len(self._indexes)}, templates={self.template_count})"
+
+    @property
+    def template_count(self) -> int:
+        """Templates held over every watchlist (one face in two watchlists counts twice)."""
+        return sum(len(index) for index in self._indexes.values())
+
+    def size(self, watchlist_id: str) -> int:
+        """Templates searchable in one watchlist."""
+        index = self._indexes.get(watchlist_id)
+        return 0 if index is None else len(index)
+
+    def rebuild(self, reader: Reader, envelope: Envelope) -> None:
+        """Reload every template and membership from the store."""
+        self._indexes.clear()
+        self._members.clear()
+        for watchlist_id, subject_id in reader.iter_memberships():
+            self._members[subject_id].add(watchlist_id)
+        batches: defaultdict[str, tuple[list[str], list[str], list[npt.NDArray[np.float32]]]]
+        batches = defaultdict(lambda: ([], [], []))
+        skipped = 0
+        for row in reader.iter_templates():
+            if embedder_of(row.model) != self._embedder:
+                skipped += 1
+                continue
+            vector = self._open(envelope, row)
+            for watchlist_id in self._members.get(row.subject_id, ()):
+                keys, groups, vectors = batches[watchlist_id]
+                keys.append(row.face_id)
+                groups.append(row.subject_id)
+                vectors.append(vector)
+        for watchlist_id, (keys, groups, vectors) in batches.items():
+            self._index(watchlist_id).add(keys, groups, np.array(vectors, dtype=np.float32))
+        if skipped:
+            logger.warning(
+                "%d template(s) were made by another embedder than %s and cannot be "
+                "searched; re-enroll those faces",
+                skipped,
+                self._embedder,
+            )
+        # A store without a version yet reads as "" (loaded, nothing changed since).
+        self.version = reader.get_meta(VERSION_KEY) or ""
+        logger.info(
+            "gallery loaded: %d template(s) in %d watchlist(s)",
+            self.template_count,
+            len(self._indexes),
+        )
+
+    def _open(self, envelope: Envelope, row: TemplateRow) -> npt.NDArray[np.float32]:
+        key = WrappedKey.from_bytes(row.wrapped_key)
+        return open_template(envelope, key, row.face_id, row.template, self._dim)
+
+    def _index(self, watchlist_id: str) -> ExactIndex:
+        index = self._indexes.get(watchlist_id)
+        if index is None:
+            index = self._indexes[watchlist_id] = ExactIndex(self._dim)
+        return index
+
+    def add_faces(
+        self, subject_id: str, face_ids: Sequence[str], vectors: npt.NDArray[np.float32]
+    ) -> None:
+        """Make new faces of a subject searchable in every watchlist it is on."""
+        if not self.loaded:
+            return
+        for watchlist_id in self._members.get(subject_id, ()):
+            self._index(watchlist_id).add(face_ids, [subject_id] * len(face_ids), vectors)
+
+    def join(
+        self,
+        watchlist_id: str,
+        subject_id: str,
+        face_ids: Sequence[str],
+        vectors: npt.NDArray[np.float32],
+    ) -> None:
+        """Put a subject (with all its faces) on a watchlist."""
+        if not self.loaded:
+            return
+        if watchlist_id in self._members[subject_id]:
+            return
+        self._members[subject_id].add(watchlist_id)
+        if face_ids:
+            self._index(watchlist_id).add(face_ids, [subject_id] * len(face_ids), vectors)
+
+    def leave(self, watchlist_id: str, subject_id: str) -> None:
+        """Take a subject off a watchlist."""
+        if not self.loaded:
+            return
+        self._members[subject_id].discard(watchlist_id)
+        index = self._indexes.get(watchlist_id)
+        if index is not None:
+            index.remove_groups([subject_id])
+
+    def remove_faces(self, subject_id: str, face_ids: Iterable[str]) -> None:
+        """Stop matching some faces of a subject."""
+        if not self.loaded:
+            return
+        wanted = list(face_ids)
+        for watchlist_id in self._members.get(subject_id, ()):
+            self._index(watchlist_id).remove(wanted)
+
+    def remove_subject(self, subject_id: str) -> None:
+        """Stop matching a subject anywhere (erasure)."""
+        if not self.loaded:
+            return
+        for watchlist_id in self._members.pop(subject_id, set()):
+            self._index(watchlist_id).remove_groups([subject_id])
+
+    def transform(self, matrix: npt.ArrayLike) -> None:
+        """Renew every template with a renewal matrix (template-key rotation)."""
+        if not self.loaded:
+            return
+        for index in self._indexes.values():
+            index.transform(matrix)
+
+    def search(self, watchlist_id: str, probes: npt.NDArray[np.float32], k: int) -> list[list[Hit]]:
+        """The best ``k`` subjects of a watchlist for each probe row."""
+        index = self._indexes.get(watchlist_id)
+        if index is None:
+            return [[] for _ in range(len(probes))]
+        return index.search(probes, k)

@@ -1,0 +1,360 @@
+"""Identification (1:N against a watchlist) and verification (1:1), audited.
+
+A probe image and its embeddings live only in this function's memory: the
+embedding is protected with the deployment's transform before it meets the
+gallery, and neither is stored or logged. A match is a candidate for a
+person to review, not a fact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from facewarden.errors import FaceNotFoundError, NotFoundError
+from facewarden.match.thresholds import DEFAULT_FMR, threshold_for
+from facewarden.privacy.crypto import WrappedKey
+from facewarden.service.audit import AuditLog
+from facewarden.service.context import Context
+from facewarden.service.enrollment import ImageInput
+from facewarden.service.records import invalid_input
+from facewarden.service.watchlists import comparison_threshold, resolve_watchlist
+from facewarden.store.base import Reader
+from facewarden.types import Face
+from facewarden.vision.pipeline import Pipeline, central_face
+
+__all__ = ["Candidate", "Identification", "ProbeFace", "Recognition", "Verification"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A subject similar to a probe face; ``is_match`` when at or over the threshold."""
+
+    subject_id: str
+    similarity: float
+    threshold: float
+    display_name: str | None = None
+
+    @property
+    def is_match(self) -> bool:
+        return self.similarity >= self.threshold
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for JSON output."""
+        return {
+            "subject_id": self.subject_id,
+            "similarity": round(self.similarity, 4),
+            "threshold": round(self.threshold, 4),
+            "is_match": self.is_match,
+            "display_name": self.display_name,
+        }
+
+
+@dataclass(frozen=True)
+class ProbeFace:
+    """One face found in a probe image, with its candidates (none if it is not usable)."""
+
+    face: Face
+    candidates: tuple[Candidate, ...] = ()
+
+    @property
+    def usable(self) -> bool:
+        return self.face.usable
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """Why the face was not searched (empty when it was)."""
+        return () if self.face.quality is None else self.face.quality.reasons
+
+    @property
+    def matches(self) -> tuple[Candidate, ...]:
+        """The candidates at or over the threshold."""
+        return tuple(c for c in self.candidates if c.is_match)
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for JSON output (never the embedding)."""
+        return self.face.to_dict() | {
+            "usable": self.usable,
+            "reasons": list(self.reasons),
+            "candidates": [c.to_dict() for c in self.candidates],
+        }
+
+
+@dataclass(frozen=True)
+class Identification:
+    """The outcome of :meth:`Recognition.identify`."""
+
+    watchlist_id: str
+    watchlist_name: str
+    fmr: float
+    threshold: float
+    faces: tuple[ProbeFace, ...]
+
+    @property
+    def matched_subjects(self) -> tuple[str, ...]:
+        """Ids of every subject matched by some face, in face order."""
+        return tuple(dict.fromkeys(c.subject_id for f in self.faces for c in f.matches))
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for JSON output."""
+        return {
+            "watchlist_id": self.watchlist_id,
+            "watchlist": self.watchlist_name,
+            "fmr": self.fmr,
+            "threshold": round(self.threshold, 4),
+            "faces": [f.to_dict() for f in self.faces],
+        }
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The outcome of a 1:1 comparison."""
+
+    similarity: float
+    threshold: float
+    fmr: float
+    subject_id: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def is_match(self) -> bool:
+        return self.similarity >= self.threshold
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for JSON output."""
+        return {
+            "subject_id": self.subject_id,
+            "similarity": round(self.similarity, 4),
+            "threshold": round(self.threshold, 4),
+            "fmr": self.fmr,
+            "is_match": self.is_match,
+            "warnings": list(self.warnings),
+        }
+
+
+class Recognition:
+    """Identify and verify, for one actor."""
+
+    def __init__(self, ctx: Context, audit: AuditLog) -> None:
+        self._ctx = ctx
+        self._audit = audit
+
+    def identify(
+        self,
+        image: ImageInput,
+        watchlist: str,
+        *,
+        top_k: int = 5,
+        include_names: bool = False,
+        purpose: str = "",
+    ) -> Identification:
+        """Search every face of ``image`` in ``watchlist``.
+
+        Args:
+            image: path, bytes or RGB array; never stored.
+            watchlist: name or id.
+            top_k: candidates per face, 1 to ``Settings.max_top_k``.
+            include_names: return the full name of matched subjects (an audited read).
+            purpose: why (a case reference); defaults to the watchlist's declared purpose.
+
+        Raises:
+            NotFoundError: no such watchlist.
+            ImageError: the image is not acceptable.
+        """
+        self._ctx.ensure_open()
+        resolve_watchlist(self._ctx.store, watchlist)  # fail fast, before the pipeline
+        pixels = self._ctx.pipeline.decode(image, name=_label(image))
+        return self.identify_faces(
+            self._ctx.pipeline.run(pixels),
+            watchlist,
+            top_k=top_k,
+            include_names=include_names,
+            purpose=purpose,
+        )
+
+    def identify_faces(
+        self,
+        faces: list[Face],
+        watchlist: str,
+        *,
+        top_k: int = 5,
+        include_names: bool = False,
+        purpose: str = "",
+    ) -> Identification:
+        """:meth:`identify` for faces the identification pipeline already found and embedded."""
+        self._ctx.ensure_open()
+        if not 1 <= top_k <= self._ctx.settings.max_top_k:
+            raise invalid_input(f"top_k must be 1 to {self._ctx.settings.max_top_k}, got {top_k}")
+        usable = [i for i, f in enumerate(faces) if f.usable]
+        embeddings = np.array([faces[i].require_embedding() for i in usable], dtype=np.float32)
+        with self._ctx.lock:
+            # Load or catch up the gallery before the write transaction starts,
+            # so a rebuild does not hold the database's write lock.
+            self._ctx.refresh(need_gallery=True)
+            return self._search(faces, usable, embeddings, watchlist, top_k, include_names, purpose)
+
+    def _search(
+        self,
+        faces: list[Face],
+        usable: list[int],
+        embeddings: npt.NDArray[np.float32],
+        watchlist: str,
+        top_k: int,
+        include_names: bool,
+        purpose: str,
+    ) -> Identification:
+        with self._ctx.writing() as tx:
+            self._ctx.refresh(need_gallery=True)
+            row = resolve_watchlist(tx, watchlist)
+            threshold = comparison_threshold(self._ctx.pipeline, self._ctx.enroll_pipeline, row.fmr)
+            # Protected under the lock: a template rotation cannot slip in between.
+            hits = (
+                self._ctx.gallery.search(
+                    row.watchlist_id, self._ctx.protector.protect(embeddings), top_k
+                )
+                if usable
+                else []
+            )
+            by_face = dict(zip(usable, hits, strict=True))
+            matched = {
+                h.group for face_hits in hits for h in face_hits if h.similarity >= threshold
+            }
+            names = self._names(tx, matched) if include_names else {}
+            results = tuple(
+                ProbeFace(
+                    face,
+                    tuple(
+                        Candidate(h.group, h.similarity, threshold, names.get(h.group))
+                        for h in by_face.get(i, [])
+                    ),
+                )
+                for i, face in enumerate(faces)
+            )
+            self._audit.append(
+                tx,
+                "identify",
+                object_type="watchlist",
+                object_id=row.watchlist_id,
+                purpose=purpose or row.purpose,
+                details={
+                    "faces": len(faces),
+                    "usable": len(usable),
+                    "top_k": top_k,
+                    "matched": sorted(matched),
+                    "names_shown": sorted(names),
+                },
+            )
+        return Identification(row.watchlist_id, row.name, row.fmr, threshold, results)
+
+    def verify(
+        self,
+        image: ImageInput,
+        subject_id: str,
+        *,
+        fmr: float = DEFAULT_FMR,
+        force: bool = False,
+        purpose: str = "",
+    ) -> Verification:
+        """Is the main face of ``image`` the enrolled subject? (1:1, e.g. at a gate).
+
+        Uses the enrollment pipeline (accurate by default) and the best of the
+        subject's enrolled faces.
+
+        Raises:
+            NotFoundError: no such subject.
+            FaceNotFoundError: no face, or it is below the quality bar and not forced.
+        """
+        self._ctx.ensure_open()
+        if self._ctx.store.get_subject(subject_id) is None:
+            raise NotFoundError(f"no subject {subject_id}")
+        pipeline = self._ctx.enroll_pipeline
+        face, warnings = _main_face(pipeline, image, force=force)
+        threshold = threshold_for(pipeline, fmr)
+        with self._ctx.writing() as tx:
+            probe = self._ctx.protector.protect(face.require_embedding())
+            row = tx.get_subject(subject_id)
+            if row is None:
+                raise NotFoundError(f"no subject {subject_id}")
+            _, templates = self._ctx.templates_of(
+                tx, subject_id, WrappedKey.from_bytes(row.wrapped_key)
+            )
+            similarity = float(np.max(templates @ probe)) if len(templates) else -1.0
+            result = Verification(similarity, threshold, fmr, subject_id, warnings)
+            self._audit.append(
+                tx,
+                "verify",
+                object_type="subject",
+                object_id=subject_id,
+                purpose=purpose,
+                details={"match": result.is_match, "similarity": round(similarity, 4)},
+            )
+        return result
+
+    def verify_images(
+        self,
+        image_a: ImageInput,
+        image_b: ImageInput,
+        *,
+        fmr: float = DEFAULT_FMR,
+        force: bool = False,
+        purpose: str = "",
+    ) -> Verification:
+        """Are the main faces of two images the same person? (ID photo against live photo.)
+
+        Neither image is stored; the comparison is audited without any value of either.
+
+        Raises:
+            FaceNotFoundError: an image has no face, or a face is below the quality bar.
+        """
+        self._ctx.ensure_open()
+        pipeline = self._ctx.enroll_pipeline
+        face_a, warn_a = _main_face(pipeline, image_a, force=force)
+        face_b, warn_b = _main_face(pipeline, image_b, force=force)
+        similarity = float(face_a.require_embedding() @ face_b.require_embedding())
+        result = Verification(
+            similarity, threshold_for(pipeline, fmr), fmr, warnings=warn_a + warn_b
+        )
+        self._audit.record(
+            "verify.images",
+            purpose=purpose,
+            details={"match": result.is_match, "similarity": round(similarity, 4)},
+        )
+        return result
+
+    def _names(self, reader: Reader, subject_ids: set[str]) -> dict[str, str]:
+        names = {}
+        for subject_id in sorted(subject_ids):
+            row = reader.get_subject(subject_id)
+            if row is not None and "full_name" in row.fields:
+                names[subject_id] = self._ctx.envelope.decrypt_str(
+                    row.fields["full_name"],
+                    data_key=WrappedKey.from_bytes(row.wrapped_key),
+                    table="subjects",
+                    row=subject_id,
+                    field="full_name",
+                )
+        return names
+
+
+def _label(image: ImageInput) -> str:
+    return str(image) if isinstance(image, str) or hasattr(image, "__fspath__") else "probe image"
+
+
+def _main_face(
+    pipeline: Pipeline, image: ImageInput, *, force: bool
+) -> tuple[Face, tuple[str, ...]]:
+    label = _label(image)
+    pixels = pipeline.decode(image, name=label)
+    faces = pipeline.run(pixels)
+    face = central_face(faces, pixels.shape)
+    if face is None:
+        raise FaceNotFoundError(f"{label}: no face found")
+    if not force and face.quality is not None and not face.quality.usable:
+        raise FaceNotFoundError(
+            f"{label}: the face is not usable for recognition: "
+            f"{'; '.join(face.quality.reasons)} (force it to compare anyway)"
+        )
+    warnings = (f"{label}: {len(faces)} faces, compared the central one",) if len(faces) > 1 else ()
+    return face, warnings

@@ -1,0 +1,180 @@
+"""Subjects as callers see them: decrypted records with their faces and watchlists.
+
+Reading functions here do not audit; the registry calls them inside the
+transaction that records the read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from facewarden.errors import ConflictError, NotFoundError
+from facewarden.privacy.crypto import WrappedKey
+from facewarden.service.context import Context
+from facewarden.service.enrollment import PreparedFace
+from facewarden.service.gallery import seal_template
+from facewarden.service.records import SubjectRecord, new_id, open_record
+from facewarden.store.base import FaceRow, PhotoRow, Reader, SubjectRow, Transaction
+
+_PHOTO_TABLE, _PHOTO_FIELD = "photos", "jpeg"
+
+__all__ = [
+    "Enrollment",
+    "FaceInfo",
+    "Subject",
+    "SubjectSummary",
+    "load_subject",
+    "store_faces",
+    "subject_row",
+    "summarize",
+]
+
+
+@dataclass(frozen=True)
+class FaceInfo:
+    """One enrolled face, without its template."""
+
+    face_id: str
+    model: str
+    created_at: datetime
+    has_photo: bool
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for JSON output."""
+        return {
+            "face_id": self.face_id,
+            "model": self.model,
+            "created_at": self.created_at.isoformat(),
+            "has_photo": self.has_photo,
+        }
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A subject as read back, decrypted."""
+
+    subject_id: str
+    record: SubjectRecord
+    faces: tuple[FaceInfo, ...]
+    watchlists: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for JSON output."""
+        return {
+            "subject_id": self.subject_id,
+            "record": self.record.to_dict(),
+            "faces": [f.to_dict() for f in self.faces],
+            "watchlists": list(self.watchlists),
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class SubjectSummary:
+    """One line of a subject listing: id, name and counts only."""
+
+    subject_id: str
+    full_name: str
+    faces: int
+    watchlists: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    """What an enrollment stored."""
+
+    subject_id: str
+    face_ids: tuple[str, ...]
+    watchlist_ids: tuple[str, ...]
+
+
+def subject_row(reader: Reader, subject_id: str) -> tuple[SubjectRow, WrappedKey]:
+    """The stored row of a subject and its wrapped data key.
+
+    Raises:
+        NotFoundError: no such subject.
+    """
+    row = reader.get_subject(subject_id)
+    if row is None:
+        raise NotFoundError(f"no subject {subject_id}")
+    return row, WrappedKey.from_bytes(row.wrapped_key)
+
+
+def load_subject(ctx: Context, reader: Reader, subject_id: str) -> Subject:
+    """A subject decrypted (not audited: the caller audits the read).
+
+    Raises:
+        NotFoundError: no such subject.
+    """
+    row, key = subject_row(reader, subject_id)
+    faces = tuple(
+        FaceInfo(f.face_id, f.model, f.created_at, f.has_photo) for f in reader.faces_of(subject_id)
+    )
+    return Subject(
+        subject_id,
+        open_record(ctx.envelope, key, subject_id, row.fields),
+        faces,
+        tuple(reader.watchlists_of(subject_id)),
+        row.created_at,
+        row.updated_at,
+    )
+
+
+def summarize(ctx: Context, reader: Reader, row: SubjectRow) -> SubjectSummary:
+    """A listing line: the subject's name decrypted, counts of faces and watchlists."""
+    key = WrappedKey.from_bytes(row.wrapped_key)
+    name = ctx.envelope.decrypt_str(
+        row.fields["full_name"],
+        data_key=key,
+        table="subjects",
+        row=row.subject_id,
+        field="full_name",
+    )
+    return SubjectSummary(
+        row.subject_id,
+        name,
+        len(reader.faces_of(row.subject_id)),
+        len(reader.watchlists_of(row.subject_id)),
+        row.updated_at,
+    )
+
+
+def store_faces(
+    ctx: Context,
+    tx: Transaction,
+    subject_id: str,
+    data_key: WrappedKey,
+    faces: Sequence[PreparedFace],
+    now: datetime,
+) -> list[str]:
+    """Encrypt and insert prepared faces (and their photos) of a subject; returns the face ids.
+
+    Raises:
+        ConflictError: a face was protected with a template key rotated since.
+    """
+    face_ids = []
+    for face in faces:
+        if face.key_id != ctx.protector.key_id:
+            raise ConflictError(
+                "the template key was rotated while this face was being prepared; enroll it again"
+            )
+        face_id = new_id("face")
+        template = seal_template(ctx.envelope, data_key, face_id, face.protected)
+        tx.insert_face(FaceRow(face_id, subject_id, face.model, template, now))
+        if face.photo_jpeg is not None:
+            photo = ctx.envelope.encrypt(
+                face.photo_jpeg,
+                data_key=data_key,
+                table=_PHOTO_TABLE,
+                row=face_id,
+                field=_PHOTO_FIELD,
+            )
+            tx.insert_photo(PhotoRow(face_id, photo, now))
+        face_ids.append(face_id)
+    return face_ids

@@ -1,0 +1,294 @@
+"""The Warden: one open deployment, the object the CLI and the HTTP server both use.
+
+::
+
+    with Warden.open(Settings.load(), actor="cli:alice") as warden:
+        wl = warden.watchlists.create("entrance", purpose="site access control",
+                                      lawful_basis="GDPR art. 6(1)(f)")
+        enrolled = warden.registry.enroll(record, ["alice.jpg"], watchlists=["entrance"])
+        result = warden.recognition.identify("door.jpg", "entrance")
+
+Opening checks everything before the first request: the key directory
+(private modes, and that it holds *this* database's keys), the database file
+(migrated, and SQLite's quick check) and an interrupted template rotation
+(settled). The gallery (every template decrypted into an exact index) loads
+at the first search, or at :meth:`Warden.warm_up`. The use cases are grouped
+by concern: ``registry``, ``faces``, ``watchlists``, ``recognition``,
+``audit``, ``keys``, ``bulk``; plus :meth:`Warden.purge` and
+:meth:`Warden.integrity_check`.
+
+:meth:`with_actor` gives a view acting for someone else (one per API
+request) that shares everything, the gallery included. :meth:`close` is
+idempotent; anything used after it raises.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from types import TracebackType
+
+from facewarden.config import Settings
+from facewarden.errors import ConfigError, KeyMaterialError, NotFoundError
+from facewarden.privacy.audit import AuditChain
+from facewarden.privacy.clock import Clock, utc_now
+from facewarden.privacy.crypto import Envelope
+from facewarden.privacy.keys import KeyRing
+from facewarden.privacy.retention import PurgeReport, policies_from_settings, purge
+from facewarden.privacy.template import TemplateProtector
+from facewarden.service.audit import AuditLog
+from facewarden.service.bulk import BulkImporter
+from facewarden.service.context import Context
+from facewarden.service.enrollment import model_key_of
+from facewarden.service.faces import FaceEditor
+from facewarden.service.gallery import Gallery, embedder_of
+from facewarden.service.keycheck import check_keys, settle_template_key, write_key_checks
+from facewarden.service.keys import KeyAdmin
+from facewarden.service.recognition import Recognition
+from facewarden.service.registry import Registry
+from facewarden.service.watchlists import Watchlists
+from facewarden.store.base import Store
+from facewarden.store.sqlite import DB_NAME, open_sqlite
+from facewarden.vision.pipeline import Pipeline
+
+__all__ = ["Warden", "database_path"]
+
+
+def database_path(settings: Settings) -> Path:
+    """Where the embedded database of ``settings`` lives."""
+    return settings.data_dir / DB_NAME
+
+
+def _pipeline(mode: str, settings: Settings) -> Pipeline:
+    return dataclasses.replace(Pipeline.from_mode(mode), limits=settings.image_limits)
+
+
+class Warden:
+    """An open deployment; build it with :meth:`open`."""
+
+    def __init__(self, ctx: Context, actor: str) -> None:
+        self._ctx = ctx
+        self._actor = actor
+        self.audit = AuditLog(ctx, actor)
+        self.registry = Registry(ctx, self.audit)
+        self.watchlists = Watchlists(ctx, self.audit)
+        self.recognition = Recognition(ctx, self.audit)
+        self.keys = KeyAdmin(ctx, self.audit)
+        self.faces = FaceEditor(ctx, self.audit)
+        self.bulk = BulkImporter(ctx, self.registry)
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock = utc_now,
+        pipeline: Pipeline | None = None,
+        enroll_pipeline: Pipeline | None = None,
+        actor: str = "cli",
+        create: bool = False,
+    ) -> Warden:
+        """Open (or, with ``create``, initialise) the deployment ``settings`` describe.
+
+        Args:
+            settings: where the data and keys are, and how to work.
+            clock: the time source for audit entries and retention (tests inject one).
+            pipeline: the identification pipeline (default: ``settings.mode``).
+            enroll_pipeline: the enrollment and 1:1 pipeline (default: ``settings.enroll_mode``).
+            actor: who acts, as audit entries will name them.
+            create: create the database and the key directory when missing.
+
+        Raises:
+            NotFoundError: no database (and not ``create``).
+            KeyMaterialError: keys missing, exposed, or not this database's.
+            IntegrityError: the database file is damaged.
+            ConfigError: the key directory is inside the data directory.
+        """
+        db = database_path(settings)
+        key_dir = settings.resolved_key_dir
+        _refuse_keys_inside_data(settings.data_dir, key_dir)
+        if not db.exists() and not create:
+            raise NotFoundError(
+                f"no facewarden database at {db}; create one with "
+                "`facewarden init` (or point --data-dir at it)"
+            )
+        keyring = _open_keyring(key_dir, db, create=create)
+        store = open_sqlite(db, create=create, quick_check=settings.check_database_on_open)
+        try:
+            return cls(
+                _context(settings, store, keyring, clock, pipeline, enroll_pipeline, actor), actor
+            )
+        except BaseException:
+            store.close()
+            raise
+
+    def __enter__(self) -> Warden:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._ctx.closed else "open"
+        return f"Warden({self._ctx.store.location!r}, actor={self._actor!r}, {state})"
+
+    @property
+    def actor(self) -> str:
+        """Who this view acts for."""
+        return self._actor
+
+    @property
+    def settings(self) -> Settings:
+        """The settings it was opened with."""
+        return self._ctx.settings
+
+    @property
+    def store(self) -> Store:
+        """The underlying store (for maintenance and tests; use the services for data)."""
+        self._ctx.ensure_open()
+        return self._ctx.store
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The identification pipeline (``settings.mode`` unless one was injected)."""
+        return self._ctx.pipeline
+
+    @property
+    def enroll_pipeline(self) -> Pipeline:
+        """The enrollment and 1:1 pipeline (``settings.enroll_mode`` unless injected)."""
+        return self._ctx.enroll_pipeline
+
+    def warm_up(self) -> int:
+        """Load the gallery now rather than at the first search; returns its template count.
+
+        A server calls it at start so the first request does not pay for
+        decrypting every template (about 4 s per 100,000 on one core).
+        """
+        self._ctx.refresh(need_gallery=True)
+        return self._ctx.gallery.template_count
+
+    @property
+    def key_dir(self) -> Path:
+        """The key directory in use."""
+        return self._ctx.keyring.path
+
+    def with_actor(self, actor: str) -> Warden:
+        """A view of the same open deployment acting for ``actor`` (e.g. one API user)."""
+        self._ctx.ensure_open()
+        return Warden(self._ctx, actor)
+
+    def purge(self) -> PurgeReport:
+        """Delete what the retention policies say has expired, then compact the store.
+
+        Expired subjects are erased (with a tombstone each); the purge itself
+        is one audit entry. Afterwards the write-ahead log is checkpointed and
+        the database vacuumed, so the deleted bytes leave the disk.
+        """
+        ctx = self._ctx
+        with ctx.writing(gallery_changes=True) as tx:
+            report = purge(
+                tx,
+                policies_from_settings(ctx.settings),
+                ctx.clock(),
+                lambda sid: self.registry.erase_in(tx, sid, purpose="retention"),
+            )
+            self.audit.append(
+                tx, "retention.purge", purpose="retention", details=dict(report.deleted)
+            )
+        ctx.store.compact()
+        return report
+
+    def backup(self, destination: str | Path) -> None:
+        """Write a consistent, key-free copy of the database to a new file (audited).
+
+        Everything personal in it stays encrypted; restoring it needs the key
+        directory, which is backed up separately (and kept apart).
+
+        Raises:
+            ConflictError: the destination exists.
+        """
+        self.audit.record("backup", purpose="backup")
+        self._ctx.store.backup(str(destination))
+
+    def integrity_check(self) -> list[str]:
+        """The store's full consistency check plus the audit chain; empty when all is well."""
+        self._ctx.ensure_open()
+        problems = list(self._ctx.store.integrity_check())
+        verification = self.audit.verify()
+        if not verification.ok:
+            problems.append(f"audit log: {verification.report.problem}")
+        return problems
+
+    def close(self) -> None:
+        """Close the store; idempotent. Every later call on this Warden (and its views) raises."""
+        ctx = self._ctx
+        with ctx.lock:
+            if not ctx.closed:
+                ctx.closed = True
+                ctx.store.close()
+
+
+def _refuse_keys_inside_data(data_dir: Path, key_dir: Path) -> None:
+    data, keys = data_dir.resolve(), key_dir.resolve()
+    if keys == data or data in keys.parents:
+        raise ConfigError(
+            f"the key directory {key_dir} is inside the data directory {data_dir}; "
+            "a copy of the data would carry its keys. Put it elsewhere "
+            "(--key-dir / FACEWARDEN_KEY_DIR)"
+        )
+
+
+def _open_keyring(key_dir: Path, db: Path, *, create: bool) -> KeyRing:
+    has_data = db.exists() and db.stat().st_size > 0
+    if has_data and not key_dir.exists():
+        raise KeyMaterialError(
+            f"key directory {key_dir} does not exist, but database {db} needs the keys it was "
+            "created with (new keys cannot read it); point --key-dir (FACEWARDEN_KEY_DIR) at "
+            "them or restore them from a backup"
+        )
+    return KeyRing.open(key_dir, create=create)
+
+
+def _context(
+    settings: Settings,
+    store: Store,
+    keyring: KeyRing,
+    clock: Clock,
+    pipeline: Pipeline | None,
+    enroll_pipeline: Pipeline | None,
+    actor: str,
+) -> Context:
+    envelope = Envelope(keyring)
+    chain = AuditChain.from_keyring(keyring)
+    identify = pipeline or _pipeline(settings.mode, settings)
+    enroll = enroll_pipeline or _pipeline(settings.enroll_mode, settings)
+    dim = int(getattr(enroll.embedder, "embedding_dim", 128))
+    fresh = store.get_meta("key_check") is None and store.last_audit() is None
+    if fresh and store.count_subjects() == 0:
+        with store.transaction() as tx:
+            write_key_checks(tx, keyring, envelope)
+    check_keys(store, keyring, envelope, store.location)
+    with store.transaction() as tx:
+        settle_template_key(tx, keyring)
+    protector = TemplateProtector.from_keyring(keyring, dim)
+    embedder = embedder_of(model_key_of(identify))
+    ctx = Context(
+        settings,
+        store,
+        keyring,
+        envelope,
+        chain,
+        protector,
+        clock,
+        identify,
+        enroll,
+        Gallery(dim, embedder),
+    )
+    if fresh:
+        AuditLog(ctx, actor).record("deployment.init")
+    return ctx

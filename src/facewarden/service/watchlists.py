@@ -1,0 +1,213 @@
+"""Watchlists (galleries): each declares its purpose and lawful basis, and its operating point.
+
+A subject can be on any number of watchlists; identification searches one.
+A watchlist keeps its false match rate, not a threshold: the threshold is
+looked up for the pipeline in use when it searches (``match/thresholds.py``),
+so a recalibration or a change of mode never leaves a stale number behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from facewarden.errors import ConfigError, NotFoundError
+from facewarden.match.thresholds import DEFAULT_FMR, threshold_for
+from facewarden.privacy.crypto import WrappedKey
+from facewarden.service.audit import AuditLog
+from facewarden.service.context import Context
+from facewarden.service.records import invalid_input, new_id
+from facewarden.store.base import Reader, WatchlistRow
+from facewarden.vision.pipeline import Pipeline
+
+__all__ = ["Watchlist", "Watchlists", "comparison_threshold", "resolve_watchlist"]
+
+_MAX_NAME = 64
+_MAX_PURPOSE = 128  # it is the purpose of every audit entry of the watchlist's searches
+_MAX_BASIS = 200
+
+
+@dataclass(frozen=True)
+class Watchlist:
+    """A watchlist as shown to callers."""
+
+    watchlist_id: str
+    name: str
+    purpose: str
+    lawful_basis: str
+    fmr: float
+    created_at: datetime
+    members: int
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for JSON output."""
+        return {
+            "watchlist_id": self.watchlist_id,
+            "name": self.name,
+            "purpose": self.purpose,
+            "lawful_basis": self.lawful_basis,
+            "fmr": self.fmr,
+            "created_at": self.created_at.isoformat(),
+            "members": self.members,
+        }
+
+
+def resolve_watchlist(reader: Reader, ref: str) -> WatchlistRow:
+    """The watchlist named ``ref``, or with id ``ref``.
+
+    Raises:
+        NotFoundError: neither exists; the message says how to create one.
+    """
+    row = reader.watchlist_by_name(ref) or reader.get_watchlist(ref)
+    if row is None:
+        raise NotFoundError(
+            f"no watchlist called {ref!r}; see `facewarden watchlists list`, or create it with "
+            "`facewarden watchlists create`"
+        )
+    return row
+
+
+def comparison_threshold(probe: Pipeline, gallery: Pipeline, fmr: float) -> float:
+    """The similarity threshold for comparing ``probe`` embeddings with ``gallery`` ones.
+
+    Thresholds are calibrated per model. When the two sides were made by
+    different pipelines (fast probes against mirror-averaged enrollment
+    templates) no calibration covers the mix, so the stricter of the two is
+    used: the false match rate stays at or below the one asked for.
+
+    Raises:
+        ConfigError: no calibration for this model or FMR.
+    """
+    return max(threshold_for(probe, fmr), threshold_for(gallery, fmr))
+
+
+class Watchlists:
+    """Create, list and fill watchlists."""
+
+    def __init__(self, ctx: Context, audit: AuditLog) -> None:
+        self._ctx = ctx
+        self._audit = audit
+
+    def create(
+        self, name: str, *, purpose: str, lawful_basis: str, fmr: float = DEFAULT_FMR
+    ) -> Watchlist:
+        """Create a watchlist.
+
+        Args:
+            name: unique, up to 64 characters; not an id-like ``wl_...``.
+            purpose: why it exists (required, up to 128 characters).
+            lawful_basis: the legal ground for processing (required).
+            fmr: its operating point; must be one of the calibrated FMRs.
+
+        Raises:
+            InvalidInputError: a missing or malformed value, or an uncalibrated FMR.
+            ConflictError: the name is taken.
+        """
+        name, purpose, lawful_basis = name.strip(), purpose.strip(), lawful_basis.strip()
+        if not 0 < len(name) <= _MAX_NAME or not name.isprintable() or name.startswith("wl_"):
+            raise invalid_input(
+                f"watchlist name {name!r} must be 1 to {_MAX_NAME} printable "
+                "characters and not start with 'wl_'"
+            )
+        for label, value, limit in (
+            ("purpose", purpose, _MAX_PURPOSE),
+            ("lawful basis", lawful_basis, _MAX_BASIS),
+        ):
+            if not 0 < len(value) <= limit or not value.isprintable():
+                raise invalid_input(
+                    f"a watchlist needs a declared {label} (1 to {limit} printable characters)"
+                )
+        try:
+            comparison_threshold(self._ctx.pipeline, self._ctx.enroll_pipeline, fmr)
+        except ConfigError as exc:  # the caller chose an FMR nobody calibrated
+            raise invalid_input(exc.message) from None
+        row = WatchlistRow(new_id("wl"), name, purpose, lawful_basis, float(fmr), self._ctx.clock())
+        with self._ctx.writing() as tx:
+            tx.insert_watchlist(row)
+            self._audit.append(
+                tx,
+                "watchlist.create",
+                object_type="watchlist",
+                object_id=row.watchlist_id,
+                purpose=purpose,
+                details={"fmr": row.fmr},
+            )
+        return self._view(row)
+
+    def all(self) -> list[Watchlist]:
+        """Every watchlist, by name."""
+        self._ctx.ensure_open()
+        return [self._view(row) for row in self._ctx.store.list_watchlists()]
+
+    def get(self, ref: str) -> Watchlist:
+        """One watchlist by name or id.
+
+        Raises:
+            NotFoundError: no such watchlist.
+        """
+        self._ctx.ensure_open()
+        return self._view(resolve_watchlist(self._ctx.store, ref))
+
+    def threshold(self, ref: str) -> float:
+        """The similarity threshold the watchlist's searches use now."""
+        row = resolve_watchlist(self._ctx.store, ref)
+        return comparison_threshold(self._ctx.pipeline, self._ctx.enroll_pipeline, row.fmr)
+
+    def add(self, ref: str, subject_id: str, *, purpose: str = "") -> bool:
+        """Put a subject on a watchlist; False if it already was.
+
+        Raises:
+            NotFoundError: no such watchlist or subject.
+        """
+        with self._ctx.writing(gallery_changes=True) as tx:
+            row = resolve_watchlist(tx, ref)
+            subject = tx.get_subject(subject_id)
+            if subject is None:
+                raise NotFoundError(f"no subject {subject_id}")
+            added = tx.add_membership(row.watchlist_id, subject_id, self._ctx.clock())
+            if added:
+                self._audit.append(
+                    tx,
+                    "watchlist.add",
+                    object_type="subject",
+                    object_id=subject_id,
+                    purpose=purpose or row.purpose,
+                    details={"watchlist": row.watchlist_id},
+                )
+                face_ids, vectors = self._ctx.templates_of(
+                    tx, subject_id, WrappedKey.from_bytes(subject.wrapped_key)
+                )
+                self._ctx.gallery.join(row.watchlist_id, subject_id, face_ids, vectors)
+        return added
+
+    def remove(self, ref: str, subject_id: str, *, purpose: str = "") -> bool:
+        """Take a subject off a watchlist; False if it was not on it.
+
+        Raises:
+            NotFoundError: no such watchlist.
+        """
+        with self._ctx.writing(gallery_changes=True) as tx:
+            row = resolve_watchlist(tx, ref)
+            removed = tx.remove_membership(row.watchlist_id, subject_id)
+            if removed:
+                self._audit.append(
+                    tx,
+                    "watchlist.remove",
+                    object_type="subject",
+                    object_id=subject_id,
+                    purpose=purpose or row.purpose,
+                    details={"watchlist": row.watchlist_id},
+                )
+                self._ctx.gallery.leave(row.watchlist_id, subject_id)
+        return removed
+
+    def _view(self, row: WatchlistRow) -> Watchlist:
+        return Watchlist(
+            row.watchlist_id,
+            row.name,
+            row.purpose,
+            row.lawful_basis,
+            row.fmr,
+            row.created_at,
+            self._ctx.store.count_members(row.watchlist_id),
+        )

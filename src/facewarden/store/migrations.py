@@ -1,0 +1,160 @@
+"""Schema migrations of the embedded SQLite store.
+
+Each migration is a numbered list of statements applied in one transaction
+together with its row in ``schema_version``, so a crash leaves the schema at
+one version or the next, never between. Migrations only ever append: a
+released one is never edited, a later one changes what it made.
+
+Design notes for the tables:
+
+* personal values live only as ciphertext (``subject_fields``, ``faces.template``,
+  ``photos``); ``subjects.id_index`` is a keyed blind-index token;
+* ``audit_log.pos`` is the storage order and ``seq`` the chain's own number,
+  so a reordered log is seen as such by the verifier;
+* ``import_progress`` keys are keyed hashes of source paths, which may hold names;
+* erasing a subject cascades to everything hung off it. Sightings (a later
+  migration) will hang off subjects the same way;
+* version 2: ``users``, ``api_keys`` and ``sessions`` hold only hashes of
+  secrets (argon2id for passwords, SHA-256 for 256-bit tokens);
+  ``subject_aliases`` maps keyed tokens of external names (CompreFace
+  subject names) to subjects, and goes with its subject.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["MIGRATIONS", "Migration", "latest_version"]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step."""
+
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "subjects, faces, photos, watchlists, audit log, import progress",
+        (
+            """CREATE TABLE meta (
+                key TEXT PRIMARY KEY,
+                value TEXT NOT NULL
+            )""",
+            """CREATE TABLE subjects (
+                subject_id TEXT PRIMARY KEY,
+                wrapped_key BLOB NOT NULL,
+                id_index TEXT UNIQUE,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX subjects_updated ON subjects(updated_at)",
+            """CREATE TABLE subject_fields (
+                subject_id TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+                field TEXT NOT NULL,
+                ciphertext BLOB NOT NULL,
+                PRIMARY KEY (subject_id, field)
+            ) WITHOUT ROWID""",
+            """CREATE TABLE faces (
+                face_id TEXT PRIMARY KEY,
+                subject_id TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+                model TEXT NOT NULL,
+                template BLOB NOT NULL,
+                created_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX faces_subject ON faces(subject_id)",
+            """CREATE TABLE photos (
+                face_id TEXT PRIMARY KEY REFERENCES faces(face_id) ON DELETE CASCADE,
+                ciphertext BLOB NOT NULL,
+                created_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX photos_created ON photos(created_at)",
+            """CREATE TABLE watchlists (
+                watchlist_id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                purpose TEXT NOT NULL,
+                lawful_basis TEXT NOT NULL,
+                fmr REAL NOT NULL,
+                created_at TEXT NOT NULL
+            )""",
+            """CREATE TABLE memberships (
+                watchlist_id TEXT NOT NULL
+                    REFERENCES watchlists(watchlist_id) ON DELETE CASCADE,
+                subject_id TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+                added_at TEXT NOT NULL,
+                PRIMARY KEY (watchlist_id, subject_id)
+            ) WITHOUT ROWID""",
+            "CREATE INDEX memberships_subject ON memberships(subject_id)",
+            """CREATE TABLE audit_log (
+                pos INTEGER PRIMARY KEY,
+                seq INTEGER NOT NULL UNIQUE,
+                ts TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                object_type TEXT NOT NULL,
+                object_id TEXT NOT NULL,
+                purpose TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                details TEXT NOT NULL,
+                prev_hash TEXT NOT NULL,
+                entry_hash TEXT NOT NULL
+            )""",
+            "CREATE INDEX audit_object ON audit_log(object_id)",
+            """CREATE TABLE import_progress (
+                source_key TEXT PRIMARY KEY,
+                subject_id TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+                done_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX import_progress_subject ON import_progress(subject_id)",
+        ),
+    ),
+    Migration(
+        2,
+        "users, API keys, sessions, subject aliases",
+        (
+            """CREATE TABLE users (
+                username TEXT PRIMARY KEY,
+                password_hash TEXT NOT NULL,
+                role TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                disabled INTEGER NOT NULL DEFAULT 0
+            )""",
+            """CREATE TABLE api_keys (
+                key_id TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                role TEXT NOT NULL,
+                secret_hash TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                expires_at TEXT,
+                revoked_at TEXT,
+                created_by TEXT NOT NULL
+            )""",
+            """CREATE TABLE sessions (
+                token_hash TEXT PRIMARY KEY,
+                username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+                created_at TEXT NOT NULL,
+                expires_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX sessions_user ON sessions(username)",
+            "CREATE INDEX sessions_expiry ON sessions(expires_at)",
+            """CREATE TABLE subject_aliases (
+                kind TEXT NOT NULL,
+                token TEXT NOT NULL,
+                subject_id TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+                created_at TEXT NOT NULL,
+                PRIMARY KEY (kind, token),
+                UNIQUE (kind, subject_id)
+            ) WITHOUT ROWID""",
+            "CREATE INDEX subject_aliases_subject ON subject_aliases(subject_id)",
+        ),
+    ),
+)
+
+
+def latest_version() -> int:
+    """The schema version this code writes."""
+    return MIGRATIONS[-1].version

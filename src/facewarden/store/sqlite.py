@@ -1,0 +1,275 @@
+"""The embedded store: one SQLite file, WAL mode, every write durable before it returns.
+
+:func:`open_sqlite` opens (or creates) the database, applies the pragmas
+that the promises rest on and runs pending migrations:
+
+* ``journal_mode=WAL`` and ``synchronous=FULL``: a committed transaction
+  survives a power cut, readers do not block the writer;
+* ``foreign_keys=ON``: erasing a subject cascades to everything hung off it;
+* ``secure_delete=ON``: deleted rows are overwritten with zeros in the file,
+  not just unlinked from the b-tree (:meth:`SqliteStore.compact` then moves
+  them out of the WAL and shrinks the file).
+
+One connection serves the process, guarded by a lock: writes are funnelled
+through one writer, as SQLite wants, and a transaction's reads see its own
+writes. The file and its folder are created private (0600 / 0700).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from facewarden.errors import (
+    ConfigError,
+    ConflictError,
+    FacewardenError,
+    IntegrityError,
+    NotFoundError,
+)
+from facewarden.store._sqlite_access import AccessReads
+from facewarden.store._sqlite_read import Reads, translated, ts_text
+from facewarden.store._sqlite_write import SqliteTransaction
+from facewarden.store.migrations import MIGRATIONS, latest_version
+
+__all__ = ["DB_NAME", "SqliteStore", "SqliteTransaction", "open_sqlite"]
+
+logger = logging.getLogger(__name__)
+
+DB_NAME = "facewarden.db"
+_BUSY_TIMEOUT_S = 30.0
+
+
+def open_sqlite(
+    path: str | os.PathLike[str], *, create: bool = False, quick_check: bool = True
+) -> SqliteStore:
+    """Open the database file at ``path``, creating it if asked, and migrate it.
+
+    Args:
+        path: the database file (conventionally ``<data dir>/facewarden.db``).
+        create: create the file (and its folder, mode 0700) when missing.
+        quick_check: run ``PRAGMA quick_check`` and refuse a damaged file.
+
+    Raises:
+        NotFoundError: the file does not exist and ``create`` is false.
+        IntegrityError: the file is not a facewarden database, or is damaged.
+        ConfigError: the file was written by a newer facewarden.
+    """
+    db = Path(path)
+    if not db.exists():
+        if not create:
+            raise NotFoundError(
+                f"no facewarden database at {db}; create one with `facewarden init`"
+            )
+        try:
+            db.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Created private before SQLite touches it; SQLite gives -wal and
+            # -shm the same mode as the database file.
+            os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as exc:
+            raise FacewardenError(f"cannot create the database {db}: {exc.strerror}") from None
+    elif db.is_dir():
+        raise IntegrityError(f"{db} is a folder, not a database file")
+    try:
+        conn = sqlite3.connect(
+            db, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S
+        )
+    except sqlite3.Error as exc:
+        raise IntegrityError(f"cannot open database {db}: {exc}") from None
+    try:
+        _configure(conn)
+        _migrate(conn, db)
+        if quick_check:
+            problems = _check(conn, "quick_check")
+            if problems:
+                raise IntegrityError(
+                    f"database {db} is damaged ({problems[0]}); restore it from a backup"
+                )
+    except FacewardenError:
+        conn.close()
+        raise
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise IntegrityError(
+            f"{db} is not a readable facewarden database ({exc}); it is damaged or not a "
+            "database file: restore it from a backup"
+        ) from None
+    return SqliteStore(conn, db)
+
+
+def _configure(conn: sqlite3.Connection) -> None:
+    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if str(mode).lower() != "wal":
+        raise IntegrityError(f"SQLite refused WAL mode (journal_mode is {mode})")
+    for pragma in (
+        "synchronous=FULL",
+        "foreign_keys=ON",
+        "secure_delete=ON",
+        "trusted_schema=OFF",
+        f"busy_timeout={int(_BUSY_TIMEOUT_S * 1000)}",
+    ):
+        conn.execute(f"PRAGMA {pragma}")
+
+
+def _migrate(conn: sqlite3.Connection, db: Path) -> None:
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if tables and "schema_version" not in tables:
+        raise IntegrityError(f"{db} is an SQLite database, but not a facewarden one")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+            "description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
+        if current > latest_version():
+            raise ConfigError(
+                f"{db} is at schema version {current}, newer than this facewarden "
+                f"understands ({latest_version()}); upgrade facewarden"
+            )
+        for migration in MIGRATIONS:
+            if migration.version <= current:
+                continue
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version VALUES (?, ?, ?)",
+                (migration.version, migration.description, ts_text(datetime.now(UTC))),
+            )
+            logger.info("migrated %s to schema version %d", db, migration.version)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _check(conn: sqlite3.Connection, pragma: str) -> list[str]:
+    rows = [str(r[0]) for r in conn.execute(f"PRAGMA {pragma}")]
+    problems = [] if rows == ["ok"] else rows
+    problems += [
+        f"foreign key violation in {r[0]} (rowid {r[1]})"
+        for r in conn.execute("PRAGMA foreign_key_check")
+    ]
+    return problems
+
+
+class SqliteStore(Reads, AccessReads):
+    """The embedded store over one SQLite connection. Build it with :func:`open_sqlite`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        super().__init__(conn, threading.RLock())
+        self._path = path
+        self._in_transaction = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else "open"
+        return f"SqliteStore({str(self._path)!r}, {state})"
+
+    @property
+    def location(self) -> str:
+        return str(self._path)
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    @property
+    def schema_version(self) -> int:
+        row = self._one("SELECT MAX(version) AS v FROM schema_version")
+        return 0 if row is None else int(row["v"])
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqliteTransaction]:
+        """One ``BEGIN IMMEDIATE`` transaction: committed at the end, rolled back on error.
+
+        ``IMMEDIATE`` takes SQLite's write lock at once, so two processes never
+        both read the audit head and then both try to extend it.
+
+        Raises:
+            FacewardenError: a transaction is already open in this store.
+        """
+        with self._lock:
+            conn = self._live()
+            if self._in_transaction:
+                raise FacewardenError("a transaction is already open on this store")
+            with translated("begin transaction"):
+                conn.execute("BEGIN IMMEDIATE")
+            self._in_transaction = True
+            tx = SqliteTransaction(conn, self._lock)
+            try:
+                yield tx
+                with translated("commit"):
+                    conn.execute("COMMIT")
+            except BaseException:
+                # The transaction may already be gone (SQLite rolls back by itself
+                # on some errors); rolling back twice must not hide the cause.
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            finally:
+                tx.end()
+                self._in_transaction = False
+
+    def integrity_check(self) -> list[str]:
+        """SQLite's full ``integrity_check`` plus a foreign-key check; empty when healthy."""
+        with self._lock, translated("integrity check"):
+            return _check(self._live(), "integrity_check")
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file and truncate the WAL to zero bytes."""
+        with self._lock, translated("checkpoint"):
+            row = self._live().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if row is not None and row[0]:
+            logger.warning("WAL checkpoint of %s was blocked by a reader", self._path)
+
+    def compact(self) -> None:
+        """Checkpoint, ``VACUUM`` (rewrite the file without free pages), checkpoint again."""
+        self.checkpoint()
+        with self._lock, translated("vacuum"):
+            self._live().execute("VACUUM")
+        self.checkpoint()
+
+    def backup(self, destination: str) -> None:
+        """Copy the database, consistently, to a new private file with SQLite's backup API.
+
+        Raises:
+            ConflictError: the file exists.
+            FacewardenError: it cannot be written.
+        """
+        target = Path(destination)
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise ConflictError(f"{target} exists; back up to a new file") from None
+        except OSError as exc:
+            raise FacewardenError(f"cannot create the backup {target}: {exc.strerror}") from None
+        os.close(fd)
+        try:
+            copy = sqlite3.connect(target)
+            try:
+                with self._lock, translated("backup"):
+                    self._live().backup(copy)
+            finally:
+                copy.close()
+            fd = os.open(target, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+
+    def close(self) -> None:
+        """Close the connection; idempotent. Later calls raise FacewardenError."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

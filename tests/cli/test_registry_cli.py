@@ -1,0 +1,275 @@
+"""The registry commands, run as a user runs them, on real SQLite files and real photos.
+
+Acceptance 4 is here: the audit log's rows are edited in the real database
+file with sqlite3 (tampered, deleted, reordered, truncated), and
+``facewarden audit verify`` must exit non-zero naming the entry.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from facewarden.cli import cli
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Run:
+    """``run(*args, ok=True)``: the CLI against a deployment in tmp_path."""
+    runner = CliRunner(
+        env={"FACEWARDEN_WORKERS": "1", "FACEWARDEN_DATA_DIR": None, "FACEWARDEN_KEY_DIR": None}
+    )
+    where = ["--data-dir", str(tmp_path / "data"), "--key-dir", str(tmp_path / "keys")]
+
+    def invoke(*args: str | Path, ok: bool = True, stdin: str | None = None) -> Result:
+        words = [str(a) for a in args]
+        # Subcommands take the deployment options; put them after the command words.
+        result = runner.invoke(cli, [*words, *where], input=stdin)
+        if ok:
+            assert result.exit_code == 0, (words, result.output, result.exception)
+        assert "Traceback" not in result.output
+        return result
+
+    return invoke
+
+
+def _db(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "facewarden.db"
+
+
+@pytest.fixture
+def audited(run: Run, tmp_path: Path) -> Path:
+    """A deployment whose audit log holds 6 entries, made without any photo."""
+    run("init")  # 1 deployment.init
+    run("watchlists", "create", "gate", "--purpose", "site access", "--lawful-basis", "6(1)(f)")
+    for _ in range(4):  # 3..6 subject.list
+        run("subjects", "list")
+    assert "audit log OK: 6 entries" in run("audit", "verify").output
+    return _db(tmp_path)
+
+
+def _edit(db: Path, *statements: str) -> None:
+    conn = sqlite3.connect(db)
+    with conn:
+        for statement in statements:
+            conn.execute(statement)
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("statements", "entry", "problem"),
+    [
+        (["UPDATE audit_log SET actor = 'cli:mallory' WHERE seq = 3"], 3, "tampered"),
+        (
+            [
+                'UPDATE audit_log SET details = \'{"subjects":["sub_0123456789abcdef"]}\' '
+                "WHERE seq = 4"
+            ],
+            4,
+            "tampered",
+        ),
+        (["DELETE FROM audit_log WHERE seq = 3"], 3, "deleted"),
+        (
+            [
+                "UPDATE audit_log SET pos = -1 WHERE seq = 3",
+                "UPDATE audit_log SET pos = 3 WHERE seq = 4",
+                "UPDATE audit_log SET pos = 4 WHERE seq = 3",
+            ],
+            3,
+            "reordered",
+        ),
+        (["DELETE FROM audit_log WHERE seq = 6"], 6, "deleted"),
+        (["UPDATE audit_log SET ts = 'yesterday' WHERE seq = 2"], 2, "tampered"),
+    ],
+    ids=["tamper-actor", "tamper-details", "delete", "reorder", "truncate-tail", "malformed"],
+)
+def test_audit_verify_names_the_first_bad_entry(
+    run: Run, audited: Path, statements: list[str], entry: int, problem: str
+) -> None:
+    _edit(audited, *statements)
+    result = run("audit", "verify", ok=False)
+    assert result.exit_code == 1
+    assert f"FAILED verification at entry {entry}: {problem}" in result.stderr
+    assert result.stdout == ""
+
+
+def test_audit_verify_catches_a_forged_head(run: Run, audited: Path) -> None:
+    _edit(
+        audited,
+        "DELETE FROM audit_log WHERE seq >= 5",
+        "UPDATE meta SET value = replace(value, '6:', '4:') WHERE key = 'audit_head'",
+    )
+    result = run("audit", "verify", ok=False)
+    assert result.exit_code == 1 and "audit head" in result.stderr
+    assert "audit" in run("check", ok=False).stderr
+
+
+def test_audit_verify_with_a_high_water_mark_kept_elsewhere(run: Run, audited: Path) -> None:
+    result = run("audit", "verify", "--last-seq", "9", ok=False)
+    assert "entry 7: deleted" in result.stderr
+
+
+def test_errors_are_one_line_with_exit_codes(run: Run, tmp_path: Path, faces_dir: Path) -> None:
+    missing = run("subjects", "list", ok=False)
+    assert missing.exit_code == 1
+    assert missing.stderr.strip().startswith("error: no facewarden database")
+    assert missing.stderr.count("\n") == 1
+    run("init")
+    photo = faces_dir / "face_recognition" / "examples" / "knn_examples" / "train" / "obama"
+    unknown = run("identify", photo / "obama.jpg", "-w", "nope", ok=False)
+    assert unknown.exit_code == 1 and "no watchlist called 'nope'" in unknown.stderr
+    usage = run("verify", photo / "obama.jpg", ok=False)
+    assert usage.exit_code == 2
+    bad_dob = run(
+        "subjects",
+        "add",
+        photo / "obama.jpg",
+        "--name",
+        "X",
+        "--lawful-basis",
+        "y",
+        "--dob",
+        "1961-13-45",
+        ok=False,
+    )
+    assert bad_dob.exit_code == 1 and "date_of_birth" in bad_dob.stderr
+    (tmp_path / "keys").chmod(0o755)
+    exposed = run("subjects", "list", ok=False)
+    assert exposed.exit_code == 2 and "chmod 700" in exposed.stderr
+    (tmp_path / "keys").chmod(0o700)
+    _db(tmp_path).write_bytes(b"garbage" * 1000)
+    corrupt = run("subjects", "list", ok=False)
+    assert corrupt.exit_code == 1 and "restore it from a backup" in corrupt.stderr
+
+
+@pytest.mark.slow
+def test_every_registry_command_end_to_end(run: Run, tmp_path: Path, faces_dir: Path) -> None:
+    knn = faces_dir / "face_recognition" / "examples" / "knn_examples"
+    assert "initialised" in run("init").output
+    wl = run(
+        "watchlists",
+        "create",
+        "entrance",
+        "--purpose",
+        "site security",
+        "--lawful-basis",
+        "GDPR 6(1)(f)",
+    ).stdout.strip()
+    assert wl.startswith("wl_")
+
+    # Bulk import, with the embedding in worker processes; one line per committed person.
+    imported = run(
+        "subjects",
+        "import",
+        knn / "train",
+        "--lawful-basis",
+        "consent",
+        "-w",
+        "entrance",
+        "--workers",
+        "2",
+    )
+    acks = [line.split() for line in imported.stdout.splitlines()]
+    assert [a[0] for a in acks] == ["enrolled"] * 5
+    people = {Path(a[2]).name: a[1] for a in acks}
+    assert "5 enrolled (9 faces), 0 already done, 0 skipped" in imported.stderr
+    again = run("subjects", "import", knn / "train", "--lawful-basis", "consent")
+    assert again.stdout == "" and "0 enrolled (0 faces), 5 already done" in again.stderr
+
+    identified = run("identify", knn / "test" / "obama_and_biden.jpg", "-w", "entrance")
+    assert identified.stdout.count("MATCH") == 2 and "unknown" in identified.stdout
+    as_json = json.loads(
+        run(
+            "identify", knn / "test" / "kit_with_rose.jpg", "-w", "entrance", "--json", "--no-names"
+        ).stdout
+    )
+    matched = {c["subject_id"] for f in as_json["faces"] for c in f["candidates"] if c["is_match"]}
+    assert matched == {people["kit_harington"], people["rose_leslie"]}
+    assert all(c["display_name"] is None for f in as_json["faces"] for c in f["candidates"])
+
+    obama = people["obama"]
+    same = run("verify", knn / "test" / "obama1.jpg", "--subject", obama)
+    assert "SAME person" in same.stdout
+    other = run("verify", knn / "test" / "obama1.jpg", knn / "train" / "biden" / "biden.jpg")
+    assert "DIFFERENT people" in other.stdout
+
+    record = json.dumps(
+        {
+            "full_name": "Barack Obama",
+            "id_number": "US-44",
+            "date_of_birth": "1961-08-04",
+            "address": "1600 Pennsylvania Ave",
+        }
+    )
+    run("subjects", "update", obama, "--record", "-", stdin=record)
+    shown = json.loads(run("subjects", "show", "--id-number", "us 44", "--json").stdout)
+    assert shown["subject_id"] == obama and shown["record"]["address"].startswith("1600")
+    run("subjects", "update", obama, "--clear", "address", "--employer", "USA")
+    assert "address" not in run("subjects", "show", obama).stdout
+    listed = json.loads(run("subjects", "list", "--json").stdout)
+    assert {r["subject_id"] for r in listed} == set(people.values())
+
+    face_id = run("subjects", "faces", "add", obama, knn / "test" / "obama1.jpg").stdout.strip()
+    new_face = run(
+        "subjects", "faces", "replace", obama, face_id, knn / "train" / "obama" / "obama2.jpg"
+    ).stdout.strip()
+    run("subjects", "faces", "remove", obama, new_face)
+    several = run("subjects", "faces", "add", obama, knn / "test" / "obama_and_biden.jpg", ok=False)
+    assert several.exit_code == 1 and "--face 1..3" in several.stderr
+
+    biden = people["biden"]
+    run("watchlists", "remove", "entrance", biden)
+    assert (
+        "unknown"
+        in run("identify", knn / "train" / "biden" / "biden2.jpg", "-w", "entrance").stdout
+    )
+    run("watchlists", "add", "entrance", biden)
+    assert "members=5" in run("watchlists", "list").stdout
+
+    export_file = tmp_path / "obama.json"
+    run("subjects", "export", obama, "-o", export_file)
+    exported = json.loads(export_file.read_text())
+    assert exported["record"]["id_number"] == "US-44" and exported["audit"]
+    assert oct(export_file.stat().st_mode & 0o777) == "0o600"
+    assert run("subjects", "export", obama, "-o", export_file, ok=False).exit_code == 1
+
+    rotated = run("keys", "rotate").stdout
+    old_key = rotated.split("no longer needed: ")[1].split()[0]
+    run("keys", "destroy", old_key, "--yes")
+    assert "wraps 0" not in run("keys", "status").stdout
+    assert "renewed" in run("keys", "rotate-templates").stdout
+    assert run("identify", knn / "test" / "obama1.jpg", "-w", "entrance").stdout.count(obama)
+
+    run("subjects", "erase", obama, "--yes")
+    assert run("subjects", "export", obama, ok=False).exit_code == 1
+    assert "unknown" in run("identify", knn / "test" / "obama1.jpg", "-w", "entrance").stdout
+    assert "purged: import_progress 0" in run("purge").stdout
+    log = run("audit", "list", "--limit", "1000").stdout
+    for action in (
+        "subject.enroll",
+        "identify",
+        "verify",
+        "verify.images",
+        "subject.update",
+        "face.add",
+        "face.replace",
+        "face.remove",
+        "watchlist.remove",
+        "subject.export",
+        "keys.rotate_master",
+        "keys.destroy_master",
+        "keys.rotate_templates",
+        "subject.erase",
+        "retention.purge",
+    ):
+        assert f" {action} " in log, action
+    assert "Barack" not in log and "US-44" not in log
+    assert run("audit", "verify").stdout.startswith("audit log OK")
+    assert run("check").stdout.strip() == "ok"

@@ -1,0 +1,96 @@
+"""Key rotation, destruction, and settling an interrupted template rotation at open."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from facewarden.errors import ConflictError, KeyMaterialError
+from facewarden.privacy import KeyRing, ManualClock
+from facewarden.service import Warden
+
+from ._data import KNN
+from .conftest import make_settings
+
+OBAMA = sorted((KNN / "train" / "obama").iterdir())
+PROBE = KNN / "test" / "obama1.jpg"
+
+
+@pytest.fixture
+def enrolled(
+    tmp_path: Path, clock: ManualClock, enroll: Callable[..., object], faces_dir: Path
+) -> tuple[Warden, str]:
+    warden = Warden.open(make_settings(tmp_path), clock=clock, create=True)
+    warden.watchlists.create("staff", purpose="t", lawful_basis="t")
+    sid = enroll(warden, "Barack Obama", OBAMA, watchlists=["staff"]).subject_id  # type: ignore[attr-defined]
+    return warden, sid
+
+
+def test_master_rotation_rewraps_every_data_key_then_the_old_key_can_go(
+    enrolled: tuple[Warden, str],
+) -> None:
+    warden, sid = enrolled
+    old = warden.keys.status().active_master_id
+    rotation = warden.keys.rotate_master()
+    assert rotation.retired_key_ids == (old,) and rotation.rewrapped == 1
+    status = warden.keys.status()
+    assert status.data_keys_by_master == {rotation.new_key_id: 2}  # the subject + key check
+    with pytest.raises(KeyMaterialError, match="active"):
+        warden.keys.destroy_master(rotation.new_key_id)
+    warden.keys.destroy_master(old)
+    assert warden.keys.status().master_key_ids == (rotation.new_key_id,)
+    settings = warden.settings
+    warden.close()
+    with Warden.open(settings) as reopened:  # everything still decrypts with the new key alone
+        assert reopened.registry.get(sid).record.full_name == "Barack Obama"
+        assert reopened.recognition.identify(PROBE, "staff").matched_subjects == (sid,)
+
+
+def test_a_master_key_still_in_use_is_not_destroyed(enrolled: tuple[Warden, str]) -> None:
+    warden, sid = enrolled
+    old = warden.keys.status().active_master_id
+    KeyRing.open(warden.key_dir).add_master_key()  # added, but nothing re-wrapped
+    with pytest.raises(ConflictError, match="still wrapped by"):
+        warden.keys.destroy_master(old)
+    assert warden.registry.get(sid).record.full_name == "Barack Obama"
+    warden.close()
+
+
+def test_template_rotation_interrupted_before_the_database_commit_is_discarded(
+    enrolled: tuple[Warden, str],
+) -> None:
+    warden, sid = enrolled
+    settings = warden.settings
+    warden.close()
+    keyring = KeyRing.open(settings.resolved_key_dir)
+    active = keyring.template_key_id
+    keyring.new_template_seed()  # a rotation that died before touching the database
+    with Warden.open(settings) as reopened:
+        keyring.reload()
+        assert keyring.template_key_id == active and keyring.staged_template_key_id is None
+        assert reopened.recognition.identify(PROBE, "staff").matched_subjects == (sid,)
+
+
+def test_template_rotation_interrupted_after_the_database_commit_is_completed(
+    enrolled: tuple[Warden, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warden, sid = enrolled
+    settings = warden.settings
+
+    def crash(self: KeyRing, key_id: str | None = None) -> None:
+        raise KeyboardInterrupt  # the process dies between the two commits
+
+    monkeypatch.setattr(KeyRing, "commit_template_seed", crash)
+    with pytest.raises(KeyboardInterrupt):
+        warden.keys.rotate_templates()
+    warden.close()
+    monkeypatch.undo()
+    keyring = KeyRing.open(settings.resolved_key_dir)
+    staged = keyring.staged_template_key_id
+    assert staged is not None
+    with Warden.open(settings) as reopened:
+        keyring.reload()
+        assert keyring.template_key_id == staged and keyring.staged_template_key_id is None
+        assert reopened.recognition.identify(PROBE, "staff").matched_subjects == (sid,)
