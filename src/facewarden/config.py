@@ -97,7 +97,10 @@ class Settings(BaseSettings):
         default=900, ge=1, le=86400, description="window in which failures count, and lockout"
     )
     max_connections: int = Field(
-        default=64, ge=1, le=10000, description="concurrent connections before the server answers 503"
+        default=64,
+        ge=1,
+        le=10000,
+        description="concurrent connections before the server answers 503",
     )
     keep_alive_seconds: int = Field(
         default=5, ge=1, le=300, description="idle keep-alive connections are closed after this"
