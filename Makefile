@@ -17,7 +17,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/facewarden demo
+	$(BIN)/facewarden serve --init
 
 test: $(STAMP)
 	$(BIN)/pytest

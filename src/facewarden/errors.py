@@ -16,6 +16,7 @@ maps to, so adapters never guess::
     ├── ConflictError               the write contradicts what is stored; HTTP 409
     ├── KeyMaterialError            a key is missing, wrong or exposed; exit 2
     ├── IntegrityError              stored data failed a check (corruption, tampering)
+    ├── DatabaseUnavailableError    the database server cannot be reached; HTTP 503
     ├── PermissionDeniedError       the actor's role does not allow the action; HTTP 403
     ├── AuthenticationError         no valid credential came with the request; HTTP 401
     ├── RateLimitedError            too many failed attempts; try again later; HTTP 429
@@ -28,6 +29,7 @@ __all__ = [
     "AuthenticationError",
     "ConfigError",
     "ConflictError",
+    "DatabaseUnavailableError",
     "EvaluationError",
     "FaceNotFoundError",
     "FacewardenError",
@@ -134,6 +136,12 @@ class KeyMaterialError(FacewardenError):
 
 class IntegrityError(FacewardenError):
     """Stored data failed a check: corruption, tampering or a broken chain."""
+
+
+class DatabaseUnavailableError(FacewardenError):
+    """The database server cannot be reached (down, refused, lost); retry when it is back."""
+
+    http_status = 503
 
 
 class PermissionDeniedError(FacewardenError):

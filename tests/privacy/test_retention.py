@@ -13,6 +13,7 @@ from facewarden.privacy import ManualClock
 from facewarden.privacy.retention import (
     IMPORT_PROGRESS,
     PHOTOS,
+    SIGHTINGS,
     SUBJECTS,
     RetentionPolicy,
     policies_from_settings,
@@ -25,7 +26,12 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def test_policies_come_from_the_settings_with_safe_defaults(tmp_path: Path) -> None:
     defaults = {p.data_class: p.max_age for p in policies_from_settings(Settings())}
-    assert defaults == {SUBJECTS: None, PHOTOS: None, IMPORT_PROGRESS: timedelta(days=30)}
+    assert defaults == {
+        SUBJECTS: None,
+        PHOTOS: None,
+        IMPORT_PROGRESS: timedelta(days=30),
+        SIGHTINGS: timedelta(hours=24),
+    }
     custom = policies_from_settings(Settings(photo_retention_days=7, subject_retention_days=365))
     assert {p.data_class: p.max_age for p in custom}[PHOTOS] == timedelta(days=7)
     assert RetentionPolicy(PHOTOS, None, "").cutoff(T0) is None
@@ -59,5 +65,5 @@ def test_purge_deletes_only_what_expired(tmp_path: Path) -> None:
     assert dict(report.deleted) == {SUBJECTS: 1, PHOTOS: 0, IMPORT_PROGRESS: 0}
     assert store.import_record("source") is None
     with store.transaction() as tx, pytest.raises(ValueError, match="no purger"):
-        purge(tx, (RetentionPolicy("sightings", timedelta(hours=24), ""),), clock(), erased.append)
+        purge(tx, (RetentionPolicy("unknown", timedelta(hours=24), ""),), clock(), erased.append)
     store.close()

@@ -12,11 +12,13 @@ from typing import Any
 import click
 
 from facewarden.cli.admin import audit, backup, check, keys, purge
+from facewarden.cli.cameras import cameras, watch
 from facewarden.cli.demo import demo
 from facewarden.cli.evaluate import eval_group
 from facewarden.cli.faces import compare, detect, embed
 from facewarden.cli.recognize import identify, verify
 from facewarden.cli.registry import init, subjects
+from facewarden.cli.serve import serve
 from facewarden.cli.watchlists import watchlists
 from facewarden.errors import FacewardenError
 
@@ -58,6 +60,9 @@ cli.add_command(keys)
 cli.add_command(purge)
 cli.add_command(check)
 cli.add_command(backup)
+cli.add_command(cameras)
+cli.add_command(watch)
+cli.add_command(serve)
 
 
 def main() -> None:

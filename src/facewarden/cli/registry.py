@@ -69,7 +69,7 @@ def init() -> None:
     existed = database_path(settings()).exists()
     warden = open_warden(create=True)
     verb = "already initialised" if existed else "initialised"
-    click.echo(f"{verb}: database {database_path(warden.settings)}, keys {warden.key_dir}")
+    click.echo(f"{verb}: database {warden.store.location}, keys {warden.key_dir}")
     if not existed:
         click.echo(
             "Back up the key directory apart from the data: without it nothing stored "

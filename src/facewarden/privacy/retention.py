@@ -10,10 +10,11 @@ Data classes now:
   an erasure request (with an audit tombstone each); off by default, since
   enrollment usually lasts until a decision to erase;
 * ``enrollment_photos``: kept photos (the templates stay); off by default;
-* ``import_progress``: bulk-import bookkeeping, 30 days by default.
-
-Sightings (24 hours by default, SECURITY.md promise 11) join this table when
-cameras arrive: one more :class:`RetentionPolicy` and one more purger.
+* ``import_progress``: bulk-import bookkeeping, 30 days by default;
+* ``sightings``: who was seen at which camera, 24 hours by default
+  (SECURITY.md promise 11). Each sighting carries its own expiry, set when
+  it is written from the camera's, the watchlist's or this default
+  retention, so the purge deletes those whose expiry has passed.
 
 A purge only deletes rows; the caller then compacts the store (checkpoint
 and vacuum) so the bytes leave the disk too.
@@ -31,6 +32,7 @@ from facewarden.store.base import Transaction
 __all__ = [
     "IMPORT_PROGRESS",
     "PHOTOS",
+    "SIGHTINGS",
     "SUBJECTS",
     "PurgeReport",
     "RetentionPolicy",
@@ -41,6 +43,7 @@ __all__ = [
 SUBJECTS = "subjects"
 PHOTOS = "enrollment_photos"
 IMPORT_PROGRESS = "import_progress"
+SIGHTINGS = "sightings"
 _SUBJECT_BATCH = 500
 
 EraseSubject = Callable[[str], None]
@@ -101,6 +104,11 @@ def policies_from_settings(settings: Settings) -> tuple[RetentionPolicy, ...]:
             _days(settings.import_progress_retention_days),
             "records of which bulk-import sources were enrolled",
         ),
+        RetentionPolicy(
+            SIGHTINGS,
+            timedelta(hours=settings.sighting_retention_hours),
+            "sightings of watchlist subjects at cameras (per-camera overrides apply)",
+        ),
     )
 
 
@@ -121,6 +129,10 @@ def purge(
     deleted: dict[str, int] = {}
     erased: list[str] = []
     for policy in policies:
+        if policy.data_class == SIGHTINGS:
+            # Each sighting carries its own expiry (camera or watchlist overrides).
+            deleted[SIGHTINGS] = tx.delete_sightings_expired(now)
+            continue
         cutoff = policy.cutoff(now)
         if cutoff is None:
             continue

@@ -82,8 +82,10 @@ class Context:
                 # rolled back: drop it, so the next search rebuilds it.
                 self.gallery.unload()
                 raise
-            if version is not None and self.gallery.loaded:
-                self.gallery.version = version
+            if version is not None:
+                self.gallery.forget_saved()
+                if self.gallery.loaded:
+                    self.gallery.version = version
 
     def refresh(self, *, need_gallery: bool) -> None:
         """Catch up with other processes: a template rotation, changed templates or members.

@@ -6,6 +6,14 @@ by the services after each committed write. A version token in the store's
 meta table, replaced by every write that changes templates or memberships,
 tells a process that another process (a CLI next to a server) changed the
 gallery, so it rebuilds before searching.
+
+Which index serves a watchlist is chosen at each rebuild by an
+:class:`IndexPolicy` (settings ``gallery_index`` and ``ann_min_size``):
+exact numpy search below the size where it is fast enough, else an HNSW
+index with exact re-ranking (:class:`~facewarden.match.ann.HnswIndex`),
+which is saved encrypted next to the database after it is built and loaded
+instead of rebuilt while the gallery version is unchanged. A watchlist that
+grows past the threshold between rebuilds stays exact until the next one.
 """
 
 from __future__ import annotations
@@ -13,10 +21,13 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from facewarden.match.ann import HnswIndex
 from facewarden.match.index import ExactIndex, Hit
 from facewarden.privacy.crypto import Envelope, WrappedKey
 from facewarden.privacy.template import pack_vector, unpack_vector
@@ -25,6 +36,7 @@ from facewarden.store.base import Reader, TemplateRow
 __all__ = [
     "VERSION_KEY",
     "Gallery",
+    "IndexPolicy",
     "open_template",
     "seal_template",
 ]
@@ -52,6 +64,30 @@ def open_template(
     return unpack_vector(raw, dim)
 
 
+@dataclass(frozen=True)
+class IndexPolicy:
+    """Which vector index a watchlist gets at rebuild.
+
+    Attributes:
+        kind: ``exact``, ``ann`` (always HNSW) or ``auto`` (HNSW from ``ann_min_size`` on).
+        ann_min_size: the size from which ``auto`` picks HNSW.
+        cache_dir: where built HNSW indexes are saved encrypted; None: not saved.
+        threads: threads for building HNSW indexes.
+    """
+
+    kind: str = "exact"
+    ann_min_size: int = 200_000
+    cache_dir: Path | None = None
+    threads: int = 1
+
+    def wants_ann(self, size: int) -> bool:
+        """Whether a watchlist of ``size`` templates gets the HNSW index."""
+        return self.kind == "ann" or (self.kind == "auto" and size >= self.ann_min_size)
+
+
+Index = ExactIndex | HnswIndex
+
+
 def embedder_of(model: str) -> str:
     """The embedder part of a model key (``dlib-resnet+mirror`` -> ``dlib-resnet``)."""
     return model.split("+", 1)[0]
@@ -69,10 +105,11 @@ class Gallery:
         embedder: the embedder whose templates are comparable with probes; others are skipped.
     """
 
-    def __init__(self, dim: int, embedder: str) -> None:
+    def __init__(self, dim: int, embedder: str, policy: IndexPolicy | None = None) -> None:
         self._dim = dim
         self._embedder = embedder
-        self._indexes: dict[str, ExactIndex] = {}
+        self._policy = policy or IndexPolicy()
+        self._indexes: dict[str, Index] = {}
         self._members: defaultdict[str, set[str]] = defaultdict(set)
         self.version: str | None = None  # None: not loaded
 
@@ -119,8 +156,14 @@ class Gallery:
                 keys.append(row.face_id)
                 groups.append(row.subject_id)
                 vectors.append(vector)
+        version = reader.get_meta(VERSION_KEY) or ""
         for watchlist_id, (keys, groups, vectors) in batches.items():
-            self._index(watchlist_id).add(keys, groups, np.array(vectors, dtype=np.float32))
+            if self._policy.wants_ann(len(keys)):
+                self._indexes[watchlist_id] = self._ann(
+                    watchlist_id, version, envelope, keys, groups, vectors
+                )
+            else:
+                self._index(watchlist_id).add(keys, groups, np.array(vectors, dtype=np.float32))
         if skipped:
             logger.warning(
                 "%d template(s) were made by another embedder than %s and cannot be "
@@ -129,7 +172,7 @@ class Gallery:
                 self._embedder,
             )
         # A store without a version yet reads as "" (loaded, nothing changed since).
-        self.version = reader.get_meta(VERSION_KEY) or ""
+        self.version = version
         logger.info(
             "gallery loaded: %d template(s) in %d watchlist(s)",
             self.template_count,
@@ -140,7 +183,43 @@ class Gallery:
         key = WrappedKey.from_bytes(row.wrapped_key)
         return open_template(envelope, key, row.face_id, row.template, self._dim)
 
-    def _index(self, watchlist_id: str) -> ExactIndex:
+    def _ann(
+        self,
+        watchlist_id: str,
+        version: str,
+        envelope: Envelope,
+        keys: list[str],
+        groups: list[str],
+        vectors: list[npt.NDArray[np.float32]],
+    ) -> HnswIndex:
+        cache = self._policy.cache_dir
+        path = None if cache is None else cache / f"{watchlist_id}.ann"
+        if path is not None:
+            loaded = HnswIndex.load(
+                path, envelope, name=watchlist_id, version=version, threads=self._policy.threads
+            )
+            if loaded is not None and len(loaded) == len(keys):
+                logger.info("HNSW index of %s loaded from %s", watchlist_id, path)
+                return loaded
+        index = HnswIndex(self._dim, threads=self._policy.threads)
+        index.add(keys, groups, np.array(vectors, dtype=np.float32))
+        if path is not None and cache is not None:
+            cache.mkdir(mode=0o700, parents=True, exist_ok=True)
+            index.save(path, envelope, name=watchlist_id, version=version)
+        return index
+
+    def forget_saved(self) -> None:
+        """Delete the saved HNSW indexes: the gallery changed, so they are stale.
+
+        Called after every committed change of templates or memberships, so an
+        erased subject's (encrypted) vectors do not linger in a saved index.
+        """
+        cache = self._policy.cache_dir
+        if cache is not None and cache.is_dir():
+            for path in cache.glob("*.ann"):
+                path.unlink(missing_ok=True)
+
+    def _index(self, watchlist_id: str) -> Index:
         index = self._indexes.get(watchlist_id)
         if index is None:
             index = self._indexes[watchlist_id] = ExactIndex(self._dim)

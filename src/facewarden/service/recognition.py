@@ -117,6 +117,8 @@ class Verification:
     fmr: float
     subject_id: str | None = None
     warnings: tuple[str, ...] = field(default=())
+    faces: tuple[Face, ...] = field(default=(), repr=False)
+    """The probe faces compared (one for a subject, two for two images); never stored."""
 
     @property
     def is_match(self) -> bool:
@@ -281,7 +283,7 @@ class Recognition:
                 tx, subject_id, WrappedKey.from_bytes(row.wrapped_key)
             )
             similarity = float(np.max(templates @ probe)) if len(templates) else -1.0
-            result = Verification(similarity, threshold, fmr, subject_id, warnings)
+            result = Verification(similarity, threshold, fmr, subject_id, warnings, (face,))
             self._audit.append(
                 tx,
                 "verify",
@@ -314,7 +316,11 @@ class Recognition:
         face_b, warn_b = _main_face(pipeline, image_b, force=force)
         similarity = float(face_a.require_embedding() @ face_b.require_embedding())
         result = Verification(
-            similarity, threshold_for(pipeline, fmr), fmr, warnings=warn_a + warn_b
+            similarity,
+            threshold_for(pipeline, fmr),
+            fmr,
+            warnings=warn_a + warn_b,
+            faces=(face_a, face_b),
         )
         self._audit.record(
             "verify.images",

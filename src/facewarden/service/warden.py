@@ -14,8 +14,10 @@ Opening checks everything before the first request: the key directory
 (settled). The gallery (every template decrypted into an exact index) loads
 at the first search, or at :meth:`Warden.warm_up`. The use cases are grouped
 by concern: ``registry``, ``faces``, ``watchlists``, ``recognition``,
-``audit``, ``keys``, ``bulk``; plus :meth:`Warden.purge` and
-:meth:`Warden.integrity_check`.
+``audit``, ``keys``, ``bulk``, ``access`` (users, keys, sessions), ``listings``,
+``cameras``, ``sightings`` and ``crowd`` (cameras, sightings, crowd aggregates),
+``compreface`` and ``compreface_match`` (the CompreFace-compatible API);
+plus :meth:`Warden.purge` and :meth:`Warden.integrity_check`.
 
 :meth:`with_actor` gives a view acting for someone else (one per API
 request) that shares everything, the gallery included. :meth:`close` is
@@ -25,6 +27,7 @@ idempotent; anything used after it raises.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from types import TracebackType
 
@@ -36,18 +39,26 @@ from facewarden.privacy.crypto import Envelope
 from facewarden.privacy.keys import KeyRing
 from facewarden.privacy.retention import PurgeReport, policies_from_settings, purge
 from facewarden.privacy.template import TemplateProtector
+from facewarden.service.access import Access
 from facewarden.service.audit import AuditLog
 from facewarden.service.bulk import BulkImporter
+from facewarden.service.cameras import Cameras
+from facewarden.service.compreface import CompreFaceCollection
+from facewarden.service.compreface_match import CompreFaceMatcher
 from facewarden.service.context import Context
+from facewarden.service.crowd_report import CrowdReports
 from facewarden.service.enrollment import model_key_of
 from facewarden.service.faces import FaceEditor
-from facewarden.service.gallery import Gallery, embedder_of
+from facewarden.service.gallery import Gallery, IndexPolicy, embedder_of
 from facewarden.service.keycheck import check_keys, settle_template_key, write_key_checks
 from facewarden.service.keys import KeyAdmin
+from facewarden.service.listing import Listings
 from facewarden.service.recognition import Recognition
 from facewarden.service.registry import Registry
+from facewarden.service.sightings import Sightings
 from facewarden.service.watchlists import Watchlists
 from facewarden.store.base import Store
+from facewarden.store.postgres import is_postgres_url, open_postgres
 from facewarden.store.sqlite import DB_NAME, open_sqlite
 from facewarden.vision.pipeline import Pipeline
 
@@ -76,6 +87,17 @@ class Warden:
         self.keys = KeyAdmin(ctx, self.audit)
         self.faces = FaceEditor(ctx, self.audit)
         self.bulk = BulkImporter(ctx, self.registry)
+        self.access = Access(ctx, self.audit)
+        self.listings = Listings(ctx, self.audit)
+        self.cameras = Cameras(ctx, self.audit)
+        self.sightings = Sightings(ctx, self.audit)
+        self.crowd = CrowdReports(ctx)
+        self.compreface = CompreFaceCollection(
+            ctx, self.audit, self.registry, self.faces, self.watchlists
+        )
+        self.compreface_match = CompreFaceMatcher(
+            ctx, self.audit, self.recognition, self.compreface
+        )
 
     @classmethod
     def open(
@@ -102,8 +124,20 @@ class Warden:
             NotFoundError: no database (and not ``create``).
             KeyMaterialError: keys missing, exposed, or not this database's.
             IntegrityError: the database file is damaged.
-            ConfigError: the key directory is inside the data directory.
+            ConfigError: the key directory is inside the data directory, or the
+                PostgreSQL server (``settings.database_url``) is configured unsafely.
+            DatabaseUnavailableError: the PostgreSQL server cannot be reached.
         """
+        if settings.database_url is not None and is_postgres_url(settings.database_url):
+            return cls._open_postgres(
+                settings.database_url,
+                settings,
+                clock,
+                pipeline,
+                enroll_pipeline,
+                actor=actor,
+                create=create,
+            )
         db = database_path(settings)
         key_dir = settings.resolved_key_dir
         _refuse_keys_inside_data(settings.data_dir, key_dir)
@@ -115,6 +149,30 @@ class Warden:
         keyring = _open_keyring(key_dir, db, create=create)
         store = open_sqlite(db, create=create, quick_check=settings.check_database_on_open)
         try:
+            return cls(
+                _context(settings, store, keyring, clock, pipeline, enroll_pipeline, actor), actor
+            )
+        except BaseException:
+            store.close()
+            raise
+
+    @classmethod
+    def _open_postgres(
+        cls,
+        url: str,
+        settings: Settings,
+        clock: Clock,
+        pipeline: Pipeline | None,
+        enroll_pipeline: Pipeline | None,
+        *,
+        actor: str,
+        create: bool,
+    ) -> Warden:
+        # The URL names the database; the key directory still lives on this
+        # host, and the key check proves it holds *this* database's keys.
+        store = open_postgres(url, create=create)
+        try:
+            keyring = KeyRing.open(settings.resolved_key_dir, create=create)
             return cls(
                 _context(settings, store, keyring, clock, pipeline, enroll_pipeline, actor), actor
             )
@@ -152,6 +210,11 @@ class Warden:
         """The underlying store (for maintenance and tests; use the services for data)."""
         self._ctx.ensure_open()
         return self._ctx.store
+
+    @property
+    def clock(self) -> Clock:
+        """The deployment's time source (injected in tests)."""
+        return self._ctx.clock
 
     @property
     def pipeline(self) -> Pipeline:
@@ -287,8 +350,19 @@ def _context(
         clock,
         identify,
         enroll,
-        Gallery(dim, embedder),
+        Gallery(dim, embedder, _index_policy(settings)),
     )
     if fresh:
         AuditLog(ctx, actor).record("deployment.init")
     return ctx
+
+
+def _index_policy(settings: Settings) -> IndexPolicy:
+    # HNSW indexes are saved (encrypted) beside the SQLite file; with
+    # PostgreSQL, in the data directory of this host.
+    return IndexPolicy(
+        kind=settings.gallery_index,
+        ann_min_size=settings.ann_min_size,
+        cache_dir=settings.data_dir / "index",
+        threads=settings.workers or os.cpu_count() or 1,
+    )

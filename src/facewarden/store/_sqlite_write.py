@@ -16,13 +16,14 @@ from datetime import datetime
 from facewarden.errors import ConflictError, FacewardenError, NotFoundError
 from facewarden.privacy.audit import AuditEntry
 from facewarden.store._sqlite_access import AccessReads, AccessWrites
+from facewarden.store._sqlite_cameras import CameraReads, CameraWrites
 from facewarden.store._sqlite_read import Reads, translated, ts_text
 from facewarden.store.base import FaceRow, PhotoRow, SubjectRow, WatchlistRow
 
 __all__ = ["SqliteTransaction"]
 
 
-class SqliteTransaction(Reads, AccessReads, AccessWrites):
+class SqliteTransaction(Reads, AccessReads, AccessWrites, CameraReads, CameraWrites):
     """Writes inside one transaction; unusable once the ``with`` block has ended."""
 
     def __init__(self, conn: sqlite3.Connection, lock: threading.RLock) -> None:

@@ -32,14 +32,26 @@ from facewarden.store.access import (
     SessionRow,
     UserRow,
 )
+from facewarden.store.cameras import (
+    CameraReader,
+    CameraRow,
+    CameraWriter,
+    CrowdBucketRow,
+    HistoryRequestRow,
+    SightingRow,
+)
 
 __all__ = [
     "AliasRow",
     "ApiKeyRow",
+    "CameraRow",
+    "CrowdBucketRow",
     "FaceRow",
+    "HistoryRequestRow",
     "PhotoRow",
     "Reader",
     "SessionRow",
+    "SightingRow",
     "Store",
     "SubjectRow",
     "TemplateRow",
@@ -132,10 +144,11 @@ class WatchlistRow:
     created_at: datetime
 
 
-class Reader(AccessReader, Protocol):
+class Reader(AccessReader, CameraReader, Protocol):
     """Reads available on the store and inside a transaction (which sees its own writes).
 
-    Users, API keys, sessions and aliases: see :mod:`facewarden.store.access`.
+    Users, API keys, sessions and aliases: see :mod:`facewarden.store.access`;
+    cameras, sightings and crowd buckets: :mod:`facewarden.store.cameras`.
     """
 
     def get_meta(self, key: str) -> str | None:
@@ -229,7 +242,7 @@ class Reader(AccessReader, Protocol):
         ...
 
 
-class Transaction(Reader, AccessWriter, Protocol):
+class Transaction(Reader, AccessWriter, CameraWriter, Protocol):
     """Writes inside one atomic transaction (see :meth:`Store.transaction`)."""
 
     def set_meta(self, key: str, value: str) -> None:

@@ -17,7 +17,11 @@ Design notes for the tables:
 * version 2: ``users``, ``api_keys`` and ``sessions`` hold only hashes of
   secrets (argon2id for passwords, SHA-256 for 256-bit tokens);
   ``subject_aliases`` maps keyed tokens of external names (CompreFace
-  subject names) to subjects, and goes with its subject.
+  subject names) to subjects, and goes with its subject;
+* version 3: ``sightings`` hang off their subject and camera and carry their
+  own ``expires_at`` (the purge deletes by it); ``crowd_buckets`` hold
+  aggregates only; ``history_requests`` are location-history requests
+  waiting for (or given) a second person's approval.
 """
 
 from __future__ import annotations
@@ -150,6 +154,63 @@ MIGRATIONS: tuple[Migration, ...] = (
                 UNIQUE (kind, subject_id)
             ) WITHOUT ROWID""",
             "CREATE INDEX subject_aliases_subject ON subject_aliases(subject_id)",
+        ),
+    ),
+    Migration(
+        3,
+        "cameras, sightings, location-history requests, crowd buckets",
+        (
+            """CREATE TABLE cameras (
+                camera_id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                location TEXT NOT NULL,
+                latitude REAL,
+                longitude REAL,
+                watchlists TEXT NOT NULL,
+                sensitive INTEGER NOT NULL,
+                retention_hours INTEGER,
+                source TEXT,
+                keep_thumbnails INTEGER NOT NULL,
+                created_at TEXT NOT NULL
+            )""",
+            """CREATE TABLE sightings (
+                sighting_id TEXT PRIMARY KEY,
+                subject_id TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+                camera_id TEXT NOT NULL REFERENCES cameras(camera_id) ON DELETE CASCADE,
+                watchlist_id TEXT NOT NULL,
+                first_seen TEXT NOT NULL,
+                last_seen TEXT NOT NULL,
+                best_similarity REAL NOT NULL,
+                expires_at TEXT NOT NULL,
+                thumbnail BLOB
+            )""",
+            "CREATE INDEX sightings_subject ON sightings(subject_id, last_seen)",
+            "CREATE INDEX sightings_camera ON sightings(camera_id, first_seen)",
+            "CREATE INDEX sightings_expiry ON sightings(expires_at)",
+            """CREATE TABLE history_requests (
+                request_id TEXT PRIMARY KEY,
+                subject_id TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+                hours INTEGER NOT NULL,
+                case_reference TEXT NOT NULL,
+                requested_by TEXT NOT NULL,
+                created_at TEXT NOT NULL,
+                approved_by TEXT,
+                approved_at TEXT
+            )""",
+            """CREATE TABLE crowd_buckets (
+                camera_id TEXT NOT NULL REFERENCES cameras(camera_id) ON DELETE CASCADE,
+                start TEXT NOT NULL,
+                seconds INTEGER NOT NULL,
+                frames INTEGER NOT NULL,
+                faces_max INTEGER NOT NULL,
+                faces_mean REAL NOT NULL,
+                people_max INTEGER NOT NULL,
+                people_mean REAL NOT NULL,
+                unique_visitors INTEGER NOT NULL,
+                dwell TEXT NOT NULL,
+                heatmap TEXT NOT NULL,
+                PRIMARY KEY (camera_id, start)
+            ) WITHOUT ROWID""",
         ),
     ),
 )

@@ -34,6 +34,7 @@ from facewarden.errors import (
     NotFoundError,
 )
 from facewarden.store._sqlite_access import AccessReads
+from facewarden.store._sqlite_cameras import CameraReads
 from facewarden.store._sqlite_read import Reads, translated, ts_text
 from facewarden.store._sqlite_write import SqliteTransaction
 from facewarden.store.migrations import MIGRATIONS, latest_version
@@ -159,7 +160,7 @@ def _check(conn: sqlite3.Connection, pragma: str) -> list[str]:
     return problems
 
 
-class SqliteStore(Reads, AccessReads):
+class SqliteStore(Reads, AccessReads, CameraReads):
     """The embedded store over one SQLite connection. Build it with :func:`open_sqlite`."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:

@@ -18,6 +18,7 @@ detector can be sent to worker processes.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -196,12 +197,18 @@ class CascadeDetector:
         return faces
 
 
+_per_thread = threading.local()
+
+
 def _hog() -> Any:
-    detector = models.cached("hog_detector")
+    # One per thread: dlib's HOG detector keeps scratch buffers in the object,
+    # and two threads running the same one corrupt the heap (the server runs
+    # requests in a thread pool). Building one takes a few milliseconds.
+    detector = getattr(_per_thread, "hog", None)
     if detector is None:
         import dlib
 
-        detector = models.remember("hog_detector", dlib.get_frontal_face_detector())
+        detector = _per_thread.hog = dlib.get_frontal_face_detector()
     return detector
 
 

@@ -1,0 +1,148 @@
+"""The FastAPI application: ``create_app(settings, ...)``.
+
+One app serves the native JSON API (``/v1/``), the CompreFace-compatible
+API (``/api/v1/``) and the operator console's static files (``/console/``).
+Around the routes, from the outside in:
+
+1. :class:`~facewarden.api.security.SecurityHeaders` on every response;
+2. :class:`~facewarden.api.security.BodyLimit`: bodies over the image byte
+   cap plus 1 MiB are refused before they are read; stalled bodies time out;
+3. :class:`~facewarden.api.auth.AuthMiddleware`: who is calling and whether
+   their role may call this route, decided before the body is parsed.
+
+Errors of every kind are rendered in one shape (:mod:`facewarden.api.errors`).
+The OpenAPI document and ``/docs`` need authentication too; FastAPI's public
+ones are switched off.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware import Middleware
+
+from facewarden import __version__
+from facewarden.api import compreface
+from facewarden.api.auth import AuthMiddleware
+from facewarden.api.errors import install_error_handlers
+from facewarden.api.routes import admin, audit, docs, health, recognition, session, subjects
+from facewarden.api.routes import watchlists as watchlist_routes
+from facewarden.api.schemas import ErrorOut
+from facewarden.api.security import BodyLimit, SecurityHeaders
+from facewarden.api.state import ServerState
+from facewarden.config import Settings
+from facewarden.privacy.clock import Clock, utc_now
+from facewarden.service.ratelimit import AuthLimiter
+from facewarden.service.warden import Warden
+
+__all__ = ["STATIC_DIR", "create_app"]
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "web" / "static"
+"""Where the operator console's files are (served at ``/console/`` when present)."""
+
+_NATIVE_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 415, 422, 429)
+}
+
+
+def create_app(
+    settings: Settings,
+    *,
+    warden: Warden | None = None,
+    clock: Clock = utc_now,
+    static_dir: Path | None = STATIC_DIR,
+) -> FastAPI:
+    """The facewarden server app.
+
+    Args:
+        settings: the deployment's settings (caps, session lifetime, limits).
+        warden: an open deployment to serve; if None, one is opened when the
+            app starts (``Warden.open(settings)``) and closed when it stops.
+        clock: the time source for sessions, key expiry and rate limits.
+        static_dir: the console's files, mounted at ``/console`` if the folder exists.
+    """
+    state = ServerState(settings, AuthLimiter.from_settings(settings, clock=clock), clock, warden)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if state.warden is None:
+            state.warden = Warden.open(settings, clock=clock, actor="system:server")
+            state.owns_warden = True
+        templates = state.warden.warm_up()
+        logger.info("serving %s with %d template(s)", state.warden, templates)
+        try:
+            yield
+        finally:
+            if state.owns_warden and state.warden is not None:
+                state.warden.close()
+
+    app = FastAPI(
+        title="facewarden",
+        version=__version__,
+        summary="Face recognition for site security, closed by default.",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+        responses=_NATIVE_ERRORS,
+        form_limits={"max_files": 16, "max_fields": 64, "max_part_size": 64 * 1024},
+        middleware=[
+            Middleware(SecurityHeaders, hsts=settings.tls),
+            Middleware(
+                BodyLimit,
+                max_bytes=settings.max_request_bytes,
+                read_timeout=settings.read_timeout_seconds,
+            ),
+            Middleware(AuthMiddleware),
+        ],
+    )
+    app.state.server = state
+    install_error_handlers(app)
+    for module in (
+        health,
+        session,
+        recognition,
+        subjects,
+        watchlist_routes,
+        audit,
+        admin,
+        docs,
+        compreface,
+    ):
+        app.include_router(module.router)
+        state.routes.extend(module.router.routes)
+    app.include_router(watchlist_routes.stats_router)
+    state.routes.extend(watchlist_routes.stats_router.routes)
+    if static_dir is not None and static_dir.is_dir():
+        app.mount("/console", StaticFiles(directory=static_dir, html=True), name="console")
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                routes=app.routes,
+                description="See docs/http-api.md. Every operation but /health and "
+                "/v1/auth/login needs an API key (X-API-Key) or a session cookie.",
+            )
+            components = document.setdefault("components", {})
+            components["securitySchemes"] = {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "fw_session"},
+            }
+            document["security"] = [{"apiKey": []}, {"session": []}]
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

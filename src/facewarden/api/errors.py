@@ -1,0 +1,227 @@
+"""One error shape for every failure, and never a stack trace.
+
+Native routes answer ``{"error": {"type", "message"}}``; the
+CompreFace-compatible routes under ``/api/v1/`` answer CompreFace's own
+``{"message", "code"}`` (its clients parse that), with the same status. A
+:class:`~facewarden.errors.FacewardenError` keeps its status, except that a
+bare ``ConfigError`` raised while serving a request comes from the caller's
+values (an uncalibrated FMR, an unknown mode: the settings themselves were
+checked at start), so it is a 400. Anything
+unexpected is a 500 whose body says only where to look: the traceback goes
+to the server log under a reference the message names.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Mapping
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
+
+from facewarden.errors import (
+    AuthenticationError,
+    ConfigError,
+    ConflictError,
+    FaceNotFoundError,
+    FacewardenError,
+    ImageError,
+    InvalidInputError,
+    MultipleFacesError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+)
+
+__all__ = [
+    "COMPREFACE_PREFIX",
+    "UnsupportedMediaError",
+    "error_response",
+    "facewarden_error_response",
+    "install_error_handlers",
+    "status_of",
+]
+
+logger = logging.getLogger(__name__)
+
+COMPREFACE_PREFIX = "/api/v1/"
+
+_HTTP_TYPES = {
+    400: "BadRequest",
+    401: "AuthenticationError",
+    403: "PermissionDeniedError",
+    404: "NotFoundError",
+    405: "MethodNotAllowed",
+    406: "NotAcceptable",
+    408: "RequestTimeout",
+    409: "ConflictError",
+    413: "RequestTooLarge",
+    415: "UnsupportedMediaType",
+    422: "ValidationError",
+    429: "RateLimitedError",
+    503: "Unavailable",
+}
+
+# CompreFace's error codes (its ExceptionCode enums), by what went wrong.
+_CF_NO_FACE, _CF_TOO_MANY_FACES, _CF_NOT_FOUND = 28, 31, 11
+_CF_BAD_FILE, _CF_CONSTRAINT, _CF_MISSING_PARAMETER = 21, 26, 33
+_CF_ACCESS_DENIED, _CF_BAD_KEY, _CF_UNDEFINED = 1, 10, 0
+
+
+class UnsupportedMediaError(FacewardenError):
+    """The request body is not of a media type the route takes."""
+
+    http_status = 415
+
+    def __init__(self, wanted: str, sent: str) -> None:
+        super().__init__(f"send the body as {wanted} (got {sent or 'no content type'})")
+
+
+def status_of(exc: FacewardenError) -> int:
+    """The HTTP status of a facewarden error raised while serving a request."""
+    return 400 if type(exc) is ConfigError else exc.http_status
+
+
+def _compreface_code(exc: Exception, status: int) -> int:
+    own = getattr(exc, "compreface_code", None)
+    if isinstance(own, int):
+        return own
+    codes: tuple[tuple[type[Exception], int], ...] = (
+        (FaceNotFoundError, _CF_NO_FACE),
+        (MultipleFacesError, _CF_TOO_MANY_FACES),
+        (NotFoundError, _CF_NOT_FOUND),
+        (ImageError, _CF_BAD_FILE),
+        (AuthenticationError, _CF_BAD_KEY),
+        (PermissionDeniedError, _CF_ACCESS_DENIED),
+        (ConflictError, _CF_CONSTRAINT),
+        (InvalidInputError, _CF_CONSTRAINT),
+        (ConfigError, _CF_CONSTRAINT),
+    )
+    for cls, code in codes:
+        if isinstance(exc, cls):
+            return code
+    if isinstance(exc, RequestValidationError):
+        missing = any(e.get("type") == "missing" for e in exc.errors())
+        return _CF_MISSING_PARAMETER if missing else _CF_CONSTRAINT
+    return {401: _CF_BAD_KEY, 403: _CF_ACCESS_DENIED, 404: _CF_NOT_FOUND}.get(status, _CF_UNDEFINED)
+
+
+def error_response(
+    path: str,
+    status: int,
+    type_name: str,
+    message: str,
+    *,
+    cause: Exception | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """The error response for ``path``: native shape, or CompreFace's under ``/api/v1/``."""
+    if path.startswith(COMPREFACE_PREFIX):
+        # CompreFace answers conflicts and invalid parameters with 400.
+        shown = 400 if status in (409, 422) else status
+        body: dict[str, object] = {
+            "message": message,
+            "code": _compreface_code(cause or Exception(), status),
+        }
+        return JSONResponse(body, status_code=shown, headers=dict(headers or {}))
+    body = {"error": {"type": type_name, "message": message}}
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+def facewarden_error_response(path: str, exc: FacewardenError) -> JSONResponse:
+    """The response for a facewarden error (401s name the scheme, 429s say when to retry)."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, RateLimitedError):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, AuthenticationError):
+        headers["WWW-Authenticate"] = 'ApiKey header="X-API-Key"'
+    return error_response(
+        path, status_of(exc), exc.type_name, exc.message, cause=exc, headers=headers
+    )
+
+
+async def _facewarden_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, FacewardenError):  # registered for that class only
+        raise exc
+    if status_of(exc) >= 500:
+        logger.error("request %s %s failed: %s", request.method, _route(request), exc.message)
+    return facewarden_error_response(request.url.path, exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, HTTPException):  # registered for that class only
+        raise exc
+    message = exc.detail if isinstance(exc.detail, str) else "the request was not accepted"
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no such resource: {request.method} {request.url.path}"
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        message = f"{request.method} is not allowed here"
+        headers["Allow"] = ", ".join(_methods_of(request))
+    return error_response(
+        request.url.path,
+        exc.status_code,
+        _HTTP_TYPES.get(exc.status_code, "HttpError"),
+        message,
+        cause=exc,
+        headers=headers,
+    )
+
+
+def _methods_of(request: Request) -> list[str]:
+    # Each method of a path is its own route: Starlette's Allow names only the
+    # first one's. Every route whose path matches contributes its methods.
+    # A literal path (/v1/subjects/lookup) is meant over a template that also
+    # matches it (/v1/subjects/{subject_id}).
+    routes = getattr(getattr(request.app.state, "server", None), "routes", [])
+    matching = [r for r in routes if r.matches(request.scope)[0] != Match.NONE]
+    literal = [r for r in matching if not getattr(r, "param_convertors", None)]
+    methods = {m for r in literal or matching for m in getattr(r, "methods", None) or ()}
+    return sorted(methods - {"HEAD"})
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, RequestValidationError):  # registered for that class only
+        raise exc
+    # Only where and what: pydantic's "input" could echo a password back.
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: "
+        f"{e.get('msg', 'invalid')}"
+        for e in exc.errors()[:10]
+    )
+    return error_response(
+        request.url.path, 422, "ValidationError", problems or "invalid request", cause=exc
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    reference = secrets.token_hex(6)
+    logger.error(
+        "unexpected error %s in %s %s", reference, request.method, _route(request), exc_info=exc
+    )
+    return error_response(
+        request.url.path,
+        500,
+        "InternalError",
+        f"the server could not complete the request; its log has the details under {reference}",
+        cause=exc,
+    )
+
+
+def _route(request: Request) -> str:
+    # The route's template, never the concrete path: a CompreFace subject name
+    # in a path is personal data, and logs must not hold it.
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "?"))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error ``app`` can raise in the one shape."""
+    app.add_exception_handler(FacewardenError, _facewarden_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

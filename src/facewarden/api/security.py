@@ -1,0 +1,150 @@
+"""Security headers on every response, and a request-body cap that answers before reading.
+
+Both are plain ASGI middleware, outside routing, so they also cover 401s,
+404s and errors:
+
+* :class:`SecurityHeaders` adds a strict Content-Security-Policy (everything
+  from this origin only; no inline script; images also from ``data:`` and
+  ``blob:`` so the console can show a photo it has not uploaded yet),
+  ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``,
+  ``Referrer-Policy: no-referrer``, a Permissions-Policy allowing the camera
+  to this origin only, HSTS when served over TLS, and ``Cache-Control:
+  no-store`` on everything but the console's static files.
+* :class:`BodyLimit` answers 413 at once when ``Content-Length`` is over the
+  cap, counts the bytes of bodies without one, and answers 408 when the
+  client stalls between two pieces of a body for longer than the read
+  timeout (a slow-upload attack holds no worker for long).
+"""
+
+from __future__ import annotations
+
+import anyio
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from facewarden.api.errors import error_response
+
+__all__ = ["CSP", "BodyLimit", "BodyTooLarge", "SecurityHeaders", "SlowBody"]
+
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+    "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+_STATIC_PREFIX = "/console"
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class SecurityHeaders:
+    """Adds the security headers to every HTTP response."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool = False) -> None:
+        self.app = app
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = scope["path"] == _STATIC_PREFIX or scope["path"].startswith(_STATIC_PREFIX + "/")
+        tls = self.hsts or scope.get("scheme") == "https"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Security-Policy"] = CSP
+                headers["X-Content-Type-Options"] = "nosniff"
+                headers["X-Frame-Options"] = "DENY"
+                headers["Referrer-Policy"] = "no-referrer"
+                headers["Cross-Origin-Opener-Policy"] = "same-origin"
+                headers["Cross-Origin-Resource-Policy"] = "same-origin"
+                headers["Permissions-Policy"] = "camera=(self), microphone=(), geolocation=()"
+                if tls:
+                    headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+                if not static:
+                    headers["Cache-Control"] = "no-store"
+                    headers["Pragma"] = "no-cache"
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class BodyTooLarge(HTTPException):
+    """The request body went over the cap (raised from ``receive``; FastAPI re-raises it)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413, f"the request body is larger than this server accepts ({limit} bytes)"
+        )
+
+
+class SlowBody(HTTPException):
+    """The client stopped sending its body."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"the request body did not arrive within {seconds:g} s")
+
+
+class BodyLimit:
+    """Caps request bodies at ``max_bytes`` and bounds the wait for each piece."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int, read_timeout: float) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.read_timeout = read_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            # Answered before a byte of the body is read; the connection closes.
+            error = BodyTooLarge(self.max_bytes)
+            response = error_response(
+                scope["path"],
+                413,
+                "RequestTooLarge",
+                str(error.detail),
+                cause=error,
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            try:
+                with anyio.fail_after(self.read_timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise SlowBody(self.read_timeout) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except (BodyTooLarge, SlowBody) as exc:
+            # Raised outside a route (which would have rendered it); answer here.
+            if started:
+                raise
+            response = error_response(
+                scope["path"],
+                exc.status_code,
+                "RequestTooLarge" if isinstance(exc, BodyTooLarge) else "RequestTimeout",
+                str(exc.detail),
+                cause=exc,
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)

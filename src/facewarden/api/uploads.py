@@ -1,0 +1,55 @@
+"""Uploaded images as bytes: multipart file fields, or base64 in JSON, capped.
+
+The bytes go to the service layer, whose safe decoder (``imaging.decode``)
+checks the format allow-list, the byte cap and the pixel cap; here only
+the transport is undone, with the byte cap applied before anything is
+decoded.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from fastapi import UploadFile
+
+from facewarden.errors import ImageError, ImageTooLargeError
+
+__all__ = ["decode_base64_image", "read_upload"]
+
+
+async def read_upload(upload: UploadFile, max_bytes: int, *, field: str = "file") -> bytes:
+    """The bytes of an uploaded file, at most ``max_bytes``.
+
+    Raises:
+        ImageError: the part is empty.
+        ImageTooLargeError: it is over the cap.
+    """
+    data = await upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ImageTooLargeError(f"{field}: the image is larger than {max_bytes} bytes")
+    if not data:
+        raise ImageError(f"{field}: the file is empty")
+    return data
+
+
+def decode_base64_image(text: str, max_bytes: int, *, field: str = "file") -> bytes:
+    """The bytes of a base64 image (a ``data:`` URL prefix is accepted), at most ``max_bytes``.
+
+    Raises:
+        ImageError: not valid base64, or empty.
+        ImageTooLargeError: the decoded image is over the cap.
+    """
+    if text.startswith("data:"):
+        text = text.partition(",")[2]
+    if len(text) > (max_bytes + 2) // 3 * 4 + 8:
+        raise ImageTooLargeError(f"{field}: the image is larger than {max_bytes} bytes")
+    try:
+        data = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise ImageError(f"{field}: not valid base64") from None
+    if not data:
+        raise ImageError(f"{field}: the image is empty")
+    if len(data) > max_bytes:
+        raise ImageTooLargeError(f"{field}: the image is larger than {max_bytes} bytes")
+    return data

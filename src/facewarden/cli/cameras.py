@@ -1,0 +1,150 @@
+"""``cameras`` (add, list, remove) and ``watch CAMERA`` (process its source)."""
+
+from __future__ import annotations
+
+import click
+
+from facewarden.cli._common import deployment_options, echo_json, open_warden
+from facewarden.service.alerts import SightingAlert
+from facewarden.service.crowd import OccupancyAlert
+from facewarden.service.frames import FrameProcessor, FrameResult
+from facewarden.service.ingest import watch as watch_source
+from facewarden.vision.people import PeopleDetector
+from facewarden.vision.sources import open_source
+
+__all__ = ["cameras", "watch"]
+
+
+@click.group()
+def cameras() -> None:
+    """Register cameras: location, watchlists checked, sensitive places."""
+
+
+@cameras.command("add")
+@click.argument("name")
+@click.option("--location", required=True, help="A location label (north entrance).")
+@click.option("--watchlist", "watchlists", multiple=True, help="A watchlist checked (repeat).")
+@click.option("--sensitive", is_flag=True, help="Place of worship, clinic, shelter: counts only.")
+@click.option("--gps", nargs=2, type=float, default=None, help="Latitude and longitude.")
+@click.option("--retention-hours", type=int, default=None, help="Sighting retention here.")
+@click.option("--source", default=None, help="A video file or an rtsp:// or http(s):// URL.")
+@click.option("--keep-thumbnails", is_flag=True, help="Keep an encrypted face crop per sighting.")
+@deployment_options
+def cam_add(
+    name: str,
+    location: str,
+    watchlists: tuple[str, ...],
+    sensitive: bool,
+    gps: tuple[float, float] | None,
+    retention_hours: int | None,
+    source: str | None,
+    keep_thumbnails: bool,
+) -> None:
+    """Register camera NAME; prints its id."""
+    camera = open_warden().cameras.add(
+        name,
+        location=location,
+        watchlists=watchlists,
+        sensitive=sensitive,
+        latitude=gps[0] if gps else None,
+        longitude=gps[1] if gps else None,
+        retention_hours=retention_hours,
+        source=source,
+        keep_thumbnails=keep_thumbnails,
+    )
+    click.echo(camera.camera_id)
+
+
+@cameras.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@deployment_options
+def cam_list(as_json: bool) -> None:
+    """List cameras."""
+    rows = open_warden().cameras.all()
+    if as_json:
+        echo_json([c.to_dict() for c in rows])
+        return
+    for c in rows:
+        flag = "sensitive (counts only)" if c.sensitive else f"watchlists={','.join(c.watchlists)}"
+        click.echo(f"{c.camera_id}  {c.name}  {c.location}  {flag}  source={c.source or '-'}")
+
+
+@cameras.command("remove")
+@click.argument("camera")
+@deployment_options
+def cam_remove(camera: str) -> None:
+    """Remove CAMERA with its sightings and crowd counts."""
+    open_warden().cameras.remove(camera)
+    click.echo(f"removed: {camera}")
+
+
+@click.command("watch")
+@click.argument("camera")
+@click.option("--source", default=None, help="Override the camera's source.")
+@click.option(
+    "--fps-budget",
+    type=click.FloatRange(min=0.1, max=60),
+    default=5.0,
+    show_default=True,
+    help="Frames processed per second (of video time for files); the rest are skipped.",
+)
+@click.option("--people/--no-people", default=True, show_default=True, help="Count bodies too.")
+@click.option("--alert-url", default=None, help="POST a JSON alert here at high occupancy.")
+@click.option("--alert-threshold", type=int, default=50, show_default=True)
+@click.option("--sighting-url", default=None, help="POST a JSON alert (ids only) per sighting.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@deployment_options
+def watch(
+    camera: str,
+    source: str | None,
+    fps_budget: float,
+    people: bool,
+    alert_url: str | None,
+    alert_threshold: int,
+    sighting_url: str | None,
+    as_json: bool,
+) -> None:
+    """Process CAMERA's source: track, identify, record sightings, count the crowd.
+
+    A file is processed to its end; a stream until interrupted (Ctrl-C),
+    reconnecting with backoff when it drops.
+    """
+    warden = open_warden()
+    row = warden.cameras.get(camera)
+    uri = source or row.source
+    if not uri:
+        raise click.UsageError(f"camera {row.name!r} has no source; give --source")
+    frames = open_source(uri, fps_budget=fps_budget)
+    alert = OccupancyAlert(alert_url, alert_threshold) if alert_url else None
+    processor = FrameProcessor(
+        warden.with_actor(f"camera:{row.name}"),
+        row.camera_id,
+        people=PeopleDetector() if people else None,
+        alert=alert,
+        sighting_alert=SightingAlert(sighting_url) if sighting_url else None,
+    )
+
+    def progress(result: FrameResult) -> None:
+        for sighting in result.new_sightings:
+            click.echo(f"sighting {sighting} at {result.when.isoformat()}", err=True)
+
+    try:
+        summary = watch_source(
+            warden, row.camera_id, frames, processor=processor, on_frame=progress
+        )
+    except KeyboardInterrupt:
+        frames.stop()
+        raise click.Abort() from None
+    data = {
+        "camera": row.name,
+        "frames": summary.frames,
+        "faces": summary.faces,
+        "identifications": summary.identifications,
+        "sightings": len(summary.sightings),
+        "unique_visitors": summary.visitors,
+        "skipped_frames": summary.skipped,
+    }
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo("  ".join(f"{k}={v}" for k, v in data.items()))

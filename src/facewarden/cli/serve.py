@@ -1,0 +1,151 @@
+"""``facewarden serve``: the HTTP server, closed by default (SECURITY.md promises 1 and 2).
+
+It binds 127.0.0.1. Any other address (``0.0.0.0``, a LAN address, even
+another loopback address) is refused with exit code 2 unless TLS is
+configured (certificate and key) and an admin exists. The first start
+creates the admin with a random password and an admin API key and prints
+them once; nothing has a default secret.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import Any
+
+import click
+
+from facewarden.cli._common import deployment_options, settings
+from facewarden.config import Settings
+from facewarden.service.access import Bootstrap
+from facewarden.service.warden import Warden
+
+__all__ = ["check_exposure", "serve"]
+
+_LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+_MAX_HEADER_BYTES = 64 * 1024
+
+
+def check_exposure(settings: Settings, *, admin_exists: bool | None) -> str | None:
+    """Why the server may not listen where ``settings`` say, or None when it may.
+
+    Args:
+        settings: host, TLS certificate and key.
+        admin_exists: whether an enabled admin exists (None: not known yet).
+    """
+    if settings.host in _LOCAL_HOSTS:
+        return None
+    if not settings.tls:
+        return (
+            f"refusing to listen on {settings.host}: only 127.0.0.1 is served without TLS. "
+            "Configure FACEWARDEN_TLS_CERT and FACEWARDEN_TLS_KEY (or --tls-cert/--tls-key) "
+            "and make sure an admin exists (the first start on 127.0.0.1 creates one)"
+        )
+    for label, path in (("certificate", settings.tls_cert), ("key", settings.tls_key)):
+        if path is None or not path.is_file():
+            return f"the TLS {label} {path} is not a readable file"
+    key_mode = settings.tls_key.stat().st_mode if settings.tls_key else 0
+    if key_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return (
+            f"the TLS key {settings.tls_key} is readable by others; "
+            f"run `chmod 600 {settings.tls_key}`"
+        )
+    if admin_exists is False:
+        return (
+            f"refusing to listen on {settings.host}: no admin exists yet. Start "
+            "`facewarden serve` once on 127.0.0.1 (it creates the admin and prints the "
+            "credentials once), then start it on this address"
+        )
+    return None
+
+
+def _refuse(reason: str) -> None:
+    click.echo(f"error: {reason}", err=True)
+    raise SystemExit(2)
+
+
+def _print_bootstrap(boot: Bootstrap) -> None:
+    click.echo(
+        "\nFirst start: an admin was created. These credentials are shown ONCE and "
+        "cannot be shown again;\nstore them in a password manager now.\n"
+        f"  username: {boot.username}\n"
+        f"  password: {boot.password}\n"
+        f"  API key:  {boot.api_key}\n"
+    )
+
+
+def _run(app: Any, config: Settings) -> None:
+    import uvicorn
+
+    server_config = uvicorn.Config(
+        app,
+        host=config.host,
+        port=config.port,
+        ssl_certfile=str(config.tls_cert) if config.tls else None,
+        ssl_keyfile=str(config.tls_key) if config.tls else None,
+        timeout_keep_alive=config.keep_alive_seconds,
+        limit_concurrency=config.max_connections,
+        h11_max_incomplete_event_size=_MAX_HEADER_BYTES,
+        # Request lines carry paths, and a CompreFace subject name in a path
+        # is personal data: no access log. Errors are logged by the app.
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        ws="none",
+        lifespan="on",
+        log_level="info",
+    )
+    uvicorn.Server(server_config).run()
+
+
+@click.command()
+@click.option("--host", help="Address to bind [FACEWARDEN_HOST; default: 127.0.0.1].")
+@click.option("--port", type=click.IntRange(1, 65535), help="Port [FACEWARDEN_PORT; 8000].")
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM certificate for HTTPS [FACEWARDEN_TLS_CERT].",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PEM private key for HTTPS [FACEWARDEN_TLS_KEY].",
+)
+@click.option("--init", is_flag=True, help="Create the deployment first if it does not exist.")
+@deployment_options
+def serve(
+    host: str | None, port: int | None, tls_cert: Path | None, tls_key: Path | None, init: bool
+) -> None:
+    """Serve the API and the operator console (127.0.0.1 unless TLS and an admin are set up)."""
+    base = settings()
+    overrides: dict[str, object] = {"data_dir": base.data_dir, "key_dir": base.key_dir}
+    for name, value in (
+        ("host", host),
+        ("port", port),
+        ("tls_cert", tls_cert),
+        ("tls_key", tls_key),
+    ):
+        if value is not None:
+            overrides[name] = value
+    config = Settings.load(**overrides)
+    reason = check_exposure(config, admin_exists=None)
+    if reason is not None:
+        _refuse(reason)
+    warden = Warden.open(config, actor="system:server", create=init)
+    click.get_current_context().call_on_close(warden.close)
+    reason = check_exposure(config, admin_exists=warden.access.has_admin())
+    if reason is not None:
+        _refuse(reason)
+    boot = warden.access.bootstrap()
+    if boot is not None:
+        _print_bootstrap(boot)
+
+    from facewarden.api import create_app
+
+    scheme = "https" if config.tls else "http"
+    shown = f"[{config.host}]" if ":" in config.host else config.host
+    click.echo(
+        f"facewarden is serving on {scheme}://{shown}:{config.port}/ "
+        f"(console: {scheme}://{shown}:{config.port}/console/)"
+    )
+    _run(create_app(config, warden=warden), config)

@@ -1,0 +1,274 @@
+"""The frame processor: one camera's frames to tracks, sightings and crowd counts.
+
+Per frame (ARCHITECTURE.md, "One frame, end to end")::
+
+    frame -> detect + embed faces -> tracker -> identify a track once it has a
+    usable face, again only when a clearly better face appears -> a sighting
+    per visit of a watchlist subject -> people detector (every few frames)
+    -> anonymous crowd counters; ended tracks are forgotten.
+
+A track's faces and embedding live only in memory, in the tracker; when the
+track ends they are dropped, whoever it was. Only a match against a
+watchlist of the camera leaves a trace: one sighting per visit (a subject
+who comes back within ``merge_gap`` continues the same visit), written when
+first matched and moved on when the track ends or every ``sync_every``. A
+sensitive camera never identifies: it only counts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+import numpy as np
+import numpy.typing as npt
+
+from facewarden import imaging
+from facewarden.service.alerts import SightingAlert
+from facewarden.service.cameras import resolve_camera
+from facewarden.service.crowd import CrowdCounter, OccupancyAlert
+from facewarden.store.cameras import CameraRow, CrowdBucketRow
+from facewarden.types import Face
+from facewarden.vision.detect import HogDetector
+from facewarden.vision.people import PeopleDetector, count_people
+from facewarden.vision.pipeline import Pipeline
+from facewarden.vision.track import Track, Tracker
+
+if TYPE_CHECKING:
+    from facewarden.service.warden import Warden
+
+__all__ = ["FrameProcessor", "FrameResult", "video_pipeline"]
+
+RGBImage = npt.NDArray[np.uint8]
+
+
+def video_pipeline(base: Pipeline, width: int, height: int, max_pixels: int = 520_000) -> Pipeline:
+    """``base`` with a single-pass HOG detector sized for ``width`` x ``height`` frames.
+
+    One HOG pass at a scale that keeps at most ``max_pixels`` (about 50 ms on
+    this class of CPU), upsampled once for frames small enough (faces down to
+    about 40 px, as in dlib's 500x375 group photos); no CNN fallback, whose
+    cost on a frame without faces would wreck the frame budget.
+    """
+    pixels = width * height
+    if pixels * 4 <= 2 * max_pixels:
+        return dataclasses.replace(base, detector=HogDetector(upsample=1, name="hog-video"))
+    scale = min(1.0, (max_pixels / pixels) ** 0.5)
+    return dataclasses.replace(base, detector=HogDetector(scale=scale, name="hog-video"))
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What one frame gave: faces and people in view, live tracks, new sightings."""
+
+    when: datetime
+    faces: int
+    people: int | None
+    tracks: int
+    new_sightings: tuple[str, ...] = ()
+
+
+@dataclass
+class _Visit:
+    sighting_id: str
+    subject_id: str
+    similarity: float
+    last_seen: datetime
+    written: datetime
+
+
+@dataclass
+class _TrackState:
+    identified_score: float = 0.0
+    visits: dict[str, _Visit] = field(default_factory=dict)
+
+
+class FrameProcessor:
+    """Processes one camera's frames, in time order.
+
+    Args:
+        warden: the open deployment (acts as the camera's worker actor).
+        camera: the camera's name or id.
+        pipeline: detects and embeds faces (default: :func:`video_pipeline`
+            of the deployment's pipeline, sized at the first frame).
+        people: the body detector, or None to count faces only.
+        people_every: run the body detector on every n-th frame.
+        tracker: the face tracker (default: a fresh :class:`Tracker`).
+        crowd: the crowd counters (default: one-minute buckets).
+        alert: an occupancy webhook, or None.
+        sighting_alert: a webhook told of each new sighting (ids only), or None.
+        improve_factor: re-identify a track when a face this much larger
+            (by :func:`face_score`) than the one last searched appears.
+        merge_gap: a subject seen again within this continues the same visit.
+        sync_every: how often a live visit's last-seen time is written.
+    """
+
+    def __init__(
+        self,
+        warden: Warden,
+        camera: str,
+        *,
+        pipeline: Pipeline | None = None,
+        people: PeopleDetector | None = None,
+        people_every: int = 5,
+        tracker: Tracker | None = None,
+        crowd: CrowdCounter | None = None,
+        alert: OccupancyAlert | None = None,
+        sighting_alert: SightingAlert | None = None,
+        improve_factor: float = 1.3,
+        merge_gap: timedelta = timedelta(seconds=10),
+        sync_every: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self._warden = warden
+        self.camera: CameraRow = resolve_camera(warden.store, camera)
+        self._pipeline = pipeline
+        self._people = people
+        self._people_every = max(1, people_every)
+        self._last_people: int | None = None
+        self.tracker = tracker or Tracker()
+        self.crowd = crowd or CrowdCounter(self.camera.camera_id)
+        self._alert = alert
+        self._sighting_alert = sighting_alert
+        self._improve = improve_factor
+        self._merge_gap = merge_gap
+        self._sync_every = sync_every
+        self._states: dict[int, _TrackState] = {}
+        self._recent: dict[str, _Visit] = {}
+        self._frames = 0
+        self._t0: datetime | None = None
+        self.identifications = 0
+
+    def process(self, frame: RGBImage, when: datetime) -> FrameResult:
+        """Process one RGB frame captured at ``when``."""
+        height, width = frame.shape[:2]
+        if self._pipeline is None:
+            self._pipeline = video_pipeline(self._warden.pipeline, width, height)
+        if self._t0 is None:
+            self._t0 = when
+        faces = self._pipeline.run(frame)
+        update = self.tracker.update(faces, (when - self._t0).total_seconds())
+        for track in update.ended:
+            self._end(track, when)
+        new: list[str] = []
+        if not self.camera.sensitive and self.camera.watchlists:
+            for track in update.active:
+                if track.missed == 0:
+                    new.extend(self._identify(track, frame, when))
+        people = self._count_people(frame, faces)
+        boxes = [f.box for f in faces]
+        self.crowd.observe(when, boxes, people or 0, (width, height))
+        if self._alert is not None:
+            self._alert.check(self.camera.camera_id, max(people or 0, len(faces)), when)
+        self._store_buckets(self.crowd.flush(when))
+        self._frames += 1
+        return FrameResult(when, len(faces), people, len(update.active), tuple(new))
+
+    def finish(self, when: datetime) -> None:
+        """The source ended: end every track, write visits and every bucket."""
+        for track in self.tracker.end_all():
+            self._end(track, when)
+        self._store_buckets(self.crowd.flush(None))
+        self._recent.clear()
+
+    def _count_people(self, frame: RGBImage, faces: list[Face]) -> int | None:
+        if self._people is None:
+            return None
+        if self._frames % self._people_every == 0 or self._last_people is None:
+            bodies = self._people.detect(frame)
+            self._last_people = count_people([f.box for f in faces], bodies)
+        return max(self._last_people, len(faces))
+
+    def _identify(self, track: Track, frame: RGBImage, when: datetime) -> list[str]:
+        state = self._states.setdefault(track.track_id, _TrackState())
+        score = track.best_score
+        if score <= 0 or track.best_face is not track.face:
+            self._extend(state, when)
+            return []
+        if state.identified_score and score < state.identified_score * self._improve:
+            self._extend(state, when)
+            return []
+        state.identified_score = score
+        self.identifications += 1
+        new = []
+        for watchlist_id in self.camera.watchlists:
+            result = self._warden.recognition.identify_faces(
+                [track.face], watchlist_id, top_k=1, purpose=f"camera {self.camera.camera_id}"
+            )
+            matches = result.faces[0].matches if result.faces else ()
+            if matches:
+                created = self._sighted(
+                    state, watchlist_id, matches[0].subject_id, matches[0].similarity, track, frame
+                )
+                if created is not None:
+                    new.append(created)
+        self._extend(state, when)
+        return new
+
+    def _sighted(
+        self,
+        state: _TrackState,
+        watchlist_id: str,
+        subject_id: str,
+        similarity: float,
+        track: Track,
+        frame: RGBImage,
+    ) -> str | None:
+        assert self._t0 is not None
+        first = self._t0 + timedelta(seconds=track.first_seen)
+        last = self._t0 + timedelta(seconds=track.last_seen)
+        visit = state.visits.get(watchlist_id)
+        if visit is not None and visit.subject_id == subject_id:
+            visit.similarity = max(visit.similarity, similarity)
+            return None
+        key = f"{watchlist_id}/{subject_id}"
+        recent = self._recent.get(key)
+        if recent is not None and first - recent.last_seen <= self._merge_gap:
+            recent.similarity = max(recent.similarity, similarity)
+            state.visits[watchlist_id] = recent
+            return None
+        thumbnail = self._thumbnail(track, frame) if self.camera.keep_thumbnails else None
+        sighting_id = self._warden.sightings.open_visit(
+            self.camera, subject_id, watchlist_id, first, last, similarity, thumbnail
+        )
+        if self._sighting_alert is not None:
+            self._sighting_alert.notify(sighting_id, self.camera.camera_id, watchlist_id, first)
+        visit = _Visit(sighting_id, subject_id, similarity, last, last)
+        state.visits[watchlist_id] = visit
+        self._recent[key] = visit
+        return sighting_id
+
+    def _extend(self, state: _TrackState, when: datetime) -> None:
+        for visit in state.visits.values():
+            visit.last_seen = max(visit.last_seen, when)
+            if when - visit.written >= self._sync_every:
+                self._write(visit)
+
+    def _write(self, visit: _Visit) -> None:
+        self._warden.sightings.extend(visit.sighting_id, visit.last_seen, visit.similarity)
+        visit.written = visit.last_seen
+
+    def _end(self, track: Track, when: datetime) -> None:
+        state = self._states.pop(track.track_id, None)
+        assert self._t0 is not None
+        last = self._t0 + timedelta(seconds=track.last_seen)
+        if state is not None:
+            for visit in state.visits.values():
+                visit.last_seen = max(visit.last_seen, last)
+                self._write(visit)
+        self.crowd.track_ended(last, track.duration, track.hits, track.embedding)
+        cutoff = when - self._merge_gap
+        self._recent = {k: v for k, v in self._recent.items() if v.last_seen >= cutoff}
+
+    @staticmethod
+    def _thumbnail(track: Track, frame: RGBImage) -> bytes:
+        box = track.face.box
+        h, w = frame.shape[:2]
+        x1, y1 = max(0, int(box.x_min)), max(0, int(box.y_min))
+        x2, y2 = min(w, int(box.x_max)), min(h, int(box.y_max))
+        return imaging.encode_jpeg(frame[y1:y2, x1:x2], quality=85)
+
+    def _store_buckets(self, rows: list[CrowdBucketRow]) -> None:
+        if rows:
+            self._warden.crowd.save(rows)

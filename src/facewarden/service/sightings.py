@@ -1,0 +1,361 @@
+"""Sightings: one per visit of a watchlist subject to a camera, short-lived and audited.
+
+Written by the frame processor (:mod:`facewarden.service.frames`) with an
+expiry: the deployment's ``sighting_retention_hours`` (24 by default), or
+shorter or longer for a camera or a watchlist (the shortest applies). The
+hourly purge deletes expired ones (SECURITY.md promise 11).
+
+Reading them back is where a record of movements could arise, so
+(promises 17 and 18): a subject's location history needs the
+``investigator`` role and a case reference, is audited (refusals too), and,
+when ``history_needs_approval`` is set, a second person's approval of a
+pending request first. "Who on watchlist W was seen at camera C between t1
+and t2" is a site-security question for operators, and audited too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from facewarden.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from facewarden.privacy.crypto import WrappedKey
+from facewarden.service.audit import AuditLog
+from facewarden.service.cameras import resolve_camera
+from facewarden.service.context import Context
+from facewarden.service.records import new_id
+from facewarden.service.watchlists import resolve_watchlist
+from facewarden.store.base import CameraRow, HistoryRequestRow, SightingRow, Transaction
+
+__all__ = ["HistoryResult", "Sighting", "Sightings"]
+
+INVESTIGATOR = "investigator"
+_SITE_ROLES = frozenset({"admin", "operator", "investigator"})
+_APPROVER_ROLES = frozenset({"admin", "investigator"})
+_WATCHLIST_RETENTION = "sighting_retention_hours:"
+_MAX_HOURS = 24 * 31
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """A stored sighting, without its thumbnail."""
+
+    sighting_id: str
+    subject_id: str
+    camera_id: str
+    watchlist_id: str
+    first_seen: datetime
+    last_seen: datetime
+    best_similarity: float
+    expires_at: datetime
+    has_thumbnail: bool
+
+    @classmethod
+    def from_row(cls, row: SightingRow) -> Sighting:
+        """The view of a stored row."""
+        return cls(
+            row.sighting_id,
+            row.subject_id,
+            row.camera_id,
+            row.watchlist_id,
+            row.first_seen,
+            row.last_seen,
+            row.best_similarity,
+            row.expires_at,
+            row.thumbnail is not None,
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for JSON output."""
+        return {
+            "sighting_id": self.sighting_id,
+            "subject_id": self.subject_id,
+            "camera_id": self.camera_id,
+            "watchlist_id": self.watchlist_id,
+            "first_seen": self.first_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+            "best_similarity": round(self.best_similarity, 4),
+            "expires_at": self.expires_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class HistoryResult:
+    """The answer to a location-history query.
+
+    ``pending`` when a second person must approve ``request_id`` first; then
+    ``sightings`` is empty.
+    """
+
+    request_id: str | None
+    pending: bool
+    sightings: tuple[Sighting, ...] = ()
+
+
+class Sightings:
+    """Write sightings (for the frame processor) and answer sighting queries, audited."""
+
+    def __init__(self, ctx: Context, audit: AuditLog) -> None:
+        self._ctx = ctx
+        self._audit = audit
+
+    # -- writing (the frame processor) -------------------------------------------------
+
+    def retention(self, camera: CameraRow, watchlist_id: str) -> timedelta:
+        """How long a sighting at ``camera`` against ``watchlist_id`` is kept."""
+        hours = [self._ctx.settings.sighting_retention_hours]
+        if camera.retention_hours is not None:
+            hours.append(camera.retention_hours)
+        override = self._ctx.store.get_meta(_WATCHLIST_RETENTION + watchlist_id)
+        if override:
+            hours.append(int(override))
+        return timedelta(hours=min(hours))
+
+    def set_watchlist_retention(self, watchlist: str, hours: int | None) -> None:
+        """Keep sightings against ``watchlist`` for ``hours`` (None: the default), audited."""
+        if hours is not None and not 1 <= hours <= 24 * 365:
+            raise InvalidInputError("retention hours must be 1 to 8760")
+        with self._ctx.writing() as tx:
+            row = resolve_watchlist(tx, watchlist)
+            tx.set_meta(_WATCHLIST_RETENTION + row.watchlist_id, str(hours or ""))
+            self._audit.append(
+                tx,
+                "watchlist.sighting_retention",
+                object_type="watchlist",
+                object_id=row.watchlist_id,
+                details={"hours": hours},
+            )
+
+    def open_visit(
+        self,
+        camera: CameraRow,
+        subject_id: str,
+        watchlist_id: str,
+        first_seen: datetime,
+        last_seen: datetime,
+        similarity: float,
+        thumbnail: bytes | None = None,
+    ) -> str:
+        """Write a new sighting (audited); returns its id.
+
+        ``thumbnail`` (encoded image bytes) is kept only if the camera says
+        so, and then encrypted with the subject's data key.
+        """
+        expires = last_seen + self.retention(camera, watchlist_id)
+        sighting_id = new_id("sig")
+        with self._ctx.writing() as tx:
+            sealed = self._seal(tx, camera, subject_id, sighting_id, thumbnail)
+            tx.insert_sighting(
+                SightingRow(
+                    sighting_id,
+                    subject_id,
+                    camera.camera_id,
+                    watchlist_id,
+                    first_seen,
+                    last_seen,
+                    similarity,
+                    expires,
+                    sealed,
+                )
+            )
+            self._audit.append(
+                tx,
+                "sighting.record",
+                object_type="sighting",
+                object_id=sighting_id,
+                purpose=f"camera {camera.camera_id}",
+                # Not the subject: the audit log outlives the sighting, and must
+                # not become the movement record the expiry is there to prevent.
+                details={"camera": camera.camera_id},
+            )
+        return sighting_id
+
+    def extend(self, sighting_id: str, last_seen: datetime, similarity: float) -> bool:
+        """Move a sighting's last-seen time (and its expiry with it) on.
+
+        Not audited: the visit's sighting was, when it was recorded.
+        """
+        with self._ctx.writing() as tx:
+            row = tx.get_sighting(sighting_id)
+            if row is None:  # purged or erased meanwhile
+                return False
+            return tx.update_sighting(
+                sighting_id,
+                last_seen=max(last_seen, row.last_seen),
+                best_similarity=max(similarity, row.best_similarity),
+                expires_at=max(last_seen, row.last_seen) + (row.expires_at - row.last_seen),
+            )
+
+    def _seal(
+        self,
+        tx: Transaction,
+        camera: CameraRow,
+        subject_id: str,
+        sighting_id: str,
+        thumbnail: bytes | None,
+    ) -> bytes | None:
+        if thumbnail is None or not camera.keep_thumbnails:
+            return None
+        subject = tx.get_subject(subject_id)
+        if subject is None:
+            raise NotFoundError(f"no subject {subject_id}")
+        return self._ctx.envelope.encrypt(
+            thumbnail,
+            data_key=WrappedKey.from_bytes(subject.wrapped_key),
+            table="sightings",
+            row=sighting_id,
+            field="thumbnail",
+        )
+
+    # -- reading ----------------------------------------------------------------------
+
+    def history(
+        self,
+        subject_id: str,
+        hours: int,
+        *,
+        role: str,
+        case_reference: str,
+        request_id: str | None = None,
+    ) -> HistoryResult:
+        """Where ``subject_id`` was seen in the last ``hours`` hours.
+
+        Args:
+            subject_id: whose history.
+            hours: how far back, 1 to 744.
+            role: the caller's role; only ``investigator`` may ask.
+            case_reference: the case the query is for (required, audited).
+            request_id: an approved request, when approval is required.
+
+        Returns:
+            The sightings, or a pending request for a second person to approve.
+
+        Raises:
+            PermissionDeniedError: wrong role, no case reference, or a request
+                that is not this caller's, not approved, or for another query.
+        """
+        case_reference = case_reference.strip()
+        refusal = self._refusal(role, case_reference, hours)
+        if refusal is not None:
+            self._refuse(subject_id, case_reference, refusal)
+        if self._ctx.settings.history_needs_approval:
+            if request_id is None:
+                return self._request(subject_id, hours, case_reference)
+            self._check_approved(request_id, subject_id, hours, case_reference)
+        since = self._ctx.clock() - timedelta(hours=hours)
+        with self._ctx.writing() as tx:
+            rows = tx.sightings_of(subject_id, since)
+            self._audit.append(
+                tx,
+                "sightings.history",
+                object_type="subject",
+                object_id=subject_id,
+                purpose=case_reference,
+                details={"hours": hours, "sightings": len(rows), "request": request_id},
+            )
+        return HistoryResult(request_id, False, tuple(Sighting.from_row(r) for r in rows))
+
+    def approve(self, request_id: str, *, role: str) -> None:
+        """Approve a pending history request as a second person (audited).
+
+        Raises:
+            NotFoundError: no such request.
+            PermissionDeniedError: the approver asked for it, has the wrong role,
+                or it was already approved.
+        """
+        with self._ctx.writing() as tx:
+            row = tx.get_history_request(request_id)
+            if row is None:
+                raise NotFoundError(f"no history request {request_id}")
+            if role not in _APPROVER_ROLES:
+                raise PermissionDeniedError(
+                    "approving a history request needs the investigator role"
+                )
+            if row.requested_by == self._audit.actor:
+                raise PermissionDeniedError("a second person must approve; not the one who asked")
+            if not tx.approve_history_request(request_id, self._audit.actor, self._ctx.clock()):
+                raise PermissionDeniedError(f"history request {request_id} is already approved")
+            self._audit.append(
+                tx,
+                "sightings.history_approve",
+                object_type="history_request",
+                object_id=request_id,
+                purpose=row.case_reference,
+                details={"subject": row.subject_id},
+            )
+
+    def at_camera(
+        self, watchlist: str, camera: str, start: datetime, end: datetime, *, role: str
+    ) -> list[Sighting]:
+        """Who on ``watchlist`` was seen at ``camera`` between ``start`` and ``end`` (audited).
+
+        Raises:
+            PermissionDeniedError: the role may not ask.
+            NotFoundError: no such watchlist or camera.
+        """
+        if role not in _SITE_ROLES:
+            raise PermissionDeniedError(f"role {role!r} may not query sightings")
+        with self._ctx.writing() as tx:
+            wl = resolve_watchlist(tx, watchlist)
+            cam = resolve_camera(tx, camera)
+            rows = tx.sightings_at(cam.camera_id, wl.watchlist_id, start, end)
+            self._audit.append(
+                tx,
+                "sightings.at_camera",
+                object_type="camera",
+                object_id=cam.camera_id,
+                purpose=wl.purpose,
+                details={"watchlist": wl.watchlist_id, "sightings": len(rows)},
+            )
+        return [Sighting.from_row(r) for r in rows]
+
+    def _refusal(self, role: str, case_reference: str, hours: int) -> str | None:
+        if role != INVESTIGATOR:
+            return f"a location history needs the investigator role (not {role!r})"
+        if not case_reference:
+            return "a location history needs a case reference"
+        if not 1 <= hours <= _MAX_HOURS:
+            return f"hours must be 1 to {_MAX_HOURS}"
+        return None
+
+    def _refuse(self, subject_id: str, case_reference: str, reason: str) -> None:
+        self._audit.record(
+            "sightings.history",
+            object_type="subject",
+            object_id=subject_id,
+            purpose=case_reference[:128],
+            outcome="denied",
+        )
+        raise PermissionDeniedError(reason)
+
+    def _request(self, subject_id: str, hours: int, case_reference: str) -> HistoryResult:
+        row = HistoryRequestRow(
+            new_id("req"), subject_id, hours, case_reference, self._audit.actor, self._ctx.clock()
+        )
+        with self._ctx.writing() as tx:
+            if tx.get_subject(subject_id) is None:
+                raise NotFoundError(f"no subject {subject_id}")
+            tx.insert_history_request(row)
+            self._audit.append(
+                tx,
+                "sightings.history_request",
+                object_type="history_request",
+                object_id=row.request_id,
+                purpose=case_reference,
+                details={"subject": subject_id, "hours": hours},
+            )
+        return HistoryResult(row.request_id, True)
+
+    def _check_approved(
+        self, request_id: str, subject_id: str, hours: int, case_reference: str
+    ) -> None:
+        row = self._ctx.store.get_history_request(request_id)
+        if (
+            row is None
+            or row.requested_by != self._audit.actor
+            or (row.subject_id, row.hours, row.case_reference)
+            != (subject_id, hours, case_reference)
+        ):
+            raise PermissionDeniedError(f"history request {request_id} is not for this query")
+        if row.approved_by is None:
+            raise PermissionDeniedError(f"history request {request_id} waits for a second approver")

@@ -1,0 +1,220 @@
+"""PostgreSQL reads and writes of users, API keys, sessions and subject aliases.
+
+Private to :mod:`facewarden.store.postgres`: :class:`AccessReads` is mixed
+into the store and its transactions, :class:`AccessWrites` into the
+transactions. The contract is :mod:`facewarden.store.access`; the SQL is
+the SQLite store's, with ``timestamptz`` and ``boolean`` columns.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from facewarden.errors import ConflictError, NotFoundError
+from facewarden.store._pg_read import Row, utc
+from facewarden.store.access import AliasRow, ApiKeyRow, SessionRow, UserRow
+
+__all__ = ["AccessReads", "AccessWrites"]
+
+
+def _maybe_utc(when: datetime | None) -> datetime | None:
+    return None if when is None else utc(when)
+
+
+def _user(row: Row) -> UserRow:
+    return UserRow(
+        row["username"],
+        row["password_hash"],
+        row["role"],
+        utc(row["created_at"]),
+        bool(row["disabled"]),
+    )
+
+
+def _api_key(row: Row) -> ApiKeyRow:
+    return ApiKeyRow(
+        row["key_id"],
+        row["name"],
+        row["role"],
+        row["secret_hash"],
+        utc(row["created_at"]),
+        _maybe_utc(row["expires_at"]),
+        _maybe_utc(row["revoked_at"]),
+        row["created_by"],
+    )
+
+
+class AccessReads:
+    """The reads; the class it is mixed into provides ``_rows`` and ``_one``."""
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
+        raise NotImplementedError
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
+        raise NotImplementedError
+
+    def get_user(self, username: str) -> UserRow | None:
+        row = self._one("SELECT * FROM users WHERE username = %s", (username,))
+        return None if row is None else _user(row)
+
+    def list_users(self) -> list[UserRow]:
+        return [_user(r) for r in self._rows("SELECT * FROM users ORDER BY username")]
+
+    def get_api_key(self, key_id: str) -> ApiKeyRow | None:
+        row = self._one("SELECT * FROM api_keys WHERE key_id = %s", (key_id,))
+        return None if row is None else _api_key(row)
+
+    def list_api_keys(self) -> list[ApiKeyRow]:
+        rows = self._rows("SELECT * FROM api_keys ORDER BY created_at, key_id")
+        return [_api_key(r) for r in rows]
+
+    def get_session(self, token_hash: str) -> SessionRow | None:
+        row = self._one("SELECT * FROM sessions WHERE token_hash = %s", (token_hash,))
+        if row is None:
+            return None
+        return SessionRow(
+            row["token_hash"],
+            row["username"],
+            utc(row["created_at"]),
+            utc(row["expires_at"]),
+        )
+
+    def subject_by_alias(self, kind: str, token: str) -> str | None:
+        row = self._one(
+            "SELECT subject_id FROM subject_aliases WHERE kind = %s AND token = %s", (kind, token)
+        )
+        return None if row is None else str(row["subject_id"])
+
+    def alias_of(self, kind: str, subject_id: str) -> str | None:
+        row = self._one(
+            "SELECT token FROM subject_aliases WHERE kind = %s AND subject_id = %s",
+            (kind, subject_id),
+        )
+        return None if row is None else str(row["token"])
+
+    def list_aliases(
+        self, kind: str, *, after: str | None = None, limit: int = 100
+    ) -> list[AliasRow]:
+        rows = self._rows(
+            "SELECT * FROM subject_aliases WHERE kind = %s AND subject_id > %s "
+            "ORDER BY subject_id LIMIT %s",
+            (kind, after or "", limit),
+        )
+        return [
+            AliasRow(r["kind"], r["token"], r["subject_id"], utc(r["created_at"])) for r in rows
+        ]
+
+    def count_aliases(self, kind: str) -> int:
+        row = self._one("SELECT COUNT(*) AS n FROM subject_aliases WHERE kind = %s", (kind,))
+        return 0 if row is None else int(row["n"])
+
+
+class AccessWrites:
+    """The writes; the transaction it is mixed into provides ``_exec`` and the reads."""
+
+    def _exec(self, where: str, sql: str, params: tuple[object, ...] = ()) -> int:
+        raise NotImplementedError
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
+        raise NotImplementedError
+
+    def _exists(self, sql: str, params: tuple[Any, ...]) -> bool:
+        return self._one(sql, params) is not None
+
+    def insert_user(self, row: UserRow) -> None:
+        if self._exists("SELECT 1 FROM users WHERE username = %s", (row.username,)):
+            raise ConflictError(f"the username {row.username!r} is taken")
+        self._exec(
+            "insert user",
+            "INSERT INTO users VALUES (%s, %s, %s, %s, %s)",
+            (row.username, row.password_hash, row.role, utc(row.created_at), row.disabled),
+        )
+
+    def update_user(
+        self,
+        username: str,
+        *,
+        password_hash: str | None = None,
+        role: str | None = None,
+        disabled: bool | None = None,
+    ) -> None:
+        if not self._exists("SELECT 1 FROM users WHERE username = %s", (username,)):
+            raise NotFoundError(f"no user {username!r}")
+        for column, value in (
+            ("password_hash", password_hash),
+            ("role", role),
+            ("disabled", disabled),
+        ):
+            if value is not None:
+                self._exec(
+                    "update user",
+                    f"UPDATE users SET {column} = %s WHERE username = %s",  # noqa: S608 - fixed names
+                    (value, username),
+                )
+
+    def insert_api_key(self, row: ApiKeyRow) -> None:
+        if self._exists("SELECT 1 FROM api_keys WHERE key_id = %s", (row.key_id,)):
+            raise ConflictError(f"the API key id {row.key_id} is taken")
+        self._exec(
+            "insert API key",
+            "INSERT INTO api_keys VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                row.key_id,
+                row.name,
+                row.role,
+                row.secret_hash,
+                utc(row.created_at),
+                _maybe_utc(row.expires_at),
+                _maybe_utc(row.revoked_at),
+                row.created_by,
+            ),
+        )
+
+    def revoke_api_key(self, key_id: str, revoked_at: datetime) -> bool:
+        changed = self._exec(
+            "revoke API key",
+            "UPDATE api_keys SET revoked_at = %s WHERE key_id = %s AND revoked_at IS NULL",
+            (utc(revoked_at), key_id),
+        )
+        return changed > 0
+
+    def insert_session(self, row: SessionRow) -> None:
+        if not self._exists("SELECT 1 FROM users WHERE username = %s", (row.username,)):
+            raise NotFoundError(f"no user {row.username!r}")
+        self._exec(
+            "insert session",
+            "INSERT INTO sessions VALUES (%s, %s, %s, %s)",
+            (row.token_hash, row.username, utc(row.created_at), utc(row.expires_at)),
+        )
+
+    def delete_session(self, token_hash: str) -> bool:
+        return (
+            self._exec("end session", "DELETE FROM sessions WHERE token_hash = %s", (token_hash,))
+            > 0
+        )
+
+    def delete_sessions_of(self, username: str) -> int:
+        return self._exec("end sessions", "DELETE FROM sessions WHERE username = %s", (username,))
+
+    def delete_sessions_before(self, cutoff: datetime) -> int:
+        return self._exec(
+            "forget sessions", "DELETE FROM sessions WHERE expires_at < %s", (utc(cutoff),)
+        )
+
+    def insert_alias(self, row: AliasRow) -> None:
+        if not self._exists("SELECT 1 FROM subjects WHERE subject_id = %s", (row.subject_id,)):
+            raise NotFoundError(f"no subject {row.subject_id}")
+        self._exec(
+            "insert alias",
+            "INSERT INTO subject_aliases VALUES (%s, %s, %s, %s)",
+            (row.kind, row.token, row.subject_id, utc(row.created_at)),
+        )
+
+    def delete_alias(self, kind: str, subject_id: str) -> bool:
+        removed = self._exec(
+            "delete alias",
+            "DELETE FROM subject_aliases WHERE kind = %s AND subject_id = %s",
+            (kind, subject_id),
+        )
+        return removed > 0

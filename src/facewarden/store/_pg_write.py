@@ -1,0 +1,254 @@
+"""The write half of the PostgreSQL store: one transaction's writes.
+
+Private to :mod:`facewarden.store.postgres`, which opens the transaction
+(and takes the writers' advisory lock) and commits or rolls it back; this
+object is handed to the caller inside the ``with`` block and refuses use
+after it. Each write runs in a savepoint, so a refused write (a duplicate
+key) leaves the transaction usable, as it does on SQLite.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+
+import psycopg
+
+from facewarden.errors import ConflictError, FacewardenError, NotFoundError
+from facewarden.privacy.audit import AuditEntry
+from facewarden.store._pg_access import AccessReads, AccessWrites
+from facewarden.store._pg_cameras import CameraReads, CameraWrites
+from facewarden.store._pg_read import Reads, Row, translated, utc
+from facewarden.store.base import FaceRow, PhotoRow, SubjectRow, WatchlistRow
+
+__all__ = ["PgTransaction"]
+
+
+class PgTransaction(Reads, AccessReads, AccessWrites, CameraReads, CameraWrites):
+    """Writes inside one transaction; unusable once the ``with`` block has ended."""
+
+    def __init__(self, conn: psycopg.Connection[Row], lock: threading.RLock) -> None:
+        super().__init__(self._live, lock)
+        self._conn: psycopg.Connection[Row] | None = conn
+
+    def end(self) -> None:
+        """Make this object unusable (called by the store when the block ends)."""
+        self._conn = None
+
+    def _live(self) -> psycopg.Connection[Row]:
+        if self._conn is None:
+            raise FacewardenError("this transaction has ended")
+        return self._conn
+
+    def _exec(self, where: str, sql: str, params: tuple[object, ...] = ()) -> int:
+        with self._lock, translated(where):
+            conn = self._live()
+            with conn.transaction():
+                return conn.execute(sql, params).rowcount
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._exec(
+            "set meta",
+            "INSERT INTO meta VALUES (%s, %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def insert_subject(self, row: SubjectRow) -> None:
+        if row.id_index is not None and self.subject_id_by_index(row.id_index) is not None:
+            raise _duplicate_id_number()
+        self._exec(
+            "insert subject",
+            "INSERT INTO subjects VALUES (%s, %s, %s, %s, %s)",
+            (
+                row.subject_id,
+                row.wrapped_key,
+                row.id_index,
+                utc(row.created_at),
+                utc(row.updated_at),
+            ),
+        )
+        self._set_fields(row.subject_id, row.fields)
+
+    def update_subject(
+        self,
+        subject_id: str,
+        *,
+        updated_at: datetime,
+        fields: Mapping[str, bytes | None] | None = None,
+        id_index: str | None = None,
+        clear_id_index: bool = False,
+    ) -> None:
+        if self.get_subject(subject_id) is None:
+            raise NotFoundError(f"no subject {subject_id}")
+        if id_index is not None:
+            holder = self.subject_id_by_index(id_index)
+            if holder not in (None, subject_id):
+                raise _duplicate_id_number()
+            self._exec(
+                "update subject",
+                "UPDATE subjects SET id_index = %s WHERE subject_id = %s",
+                (id_index, subject_id),
+            )
+        elif clear_id_index:
+            self._exec(
+                "update subject",
+                "UPDATE subjects SET id_index = NULL WHERE subject_id = %s",
+                (subject_id,),
+            )
+        self._set_fields(subject_id, fields or {})
+        self._exec(
+            "update subject",
+            "UPDATE subjects SET updated_at = %s WHERE subject_id = %s",
+            (utc(updated_at), subject_id),
+        )
+
+    def _set_fields(self, subject_id: str, fields: Mapping[str, bytes | None]) -> None:
+        for name, ciphertext in fields.items():
+            if ciphertext is None:
+                self._exec(
+                    "update subject",
+                    "DELETE FROM subject_fields WHERE subject_id = %s AND field = %s",
+                    (subject_id, name),
+                )
+            else:
+                self._exec(
+                    "update subject",
+                    "INSERT INTO subject_fields VALUES (%s, %s, %s) "
+                    "ON CONFLICT (subject_id, field) DO UPDATE "
+                    "SET ciphertext = excluded.ciphertext",
+                    (subject_id, name, ciphertext),
+                )
+
+    def set_wrapped_key(self, subject_id: str, wrapped_key: bytes) -> None:
+        if not self._exec(
+            "rewrap key",
+            "UPDATE subjects SET wrapped_key = %s WHERE subject_id = %s",
+            (wrapped_key, subject_id),
+        ):
+            raise NotFoundError(f"no subject {subject_id}")
+
+    def delete_subject(self, subject_id: str) -> bool:
+        return (
+            self._exec(
+                "delete subject", "DELETE FROM subjects WHERE subject_id = %s", (subject_id,)
+            )
+            > 0
+        )
+
+    def insert_face(self, row: FaceRow) -> None:
+        if self.get_subject(row.subject_id) is None:
+            raise NotFoundError(f"no subject {row.subject_id}")
+        self._exec(
+            "insert face",
+            "INSERT INTO faces VALUES (%s, %s, %s, %s, %s)",
+            (row.face_id, row.subject_id, row.model, row.template, utc(row.created_at)),
+        )
+
+    def set_template(self, face_id: str, template: bytes) -> None:
+        if not self._exec(
+            "rotate template",
+            "UPDATE faces SET template = %s WHERE face_id = %s",
+            (template, face_id),
+        ):
+            raise NotFoundError(f"no face {face_id}")
+
+    def delete_face(self, face_id: str) -> bool:
+        return self._exec("delete face", "DELETE FROM faces WHERE face_id = %s", (face_id,)) > 0
+
+    def insert_photo(self, row: PhotoRow) -> None:
+        if self.get_face(row.face_id) is None:
+            raise NotFoundError(f"no face {row.face_id}")
+        self._exec(
+            "insert photo",
+            "INSERT INTO photos VALUES (%s, %s, %s)",
+            (row.face_id, row.ciphertext, utc(row.created_at)),
+        )
+
+    def delete_photos_before(self, cutoff: datetime) -> int:
+        return self._exec(
+            "purge photos", "DELETE FROM photos WHERE created_at < %s", (utc(cutoff),)
+        )
+
+    def insert_watchlist(self, row: WatchlistRow) -> None:
+        if self.watchlist_by_name(row.name) is not None:
+            raise ConflictError(f"a watchlist called {row.name!r} already exists")
+        self._exec(
+            "insert watchlist",
+            "INSERT INTO watchlists VALUES (%s, %s, %s, %s, %s, %s)",
+            (
+                row.watchlist_id,
+                row.name,
+                row.purpose,
+                row.lawful_basis,
+                row.fmr,
+                utc(row.created_at),
+            ),
+        )
+
+    def add_membership(self, watchlist_id: str, subject_id: str, added_at: datetime) -> bool:
+        if self.get_watchlist(watchlist_id) is None:
+            raise NotFoundError(f"no watchlist {watchlist_id}")
+        if self.get_subject(subject_id) is None:
+            raise NotFoundError(f"no subject {subject_id}")
+        return (
+            self._exec(
+                "add to watchlist",
+                "INSERT INTO memberships VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                (watchlist_id, subject_id, utc(added_at)),
+            )
+            > 0
+        )
+
+    def remove_membership(self, watchlist_id: str, subject_id: str) -> bool:
+        return (
+            self._exec(
+                "remove from watchlist",
+                "DELETE FROM memberships WHERE watchlist_id = %s AND subject_id = %s",
+                (watchlist_id, subject_id),
+            )
+            > 0
+        )
+
+    def append_audit(self, entry: AuditEntry) -> None:
+        record = entry.to_record()
+        details = json.dumps(record["details"], sort_keys=True, separators=(",", ":"))
+        self._exec(
+            "append audit entry",
+            "INSERT INTO audit_log (seq, ts, actor, action, "
+            "object_type, object_id, purpose, outcome, details, prev_hash, entry_hash) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                entry.seq,
+                entry.ts,
+                entry.actor,
+                entry.action,
+                entry.object_type,
+                entry.object_id,
+                entry.purpose,
+                entry.outcome,
+                details,
+                entry.prev_hash,
+                entry.entry_hash,
+            ),
+        )
+
+    def record_import(self, source_key: str, subject_id: str, done_at: datetime) -> None:
+        self._exec(
+            "record import",
+            "INSERT INTO import_progress VALUES (%s, %s, %s)",
+            (source_key, subject_id, utc(done_at)),
+        )
+
+    def delete_imports_before(self, cutoff: datetime) -> int:
+        return self._exec(
+            "purge import records",
+            "DELETE FROM import_progress WHERE done_at < %s",
+            (utc(cutoff),),
+        )
+
+
+def _duplicate_id_number() -> ConflictError:
+    return ConflictError("another subject is already enrolled with this ID number")

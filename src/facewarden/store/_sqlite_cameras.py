@@ -1,0 +1,275 @@
+"""SQLite reads and writes of cameras, sightings, history requests and crowd buckets.
+
+Private to :mod:`facewarden.store.sqlite`: :class:`CameraReads` is mixed
+into the store and its transactions, :class:`CameraWrites` into the
+transactions. The contract is :mod:`facewarden.store.cameras`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any
+
+from facewarden.errors import ConflictError, NotFoundError
+from facewarden.store._sqlite_read import ts_parse, ts_text
+from facewarden.store.cameras import CameraRow, CrowdBucketRow, HistoryRequestRow, SightingRow
+
+__all__ = ["CameraReads", "CameraWrites"]
+
+
+def _camera(row: sqlite3.Row) -> CameraRow:
+    return CameraRow(
+        row["camera_id"],
+        row["name"],
+        row["location"],
+        row["latitude"],
+        row["longitude"],
+        tuple(json.loads(row["watchlists"])),
+        bool(row["sensitive"]),
+        row["retention_hours"],
+        row["source"],
+        bool(row["keep_thumbnails"]),
+        ts_parse(row["created_at"]),
+    )
+
+
+def _sighting(row: sqlite3.Row) -> SightingRow:
+    return SightingRow(
+        row["sighting_id"],
+        row["subject_id"],
+        row["camera_id"],
+        row["watchlist_id"],
+        ts_parse(row["first_seen"]),
+        ts_parse(row["last_seen"]),
+        float(row["best_similarity"]),
+        ts_parse(row["expires_at"]),
+        row["thumbnail"],
+    )
+
+
+def _bucket(row: sqlite3.Row) -> CrowdBucketRow:
+    return CrowdBucketRow(
+        row["camera_id"],
+        ts_parse(row["start"]),
+        int(row["seconds"]),
+        int(row["frames"]),
+        int(row["faces_max"]),
+        float(row["faces_mean"]),
+        int(row["people_max"]),
+        float(row["people_mean"]),
+        int(row["unique_visitors"]),
+        json.loads(row["dwell"]),
+        tuple(tuple(int(v) for v in r) for r in json.loads(row["heatmap"])),
+    )
+
+
+class CameraReads:
+    """The reads; the class it is mixed into provides ``_rows`` and ``_one``."""
+
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        raise NotImplementedError
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        raise NotImplementedError
+
+    def get_camera(self, camera_id: str) -> CameraRow | None:
+        row = self._one("SELECT * FROM cameras WHERE camera_id = ?", (camera_id,))
+        return None if row is None else _camera(row)
+
+    def camera_by_name(self, name: str) -> CameraRow | None:
+        row = self._one("SELECT * FROM cameras WHERE name = ?", (name,))
+        return None if row is None else _camera(row)
+
+    def list_cameras(self) -> list[CameraRow]:
+        return [_camera(r) for r in self._rows("SELECT * FROM cameras ORDER BY name")]
+
+    def get_sighting(self, sighting_id: str) -> SightingRow | None:
+        row = self._one("SELECT * FROM sightings WHERE sighting_id = ?", (sighting_id,))
+        return None if row is None else _sighting(row)
+
+    def sightings_of(self, subject_id: str, since: datetime) -> list[SightingRow]:
+        rows = self._rows(
+            "SELECT * FROM sightings WHERE subject_id = ? AND last_seen >= ? "
+            "ORDER BY first_seen, sighting_id",
+            (subject_id, ts_text(since)),
+        )
+        return [_sighting(r) for r in rows]
+
+    def sightings_at(
+        self, camera_id: str, watchlist_id: str, start: datetime, end: datetime
+    ) -> list[SightingRow]:
+        rows = self._rows(
+            "SELECT * FROM sightings WHERE camera_id = ? AND watchlist_id = ? "
+            "AND last_seen >= ? AND first_seen <= ? ORDER BY first_seen, sighting_id",
+            (camera_id, watchlist_id, ts_text(start), ts_text(end)),
+        )
+        return [_sighting(r) for r in rows]
+
+    def count_sightings(self) -> int:
+        row = self._one("SELECT COUNT(*) AS n FROM sightings")
+        return 0 if row is None else int(row["n"])
+
+    def get_history_request(self, request_id: str) -> HistoryRequestRow | None:
+        row = self._one("SELECT * FROM history_requests WHERE request_id = ?", (request_id,))
+        if row is None:
+            return None
+        return HistoryRequestRow(
+            row["request_id"],
+            row["subject_id"],
+            int(row["hours"]),
+            row["case_reference"],
+            row["requested_by"],
+            ts_parse(row["created_at"]),
+            row["approved_by"],
+            None if row["approved_at"] is None else ts_parse(row["approved_at"]),
+        )
+
+    def crowd_buckets(self, camera_id: str, start: datetime, end: datetime) -> list[CrowdBucketRow]:
+        rows = self._rows(
+            "SELECT * FROM crowd_buckets WHERE camera_id = ? AND start >= ? AND start < ? "
+            "ORDER BY start",
+            (camera_id, ts_text(start), ts_text(end)),
+        )
+        return [_bucket(r) for r in rows]
+
+
+class CameraWrites:
+    """The writes; the transaction it is mixed into provides ``_exec`` and the reads."""
+
+    def _exec(self, where: str, sql: str, params: tuple[object, ...] = ()) -> int:
+        raise NotImplementedError
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        raise NotImplementedError
+
+    def insert_camera(self, row: CameraRow) -> None:
+        taken = self._one(
+            "SELECT 1 FROM cameras WHERE camera_id = ? OR name = ?", (row.camera_id, row.name)
+        )
+        if taken is not None:
+            raise ConflictError(f"a camera called {row.name!r} (or with its id) exists")
+        self._exec(
+            "insert camera",
+            "INSERT INTO cameras VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.camera_id,
+                row.name,
+                row.location,
+                row.latitude,
+                row.longitude,
+                json.dumps(list(row.watchlists)),
+                row.sensitive,
+                row.retention_hours,
+                row.source,
+                row.keep_thumbnails,
+                ts_text(row.created_at),
+            ),
+        )
+
+    def delete_camera(self, camera_id: str) -> bool:
+        return (
+            self._exec("delete camera", "DELETE FROM cameras WHERE camera_id = ?", (camera_id,)) > 0
+        )
+
+    def insert_sighting(self, row: SightingRow) -> None:
+        for table, column, value in (
+            ("subjects", "subject_id", row.subject_id),
+            ("cameras", "camera_id", row.camera_id),
+        ):
+            found = self._one(
+                f"SELECT 1 FROM {table} WHERE {column} = ?",  # noqa: S608 - fixed names
+                (value,),
+            )
+            if found is None:
+                raise NotFoundError(f"no {table[:-1]} {value}")
+        self._exec(
+            "insert sighting",
+            "INSERT INTO sightings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.sighting_id,
+                row.subject_id,
+                row.camera_id,
+                row.watchlist_id,
+                ts_text(row.first_seen),
+                ts_text(row.last_seen),
+                row.best_similarity,
+                ts_text(row.expires_at),
+                row.thumbnail,
+            ),
+        )
+
+    def update_sighting(
+        self,
+        sighting_id: str,
+        *,
+        last_seen: datetime,
+        best_similarity: float,
+        expires_at: datetime,
+        thumbnail: bytes | None = None,
+    ) -> bool:
+        changed = self._exec(
+            "update sighting",
+            "UPDATE sightings SET last_seen = ?, best_similarity = ?, expires_at = ? "
+            "WHERE sighting_id = ?",
+            (ts_text(last_seen), best_similarity, ts_text(expires_at), sighting_id),
+        )
+        if changed and thumbnail is not None:
+            self._exec(
+                "update sighting thumbnail",
+                "UPDATE sightings SET thumbnail = ? WHERE sighting_id = ?",
+                (thumbnail, sighting_id),
+            )
+        return changed > 0
+
+    def delete_sightings_expired(self, now: datetime) -> int:
+        return self._exec(
+            "purge sightings", "DELETE FROM sightings WHERE expires_at <= ?", (ts_text(now),)
+        )
+
+    def insert_history_request(self, row: HistoryRequestRow) -> None:
+        self._exec(
+            "insert history request",
+            "INSERT INTO history_requests VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.request_id,
+                row.subject_id,
+                row.hours,
+                row.case_reference,
+                row.requested_by,
+                ts_text(row.created_at),
+                row.approved_by,
+                None if row.approved_at is None else ts_text(row.approved_at),
+            ),
+        )
+
+    def approve_history_request(self, request_id: str, approver: str, when: datetime) -> bool:
+        return (
+            self._exec(
+                "approve history request",
+                "UPDATE history_requests SET approved_by = ?, approved_at = ? "
+                "WHERE request_id = ? AND approved_by IS NULL",
+                (approver, ts_text(when), request_id),
+            )
+            > 0
+        )
+
+    def put_crowd_bucket(self, row: CrowdBucketRow) -> None:
+        self._exec(
+            "put crowd bucket",
+            "INSERT OR REPLACE INTO crowd_buckets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                row.camera_id,
+                ts_text(row.start),
+                row.seconds,
+                row.frames,
+                row.faces_max,
+                row.faces_mean,
+                row.people_max,
+                row.people_mean,
+                row.unique_visitors,
+                json.dumps(dict(row.dwell), sort_keys=True),
+                json.dumps([list(r) for r in row.heatmap]),
+            ),
+        )

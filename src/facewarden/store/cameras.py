@@ -1,0 +1,233 @@
+"""The store's part for cameras: cameras, sightings, history requests, crowd buckets.
+
+Part of the :mod:`facewarden.store.base` contract (its ``Reader`` and
+``Transaction`` include these protocols). A sighting hangs off its subject
+and its camera (erasing either erases it) and carries its own expiry, set by
+the service from the camera's, the watchlist's or the deployment's
+retention. Its thumbnail, when kept at all, arrives encrypted. Crowd buckets
+are aggregates (counts, histograms, a coarse grid), never a face.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+__all__ = [
+    "CameraReader",
+    "CameraRow",
+    "CameraWriter",
+    "CrowdBucketRow",
+    "HistoryRequestRow",
+    "SightingRow",
+]
+
+
+@dataclass(frozen=True)
+class CameraRow:
+    """A camera.
+
+    Attributes:
+        camera_id: random opaque id (``cam_<16 hex>``).
+        name: unique, human-chosen.
+        location: a location label (``north entrance``).
+        latitude: GPS latitude in degrees, or None.
+        longitude: GPS longitude in degrees, or None.
+        watchlists: ids of the watchlists checked there.
+        sensitive: no identification there, only anonymous counts.
+        retention_hours: sighting retention for this camera, or None (the default).
+        source: where its frames come from (a file path or stream URL), or None.
+        keep_thumbnails: keep an encrypted face thumbnail with each sighting.
+        created_at: when it was registered.
+    """
+
+    camera_id: str
+    name: str
+    location: str
+    latitude: float | None
+    longitude: float | None
+    watchlists: tuple[str, ...]
+    sensitive: bool
+    retention_hours: int | None
+    source: str | None
+    keep_thumbnails: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class SightingRow:
+    """One visit of a watchlist subject to a camera.
+
+    Attributes:
+        sighting_id: random opaque id (``sig_<16 hex>``).
+        subject_id: who (a candidate match, for a person to review).
+        camera_id: where.
+        watchlist_id: the watchlist the match was made against.
+        first_seen: when the visit started.
+        last_seen: when it was last seen.
+        best_similarity: the best similarity of the visit's faces to the subject.
+        expires_at: when the purge deletes it.
+        thumbnail: ciphertext of a face crop (subject's data key), or None.
+    """
+
+    sighting_id: str
+    subject_id: str
+    camera_id: str
+    watchlist_id: str
+    first_seen: datetime
+    last_seen: datetime
+    best_similarity: float
+    expires_at: datetime
+    thumbnail: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class HistoryRequestRow:
+    """A request to see a subject's location history, waiting for a second person.
+
+    Attributes:
+        request_id: random opaque id (``req_<16 hex>``).
+        subject_id: whose history.
+        hours: how far back.
+        case_reference: the case it is for.
+        requested_by: the actor who asked.
+        created_at: when.
+        approved_by: the second actor who approved it, or None while pending.
+        approved_at: when it was approved, or None.
+    """
+
+    request_id: str
+    subject_id: str
+    hours: int
+    case_reference: str
+    requested_by: str
+    created_at: datetime
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CrowdBucketRow:
+    """Anonymous aggregates of one camera over one time bucket.
+
+    Attributes:
+        camera_id: where.
+        start: the bucket's start.
+        seconds: the bucket's length.
+        frames: frames processed in it.
+        faces_max: most faces in view in one frame.
+        faces_mean: mean faces in view per frame.
+        people_max: most people (faces or bodies) in view in one frame.
+        people_mean: mean people in view per frame.
+        unique_visitors: estimated distinct people seen.
+        dwell: dwell-time histogram, bin label -> count of ended visits.
+        heatmap: row-major coarse grid of face-position counts.
+    """
+
+    camera_id: str
+    start: datetime
+    seconds: int
+    frames: int
+    faces_max: int
+    faces_mean: float
+    people_max: int
+    people_mean: float
+    unique_visitors: int
+    dwell: Mapping[str, int]
+    heatmap: tuple[tuple[int, ...], ...]
+
+
+class CameraReader(Protocol):
+    """Reads of cameras, sightings, history requests and crowd buckets."""
+
+    def get_camera(self, camera_id: str) -> CameraRow | None:
+        """The camera, or None."""
+        ...
+
+    def camera_by_name(self, name: str) -> CameraRow | None:
+        """The camera called ``name``, or None."""
+        ...
+
+    def list_cameras(self) -> list[CameraRow]:
+        """Every camera, by name."""
+        ...
+
+    def get_sighting(self, sighting_id: str) -> SightingRow | None:
+        """The sighting, or None."""
+        ...
+
+    def sightings_of(self, subject_id: str, since: datetime) -> list[SightingRow]:
+        """The subject's sightings last seen at or after ``since``, oldest first."""
+        ...
+
+    def sightings_at(
+        self, camera_id: str, watchlist_id: str, start: datetime, end: datetime
+    ) -> list[SightingRow]:
+        """Sightings at a camera against a watchlist overlapping ``[start, end]``, oldest first."""
+        ...
+
+    def count_sightings(self) -> int:
+        """How many sightings are stored."""
+        ...
+
+    def get_history_request(self, request_id: str) -> HistoryRequestRow | None:
+        """The request, or None."""
+        ...
+
+    def crowd_buckets(self, camera_id: str, start: datetime, end: datetime) -> list[CrowdBucketRow]:
+        """The camera's buckets starting in ``[start, end)``, oldest first."""
+        ...
+
+
+class CameraWriter(Protocol):
+    """Writes of cameras, sightings, history requests and crowd buckets."""
+
+    def insert_camera(self, row: CameraRow) -> None:
+        """Add a camera.
+
+        Raises:
+            ConflictError: the id or name is taken.
+        """
+        ...
+
+    def delete_camera(self, camera_id: str) -> bool:
+        """Delete a camera with its sightings and buckets; False if it did not exist."""
+        ...
+
+    def insert_sighting(self, row: SightingRow) -> None:
+        """Add a sighting.
+
+        Raises:
+            NotFoundError: the subject or camera does not exist.
+        """
+        ...
+
+    def update_sighting(
+        self,
+        sighting_id: str,
+        *,
+        last_seen: datetime,
+        best_similarity: float,
+        expires_at: datetime,
+        thumbnail: bytes | None = None,
+    ) -> bool:
+        """Extend a sighting and its expiry (and replace its thumbnail); False if gone."""
+        ...
+
+    def delete_sightings_expired(self, now: datetime) -> int:
+        """Delete sightings whose expiry is at or before ``now``; returns how many."""
+        ...
+
+    def insert_history_request(self, row: HistoryRequestRow) -> None:
+        """Add a pending history request."""
+        ...
+
+    def approve_history_request(self, request_id: str, approver: str, when: datetime) -> bool:
+        """Mark a pending request approved; False if it is missing or already approved."""
+        ...
+
+    def put_crowd_bucket(self, row: CrowdBucketRow) -> None:
+        """Insert or replace the bucket of ``(camera_id, start)``."""
+        ...

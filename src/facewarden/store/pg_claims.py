@@ -1,0 +1,166 @@
+"""Cameras shared out among worker processes through PostgreSQL advisory locks.
+
+Every ingest worker (on any host) opens a :class:`CameraClaims` on the
+deployment's database. A camera is *claimed* by holding a session-level
+advisory lock keyed by its id; the lock lives exactly as long as the
+worker's connection, so:
+
+* **no camera is processed twice at once**: the server grants each lock to
+  one session only (``pg_try_advisory_lock`` never waits, never doubles);
+* **a dead worker's cameras are taken over**: when its process dies, the
+  server sees the connection close and drops its locks at once; a worker
+  that is cut off rather than dead is dropped once TCP keepalives give up
+  (the ``keepalives_*`` settings below bound that to about 30 s), and the
+  survivors pick the cameras up at their next :meth:`CameraClaims.rebalance`
+  (call it every few seconds: the take-over bound is that period plus the
+  keepalive bound);
+* **the load is shared**: each worker also holds a lock announcing itself,
+  so every worker can count the live ones and keep to its fair share
+  (``ceil(cameras / workers)``), releasing extras for newcomers.
+
+No table is needed: the locks are the whole state, and they vanish with the
+sessions that held them. Keys are two 32-bit integers: a fixed namespace
+(cameras or workers) and ``hashtext`` of the id. Two ids with the same hash
+would share a lock (one camera waiting for the other's worker): harmless,
+and rare among a deployment's cameras.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import dict_row
+
+from facewarden.errors import DatabaseUnavailableError, FacewardenError
+from facewarden.store._pg_admin import redacted
+from facewarden.store._pg_read import Row, translated
+
+__all__ = ["CameraClaims"]
+
+logger = logging.getLogger(__name__)
+
+CAMERA_NS = 0x66776361  # "fwca"
+WORKER_NS = 0x6677776B  # "fwwk"
+# Appended to the URL: a cut-off worker's session ends after about 10 + 3 * 5 s.
+_KEEPALIVE = "keepalives=1 keepalives_idle=10 keepalives_interval=5 keepalives_count=3"
+
+
+class CameraClaims:
+    """One worker's claims on cameras; its own connection carries its locks.
+
+    Args:
+        url: the deployment's PostgreSQL URL.
+        worker_id: unique per worker process (host and pid, say).
+    """
+
+    def __init__(self, url: str, worker_id: str) -> None:
+        self.worker_id = worker_id
+        self._held: set[str] = set()
+        try:
+            self._conn: psycopg.Connection[Row] | None = psycopg.connect(
+                make_conninfo(url, **conninfo_to_dict(_KEEPALIVE)),
+                autocommit=True,
+                row_factory=dict_row,
+                application_name=f"facewarden-worker {worker_id}"[:63],
+                connect_timeout=10,
+            )
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailableError(
+                f"cannot reach PostgreSQL at {redacted(url)}: {exc}"
+            ) from None
+        with translated("announce worker"):
+            row = (
+                self._live()
+                .execute(
+                    "SELECT pg_try_advisory_lock(%s, hashtext(%s)) AS ok", (WORKER_NS, worker_id)
+                )
+                .fetchone()
+            )
+        if row is None or not row["ok"]:
+            self.close()
+            raise FacewardenError(f"another live worker already calls itself {worker_id!r}")
+
+    def __repr__(self) -> str:
+        return f"CameraClaims({self.worker_id!r}, holding={sorted(self._held)})"
+
+    def _live(self) -> psycopg.Connection[Row]:
+        if self._conn is None:
+            raise FacewardenError("these camera claims are closed")
+        return self._conn
+
+    @property
+    def held(self) -> frozenset[str]:
+        """The cameras this worker holds now."""
+        return frozenset(self._held)
+
+    def live_workers(self) -> int:
+        """How many workers are connected now (this one included)."""
+        with translated("count workers"):
+            row = (
+                self._live()
+                .execute(
+                    "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' "
+                    "AND granted AND classid = %s::bigint::oid "
+                    "AND database = "
+                    "(SELECT oid FROM pg_database WHERE datname = current_database())",
+                    (WORKER_NS,),
+                )
+                .fetchone()
+            )
+        return max(1, 0 if row is None else int(row["n"]))
+
+    def try_claim(self, camera_id: str) -> bool:
+        """Claim one camera if no live worker holds it; True when this worker holds it."""
+        if camera_id in self._held:
+            return True
+        with translated("claim camera"):
+            row = (
+                self._live()
+                .execute(
+                    "SELECT pg_try_advisory_lock(%s, hashtext(%s)) AS ok", (CAMERA_NS, camera_id)
+                )
+                .fetchone()
+            )
+        if row is not None and row["ok"]:
+            self._held.add(camera_id)
+            logger.info("worker %s claimed camera %s", self.worker_id, camera_id)
+            return True
+        return False
+
+    def release(self, camera_id: str) -> None:
+        """Stop holding a camera (another worker may claim it at once)."""
+        if camera_id not in self._held:
+            return
+        with translated("release camera"):
+            self._live().execute(
+                "SELECT pg_advisory_unlock(%s, hashtext(%s))", (CAMERA_NS, camera_id)
+            )
+        self._held.discard(camera_id)
+
+    def rebalance(self, cameras: Iterable[str]) -> frozenset[str]:
+        """Keep to this worker's fair share of ``cameras``: release extras, claim free ones.
+
+        Cameras no longer in the list are released. Returns what is held after.
+        """
+        wanted = sorted(set(cameras))
+        for camera_id in sorted(self._held - set(wanted)):
+            self.release(camera_id)
+        share = math.ceil(len(wanted) / self.live_workers()) if wanted else 0
+        for camera_id in sorted(self._held, reverse=True)[: max(0, len(self._held) - share)]:
+            self.release(camera_id)
+        for camera_id in wanted:
+            if len(self._held) >= share:
+                break
+            self.try_claim(camera_id)
+        return self.held
+
+    def close(self) -> None:
+        """Release everything (closing the session drops its locks); idempotent."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._held.clear()

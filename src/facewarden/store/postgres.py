@@ -1,0 +1,199 @@
+"""The PostgreSQL store: the same contract as SQLite, for many processes on one database.
+
+:func:`open_postgres` connects (``FACEWARDEN_DATABASE_URL``), refuses a
+server whose configuration would betray the data (see
+:func:`~facewarden.store._pg_admin.server_problems`), and runs pending
+migrations (numbered as SQLite's; see :mod:`facewarden.store._pg_schema`).
+
+What the store keeps is what the service hands it: personal fields,
+templates and photos as envelope ciphertext, ID numbers as blind-index
+tokens. The optional pgvector index of protected templates lives apart
+(:mod:`facewarden.match.pgvector`).
+
+One connection serves the store, guarded by a lock, as on SQLite: a
+transaction's reads see its writes, and reads from other threads wait while
+it runs. Across processes, every write transaction first takes one
+transaction-scoped advisory lock, so writers are serialised exactly as
+SQLite's ``BEGIN IMMEDIATE`` serialises them (two servers never both extend
+the audit chain from the same head). A connection lost between calls is
+re-opened at the next one; a call that meets a lost or unreachable server
+raises :class:`~facewarden.errors.DatabaseUnavailableError` (HTTP 503), and
+its transaction is rolled back by the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from facewarden.errors import ConfigError, DatabaseUnavailableError, FacewardenError
+from facewarden.store._pg_access import AccessReads
+from facewarden.store._pg_admin import connect, copy_database, migrate, redacted, server_problems
+from facewarden.store._pg_cameras import CameraReads
+from facewarden.store._pg_read import Reads, Row, translated
+from facewarden.store._pg_write import PgTransaction
+
+__all__ = ["PgTransaction", "PostgresStore", "is_postgres_url", "open_postgres"]
+
+logger = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock key every write transaction takes ("fw-write").
+WRITER_LOCK = 0x66772D7772697465
+
+
+def is_postgres_url(url: str | None) -> bool:
+    """Whether ``url`` selects the PostgreSQL store."""
+    return url is not None and url.startswith(("postgresql://", "postgres://"))
+
+
+def open_postgres(url: str, *, create: bool = False, check_server: bool = True) -> PostgresStore:
+    """Connect to the database at ``url``, check the server, and migrate the schema.
+
+    Args:
+        url: a libpq URL (``postgresql://user@host/db``; a password belongs in
+            ``~/.pgpass`` or ``PGPASSWORD`` rather than in the URL).
+        create: create facewarden's tables in an empty database.
+        check_server: refuse a server with unsafe settings (off only for tests of it).
+
+    Raises:
+        DatabaseUnavailableError: the server cannot be reached.
+        ConfigError: the server's settings are unsafe, or the schema is newer than this code.
+        NotFoundError: the database holds no facewarden schema (and not ``create``).
+        IntegrityError: the database holds someone else's tables.
+    """
+    where = redacted(url)
+    conn = connect(url)
+    try:
+        if check_server:
+            problems = server_problems(conn)
+            if problems:
+                raise ConfigError(
+                    f"refusing to use the PostgreSQL server at {where}: " + "; ".join(problems)
+                )
+        migrate(conn, where, create=create)
+    except BaseException:
+        conn.close()
+        raise
+    return PostgresStore(conn, url)
+
+
+class PostgresStore(Reads, AccessReads, CameraReads):
+    """The store over one PostgreSQL connection. Build it with :func:`open_postgres`."""
+
+    def __init__(self, conn: psycopg.Connection[Row], url: str) -> None:
+        super().__init__(self._live, threading.RLock())
+        self._conn: psycopg.Connection[Row] | None = conn
+        self._url = url
+        self._in_transaction = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else "open"
+        return f"PostgresStore({self.location!r}, {state})"
+
+    def _live(self) -> psycopg.Connection[Row]:
+        if self._conn is None:
+            raise FacewardenError("the store is closed")
+        if self._conn.closed or self._conn.broken:
+            if self._in_transaction:
+                raise DatabaseUnavailableError(
+                    "the connection to PostgreSQL was lost inside a transaction; "
+                    "nothing of it was committed"
+                )
+            logger.warning("the connection to %s was lost; reconnecting", self.location)
+            self._conn.close()
+            self._conn = connect(self._url)
+        return self._conn
+
+    @property
+    def location(self) -> str:
+        return redacted(self._url)
+
+    @property
+    def url(self) -> str:
+        """The URL the store was opened with (may hold a password: not for messages)."""
+        return self._url
+
+    @property
+    def schema_version(self) -> int:
+        row = self._one("SELECT MAX(version) AS v FROM schema_version")
+        return 0 if row is None else int(row["v"])
+
+    @contextmanager
+    def transaction(self) -> Iterator[PgTransaction]:
+        """One transaction holding the writers' advisory lock: committed at the end.
+
+        Raises:
+            FacewardenError: a transaction is already open in this store.
+            DatabaseUnavailableError: the server was lost (nothing was committed).
+        """
+        with self._lock:
+            conn = self._live()
+            if self._in_transaction:
+                raise FacewardenError("a transaction is already open on this store")
+            self._in_transaction = True
+            tx = PgTransaction(conn, self._lock)
+            try:
+                with translated("transaction"), conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+                    yield tx
+            finally:
+                tx.end()
+                self._in_transaction = False
+
+    def integrity_check(self) -> list[str]:
+        """Invalid indexes and data-checksum failures the server knows of; empty when healthy."""
+        problems = [
+            f"index {r['name']} is invalid; rebuild it with REINDEX"
+            for r in self._rows(
+                "SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE NOT i.indisvalid AND n.nspname = current_schema()"
+            )
+        ]
+        row = self._one(
+            "SELECT checksum_failures AS n FROM pg_stat_database WHERE datname = current_database()"
+        )
+        if row is not None and row["n"]:
+            problems.append(f"{row['n']} data-checksum failure(s) reported by the server")
+        return problems
+
+    def checkpoint(self) -> None:
+        """Ask the server for a checkpoint (needs the pg_checkpoint role; skipped without)."""
+        with self._lock, translated("checkpoint"):
+            try:
+                self._live().execute("CHECKPOINT")
+            except pg_errors.InsufficientPrivilege:
+                logger.info("CHECKPOINT needs the pg_checkpoint role; left to the server")
+
+    def compact(self) -> None:
+        """``VACUUM FULL``: rewrite the tables so deleted rows leave their data files.
+
+        Old row versions may still sit in WAL segments until the server
+        recycles them (after the next checkpoints).
+        """
+        with self._lock, translated("vacuum"):
+            self._live().execute("VACUUM (FULL, ANALYZE)")
+        self.checkpoint()
+
+    def backup(self, destination: str) -> None:
+        """Copy every table, from one snapshot, into a new database at ``destination`` (a URL).
+
+        Raises:
+            ConflictError: the destination database exists.
+            ConfigError: ``destination`` is not a PostgreSQL URL.
+        """
+        with self._lock:
+            self._live()
+        copy_database(self._url, destination)
+
+    def close(self) -> None:
+        """Close the connection; idempotent. Later calls raise FacewardenError."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -1,0 +1,293 @@
+"""Video sources on a steady frame budget: files, RTSP and HTTP streams (OpenCV).
+
+* :class:`FileSource` reads a video file (MP4, AVI, MKV, MOV: whatever
+  OpenCV's FFmpeg can demux) and hands out at most ``fps_budget`` frames
+  per second of *video* time, skipping the rest without converting them.
+  Its frame times are video times, so a file is processed as fast as the
+  CPU allows and always the same way.
+* :class:`StreamSource` reads an ``rtsp://``, ``http://`` or ``https://``
+  stream (MJPEG over HTTP included). A reader thread keeps only the newest
+  frame, so however slow the processing, a frame handed out is never older
+  than ``max_lag`` seconds (older ones are dropped, counted in
+  :attr:`StreamSource.dropped`); at most ``fps_budget`` frames a second are
+  handed out. When the stream drops (or cannot be opened: a wrong URL) the
+  source says so in :attr:`StreamSource.state` and :attr:`last_error` and
+  reconnects with exponential backoff, until :meth:`stop`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from facewarden.errors import FacewardenError, InvalidInputError
+
+__all__ = ["FileSource", "Frame", "FrameSource", "SourceError", "StreamSource", "open_source"]
+
+RGBImage = npt.NDArray[np.uint8]
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+
+
+class SourceError(FacewardenError):
+    """A video source cannot be read (a missing or undecodable file)."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A decoded frame: its number in the source, its time (seconds from the start), RGB pixels."""
+
+    index: int
+    seconds: float
+    image: RGBImage
+
+
+class FrameSource(Protocol):
+    """Something that hands out frames on a budget."""
+
+    @property
+    def state(self) -> str:
+        """``opening``, ``live``, ``reconnecting``, ``ended`` or ``stopped``."""
+        ...
+
+    def frames(self) -> Iterator[Frame]:
+        """The frames, in order, until the source ends or is stopped."""
+        ...
+
+    def stop(self) -> None:
+        """Stop handing out frames (from any thread)."""
+        ...
+
+
+def _capture(uri: str, timeout_ms: int = 5000) -> Any:
+    import cv2
+
+    # Bounded waits: a dead camera must not hang its reader thread.
+    params = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        timeout_ms,
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+        timeout_ms,
+    ]
+    capture = cv2.VideoCapture(uri, cv2.CAP_FFMPEG, params)
+    if not capture.isOpened():
+        capture.release()
+        return None
+    return capture
+
+
+def _rgb(bgr: Any) -> RGBImage:
+    import cv2
+
+    rgb: RGBImage = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return rgb
+
+
+class FileSource:
+    """A video file, read at most ``fps_budget`` frames per second of video time.
+
+    Raises:
+        SourceError: the file is missing, unreadable or not a video.
+        InvalidInputError: a non-positive budget.
+    """
+
+    def __init__(self, path: str | Path, *, fps_budget: float = 5.0) -> None:
+        if fps_budget <= 0:
+            raise InvalidInputError(f"fps_budget must be positive, got {fps_budget}")
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SourceError(f"video file {self.path} does not exist")
+        self.fps_budget = fps_budget
+        capture = _capture(str(self.path))
+        if capture is None:
+            raise SourceError(f"cannot read {self.path}: not a video file OpenCV can decode")
+        ok = capture.grab()
+        capture.release()
+        if not ok:
+            raise SourceError(f"cannot read {self.path}: no decodable frame")
+        self._state = "opening"
+        self._stop = threading.Event()
+        self.skipped = 0
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def frames(self) -> Iterator[Frame]:
+        import cv2
+
+        capture = _capture(str(self.path))
+        if capture is None:
+            raise SourceError(f"cannot read {self.path}")
+        fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+        step = 1.0 / self.fps_budget
+        due = 0.0
+        index = -1
+        self._state = "live"
+        try:
+            while not self._stop.is_set() and capture.grab():
+                index += 1
+                seconds = index / fps
+                if seconds + 1e-9 < due:
+                    self.skipped += 1
+                    continue
+                ok, bgr = capture.retrieve()
+                if not ok:
+                    break
+                due = max(due + step, seconds)
+                yield Frame(index, seconds, _rgb(bgr))
+        finally:
+            capture.release()
+            self._state = "stopped" if self._stop.is_set() else "ended"
+
+
+class StreamSource:
+    """A live stream: newest frame only, reconnecting with backoff.
+
+    Args:
+        url: ``rtsp://``, ``http://`` or ``https://``.
+        fps_budget: at most this many frames a second are handed out.
+        max_lag: a frame older than this (seconds) is dropped, never handed out.
+        backoff: first and longest wait (seconds) between reconnection attempts.
+        max_attempts: give up (state ``failed``) after this many failed
+            attempts in a row; None tries forever.
+
+    Raises:
+        InvalidInputError: not a stream URL, or a non-positive budget.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        fps_budget: float = 5.0,
+        max_lag: float = 1.0,
+        backoff: tuple[float, float] = (0.5, 30.0),
+        max_attempts: int | None = None,
+    ) -> None:
+        if not url.startswith(STREAM_SCHEMES):
+            raise InvalidInputError(f"not a stream URL (rtsp, http or https): {url!r}")
+        if fps_budget <= 0:
+            raise InvalidInputError(f"fps_budget must be positive, got {fps_budget}")
+        self.url = url
+        self.fps_budget = fps_budget
+        self.max_lag = max_lag
+        self.backoff = backoff
+        self.max_attempts = max_attempts
+        self.last_error: str | None = None
+        self.reconnects = 0
+        self.dropped = 0
+        self._state = "opening"
+        self._stop = threading.Event()
+        self._cond = threading.Condition()
+        self._latest: tuple[int, float, RGBImage] | None = None
+        self._reader: threading.Thread | None = None
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    def frames(self) -> Iterator[Frame]:
+        self._reader = threading.Thread(target=self._read, name="stream-reader", daemon=True)
+        self._reader.start()
+        step = 1.0 / self.fps_budget
+        start = time.monotonic()
+        last_index = -1
+        next_due = 0.0
+        try:
+            while not self._stop.is_set():
+                with self._cond:
+                    self._cond.wait_for(
+                        lambda seen=last_index: (  # type: ignore[misc]
+                            self._stop.is_set()
+                            or self._state == "failed"
+                            or (self._latest is not None and self._latest[0] != seen)
+                        ),
+                        timeout=0.5,
+                    )
+                    latest = self._latest
+                if self._state == "failed":
+                    return
+                if latest is None or latest[0] == last_index:
+                    continue
+                index, captured, image = latest
+                now = time.monotonic()
+                if now - captured > self.max_lag:
+                    self.dropped += 1
+                    last_index = index
+                    continue
+                if now < next_due:
+                    time.sleep(next_due - now)
+                next_due = max(next_due + step, time.monotonic())
+                last_index = index
+                yield Frame(index, captured - start, image)
+        finally:
+            self.stop()
+            if self._reader is not None:
+                self._reader.join(timeout=5)
+
+    def _read(self) -> None:
+        index = 0
+        failures = 0
+        delay = self.backoff[0]
+        while not self._stop.is_set():
+            capture = _capture(self.url)
+            if capture is None:
+                failures += 1
+                self.last_error = f"cannot open {self.url}"
+                if self.max_attempts is not None and failures >= self.max_attempts:
+                    self._state = "failed"
+                    with self._cond:
+                        self._cond.notify_all()
+                    return
+                self._state = "reconnecting" if index else "unreachable"
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.backoff[1])
+                continue
+            failures, delay = 0, self.backoff[0]
+            self._state = "live"
+            try:
+                while not self._stop.is_set():
+                    ok, bgr = capture.read()
+                    if not ok:
+                        self.last_error = f"stream {self.url} dropped"
+                        break
+                    index += 1
+                    with self._cond:
+                        self._latest = (index, time.monotonic(), _rgb(bgr))
+                        self._cond.notify_all()
+            finally:
+                capture.release()
+            if not self._stop.is_set():
+                self.reconnects += 1
+                self._state = "reconnecting"
+                self._stop.wait(delay)
+        self._state = "stopped"
+
+
+def open_source(
+    uri: str, *, fps_budget: float = 5.0, max_attempts: int | None = None
+) -> FileSource | StreamSource:
+    """A :class:`StreamSource` for a stream URL, else a :class:`FileSource`.
+
+    Raises:
+        SourceError: a file that cannot be read.
+        InvalidInputError: a bad budget.
+    """
+    if uri.startswith(STREAM_SCHEMES):
+        return StreamSource(uri, fps_budget=fps_budget, max_attempts=max_attempts)
+    return FileSource(uri, fps_budget=fps_budget)

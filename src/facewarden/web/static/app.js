@@ -1,0 +1,187 @@
+// The console's shell: sign-in, the navigation for the signed-in role, and hash
+// routing (#/search, #/subjects/<id>, ...). Routes carry opaque ids only, never
+// personal data.
+
+import { can, currentUser, logout, onSessionEnd, resume } from "./api.js";
+import { errorBanner, h, icon, replace } from "./dom.js";
+import renderAdmin from "./pages/admin.js";
+import renderAudit from "./pages/audit.js";
+import renderDashboard from "./pages/dashboard.js";
+import renderEnroll from "./pages/enroll.js";
+import renderLogin from "./pages/login.js";
+import renderSearch from "./pages/search.js";
+import renderSubject from "./pages/subject.js";
+import renderSubjects from "./pages/subjects.js";
+import renderVerify from "./pages/verify.js";
+import renderWatchlists from "./pages/watchlists.js";
+
+const ROUTES = [
+  { pattern: /^$/, nav: "dashboard", title: "Dashboard", render: renderDashboard },
+  { pattern: /^enroll$/, nav: "enroll", title: "Enroll a subject", cap: "enroll", render: renderEnroll },
+  { pattern: /^search$/, nav: "search", title: "Search by photo", cap: "identify", render: renderSearch },
+  { pattern: /^verify$/, nav: "verify", title: "Verify two photos", cap: "verify", render: renderVerify },
+  { pattern: /^subjects$/, nav: "subjects", title: "Subjects", cap: "subjects", render: renderSubjects },
+  { pattern: /^subjects\/([A-Za-z0-9_-]+)$/, nav: "subjects", title: "Subject", cap: "subject-read", render: renderSubject },
+  { pattern: /^watchlists$/, nav: "watchlists", title: "Watchlists", cap: "watchlists", render: renderWatchlists },
+  { pattern: /^audit$/, nav: "audit", title: "Audit log", cap: "audit", render: renderAudit },
+  { pattern: /^admin$/, nav: "admin", title: "Users and API keys", cap: "admin", render: renderAdmin },
+];
+
+const NAV = [
+  { id: "dashboard", label: "Dashboard", icon: "dashboard", href: "#/" },
+  { id: "enroll", label: "Enroll", icon: "enroll", href: "#/enroll", cap: "enroll", group: "Recognition" },
+  { id: "search", label: "Search by photo", icon: "search", href: "#/search", cap: "identify", group: "Recognition" },
+  { id: "verify", label: "Verify photos", icon: "verify", href: "#/verify", cap: "verify", group: "Recognition" },
+  { id: "subjects", label: "Subjects", icon: "subjects", href: "#/subjects", cap: "subjects", group: "Records" },
+  { id: "watchlists", label: "Watchlists", icon: "watchlists", href: "#/watchlists", cap: "watchlists", group: "Records" },
+  { id: "audit", label: "Audit log", icon: "audit", href: "#/audit", cap: "audit", group: "Oversight" },
+  { id: "admin", label: "Users & API keys", icon: "keys", href: "#/admin", cap: "admin", group: "Oversight" },
+];
+
+const ROLE_LABEL = {
+  admin: "Administrator",
+  operator: "Operator",
+  investigator: "Investigator",
+  analyst: "Analyst",
+  auditor: "Auditor",
+};
+
+const root = document.getElementById("app");
+let shell = null;
+let controller = null;
+
+function routeOf(hash) {
+  return hash.replace(/^#\/?/, "").replace(/\/+$/, "");
+}
+
+function buildShell() {
+  const user = currentUser();
+  const links = new Map();
+  const navList = h("nav", { class: "nav", "aria-label": "Main" });
+  let group = null;
+  for (const item of NAV) {
+    if (item.cap && !can(item.cap)) continue;
+    if (item.group && item.group !== group) {
+      group = item.group;
+      navList.append(h("div", { class: "nav-group" }, group));
+    }
+    const link = h("a", { href: item.href, class: "nav-link", dataset: { nav: item.id } }, icon(item.icon), h("span", {}, item.label));
+    links.set(item.id, link);
+    navList.append(link);
+  }
+  const signOut = h("button", { class: "btn btn-ghost btn-signout", type: "button" }, icon("logout"), h("span", {}, "Sign out"));
+  signOut.addEventListener("click", async () => {
+    await logout();
+  });
+  const title = h("h1", { class: "page-title" });
+  const main = h("main", { class: "content", id: "main", tabindex: "-1" });
+  const sidebar = h(
+    "aside",
+    { class: "sidebar" },
+    h("a", { class: "brand", href: "#/" }, h("img", { src: "logo.svg", alt: "", width: "34", height: "34" }), h("span", { class: "brand-name" }, "facewarden")),
+    navList,
+    h(
+      "div",
+      { class: "sidebar-foot" },
+      h(
+        "div",
+        { class: "whoami" },
+        h("div", { class: "avatar", "aria-hidden": "true" }, user.username.slice(0, 1).toUpperCase()),
+        h("div", {}, h("div", { class: "whoami-name", dataset: { testid: "whoami" } }, user.username), h("div", { class: "whoami-role" }, ROLE_LABEL[user.role] || user.role)),
+      ),
+      signOut,
+    ),
+  );
+  const topbar = h(
+    "header",
+    { class: "topbar" },
+    title,
+    h("div", { class: "topbar-note" }, icon("lock"), h("span", {}, "Every action in this console is recorded in the audit log")),
+  );
+  const frame = h("div", { class: "shell" }, sidebar, h("div", { class: "main-col" }, topbar, main));
+  replace(root, frame);
+  return { links, title, main };
+}
+
+async function route() {
+  if (!currentUser()) return;
+  if (!shell) shell = buildShell();
+  if (controller) controller.abort();
+  controller = new AbortController();
+  const path = routeOf(location.hash);
+  const match = ROUTES.map((r) => [r, path.match(r.pattern)]).find(([, m]) => m);
+  for (const [id, link] of shell.links) {
+    const active = match && match[0].nav === id;
+    link.classList.toggle("active", Boolean(active));
+    if (active) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  const main = shell.main;
+  if (!match) {
+    shell.title.textContent = "Not found";
+    replace(main, errorBanner({ title: "No such page", message: "Use the navigation on the left." }));
+    return;
+  }
+  const [r, m] = match;
+  shell.title.textContent = r.title;
+  document.title = `${r.title} · facewarden`;
+  if (r.cap && !can(r.cap)) {
+    replace(main, errorBanner({ title: "Not available for your role", message: `The ${currentUser().role} role cannot use this page.` }));
+    return;
+  }
+  replace(main, h("div", { class: "loading" }, h("span", { class: "spinner" }), "Loading…"));
+  const view = {
+    main,
+    signal: controller.signal,
+    setTitle: (text) => {
+      shell.title.textContent = text;
+    },
+  };
+  try {
+    const content = await r.render(view, ...m.slice(1));
+    if (view.signal.aborted) return;
+    if (content) replace(main, content);
+    main.focus({ preventScroll: true });
+  } catch (err) {
+    if (view.signal.aborted || (err && err.name === "AbortError")) return;
+    if (!currentUser()) return; // the session ended: the sign-in screen is already up
+    replace(main, errorBanner(err));
+  }
+}
+
+function showLogin(notice = null) {
+  shell = null;
+  if (controller) controller.abort();
+  document.title = "Sign in · facewarden";
+  replace(
+    root,
+    renderLogin({
+      notice,
+      onSignedIn: () => {
+        route();
+      },
+    }),
+  );
+}
+
+onSessionEnd((reason) => {
+  showLogin(reason === "expired" ? "Your session has ended. Sign in again to continue." : "You have signed out.");
+});
+
+window.addEventListener("hashchange", () => {
+  if (currentUser()) route();
+});
+
+async function start() {
+  let user = null;
+  try {
+    user = await resume();
+  } catch (err) {
+    replace(root, h("div", { class: "boot-error" }, errorBanner(err)));
+    return;
+  }
+  if (user) route();
+  else showLogin();
+}
+
+start();

@@ -1,0 +1,175 @@
+// Dashboard: what is held (subjects, watchlists), whether the audit chain is
+// intact, and the day's common actions. Each block shows only for roles that
+// may read it.
+
+import { api, ApiError, can, currentUser } from "../api.js";
+import { banner, card, errorBanner, fmtFmr, h, icon, orDash, time } from "../dom.js";
+import { actionLabel, actorLabel, chainBanner, outcomePill } from "./audit.js";
+
+const RECENT = 8;
+
+export default async function renderDashboard(view) {
+  const user = currentUser();
+  const blocks = [];
+  const [subjects, watchlists, chain] = await Promise.all([
+    can("subjects") ? settle(api("GET", "/v1/subjects", { query: { limit: 100 }, signal: view.signal })) : null,
+    can("watchlists") ? settle(api("GET", "/v1/watchlists", { signal: view.signal })) : null,
+    can("audit") ? settle(api("GET", "/v1/audit/verify", { signal: view.signal })) : null,
+  ]);
+
+  blocks.push(
+    h(
+      "div",
+      { class: "welcome" },
+      h("h2", {}, `Welcome, ${user.username}`),
+      h("p", { class: "muted" }, roleLine(user.role)),
+    ),
+  );
+
+  const stats = [];
+  if (subjects) {
+    stats.push(
+      stat(
+        "Enrolled subjects",
+        subjects.ok ? countText(subjects.value) : "—",
+        subjects.ok ? "people with a protected face template" : subjects.error.message,
+        "subjects",
+        "#/subjects",
+      ),
+    );
+  }
+  if (watchlists) {
+    const list = watchlists.ok ? watchlists.value.watchlists : [];
+    stats.push(stat("Watchlists", watchlists.ok ? String(list.length) : "—", watchlists.ok ? plural(sumOf(list, "members"), "membership", "memberships") + " in total" : watchlists.error.message, "watchlists", "#/watchlists"));
+  }
+  if (chain) {
+    const ok = chain.ok && chain.value.ok;
+    stats.push(
+      stat(
+        "Audit chain",
+        chain.ok ? (ok ? "Intact" : "Broken") : "—",
+        chain.ok ? `${Number(chain.value.checked).toLocaleString()} entries verified` : chain.error.message,
+        "audit",
+        "#/audit",
+        chain.ok ? (ok ? "ok" : "danger") : "warn",
+      ),
+    );
+  }
+  if (stats.length) blocks.push(h("div", { class: "stats" }, stats));
+
+  if (chain && chain.ok && !chain.value.ok) blocks.push(chainBanner(chain.value));
+  if (watchlists && watchlists.ok && !watchlists.value.watchlists.length && can("watchlists")) {
+    blocks.push(banner("info", "No watchlists yet", "Create a watchlist (with its purpose and lawful basis) before enrolling people onto it.", h("a", { href: "#/watchlists", class: "btn btn-secondary" }, "Create a watchlist")));
+  }
+
+  const actions = [
+    can("enroll") && action("Enroll a subject", "Record, lawful basis and a checked photo", "enroll", "#/enroll"),
+    can("identify") && action("Search by photo", "Find candidates on a watchlist", "search", "#/search"),
+    can("verify") && action("Verify two photos", "Are two photos the same person?", "verify", "#/verify"),
+    can("watchlists") && action("Watchlists", "Purpose, lawful basis, threshold", "watchlists", "#/watchlists"),
+    can("audit") && action("Audit log", "Who did what, and when", "audit", "#/audit"),
+    can("admin") && action("Users and API keys", "Accounts, roles and machine keys", "keys", "#/admin"),
+  ].filter(Boolean);
+  if (actions.length) blocks.push(card("Quick actions", h("div", { class: "actions-grid" }, actions)));
+
+  if (can("subject-read") && !can("subjects")) blocks.push(card("Open a subject", openById(), { subtitle: "Investigators open a subject by its id, as given in a case file." }));
+
+  if (watchlists && watchlists.ok && watchlists.value.watchlists.length) {
+    blocks.push(card("Watchlists", watchlistTable(watchlists.value.watchlists), { actions: h("a", { href: "#/watchlists", class: "btn btn-ghost" }, "Manage") }));
+  }
+  if (chain && chain.ok) {
+    const recent = await settle(api("GET", "/v1/audit", { query: { after: Math.max(0, Number(chain.value.checked) - RECENT), limit: RECENT }, signal: view.signal }));
+    if (recent.ok && recent.value.entries.length) {
+      blocks.push(card("Recent activity", recentTable([...recent.value.entries].reverse()), { actions: h("a", { href: "#/audit", class: "btn btn-ghost" }, "Open the audit log") }));
+    }
+  }
+
+  for (const r of [subjects, watchlists, chain]) {
+    if (r && !r.ok && !(r.error instanceof ApiError && r.error.status === 403)) {
+      blocks.push(errorBanner(r.error));
+      break;
+    }
+  }
+  if (!actions.length && !stats.length) {
+    blocks.push(banner("info", "Nothing to show for your role here", "Analysts see crowd aggregates only; they are not part of this console yet."));
+  }
+  return h("div", { class: "page page-dashboard" }, blocks);
+}
+
+function recentTable(entries) {
+  return h(
+    "table",
+    { class: "table table-compact" },
+    h("thead", {}, h("tr", {}, h("th", { class: "num" }, "#"), h("th", {}, "Time"), h("th", {}, "Actor"), h("th", {}, "Action"), h("th", {}, "Outcome"))),
+    h("tbody", {}, entries.map((e) => h("tr", {}, h("td", { class: "num mono muted" }, String(e.seq)), h("td", {}, time(e.ts)), h("td", {}, actorLabel(e.actor)), h("td", { class: "strong" }, actionLabel(e.action)), h("td", {}, outcomePill(e.outcome))))),
+  );
+}
+
+async function settle(promise) {
+  try {
+    return { ok: true, value: await promise };
+  } catch (error) {
+    if (error && error.name === "AbortError") throw error;
+    return { ok: false, error };
+  }
+}
+
+function countText(page) {
+  const n = page.subjects.length;
+  return page.next_after ? `${n.toLocaleString()}+` : n.toLocaleString();
+}
+
+function sumOf(list, key) {
+  return list.reduce((acc, x) => acc + (Number(x[key]) || 0), 0);
+}
+
+function plural(n, one, many) {
+  return `${n.toLocaleString()} ${n === 1 ? one : many}`;
+}
+
+function roleLine(role) {
+  return {
+    admin: "You administer this deployment: users, API keys, and everything an operator does.",
+    operator: "You enroll subjects and run searches. Matches are candidates for a person to review.",
+    investigator: "You can read subjects named in a case.",
+    analyst: "You see crowd aggregates only, never a person.",
+    auditor: "You review the audit log and its integrity.",
+  }[role] || "";
+}
+
+function stat(label, value, note, iconName, href, tone = "neutral") {
+  return h(
+    "a",
+    { class: `stat stat-${tone}`, href },
+    h("div", { class: "stat-icon" }, icon(iconName)),
+    h("div", {}, h("div", { class: "stat-label" }, label), h("div", { class: "stat-value" }, value), h("div", { class: "stat-note" }, note)),
+  );
+}
+
+function action(title, note, iconName, href) {
+  return h("a", { class: "action", href }, h("div", { class: "action-icon" }, icon(iconName)), h("div", {}, h("div", { class: "action-title" }, title), h("div", { class: "action-note" }, note)), icon("chevron", "action-chevron"));
+}
+
+function watchlistTable(list) {
+  return h(
+    "table",
+    { class: "table" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Purpose"), h("th", { class: "num" }, "Members"), h("th", {}, "False match rate"), h("th", {}, "Created"))),
+    h(
+      "tbody",
+      {},
+      list.map((w) => h("tr", {}, h("td", { class: "strong" }, w.name), h("td", {}, orDash(w.purpose)), h("td", { class: "num" }, String(w.members ?? "—")), h("td", {}, fmtFmr(w.fmr)), h("td", {}, time(w.created_at, { withTime: false })))),
+    ),
+  );
+}
+
+function openById() {
+  const input = h("input", { type: "text", placeholder: "sub_…", autocomplete: "off", spellcheck: "false", class: "mono" });
+  const form = h("form", { class: "inline-form" }, input, h("button", { class: "btn btn-primary", type: "submit" }, "Open"));
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const id = input.value.trim();
+    if (/^[A-Za-z0-9_-]+$/.test(id)) location.hash = `#/subjects/${id}`;
+  });
+  return form;
+}

@@ -1,0 +1,93 @@
+"""The real app under uvicorn, on a loopback socket, in a thread; and where the photos are."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from facewarden.api import create_app
+from facewarden.config import Settings
+from facewarden.service.access import ROLES
+from facewarden.service.warden import Warden
+
+FACES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces"
+EXAMPLES = FACES / "face_recognition" / "examples"
+KNN = EXAMPLES / "knn_examples"
+
+
+@dataclass
+class LiveServer:
+    """A running server: its URL, its deployment, and an API key per role."""
+
+    url: str
+    warden: Warden
+    settings: Settings
+    keys: dict[str, str] = field(default_factory=dict)
+
+    def client(self, role: str | None = "admin", **kwargs: Any) -> httpx.Client:
+        """An HTTP client for ``role`` (None: unauthenticated)."""
+        headers = {"X-API-Key": self.keys[role]} if role else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60.0, **kwargs)
+
+
+def _free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def _serve(app: Any, host: str = "127.0.0.1") -> tuple[uvicorn.Server, threading.Thread, int]:
+    # uvicorn binds the port itself: handed a pre-bound socket instead, its
+    # answers arrive about 40 ms late (Nagle against delayed ACKs).
+    port = _free_port(host)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        ws="none",
+        lifespan="on",
+        timeout_keep_alive=5,
+        limit_concurrency=64,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    return server, thread, port
+
+
+def start_server(
+    root: Path, **overrides: Any
+) -> tuple[LiveServer, uvicorn.Server, threading.Thread]:
+    """A fresh deployment under ``root`` served on loopback, with a key per role."""
+    values: dict[str, Any] = {
+        "data_dir": root / "data",
+        "key_dir": root / "keys",
+        "workers": 1,
+        "compreface_lawful_basis": "consent form on file (test)",
+    }
+    settings = Settings(**(values | overrides))
+    warden = Warden.open(settings, create=True, actor="test:setup")
+    keys = {role: warden.access.create_api_key(f"test {role}", role).secret for role in ROLES}
+    server, thread, port = _serve(create_app(settings, warden=warden))
+    return LiveServer(f"http://127.0.0.1:{port}", warden, settings, keys), server, thread
+
+
+def stop_server(live: LiveServer, server: uvicorn.Server, thread: threading.Thread) -> None:
+    """Stop the server and close the deployment."""
+    server.should_exit = True
+    thread.join(timeout=30)
+    live.warden.close()

@@ -1,0 +1,255 @@
+"""Acceptance 1: the authorization matrix, generated from the server's own OpenAPI document.
+
+For every operation the document lists: unauthenticated it gets 401 (the
+public ones excepted: health and sign-in); for every role it gets 403
+exactly when the role is not in the operation's ``x-roles``, and something
+other than 401/403/5xx when it is. The ``x-roles`` themselves are checked
+against the contract's table (docs/http-api.md), so the document cannot
+drift from it. Finally every operation is called as an analyst with real
+ids and valid bodies, and no response may contain an enrolled person's
+name, ID number or image.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+
+from facewarden.api.schemas_admin import Role
+from facewarden.service.access import ROLES
+
+from ._live import LiveServer
+
+OPERATOR = ["admin", "operator"]
+AUDIT = ["admin", "auditor"]
+EVERYONE = sorted(ROLES)
+
+#: docs/http-api.md's table: (method, path) -> roles (admin included where operator is).
+CONTRACT: dict[tuple[str, str], list[str] | None] = {
+    ("GET", "/health"): None,
+    ("POST", "/v1/auth/login"): None,
+    ("POST", "/v1/auth/logout"): EVERYONE,
+    ("GET", "/v1/auth/me"): EVERYONE,
+    ("POST", "/v1/auth/password"): EVERYONE,
+    ("POST", "/v1/detect"): OPERATOR,
+    ("POST", "/v1/identify"): OPERATOR,
+    ("POST", "/v1/verify"): OPERATOR,
+    ("POST", "/v1/verify/images"): OPERATOR,
+    ("GET", "/v1/subjects"): OPERATOR,
+    ("POST", "/v1/subjects"): OPERATOR,
+    ("POST", "/v1/subjects/lookup"): OPERATOR,
+    ("GET", "/v1/subjects/{subject_id}"): ["admin", "investigator", "operator"],
+    ("PATCH", "/v1/subjects/{subject_id}"): OPERATOR,
+    ("GET", "/v1/subjects/{subject_id}/export"): OPERATOR,
+    ("DELETE", "/v1/subjects/{subject_id}"): OPERATOR,
+    ("POST", "/v1/subjects/{subject_id}/faces"): OPERATOR,
+    ("DELETE", "/v1/subjects/{subject_id}/faces/{face_id}"): OPERATOR,
+    ("GET", "/v1/watchlists"): OPERATOR,
+    ("POST", "/v1/watchlists"): OPERATOR,
+    ("PUT", "/v1/watchlists/{ref}/members/{subject_id}"): OPERATOR,
+    ("DELETE", "/v1/watchlists/{ref}/members/{subject_id}"): OPERATOR,
+    ("GET", "/v1/watchlists/{ref}/members"): OPERATOR,
+    ("GET", "/v1/stats"): OPERATOR,
+    ("GET", "/v1/audit"): AUDIT,
+    ("GET", "/v1/audit/verify"): AUDIT,
+    ("GET", "/v1/users"): ["admin"],
+    ("POST", "/v1/users"): ["admin"],
+    ("DELETE", "/v1/users/{username}"): ["admin"],
+    ("GET", "/v1/api-keys"): ["admin"],
+    ("POST", "/v1/api-keys"): ["admin"],
+    ("DELETE", "/v1/api-keys/{key_id}"): ["admin"],
+    ("GET", "/v1/keys/status"): ["admin"],
+    # CompreFace-compatible routes: an operator's key, as CompreFace's x-api-key.
+    ("POST", "/api/v1/recognition/subjects"): OPERATOR,
+    ("GET", "/api/v1/recognition/subjects"): OPERATOR,
+    ("PUT", "/api/v1/recognition/subjects/{subject}"): OPERATOR,
+    ("DELETE", "/api/v1/recognition/subjects/{subject}"): OPERATOR,
+    ("POST", "/api/v1/recognition/faces"): OPERATOR,
+    ("GET", "/api/v1/recognition/faces"): OPERATOR,
+    ("DELETE", "/api/v1/recognition/faces"): OPERATOR,
+    ("DELETE", "/api/v1/recognition/faces/{image_id}"): OPERATOR,
+    ("POST", "/api/v1/recognition/faces/{image_id}/verify"): OPERATOR,
+    ("POST", "/api/v1/recognition/recognize"): OPERATOR,
+    ("POST", "/api/v1/verification/verify"): OPERATOR,
+    ("POST", "/api/v1/detection/detect"): OPERATOR,
+}
+
+NAME, ID_NUMBER = "Barack Hussein Obama", "OB-4411-2009"
+
+
+def _tiny_png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (128, 128, 128)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+
+
+def _request(
+    client: httpx.Client,
+    method: str,
+    path: str,
+    operation: dict[str, Any],
+    values: dict[str, str],
+    image: bytes,
+) -> httpx.Response:
+    """A request for ``operation``: ids from ``values`` (else a dummy), a plausible body."""
+    url = path
+    query: dict[str, str] = {}
+    for parameter in operation.get("parameters", []):
+        value = values.get(parameter["name"], "nobody")
+        if parameter["in"] == "path":
+            url = url.replace("{" + parameter["name"] + "}", value)
+        elif parameter["in"] == "query" and parameter.get("required"):
+            query[parameter["name"]] = value
+    content = operation.get("requestBody", {}).get("content", {})
+    if "multipart/form-data" in content:
+        schema = content["multipart/form-data"]["schema"]
+        properties = schema.get("properties") or _resolve(schema, values)
+        files = [
+            (name, ("probe.png", image, "image/png"))
+            for name, spec in properties.items()
+            if spec.get("format") == "binary"
+            or spec.get("items", {}).get("format") == "binary"
+            or spec.get("contentMediaType")
+            or spec.get("items", {}).get("contentMediaType")
+        ]
+        data = {name: values.get(name, "x") for name in properties if name not in dict(files)}
+        return client.request(method, url, params=query, data=data, files=files)
+    if "application/json" in content:
+        return client.request(method, url, params=query, json=json.loads(values["json"]))
+    return client.request(method, url, params=query)
+
+
+def _resolve(schema: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    ref = schema["$ref"].rsplit("/", 1)[-1]
+    return dict(values["__components__"][ref]["properties"])
+
+
+@pytest.fixture(scope="module")
+def document(live: LiveServer) -> dict[str, Any]:
+    with live.client() as client:
+        response = client.get("/openapi.json")
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+@pytest.fixture(scope="module")
+def enrolled(live: LiveServer, photos: dict[str, Path]) -> dict[str, str]:
+    """A person enrolled natively and through the CompreFace API; their ids by parameter name."""
+    with live.client("operator") as client:
+        client.post(
+            "/v1/watchlists",
+            json={"name": "entrance", "purpose": "site access", "lawful_basis": "art. 6(1)(f)"},
+        ).raise_for_status()
+        record = {"full_name": NAME, "lawful_basis": "consent", "id_number": ID_NUMBER}
+        created = client.post(
+            "/v1/subjects",
+            data={"record": json.dumps(record), "watchlist": "entrance"},
+            files=[("file", ("obama.jpg", photos["obama"].read_bytes(), "image/jpeg"))],
+        )
+        created.raise_for_status()
+        example = client.post(
+            "/api/v1/recognition/faces",
+            params={"subject": NAME},
+            files={"file": ("obama2.jpg", photos["obama2"].read_bytes(), "image/jpeg")},
+        )
+        example.raise_for_status()
+    subject = created.json()
+    return {
+        "subject_id": subject["subject_id"],
+        "face_id": subject["faces"][0]["face_id"],
+        "ref": "entrance",
+        "subject": NAME,
+        "image_id": example.json()["image_id"],
+        "username": "nobody",
+        "key_id": "nobody",
+        "watchlist": "entrance",
+    }
+
+
+def test_document_roles_match_the_contract(document: dict[str, Any]) -> None:
+    seen = {}
+    for method, path, operation in _operations(document):
+        public = operation.get("security") == []
+        seen[(method, path)] = None if public else operation.get("x-roles")
+    assert seen == CONTRACT
+    assert set(ROLES) == set(Role.__args__)
+
+
+def test_every_operation_needs_authentication(live: LiveServer, document: dict[str, Any]) -> None:
+    image = _tiny_png()
+    values: dict[str, Any] = {
+        "json": '{"username": "admin", "password": "wrong password!"}',
+        "__components__": document["components"]["schemas"],
+    }
+    checked = 0
+    with live.client(None) as client:
+        for method, path, operation in _operations(document):
+            response = _request(client, method, path, operation, values, image)
+            if operation.get("security") == []:
+                assert response.status_code in (200, 401), (method, path, response.text)
+                continue
+            assert response.status_code == 401, (method, path, response.status_code)
+            body = response.json()
+            shape = body["error"] if not path.startswith("/api/") else body
+            assert shape["message"], (method, path)
+            checked += 1
+        for path in ("/openapi.json", "/docs", "/v1/nowhere"):
+            assert client.get(path).status_code == 401
+    assert checked == len(CONTRACT) - 2
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_each_role_gets_exactly_its_operations(
+    live: LiveServer, document: dict[str, Any], role: str
+) -> None:
+    """Dummy ids and bodies: allowed roles get a 2xx or a non-auth 4xx, others 403."""
+    image = _tiny_png()
+    values: dict[str, Any] = {"json": "{}", "__components__": document["components"]["schemas"]}
+    with live.client(role) as client:
+        for method, path, operation in _operations(document):
+            if operation.get("security") == []:
+                continue
+            response = _request(client, method, path, operation, values, image)
+            allowed = role in operation["x-roles"]
+            if allowed:
+                assert response.status_code not in (401, 403), (role, method, path, response.text)
+                assert response.status_code < 500, (role, method, path, response.text)
+            else:
+                assert response.status_code == 403, (role, method, path, response.status_code)
+
+
+def test_an_analyst_never_sees_a_person(
+    live: LiveServer, document: dict[str, Any], enrolled: dict[str, str], photos: dict[str, Path]
+) -> None:
+    """Real ids, real photos, valid bodies: still nothing about the person reaches an analyst."""
+    values: dict[str, Any] = dict(enrolled)
+    values["__components__"] = document["components"]["schemas"]
+    values["json"] = json.dumps({"id_number": ID_NUMBER, "subject": NAME})
+    image = photos["obama_probe"].read_bytes()
+    secrets_of_person = (NAME, "Obama", ID_NUMBER, enrolled["subject_id"], "/9j/")
+    with live.client("analyst") as analyst, live.client("operator") as operator:
+        for method, path, operation in _operations(document):
+            if operation.get("security") == []:
+                continue
+            response = _request(analyst, method, path, operation, values, image)
+            assert response.status_code in (200, 204, 403, 422), (method, path)
+            for secret in secrets_of_person:
+                assert secret not in response.text, (method, path, secret)
+        # The same request as an operator shows the check would see a leak.
+        shown = operator.get(f"/v1/subjects/{enrolled['subject_id']}")
+        assert NAME in shown.text and ID_NUMBER in shown.text

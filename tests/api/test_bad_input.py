@@ -1,0 +1,237 @@
+"""Acceptance 7: bad input over HTTP gets a 4xx in the error shape, and the server keeps serving.
+
+Oversized bodies (announced, and chunked), wrong content types, malformed
+base64, a decompression bomb, a missing file field, an unknown subject, a
+truncated JPEG, a GIF, an empty file and a stalled upload, each against the
+native and the CompreFace-compatible routes. The server here caps images at
+1 MiB (so bodies at 2 MiB) and waits 1 s for a stalled body; after every
+bad request it still answers the health check and identifies a real photo.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+import struct
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from ._live import LiveServer, start_server, stop_server
+
+CAP = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    running, server, thread = start_server(
+        tmp_path_factory.mktemp("bad-input"), max_image_bytes=CAP, read_timeout_seconds=1.0
+    )
+    yield running
+    stop_server(running, server, thread)
+
+
+@pytest.fixture(scope="module")
+def watchlist(live: LiveServer, photos: dict[str, Path]) -> str:
+    with live.client("operator") as client:
+        client.post(
+            "/v1/watchlists",
+            json={"name": "gate", "purpose": "site access", "lawful_basis": "art. 6(1)(f)"},
+        ).raise_for_status()
+        client.post(
+            "/v1/subjects",
+            data={
+                "record": '{"full_name": "Barack Obama", "lawful_basis": "t"}',
+                "watchlist": "gate",
+            },
+            files={"file": ("o.jpg", photos["obama"].read_bytes(), "image/jpeg")},
+        ).raise_for_status()
+    return "gate"
+
+
+def _png_bomb(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A tiny PNG whose header claims 10 gigapixels."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 4096))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _gif() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64)).save(buffer, format="GIF")
+    return buffer.getvalue()
+
+
+def _native(response: httpx.Response, status: int, error_type: str | None = None) -> None:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"type", "message"} and error["message"]
+    assert "Traceback" not in response.text
+    if error_type is not None:
+        assert error["type"] == error_type
+
+
+def _compreface(response: httpx.Response, status: int, code: int) -> None:
+    assert response.status_code == status, response.text
+    assert response.json()["code"] == code and response.json()["message"]
+
+
+@pytest.fixture
+def still_serving(live: LiveServer, watchlist: str, photos: dict[str, Path]) -> Iterator[None]:
+    yield
+    with live.client("operator") as client:
+        assert client.get("/health").json() == {"status": "ok"}
+        found = client.post(
+            "/v1/identify",
+            data={"watchlist": watchlist},
+            files={"file": ("p.jpg", photos["obama_probe"].read_bytes(), "image/jpeg")},
+        )
+        assert found.status_code == 200
+        assert found.json()["faces"][0]["candidates"][0]["full_name"] == "Barack Obama"
+
+
+@pytest.mark.usefixtures("still_serving")
+def test_oversized_bodies_are_refused_before_they_are_read(live: LiveServer) -> None:
+    big = b"\xff\xd8\xff" + bytes(3 * CAP)
+    with live.client("operator") as client:
+        started = time.monotonic()
+        announced = client.post("/v1/identify", data={"watchlist": "gate"}, files={"file": big})
+        _native(announced, 413)
+        assert time.monotonic() - started < 5
+
+        def chunks() -> Iterator[bytes]:  # no Content-Length: sent chunked
+            yield b'--x\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
+            for _ in range(48):
+                yield bytes(64 * 1024)
+
+        streamed = client.post(
+            "/api/v1/detection/detect",
+            content=chunks(),
+            headers={"Content-Type": "multipart/form-data; boundary=x"},
+        )
+        _compreface(streamed, 413, 0)
+        too_big_image = client.post(
+            "/v1/detect", files={"file": ("big.jpg", bytes(CAP + 10), "image/jpeg")}
+        )
+        _native(too_big_image, 413)
+
+
+@pytest.mark.usefixtures("still_serving")
+def test_wrong_content_types(live: LiveServer, photos: dict[str, Path]) -> None:
+    with live.client("operator") as client:
+        _native(client.post("/v1/identify", json={"watchlist": "gate"}), 415)
+        _native(client.post("/v1/watchlists", data={"name": "x"}), 415)
+        _native(client.post("/v1/subjects/lookup", content=b"id_number=1"), 415)
+        plain = client.post(
+            "/api/v1/recognition/recognize",
+            content=photos["obama"].read_bytes(),
+            headers={"Content-Type": "image/jpeg"},
+        )
+        assert plain.status_code == 415 and "message" in plain.json()
+
+
+@pytest.mark.usefixtures("still_serving")
+def test_malformed_base64_and_json(live: LiveServer) -> None:
+    with live.client("operator") as client:
+        _compreface(
+            client.post("/api/v1/recognition/recognize", json={"file": "no*base64!"}), 400, 21
+        )
+        broken = client.post(
+            "/api/v1/detection/detect",
+            content=b'{"file": ',
+            headers={"Content-Type": "application/json"},
+        )
+        _compreface(broken, 400, 33)
+        _native(
+            client.post(
+                "/v1/watchlists", content=b"{", headers={"Content-Type": "application/json"}
+            ),
+            422,
+        )
+
+
+@pytest.mark.usefixtures("still_serving")
+def test_decompression_bomb_is_refused_fast(live: LiveServer) -> None:
+    bomb = _png_bomb()
+    assert len(bomb) < 1000
+    with live.client("operator") as client:
+        started = time.monotonic()
+        _native(client.post("/v1/detect", files={"file": ("b.png", bomb, "image/png")}), 413)
+        _compreface(
+            client.post("/api/v1/recognition/recognize", files={"file": ("b.png", bomb)}), 413, 21
+        )
+        assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.usefixtures("still_serving")
+def test_broken_and_unsupported_images(live: LiveServer, photos: dict[str, Path]) -> None:
+    truncated = photos["obama"].read_bytes()[:2000]
+    with live.client("operator") as client:
+        for data in (truncated, _gif(), b"GIF89a", b"hello, not an image"):
+            _native(
+                client.post("/v1/detect", files={"file": ("x.jpg", data, "image/jpeg")}),
+                400,
+                "ImageError",
+            )
+        _native(client.post("/v1/detect", files={"file": ("x.jpg", b"", "image/jpeg")}), 400)
+
+
+@pytest.mark.usefixtures("still_serving")
+def test_missing_file_fields(live: LiveServer) -> None:
+    with live.client("operator") as client:
+        _native(client.post("/v1/identify", data={"watchlist": "gate"}, files={"x": b"1"}), 422)
+        _compreface(client.post("/api/v1/recognition/recognize", files={"image": b"1"}), 400, 33)
+        _compreface(client.post("/api/v1/recognition/recognize", json={}), 400, 33)
+        _compreface(
+            client.post("/api/v1/verification/verify", files={"source_image": b"1"}), 400, 33
+        )
+
+
+@pytest.mark.usefixtures("still_serving")
+def test_unknown_subjects(live: LiveServer, photos: dict[str, Path]) -> None:
+    with live.client("operator") as client:
+        probe = {"file": ("p.jpg", photos["obama_probe"].read_bytes(), "image/jpeg")}
+        _native(
+            client.post("/v1/verify", data={"subject_id": "sub_0000000000000000"}, files=probe),
+            404,
+            "NotFoundError",
+        )
+        _native(client.get("/v1/subjects/sub_0000000000000000"), 404, "NotFoundError")
+        _native(client.post("/v1/identify", data={"watchlist": "nowhere"}, files=probe), 404)
+        _compreface(client.delete("/api/v1/recognition/subjects/Nobody"), 404, 11)
+        _compreface(
+            client.delete("/api/v1/recognition/faces", params={"subject": "Nobody"}), 404, 11
+        )
+
+
+@pytest.mark.usefixtures("still_serving")
+def test_a_stalled_upload_times_out(live: LiveServer) -> None:
+    host, port = live.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/detect HTTP/1.1\r\nHost: x\r\n"
+            + f"X-API-Key: {live.keys['operator']}\r\n".encode()
+            + b"Content-Type: multipart/form-data; boundary=b\r\n"
+            + b"Content-Length: 5000\r\n\r\n--b\r\n"
+        )
+        started = time.monotonic()
+        reply = b""
+        while b'"}}' not in reply and (chunk := sock.recv(65536)):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+    assert b'"RequestTimeout"' in reply
+    assert time.monotonic() - started < 5

@@ -1,0 +1,109 @@
+"""Sessions, CSRF, rate limits, security headers and the one error shape, over HTTP."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+
+from facewarden.service.registry import Registry
+
+from ._live import LiveServer
+
+PASSWORD = "operator passphrase 1"
+
+
+@pytest.fixture(scope="module")
+def operator(live: LiveServer) -> str:
+    live.warden.access.create_user("olivia", PASSWORD, "operator")
+    return "olivia"
+
+
+def _login(client: httpx.Client, username: str, password: str) -> httpx.Response:
+    return client.post("/v1/auth/login", json={"username": username, "password": password})
+
+
+def test_a_session_needs_its_csrf_token_for_writes(live: LiveServer, operator: str) -> None:
+    with live.client(None) as browser:
+        signed_in = _login(browser, operator, PASSWORD)
+        assert signed_in.status_code == 200
+        cookie = signed_in.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+        csrf = signed_in.json()["csrf_token"]
+        assert signed_in.json()["user"] == {"username": operator, "role": "operator"}
+        assert browser.get("/v1/watchlists").status_code == 200  # reads need no token
+        body = {"name": "lobby", "purpose": "site access", "lawful_basis": "art. 6(1)(f)"}
+        refused = browser.post("/v1/watchlists", json=body)
+        assert refused.status_code == 403 and "X-CSRF-Token" in refused.json()["error"]["message"]
+        wrong = browser.post("/v1/watchlists", json=body, headers={"X-CSRF-Token": "0" * 64})
+        assert wrong.status_code == 403
+        created = browser.post("/v1/watchlists", json=body, headers={"X-CSRF-Token": csrf})
+        assert created.status_code == 201
+        assert browser.get("/v1/auth/me").json()["csrf_token"] == csrf
+        assert browser.get("/v1/users").status_code == 403  # an operator is no admin
+        out = browser.post("/v1/auth/logout", headers={"X-CSRF-Token": csrf})
+        assert out.status_code == 204
+        assert browser.get("/v1/watchlists").status_code == 401
+
+
+def test_failed_sign_ins_are_limited(live: LiveServer) -> None:
+    live.warden.access.create_user("victim", PASSWORD, "auditor")
+    with live.client(None) as client:
+        statuses = [_login(client, "victim", f"guess {i}").status_code for i in range(6)]
+        assert statuses == [401] * 5 + [429]
+        limited = _login(client, "victim", PASSWORD)
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+        assert limited.json()["error"]["type"] == "RateLimitedError"
+
+
+def test_bad_api_keys_are_limited(live: LiveServer) -> None:
+    limit = live.settings.api_key_max_failures
+    with httpx.Client(base_url=live.url, headers={"X-API-Key": "fwk_0_0"}) as client:
+        statuses = {client.get("/v1/subjects").status_code for _ in range(limit)}
+        assert statuses == {401}
+        assert client.get("/v1/subjects").status_code == 429
+    rejected = [e for e in live.warden.audit.entries(limit=100) if e.action == "auth.api_key"]
+    assert rejected and all(e.outcome == "denied" for e in rejected)
+
+
+def test_security_headers_on_every_response(live: LiveServer) -> None:
+    with live.client(None) as client:
+        for response in (client.get("/health"), client.get("/v1/subjects"), client.get("/x")):
+            headers = response.headers
+            assert headers["content-security-policy"].startswith("default-src 'self'")
+            assert headers["x-content-type-options"] == "nosniff"
+            assert headers["x-frame-options"] == "DENY"
+            assert headers["referrer-policy"] == "no-referrer"
+            assert headers["cache-control"] == "no-store"
+            assert "strict-transport-security" not in headers  # plain HTTP on loopback
+
+
+def test_the_openapi_document_and_docs_need_a_key(live: LiveServer) -> None:
+    with live.client(None) as anonymous, live.client("auditor") as auditor:
+        assert anonymous.get("/openapi.json").status_code == 401
+        assert anonymous.get("/docs").status_code == 401
+        assert anonymous.get("/redoc").status_code == 401
+        document = auditor.get("/openapi.json").json()
+        assert "/v1/identify" in document["paths"]
+        page = auditor.get("/docs")
+        assert (
+            page.status_code == 200 and "/v1/identify" in page.text and "<script" not in page.text
+        )
+
+
+def test_an_unexpected_error_shows_no_details(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(Registry, "subjects", broken)
+    with caplog.at_level(logging.ERROR), live.client("operator") as client:
+        response = client.get("/v1/subjects")
+    assert response.status_code == 500
+    error = response.json()["error"]
+    assert error["type"] == "InternalError"
+    assert "secret" not in response.text and "Traceback" not in response.text
+    reference = error["message"].rsplit(" ", 1)[-1]
+    assert any(reference in r.getMessage() and r.exc_info for r in caplog.records)

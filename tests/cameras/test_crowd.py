@@ -1,0 +1,125 @@
+"""Crowd counters, small-count suppression, CSV export and the occupancy webhook."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
+
+import numpy as np
+import pytest
+
+from facewarden.errors import PermissionDeniedError
+from facewarden.service import Warden
+from facewarden.service.crowd import CrowdCounter, OccupancyAlert, dwell_bin
+from facewarden.service.crowd_report import suppress, to_csv
+from facewarden.types import Box
+
+from .conftest import T0
+
+
+def _unit(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=128).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def _boxes(n: int) -> list[Box]:
+    return [Box(10 + 70 * i, 10, 70 + 70 * i, 70) for i in range(n)]
+
+
+def test_buckets_hold_occupancy_dwell_heatmap_and_unique_visitors() -> None:
+    counter = CrowdCounter("cam_1", bucket_seconds=60, grid=4)
+    for second in range(0, 120, 2):
+        n = 6 if second < 60 else 2
+        counter.observe(T0 + timedelta(seconds=second), _boxes(n), n + 1, (640, 480))
+    # Seven visits by six people: person 0 comes back; one track without a usable face.
+    for person in range(6):
+        counter.track_ended(T0 + timedelta(seconds=30), 20.0, 10, _unit(person))
+    counter.track_ended(T0 + timedelta(seconds=90), 400.0, 10, _unit(0))
+    counter.track_ended(T0 + timedelta(seconds=91), 5.0, 10, None)
+    counter.track_ended(T0 + timedelta(seconds=92), 0.0, 1, _unit(99))  # noise: one frame
+    assert counter.flush(T0 + timedelta(seconds=59)) == []
+    first, second = counter.flush(T0 + timedelta(seconds=60)) + counter.flush()
+    assert (first.frames, first.faces_max, first.people_max) == (30, 6, 7)
+    assert first.faces_mean == 6 and first.people_mean == 7
+    assert first.unique_visitors == 6 and second.unique_visitors == 1
+    assert counter.visitors == 7
+    assert first.dwell == {"10s-1min": 6}
+    assert second.dwell == {">5min": 1, "<10s": 1}
+    assert sum(map(sum, first.heatmap)) == 180 and len(first.heatmap) == 4
+    assert dwell_bin(9.9) == "<10s" and dwell_bin(3600) == ">5min"
+
+
+def test_counts_below_k_are_suppressed_in_reports_and_csv() -> None:
+    counter = CrowdCounter("cam_1", grid=2)
+    for second in range(10):
+        counter.observe(T0 + timedelta(seconds=second), _boxes(6), 3, (640, 480))
+    counter.track_ended(T0, 20.0, 5, _unit(1))
+    (row,) = counter.flush()
+    report = suppress(row, 5)
+    assert report.faces_max == 6 and report.people_max == 6
+    assert report.unique_visitors is None
+    assert report.dwell["10s-1min"] is None
+    assert report.heatmap == ((40, 20), (None, None))
+    lines = to_csv("door", [report], 5).splitlines()
+    assert lines[0].startswith("camera,start,seconds,frames,faces_max")
+    assert lines[1].split(",")[8] == "<5"
+
+
+def test_crowd_reports_are_stored_per_camera_and_need_a_reading_role(warden: Warden) -> None:
+    camera = warden.cameras.add("hall", location="main hall")
+    counter = CrowdCounter(camera.camera_id)
+    for second in range(30):
+        counter.observe(T0 + timedelta(seconds=second), _boxes(5), 8, (640, 480))
+    warden.crowd.save(counter.flush())
+    window = (T0, T0 + timedelta(hours=1))
+    with pytest.raises(PermissionDeniedError):
+        warden.crowd.buckets("hall", *window, role="investigator")
+    (bucket,) = warden.crowd.buckets("hall", *window, role="analyst")
+    assert (bucket.faces_max, bucket.people_max, bucket.frames) == (5, 8, 30)
+    assert warden.crowd.csv("hall", *window, role="analyst").count("\n") == 2
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, object]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        _Hook.received.append(json.loads(body))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@pytest.fixture
+def hook_url() -> Iterator[str]:
+    _Hook.received = []
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/alerts"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_occupancy_alerts_post_to_the_webhook_once_per_crossing(hook_url: str) -> None:
+    alert = OccupancyAlert(hook_url, threshold=10, cooldown=timedelta(seconds=30))
+    t = T0
+    assert not alert.check("cam_1", 9, t)
+    assert alert.check("cam_1", 12, t + timedelta(seconds=1))
+    assert not alert.check("cam_1", 15, t + timedelta(seconds=2))  # still above: no repeat
+    assert not alert.check("cam_1", 3, t + timedelta(seconds=5))
+    assert not alert.check("cam_1", 11, t + timedelta(seconds=10))  # cooldown
+    assert alert.check("cam_1", 11, t + timedelta(seconds=40))
+    assert [r["people"] for r in _Hook.received] == [12, 11]
+    assert _Hook.received[0]["camera"] == "cam_1" and _Hook.received[0]["threshold"] == 10
+    dead = OccupancyAlert("http://127.0.0.1:9/none", threshold=1)
+    assert not dead.check("cam_1", 5, t)  # a dead webhook is logged, never raised
+    with pytest.raises(ValueError, match="http"):
+        OccupancyAlert("file:///etc/passwd", threshold=1)

@@ -1,0 +1,176 @@
+"""Acceptance 3 and 4 of issue 5: sightings expire; location history is guarded.
+
+Sightings are written through the service the frame processor uses, with an
+injected clock; the video path that writes them is covered by
+test_acceptance_video.py.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from facewarden.config import Settings
+from facewarden.errors import InvalidInputError, NotFoundError, PermissionDeniedError
+from facewarden.privacy import ManualClock
+from facewarden.service import Warden
+from facewarden.store.cameras import CameraRow
+
+from .conftest import T0, enroll, make_settings
+
+
+def _camera(warden: Warden, name: str = "door", **kwargs: object) -> CameraRow:
+    warden.cameras.add(name, location="north entrance", watchlists=["entrance"], **kwargs)  # type: ignore[arg-type]
+    row = warden.store.camera_by_name(name)
+    assert row is not None
+    return row
+
+
+@pytest.fixture
+def subject(warden: Warden, knn: Path) -> str:
+    warden.watchlists.create("entrance", purpose="site access", lawful_basis="test")
+    return enroll(warden, "Barack Obama", knn / "obama" / "obama.jpg", ("entrance",))
+
+
+def _db_bytes(warden: Warden) -> bytes:
+    path = Path(warden.store.location)
+    wal = path.with_name(path.name + "-wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+def test_sightings_expire_after_24_hours_and_their_bytes_leave_the_disk(
+    warden: Warden, subject: str, clock: ManualClock
+) -> None:
+    camera = _camera(warden, keep_thumbnails=True)
+    thumbnail = b"\xff\xd8 a jpeg of a face " + bytes(range(64))
+    sid = warden.sightings.open_visit(
+        camera, subject, camera.watchlists[0], T0, T0 + timedelta(seconds=5), 0.95, thumbnail
+    )
+    row = warden.store.get_sighting(sid)
+    assert row is not None and row.thumbnail is not None
+    assert thumbnail not in row.thumbnail  # encrypted with the subject's data key
+    assert row.expires_at == T0 + timedelta(seconds=5, hours=24)
+    sealed = row.thumbnail
+    warden.store.checkpoint()
+    assert sealed in _db_bytes(warden)
+
+    clock.advance(timedelta(hours=23))
+    assert warden.purge().deleted["sightings"] == 0
+    assert warden.store.get_sighting(sid) is not None
+
+    clock.advance(timedelta(hours=1, seconds=5))
+    report = warden.purge()
+    assert report.deleted["sightings"] == 1
+    assert warden.store.count_sightings() == 0
+    assert sealed not in _db_bytes(warden)
+    assert "retention.purge" in [e.action for e in warden.audit.entries(limit=1000)]
+
+
+def test_retention_follows_the_shortest_of_camera_watchlist_and_default(
+    warden: Warden, subject: str
+) -> None:
+    camera = _camera(warden, retention_hours=6)
+    wl = camera.watchlists[0]
+    assert warden.sightings.retention(camera, wl) == timedelta(hours=6)
+    warden.sightings.set_watchlist_retention("entrance", 2)
+    assert warden.sightings.retention(camera, wl) == timedelta(hours=2)
+    warden.sightings.set_watchlist_retention("entrance", None)
+    assert warden.sightings.retention(camera, wl) == timedelta(hours=6)
+    with pytest.raises(InvalidInputError):
+        warden.sightings.set_watchlist_retention("entrance", 0)
+
+
+def test_erasing_the_subject_erases_its_sightings(warden: Warden, subject: str) -> None:
+    camera = _camera(warden)
+    warden.sightings.open_visit(camera, subject, camera.watchlists[0], T0, T0, 0.95)
+    warden.registry.erase(subject)
+    assert warden.store.count_sightings() == 0
+
+
+def test_location_history_needs_the_investigator_role_and_a_case_reference(
+    warden: Warden, subject: str, clock: ManualClock
+) -> None:
+    camera = _camera(warden)
+    warden.sightings.open_visit(camera, subject, camera.watchlists[0], T0, T0, 0.95)
+    clock.advance(timedelta(hours=2))
+    with pytest.raises(PermissionDeniedError, match="investigator role"):
+        warden.sightings.history(subject, 24, role="operator", case_reference="CASE-1")
+    with pytest.raises(PermissionDeniedError, match="case reference"):
+        warden.sightings.history(subject, 24, role="investigator", case_reference="  ")
+    denied = [e for e in warden.audit.about(subject) if e.action == "sightings.history"]
+    assert [e.outcome for e in denied] == ["denied", "denied"]
+
+    result = warden.sightings.history(subject, 24, role="investigator", case_reference="CASE-1")
+    assert not result.pending and len(result.sightings) == 1
+    assert result.sightings[0].camera_id == camera.camera_id
+    allowed = [e for e in warden.audit.about(subject) if e.action == "sightings.history"][-1]
+    assert (allowed.outcome, allowed.purpose, allowed.actor) == ("ok", "CASE-1", "test:pytest")
+    assert allowed.details["sightings"] == 1
+    # Only the last N hours.
+    assert (
+        warden.sightings.history(subject, 1, role="investigator", case_reference="CASE-1").sightings
+        == ()
+    )
+
+
+def test_location_history_waits_for_a_second_approver_when_configured(
+    tmp_path: Path, knn: Path, clock: ManualClock
+) -> None:
+    settings: Settings = make_settings(tmp_path, history_needs_approval=True)
+    with Warden.open(settings, clock=clock, create=True, actor="user:ann") as ann:
+        ann.watchlists.create("entrance", purpose="site access", lawful_basis="test")
+        subject = enroll(ann, "Barack Obama", knn / "obama" / "obama.jpg", ("entrance",))
+        camera = _camera(ann)
+        ann.sightings.open_visit(camera, subject, camera.watchlists[0], T0, T0, 0.95)
+
+        pending = ann.sightings.history(subject, 24, role="investigator", case_reference="C-7")
+        assert pending.pending and pending.sightings == () and pending.request_id
+        request = pending.request_id
+        with pytest.raises(PermissionDeniedError, match="waits for a second approver"):
+            ann.sightings.history(
+                subject, 24, role="investigator", case_reference="C-7", request_id=request
+            )
+        with pytest.raises(PermissionDeniedError, match="second person"):
+            ann.sightings.approve(request, role="investigator")
+        bob = ann.with_actor("user:bob")
+        with pytest.raises(PermissionDeniedError, match="investigator role"):
+            bob.sightings.approve(request, role="analyst")
+        with pytest.raises(NotFoundError):
+            bob.sightings.approve("req_0000000000000000", role="investigator")
+        bob.sightings.approve(request, role="investigator")
+        # Bob cannot use Ann's approval, nor Ann reuse it for another query.
+        with pytest.raises(PermissionDeniedError, match="not for this query"):
+            bob.sightings.history(
+                subject, 24, role="investigator", case_reference="C-7", request_id=request
+            )
+        with pytest.raises(PermissionDeniedError, match="not for this query"):
+            ann.sightings.history(
+                subject, 48, role="investigator", case_reference="C-7", request_id=request
+            )
+        result = ann.sightings.history(
+            subject, 24, role="investigator", case_reference="C-7", request_id=request
+        )
+        assert len(result.sightings) == 1
+        actions = [(e.actor, e.action) for e in ann.audit.entries(limit=1000)]
+        assert ("user:ann", "sightings.history_request") in actions
+        assert ("user:bob", "sightings.history_approve") in actions
+        assert ("user:ann", "sightings.history") in actions
+
+
+def test_who_was_seen_at_a_camera_is_for_site_roles_and_audited(
+    warden: Warden, subject: str
+) -> None:
+    camera = _camera(warden)
+    warden.sightings.open_visit(
+        camera, subject, camera.watchlists[0], T0, T0 + timedelta(minutes=2), 0.95
+    )
+    window = (T0 + timedelta(minutes=1), T0 + timedelta(minutes=3))
+    with pytest.raises(PermissionDeniedError):
+        warden.sightings.at_camera("entrance", "door", *window, role="analyst")
+    seen = warden.sightings.at_camera("entrance", "door", *window, role="operator")
+    assert [s.subject_id for s in seen] == [subject]
+    later = (T0 + timedelta(minutes=5), T0 + timedelta(minutes=9))
+    assert warden.sightings.at_camera("entrance", "door", *later, role="operator") == []
+    assert [e.action for e in warden.audit.entries(limit=1000)].count("sightings.at_camera") == 2

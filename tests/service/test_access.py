@@ -1,0 +1,154 @@
+"""Users, sessions, API keys and their rate limits (service/access.py, service/ratelimit.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from facewarden.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    RateLimitedError,
+)
+from facewarden.privacy import ManualClock
+from facewarden.service import Warden
+from facewarden.service.access import csrf_token_for, expand_roles
+from facewarden.service.ratelimit import FailureLimiter
+
+PASSWORD = "a long enough passphrase"
+
+
+@pytest.fixture
+def limiter(clock: ManualClock) -> FailureLimiter:
+    return FailureLimiter(3, timedelta(minutes=15), clock=clock)
+
+
+def _actions(warden: Warden) -> list[tuple[str, str]]:
+    return [(e.action, e.outcome) for e in warden.audit.entries(limit=100)]
+
+
+def test_bootstrap_creates_one_admin_with_fresh_secrets(warden: Warden) -> None:
+    first = warden.access.bootstrap()
+    assert first is not None and first.username == "admin"
+    assert len(first.password) >= 20 and first.api_key.startswith("fwk_")
+    assert warden.access.bootstrap() is None  # an admin exists: nothing new, nothing printed
+    assert warden.access.has_admin()
+    stored = warden.store.get_user("admin")
+    assert stored is not None and first.password not in stored.password_hash
+    assert stored.password_hash.startswith("$argon2id$")
+    [key] = warden.store.list_api_keys()
+    assert first.api_key.split("_")[2] not in key.secret_hash
+    assert "password" not in repr(first) and first.api_key not in repr(first)
+
+
+def test_login_opens_a_session_with_a_csrf_token(
+    warden: Warden, limiter: FailureLimiter, clock: ManualClock
+) -> None:
+    warden.access.create_user("alice", PASSWORD, "operator")
+    session = warden.access.login("alice", PASSWORD, client="203.0.113.9", limiter=limiter)
+    assert session.principal.actor == "user:alice" and session.principal.role == "operator"
+    assert session.csrf_token == csrf_token_for(session.token) != session.token
+    assert warden.access.session(session.token).principal == session.principal
+    assert warden.store.get_session(session.token) is None  # stored hashed only
+    clock.advance(timedelta(minutes=warden.settings.session_minutes))
+    with pytest.raises(AuthenticationError):
+        warden.access.session(session.token)
+    assert ("auth.login", "ok") in _actions(warden)
+
+
+def test_failed_logins_are_audited_and_rate_limited(
+    warden: Warden, limiter: FailureLimiter, clock: ManualClock
+) -> None:
+    warden.access.create_user("alice", PASSWORD, "operator")
+    for attempt in ("wrong one", "wrong two", "wrong three"):
+        with pytest.raises(AuthenticationError, match="wrong username or password"):
+            warden.access.login("alice", attempt, client="198.51.100.7", limiter=limiter)
+    with pytest.raises(RateLimitedError) as limited:
+        warden.access.login("alice", PASSWORD, client="192.0.2.1", limiter=limiter)
+    assert 0 < limited.value.retry_after <= 15 * 60
+    with pytest.raises(AuthenticationError):  # an unknown user answers the same
+        warden.access.login("mallory", PASSWORD, client="192.0.2.2", limiter=limiter)
+    denied = [e for e in warden.audit.entries(limit=100) if e.outcome == "denied"]
+    assert len(denied) == 4 and all("wrong" not in str(e.details) for e in denied)
+    clock.advance(timedelta(minutes=16))
+    assert warden.access.login("alice", PASSWORD, client="192.0.2.1", limiter=limiter)
+
+
+def test_api_keys_expire_and_revoke(
+    warden: Warden, limiter: FailureLimiter, clock: ManualClock
+) -> None:
+    issued = warden.access.create_api_key("gate", "operator", expires_in_days=1)
+    principal = warden.access.authenticate_key(issued.secret, client="c", limiter=limiter)
+    assert principal.actor == f"key:{issued.key.key_id}" and principal.role == "operator"
+    other = warden.access.create_api_key("door", "auditor")
+    warden.access.revoke_api_key(other.key.key_id)
+    with pytest.raises(NotFoundError):
+        warden.access.revoke_api_key(other.key.key_id)
+    clock.advance(timedelta(days=1))
+    tampered = issued.secret[:-1] + ("0" if issued.secret[-1] != "0" else "1")
+    for presented in (issued.secret, other.secret, tampered):
+        with pytest.raises(AuthenticationError):
+            warden.access.authenticate_key(presented, client="c", limiter=limiter)
+    with pytest.raises(RateLimitedError):
+        warden.access.authenticate_key("fwk_bad", client="c", limiter=limiter)
+    reasons = [
+        e.details["reason"] for e in warden.audit.entries(limit=100) if e.outcome == "denied"
+    ]
+    assert reasons == ["expired", "revoked", "wrong_secret"]
+    listed = {k.key_id: k.revoked for k in warden.access.api_keys()}
+    assert listed == {issued.key.key_id: False, other.key.key_id: True}
+
+
+def test_users_are_disabled_not_deleted(warden: Warden, limiter: FailureLimiter) -> None:
+    warden.access.create_user("alice", PASSWORD, "admin")
+    warden.access.create_user("bob", PASSWORD, "admin")
+    session = warden.access.login("bob", PASSWORD, client="c", limiter=limiter)
+    as_alice = warden.with_actor("user:alice")
+    as_alice.access.disable_user("bob")
+    with pytest.raises(AuthenticationError):
+        warden.access.session(session.token)
+    with pytest.raises(ConflictError):
+        warden.access.create_user("bob", PASSWORD, "operator")  # names are never reused
+    with pytest.raises(ConflictError, match="own account"):
+        as_alice.access.disable_user("alice")
+    with pytest.raises(ConflictError, match="last admin"):
+        warden.access.disable_user("alice")
+    with pytest.raises(NotFoundError):
+        warden.access.disable_user("bob")
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "role"),
+    [
+        ("Alice", PASSWORD, "operator"),
+        ("al ice", PASSWORD, "operator"),
+        ("alice", "short", "operator"),
+        ("alice", PASSWORD, "superuser"),
+    ],
+)
+def test_bad_user_values_are_refused(
+    warden: Warden, username: str, password: str, role: str
+) -> None:
+    with pytest.raises(InvalidInputError):
+        warden.access.create_user(username, password, role)
+
+
+def test_password_change_ends_sessions(warden: Warden, limiter: FailureLimiter) -> None:
+    warden.access.create_user("alice", PASSWORD, "auditor")
+    session = warden.access.login("alice", PASSWORD, client="c", limiter=limiter)
+    with pytest.raises(AuthenticationError):
+        warden.access.change_password("alice", "not the password", "another long passphrase")
+    warden.access.change_password("alice", PASSWORD, "another long passphrase")
+    with pytest.raises(AuthenticationError):
+        warden.access.session(session.token)
+    assert warden.access.login("alice", "another long passphrase", client="c", limiter=limiter)
+
+
+def test_admin_includes_operator_and_auditor_only() -> None:
+    assert expand_roles(("operator",)) == {"operator", "admin"}
+    assert expand_roles(("auditor",)) == {"auditor", "admin"}
+    assert expand_roles(("investigator",)) == {"investigator"}
+    assert expand_roles(("analyst",)) == {"analyst"}

@@ -1,0 +1,127 @@
+"""The camera part of the Store contract: round trips, cascades, expiry, buckets.
+
+Every backend (``store`` is parametrized in conftest.py) passes it unchanged;
+the protocols are in :mod:`facewarden.store.cameras`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from facewarden.errors import ConflictError, NotFoundError
+from facewarden.store import Store, SubjectRow
+from facewarden.store.cameras import CameraRow, CrowdBucketRow, HistoryRequestRow, SightingRow
+
+T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+
+def _camera(name: str = "door", **kwargs: object) -> CameraRow:
+    values: dict[str, object] = {
+        "camera_id": f"cam_{secrets.token_hex(8)}",
+        "name": name,
+        "location": "north entrance",
+        "latitude": 48.1,
+        "longitude": 11.5,
+        "watchlists": ("wl_1", "wl_2"),
+        "sensitive": False,
+        "retention_hours": 6,
+        "source": "rtsp://cam/1",
+        "keep_thumbnails": True,
+        "created_at": T0,
+    } | kwargs
+    return CameraRow(**values)  # type: ignore[arg-type]
+
+
+def _subject(store: Store) -> str:
+    sid = f"sub_{secrets.token_hex(8)}"
+    with store.transaction() as tx:
+        tx.insert_subject(SubjectRow(sid, b"k" * 62, None, {}, T0, T0))
+    return sid
+
+
+def _sighting(subject: str, camera: str, start: datetime = T0, hours: int = 24) -> SightingRow:
+    return SightingRow(
+        f"sig_{secrets.token_hex(8)}",
+        subject,
+        camera,
+        "wl_1",
+        start,
+        start + timedelta(seconds=30),
+        0.95,
+        start + timedelta(seconds=30, hours=hours),
+        b"\x01sealed",
+    )
+
+
+def test_cameras_round_trip_and_names_are_unique(store: Store) -> None:
+    camera = _camera()
+    with store.transaction() as tx:
+        tx.insert_camera(camera)
+        tx.insert_camera(_camera("hall", latitude=None, longitude=None, watchlists=()))
+    assert store.get_camera(camera.camera_id) == camera
+    assert store.camera_by_name("door") == camera
+    assert [c.name for c in store.list_cameras()] == ["door", "hall"]
+    with pytest.raises(ConflictError), store.transaction() as tx:
+        tx.insert_camera(_camera("door"))
+
+
+def test_sightings_go_with_their_subject_or_camera_and_expire(store: Store) -> None:
+    camera = _camera()
+    with store.transaction() as tx:
+        tx.insert_camera(camera)
+    alice, bob = _subject(store), _subject(store)
+    first = _sighting(alice, camera.camera_id)
+    later = _sighting(alice, camera.camera_id, T0 + timedelta(hours=2), hours=1)
+    with store.transaction() as tx:
+        tx.insert_sighting(first)
+        tx.insert_sighting(later)
+        tx.insert_sighting(_sighting(bob, camera.camera_id))
+        with pytest.raises(NotFoundError):
+            tx.insert_sighting(_sighting("sub_missing", camera.camera_id))
+    assert store.get_sighting(first.sighting_id) == first
+    assert store.sightings_of(alice, T0) == [first, later]
+    assert store.sightings_of(alice, T0 + timedelta(hours=1)) == [later]
+    window = store.sightings_at(camera.camera_id, "wl_1", T0, T0 + timedelta(minutes=1))
+    assert {s.subject_id for s in window} == {alice, bob}
+    with store.transaction() as tx:
+        assert tx.update_sighting(
+            first.sighting_id,
+            last_seen=T0 + timedelta(minutes=5),
+            best_similarity=0.97,
+            expires_at=T0 + timedelta(minutes=5, hours=24),
+        )
+        assert tx.delete_sightings_expired(T0 + timedelta(hours=3, seconds=30)) == 1
+    assert store.get_sighting(later.sighting_id) is None
+    with store.transaction() as tx:
+        tx.delete_subject(bob)
+    assert store.count_sightings() == 1
+    with store.transaction() as tx:
+        assert tx.delete_camera(camera.camera_id)
+    assert store.count_sightings() == 0
+
+
+def test_history_requests_are_approved_once(store: Store) -> None:
+    subject = _subject(store)
+    request = HistoryRequestRow("req_1", subject, 24, "CASE-1", "user:ann", T0)
+    with store.transaction() as tx:
+        tx.insert_history_request(request)
+        assert tx.approve_history_request("req_1", "user:bob", T0)
+        assert not tx.approve_history_request("req_1", "user:eve", T0)
+    stored = store.get_history_request("req_1")
+    assert stored is not None and (stored.approved_by, stored.approved_at) == ("user:bob", T0)
+
+
+def test_crowd_buckets_are_replaced_per_camera_and_start(store: Store) -> None:
+    camera = _camera()
+    bucket = CrowdBucketRow(
+        camera.camera_id, T0, 60, 30, 6, 4.5, 7, 5.25, 9, {"<10s": 3}, ((1, 0), (0, 2))
+    )
+    with store.transaction() as tx:
+        tx.insert_camera(camera)
+        tx.put_crowd_bucket(bucket)
+        tx.put_crowd_bucket(bucket)
+    assert store.crowd_buckets(camera.camera_id, T0, T0 + timedelta(minutes=1)) == [bucket]
+    assert store.crowd_buckets(camera.camera_id, T0 + timedelta(seconds=1), T0 + timedelta(1)) == []

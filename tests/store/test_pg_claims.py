@@ -1,0 +1,67 @@
+"""Cameras shared among workers through advisory locks, on the session's real PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+
+import psycopg
+import pytest
+
+from facewarden.errors import FacewardenError
+from facewarden.store._pg_embedded import EmbeddedPostgres
+from facewarden.store.pg_claims import CameraClaims
+
+CAMERAS = [f"cam_{i}" for i in range(6)]
+
+
+@pytest.fixture
+def url(pg_server: EmbeddedPostgres) -> str:
+    return pg_server.create_database(f"c_{secrets.token_hex(6)}")
+
+
+def _rebalance_all(workers: list[CameraClaims]) -> None:
+    # Two rounds: a worker releases its extras in one, others pick them up in the next.
+    for _ in range(2):
+        for worker in workers:
+            worker.rebalance(CAMERAS)
+
+
+def test_each_camera_is_held_by_exactly_one_worker_and_the_dead_ones_are_taken_over(
+    url: str,
+) -> None:
+    workers = [CameraClaims(url, f"w{i}") for i in range(3)]
+    try:
+        _rebalance_all(workers)
+        held = [w.held for w in workers]
+        assert [len(h) for h in held] == [2, 2, 2]
+        assert set().union(*held) == set(CAMERAS)
+        # Kill one worker the hard way: its server session is terminated.
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = 'facewarden-worker w1'"
+            )
+        survivors = [workers[0], workers[2]]
+        _rebalance_all(survivors)
+        assert [len(w.held) for w in survivors] == [3, 3]
+        assert workers[0].held | workers[2].held == set(CAMERAS)
+        assert not workers[0].held & workers[2].held
+    finally:
+        for worker in workers:
+            worker.close()
+
+
+def test_a_claimed_camera_cannot_be_claimed_twice_and_release_frees_it(url: str) -> None:
+    a, b = CameraClaims(url, "a"), CameraClaims(url, "b")
+    try:
+        assert a.try_claim("cam_x") and a.try_claim("cam_x")
+        assert not b.try_claim("cam_x")
+        a.release("cam_x")
+        assert b.try_claim("cam_x")
+        assert a.live_workers() == 2
+        with pytest.raises(FacewardenError, match="already calls itself"):
+            CameraClaims(url, "a")
+    finally:
+        a.close()
+        b.close()
+    assert a.held == frozenset()
