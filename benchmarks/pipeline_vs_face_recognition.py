@@ -1,5 +1,10 @@
 """facewarden against the face_recognition package, on the same images in one run.
 
+Run: ``.venv/bin/pip install --no-deps face_recognition`` once (``--no-deps``:
+its declared ``dlib`` dependency would compile dlib from source, while the
+``dlib-bin`` wheel facewarden installs already provides the module), then
+``.venv/bin/python benchmarks/pipeline_vs_face_recognition.py [--bald-guys]``.
+
 What it measures, for face_recognition and for each facewarden mode:
 
 * throughput: images/s and faces/s over the whole run, wall-clock, with

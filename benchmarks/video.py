@@ -20,8 +20,10 @@ video is played live (``max(0, processing time - video time)``, projected to
 the whole video). The budget run also reports the sightings (expected: one
 per enrolled person) and the unique-visitor estimate (expected: 4).
 
-Run::
+Run (face_recognition with ``--no-deps``: its ``dlib`` requirement would
+compile dlib, while facewarden's ``dlib-bin`` wheel already provides it)::
 
+    .venv/bin/pip install --no-deps face_recognition
     .venv/bin/python benchmarks/video.py                 # 720p and 1080p, 10 s each
     .venv/bin/python benchmarks/video.py --seconds 4 --naive-frames 10
 """
