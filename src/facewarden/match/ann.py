@@ -51,7 +51,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facewarden.errors import FacewardenError
-from facewarden.match.index import Hit
+from facewarden.match.index import Hit, as_matrix, checked_batch
 from facewarden.privacy.crypto import Envelope, WrappedKey
 
 __all__ = ["HnswIndex"]
@@ -59,15 +59,6 @@ __all__ = ["HnswIndex"]
 Float32Array = npt.NDArray[np.float32]
 _MAGIC = b"FWANN1\n"
 _AAD_TABLE = "ann_index"
-
-
-def _as_matrix(vectors: npt.ArrayLike, dim: int, what: str) -> Float32Array:
-    matrix = np.asarray(vectors, dtype=np.float32)
-    if matrix.ndim == 1:
-        matrix = matrix[np.newaxis, :]
-    if matrix.ndim != 2 or matrix.shape[1] != dim:
-        raise ValueError(f"{what} must have shape (n, {dim}), got {matrix.shape}")
-    return matrix
 
 
 class HnswIndex:
@@ -130,13 +121,7 @@ class HnswIndex:
             ValueError: lengths differ, a key is already stored or repeated, the
                 shape is not ``(n, dim)``, or a vector is not finite.
         """
-        matrix = _as_matrix(vectors, self._dim, "vectors")
-        if not len(keys) == len(groups) == matrix.shape[0]:
-            raise ValueError(
-                f"{len(keys)} keys, {len(groups)} groups and {matrix.shape[0]} vectors differ"
-            )
-        if not np.all(np.isfinite(matrix)):
-            raise ValueError("vectors hold NaN or infinite values")
+        matrix = checked_batch(keys, groups, vectors, self._dim)
         duplicated = [k for k in keys if k in self._label_of]
         if duplicated or len(set(keys)) != len(keys):
             raise ValueError(f"keys already stored or repeated: {sorted(set(duplicated))[:5]}")
@@ -217,7 +202,7 @@ class HnswIndex:
         """
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        probes = _as_matrix(queries, self._dim, "queries")
+        probes = as_matrix(queries, self._dim, "queries")
         live = len(self)
         if live == 0:
             return [[] for _ in range(probes.shape[0])]

@@ -22,7 +22,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["ExactIndex", "Hit", "VectorIndex"]
+__all__ = ["ExactIndex", "Hit", "VectorIndex", "as_matrix", "checked_batch"]
 
 Float32Array = npt.NDArray[np.float32]
 _MIN_CAPACITY = 64
@@ -71,6 +71,39 @@ class VectorIndex(Protocol):
         ...
 
 
+def as_matrix(vectors: npt.ArrayLike, dim: int, what: str = "vectors") -> npt.NDArray[np.float32]:
+    """``vectors`` as a float32 ``(n, dim)`` matrix (one vector becomes one row).
+
+    Raises:
+        ValueError: any other shape.
+    """
+    matrix = np.asarray(vectors, dtype=np.float32)
+    if matrix.ndim == 1:
+        matrix = matrix[np.newaxis, :]
+    if matrix.ndim != 2 or matrix.shape[1] != dim:
+        raise ValueError(f"{what} must have shape (n, {dim}), got {matrix.shape}")
+    return matrix
+
+
+def checked_batch(
+    keys: Sequence[str], groups: Sequence[str], vectors: npt.ArrayLike, dim: int
+) -> npt.NDArray[np.float32]:
+    """The matrix of a batch handed to ``VectorIndex.add``, checked the same for every index.
+
+    Raises:
+        ValueError: the shape is not ``(n, dim)``, the lengths differ, or a
+            vector is not finite.
+    """
+    matrix = as_matrix(vectors, dim)
+    if not len(keys) == len(groups) == matrix.shape[0]:
+        raise ValueError(
+            f"{len(keys)} keys, {len(groups)} groups and {matrix.shape[0]} vectors differ"
+        )
+    if not np.all(np.isfinite(matrix)):
+        raise ValueError("vectors hold NaN or infinite values")
+    return matrix
+
+
 class ExactIndex:
     """Brute-force exact search with numpy; vectors kept in one growable matrix.
 
@@ -113,17 +146,7 @@ class ExactIndex:
             ValueError: lengths differ, a key is already stored or repeated, the
                 shape is not ``(n, dim)``, or a vector is not finite.
         """
-        matrix = np.asarray(vectors, dtype=np.float32)
-        if matrix.ndim == 1:
-            matrix = matrix[np.newaxis, :]
-        if matrix.ndim != 2 or matrix.shape[1] != self._dim:
-            raise ValueError(f"vectors must have shape (n, {self._dim}), got {matrix.shape}")
-        if not len(keys) == len(groups) == matrix.shape[0]:
-            raise ValueError(
-                f"{len(keys)} keys, {len(groups)} groups and {matrix.shape[0]} vectors differ"
-            )
-        if not np.all(np.isfinite(matrix)):
-            raise ValueError("vectors hold NaN or infinite values")
+        matrix = checked_batch(keys, groups, vectors, self._dim)
         duplicated = [k for k in keys if k in self._row_of]
         if duplicated or len(set(keys)) != len(keys):
             raise ValueError(f"keys already stored or repeated: {sorted(set(duplicated))[:5]}")

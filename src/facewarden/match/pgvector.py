@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from facewarden.match.index import Hit
+from facewarden.match.index import Hit, checked_batch
 from facewarden.store._pg_admin import connect
 from facewarden.store._pg_read import translated
 
@@ -142,17 +142,7 @@ class PgVectorIndex:
             ValueError: lengths or shape differ, or a vector is not finite.
             ConflictError: a key is already stored.
         """
-        matrix = np.asarray(vectors, dtype=np.float32)
-        if matrix.ndim == 1:
-            matrix = matrix[np.newaxis, :]
-        if matrix.ndim != 2 or matrix.shape[1] != self._dim:
-            raise ValueError(f"vectors must have shape (n, {self._dim}), got {matrix.shape}")
-        if not len(keys) == len(groups) == matrix.shape[0]:
-            raise ValueError(
-                f"{len(keys)} keys, {len(groups)} groups and {matrix.shape[0]} vectors differ"
-            )
-        if not np.all(np.isfinite(matrix)):
-            raise ValueError("vectors hold NaN or infinite values")
+        matrix = checked_batch(keys, groups, vectors, self._dim)
         with self._lock, translated("pgvector add"), self._conn.transaction():
             cursor = self._conn.cursor()
             with cursor.copy(
