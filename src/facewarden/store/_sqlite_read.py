@@ -84,6 +84,10 @@ class Reads:
         row = self._one("SELECT * FROM subjects WHERE subject_id = ?", (subject_id,))
         return None if row is None else self._subject(row)
 
+    def _subject_exists(self, subject_id: str) -> bool:
+        # Writes only need to know the subject is there, not its encrypted fields.
+        return self._one("SELECT 1 FROM subjects WHERE subject_id = ?", (subject_id,)) is not None
+
     def subject_id_by_index(self, id_index: str) -> str | None:
         row = self._one("SELECT subject_id FROM subjects WHERE id_index = ?", (id_index,))
         return None if row is None else str(row["subject_id"])

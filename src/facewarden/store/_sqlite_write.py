@@ -74,7 +74,7 @@ class SqliteTransaction(Reads, AccessReads, AccessWrites, CameraReads, CameraWri
         id_index: str | None = None,
         clear_id_index: bool = False,
     ) -> None:
-        if self.get_subject(subject_id) is None:
+        if not self._subject_exists(subject_id):
             raise NotFoundError(f"no subject {subject_id}")
         if id_index is not None:
             holder = self.subject_id_by_index(id_index)
@@ -130,7 +130,7 @@ class SqliteTransaction(Reads, AccessReads, AccessWrites, CameraReads, CameraWri
         )
 
     def insert_face(self, row: FaceRow) -> None:
-        if self.get_subject(row.subject_id) is None:
+        if not self._subject_exists(row.subject_id):
             raise NotFoundError(f"no subject {row.subject_id}")
         self._exec(
             "insert face",
@@ -182,7 +182,7 @@ class SqliteTransaction(Reads, AccessReads, AccessWrites, CameraReads, CameraWri
     def add_membership(self, watchlist_id: str, subject_id: str, added_at: datetime) -> bool:
         if self.get_watchlist(watchlist_id) is None:
             raise NotFoundError(f"no watchlist {watchlist_id}")
-        if self.get_subject(subject_id) is None:
+        if not self._subject_exists(subject_id):
             raise NotFoundError(f"no subject {subject_id}")
         return (
             self._exec(
