@@ -166,6 +166,20 @@ def test_identify_caps_top_k_and_audits_revealed_names(
     assert list(entry.details["names_shown"]) == [sid]
 
 
+def test_a_failed_read_keeps_the_gallery_loaded(warden: Warden, enroll: Enroll) -> None:
+    # A lookup of an unknown id must not make the next search decrypt every
+    # template again (a cheap way to slow everyone down).
+    warden.watchlists.create("staff", purpose="site access", lawful_basis="t")
+    enroll(warden, "Barack Obama", OBAMA, watchlists=["staff"])
+    warden.recognition.identify(KNN / "test" / "obama1.jpg", "staff")
+    gallery = warden._ctx.gallery  # the state under test is private
+    version = gallery.version
+    assert version is not None
+    with pytest.raises(NotFoundError):
+        warden.registry.get("sub_0000000000000000")
+    assert gallery.version == version
+
+
 def test_verify_against_a_subject_and_between_two_images(
     warden: Warden, enroll: Enroll, faces_dir: Path
 ) -> None:

@@ -72,6 +72,7 @@ class Context:
         with self.lock:
             self.refresh(need_gallery=False)
             version = secrets.token_hex(8) if gallery_changes else None
+            changes_before = self.gallery.changes
             try:
                 with self.store.transaction() as tx:
                     if version is not None:
@@ -79,8 +80,10 @@ class Context:
                     yield tx
             except BaseException:
                 # The gallery may have been updated for writes that were then
-                # rolled back: drop it, so the next search rebuilds it.
-                self.gallery.unload()
+                # rolled back: drop it, so the next search rebuilds it. A failed
+                # read (an unknown id, say) changed nothing and keeps it.
+                if self.gallery.changes != changes_before:
+                    self.gallery.unload()
                 raise
             if version is not None:
                 self.gallery.forget_saved()

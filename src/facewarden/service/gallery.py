@@ -112,6 +112,9 @@ class Gallery:
         self._indexes: dict[str, Index] = {}
         self._members: defaultdict[str, set[str]] = defaultdict(set)
         self.version: str | None = None  # None: not loaded
+        # Counts in-memory changes, so a rolled-back transaction that changed
+        # nothing here does not cost a full rebuild.
+        self.changes = 0
 
     @property
     def loaded(self) -> bool:
@@ -231,6 +234,7 @@ class Gallery:
         """Make new faces of a subject searchable in every watchlist it is on."""
         if not self.loaded:
             return
+        self.changes += 1
         for watchlist_id in self._members.get(subject_id, ()):
             self._index(watchlist_id).add(face_ids, [subject_id] * len(face_ids), vectors)
 
@@ -244,6 +248,7 @@ class Gallery:
         """Put a subject (with all its faces) on a watchlist."""
         if not self.loaded:
             return
+        self.changes += 1
         if watchlist_id in self._members[subject_id]:
             return
         self._members[subject_id].add(watchlist_id)
@@ -254,6 +259,7 @@ class Gallery:
         """Take a subject off a watchlist."""
         if not self.loaded:
             return
+        self.changes += 1
         self._members[subject_id].discard(watchlist_id)
         index = self._indexes.get(watchlist_id)
         if index is not None:
@@ -263,6 +269,7 @@ class Gallery:
         """Stop matching some faces of a subject."""
         if not self.loaded:
             return
+        self.changes += 1
         wanted = list(face_ids)
         for watchlist_id in self._members.get(subject_id, ()):
             self._index(watchlist_id).remove(wanted)
@@ -271,6 +278,7 @@ class Gallery:
         """Stop matching a subject anywhere (erasure)."""
         if not self.loaded:
             return
+        self.changes += 1
         for watchlist_id in self._members.pop(subject_id, set()):
             self._index(watchlist_id).remove_groups([subject_id])
 
@@ -278,6 +286,7 @@ class Gallery:
         """Renew every template with a renewal matrix (template-key rotation)."""
         if not self.loaded:
             return
+        self.changes += 1
         for index in self._indexes.values():
             index.transform(matrix)
 
