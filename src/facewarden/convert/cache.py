@@ -95,9 +95,9 @@ def _convert(model: str, source: Path) -> bytes:
     try:
         from facewarden.convert.dlib_format import read_network
         from facewarden.convert.to_onnx import build_onnx
-    except ImportError as exc:  # onnx is an optional dependency
+    except ImportError as exc:  # a broken install: onnx is a dependency
         raise ModelError(
             f"converting dlib models needs the onnx package ({exc.name} is missing); "
-            "install facewarden[onnx]"
+            "reinstall facewarden with its dependencies"
         ) from exc
     return bytes(build_onnx(read_network(source), model).SerializeToString())

@@ -143,9 +143,15 @@ def threshold_at_far(impostor: npt.ArrayLike, far: float) -> float:
     """
     if not 0 < far < 1:
         raise ValueError(f"far must be in (0, 1), got {far}")
-    ordered = np.sort(np.asarray(impostor, dtype=np.float64).ravel())[::-1]
+    scores = np.asarray(impostor)
+    if not np.issubdtype(scores.dtype, np.floating):
+        scores = scores.astype(np.float64)
+    ordered = np.sort(scores.ravel())[::-1]
     if ordered.size == 0:
         raise ValueError("no impostor scores")
     # far * n can land just below a whole number in binary floating point.
     allowed = math.floor(far * ordered.size + 1e-9)
-    return float(np.nextafter(ordered[allowed], np.inf))
+    # Step up in the scores' own precision: a float64 step above a float32
+    # score rounds back onto it when float32 similarities are compared.
+    above = np.nextafter(ordered[allowed], ordered.dtype.type(np.inf))
+    return float(above)

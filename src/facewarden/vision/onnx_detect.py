@@ -27,7 +27,7 @@ from PIL import Image
 from facewarden.errors import ConfigError, ModelError
 from facewarden.types import Face
 from facewarden.vision.mmod_geometry import MmodSettings, Rect, decode, tile_pyramid
-from facewarden.vision.onnx_session import session
+from facewarden.vision.onnx_session import run, session
 
 __all__ = ["OnnxMmodDetector", "OnnxScrfdDetector"]
 
@@ -114,7 +114,7 @@ class OnnxMmodDetector:
         tensor, rects = tile_pyramid(image, settings)
         if not rects:
             return []
-        (scores,) = runtime.run(None, {runtime.get_inputs()[0].name: tensor})
+        (scores,) = run(runtime, {runtime.get_inputs()[0].name: tensor}, what="the MMOD detector")
         return decode(np.asarray(scores)[0, 0], rects, settings)
 
     def _model(self) -> tuple[Any, MmodSettings]:
@@ -236,7 +236,7 @@ class OnnxScrfdDetector:
         outputs = dict(
             zip(
                 [o.name for o in runtime.get_outputs()],
-                runtime.run(None, {runtime.get_inputs()[0].name: blob}),
+                run(runtime, {runtime.get_inputs()[0].name: blob}, what="the SCRFD detector"),
                 strict=True,
             )
         )

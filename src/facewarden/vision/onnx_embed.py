@@ -30,7 +30,7 @@ from facewarden.vision.align_template import (
     align_similarity,
     arcface_points_from_dlib,
 )
-from facewarden.vision.onnx_session import session
+from facewarden.vision.onnx_session import run, session
 
 __all__ = ["OnnxArcFaceEmbedder", "OnnxResnetEmbedder"]
 
@@ -60,7 +60,7 @@ def _run_batches(
     parts = []
     for start in range(0, len(inputs), batch_size):
         batch = inputs[start : start + batch_size]
-        (output, *_) = runtime.run(None, {input_name: batch})
+        (output, *_) = run(runtime, {input_name: batch}, what=what)
         output = np.asarray(output, dtype=np.float32).reshape(len(batch), -1)
         if output.shape[1] != width:
             raise ModelError(f"{what} gave {output.shape[1]}-d outputs, {width} were declared")

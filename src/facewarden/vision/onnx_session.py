@@ -22,7 +22,7 @@ from typing import Any
 from facewarden import models
 from facewarden.errors import ConfigError, ModelError
 
-__all__ = ["DEVICES", "available_providers", "session"]
+__all__ = ["DEVICES", "available_providers", "run", "session"]
 
 #: Device names a backend accepts.
 DEVICES = ("cpu", "cuda")
@@ -36,7 +36,8 @@ def _runtime() -> Any:
         return importlib.import_module("onnxruntime")
     except ImportError as exc:
         raise ModelError(
-            "the ONNX backends need the onnxruntime package; install facewarden[onnx]"
+            "the ONNX backends need the onnxruntime package; "
+            "reinstall facewarden with its dependencies"
         ) from exc
 
 
@@ -88,3 +89,16 @@ def session(key: str, load: Callable[[], bytes | str], *, threads: int, device: 
     except Exception as exc:  # onnxruntime's errors share no base class below Exception
         raise ModelError(f"onnxruntime cannot load {key}: {exc}") from exc
     return models.remember(cache_key, created)
+
+
+def run(runtime: Any, feeds: dict[str, Any], *, what: str) -> list[Any]:
+    """All outputs of ``runtime`` for ``feeds``; a runtime failure becomes a ModelError.
+
+    onnxruntime raises its own exception classes (``Fail``, ``InvalidArgument``,
+    ...), which derive from ``Exception`` only: left alone, one odd input
+    would end a whole batch instead of failing that input.
+    """
+    try:
+        return list(runtime.run(None, feeds))
+    except Exception as exc:
+        raise ModelError(f"{what} failed: {exc}") from exc

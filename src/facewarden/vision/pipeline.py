@@ -226,8 +226,8 @@ def _process(pipeline: Pipeline, index: int, source: Source, embed: bool) -> Bat
     except FacewardenError as exc:
         return BatchItem(index, name, error=exc)
     except RuntimeError as exc:
-        # dlib reports its own failures as RuntimeError; one odd image must
-        # not end a batch of thousands.
+        # dlib reports its own failures as RuntimeError (the ONNX backends
+        # raise ModelError, caught above); one odd image must not end a batch.
         logger.exception("dlib failed on %s", name)
         return BatchItem(index, name, error=ModelError(f"{name}: the models failed: {exc}"))
     return BatchItem(index, name, faces, image_shape=image.shape)
