@@ -79,6 +79,16 @@ def test_security_headers_on_every_response(live: LiveServer) -> None:
             assert "strict-transport-security" not in headers  # plain HTTP on loopback
 
 
+def test_a_public_path_under_another_method_is_not_an_authentication_failure(
+    live: LiveServer,
+) -> None:
+    # Load balancers probe with HEAD; a wrong method on /health is a 405, not a 401.
+    with live.client(None) as anonymous:
+        assert anonymous.head("/health").status_code in (200, 405)
+        assert anonymous.post("/health").status_code == 405
+        assert anonymous.post("/v1/subjects").status_code == 401
+
+
 def test_the_openapi_document_and_docs_need_a_key(live: LiveServer) -> None:
     with live.client(None) as anonymous, live.client("auditor") as auditor:
         assert anonymous.get("/openapi.json").status_code == 401

@@ -106,11 +106,16 @@ def require_media(media_type: str) -> Callable[[Request], None]:
 
 
 def _route_for(routes: list[BaseRoute], scope: Scope) -> BaseRoute | None:
+    # A path served under another method (HEAD /health, say) is judged by
+    # that route, so a public path stays public and answers 405, not 401.
+    partial = None
     for route in routes:
         match, _ = route.matches(scope)
         if match == Match.FULL:
             return route
-    return None
+        if match == Match.PARTIAL and partial is None:
+            partial = route
+    return partial
 
 
 def _is_public(route: BaseRoute | None, path: str) -> bool:
