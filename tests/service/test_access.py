@@ -147,6 +147,25 @@ def test_password_change_ends_sessions(warden: Warden, limiter: FailureLimiter) 
     assert warden.access.login("alice", "another long passphrase", client="c", limiter=limiter)
 
 
+def test_wrong_current_password_is_rate_limited_and_audited(
+    warden: Warden, limiter: FailureLimiter
+) -> None:
+    # A stolen session cookie must not let its holder guess the password at leisure.
+    warden.access.create_user("alice", PASSWORD, "auditor")
+    for _ in range(3):
+        with pytest.raises(AuthenticationError):
+            warden.access.change_password(
+                "alice", "a wrong guess here", "another long passphrase", limiter=limiter
+            )
+    with pytest.raises(RateLimitedError):
+        warden.access.change_password("alice", PASSWORD, "another long passphrase", limiter=limiter)
+    # The limit is the account's: signing in is locked out as well.
+    with pytest.raises(RateLimitedError):
+        warden.access.login("alice", PASSWORD, client="c", limiter=limiter)
+    assert _actions(warden).count(("user.password", "denied")) == 3
+    assert ("user.password", "ok") not in _actions(warden)
+
+
 def test_admin_includes_operator_and_auditor_only() -> None:
     assert expand_roles(("operator",)) == {"operator", "admin"}
     assert expand_roles(("auditor",)) == {"auditor", "admin"}

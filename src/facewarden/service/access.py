@@ -238,16 +238,35 @@ class Access:
                 details={"sessions_ended": ended},
             )
 
-    def change_password(self, username: str, current: str, new: str) -> None:
+    def change_password(
+        self, username: str, current: str, new: str, *, limiter: FailureLimiter | None = None
+    ) -> None:
         """Change a user's own password; every other session of theirs ends.
 
+        A wrong current password counts against the account's sign-in limit
+        (a stolen session cookie must not become a password-guessing oracle)
+        and is audited, like a failed sign-in.
+
         Raises:
+            RateLimitedError: too many failed attempts for this account.
             AuthenticationError: the current password is wrong.
             ConfigError: the new password is too short or too long.
         """
         check_password(new)
+        keys = (f"user:{username[:64]}",)
+        if limiter is not None:
+            limiter.check(*keys, what="password checks")
         row = self._ctx.store.get_user(username)
-        if row is None or row.disabled or not password_matches(row.password_hash, current):
+        if row is None or row.disabled or not password_matches(row.password_hash, current[:4096]):
+            if limiter is not None:
+                limiter.failure(*keys)
+            self._audit.record(
+                "user.password",
+                object_type="user",
+                object_id=username,
+                outcome="denied",
+                details={"reason": "current password"},
+            )
             raise AuthenticationError("the current password is wrong")
         new_hash = hash_password(new)
         with self._ctx.writing() as tx:

@@ -93,11 +93,20 @@ def me(request: Request) -> LoginOut:
 def change_password(
     change: PasswordIn, request: Request, warden: Annotated[Warden, Depends(acting_warden)]
 ) -> Response:
-    """Change your own password; every session of yours ends (sign in again)."""
+    """Change your own password; every session of yours ends (sign in again).
+
+    A wrong current password is audited and counts against the account's
+    sign-in limit (429 with ``Retry-After`` once exceeded).
+    """
     principal = current_principal(request)
     if principal.kind != "user":
         raise PermissionDeniedError("an API key has no password; sign in as a person")
-    warden.access.change_password(principal.name, change.current_password, change.new_password)
+    warden.access.change_password(
+        principal.name,
+        change.current_password,
+        change.new_password,
+        limiter=server(request).limiter.logins,
+    )
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
