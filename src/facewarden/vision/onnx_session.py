@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,11 @@ __all__ = ["DEVICES", "available_providers", "run", "session"]
 DEVICES = ("cpu", "cuda")
 
 log = logging.getLogger(__name__)
+
+# Held while a session is built: threads of an API server asking for the same
+# model at start would otherwise each build one (seconds and memory each) and
+# keep only the first.
+_building = threading.Lock()
 
 
 def _runtime() -> Any:
@@ -78,17 +84,21 @@ def session(key: str, load: Callable[[], bytes | str], *, threads: int, device: 
     found = models.cached(cache_key)
     if found is not None:
         return found
-    runtime = _runtime()
-    options = runtime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = runtime.GraphOptimizationLevel.ORT_ENABLE_ALL
-    model, providers = load(), _providers(device)
-    try:
-        created = runtime.InferenceSession(model, options, providers=providers)
-    except Exception as exc:  # onnxruntime's errors share no base class below Exception
-        raise ModelError(f"onnxruntime cannot load {key}: {exc}") from exc
-    return models.remember(cache_key, created)
+    with _building:
+        found = models.cached(cache_key)
+        if found is not None:
+            return found
+        runtime = _runtime()
+        options = runtime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = runtime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        model, providers = load(), _providers(device)
+        try:
+            created = runtime.InferenceSession(model, options, providers=providers)
+        except Exception as exc:  # onnxruntime's errors share no base class below Exception
+            raise ModelError(f"onnxruntime cannot load {key}: {exc}") from exc
+        return models.remember(cache_key, created)
 
 
 def run(runtime: Any, feeds: dict[str, Any], *, what: str) -> list[Any]:
