@@ -16,6 +16,7 @@ alignment works the same whichever detector found the face.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -126,7 +127,30 @@ class OnnxMmodDetector:
             threads=self.threads,
             device=self.device,
         )
-        return runtime, _settings(runtime.get_modelmeta().custom_metadata_map)
+        return runtime, _settings_of(runtime)
+
+
+# Parsed once per session (the metadata never changes), not on every frame. Keyed
+# by identity: sessions live in the process-wide model cache and are never freed.
+_parsed: dict[int, MmodSettings] = {}
+
+
+def _settings_of(runtime: Any) -> MmodSettings:
+    found = _parsed.get(id(runtime))
+    if found is None:
+        found = _parsed.setdefault(
+            id(runtime), _settings(runtime.get_modelmeta().custom_metadata_map)
+        )
+    return found
+
+
+@functools.lru_cache(maxsize=32)
+def _anchor_centres(width: int, height: int, stride: int, anchors: int) -> npt.NDArray[np.float64]:
+    ys, xs = np.mgrid[: height // stride, : width // stride]
+    centres = np.stack([xs, ys], axis=-1).reshape(-1, 2).astype(np.float64) * stride
+    centres = np.repeat(centres, anchors, axis=0)
+    centres.setflags(write=False)  # shared between calls and threads
+    return centres
 
 
 def _nms_xyxy(
@@ -266,9 +290,7 @@ class OnnxScrfdDetector:
 
     def _centres(self, stride: int) -> npt.NDArray[np.float64]:
         width, height = self.input_size
-        ys, xs = np.mgrid[: height // stride, : width // stride]
-        centres = np.stack([xs, ys], axis=-1).reshape(-1, 2).astype(np.float64) * stride
-        return np.repeat(centres, self.anchors, axis=0)
+        return _anchor_centres(width, height, stride, self.anchors)
 
     def _stride_outputs(
         self, outputs: dict[str, Any], stride: int, score_name: str, box_name: str
