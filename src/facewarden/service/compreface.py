@@ -336,15 +336,18 @@ class CompreFaceCollection:
     def delete_example(self, image_id: str) -> Example:
         """Delete one example; deleting a subject's last one erases the subject."""
         subject_id = self.owner(image_id)
-        with self._ctx.writing() as tx:
+        # One transaction: two clients deleting a subject's last two examples at
+        # once must end with the subject erased, not with one of them refused.
+        with self._ctx.writing(gallery_changes=True) as tx:
             name = self.name_of(tx, subject_id)
             self._audit.append(
                 tx, "subject.read", object_type="subject", object_id=subject_id, details=_VIA
             )
-        if len(self._ctx.store.faces_of(subject_id)) <= 1:
-            self._registry.erase(subject_id, purpose=self._purpose())
-        else:
-            self._faces.remove(subject_id, image_id, purpose=self._purpose())
+            if len(tx.faces_of(subject_id)) <= 1:
+                self._registry.erase_in(tx, subject_id, purpose=self._purpose())
+            else:
+                self._faces.remove_in(tx, subject_id, image_id, purpose=self._purpose())
+        self._ctx.store.checkpoint()
         return Example(image_id, name)
 
     def _purpose(self) -> str:

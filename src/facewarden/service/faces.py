@@ -14,7 +14,7 @@ from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.enrollment import ImageInput, PreparedFace, prepare_image
 from facewarden.service.subjects import store_faces, subject_row
-from facewarden.store.base import FaceRow, Reader
+from facewarden.store.base import FaceRow, Reader, Transaction
 
 __all__ = ["FaceEditor"]
 
@@ -72,21 +72,27 @@ class FaceEditor:
             ConflictError: it is the subject's only face (replace it, or erase the subject).
         """
         with self._ctx.writing(gallery_changes=True) as tx:
-            faces = self._faces_checked(tx, subject_id, face_id)
-            if len(faces) == 1:
-                raise ConflictError(
-                    f"{face_id} is the only face of {subject_id}; replace it, or erase the subject"
-                )
-            tx.delete_face(face_id)
-            self._audit.append(
-                tx,
-                "face.remove",
-                object_type="subject",
-                object_id=subject_id,
-                purpose=purpose,
-                details={"face": face_id},
+            self.remove_in(tx, subject_id, face_id, purpose=purpose)
+
+    def remove_in(
+        self, tx: Transaction, subject_id: str, face_id: str, *, purpose: str = ""
+    ) -> None:
+        """:meth:`remove` inside the caller's transaction (one that records a gallery change)."""
+        faces = self._faces_checked(tx, subject_id, face_id)
+        if len(faces) == 1:
+            raise ConflictError(
+                f"{face_id} is the only face of {subject_id}; replace it, or erase the subject"
             )
-            self._ctx.gallery.remove_faces(subject_id, [face_id])
+        tx.delete_face(face_id)
+        self._audit.append(
+            tx,
+            "face.remove",
+            object_type="subject",
+            object_id=subject_id,
+            purpose=purpose,
+            details={"face": face_id},
+        )
+        self._ctx.gallery.remove_faces(subject_id, [face_id])
 
     def _change_faces(
         self, subject_id: str, prepared: PreparedFace, old_face: str | None, purpose: str
