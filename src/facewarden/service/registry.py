@@ -125,6 +125,7 @@ class Registry:
         face_index: int | None = None,
         force: bool = False,
         purpose: str = "",
+        read_back: bool = False,
     ) -> Enrollment:
         """Enroll a person from one or more photos, each holding the person's face.
 
@@ -135,6 +136,8 @@ class Registry:
             face_index: which face to take (0-based) from photos showing several.
             force: accept faces below the quality bar.
             purpose: why, for the audit log.
+            read_back: also return the stored subject, read in the enrolling
+                transaction (what an API answers with; no second audited read).
 
         Raises:
             FaceNotFoundError, MultipleFacesError, ImageError: a photo is unusable;
@@ -146,7 +149,9 @@ class Registry:
             raise FaceNotFoundError("enrollment needs at least one photo of the person")
         self._check_watchlists(watchlists)
         faces = [self.prepare(image, face_index=face_index, force=force) for image in images]
-        return self.enroll_prepared(record, faces, watchlists=watchlists, purpose=purpose)
+        return self.enroll_prepared(
+            record, faces, watchlists=watchlists, purpose=purpose, read_back=read_back
+        )
 
     def enroll_prepared(
         self,
@@ -156,6 +161,7 @@ class Registry:
         watchlists: Sequence[str] = (),
         purpose: str = "",
         source_key: str | None = None,
+        read_back: bool = False,
     ) -> Enrollment:
         """Store a subject with already prepared faces, all in one transaction.
 
@@ -196,7 +202,8 @@ class Registry:
                 self._ctx.gallery.join(
                     watchlist_id, subject_id, face_ids, np.array([f.protected for f in faces])
                 )
-        return Enrollment(subject_id, tuple(face_ids), tuple(lists))
+            stored = load_subject(self._ctx, tx, subject_id) if read_back else None
+        return Enrollment(subject_id, tuple(face_ids), tuple(lists), stored)
 
     def get(self, subject_id: str, *, purpose: str = "") -> Subject:
         """A subject's decrypted record, faces and watchlists (an audited read).

@@ -87,11 +87,12 @@ class SubjectSummary:
 
 @dataclass(frozen=True)
 class Enrollment:
-    """What an enrollment stored."""
+    """What an enrollment stored (and, when asked for, the subject as committed)."""
 
     subject_id: str
     face_ids: tuple[str, ...]
     watchlist_ids: tuple[str, ...]
+    subject: Subject | None = None
 
 
 def subject_row(reader: Reader, subject_id: str) -> tuple[SubjectRow, WrappedKey]:

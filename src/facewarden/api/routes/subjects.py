@@ -24,7 +24,7 @@ from facewarden.api.schemas import (
 )
 from facewarden.api.state import acting_warden, image_work
 from facewarden.api.uploads import read_upload
-from facewarden.errors import NotFoundError
+from facewarden.errors import FacewardenError, NotFoundError
 from facewarden.service.access import Principal
 from facewarden.service.records import FIELD_NAMES, SubjectRecord, invalid_input
 from facewarden.service.warden import Warden
@@ -77,9 +77,11 @@ async def enroll(
             face_index=None if face is None else face - 1,
             force=force,
             purpose=purpose,
+            read_back=True,
         )
-        stored = warden.registry.get(enrollment.subject_id, purpose=purpose)
-        return SubjectOut.from_subject(stored)
+        if enrollment.subject is None:  # read_back=True always sets it
+            raise FacewardenError("the enrolled subject was not read back")
+        return SubjectOut.from_subject(enrollment.subject)
 
     return await image_work(request, work)
 
