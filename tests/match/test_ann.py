@@ -70,6 +70,24 @@ def test_remove_add_and_transform_keep_it_exact() -> None:
         ann.add(["n3"], ["x"], fresh[:1])
 
 
+def test_a_graph_cut_up_by_removals_still_answers_exactly() -> None:
+    # Removing most of a sparse graph leaves live elements hnswlib cannot reach
+    # from its entry point; it then refuses to return k results. The index
+    # answers such probes exhaustively instead of failing the search.
+    rng = np.random.default_rng(11)
+    vectors = _unit(rng, 300)
+    keys, groups = [f"k{i}" for i in range(300)], [f"g{i}" for i in range(300)]
+    for trial in range(30):
+        ann = HnswIndex(DIM, m=2, ef_construction=5, ef_search=10, candidates=10)
+        exact = ExactIndex(DIM)
+        for index in (ann, exact):
+            index.add(keys, groups, vectors)
+            index.remove([k for i, k in enumerate(keys) if (i + trial) % 50])
+        queries = _unit(rng, 5)
+        for got, want in zip(ann.search(queries, 3), exact.search(queries, 3), strict=True):
+            assert [h.key for h in got] == [h.key for h in want]
+
+
 def test_saved_encrypted_and_loaded_or_rebuilt(tmp_path: Path) -> None:
     envelope = Envelope(KeyRing.open(tmp_path / "keys", create=True))
     ann, _, queries = _pair(300, 1, seed=11)

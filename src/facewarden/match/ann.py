@@ -222,8 +222,21 @@ class HnswIndex:
 
     def _knn(self, probes: Float32Array, count: int) -> npt.NDArray[np.uint64]:
         self._graph.set_ef(max(self.ef_search, count))
-        labels, _ = self._graph.knn_query(probes, k=count, num_threads=self.threads)
+        try:
+            labels, _ = self._graph.knn_query(probes, k=count, num_threads=self.threads)
+        except RuntimeError:
+            # hnswlib found fewer than ``count`` live elements: after many
+            # removals the graph around them can be cut off. Answer exactly.
+            return self._exhaustive(probes, count)
         return np.asarray(labels, dtype=np.uint64)
+
+    def _exhaustive(self, probes: Float32Array, count: int) -> npt.NDArray[np.uint64]:
+        live = np.asarray(
+            [label for label, key in enumerate(self._keys) if key is not None], dtype=np.uint64
+        )
+        stored = np.asarray(self._graph.get_items(live, return_type="numpy"), dtype=np.float32)
+        order = np.argsort(-(probes @ stored.T), axis=1, kind="stable")[:, :count]
+        return live[order]
 
     def _items(self, labels: npt.NDArray[np.uint64]) -> Float32Array:
         """The stored vectors of a ``(n, c)`` label matrix, as ``(n, c, dim)``."""
