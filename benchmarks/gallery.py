@@ -28,6 +28,7 @@ import gc
 import multiprocessing
 import os
 import secrets
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -223,6 +224,11 @@ def run_pgvector(gallery: Gallery, exact_top: list[str], server: EmbeddedPostgre
         row = conn.execute(
             "SELECT pg_total_relation_size('vector_index'), pg_relation_size('vector_index_hnsw')"
         ).fetchone()
+        # Load the table and the graph into shared buffers, as a server that has
+        # been answering for a while holds them; the first probes would otherwise
+        # measure the page cache, not the index.
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        conn.execute("SELECT pg_prewarm('vector_index'), pg_prewarm('vector_index_hnsw')")
     assert row is not None
     memory = f"{row[0] / 2**20:,.0f} MB disk ({row[1] / 2**20:,.0f} idx)"
     row, _ = measure("pgvector hnsw", gallery, index.search, exact_top, build, memory)
@@ -230,11 +236,31 @@ def run_pgvector(gallery: Gallery, exact_top: list[str], server: EmbeddedPostgre
     index.close()
 
 
+def tuned_server(shared_buffers: str) -> EmbeddedPostgres:
+    """A throwaway PostgreSQL whose buffer pool can hold a million-vector index.
+
+    The default 128 MB pool holds a tenth of the 1M table and its graph, so
+    every search would copy pages in from the OS cache; a server dedicated
+    to a gallery this size is configured with room for it (PostgreSQL's own
+    advice: about a quarter of the machine's memory).
+    """
+    server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="fwbench-"))).start()
+    import psycopg
+
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute(f"ALTER SYSTEM SET shared_buffers = '{shared_buffers}'")
+    server.stop()  # keeps the folder: this function made it, not the server object
+    return server.start()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--probes", type=int, default=500, help="synthetic planted probes")
     parser.add_argument("--pgvector-max", type=int, default=1_000_000)
+    parser.add_argument(
+        "--shared-buffers", default="4GB", help="the benchmark PostgreSQL's shared_buffers"
+    )
     parser.add_argument(
         "--hnsw-max", type=int, default=1_000_000, help="largest size the HNSW index is built for"
     )
@@ -261,13 +287,14 @@ def main() -> None:
             exact_top = run_in_process(gallery, threads, hnsw=size <= args.hnsw_max)
             if size <= args.pgvector_max:
                 if server is None:
-                    server = EmbeddedPostgres().start()
+                    server = tuned_server(args.shared_buffers)
                 run_pgvector(gallery, exact_top, server)
             del gallery
             gc.collect()
     finally:
         if server is not None:
             server.stop()
+            shutil.rmtree(server.root, ignore_errors=True)
 
 
 if __name__ == "__main__":
