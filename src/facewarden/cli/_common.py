@@ -13,9 +13,18 @@ from typing import Any, TypeVar
 import click
 
 from facewarden.config import Settings
+from facewarden.errors import ConfigError
 from facewarden.service.warden import Warden
 
-__all__ = ["IMAGE", "cli_actor", "deployment_options", "echo_json", "open_warden", "settings"]
+__all__ = [
+    "IMAGE",
+    "cli_actor",
+    "deployment_options",
+    "echo_json",
+    "open_warden",
+    "settings",
+    "with_embedded_postgres",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,9 +74,37 @@ def settings() -> Settings:
     return loaded
 
 
+def with_embedded_postgres(config: Settings, *, share: bool) -> Settings:
+    """``config`` with the URL of the embedded PostgreSQL when it asks for one.
+
+    With ``FACEWARDEN_POSTGRES=embedded`` the deployment's own server (in
+    ``<data dir>/postgres``) is started, and stopped when the running command
+    ends; with ``share``, one that ``facewarden serve`` runs is used as it is.
+
+    Raises:
+        ConfigError: ``FACEWARDEN_DATABASE_URL`` is set too.
+        ConflictError: another process runs it (and not ``share``).
+    """
+    if config.postgres != "embedded":
+        return config
+    if config.database_url is not None:
+        raise ConfigError(
+            "FACEWARDEN_POSTGRES=embedded runs facewarden's own PostgreSQL: unset "
+            "FACEWARDEN_DATABASE_URL, or set FACEWARDEN_POSTGRES=off to use that server"
+        )
+    from facewarden.store.pg_local import LocalPostgres
+
+    local = LocalPostgres(config.data_dir)
+    # Registered before the deployment's own close callback, so it runs after it.
+    click.get_current_context().call_on_close(local.stop)
+    url = local.start(share=share)
+    return config.model_copy(update={"database_url": url})
+
+
 def open_warden(*, create: bool = False) -> Warden:
     """Open the deployment for the running command, acting as the OS user; closed at exit."""
-    warden = Warden.open(settings(), actor=cli_actor(), create=create)
+    config = with_embedded_postgres(settings(), share=True)
+    warden = Warden.open(config, actor=cli_actor(), create=create)
     click.get_current_context().call_on_close(warden.close)
     return warden
 

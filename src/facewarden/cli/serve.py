@@ -5,17 +5,24 @@ another loopback address) is refused with exit code 2 unless TLS is
 configured (certificate and key) and an admin exists. The first start
 creates the admin with a random password and an admin API key and prints
 them once; nothing has a default secret.
+
+``--postgres embedded`` (``FACEWARDEN_POSTGRES=embedded``) runs the
+deployment on a private PostgreSQL whose cluster lives in the data
+directory (:mod:`facewarden.store.pg_local`): started before the
+deployment opens, stopped after it closes, also on SIGTERM and Ctrl-C.
 """
 
 from __future__ import annotations
 
+import signal
 import stat
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
 
-from facewarden.cli._common import deployment_options, settings
+from facewarden.cli._common import deployment_options, settings, with_embedded_postgres
 from facewarden.config import Settings
 from facewarden.service.access import Bootstrap
 from facewarden.service.warden import Warden
@@ -62,6 +69,12 @@ def check_exposure(settings: Settings, *, admin_exists: bool | None) -> str | No
 def _refuse(reason: str) -> None:
     click.echo(f"error: {reason}", err=True)
     raise SystemExit(2)
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # Unwinds like Ctrl-C does, so that the deployment is closed and an
+    # embedded PostgreSQL stopped (click's close callbacks run on the way out).
+    raise SystemExit(0)
 
 
 def _print_bootstrap(boot: Bootstrap) -> None:
@@ -112,9 +125,20 @@ def _run(app: Any, config: Settings) -> None:
     help="PEM private key for HTTPS [FACEWARDEN_TLS_KEY].",
 )
 @click.option("--init", is_flag=True, help="Create the deployment first if it does not exist.")
+@click.option(
+    "--postgres",
+    type=click.Choice(["off", "embedded"]),
+    help="embedded: run a private PostgreSQL whose cluster lives in <data dir>/postgres "
+    "(Unix socket only), stopped on exit [FACEWARDEN_POSTGRES; off].",
+)
 @deployment_options
 def serve(
-    host: str | None, port: int | None, tls_cert: Path | None, tls_key: Path | None, init: bool
+    host: str | None,
+    port: int | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    init: bool,
+    postgres: str | None,
 ) -> None:
     """Serve the API and the operator console (127.0.0.1 unless TLS and an admin are set up)."""
     base = settings()
@@ -124,6 +148,7 @@ def serve(
         ("port", port),
         ("tls_cert", tls_cert),
         ("tls_key", tls_key),
+        ("postgres", postgres),
     ):
         if value is not None:
             overrides[name] = value
@@ -131,6 +156,8 @@ def serve(
     reason = check_exposure(config, admin_exists=None)
     if reason is not None:
         _refuse(reason)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    config = with_embedded_postgres(config, share=False)
     warden = Warden.open(config, actor="system:server", create=init)
     click.get_current_context().call_on_close(warden.close)
     reason = check_exposure(config, admin_exists=warden.access.has_admin())

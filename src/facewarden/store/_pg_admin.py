@@ -69,9 +69,20 @@ def connect(url: str) -> psycopg.Connection[Row]:
             row_factory=dict_row,
             connect_timeout=_CONNECT_TIMEOUT_S,
             application_name="facewarden",
+            # A server cut off without a word (its host gone) fails the call in
+            # flight after about 25 s, not the kernel's two hours.
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
         )
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        # libpq's first line says what failed (refused, no socket, bad password); the
+        # indented lines after it are generic hints.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = lines[0] if lines else type(exc).__name__
+        for prefix in ("connection failed: ", "connection is bad: "):
+            reason = reason.removeprefix(prefix)
         raise DatabaseUnavailableError(
             f"cannot reach PostgreSQL at {redacted(url)}: {reason}; check that the server "
             "runs and FACEWARDEN_DATABASE_URL points at it"

@@ -57,13 +57,27 @@ class EmbeddedPostgres:
             (``sock/``); default: a new private temporary folder, deleted by :meth:`stop`.
         fsync: keep ``fsync`` on (off only makes sense for throwaway test data,
             and facewarden's own check then refuses to use the server).
+        socket_dir: where the server's socket goes (default ``root/sock``); a socket
+            path is limited to about 100 characters.
+        passfile: a ``.pgpass``-format file (mode 0600) holding the superuser's
+            password. With it, ``initdb`` sets that password and local connections
+            need it too (``scram-sha-256``), and :meth:`url` names the file; without
+            it, local connections are trusted.
     """
 
-    def __init__(self, root: Path | None = None, *, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        root: Path | None = None,
+        *,
+        fsync: bool = True,
+        socket_dir: Path | None = None,
+        passfile: Path | None = None,
+    ) -> None:
         self._owns_root = root is None
         self.root = Path(tempfile.mkdtemp(prefix="fwpg-")) if root is None else root
         self.data = self.root / "data"
-        self.socket_dir = self.root / "sock"
+        self.socket_dir = self.root / "sock" if socket_dir is None else socket_dir
+        self.passfile = passfile
         self._fsync = fsync
         self._bin = embedded_bin_dir()
         self._user = "nobody" if os.geteuid() == 0 else None
@@ -75,7 +89,8 @@ class EmbeddedPostgres:
 
     def url(self, database: str = "postgres") -> str:
         """A libpq URL reaching ``database`` over the socket as the cluster's superuser."""
-        return f"postgresql:///{database}?host={self.socket_dir}&user={_SUPERUSER}"
+        url = f"postgresql:///{database}?host={self.socket_dir}&user={_SUPERUSER}"
+        return url if self.passfile is None else f"{url}&passfile={self.passfile}"
 
     def create_database(self, name: str, *, extensions: tuple[str, ...] = ("vector",)) -> str:
         """Create the database ``name`` (with ``extensions``) and return its URL.
@@ -113,18 +128,9 @@ class EmbeddedPostgres:
                 os.chown(path, entry.pw_uid, entry.pw_gid)
             self._bin = self._reachable_bin()
         if not (self.data / "PG_VERSION").exists():
-            self._run(
-                "initdb",
-                "-D",
-                str(self.data),
-                "-U",
-                _SUPERUSER,
-                "-E",
-                "UTF8",
-                "--auth-local=trust",
-                "--auth-host=scram-sha-256",
-            )
-        options = f"-c listen_addresses='' -k {self.socket_dir}"
+            self._initdb()
+        self.clear_stale_pid()
+        options = f"-c listen_addresses='' -k '{self.socket_dir}'"
         if not self._fsync:
             options += " -c fsync=off"
         log = self.root / "server.log"
@@ -147,11 +153,92 @@ class EmbeddedPostgres:
         if self._owns_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
+    def postmaster_pid(self) -> int | None:
+        """The pid ``postmaster.pid`` names, or None when there is no (readable) lock file."""
+        try:
+            first = (self.data / "postmaster.pid").read_text().split("\n", 1)[0]
+            return int(first)
+        except (OSError, ValueError):
+            return None
+
+    def postmaster_alive(self) -> bool:
+        """Whether a PostgreSQL server of *this* cluster runs, whoever started it.
+
+        A ``postmaster.pid`` left by a crash may name a pid the system has
+        since given to another program: only a live ``postgres`` process whose
+        command line names this cluster's folder counts.
+        """
+        pid = self.postmaster_pid()
+        if pid is None or pid <= 0:
+            return False
+        if not Path("/proc/self").exists():  # no procfs: any live pid counts (the safe side)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            except PermissionError:
+                pass
+            return True
+        return self._is_postmaster(pid)
+
+    def _is_postmaster(self, pid: int) -> bool:
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        if not argv or Path(os.fsdecode(argv[0])).name not in ("postgres", "postmaster"):
+            return False
+        if os.fsencode(str(self.data)) in argv:
+            return True
+        try:  # the postmaster works in its data folder, however it was named
+            return os.path.samefile(f"/proc/{pid}/cwd", self.data)
+        except OSError:
+            return True  # a postgres we cannot look into: assume it is this cluster's
+
+    def clear_stale_pid(self) -> bool:
+        """Remove a ``postmaster.pid`` that no live server of this cluster holds.
+
+        Returns:
+            True if one was removed.
+        """
+        lock = self.data / "postmaster.pid"
+        if lock.exists() and not self.postmaster_alive():
+            logger.warning("removing the stale %s left by a server that is gone", lock)
+            lock.unlink(missing_ok=True)
+            return True
+        return False
+
+    def stop_any(self) -> None:
+        """Stop this cluster's server (fast shutdown) even if another object started it."""
+        if self.postmaster_alive():
+            self._run("pg_ctl", "-D", str(self.data), "-w", "-m", "fast", "stop")
+        self.running = False
+
     def __enter__(self) -> EmbeddedPostgres:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def _initdb(self) -> None:
+        args = ["-D", str(self.data), "-U", _SUPERUSER, "-E", "UTF8"]
+        if self.passfile is None:
+            self._run("initdb", *args, "--auth-local=trust", "--auth-host=scram-sha-256")
+            return
+        # initdb reads the password from a file of its own user: a short-lived
+        # private copy inside the cluster folder, removed whatever happens.
+        password = self.passfile.read_text().strip().rsplit(":", 1)[-1]
+        pwfile = self.root / ".initdb-password"
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "w") as out:
+                out.write(password + "\n")
+            if self._user is not None:
+                entry = pwd.getpwnam(self._user)
+                os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+            self._run("initdb", *args, "--auth=scram-sha-256", f"--pwfile={pwfile}")
+        finally:
+            pwfile.unlink(missing_ok=True)
 
     def _reachable_bin(self) -> Path:
         """The binaries, copied into the cluster folder when ``nobody`` cannot reach them.
