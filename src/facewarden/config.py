@@ -77,6 +77,22 @@ class Settings(BaseSettings):
     crowd_min_count: int = Field(
         default=5, ge=1, description="crowd counts below this are suppressed in reports"
     )
+    ingest: bool = Field(
+        default=True,
+        description="`facewarden serve` also runs the cameras' sources (its share of them, "
+        "when several servers and workers share one PostgreSQL)",
+    )
+    camera_fps: float = Field(
+        default=5.0, gt=0, le=60, description="frames per second processed per camera"
+    )
+    count_people: bool = Field(
+        default=True,
+        description="count people by their bodies too (OpenCV's HOG people detector), "
+        "so those facing away are counted",
+    )
+    occupancy_threshold: int | None = Field(
+        default=50, ge=1, description="people in view of a camera that raise an occupancy alert"
+    )
     check_database_on_open: bool = Field(
         default=True, description="run SQLite's quick_check when the database is opened"
     )

@@ -30,9 +30,16 @@ class LiveServer:
     warden: Warden
     settings: Settings
     keys: dict[str, str] = field(default_factory=dict)
+    app: Any = None
+    """The served FastAPI app (tests reach its ``ServerState`` as ``app.state.server``)."""
+
+    def add_key(self, name: str, role: str) -> str:
+        """Issue one more API key of ``role``, usable as ``client(name)``."""
+        self.keys[name] = self.warden.access.create_api_key(f"test {name}", role).secret
+        return self.keys[name]
 
     def client(self, role: str | None = "admin", **kwargs: Any) -> httpx.Client:
-        """An HTTP client for ``role`` (None: unauthenticated)."""
+        """An HTTP client for ``role``, or a key added by name (None: unauthenticated)."""
         headers = {"X-API-Key": self.keys[role]} if role else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60.0, **kwargs)
 
@@ -82,8 +89,9 @@ def start_server(
     settings = Settings(**(values | overrides))
     warden = Warden.open(settings, create=True, actor="test:setup")
     keys = {role: warden.access.create_api_key(f"test {role}", role).secret for role in ROLES}
-    server, thread, port = _serve(create_app(settings, warden=warden))
-    return LiveServer(f"http://127.0.0.1:{port}", warden, settings, keys), server, thread
+    app = create_app(settings, warden=warden)
+    server, thread, port = _serve(app)
+    return LiveServer(f"http://127.0.0.1:{port}", warden, settings, keys, app), server, thread
 
 
 def stop_server(live: LiveServer, server: uvicorn.Server, thread: threading.Thread) -> None:

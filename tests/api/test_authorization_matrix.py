@@ -29,6 +29,8 @@ from ._live import LiveServer
 OPERATOR = ["admin", "operator"]
 AUDIT = ["admin", "auditor"]
 EVERYONE = sorted(ROLES)
+CROWD = ["admin", "analyst", "operator"]
+SITE = ["admin", "investigator", "operator"]
 
 #: docs/http-api.md's table: (method, path) -> roles (admin included where operator is).
 CONTRACT: dict[tuple[str, str], list[str] | None] = {
@@ -65,6 +67,18 @@ CONTRACT: dict[tuple[str, str], list[str] | None] = {
     ("POST", "/v1/api-keys"): ["admin"],
     ("DELETE", "/v1/api-keys/{key_id}"): ["admin"],
     ("GET", "/v1/keys/status"): ["admin"],
+    ("GET", "/v1/cameras"): CROWD,
+    ("POST", "/v1/cameras"): OPERATOR,
+    ("GET", "/v1/cameras/{camera}"): CROWD,
+    ("DELETE", "/v1/cameras/{camera}"): OPERATOR,
+    ("POST", "/v1/cameras/{camera}/frames"): OPERATOR,
+    ("POST", "/v1/cameras/{camera}/frames/end"): OPERATOR,
+    ("GET", "/v1/cameras/{camera}/crowd"): CROWD,
+    ("GET", "/v1/cameras/{camera}/crowd.csv"): CROWD,
+    ("GET", "/v1/sightings"): SITE,
+    ("POST", "/v1/subjects/{subject_id}/history"): ["investigator"],
+    ("POST", "/v1/history-requests/{request_id}/approve"): ["admin", "investigator"],
+    ("GET", "/v1/alerts"): OPERATOR,
     # CompreFace-compatible routes: an operator's key, as CompreFace's x-api-key.
     ("POST", "/api/v1/recognition/subjects"): OPERATOR,
     ("GET", "/api/v1/recognition/subjects"): OPERATOR,
@@ -149,7 +163,8 @@ def document(live: LiveServer) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def enrolled(live: LiveServer, photos: dict[str, Path]) -> dict[str, str]:
-    """A person enrolled natively and through the CompreFace API; their ids by parameter name."""
+    """A person enrolled natively and through the CompreFace API, and a camera checking for
+    them that saw them once; their ids by parameter name."""
     with live.client("operator") as client:
         client.post(
             "/v1/watchlists",
@@ -168,6 +183,16 @@ def enrolled(live: LiveServer, photos: dict[str, Path]) -> dict[str, str]:
             files={"file": ("obama2.jpg", photos["obama2"].read_bytes(), "image/jpeg")},
         )
         example.raise_for_status()
+        camera = client.post(
+            "/v1/cameras", json={"name": "door", "location": "north", "watchlists": ["entrance"]}
+        )
+        camera.raise_for_status()
+        pushed = client.post(
+            "/v1/cameras/door/frames",
+            files={"image": ("frame.jpg", photos["obama2"].read_bytes(), "image/jpeg")},
+        )
+        assert pushed.json()["new_sightings"], pushed.text
+        client.post("/v1/cameras/door/frames/end").raise_for_status()
     subject = created.json()
     return {
         "subject_id": subject["subject_id"],
@@ -178,6 +203,8 @@ def enrolled(live: LiveServer, photos: dict[str, Path]) -> dict[str, str]:
         "username": "nobody",
         "key_id": "nobody",
         "watchlist": "entrance",
+        "camera": camera.json()["camera_id"],
+        "request_id": "nobody",
     }
 
 

@@ -20,7 +20,14 @@ import pytest
 from facewarden.errors import InvalidInputError
 from facewarden.service import Warden
 from facewarden.service.ingest import IngestWorker
-from facewarden.vision.sources import FileSource, SourceError, StreamSource, open_source
+from facewarden.vision import sources
+from facewarden.vision.sources import (
+    FileSource,
+    SourceError,
+    StreamSource,
+    open_source,
+    redact_url,
+)
 
 from ._video import background, write_video
 
@@ -141,11 +148,41 @@ def test_a_stream_that_drops_and_comes_back_is_reconnected(mjpeg: _Server) -> No
 
 def test_a_wrong_url_is_a_state_and_gives_up_when_told() -> None:
     source = StreamSource(
-        f"http://127.0.0.1:{_closed_port()}/nothing", backoff=(0.05, 0.1), max_attempts=3
+        f"http://viewer:pw-Secret7@127.0.0.1:{_closed_port()}/nothing?key=k3y",
+        backoff=(0.05, 0.1),
+        max_attempts=3,
     )
     assert list(source.frames()) == []
     assert source.state == "failed"
     assert source.last_error is not None and "cannot open" in source.last_error
+    # The error is shown to operators: no credentials, path or query in it.
+    assert "pw-Secret7" not in source.last_error and "viewer" not in source.last_error
+    assert "k3y" not in source.last_error and "/nothing" not in source.last_error
+    assert redact_url("rtsp://u:p@[fe80::1]:554/x") == "rtsp://[fe80::1]:554/..."
+    assert redact_url("/var/cams/clinic/door.mp4") == ".../door.mp4"
+
+
+def test_a_stream_converts_only_the_frames_it_hands_out(
+    mjpeg: _Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    converted: list[int] = []
+    to_rgb = sources._rgb
+
+    def counting(bgr: np.ndarray) -> np.ndarray:
+        converted.append(1)
+        return to_rgb(bgr)
+
+    monkeypatch.setattr(sources, "_rgb", counting)
+    # The server sends about 20 frames a second; the budget takes 4 of them.
+    source = StreamSource(mjpeg.url, fps_budget=4, backoff=(0.1, 0.5))
+    handed: list[int] = []
+    for frame in source.frames():
+        assert frame.image.shape == (240, 320, 3)
+        handed.append(frame.index)
+        if len(handed) == 6:
+            source.stop()
+    assert len(converted) == len(handed) == 6
+    assert handed[-1] > 2 * len(handed)  # frames were read (and skipped) in between
 
 
 def test_the_worker_keeps_running_the_other_cameras(

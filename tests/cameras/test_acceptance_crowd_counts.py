@@ -7,18 +7,27 @@ The annotated counts are dlib's boxes (training.xml and testing.xml) and the
 errors are printed (``pytest -s``) and bounded here. Measured: faces 63/67
 (4 missed, all in the 3 MP bald_guys collage scaled to the video budget),
 people 5/67 off (those 4 and one false body), the still-photo cascade 67/67.
+
+People whose faces are not visible (faces painted over in these seated and
+waist-up group photos): the face count drops to 0, and the HOG body
+detector, a standing full-body detector, finds none of the 43 (see the last
+two tests). Standing people walking away from a camera are counted: see
+test_people_facing_away.py (OpenCV's pedestrian video).
 """
 
 from __future__ import annotations
 
+import functools
 import glob
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from facewarden.imaging import decode
 from facewarden.service.frames import video_pipeline
+from facewarden.types import Box
 from facewarden.vision.people import PeopleDetector, count_people
 from facewarden.vision.pipeline import MODES
 
@@ -80,10 +89,105 @@ def test_the_people_detector_rarely_fires_on_photos_without_standing_people(
     assert false_bodies <= 3
 
 
-def test_people_facing_away_on_a_real_image(faces_dir: Path) -> None:
-    pytest.skip(
-        "no photo in ../shared/data/faces shows a person from behind or a standing "
-        "full-body person (README.md lists portraits, group photos and face chips); "
-        "counting people facing away is implemented (vision/people.py) but not "
-        "demonstrated on a real image here"
+def _face_boxes(faces_dir: Path) -> dict[Path, list[Box]]:
+    """dlib's annotated face boxes of its 9 group photos."""
+    root = faces_dir / "dlib" / "examples" / "faces"
+    boxes: dict[Path, list[Box]] = {}
+    for name in ("training.xml", "testing.xml"):
+        for image in ET.parse(root / name).getroot().iter("image"):
+            boxes[root / str(image.get("file"))] = [
+                Box(
+                    int(b.get("left", 0)),
+                    int(b.get("top", 0)),
+                    int(b.get("left", 0)) + int(b.get("width", 0)),
+                    int(b.get("top", 0)) + int(b.get("height", 0)),
+                )
+                for b in image.iter("box")
+                if b.get("ignore") != "1"
+            ]
+    return boxes
+
+
+def _hide(image: np.ndarray, boxes: list[Box], margin: float = 0.35) -> np.ndarray:
+    """``image`` with every box (grown by ``margin`` a side) painted in its mean colour."""
+    out = image.copy()
+    height, width = image.shape[:2]
+    for box in boxes:
+        dx, dy = box.width * margin, box.height * margin
+        x1, y1 = max(0, int(box.x_min - dx)), max(0, int(box.y_min - dy))
+        x2, y2 = min(width, int(box.x_max + dx)), min(height, int(box.y_max + dy))
+        patch = out[y1:y2, x1:x2]
+        patch[...] = patch.reshape(-1, 3).mean(axis=0).astype(np.uint8)
+    return out
+
+
+@functools.cache
+def _faces_hidden(faces_dir: Path) -> tuple[tuple[str, int, int, int, int, int, int], ...]:
+    """Per photo, faces hidden: annotated, faces (video, still), bodies, on a person, counted."""
+    people = PeopleDetector()
+    fast = MODES["fast"]
+    rows = []
+    for path, boxes in sorted(_face_boxes(faces_dir).items()):
+        image = _hide(decode(path), boxes)
+        height, width = image.shape[:2]
+        faces = video_pipeline(fast, width, height).run(image, embed=False)
+        still = fast.detector.detect(image)
+        bodies = people.detect(image)
+        # A body stands over an annotated person when its upper half holds a hidden face.
+        on_person = len(bodies) + len(boxes) - count_people(boxes, bodies)
+        counted = count_people([f.box for f in faces], bodies)
+        rows.append(
+            (path.name, len(boxes), len(faces), len(still), len(bodies), on_person, counted)
+        )
+    print(
+        "\nfaces painted over:  annotated  faces(video)  faces(still)  bodies  on a person  people"
     )
+    for name, truth, found, still_found, bodies_found, on_person, counted in rows:
+        print(
+            f"{name:18} {truth:9} {found:12} {still_found:13} {bodies_found:7} "
+            f"{on_person:12} {counted:7}"
+        )
+    total = sum(r[1] for r in rows)
+    print(
+        f"people whose faces are not visible: {total}; bodies found on them: "
+        f"{sum(r[5] for r in rows)}; people counted: {sum(r[6] for r in rows)}"
+    )
+    return tuple(rows)
+
+
+@pytest.mark.slow
+def test_people_whose_faces_are_not_visible_on_real_photos(faces_dir: Path) -> None:
+    """Acceptance 5's "people facing away", as far as the real photos here allow.
+
+    No photo in ../shared/data shows anyone from behind (README.md lists
+    portraits, group photos and face chips). What is run instead: dlib's 9
+    annotated group photos with every annotated face painted over (a head
+    turned away shows no face either), through the crowd path of the frame
+    processor. The faces are gone from the count; what the counter still
+    counts comes from the body detector alone.
+
+    Measured, and the honest result: OpenCV's HOG pedestrian detector is a
+    *full-body* detector; in these photos people sit at tables or are framed
+    from the waist up, and it finds **none** of the 43 people whose faces are
+    hidden. Its one window (2008_001322.jpg) is on the wall above a man's
+    head, not on a person. So the counter counts 1 "person" where there
+    are 43: seated or waist-up people who show no face are not counted (the
+    strict xfail below); standing people facing away are
+    (test_people_facing_away.py).
+    """
+    rows = _faces_hidden(faces_dir)
+    assert len(rows) == 9 and sum(r[1] for r in rows) == 43
+    assert all(r[2] == 0 and r[3] == 0 for r in rows), "a painted-over face was still found"
+    assert all(r[6] <= r[1] for r in rows)  # never more people than there are
+    assert sum(r[4] for r in rows) <= 2  # stray body windows stay rare
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="the HOG full-body detector finds 0 of 43 seated or waist-up people whose "
+    "faces are hidden; counting them needs a body detector for such views",
+)
+def test_the_body_detector_counts_most_people_whose_faces_are_hidden(faces_dir: Path) -> None:
+    rows = _faces_hidden(faces_dir)
+    assert sum(r[5] for r in rows) >= sum(r[1] for r in rows) / 2

@@ -83,6 +83,30 @@ def test_crowd_reports_are_stored_per_camera_and_need_a_reading_role(warden: War
     assert warden.crowd.csv("hall", *window, role="analyst").count("\n") == 2
 
 
+def test_a_bucket_written_again_is_merged_not_replaced(warden: Warden) -> None:
+    # A visit that ends after its minute was flushed comes back as a second
+    # write of that minute (dwell and visitor only); a worker taking the camera
+    # over counts the rest of a minute its predecessor began.
+    camera = warden.cameras.add("hall", location="main hall")
+    first = CrowdCounter(camera.camera_id, grid=2)
+    for second in range(20):
+        first.observe(T0 + timedelta(seconds=second), _boxes(6), 6, (640, 480))
+    warden.crowd.save(first.flush(T0 + timedelta(seconds=60)))
+    first.track_ended(T0 + timedelta(seconds=30), 20.0, 10, _unit(1))  # late: the minute is gone
+    warden.crowd.save(first.flush())
+    taker = CrowdCounter(camera.camera_id, grid=2)
+    for second in range(40, 60):
+        taker.observe(T0 + timedelta(seconds=second), _boxes(2), 2, (640, 480))
+    taker.track_ended(T0 + timedelta(seconds=59), 20.0, 10, _unit(2))
+    warden.crowd.save(taker.flush())
+    window = (T0, T0 + timedelta(hours=1))
+    (row,) = warden.store.crowd_buckets(camera.camera_id, *window)
+    assert (row.frames, row.faces_max, row.people_max) == (40, 6, 6)
+    assert row.faces_mean == pytest.approx(4.0) and row.people_mean == pytest.approx(4.0)
+    assert row.unique_visitors == 2 and row.dwell == {"10s-1min": 2}
+    assert sum(map(sum, row.heatmap)) == 20 * 6 + 20 * 2
+
+
 class _Hook(BaseHTTPRequestHandler):
     received: ClassVar[list[dict[str, object]]] = []
 

@@ -1,19 +1,30 @@
 """The camera part of the Store contract: round trips, cascades, expiry, buckets.
 
 Every backend (``store`` is parametrized in conftest.py) passes it unchanged;
-the protocols are in :mod:`facewarden.store.cameras`.
+the protocols are in :mod:`facewarden.store.cameras`. The last test builds
+a schema-3 database by hand on each backend and checks what migration 4
+makes of a plaintext camera source.
 """
 
 from __future__ import annotations
 
 import secrets
+import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import psycopg
 import pytest
 
 from facewarden.errors import ConflictError, NotFoundError
 from facewarden.store import Store, SubjectRow
+from facewarden.store._pg_embedded import EmbeddedPostgres
+from facewarden.store._pg_schema import PG_MIGRATIONS
+from facewarden.store._sqlite_read import ts_text
 from facewarden.store.cameras import CameraRow, CrowdBucketRow, HistoryRequestRow, SightingRow
+from facewarden.store.migrations import MIGRATIONS
+from facewarden.store.postgres import PostgresStore, open_postgres
+from facewarden.store.sqlite import SqliteStore, open_sqlite
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
@@ -28,7 +39,7 @@ def _camera(name: str = "door", **kwargs: object) -> CameraRow:
         "watchlists": ("wl_1", "wl_2"),
         "sensitive": False,
         "retention_hours": 6,
-        "source": "rtsp://cam/1",
+        "sealed_source": b"\x01sealed source",
         "keep_thumbnails": True,
         "created_at": T0,
     } | kwargs
@@ -66,6 +77,43 @@ def test_cameras_round_trip_and_names_are_unique(store: Store) -> None:
     assert [c.name for c in store.list_cameras()] == ["door", "hall"]
     with pytest.raises(ConflictError), store.transaction() as tx:
         tx.insert_camera(_camera("door"))
+
+
+def _raw(store: Store, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Run ``sql`` (``?`` placeholders) on the store's database, behind its back."""
+    if isinstance(store, SqliteStore):
+        conn = sqlite3.connect(store.path)
+        try:
+            with conn:
+                return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+    assert isinstance(store, PostgresStore)
+    with psycopg.connect(store.url) as pg:
+        cursor = pg.execute(sql.replace("?", "%s"), params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def test_a_camera_source_is_stored_sealed_only(store: Store) -> None:
+    camera = _camera(sealed_source=None)
+    with store.transaction() as tx:
+        tx.insert_camera(camera)
+        with pytest.raises(ValueError, match="sealed only"):
+            tx.insert_camera(_camera("hall", legacy_source="rtsp://user:pw@cam/1"))
+    assert _raw(store, "SELECT legacy_source FROM cameras") == [(None,)]
+    # A row as migration 4 leaves a schema-3 one: the plaintext waits in legacy_source.
+    _raw(store, "UPDATE cameras SET legacy_source = ?", ("rtsp://user:pw@cam/1",))
+    legacy = store.get_camera(camera.camera_id)
+    assert legacy is not None and legacy.legacy_source == "rtsp://user:pw@cam/1"
+    assert legacy.sealed_source is None
+    assert "pw@" not in repr(legacy)
+    with store.transaction() as tx:
+        assert tx.set_camera_source(camera.camera_id, b"\x01sealed")
+        assert not tx.set_camera_source("cam_missing", b"\x01sealed")
+    sealed = store.camera_by_name("door")
+    assert sealed is not None
+    assert (sealed.sealed_source, sealed.legacy_source) == (b"\x01sealed", None)
+    assert _raw(store, "SELECT legacy_source FROM cameras") == [(None,)]
 
 
 def test_sightings_go_with_their_subject_or_camera_and_expire(store: Store) -> None:
@@ -125,3 +173,67 @@ def test_crowd_buckets_are_replaced_per_camera_and_start(store: Store) -> None:
         tx.put_crowd_bucket(bucket)
     assert store.crowd_buckets(camera.camera_id, T0, T0 + timedelta(minutes=1)) == [bucket]
     assert store.crowd_buckets(camera.camera_id, T0 + timedelta(seconds=1), T0 + timedelta(1)) == []
+
+
+_V3_CAMERA = (
+    "INSERT INTO cameras VALUES (?, 'gate', 'north gate', NULL, NULL, '[]', ?, NULL, ?, ?, ?)"
+)
+_URL = "rtsp://admin:Secret-99@10.20.30.40:554/live"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_migration_4_keeps_a_schema_3_plaintext_source_for_the_service_to_seal(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    versions = (
+        "CREATE TABLE schema_version (version integer PRIMARY KEY, "
+        "description text NOT NULL, applied_at {} NOT NULL)"
+    )
+    opened: Store
+    if backend == "sqlite":
+        path = tmp_path / "fw.db"
+        conn = sqlite3.connect(path)
+        with conn:
+            conn.execute(versions.format("text"))
+            for m in MIGRATIONS[:3]:
+                for statement in m.statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version VALUES (?, ?, ?)",
+                    (m.version, m.description, T0.isoformat()),
+                )
+            conn.execute(_V3_CAMERA, ("cam_0123456789abcdef", 0, _URL, 0, ts_text(T0)))
+        conn.close()
+        opened = open_sqlite(path)
+    else:
+        server: EmbeddedPostgres = request.getfixturevalue("pg_server")
+        url = server.create_database(f"v3_{secrets.token_hex(6)}")
+        with psycopg.connect(url) as pg:
+            pg.execute(versions.format("timestamptz"))
+            for m in PG_MIGRATIONS[:3]:
+                for statement in m.statements:
+                    pg.execute(statement)
+                pg.execute(
+                    "INSERT INTO schema_version VALUES (%s, %s, %s)",
+                    (m.version, m.description, T0),
+                )
+            pg.execute(
+                _V3_CAMERA.replace("?", "%s"), ("cam_0123456789abcdef", False, _URL, False, T0)
+            )
+        opened = open_postgres(url)
+    try:
+        assert opened.schema_version == 4
+        (row,) = opened.list_cameras()
+        assert (row.camera_id, row.name, row.legacy_source, row.sealed_source) == (
+            "cam_0123456789abcdef",
+            "gate",
+            _URL,
+            None,
+        )
+        with opened.transaction() as tx:
+            assert tx.set_camera_source(row.camera_id, b"\x01sealed")
+        assert _raw(opened, "SELECT legacy_source, sealed_source FROM cameras") == [
+            (None, b"\x01sealed")
+        ]
+    finally:
+        opened.close()

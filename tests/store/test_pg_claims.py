@@ -65,3 +65,28 @@ def test_a_claimed_camera_cannot_be_claimed_twice_and_release_frees_it(url: str)
         a.close()
         b.close()
     assert a.held == frozenset()
+
+
+def test_a_camera_is_released_only_once_its_processing_stopped(url: str) -> None:
+    a = CameraClaims(url, "a")
+    b: CameraClaims | None = None
+    try:
+        assert a.rebalance(CAMERAS[:2]) == set(CAMERAS[:2])
+        b = CameraClaims(url, "b")
+        asked: list[str] = []
+
+        def not_yet(camera_id: str) -> bool:
+            asked.append(camera_id)
+            return False
+
+        # The second camera leaves the list; its processing will not stop yet: kept.
+        assert a.rebalance(CAMERAS[:1], not_yet) == set(CAMERAS[:2])
+        assert set(asked) == {CAMERAS[1]}
+        assert not b.try_claim(CAMERAS[1])
+        # Now it does: released, and free for another worker.
+        assert a.rebalance(CAMERAS[:1], lambda c: c == CAMERAS[1]) == {CAMERAS[0]}
+        assert b.try_claim(CAMERAS[1])
+    finally:
+        a.close()
+        if b is not None:
+            b.close()

@@ -236,3 +236,8 @@ def console(
             tab.shot(f"FAILED-{request.node.name}")
     finally:
         context.close()
+
+
+# The camera pages' fixtures (their own server with the ingest supervisor, frames
+# from real photos): tests/web/conftest_cameras.py.
+from .conftest_cameras import cam_console, camera_server, frames  # noqa: E402, F401

@@ -23,6 +23,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
@@ -32,15 +33,26 @@ from facewarden import __version__
 from facewarden.api import compreface
 from facewarden.api.auth import AuthMiddleware
 from facewarden.api.errors import install_error_handlers
-from facewarden.api.routes import admin, audit, docs, health, recognition, session, subjects
+from facewarden.api.routes import (
+    admin,
+    audit,
+    cameras,
+    docs,
+    health,
+    recognition,
+    session,
+    sightings,
+    subjects,
+)
 from facewarden.api.routes import watchlists as watchlist_routes
 from facewarden.api.schemas import ErrorOut
 from facewarden.api.security import BodyLimit, SecurityHeaders
-from facewarden.api.state import ServerState
+from facewarden.api.state import IngestStates, ServerState
 from facewarden.config import Settings
 from facewarden.privacy.clock import Clock, utc_now
 from facewarden.service.ratelimit import AuthLimiter
 from facewarden.service.warden import Warden
+from facewarden.vision.people import PeopleDetector
 
 __all__ = ["STATIC_DIR", "create_app"]
 
@@ -60,6 +72,7 @@ def create_app(
     warden: Warden | None = None,
     clock: Clock = utc_now,
     static_dir: Path | None = STATIC_DIR,
+    ingest: IngestStates | None = None,
 ) -> FastAPI:
     """The facewarden server app.
 
@@ -69,8 +82,13 @@ def create_app(
             app starts (``Warden.open(settings)``) and closed when it stops.
         clock: the time source for sessions, key expiry and rate limits.
         static_dir: the console's files, mounted at ``/console`` if the folder exists.
+        ingest: what runs the cameras' sources, for their state in ``/v1/cameras``
+            (also settable later as ``app.state.server.ingest``).
     """
     state = ServerState(settings, AuthLimiter.from_settings(settings, clock=clock), clock, warden)
+    state.ingest = ingest
+    state.people = PeopleDetector() if settings.count_people else None
+    state.occupancy_threshold = settings.occupancy_threshold
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +100,8 @@ def create_app(
         try:
             yield
         finally:
+            # Pushed camera streams write their last visits and crowd buckets.
+            await anyio.to_thread.run_sync(state.end_streams)
             if state.owns_warden and state.warden is not None:
                 state.warden.close()
 
@@ -113,6 +133,8 @@ def create_app(
         recognition,
         subjects,
         watchlist_routes,
+        cameras,
+        sightings,
         audit,
         admin,
         docs,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from datetime import datetime
+from typing import Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -16,14 +20,23 @@ from facewarden.config import Settings
 from facewarden.errors import AuthenticationError, FacewardenError
 from facewarden.privacy.clock import Clock
 from facewarden.service.access import Principal
+from facewarden.service.crowd import OccupancyAlert
+from facewarden.service.frames import FrameProcessor
+from facewarden.service.ingest import CameraStatus
 from facewarden.service.ratelimit import AuthLimiter
 from facewarden.service.warden import Warden
+from facewarden.vision.people import PeopleDetector
 
 __all__ = [
     "ANONYMOUS",
+    "IngestStates",
+    "OccupancyEvent",
+    "OccupancyRing",
+    "PushedStream",
     "ServerState",
     "acting_warden",
     "current_principal",
+    "end_stream",
     "image_work",
     "server",
 ]
@@ -32,6 +45,86 @@ T = TypeVar("T")
 
 ANONYMOUS = "anonymous"
 """The actor of what happens before anyone is authenticated (failed sign-ins, bad keys)."""
+
+_CONSOLE_HOOK = "http://localhost/console-occupancy"
+"""The URL an in-process occupancy alert is made with: it is never contacted (see ring)."""
+
+
+class IngestStates(Protocol):
+    """What runs cameras' sources (an ingest worker or its supervisor), as the API sees it."""
+
+    def states(self) -> Mapping[str, CameraStatus]:
+        """Each camera's status, by camera name or id."""
+        ...
+
+
+@dataclass(frozen=True)
+class OccupancyEvent:
+    """An occupancy alert that fired: a camera's people in view reached the threshold."""
+
+    camera_id: str
+    people: int
+    threshold: int
+    at: datetime
+
+
+class OccupancyRing:
+    """The most recent occupancy alerts, in memory only (bounded; lost at restart).
+
+    Occupancy alerts are not stored by the service (they are webhooks); the
+    console reads them from here. Fed by the frames route's processors, and
+    by anything else in the process that calls :meth:`add`.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self._events: deque[OccupancyEvent] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, event: OccupancyEvent) -> None:
+        """Remember an alert (the oldest is forgotten when full)."""
+        with self._lock:
+            self._events.append(event)
+
+    def since(self, when: datetime, limit: int) -> list[OccupancyEvent]:
+        """Alerts after ``when``, newest first, at most ``limit``."""
+        with self._lock:
+            events = [e for e in self._events if e.at > when]
+        events.sort(key=lambda e: e.at, reverse=True)
+        return events[:limit]
+
+    def alert(self, threshold: int) -> OccupancyAlert:
+        """An :class:`OccupancyAlert` (its cooldown and re-arming) that lands here."""
+
+        def post(_url: str, body: bytes) -> None:
+            payload = json.loads(body)
+            self.add(
+                OccupancyEvent(
+                    str(payload["camera"]),
+                    int(payload["people"]),
+                    int(payload["threshold"]),
+                    datetime.fromisoformat(str(payload["at"])),
+                )
+            )
+
+        return OccupancyAlert(_CONSOLE_HOOK, threshold, post=post)
+
+
+@dataclass(eq=False)
+class PushedStream:
+    """A camera's frames pushed over the API: its processor, and where the stream is.
+
+    ``lock`` serialises the stream's frames (a processor takes them in time
+    order, one at a time); ``ended`` is set, under the lock, when the stream
+    is finished, after which a new frame starts a new stream.
+    """
+
+    camera_id: str
+    processor: FrameProcessor
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last: datetime | None = None
+    frames: int = 0
+    sightings: int = 0
+    ended: bool = False
 
 
 @dataclass(eq=False)
@@ -48,6 +141,16 @@ class ServerState:
     owns_warden: bool = False
     routes: list[BaseRoute] = field(default_factory=list)
     """The API's routes, for the auth middleware to find a request's roles before routing."""
+    ingest: IngestStates | None = None
+    """What runs the cameras' sources, for their state (None: every camera is ``idle``)."""
+    people: PeopleDetector | None = None
+    """The body detector of pushed frames (None: people are counted by their faces)."""
+    occupancy_threshold: int | None = 50
+    """People in view of a pushed camera that raise an occupancy alert (None: never)."""
+    occupancy: OccupancyRing = field(default_factory=OccupancyRing)
+    """Recent occupancy alerts, for ``GET /v1/alerts``."""
+    _streams: dict[str, PushedStream] = field(default_factory=dict, repr=False)
+    _streams_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _anonymous: Warden | None = field(default=None, repr=False)
     _image_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
 
@@ -65,12 +168,57 @@ class ServerState:
             self._image_limiter = anyio.CapacityLimiter(threads)
         return self._image_limiter
 
+    def stream(self, camera_id: str, create: Callable[[], FrameProcessor]) -> PushedStream:
+        """The open pushed stream of ``camera_id``, started with ``create()`` if there is none."""
+        with self._streams_lock:
+            stream = self._streams.get(camera_id)
+            if stream is None or stream.ended:
+                stream = PushedStream(camera_id, create())
+                self._streams[camera_id] = stream
+            return stream
+
+    def open_stream(self, camera_id: str) -> PushedStream | None:
+        """The open pushed stream of ``camera_id``, or None."""
+        with self._streams_lock:
+            return self._streams.get(camera_id)
+
+    def take_stream(self, camera_id: str) -> PushedStream | None:
+        """Remove and return the pushed stream of ``camera_id`` (None: there was none).
+
+        The caller finishes it (:func:`end_stream`) or, for a removed camera, drops it.
+        """
+        with self._streams_lock:
+            return self._streams.pop(camera_id, None)
+
+    def end_streams(self) -> None:
+        """Finish every open pushed stream (the server is stopping)."""
+        with self._streams_lock:
+            streams = list(self._streams.values())
+            self._streams.clear()
+        for stream in streams:
+            end_stream(stream)
+
     @property
     def anonymous(self) -> Warden:
         """A view acting for the unauthenticated caller (sign-ins, key checks)."""
         if self._anonymous is None:
             self._anonymous = self.open_warden().with_actor(ANONYMOUS)
         return self._anonymous
+
+
+def end_stream(stream: PushedStream) -> bool:
+    """Finish ``stream``: end its tracks, write its visits and crowd buckets (once).
+
+    Returns:
+        False when it had already ended.
+    """
+    with stream.lock:
+        if stream.ended:
+            return False
+        stream.ended = True
+        if stream.last is not None:
+            stream.processor.finish(stream.last)
+        return True
 
 
 def server(request: Request) -> ServerState:

@@ -20,6 +20,7 @@ from facewarden.cli.recognize import identify, verify
 from facewarden.cli.registry import init, subjects
 from facewarden.cli.serve import serve
 from facewarden.cli.watchlists import watchlists
+from facewarden.cli.worker import worker
 from facewarden.errors import FacewardenError
 
 __all__ = ["cli", "main"]
@@ -63,6 +64,7 @@ cli.add_command(backup)
 cli.add_command(cameras)
 cli.add_command(watch)
 cli.add_command(serve)
+cli.add_command(worker)
 
 
 def main() -> None:

@@ -59,14 +59,16 @@ def cam_add(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @deployment_options
 def cam_list(as_json: bool) -> None:
-    """List cameras."""
+    """List cameras (sources redacted: kind, scheme and host only)."""
     rows = open_warden().cameras.all()
     if as_json:
         echo_json([c.to_dict() for c in rows])
         return
     for c in rows:
         flag = "sensitive (counts only)" if c.sensitive else f"watchlists={','.join(c.watchlists)}"
-        click.echo(f"{c.camera_id}  {c.name}  {c.location}  {flag}  source={c.source or '-'}")
+        # Never the full source: it may carry a password (see Camera.redacted_source).
+        source = f"{c.source_kind}:{c.redacted_source}" if c.source else "-"
+        click.echo(f"{c.camera_id}  {c.name}  {c.location}  {flag}  source={source}")
 
 
 @cameras.command("remove")

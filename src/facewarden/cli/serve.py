@@ -25,7 +25,9 @@ import click
 from facewarden.cli._common import deployment_options, settings, with_embedded_postgres
 from facewarden.config import Settings
 from facewarden.service.access import Bootstrap
+from facewarden.service.supervisor import IngestSupervisor
 from facewarden.service.warden import Warden
+from facewarden.vision.people import PeopleDetector
 
 __all__ = ["check_exposure", "serve"]
 
@@ -131,6 +133,11 @@ def _run(app: Any, config: Settings) -> None:
     help="embedded: run a private PostgreSQL whose cluster lives in <data dir>/postgres "
     "(Unix socket only), stopped on exit [FACEWARDEN_POSTGRES; off].",
 )
+@click.option(
+    "--ingest/--no-ingest",
+    default=None,
+    help="Also run the cameras' sources (this server's share of them) [FACEWARDEN_INGEST; on].",
+)
 @deployment_options
 def serve(
     host: str | None,
@@ -139,6 +146,7 @@ def serve(
     tls_key: Path | None,
     init: bool,
     postgres: str | None,
+    ingest: bool | None,
 ) -> None:
     """Serve the API and the operator console (127.0.0.1 unless TLS and an admin are set up)."""
     base = settings()
@@ -149,6 +157,7 @@ def serve(
         ("tls_cert", tls_cert),
         ("tls_key", tls_key),
         ("postgres", postgres),
+        ("ingest", ingest),
     ):
         if value is not None:
             overrides[name] = value
@@ -169,10 +178,24 @@ def serve(
 
     from facewarden.api import create_app
 
+    supervisor = _start_ingest(warden, config) if config.ingest else None
     scheme = "https" if config.tls else "http"
     shown = f"[{config.host}]" if ":" in config.host else config.host
     click.echo(
         f"facewarden is serving on {scheme}://{shown}:{config.port}/ "
         f"(console: {scheme}://{shown}:{config.port}/console/)"
     )
-    _run(create_app(config, warden=warden), config)
+    _run(create_app(config, warden=warden, ingest=supervisor), config)
+
+
+def _start_ingest(warden: Warden, config: Settings) -> IngestSupervisor:
+    """The managed ingest worker: this server's share of the cameras, stopped before the store."""
+    supervisor = IngestSupervisor(
+        warden.with_actor("system:ingest"),
+        fps_budget=config.camera_fps,
+        people=PeopleDetector() if config.count_people else None,
+    )
+    supervisor.start()
+    # Registered after the deployment's close, so it runs before it (last in, first out).
+    click.get_current_context().call_on_close(supervisor.stop)
+    return supervisor

@@ -5,30 +5,90 @@ anyone: its frames feed anonymous crowd counts only (SECURITY.md promise
 13). A camera may shorten or lengthen sighting retention for itself; a
 camera's source (a file path or stream URL) is what ``facewarden watch``
 reads. Every change is audited.
+
+A source is a secret: an RTSP URL often carries a user name and password,
+and any URL maps the camera network. It is stored only sealed
+(AES-256-GCM, associated data ``cameras``/camera id/``source``, so a
+ciphertext moved to another camera fails to open) under the deployment's
+data key: the data key of the key check (:mod:`facewarden.service.keycheck`),
+which master-key rotation re-wraps and ``keys status`` counts, so rotating
+and then destroying an old master key keeps every source readable. A
+per-camera data key would not be re-wrapped by the rotation, which knows
+only subjects' keys and the key check.
+
+:attr:`Camera.source` is the plaintext, for the code that opens the source;
+:meth:`Camera.to_dict` (JSON, the CLI listing) shows only its kind and
+:attr:`Camera.redacted_source` (``rtsp://host:554/...``, ``.../clip.mp4``).
+
+Databases from before schema version 4 hold sources in the clear
+(``legacy_source``; a migration has no keys to seal them with):
+:meth:`Cameras.seal_legacy_sources` seals and clears them, and runs by
+itself the first time cameras are read or added with such a row present.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from facewarden.errors import NotFoundError
+from facewarden.errors import IntegrityError, NotFoundError
+from facewarden.privacy.crypto import Envelope, WrappedKey
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
+from facewarden.service.keycheck import KEY_CHECK, key_check_key
 from facewarden.service.records import invalid_input, new_id
 from facewarden.service.watchlists import resolve_watchlist
-from facewarden.store.base import CameraRow, Reader
+from facewarden.store.base import CameraRow, Reader, Transaction
+from facewarden.vision.sources import redact_url, source_kind
 
-__all__ = ["Camera", "Cameras", "resolve_camera"]
+__all__ = ["Camera", "Cameras", "open_camera_source", "resolve_camera", "seal_camera_source"]
+
+logger = logging.getLogger(__name__)
 
 _MAX_NAME = 64
 _MAX_LOCATION = 128
 _MAX_SOURCE = 2000
+_SEALED = {"table": "cameras", "field": "source"}
+
+
+def _deployment_key(reader: Reader) -> WrappedKey:
+    check = reader.get_meta(KEY_CHECK)
+    if check is None:
+        raise IntegrityError("the database has no key check: restore it from a backup")
+    return key_check_key(check)
+
+
+def seal_camera_source(
+    envelope: Envelope, reader: Reader, camera_id: str, source: str | None
+) -> bytes | None:
+    """``source`` sealed for storage in camera ``camera_id``'s row (None stays None)."""
+    if source is None:
+        return None
+    return envelope.encrypt_str(source, data_key=_deployment_key(reader), row=camera_id, **_SEALED)
+
+
+def open_camera_source(envelope: Envelope, reader: Reader, row: CameraRow) -> str | None:
+    """The plaintext source of a stored camera (a legacy plaintext one as it is).
+
+    Raises:
+        IntegrityError: the sealed source was altered or moved from another camera.
+        KeyMaterialError: its master key is not in the key ring.
+    """
+    if row.sealed_source is not None:
+        return envelope.decrypt_str(
+            row.sealed_source, data_key=_deployment_key(reader), row=row.camera_id, **_SEALED
+        )
+    return row.legacy_source
 
 
 @dataclass(frozen=True)
 class Camera:
-    """A registered camera (see :class:`~facewarden.store.cameras.CameraRow`)."""
+    """A registered camera (see :class:`~facewarden.store.cameras.CameraRow`).
+
+    ``source`` is the plaintext (a file path or stream URL, possibly with a
+    password): never in ``repr``, nor in :meth:`to_dict`.
+    """
 
     camera_id: str
     name: str
@@ -38,12 +98,12 @@ class Camera:
     watchlists: tuple[str, ...]
     sensitive: bool
     retention_hours: int | None
-    source: str | None
+    source: str | None = field(repr=False)
     keep_thumbnails: bool
 
     @classmethod
-    def from_row(cls, row: CameraRow) -> Camera:
-        """The view of a stored row."""
+    def from_row(cls, row: CameraRow, source: str | None) -> Camera:
+        """The view of a stored row whose source :func:`open_camera_source` opened."""
         return cls(
             row.camera_id,
             row.name,
@@ -53,9 +113,19 @@ class Camera:
             row.watchlists,
             row.sensitive,
             row.retention_hours,
-            row.source,
+            source,
             row.keep_thumbnails,
         )
+
+    @property
+    def source_kind(self) -> str | None:
+        """``file`` or ``stream``; None without a source."""
+        return None if self.source is None else source_kind(self.source)
+
+    @property
+    def redacted_source(self) -> str | None:
+        """The source safe to show: no credentials, path or query (see :func:`redact_url`)."""
+        return None if self.source is None else redact_url(self.source)
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for JSON output."""
@@ -68,7 +138,8 @@ class Camera:
             "watchlists": list(self.watchlists),
             "sensitive": self.sensitive,
             "retention_hours": self.retention_hours,
-            "source": self.source,
+            "source_kind": self.source_kind,
+            "source": self.redacted_source,
             "keep_thumbnails": self.keep_thumbnails,
         }
 
@@ -153,8 +224,9 @@ class Cameras:
             )
         with self._ctx.writing() as tx:
             ids = tuple(dict.fromkeys(resolve_watchlist(tx, w).watchlist_id for w in watchlists))
+            camera_id = new_id("cam")
             row = CameraRow(
-                new_id("cam"),
+                camera_id,
                 name,
                 location,
                 latitude,
@@ -162,7 +234,7 @@ class Cameras:
                 ids,
                 sensitive,
                 retention_hours,
-                source,
+                seal_camera_source(self._ctx.envelope, tx, camera_id, source),
                 keep_thumbnails,
                 self._ctx.clock(),
             )
@@ -172,14 +244,21 @@ class Cameras:
                 "camera.add",
                 object_type="camera",
                 object_id=row.camera_id,
-                details={"watchlists": list(ids), "sensitive": sensitive},
+                details={
+                    "watchlists": list(ids),
+                    "sensitive": sensitive,
+                    "source_kind": None if source is None else source_kind(source),
+                },
             )
-        return Camera.from_row(row)
+        return Camera.from_row(row, source)
 
     def all(self) -> list[Camera]:
         """Every camera, by name."""
         self._ctx.ensure_open()
-        return [Camera.from_row(r) for r in self._ctx.store.list_cameras()]
+        rows = self._ctx.store.list_cameras()
+        if any(r.legacy_source is not None for r in rows):
+            self.seal_legacy_sources()
+        return [self._view(r) for r in rows]
 
     def get(self, ref: str) -> Camera:
         """The camera with id or name ``ref``.
@@ -188,7 +267,44 @@ class Cameras:
             NotFoundError: none.
         """
         self._ctx.ensure_open()
-        return Camera.from_row(resolve_camera(self._ctx.store, ref))
+        row = resolve_camera(self._ctx.store, ref)
+        if row.legacy_source is not None:
+            self.seal_legacy_sources()
+        return self._view(row)
+
+    def seal_legacy_sources(self) -> int:
+        """Seal every source stored in the clear before schema version 4, and clear it.
+
+        One transaction (audited when it sealed anything); the store is then
+        compacted, so the plaintext leaves the database file's free pages
+        and its write-ahead log too. Idempotent, and safe with several
+        processes: each row is re-read inside the transaction.
+
+        Returns:
+            How many sources were sealed.
+        """
+        sealed = 0
+        with self._ctx.writing() as tx:
+            for row in tx.list_cameras():
+                if row.legacy_source is None:
+                    continue
+                value = row.sealed_source or self._seal(tx, row.camera_id, row.legacy_source)
+                tx.set_camera_source(row.camera_id, value)
+                sealed += 1
+            if sealed:
+                self._audit.append(tx, "camera.seal_sources", details={"cameras": sealed})
+        if sealed:
+            logger.info("sealed %d camera source(s) stored in the clear by schema 3", sealed)
+            self._ctx.store.compact()
+        return sealed
+
+    def _seal(self, tx: Transaction, camera_id: str, source: str) -> bytes:
+        sealed = seal_camera_source(self._ctx.envelope, tx, camera_id, source)
+        assert sealed is not None
+        return sealed
+
+    def _view(self, row: CameraRow) -> Camera:
+        return Camera.from_row(row, open_camera_source(self._ctx.envelope, self._ctx.store, row))
 
     def remove(self, ref: str) -> None:
         """Remove a camera, its sightings and crowd buckets (audited).

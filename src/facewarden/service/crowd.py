@@ -170,6 +170,45 @@ class CrowdCounter:
         )
 
 
+def merge_buckets(a: CrowdBucketRow, b: CrowdBucketRow) -> CrowdBucketRow:
+    """Two counts of one camera's bucket as one: sums, maxima, frame-weighted means.
+
+    A bucket is written more than once when a visit ends after its minute was
+    flushed (its dwell time and visitor are counted late), when frames are
+    pushed again after an end, or when a worker taking a camera over counts
+    the rest of a minute its predecessor began. Visitors are summed: one seen
+    by both counts is counted twice (the signatures that would tell are
+    never stored).
+    """
+    frames = a.frames + b.frames
+
+    def mean(x: float, x_frames: int, y: float, y_frames: int) -> float:
+        return (x * x_frames + y * y_frames) / frames if frames else 0.0
+
+    dwell = Counter({k: int(v) for k, v in a.dwell.items()})
+    dwell.update({k: int(v) for k, v in b.dwell.items()})
+    if len(a.heatmap) == len(b.heatmap):
+        heat = tuple(
+            tuple(x + y for x, y in zip(ra, rb, strict=True))
+            for ra, rb in zip(a.heatmap, b.heatmap, strict=True)
+        )
+    else:  # another grid size: keep the one with more frames behind it
+        heat = a.heatmap if a.frames >= b.frames else b.heatmap
+    return CrowdBucketRow(
+        a.camera_id,
+        a.start,
+        max(a.seconds, b.seconds),
+        frames,
+        max(a.faces_max, b.faces_max),
+        mean(a.faces_mean, a.frames, b.faces_mean, b.frames),
+        max(a.people_max, b.people_max),
+        mean(a.people_mean, a.frames, b.people_mean, b.frames),
+        a.unique_visitors + b.unique_visitors,
+        dict(dwell),
+        heat,
+    )
+
+
 @dataclass
 class OccupancyAlert:
     """Posts ``{"camera", "people", "threshold", "at"}`` to a webhook at high occupancy.

@@ -13,17 +13,18 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from facewarden.errors import PermissionDeniedError
 from facewarden.service.cameras import resolve_camera
 from facewarden.service.context import Context
-from facewarden.service.crowd import DWELL_BINS
+from facewarden.service.crowd import DWELL_BINS, merge_buckets
 from facewarden.store.cameras import CrowdBucketRow
 
 __all__ = ["CrowdBucket", "CrowdReports", "to_csv"]
 
 _ROLES = frozenset({"admin", "operator", "analyst"})
+_INSTANT = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,15 @@ class CrowdReports:
         return to_csv(resolve_camera(self._ctx.store, camera).name, buckets, self.min_count)
 
     def save(self, rows: Sequence[CrowdBucketRow]) -> None:
-        """Store finished buckets (the frame processor's writes; aggregates only)."""
+        """Store finished buckets (the frame processor's writes; aggregates only).
+
+        A bucket already stored is merged with, not replaced (:func:`merge_buckets`).
+        """
         with self._ctx.writing() as tx:
             for row in rows:
-                tx.put_crowd_bucket(row)
+                stored = [
+                    r
+                    for r in tx.crowd_buckets(row.camera_id, row.start, row.start + _INSTANT)
+                    if r.start == row.start
+                ]
+                tx.put_crowd_bucket(merge_buckets(stored[0], row) if stored else row)

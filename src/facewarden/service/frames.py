@@ -13,11 +13,24 @@ watchlist of the camera leaves a trace: one sighting per visit (a subject
 who comes back within ``merge_gap`` continues the same visit), written when
 first matched and moved on when the track ends or every ``sync_every``. A
 sensitive camera never identifies: it only counts.
+
+A track's identification is audited (SECURITY.md promise 17), but without
+*who* matched: an ``identify`` entry naming the subject, with the camera in
+its purpose and the time, would outlive the sighting by years and be
+exactly the movement record its 24-hour expiry exists to prevent (promise
+11). So the entry gives counts only (``matched_count``); who was seen is in
+the sighting, for as long as the sighting lives, and reading it is audited
+with a case reference (promise 18).
+
+Webhook alerts of new sightings are only queued here
+(:class:`~facewarden.service.alerts.SightingAlert`); a slow or dead webhook
+never holds up a frame.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -26,11 +39,15 @@ import numpy as np
 import numpy.typing as npt
 
 from facewarden import imaging
+from facewarden.privacy.audit import AuditEntry
 from facewarden.service.alerts import SightingAlert
+from facewarden.service.audit import AuditLog
 from facewarden.service.cameras import resolve_camera
 from facewarden.service.crowd import CrowdCounter, OccupancyAlert
+from facewarden.service.recognition import Recognition
+from facewarden.store.base import Transaction
 from facewarden.store.cameras import CameraRow, CrowdBucketRow
-from facewarden.types import Face
+from facewarden.types import Box, Face
 from facewarden.vision.detect import HogDetector
 from facewarden.vision.people import PeopleDetector, count_people
 from facewarden.vision.pipeline import Pipeline
@@ -40,6 +57,8 @@ if TYPE_CHECKING:
     from facewarden.service.warden import Warden
 
 __all__ = ["FrameProcessor", "FrameResult", "video_pipeline"]
+
+_BODIES_MAX_AGE = timedelta(seconds=1)
 
 RGBImage = npt.NDArray[np.uint8]
 
@@ -57,6 +76,50 @@ def video_pipeline(base: Pipeline, width: int, height: int, max_pixels: int = 52
         return dataclasses.replace(base, detector=HogDetector(upsample=1, name="hog-video"))
     scale = min(1.0, (max_pixels / pixels) ** 0.5)
     return dataclasses.replace(base, detector=HogDetector(scale=scale, name="hog-video"))
+
+
+class _TrackAudit(AuditLog):
+    """The audit log of a camera's identifications: lists of ids become their counts.
+
+    :meth:`Recognition.identify_faces` names the matched subjects in its
+    entry; here every list in the details (the matched subject ids, the
+    names shown) is replaced by ``<key>_count``, so the entry says that an
+    identification ran at the camera and how many matched, never whom.
+    """
+
+    def append(
+        self,
+        tx: Transaction,
+        action: str,
+        *,
+        object_type: str = "",
+        object_id: str = "",
+        purpose: str = "",
+        outcome: str = "ok",
+        details: Mapping[str, object] | None = None,
+    ) -> AuditEntry:
+        if details is not None:
+            details = {
+                (f"{key}_count" if isinstance(value, list | tuple | set | frozenset) else key): (
+                    len(value) if isinstance(value, list | tuple | set | frozenset) else value
+                )
+                for key, value in details.items()
+            }
+        return super().append(
+            tx,
+            action,
+            object_type=object_type,
+            object_id=object_id,
+            purpose=purpose,
+            outcome=outcome,
+            details=details,
+        )
+
+
+def _track_recognition(warden: Warden) -> Recognition:
+    """Identification for camera tracks, audited by :class:`_TrackAudit` (module notes)."""
+    ctx = warden._ctx  # the deployment's shared state; this module is part of the service
+    return Recognition(ctx, _TrackAudit(ctx, warden.actor))
 
 
 @dataclass(frozen=True)
@@ -94,15 +157,19 @@ class FrameProcessor:
         pipeline: detects and embeds faces (default: :func:`video_pipeline`
             of the deployment's pipeline, sized at the first frame).
         people: the body detector, or None to count faces only.
-        people_every: run the body detector on every n-th frame.
+        people_every: run the body detector on every n-th frame (its bodies are
+            reused with each frame's own faces, for at most one second).
         tracker: the face tracker (default: a fresh :class:`Tracker`).
         crowd: the crowd counters (default: one-minute buckets).
         alert: an occupancy webhook, or None.
-        sighting_alert: a webhook told of each new sighting (ids only), or None.
+        sighting_alert: a webhook told of each new sighting (ids only), or
+            None. Alerts are queued, never posted in the frame loop; :meth:`finish`
+            waits up to ``alert_flush`` seconds for them to go out.
         improve_factor: re-identify a track when a face this much larger
             (by :func:`face_score`) than the one last searched appears.
         merge_gap: a subject seen again within this continues the same visit.
         sync_every: how often a live visit's last-seen time is written.
+        alert_flush: how long :meth:`finish` waits for queued sighting alerts.
     """
 
     def __init__(
@@ -120,13 +187,17 @@ class FrameProcessor:
         improve_factor: float = 1.3,
         merge_gap: timedelta = timedelta(seconds=10),
         sync_every: timedelta = timedelta(seconds=30),
+        alert_flush: float = 5.0,
     ) -> None:
         self._warden = warden
+        self._recognition = _track_recognition(warden)
+        self._alert_flush = alert_flush
         self.camera: CameraRow = resolve_camera(warden.store, camera)
         self._pipeline = pipeline
         self._people = people
         self._people_every = max(1, people_every)
-        self._last_people: int | None = None
+        self._bodies: list[Box] = []
+        self._bodies_at: datetime | None = None
         self.tracker = tracker or Tracker()
         self.crowd = crowd or CrowdCounter(self.camera.camera_id)
         self._alert = alert
@@ -156,7 +227,7 @@ class FrameProcessor:
             for track in update.active:
                 if track.missed == 0:
                     new.extend(self._identify(track, frame, when))
-        people = self._count_people(frame, faces)
+        people = self._count_people(frame, faces, when)
         boxes = [f.box for f in faces]
         self.crowd.observe(when, boxes, people or 0, (width, height))
         if self._alert is not None:
@@ -166,19 +237,26 @@ class FrameProcessor:
         return FrameResult(when, len(faces), people, len(update.active), tuple(new))
 
     def finish(self, when: datetime) -> None:
-        """The source ended: end every track, write visits and every bucket."""
+        """The source ended: end every track, write visits and every bucket, send alerts.
+
+        Waits (at most ``alert_flush`` seconds) for the queued sighting alerts.
+        """
         for track in self.tracker.end_all():
             self._end(track, when)
         self._store_buckets(self.crowd.flush(None))
         self._recent.clear()
+        if self._sighting_alert is not None:
+            self._sighting_alert.flush(self._alert_flush)
 
-    def _count_people(self, frame: RGBImage, faces: list[Face]) -> int | None:
+    def _count_people(self, frame: RGBImage, faces: list[Face], when: datetime) -> int | None:
         if self._people is None:
             return None
-        if self._frames % self._people_every == 0 or self._last_people is None:
-            bodies = self._people.detect(frame)
-            self._last_people = count_people([f.box for f in faces], bodies)
-        return max(self._last_people, len(faces))
+        stale = self._bodies_at is None or abs(when - self._bodies_at) > _BODIES_MAX_AGE
+        if stale or self._frames % self._people_every == 0:
+            self._bodies, self._bodies_at = self._people.detect(frame), when
+        # Bodies from a frame up to a second ago, this frame's faces: a scene that
+        # changed (frames pushed far apart) is never counted from an old frame.
+        return count_people([f.box for f in faces], self._bodies)
 
     def _identify(self, track: Track, frame: RGBImage, when: datetime) -> list[str]:
         state = self._states.setdefault(track.track_id, _TrackState())
@@ -193,7 +271,7 @@ class FrameProcessor:
         self.identifications += 1
         new = []
         for watchlist_id in self.camera.watchlists:
-            result = self._warden.recognition.identify_faces(
+            result = self._recognition.identify_faces(
                 [track.face], watchlist_id, top_k=1, purpose=f"camera {self.camera.camera_id}"
             )
             matches = result.faces[0].matches if result.faces else ()
@@ -229,15 +307,24 @@ class FrameProcessor:
             state.visits[watchlist_id] = recent
             return None
         thumbnail = self._thumbnail(track, frame) if self.camera.keep_thumbnails else None
-        sighting_id = self._warden.sightings.open_visit(
-            self.camera, subject_id, watchlist_id, first, last, similarity, thumbnail
+        sighting_id, new = self._warden.sightings.record_visit(
+            self.camera,
+            subject_id,
+            watchlist_id,
+            first,
+            last,
+            similarity,
+            thumbnail,
+            merge_gap=self._merge_gap,
         )
-        if self._sighting_alert is not None:
+        if new and self._sighting_alert is not None:  # queued: never waits for the webhook
             self._sighting_alert.notify(sighting_id, self.camera.camera_id, watchlist_id, first)
         visit = _Visit(sighting_id, subject_id, similarity, last, last)
         state.visits[watchlist_id] = visit
         self._recent[key] = visit
-        return sighting_id
+        # A stored visit continued (a camera taken over goes over its last
+        # seconds again) is not a new sighting: not reported, not alerted.
+        return sighting_id if new else None
 
     def _extend(self, state: _TrackState, when: datetime) -> None:
         for visit in state.visits.values():

@@ -5,6 +5,9 @@ file). :class:`IngestWorker` runs several cameras at once; each camera has
 a :class:`CameraStatus` (``starting``, ``live``, ``reconnecting``,
 ``unreachable``, ``error`` with its message, ``ended``, ``stopped``) that
 the console shows, and a camera that fails never stops the others.
+A long-running process's share of the deployment's cameras (claimed through
+the database, resumed where another worker left off) is run by
+:class:`~facewarden.service.supervisor.IngestSupervisor` (``facewarden worker``).
 """
 
 from __future__ import annotations
@@ -85,13 +88,20 @@ def watch(
 
 @dataclass
 class CameraStatus:
-    """The state of one camera in a worker, for the console."""
+    """The state of one camera in a worker, for the console.
+
+    ``worker`` names the worker process running it and ``position`` is how
+    far into a video file it is (seconds; None for a stream), where an
+    :class:`~facewarden.service.supervisor.IngestSupervisor` runs it.
+    """
 
     camera: str
     state: str = "starting"
     error: str | None = None
     frames: int = 0
     sightings: int = 0
+    worker: str | None = None
+    position: float | None = None
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for JSON output."""
@@ -101,6 +111,8 @@ class CameraStatus:
             "error": self.error,
             "frames": self.frames,
             "sightings": self.sightings,
+            "worker": self.worker,
+            "position": None if self.position is None else round(self.position, 2),
         }
 
 

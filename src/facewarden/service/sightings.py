@@ -1,6 +1,8 @@
 """Sightings: one per visit of a watchlist subject to a camera, short-lived and audited.
 
-Written by the frame processor (:mod:`facewarden.service.frames`) with an
+Written by the frame processor (:mod:`facewarden.service.frames`), once per
+visit even when a camera's video is gone over again by the worker taking it
+over (:meth:`Sightings.open_visit` continues the stored visit), with an
 expiry: the deployment's ``sighting_retention_hours`` (24 by default), or
 shorter or longer for a camera or a watchlist (the shortest applies). The
 hourly purge deletes expired ones (SECURITY.md promise 11).
@@ -27,13 +29,17 @@ from facewarden.service.records import new_id
 from facewarden.service.watchlists import resolve_watchlist
 from facewarden.store.base import CameraRow, HistoryRequestRow, SightingRow, Transaction
 
-__all__ = ["HistoryResult", "Sighting", "Sightings"]
+__all__ = ["VISIT_GAP", "HistoryResult", "Sighting", "Sightings"]
 
 INVESTIGATOR = "investigator"
 _SITE_ROLES = frozenset({"admin", "operator", "investigator"})
 _APPROVER_ROLES = frozenset({"admin", "investigator"})
+_ALERT_ROLES = frozenset({"admin", "operator"})
 _WATCHLIST_RETENTION = "sighting_retention_hours:"
 _MAX_HOURS = 24 * 31
+# A subject seen again within this at the same camera continues the same visit
+# (the frame processor's default ``merge_gap``).
+VISIT_GAP = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -135,15 +141,72 @@ class Sightings:
         last_seen: datetime,
         similarity: float,
         thumbnail: bytes | None = None,
+        *,
+        merge_gap: timedelta = VISIT_GAP,
     ) -> str:
-        """Write a new sighting (audited); returns its id.
+        """Write a new sighting (audited), or continue the visit's stored one; returns its id.
+
+        See :meth:`record_visit`, which also says which of the two happened.
+        """
+        sighting_id, _ = self.record_visit(
+            camera,
+            subject_id,
+            watchlist_id,
+            first_seen,
+            last_seen,
+            similarity,
+            thumbnail,
+            merge_gap=merge_gap,
+        )
+        return sighting_id
+
+    def record_visit(
+        self,
+        camera: CameraRow,
+        subject_id: str,
+        watchlist_id: str,
+        first_seen: datetime,
+        last_seen: datetime,
+        similarity: float,
+        thumbnail: bytes | None = None,
+        *,
+        merge_gap: timedelta = VISIT_GAP,
+    ) -> tuple[str, bool]:
+        """Write a new sighting (audited), or continue the visit's stored one.
+
+        Returns the sighting id and whether it is new (a continued visit is
+        not a new sighting: no second audit entry, no second alert).
 
         ``thumbnail`` (encoded image bytes) is kept only if the camera says
         so, and then encrypted with the subject's data key.
+
+        Recording is idempotent for one visit: when a sighting of the same
+        subject at this camera against this watchlist already reaches to
+        within ``merge_gap`` of ``[first_seen, last_seen]``, that sighting is
+        extended instead of a second one opened. So a camera taken over by
+        another worker (or restarted), which goes over the last few seconds
+        of its video again, does not record the visit twice.
         """
         expires = last_seen + self.retention(camera, watchlist_id)
-        sighting_id = new_id("sig")
         with self._ctx.writing() as tx:
+            same = [
+                r
+                for r in tx.sightings_at(
+                    camera.camera_id, watchlist_id, first_seen - merge_gap, last_seen + merge_gap
+                )
+                if r.subject_id == subject_id
+            ]
+            if same:
+                row = max(same, key=lambda r: r.last_seen)
+                last = max(last_seen, row.last_seen)
+                tx.update_sighting(
+                    row.sighting_id,
+                    last_seen=last,
+                    best_similarity=max(similarity, row.best_similarity),
+                    expires_at=max(expires, row.expires_at + (last - row.last_seen)),
+                )
+                return row.sighting_id, False
+            sighting_id = new_id("sig")
             sealed = self._seal(tx, camera, subject_id, sighting_id, thumbnail)
             tx.insert_sighting(
                 SightingRow(
@@ -168,7 +231,7 @@ class Sightings:
                 # not become the movement record the expiry is there to prevent.
                 details={"camera": camera.camera_id},
             )
-        return sighting_id
+        return sighting_id, True
 
     def extend(self, sighting_id: str, last_seen: datetime, similarity: float) -> bool:
         """Move a sighting's last-seen time (and its expiry with it) on.
@@ -308,6 +371,42 @@ class Sightings:
                 details={"watchlist": wl.watchlist_id, "sightings": len(rows)},
             )
         return [Sighting.from_row(r) for r in rows]
+
+    def recent(
+        self, since: datetime, until: datetime, *, role: str, limit: int = 100
+    ) -> list[Sighting]:
+        """Sightings first seen after ``since`` (up to ``until``) at any camera: the alerts.
+
+        Newest first, at most ``limit``. Audited as one entry per call that
+        finds something (``sightings.alerts``, with counts): the console asks
+        every few seconds for what is new since its last answer, and an
+        empty answer reads nobody's whereabouts.
+
+        Raises:
+            PermissionDeniedError: the role may not watch alerts (admin, operator).
+        """
+        if role not in _ALERT_ROLES:
+            raise PermissionDeniedError(f"role {role!r} may not watch sighting alerts")
+        self._ctx.ensure_open()
+        store = self._ctx.store
+        cameras = [c for c in store.list_cameras() if not c.sensitive and c.watchlists]
+        rows = [
+            r
+            for camera in cameras
+            for watchlist_id in camera.watchlists
+            for r in store.sightings_at(camera.camera_id, watchlist_id, since, until)
+            if since < r.first_seen <= until
+        ]
+        rows.sort(key=lambda r: (r.first_seen, r.sighting_id), reverse=True)
+        found = [Sighting.from_row(r) for r in rows[:limit]]
+        if found:
+            self._audit.record(
+                "sightings.alerts",
+                object_type="camera",
+                purpose="sighting alerts",
+                details={"cameras": len({s.camera_id for s in found}), "sightings": len(found)},
+            )
+        return found
 
     def _refusal(self, role: str, case_reference: str, hours: int) -> str | None:
         if role != INVESTIGATOR:

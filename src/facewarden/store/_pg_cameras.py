@@ -28,9 +28,10 @@ def _camera(row: Row) -> CameraRow:
         tuple(json.loads(row["watchlists"])),
         bool(row["sensitive"]),
         row["retention_hours"],
-        row["source"],
+        None if row["sealed_source"] is None else bytes(row["sealed_source"]),
         bool(row["keep_thumbnails"]),
         utc(row["created_at"]),
+        row["legacy_source"],
     )
 
 
@@ -149,9 +150,13 @@ class CameraWrites:
         )
         if taken is not None:
             raise ConflictError(f"a camera called {row.name!r} (or with its id) exists")
+        if row.legacy_source is not None:
+            raise ValueError("a camera's source is stored sealed only (sealed_source)")
         self._exec(
             "insert camera",
-            "INSERT INTO cameras VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO cameras (camera_id, name, location, latitude, longitude, watchlists, "
+            "sensitive, retention_hours, sealed_source, keep_thumbnails, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 row.camera_id,
                 row.name,
@@ -161,10 +166,20 @@ class CameraWrites:
                 json.dumps(list(row.watchlists)),
                 row.sensitive,
                 row.retention_hours,
-                row.source,
+                row.sealed_source,
                 row.keep_thumbnails,
                 utc(row.created_at),
             ),
+        )
+
+    def set_camera_source(self, camera_id: str, sealed_source: bytes | None) -> bool:
+        return (
+            self._exec(
+                "set camera source",
+                "UPDATE cameras SET sealed_source = %s, legacy_source = NULL WHERE camera_id = %s",
+                (sealed_source, camera_id),
+            )
+            > 0
         )
 
     def delete_camera(self, camera_id: str) -> bool:

@@ -202,4 +202,12 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        4,
+        "camera sources sealed at rest",
+        (
+            "ALTER TABLE cameras ADD COLUMN sealed_source bytea",
+            "ALTER TABLE cameras RENAME COLUMN source TO legacy_source",
+        ),
+    ),
 )

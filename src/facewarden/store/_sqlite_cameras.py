@@ -29,9 +29,10 @@ def _camera(row: sqlite3.Row) -> CameraRow:
         tuple(json.loads(row["watchlists"])),
         bool(row["sensitive"]),
         row["retention_hours"],
-        row["source"],
+        None if row["sealed_source"] is None else bytes(row["sealed_source"]),
         bool(row["keep_thumbnails"]),
         ts_parse(row["created_at"]),
+        row["legacy_source"],
     )
 
 
@@ -150,9 +151,13 @@ class CameraWrites:
         )
         if taken is not None:
             raise ConflictError(f"a camera called {row.name!r} (or with its id) exists")
+        if row.legacy_source is not None:
+            raise ValueError("a camera's source is stored sealed only (sealed_source)")
         self._exec(
             "insert camera",
-            "INSERT INTO cameras VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO cameras (camera_id, name, location, latitude, longitude, watchlists, "
+            "sensitive, retention_hours, sealed_source, keep_thumbnails, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 row.camera_id,
                 row.name,
@@ -162,10 +167,20 @@ class CameraWrites:
                 json.dumps(list(row.watchlists)),
                 row.sensitive,
                 row.retention_hours,
-                row.source,
+                row.sealed_source,
                 row.keep_thumbnails,
                 ts_text(row.created_at),
             ),
+        )
+
+    def set_camera_source(self, camera_id: str, sealed_source: bytes | None) -> bool:
+        return (
+            self._exec(
+                "set camera source",
+                "UPDATE cameras SET sealed_source = ?, legacy_source = NULL WHERE camera_id = ?",
+                (sealed_source, camera_id),
+            )
+            > 0
         )
 
     def delete_camera(self, camera_id: str) -> bool:

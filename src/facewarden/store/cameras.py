@@ -5,7 +5,9 @@ Part of the :mod:`facewarden.store.base` contract (its ``Reader`` and
 and its camera (erasing either erases it) and carries its own expiry, set by
 the service from the camera's, the watchlist's or the deployment's
 retention. Its thumbnail, when kept at all, arrives encrypted. Crowd buckets
-are aggregates (counts, histograms, a coarse grid), never a face.
+are aggregates (counts, histograms, a coarse grid), never a face. A
+camera's source arrives sealed too (it may hold a password); the store
+never writes a plaintext source.
 """
 
 from __future__ import annotations
@@ -38,9 +40,14 @@ class CameraRow:
         watchlists: ids of the watchlists checked there.
         sensitive: no identification there, only anonymous counts.
         retention_hours: sighting retention for this camera, or None (the default).
-        source: where its frames come from (a file path or stream URL), or None.
+        sealed_source: ciphertext of where its frames come from (a file path
+            or stream URL, sealed by the service, bound to the camera id), or None.
         keep_thumbnails: keep an encrypted face thumbnail with each sighting.
         created_at: when it was registered.
+        legacy_source: a plaintext source written before schema version 4,
+            waiting for the service to seal it; None otherwise. Read only:
+            :meth:`CameraWriter.insert_camera` refuses one, and
+            :meth:`CameraWriter.set_camera_source` clears it.
     """
 
     camera_id: str
@@ -51,9 +58,10 @@ class CameraRow:
     watchlists: tuple[str, ...]
     sensitive: bool
     retention_hours: int | None
-    source: str | None
+    sealed_source: bytes | None = field(repr=False)
     keep_thumbnails: bool
     created_at: datetime
+    legacy_source: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -189,7 +197,12 @@ class CameraWriter(Protocol):
 
         Raises:
             ConflictError: the id or name is taken.
+            ValueError: the row carries a plaintext ``legacy_source``.
         """
+        ...
+
+    def set_camera_source(self, camera_id: str, sealed_source: bytes | None) -> bool:
+        """Replace a camera's sealed source and clear any plaintext one; False if it is gone."""
         ...
 
     def delete_camera(self, camera_id: str) -> bool:

@@ -21,7 +21,15 @@ Design notes for the tables:
 * version 3: ``sightings`` hang off their subject and camera and carry their
   own ``expires_at`` (the purge deletes by it); ``crowd_buckets`` hold
   aggregates only; ``history_requests`` are location-history requests
-  waiting for (or given) a second person's approval.
+  waiting for (or given) a second person's approval;
+* version 4: a camera's source (a stream URL often carries a user name and
+  password, and names the camera network) is stored only sealed, in
+  ``cameras.sealed_source`` (AES-256-GCM, bound to the camera id). The
+  plaintext column of version 3 is renamed ``legacy_source``: a migration
+  holds no keys, so it cannot seal what is there; the service seals each
+  remaining value and clears it the first time the cameras are read
+  (:meth:`facewarden.service.cameras.Cameras.seal_legacy_sources`). Nothing
+  writes the column any more; a later migration may drop it.
 """
 
 from __future__ import annotations
@@ -211,6 +219,14 @@ MIGRATIONS: tuple[Migration, ...] = (
                 heatmap TEXT NOT NULL,
                 PRIMARY KEY (camera_id, start)
             ) WITHOUT ROWID""",
+        ),
+    ),
+    Migration(
+        4,
+        "camera sources sealed at rest",
+        (
+            "ALTER TABLE cameras ADD COLUMN sealed_source BLOB",
+            "ALTER TABLE cameras RENAME COLUMN source TO legacy_source",
         ),
     ),
 )

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -127,7 +127,7 @@ class CameraClaims:
             )
         if row is not None and row["ok"]:
             self._held.add(camera_id)
-            logger.info("worker %s claimed camera %s", self.worker_id, camera_id)
+            logger.debug("worker %s claimed camera %s", self.worker_id, camera_id)
             return True
         return False
 
@@ -140,18 +140,31 @@ class CameraClaims:
                 "SELECT pg_advisory_unlock(%s, hashtext(%s))", (CAMERA_NS, camera_id)
             )
         self._held.discard(camera_id)
+        logger.debug("worker %s released camera %s", self.worker_id, camera_id)
 
-    def rebalance(self, cameras: Iterable[str]) -> frozenset[str]:
+    def rebalance(
+        self,
+        cameras: Iterable[str],
+        before_release: Callable[[str], bool] | None = None,
+    ) -> frozenset[str]:
         """Keep to this worker's fair share of ``cameras``: release extras, claim free ones.
 
-        Cameras no longer in the list are released. Returns what is held after.
+        Cameras no longer in the list are released. ``before_release`` is
+        called with each camera about to be released, while it is still held
+        (stop processing it there); when it returns False the camera is kept
+        this time (its processing did not stop yet). Returns what is held after.
         """
         wanted = sorted(set(cameras))
+
+        def drop(camera_id: str) -> None:
+            if before_release is None or before_release(camera_id):
+                self.release(camera_id)
+
         for camera_id in sorted(self._held - set(wanted)):
-            self.release(camera_id)
+            drop(camera_id)
         share = math.ceil(len(wanted) / self.live_workers()) if wanted else 0
         for camera_id in sorted(self._held, reverse=True)[: max(0, len(self._held) - share)]:
-            self.release(camera_id)
+            drop(camera_id)
         for camera_id in wanted:
             if len(self._held) >= share:
                 break

@@ -7,18 +7,23 @@
   CPU allows and always the same way.
 * :class:`StreamSource` reads an ``rtsp://``, ``http://`` or ``https://``
   stream (MJPEG over HTTP included). A reader thread keeps only the newest
-  frame, so however slow the processing, a frame handed out is never older
-  than ``max_lag`` seconds (older ones are dropped, counted in
+  frame (as OpenCV decoded it, BGR: only a frame that is handed out is
+  converted to RGB), so however slow the processing, a frame handed out is
+  never older than ``max_lag`` seconds (older ones are dropped, counted in
   :attr:`StreamSource.dropped`); at most ``fps_budget`` frames a second are
   handed out. When the stream drops (or cannot be opened: a wrong URL) the
   source says so in :attr:`StreamSource.state` and :attr:`last_error` and
   reconnects with exponential backoff, until :meth:`stop`.
+
+A stream URL may carry a user name and password: states, errors and logs
+name it only as :func:`redact_url` writes it (``rtsp://host:554/...``).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,10 +34,47 @@ import numpy.typing as npt
 
 from facewarden.errors import FacewardenError, InvalidInputError
 
-__all__ = ["FileSource", "Frame", "FrameSource", "SourceError", "StreamSource", "open_source"]
+__all__ = [
+    "FileSource",
+    "Frame",
+    "FrameSource",
+    "SourceError",
+    "StreamSource",
+    "open_source",
+    "redact_url",
+    "source_kind",
+]
 
 RGBImage = npt.NDArray[np.uint8]
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+
+
+def source_kind(uri: str) -> str:
+    """``stream`` for an ``rtsp(s)://`` or ``http(s)://`` URL, else ``file``."""
+    return "stream" if uri.startswith(STREAM_SCHEMES) else "file"
+
+
+def redact_url(uri: str) -> str:
+    """``uri`` safe to show: ``scheme://host[:port]/...`` for a URL, ``.../name`` for a file.
+
+    No user name, password, path, query or fragment of a URL is kept (any
+    of them may hold a credential or say too much about the camera
+    network); of a file path, only its last part.
+    """
+    if "://" not in uri:
+        name = uri.replace("\\", "/").rstrip("/").rpartition("/")[2]
+        return f".../{name}" if name else "..."
+    try:
+        parts = urllib.parse.urlsplit(uri)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:  # a malformed port or host: keep nothing of it
+        scheme = uri.partition(":")[0].lower()
+        return f"{scheme if scheme.isalnum() else 'url'}://..."
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{port}" if port is not None else host
+    return f"{parts.scheme.lower()}://{netloc}/..."
 
 
 class SourceError(FacewardenError):
@@ -175,7 +217,7 @@ class StreamSource:
         max_attempts: int | None = None,
     ) -> None:
         if not url.startswith(STREAM_SCHEMES):
-            raise InvalidInputError(f"not a stream URL (rtsp, http or https): {url!r}")
+            raise InvalidInputError(f"not a stream URL (rtsp, http or https): {redact_url(url)!r}")
         if fps_budget <= 0:
             raise InvalidInputError(f"fps_budget must be positive, got {fps_budget}")
         self.url = url
@@ -189,7 +231,8 @@ class StreamSource:
         self._state = "opening"
         self._stop = threading.Event()
         self._cond = threading.Condition()
-        self._latest: tuple[int, float, RGBImage] | None = None
+        # The newest frame as decoded (BGR); converted only when handed out.
+        self._latest: tuple[int, float, Any] | None = None
         self._reader: threading.Thread | None = None
 
     @property
@@ -224,7 +267,7 @@ class StreamSource:
                     return
                 if latest is None or latest[0] == last_index:
                     continue
-                index, captured, image = latest
+                index, captured, bgr = latest
                 now = time.monotonic()
                 if now - captured > self.max_lag:
                     self.dropped += 1
@@ -234,7 +277,7 @@ class StreamSource:
                     time.sleep(next_due - now)
                 next_due = max(next_due + step, time.monotonic())
                 last_index = index
-                yield Frame(index, captured - start, image)
+                yield Frame(index, captured - start, _rgb(bgr))
         finally:
             self.stop()
             if self._reader is not None:
@@ -248,7 +291,7 @@ class StreamSource:
             capture = _capture(self.url)
             if capture is None:
                 failures += 1
-                self.last_error = f"cannot open {self.url}"
+                self.last_error = f"cannot open {redact_url(self.url)}"
                 if self.max_attempts is not None and failures >= self.max_attempts:
                     self._state = "failed"
                     with self._cond:
@@ -264,11 +307,11 @@ class StreamSource:
                 while not self._stop.is_set():
                     ok, bgr = capture.read()
                     if not ok:
-                        self.last_error = f"stream {self.url} dropped"
+                        self.last_error = f"stream {redact_url(self.url)} dropped"
                         break
                     index += 1
                     with self._cond:
-                        self._latest = (index, time.monotonic(), _rgb(bgr))
+                        self._latest = (index, time.monotonic(), bgr)
                         self._cond.notify_all()
             finally:
                 capture.release()

@@ -138,12 +138,25 @@ export async function logout() {
 
 // What each role may use (docs/http-api.md "Roles"); the server enforces it anyway,
 // the console only hides what would be refused.
+// Cameras (docs/http-api.md "Cameras"): "cameras" lists them, "camera-write" adds and
+// removes, "crowd" reads the anonymous aggregates, "sightings" queries who on a
+// watchlist was seen where, "history" asks for one subject's location history (an
+// investigator, with a case reference), "history-approve" approves another person's
+// request, "alerts" receives the console's sighting and occupancy alerts.
+const CAMERA_CAPABILITIES = {
+  admin: ["cameras", "camera-write", "crowd", "sightings", "history-approve", "alerts"],
+  operator: ["cameras", "camera-write", "crowd", "sightings", "alerts"],
+  investigator: ["sightings", "history", "history-approve"],
+  analyst: ["cameras", "crowd"],
+  auditor: [],
+};
+
 const CAPABILITIES = {
-  admin: ["enroll", "identify", "verify", "subjects", "subject-read", "subject-write", "watchlists", "audit", "admin"],
-  operator: ["enroll", "identify", "verify", "subjects", "subject-read", "subject-write", "watchlists"],
-  investigator: ["subject-read"],
-  analyst: [],
-  auditor: ["audit"],
+  admin: ["enroll", "identify", "verify", "subjects", "subject-read", "subject-write", "watchlists", "audit", "admin", ...CAMERA_CAPABILITIES.admin],
+  operator: ["enroll", "identify", "verify", "subjects", "subject-read", "subject-write", "watchlists", ...CAMERA_CAPABILITIES.operator],
+  investigator: ["subject-read", ...CAMERA_CAPABILITIES.investigator],
+  analyst: [...CAMERA_CAPABILITIES.analyst],
+  auditor: ["audit", ...CAMERA_CAPABILITIES.auditor],
 };
 
 /** True when the signed-in role may use `capability`. */
@@ -163,4 +176,53 @@ export function downloadJson(value, filename) {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/**
+ * Download what the API answers at `path` (a CSV report, say) as a file. The request
+ * carries the session cookie like any other; the body is saved through a blob URL,
+ * so nothing but the query goes into a URL. Rejects with ApiError.
+ */
+export async function downloadFile(path, { query, filename = "download", signal } = {}) {
+  let url = path;
+  if (query) {
+    const params = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== "") params.set(k, v);
+    const qs = params.toString();
+    if (qs) url += `?${qs}`;
+  }
+  let response;
+  try {
+    response = await fetch(url, { method: "GET", headers: { Accept: "text/csv, application/json" }, signal, credentials: "same-origin", cache: "no-store" });
+  } catch (err) {
+    if (err && err.name === "AbortError") throw err;
+    throw new ApiError(0, "NetworkError", "Check the connection to the facewarden server and try again.");
+  }
+  if (!response.ok) {
+    let type = "HttpError";
+    let message = `The server answered ${response.status}.`;
+    try {
+      const data = JSON.parse(await response.text());
+      if (data && data.error) {
+        type = String(data.error.type || type);
+        message = String(data.error.message || message);
+      }
+    } catch {
+      // Not JSON: the status says enough.
+    }
+    if (response.status === 401) endSession("expired");
+    throw new ApiError(response.status, type, message);
+  }
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const named = disposition.match(/filename="?([^";]+)"?/);
+  const blob = await response.blob();
+  const href = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = href;
+  a.download = named ? named[1] : filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(href), 10_000);
+  return { filename: a.download, size: blob.size };
 }

@@ -3,13 +3,16 @@
 // personal data.
 
 import { can, currentUser, logout, onSessionEnd, resume } from "./api.js";
-import { errorBanner, h, icon, replace } from "./dom.js";
+import { errorBanner, h, icon, replace, toast } from "./dom.js";
 import renderAdmin from "./pages/admin.js";
 import renderAudit from "./pages/audit.js";
+import renderCameras from "./pages/cameras.js";
+import renderCrowd from "./pages/crowd.js";
 import renderDashboard from "./pages/dashboard.js";
 import renderEnroll from "./pages/enroll.js";
 import renderLogin from "./pages/login.js";
 import renderSearch from "./pages/search.js";
+import renderSightings, { alertFeed, alertText, primeNames } from "./pages/sightings.js";
 import renderSubject from "./pages/subject.js";
 import renderSubjects from "./pages/subjects.js";
 import renderVerify from "./pages/verify.js";
@@ -23,6 +26,10 @@ const ROUTES = [
   { pattern: /^subjects$/, nav: "subjects", title: "Subjects", cap: "subjects", render: renderSubjects },
   { pattern: /^subjects\/([A-Za-z0-9_-]+)$/, nav: "subjects", title: "Subject", cap: "subject-read", render: renderSubject },
   { pattern: /^watchlists$/, nav: "watchlists", title: "Watchlists", cap: "watchlists", render: renderWatchlists },
+  { pattern: /^cameras$/, nav: "cameras", title: "Cameras", cap: "cameras", render: renderCameras },
+  { pattern: /^crowd$/, nav: "crowd", title: "Crowd analysis", cap: "crowd", render: renderCrowd },
+  { pattern: /^cameras\/([A-Za-z0-9_-]+)\/crowd$/, nav: "crowd", title: "Crowd analysis", cap: "crowd", render: renderCrowd },
+  { pattern: /^sightings$/, nav: "sightings", title: "Sightings and alerts", cap: "sightings", render: renderSightings },
   { pattern: /^audit$/, nav: "audit", title: "Audit log", cap: "audit", render: renderAudit },
   { pattern: /^admin$/, nav: "admin", title: "Users and API keys", cap: "admin", render: renderAdmin },
 ];
@@ -34,6 +41,9 @@ const NAV = [
   { id: "verify", label: "Verify photos", icon: "verify", href: "#/verify", cap: "verify", group: "Recognition" },
   { id: "subjects", label: "Subjects", icon: "subjects", href: "#/subjects", cap: "subjects", group: "Records" },
   { id: "watchlists", label: "Watchlists", icon: "watchlists", href: "#/watchlists", cap: "watchlists", group: "Records" },
+  { id: "cameras", label: "Cameras", icon: "camera", href: "#/cameras", cap: "cameras", group: "Cameras" },
+  { id: "crowd", label: "Crowd", icon: "chart", href: "#/crowd", cap: "crowd", group: "Cameras" },
+  { id: "sightings", label: "Sightings", icon: "eye", href: "#/sightings", cap: "sightings", group: "Cameras" },
   { id: "audit", label: "Audit log", icon: "audit", href: "#/audit", cap: "audit", group: "Oversight" },
   { id: "admin", label: "Users & API keys", icon: "keys", href: "#/admin", cap: "admin", group: "Oversight" },
 ];
@@ -51,7 +61,13 @@ let shell = null;
 let controller = null;
 
 function routeOf(hash) {
-  return hash.replace(/^#\/?/, "").replace(/\/+$/, "");
+  return hash.replace(/^#\/?/, "").replace(/\?.*$/, "").replace(/\/+$/, "");
+}
+
+/** The `?key=value` part of the hash (opaque ids only, e.g. #/sightings?camera=cam_…). */
+function queryOf(hash) {
+  const at = hash.indexOf("?");
+  return new URLSearchParams(at >= 0 ? hash.slice(at + 1) : "");
 }
 
 function buildShell() {
@@ -66,6 +82,7 @@ function buildShell() {
       navList.append(h("div", { class: "nav-group" }, group));
     }
     const link = h("a", { href: item.href, class: "nav-link", dataset: { nav: item.id } }, icon(item.icon), h("span", {}, item.label));
+    if (item.id === "sightings") link.append(h("span", { class: "nav-badge", hidden: true, dataset: { testid: "alert-badge" } }));
     links.set(item.id, link);
     navList.append(link);
   }
@@ -92,15 +109,64 @@ function buildShell() {
       signOut,
     ),
   );
+  const bell = can("alerts") ? alertBell() : null;
   const topbar = h(
     "header",
     { class: "topbar" },
     title,
-    h("div", { class: "topbar-note" }, icon("lock"), h("span", {}, "Every action in this console is recorded in the audit log")),
+    h("div", { class: "topbar-right" }, bell, h("div", { class: "topbar-note" }, icon("lock"), h("span", {}, "Every action in this console is recorded in the audit log"))),
   );
   const frame = h("div", { class: "shell" }, sidebar, h("div", { class: "main-col" }, topbar, main));
   replace(root, frame);
+  if (bell) startAlerts(bell, links.get("sightings"));
   return { links, title, main };
+}
+
+// ------------------------------------------------------------------ alerts
+
+let stopAlerts = null;
+
+function alertBell() {
+  return h(
+    "a",
+    { class: "alert-bell", href: "#/sightings", dataset: { testid: "alert-bell" }, "aria-label": "Alerts: none new" },
+    icon("bell"),
+    h("span", { class: "alert-count", hidden: true, "aria-hidden": "true" }),
+    h("span", { class: "sr-only alert-live", role: "status", "aria-live": "polite" }),
+  );
+}
+
+/** Poll the alerts while signed in: a count on the bell and the Sightings link, a toast for new ones. */
+function startAlerts(bell, navLink) {
+  if (stopAlerts) stopAlerts();
+  const count = bell.querySelector(".alert-count");
+  const live = bell.querySelector(".alert-live");
+  const badge = navLink ? navLink.querySelector(".nav-badge") : null;
+  primeNames();
+  const off = alertFeed.subscribe((fresh, feed) => {
+    const n = feed.unseen;
+    const text = n > 99 ? "99+" : String(n);
+    count.textContent = text;
+    count.hidden = n === 0;
+    bell.classList.toggle("has-alerts", n > 0);
+    bell.setAttribute("aria-label", n ? `Alerts: ${n} new` : "Alerts: none new");
+    bell.hidden = !feed.available;
+    if (badge) {
+      badge.textContent = text;
+      badge.hidden = n === 0;
+      badge.setAttribute("aria-label", `${n} new alerts`);
+    }
+    if (!fresh.length) return;
+    const onSightings = routeOf(location.hash) === "sightings";
+    live.textContent = fresh.length === 1 ? `New alert: ${alertText(fresh[0])}` : `${fresh.length} new alerts`;
+    if (!onSightings) toast(fresh.length === 1 ? alertText(fresh[0]) : `${fresh.length} new alerts: open Sightings`, "danger");
+  });
+  alertFeed.start();
+  stopAlerts = () => {
+    off();
+    alertFeed.stop();
+    stopAlerts = null;
+  };
 }
 
 async function route() {
@@ -109,6 +175,7 @@ async function route() {
   if (controller) controller.abort();
   controller = new AbortController();
   const path = routeOf(location.hash);
+  const query = queryOf(location.hash);
   const match = ROUTES.map((r) => [r, path.match(r.pattern)]).find(([, m]) => m);
   for (const [id, link] of shell.links) {
     const active = match && match[0].nav === id;
@@ -132,6 +199,7 @@ async function route() {
   replace(main, h("div", { class: "loading" }, h("span", { class: "spinner" }), "Loading…"));
   const view = {
     main,
+    query,
     signal: controller.signal,
     setTitle: (text) => {
       shell.title.textContent = text;
@@ -151,6 +219,7 @@ async function route() {
 
 function showLogin(notice = null) {
   shell = null;
+  if (stopAlerts) stopAlerts();
   if (controller) controller.abort();
   document.title = "Sign in · facewarden";
   replace(

@@ -73,6 +73,29 @@ const ICONS = {
   lock: ["M6 11h12v10H6z", "M8.5 11V8a3.5 3.5 0 0 1 7 0v3"],
 };
 
+// Icons of the camera pages (cameras, crowd, sightings, alerts).
+Object.assign(ICONS, {
+  chart: ["M4 4v16h16", "M8 16v-5", "M12 16V8", "M16 16v-3", "M20 16V6"],
+  eye: ["M2.5 12S6 5.5 12 5.5 21.5 12 21.5 12 18 18.5 12 18.5 2.5 12 2.5 12z", "M12 14.8a2.8 2.8 0 1 0 0-5.6 2.8 2.8 0 0 0 0 5.6z"],
+  bell: ["M6 16V11a6 6 0 0 1 12 0v5l1.5 2h-15z", "M10 20.5a2 2 0 0 0 4 0"],
+  pin: ["M12 21s-6.5-6.2-6.5-11a6.5 6.5 0 0 1 13 0c0 4.8-6.5 11-6.5 11z", "M12 12.2a2.3 2.3 0 1 0 0-4.6 2.3 2.3 0 0 0 0 4.6z"],
+  history: ["M3.5 12a8.5 8.5 0 1 0 2.5-6", "M3 4v4h4", "M12 7.5V12l3 2"],
+});
+
+/** An element in the SVG namespace (charts): attributes set as given, children appended. */
+export function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    el.setAttribute(key, String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return el;
+}
+
 /** An inline SVG icon by name (decorative: hidden from screen readers). */
 export function icon(name, extraClass = "") {
   const svg = document.createElementNS(SVG_NS, "svg");

@@ -67,6 +67,9 @@ export default async function renderDashboard(view) {
     can("identify") && action("Search by photo", "Find candidates on a watchlist", "search", "#/search"),
     can("verify") && action("Verify two photos", "Are two photos the same person?", "verify", "#/verify"),
     can("watchlists") && action("Watchlists", "Purpose, lawful basis, threshold", "watchlists", "#/watchlists"),
+    can("cameras") && action("Cameras", "Sources, states and errors", "camera", "#/cameras"),
+    can("crowd") && action("Crowd analysis", "Anonymous counts, dwell time, heatmap", "chart", "#/crowd"),
+    can("sightings") && action("Sightings", "Who on a watchlist was seen where", "bell", "#/sightings"),
     can("audit") && action("Audit log", "Who did what, and when", "audit", "#/audit"),
     can("admin") && action("Users and API keys", "Accounts, roles and machine keys", "keys", "#/admin"),
   ].filter(Boolean);
@@ -91,7 +94,7 @@ export default async function renderDashboard(view) {
     }
   }
   if (!actions.length && !stats.length) {
-    blocks.push(banner("info", "Nothing to show for your role here", "Analysts see crowd aggregates only; they are not part of this console yet."));
+    blocks.push(banner("info", "Nothing to show for your role here", "Your role has no pages in this console."));
   }
   return h("div", { class: "page page-dashboard" }, blocks);
 }

@@ -1,0 +1,167 @@
+"""Sightings: who on a watchlist was seen at a camera, a subject's history, console alerts.
+
+Every read of sightings is audited by the service. A subject's location
+history is an investigator's, with a case reference, and (when
+``history_needs_approval`` is set) a second investigator's approval first:
+the first call answers 202 with a pending ``request_id``, another
+investigator (or an admin) approves it, and the same call with that
+``request_id`` answers the sightings. Sightings name subjects by id only.
+
+Alerts are the console's notifications: sightings of watchlist subjects
+first seen since the caller's last answer (audited when there are any: the
+console polls every few seconds) and the occupancy
+alerts of pushed cameras, which the service does not store: they are kept
+in the server's memory (bounded; lost at a restart).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from facewarden.api.auth import allow, require
+from facewarden.api.routes.cameras import FUTURE_TOLERANCE, aware, time_range
+from facewarden.api.schemas_cameras import (
+    AlertsOut,
+    HistoryIn,
+    HistoryOut,
+    IsoTime,
+    OccupancyAlertOut,
+    SightingAlertOut,
+    SightingListOut,
+    SightingOut,
+)
+from facewarden.api.state import acting_warden, server
+from facewarden.service.access import Principal
+from facewarden.service.records import invalid_input
+from facewarden.service.warden import Warden
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["sightings"])
+_JSON = "application/json"
+_Warden = Annotated[Warden, Depends(acting_warden)]
+_Time = Annotated[IsoTime | None, Query(description="ISO-8601 with a time zone")]
+_Ref = Annotated[str, Query(min_length=1, max_length=64)]
+_Id = Annotated[str, Path(min_length=1, max_length=64)]
+_ALERT_WINDOW = timedelta(hours=1)
+
+
+@router.get("/sightings", response_model=SightingListOut, **allow("operator", "investigator"))
+def at_camera(
+    warden: _Warden,
+    principal: Annotated[Principal, Depends(require("operator", "investigator"))],
+    camera: Annotated[str, Query(min_length=1, max_length=64, description="camera id or name")],
+    watchlist: Annotated[
+        str, Query(min_length=1, max_length=64, description="watchlist id or name")
+    ],
+    start: _Time = None,
+    end: _Time = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 100,
+) -> SightingListOut:
+    """Who on ``watchlist`` was seen at ``camera`` between ``start`` and ``end`` (audited).
+
+    Default: the 24 hours before ``end`` (default: now). Oldest first, at most ``limit``.
+    """
+    first, last = time_range(start, end, warden.clock())
+    found = warden.sightings.at_camera(watchlist, camera, first, last, role=principal.role)
+    return SightingListOut(
+        sightings=[SightingOut.from_sighting(s) for s in found[:limit]],
+        truncated=len(found) > limit,
+    )
+
+
+@router.post(
+    "/subjects/{subject_id}/history",
+    response_model=HistoryOut,
+    responses={202: {"model": HistoryOut, "description": "waiting for a second approver"}},
+    **allow("investigator", media=_JSON),
+)
+def history(
+    subject_id: _Id,
+    query: HistoryIn,
+    response: Response,
+    warden: _Warden,
+    principal: Annotated[Principal, Depends(require("investigator"))],
+) -> HistoryOut:
+    """Where a subject was seen in the last ``hours`` hours, for a case (audited, refusals too).
+
+    202 with a pending ``request_id`` when a second person must approve first.
+    """
+    result = warden.sightings.history(
+        subject_id,
+        query.hours,
+        role=principal.role,
+        case_reference=query.case_reference,
+        request_id=query.request_id,
+    )
+    if result.pending:
+        response.status_code = 202
+        return HistoryOut(status="pending", request_id=result.request_id, sightings=[])
+    return HistoryOut(
+        status="done",
+        request_id=result.request_id,
+        sightings=[SightingOut.from_sighting(s) for s in result.sightings],
+    )
+
+
+@router.post(
+    "/history-requests/{request_id}/approve",
+    status_code=204,
+    response_class=Response,
+    **allow("admin", "investigator"),
+)
+def approve(
+    request_id: _Id,
+    warden: _Warden,
+    principal: Annotated[Principal, Depends(require("admin", "investigator"))],
+) -> Response:
+    """Approve another person's pending history request (audited; not your own: 403)."""
+    warden.sightings.approve(request_id, role=principal.role)
+    return Response(status_code=204)
+
+
+@router.get("/alerts", response_model=AlertsOut, **allow("operator"))
+def alerts(
+    request: Request,
+    warden: _Warden,
+    principal: Annotated[Principal, Depends(require("operator"))],
+    since: _Time = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> AlertsOut:
+    """Sightings first seen after ``since`` (default: the last hour) and occupancy alerts.
+
+    Newest first, each list at most ``limit``. Ask again with ``since`` set to
+    the newest ``first_seen`` (or ``at``) you have for only what is new. A read
+    that finds sightings is audited (one entry); occupancy alerts come from the
+    server's memory.
+    """
+    now = warden.clock()
+    start = aware("since", since) if since is not None else now - _ALERT_WINDOW
+    end = now + FUTURE_TOLERANCE
+    if start >= end:
+        raise invalid_input("since is in the future")
+    seen = warden.sightings.recent(start, end, role=principal.role, limit=limit)
+    occupancy = server(request).occupancy.since(start, limit)
+    return AlertsOut(
+        since=start,
+        sightings=[
+            SightingAlertOut(
+                sighting_id=s.sighting_id,
+                subject_id=s.subject_id,
+                camera_id=s.camera_id,
+                watchlist_id=s.watchlist_id,
+                first_seen=s.first_seen,
+                last_seen=s.last_seen,
+            )
+            for s in seen[:limit]
+        ],
+        occupancy=[
+            OccupancyAlertOut(
+                camera_id=e.camera_id, people=e.people, threshold=e.threshold, at=e.at
+            )
+            for e in occupancy
+        ],
+    )

@@ -1,0 +1,597 @@
+"""The ingest supervisor: a long-running process's share of the deployment's cameras.
+
+Every ``rebalance_seconds`` an :class:`IngestSupervisor` lists the cameras
+that have a source and decides which of them this process runs:
+
+* on **PostgreSQL** through :class:`~facewarden.store.pg_claims.CameraClaims`
+  (session advisory locks): each live worker keeps to its fair share, no
+  camera is held by two workers at once, and a dead worker's cameras (its
+  locks vanish with its connection) are picked up by the others at their
+  next round;
+* on **SQLite** one host runs every camera: the supervisor holding an
+  exclusive lock on ``<data dir>/ingest.lock`` runs them all, any other
+  idles (and takes over if the first one goes).
+
+A camera newly held gets a runner thread (one per camera, isolated: a
+camera that fails never stops the others; a stream that drops reconnects
+with backoff in :class:`~facewarden.vision.sources.StreamSource`); a camera
+to be released is stopped first (its source stopped, its thread joined, its
+visits and progress written) and only then released. A camera whose runner
+ended in an error is retried after ``retry_seconds``.
+
+**Resuming files.** A file source's progress (the media position and the
+wall-clock time its time zero maps to) is kept in the store's meta table
+(``camera_progress:<camera id>``) every ``progress_seconds`` of video; a
+worker taking the camera over resumes from there with the same time zero,
+so sightings keep their times, and a file processed to its end is not
+processed again. The few seconds gone over twice do not record visits twice:
+live visits are written every ``progress_seconds`` too, and
+:meth:`~facewarden.service.sightings.Sightings.open_visit` continues a stored
+visit of the same subject at the same camera instead of opening a second.
+(Crowd counts of the minute resumed in are those of the resuming worker.)
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from facewarden.errors import FacewardenError
+from facewarden.service.frames import FrameProcessor, FrameResult
+from facewarden.service.ingest import CameraStatus, watch
+from facewarden.store.postgres import is_postgres_url
+from facewarden.vision.people import PeopleDetector
+from facewarden.vision.sources import FileSource, Frame, FrameSource, open_source, redact_url
+
+if TYPE_CHECKING:
+    from facewarden.service.warden import Warden
+
+__all__ = ["CameraProgress", "IngestSupervisor", "default_worker_id"]
+
+logger = logging.getLogger(__name__)
+
+PROGRESS_KEY = "camera_progress:"
+LOCK_NAME = "ingest.lock"
+
+# (event, camera id): "claimed" or "released", told as it happens.
+ClaimListener = Callable[[str, str], None]
+
+
+def default_worker_id() -> str:
+    """``<host>:<pid>``: unique among the live workers of a deployment."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# -- progress of file sources --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CameraProgress:
+    """How far a camera's video file was processed, kept in the store's meta table.
+
+    ``t0`` is the wall-clock time the video's time zero maps to (sightings
+    and crowd buckets are dated from it); ``seconds`` the media position of
+    the last frame processed; ``ended`` once the file was processed to its
+    end. ``source`` is a digest of the file it is about (a source may be a
+    secret: it is stored sealed, never in the clear): progress on another
+    file does not apply.
+    """
+
+    source: str
+    t0: datetime
+    seconds: float = 0.0
+    ended: bool = False
+    worker: str | None = None
+
+    @staticmethod
+    def digest(uri: str) -> str:
+        """What progress keeps of a source: a digest, not the path."""
+        return hashlib.sha256(uri.encode()).hexdigest()[:32]
+
+    @staticmethod
+    def key(camera_id: str) -> str:
+        """The meta key of a camera's progress."""
+        return PROGRESS_KEY + camera_id
+
+    @classmethod
+    def load(cls, warden: Warden, camera_id: str) -> CameraProgress | None:
+        """The camera's stored progress, or None (none, or unreadable)."""
+        raw = warden.store.get_meta(cls.key(camera_id))
+        if not raw:
+            return None
+        try:
+            data = json.loads(raw)
+            return cls(
+                str(data["source"]),
+                datetime.fromisoformat(data["t0"]),
+                float(data["seconds"]),
+                bool(data["ended"]),
+                data.get("worker"),
+            )
+        except (ValueError, KeyError, TypeError):
+            logger.warning("ignoring unreadable progress of camera %s", camera_id)
+            return None
+
+    def save(self, warden: Warden, camera_id: str) -> None:
+        """Store it (one small write)."""
+        value = json.dumps(
+            {
+                "source": self.source,
+                "t0": self.t0.isoformat(),
+                "seconds": round(self.seconds, 4),
+                "ended": self.ended,
+                "worker": self.worker,
+            }
+        )
+        with warden.store.transaction() as tx:
+            tx.set_meta(self.key(camera_id), value)
+
+
+class _Resumed:
+    """A source that skips frames up to ``after`` (seconds) and, with ``realtime``,
+    hands files out no faster than their own time (as a camera would)."""
+
+    def __init__(self, inner: FrameSource, after: float | None, realtime: bool) -> None:
+        self.inner = inner
+        self._after = after
+        self._realtime = realtime
+        self._stop = threading.Event()
+        self.resumed_past = 0
+
+    @property
+    def state(self) -> str:
+        return self.inner.state
+
+    @property
+    def skipped(self) -> int:
+        return int(getattr(self.inner, "skipped", 0))
+
+    @property
+    def dropped(self) -> int:
+        return int(getattr(self.inner, "dropped", 0))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.inner.stop()
+
+    def frames(self) -> Iterator[Frame]:
+        origin: float | None = None
+        frames = self.inner.frames()
+        try:
+            for frame in frames:
+                if self._after is not None and frame.seconds <= self._after + 1e-6:
+                    self.resumed_past += 1
+                    continue
+                if self._realtime:
+                    now = time.monotonic()
+                    if origin is None:
+                        origin = now - frame.seconds
+                    elif self._stop.wait(max(0.0, origin + frame.seconds - now)):
+                        return
+                if self._stop.is_set():
+                    return
+                yield frame
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
+
+
+# -- who runs which camera -----------------------------------------------------------
+
+
+class _Claims(Protocol):
+    def rebalance(
+        self, cameras: Iterable[str], before_release: Callable[[str], bool] | None = None
+    ) -> frozenset[str]: ...
+
+    def close(self) -> None: ...
+
+
+class _HostLock:
+    """SQLite: the supervisor holding ``<data dir>/ingest.lock`` runs every camera."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._held: frozenset[str] = frozenset()
+
+    def _acquire(self) -> bool:
+        if self._fd is not None:
+            return True
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise FacewardenError(f"cannot open the ingest lock {self.path}: {exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._fd = fd
+        return True
+
+    def rebalance(
+        self, cameras: Iterable[str], before_release: Callable[[str], bool] | None = None
+    ) -> frozenset[str]:
+        wanted = frozenset(cameras)
+        kept = set(self._held & wanted)
+        for camera_id in sorted(self._held - wanted):
+            if before_release is not None and not before_release(camera_id):
+                kept.add(camera_id)
+        self._held = frozenset(kept | wanted) if self._acquire() else frozenset(kept)
+        return self._held
+
+    def close(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+        self._held = frozenset()
+
+
+# -- the runners ---------------------------------------------------------------------
+
+
+@dataclass
+class _Runner:
+    camera_id: str
+    source_uri: str
+    status: CameraStatus
+    thread: threading.Thread | None = None
+    source: _Resumed | None = None
+    stopping: threading.Event = field(default_factory=threading.Event)
+    finished_at: float | None = None
+
+
+class IngestSupervisor:
+    """Runs this process's share of the deployment's cameras until stopped.
+
+    Args:
+        warden: the open deployment (each camera acts as ``camera:<name>``).
+        worker_id: unique among live workers (default ``<host>:<pid>``).
+        fps_budget: frames per second processed per camera.
+        rebalance_seconds: how often cameras are listed and claims reviewed
+            (with PostgreSQL, the take-over bound for a dead worker's cameras).
+        progress_seconds: how often (of video time) a file's progress and
+            live visits are written.
+        retry_seconds: a camera whose runner failed is started again after this.
+        max_attempts: a stream that cannot be opened this many times in a row
+            is given up until the retry (None: retry forever with backoff).
+        realtime: hand video files out no faster than their own time, as a
+            camera would (demonstrations and tests).
+        people: a body detector for crowd counts, or None.
+        on_claim: told ``("claimed" | "released", camera id)`` as it happens.
+    """
+
+    def __init__(
+        self,
+        warden: Warden,
+        *,
+        worker_id: str | None = None,
+        fps_budget: float = 5.0,
+        rebalance_seconds: float = 2.0,
+        progress_seconds: float = 2.0,
+        retry_seconds: float = 30.0,
+        max_attempts: int | None = None,
+        realtime: bool = False,
+        people: PeopleDetector | None = None,
+        on_claim: ClaimListener | None = None,
+        join_seconds: float = 30.0,
+    ) -> None:
+        self._warden = warden
+        self.worker_id = worker_id or default_worker_id()
+        self._fps = fps_budget
+        self._period = rebalance_seconds
+        self._progress_every = progress_seconds
+        self._retry = retry_seconds
+        self._max_attempts = max_attempts
+        self._realtime = realtime
+        self._people = people
+        self._on_claim = on_claim
+        self._join = join_seconds
+        self._claims: _Claims | None = None
+        self._runners: dict[str, _Runner] = {}
+        self._held: frozenset[str] = frozenset()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._loop_thread: threading.Thread | None = None
+        self.rounds = 0
+
+    def __repr__(self) -> str:
+        return f"IngestSupervisor({self.worker_id!r}, holding={sorted(self._held)})"
+
+    # -- public ---------------------------------------------------------------------
+
+    @property
+    def held(self) -> frozenset[str]:
+        """The cameras (ids) this process holds now."""
+        return self._held
+
+    def start(self) -> None:
+        """Connect the claims, run a first round, then keep rebalancing in a thread.
+
+        Raises:
+            DatabaseUnavailableError: PostgreSQL cannot be reached.
+            FacewardenError: another live worker uses this worker id.
+        """
+        if self._loop_thread is not None:
+            raise FacewardenError("this supervisor was started already")
+        self._claims = self._connect()
+        try:
+            self._round()
+        except BaseException:
+            self.stop()
+            raise
+        self._loop_thread = threading.Thread(
+            target=self._loop, name=f"ingest-supervisor {self.worker_id}", daemon=True
+        )
+        self._loop_thread.start()
+
+    def stop(self) -> None:
+        """Stop every camera (their progress written), release the claims; idempotent."""
+        self._stop.set()
+        if self._loop_thread is not None and self._loop_thread is not threading.current_thread():
+            self._loop_thread.join()
+        for camera_id in sorted(self._runners):
+            self._stop_runner(camera_id)
+        claims, self._claims = self._claims, None
+        if claims is not None:
+            claims.close()
+        released = self._held
+        self._held = frozenset()
+        for camera_id in sorted(released):
+            logger.info("worker %s released camera %s", self.worker_id, camera_id)
+            self._tell("released", camera_id)
+
+    def states(self) -> dict[str, CameraStatus]:
+        """The status of each camera this process holds, keyed by camera id."""
+        with self._lock:
+            return {
+                camera_id: self._refreshed(runner)
+                for camera_id, runner in self._runners.items()
+                if camera_id in self._held
+            }
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until :meth:`stop` (True) or ``timeout`` seconds (False)."""
+        return self._stop.wait(timeout)
+
+    def __enter__(self) -> IngestSupervisor:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the loop -------------------------------------------------------------------
+
+    def _connect(self) -> _Claims:
+        url = self._warden.settings.database_url
+        if url is not None and is_postgres_url(url):
+            from facewarden.store.pg_claims import CameraClaims
+
+            return CameraClaims(url, self.worker_id)
+        return _HostLock(self._warden.settings.data_dir / LOCK_NAME)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._period):
+            try:
+                self._round()
+            except Exception:  # the loop must outlive any one round's fault
+                logger.exception("ingest supervisor round failed")
+
+    def _round(self) -> None:
+        self.rounds += 1
+        if self._claims is None:
+            try:
+                self._claims = self._connect()
+            except FacewardenError as exc:
+                logger.warning("worker %s cannot claim cameras: %s", self.worker_id, exc)
+                return
+        try:
+            cameras = {c.camera_id: c.source for c in self._warden.cameras.all() if c.source}
+        except FacewardenError as exc:
+            logger.warning("worker %s cannot list cameras: %s", self.worker_id, exc)
+            return
+        try:
+            held = self._claims.rebalance(sorted(cameras), self._before_release)
+        except FacewardenError as exc:
+            # The claims' session is in doubt (its locks may be gone): stop everything
+            # now, drop the session, and claim afresh at the next round.
+            logger.warning(
+                "worker %s lost its claims (%s); stopping its cameras", self.worker_id, exc
+            )
+            self._drop_all()
+            return
+        for camera_id in sorted(held - self._held):
+            logger.info("worker %s claimed camera %s", self.worker_id, camera_id)
+            self._tell("claimed", camera_id)
+        self._held = held
+        for camera_id in sorted(held):
+            source = cameras.get(camera_id)
+            if source is not None:
+                self._ensure_running(camera_id, source)
+
+    def _drop_all(self) -> None:
+        for camera_id in sorted(self._runners):
+            self._stop_runner(camera_id)
+        claims, self._claims = self._claims, None
+        if claims is not None:
+            claims.close()
+        for camera_id in sorted(self._held):
+            logger.info("worker %s released camera %s", self.worker_id, camera_id)
+            self._tell("released", camera_id)
+        self._held = frozenset()
+
+    def _before_release(self, camera_id: str) -> bool:
+        if not self._stop_runner(camera_id):
+            logger.error(
+                "camera %s did not stop within %.0f s; keeping its claim", camera_id, self._join
+            )
+            return False
+        self._held = self._held - {camera_id}
+        logger.info("worker %s released camera %s", self.worker_id, camera_id)
+        self._tell("released", camera_id)
+        return True
+
+    def _tell(self, event: str, camera_id: str) -> None:
+        if self._on_claim is not None:
+            try:
+                self._on_claim(event, camera_id)
+            except Exception:
+                logger.exception("claim listener failed")
+
+    def _ensure_running(self, camera_id: str, source: str) -> None:
+        runner = self._runners.get(camera_id)
+        if runner is not None and runner.source_uri != source:
+            # Its source was changed: start afresh (once the old runner stopped).
+            if not self._stop_runner(camera_id):
+                return
+            runner = None
+        if runner is not None:
+            alive = runner.thread is not None and runner.thread.is_alive()
+            retry_due = (
+                runner.status.state in ("error", "failed")
+                and runner.finished_at is not None
+                and time.monotonic() - runner.finished_at >= self._retry
+            )
+            if alive or not retry_due:
+                return
+        status = CameraStatus(camera_id, worker=self.worker_id)
+        runner = _Runner(camera_id, source, status)
+        runner.thread = threading.Thread(
+            target=self._run, args=(runner,), name=f"camera-{camera_id}", daemon=True
+        )
+        with self._lock:
+            self._runners[camera_id] = runner
+        runner.thread.start()
+
+    def _stop_runner(self, camera_id: str) -> bool:
+        """Stop a camera's runner and wait for it; False if it would not stop in time."""
+        runner = self._runners.get(camera_id)
+        if runner is None:
+            return True
+        runner.stopping.set()
+        with self._lock:
+            if runner.source is not None:
+                runner.source.stop()
+        if runner.thread is not None:
+            runner.thread.join(self._join)
+            if runner.thread.is_alive():
+                return False
+        with self._lock:
+            self._runners.pop(camera_id, None)
+        return True
+
+    @staticmethod
+    def _refreshed(runner: _Runner) -> CameraStatus:
+        status = runner.status
+        if runner.source is not None and status.state not in ("error", "ended", "stopped"):
+            status.state = runner.source.state
+            status.error = getattr(runner.source.inner, "last_error", None)
+        return status
+
+    # -- one camera -----------------------------------------------------------------
+
+    def _run(self, runner: _Runner) -> None:
+        status = runner.status
+        try:
+            self._process(runner)
+        except FacewardenError as exc:
+            logger.warning("camera %s: %s", runner.camera_id, exc.message)
+            with self._lock:
+                status.state, status.error = "error", exc.message
+        except Exception as exc:  # one camera's fault must not stop the others
+            logger.exception("camera %s failed", runner.camera_id)
+            with self._lock:
+                status.state, status.error = "error", f"{type(exc).__name__}: {exc}"
+        finally:
+            runner.finished_at = time.monotonic()
+
+    def _resume_point(self, runner: _Runner, is_file: bool) -> CameraProgress | None:
+        """Where to start: the stored progress of a file, a fresh start, or None (done)."""
+        warden, camera_id = self._warden, runner.camera_id
+        progress = CameraProgress.load(warden, camera_id) if is_file else None
+        if progress is not None and progress.source != CameraProgress.digest(runner.source_uri):
+            progress = None  # progress on another file
+        if progress is None:
+            progress = CameraProgress(
+                CameraProgress.digest(runner.source_uri), warden.clock(), 0.0, worker=self.worker_id
+            )
+            if is_file:
+                progress.save(warden, camera_id)
+            return progress
+        if progress.ended:
+            with self._lock:
+                runner.status.state, runner.status.position = "ended", progress.seconds
+            logger.info(
+                "camera %s: %s was processed to its end", camera_id, redact_url(runner.source_uri)
+            )
+            return None
+        logger.info(
+            "camera %s: worker %s resumes %s at %.2f s",
+            camera_id,
+            self.worker_id,
+            redact_url(runner.source_uri),
+            progress.seconds,
+        )
+        return progress
+
+    def _process(self, runner: _Runner) -> None:
+        warden, camera_id, status = self._warden, runner.camera_id, runner.status
+        camera = warden.cameras.get(camera_id)
+        raw = open_source(runner.source_uri, fps_budget=self._fps, max_attempts=self._max_attempts)
+        is_file = isinstance(raw, FileSource)
+        start = self._resume_point(runner, is_file)
+        if start is None:
+            return
+        t0, uri = start.t0, start.source
+        after = start.seconds if start.seconds > 0 else None
+        source = _Resumed(raw, after, self._realtime)
+        with self._lock:
+            runner.source = source
+            status.position = start.seconds if is_file else None
+        if runner.stopping.is_set():
+            source.stop()
+        actor = warden.with_actor(f"camera:{camera.name}")
+        every = timedelta(seconds=self._progress_every)
+        processor = FrameProcessor(actor, camera_id, people=self._people, sync_every=every)
+        saved = position = start.seconds
+
+        def on_frame(result: FrameResult) -> None:
+            nonlocal saved, position
+            position = (result.when - t0).total_seconds()
+            with self._lock:
+                status.frames += 1
+                status.sightings += len(result.new_sightings)
+                if is_file:
+                    status.position = position
+            if is_file and position - saved >= self._progress_every:
+                CameraProgress(uri, t0, position, worker=self.worker_id).save(warden, camera_id)
+                saved = position
+
+        watch(actor, camera_id, source, start=t0, processor=processor, on_frame=on_frame)
+        ended = source.state == "ended"
+        if is_file:
+            CameraProgress(uri, t0, position, ended=ended, worker=self.worker_id).save(
+                warden, camera_id
+            )
+        with self._lock:
+            status.state = "failed" if source.state == "failed" else source.state
+            status.error = getattr(raw, "last_error", None)
+        logger.info(
+            "camera %s: worker %s %s at %.2f s", camera_id, self.worker_id, status.state, position
+        )

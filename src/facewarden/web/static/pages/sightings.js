@@ -1,0 +1,371 @@
+// Sightings and alerts. Sightings name subjects by opaque id only (open the
+// subject's page to see more, where the role may): who on a watchlist was seen
+// at a camera in a time range (GET /v1/sightings, audited); a subject's location
+// history for a case (POST /v1/subjects/{id}/history, investigators, audited,
+// with a second person's approval where the deployment asks for it); and the
+// console's alerts (GET /v1/alerts), polled by the shell while signed in.
+
+import { api, ApiError, can } from "../api.js";
+import { banner, button, card, errorBanner, field, fmtSimilarity, h, icon, pill, replace, time, toast } from "../dom.js";
+import { fromLocalInput, toLocalInput } from "./crowd.js";
+
+/** How often the shell asks for new alerts (ms). */
+export const ALERT_POLL_MS = 8000;
+
+// ------------------------------------------------------------------ alert feed
+
+/**
+ * The console's alerts: polled from GET /v1/alerts (the last hour, server time)
+ * while a role that may read them is signed in. Keeps every alert seen this
+ * session (ids only), how many are unseen, and tells subscribers of changes.
+ */
+class AlertFeed {
+  constructor() {
+    this.alerts = [];
+    this.unseen = 0;
+    this.available = true;
+    this._keys = new Set();
+    this._timer = null;
+    this._subscribers = new Set();
+    this._first = true;
+    this._busy = false;
+    this._since = null;
+  }
+
+  start() {
+    this.stop();
+    this.alerts = [];
+    this.unseen = 0;
+    this.available = true;
+    this._keys = new Set();
+    this._since = null;
+    this._first = true;
+    this.poll();
+    this._timer = setInterval(() => this.poll(), ALERT_POLL_MS);
+  }
+
+  stop() {
+    if (this._timer) clearInterval(this._timer);
+    this._timer = null;
+  }
+
+  subscribe(fn) {
+    this._subscribers.add(fn);
+    return () => this._subscribers.delete(fn);
+  }
+
+  /** Every alert has been looked at (the sightings page is open). */
+  markSeen() {
+    if (!this.unseen) return;
+    this.unseen = 0;
+    this._emit([]);
+  }
+
+  async poll() {
+    if (this._busy || document.hidden) return;
+    this._busy = true;
+    let body;
+    try {
+      // Only what is new since the newest alert already here: the server audits
+      // every answer that holds sightings, so repeating them would fill the log.
+      const query = this._since ? { limit: 50, since: this._since } : { limit: 50 };
+      body = await api("GET", "/v1/alerts", { query });
+    } catch (err) {
+      this._busy = false;
+      if (err instanceof ApiError && [403, 404, 405].includes(err.status)) {
+        // This server (or role) has no alerts: stop asking.
+        this.available = false;
+        this.stop();
+        this._emit([]);
+      }
+      return;
+    }
+    this._busy = false;
+    if (!this._timer) return; // stopped meanwhile (signed out)
+    const fresh = [];
+    for (const alert of normaliseAlerts(body)) {
+      if (alert.at && (!this._since || Date.parse(alert.at) > Date.parse(this._since))) this._since = alert.at;
+      if (this._keys.has(alert.key)) continue;
+      this._keys.add(alert.key);
+      fresh.push(alert);
+    }
+    if (!fresh.length && !this._first) return;
+    this._first = false;
+    this.alerts = [...fresh, ...this.alerts].sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, 200);
+    this.unseen += fresh.length;
+    this._emit(fresh);
+  }
+
+  _emit(fresh) {
+    for (const fn of this._subscribers) fn(fresh, this);
+  }
+}
+
+/** One list of alerts `{key, kind, camera_id, at, ...}` from either answer shape. */
+export function normaliseAlerts(body) {
+  const out = [];
+  if (!body) return out;
+  if (Array.isArray(body.alerts)) {
+    for (const a of body.alerts) out.push({ ...a, key: `${a.kind}:${a.sighting_id || ""}:${a.camera_id}:${a.at}` });
+  }
+  for (const s of body.sightings || []) out.push({ kind: "sighting", key: `sighting:${s.sighting_id}`, at: s.first_seen, ...s });
+  for (const o of body.occupancy || []) out.push({ kind: "occupancy", key: `occupancy:${o.camera_id}:${o.at}`, ...o });
+  return out;
+}
+
+export const alertFeed = new AlertFeed();
+
+// Camera and watchlist names for ids, where the role may list them.
+const names = { cameras: new Map(), watchlists: new Map(), loaded: false };
+
+async function loadNames(signal) {
+  const [cams, lists] = await Promise.all([
+    can("cameras") ? api("GET", "/v1/cameras", { signal }).catch(() => null) : null,
+    can("watchlists") ? api("GET", "/v1/watchlists", { signal }).catch(() => null) : null,
+  ]);
+  if (cams) for (const c of cams.cameras) names.cameras.set(c.camera_id, c);
+  if (lists) for (const w of lists.watchlists) names.watchlists.set(w.watchlist_id, w);
+  names.loaded = true;
+  return { cameras: cams ? cams.cameras : null, watchlists: lists ? lists.watchlists : null };
+}
+
+/** A camera id with its name where known. */
+function cameraLabel(id) {
+  const c = names.cameras.get(id);
+  return c ? h("span", { title: id }, c.name) : h("span", { class: "mono" }, id);
+}
+
+function watchlistLabel(id) {
+  const w = names.watchlists.get(id);
+  return w ? h("span", { title: id }, w.name) : h("span", { class: "mono" }, id);
+}
+
+/** A subject by id only, linked to their page where the role may open it. */
+function subjectLink(id) {
+  return can("subject-read") ? h("a", { class: "mono", href: `#/subjects/${encodeURIComponent(id)}` }, id) : h("span", { class: "mono" }, id);
+}
+
+/** A one-line description of an alert (ids and names of places only). */
+export function alertText(alert) {
+  const c = names.cameras.get(alert.camera_id);
+  const where = c ? c.name : alert.camera_id;
+  if (alert.kind === "occupancy") return `Occupancy at ${where}: ${alert.people} people in view (threshold ${alert.threshold})`;
+  return `Watchlist subject sighted at ${where}`;
+}
+
+/** Make sure camera names are known for the toasts of the shell (once). */
+export async function primeNames() {
+  if (!names.loaded) await loadNames().catch(() => null);
+}
+
+// ------------------------------------------------------------------ page
+
+export default async function renderSightings(view) {
+  const loaded = await loadNames(view.signal);
+  const blocks = [];
+  if (can("alerts")) blocks.push(alertsCard(view));
+  if (can("sightings")) blocks.push(queryCard(view, loaded));
+  if (can("history")) blocks.push(historyCard(view));
+  if (can("history-approve")) blocks.push(approveCard());
+  return h("div", { class: "page page-sightings" }, banner("info", "Sightings are candidate matches", "Each one is a face a camera saw that resembled a watchlist subject. A person reviews it before anything is done; subjects appear here by id only."), blocks);
+}
+
+function alertsCard(view) {
+  const host = h("div", { dataset: { testid: "alert-list" } });
+  const draw = () => {
+    if (!alertFeed.available) {
+      replace(host, h("p", { class: "muted" }, "This server sends no console alerts."));
+      return;
+    }
+    const list = alertFeed.alerts;
+    replace(
+      host,
+      list.length
+        ? h(
+            "table",
+            { class: "table table-compact table-alerts" },
+            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Time"), h("th", { scope: "col" }, "Alert"), h("th", { scope: "col" }, "Camera"), h("th", { scope: "col" }, "Watchlist"), h("th", { scope: "col" }, "Subject"))),
+            h(
+              "tbody",
+              {},
+              list.map((a) =>
+                h(
+                  "tr",
+                  { dataset: { alert: a.kind } },
+                  h("td", { class: "nowrap" }, time(a.at)),
+                  h("td", {}, a.kind === "occupancy" ? pill(`Occupancy: ${a.people} people (≥ ${a.threshold})`, "warn") : pill("Sighting", "danger")),
+                  h("td", {}, cameraLabel(a.camera_id)),
+                  h("td", {}, a.watchlist_id ? watchlistLabel(a.watchlist_id) : h("span", { class: "muted" }, "—")),
+                  h("td", {}, a.subject_id ? subjectLink(a.subject_id) : h("span", { class: "muted" }, "—")),
+                ),
+              ),
+            ),
+          )
+        : h("div", { class: "empty empty-inline" }, icon("bell", "empty-icon"), h("p", {}, "No alerts in the last hour.")),
+    );
+    alertFeed.markSeen();
+  };
+  const off = alertFeed.subscribe(() => draw());
+  view.signal.addEventListener("abort", off, { once: true });
+  draw();
+  const refresh = button("Check now", { kind: "ghost", iconName: "refresh", class: "btn btn-ghost btn-small", onclick: () => alertFeed.poll() });
+  return card("Recent alerts", host, { subtitle: `Sightings of watchlist subjects and occupancy alerts in the last hour; checked every ${ALERT_POLL_MS / 1000} s.`, actions: refresh, cls: "card-alerts" });
+}
+
+function queryCard(view, loaded) {
+  const wanted = view.query ? view.query.get("camera") : null;
+  const camera = loaded.cameras
+    ? h("select", { name: "camera" }, loaded.cameras.filter((c) => !c.sensitive).map((c) => h("option", { value: c.camera_id, selected: c.camera_id === wanted }, c.name)))
+    : h("input", { type: "text", name: "camera", class: "mono", placeholder: "cam_… or a camera name", autocomplete: "off", spellcheck: "false", value: wanted || "" });
+  const watchlist = loaded.watchlists
+    ? h("select", { name: "watchlist" }, loaded.watchlists.map((w) => h("option", { value: w.watchlist_id }, w.name)))
+    : h("input", { type: "text", name: "watchlist", class: "mono", placeholder: "wl_… or a watchlist name", autocomplete: "off", spellcheck: "false" });
+  if (camera.tagName === "SELECT" && wanted && names.cameras.has(wanted)) {
+    // A camera's watchlists first.
+    const checked = names.cameras.get(wanted).watchlists || [];
+    if (watchlist.tagName === "SELECT" && checked.length) watchlist.value = checked[0];
+  }
+  const now = Date.now();
+  const start = h("input", { type: "datetime-local", name: "start", step: "60", value: toLocalInput(new Date(now - 24 * 3600e3)) });
+  const end = h("input", { type: "datetime-local", name: "end", step: "60", value: toLocalInput(new Date(now + 60e3)) });
+  const results = h("div", { dataset: { testid: "sighting-results" }, "aria-live": "polite" });
+  const submit = button("Find sightings", { kind: "primary", type: "submit", iconName: "search" });
+  const form = h("form", { class: "form-grid form-grid-4", novalidate: true }, field("Camera", camera, { required: true }), field("Watchlist", watchlist, { required: true }), field("From", start), field("To", end), h("div", { class: "field-wide form-row-end" }, h("p", { class: "hint" }, "Each query is recorded in the audit log with the watchlist's purpose."), submit));
+  const empty = (camera.tagName === "SELECT" && !camera.options.length) || (watchlist.tagName === "SELECT" && !watchlist.options.length);
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const s = fromLocalInput(start.value);
+    const en = fromLocalInput(end.value);
+    if (!camera.value.trim() || !watchlist.value.trim()) {
+      replace(results, banner("warn", "Choose a camera and a watchlist"));
+      return;
+    }
+    if (!s || !en || s >= en) {
+      replace(results, banner("warn", "Check the time range", "Give a start before the end."));
+      return;
+    }
+    submit.disabled = true;
+    replace(results, h("div", { class: "loading" }, h("span", { class: "spinner" }), "Searching…"));
+    try {
+      const body = await api("GET", "/v1/sightings", { query: { camera: camera.value.trim(), watchlist: watchlist.value.trim(), start: s.toISOString(), end: en.toISOString() }, signal: view.signal });
+      replace(results, sightingTable(body.sightings || [], "No sightings of this watchlist's subjects at this camera in this time range."), body.truncated ? h("p", { class: "hint" }, "Only the first 100 are shown: narrow the time range.") : null);
+    } catch (err) {
+      if (err && err.name === "AbortError") return;
+      replace(results, errorBanner(err));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return card("Sightings at a camera", [empty ? banner("info", "Nothing to query yet", "Sightings need a camera that is not sensitive and a watchlist.") : null, form, results], { subtitle: "Who on a watchlist was seen at a camera, and when.", cls: "card-sightings" });
+}
+
+/** Sightings as a table: times, camera, watchlist, subject id, similarity. */
+export function sightingTable(list, emptyText) {
+  if (!list.length) return h("div", { class: "empty empty-inline" }, icon("eye", "empty-icon"), h("p", {}, emptyText));
+  return h(
+    "table",
+    { class: "table table-compact table-sightings" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "First seen"), h("th", { scope: "col" }, "Last seen"), h("th", { scope: "col" }, "Camera"), h("th", { scope: "col" }, "Watchlist"), h("th", { scope: "col" }, "Subject"), h("th", { scope: "col", class: "num" }, "Similarity"))),
+    h(
+      "tbody",
+      {},
+      list.map((s) => {
+        const cam = names.cameras.get(s.camera_id);
+        return h(
+          "tr",
+          { dataset: { sighting: s.sighting_id, subject: s.subject_id } },
+          h("td", { class: "nowrap" }, time(s.first_seen)),
+          h("td", { class: "nowrap" }, time(s.last_seen)),
+          h("td", {}, cameraLabel(s.camera_id), cam && cam.location ? h("div", { class: "muted" }, cam.location) : null),
+          h("td", {}, watchlistLabel(s.watchlist_id)),
+          h("td", {}, subjectLink(s.subject_id)),
+          h("td", { class: "num mono" }, fmtSimilarity(s.best_similarity ?? s.similarity)),
+        );
+      }),
+    ),
+  );
+}
+
+function historyCard(view) {
+  const subject = h("input", { type: "text", name: "history-subject", class: "mono", placeholder: "sub_…", autocomplete: "off", spellcheck: "false" });
+  const hours = h("input", { type: "number", name: "hours", min: "1", max: "744", step: "1", value: "24" });
+  const caseRef = h("input", { type: "text", name: "case_reference", maxlength: "128", autocomplete: "off", placeholder: "e.g. CASE-2026-0142" });
+  const out = h("div", { dataset: { testid: "history-result" }, "aria-live": "polite" });
+  const submit = button("Request location history", { kind: "primary", type: "submit", iconName: "history", disabled: true });
+  const form = h(
+    "form",
+    { class: "form-grid form-grid-4", novalidate: true },
+    field("Subject id", subject, { required: true }),
+    field("Hours back", hours, { required: true, hint: "1 to 744 (31 days)." }),
+    field("Case reference", caseRef, { required: true, wide: true, hint: "The case this is for: recorded in the audit log with the request." }),
+    h("div", { class: "field-wide form-row-end" }, h("p", { class: "hint" }, "A location history is a record of someone's movements: ask only for a case that needs it."), submit),
+  );
+  const valid = () => /^[A-Za-z0-9_-]+$/.test(subject.value.trim()) && caseRef.value.trim().length > 0 && Number(hours.value) >= 1 && Number(hours.value) <= 744;
+  const refresh = () => {
+    submit.disabled = !valid();
+  };
+  form.addEventListener("input", refresh);
+
+  function pendingBlock(requestId, problem = null) {
+    const again = button("Run the approved request", { kind: "secondary", iconName: "refresh", onclick: () => ask(requestId) });
+    return h(
+      "div",
+      { class: "history-pending", dataset: { testid: "history-pending" } },
+      banner("warn", "Waiting for a second person's approval", "This deployment needs another investigator or an administrator to approve a location history before it is shown. Give them the request id below, then run the request once they have approved it.", again),
+      h("div", { class: "key-row" }, h("span", { class: "muted" }, "Request id"), h("code", { class: "mono request-id", dataset: { testid: "history-request-id" } }, requestId)),
+      problem ? errorBanner(problem) : null,
+    );
+  }
+
+  async function ask(requestId = null) {
+    const id = subject.value.trim();
+    const query = { hours: Math.round(Number(hours.value)), case_reference: caseRef.value.trim() };
+    if (requestId) query.request_id = requestId;
+    submit.disabled = true;
+    replace(out, h("div", { class: "loading" }, h("span", { class: "spinner" }), "Asking…"));
+    try {
+      const body = await api("POST", `/v1/subjects/${encodeURIComponent(id)}/history`, { json: query, signal: view.signal });
+      if (body.status === "pending") {
+        replace(out, pendingBlock(body.request_id));
+      } else {
+        const list = body.sightings || [];
+        replace(out, h("p", { class: "muted history-summary", dataset: { testid: "history-done" } }, `${list.length} ${list.length === 1 ? "sighting" : "sightings"} of `, subjectLink(id), ` in the last ${query.hours} h (case ${query.case_reference}).`), sightingTable(list, "No sightings of this subject in that time."));
+      }
+    } catch (err) {
+      if (err && err.name === "AbortError") return;
+      replace(out, requestId ? pendingBlock(requestId, err) : errorBanner(err));
+    } finally {
+      refresh();
+    }
+  }
+
+  form.addEventListener("submit", (e) => {
+    e.preventDefault();
+    if (!valid()) return;
+    ask();
+  });
+  return card("Location history of a subject", [form, out], { subtitle: "Investigators only, with a case reference; audited, refusals too.", cls: "card-history" });
+}
+
+function approveCard() {
+  const input = h("input", { type: "text", name: "request_id", class: "mono", placeholder: "hr_…", autocomplete: "off", spellcheck: "false", "aria-label": "Request id" });
+  const out = h("div", { "aria-live": "polite" });
+  const form = h("form", { class: "inline-form" }, input, button("Approve request", { kind: "secondary", type: "submit", iconName: "check" }));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const id = input.value.trim();
+    if (!/^[A-Za-z0-9_-]+$/.test(id)) {
+      replace(out, banner("warn", "Give the request id", "As the person who asked was shown it."));
+      return;
+    }
+    try {
+      await api("POST", `/v1/history-requests/${encodeURIComponent(id)}/approve`);
+      replace(out, banner("ok", "Request approved", "The person who asked can now run it. Your approval is recorded in the audit log."));
+      toast("History request approved");
+      input.value = "";
+    } catch (err) {
+      replace(out, errorBanner(err));
+    }
+  });
+  return card("Approve a location-history request", [h("p", { class: "muted" }, "A second person's approval, where the deployment requires one. You cannot approve your own request."), form, out], { cls: "card-approve" });
+}

@@ -1,0 +1,204 @@
+"""The ingest supervisor on SQLite: one host runs every camera, isolated, resumable.
+
+(Sharing cameras among workers on PostgreSQL: test_workers_pg.py.)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from facewarden.privacy import ManualClock
+from facewarden.service import Warden
+from facewarden.service.supervisor import CameraProgress, IngestSupervisor
+
+from ._video import Walk, face_crop, write_video
+from .conftest import T0, enroll
+
+SIZE = (240, 180)
+
+
+def _wait(condition: Callable[[], bool], timeout: float = 60.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def _camera_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith("camera-") and t.is_alive()]
+
+
+def _states(supervisor: IngestSupervisor, warden: Warden) -> dict[str, str]:
+    names = {c.camera_id: c.name for c in warden.cameras.all()}
+    return {names[k]: v.state for k, v in supervisor.states().items()}
+
+
+def test_runs_every_camera_and_a_broken_one_does_not_stop_the_others(
+    warden: Warden, tmp_path: Path
+) -> None:
+    blank = write_video(tmp_path / "blank.mp4", [], seconds=2.0, fps=10.0, size=SIZE)
+    bogus = tmp_path / "broken.avi"
+    bogus.write_bytes(b"\x00" * 4096)
+    warden.cameras.add("a", location="a", source=str(blank))
+    warden.cameras.add("b", location="b", source=str(blank))
+    warden.cameras.add("broken", location="c", source=str(bogus))
+    warden.cameras.add("missing", location="d", source=str(tmp_path / "nothing.mp4"))
+    warden.cameras.add("no-source", location="e")
+    events: list[tuple[str, str]] = []
+    supervisor = IngestSupervisor(
+        warden, worker_id="solo", fps_budget=4, rebalance_seconds=0.1, on_claim=_record(events)
+    )
+    supervisor.start()
+    try:
+        assert _wait(lambda: _states(supervisor, warden).get("b") == "ended")
+        assert _wait(lambda: _states(supervisor, warden).get("a") == "ended")
+        states = supervisor.states()
+        by_name = _states(supervisor, warden)
+        assert by_name == {"a": "ended", "b": "ended", "broken": "error", "missing": "error"}
+        broken = warden.cameras.get("broken").camera_id
+        assert "not a video file" in (states[broken].error or "")
+        a = warden.cameras.get("a").camera_id
+        assert states[a].frames == 8 and states[a].worker == "solo"
+        assert supervisor.held == set(states)
+        assert sorted(e for e, _ in events) == ["claimed"] * 4
+        progress = CameraProgress.load(warden, a)
+        assert progress is not None and progress.ended and progress.t0 == T0
+        assert progress.seconds == pytest.approx(1.8)
+        # The progress keeps a digest of the source, not its path.
+        raw = warden.store.get_meta(CameraProgress.key(a)) or ""
+        assert str(tmp_path) not in raw and json.loads(raw)["worker"] == "solo"
+        # A file processed to its end is not processed again, nor a failed camera at once.
+        rounds = supervisor.rounds
+        assert _wait(lambda: supervisor.rounds >= rounds + 3)
+        assert supervisor.states()[a].frames == 8
+    finally:
+        supervisor.stop()
+    assert supervisor.held == frozenset() and supervisor.states() == {}
+    assert sorted(e for e, _ in events) == ["claimed"] * 4 + ["released"] * 4
+    assert not _camera_threads()
+
+
+def _record(events: list[tuple[str, str]]) -> Callable[[str, str], None]:
+    def told(event: str, camera_id: str) -> None:
+        events.append((event, camera_id))
+
+    return told
+
+
+def test_stop_stops_every_camera_thread_and_a_removed_camera_is_stopped(
+    warden: Warden, tmp_path: Path
+) -> None:
+    warden.cameras.add("gone", location="a", source="http://127.0.0.1:9/nothing")
+    warden.cameras.add("stays", location="b", source="http://127.0.0.1:9/nothing")
+    supervisor = IngestSupervisor(warden, worker_id="solo", rebalance_seconds=0.1)
+    supervisor.start()
+    try:
+        assert _wait(lambda: set(_states(supervisor, warden).values()) == {"unreachable"})
+        assert len(_camera_threads()) == 2
+        warden.cameras.remove("gone")
+        assert _wait(lambda: len(supervisor.held) == 1 and len(_camera_threads()) == 1)
+    finally:
+        supervisor.stop()
+    assert _wait(lambda: not _camera_threads(), 10)
+    assert supervisor.held == frozenset()
+
+
+def test_a_second_supervisor_on_the_same_sqlite_idles_until_the_first_stops(
+    warden: Warden, tmp_path: Path
+) -> None:
+    blank = write_video(tmp_path / "blank.mp4", [], seconds=1.0, fps=10.0, size=SIZE)
+    camera = warden.cameras.add("a", location="a", source=str(blank)).camera_id
+    first = IngestSupervisor(warden, worker_id="one", rebalance_seconds=0.1)
+    second = IngestSupervisor(warden, worker_id="two", rebalance_seconds=0.1)
+    first.start()
+    try:
+        second.start()
+        try:
+            rounds = second.rounds
+            assert _wait(lambda: second.rounds >= rounds + 3)
+            assert first.held == {camera} and second.held == frozenset()
+            first.stop()
+            assert _wait(lambda: second.held == {camera}, 10)
+        finally:
+            second.stop()
+    finally:
+        first.stop()
+
+
+def test_a_restarted_camera_resumes_its_file_with_one_sighting_per_visit(
+    warden: Warden, knn: Path, tmp_path: Path, clock: ManualClock
+) -> None:
+    warden.watchlists.create("entrance", purpose="site access", lawful_basis="test")
+    obama = enroll(warden, "Barack Obama", knn / "obama" / "obama.jpg", ("entrance",))
+    tile = face_crop(knn / "obama" / "obama2.jpg", 100)
+    walk = Walk("obama", tile, 0.5, 5.5, (10, 40), (230, 60))
+    video = write_video(tmp_path / "door.mp4", [walk], seconds=6.0, fps=10.0, size=(340, 200))
+    camera = warden.cameras.add(
+        "door", location="north", watchlists=["entrance"], source=str(video)
+    ).camera_id
+
+    def run_until(condition: Callable[[IngestSupervisor], bool]) -> None:
+        supervisor = IngestSupervisor(
+            warden, fps_budget=4, rebalance_seconds=0.1, progress_seconds=1.0, realtime=True
+        )
+        supervisor.start()
+        try:
+            assert _wait(lambda: condition(supervisor))
+        finally:
+            supervisor.stop()
+
+    def position(supervisor: IngestSupervisor) -> float:
+        status = supervisor.states().get(camera)
+        return -1.0 if status is None or status.position is None else status.position
+
+    run_until(lambda s: position(s) >= 2.5 and warden.store.count_sightings() == 1)
+    half = CameraProgress.load(warden, camera)
+    assert half is not None and not half.ended and 2.5 <= half.seconds < 5.0
+    clock.advance(timedelta(minutes=5))  # a later start: the video keeps its time zero
+    run_until(lambda s: s.states().get(camera) is not None and s.states()[camera].state == "ended")
+    done = CameraProgress.load(warden, camera)
+    assert done is not None and done.ended and done.t0 == T0
+
+    sightings = warden.sightings.at_camera(
+        "entrance", "door", T0, T0 + timedelta(minutes=1), role="operator"
+    )
+    assert [s.subject_id for s in sightings] == [obama]
+    assert (sightings[0].first_seen - T0).total_seconds() == pytest.approx(0.5, abs=0.6)
+    assert (sightings[0].last_seen - T0).total_seconds() == pytest.approx(5.5, abs=0.6)
+
+
+def test_recording_a_visit_twice_extends_the_stored_sighting(warden: Warden, knn: Path) -> None:
+    warden.watchlists.create("entrance", purpose="site access", lawful_basis="test")
+    subject = enroll(warden, "Barack Obama", knn / "obama" / "obama.jpg", ("entrance",))
+    row = warden.cameras.add("door", location="north", watchlists=["entrance"])
+    cam = warden.store.get_camera(row.camera_id)
+    assert cam is not None
+    s, wl = timedelta(seconds=1), cam.watchlists[0]
+    first = warden.sightings.open_visit(cam, subject, wl, T0, T0 + 4 * s, 0.9)
+    # Another worker goes over seconds 3 to 9 again: the same visit, extended.
+    again = warden.sightings.open_visit(cam, subject, wl, T0 + 3 * s, T0 + 9 * s, 0.95)
+    # Back 8 s after the last sighting ended (within the visit gap): still the same.
+    later = warden.sightings.open_visit(cam, subject, wl, T0 + 17 * s, T0 + 18 * s, 0.9)
+    # 30 s later: a new visit. record_visit says which calls opened one (alerts go
+    # out for those only).
+    new, opened = warden.sightings.record_visit(cam, subject, wl, T0 + 48 * s, T0 + 50 * s, 0.9)
+    continued = warden.sightings.record_visit(cam, subject, wl, T0 + 49 * s, T0 + 51 * s, 0.9)
+    assert first == again == later != new
+    assert opened and continued == (new, False)
+    stored = warden.store.get_sighting(first)
+    assert stored is not None
+    assert (stored.first_seen, stored.last_seen) == (T0, T0 + 18 * s)
+    assert stored.best_similarity == pytest.approx(0.95)
+    assert stored.expires_at == T0 + 18 * s + timedelta(hours=24)
+    assert warden.store.count_sightings() == 2
+    records = [e for e in warden.audit.entries(limit=1000) if e.action == "sighting.record"]
+    assert len(records) == 2
