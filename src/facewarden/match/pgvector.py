@@ -1,10 +1,11 @@
 """A vector index inside PostgreSQL: pgvector's HNSW (cosine) over protected templates.
 
 Opt-in and PostgreSQL only: built explicitly (``benchmarks/gallery.py``
-measures it); not yet the gallery's index, which would need the service
-layer to write each protected vector in the same transaction as its
-encrypted template. Several processes sharing one database would then share
-one index, and nothing would have to be rebuilt in memory at start.
+measures it). The *gallery's* pgvector index is another table, the store's
+``face_vectors``, written in the same transaction as each encrypted template
+and searched by :class:`facewarden.service.gallery_pg.PgVectorGallery`; it
+ranks its candidates with :func:`rank_groups` and :func:`widening_search`
+from here.
 
 **What is and is not protected here.** The store keeps every template as an
 AES-256-GCM ciphertext; pgvector cannot index ciphertexts, so this table
@@ -30,7 +31,8 @@ candidate list when too few groups came back.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -40,10 +42,46 @@ from facewarden.match.index import Hit, checked_batch
 from facewarden.store._pg_admin import connect
 from facewarden.store._pg_read import translated
 
-__all__ = ["TABLE", "PgVectorIndex"]
+__all__ = ["TABLE", "Candidate", "PgVectorIndex", "rank_groups", "widening_search"]
 
 TABLE = "vector_index"
 _COPY_BATCH = 10_000
+
+
+#: One row a nearest-neighbour query returned: ``(key, group, similarity)``.
+Candidate = tuple[str, str, float]
+
+
+def rank_groups(candidates: Iterable[Candidate], k: int) -> list[Hit]:
+    """The best ``k`` distinct groups among candidate rows, each with its most similar key."""
+    hits: list[Hit] = []
+    seen: set[str] = set()
+    for key, group, similarity in sorted(candidates, key=lambda c: -c[2]):
+        if group in seen:
+            continue
+        seen.add(group)
+        hits.append(Hit(group, key, similarity))
+        if len(hits) == k:
+            break
+    return hits
+
+
+def widening_search(
+    fetch: Callable[[int], Sequence[Candidate]], k: int, candidates: int = 100
+) -> list[Hit]:
+    """Rank ``fetch(n)``'s nearest rows into ``k`` groups, fetching 4x more while too few came.
+
+    A group with many keys (a subject enrolled with many photos) can fill the
+    first rows; widening stops once ``k`` groups are found or fewer than
+    ``n`` rows came back (nothing more to find).
+    """
+    count = max(candidates, 4 * k)
+    while True:
+        rows = fetch(count)
+        hits = rank_groups(rows, k)
+        if len(hits) == k or len(rows) < count:
+            return hits
+        count *= 4
 
 
 class PgVectorIndex:
@@ -195,16 +233,10 @@ class PgVectorIndex:
         with self._lock, translated("pgvector search"), self._conn.transaction():
             self._conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
             for probe in probes:
-                count = max(self.candidates, 4 * k)
-                while True:
-                    hits, rows = self._query(probe, count, k)
-                    if len(hits) == k or rows < count:
-                        break
-                    count *= 4
-                results.append(hits)
+                results.append(widening_search(partial(self._query, probe), k, self.candidates))
         return results
 
-    def _query(self, probe: npt.NDArray[np.float32], count: int, k: int) -> tuple[list[Hit], int]:
+    def _query(self, probe: npt.NDArray[np.float32], count: int) -> list[Candidate]:
         # pgvector caps ef_search at 1000; the iterative scan goes on past it.
         ef = min(1000, max(self.ef_search, count))
         self._conn.execute(f"SET LOCAL hnsw.ef_search = {int(ef)}")
@@ -213,16 +245,7 @@ class PgVectorIndex:
             "WHERE namespace = %(ns)s ORDER BY embedding <=> %(p)s LIMIT %(n)s",
             {"p": probe, "ns": self._namespace, "n": count},
         ).fetchall()
-        hits: list[Hit] = []
-        seen: set[str] = set()
-        for row in sorted(rows, key=lambda r: -float(r["similarity"])):
-            if row["grp"] in seen:
-                continue
-            seen.add(row["grp"])
-            hits.append(Hit(row["grp"], row["key"], float(row["similarity"])))
-            if len(hits) == k:
-                break
-        return hits, len(rows)
+        return [(r["key"], r["grp"], float(r["similarity"])) for r in rows]
 
     def close(self) -> None:
         """Close the connection; idempotent."""

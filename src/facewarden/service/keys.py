@@ -167,10 +167,11 @@ class KeyAdmin:
                     vector = open_template(
                         ctx.envelope, key, row.face_id, row.template, ctx.template_dim
                     )
+                    renewed = renew(vector, matrix)
                     tx.set_template(
-                        row.face_id,
-                        seal_template(ctx.envelope, key, row.face_id, renew(vector, matrix)),
+                        row.face_id, seal_template(ctx.envelope, key, row.face_id, renewed)
                     )
+                    tx.put_face_vector(row.face_id, renewed)
                     count += 1
                 tx.set_meta(TEMPLATE_KEY, new_id)
                 self._audit.append(

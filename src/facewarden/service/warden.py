@@ -50,6 +50,7 @@ from facewarden.service.crowd_report import CrowdReports
 from facewarden.service.enrollment import model_key_of
 from facewarden.service.faces import FaceEditor
 from facewarden.service.gallery import Gallery, IndexPolicy, embedder_of
+from facewarden.service.gallery_pg import PgVectorGallery
 from facewarden.service.keycheck import check_keys, settle_template_key, write_key_checks
 from facewarden.service.keys import KeyAdmin
 from facewarden.service.listing import Listings
@@ -58,7 +59,7 @@ from facewarden.service.registry import Registry
 from facewarden.service.sightings import Sightings
 from facewarden.service.watchlists import Watchlists
 from facewarden.store.base import Store
-from facewarden.store.postgres import is_postgres_url, open_postgres
+from facewarden.store.postgres import PostgresStore, is_postgres_url, open_postgres
 from facewarden.store.sqlite import DB_NAME, open_sqlite
 from facewarden.vision.pipeline import Pipeline
 
@@ -340,6 +341,17 @@ def _context(
         settle_template_key(tx, keyring)
     protector = TemplateProtector.from_keyring(keyring, dim)
     embedder = embedder_of(model_key_of(identify))
+    gallery: Gallery
+    if settings.gallery_index == "pgvector":
+        if not isinstance(store, PostgresStore):
+            raise ConfigError(
+                'gallery_index = "pgvector" needs the PostgreSQL store (FACEWARDEN_DATABASE_URL '
+                "or FACEWARDEN_POSTGRES=embedded); with SQLite use exact, ann or auto"
+            )
+        # The database is the index: no template is decrypted at start.
+        gallery = PgVectorGallery(store, dim, embedder)
+    else:
+        gallery = Gallery(dim, embedder, _index_policy(settings))
     ctx = Context(
         settings,
         store,
@@ -350,7 +362,7 @@ def _context(
         clock,
         identify,
         enroll,
-        Gallery(dim, embedder, _index_policy(settings)),
+        gallery,
     )
     if fresh:
         AuditLog(ctx, actor).record("deployment.init")

@@ -174,6 +174,12 @@ def migrate(conn: psycopg.Connection[Row], where: str, *, create: bool) -> None:
             logger.info("migrated %s to schema version %d", where, migration.version)
 
 
+DERIVED_TABLES = frozenset({"face_vectors"})
+"""Tables rebuilt from the others, left out of backups: ``face_vectors`` holds the
+protected templates unencrypted (pgvector must read them); a backup keeps only
+their encrypted originals, and the pgvector gallery copies them back in."""
+
+
 def table_order() -> list[str]:
     """Every table of the schema, parents before children (the order migrations make them)."""
     names = ["schema_version"]
@@ -233,6 +239,8 @@ def _fill(source_url: str, destination: str) -> None:
         ):
             src.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             for table in table_order():
+                if table in DERIVED_TABLES:
+                    continue
                 ident = sql.Identifier(table)
                 with (
                     src.cursor().copy(

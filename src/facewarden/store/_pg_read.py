@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import psycopg
 from psycopg import errors as pg_errors
 
@@ -27,7 +29,7 @@ from facewarden.errors import (
 from facewarden.privacy.audit import AuditEntry
 from facewarden.store.base import FaceRow, PhotoRow, SubjectRow, TemplateRow, WatchlistRow
 
-__all__ = ["Reads", "Row", "translated", "utc"]
+__all__ = ["Reads", "Row", "nearest_faces_sql", "translated", "utc", "vector_literal"]
 
 Row = dict[str, Any]
 _BATCH = 1000
@@ -44,6 +46,38 @@ def utc(when: datetime) -> datetime:
     if when.tzinfo is None:
         raise ValueError("store times must be timezone-aware")
     return when.astimezone(UTC)
+
+
+def nearest_faces_sql(dim: int) -> str:
+    """The query of :meth:`Reads.nearest_faces` for ``dim``-d vectors.
+
+    Parameters: ``p`` the probe (pgvector text), ``e`` the embedder, ``w`` the
+    watchlist id, ``n`` how many rows. The dimension is spliced as an integer
+    literal: the partial HNSW index's predicate must be matched by a constant.
+    """
+    dim = int(dim)
+    return (
+        "SELECT v.face_id, v.subject_id, "  # noqa: S608
+        f"1 - (v.embedding::vector({dim}) <=> %(p)s::vector({dim})) AS similarity "
+        "FROM face_vectors v "
+        f"WHERE vector_dims(v.embedding) = {dim} AND split_part(v.model, '+', 1) = %(e)s "
+        "AND EXISTS (SELECT 1 FROM memberships m "
+        "WHERE m.watchlist_id = %(w)s AND m.subject_id = v.subject_id) "
+        f"ORDER BY v.embedding::vector({dim}) <=> %(p)s::vector({dim}) LIMIT %(n)s"
+    )
+
+
+def vector_literal(vector: npt.ArrayLike) -> str:
+    """A float32 vector as pgvector's text form (``[0.1,...]``), exact to the last bit.
+
+    Raises:
+        ValueError: a value is not finite.
+    """
+    values = np.asarray(vector, dtype=np.float32).ravel()
+    if not np.all(np.isfinite(values)):
+        raise ValueError("vectors hold NaN or infinite values")
+    # repr of the float64 holding a float32 round-trips through pgvector's strtof.
+    return "[" + ",".join(repr(float(x)) for x in values) + "]"
 
 
 @contextmanager
@@ -247,6 +281,76 @@ class Reads:
             (object_id, f'"{object_id}"'),
         )
         return [_audit(r) for r in rows]
+
+    def nearest_faces(
+        self,
+        watchlist_id: str,
+        embedder: str,
+        probe: npt.ArrayLike,
+        count: int,
+        *,
+        ef_search: int = 200,
+    ) -> list[tuple[str, str, float]]:
+        """``(face_id, subject_id, similarity)`` of the ``count`` nearest face vectors.
+
+        Only faces of the watchlist's members whose model was made by
+        ``embedder`` (the part of the model key before ``+``), nearest
+        first, by pgvector's HNSW index (cosine) when the planner finds it
+        cheaper than reading the members' rows, with its iterative scan so
+        the membership filter still yields ``count`` rows when there are.
+        """
+        literal = vector_literal(probe)
+        dim = literal.count(",") + 1
+        ef = min(1000, max(int(ef_search), int(count)))  # pgvector's ceiling
+        with self._lock, translated("vector search"):
+            conn = self._get_conn()
+            with conn.transaction():
+                conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
+                conn.execute(f"SET LOCAL hnsw.ef_search = {ef}")
+                rows = conn.execute(
+                    nearest_faces_sql(dim),
+                    {"p": literal, "e": embedder, "w": watchlist_id, "n": int(count)},
+                ).fetchall()
+        return [(r["face_id"], r["subject_id"], float(r["similarity"])) for r in rows]
+
+    def count_face_vectors(
+        self, *, watchlist_id: str | None = None, embedder: str | None = None
+    ) -> int:
+        """Face vectors searchable in one watchlist, or summed over all of them.
+
+        A face in two watchlists counts twice, as in the in-memory gallery;
+        with ``embedder``, only faces whose model it made.
+        """
+        row = self._one(
+            "SELECT COUNT(*) AS n FROM face_vectors v JOIN memberships m USING (subject_id) "
+            "WHERE (%s::text IS NULL OR m.watchlist_id = %s) "
+            "AND (%s::text IS NULL OR split_part(v.model, '+', 1) = %s)",
+            (watchlist_id, watchlist_id, embedder, embedder),
+        )
+        return 0 if row is None else int(row["n"])
+
+    def templates_without_vectors(
+        self, *, after: str = "", limit: int = _BATCH
+    ) -> list[TemplateRow]:
+        """One page, by face id after ``after``, of templates not yet in ``face_vectors``."""
+        rows = self._rows(
+            "SELECT f.face_id, f.subject_id, s.wrapped_key, f.model, f.template FROM faces f "
+            "JOIN subjects s USING (subject_id) "
+            "WHERE f.face_id > %s AND NOT EXISTS "
+            "(SELECT 1 FROM face_vectors v WHERE v.face_id = f.face_id) "
+            "ORDER BY f.face_id LIMIT %s",
+            (after, limit),
+        )
+        return [
+            TemplateRow(
+                r["face_id"],
+                r["subject_id"],
+                bytes(r["wrapped_key"]),
+                r["model"],
+                bytes(r["template"]),
+            )
+            for r in rows
+        ]
 
     def import_record(self, source_key: str) -> str | None:
         row = self._one(

@@ -7,16 +7,33 @@ for ciphertexts, ``timestamptz`` for times, ``boolean`` for flags, and a
 tables to one backend adds them to the other under the same number;
 ``tests/store/test_postgres.py`` checks that the two lists stay aligned.
 
-The pgvector table of :class:`~facewarden.match.pgvector.PgVectorIndex` is
-not here: it is an opt-in, derived index, rebuilt from the encrypted
-templates and never part of a backup.
+Version 5 adds ``face_vectors``: every face's protected template (the
+output of the deployment's secret transform, *not* encrypted: pgvector must
+read it) in a pgvector column with an HNSW (cosine) index, written in the
+same transaction as the encrypted template and deleted with its face. The
+``gallery_index = "pgvector"`` gallery searches it
+(:mod:`facewarden.service.gallery_pg`); the encrypted ``faces.template``
+stays the record it is derived from. SQLite makes the same table (to keep
+the schemas alike) and leaves it empty.
+
+The table of :class:`~facewarden.match.pgvector.PgVectorIndex` (a
+benchmark's namespaced index) is not here: it is made on demand.
 """
 
 from __future__ import annotations
 
 from facewarden.store.migrations import Migration
 
-__all__ = ["PG_MIGRATIONS"]
+__all__ = ["FACE_VECTOR_INDEX", "PG_MIGRATIONS"]
+
+#: The HNSW (cosine) index over the ``face_vectors`` of one dimension; a
+#: search must say ``vector_dims(embedding) = <dim>`` and order by
+#: ``embedding::vector(<dim>) <=> probe`` to use it.
+FACE_VECTOR_INDEX = (
+    "CREATE INDEX IF NOT EXISTS face_vectors_hnsw_{dim} ON face_vectors "
+    "USING hnsw ((embedding::vector({dim})) vector_cosine_ops) "
+    "WHERE vector_dims(embedding) = {dim}"
+)
 
 PG_MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -208,6 +225,30 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
         (
             "ALTER TABLE cameras ADD COLUMN sealed_source bytea",
             "ALTER TABLE cameras RENAME COLUMN source TO legacy_source",
+        ),
+    ),
+    Migration(
+        5,
+        "protected templates in a pgvector column",
+        (
+            # Not a trusted extension: creating it needs a superuser (or an
+            # administrator who ran CREATE EXTENSION vector beforehand);
+            # open_postgres says so before migrating.
+            "CREATE EXTENSION IF NOT EXISTS vector",
+            # Untyped, so one schema serves every embedder's dimension; HNSW
+            # needs a fixed one, hence one partial expression index per
+            # dimension: 128 (the dlib-compatible embedders) here, others made
+            # by the pgvector gallery when it opens (face_vector_index()).
+            """CREATE TABLE face_vectors (
+                face_id text COLLATE "C" PRIMARY KEY
+                    REFERENCES faces(face_id) ON DELETE CASCADE,
+                subject_id text COLLATE "C" NOT NULL,
+                model text NOT NULL,
+                embedding vector NOT NULL
+            )""",
+            FACE_VECTOR_INDEX.format(dim=128),
+            # Lets the planner answer a small watchlist exactly, from its members' rows.
+            "CREATE INDEX face_vectors_subject ON face_vectors(subject_id)",
         ),
     ),
 )

@@ -14,13 +14,14 @@ import threading
 from collections.abc import Mapping
 from datetime import datetime
 
+import numpy.typing as npt
 import psycopg
 
 from facewarden.errors import ConflictError, FacewardenError, NotFoundError
 from facewarden.privacy.audit import AuditEntry
 from facewarden.store._pg_access import AccessReads, AccessWrites
 from facewarden.store._pg_cameras import CameraReads, CameraWrites
-from facewarden.store._pg_read import Reads, Row, translated, utc
+from facewarden.store._pg_read import Reads, Row, translated, utc, vector_literal
 from facewarden.store.base import FaceRow, PhotoRow, SubjectRow, WatchlistRow
 
 __all__ = ["PgTransaction"]
@@ -157,6 +158,17 @@ class PgTransaction(Reads, AccessReads, AccessWrites, CameraReads, CameraWrites)
 
     def delete_face(self, face_id: str) -> bool:
         return self._exec("delete face", "DELETE FROM faces WHERE face_id = %s", (face_id,)) > 0
+
+    def put_face_vector(self, face_id: str, vector: npt.ArrayLike) -> None:
+        # Subject and model are copied from the face row, so they cannot disagree with it.
+        if not self._exec(
+            "store face vector",
+            "INSERT INTO face_vectors (face_id, subject_id, model, embedding) "
+            "SELECT face_id, subject_id, model, %s::vector FROM faces WHERE face_id = %s "
+            "ON CONFLICT (face_id) DO UPDATE SET embedding = excluded.embedding",
+            (vector_literal(vector), face_id),
+        ):
+            raise NotFoundError(f"no face {face_id}")
 
     def insert_photo(self, row: PhotoRow) -> None:
         if self.get_face(row.face_id) is None:

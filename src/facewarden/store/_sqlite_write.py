@@ -13,6 +13,8 @@ import threading
 from collections.abc import Mapping
 from datetime import datetime
 
+import numpy.typing as npt
+
 from facewarden.errors import ConflictError, FacewardenError, NotFoundError
 from facewarden.privacy.audit import AuditEntry
 from facewarden.store._sqlite_access import AccessReads, AccessWrites
@@ -148,6 +150,10 @@ class SqliteTransaction(Reads, AccessReads, AccessWrites, CameraReads, CameraWri
 
     def delete_face(self, face_id: str) -> bool:
         return self._exec("delete face", "DELETE FROM faces WHERE face_id = ?", (face_id,)) > 0
+
+    def put_face_vector(self, face_id: str, vector: npt.ArrayLike) -> None:
+        """Nothing: the in-memory gallery is SQLite's index (``face_vectors`` stays empty)."""
+        del face_id, vector
 
     def insert_photo(self, row: PhotoRow) -> None:
         if self.get_face(row.face_id) is None:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+import numpy.typing as npt
+
 from facewarden.privacy.audit import AuditEntry
 from facewarden.store.access import (
     AccessReader,
@@ -296,6 +298,20 @@ class Transaction(Reader, AccessWriter, CameraWriter, Protocol):
 
     def delete_face(self, face_id: str) -> bool:
         """Delete a face and its photo; False if it did not exist."""
+        ...
+
+    def put_face_vector(self, face_id: str, vector: npt.ArrayLike) -> None:
+        """Keep a face's *protected* template where the database can index it, or replace it.
+
+        Called with every template written (enrollment, rotation), in the
+        same transaction. PostgreSQL keeps it, unencrypted, in pgvector's
+        ``face_vectors`` (deleted with the face); SQLite keeps nothing (its
+        gallery is in memory).
+
+        Raises:
+            NotFoundError: no such face (PostgreSQL).
+            ValueError: a value is not finite.
+        """
         ...
 
     def insert_photo(self, row: PhotoRow) -> None:

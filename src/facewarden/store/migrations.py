@@ -29,7 +29,10 @@ Design notes for the tables:
   holds no keys, so it cannot seal what is there; the service seals each
   remaining value and clears it the first time the cameras are read
   (:meth:`facewarden.service.cameras.Cameras.seal_legacy_sources`). Nothing
-  writes the column any more; a later migration may drop it.
+  writes the column any more; a later migration may drop it;
+* version 5: ``face_vectors`` is PostgreSQL's pgvector copy of the protected
+  templates (see :mod:`facewarden.store._pg_schema`); on SQLite the table
+  exists, to keep the two schemas alike, and stays empty.
 """
 
 from __future__ import annotations
@@ -227,6 +230,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             "ALTER TABLE cameras ADD COLUMN sealed_source BLOB",
             "ALTER TABLE cameras RENAME COLUMN source TO legacy_source",
+        ),
+    ),
+    Migration(
+        5,
+        "protected templates in a pgvector column",
+        (
+            # PostgreSQL's pgvector table; kept empty here (the in-memory
+            # gallery serves SQLite), so both backends have the same tables.
+            """CREATE TABLE face_vectors (
+                face_id TEXT PRIMARY KEY REFERENCES faces(face_id) ON DELETE CASCADE,
+                subject_id TEXT NOT NULL,
+                model TEXT NOT NULL,
+                embedding BLOB NOT NULL
+            ) WITHOUT ROWID""",
         ),
     ),
 )

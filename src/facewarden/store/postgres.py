@@ -7,8 +7,11 @@ migrations (numbered as SQLite's; see :mod:`facewarden.store._pg_schema`).
 
 What the store keeps is what the service hands it: personal fields,
 templates and photos as envelope ciphertext, ID numbers as blind-index
-tokens. The optional pgvector index of protected templates lives apart
-(:mod:`facewarden.match.pgvector`).
+tokens; and, for pgvector to index them, each face's *protected* template
+(the deployment's secret transform of the embedding, not encrypted) in
+``face_vectors``, written in the same transaction as its ciphertext (see
+:mod:`facewarden.store._pg_schema`, version 5). The schema needs the pgvector
+extension: :func:`open_postgres` says so clearly where the server lacks it.
 
 One connection serves the store, guarded by a lock, as on SQLite: a
 transaction's reads see its writes, and reads from other threads wait while
@@ -36,6 +39,7 @@ from facewarden.store._pg_access import AccessReads
 from facewarden.store._pg_admin import connect, copy_database, migrate, redacted, server_problems
 from facewarden.store._pg_cameras import CameraReads
 from facewarden.store._pg_read import Reads, Row, translated
+from facewarden.store._pg_schema import FACE_VECTOR_INDEX
 from facewarden.store._pg_write import PgTransaction
 
 __all__ = ["PgTransaction", "PostgresStore", "is_postgres_url", "open_postgres"]
@@ -75,11 +79,37 @@ def open_postgres(url: str, *, create: bool = False, check_server: bool = True) 
                 raise ConfigError(
                     f"refusing to use the PostgreSQL server at {where}: " + "; ".join(problems)
                 )
+        _require_pgvector(conn, where, create=create)
         migrate(conn, where, create=create)
     except BaseException:
         conn.close()
         raise
     return PostgresStore(conn, url)
+
+
+def _require_pgvector(conn: psycopg.Connection[Row], where: str, *, create: bool) -> None:
+    """Refuse clearly, before migrating, where the schema's pgvector extension cannot be had.
+
+    Raises:
+        ConfigError: pgvector is not installed on the server, or not in this
+            database and this role may not create it.
+    """
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'vector'").fetchone():
+        return
+    row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL AS ours").fetchone()
+    if not (create or (row is not None and row["ours"])):
+        return  # not a facewarden database: migrate() says so
+    if not conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").fetchone():
+        raise ConfigError(
+            f"the PostgreSQL server at {where} lacks the pgvector extension, which holds the "
+            "templates' vector index; install pgvector (0.8 or later) on it"
+        )
+    su = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    if su is None or not su["rolsuper"]:
+        raise ConfigError(
+            f"the database at {where} lacks the pgvector extension and this role may not "
+            "create it; have a superuser run `CREATE EXTENSION vector;` in it once"
+        )
 
 
 class PostgresStore(Reads, AccessReads, CameraReads):
@@ -119,6 +149,11 @@ class PostgresStore(Reads, AccessReads, CameraReads):
         return self._url
 
     @property
+    def in_transaction(self) -> bool:
+        """Whether a :meth:`transaction` is open on this store now."""
+        return self._in_transaction
+
+    @property
     def schema_version(self) -> int:
         row = self._one("SELECT MAX(version) AS v FROM schema_version")
         return 0 if row is None else int(row["v"])
@@ -144,6 +179,27 @@ class PostgresStore(Reads, AccessReads, CameraReads):
             finally:
                 tx.end()
                 self._in_transaction = False
+
+    def pgvector_version(self) -> tuple[int, ...]:
+        """The version of the pgvector extension in this database (``(0, 8, 0)``)."""
+        row = self._one("SELECT extversion AS v FROM pg_extension WHERE extname = 'vector'")
+        if row is None:
+            return ()
+        return tuple(int(p) for p in str(row["v"]).split(".") if p.isdigit())
+
+    def ensure_face_vector_index(self, dim: int) -> None:
+        """Create the HNSW index over ``face_vectors`` of dimension ``dim`` if missing.
+
+        Version 5 made the one for 128; another embedder's dimension gets
+        its own partial index here (slow on a large table, done once).
+        """
+        with self._lock, translated("face vector index"):
+            self._live().execute(FACE_VECTOR_INDEX.format(dim=int(dim)))
+
+    def analyze_face_vectors(self) -> None:
+        """Refresh the planner's statistics of ``face_vectors`` (after a bulk load)."""
+        with self._lock, translated("analyze face vectors"):
+            self._live().execute("ANALYZE face_vectors")
 
     def integrity_check(self) -> list[str]:
         """Invalid indexes and data-checksum failures the server knows of; empty when healthy."""
