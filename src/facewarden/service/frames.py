@@ -30,7 +30,6 @@ never holds up a frame.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -39,13 +38,9 @@ import numpy as np
 import numpy.typing as npt
 
 from facewarden import imaging
-from facewarden.privacy.audit import AuditEntry
 from facewarden.service.alerts import SightingAlert
-from facewarden.service.audit import AuditLog
 from facewarden.service.cameras import resolve_camera
 from facewarden.service.crowd import CrowdCounter, OccupancyAlert
-from facewarden.service.recognition import Recognition
-from facewarden.store.base import Transaction
 from facewarden.store.cameras import CameraRow, CrowdBucketRow
 from facewarden.types import Box, Face
 from facewarden.vision.detect import HogDetector
@@ -76,50 +71,6 @@ def video_pipeline(base: Pipeline, width: int, height: int, max_pixels: int = 52
         return dataclasses.replace(base, detector=HogDetector(upsample=1, name="hog-video"))
     scale = min(1.0, (max_pixels / pixels) ** 0.5)
     return dataclasses.replace(base, detector=HogDetector(scale=scale, name="hog-video"))
-
-
-class _TrackAudit(AuditLog):
-    """The audit log of a camera's identifications: lists of ids become their counts.
-
-    :meth:`Recognition.identify_faces` names the matched subjects in its
-    entry; here every list in the details (the matched subject ids, the
-    names shown) is replaced by ``<key>_count``, so the entry says that an
-    identification ran at the camera and how many matched, never whom.
-    """
-
-    def append(
-        self,
-        tx: Transaction,
-        action: str,
-        *,
-        object_type: str = "",
-        object_id: str = "",
-        purpose: str = "",
-        outcome: str = "ok",
-        details: Mapping[str, object] | None = None,
-    ) -> AuditEntry:
-        if details is not None:
-            details = {
-                (f"{key}_count" if isinstance(value, list | tuple | set | frozenset) else key): (
-                    len(value) if isinstance(value, list | tuple | set | frozenset) else value
-                )
-                for key, value in details.items()
-            }
-        return super().append(
-            tx,
-            action,
-            object_type=object_type,
-            object_id=object_id,
-            purpose=purpose,
-            outcome=outcome,
-            details=details,
-        )
-
-
-def _track_recognition(warden: Warden) -> Recognition:
-    """Identification for camera tracks, audited by :class:`_TrackAudit` (module notes)."""
-    ctx = warden._ctx  # the deployment's shared state; this module is part of the service
-    return Recognition(ctx, _TrackAudit(ctx, warden.actor))
 
 
 @dataclass(frozen=True)
@@ -190,7 +141,6 @@ class FrameProcessor:
         alert_flush: float = 5.0,
     ) -> None:
         self._warden = warden
-        self._recognition = _track_recognition(warden)
         self._alert_flush = alert_flush
         self.camera: CameraRow = resolve_camera(warden.store, camera)
         self._pipeline = pipeline
@@ -271,8 +221,12 @@ class FrameProcessor:
         self.identifications += 1
         new = []
         for watchlist_id in self.camera.watchlists:
-            result = self._recognition.identify_faces(
-                [track.face], watchlist_id, top_k=1, purpose=f"camera {self.camera.camera_id}"
+            result = self._warden.recognition.identify_faces(
+                [track.face],
+                watchlist_id,
+                top_k=1,
+                purpose=f"camera {self.camera.camera_id}",
+                audit_subjects=False,
             )
             matches = result.faces[0].matches if result.faces else ()
             if matches:

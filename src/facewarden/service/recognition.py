@@ -184,8 +184,14 @@ class Recognition:
         top_k: int = 5,
         include_names: bool = False,
         purpose: str = "",
+        audit_subjects: bool = True,
     ) -> Identification:
-        """:meth:`identify` for faces the identification pipeline already found and embedded."""
+        """:meth:`identify` for faces the identification pipeline already found and embedded.
+
+        With ``audit_subjects=False`` the audit entry counts the matches instead
+        of naming them: a camera's identifications, whose audit entries would
+        otherwise outlive the expiring sightings as a record of who passed where.
+        """
         self._ctx.ensure_open()
         if not 1 <= top_k <= self._ctx.settings.max_top_k:
             raise invalid_input(f"top_k must be 1 to {self._ctx.settings.max_top_k}, got {top_k}")
@@ -195,7 +201,9 @@ class Recognition:
             # Load or catch up the gallery before the write transaction starts,
             # so a rebuild does not hold the database's write lock.
             self._ctx.refresh(need_gallery=True)
-            return self._search(faces, usable, embeddings, watchlist, top_k, include_names, purpose)
+            return self._search(
+                faces, usable, embeddings, watchlist, top_k, include_names, purpose, audit_subjects
+            )
 
     def _search(
         self,
@@ -206,6 +214,7 @@ class Recognition:
         top_k: int,
         include_names: bool,
         purpose: str,
+        audit_subjects: bool = True,
     ) -> Identification:
         with self._ctx.writing() as tx:
             self._ctx.refresh(need_gallery=True)
@@ -244,8 +253,11 @@ class Recognition:
                     "faces": len(faces),
                     "usable": len(usable),
                     "top_k": top_k,
-                    "matched": sorted(matched),
-                    "names_shown": sorted(names),
+                    **(
+                        {"matched": sorted(matched), "names_shown": sorted(names)}
+                        if audit_subjects
+                        else {"matched_count": len(matched), "names_shown_count": len(names)}
+                    ),
                 },
             )
         return Identification(row.watchlist_id, row.name, row.fmr, threshold, results)
