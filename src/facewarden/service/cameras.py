@@ -295,7 +295,7 @@ class Cameras:
                 self._audit.append(tx, "camera.seal_sources", details={"cameras": sealed})
         if sealed:
             logger.info("sealed %d camera source(s) stored in the clear by schema 3", sealed)
-            self._ctx.store.compact()
+            self._ctx.store.compact(["cameras"])
         return sealed
 
     def _seal(self, tx: Transaction, camera_id: str, source: str) -> bytes:

@@ -37,7 +37,15 @@ from facewarden.privacy.audit import AuditChain
 from facewarden.privacy.clock import Clock, utc_now
 from facewarden.privacy.crypto import Envelope
 from facewarden.privacy.keys import KeyRing
-from facewarden.privacy.retention import PurgeReport, policies_from_settings, purge
+from facewarden.privacy.retention import (
+    IMPORT_PROGRESS,
+    PHOTOS,
+    SIGHTINGS,
+    SUBJECTS,
+    PurgeReport,
+    policies_from_settings,
+    purge,
+)
 from facewarden.privacy.template import TemplateProtector
 from facewarden.service.access import Access
 from facewarden.service.audit import AuditLog
@@ -250,8 +258,9 @@ class Warden:
         """Delete what the retention policies say has expired, then compact the store.
 
         Expired subjects are erased (with a tombstone each); the purge itself
-        is one audit entry. Afterwards the write-ahead log is checkpointed and
-        the database vacuumed, so the deleted bytes leave the disk.
+        is one audit entry. Afterwards the store rewrites what it deleted from
+        (SQLite: the file; PostgreSQL: those tables only, every table when
+        subjects were erased) and checkpoints, so the deleted bytes leave the disk.
         """
         ctx = self._ctx
         with ctx.writing(gallery_changes=True) as tx:
@@ -264,7 +273,7 @@ class Warden:
             self.audit.append(
                 tx, "retention.purge", purpose="retention", details=dict(report.deleted)
             )
-        ctx.store.compact()
+        ctx.store.compact(_purged_tables(report))
         return report
 
     def backup(self, destination: str | Path) -> None:
@@ -295,6 +304,18 @@ class Warden:
             if not ctx.closed:
                 ctx.closed = True
                 ctx.store.close()
+
+
+# Where each retention class deletes rows; an erased subject's rows are in many
+# tables (it cascades), so subjects mean every table.
+_CLASS_TABLES = {PHOTOS: "photos", IMPORT_PROGRESS: "import_progress", SIGHTINGS: "sightings"}
+
+
+def _purged_tables(report: PurgeReport) -> list[str] | None:
+    """The tables a purge deleted rows from (None: every table)."""
+    if report.deleted.get(SUBJECTS):
+        return None
+    return [_CLASS_TABLES[c] for c, n in report.deleted.items() if n and c in _CLASS_TABLES]
 
 
 def _refuse_keys_inside_data(data_dir: Path, key_dir: Path) -> None:

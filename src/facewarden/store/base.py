@@ -17,7 +17,7 @@ Times are aware UTC datetimes; stores may keep them at microsecond precision.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -387,8 +387,13 @@ class Store(Reader, Protocol):
         """Move committed data out of any write-ahead log into the main files."""
         ...
 
-    def compact(self) -> None:
-        """Rebuild the storage so deleted bytes leave the disk (after a purge)."""
+    def compact(self, tables: Iterable[str] | None = None) -> None:
+        """Rebuild the storage so deleted bytes leave the disk (after a purge).
+
+        ``tables``: where rows were deleted (None: everywhere). A store that
+        can rewrite one table at a time rewrites only those; one that cannot
+        rewrites everything.
+        """
         ...
 
     def backup(self, destination: str) -> None:

@@ -28,15 +28,23 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg import sql
 
 from facewarden.errors import ConfigError, DatabaseUnavailableError, FacewardenError
 from facewarden.store._pg_access import AccessReads
-from facewarden.store._pg_admin import connect, copy_database, migrate, redacted, server_problems
+from facewarden.store._pg_admin import (
+    connect,
+    copy_database,
+    migrate,
+    redacted,
+    server_problems,
+    table_order,
+)
 from facewarden.store._pg_cameras import CameraReads
 from facewarden.store._pg_read import Reads, Row, translated
 from facewarden.store._pg_schema import FACE_VECTOR_INDEX
@@ -226,14 +234,33 @@ class PostgresStore(Reads, AccessReads, CameraReads):
             except pg_errors.InsufficientPrivilege:
                 logger.info("CHECKPOINT needs the pg_checkpoint role; left to the server")
 
-    def compact(self) -> None:
-        """``VACUUM FULL``: rewrite the tables so deleted rows leave their data files.
+    def compact(self, tables: Iterable[str] | None = None) -> None:
+        """``VACUUM FULL`` of ``tables`` (None: all): deleted rows leave their data files.
 
-        Old row versions may still sit in WAL segments until the server
-        recycles them (after the next checkpoints).
+        Only the tables named are rewritten: each rewrite locks its table
+        and, for ``faces`` or ``face_vectors`` at a million rows, takes
+        minutes (the HNSW index is rebuilt), so a purge that deleted only
+        sightings must not pay for the whole database. Old row versions may
+        still sit in WAL segments until the server recycles them (after the
+        next checkpoints).
         """
+        names = None if tables is None else sorted(set(tables))
+        if names is not None and not names:
+            return
+        known = set(table_order())
+        unknown = [] if names is None else [t for t in names if t not in known]
+        if unknown:
+            raise FacewardenError(f"no such table to compact: {', '.join(unknown)}")
         with self._lock, translated("vacuum"):
-            self._live().execute("VACUUM (FULL, ANALYZE)")
+            conn = self._live()
+            if names is None:
+                conn.execute("VACUUM (FULL, ANALYZE)")
+            else:
+                conn.execute(
+                    sql.SQL("VACUUM (FULL, ANALYZE) {}").format(
+                        sql.SQL(", ").join(sql.Identifier(t) for t in names)
+                    )
+                )
         self.checkpoint()
 
     def backup(self, destination: str) -> None:

@@ -21,7 +21,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -230,8 +230,15 @@ class SqliteStore(Reads, AccessReads, CameraReads):
         if row is not None and row[0]:
             logger.warning("WAL checkpoint of %s was blocked by a reader", self._path)
 
-    def compact(self) -> None:
-        """Checkpoint, ``VACUUM`` (rewrite the file without free pages), checkpoint again."""
+    def compact(self, tables: Iterable[str] | None = None) -> None:
+        """Checkpoint, ``VACUUM`` (rewrite the file without free pages), checkpoint again.
+
+        SQLite vacuums the whole file (``tables`` is not needed: with
+        ``secure_delete`` deleted rows were overwritten when deleted already);
+        an empty ``tables`` (nothing was deleted) does nothing.
+        """
+        if tables is not None and not list(tables):
+            return
         self.checkpoint()
         with self._lock, translated("vacuum"):
             self._live().execute("VACUUM")
