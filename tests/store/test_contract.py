@@ -113,7 +113,9 @@ def test_update_replaces_deletes_fields_and_moves_the_index(store: Store) -> Non
 
 
 def test_subjects_are_listed_by_id_in_pages(store: Store) -> None:
-    rows = [_subject() for _ in range(7)]
+    rows = [
+        _subject(full_name=secrets.token_bytes(9), city=secrets.token_bytes(5)) for _ in range(7)
+    ]
     with store.transaction() as tx:
         for row in rows:
             tx.insert_subject(row)
@@ -121,7 +123,23 @@ def test_subjects_are_listed_by_id_in_pages(store: Store) -> None:
     first = store.list_subjects(limit=4)
     rest = store.list_subjects(after=first[-1].subject_id, limit=4)
     assert [r.subject_id for r in first + rest] == ids
+    # Each row carries its own fields (read for the whole page at once).
+    assert {r.subject_id: r.fields for r in first + rest} == {r.subject_id: r.fields for r in rows}
     assert store.count_subjects() == 7
+
+
+def test_subject_counts_for_a_page(store: Store) -> None:
+    wl, busy, idle = _watchlist(), _subject(), _subject()
+    with store.transaction() as tx:
+        tx.insert_watchlist(wl)
+        tx.insert_subject(busy)
+        tx.insert_subject(idle)
+        tx.insert_face(_face(busy.subject_id))
+        tx.insert_face(_face(busy.subject_id))
+        tx.add_membership(wl.watchlist_id, busy.subject_id, T0)
+    counts = store.subject_counts([busy.subject_id, idle.subject_id, "sub_gone"])
+    assert counts == {busy.subject_id: (2, 1), idle.subject_id: (0, 0), "sub_gone": (0, 0)}
+    assert store.subject_counts([]) == {}
 
 
 def test_subjects_updated_before_a_cutoff(store: Store) -> None:

@@ -246,7 +246,8 @@ class Registry:
         limit = max(1, min(limit, self._ctx.settings.max_page_size))
         with self._ctx.writing() as tx:
             rows = tx.list_subjects(after=after, limit=limit)
-            summaries = [summarize(self._ctx, tx, row) for row in rows]
+            counts = tx.subject_counts([row.subject_id for row in rows])
+            summaries = [summarize(self._ctx, tx, row, counts[row.subject_id]) for row in rows]
             self._audit.append(
                 tx,
                 "subject.list",

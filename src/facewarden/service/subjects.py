@@ -127,8 +127,13 @@ def load_subject(ctx: Context, reader: Reader, subject_id: str) -> Subject:
     )
 
 
-def summarize(ctx: Context, reader: Reader, row: SubjectRow) -> SubjectSummary:
-    """A listing line: the subject's name decrypted, counts of faces and watchlists."""
+def summarize(
+    ctx: Context, reader: Reader, row: SubjectRow, counts: tuple[int, int] | None = None
+) -> SubjectSummary:
+    """A listing line: the subject's name decrypted, counts of faces and watchlists.
+
+    ``counts`` (faces, watchlists), when the caller read them for a whole page.
+    """
     key = WrappedKey.from_bytes(row.wrapped_key)
     name = ctx.envelope.decrypt_str(
         row.fields["full_name"],
@@ -137,13 +142,8 @@ def summarize(ctx: Context, reader: Reader, row: SubjectRow) -> SubjectSummary:
         row=row.subject_id,
         field="full_name",
     )
-    return SubjectSummary(
-        row.subject_id,
-        name,
-        len(reader.faces_of(row.subject_id)),
-        len(reader.watchlists_of(row.subject_id)),
-        row.updated_at,
-    )
+    faces, lists = counts or reader.subject_counts([row.subject_id])[row.subject_id]
+    return SubjectSummary(row.subject_id, name, faces, lists, row.updated_at)
 
 
 def store_faces(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -131,7 +131,30 @@ class Reads:
             "SELECT * FROM subjects WHERE subject_id > %s ORDER BY subject_id LIMIT %s",
             (after or "", limit),
         )
-        return [self._subject(r) for r in rows]
+        if not rows:
+            return []
+        # One query for the page's fields, not one per subject.
+        fields: dict[str, dict[str, bytes]] = {r["subject_id"]: {} for r in rows}
+        for f in self._rows(
+            "SELECT subject_id, field, ciphertext FROM subject_fields WHERE subject_id = ANY(%s)",
+            (list(fields),),
+        ):
+            fields[f["subject_id"]][f["field"]] = bytes(f["ciphertext"])
+        return [self._subject(r, fields[r["subject_id"]]) for r in rows]
+
+    def subject_counts(self, subject_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        ids = list(dict.fromkeys(subject_ids))
+        counts = dict.fromkeys(ids, (0, 0))
+        if ids:
+            for r in self._rows(
+                "SELECT s.subject_id, "
+                "(SELECT COUNT(*) FROM faces f WHERE f.subject_id = s.subject_id) AS faces, "
+                "(SELECT COUNT(*) FROM memberships m WHERE m.subject_id = s.subject_id) AS lists "
+                "FROM subjects s WHERE s.subject_id = ANY(%s)",
+                (ids,),
+            ):
+                counts[r["subject_id"]] = (int(r["faces"]), int(r["lists"]))
+        return counts
 
     def count_subjects(self) -> int:
         row = self._one("SELECT COUNT(*) AS n FROM subjects")
@@ -144,16 +167,20 @@ class Reads:
         )
         return [str(r["subject_id"]) for r in rows]
 
-    def _subject(self, row: Row) -> SubjectRow:
-        fields = self._rows(
-            "SELECT field, ciphertext FROM subject_fields WHERE subject_id = %s",
-            (row["subject_id"],),
-        )
+    def _subject(self, row: Row, fields: dict[str, bytes] | None = None) -> SubjectRow:
+        if fields is None:
+            fields = {
+                f["field"]: bytes(f["ciphertext"])
+                for f in self._rows(
+                    "SELECT field, ciphertext FROM subject_fields WHERE subject_id = %s",
+                    (row["subject_id"],),
+                )
+            }
         return SubjectRow(
             subject_id=row["subject_id"],
             wrapped_key=bytes(row["wrapped_key"]),
             id_index=row["id_index"],
-            fields={f["field"]: bytes(f["ciphertext"]) for f in fields},
+            fields=fields,
             created_at=utc(row["created_at"]),
             updated_at=utc(row["updated_at"]),
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from facewarden.store.base import FaceRow, PhotoRow, SubjectRow, TemplateRow, Wa
 
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 _BATCH = 1000
+_IN_BATCH = 500  # ids per IN (...) list, well under SQLite's variable limit
 # Constant column lists are spliced into queries (hence the S608 notes below);
 # every value is always a bound parameter.
 _AUDIT_COLUMNS = (
@@ -97,7 +98,34 @@ class Reads:
             "SELECT * FROM subjects WHERE subject_id > ? ORDER BY subject_id LIMIT ?",
             (after or "", limit),
         )
-        return [self._subject(r) for r in rows]
+        if not rows:
+            return []
+        # One query for the page's fields, not one per subject.
+        fields: dict[str, dict[str, bytes]] = {r["subject_id"]: {} for r in rows}
+        for f in self._rows(
+            "SELECT subject_id, field, ciphertext FROM subject_fields "
+            "WHERE subject_id > ? AND subject_id <= ?",
+            (after or "", rows[-1]["subject_id"]),
+        ):
+            if f["subject_id"] in fields:
+                fields[f["subject_id"]][f["field"]] = bytes(f["ciphertext"])
+        return [self._subject(r, fields[r["subject_id"]]) for r in rows]
+
+    def subject_counts(self, subject_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        ids = list(dict.fromkeys(subject_ids))
+        counts = dict.fromkeys(ids, (0, 0))
+        for start in range(0, len(ids), _IN_BATCH):
+            batch = ids[start : start + _IN_BATCH]
+            marks = ", ".join("?" * len(batch))
+            for r in self._rows(
+                f"SELECT s.subject_id, "  # noqa: S608 - placeholders only
+                "(SELECT COUNT(*) FROM faces f WHERE f.subject_id = s.subject_id) AS faces, "
+                "(SELECT COUNT(*) FROM memberships m WHERE m.subject_id = s.subject_id) AS lists "
+                f"FROM subjects s WHERE s.subject_id IN ({marks})",
+                tuple(batch),
+            ):
+                counts[r["subject_id"]] = (int(r["faces"]), int(r["lists"]))
+        return counts
 
     def count_subjects(self) -> int:
         row = self._one("SELECT COUNT(*) AS n FROM subjects")
@@ -110,16 +138,20 @@ class Reads:
         )
         return [str(r["subject_id"]) for r in rows]
 
-    def _subject(self, row: sqlite3.Row) -> SubjectRow:
-        fields = self._rows(
-            "SELECT field, ciphertext FROM subject_fields WHERE subject_id = ?",
-            (row["subject_id"],),
-        )
+    def _subject(self, row: sqlite3.Row, fields: dict[str, bytes] | None = None) -> SubjectRow:
+        if fields is None:
+            fields = {
+                f["field"]: bytes(f["ciphertext"])
+                for f in self._rows(
+                    "SELECT field, ciphertext FROM subject_fields WHERE subject_id = ?",
+                    (row["subject_id"],),
+                )
+            }
         return SubjectRow(
             subject_id=row["subject_id"],
             wrapped_key=bytes(row["wrapped_key"]),
             id_index=row["id_index"],
-            fields={f["field"]: bytes(f["ciphertext"]) for f in fields},
+            fields=fields,
             created_at=ts_parse(row["created_at"]),
             updated_at=ts_parse(row["updated_at"]),
         )

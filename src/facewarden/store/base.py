@@ -17,7 +17,7 @@ Times are aware UTC datetimes; stores may keep them at microsecond precision.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -167,6 +167,10 @@ class Reader(AccessReader, CameraReader, Protocol):
 
     def list_subjects(self, *, after: str | None = None, limit: int = 100) -> list[SubjectRow]:
         """Subjects ordered by id, those with an id greater than ``after``, at most ``limit``."""
+        ...
+
+    def subject_counts(self, subject_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """``(faces, watchlists)`` of each subject, in one query (absent ones: ``(0, 0)``)."""
         ...
 
     def count_subjects(self) -> int:
