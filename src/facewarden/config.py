@@ -90,6 +90,12 @@ class Settings(BaseSettings):
         description="count people by their bodies too (OpenCV's HOG people detector), "
         "so those facing away are counted",
     )
+    push_idle_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="a camera whose frames are pushed over the API and that sends none for "
+        "this long has its stream ended (tracks closed, crowd counts written)",
+    )
     occupancy_threshold: int | None = Field(
         default=50, ge=1, description="people in view of a camera that raise an occupancy alert"
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -484,3 +485,32 @@ def test_bad_frames_times_and_ids_are_typed_4xx(
             "/v1/subjects/sub_0000000000000000/history", json={"hours": 1, "case_reference": CASE}
         )
         assert unknown.status_code in (200, 404), unknown.text
+
+
+def test_a_pushed_stream_that_goes_quiet_is_ended_and_its_counts_written(
+    tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]
+) -> None:
+    # A client that stops pushing without calling /frames/end: the server ends
+    # the stream itself, so its tracks close and its crowd minute is stored.
+    running, server, thread = start_server(tmp_path_factory.mktemp("quiet"), push_idle_seconds=1.0)
+    try:
+        state = running.app.state.server
+        with running.client("operator") as operator:
+            camera = _camera(operator, "hall")["camera_id"]
+            assert _push(operator, "hall", photos["obama2"].read_bytes(), None).status_code == 200
+            assert state.open_stream(camera) is not None
+            deadline = datetime.now(UTC) + timedelta(seconds=20)
+            while state.open_stream(camera) is not None and datetime.now(UTC) < deadline:
+                time.sleep(0.2)
+            assert state.open_stream(camera) is None, "the idle stream was not ended"
+            buckets = running.warden.store.crowd_buckets(
+                camera,
+                datetime.now(UTC) - timedelta(hours=1),
+                datetime.now(UTC) + timedelta(hours=1),
+            )
+            assert [(b.frames, b.faces_max) for b in buckets] == [(1, 1)]
+            # A new frame opens a new stream.
+            assert _push(operator, "hall", photos["obama2"].read_bytes(), None).status_code == 200
+            assert state.open_stream(camera) is not None
+    finally:
+        stop_server(running, server, thread)

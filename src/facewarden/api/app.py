@@ -66,6 +66,19 @@ _NATIVE_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+async def _end_idle_streams(state: ServerState, idle_seconds: float) -> None:
+    """End pushed streams that went quiet, checking a few times per ``idle_seconds``."""
+    while True:
+        await anyio.sleep(max(0.2, idle_seconds / 4))
+        try:
+            ended = await anyio.to_thread.run_sync(state.end_idle_streams, idle_seconds)
+        except Exception:  # a failing write must not stop the sweeping
+            logger.exception("ending idle pushed streams failed")
+            continue
+        if ended:
+            logger.info("ended %d idle pushed camera stream(s)", ended)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -97,11 +110,16 @@ def create_app(
             state.owns_warden = True
         templates = state.warden.warm_up()
         logger.info("serving %s with %d template(s)", state.warden, templates)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_end_idle_streams, state, settings.push_idle_seconds)
+            try:
+                yield
+            finally:
+                tasks.cancel_scope.cancel()
+        # Pushed camera streams write their last visits and crowd buckets.
         try:
-            yield
-        finally:
-            # Pushed camera streams write their last visits and crowd buckets.
             await anyio.to_thread.run_sync(state.end_streams)
+        finally:
             if state.owns_warden and state.warden is not None:
                 state.warden.close()
 

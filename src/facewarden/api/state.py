@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -125,6 +126,8 @@ class PushedStream:
     frames: int = 0
     sightings: int = 0
     ended: bool = False
+    touched: float = field(default_factory=time.monotonic)
+    """When its last frame came (monotonic seconds): an idle stream is ended."""
 
 
 @dataclass(eq=False)
@@ -189,6 +192,19 @@ class ServerState:
         """
         with self._streams_lock:
             return self._streams.pop(camera_id, None)
+
+    def end_idle_streams(self, idle_seconds: float) -> int:
+        """Finish the pushed streams no frame came to for ``idle_seconds``; how many.
+
+        A client that stops pushing without ending its stream would otherwise
+        leave its tracks open and its last minutes of crowd counts unwritten.
+        """
+        cutoff = time.monotonic() - idle_seconds
+        with self._streams_lock:
+            idle = [s for s in self._streams.values() if s.touched < cutoff]
+            for stream in idle:
+                del self._streams[stream.camera_id]
+        return sum(end_stream(stream) for stream in idle)
 
     def end_streams(self) -> None:
         """Finish every open pushed stream (the server is stopping)."""

@@ -17,6 +17,7 @@ Crowd reports are aggregates only, with small counts suppressed.
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -257,7 +258,7 @@ async def push_frame(
                 if stream.last is not None and when < stream.last:
                     raise invalid_input("taken_at is before the previous frame of this camera")
                 result = stream.processor.process(frame, when)
-                stream.last = when
+                stream.last, stream.touched = when, time.monotonic()
                 stream.frames += 1
                 stream.sightings += len(result.new_sightings)
             return FrameOut(
