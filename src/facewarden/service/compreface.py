@@ -305,17 +305,16 @@ class CompreFaceCollection:
         (and the read audited) for the page only.
         """
         size = max(1, min(size, self._ctx.settings.max_page_size))
-        store = self._ctx.store
-        if subject is not None:
-            owners = [self.resolve(subject)]
-        else:
-            owners = [a.subject_id for a in _all_aliases(store)]
-        pairs = [(f.face_id, sid) for sid in owners for f in store.faces_of(sid)]
-        chosen = pairs[page * size : (page + 1) * size] if page >= 0 else []
+        owner = None if subject is None else self.resolve(subject)
         with self._ctx.writing() as tx:
+            # The page only, joined in the store: not every subject's faces.
+            chosen, total = tx.alias_faces(
+                KIND, subject_id=owner, offset=max(0, page) * size, limit=size
+            )
+            chosen = chosen if page >= 0 else []
             names = {sid: self.name_of(tx, sid) for sid in dict.fromkeys(s for _, s in chosen)}
             self._audit.append(tx, "subject.list", details={"subjects": list(names), **_VIA})
-        return [Example(face_id, names[sid]) for face_id, sid in chosen], len(pairs)
+        return [Example(face_id, names[sid]) for face_id, sid in chosen], total
 
     def delete_examples(self, name: str) -> int:
         """Delete every example of ``name``: the subject is erased (a person needs a face)."""
@@ -356,15 +355,6 @@ class CompreFaceCollection:
     def data_key(self, reader: Reader, subject_id: str) -> WrappedKey:
         """The wrapped data key of a subject (for reading its templates)."""
         return subject_row(reader, subject_id)[1]
-
-
-def _all_aliases(reader: Reader) -> list[AliasRow]:
-    rows: list[AliasRow] = []
-    while batch := reader.list_aliases(
-        KIND, after=rows[-1].subject_id if rows else None, limit=1000
-    ):
-        rows.extend(batch)
-    return rows
 
 
 def _check_name(name: str) -> str:

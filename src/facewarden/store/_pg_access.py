@@ -105,6 +105,23 @@ class AccessReads:
             AliasRow(r["kind"], r["token"], r["subject_id"], utc(r["created_at"])) for r in rows
         ]
 
+    def alias_faces(
+        self, kind: str, *, subject_id: str | None = None, offset: int = 0, limit: int = 100
+    ) -> tuple[list[tuple[str, str]], int]:
+        where = "a.kind = %s" + ("" if subject_id is None else " AND a.subject_id = %s")
+        params: tuple[object, ...] = (kind,) if subject_id is None else (kind, subject_id)
+        joined = f"FROM subject_aliases a JOIN faces f ON f.subject_id = a.subject_id WHERE {where}"
+        rows = self._rows(
+            f"SELECT f.face_id, f.subject_id {joined} "
+            "ORDER BY a.subject_id, f.created_at, f.face_id LIMIT %s OFFSET %s",
+            (*params, limit, offset),
+        )
+        total = self._one(f"SELECT COUNT(*) AS n {joined}", params)
+        return (
+            [(str(r["face_id"]), str(r["subject_id"])) for r in rows],
+            0 if total is None else int(total["n"]),
+        )
+
     def count_aliases(self, kind: str) -> int:
         row = self._one("SELECT COUNT(*) AS n FROM subject_aliases WHERE kind = %s", (kind,))
         return 0 if row is None else int(row["n"])

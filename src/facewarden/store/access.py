@@ -132,6 +132,16 @@ class AccessReader(Protocol):
         """Aliases of ``kind`` ordered by subject id, those after subject ``after``."""
         ...
 
+    def alias_faces(
+        self, kind: str, *, subject_id: str | None = None, offset: int = 0, limit: int = 100
+    ) -> tuple[list[tuple[str, str]], int]:
+        """A page of ``(face id, subject id)`` of the subjects with an alias of ``kind``.
+
+        Ordered by subject id, then as :meth:`faces_of` orders a subject's faces;
+        only ``subject_id``'s when given. Also returns how many there are in all.
+        """
+        ...
+
     def count_aliases(self, kind: str) -> int:
         """How many aliases namespace ``kind`` holds."""
         ...
