@@ -141,6 +141,21 @@ def test_sightings_go_with_their_subject_or_camera_and_expire(store: Store) -> N
             best_similarity=0.97,
             expires_at=T0 + timedelta(minutes=5, hours=24),
         )
+        kept = tx.get_sighting(first.sighting_id)
+        assert kept is not None and kept.thumbnail == first.thumbnail  # None: left as it was
+        assert kept.best_similarity == pytest.approx(0.97)
+        assert tx.update_sighting(
+            first.sighting_id,
+            last_seen=T0 + timedelta(minutes=6),
+            best_similarity=0.98,
+            expires_at=T0 + timedelta(minutes=6, hours=24),
+            thumbnail=b"\x02sealed",
+        )
+        replaced = tx.get_sighting(first.sighting_id)
+        assert replaced is not None and replaced.thumbnail == b"\x02sealed"
+        assert not tx.update_sighting(
+            "sig_missing", last_seen=T0, best_similarity=0.5, expires_at=T0
+        )
         assert tx.delete_sightings_expired(T0 + timedelta(hours=3, seconds=30)) == 1
     assert store.get_sighting(later.sighting_id) is None
     with store.transaction() as tx:

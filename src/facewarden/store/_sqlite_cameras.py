@@ -224,18 +224,13 @@ class CameraWrites:
         expires_at: datetime,
         thumbnail: bytes | None = None,
     ) -> bool:
+        # One statement; a thumbnail left out (None) keeps the stored one.
         changed = self._exec(
             "update sighting",
-            "UPDATE sightings SET last_seen = ?, best_similarity = ?, expires_at = ? "
-            "WHERE sighting_id = ?",
-            (ts_text(last_seen), best_similarity, ts_text(expires_at), sighting_id),
+            "UPDATE sightings SET last_seen = ?, best_similarity = ?, expires_at = ?, "
+            "thumbnail = COALESCE(?, thumbnail) WHERE sighting_id = ?",
+            (ts_text(last_seen), best_similarity, ts_text(expires_at), thumbnail, sighting_id),
         )
-        if changed and thumbnail is not None:
-            self._exec(
-                "update sighting thumbnail",
-                "UPDATE sightings SET thumbnail = ? WHERE sighting_id = ?",
-                (thumbnail, sighting_id),
-            )
         return changed > 0
 
     def delete_sightings_expired(self, now: datetime) -> int:
