@@ -90,6 +90,12 @@ class Settings(BaseSettings):
         description="count people by their bodies too (OpenCV's HOG people detector), "
         "so those facing away are counted",
     )
+    purge_interval_minutes: float | None = Field(
+        default=60.0,
+        gt=0,
+        description="`facewarden serve` runs the retention purge this often (sightings "
+        "expire within this much of their expiry); unset to leave it to `facewarden purge`",
+    )
     push_idle_seconds: float = Field(
         default=120.0,
         gt=0,

@@ -514,3 +514,37 @@ def test_a_pushed_stream_that_goes_quiet_is_ended_and_its_counts_written(
             assert state.open_stream(camera) is not None
     finally:
         stop_server(running, server, thread)
+
+
+def test_the_server_purges_expired_sightings_itself(
+    tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]
+) -> None:
+    # Promise 11: sightings expire after 24 h and an hourly purge deletes them. The
+    # server runs that purge itself (here every 1.2 s), not only `facewarden purge`.
+    running, server, thread = start_server(
+        tmp_path_factory.mktemp("purging"), purge_interval_minutes=0.02
+    )
+    try:
+        with running.client("operator") as operator:
+            subject = _enroll(operator, photos["obama"])
+            camera_id = _camera(operator, "door", watchlists=["entrance"])["camera_id"]
+        warden = running.warden
+        camera = warden.store.get_camera(camera_id)
+        assert camera is not None
+        now = datetime.now(UTC)
+        old = warden.sightings.open_visit(
+            camera, subject, camera.watchlists[0], now - timedelta(hours=30),
+            now - timedelta(hours=25), 0.95,
+        )  # fmt: skip
+        fresh = warden.sightings.open_visit(
+            camera, subject, camera.watchlists[0], now - timedelta(hours=1), now, 0.95
+        )
+        deadline = time.monotonic() + 30
+        while warden.store.get_sighting(old) is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert warden.store.get_sighting(old) is None, "the expired sighting was not purged"
+        assert warden.store.get_sighting(fresh) is not None
+        purges = [e for e in warden.audit.entries(limit=1000) if e.action == "retention.purge"]
+        assert purges and purges[0].actor == "system:retention"
+    finally:
+        stop_server(running, server, thread)

@@ -79,6 +79,22 @@ async def _end_idle_streams(state: ServerState, idle_seconds: float) -> None:
             logger.info("ended %d idle pushed camera stream(s)", ended)
 
 
+async def _purge_periodically(state: ServerState, interval: float) -> None:
+    """Run the retention purge every ``interval`` seconds (SECURITY.md promise 11)."""
+    while True:
+        await anyio.sleep(interval)
+        warden = state.warden
+        if warden is None:
+            continue
+        try:
+            report = await anyio.to_thread.run_sync(warden.with_actor("system:retention").purge)
+        except Exception:  # a failed purge is retried at the next interval
+            logger.exception("the retention purge failed")
+            continue
+        if report.total:
+            logger.info("retention purge deleted %s", dict(report.deleted))
+
+
 def create_app(
     settings: Settings,
     *,
@@ -112,6 +128,8 @@ def create_app(
         logger.info("serving %s with %d template(s)", state.warden, templates)
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(_end_idle_streams, state, settings.push_idle_seconds)
+            if settings.purge_interval_minutes is not None:
+                tasks.start_soon(_purge_periodically, state, settings.purge_interval_minutes * 60)
             try:
                 yield
             finally:
