@@ -231,13 +231,18 @@ class SqliteStore(Reads, AccessReads, CameraReads):
             logger.warning("WAL checkpoint of %s was blocked by a reader", self._path)
 
     def compact(self, tables: Iterable[str] | None = None) -> None:
-        """Checkpoint, ``VACUUM`` (rewrite the file without free pages), checkpoint again.
+        """Move deleted bytes out of the WAL; with no ``tables`` named, also ``VACUUM``.
 
-        SQLite vacuums the whole file (``tables`` is not needed: with
-        ``secure_delete`` deleted rows were overwritten when deleted already);
-        an empty ``tables`` (nothing was deleted) does nothing.
+        ``secure_delete`` overwrote deleted rows with zeros where they lay, so a
+        purge of some tables only needs the WAL (which still holds the old
+        pages) checkpointed and truncated; rewriting the whole file (``VACUUM``,
+        which holds the write lock for as long as it takes, minutes for a
+        large gallery) is kept for a full compaction. An empty ``tables``
+        (nothing was deleted) does nothing.
         """
-        if tables is not None and not list(tables):
+        if tables is not None:
+            if list(tables):
+                self.checkpoint()
             return
         self.checkpoint()
         with self._lock, translated("vacuum"):
