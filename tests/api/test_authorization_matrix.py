@@ -67,6 +67,8 @@ CONTRACT: dict[tuple[str, str], list[str] | None] = {
     ("POST", "/v1/api-keys"): ["admin"],
     ("DELETE", "/v1/api-keys/{key_id}"): ["admin"],
     ("GET", "/v1/keys/status"): ["admin"],
+    ("GET", "/v1/processing-report"): AUDIT,
+    ("GET", "/v1/processing-report.md"): AUDIT,
     ("GET", "/v1/cameras"): CROWD,
     ("POST", "/v1/cameras"): OPERATOR,
     ("GET", "/v1/cameras/{camera}"): CROWD,

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from facewarden.cli.admin import audit, backup, check, keys, purge
+from facewarden.cli.admin import audit, backup, check, keys, processing_report, purge
 from facewarden.cli.cameras import cameras, watch
 from facewarden.cli.demo import demo
 from facewarden.cli.evaluate import eval_group
@@ -59,6 +59,7 @@ cli.add_command(verify)
 cli.add_command(audit)
 cli.add_command(keys)
 cli.add_command(purge)
+cli.add_command(processing_report)
 cli.add_command(check)
 cli.add_command(backup)
 cli.add_command(cameras)

@@ -8,6 +8,7 @@ import click
 
 from facewarden.cli._common import deployment_options, echo_json, open_warden, settings
 from facewarden.privacy.keys import KeyRing
+from facewarden.service.processing_report import to_markdown
 
 __all__ = ["audit", "backup", "check", "keys", "purge"]
 
@@ -150,6 +151,18 @@ def purge() -> None:
     report = open_warden().purge()
     counts = ", ".join(f"{name} {n}" for name, n in report.deleted.items()) or "nothing expires"
     click.echo(f"purged: {counts}")
+
+
+@click.command("processing-report")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of Markdown.")
+@deployment_options
+def processing_report(as_json: bool) -> None:
+    """The records of processing (GDPR Art. 30), from the live configuration (audited)."""
+    report = open_warden().processing_report()
+    if as_json:
+        echo_json(report)
+    else:
+        click.echo(to_markdown(report))
 
 
 @click.command()

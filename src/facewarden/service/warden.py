@@ -30,6 +30,7 @@ import dataclasses
 import os
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from facewarden.config import Settings
 from facewarden.errors import ConfigError, KeyMaterialError, NotFoundError
@@ -62,6 +63,7 @@ from facewarden.service.gallery_pg import PgVectorGallery
 from facewarden.service.keycheck import check_keys, settle_template_key, write_key_checks
 from facewarden.service.keys import KeyAdmin
 from facewarden.service.listing import Listings
+from facewarden.service.processing_report import build_processing_report
 from facewarden.service.recognition import Recognition
 from facewarden.service.registry import Registry
 from facewarden.service.sightings import Sightings
@@ -275,6 +277,13 @@ class Warden:
             )
         ctx.store.compact(_purged_tables(report))
         return report
+
+    def processing_report(self) -> dict[str, Any]:
+        """The records-of-processing report of this deployment, as it is configured now (audited).
+
+        See :mod:`facewarden.service.processing_report` (``to_markdown`` renders it).
+        """
+        return build_processing_report(self._ctx, self.audit)
 
     def backup(self, destination: str | Path) -> None:
         """Write a consistent, key-free copy of the database to a new file (audited).

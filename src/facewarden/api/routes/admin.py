@@ -1,8 +1,8 @@
-"""Administration: users, API keys and the encryption keys' status (admins only)."""
+"""Administration: users, API keys, the keys' status (admins); the processing report (auditors)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Response
 
@@ -18,6 +18,7 @@ from facewarden.api.schemas_admin import (
     UserOut,
 )
 from facewarden.api.state import acting_warden
+from facewarden.service.processing_report import to_markdown
 from facewarden.service.warden import Warden
 
 __all__ = ["router"]
@@ -82,4 +83,39 @@ def key_status(warden: _Warden) -> KeyStatusOut:
         master_key_ids=list(status.master_key_ids),
         data_keys_by_master=dict(status.data_keys_by_master),
         template_key_id=status.template_key_id,
+    )
+
+
+_MARKDOWN_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "the report as a Markdown document",
+        "content": {"text/markdown": {"schema": {"type": "string"}}},
+    }
+}
+
+
+@router.get("/processing-report", response_model=dict[str, Any], **allow("auditor"))
+def processing_report(warden: _Warden) -> dict[str, Any]:
+    """The records of processing (GDPR Art. 30), built from the live configuration (audited).
+
+    Purposes and lawful bases of the watchlists, the cameras (which identify, which only
+    count, how long their sightings are kept), every retention period, the data held and
+    how it is protected, users and API keys per role, the keys in use. No person, source
+    URL or secret appears in it.
+    """
+    return warden.processing_report()
+
+
+@router.get(
+    "/processing-report.md",
+    response_class=Response,
+    responses=_MARKDOWN_RESPONSE,
+    **allow("auditor"),
+)
+def processing_report_markdown(warden: _Warden) -> Response:
+    """:func:`processing_report` as a Markdown document for the data-protection officer."""
+    return Response(
+        content=to_markdown(warden.processing_report()),
+        media_type="text/markdown; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="records-of-processing.md"'},
     )

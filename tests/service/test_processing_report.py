@@ -1,0 +1,72 @@
+"""SECURITY.md promise 16: the records-of-processing report, built from the live deployment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from facewarden.cli import cli
+from facewarden.config import Settings
+from facewarden.service import Warden
+from facewarden.service.processing_report import to_markdown
+
+from ._data import KNN
+
+SECRET_URL = "rtsp://viewer:s3cret-pass@10.1.2.3:554/stream1"
+
+
+def test_the_report_describes_the_live_configuration_and_names_no_one(
+    warden: Warden, settings: Settings, enroll: Callable[..., object]
+) -> None:
+    warden.watchlists.create(
+        "entrance", purpose="site access control", lawful_basis="GDPR art. 6(1)(f)"
+    )
+    enroll(warden, "Barack Obama", sorted((KNN / "train" / "obama").iterdir())[:1], ["entrance"])
+    warden.cameras.add(
+        "north door", location="north entrance", watchlists=["entrance"], retention_hours=6,
+        source=SECRET_URL,
+    )  # fmt: skip
+    warden.cameras.add("prayer room", location="level 2", sensitive=True)
+    warden.access.create_user("dora", "a long enough passphrase", "auditor")
+
+    report = warden.processing_report()
+
+    [purpose] = report["purposes"]
+    assert (purpose["watchlist"], purpose["purpose"], purpose["lawful_basis"]) == (
+        "entrance",
+        "site access control",
+        "GDPR art. 6(1)(f)",
+    )
+    assert purpose["subjects"] == 1 and report["subjects"] == 1
+    cameras = {c["camera"]: c for c in report["cameras"]}
+    assert cameras["north door"]["identifies"] is True
+    assert cameras["north door"]["sighting_retention_hours"] == {"entrance": 6}
+    assert cameras["prayer room"]["identifies"] is False and cameras["prayer room"]["sensitive"]
+    assert report["retention"]["sightings"].startswith("24 hours")
+    assert report["access"]["users_by_role"]["auditor"] == 1
+    assert report["store"] == "SQLite"
+    text = json.dumps(report) + to_markdown(report)
+    for secret in ("Obama", "s3cret", "viewer", "10.1.2.3", "dora", str(settings.key_dir)):
+        assert secret not in text, secret
+    markdown = to_markdown(report)
+    assert markdown.startswith("# Records of processing")
+    assert "| entrance | site access control | GDPR art. 6(1)(f) | 1 |" in markdown
+    assert "| prayer room | level 2 | no: sensitive |" in markdown
+    assert "report.processing" in [e.action for e in warden.audit.entries(limit=100)]
+
+
+def test_the_cli_prints_the_report(tmp_path: Path) -> None:
+    env = {
+        "FACEWARDEN_DATA_DIR": str(tmp_path / "data"),
+        "FACEWARDEN_KEY_DIR": str(tmp_path / "keys"),
+    }
+    runner = CliRunner()
+    assert runner.invoke(cli, ["init"], env=env).exit_code == 0
+    shown = runner.invoke(cli, ["processing-report"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.startswith("# Records of processing")
+    as_json = runner.invoke(cli, ["processing-report", "--json"], env=env)
+    assert as_json.exit_code == 0 and json.loads(as_json.output)["subjects"] == 0
