@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request
@@ -45,7 +45,7 @@ from facewarden.api.errors import UnsupportedMediaError
 from facewarden.api.state import acting_warden, image_work
 from facewarden.api.uploads import decode_base64_image
 from facewarden.errors import FacewardenError, ImageTooLargeError
-from facewarden.service.compreface_match import FoundFace
+from facewarden.service.compreface_match import ComparedFace, FoundFace
 from facewarden.service.warden import Warden
 
 __all__ = ["MissingPartError", "router"]
@@ -145,6 +145,15 @@ def _versions(warden: Warden, status: bool) -> dict[str, str] | None:
 def _face(found: FoundFace, plugins: str, elapsed: float | None) -> CfFace:
     landmarks = "landmarks" in {p.strip() for p in plugins.split(",")}
     return CfFace.of(found, landmarks=landmarks, elapsed_ms=elapsed)
+
+
+def _compared(
+    faces: Sequence[ComparedFace], plugins: str, elapsed: float | None
+) -> list[CfComparedFace]:
+    return [
+        CfComparedFace(**_face(f, plugins, elapsed).model_dump(), similarity=f.similarity)
+        for f in faces
+    ]
 
 
 # -- subjects ----------------------------------------------------------------
@@ -286,10 +295,7 @@ async def verify_example(
     )
     elapsed = (time.perf_counter() - started) * 1000 if status else None
     return CfVerifyOut(
-        result=[
-            CfComparedFace(**_face(f, face_plugins, elapsed).model_dump(), similarity=f.similarity)
-            for f in faces
-        ],
+        result=_compared(faces, face_plugins, elapsed),
         plugins_versions=_versions(acting_warden(request), status),
     )
 
@@ -318,10 +324,7 @@ async def verify_images(
     elapsed = (time.perf_counter() - started) * 1000 if status else None
     item = CfVerifyImagesItem(
         source_image_face=_face(main, face_plugins, elapsed),
-        face_matches=[
-            CfComparedFace(**_face(f, face_plugins, elapsed).model_dump(), similarity=f.similarity)
-            for f in matches
-        ],
+        face_matches=_compared(matches, face_plugins, elapsed),
         plugins_versions=_versions(acting_warden(request), status),
     )
     return CfVerifyImagesOut(result=[item])
