@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -14,6 +15,7 @@ import pytest
 
 from facewarden.errors import PermissionDeniedError
 from facewarden.service import Warden
+from facewarden.service.alerts import shared_queue
 from facewarden.service.crowd import CrowdCounter, OccupancyAlert, dwell_bin
 from facewarden.service.crowd_report import suppress, to_csv
 from facewarden.types import Box
@@ -141,9 +143,13 @@ def test_occupancy_alerts_post_to_the_webhook_once_per_crossing(hook_url: str) -
     assert not alert.check("cam_1", 3, t + timedelta(seconds=5))
     assert not alert.check("cam_1", 11, t + timedelta(seconds=10))  # cooldown
     assert alert.check("cam_1", 11, t + timedelta(seconds=40))
+    assert shared_queue().flush(10)  # posted from the alert queue, not the frame loop
     assert [r["people"] for r in _Hook.received] == [12, 11]
     assert _Hook.received[0]["camera"] == "cam_1" and _Hook.received[0]["threshold"] == 10
     dead = OccupancyAlert("http://127.0.0.1:9/none", threshold=1)
-    assert not dead.check("cam_1", 5, t)  # a dead webhook is logged, never raised
+    started = time.monotonic()
+    assert dead.check("cam_1", 5, t)  # due: queued; the dead webhook is logged, never raised
+    assert not dead.check("cam_1", 5, t + timedelta(seconds=1))  # no retry on every frame
+    assert time.monotonic() - started < 1.0  # the frame loop did not wait for it
     with pytest.raises(ValueError, match="http"):
         OccupancyAlert("file:///etc/passwd", threshold=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
 
 ANONYMOUS = "anonymous"
 """The actor of what happens before anyone is authenticated (failed sign-ins, bad keys)."""
@@ -175,9 +178,15 @@ class ServerState:
         """The open pushed stream of ``camera_id``, started with ``create()`` if there is none."""
         with self._streams_lock:
             stream = self._streams.get(camera_id)
+            if stream is not None and not stream.ended:
+                return stream
+        # Made outside the lock (it writes an audit entry): other cameras' frames
+        # do not wait for it. Two first frames racing: the first one stored wins.
+        fresh = PushedStream(camera_id, create())
+        with self._streams_lock:
+            stream = self._streams.get(camera_id)
             if stream is None or stream.ended:
-                stream = PushedStream(camera_id, create())
-                self._streams[camera_id] = stream
+                stream = self._streams[camera_id] = fresh
             return stream
 
     def open_stream(self, camera_id: str) -> PushedStream | None:
@@ -204,7 +213,7 @@ class ServerState:
             idle = [s for s in self._streams.values() if s.touched < cutoff]
             for stream in idle:
                 del self._streams[stream.camera_id]
-        return sum(end_stream(stream) for stream in idle)
+        return sum(_end_safely(stream) for stream in idle)
 
     def end_streams(self) -> None:
         """Finish every open pushed stream (the server is stopping)."""
@@ -212,7 +221,7 @@ class ServerState:
             streams = list(self._streams.values())
             self._streams.clear()
         for stream in streams:
-            end_stream(stream)
+            _end_safely(stream)
 
     @property
     def anonymous(self) -> Warden:
@@ -220,6 +229,16 @@ class ServerState:
         if self._anonymous is None:
             self._anonymous = self.open_warden().with_actor(ANONYMOUS)
         return self._anonymous
+
+
+def _end_safely(stream: PushedStream) -> bool:
+    # One stream's failed write must not leave the others unfinished: they are
+    # out of the registry already, and nothing would finish them later.
+    try:
+        return end_stream(stream)
+    except Exception:
+        logger.exception("ending the pushed stream of camera %s failed", stream.camera_id)
+        return False
 
 
 def end_stream(stream: PushedStream) -> bool:

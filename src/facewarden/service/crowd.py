@@ -17,6 +17,7 @@ a threshold (reports and CSV: :mod:`facewarden.service.crowd_report`).
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from facewarden.service.alerts import Post, check_webhook_url, post_json, send
+from facewarden.service.alerts import Post, check_webhook_url, post_json, send, shared_queue
 from facewarden.store.cameras import CrowdBucketRow
 from facewarden.types import Box, FloatArray
 
@@ -214,8 +215,11 @@ class OccupancyAlert:
     """Posts ``{"camera", "people", "threshold", "at"}`` to a webhook at high occupancy.
 
     Fires when the people in view reach ``threshold``, then stays quiet for
-    ``cooldown`` (and until occupancy has dropped below the threshold). A
-    failing webhook is logged, never raised: counting goes on.
+    ``cooldown`` (and until occupancy has dropped below the threshold), whether
+    or not the alert got through. A webhook is posted from the process's alert
+    queue (:func:`~facewarden.service.alerts.shared_queue`), never from the
+    frame loop: a slow or dead endpoint costs no frame, and its failures are
+    logged there. Another ``post`` (an in-memory transport) is called at once.
 
     Attributes:
         url: where to POST (``http://`` or ``https://``).
@@ -249,9 +253,14 @@ class OccupancyAlert:
             "threshold": self.threshold,
             "at": when.isoformat(),
         }
-        if not send(self.post, self.url, payload):
-            return False
+        # Due now: the cooldown starts whatever happens to the delivery, so a
+        # failing endpoint is not retried on every frame.
         self._armed = False
         self._last = when
+        if self.post is post_json:
+            if not shared_queue().submit(self.url, json.dumps(payload).encode()):
+                return False
+        elif not send(self.post, self.url, payload):
+            return False
         self.sent += 1
         return True

@@ -47,6 +47,8 @@ _Time = Annotated[IsoTime | None, Query(description="ISO-8601 with a time zone")
 _Ref = Annotated[str, Query(min_length=1, max_length=64)]
 _Id = Annotated[str, Path(min_length=1, max_length=64)]
 _ALERT_WINDOW = timedelta(hours=1)
+# Queries span at most 31 days, as a location history and the CSV export do.
+_LONGEST_QUERY = timedelta(days=31)
 
 
 @router.get("/sightings", response_model=SightingListOut, **allow("operator", "investigator"))
@@ -65,7 +67,7 @@ def at_camera(
 
     Default: the 24 hours before ``end`` (default: now). Oldest first, at most ``limit``.
     """
-    first, last = time_range(start, end, warden.clock())
+    first, last = time_range(start, end, warden.clock(), longest=_LONGEST_QUERY)
     found = warden.sightings.at_camera(watchlist, camera, first, last, role=principal.role)
     return SightingListOut(
         sightings=[SightingOut.from_sighting(s) for s in found[:limit]],
@@ -139,7 +141,12 @@ def alerts(
     server's memory.
     """
     now = warden.clock()
-    start = aware("since", since) if since is not None else now - _ALERT_WINDOW
+    # Never further back than a sighting can live: an old `since` must not
+    # scan the whole table on every poll.
+    start = max(
+        aware("since", since) if since is not None else now - _ALERT_WINDOW,
+        now - _LONGEST_QUERY,
+    )
     end = now + FUTURE_TOLERANCE
     if start >= end:
         raise invalid_input("since is in the future")
