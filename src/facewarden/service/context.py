@@ -75,6 +75,11 @@ class Context:
             changes_before = self.gallery.changes
             try:
                 with self.store.transaction() as tx:
+                    # Read again under the database's write lock: another process
+                    # may have rotated the template key while this one waited for
+                    # it, and a face protected with the old key must be refused
+                    # (store_faces compares), not stored beside renewed ones.
+                    self._adopt_template_key(tx.get_meta(TEMPLATE_KEY))
                     if version is not None:
                         tx.set_meta(VERSION_KEY, version)
                     yield tx
@@ -98,17 +103,19 @@ class Context:
         """
         self.ensure_open()
         with self.lock:
-            stored = self.store.get_meta(TEMPLATE_KEY)
-            if stored is not None and stored != self.protector.key_id:
-                # Another process rotated the template key: probes and new
-                # enrollments must use the new transform, and the gallery reloads.
-                self.protector = protector_for(self.keyring, stored, self.template_dim)
-                self.gallery.unload()
+            self._adopt_template_key(self.store.get_meta(TEMPLATE_KEY))
             if not (need_gallery or self.gallery.loaded):
                 return
             current = self.store.get_meta(VERSION_KEY) or ""
             if not self.gallery.loaded or current != self.gallery.version:
                 self.gallery.rebuild(self.store, self.envelope)
+
+    def _adopt_template_key(self, stored: str | None) -> None:
+        if stored is not None and stored != self.protector.key_id:
+            # Another process rotated the template key: probes and new
+            # enrollments must use the new transform, and the gallery reloads.
+            self.protector = protector_for(self.keyring, stored, self.template_dim)
+            self.gallery.unload()
 
     def templates_of(
         self, reader: Reader, subject_id: str, data_key: WrappedKey
