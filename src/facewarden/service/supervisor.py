@@ -129,7 +129,7 @@ class CameraProgress:
             {
                 "source": self.source,
                 "t0": self.t0.isoformat(),
-                "seconds": round(self.seconds, 4),
+                "seconds": round(self.seconds, 6),
                 "ended": self.ended,
                 "worker": self.worker,
             }

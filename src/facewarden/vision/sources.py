@@ -273,8 +273,12 @@ class StreamSource:
                     self.dropped += 1
                     last_index = index
                     continue
-                if now < next_due:
-                    time.sleep(next_due - now)
+                if now < next_due and self._stop.wait(next_due - now):
+                    return  # stopped while pacing (at a low budget, seconds)
+                if time.monotonic() - captured > self.max_lag:
+                    self.dropped += 1  # went stale while waiting its turn
+                    last_index = index
+                    continue
                 next_due = max(next_due + step, time.monotonic())
                 last_index = index
                 yield Frame(index, captured - start, _rgb(bgr))
@@ -284,6 +288,15 @@ class StreamSource:
                 self._reader.join(timeout=5)
 
     def _read(self) -> None:
+        try:
+            self._read_until_stopped()
+        except Exception as exc:  # e.g. cv2.error: the camera fails, visibly, not silently
+            self.last_error = f"stream {redact_url(self.url)} failed: {type(exc).__name__}"
+            self._state = "failed"
+            with self._cond:
+                self._cond.notify_all()
+
+    def _read_until_stopped(self) -> None:
         index = 0
         failures = 0
         delay = self.backoff[0]
