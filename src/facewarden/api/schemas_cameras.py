@@ -17,7 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from facewarden.service.cameras import Camera
 from facewarden.service.crowd_report import CrowdBucket
 from facewarden.service.sightings import Sighting
-from facewarden.vision.sources import STREAM_SCHEMES
+from facewarden.vision.sources import source_kind as vision_source_kind
 
 __all__ = [
     "AlertsOut",
@@ -64,7 +64,7 @@ def source_kind(source: str | None, *, pushed: bool = False) -> SourceKind | Non
     """
     if source is None:
         return "push" if pushed else None
-    return "stream" if source.lower().startswith(STREAM_SCHEMES) else "file"
+    return "stream" if vision_source_kind(source) == "stream" else "file"
 
 
 class _In(BaseModel):

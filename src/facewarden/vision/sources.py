@@ -21,6 +21,7 @@ name it only as :func:`redact_url` writes it (``rtsp://host:554/...``).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import urllib.parse
@@ -50,8 +51,8 @@ STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 
 
 def source_kind(uri: str) -> str:
-    """``stream`` for an ``rtsp(s)://`` or ``http(s)://`` URL, else ``file``."""
-    return "stream" if uri.startswith(STREAM_SCHEMES) else "file"
+    """``stream`` for an ``rtsp(s)://`` or ``http(s)://`` URL (any case), else ``file``."""
+    return "stream" if uri.lower().startswith(STREAM_SCHEMES) else "file"
 
 
 def redact_url(uri: str) -> str:
@@ -75,6 +76,20 @@ def redact_url(uri: str) -> str:
         host = f"[{host}]"
     netloc = f"{host}:{port}" if port is not None else host
     return f"{parts.scheme.lower()}://{netloc}/..."
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+
+
+def redact_text(text: str, source: str | None = None) -> str:
+    """``text`` (an error message) with ``source`` and every URL in it redacted.
+
+    An error from OpenCV or the network may quote the source in full, or a
+    URL derived from it: each becomes :func:`redact_url`'s form.
+    """
+    if source:
+        text = text.replace(source, redact_url(source))
+    return _URL.sub(lambda m: redact_url(m.group(0)), text)
 
 
 class SourceError(FacewardenError):
@@ -216,7 +231,7 @@ class StreamSource:
         backoff: tuple[float, float] = (0.5, 30.0),
         max_attempts: int | None = None,
     ) -> None:
-        if not url.startswith(STREAM_SCHEMES):
+        if source_kind(url) != "stream":
             raise InvalidInputError(f"not a stream URL (rtsp, http or https): {redact_url(url)!r}")
         if fps_budget <= 0:
             raise InvalidInputError(f"fps_budget must be positive, got {fps_budget}")
@@ -344,6 +359,6 @@ def open_source(
         SourceError: a file that cannot be read.
         InvalidInputError: a bad budget.
     """
-    if uri.startswith(STREAM_SCHEMES):
+    if source_kind(uri) == "stream":
         return StreamSource(uri, fps_budget=fps_budget, max_attempts=max_attempts)
     return FileSource(uri, fps_budget=fps_budget)

@@ -16,7 +16,6 @@ Crowd reports are aggregates only, with small counts suppressed.
 
 from __future__ import annotations
 
-import re
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -51,6 +50,7 @@ from facewarden.service.frames import FrameProcessor
 from facewarden.service.ingest import CameraStatus
 from facewarden.service.records import invalid_input
 from facewarden.service.warden import Warden
+from facewarden.vision.sources import redact_text
 
 __all__ = ["FUTURE_TOLERANCE", "PUSH_SOURCE", "aware", "router", "time_range"]
 
@@ -67,7 +67,6 @@ _CSV_RANGE = timedelta(days=31)
 _DEFAULT_RANGE = timedelta(hours=24)
 PUSH_SOURCE = "push"
 """A camera registered with this ``source`` gets its frames over the API: none is stored."""
-_USERINFO = re.compile(r"([a-z][a-z0-9+.-]*://)[^/@\s]*@", re.IGNORECASE)
 
 
 def aware(name: str, value: datetime) -> datetime:
@@ -112,12 +111,8 @@ def time_range(
 
 
 def _redact(error: str | None, source: str | None) -> str | None:
-    """An ingest error without the camera's source or any URL's user and password."""
-    if error is None:
-        return None
-    if source:
-        error = error.replace(source, "<source>")
-    return _USERINFO.sub(r"\1***@", error)
+    """An ingest error without the camera's source, or any URL's credentials and path."""
+    return None if error is None else redact_text(error, source)
 
 
 def _camera_out(
