@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -202,3 +203,25 @@ def test_recording_a_visit_twice_extends_the_stored_sighting(warden: Warden, knn
     assert warden.store.count_sightings() == 2
     records = [e for e in warden.audit.entries(limit=1000) if e.action == "sighting.record"]
     assert len(records) == 2
+
+
+def test_a_source_that_cannot_be_opened_stops_only_its_own_camera(
+    warden: Warden, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Workers list the sources every few seconds: one altered ciphertext (or a
+    # lost key) must leave the other cameras running, not stop all claiming.
+    good = warden.cameras.add("door", location="north", source=str(tmp_path / "door.mp4"))
+    bad = warden.cameras.add("yard", location="south", source=str(tmp_path / "yard.mp4"))
+    assert warden.cameras.sources() == {
+        good.camera_id: str(tmp_path / "door.mp4"),
+        bad.camera_id: str(tmp_path / "yard.mp4"),
+    }
+    stored = warden.store.get_camera(bad.camera_id)
+    assert stored is not None and stored.sealed_source is not None
+    with warden.store.transaction() as tx:
+        tx.set_camera_source(
+            bad.camera_id, stored.sealed_source[:-1] + bytes([stored.sealed_source[-1] ^ 1])
+        )
+    with caplog.at_level(logging.ERROR, logger="facewarden.service.cameras"):
+        assert warden.cameras.sources() == {good.camera_id: str(tmp_path / "door.mp4")}
+    assert "yard" in caplog.text and "cannot be opened" in caplog.text

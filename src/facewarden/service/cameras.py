@@ -32,7 +32,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from facewarden.errors import IntegrityError, NotFoundError
+from facewarden.errors import FacewardenError, IntegrityError, NotFoundError
 from facewarden.privacy.crypto import Envelope, WrappedKey
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
@@ -169,6 +169,8 @@ class Cameras:
     def __init__(self, ctx: Context, audit: AuditLog) -> None:
         self._ctx = ctx
         self._audit = audit
+        # (camera id, sealed source) -> plaintext: what sources() already opened.
+        self._opened: dict[tuple[str, bytes], str] = {}
 
     def add(
         self,
@@ -302,6 +304,37 @@ class Cameras:
         sealed = seal_camera_source(self._ctx.envelope, tx, camera_id, source)
         assert sealed is not None
         return sealed
+
+    def sources(self) -> dict[str, str]:
+        """Camera id -> source, of every camera that has one (what an ingest worker runs).
+
+        Asked every few seconds by each worker: a source is decrypted once and
+        remembered while its sealed bytes stay the same, and one that cannot be
+        opened (altered, or its key gone) is logged and left out, so that it stops
+        only its own camera.
+        """
+        self._ctx.ensure_open()
+        rows = self._ctx.store.list_cameras()
+        if any(r.legacy_source is not None for r in rows):
+            self.seal_legacy_sources()
+            rows = self._ctx.store.list_cameras()
+        found: dict[str, str] = {}
+        opened: dict[tuple[str, bytes], str] = {}
+        for row in rows:
+            if row.sealed_source is None:
+                continue
+            key = (row.camera_id, row.sealed_source)
+            source = self._opened.get(key)
+            if source is None:
+                try:
+                    source = open_camera_source(self._ctx.envelope, self._ctx.store, row)
+                except FacewardenError as exc:
+                    logger.error("camera %s: its source cannot be opened: %s", row.name, exc)
+                    continue
+            if source is not None:
+                opened[key] = found[row.camera_id] = source
+        self._opened = opened  # only current cameras and sources are remembered
+        return found
 
     def _view(self, row: CameraRow) -> Camera:
         return Camera.from_row(row, open_camera_source(self._ctx.envelope, self._ctx.store, row))

@@ -402,7 +402,7 @@ class IngestSupervisor:
                 logger.warning("worker %s cannot claim cameras: %s", self.worker_id, exc)
                 return
         try:
-            cameras = {c.camera_id: c.source for c in self._warden.cameras.all() if c.source}
+            cameras = self._warden.cameras.sources()
         except FacewardenError as exc:
             logger.warning("worker %s cannot list cameras: %s", self.worker_id, exc)
             return
