@@ -31,10 +31,12 @@ def test_the_report_describes_the_live_configuration_and_names_no_one(
     )  # fmt: skip
     warden.cameras.add("prayer room", location="level 2", sensitive=True)
     warden.access.create_user("dora", "a long enough passphrase", "auditor")
+    warden.watchlists.create("staff", purpose="rota | shifts  and breaks", lawful_basis="contract")
 
     report = warden.processing_report()
 
-    [purpose] = report["purposes"]
+    purpose, staff = sorted(report["purposes"], key=lambda p: p["watchlist"])
+    assert staff["purpose"] == "rota | shifts  and breaks"  # as declared, in the data
     assert (purpose["watchlist"], purpose["purpose"], purpose["lawful_basis"]) == (
         "entrance",
         "site access control",
@@ -55,6 +57,8 @@ def test_the_report_describes_the_live_configuration_and_names_no_one(
     assert markdown.startswith("# Records of processing")
     assert "| entrance | site access control | GDPR art. 6(1)(f) | 1 |" in markdown
     assert "| prayer room | level 2 | no: sensitive |" in markdown
+    # A declared text cannot break the table: its | is escaped.
+    assert "| staff | rota \\| shifts and breaks | contract | 0 |" in markdown
     assert "report.processing" in [e.action for e in warden.audit.entries(limit=100)]
 
 

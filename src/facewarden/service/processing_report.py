@@ -154,6 +154,11 @@ def build_processing_report(ctx: Context, audit: AuditLog) -> dict[str, Any]:
     return report
 
 
+def _cell(value: object) -> str:
+    """A table cell: declared texts may hold a ``|`` or a line break."""
+    return " ".join(str(value).replace("|", "\\|").split())
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     """The report as a Markdown document for the data-protection officer."""
     lines = [
@@ -168,7 +173,8 @@ def to_markdown(report: dict[str, Any]) -> str:
         "|---|---|---|---:|---:|",
     ]
     lines += [
-        f"| {p['watchlist']} | {p['purpose']} | {p['lawful_basis']} | {p['subjects']} | "
+        f"| {_cell(p['watchlist'])} | {_cell(p['purpose'])} | {_cell(p['lawful_basis'])} | "
+        f"{p['subjects']} | "
         f"{p['false_match_rate']:g} |"
         for p in report["purposes"]
     ]
@@ -183,8 +189,9 @@ def to_markdown(report: dict[str, Any]) -> str:
         what = "yes" if c["identifies"] else ("no: sensitive" if c["sensitive"] else "no")
         kept = ", ".join(f"{w}: {h} h" for w, h in c["sighting_retention_hours"].items()) or "-"
         lines.append(
-            f"| {c['camera']} | {c['location']} | {what} | {', '.join(c['watchlists']) or '-'} "
-            f"| {kept} | {'yes' if c['keeps_thumbnails'] else 'no'} |"
+            f"| {_cell(c['camera'])} | {_cell(c['location'])} | {what} | "
+            f"{_cell(', '.join(c['watchlists']) or '-')} | {_cell(kept)} | "
+            f"{'yes' if c['keeps_thumbnails'] else 'no'} |"
         )
     lines += ["", "## Retention", ""]
     lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in report["retention"].items()]

@@ -72,14 +72,19 @@ class CameraClaims:
             raise DatabaseUnavailableError(
                 f"cannot reach PostgreSQL at {redacted(url)}: {exc}"
             ) from None
-        with translated("announce worker"):
-            row = (
-                self._live()
-                .execute(
-                    "SELECT pg_try_advisory_lock(%s, hashtext(%s)) AS ok", (WORKER_NS, worker_id)
+        try:
+            with translated("announce worker"):
+                row = (
+                    self._live()
+                    .execute(
+                        "SELECT pg_try_advisory_lock(%s, hashtext(%s)) AS ok",
+                        (WORKER_NS, worker_id),
+                    )
+                    .fetchone()
                 )
-                .fetchone()
-            )
+        except BaseException:
+            self.close()  # a supervisor retries every round: no connection left per failure
+            raise
         if row is None or not row["ok"]:
             self.close()
             raise FacewardenError(f"another live worker already calls itself {worker_id!r}")
