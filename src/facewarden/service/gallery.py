@@ -105,6 +105,9 @@ class Gallery:
         embedder: the embedder whose templates are comparable with probes; others are skipped.
     """
 
+    in_database = False
+    """True for a gallery searched in the database (no in-memory copy to keep in step)."""
+
     def __init__(self, dim: int, embedder: str, policy: IndexPolicy | None = None) -> None:
         self._dim = dim
         self._embedder = embedder

@@ -70,6 +70,8 @@ class PgVectorGallery(Gallery):
         ConfigError: the database's pgvector is older than 0.8.
     """
 
+    in_database = True
+
     def __init__(
         self,
         store: PostgresStore,

@@ -14,6 +14,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facewarden.errors import FaceNotFoundError, NotFoundError
+from facewarden.match.index import Hit
 from facewarden.match.thresholds import DEFAULT_FMR, threshold_for
 from facewarden.privacy.crypto import WrappedKey
 from facewarden.service.audit import AuditLog
@@ -205,6 +206,30 @@ class Recognition:
                 faces, usable, embeddings, watchlist, top_k, include_names, purpose, audit_subjects
             )
 
+    def _search_in_database(
+        self,
+        usable: list[int],
+        embeddings: npt.NDArray[np.float32],
+        watchlist: str,
+        top_k: int,
+    ) -> tuple[tuple[str | None, str | None, str], list[list[Hit]]] | None:
+        """The search of a gallery that lives in the database, before the write lock.
+
+        The deployment's write lock is one for every process (on PostgreSQL an
+        advisory lock): searching pgvector while holding it would make every
+        server's identifications wait for each other. The hits come with what
+        they depend on (template key, gallery version, watchlist); the caller
+        searches again under the lock if any of it changed meanwhile.
+        """
+        ctx = self._ctx
+        if not usable or not ctx.gallery.in_database:
+            return None
+        row = resolve_watchlist(ctx.store, watchlist)
+        depends = (ctx.protector.key_id, ctx.gallery.version, row.watchlist_id)
+        return depends, ctx.gallery.search(
+            row.watchlist_id, ctx.protector.protect(embeddings), top_k
+        )
+
     def _search(
         self,
         faces: list[Face],
@@ -216,18 +241,25 @@ class Recognition:
         purpose: str,
         audit_subjects: bool = True,
     ) -> Identification:
-        with self._ctx.writing() as tx:
-            self._ctx.refresh(need_gallery=True)
+        ctx = self._ctx
+        early = self._search_in_database(usable, embeddings, watchlist, top_k)
+        with ctx.writing() as tx:
+            ctx.refresh(need_gallery=True)
             row = resolve_watchlist(tx, watchlist)
-            threshold = comparison_threshold(self._ctx.pipeline, self._ctx.enroll_pipeline, row.fmr)
-            # Protected under the lock: a template rotation cannot slip in between.
-            hits = (
-                self._ctx.gallery.search(
-                    row.watchlist_id, self._ctx.protector.protect(embeddings), top_k
+            threshold = comparison_threshold(ctx.pipeline, ctx.enroll_pipeline, row.fmr)
+            if early is not None and early[0] == (
+                ctx.protector.key_id,
+                ctx.gallery.version,
+                row.watchlist_id,
+            ):
+                hits = early[1]  # nothing changed while waiting for the write lock
+            else:
+                # Protected under the lock: a template rotation cannot slip in between.
+                hits = (
+                    ctx.gallery.search(row.watchlist_id, ctx.protector.protect(embeddings), top_k)
+                    if usable
+                    else []
                 )
-                if usable
-                else []
-            )
             by_face = dict(zip(usable, hits, strict=True))
             matched = {
                 h.group for face_hits in hits for h in face_hits if h.similarity >= threshold
