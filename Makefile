@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Re-install when the project's dependencies change.
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint format demo clean
+.PHONY: run test lint format demo clean audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# The installed set against a vulnerability database (OSV, else PyPI); says SKIPPED when
+# neither answers. The decoder floors are also checked offline by the test suite.
+audit: $(STAMP)
+	$(BIN)/python .ci/audit_dependencies.py $(VENV)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
