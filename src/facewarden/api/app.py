@@ -7,6 +7,8 @@ Around the routes, from the outside in:
 1. :class:`~facewarden.api.security.SecurityHeaders` on every response;
 2. :class:`~facewarden.api.security.BodyLimit`: bodies over the image byte
    cap plus 1 MiB are refused before they are read; stalled bodies time out;
+   what is read stays in memory, never a temporary file
+   (:func:`~facewarden.api.uploads.keep_uploads_in_memory`);
 3. :class:`~facewarden.api.auth.AuthMiddleware`: who is calling and whether
    their role may call this route, decided before the body is parsed.
 
@@ -48,6 +50,7 @@ from facewarden.api.routes import watchlists as watchlist_routes
 from facewarden.api.schemas import ErrorOut
 from facewarden.api.security import BodyLimit, SecurityHeaders
 from facewarden.api.state import IngestStates, ServerState
+from facewarden.api.uploads import keep_uploads_in_memory
 from facewarden.config import Settings
 from facewarden.privacy.clock import Clock, utc_now
 from facewarden.service.ratelimit import AuthLimiter
@@ -114,6 +117,7 @@ def create_app(
         ingest: what runs the cameras' sources, for their state in ``/v1/cameras``
             (also settable later as ``app.state.server.ingest``).
     """
+    keep_uploads_in_memory(settings.max_request_bytes)
     state = ServerState(settings, AuthLimiter.from_settings(settings, clock=clock), clock, warden)
     state.ingest = ingest
     state.people = PeopleDetector() if settings.count_people else None

@@ -4,6 +4,13 @@ The bytes go to the service layer, whose safe decoder (``imaging.decode``)
 checks the format allow-list, the byte cap and the pixel cap; here only
 the transport is undone, with the byte cap applied before anything is
 decoded.
+
+Uploads stay in memory (SECURITY.md promise 10: a probe never touches a
+disk, not even a temporary file): Starlette's multipart parser spools file
+parts to a ``SpooledTemporaryFile`` that rolls over to an unencrypted file
+in the temporary directory past 1 MiB. :func:`keep_uploads_in_memory`
+raises that threshold above the request body cap, so the spool never rolls
+over; the body cap (``BodyLimit``) bounds the memory a request can take.
 """
 
 from __future__ import annotations
@@ -12,10 +19,22 @@ import base64
 import binascii
 
 from fastapi import UploadFile
+from starlette.formparsers import MultiPartParser
 
 from facewarden.errors import ImageError, ImageTooLargeError
 
-__all__ = ["decode_base64_image", "read_upload"]
+__all__ = ["decode_base64_image", "keep_uploads_in_memory", "read_upload"]
+
+
+def keep_uploads_in_memory(max_request_bytes: int) -> None:
+    """Keep every multipart file part of a body up to ``max_request_bytes`` in memory.
+
+    Starlette reads the threshold from the class attribute
+    ``MultiPartParser.spool_max_size`` for every request of the process;
+    it is only ever raised here, so apps with different caps in one process
+    all keep their uploads in memory.
+    """
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, max_request_bytes)
 
 
 async def read_upload(upload: UploadFile, max_bytes: int, *, field: str = "file") -> bytes:

