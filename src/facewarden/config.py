@@ -124,8 +124,10 @@ class Settings(BaseSettings):
     gallery_index: Literal["exact", "ann", "auto", "pgvector"] = Field(
         default="auto",
         description="vector index per watchlist: exact numpy search, an in-process HNSW "
-        "index with exact re-ranking, auto (exact below ann_min_size templates), or "
-        "pgvector (PostgreSQL only: searched in the database, nothing loaded at start)",
+        "index with exact re-ranking, auto (exact below ann_min_size templates; the default, "
+        "also on PostgreSQL: templates stay encrypted at rest), or pgvector (PostgreSQL "
+        "only, an explicit choice: searched in the database, nothing loaded at start, but "
+        "the protected templates are kept unencrypted in face_vectors for the index)",
     )
     ann_min_size: int = Field(
         default=200_000,

@@ -9,7 +9,6 @@ those of the raw embeddings.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 
 from facewarden.privacy import ManualClock
+from facewarden.privacy.crypto import WrappedKey
 from facewarden.service import Warden
 
 from ._data import johns_split
@@ -26,13 +26,14 @@ pytestmark = pytest.mark.slow
 
 
 def _templates(warden: Warden, subject_id: str) -> np.ndarray:
-    export = warden.registry.export(subject_id, purpose="acceptance test")
-    return np.array(
-        [
-            np.frombuffer(base64.b64decode(f["template_protected_f32le_base64"]), dtype="<f4")
-            for f in export["faces"]  # type: ignore[attr-defined]
-        ]
+    # Stored templates, as an attacker holding this deployment's keys would read them
+    # (no export carries one).
+    row = warden.store.get_subject(subject_id)
+    assert row is not None
+    _, templates = warden._ctx.templates_of(
+        warden.store, subject_id, WrappedKey.from_bytes(row.wrapped_key)
     )
+    return templates
 
 
 def _decisions(warden: Warden, probes: list[list[object]]) -> list[list[tuple[str, float]]]:

@@ -276,12 +276,11 @@ class SubjectPatchIn(_In):
 
 
 class ExportFaceOut(BaseModel):
-    """A face in an export: its template as held (protected) and its photo if kept."""
+    """A face in an export: its photo if kept; never its template (SECURITY.md promise 8)."""
 
     face_id: str
     model: str
     created_at: str
-    template_protected_f32le_base64: str
     photo_jpeg_base64: str | None
 
 

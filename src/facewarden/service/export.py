@@ -1,10 +1,16 @@
 """A subject's export (GDPR Art. 15 and 20): everything held, decrypted, and who accessed it.
 
 The shape is plain JSON-ready data, versioned by its ``format`` field:
-the record, each face with its stored template (as the deployment holds it:
-protected by the secret transform) and its photo if one is kept (JPEG,
+the record, each face (id, model, date) with its photo if one is kept (JPEG,
 base64), the watchlists the subject is on with their declared purposes and
 lawful bases, and every audit entry that names the subject.
+
+No export carries a template (SECURITY.md promise 8): a protected template
+next to the photo it came from is a (photo, template) pair, and about a
+hundred such pairs estimate the deployment's secret transform by least
+squares, which unlocks every template of a stolen database. The template is
+derived data the person can always get again from their photo; format 2
+says so by leaving it out.
 """
 
 from __future__ import annotations
@@ -13,9 +19,7 @@ import base64
 from typing import TYPE_CHECKING
 
 from facewarden.privacy.crypto import WrappedKey
-from facewarden.privacy.template import pack_vector
 from facewarden.service.context import Context
-from facewarden.service.gallery import open_template
 from facewarden.store.base import Reader
 
 if TYPE_CHECKING:
@@ -23,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EXPORT_FORMAT", "build_export"]
 
-EXPORT_FORMAT = "facewarden-subject-export/1"
+EXPORT_FORMAT = "facewarden-subject-export/2"
 
 
 def build_export(ctx: Context, reader: Reader, subject: Subject) -> dict[str, object]:
@@ -40,14 +44,12 @@ def build_export(ctx: Context, reader: Reader, subject: Subject) -> dict[str, ob
     }
     faces = []
     for face in reader.faces_of(subject.subject_id):
-        template = open_template(ctx.envelope, key, face.face_id, face.template, ctx.template_dim)
         photo = photos.get(face.face_id)
         faces.append(
             {
                 "face_id": face.face_id,
                 "model": face.model,
                 "created_at": face.created_at.isoformat(),
-                "template_protected_f32le_base64": _b64(pack_vector(template)),
                 "photo_jpeg_base64": None if photo is None else _b64(photo),
             }
         )

@@ -171,7 +171,8 @@ class KeyAdmin:
                     tx.set_template(
                         row.face_id, seal_template(ctx.envelope, key, row.face_id, renewed)
                     )
-                    tx.put_face_vector(row.face_id, renewed)
+                    if ctx.gallery.in_database:
+                        tx.put_face_vector(row.face_id, renewed)
                     count += 1
                 tx.set_meta(TEMPLATE_KEY, new_id)
                 self._audit.append(

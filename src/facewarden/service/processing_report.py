@@ -37,8 +37,9 @@ _CATEGORIES = (
     (
         "face templates",
         "128-d face embeddings",
-        "secret per-deployment orthogonal transform, then AES-256-GCM; on PostgreSQL a "
-        "transformed (not encrypted) copy in face_vectors for pgvector, left out of backups",
+        "secret per-deployment orthogonal transform, then AES-256-GCM; only with "
+        'gallery_index = "pgvector" (PostgreSQL) a transformed, not encrypted, copy in '
+        "face_vectors, left out of backups; never in an export",
     ),
     (
         "enrollment photos",

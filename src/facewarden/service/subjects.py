@@ -156,8 +156,10 @@ def store_faces(
 ) -> list[str]:
     """Encrypt and insert prepared faces (and their photos) of a subject; returns the face ids.
 
-    Each protected template is also handed to :meth:`Transaction.put_face_vector`
-    (PostgreSQL's pgvector index; nothing on SQLite).
+    With the pgvector gallery (``gallery_index = "pgvector"``, an explicit
+    choice), each protected template is also handed to
+    :meth:`Transaction.put_face_vector`, where PostgreSQL keeps it unencrypted
+    for its index; with any other gallery no template is stored but encrypted.
 
     Raises:
         ConflictError: a face was protected with a template key rotated since.
@@ -171,8 +173,9 @@ def store_faces(
         face_id = new_id("face")
         template = seal_template(ctx.envelope, data_key, face_id, face.protected)
         tx.insert_face(FaceRow(face_id, subject_id, face.model, template, now))
-        # The database's vector index (PostgreSQL): same transaction, same template.
-        tx.put_face_vector(face_id, face.protected)
+        if ctx.gallery.in_database:
+            # The database's vector index (pgvector): same transaction, same template.
+            tx.put_face_vector(face_id, face.protected)
         if face.photo_jpeg is not None:
             photo = ctx.envelope.encrypt(
                 face.photo_jpeg,

@@ -27,6 +27,7 @@ idempotent; anything used after it raises.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 from types import TracebackType
@@ -74,6 +75,8 @@ from facewarden.store.sqlite import DB_NAME, open_sqlite
 from facewarden.vision.pipeline import Pipeline
 
 __all__ = ["Warden", "database_path"]
+
+logger = logging.getLogger(__name__)
 
 
 def database_path(settings: Settings) -> Path:
@@ -382,6 +385,17 @@ def _context(
         gallery = PgVectorGallery(store, dim, embedder)
     else:
         gallery = Gallery(dim, embedder, _index_policy(settings))
+        if isinstance(store, PostgresStore):
+            # Without pgvector no template is kept unencrypted (promise 8):
+            # rows an earlier version or an earlier pgvector choice left go now.
+            dropped = store.drop_face_vectors()
+            if dropped:
+                logger.warning(
+                    "removed %d unencrypted template(s) from face_vectors: gallery_index is "
+                    '%r, not "pgvector" (every process of a deployment must use the same one)',
+                    dropped,
+                    settings.gallery_index,
+                )
     ctx = Context(
         settings,
         store,

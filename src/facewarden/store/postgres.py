@@ -204,6 +204,28 @@ class PostgresStore(Reads, AccessReads, CameraReads):
         with self._lock, translated("face vector index"):
             self._live().execute(FACE_VECTOR_INDEX.format(dim=int(dim)))
 
+    def drop_face_vectors(self) -> int:
+        """Empty ``face_vectors`` and rewrite its files: for a deployment without pgvector.
+
+        The table holds protected templates unencrypted (pgvector must read
+        them); a deployment that does not search with pgvector keeps none
+        there, and the rows an earlier version or an earlier ``pgvector``
+        choice left behind leave the table's files here (``VACUUM FULL``)
+        and the WAL after the next checkpoints. Returns how many rows went.
+        """
+        with self._lock, translated("drop face vectors"):
+            conn = self._live()
+            row = conn.execute("SELECT EXISTS (SELECT 1 FROM face_vectors) AS any").fetchone()
+            if row is None or not row["any"]:
+                return 0
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+                cur = conn.execute("DELETE FROM face_vectors")
+                count = cur.rowcount
+            conn.execute("VACUUM (FULL, ANALYZE) face_vectors")
+        self.checkpoint()
+        return count
+
     def analyze_face_vectors(self) -> None:
         """Refresh the planner's statistics of ``face_vectors`` (after a bulk load)."""
         with self._lock, translated("analyze face vectors"):
