@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     sighting_retention_hours: int = Field(
         default=24, ge=1, description="delete sightings after this many hours (per camera too)"
     )
+    live_window_minutes: int = Field(
+        default=60,
+        ge=1,
+        le=24 * 60,
+        description="how far back operators see alerts and who is at a camera; anything "
+        "older about a person is a location history (an investigator's, with a case "
+        "reference)",
+    )
     history_needs_approval: bool = Field(
         default=False,
         description="a subject's location history needs a second person's approval",

@@ -17,7 +17,7 @@ and t2" is a site-security question for operators, and audited too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from facewarden.errors import InvalidInputError, NotFoundError, PermissionDeniedError
@@ -37,6 +37,9 @@ _APPROVER_ROLES = frozenset({"admin", "investigator"})
 _ALERT_ROLES = frozenset({"admin", "operator"})
 _WATCHLIST_RETENTION = "sighting_retention_hours:"
 _MAX_HOURS = 24 * 31
+# A start this little before the live window (a console's clock a little ahead of
+# the server's) is read as the window's start rather than refused.
+_LIVE_TOLERANCE = timedelta(minutes=2)
 # A subject seen again within this at the same camera continues the same visit
 # (the frame processor's default ``merge_gap``).
 VISIT_GAP = timedelta(seconds=10)
@@ -347,21 +350,63 @@ class Sightings:
                 details={"subject": row.subject_id},
             )
 
+    def live_window(self) -> timedelta:
+        """How far back operators see alerts and who is at a camera (promise 18)."""
+        return timedelta(minutes=self._ctx.settings.live_window_minutes)
+
+    def live_since(self) -> datetime:
+        """The oldest time the live window reaches back to, now."""
+        return self._ctx.clock() - self.live_window()
+
     def at_camera(
-        self, watchlist: str, camera: str, start: datetime, end: datetime, *, role: str
+        self, watchlist: str, camera: str, start: datetime | None, end: datetime, *, role: str
     ) -> list[Sighting]:
-        """Who on ``watchlist`` was seen at ``camera`` between ``start`` and ``end`` (audited).
+        """Who on ``watchlist`` is at ``camera`` within the live window (audited).
+
+        Only the live window (``live_window_minutes``, one hour by default)
+        answers here: who on a watchlist was at a camera earlier than that is
+        part of a person's movements, which only an investigator's
+        case-referenced history request reads (promise 18). A visit that began
+        before the window shows as beginning at its start.
+
+        Args:
+            watchlist: the watchlist's id or name.
+            camera: the camera's id or name.
+            start: the earliest time asked for (None: the window's start).
+            end: the latest time asked for.
+            role: the caller's role.
 
         Raises:
-            PermissionDeniedError: the role may not ask.
+            PermissionDeniedError: the role may not ask, or ``start`` lies before
+                the live window (audited as a refusal).
             NotFoundError: no such watchlist or camera.
         """
         if role not in _SITE_ROLES:
             raise PermissionDeniedError(f"role {role!r} may not query sightings")
+        floor = self.live_since()
+        if start is not None and start < floor - _LIVE_TOLERANCE:
+            self._audit.record(
+                "sightings.at_camera",
+                object_type="camera",
+                object_id=camera[:64],
+                outcome="denied",
+                details={"reason": "before the live window"},
+            )
+            raise PermissionDeniedError(
+                f"sightings reach back {self._ctx.settings.live_window_minutes} minutes here "
+                "(the live window); anything older about a person is a location history: "
+                "an investigator requests one for a subject with a case reference"
+            )
+        start = floor if start is None else max(start, floor)
+        if end <= start:
+            return []
         with self._ctx.writing() as tx:
             wl = resolve_watchlist(tx, watchlist)
             cam = resolve_camera(tx, camera)
-            rows = tx.sightings_at(cam.camera_id, wl.watchlist_id, start, end)
+            rows = [
+                _clipped(r, floor)
+                for r in tx.sightings_at(cam.camera_id, wl.watchlist_id, start, end)
+            ]
             self._audit.append(
                 tx,
                 "sightings.at_camera",
@@ -377,6 +422,9 @@ class Sightings:
     ) -> list[Sighting]:
         """Sightings first seen after ``since`` (up to ``until``) at any camera: the alerts.
 
+        ``since`` is brought forward to the live window's start: alerts never
+        reach further back than that (promise 18).
+
         Newest first, at most ``limit``. Audited as one entry per call that
         finds something (``sightings.alerts``, with counts): the console asks
         every few seconds for what is new since its last answer, and an
@@ -387,6 +435,9 @@ class Sightings:
         """
         if role not in _ALERT_ROLES:
             raise PermissionDeniedError(f"role {role!r} may not watch sighting alerts")
+        since = max(since, self.live_since())  # never a movement history (promise 18)
+        if until <= since:
+            return []
         self._ctx.ensure_open()
         store = self._ctx.store
         cameras = [c for c in store.list_cameras() if not c.sensitive and c.watchlists]
@@ -458,3 +509,10 @@ class Sightings:
             raise PermissionDeniedError(f"history request {request_id} is not for this query")
         if row.approved_by is None:
             raise PermissionDeniedError(f"history request {request_id} waits for a second approver")
+
+
+def _clipped(row: SightingRow, floor: datetime) -> SightingRow:
+    """``row`` seen from ``floor`` on: a live view does not say since when a visit lasts."""
+    if row.first_seen >= floor:
+        return row
+    return replace(row, first_seen=min(floor, row.last_seen))

@@ -16,13 +16,12 @@ in the server's memory (bounded; lost at a restart).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from facewarden.api.auth import allow, require
-from facewarden.api.routes.cameras import FUTURE_TOLERANCE, aware, time_range
+from facewarden.api.routes.cameras import FUTURE_TOLERANCE, aware
 from facewarden.api.schemas_cameras import (
     AlertsOut,
     HistoryIn,
@@ -46,9 +45,6 @@ _Warden = Annotated[Warden, Depends(acting_warden)]
 _Time = Annotated[IsoTime | None, Query(description="ISO-8601 with a time zone")]
 _Ref = Annotated[str, Query(min_length=1, max_length=64)]
 _Id = Annotated[str, Path(min_length=1, max_length=64)]
-_ALERT_WINDOW = timedelta(hours=1)
-# Queries span at most 31 days, as a location history and the CSV export do.
-_LONGEST_QUERY = timedelta(days=31)
 
 
 @router.get("/sightings", response_model=SightingListOut, **allow("operator", "investigator"))
@@ -63,11 +59,18 @@ def at_camera(
     end: _Time = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 100,
 ) -> SightingListOut:
-    """Who on ``watchlist`` was seen at ``camera`` between ``start`` and ``end`` (audited).
+    """Who on ``watchlist`` is at ``camera`` within the live window (audited).
 
-    Default: the 24 hours before ``end`` (default: now). Oldest first, at most ``limit``.
+    The live window (``live_window_minutes``, default one hour) is all this
+    route reaches: ``start`` defaults to its beginning, and a ``start`` before
+    it is refused (403, audited). Anything older about a person is a location
+    history, asked for with a case reference. Oldest first, at most ``limit``.
     """
-    first, last = time_range(start, end, warden.clock(), longest=_LONGEST_QUERY)
+    now = warden.clock()
+    first = aware("start", start) if start is not None else None
+    last = aware("end", end) if end is not None else now + FUTURE_TOLERANCE
+    if first is not None and first >= last:
+        raise invalid_input("start must be before end")
     found = warden.sightings.at_camera(watchlist, camera, first, last, role=principal.role)
     return SightingListOut(
         sightings=[SightingOut.from_sighting(s) for s in found[:limit]],
@@ -133,7 +136,10 @@ def alerts(
     since: _Time = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> AlertsOut:
-    """Sightings first seen after ``since`` (default: the last hour) and occupancy alerts.
+    """Sightings first seen after ``since`` within the live window, and occupancy alerts.
+
+    ``since`` defaults to (and is never taken further back than) the start of
+    the live window (``live_window_minutes``, default one hour).
 
     Newest first, each list at most ``limit``. Ask again with ``since`` set to
     the newest ``first_seen`` (or ``at``) you have for only what is new. A read
@@ -141,12 +147,9 @@ def alerts(
     server's memory.
     """
     now = warden.clock()
-    # Never further back than a sighting can live: an old `since` must not
-    # scan the whole table on every poll.
-    start = max(
-        aware("since", since) if since is not None else now - _ALERT_WINDOW,
-        now - _LONGEST_QUERY,
-    )
+    # Never further back than the live window: alerts are not a movement history.
+    floor = warden.sightings.live_since()
+    start = max(aware("since", since), floor) if since is not None else floor
     end = now + FUTURE_TOLERANCE
     if start >= end:
         raise invalid_input("since is in the future")

@@ -154,7 +154,8 @@ const CAMERA_CAPABILITIES = {
 const CAPABILITIES = {
   admin: ["enroll", "identify", "verify", "subjects", "subject-read", "subject-write", "watchlists", "audit", "admin", ...CAMERA_CAPABILITIES.admin],
   operator: ["enroll", "identify", "verify", "subjects", "subject-read", "subject-write", "watchlists", ...CAMERA_CAPABILITIES.operator],
-  investigator: ["subject-read", ...CAMERA_CAPABILITIES.investigator],
+  // "case-read": reads a subject only under a case reference (asked for in a dialog).
+  investigator: ["subject-read", "case-read", ...CAMERA_CAPABILITIES.investigator],
   analyst: [...CAMERA_CAPABILITIES.analyst],
   auditor: ["audit", ...CAMERA_CAPABILITIES.auditor],
 };

@@ -3,6 +3,7 @@
 // personal data.
 
 import { can, currentUser, logout, onSessionEnd, resume } from "./api.js";
+import { forgetCases } from "./case.js";
 import { errorBanner, h, icon, replace, toast } from "./dom.js";
 import renderAdmin from "./pages/admin.js";
 import renderAudit from "./pages/audit.js";
@@ -219,6 +220,7 @@ async function route() {
 
 function showLogin(notice = null) {
   shell = null;
+  forgetCases();
   if (stopAlerts) stopAlerts();
   if (controller) controller.abort();
   document.title = "Sign in · facewarden";

@@ -3,7 +3,8 @@
 // may read it.
 
 import { api, ApiError, can, currentUser } from "../api.js";
-import { banner, card, errorBanner, fmtFmr, h, icon, orDash, time } from "../dom.js";
+import { lastCase, rememberCase } from "../case.js";
+import { banner, card, errorBanner, field, fmtFmr, h, icon, orDash, time } from "../dom.js";
 import { actionLabel, actorLabel, chainBanner, outcomePill } from "./audit.js";
 
 const RECENT = 8;
@@ -75,7 +76,7 @@ export default async function renderDashboard(view) {
   ].filter(Boolean);
   if (actions.length) blocks.push(card("Quick actions", h("div", { class: "actions-grid" }, actions)));
 
-  if (can("subject-read") && !can("subjects")) blocks.push(card("Open a subject", openById(), { subtitle: "Investigators open a subject by its id, as given in a case file." }));
+  if (can("subject-read") && !can("subjects")) blocks.push(card("Open a subject", openById(), { subtitle: "Investigators open a subject by its id, as given in a case file, for a case." }));
 
   if (watchlists && watchlists.ok && watchlists.value.watchlists.length) {
     blocks.push(card("Watchlists", watchlistTable(watchlists.value.watchlists), { actions: h("a", { href: "#/watchlists", class: "btn btn-ghost" }, "Manage") }));
@@ -167,12 +168,17 @@ function watchlistTable(list) {
 }
 
 function openById() {
-  const input = h("input", { type: "text", placeholder: "sub_…", autocomplete: "off", spellcheck: "false", class: "mono" });
-  const form = h("form", { class: "inline-form" }, input, h("button", { class: "btn btn-primary", type: "submit" }, "Open"));
+  const input = h("input", { type: "text", name: "subject_id", placeholder: "sub_…", autocomplete: "off", spellcheck: "false", class: "mono" });
+  const caseRef = h("input", { type: "text", name: "case_reference", maxlength: "128", placeholder: "e.g. CASE-2026-0142", autocomplete: "off", spellcheck: "false" });
+  caseRef.value = lastCase();
+  const open = h("button", { class: "btn btn-primary", type: "submit" }, "Open");
+  const form = h("form", { class: "form-grid form-grid-open" }, field("Subject id", input, { required: true }), field("Case reference", caseRef, { required: true, hint: "Recorded in the audit log with the read." }), h("div", { class: "form-row-end" }, open));
   form.addEventListener("submit", (e) => {
     e.preventDefault();
     const id = input.value.trim();
-    if (/^[A-Za-z0-9_-]+$/.test(id)) location.hash = `#/subjects/${id}`;
+    if (!/^[A-Za-z0-9_-]+$/.test(id)) return;
+    if (caseRef.value.trim()) rememberCase(id, caseRef.value);
+    location.hash = `#/subjects/${id}`;
   });
   return form;
 }

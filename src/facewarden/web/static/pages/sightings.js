@@ -7,7 +7,7 @@
 
 import { api, ApiError, can } from "../api.js";
 import { banner, button, card, errorBanner, field, fmtSimilarity, h, icon, pill, replace, time, toast } from "../dom.js";
-import { fromLocalInput, toLocalInput } from "./crowd.js";
+import { fromLocalInput } from "./crowd.js";
 
 /** How often the shell asks for new alerts (ms). */
 export const ALERT_POLL_MS = 8000;
@@ -225,29 +225,30 @@ function queryCard(view, loaded) {
     const checked = names.cameras.get(wanted).watchlists || [];
     if (watchlist.tagName === "SELECT" && checked.length) watchlist.value = checked[0];
   }
-  const now = Date.now();
-  const start = h("input", { type: "datetime-local", name: "start", step: "60", value: toLocalInput(new Date(now - 24 * 3600e3)) });
-  const end = h("input", { type: "datetime-local", name: "end", step: "60", value: toLocalInput(new Date(now + 60e3)) });
+  // Empty: the server's live window (one hour by default). Nothing older answers here:
+  // an older record of a person is a location history, for an investigator's case.
+  const start = h("input", { type: "datetime-local", name: "start", step: "60" });
+  const end = h("input", { type: "datetime-local", name: "end", step: "60" });
   const results = h("div", { dataset: { testid: "sighting-results" }, "aria-live": "polite" });
   const submit = button("Find sightings", { kind: "primary", type: "submit", iconName: "search" });
-  const form = h("form", { class: "form-grid form-grid-4", novalidate: true }, field("Camera", camera, { required: true }), field("Watchlist", watchlist, { required: true }), field("From", start), field("To", end), h("div", { class: "field-wide form-row-end" }, h("p", { class: "hint" }, "Each query is recorded in the audit log with the watchlist's purpose."), submit));
+  const form = h("form", { class: "form-grid form-grid-4", novalidate: true }, field("Camera", camera, { required: true }), field("Watchlist", watchlist, { required: true }), field("From", start, { hint: "Empty: the start of the live window." }), field("To", end, { hint: "Empty: now." }), h("div", { class: "field-wide form-row-end" }, h("p", { class: "hint" }, "Only the live window answers here (the last hour by default): older sightings of a person are a location history, for an investigator with a case reference. Each query is recorded in the audit log with the watchlist's purpose."), submit));
   const empty = (camera.tagName === "SELECT" && !camera.options.length) || (watchlist.tagName === "SELECT" && !watchlist.options.length);
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
-    const s = fromLocalInput(start.value);
-    const en = fromLocalInput(end.value);
+    const s = start.value ? fromLocalInput(start.value) : null;
+    const en = end.value ? fromLocalInput(end.value) : null;
     if (!camera.value.trim() || !watchlist.value.trim()) {
       replace(results, banner("warn", "Choose a camera and a watchlist"));
       return;
     }
-    if (!s || !en || s >= en) {
+    if ((start.value && !s) || (end.value && !en) || (s && en && s >= en)) {
       replace(results, banner("warn", "Check the time range", "Give a start before the end."));
       return;
     }
     submit.disabled = true;
     replace(results, h("div", { class: "loading" }, h("span", { class: "spinner" }), "Searching…"));
     try {
-      const body = await api("GET", "/v1/sightings", { query: { camera: camera.value.trim(), watchlist: watchlist.value.trim(), start: s.toISOString(), end: en.toISOString() }, signal: view.signal });
+      const body = await api("GET", "/v1/sightings", { query: { camera: camera.value.trim(), watchlist: watchlist.value.trim(), start: s ? s.toISOString() : null, end: en ? en.toISOString() : null }, signal: view.signal });
       replace(results, sightingTable(body.sightings || [], "No sightings of this watchlist's subjects at this camera in this time range."), body.truncated ? h("p", { class: "hint" }, "Only the first 100 are shown: narrow the time range.") : null);
     } catch (err) {
       if (err && err.name === "AbortError") return;
@@ -256,7 +257,7 @@ function queryCard(view, loaded) {
       submit.disabled = false;
     }
   });
-  return card("Sightings at a camera", [empty ? banner("info", "Nothing to query yet", "Sightings need a camera that is not sensitive and a watchlist.") : null, form, results], { subtitle: "Who on a watchlist was seen at a camera, and when.", cls: "card-sightings" });
+  return card("Sightings at a camera", [empty ? banner("info", "Nothing to query yet", "Sightings need a camera that is not sensitive and a watchlist.") : null, form, results], { subtitle: "Who on a watchlist is at a camera now: the live window only.", cls: "card-sightings" });
 }
 
 /** Sightings as a table: times, camera, watchlist, subject id, similarity. */

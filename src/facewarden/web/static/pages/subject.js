@@ -4,7 +4,9 @@
 import { api, ApiError, can, downloadJson } from "../api.js";
 import { append, banner, button, card, errorBanner, field, h, icon, modal, orDash, pill, replace, time, toast } from "../dom.js";
 import { COLORS, isUsable, reasonsOf } from "../faces.js";
+import { askCase, caseFor } from "../case.js";
 import { PhotoInput } from "../photo.js";
+import { historyPanel } from "./history.js";
 
 const LABELS = {
   full_name: "Full name",
@@ -19,9 +21,18 @@ const LABELS = {
 };
 
 export default async function renderSubject(view, subjectId) {
+  // An investigator reads a subject only for a case: ask for it (once per subject in
+  // this tab) and carry it to every read and to the location-history request.
+  let purpose = "";
+  if (can("case-read")) {
+    purpose = caseFor(subjectId) || (await askCase(subjectId));
+    if (view.signal.aborted) return null;
+    if (!purpose) return casePrompt(subjectId);
+  }
+  const read = () => api("GET", `/v1/subjects/${encodeURIComponent(subjectId)}`, { query: { purpose }, signal: view.signal });
   let subject;
   try {
-    subject = await api("GET", `/v1/subjects/${encodeURIComponent(subjectId)}`, { signal: view.signal });
+    subject = await read();
   } catch (err) {
     if (err instanceof ApiError && err.status === 404) {
       return h("div", { class: "page" }, banner("warn", "No such subject", "It may have been erased. Erased subjects leave only a pseudonymous entry in the audit log."), h("a", { href: can("subjects") ? "#/subjects" : "#/", class: "btn btn-secondary" }, "Back"));
@@ -31,20 +42,50 @@ export default async function renderSubject(view, subjectId) {
   const page = h("div", { class: "page page-subject" });
   let lists = await watchlistIndex(view.signal);
   const rerender = async () => {
-    [subject, lists] = await Promise.all([api("GET", `/v1/subjects/${encodeURIComponent(subjectId)}`, { signal: view.signal }), watchlistIndex(view.signal)]);
+    [subject, lists] = await Promise.all([read(), watchlistIndex(view.signal)]);
     draw();
   };
   const draw = () => {
     view.setTitle(subject.record.full_name || "Subject");
     replace(
       page,
+      purpose ? caseBar(subjectId, purpose) : null,
       subjectHeader(subject, lists, rerender),
-      h("div", { class: "grid-2 grid-wide-left" }, recordCard(subject), h("div", { class: "stack" }, facesCard(subject, rerender), watchlistsCard(subject, lists, rerender))),
+      h("div", { class: "grid-2 grid-wide-left" }, recordCard(subject), h("div", { class: "stack" }, facesCard(subject, rerender), can("watchlists") ? watchlistsCard(subject, lists, rerender) : null, can("history") ? historyPanel(subjectId, purpose, view.signal) : null)),
       can("subject-write") ? dangerZone(subject) : null,
     );
   };
   draw();
   return page;
+}
+
+/** The page shown when the case-reference dialog was cancelled. */
+function casePrompt(subjectId) {
+  const open = button("Give a case reference", {
+    kind: "primary",
+    iconName: "lock",
+    onclick: async () => {
+      if (await askCase(subjectId)) window.dispatchEvent(new HashChangeEvent("hashchange"));
+    },
+  });
+  return h(
+    "div",
+    { class: "page page-subject-case", dataset: { testid: "case-needed" } },
+    banner("info", "A case reference is needed", "An investigator reads a subject only for a case. Give the case reference to open this subject; it is recorded in the audit log with the read.", open),
+    h("a", { href: "#/", class: "btn btn-ghost" }, "Back to the dashboard"),
+  );
+}
+
+/** The case this subject is open for, with a way to change it. */
+function caseBar(subjectId, purpose) {
+  const change = button("Change case", {
+    kind: "ghost",
+    class: "btn btn-ghost btn-small",
+    onclick: async () => {
+      if (await askCase(subjectId, { title: "Change the case reference" })) window.dispatchEvent(new HashChangeEvent("hashchange"));
+    },
+  });
+  return h("div", { class: "case-bar", dataset: { testid: "case-bar" } }, icon("lock"), h("span", {}, "Open for case "), h("strong", { class: "mono", dataset: { testid: "case-reference" } }, purpose), change);
 }
 
 /** The watchlists by id and by name (empty for roles that cannot read them). */
