@@ -72,6 +72,30 @@ def audit_verify(last_seq: int | None) -> None:
     )
 
 
+@audit.command("reanchor")
+@click.option("--yes", is_flag=True, help="Confirm: the log as it is now becomes the signed head.")
+@deployment_options
+def audit_reanchor(yes: bool) -> None:
+    """Accept the log as it is now as the signed head, after a deliberate restore (audited).
+
+    Only for a database restored on purpose from an older backup: the signed
+    head in the key directory then rightly reports a rollback. The chain
+    itself must verify; the step is recorded in the log.
+    """
+    if not yes:
+        click.echo(
+            "error: re-anchoring accepts a rolled-back audit log as genuine; run `audit verify` "
+            "first, and repeat with --yes only after a restore you made on purpose",
+            err=True,
+        )
+        raise SystemExit(1)
+    result = open_warden().audit.reanchor()
+    entry = result.report.checked - 1
+    click.echo(
+        f"audit log re-anchored at entry {entry}; verify: {result.report.checked} entries OK"
+    )
+
+
 @click.group()
 def keys() -> None:
     """Create, rotate and destroy keys (the key directory lives outside the database)."""

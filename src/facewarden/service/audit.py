@@ -5,11 +5,13 @@ transaction as the change it records, so neither exists without the other.
 Entries name pseudonymous ids only.
 
 Besides the chain itself the store keeps an *audit head*: the last entry's
-seq and hash, MACed with the audit key. It lets :meth:`AuditLog.verify`
-notice that the newest entries were deleted (a truncated tail is otherwise a
-valid, shorter chain). Honest limit: someone who kept an old copy of the
-head row and of the log can roll both back together; pass ``last_seq`` from
-a record kept elsewhere (a report, a monitoring system) to catch that.
+seq and hash, MACed with the audit key, written in the same transaction. And
+outside the database, in the key directory, a *signed head*
+(:mod:`facewarden.privacy.anchor`) follows each commit, so that a log wiped,
+cut short or rolled back to an older copy (head row included) is detected
+by :meth:`AuditLog.verify` without any flag. Verification reads that anchor
+first and then the head and the entries from one database snapshot, so
+requests appending meanwhile never make it cry wolf.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from facewarden.errors import IntegrityError
+from facewarden.privacy.anchor import Anchor
 from facewarden.privacy.audit import MAX_FIELD, AuditEntry, VerifyReport
 from facewarden.service.context import Context
 from facewarden.service.records import invalid_input
@@ -108,6 +111,7 @@ class AuditLog:
         )
         tx.append_audit(entry)
         tx.set_meta(HEAD_KEY, self._head(entry.seq, entry.entry_hash))
+        self._ctx.audit_appended(entry)
         return entry
 
     def record(self, action: str, **kwargs: object) -> AuditEntry:
@@ -129,27 +133,37 @@ class AuditLog:
         return self._ctx.store.audit_about(object_id)
 
     def verify(self, *, last_seq: int | None = None) -> AuditVerification:
-        """Check the whole chain in stored order, plus the head, and name the first bad entry.
+        """Check the chain, the database's head and the signed anchor; name the first bad entry.
+
+        The anchor is read first, then the head and every entry from one
+        database snapshot (:meth:`Store.audit_snapshot`): entries appended
+        meanwhile are either all in the snapshot or not at all, and the anchor
+        never names more than it holds, so concurrent requests cause no alarm.
 
         Args:
             last_seq: the highest seq known (from elsewhere) to have been written.
         """
         self._ctx.ensure_open()
-        store = self._ctx.store
-        head_seq, head_hash, head_problem = self._read_head(store.get_meta(HEAD_KEY))
-        seen: list[int] = []
-        broken: list[IntegrityError] = []
+        anchor, anchor_problem = self._read_anchor()
+        with self._ctx.store.audit_snapshot() as snapshot:
+            head_seq, head_hash, head_problem = self._read_head(snapshot.get_meta(HEAD_KEY))
+            seen: list[int] = []
+            anchored: list[str] = []
+            broken: list[IntegrityError] = []
 
-        def entries() -> Iterator[AuditEntry]:
-            try:
-                for entry in store.iter_audit():
-                    seen.append(entry.seq)
-                    yield entry
-            except IntegrityError as exc:  # a row too damaged to even load
-                broken.append(exc)
+            def entries() -> Iterator[AuditEntry]:
+                try:
+                    for entry in snapshot.iter_audit():
+                        seen.append(entry.seq)
+                        if anchor is not None and entry.seq == anchor.seq:
+                            anchored.append(entry.entry_hash)
+                        yield entry
+                except IntegrityError as exc:  # a row too damaged to even load
+                    broken.append(exc)
 
-        expected = max(s for s in (last_seq, head_seq, 0) if s is not None)
-        report = self._ctx.chain.verify(entries(), last_seq=expected or None)
+            floor = anchor.seq if anchor is not None else 0
+            expected = max(s for s in (last_seq, head_seq, floor) if s is not None)
+            report = self._ctx.chain.verify(entries(), last_seq=expected or None)
         if broken:
             bad_seq = (seen[-1] + 1) if seen else 1
             if report.ok or (report.first_bad_seq or 0) >= bad_seq:
@@ -159,6 +173,33 @@ class AuditLog:
                     bad_seq,
                     f"tampered: entry {bad_seq} is malformed ({broken[0].message})",
                 )
+        elif anchor is not None and not seen:
+            report = VerifyReport(
+                False,
+                0,
+                1,
+                f"wiped: the audit log is empty, but the signed audit head in the key directory "
+                f"records {anchor.seq} entries",
+            )
+        elif anchor is not None and seen[-1] < anchor.seq and _tail_problem(report, seen[-1]):
+            report = VerifyReport(
+                False,
+                report.checked,
+                seen[-1] + 1,
+                f"deleted: the log ends at entry {seen[-1]}, but the signed audit head in the "
+                f"key directory records {anchor.seq} entries (truncated, or rolled back to an "
+                "older copy)",
+            )
+        elif report.ok and anchor is not None and anchored != [anchor.entry_hash]:
+            report = VerifyReport(
+                False,
+                report.checked,
+                anchor.seq,
+                f"rolled back: entry {anchor.seq} is not the entry the signed audit head in the "
+                "key directory records (the log was replaced by an older or rewritten copy)",
+            )
+        elif report.ok and anchor_problem is not None:
+            report = VerifyReport(False, report.checked, None, anchor_problem)
         elif report.ok and head_problem is not None:
             report = VerifyReport(False, report.checked, head_seq, head_problem)
         elif report.ok and head_seq is not None and seen and seen[-1] > head_seq:
@@ -170,6 +211,61 @@ class AuditLog:
                 "facewarden (the audit head does not cover them)",
             )
         return AuditVerification(report, head_seq, head_hash)
+
+    def reanchor(self) -> AuditVerification:
+        """Accept the log as it is now as the signed head (after a deliberate restore).
+
+        The chain itself must verify (the anchor aside). The anchor is moved to
+        its last entry, even backwards, and an entry recording the old and new
+        heads is appended. An admin action on the command line: it needs the
+        key directory, and the log shows it to everyone.
+
+        Raises:
+            IntegrityError: the chain is broken apart from the anchor, or empty.
+        """
+        self._ctx.ensure_open()
+        keeper = self._ctx.anchor
+        if keeper is None:
+            raise IntegrityError("this deployment keeps no signed audit head")
+        try:
+            previous = keeper.read()
+        except IntegrityError:
+            previous = None
+        with self._ctx.store.audit_snapshot() as snapshot:
+            last: list[AuditEntry] = []
+
+            def entries() -> Iterator[AuditEntry]:
+                for entry in snapshot.iter_audit():
+                    last[:] = [entry]
+                    yield entry
+
+            report = self._ctx.chain.verify(entries())
+        if not report.ok or not last:
+            problem = report.problem or "the log is empty"
+            raise IntegrityError(f"refusing to re-anchor a broken audit log: {problem}")
+        keeper.replace(Anchor(last[0].seq, last[0].entry_hash))
+        self.record(
+            "audit.reanchor",
+            details={
+                "previous_seq": None if previous is None else previous.seq,
+                "log_seq": last[0].seq,
+            },
+        )
+        return self.verify()
+
+    def _read_anchor(self) -> tuple[Anchor | None, str | None]:
+        if self._ctx.anchor is None:
+            return None, None
+        try:
+            anchor = self._ctx.anchor.read()
+        except IntegrityError as exc:
+            return None, f"tampered: {exc.message}"
+        if anchor is None:
+            return None, (
+                f"missing: no signed audit head in the key directory ({self._ctx.anchor.path}); "
+                "a wiped or rolled-back log could not be told from an intact one"
+            )
+        return anchor, None
 
     def _head(self, seq: int, entry_hash: str) -> str:
         body = f"{seq}:{entry_hash}"
@@ -194,3 +290,8 @@ class AuditLog:
                 ),
             )
         return int(seq_text), entry_hash, None
+
+
+def _tail_problem(report: VerifyReport, last_seen: int) -> bool:
+    """Whether the chain's first problem lies past its last stored entry (a cut-off tail)."""
+    return not report.ok and (report.first_bad_seq or 0) > last_seen

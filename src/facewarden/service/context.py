@@ -19,7 +19,8 @@ import numpy.typing as npt
 
 from facewarden.config import Settings
 from facewarden.errors import FacewardenError
-from facewarden.privacy.audit import AuditChain
+from facewarden.privacy.anchor import Anchor, HeadAnchor
+from facewarden.privacy.audit import AuditChain, AuditEntry
 from facewarden.privacy.clock import Clock
 from facewarden.privacy.crypto import Envelope, WrappedKey
 from facewarden.privacy.keys import KeyRing
@@ -46,8 +47,15 @@ class Context:
     pipeline: Pipeline
     enroll_pipeline: Pipeline
     gallery: Gallery
+    anchor: HeadAnchor | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
     closed: bool = False
+    # The audit entry appended last in the open transaction (see audit_appended).
+    _appended: AuditEntry | None = field(default=None, repr=False)
+
+    def audit_appended(self, entry: AuditEntry) -> None:
+        """Note the entry an open transaction appended; the anchor moves once it commits."""
+        self._appended = entry
 
     def ensure_open(self) -> None:
         """Refuse use after :meth:`Warden.close`."""
@@ -73,6 +81,7 @@ class Context:
             self.refresh(need_gallery=False)
             version = secrets.token_hex(8) if gallery_changes else None
             changes_before = self.gallery.changes
+            self._appended = None
             try:
                 with self.store.transaction() as tx:
                     # Read again under the database's write lock: another process
@@ -89,11 +98,28 @@ class Context:
                 # read (an unknown id, say) changed nothing and keeps it.
                 if self.gallery.changes != changes_before:
                     self.gallery.unload()
+                self._appended = None
                 raise
             if version is not None:
                 self.gallery.forget_saved()
                 if self.gallery.loaded:
                     self.gallery.version = version
+            head, self._appended = self._appended, None
+            if head is not None and self.anchor is not None:
+                self.anchor.note(head.seq, head.entry_hash)
+        # Outside the lock: writers that commit meanwhile share one anchor write.
+        if head is not None:
+            self.move_anchor()
+
+    def move_anchor(self) -> None:
+        """Write the newest committed audit head to the signed anchor (see HeadAnchor.flush)."""
+        if self.anchor is not None:
+            self.anchor.flush(self._log_holds)
+
+    def _log_holds(self, anchor: Anchor) -> bool:
+        found = self.store.list_audit(after_seq=anchor.seq - 1, limit=1)
+        held = [(e.seq, e.entry_hash) for e in found]
+        return held == [(anchor.seq, anchor.entry_hash)]
 
     def refresh(self, *, need_gallery: bool) -> None:
         """Catch up with other processes: a template rotation, changed templates or members.

@@ -34,7 +34,8 @@ from types import TracebackType
 from typing import Any
 
 from facewarden.config import Settings
-from facewarden.errors import ConfigError, KeyMaterialError, NotFoundError
+from facewarden.errors import ConfigError, IntegrityError, KeyMaterialError, NotFoundError
+from facewarden.privacy.anchor import HeadAnchor
 from facewarden.privacy.audit import AuditChain
 from facewarden.privacy.clock import Clock, utc_now
 from facewarden.privacy.crypto import Envelope
@@ -73,6 +74,8 @@ from facewarden.store.base import Store
 from facewarden.store.postgres import PostgresStore, is_postgres_url, open_postgres
 from facewarden.store.sqlite import DB_NAME, open_sqlite
 from facewarden.vision.pipeline import Pipeline
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Warden", "database_path"]
 
@@ -362,6 +365,7 @@ def _context(
 ) -> Context:
     envelope = Envelope(keyring)
     chain = AuditChain.from_keyring(keyring)
+    anchor = HeadAnchor(keyring.path, keyring.audit_key)
     identify = pipeline or _pipeline(settings.mode, settings)
     enroll = enroll_pipeline or _pipeline(settings.enroll_mode, settings)
     dim = int(getattr(enroll.embedder, "embedding_dim", 128))
@@ -407,10 +411,30 @@ def _context(
         identify,
         enroll,
         gallery,
+        anchor=anchor,
     )
     if fresh:
         AuditLog(ctx, actor).record("deployment.init")
+    else:
+        _anchor_on_first_use(ctx, anchor, actor)
     return ctx
+
+
+def _anchor_on_first_use(ctx: Context, anchor: HeadAnchor, actor: str) -> None:
+    """Give a log kept before signed heads existed (or on a new host) its first anchor.
+
+    Trust on first use, recorded in the log itself: from here on a wipe,
+    truncation or rollback below this head is detected.
+    """
+    try:
+        missing = anchor.read() is None
+    except IntegrityError:
+        return  # a damaged anchor is evidence: audit verify reports it
+    if missing and ctx.store.last_audit() is not None:
+        logger.warning(
+            "no signed audit head in %s yet; anchoring the log as it is now", ctx.keyring.path
+        )
+        AuditLog(ctx, actor).record("audit.anchor")
 
 
 def _index_policy(settings: Settings) -> IndexPolicy:

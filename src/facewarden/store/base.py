@@ -46,6 +46,7 @@ from facewarden.store.cameras import (
 __all__ = [
     "AliasRow",
     "ApiKeyRow",
+    "AuditSnapshot",
     "CameraRow",
     "CrowdBucketRow",
     "FaceRow",
@@ -248,6 +249,23 @@ class Reader(AccessReader, CameraReader, Protocol):
         ...
 
 
+class AuditSnapshot(Protocol):
+    """The audit log and the settings as of one moment, however many rows are read.
+
+    Given by :meth:`Store.audit_snapshot`: entries appended by others while
+    it is read are not seen, and neither is a head row written with them, so
+    head and entries always agree (no false tamper alarm under load).
+    """
+
+    def get_meta(self, key: str) -> str | None:
+        """A deployment-level setting as of the snapshot, or None."""
+        ...
+
+    def iter_audit(self) -> Iterator[AuditEntry]:
+        """Every audit entry of the snapshot, in stored order."""
+        ...
+
+
 class Transaction(Reader, AccessWriter, CameraWriter, Protocol):
     """Writes inside one atomic transaction (see :meth:`Store.transaction`)."""
 
@@ -380,6 +398,15 @@ class Store(Reader, Protocol):
         """A write transaction: committed when the block ends, rolled back if it raises.
 
         Transactions are serialised; reads from other threads wait while one runs.
+        """
+        ...
+
+    def audit_snapshot(self) -> AbstractContextManager[AuditSnapshot]:
+        """One read-only snapshot of the audit log and settings, for verification.
+
+        Read on a connection of its own (SQLite: one read transaction;
+        PostgreSQL: one ``REPEATABLE READ`` transaction), so writers are not
+        blocked while a long log is checked, and the snapshot does not move.
         """
         ...
 

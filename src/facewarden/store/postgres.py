@@ -128,6 +128,10 @@ class PostgresStore(Reads, AccessReads, CameraReads):
         self._conn: psycopg.Connection[Row] | None = conn
         self._url = url
         self._in_transaction = False
+        # A second connection, opened at the first audit_snapshot, so a long
+        # verification neither holds the writers' connection nor sees it move.
+        self._snapshot_conn: psycopg.Connection[Row] | None = None
+        self._snapshot_lock = threading.Lock()
 
     def __repr__(self) -> str:
         state = "closed" if self._conn is None else "open"
@@ -187,6 +191,29 @@ class PostgresStore(Reads, AccessReads, CameraReads):
             finally:
                 tx.end()
                 self._in_transaction = False
+
+    @contextmanager
+    def audit_snapshot(self) -> Iterator[Reads]:
+        """One ``REPEATABLE READ, READ ONLY`` transaction on a connection of its own.
+
+        PostgreSQL fixes the snapshot at the transaction's first query, so
+        every read through the yielded reader sees the same committed state
+        (see :meth:`Store.audit_snapshot`); writers are not blocked.
+        """
+        with self._lock:
+            self._live()  # refuse after close
+        with self._snapshot_lock:
+            conn = self._snapshot_conn
+            if conn is None or conn.closed or conn.broken:
+                if conn is not None:
+                    conn.close()
+                conn = self._snapshot_conn = connect(self._url)
+                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+                conn.read_only = True
+            snapshot_conn = conn
+            with translated("audit snapshot"), snapshot_conn.transaction():
+                snapshot_conn.execute("SELECT COUNT(*) FROM meta").fetchone()
+                yield Reads(lambda: snapshot_conn, threading.RLock())
 
     def pgvector_version(self) -> tuple[int, ...]:
         """The version of the pgvector extension in this database (``(0, 8, 0)``)."""
@@ -302,3 +329,7 @@ class PostgresStore(Reads, AccessReads, CameraReads):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+        with self._snapshot_lock:
+            if self._snapshot_conn is not None:
+                self._snapshot_conn.close()
+                self._snapshot_conn = None

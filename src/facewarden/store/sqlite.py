@@ -218,6 +218,31 @@ class SqliteStore(Reads, AccessReads, CameraReads):
                 tx.end()
                 self._in_transaction = False
 
+    @contextmanager
+    def audit_snapshot(self) -> Iterator[Reads]:
+        """One read transaction on a connection of its own (see :meth:`Store.audit_snapshot`).
+
+        In WAL mode a reader sees the database as of its first read and never
+        blocks the writer; the store's own connection is not held meanwhile.
+        """
+        with self._lock:
+            self._live()  # refuse after close
+        try:
+            conn = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S
+            )
+        except sqlite3.Error as exc:
+            raise FacewardenError(f"cannot open {self._path} to read the audit: {exc}") from None
+        try:
+            with translated("audit snapshot"):
+                conn.execute("PRAGMA query_only=ON")
+                conn.execute("BEGIN")
+                # The snapshot is fixed by the transaction's first read, so read now.
+                conn.execute("SELECT COUNT(*) FROM meta").fetchone()
+            yield Reads(conn, threading.RLock())
+        finally:
+            conn.close()  # ends the read transaction
+
     def integrity_check(self) -> list[str]:
         """SQLite's full ``integrity_check`` plus a foreign-key check; empty when healthy."""
         with self._lock, translated("integrity check"):
