@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Re-install when the project's dependencies change.
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint format demo clean audit
+.PHONY: run test lint format demo clean audit fuzz fuzz-smoke
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,14 +27,24 @@ test: $(STAMP)
 audit: $(STAMP)
 	$(BIN)/python .ci/audit_dependencies.py $(VENV)
 
+# Every fuzzing harness (fuzz/README.md) for a bounded time: a few minutes in all (CI).
+SMOKE_SECONDS ?= 15
+fuzz-smoke: $(STAMP)
+	$(BIN)/python -m fuzz.run --seconds $(SMOKE_SECONDS)
+
+# Long runs: `make fuzz` (10 minutes per harness) or `make fuzz HARNESS=image FUZZ_SECONDS=3600`.
+FUZZ_SECONDS ?= 600
+fuzz: $(STAMP)
+	$(BIN)/python -m fuzz.run --seconds $(FUZZ_SECONDS) $(HARNESS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks fuzz
+	$(BIN)/ruff format --check src tests benchmarks fuzz
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests benchmarks
-	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks fuzz
+	$(BIN)/ruff format src tests benchmarks fuzz
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

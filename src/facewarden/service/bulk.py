@@ -120,7 +120,8 @@ def items_from_csv(path: Path, *, lawful_basis: str | None = None) -> Iterator[I
     CSV's folder. ``lawful_basis`` fills rows whose own column is empty.
 
     Raises:
-        ConfigError: the header lacks ``full_name`` or ``photo``, or names unknown columns.
+        InvalidInputError: the header lacks ``full_name`` or ``photo`` or names unknown
+            columns, or the file is not UTF-8 CSV (the message names the line).
     """
     try:
         handle = path.open(newline="", encoding="utf-8-sig")
@@ -128,16 +129,36 @@ def items_from_csv(path: Path, *, lawful_basis: str | None = None) -> Iterator[I
         raise invalid_input(f"cannot read {path}: {exc.strerror}") from None
     with handle:
         reader = csv.DictReader(handle)
-        columns = set(reader.fieldnames or ())
-        unknown = columns - set(FIELD_NAMES) - {PHOTO_COLUMN}
-        if not {"full_name", PHOTO_COLUMN} <= columns or unknown:
+        try:
+            columns = set(reader.fieldnames or ())
+            unknown = columns - set(FIELD_NAMES) - {PHOTO_COLUMN}
+            if not {"full_name", PHOTO_COLUMN} <= columns or unknown:
+                raise invalid_input(
+                    f"{path}: the header needs full_name and {PHOTO_COLUMN}, and may name "
+                    f"{', '.join(FIELD_NAMES)}"
+                    + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else "")
+                )
+            for row in reader:
+                yield _csv_item(path, reader.line_num, row, lawful_basis)
+        except UnicodeDecodeError:
+            # Found by fuzzing (fuzz/regressions/bulk_csv): a stray Latin-1 byte
+            # escaped as a traceback. Callers list the items before importing
+            # any, so refusing here leaves nothing half-done.
             raise invalid_input(
-                f"{path}: the header needs full_name and {PHOTO_COLUMN}, and may name "
-                f"{', '.join(FIELD_NAMES)}"
-                + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else "")
-            )
-        for row in reader:
-            yield _csv_item(path, reader.line_num, row, lawful_basis)
+                f"{path}:{_first_non_utf8_line(path)}: not UTF-8 text; save the sheet as UTF-8 CSV"
+            ) from None
+        except csv.Error as exc:
+            raise invalid_input(f"{path}:{reader.line_num}: not a valid CSV row ({exc})") from None
+
+
+def _first_non_utf8_line(path: Path) -> int:
+    # The text reader decodes ahead in chunks, so its line count cannot say where.
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return data.count(b"\n", 0, exc.start) + 1
+    return 1
 
 
 def _csv_item(
@@ -145,6 +166,10 @@ def _csv_item(
 ) -> ImportItem:
     source = f"{path}#{line}"
     names = [p.strip() for p in (row.get(PHOTO_COLUMN) or "").split(";") if p.strip()]
+    if any("\x00" in name for name in names):
+        # Found by fuzzing (fuzz/regressions/bulk_csv): no file name holds a NUL,
+        # and resolving one raised ValueError out of the reader.
+        return ImportItem(source, f"csv:{path.resolve()}#{line}", problem="a photo path holds NUL")
     photos = tuple((path.parent / name).resolve() for name in names)
     source_id = f"csv:{path.resolve()}:{';'.join(str(p) for p in photos)}"
     if not photos:

@@ -1,0 +1,1 @@
+"""Fuzzing harnesses for every parser of outside input; see README.md."""
