@@ -199,3 +199,38 @@ def test_a_large_native_probe_never_touches_a_disk(served: Served, big_photo: by
 def test_a_large_compreface_probe_never_touches_a_disk(served: Served, big_photo: bytes) -> None:
     files = {"file": ("probe.png", big_photo)}
     assert _upload_and_look(served, "/api/v1/recognition/recognize", files) in (200, 400)
+
+
+@pytest.mark.parametrize("size", [70_000, 100_000])
+def test_request_heads_over_64_kib_are_refused(served: Served, size: int) -> None:
+    padding = {"X-Padding": "a" * size}
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        answer = client.get("/v1/auth/me", headers={"X-API-Key": served.api_key} | padding)
+        assert answer.status_code == 431
+        # The connection may be gone, but the server is not: the next request is served.
+        me = client.get("/v1/auth/me", headers={"X-API-Key": served.api_key})
+        assert me.status_code == 200
+
+
+def test_a_head_just_under_64_kib_is_served(served: Served) -> None:
+    padding = {"X-Padding": "a" * 60_000}
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        answer = client.get("/v1/auth/me", headers={"X-API-Key": served.api_key} | padding)
+        assert answer.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/console", "/console/pages", "/v1/subjects/"])
+def test_a_forged_host_is_never_redirected_to(served: Served, path: str) -> None:
+    with socket.create_connection(("127.0.0.1", served.port), timeout=30) as sock:
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: evil.example\r\n"
+            f"X-API-Key: {served.api_key}\r\nConnection: close\r\n\r\n".encode()
+        )
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").lower()
+    assert "evil.example" not in head
+    for line in head.split("\r\n"):
+        if line.startswith("location:"):
+            assert line.split(":", 1)[1].strip().startswith("/")

@@ -4,12 +4,15 @@ One app serves the native JSON API (``/v1/``), the CompreFace-compatible
 API (``/api/v1/``) and the operator console's static files (``/console/``).
 Around the routes, from the outside in:
 
-1. :class:`~facewarden.api.security.SecurityHeaders` on every response;
-2. :class:`~facewarden.api.security.BodyLimit`: bodies over the image byte
+1. :class:`~facewarden.api.security.SecurityHeaders` on every response
+   (redirects relative, whatever the ``Host`` header says);
+2. :class:`~facewarden.api.security.HeadLimit`: request heads over 64 KiB
+   are refused (431);
+3. :class:`~facewarden.api.security.BodyLimit`: bodies over the image byte
    cap plus 1 MiB are refused before they are read; stalled bodies time out;
    what is read stays in memory, never a temporary file
    (:func:`~facewarden.api.uploads.keep_uploads_in_memory`);
-3. :class:`~facewarden.api.auth.AuthMiddleware`: who is calling and whether
+4. :class:`~facewarden.api.auth.AuthMiddleware`: who is calling and whether
    their role may call this route, decided before the body is parsed.
 
 Errors of every kind are rendered in one shape (:mod:`facewarden.api.errors`).
@@ -48,7 +51,7 @@ from facewarden.api.routes import (
 )
 from facewarden.api.routes import watchlists as watchlist_routes
 from facewarden.api.schemas import ErrorOut
-from facewarden.api.security import BodyLimit, SecurityHeaders
+from facewarden.api.security import BodyLimit, HeadLimit, SecurityHeaders
 from facewarden.api.state import IngestStates, ServerState
 from facewarden.api.uploads import keep_uploads_in_memory
 from facewarden.config import Settings
@@ -157,6 +160,7 @@ def create_app(
         form_limits={"max_files": 16, "max_fields": 64, "max_part_size": 64 * 1024},
         middleware=[
             Middleware(SecurityHeaders, hsts=settings.tls),
+            Middleware(HeadLimit),
             Middleware(
                 BodyLimit,
                 max_bytes=settings.max_request_bytes,

@@ -1,4 +1,4 @@
-"""Security headers on every response, and a request-body cap that answers before reading.
+"""Security headers on every response; caps on request heads and bodies that answer before reading.
 
 Both are plain ASGI middleware, outside routing, so they also cover 401s,
 404s and errors:
@@ -9,7 +9,12 @@ Both are plain ASGI middleware, outside routing, so they also cover 401s,
   ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``,
   ``Referrer-Policy: no-referrer``, a Permissions-Policy allowing the camera
   to this origin only, HSTS when served over TLS, and ``Cache-Control:
-  no-store`` on everything but the console's static files.
+  no-store`` on everything but the console's static files. A redirect's
+  ``Location`` is always relative: a forged ``Host`` header is never sent
+  back as a place to go.
+* :class:`HeadLimit` answers 431 to a request whose head (request line and
+  headers) is over 64 KiB. uvicorn's own limit only bounds a head that is
+  still incomplete, so one that arrives whole in a single read passed it.
 * :class:`BodyLimit` answers 413 at once when ``Content-Length`` is over the
   cap, counts the bytes of bodies without one, and answers 408 when the
   client stalls between two pieces of a body for longer than the read
@@ -18,6 +23,8 @@ Both are plain ASGI middleware, outside routing, so they also cover 401s,
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import anyio
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
@@ -25,12 +32,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facewarden.api.errors import error_response
 
-__all__ = ["CSP", "BodyLimit", "BodyTooLarge", "SecurityHeaders", "SlowBody"]
+__all__ = [
+    "CSP",
+    "MAX_HEAD_BYTES",
+    "BodyLimit",
+    "BodyTooLarge",
+    "HeadLimit",
+    "SecurityHeaders",
+    "SlowBody",
+]
 
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+MAX_HEAD_BYTES = 64 * 1024
+"""The largest request head (request line and headers) served, as docs/http-api.md says."""
 _STATIC_PREFIX = "/console"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -64,9 +81,51 @@ class SecurityHeaders:
                 if not static:
                     headers["Cache-Control"] = "no-store"
                     headers["Pragma"] = "no-cache"
+                if "location" in headers:
+                    headers["Location"] = _relative(headers["location"])
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _relative(location: str) -> str:
+    """``location`` without its scheme and host: Starlette builds them from the ``Host`` header."""
+    parts = urlsplit(location)
+    if not parts.scheme and not parts.netloc:
+        return location
+    relative = "/" + parts.path.lstrip("/")
+    if parts.query:
+        relative += "?" + parts.query
+    return relative
+
+
+def _head_bytes(scope: Scope) -> int:
+    """The size of the request head as it came over the wire (HTTP/1.1 framing)."""
+    line = len(scope["method"]) + len(scope.get("raw_path") or scope["path"].encode()) + 12
+    if scope.get("query_string"):
+        line += 1 + len(scope["query_string"])
+    return line + sum(len(name) + len(value) + 4 for name, value in scope["headers"]) + 2
+
+
+class HeadLimit:
+    """Refuses requests whose head is over ``max_bytes`` with 431, before any route runs."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int = MAX_HEAD_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _head_bytes(scope) > self.max_bytes:
+            response = error_response(
+                scope["path"],
+                431,
+                "RequestHeadTooLarge",
+                f"the request headers are larger than this server accepts ({self.max_bytes} bytes)",
+                headers={"Connection": "close"},
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyTooLarge(HTTPException):

@@ -32,7 +32,6 @@ from facewarden.vision.people import PeopleDetector
 __all__ = ["check_exposure", "serve"]
 
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
-_MAX_HEADER_BYTES = 64 * 1024
 
 
 def check_exposure(settings: Settings, *, admin_exists: bool | None) -> str | None:
@@ -92,6 +91,8 @@ def _print_bootstrap(boot: Bootstrap) -> None:
 def _run(app: Any, config: Settings) -> None:
     import uvicorn
 
+    from facewarden.api.security import MAX_HEAD_BYTES
+
     server_config = uvicorn.Config(
         app,
         host=config.host,
@@ -100,7 +101,7 @@ def _run(app: Any, config: Settings) -> None:
         ssl_keyfile=str(config.tls_key) if config.tls else None,
         timeout_keep_alive=config.keep_alive_seconds,
         limit_concurrency=config.max_connections,
-        h11_max_incomplete_event_size=_MAX_HEADER_BYTES,
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         # Request lines carry paths, and a CompreFace subject name in a path
         # is personal data: no access log. Errors are logged by the app.
         access_log=False,
