@@ -158,6 +158,23 @@ def test_a_small_cache_still_decrypts_everything(keyring: KeyRing) -> None:
         ("AB\u2014123\t456\n", "AB123456"),  # em dash, tab, newline
         ("o0-O", "O0O"),  # letters and digits are never merged
         ("straße 1", "STRASSE1"),
+        # Issue 13 finding 10: each of these enrolled the document "P-1" a second time.
+        ("P\u22121", "P1"),  # U+2212 MINUS SIGN (a math symbol, not a dash)
+        ("P\u20131", "P1"),  # en dash
+        ("P\ufe631", "P1"),  # small hyphen-minus
+        ("P\u207b1", "P1"),  # superscript minus (NFKC: U+2212)
+        ("P-\u0661", "P1"),  # Arabic-Indic digit one
+        ("P-\u06f1", "P1"),  # Extended Arabic-Indic (Persian) digit one
+        ("P-\u0967", "P1"),  # Devanagari digit one
+        ("\uff30\uff0d\uff11", "P1"),  # full-width P, hyphen-minus, one
+        ("P_1", "P1"),  # underscore inside
+        ("P1_", "P1"),  # trailing underscore
+        ("__P1", "P1"),  # leading underscores
+        ("P\u200b1\u00ad", "P1"),  # zero-width space, soft hyphen
+        ("P\u20071", "P1"),  # figure space
+        ("#P:1,", "P1"),  # other punctuation separates only
+        ("\u0661\u0662\u0663-\u0664\u0665\u0666", "123456"),
+        ("\u00b9\u00b2\u00b3", "123"),  # superscript digits (NFKC)
     ],
 )
 def test_id_numbers_normalise(raw: str, expected: str) -> None:

@@ -104,6 +104,30 @@ def test_duplicate_id_number_written_differently(stored: tuple[Warden, str]) -> 
     _intact(warden, subject_id, subjects=2)
 
 
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "P\u22121",  # U+2212 MINUS SIGN
+        "P-\u0661",  # Arabic-Indic digit one
+        "P1_",  # trailing underscore
+        "\uff30\uff0d\uff11",  # full-width
+    ],
+)
+def test_the_same_document_in_another_script_is_a_duplicate(
+    stored: tuple[Warden, str], enroll: Callable[..., object], spelling: str
+) -> None:
+    # Issue 13 finding 10, the attack: enrol the document "P-1" again, spelled otherwise.
+    warden, subject_id = stored
+    with pytest.raises(ConflictError, match="already enrolled with this ID number"):
+        enroll(
+            warden,
+            "Barack Obama, again",
+            [KNN / "train" / "biden" / "biden.jpg"],
+            id_number=spelling,
+        )
+    _intact(warden, subject_id)
+
+
 def test_unknown_watchlist(stored: tuple[Warden, str]) -> None:
     warden, subject_id = stored
     with pytest.raises(NotFoundError, match=r"no watchlist called 'nope'.*watchlists create"):

@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from facewarden.errors import IntegrityError
 from facewarden.privacy.keys import KEY_BYTES, KeyRing
 
-__all__ = ["FORMAT_VERSION", "Envelope", "WrappedKey", "normalise_id_number"]
+__all__ = ["FORMAT_VERSION", "ID_NORMALISATION", "Envelope", "WrappedKey", "normalise_id_number"]
 
 FORMAT_VERSION = 1
 _NONCE = 12
@@ -51,9 +51,8 @@ _TAG = 16
 _DEK_AAD_PREFIX = b"facewarden/dek/"
 _FIELD_AAD_PREFIX = b"facewarden/field/v1"
 _KIND_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-# Separators people type inside ID numbers; every Unicode dash (category Pd)
-# is stripped too, since NFKC leaves e.g. U+2010 HYPHEN as it is.
-_ID_SEPARATORS = frozenset("-./")
+ID_NORMALISATION = "2"
+"""Version of :func:`normalise_id_number`; stored tokens made under another are recomputed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,19 +266,28 @@ class Envelope:
 def normalise_id_number(value: str) -> str:
     """Canonical form of an identity-document number, for the blind index.
 
-    NFKC (full-width letters and digits and other compatibility forms become
-    plain ASCII), then upper case, then every whitespace character, Unicode
-    dash, ``.`` and ``/`` is removed: ``"ab-123 456"``, ``"AB.123/456"`` and
-    the same typed in full-width characters all become ``"AB123456"``. Letters
-    and digits are kept as they are: ``O`` and ``0`` stay different, because
-    documents do tell them apart.
+    NFKC first (full-width letters and digits, superscripts and other
+    compatibility forms become plain ones), then every decimal digit of any
+    script (Arabic-Indic, Devanagari, ...) becomes its ASCII digit, then
+    everything that is neither a letter nor a digit is dropped, wherever it
+    stands: spaces of every kind, dashes and minus signs (``-``, U+2010 to
+    U+2015, U+2212), underscores, dots, slashes, invisible format characters.
+    Last, upper case. ``"ab-123 456"``, ``"AB.123/456_"``, ``AB`` U+2212
+    ``123456`` and ``AB`` followed by Arabic-Indic ``123`` and ``456`` all
+    become ``"AB123456"``. Letters and digits are kept
+    as they are: ``O`` and ``0`` stay different, because documents do tell
+    them apart.
+
+    Changing this changes blind-index tokens: bump :data:`ID_NORMALISATION`
+    so that stored tokens are recomputed when a deployment opens.
     """
-    text = unicodedata.normalize("NFKC", value).upper()
-    return "".join(
-        ch
-        for ch in text
-        if not (ch.isspace() or ch in _ID_SEPARATORS or unicodedata.category(ch) == "Pd")
-    )
+    kept = []
+    for ch in unicodedata.normalize("NFKC", value):
+        if unicodedata.category(ch) == "Nd":
+            kept.append(str(unicodedata.decimal(ch)))
+        elif ch.isalnum():
+            kept.append(ch)
+    return "".join(kept).upper()
 
 
 def _field_aad(table: str, row: str, field: str) -> bytes:

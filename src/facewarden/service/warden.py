@@ -62,6 +62,7 @@ from facewarden.service.enrollment import model_key_of
 from facewarden.service.faces import FaceEditor
 from facewarden.service.gallery import Gallery, IndexPolicy, embedder_of
 from facewarden.service.gallery_pg import PgVectorGallery
+from facewarden.service.id_reindex import reindex_id_numbers
 from facewarden.service.keycheck import check_keys, settle_template_key, write_key_checks
 from facewarden.service.keys import KeyAdmin
 from facewarden.service.listing import Listings
@@ -376,6 +377,7 @@ def _context(
     check_keys(store, keyring, envelope, store.location)
     with store.transaction() as tx:
         settle_template_key(tx, keyring)
+    reindexed = reindex_id_numbers(store, envelope)
     protector = TemplateProtector.from_keyring(keyring, dim)
     embedder = embedder_of(model_key_of(identify))
     gallery: Gallery
@@ -417,6 +419,8 @@ def _context(
         AuditLog(ctx, actor).record("deployment.init")
     else:
         _anchor_on_first_use(ctx, anchor, actor)
+    if reindexed:
+        AuditLog(ctx, actor).record("subjects.id_index_migrated", details={"count": reindexed})
     return ctx
 
 
