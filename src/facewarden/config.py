@@ -161,7 +161,15 @@ class Settings(BaseSettings):
         default=5,
         ge=1,
         le=1000,
-        description="failed sign-ins per address or per account before it is locked out",
+        description="failed sign-ins to one account from one address before that pair is "
+        "locked out (each further lockout lasts twice as long)",
+    )
+    login_max_failures_per_address: int = Field(
+        default=20,
+        ge=1,
+        le=10000,
+        description="failed sign-ins from one address, whatever the accounts, before it is "
+        "locked out",
     )
     api_key_max_failures: int = Field(
         default=20, ge=1, le=10000, description="bad API keys per address before it is locked out"

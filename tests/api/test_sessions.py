@@ -57,6 +57,22 @@ def test_failed_sign_ins_are_limited(live: LiveServer) -> None:
         assert limited.json()["error"]["type"] == "RateLimitedError"
 
 
+def test_a_stranger_cannot_lock_a_user_out(live: LiveServer) -> None:
+    # Issue 13 finding 10, the attack: from another address, fail until the account locks.
+    live.warden.access.create_user("target", PASSWORD, "auditor")
+    stranger = httpx.HTTPTransport(local_address="127.0.0.2")
+    with httpx.Client(base_url=live.url, transport=stranger) as client:
+        statuses = [_login(client, "target", f"guess {i}").status_code for i in range(5)]
+        assert statuses == [401] * 5
+        for _ in range(2):  # during the lockout, even the right password is refused
+            assert _login(client, "target", PASSWORD).status_code == 429
+    with live.client(None) as own:  # the user, from their own address
+        assert _login(own, "target", PASSWORD).status_code == 200
+    entries = live.warden.audit.entries(limit=500)
+    locked = [e for e in entries if e.object_id == "target" and e.outcome == "locked"]
+    assert [(e.action, e.details["client"]) for e in locked] == [("auth.login", "127.0.0.2")] * 2
+
+
 def test_bad_api_keys_are_limited(live: LiveServer) -> None:
     limit = live.settings.api_key_max_failures
     with httpx.Client(base_url=live.url, headers={"X-API-Key": "fwk_0_0"}) as client:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 import pytest
@@ -67,14 +68,62 @@ def test_failed_logins_are_audited_and_rate_limited(
         with pytest.raises(AuthenticationError, match="wrong username or password"):
             warden.access.login("alice", attempt, client="198.51.100.7", limiter=limiter)
     with pytest.raises(RateLimitedError) as limited:
-        warden.access.login("alice", PASSWORD, client="192.0.2.1", limiter=limiter)
+        warden.access.login("alice", PASSWORD, client="198.51.100.7", limiter=limiter)
     assert 0 < limited.value.retry_after <= 15 * 60
     with pytest.raises(AuthenticationError):  # an unknown user answers the same
         warden.access.login("mallory", PASSWORD, client="192.0.2.2", limiter=limiter)
     denied = [e for e in warden.audit.entries(limit=100) if e.outcome == "denied"]
     assert len(denied) == 4 and all("wrong" not in str(e.details) for e in denied)
     clock.advance(timedelta(minutes=16))
+    assert warden.access.login("alice", PASSWORD, client="198.51.100.7", limiter=limiter)
+
+
+def test_a_stranger_locks_out_only_themselves_and_their_attempts_are_audited(
+    warden: Warden, limiter: FailureLimiter, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 13 finding 10, the attack: fail against someone else's account until it locks.
+    warden.access.create_user("alice", PASSWORD, "operator")
+    stranger = "198.51.100.7"
+    for attempt in ("wrong one", "wrong two", "wrong three"):
+        with pytest.raises(AuthenticationError):
+            warden.access.login("alice", attempt, client=stranger, limiter=limiter)
+    caplog.set_level(logging.WARNING, logger="facewarden.service.access")
+    for _ in range(2):  # attempts during the lockout, even with the right password
+        with pytest.raises(RateLimitedError):
+            warden.access.login("alice", PASSWORD, client=stranger, limiter=limiter)
+    locked = [e for e in warden.audit.entries(limit=100) if e.outcome == "locked"]
+    assert [(e.action, e.object_id, e.details["client"]) for e in locked] == [
+        ("auth.login", "alice", stranger)
+    ] * 2
+    assert all(PASSWORD not in str(e.details) for e in locked)
+    refused = [r for r in caplog.records if "lockout" in r.getMessage()]
+    assert len(refused) == 2 and all(stranger in r.getMessage() for r in refused)
+    assert PASSWORD not in caplog.text
+    # Alice, from her own address, signs in as ever.
     assert warden.access.login("alice", PASSWORD, client="192.0.2.1", limiter=limiter)
+    # Backoff: once the first lock (15 minutes) is over, the next one lasts twice as long.
+    clock.advance(timedelta(minutes=16))
+    for attempt in ("wrong four", "wrong five", "wrong six"):
+        with pytest.raises(AuthenticationError):
+            warden.access.login("alice", attempt, client=stranger, limiter=limiter)
+    with pytest.raises(RateLimitedError) as again:
+        warden.access.login("alice", PASSWORD, client=stranger, limiter=limiter)
+    assert 15 * 60 < again.value.retry_after <= 30 * 60
+    clock.advance(timedelta(minutes=31))
+    assert warden.access.login("alice", PASSWORD, client=stranger, limiter=limiter)
+
+
+def test_one_address_cannot_try_every_account(warden: Warden, clock: ManualClock) -> None:
+    limiter = FailureLimiter(3, timedelta(minutes=15), clock=clock, limits={"addr:": 5})
+    for name in ("alice", "bob", "carol"):
+        warden.access.create_user(name, PASSWORD, "operator")
+    for name in ("alice", "alice", "bob", "bob", "carol"):
+        with pytest.raises(AuthenticationError):
+            warden.access.login(name, "guess", client="198.51.100.7", limiter=limiter)
+    with pytest.raises(RateLimitedError):  # five failures from the address, over three accounts
+        warden.access.login("carol", PASSWORD, client="198.51.100.7", limiter=limiter)
+    for name in ("alice", "bob", "carol"):
+        assert warden.access.login(name, PASSWORD, client="192.0.2.1", limiter=limiter)
 
 
 def test_api_keys_expire_and_revoke(

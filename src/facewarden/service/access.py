@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from facewarden.errors import AuthenticationError, ConflictError, NotFoundError
+from facewarden.errors import AuthenticationError, ConflictError, NotFoundError, RateLimitedError
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.credentials import (
@@ -309,13 +309,32 @@ class Access:
             limiter: the process's failed-sign-in counter.
 
         Raises:
-            RateLimitedError: too many failures from this address or for this account.
+            RateLimitedError: too many failures from this address, or from it for this
+                account (the refused attempt is audited and logged too).
             AuthenticationError: wrong username or password, or a disabled account
                 (one message for all three).
         """
-        keys = (f"addr:{client}", f"user:{username[:64]}")
-        limiter.check(*keys, what="sign-ins")
-        row = self._ctx.store.get_user(username) if USERNAME_RE.match(username) else None
+        # Failures lock the (address, account) pair, so a stranger failing
+        # against an account locks only themselves out of it; and the address,
+        # so one address cannot try every account. The account as a whole is
+        # locked only by wrong current passwords in a password change, which
+        # needs the account's own session.
+        keys = (f"pair:{client}|{username[:64]}", f"addr:{client}")
+        known = USERNAME_RE.match(username) is not None
+        try:
+            limiter.check(*keys, f"user:{username[:64]}", what="sign-ins")
+        except RateLimitedError:
+            row = self._ctx.store.get_user(username) if known else None
+            logger.warning("sign-in refused during a lockout from %s", client)
+            self._audit.record(
+                "auth.login",
+                object_type="user",
+                object_id=username if row is not None else "",
+                outcome="locked",
+                details={"reason": "locked_out", "client": client[:64]},
+            )
+            raise
+        row = self._ctx.store.get_user(username) if known else None
         valid = password_matches(row.password_hash if row else dummy_hash(), password[:4096])
         if row is None or row.disabled or not valid:
             limiter.failure(*keys)
@@ -329,7 +348,7 @@ class Access:
                 details={"reason": reason, "client": client[:64]},
             )
             raise AuthenticationError("wrong username or password")
-        limiter.clear(keys[1])
+        limiter.clear(keys[0])
         token = new_session_token()
         now = self._ctx.clock()
         expires = now + timedelta(minutes=self._ctx.settings.session_minutes)
