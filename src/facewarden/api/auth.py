@@ -37,6 +37,7 @@ __all__ = [
     "CSRF_HEADER",
     "SESSION_COOKIE",
     "AuthMiddleware",
+    "CredentialMissingError",
     "allow",
     "public",
     "require",
@@ -136,6 +137,12 @@ def _client(scope: Scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
+class CredentialMissingError(AuthenticationError):
+    """The request carries no credential at all (no API key, no session cookie)."""
+
+    compreface_code = 20  # CompreFace's MISSING_REQUEST_HEADER (still a 401 here)
+
+
 def authenticate(state: ServerState, request: Request) -> Principal:
     """The caller of ``request`` (API key first, then session cookie with its CSRF token).
 
@@ -152,7 +159,7 @@ def authenticate(state: ServerState, request: Request) -> Principal:
         )
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
-        raise AuthenticationError(
+        raise CredentialMissingError(
             "authentication required: send an X-API-Key header, or sign in at /v1/auth/login"
         )
     session = access.session(token)

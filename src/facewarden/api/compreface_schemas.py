@@ -1,31 +1,43 @@
 """CompreFace's JSON shapes (docs/Rest-API-description.md of exadel-inc/CompreFace).
 
 Only what facewarden can honestly fill is modelled: boxes with a detection
-probability, landmarks (the ``landmarks`` plugin: facewarden's 5 points),
-similarities, and with ``status=true`` the execution time and the models.
-Age, gender and mask plugins are not provided; the ``calculator`` plugin
-(raw embeddings) is never served: a face template does not leave facewarden.
+probability, and per face plugin: ``landmarks`` (facewarden's 5 points),
+``calculator`` (``embedding``: the model's own output, never a stored
+template) and ``pose`` (estimated from the landmarks); similarities; and
+with ``status=true`` the execution time and the models. Optional parts are
+left out of the JSON when not asked for (routes serialise without None
+values), as CompreFace leaves them out.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from facewarden.service.compreface_match import FoundFace
+from facewarden.service.compreface_faces import FoundFace, Plugins, head_pose
 
 __all__ = [
     "CfBox",
+    "CfComparedFace",
     "CfDeleted",
     "CfDetectOut",
+    "CfEmbeddingSimilarity",
+    "CfEmbeddingsCompareIn",
+    "CfEmbeddingsIn",
+    "CfEmbeddingsRecognizeOut",
+    "CfEmbeddingsVerifyOut",
     "CfError",
     "CfExample",
     "CfExamplesOut",
     "CfFace",
+    "CfPose",
     "CfRecognizeOut",
+    "CfRecognizedFace",
+    "CfSimilarSubject",
     "CfSubjectIn",
     "CfSubjectOut",
     "CfSubjectsOut",
     "CfUpdated",
+    "CfVerifyImagesItem",
     "CfVerifyImagesOut",
     "CfVerifyOut",
 ]
@@ -48,17 +60,28 @@ class CfBox(BaseModel):
     y_max: int
 
 
+class CfPose(BaseModel):
+    """The ``pose`` plugin: head angles in degrees."""
+
+    pitch: float
+    roll: float
+    yaw: float
+
+
 class CfFace(BaseModel):
-    """A face as CompreFace returns it (optional parts only when asked for)."""
+    """A face as CompreFace returns it (plugin parts only when asked for)."""
 
     box: CfBox
     landmarks: list[list[int]] | None = None
+    embedding: list[float] | None = None
+    pose: CfPose | None = None
     execution_time: dict[str, float] | None = None
 
     @classmethod
-    def of(cls, found: FoundFace, *, landmarks: bool, elapsed_ms: float | None) -> CfFace:
-        """The face's box (and landmarks, and timing) in CompreFace's shape."""
-        box = found.face.box
+    def of(cls, found: FoundFace, plugins: Plugins, *, elapsed_ms: float | None) -> CfFace:
+        """The face's box, with what ``plugins`` ask for (and timing) in CompreFace's shape."""
+        face, box = found.face, found.face.box
+        pose = head_pose(face) if plugins.pose else None
         return cls(
             box=CfBox(
                 probability=round(found.probability, 5),
@@ -67,15 +90,19 @@ class CfFace(BaseModel):
                 x_max=round(box.x_max),
                 y_max=round(box.y_max),
             ),
-            landmarks=[[round(float(x)), round(float(y))] for x, y in found.face.landmarks]
-            if landmarks
+            landmarks=[[round(float(x)), round(float(y))] for x, y in face.landmarks]
+            if plugins.landmarks
             else None,
+            embedding=[float(v) for v in face.embedding]
+            if plugins.calculator and face.embedding is not None
+            else None,
+            pose=None if pose is None else CfPose(pitch=pose.pitch, roll=pose.roll, yaw=pose.yaw),
             execution_time=None if elapsed_ms is None else {"detector": round(elapsed_ms, 1)},
         )
 
 
 class CfSubjectIn(BaseModel):
-    """A subject name."""
+    """A subject name (other fields, such as the Python SDK's ``api_endpoint``, are ignored)."""
 
     subject: str = Field(min_length=1, max_length=200)
 
@@ -99,7 +126,7 @@ class CfUpdated(BaseModel):
 
 
 class CfDeleted(BaseModel):
-    """How many examples were deleted."""
+    """How many examples (or subjects) were deleted."""
 
     deleted: int
 
@@ -122,14 +149,14 @@ class CfExamplesOut(BaseModel):
 
 
 class CfSimilarSubject(BaseModel):
-    """A subject a face matches, with the similarity."""
+    """A subject with its (calibrated) similarity."""
 
     subject: str
     similarity: float
 
 
 class CfRecognizedFace(CfFace):
-    """A face with the subjects it matches."""
+    """A face with its most similar subjects."""
 
     subjects: list[CfSimilarSubject]
 
@@ -173,3 +200,42 @@ class CfDetectOut(BaseModel):
 
     result: list[CfFace]
     plugins_versions: dict[str, str] | None = None
+
+
+class CfEmbeddingsIn(BaseModel):
+    """Embeddings as the ``calculator`` plugin returns them."""
+
+    embeddings: list[list[float]] = Field(min_length=1, max_length=100)
+
+
+class CfEmbeddingsCompareIn(BaseModel):
+    """A source embedding and target embeddings."""
+
+    source: list[float] = Field(min_length=1, max_length=4096)
+    targets: list[list[float]] = Field(min_length=1, max_length=100)
+
+
+class CfEmbeddingSubjects(BaseModel):
+    """One embedding (echoed) with its most similar subjects."""
+
+    embedding: list[float]
+    similarities: list[CfSimilarSubject]
+
+
+class CfEmbeddingsRecognizeOut(BaseModel):
+    """The result of recognizing embeddings."""
+
+    result: list[CfEmbeddingSubjects]
+
+
+class CfEmbeddingSimilarity(BaseModel):
+    """One embedding (echoed) with its similarity."""
+
+    embedding: list[float]
+    similarity: float
+
+
+class CfEmbeddingsVerifyOut(BaseModel):
+    """The result of verifying embeddings."""
+
+    result: list[CfEmbeddingSimilarity]

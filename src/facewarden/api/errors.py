@@ -70,6 +70,7 @@ _HTTP_TYPES = {
 _CF_NO_FACE, _CF_TOO_MANY_FACES, _CF_NOT_FOUND = 28, 31, 11
 _CF_BAD_FILE, _CF_CONSTRAINT, _CF_MISSING_PARAMETER = 21, 26, 33
 _CF_ACCESS_DENIED, _CF_BAD_KEY, _CF_UNDEFINED = 1, 10, 0
+_CF_MISSING_HEADER = 20
 
 
 class UnsupportedMediaError(FacewardenError):
@@ -121,12 +122,13 @@ def error_response(
 ) -> JSONResponse:
     """The error response for ``path``: native shape, or CompreFace's under ``/api/v1/``."""
     if path.startswith(COMPREFACE_PREFIX):
-        # CompreFace answers conflicts and invalid parameters with 400.
+        code = _compreface_code(cause or Exception(), status)
+        # CompreFace answers conflicts and invalid parameters with 400. A missing key
+        # keeps its 401 (SECURITY.md promise 3) but carries CompreFace's code 20.
         shown = 400 if status in (409, 422) else status
-        body: dict[str, object] = {
-            "message": message,
-            "code": _compreface_code(cause or Exception(), status),
-        }
+        if code == _CF_MISSING_HEADER:
+            message = f"Missing header: x-api-key ({message})"
+        body: dict[str, object] = {"message": message, "code": code}
         return JSONResponse(body, status_code=shown, headers=dict(headers or {}))
     body = {"error": {"type": type_name, "message": message}}
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))

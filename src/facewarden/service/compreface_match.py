@@ -1,15 +1,22 @@
 """CompreFace's recognize, verify and detect, on facewarden's pipelines and audit log.
 
+Every similarity returned is **calibrated** (:mod:`facewarden.match.calibration`):
+0.5 at the deployment's FMR 1e-2 operating point, 0.75 at 1e-3, 0.9 at
+1e-4, so CompreFace's guidance holds (different people mostly under 0.5,
+same people over it, stricter thresholds above 0.5).
+
 * **recognize** searches the CompreFace watchlist with the identification
-  pipeline and returns, per face, only candidates **at or over the
-  watchlist's threshold**, by name. CompreFace returns the nearest subjects
-  whatever their similarity; naming people who do not match would let a
-  client page through the gallery with random faces, so that part is not
-  copied. Similarities are facewarden's cosine similarities.
+  pipeline and returns, per face, the ``prediction_count`` most similar
+  subjects whatever their similarity, as CompreFace does (capped by
+  ``Settings.max_top_k``; the names shown are audited).
 * **verify** compares the faces of a photo with one stored example, and
-  **verify_images** the faces of a target photo with the main face of a
+  **verify_images** the faces of a target photo with the one face of a
   source photo, both with the enrollment (accurate) pipeline.
 * **detect** finds faces with the identification pipeline.
+* The **embedding** variants take embeddings as the ``calculator`` plugin
+  returns them (the model's own output): they are protected with the
+  deployment's secret transform before they meet a stored template, and
+  nothing stored is ever returned.
 
 Probe images and their embeddings are never stored; identifications and
 verifications are audited (``via: compreface``).
@@ -17,50 +24,62 @@ verifications are audited (``via: compreface``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from facewarden.errors import FaceNotFoundError
+from facewarden.errors import FaceNotFoundError, InvalidInputError, MultipleFacesError
+from facewarden.match.calibration import Calibration, calibration_for
 from facewarden.service.audit import AuditLog
-from facewarden.service.compreface import CompreFaceCollection, detection_probability, select_faces
+from facewarden.service.compreface import CompreFaceCollection
+from facewarden.service.compreface_faces import FoundFace, find_faces
 from facewarden.service.context import Context
 from facewarden.service.enrollment import ImageInput
 from facewarden.service.gallery import open_template
-from facewarden.service.recognition import Recognition
-from facewarden.types import Face
-from facewarden.vision.pipeline import Pipeline, central_face
+from facewarden.vision.embed import l2_normalise
+from facewarden.vision.pipeline import Pipeline
 
-__all__ = ["ComparedFace", "CompreFaceMatcher", "FoundFace", "RecognizedFace"]
+__all__ = [
+    "MAX_EMBEDDINGS",
+    "ComparedFace",
+    "CompreFaceMatcher",
+    "FoundFace",
+    "RecognizedFace",
+    "Similar",
+]
 
-_NO_FACE = "No face is found in the given image"
+MAX_EMBEDDINGS = 100
+"""The most embeddings one embedding request may carry."""
+
 _VIA: dict[str, object] = {"via": "compreface"}
-
-
-@dataclass(frozen=True)
-class FoundFace:
-    """A detected face and its detection probability (see ``detection_probability``)."""
-
-    face: Face
-    probability: float
+_DIGITS = 5  # CompreFace rounds similarities to 5 decimals
 
 
 @dataclass(frozen=True)
 class RecognizedFace(FoundFace):
-    """A face with the subjects it matches, best first: ``(name, similarity)``."""
+    """A face with its most similar subjects, best first: ``(name, calibrated similarity)``."""
 
     subjects: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
 class ComparedFace(FoundFace):
-    """A face with its similarity to the reference face."""
+    """A face with its calibrated similarity to the reference face."""
 
     similarity: float = 0.0
 
 
-def _found(face: Face) -> FoundFace:
-    return FoundFace(face, detection_probability(face))
+@dataclass(frozen=True)
+class Similar:
+    """One probe embedding's answer: its most similar subjects, best first."""
+
+    subjects: tuple[tuple[str, float], ...]
+
+
+def _rounded(values: npt.ArrayLike) -> list[float]:
+    return [round(float(v), _DIGITS) for v in np.atleast_1d(np.asarray(values))]
 
 
 class CompreFaceMatcher:
@@ -70,42 +89,53 @@ class CompreFaceMatcher:
         self,
         ctx: Context,
         audit: AuditLog,
-        recognition: Recognition,
         collection: CompreFaceCollection,
     ) -> None:
         self._ctx = ctx
         self._audit = audit
-        self._recognition = recognition
         self._collection = collection
 
-    def _faces(
-        self, pipeline: Pipeline, image: ImageInput, *, limit: int, min_probability: float | None
-    ) -> list[Face]:
-        pixels = pipeline.decode(image, name="file")
-        faces = select_faces(pipeline.run(pixels), limit=limit, min_probability=min_probability)
-        if not faces:
-            raise FaceNotFoundError(_NO_FACE)
-        return faces
+    # -- calibration -----------------------------------------------------------
+
+    def calibration(self, *, probe: Pipeline | None = None) -> Calibration:
+        """The calibration for ``probe`` embeddings against stored (enrollment) templates.
+
+        Without ``probe`` (embeddings from a client, made by either pipeline)
+        the stricter points of both pipelines are used.
+        """
+        ctx = self._ctx
+        if probe is None:
+            return calibration_for(ctx.pipeline, ctx.enroll_pipeline)
+        return calibration_for(probe, ctx.enroll_pipeline)
+
+    # -- images ----------------------------------------------------------------
 
     def detect(
-        self, image: ImageInput, *, limit: int = 0, min_probability: float | None = None
+        self,
+        image: ImageInput,
+        *,
+        limit: int = 0,
+        min_probability: float | None = None,
+        detect_faces: bool = True,
+        embed: bool = False,
     ) -> list[FoundFace]:
-        """The faces of ``image``, biggest first.
+        """The faces of ``image``, biggest first (embedded only for the calculator plugin).
 
         Raises:
             ImageError: not an acceptable image.
             FaceNotFoundError: no face (over ``min_probability``).
         """
         self._ctx.ensure_open()
-        pixels = self._ctx.pipeline.decode(image, name="file")
-        faces = select_faces(
-            self._ctx.pipeline.run(pixels, embed=False),
+        pipeline = self._ctx.pipeline
+        faces = find_faces(
+            pipeline,
+            pipeline.decode(image, name="file"),
             limit=limit,
             min_probability=min_probability,
+            detect_faces=detect_faces,
+            embed=embed,
         )
-        if not faces:
-            raise FaceNotFoundError(_NO_FACE)
-        return [_found(f) for f in faces]
+        return [FoundFace.of(f) for f in faces]
 
     def recognize(
         self,
@@ -114,34 +144,66 @@ class CompreFaceMatcher:
         limit: int = 0,
         prediction_count: int = 1,
         min_probability: float | None = None,
+        detect_faces: bool = True,
     ) -> list[RecognizedFace]:
-        """Each face of ``image`` with the subjects it matches (over the threshold only).
+        """Each face of ``image`` with its ``prediction_count`` most similar subjects.
 
         Raises:
             ImageError: not an acceptable image.
             FaceNotFoundError: no face (over ``min_probability``).
         """
         self._ctx.ensure_open()
-        faces = self._faces(self._ctx.pipeline, image, limit=limit, min_probability=min_probability)
-        watchlist = self._collection.watchlist()
-        if watchlist is None:  # nobody enrolled yet: nobody to match
-            return [RecognizedFace(f, detection_probability(f)) for f in faces]
-        top_k = max(1, min(prediction_count, self._ctx.settings.max_top_k))
-        result = self._recognition.identify_faces(
-            faces, watchlist.watchlist_id, top_k=top_k, include_names=True
+        pipeline = self._ctx.pipeline
+        faces = find_faces(
+            pipeline,
+            pipeline.decode(image, name="file"),
+            limit=limit,
+            min_probability=min_probability,
+            detect_faces=detect_faces,
         )
+        embeddings = np.array([f.require_embedding() for f in faces], dtype=np.float32)
+        answers = self._search(embeddings, prediction_count, self.calibration(probe=pipeline))
         return [
-            RecognizedFace(
-                probe.face,
-                detection_probability(probe.face),
-                tuple(
-                    (c.display_name, round(c.similarity, 5))
-                    for c in probe.matches
-                    if c.display_name is not None
-                ),
-            )
-            for probe in result.faces
+            RecognizedFace(f, FoundFace.of(f).probability, a.subjects)
+            for f, a in zip(faces, answers, strict=True)
         ]
+
+    def _search(
+        self, embeddings: npt.NDArray[np.float32], count: int, calibration: Calibration
+    ) -> list[Similar]:
+        """The ``count`` most similar subjects of each raw embedding row, named and audited."""
+        ctx = self._ctx
+        watchlist = self._collection.watchlist()
+        if watchlist is None or not len(embeddings):  # nobody enrolled yet
+            return [Similar(()) for _ in range(len(embeddings))]
+        top_k = max(1, min(count, ctx.settings.max_top_k))
+        with ctx.lock:
+            ctx.refresh(need_gallery=True)
+            with ctx.writing() as tx:
+                protected = ctx.protector.protect(embeddings)
+                hits = ctx.gallery.search(watchlist.watchlist_id, protected, top_k)
+                shown = {h.group for row in hits for h in row}
+                names = {s: self._collection.name_of(tx, s) for s in sorted(shown)}
+                self._audit.append(
+                    tx,
+                    "identify",
+                    object_type="watchlist",
+                    object_id=watchlist.watchlist_id,
+                    purpose=watchlist.purpose,
+                    details={
+                        "faces": len(embeddings),
+                        "top_k": top_k,
+                        "names_shown": sorted(names),
+                        **_VIA,
+                    },
+                )
+        answers = []
+        for row in hits:
+            similarities = _rounded(calibration.calibrate([h.similarity for h in row]))
+            answers.append(
+                Similar(tuple((names[h.group], s) for h, s in zip(row, similarities, strict=True)))
+            )
+        return answers
 
     def verify(
         self,
@@ -150,6 +212,7 @@ class CompreFaceMatcher:
         *,
         limit: int = 0,
         min_probability: float | None = None,
+        detect_faces: bool = True,
     ) -> list[ComparedFace]:
         """The faces of ``image`` with their similarity to the stored example ``image_id``.
 
@@ -158,29 +221,42 @@ class CompreFaceMatcher:
             ImageError, FaceNotFoundError: see :meth:`recognize`.
         """
         subject_id = self._collection.owner(image_id)
-        faces = self._faces(
-            self._ctx.enroll_pipeline, image, limit=limit, min_probability=min_probability
+        pipeline = self._ctx.enroll_pipeline
+        faces = find_faces(
+            pipeline,
+            pipeline.decode(image, name="file"),
+            limit=limit,
+            min_probability=min_probability,
+            detect_faces=detect_faces,
         )
         embeddings = np.array([f.require_embedding() for f in faces], dtype=np.float32)
+        raw = self._against_example(subject_id, image_id, embeddings)
+        similarities = _rounded(self.calibration(probe=pipeline).calibrate(raw))
+        return [
+            ComparedFace(f, FoundFace.of(f).probability, s)
+            for f, s in zip(faces, similarities, strict=True)
+        ]
+
+    def _against_example(
+        self, subject_id: str, image_id: str, embeddings: npt.NDArray[np.float32]
+    ) -> npt.NDArray[np.float32]:
+        """Raw similarities of raw embeddings to one stored (protected) template; audited."""
         ctx = self._ctx
         with ctx.writing() as tx:
             key = self._collection.data_key(tx, subject_id)
             row = tx.get_face(image_id)
             if row is None:
-                raise FaceNotFoundError(f"Image {image_id!r} was deleted meanwhile")
+                raise FaceNotFoundError(f"Image {image_id} was deleted meanwhile")
             template = open_template(ctx.envelope, key, image_id, row.template, ctx.template_dim)
-            similarities = ctx.protector.protect(embeddings) @ template
+            similarities: npt.NDArray[np.float32] = ctx.protector.protect(embeddings) @ template
             self._audit.append(
                 tx,
                 "verify",
                 object_type="subject",
                 object_id=subject_id,
-                details={"face": image_id, "faces": len(faces)} | _VIA,
+                details={"face": image_id, "faces": len(embeddings)} | _VIA,
             )
-        return [
-            ComparedFace(f, detection_probability(f), round(float(s), 5))
-            for f, s in zip(faces, similarities, strict=True)
-        ]
+        return similarities
 
     def verify_images(
         self,
@@ -189,29 +265,91 @@ class CompreFaceMatcher:
         *,
         limit: int = 0,
         min_probability: float | None = None,
+        detect_faces: bool = True,
     ) -> tuple[FoundFace, list[ComparedFace]]:
-        """The main face of ``source``, and each face of ``target`` with its similarity to it.
+        """The one face of ``source``, and each face of ``target`` with its similarity to it.
 
         Raises:
             ImageError, FaceNotFoundError: either image is unacceptable or has no face.
+            MultipleFacesError: the source image has several faces (code 31, as CompreFace).
         """
         self._ctx.ensure_open()
         pipeline = self._ctx.enroll_pipeline
-        source_pixels = pipeline.decode(source, name="source_image")
-        source_faces = select_faces(
-            pipeline.run(source_pixels), limit=0, min_probability=min_probability
+        source_faces = find_faces(
+            pipeline,
+            pipeline.decode(source, name="source_image"),
+            min_probability=min_probability,
+            detect_faces=detect_faces,
+            field="source_image",
         )
-        main = central_face(source_faces, source_pixels.shape)
-        if main is None:
-            raise FaceNotFoundError(f"source_image: {_NO_FACE}")
-        targets = self._faces(pipeline, target, limit=limit, min_probability=min_probability)
+        if len(source_faces) > 1:
+            raise MultipleFacesError(
+                "More than one face in the source image", count=len(source_faces)
+            )
+        [main] = source_faces
+        targets = find_faces(
+            pipeline,
+            pipeline.decode(target, name="target_image"),
+            limit=limit,
+            min_probability=min_probability,
+            detect_faces=detect_faces,
+            field="target_image",
+        )
         reference = main.require_embedding()
-        similarities = [float(f.require_embedding() @ reference) for f in targets]
+        raw = np.array([f.require_embedding() @ reference for f in targets])
+        similarities = _rounded(self.calibration(probe=pipeline).calibrate(raw))
         self._audit.record(
             "verify.images",
-            details={"faces": len(targets), "best": round(max(similarities), 4)} | _VIA,
+            details={"faces": len(targets), "best": max(similarities)} | _VIA,
         )
-        return _found(main), [
-            ComparedFace(f, detection_probability(f), round(s, 5))
+        return FoundFace.of(main), [
+            ComparedFace(f, FoundFace.of(f).probability, s)
             for f, s in zip(targets, similarities, strict=True)
         ]
+
+    # -- embeddings ------------------------------------------------------------
+
+    def embeddings(self, rows: Sequence[Sequence[float]], *, field: str) -> npt.NDArray[np.float32]:
+        """Client embeddings checked (count, length, finite, non-zero) and L2-normalised.
+
+        Raises:
+            InvalidInputError: no embedding, too many, a wrong length or a bad value.
+        """
+        dim = int(self._ctx.pipeline.embedder.embedding_dim)
+        if not 0 < len(rows) <= MAX_EMBEDDINGS:
+            raise InvalidInputError(f"{field}: 1 to {MAX_EMBEDDINGS} embeddings, got {len(rows)}")
+        if any(len(r) != dim for r in rows):
+            raise InvalidInputError(
+                f"{field}: each embedding has {dim} numbers (this deployment's model)"
+            )
+        matrix = np.asarray(rows, dtype=np.float64)
+        norms = np.linalg.norm(matrix, axis=1)
+        if not np.all(np.isfinite(matrix)) or np.any(norms < 1e-6):
+            raise InvalidInputError(f"{field}: embeddings must be finite and not all zero")
+        return l2_normalise(matrix.astype(np.float32))
+
+    def recognize_embeddings(
+        self, rows: Sequence[Sequence[float]], *, prediction_count: int = 1
+    ) -> list[Similar]:
+        """The most similar subjects of each client embedding (CompreFace 1.2's embedding API)."""
+        self._ctx.ensure_open()
+        embeddings = self.embeddings(rows, field="embeddings")
+        return self._search(embeddings, prediction_count, self.calibration())
+
+    def verify_embeddings(self, image_id: str, rows: Sequence[Sequence[float]]) -> list[float]:
+        """The similarity of each client embedding to the stored example ``image_id``."""
+        subject_id = self._collection.owner(image_id)
+        embeddings = self.embeddings(rows, field="embeddings")
+        raw = self._against_example(subject_id, image_id, embeddings)
+        return _rounded(self.calibration().calibrate(raw))
+
+    def compare_embeddings(
+        self, source: Sequence[float], targets: Sequence[Sequence[float]]
+    ) -> list[float]:
+        """The similarity of each target embedding to the source (nothing stored is read)."""
+        self._ctx.ensure_open()
+        [reference] = self.embeddings([source], field="source")
+        matrix = self.embeddings(targets, field="targets")
+        similarities = _rounded(self.calibration().calibrate(matrix @ reference))
+        self._audit.record("verify.embeddings", details={"targets": len(matrix)} | _VIA)
+        return similarities

@@ -26,6 +26,7 @@ __all__ = [
     "Subject",
     "SubjectSummary",
     "load_subject",
+    "open_photo",
     "store_faces",
     "subject_row",
     "summarize",
@@ -153,8 +154,12 @@ def store_faces(
     data_key: WrappedKey,
     faces: Sequence[PreparedFace],
     now: datetime,
+    *,
+    face_ids: Sequence[str] | None = None,
 ) -> list[str]:
     """Encrypt and insert prepared faces (and their photos) of a subject; returns the face ids.
+
+    ``face_ids`` names the new faces (one per face; default: fresh random ids).
 
     With the pgvector gallery (``gallery_index = "pgvector"``, an explicit
     choice), each protected template is also handed to
@@ -164,13 +169,15 @@ def store_faces(
     Raises:
         ConflictError: a face was protected with a template key rotated since.
     """
-    face_ids = []
-    for face in faces:
+    chosen = list(face_ids) if face_ids is not None else [new_id("face") for _ in faces]
+    if len(chosen) != len(faces):
+        raise ValueError("one face id per face")
+    stored = []
+    for face, face_id in zip(faces, chosen, strict=True):
         if face.key_id != ctx.protector.key_id:
             raise ConflictError(
                 "the template key was rotated while this face was being prepared; enroll it again"
             )
-        face_id = new_id("face")
         template = seal_template(ctx.envelope, data_key, face_id, face.protected)
         tx.insert_face(FaceRow(face_id, subject_id, face.model, template, now))
         if ctx.gallery.in_database:
@@ -185,5 +192,12 @@ def store_faces(
                 field=_PHOTO_FIELD,
             )
             tx.insert_photo(PhotoRow(face_id, photo, now))
-        face_ids.append(face_id)
-    return face_ids
+        stored.append(face_id)
+    return stored
+
+
+def open_photo(ctx: Context, data_key: WrappedKey, row: PhotoRow) -> bytes:
+    """The JPEG of a kept photo, decrypted (not audited: the caller audits the read)."""
+    return ctx.envelope.decrypt(
+        row.ciphertext, data_key=data_key, table=_PHOTO_TABLE, row=row.face_id, field=_PHOTO_FIELD
+    )

@@ -113,9 +113,7 @@ class Warden:
         self.compreface = CompreFaceCollection(
             ctx, self.audit, self.registry, self.faces, self.watchlists
         )
-        self.compreface_match = CompreFaceMatcher(
-            ctx, self.audit, self.recognition, self.compreface
-        )
+        self.compreface_match = CompreFaceMatcher(ctx, self.audit, self.compreface)
 
     @classmethod
     def open(

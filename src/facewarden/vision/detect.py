@@ -37,6 +37,7 @@ __all__ = [
     "CnnDetector",
     "Detector",
     "HogDetector",
+    "landmarks_in",
     "make_detector",
 ]
 
@@ -75,6 +76,11 @@ def _landmarks(image: RGBImage, box: Box) -> npt.NDArray[np.float32]:
     )
     shape = models.load("shape_5")(image, rect)
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+
+def landmarks_in(image: RGBImage, box: Box) -> npt.NDArray[np.float32]:
+    """dlib's 5 landmarks of the face filling ``box`` (a box found by any means)."""
+    return _landmarks(image, box)
 
 
 def _clip_box(rect: Any, scale: float, width: int, height: int) -> Box | None:

@@ -44,9 +44,9 @@ import numpy.typing as npt
 
 from facewarden import imaging
 from facewarden.errors import ConfigError, FacewardenError, ModelError
-from facewarden.types import Face
+from facewarden.types import Box, Face
 from facewarden.vision.align import align, mirror
-from facewarden.vision.detect import CascadeDetector, Detector
+from facewarden.vision.detect import CascadeDetector, Detector, landmarks_in
 from facewarden.vision.embed import DlibResnetEmbedder, Embedder, l2_normalise
 from facewarden.vision.onnx_embed import OnnxResnetEmbedder
 from facewarden.vision.quality import QualityPolicy, assess
@@ -123,6 +123,19 @@ class Pipeline:
             return faces
         embeddings = self.embed_chips(chips)
         return [f.with_embedding(e) for f, e in zip(faces, embeddings, strict=True)]
+
+    def run_cropped(self, image: RGBImage, *, embed: bool = True) -> Face:
+        """The whole of ``image`` as one face, without detection (a photo cropped to a face).
+
+        The face's box is the image, its landmarks are placed in that box,
+        its ``detector`` is ``cropped`` and its detector score 0.
+        """
+        height, width = image.shape[:2]
+        box = Box(0.0, 0.0, float(width), float(height))
+        face = Face(box, landmarks_in(image, box), 0.0, "cropped")
+        chip = self._chip(image, face)
+        face = face.with_quality(assess(face.box, face.landmarks, chip, self.quality))
+        return face.with_embedding(self.embed_chips([chip])[0]) if embed else face
 
     def _chip(self, image: RGBImage, face: Face) -> RGBImage:
         # An embedder trained on another crop (ArcFace's 112 px template)

@@ -1,0 +1,166 @@
+"""Faces as CompreFace's API sees them: detection probability, selection, plugins.
+
+* ``box.probability`` (:func:`detection_probability`) puts facewarden's
+  detector margin on CompreFace's scale: a face exactly at the detector's
+  own threshold scores 0.85, the default ``det_prob_threshold`` of
+  CompreFace's FaceNet detector, so a face CompreFace finds at its default
+  is a face here too; clear faces score 0.98 and more. It is a logistic of
+  the margin, not a measured probability. Faces passed with
+  ``detect_faces=false`` (the image is the face) score 1.0.
+* :func:`find_faces` detects (or, with ``detect_faces=false``, takes the
+  whole image as one face), filters by ``det_prob_threshold`` and keeps the
+  biggest ``limit``.
+* Face plugins: ``landmarks`` (dlib's 5 points), ``calculator`` (the
+  model's own embedding, before the deployment's secret transform) and
+  ``pose`` (:func:`head_pose`, estimated from the 5 points). Plugins the
+  deployment does not run (``age``, ``gender``, ``mask``, anything else) are
+  skipped without an error, as CompreFace skips plugins that are not
+  enabled on a server.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from facewarden.errors import FaceNotFoundError
+from facewarden.types import Face
+from facewarden.vision.pipeline import Pipeline, RGBImage
+
+__all__ = [
+    "AVAILABLE_PLUGINS",
+    "NO_FACE",
+    "FoundFace",
+    "HeadPose",
+    "Plugins",
+    "detection_probability",
+    "find_faces",
+    "head_pose",
+    "select_faces",
+]
+
+NO_FACE = "No face is found in the given image"
+
+#: The face plugins this deployment runs (CompreFace's slugs).
+AVAILABLE_PLUGINS = ("calculator", "landmarks", "pose")
+
+# ln(0.85 / 0.15): a face at the detector's threshold (margin 0) scores 0.85.
+_PROBABILITY_OFFSET = math.log(0.85 / 0.15)
+
+
+def detection_probability(face: Face) -> float:
+    """CompreFace's ``box.probability`` for a face (see the module docstring)."""
+    if face.detector == "cropped":
+        return 1.0
+    return float(1.0 / (1.0 + np.exp(-(2.0 * face.detector_score + _PROBABILITY_OFFSET))))
+
+
+def select_faces(faces: list[Face], *, limit: int, min_probability: float | None) -> list[Face]:
+    """Faces at or over ``min_probability``, biggest first, at most ``limit`` (0: all)."""
+    kept = [
+        f for f in faces if min_probability is None or detection_probability(f) >= min_probability
+    ]
+    kept.sort(key=lambda f: f.box.area, reverse=True)
+    return kept[:limit] if limit > 0 else kept
+
+
+def find_faces(
+    pipeline: Pipeline,
+    pixels: RGBImage,
+    *,
+    limit: int = 0,
+    min_probability: float | None = None,
+    detect_faces: bool = True,
+    embed: bool = True,
+    required: bool = True,
+    field: str = "",
+) -> list[Face]:
+    """The faces of decoded ``pixels`` as CompreFace's parameters select them.
+
+    Raises:
+        FaceNotFoundError: none (over ``min_probability``) and ``required``.
+    """
+    if detect_faces:
+        found = pipeline.run(pixels, embed=embed)
+    else:
+        found = [pipeline.run_cropped(pixels, embed=embed)]
+    faces = select_faces(found, limit=limit, min_probability=min_probability)
+    if not faces and required:
+        raise FaceNotFoundError(f"{field}: {NO_FACE}" if field else NO_FACE)
+    return faces
+
+
+@dataclass(frozen=True)
+class Plugins:
+    """The face plugins a request asked for, among those this deployment runs."""
+
+    landmarks: bool = False
+    calculator: bool = False
+    pose: bool = False
+
+    @classmethod
+    def parse(cls, text: str) -> Plugins:
+        """``face_plugins`` as sent (comma-separated slugs); unknown slugs are skipped."""
+        asked = {slug.strip().lower() for slug in text.split(",")}
+        return cls(**{name: name in asked for name in AVAILABLE_PLUGINS})
+
+
+@dataclass(frozen=True)
+class HeadPose:
+    """A head pose in degrees: ``pitch`` (up +), ``roll`` (clockwise in the image +), ``yaw``.
+
+    ``yaw`` is positive when the face turns towards the image's left.
+    """
+
+    pitch: float
+    roll: float
+    yaw: float
+
+
+# Measured on 80 LFW faces (dlib's 5 points): for a frontal face the base of
+# the nose sits 0.77 inter-eye distances below the line through the eye
+# centres, and it lies about 0.35 inter-eye distances in front of the eyes,
+# so turning the head by an angle moves it by 0.35 x sin(angle).
+_FRONTAL_NOSE_DROP = 0.77
+_NOSE_DEPTH = 0.35
+
+
+def head_pose(face: Face) -> HeadPose:
+    """A coarse head pose from the 5 landmarks (a rough estimate: no 3-D model is fitted).
+
+    Roll is the angle of the line through the eye centres; yaw and pitch come
+    from where the base of the nose sits relative to the eyes, measured in
+    inter-eye distances after removing the roll.
+    """
+    points = np.asarray(face.landmarks, dtype=np.float64)
+    image_right_eye = points[0:2].mean(axis=0)  # the subject's left eye
+    image_left_eye = points[2:4].mean(axis=0)
+    nose = points[4]
+    across = image_right_eye - image_left_eye
+    distance = float(np.hypot(*across))
+    if distance < 1e-6:
+        return HeadPose(0.0, 0.0, 0.0)
+    roll = math.degrees(math.atan2(across[1], across[0]))
+    unit = across / distance
+    normal = np.array([-unit[1], unit[0]])  # points down the face
+    offset = nose - (image_right_eye + image_left_eye) / 2.0
+    sideways = float(offset @ unit) / distance
+    drop = float(offset @ normal) / distance
+    yaw = math.degrees(math.asin(max(-1.0, min(1.0, -sideways / _NOSE_DEPTH))))
+    pitch = math.degrees(math.asin(max(-1.0, min(1.0, (_FRONTAL_NOSE_DROP - drop) / _NOSE_DEPTH))))
+    return HeadPose(round(pitch, 2), round(roll, 2), round(yaw, 2))
+
+
+@dataclass(frozen=True)
+class FoundFace:
+    """A detected face with its detection probability (see :func:`detection_probability`)."""
+
+    face: Face
+    probability: float
+
+    @classmethod
+    def of(cls, face: Face) -> FoundFace:
+        """The face with its probability."""
+        return cls(face, detection_probability(face))

@@ -1,0 +1,388 @@
+"""Every route and parameter of CompreFace's REST description, over raw HTTP, on real photos.
+
+Status codes, JSON shapes and error codes are CompreFace's (its
+docs/Rest-API-description.md and the codes of its Java API: 10 bad key, 11
+image not found, 20 missing header, 26 invalid value, 28 no face, 31 several
+faces, 33 missing part, 42 subject not found, 43 subject exists). Where
+facewarden differs on purpose (docs/http-api.md, "CompreFace
+compatibility"), the test says so. This server keeps enrollment photos
+(encrypted), so downloads work; without them a download answers 404
+(test_compreface_sdk).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from facewarden.vision.pipeline import Pipeline
+
+from ._live import LiveServer, start_server, stop_server
+
+OBAMA, BIDEN = "Barack Obama", "Joe Biden"
+RECOGNITION, FACES = "/api/v1/recognition", "/api/v1/recognition/faces"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    running, server, thread = start_server(
+        tmp_path_factory.mktemp("compreface"), keep_enrollment_photos=True
+    )
+    yield running
+    stop_server(running, server, thread)
+
+
+@pytest.fixture(scope="module")
+def client(live: LiveServer) -> Iterator[httpx.Client]:
+    with live.client("operator", follow_redirects=False) as operator:
+        yield operator
+
+
+def _file(path: Path) -> dict[str, bytes]:
+    return {"file": path.read_bytes()}
+
+
+@pytest.fixture(scope="module")
+def examples(client: httpx.Client, photos: dict[str, Path]) -> dict[str, str]:
+    """Obama and Biden, one example each (the subject names differ in case on purpose)."""
+    obama = client.post(FACES, params={"subject": OBAMA}, files=_file(photos["obama"]))
+    biden = client.post(FACES, params={"subject": BIDEN}, files=_file(photos["biden"]))
+    assert obama.status_code == biden.status_code == 201, (obama.text, biden.text)
+    return {"obama": obama.json()["image_id"], "biden": biden.json()["image_id"]}
+
+
+@pytest.fixture(scope="module")
+def crop(photos: dict[str, Path]) -> bytes:
+    """Obama's face cropped out of obama2.jpg (a JPEG), for ``detect_faces=false``."""
+    pipeline = Pipeline.from_mode("fast")
+    image = pipeline.decode(photos["obama2"])
+    [face] = pipeline.run(image, embed=False)
+    box = face.box
+    margin = 0.25 * (box.x_max - box.x_min)
+    region = (
+        max(0, round(box.x_min - margin)),
+        max(0, round(box.y_min - margin)),
+        min(image.shape[1], round(box.x_max + margin)),
+        min(image.shape[0], round(box.y_max + margin)),
+    )
+    buffer = io.BytesIO()
+    Image.fromarray(image).crop(region).save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def _no_nulls(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(v is not None and _no_nulls(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_no_nulls(v) for v in value)
+    return True
+
+
+# -- keys ---------------------------------------------------------------------
+
+
+def test_a_missing_key_is_code_20_and_a_bad_key_code_10(live: LiveServer) -> None:
+    with httpx.Client(base_url=live.url) as anonymous:
+        missing = anonymous.get(f"{RECOGNITION}/subjects")
+        bad = anonymous.get(f"{RECOGNITION}/subjects", headers={"x-api-key": "fwk_no_such"})
+    # CompreFace's code 20 with facewarden's 401 (CompreFace: 400): SECURITY.md promise 3.
+    assert missing.status_code == 401 and missing.json()["code"] == 20
+    assert "x-api-key" in missing.json()["message"]
+    # facewarden keeps 401 for a wrong key (CompreFace: 404); the code is CompreFace's.
+    assert bad.status_code == 401 and bad.json()["code"] == 10
+
+
+def test_roles_are_respected(live: LiveServer) -> None:
+    with live.client("analyst") as analyst:
+        refused = analyst.get(f"{RECOGNITION}/subjects")
+    assert refused.status_code == 403 and refused.json()["code"] == 1
+
+
+# -- subjects -----------------------------------------------------------------
+
+
+def test_subjects_exist_before_examples_and_ignore_case(client: httpx.Client) -> None:
+    created = client.post(f"{RECOGNITION}/subjects", json={"subject": "Ada Lovelace"})
+    assert (created.status_code, created.json()) == (201, {"subject": "Ada Lovelace"})
+    again = client.post(f"{RECOGNITION}/subjects", json={"subject": "ADA LOVELACE"})
+    assert (again.status_code, again.json()["code"]) == (400, 43)
+    # The documentation's URL has a trailing slash: answered, not redirected.
+    listed = client.get(f"{RECOGNITION}/subjects/")
+    assert listed.status_code == 200 and "Ada Lovelace" in listed.json()["subjects"]
+    renamed = client.put(f"{RECOGNITION}/subjects/ada lovelace", json={"subject": "Ada King"})
+    assert renamed.json() == {"updated": True}
+    assert client.delete(f"{RECOGNITION}/subjects/ADA KING").json() == {"subject": "ADA KING"}
+    assert "Ada King" not in client.get(f"{RECOGNITION}/subjects").json()["subjects"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("PUT", "/subjects/Nobody", {"subject": "Somebody"}, 404, 42),
+        ("DELETE", "/subjects/Nobody", None, 404, 42),
+        ("POST", "/subjects", {"subject": " "}, 400, 26),
+        ("POST", "/subjects", {}, 400, 33),
+        ("DELETE", "/faces/00000000-0000-0000-0000-000000000000", None, 404, 11),
+    ],
+)
+def test_subject_and_example_errors(
+    client: httpx.Client, method: str, path: str, body: Any, status: int, code: int
+) -> None:
+    answer = client.request(method, RECOGNITION + path, json=body)
+    assert (answer.status_code, answer.json()["code"]) == (status, code), answer.text
+
+
+def test_renaming_onto_an_existing_name_merges(
+    client: httpx.Client, photos: dict[str, Path]
+) -> None:
+    first = client.post(FACES, params={"subject": "Merge A"}, files=_file(photos["obama2"]))
+    second = client.post(FACES, params={"subject": "Merge B"}, files=_file(photos["obama_probe"]))
+    moved = first.json()["image_id"]
+    assert client.put(f"{RECOGNITION}/subjects/Merge A", json={"subject": "merge b"}).json() == {
+        "updated": True
+    }
+    names = client.get(f"{RECOGNITION}/subjects").json()["subjects"]
+    assert "Merge A" not in names and "Merge B" in names
+    faces = client.get(FACES, params={"subject": "Merge B"}).json()["faces"]
+    assert {f["image_id"] for f in faces} == {moved, second.json()["image_id"]}
+    # The moved example still verifies (its template was re-encrypted, not lost).
+    verified = client.post(f"{FACES}/{moved}/verify", files=_file(photos["obama"]))
+    assert verified.json()["result"][0]["similarity"] > 0.5
+    assert client.delete(f"{RECOGNITION}/subjects/Merge B").json() == {"subject": "Merge B"}
+
+
+# -- examples -----------------------------------------------------------------
+
+
+def test_examples_have_uuids_and_subjects_ignore_case(
+    client: httpx.Client, examples: dict[str, str], photos: dict[str, Path]
+) -> None:
+    assert uuid.UUID(examples["obama"]).version == 4
+    encoded = base64.b64encode(photos["obama2"].read_bytes()).decode()
+    added = client.post(FACES, params={"subject": OBAMA.upper()}, json={"file": encoded})
+    assert added.status_code == 201 and added.json()["subject"] == OBAMA.upper()
+    listed = client.get(FACES, params={"subject": OBAMA.lower()}).json()
+    assert {f["image_id"] for f in listed["faces"]} == {examples["obama"], added.json()["image_id"]}
+    assert {f["subject"] for f in listed["faces"]} == {OBAMA}
+    assert client.delete(f"{FACES}/{added.json()['image_id']}").json() == {
+        "image_id": added.json()["image_id"],
+        "subject": OBAMA,
+    }
+
+
+def test_enrolling_two_faces_is_code_31_without_a_cli_hint(
+    client: httpx.Client, photos: dict[str, Path]
+) -> None:
+    answer = client.post(FACES, params={"subject": "Two"}, files=_file(photos["two_people"]))
+    assert (answer.status_code, answer.json()["code"]) == (400, 31)
+    assert "--face" not in answer.json()["message"]
+    missing = client.post(FACES, params={"subject": "Two"}, files={"other": b"x"})
+    assert (missing.status_code, missing.json()["code"]) == (400, 33)
+    no_face = client.post(FACES, params={"subject": "Dogs"}, files=_file(photos["dogs"]))
+    assert no_face.json() == {"message": "No face is found in the given image", "code": 28}
+
+
+def test_paging_past_100(client: httpx.Client, crop: bytes) -> None:
+    names = [f"Paging {i:03d}" for i in range(101)]
+    for name in names:
+        assert client.post(f"{RECOGNITION}/subjects", json={"subject": name}).status_code == 201
+    assert set(names) <= set(client.get(f"{RECOGNITION}/subjects").json()["subjects"])
+    ids = set()
+    for _ in range(105):  # a cropped face: no detection, so 105 enrollments stay quick
+        added = client.post(
+            FACES, params={"subject": "Paging 000", "detect_faces": "false"}, files={"file": crop}
+        )
+        assert added.status_code == 201, added.text
+        ids.add(added.json()["image_id"])
+    whole = client.get(FACES, params={"subject": "paging 000", "page": 0, "size": 150}).json()
+    assert (whole["page_size"], whole["total_pages"], whole["total_elements"]) == (150, 1, 105)
+    assert {f["image_id"] for f in whole["faces"]} == ids
+    seen = []
+    for page in range(3):
+        answer = client.get(FACES, params={"subject": "Paging 000", "page": page, "size": 50})
+        body = answer.json()
+        assert (body["page_number"], body["page_size"], body["total_pages"]) == (page, 50, 3)
+        seen += [f["image_id"] for f in body["faces"]]
+    assert len(seen) == 105 and set(seen) == ids
+    capped = client.get(FACES, params={"size": 100_000}).json()
+    assert capped["page_size"] == 2000  # CompreFace's own cap on a page
+    assert client.get(FACES, params={"subject": "nobody at all"}).json()["total_elements"] == 0
+    for name in names:
+        assert client.delete(f"{RECOGNITION}/subjects/{name}").status_code == 200
+
+
+def test_deleting_several_and_unknown_subjects(
+    client: httpx.Client, photos: dict[str, Path]
+) -> None:
+    one = client.post(FACES, params={"subject": "Bulk"}, files=_file(photos["obama2"]))
+    two = client.post(FACES, params={"subject": "Bulk"}, files=_file(photos["obama_probe"]))
+    ids = [one.json()["image_id"], two.json()["image_id"]]
+    deleted = client.post(f"{FACES}/delete", json=[*ids, str(uuid.uuid4())])
+    assert deleted.status_code == 200
+    assert sorted(deleted.json(), key=lambda e: e["image_id"]) == sorted(
+        ({"image_id": i, "subject": "Bulk"} for i in ids), key=lambda e: e["image_id"]
+    )
+    assert client.delete(FACES, params={"subject": "Nobody"}).json() == {"deleted": 0}
+
+
+# -- downloads ----------------------------------------------------------------
+
+
+def test_downloads_serve_the_kept_photo_and_are_audited(
+    client: httpx.Client, examples: dict[str, str], live: LiveServer
+) -> None:
+    image_id = examples["biden"]
+    before = len(live.warden.audit.about(image_id))
+    answer = client.get(f"{FACES}/{image_id}/img")
+    assert answer.status_code == 200 and answer.headers["content-type"] == "image/jpeg"
+    assert answer.headers["cache-control"] == "no-store"
+    assert Image.open(io.BytesIO(answer.content)).format == "JPEG"
+    key = live.keys["operator"]
+    with httpx.Client(base_url=live.url) as browser:  # an <img src> sends no header
+        direct = browser.get(f"/api/v1/static/{key}/images/{image_id}")
+        assert direct.status_code == 200 and direct.content == answer.content
+        bad = browser.get(f"/api/v1/static/fwk_nope/images/{image_id}")
+        assert (bad.status_code, bad.json()["code"]) == (401, 10)
+        analyst = browser.get(f"/api/v1/static/{live.keys['analyst']}/images/{image_id}")
+        assert analyst.status_code == 403
+    reads = [e for e in live.warden.audit.about(image_id)[before:] if e.action == "photo.read"]
+    assert len(reads) == 2
+    unknown = client.get(f"{FACES}/{uuid.uuid4()}/img")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, 11)
+
+
+# -- recognize, verify, detect --------------------------------------------------
+
+
+def test_recognize_returns_the_top_subjects_with_calibrated_similarity(
+    client: httpx.Client, examples: dict[str, str], photos: dict[str, Path]
+) -> None:
+    answer = client.post(
+        f"{RECOGNITION}/recognize",
+        params={"prediction_count": 2},
+        files=_file(photos["obama_probe"]),
+    ).json()
+    [face] = answer["result"]
+    assert [s["subject"] for s in face["subjects"]] == [OBAMA, BIDEN]
+    assert face["subjects"][0]["similarity"] > 0.5 > face["subjects"][1]["similarity"]
+    assert set(face) == {"box", "subjects"} and "plugins_versions" not in answer
+    stranger = client.post(f"{RECOGNITION}/recognize", files=_file(photos["stranger"])).json()
+    [unknown] = stranger["result"]
+    assert len(unknown["subjects"]) == 1 and unknown["subjects"][0]["similarity"] < 0.5
+    zero = client.post(
+        f"{RECOGNITION}/recognize", params={"prediction_count": 0}, files=_file(photos["obama"])
+    )
+    assert (zero.status_code, zero.json()["code"]) == (400, 26)
+
+
+def test_face_plugins_and_status(
+    client: httpx.Client, examples: dict[str, str], photos: dict[str, Path], live: LiveServer
+) -> None:
+    plugins = "landmarks,gender,age,calculator,mask,pose"
+    answer = client.post(
+        f"{RECOGNITION}/recognize",
+        params={"face_plugins": plugins, "status": "true"},
+        files=_file(photos["obama_probe"]),
+    ).json()
+    [face] = answer["result"]
+    # Plugins this deployment does not run are skipped, as CompreFace skips disabled ones.
+    assert set(face) == {"box", "landmarks", "embedding", "pose", "execution_time", "subjects"}
+    assert len(face["landmarks"]) == 5 and set(face["pose"]) == {"pitch", "roll", "yaw"}
+    assert set(answer["plugins_versions"]) == {"detector", "calculator", "landmarks", "pose"}
+    assert _no_nulls(answer)
+    # The calculator's embedding is the model's own output, not a stored template.
+    pipeline = live.warden.pipeline
+    [own] = pipeline.run(pipeline.decode(photos["obama_probe"]))
+    np.testing.assert_allclose(face["embedding"], own.require_embedding(), atol=1e-5)
+
+
+def test_embedding_routes_compare_in_the_protected_space(
+    client: httpx.Client, examples: dict[str, str], photos: dict[str, Path]
+) -> None:
+    def embedding(name: str) -> list[float]:
+        detected = client.post(
+            "/api/v1/detection/detect",
+            params={"face_plugins": "calculator"},
+            files=_file(photos[name]),
+        ).json()
+        return list(detected["result"][0]["embedding"])
+
+    probe, other = embedding("obama_probe"), embedding("biden2")
+    recognized = client.post(
+        f"{RECOGNITION}/embeddings/recognize",
+        params={"prediction_count": 2},
+        json={"embeddings": [probe, other]},
+    ).json()["result"]
+    assert [s["subject"] for s in recognized[0]["similarities"]] == [OBAMA, BIDEN]
+    assert recognized[0]["similarities"][0]["similarity"] > 0.5
+    assert recognized[1]["similarities"][0]["subject"] == BIDEN
+    assert recognized[0]["embedding"] == probe
+    verified = client.post(
+        f"{RECOGNITION}/embeddings/faces/{examples['obama']}/verify",
+        json={"embeddings": [probe, other]},
+    ).json()["result"]
+    assert verified[0]["similarity"] > 0.5 > verified[1]["similarity"]
+    compared = client.post(
+        "/api/v1/verification/embeddings/verify", json={"source": probe, "targets": [probe, other]}
+    ).json()["result"]
+    assert compared[0]["similarity"] > 0.99 and compared[1]["similarity"] < 0.5
+    short = client.post(f"{RECOGNITION}/embeddings/recognize", json={"embeddings": [[0.1, 0.2]]})
+    assert (short.status_code, short.json()["code"]) == (400, 26)
+
+
+def test_verify_against_an_example_and_two_photos(
+    client: httpx.Client, examples: dict[str, str], photos: dict[str, Path]
+) -> None:
+    same = client.post(f"{FACES}/{examples['obama']}/verify", files=_file(photos["obama_probe"]))
+    other = client.post(f"{FACES}/{examples['biden']}/verify", files=_file(photos["obama_probe"]))
+    assert same.json()["result"][0]["similarity"] > 0.5 > other.json()["result"][0]["similarity"]
+    unknown = client.post(f"{FACES}/{uuid.uuid4()}/verify", files=_file(photos["obama_probe"]))
+    assert (unknown.status_code, unknown.json()["code"]) == (404, 11)
+    two = client.post(
+        "/api/v1/verification/verify",
+        files={
+            "source_image": photos["two_people"].read_bytes(),
+            "target_image": photos["obama"].read_bytes(),
+        },
+    )
+    assert two.json() == {"message": "More than one face in the source image", "code": 31}
+    limited = client.post(
+        "/api/v1/verification/verify",
+        params={"limit": 1},
+        files={
+            "source_image": photos["obama"].read_bytes(),
+            "target_image": photos["two_people"].read_bytes(),
+        },
+    ).json()
+    assert len(limited["result"][0]["face_matches"]) == 1
+
+
+def test_detect_faces_false_and_det_prob_threshold(
+    client: httpx.Client, crop: bytes, photos: dict[str, Path]
+) -> None:
+    width, height = Image.open(io.BytesIO(crop)).size
+    whole = client.post(
+        "/api/v1/detection/detect", params={"detect_faces": "false"}, files={"file": crop}
+    ).json()
+    assert whole["result"] == [
+        {"box": {"probability": 1.0, "x_min": 0, "y_min": 0, "x_max": width, "y_max": height}}
+    ]
+    found = client.post("/api/v1/detection/detect", files=_file(photos["group"])).json()["result"]
+    probabilities = sorted(f["box"]["probability"] for f in found)
+    # Every face the detector accepts is at least 0.85: a face at CompreFace's default.
+    assert len(found) == 6 and probabilities[0] >= 0.85
+    strict = client.post(
+        "/api/v1/detection/detect",
+        params={"det_prob_threshold": probabilities[2]},
+        files=_file(photos["group"]),
+    ).json()["result"]
+    assert len(strict) == 4
