@@ -54,8 +54,8 @@ def eval_group() -> None:
     type=_MODE,
     default="accurate",
     show_default=True,
-    help="accurate: CNN fallback and mirror-averaged embeddings; fast: the default "
-    "video/API pipeline.",
+    help="accurate: CNN fallback, embeddings averaged over the chip, its mirror and 8 "
+    "jittered copies; fast: the default video/API pipeline, one embedding per face.",
 )
 @click.option("--workers", type=click.IntRange(min=1), help="Processes (default: one per core).")
 @click.option(

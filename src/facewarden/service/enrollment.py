@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from facewarden.errors import FaceNotFoundError, MultipleFacesError
 from facewarden.imaging import encode_jpeg
+from facewarden.match.thresholds import model_key
 from facewarden.privacy.template import TemplateProtector
 from facewarden.service.records import invalid_input
 from facewarden.types import Box, Face
@@ -51,14 +52,14 @@ class PreparedFace:
 
 
 def model_key_of(pipeline: Pipeline) -> str:
-    """The key naming the embeddings a pipeline makes (embedder, plus ``+mirror``).
+    """The key naming the embeddings a pipeline makes (embedder, plus the views averaged).
 
     An embedder that computes another's model (dlib's ResNet run by ONNX
     Runtime) names that model, so templates from either compare as one.
     """
     name = str(getattr(pipeline.embedder, "equivalent_to", "") or "")
     name = name or str(getattr(pipeline.embedder, "name", "unknown"))
-    return f"{name}+mirror" if pipeline.mirror else name
+    return model_key(name, mirror=pipeline.mirror, jitters=pipeline.jitters)
 
 
 def choose_face(
