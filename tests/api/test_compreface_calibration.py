@@ -16,7 +16,7 @@ import pytest
 from facewarden.errors import ConfigError
 from facewarden.eval.lfw import parse_pairs
 from facewarden.match.calibration import CALIBRATED_AT, Calibration, calibration_for
-from facewarden.match.thresholds import THRESHOLDS
+from facewarden.match.thresholds import THRESHOLDS, threshold_for
 from facewarden.vision.pipeline import Pipeline
 
 
@@ -45,7 +45,7 @@ def test_mixed_pipelines_use_the_stricter_point() -> None:
     fast, accurate = Pipeline.from_mode("fast"), Pipeline.from_mode("accurate")
     mixed = calibration_for(fast, accurate)
     for fmr, stated in CALIBRATED_AT.items():
-        strict = max(THRESHOLDS["dlib-resnet"][fmr], THRESHOLDS["dlib-resnet+mirror"][fmr])
+        strict = max(threshold_for(fast, fmr), threshold_for(accurate, fmr))
         assert mixed.calibrate_one(strict) == pytest.approx(stated)
 
 
