@@ -19,12 +19,20 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from facewarden import models
 from facewarden.errors import ModelError
 
-__all__ = ["CONVERTER_VERSION", "cache_dir", "converted_model", "sha256_of"]
+__all__ = [
+    "CONVERTER_VERSION",
+    "cache_dir",
+    "cached_conversion",
+    "converted_model",
+    "converted_mtcnn",
+    "sha256_of",
+]
 
 #: Bump whenever the converter's output for the same input changes.
 CONVERTER_VERSION = 1
@@ -72,15 +80,49 @@ def converted_model(model: str, *, folder: Path | None = None) -> bytes:
         ModelError: the dlib file is missing or cannot be converted.
     """
     source = models.model_path(model)
+    return cached_conversion(source, source.stem, lambda: _convert(model, source), folder=folder)
+
+
+def converted_mtcnn(network: str, *, folder: Path | None = None) -> bytes:
+    """The serialized ONNX graph of MTCNN's ``network`` (``pnet``, ``rnet``, ``onet``).
+
+    Converted from the installed ``mtcnn`` wheel's weight file, which is
+    checked (:func:`facewarden.convert.mtcnn_weights.read_weights`) before
+    its first conversion.
+
+    Raises:
+        ModelError: the weight file is missing, altered or not understood.
+    """
+    from facewarden.convert.mtcnn_weights import weights_path
+
+    source = weights_path(network)
+
+    def convert() -> bytes:
+        from facewarden.convert.mtcnn_onnx import build_mtcnn
+        from facewarden.convert.mtcnn_weights import read_weights
+
+        return bytes(build_mtcnn(network, read_weights(network, source)).SerializeToString())
+
+    return cached_conversion(source, f"mtcnn-{network}", convert, folder=folder)
+
+
+def cached_conversion(
+    source: Path, stem: str, convert: Callable[[], bytes], *, folder: Path | None = None
+) -> bytes:
+    """``convert()``'s result for the file ``source``, cached under its hash and the converter's.
+
+    Raises:
+        ModelError: from ``convert``.
+    """
     digest = sha256_of(source)
-    target = (folder or cache_dir()) / f"{source.stem}-{digest[:16]}-c{CONVERTER_VERSION}.onnx"
+    target = (folder or cache_dir()) / f"{stem}-{digest[:16]}-c{CONVERTER_VERSION}.onnx"
     try:
         return target.read_bytes()
     except FileNotFoundError:
         pass
     except OSError as exc:
         log.warning("cannot read the cached model %s (%s); converting again", target, exc)
-    data = _convert(model, source)
+    data = convert()
     try:
         _write_atomically(target, data)
         log.info("converted %s to %s", source.name, target)

@@ -1,11 +1,16 @@
 """Face detectors behind one small protocol.
 
+* :class:`~facewarden.vision.mtcnn_detect.MtcnnDetector`: the default. MTCNN
+  on ONNX Runtime, trained on WIDER FACE: finds faces down to a configurable
+  minimum size (20 px by default) in real scenes and camera frames.
+* :class:`FirstFound`: detectors tried in order until one finds a face
+  (accurate mode: MTCNN, then the HOG/CNN cascade where MTCNN finds nothing).
 * :class:`HogDetector`: dlib's HOG + linear SVM. Fast (about 6 ms on a
   250x250 image, 100 ms per megapixel without upsampling), finds frontal
   faces of 80 px and more at the scale it runs at.
 * :class:`CnnDetector`: dlib's MMOD CNN. Finds harder faces (profile, poor
   light) but costs about 5 s per megapixel on this class of CPU.
-* :class:`CascadeDetector`: the default. Fits the detector's cost to the
+* :class:`CascadeDetector`: fits the detector's cost to the
   image: HOG at a scale that keeps the work bounded, HOG again with
   upsampling only where the image may hold faces too small for the first
   pass, and the CNN only where HOG found nothing at all. See its docstring
@@ -29,6 +34,7 @@ from PIL import Image
 from facewarden import models
 from facewarden.errors import ConfigError
 from facewarden.types import Box, Face
+from facewarden.vision.mtcnn_detect import MtcnnDetector
 from facewarden.vision.onnx_detect import OnnxMmodDetector
 
 __all__ = [
@@ -36,7 +42,9 @@ __all__ = [
     "CascadeDetector",
     "CnnDetector",
     "Detector",
+    "FirstFound",
     "HogDetector",
+    "MtcnnDetector",
     "landmarks_in",
     "make_detector",
 ]
@@ -68,7 +76,8 @@ def _resize(image: RGBImage, scale: float) -> RGBImage:
     return np.asarray(resized)
 
 
-def _landmarks(image: RGBImage, box: Box) -> npt.NDArray[np.float32]:
+def landmarks_in(image: RGBImage, box: Box) -> npt.NDArray[np.float32]:
+    """dlib's 5 landmarks of the face filling ``box`` (a box found by any means)."""
     import dlib
 
     rect = dlib.rectangle(
@@ -76,11 +85,6 @@ def _landmarks(image: RGBImage, box: Box) -> npt.NDArray[np.float32]:
     )
     shape = models.load("shape_5")(image, rect)
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
-
-
-def landmarks_in(image: RGBImage, box: Box) -> npt.NDArray[np.float32]:
-    """dlib's 5 landmarks of the face filling ``box`` (a box found by any means)."""
-    return _landmarks(image, box)
 
 
 def _clip_box(rect: Any, scale: float, width: int, height: int) -> Box | None:
@@ -102,7 +106,7 @@ def _faces(
     for rect, score in found:
         box = _clip_box(rect, scale, width, height)
         if box is not None:
-            faces.append(Face(box, _landmarks(image, box), float(score), detector))
+            faces.append(Face(box, landmarks_in(image, box), float(score), detector))
     faces.sort(key=lambda f: f.detector_score, reverse=True)
     return faces
 
@@ -203,6 +207,26 @@ class CascadeDetector:
         return faces
 
 
+@dataclass(frozen=True)
+class FirstFound:
+    """Detectors tried in order: the faces of the first one that finds any.
+
+    Attributes:
+        detectors: the detectors, most wanted first.
+        name: this combination's name (faces keep their own detector's name).
+    """
+
+    detectors: tuple[Detector, ...]
+    name: str = "first-found"
+
+    def detect(self, image: RGBImage) -> list[Face]:
+        for detector in self.detectors:
+            faces = detector.detect(image)
+            if faces:
+                return faces
+        return []
+
+
 _per_thread = threading.local()
 
 
@@ -220,6 +244,10 @@ def _hog() -> Any:
 
 #: Named detector presets; ``make_detector`` picks from these.
 DETECTORS: dict[str, Detector] = {
+    "mtcnn": MtcnnDetector(),
+    "mtcnn-thorough": MtcnnDetector(
+        thresholds=(0.4, 0.6, 0.7), scale_step=0.76, name="mtcnn-thorough"
+    ),
     "hog": HogDetector(),
     "hog-upsample": HogDetector(upsample=1, name="hog-upsample"),
     "cnn": CnnDetector(),

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from facewarden.vision.nms import suppress
+
 __all__ = ["MmodSettings", "Rect", "decode", "nms", "tile_pyramid", "tiled_rects"]
 
 Rect = tuple[int, int, int, int]
@@ -189,27 +191,21 @@ def _to_image(rects: list[Rect], box: tuple[float, float, float, float], rate_up
     )
 
 
-def _area(rect: Rect) -> int:
-    return max(0, rect[2] - rect[0] + 1) * max(0, rect[3] - rect[1] + 1)
-
-
-def _overlaps(a: Rect, b: Rect, iou: float, covered: float) -> bool:
-    inner = _area((max(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), min(a[3], b[3])))
-    if inner == 0:
-        return False
-    outer = _area((min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])))
-    return inner / outer > iou or inner / _area(a) > covered or inner / _area(b) > covered
-
-
 def nms(
     candidates: list[tuple[Rect, float]], iou: float, covered: float
 ) -> list[tuple[Rect, float]]:
-    """Candidates (best first) minus those overlapping an earlier kept one."""
-    kept: list[tuple[Rect, float]] = []
-    for rect, score in candidates:
-        if not any(_overlaps(other, rect, iou, covered) for other, _ in kept):
-            kept.append((rect, score))
-    return kept
+    """Candidates (best first) minus those overlapping an earlier kept one, as dlib does.
+
+    dlib's measure (:func:`facewarden.vision.nms.suppress` with ``enclosing``
+    union) on its inclusive rectangles.
+    """
+    if not candidates:
+        return []
+    boxes = [(r[0], r[1], r[2] + 1, r[3] + 1) for r, _ in candidates]
+    # The candidates come best first; equal ranks keep that order in suppress.
+    ranks = -np.arange(len(candidates), dtype=np.float64)
+    kept = suppress(boxes, ranks, iou=iou, covered=covered, union="enclosing")
+    return [candidates[i] for i in kept]
 
 
 def decode(

@@ -28,6 +28,7 @@ from PIL import Image
 from facewarden.errors import ConfigError, ModelError
 from facewarden.types import Face
 from facewarden.vision.mmod_geometry import MmodSettings, Rect, decode, tile_pyramid
+from facewarden.vision.nms import suppress
 from facewarden.vision.onnx_session import run, session
 
 __all__ = ["OnnxMmodDetector", "OnnxScrfdDetector"]
@@ -153,30 +154,6 @@ def _anchor_centres(width: int, height: int, stride: int, anchors: int) -> npt.N
     return centres
 
 
-def _nms_xyxy(
-    boxes: npt.NDArray[np.float64], scores: npt.NDArray[np.float64], iou: float
-) -> list[int]:
-    order = list(np.argsort(-scores, kind="stable"))
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    kept: list[int] = []
-    while order:
-        best, order = order[0], order[1:]
-        kept.append(int(best))
-        if not order:
-            break
-        rest = np.array(order)
-        inner_w = np.minimum(boxes[best, 2], boxes[rest, 2]) - np.maximum(
-            boxes[best, 0], boxes[rest, 0]
-        )
-        inner_h = np.minimum(boxes[best, 3], boxes[rest, 3]) - np.maximum(
-            boxes[best, 1], boxes[rest, 1]
-        )
-        inner = np.clip(inner_w, 0, None) * np.clip(inner_h, 0, None)
-        overlap = inner / np.maximum(areas[best] + areas[rest] - inner, 1e-12)
-        order = [i for i, o in zip(order, overlap, strict=True) if o <= iou]
-    return kept
-
-
 @dataclass(frozen=True)
 class OnnxScrfdDetector:
     """An SCRFD-style ONNX face detector from a path you give, with what you declare.
@@ -282,7 +259,7 @@ class OnnxScrfdDetector:
             all_scores.append(scores[keep])
         boxes = np.concatenate(all_boxes) / factor
         scores = np.concatenate(all_scores)
-        kept = _nms_xyxy(boxes, scores, self.nms_iou)
+        kept = suppress(boxes, scores, iou=self.nms_iou)
         boxes, scores = boxes[kept], scores[kept]
         boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, image.shape[1])
         boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, image.shape[0])

@@ -1,0 +1,204 @@
+"""MTCNN's three networks rebuilt as ONNX graphs from the ``mtcnn`` wheel's weights.
+
+Each graph takes ``image``: float32 pixels ``(n, rows, columns, 3)`` (NHWC,
+RGB, 0..255, as numpy holds them), normalises them as the networks were
+trained (``(pixel - 127.5) / 128``) and runs the layers in NCHW:
+
+* ``pnet`` (any size, fully convolutional): ``regression`` ``(n, 4, rows',
+  columns')`` box offsets and ``probability`` ``(n, rows', columns')`` that a
+  12x12 window at stride 2 holds a face;
+* ``rnet`` (24x24 crops): ``regression`` ``(n, 4)`` and ``probability`` ``(n,)``;
+* ``onet`` (48x48 crops): ``regression`` ``(n, 4)``, ``landmarks`` ``(n, 10)``
+  (five x, then five y, relative to the crop) and ``probability`` ``(n,)``.
+
+The layers follow the Keras definitions of ``mtcnn`` 1.0.0 exactly: valid
+3x3 (2x2) convolutions, PReLU per channel, max pooling with TensorFlow's
+``same`` padding (``SAME_UPPER``: the extra row and column at the end), and
+before the dense layers Keras' ``Permute((2, 1, 3))`` then ``Flatten``, i.e.
+the feature map flattened in (column, row, channel) order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from facewarden.convert.mtcnn_weights import NETWORKS, FloatArray
+from facewarden.errors import ModelError
+
+__all__ = ["CROP_SIZES", "INPUT_NAME", "build_mtcnn"]
+
+INPUT_NAME = "image"
+#: The square input of the refinement networks; P-Net takes any size from 12 px.
+CROP_SIZES = {"rnet": 24, "onet": 48}
+_OPSET = 17
+_IR_VERSION = 8
+
+# (kind, layer name, options): the order layers run in, per network.
+_LAYERS: dict[str, tuple[tuple[str, str, dict[str, Any]], ...]] = {
+    "pnet": (
+        ("conv", "conv1", {}),
+        ("prelu", "prelu1", {}),
+        ("pool", "pool1", {"size": 2, "same": True}),
+        ("conv", "conv2", {}),
+        ("prelu", "prelu2", {}),
+        ("conv", "conv3", {}),
+        ("prelu", "prelu3", {}),
+    ),
+    "rnet": (
+        ("conv", "conv1", {}),
+        ("prelu", "prelu1", {}),
+        ("pool", "pool1", {"size": 3, "same": True}),
+        ("conv", "conv2", {}),
+        ("prelu", "prelu2", {}),
+        ("pool", "pool2", {"size": 3, "same": False}),
+        ("conv", "conv3", {}),
+        ("prelu", "prelu3", {}),
+        ("flatten", "flatten", {}),
+        ("dense", "fc4", {}),
+        ("prelu", "prelu4", {}),
+    ),
+    "onet": (
+        ("conv", "conv1", {}),
+        ("prelu", "prelu1", {}),
+        ("pool", "pool1", {"size": 3, "same": True}),
+        ("conv", "conv2", {}),
+        ("prelu", "prelu2", {}),
+        ("pool", "pool2", {"size": 3, "same": False}),
+        ("conv", "conv3", {}),
+        ("prelu", "prelu3", {}),
+        ("pool", "pool3", {"size": 2, "same": True}),
+        ("conv", "conv4", {}),
+        ("prelu", "prelu4", {}),
+        ("flatten", "flatten", {}),
+        ("dense", "fc5", {}),
+        ("prelu", "prelu5", {}),
+    ),
+}
+
+# The heads: output name, layer, and whether it is the two-way softmax whose
+# second channel (face) is the output.
+_HEADS: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "pnet": (("regression", "conv4-1", False), ("probability", "conv4-2", True)),
+    "rnet": (("regression", "fc5-1", False), ("probability", "fc5-2", True)),
+    "onet": (
+        ("regression", "fc6-1", False),
+        ("landmarks", "fc6-2", False),
+        ("probability", "fc6-3", True),
+    ),
+}
+
+
+class _Builder:
+    def __init__(self, weights: dict[str, FloatArray]) -> None:
+        self.weights = weights
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self.count = 0
+
+    def constant(self, stem: str, value: np.ndarray) -> str:
+        self.count += 1
+        name = f"{stem}_{self.count}"
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], output: str | None = None, **attrs: Any) -> str:
+        self.count += 1
+        out = output or f"{op.lower()}_{self.count}"
+        self.nodes.append(helper.make_node(op, inputs, [out], **attrs))
+        return out
+
+    def conv(self, x: str, layer: str) -> str:
+        kernel = self.weights[f"{layer}.kernel"].transpose(3, 2, 0, 1)  # Keras HWIO -> OIHW
+        bias = self.weights[f"{layer}.bias"]
+        return self.node(
+            "Conv", [x, self.constant(f"{layer}_w", kernel), self.constant(f"{layer}_b", bias)]
+        )
+
+    def prelu(self, x: str, layer: str, spatial: bool) -> str:
+        alpha = self.weights[f"{layer}.alpha"]
+        slope = alpha.reshape(-1, 1, 1) if spatial else alpha.reshape(-1)
+        return self.node("PRelu", [x, self.constant(f"{layer}_slope", slope)])
+
+    def dense(self, x: str, layer: str) -> str:
+        kernel, bias = self.weights[f"{layer}.kernel"], self.weights[f"{layer}.bias"]
+        return self.node(
+            "Gemm", [x, self.constant(f"{layer}_w", kernel), self.constant(f"{layer}_b", bias)]
+        )
+
+
+def build_mtcnn(network: str, weights: dict[str, FloatArray]) -> onnx.ModelProto:
+    """The ONNX graph of ``network`` (``pnet``, ``rnet``, ``onet``) with ``weights``.
+
+    Raises:
+        ModelError: an unknown network, or weights that do not fit it.
+    """
+    if network not in NETWORKS:
+        raise ModelError(f"unknown MTCNN network {network!r}; choose one of: {', '.join(NETWORKS)}")
+    builder = _Builder(weights)
+    size = CROP_SIZES.get(network)
+    x = builder.node("Sub", [INPUT_NAME, builder.constant("mean", np.array(127.5, np.float32))])
+    x = builder.node("Mul", [x, builder.constant("scale", np.array(1 / 128, np.float32))])
+    x = builder.node("Transpose", [x], perm=[0, 3, 1, 2])
+    spatial = True
+    try:
+        for kind, layer, options in _LAYERS[network]:
+            if kind == "conv":
+                x = builder.conv(x, layer)
+            elif kind == "prelu":
+                x = builder.prelu(x, layer, spatial)
+            elif kind == "pool":
+                pad = {"auto_pad": "SAME_UPPER"} if options["same"] else {}
+                k = options["size"]
+                x = builder.node("MaxPool", [x], kernel_shape=[k, k], strides=[2, 2], **pad)
+            elif kind == "flatten":
+                # Keras' Permute((2, 1, 3)) on NHWC is (n, columns, rows, channels).
+                x = builder.node("Transpose", [x], perm=[0, 3, 2, 1])
+                x = builder.node("Flatten", [x], axis=1)
+                spatial = False
+            else:
+                x = builder.dense(x, layer)
+        outputs = []
+        for output, layer, softmax in _HEADS[network]:
+            head = builder.dense(x, layer) if not spatial else builder.conv(x, layer)
+            if softmax:
+                head = builder.node("Softmax", [head], axis=1)
+                index = builder.constant("face", np.array([1], dtype=np.int64))
+                builder.node("Gather", [head, index], f"{output}_2d", axis=1)
+                axes = builder.constant("axes", np.array([1], dtype=np.int64))
+                builder.node("Squeeze", [f"{output}_2d", axes], output)
+            else:
+                builder.node("Identity", [head], output)
+            outputs.append(output)
+    except KeyError as exc:
+        raise ModelError(f"the {network} weights lack {exc}") from exc
+    rows: int | str = size if size else "rows"
+    columns: int | str = size if size else "columns"
+    graph = helper.make_graph(
+        builder.nodes,
+        f"mtcnn_{network}",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["n", rows, columns, 3])],
+        [
+            helper.make_tensor_value_info(name, TensorProto.FLOAT, _output_shape(name, size))
+            for name in outputs
+        ],
+        builder.initializers,
+    )
+    proto = helper.make_model(
+        graph,
+        producer_name="facewarden",
+        opset_imports=[helper.make_opsetid("", _OPSET)],
+    )
+    proto.ir_version = _IR_VERSION
+    onnx.checker.check_model(proto)
+    return proto
+
+
+def _output_shape(output: str, size: int | None) -> list[int | str]:
+    width = {"regression": [4], "landmarks": [10], "probability": []}[output]
+    if size:
+        return ["n", *width]
+    return ["n", *width, "rows_out", "columns_out"]

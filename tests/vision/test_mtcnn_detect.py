@@ -1,0 +1,132 @@
+"""The small-face detector on real photos scaled down until their faces are small."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facewarden import imaging
+from facewarden.errors import ConfigError
+from facewarden.types import Box
+from facewarden.vision.detect import HogDetector
+from facewarden.vision.mtcnn_detect import MtcnnDetector, predictor_box
+
+GROUP_PHOTOS = [
+    ("training.xml", "2007_007763.jpg"),
+    ("testing.xml", "2008_002470.jpg"),
+    ("testing.xml", "2008_004176.jpg"),
+]
+
+
+def annotated_boxes(xml_path: Path, image_name: str) -> list[Box]:
+    """The boxes of one image in a dlib imglab XML file, as xyxy."""
+    for image in ET.parse(xml_path).getroot().iter("image"):
+        if image.get("file") == image_name:
+            return [
+                Box(
+                    float(b.get("left", 0)),
+                    float(b.get("top", 0)),
+                    float(b.get("left", 0)) + float(b.get("width", 0)),
+                    float(b.get("top", 0)) + float(b.get("height", 0)),
+                )
+                for b in image.iter("box")
+                if b.get("ignore") != "1"
+            ]
+    raise AssertionError(f"{image_name} not in {xml_path}")
+
+
+def match_boxes(found: list[Box], truth: list[Box], min_iou: float = 0.3) -> tuple[int, int]:
+    """(true positives, false positives), each annotated box matched at most once."""
+    unmatched = list(truth)
+    hits = 0
+    for box in sorted(found, key=lambda b: -b.area):
+        best = max(unmatched, key=box.iou, default=None)
+        if best is not None and box.iou(best) >= min_iou:
+            unmatched.remove(best)
+            hits += 1
+    return hits, len(found) - hits
+
+
+def _scaled(image: np.ndarray, factor: float) -> np.ndarray:
+    size = (round(image.shape[1] * factor), round(image.shape[0] * factor))
+    return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS))
+
+
+def _group_photo(faces_dir: Path, index: int, factor: float) -> tuple[np.ndarray, list[Box]]:
+    xml_name, image_name = GROUP_PHOTOS[index]
+    folder = faces_dir / "dlib" / "examples" / "faces"
+    truth = [b.scaled(factor) for b in annotated_boxes(folder / xml_name, image_name)]
+    return _scaled(imaging.decode(folder / image_name), factor), truth
+
+
+@pytest.mark.parametrize("index", [0, 1, 2])
+def test_finds_faces_of_24_to_60_px_that_hog_misses(faces_dir: Path, index: int) -> None:
+    # dlib's group photos at 60%: their annotated faces become 22 to 65 px wide.
+    image, truth = _group_photo(faces_dir, index, 0.6)
+    assert min(b.width for b in truth) < 30
+    faces = MtcnnDetector().detect(image)
+    hits, false_positives = match_boxes([f.box for f in faces], truth)
+    hog_hits, _ = match_boxes([f.box for f in HogDetector(upsample=1).detect(image)], truth)
+    assert hits >= len(truth) - 1, f"found {hits} of {len(truth)}"
+    assert false_positives <= 1
+    assert hits > hog_hits  # face_recognition's detector, on the same pixels
+
+
+def test_every_face_has_dlib_landmarks_inside_its_box(faces_dir: Path) -> None:
+    image, _ = _group_photo(faces_dir, 1, 0.6)
+    faces = MtcnnDetector().detect(image)
+    assert faces
+    for face in faces:
+        box = face.box
+        margin = box.width * 0.25
+        xs, ys = face.landmarks[:, 0], face.landmarks[:, 1]
+        assert (xs > box.x_min - margin).all() and (xs < box.x_max + margin).all()
+        assert (ys > box.y_min - margin).all() and (ys < box.y_max + margin).all()
+        assert face.detector == "mtcnn" and 0 < face.detector_score <= 1
+    assert [f.detector_score for f in faces] == sorted(
+        (f.detector_score for f in faces), reverse=True
+    )
+
+
+def test_tiled_pyramid_levels_give_the_same_faces(faces_dir: Path) -> None:
+    image, _ = _group_photo(faces_dir, 0, 1.0)
+    whole, whole_scores = MtcnnDetector().boxes(image)
+    tiled, tiled_scores = MtcnnDetector(tile=160).boxes(image)
+    assert len(whole) > 3
+    np.testing.assert_allclose(tiled, whole, atol=0.05)
+    np.testing.assert_allclose(tiled_scores, whole_scores, atol=1e-4)
+
+
+def test_min_face_sets_the_first_pyramid_level() -> None:
+    assert MtcnnDetector(min_face=20).scales(1920, 1080)[0] == pytest.approx(0.6)
+    assert MtcnnDetector(min_face=40).scales(1920, 1080)[0] == pytest.approx(0.3)
+    # The pyramid ends where the short side would fall below P-Net's 12 px window.
+    assert 1080 * MtcnnDetector().scales(1920, 1080)[-1] >= 12
+
+
+def test_a_blank_image_has_no_faces() -> None:
+    assert MtcnnDetector().detect(np.full((240, 320, 3), 128, np.uint8)) == []
+
+
+def test_predictor_box_is_dlibs_square_box_lower_in_the_face() -> None:
+    box = predictor_box(Box(100, 100, 140, 150))
+    assert box.width == pytest.approx(box.height)
+    assert box.center[1] > 125  # lower than the MTCNN box's centre
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"min_face": 4}, "min_face"),
+        ({"scale_step": 0.99}, "scale_step"),
+        ({"thresholds": (0.6, 0.7)}, "thresholds"),
+        ({"tile": 10}, "tile"),
+    ],
+)
+def test_bad_settings_are_config_errors(options: dict[str, object], problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        MtcnnDetector(**options)  # type: ignore[arg-type]
