@@ -2,7 +2,9 @@
 
 The audit log must itself be safe to hand to an auditor, so its free-form
 part is limited to short ids, counts and a few scores. Anything that could
-carry a name, an address, free text or an embedding is refused at the door.
+carry a name, an address, free text or an embedding is refused at the door;
+typed text (a note, a reason) enters only sealed, through
+``AuditLog.append(note=...)`` (see :mod:`facewarden.privacy.freetext`).
 Re-exported by :mod:`facewarden.privacy.audit`.
 """
 
@@ -11,6 +13,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+
+from facewarden.privacy.freetext import PREFIX as SEALED_PREFIX
+from facewarden.privacy.freetext import SEALED_MAX
 
 MAX_TEXT = 64
 MAX_DETAIL_KEYS = 32
@@ -70,6 +75,8 @@ def _check_item(key: str, value: object) -> DetailItem:
             raise ValueError(f"audit detail {key!r} is not a finite number")
         return float(value)
     if isinstance(value, str):
+        if value.startswith(SEALED_PREFIX) and len(value) <= SEALED_MAX:
+            return value  # typed text, sealed by the audit service (privacy.freetext)
         if len(value) > MAX_TEXT:
             raise ValueError(
                 f"audit detail {key!r} is a {len(value)}-char string (limit {MAX_TEXT}); "

@@ -36,6 +36,7 @@ from typing import Any
 from facewarden.errors import IntegrityError
 from facewarden.privacy._details import DetailValue, check_details
 from facewarden.privacy.clock import Clock
+from facewarden.privacy.freetext import SEALED_MAX, is_sealed
 from facewarden.privacy.keys import KEY_BYTES, KeyRing
 
 __all__ = [
@@ -73,7 +74,9 @@ class AuditEntry:
         action: what was done (``subject.read``, ``identify``, ``sightings.query``).
         object_type: kind of object acted on (``subject``, ``watchlist``); may be empty.
         object_id: pseudonymous id of that object; never a name or ID number.
-        purpose: why (a case reference, a watchlist purpose); may be empty.
+        purpose: why (a case reference, a watchlist purpose); may be empty. Typed
+            text, so stored sealed (:mod:`facewarden.privacy.freetext`, bound to
+            this seq); the hash covers the sealed value.
         outcome: ``ok``, ``denied``, ``error`` or similar.
         details: non-personal extras: counts, watchlist id, result subject ids.
         prev_hash: ``entry_hash`` of the entry before (:data:`GENESIS_HASH` for seq 1).
@@ -101,7 +104,10 @@ class AuditEntry:
             raise ValueError(f"ts must look like 2024-05-01T12:00:00.000000Z, got {self.ts!r}")
         for name in ("actor", "action", "object_type", "object_id", "purpose", "outcome"):
             value = getattr(self, name)
-            if not isinstance(value, str) or len(value) > MAX_FIELD or not value.isprintable():
+            # A sealed purpose (privacy.freetext) is longer than the text it holds.
+            sealed = name == "purpose" and isinstance(value, str) and is_sealed(value)
+            limit = SEALED_MAX if sealed else MAX_FIELD
+            if not isinstance(value, str) or len(value) > limit or not value.isprintable():
                 raise ValueError(f"{name} must be printable text of at most {MAX_FIELD} chars")
         for name in ("prev_hash", "entry_hash"):
             if not isinstance(getattr(self, name), str) or not _HASH_RE.match(getattr(self, name)):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from facewarden.errors import IntegrityError
 from facewarden.privacy.anchor import Anchor
@@ -28,9 +28,14 @@ from facewarden.service.context import Context
 from facewarden.service.records import invalid_input
 from facewarden.store.base import Transaction
 
-__all__ = ["HEAD_KEY", "AuditLog", "AuditVerification", "check_text"]
+__all__ = ["HEAD_KEY", "NOTE", "REDACTED", "AuditLog", "AuditVerification", "check_text"]
 
 HEAD_KEY = "audit_head"
+NOTE = "note"
+"""The details key of an entry's typed note (stored sealed)."""
+NOTE_MAX = 500
+REDACTED = "(typed text: shown to admins only)"
+_TABLE = "audit_log"
 _HEAD_DOMAIN = b"facewarden/audit-head/v1\x00"
 
 
@@ -90,29 +95,67 @@ class AuditLog:
         purpose: str = "",
         outcome: str = "ok",
         details: Mapping[str, object] | None = None,
+        note: str = "",
     ) -> AuditEntry:
         """Append the next entry inside ``tx`` and move the head to it.
+
+        ``purpose`` and ``note`` are text a person typed: both are stored sealed
+        (bound to this entry's seq and field), the note as ``details["note"]``.
+        Read them back with :meth:`readable`.
 
         Raises:
             IntegrityError: the newest stored entry fails its HMAC (run ``audit verify``).
             ValueError: the details look personal (a programming error, never data).
         """
         purpose = check_text("purpose", purpose)
+        prev = tx.last_audit()
+        seq = 1 if prev is None else prev.seq + 1
+        extra = dict(details or {})
+        if note:
+            extra[NOTE] = self._seal(check_text("note", note, NOTE_MAX), seq, f"details.{NOTE}")
         entry = self._ctx.chain.make_entry(
-            tx.last_audit(),
+            prev,
             clock=self._ctx.clock,
             actor=self._actor,
             action=action,
             object_type=object_type,
             object_id=object_id,
-            purpose=purpose,
+            purpose=self._seal(purpose, seq, "purpose"),
             outcome=outcome,
-            details=details,
+            details=extra,
         )
         tx.append_audit(entry)
         tx.set_meta(HEAD_KEY, self._head(entry.seq, entry.entry_hash))
         self._ctx.audit_appended(entry)
         return entry
+
+    def readable(self, entry: AuditEntry) -> AuditEntry:
+        """``entry`` with its typed text opened: for the roles that may read it.
+
+        The result is for display only: its hash no longer covers it.
+
+        Raises:
+            IntegrityError: sealed text was altered or moved from another entry.
+        """
+        row = str(entry.seq)
+        text = self._ctx.freetext
+        purpose = text.open(entry.purpose, table=_TABLE, row=row, field="purpose")
+        details = dict(entry.details)
+        note = details.get(NOTE)
+        if isinstance(note, str):
+            details[NOTE] = text.open(note, table=_TABLE, row=row, field=f"details.{NOTE}")
+        return replace(entry, purpose=purpose, details=details)
+
+    @staticmethod
+    def redacted(entry: AuditEntry) -> AuditEntry:
+        """``entry`` with typed text replaced by a marker: for roles that see no names."""
+        details = dict(entry.details)
+        if details.get(NOTE):
+            details[NOTE] = REDACTED
+        return replace(entry, purpose=REDACTED if entry.purpose else "", details=details)
+
+    def _seal(self, text: str, seq: int, field: str) -> str:
+        return self._ctx.freetext.seal(text, table=_TABLE, row=str(seq), field=field)
 
     def record(self, action: str, **kwargs: object) -> AuditEntry:
         """Append one entry in a transaction of its own (for events that change nothing)."""

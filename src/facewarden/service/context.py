@@ -13,6 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +24,7 @@ from facewarden.privacy.anchor import Anchor, HeadAnchor
 from facewarden.privacy.audit import AuditChain, AuditEntry
 from facewarden.privacy.clock import Clock
 from facewarden.privacy.crypto import Envelope, WrappedKey
+from facewarden.privacy.freetext import FreeText
 from facewarden.privacy.keys import KeyRing
 from facewarden.privacy.template import TemplateProtector
 from facewarden.service.gallery import VERSION_KEY, Gallery, open_template
@@ -56,6 +58,11 @@ class Context:
     def audit_appended(self, entry: AuditEntry) -> None:
         """Note the entry an open transaction appended; the anchor moves once it commits."""
         self._appended = entry
+
+    @cached_property
+    def freetext(self) -> FreeText:
+        """Seals and opens typed free text (purposes, case references) with the audit key."""
+        return FreeText(self.keyring.audit_key)
 
     def ensure_open(self) -> None:
         """Refuse use after :meth:`Warden.close`."""

@@ -346,7 +346,7 @@ class Sightings:
                 "sightings.history_approve",
                 object_type="history_request",
                 object_id=request_id,
-                purpose=row.case_reference,
+                purpose=_case_of(self._ctx, row),
                 details={"subject": row.subject_id},
             )
 
@@ -479,8 +479,13 @@ class Sightings:
         raise PermissionDeniedError(reason)
 
     def _request(self, subject_id: str, hours: int, case_reference: str) -> HistoryResult:
+        request_id = new_id("req")
+        # The case reference is typed text: sealed at rest like a personal field.
+        sealed = self._ctx.freetext.seal(
+            case_reference, table="history_requests", row=request_id, field="case_reference"
+        )
         row = HistoryRequestRow(
-            new_id("req"), subject_id, hours, case_reference, self._audit.actor, self._ctx.clock()
+            request_id, subject_id, hours, sealed, self._audit.actor, self._ctx.clock()
         )
         with self._ctx.writing() as tx:
             if tx.get_subject(subject_id) is None:
@@ -503,12 +508,19 @@ class Sightings:
         if (
             row is None
             or row.requested_by != self._audit.actor
-            or (row.subject_id, row.hours, row.case_reference)
+            or (row.subject_id, row.hours, _case_of(self._ctx, row))
             != (subject_id, hours, case_reference)
         ):
             raise PermissionDeniedError(f"history request {request_id} is not for this query")
         if row.approved_by is None:
             raise PermissionDeniedError(f"history request {request_id} waits for a second approver")
+
+
+def _case_of(ctx: Context, row: HistoryRequestRow) -> str:
+    """The request's case reference, opened (stored sealed; see privacy.freetext)."""
+    return ctx.freetext.open(
+        row.case_reference, table="history_requests", row=row.request_id, field="case_reference"
+    )
 
 
 def _clipped(row: SightingRow, floor: datetime) -> SightingRow:

@@ -6,9 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from facewarden.api.auth import allow
+from facewarden.api.auth import allow, require
 from facewarden.api.schemas_admin import AuditEntryOut, AuditListOut, AuditVerifyOut
 from facewarden.api.state import acting_warden
+from facewarden.service.access import Principal
 from facewarden.service.warden import Warden
 
 __all__ = ["router"]
@@ -20,12 +21,16 @@ _Warden = Annotated[Warden, Depends(acting_warden)]
 @router.get("", response_model=AuditListOut, **allow("auditor"))
 def list_entries(
     warden: _Warden,
+    principal: Annotated[Principal, Depends(require("auditor"))],
     after: Annotated[int, Query(ge=0, le=2**62)] = 0,
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     object_id: Annotated[str | None, Query(max_length=128)] = None,
 ) -> AuditListOut:
     """Entries by sequence number after ``after``, or (with ``before``) the page before it.
+
+    Typed text (purposes, case references, notes) is shown to admins; to
+    auditors only as a marker that it is there.
 
     ``before`` pages backwards through sequence numbers ``before - limit`` to
     ``before - 1`` (sequence numbers have no gaps in an intact chain); with
@@ -42,8 +47,11 @@ def list_entries(
             if e.seq < before
         ]
         older = start + 1 if start > 0 else None
+    # Typed text (purposes, case references, notes) may name people: an admin
+    # reads it opened; an auditor, who sees no names, sees that it is there.
+    shown = warden.audit.readable if principal.role == "admin" else warden.audit.redacted
     return AuditListOut(
-        entries=[AuditEntryOut.from_entry(e) for e in entries],
+        entries=[AuditEntryOut.from_entry(shown(e)) for e in entries],
         next_after=entries[-1].seq if len(entries) == limit else None,
         next_before=older,
     )
