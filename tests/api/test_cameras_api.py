@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from facewarden.service.audit import REDACTED
 from facewarden.service.ingest import CameraStatus
 
 from ._live import LiveServer, start_server, stop_server
@@ -349,14 +350,17 @@ def test_history_needs_an_investigator_and_a_case_and_is_audited(
             == 200
         )
         _error(investigator.get("/v1/cameras"), 403)
-    with live.client("auditor") as auditor:
-        entries = auditor.get("/v1/audit", params={"object_id": site["subject"], "limit": 100})
-        history = [e for e in entries.json()["entries"] if e["action"] == "sightings.history"]
-    outcomes = [(e["outcome"], e["purpose"], e["actor"]) for e in history]
-    investigator_actor = next(a for o, _, a in outcomes if o == "ok")
-    assert ("ok", CASE, investigator_actor) in outcomes
-    assert ("denied", "", investigator_actor) in outcomes
-    assert all(NAME not in json.dumps(e) for e in history)
+    # The case reference is typed text: an admin reads it, an auditor (who sees
+    # no names) only that one was given (issue 13 finding 4).
+    for role, shown in (("admin", CASE), ("auditor", REDACTED)):
+        with live.client(role) as reader:
+            entries = reader.get("/v1/audit", params={"object_id": site["subject"], "limit": 100})
+            history = [e for e in entries.json()["entries"] if e["action"] == "sightings.history"]
+        outcomes = [(e["outcome"], e["purpose"], e["actor"]) for e in history]
+        investigator_actor = next(a for o, _, a in outcomes if o == "ok")
+        assert ("ok", shown, investigator_actor) in outcomes
+        assert ("denied", "", investigator_actor) in outcomes
+        assert all(NAME not in json.dumps(e) for e in history)
 
 
 @pytest.fixture(scope="module")

@@ -32,11 +32,8 @@ def audit() -> None:
 @deployment_options
 def audit_list(after_seq: int, limit: int, object_id: str | None, as_json: bool) -> None:
     """List audit entries in order."""
-    log = open_warden().audit
     # The command line holds the key directory: it reads typed text opened.
-    entries = [
-        log.readable(e) for e in log.entries(after_seq=after_seq, limit=limit, object_id=object_id)
-    ]
+    entries = open_warden().audit.entries(after_seq=after_seq, limit=limit, object_id=object_id)
     if as_json:
         echo_json([e.to_record() for e in entries])
         return

@@ -165,15 +165,20 @@ class AuditLog:
     def entries(
         self, *, after_seq: int = 0, limit: int = 100, object_id: str | None = None
     ) -> list[AuditEntry]:
-        """Entries by seq, a page at a time (``limit`` is capped by the settings)."""
+        """Entries by seq, a page at a time (``limit`` is capped by the settings).
+
+        Typed text comes opened (see :meth:`readable`); an adapter showing them
+        to a role that sees no names passes them through :meth:`redacted`.
+        """
         self._ctx.ensure_open()
         limit = max(1, min(limit, self._ctx.settings.max_page_size))
-        return self._ctx.store.list_audit(after_seq=after_seq, limit=limit, object_id=object_id)
+        found = self._ctx.store.list_audit(after_seq=after_seq, limit=limit, object_id=object_id)
+        return [self.readable(e) for e in found]
 
     def about(self, object_id: str) -> list[AuditEntry]:
-        """Every entry whose object is ``object_id`` or whose details name it."""
+        """Every entry whose object is ``object_id`` or whose details name it (text opened)."""
         self._ctx.ensure_open()
-        return self._ctx.store.audit_about(object_id)
+        return [self.readable(e) for e in self._ctx.store.audit_about(object_id)]
 
     def verify(self, *, last_seq: int | None = None) -> AuditVerification:
         """Check the chain, the database's head and the signed anchor; name the first bad entry.
