@@ -1,7 +1,8 @@
 """Issue 13 finding 4, as the attacker did it: a name typed into free text, then grep every file.
 
-A unique name is typed where people type text: an access purpose, a case
-reference (asked, approved and used), and a note on an audited action. Then
+A unique name is typed where people type text: a watchlist's declared
+purpose, an access purpose, a case reference (asked, approved and used), and
+a note on an audited action. Then
 every file the deployment wrote is searched for it: the SQLite database and
 its WAL, or PostgreSQL's data directory with ``pg_wal``; the backup that
 ``Warden.backup`` made; the logs (everything at DEBUG). It must be nowhere.
@@ -50,7 +51,7 @@ def test_a_name_typed_into_free_text_is_in_no_written_file(
 ) -> None:
     marks = {
         kind: f"Zq{secrets.token_hex(5)}{kind}Name"
-        for kind in ("purpose", "case", "note", "listing")
+        for kind in ("purpose", "case", "note", "listing", "watchlist")
     }
     server: EmbeddedPostgres | None = None
     overrides: dict[str, object] = {"history_needs_approval": True}
@@ -67,7 +68,9 @@ def test_a_name_typed_into_free_text_is_in_no_written_file(
     root_logger.setLevel(logging.DEBUG)
     try:
         with Warden.open(settings, clock=clock, create=True, actor="user:ann") as ann:
-            ann.watchlists.create("gate", purpose="site access", lawful_basis="6(1)(f)")
+            declared = f"keep {marks['watchlist']} out"
+            ann.watchlists.create("gate", purpose=declared, lawful_basis="6(1)(f)")
+            assert ann.watchlists.get("gate").purpose == declared
             subject = enroll(ann, "Barack", [KNN / "train" / "obama" / "obama.jpg"], ["gate"])
             subject_id: str = subject.subject_id  # type: ignore[attr-defined]
             ann.registry.get(subject_id, purpose=marks["purpose"])
@@ -98,7 +101,7 @@ def test_a_name_typed_into_free_text_is_in_no_written_file(
             entries = ann.audit.entries(limit=100)
             opened = [ann.audit.readable(e) for e in entries]
             purposes = {e.purpose for e in opened}
-            assert {marks["purpose"], marks["case"], marks["listing"]} <= purposes
+            assert {marks["purpose"], marks["case"], marks["listing"], declared} <= purposes
             notes = [e.details.get(NOTE) for e in opened if e.action == "alert.dismiss"]
             assert notes == [f"false alarm, it was {marks['note']}"]
             shown = [ann.audit.redacted(e) for e in entries]

@@ -276,7 +276,7 @@ class CompreFaceCollection:
                 "subject.enroll",
                 object_type="subject",
                 object_id=subject_id,
-                purpose=watchlist.purpose,
+                purpose=ctx.watchlist_purpose(watchlist),
                 details={"faces": [], "watchlists": [watchlist.watchlist_id], **_VIA},
             )
         return name
@@ -457,7 +457,7 @@ class CompreFaceCollection:
                 action,
                 object_type="subject",
                 object_id=subject_id,
-                purpose=watchlist.purpose,
+                purpose=ctx.watchlist_purpose(watchlist),
                 details={"faces": [face_id], "watchlists": [watchlist.watchlist_id], **_VIA},
             )
         return Example(face_id, name)

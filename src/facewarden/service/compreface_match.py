@@ -189,7 +189,7 @@ class CompreFaceMatcher:
                     "identify",
                     object_type="watchlist",
                     object_id=watchlist.watchlist_id,
-                    purpose=watchlist.purpose,
+                    purpose=ctx.watchlist_purpose(watchlist),
                     details={
                         "faces": len(embeddings),
                         "top_k": top_k,

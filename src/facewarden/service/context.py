@@ -29,7 +29,7 @@ from facewarden.privacy.keys import KeyRing
 from facewarden.privacy.template import TemplateProtector
 from facewarden.service.gallery import VERSION_KEY, Gallery, open_template
 from facewarden.service.keycheck import TEMPLATE_KEY, protector_for
-from facewarden.store.base import Reader, Store, Transaction
+from facewarden.store.base import Reader, Store, Transaction, WatchlistRow
 from facewarden.vision.pipeline import Pipeline
 
 __all__ = ["Context"]
@@ -63,6 +63,12 @@ class Context:
     def freetext(self) -> FreeText:
         """Seals and opens typed free text (purposes, case references) with the audit key."""
         return FreeText(self.keyring.audit_key)
+
+    def watchlist_purpose(self, row: WatchlistRow) -> str:
+        """A watchlist's declared purpose, opened (typed text, stored sealed)."""
+        return self.freetext.open(
+            row.purpose, table="watchlists", row=row.watchlist_id, field="purpose"
+        )
 
     def ensure_open(self) -> None:
         """Refuse use after :meth:`Warden.close`."""

@@ -61,7 +61,7 @@ def build_export(ctx: Context, reader: Reader, subject: Subject) -> dict[str, ob
                 {
                     "watchlist_id": wl.watchlist_id,
                     "name": wl.name,
-                    "purpose": wl.purpose,
+                    "purpose": ctx.watchlist_purpose(wl),
                     "lawful_basis": wl.lawful_basis,
                 }
             )

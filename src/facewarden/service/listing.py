@@ -74,7 +74,7 @@ class Listings:
                 "subject.list",
                 object_type="watchlist",
                 object_id=watchlist.watchlist_id,
-                purpose=purpose or watchlist.purpose,
+                purpose=purpose or self._ctx.watchlist_purpose(watchlist),
                 details={"subjects": [m.subject_id for m in members]},
             )
         return members

@@ -92,7 +92,7 @@ def build_processing_report(ctx: Context, audit: AuditLog) -> dict[str, Any]:
         "purposes": [
             {
                 "watchlist": w.name,
-                "purpose": w.purpose,
+                "purpose": ctx.watchlist_purpose(w),
                 "lawful_basis": w.lawful_basis,
                 "false_match_rate": w.fmr,
                 "subjects": store.count_members(w.watchlist_id),

@@ -280,7 +280,7 @@ class Recognition:
                 "identify",
                 object_type="watchlist",
                 object_id=row.watchlist_id,
-                purpose=purpose or row.purpose,
+                purpose=purpose or ctx.watchlist_purpose(row),
                 details={
                     "faces": len(faces),
                     "usable": len(usable),

@@ -412,7 +412,7 @@ class Sightings:
                 "sightings.at_camera",
                 object_type="camera",
                 object_id=cam.camera_id,
-                purpose=wl.purpose,
+                purpose=self._ctx.watchlist_purpose(wl),
                 details={"watchlist": wl.watchlist_id, "sightings": len(rows)},
             )
         return [Sighting.from_row(r) for r in rows]

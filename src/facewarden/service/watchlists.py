@@ -121,7 +121,12 @@ class Watchlists:
             comparison_threshold(self._ctx.pipeline, self._ctx.enroll_pipeline, fmr)
         except ConfigError as exc:  # the caller chose an FMR nobody calibrated
             raise invalid_input(exc.message) from None
-        row = WatchlistRow(new_id("wl"), name, purpose, lawful_basis, float(fmr), self._ctx.clock())
+        watchlist_id = new_id("wl")
+        # The declared purpose is typed text: sealed at rest (privacy.freetext).
+        sealed = self._ctx.freetext.seal(
+            purpose, table="watchlists", row=watchlist_id, field="purpose"
+        )
+        row = WatchlistRow(watchlist_id, name, sealed, lawful_basis, float(fmr), self._ctx.clock())
         with self._ctx.writing() as tx:
             tx.insert_watchlist(row)
             self._audit.append(
@@ -171,7 +176,7 @@ class Watchlists:
                     "watchlist.add",
                     object_type="subject",
                     object_id=subject_id,
-                    purpose=purpose or row.purpose,
+                    purpose=purpose or self._ctx.watchlist_purpose(row),
                     details={"watchlist": row.watchlist_id},
                 )
                 face_ids, vectors = self._ctx.templates_of(
@@ -195,7 +200,7 @@ class Watchlists:
                     "watchlist.remove",
                     object_type="subject",
                     object_id=subject_id,
-                    purpose=purpose or row.purpose,
+                    purpose=purpose or self._ctx.watchlist_purpose(row),
                     details={"watchlist": row.watchlist_id},
                 )
                 self._ctx.gallery.leave(row.watchlist_id, subject_id)
@@ -205,7 +210,7 @@ class Watchlists:
         return Watchlist(
             row.watchlist_id,
             row.name,
-            row.purpose,
+            self._ctx.watchlist_purpose(row),
             row.lawful_basis,
             row.fmr,
             row.created_at,
