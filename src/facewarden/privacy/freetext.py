@@ -36,8 +36,8 @@ from facewarden.errors import IntegrityError
 __all__ = ["PREFIX", "SEALED_MAX", "FreeText", "is_sealed"]
 
 PREFIX = "ft1:"
-SEALED_MAX = 1024
-"""The longest sealed text: 128 characters of up to 4 UTF-8 bytes each, sealed, fit."""
+SEALED_MAX = 4096
+"""The longest sealed text: a 500-character note of up to 4 UTF-8 bytes each, sealed, fits."""
 
 _VERSION = 1
 _NONCE = 12

@@ -19,6 +19,7 @@ import base64
 from typing import TYPE_CHECKING
 
 from facewarden.privacy.crypto import WrappedKey
+from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.store.base import Reader
 
@@ -74,7 +75,11 @@ def build_export(ctx: Context, reader: Reader, subject: Subject) -> dict[str, ob
         "updated_at": subject.updated_at.isoformat(),
         "faces": faces,
         "watchlists": watchlists,
-        "audit": [entry.to_record() for entry in reader.audit_about(subject.subject_id)],
+        # Who accessed it, when and how; typed text (purposes, case references)
+        # may name others and is an admin's to read: marked, not shown.
+        "audit": [
+            AuditLog.redacted(entry).to_record() for entry in reader.audit_about(subject.subject_id)
+        ],
     }
 
 
