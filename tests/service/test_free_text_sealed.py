@@ -14,19 +14,18 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from facewarden.config import Settings
 from facewarden.privacy import ManualClock
-from facewarden.service import Warden
+from facewarden.service import SubjectRecord, Warden
 from facewarden.service.audit import NOTE, REDACTED
 from facewarden.store._pg_embedded import EmbeddedPostgres
 
 from ._data import KNN
-from .conftest import make_settings
+from .conftest import Detect, make_settings
 
 
 def _files_holding(root: Path, needles: list[bytes]) -> list[str]:
@@ -46,7 +45,7 @@ def test_a_name_typed_into_free_text_is_in_no_written_file(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     clock: ManualClock,
-    enroll: Callable[..., object],
+    detect: Detect,
     faces_dir: Path,
 ) -> None:
     marks = {
@@ -71,8 +70,14 @@ def test_a_name_typed_into_free_text_is_in_no_written_file(
             declared = f"keep {marks['watchlist']} out"
             ann.watchlists.create("gate", purpose=declared, lawful_basis="6(1)(f)")
             assert ann.watchlists.get("gate").purpose == declared
-            subject = enroll(ann, "Barack", [KNN / "train" / "obama" / "obama.jpg"], ["gate"])
-            subject_id: str = subject.subject_id  # type: ignore[attr-defined]
+            photo = KNN / "train" / "obama" / "obama.jpg"
+            faces = detect(photo, "accurate")
+            largest = max(faces, key=lambda f: f.box.area)
+            prepared = ann.registry.prepare_detected([largest], source=str(photo))
+            record = SubjectRecord(full_name="Barack", lawful_basis="test")
+            subject_id = ann.registry.enroll_prepared(
+                record, [prepared], watchlists=["gate"]
+            ).subject_id
             ann.registry.get(subject_id, purpose=marks["purpose"])
             ann.registry.subjects(purpose=marks["listing"])
             pending = ann.sightings.history(
