@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from facewarden.imaging import decode
 
 
 def facewarden(*args: str | Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -104,3 +107,23 @@ def test_not_an_image_exits_1_with_one_line(tmp_path: Path) -> None:
     result = facewarden("detect", bad)
     assert result.returncode == 1
     assert "empty input" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_debug_output_never_shows_the_exif_text_of_a_photo(
+    examples: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue 13 finding 10: -vv printed a probe photo's EXIF text through Pillow's debug log.
+    marker = "Jane Roe, 12 Hidden Ln"  # Pillow logs string values up to 32 bytes
+    with Image.open(examples / "obama.jpg") as photo:
+        exif = Image.Exif()
+        exif[0x010E] = marker  # ImageDescription
+        exif[0x013B] = marker  # Artist
+        exif[0x0112] = 1  # Orientation: read by every decode
+        probe = tmp_path / "probe.jpg"
+        photo.save(probe, exif=exif)
+    with caplog.at_level(logging.DEBUG, logger="PIL"):  # the leak is real: Pillow logs it
+        decode(probe)
+    assert "Jane Roe" in caplog.text
+    result = facewarden("-vv", "detect", probe)
+    assert result.returncode == 0, result.stderr
+    assert "Jane Roe" not in result.stdout + result.stderr

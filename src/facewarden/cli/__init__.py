@@ -43,7 +43,14 @@ class _Group(click.Group):
 def cli(verbose: int) -> None:
     """facewarden: face detection, verification and identification, safe by construction."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # Debug output is facewarden's own: a library's debug log can print what
+    # it parses (Pillow prints the EXIF text of a probe photo), so others
+    # stay at INFO at most, and Pillow at WARNING.
+    logging.basicConfig(
+        level=max(level, logging.INFO), format="%(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("facewarden").setLevel(level)
+    logging.getLogger("PIL").setLevel(logging.WARNING)
 
 
 cli.add_command(detect)
