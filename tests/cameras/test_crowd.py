@@ -28,8 +28,9 @@ def _unit(seed: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def _boxes(n: int) -> list[Box]:
-    return [Box(10 + 70 * i, 10, 70 + 70 * i, 70) for i in range(n)]
+def _boxes(n: int, first_track: int = 1) -> dict[int, Box]:
+    """``n`` people side by side, each with its track id (the same ones in every frame)."""
+    return {first_track + i: Box(10 + 70 * i, 10, 70 + 70 * i, 70) for i in range(n)}
 
 
 def test_buckets_hold_occupancy_dwell_heatmap_and_unique_visitors() -> None:
@@ -51,21 +52,24 @@ def test_buckets_hold_occupancy_dwell_heatmap_and_unique_visitors() -> None:
     assert counter.visitors == 7
     assert first.dwell == {"10s-1min": 6}
     assert second.dwell == {">5min": 1, "<10s": 1}
-    assert sum(map(sum, first.heatmap)) == 180 and len(first.heatmap) == 4
+    # Six people, in two columns of the grid each: distinct people, not 30 frames' detections.
+    assert first.heatmap[0] == (2, 2, 2, 0) and len(first.heatmap) == 4
+    assert sum(map(sum, first.heatmap)) == 6
     assert dwell_bin(9.9) == "<10s" and dwell_bin(3600) == ">5min"
 
 
 def test_counts_below_k_are_suppressed_in_reports_and_csv() -> None:
     counter = CrowdCounter("cam_1", grid=2)
     for second in range(10):
-        counter.observe(T0 + timedelta(seconds=second), _boxes(6), 3, (640, 480))
+        counter.observe(T0 + timedelta(seconds=second), _boxes(9), 3, (640, 480))
     counter.track_ended(T0, 20.0, 5, _unit(1))
     (row,) = counter.flush()
     report = suppress(row, 5)
-    assert report.faces_max == 6 and report.people_max == 6
+    assert report.faces_max == 9 and report.people_max == 9
     assert report.unique_visitors is None
     assert report.dwell["10s-1min"] is None
-    assert report.heatmap == ((40, 20), (None, None))
+    assert row.heatmap == ((4, 5), (0, 0))
+    assert report.heatmap == ((None, 5), (None, None))
     lines = to_csv("door", [report], 5).splitlines()
     assert lines[0].startswith("camera,start,seconds,frames,faces_max")
     assert lines[1].split(",")[8] == "<5"
@@ -106,7 +110,33 @@ def test_a_bucket_written_again_is_merged_not_replaced(warden: Warden) -> None:
     assert (row.frames, row.faces_max, row.people_max) == (40, 6, 6)
     assert row.faces_mean == pytest.approx(4.0) and row.people_mean == pytest.approx(4.0)
     assert row.unique_visitors == 2 and row.dwell == {"10s-1min": 2}
-    assert sum(map(sum, row.heatmap)) == 20 * 6 + 20 * 2
+    # Cells count distinct people; the taker's two may be two of the first six: the larger count.
+    assert row.heatmap == ((4, 2), (0, 0))
+
+
+@pytest.mark.parametrize("people", [1, 2])
+def test_a_heatmap_over_one_or_two_people_shows_no_cell(people: int) -> None:
+    # Issue 13 finding 8, the attack: people standing still for a minute made
+    # cells of one count per frame, published while every people count was hidden.
+    counter = CrowdCounter("cam_1", grid=8)
+    for second in range(0, 60, 2):
+        counter.observe(T0 + timedelta(seconds=second), _boxes(people), people, (640, 480))
+    (row,) = counter.flush()
+    assert max(map(max, row.heatmap)) == 1  # one person behind each cell, 30 frames
+    report = suppress(row, 5)
+    assert all(cell is None for cells in report.heatmap for cell in cells)
+    assert report.people_max is None and report.faces_max is None
+
+
+def test_a_heatmap_cell_counts_people_who_pass_through_once_each() -> None:
+    counter = CrowdCounter("cam_1", grid=2)
+    for second in range(6):  # six people walk one after another through the same cell
+        counter.observe(
+            T0 + timedelta(seconds=second), _boxes(1, first_track=second), 1, (640, 480)
+        )
+    (row,) = counter.flush()
+    assert row.heatmap == ((6, 0), (0, 0))
+    assert suppress(row, 5).heatmap == ((6, None), (None, None))
 
 
 class _Hook(BaseHTTPRequestHandler):

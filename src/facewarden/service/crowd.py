@@ -4,7 +4,11 @@ A :class:`CrowdCounter` is fed, per processed frame, the face boxes and the
 number of people in view, and, per ended track, its duration and its
 embedding. It keeps per bucket: frames, faces and people in view (mean and
 maximum: the occupancy over time), a dwell-time histogram, a coarse
-position heatmap, and an estimate of unique visitors. The estimate compares
+position heatmap, and an estimate of unique visitors. A heatmap cell counts
+the distinct people (face tracks) seen in it during the bucket, not their
+detections: one person standing still for a minute is 1, not the number of
+frames, so small-count suppression applies to cells as to every other count
+(SECURITY.md promise 12; the track ids live only in this object's memory). The estimate compares
 ended tracks' embeddings (*signatures*) with those of earlier tracks within
 a window, so a person who leaves and comes back counts once; signatures
 live only in this object's memory, for at most the window, and are never
@@ -19,7 +23,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -56,10 +61,15 @@ class _Bucket:
     people_max: int = 0
     visitors: int = 0
     dwell: Counter[str] = field(default_factory=Counter)
-    heat: np.ndarray = field(init=False)
+    heat: defaultdict[tuple[int, int], set[int]] = field(default_factory=lambda: defaultdict(set))
+    """Per cell (row, column), the track ids of the people seen in it."""
 
-    def __post_init__(self) -> None:
-        self.heat = np.zeros((self.grid, self.grid), dtype=np.int64)
+    def heatmap(self) -> tuple[tuple[int, ...], ...]:
+        """Distinct people per cell."""
+        return tuple(
+            tuple(len(self.heat.get((row, col), ())) for col in range(self.grid))
+            for row in range(self.grid)
+        )
 
 
 class CrowdCounter:
@@ -103,8 +113,18 @@ class CrowdCounter:
             self._buckets[start] = _Bucket(start, self.grid)
         return self._buckets[start]
 
-    def observe(self, when: datetime, faces: list[Box], people: int, size: tuple[int, int]) -> None:
-        """Count one processed frame of ``size`` (width, height) at ``when``."""
+    def observe(
+        self, when: datetime, faces: Mapping[int, Box], people: int, size: tuple[int, int]
+    ) -> None:
+        """Count one processed frame of ``size`` (width, height) at ``when``.
+
+        Args:
+            when: when the frame was taken.
+            faces: the faces detected in the frame, by the id of their track
+                (a person followed across frames keeps one id).
+            people: the people in view (bodies counted too), if known; else 0.
+            size: the frame's width and height in pixels.
+        """
         bucket = self._bucket(when)
         bucket.frames += 1
         bucket.faces_sum += len(faces)
@@ -113,11 +133,11 @@ class CrowdCounter:
         bucket.people_sum += people
         bucket.people_max = max(bucket.people_max, people)
         width, height = size
-        for box in faces:
+        for track_id, box in faces.items():
             x, y = box.center
             col = min(self.grid - 1, max(0, int(x / width * self.grid)))
             row = min(self.grid - 1, max(0, int(y / height * self.grid)))
-            bucket.heat[row, col] += 1
+            bucket.heat[row, col].add(track_id)
 
     def track_ended(
         self, when: datetime, duration: float, hits: int, signature: FloatArray | None
@@ -167,7 +187,7 @@ class CrowdCounter:
             b.people_sum / frames,
             b.visitors,
             dict(b.dwell),
-            tuple(tuple(int(v) for v in row) for row in b.heat),
+            b.heatmap(),
         )
 
 
@@ -179,7 +199,10 @@ def merge_buckets(a: CrowdBucketRow, b: CrowdBucketRow) -> CrowdBucketRow:
     pushed again after an end, or when a worker taking a camera over counts
     the rest of a minute its predecessor began. Visitors are summed: one seen
     by both counts is counted twice (the signatures that would tell are
-    never stored).
+    never stored). Heatmap cells count distinct people, and the same person
+    may be behind a cell in both counts: a cell takes the larger of the two,
+    a lower bound, so that merging never lifts a cell over the suppression
+    threshold with people counted twice.
     """
     frames = a.frames + b.frames
 
@@ -190,7 +213,7 @@ def merge_buckets(a: CrowdBucketRow, b: CrowdBucketRow) -> CrowdBucketRow:
     dwell.update({k: int(v) for k, v in b.dwell.items()})
     if len(a.heatmap) == len(b.heatmap):
         heat = tuple(
-            tuple(x + y for x, y in zip(ra, rb, strict=True))
+            tuple(max(x, y) for x, y in zip(ra, rb, strict=True))
             for ra, rb in zip(a.heatmap, b.heatmap, strict=True)
         )
     else:  # another grid size: keep the one with more frames behind it

@@ -178,8 +178,9 @@ class FrameProcessor:
                 if track.missed == 0:
                     new.extend(self._identify(track, frame, when))
         people = self._count_people(frame, faces, when)
-        boxes = [f.box for f in faces]
-        self.crowd.observe(when, boxes, people or 0, (width, height))
+        # Every face of this frame is a track detected now (linked or born).
+        in_view = {t.track_id: t.box for t in update.active if t.missed == 0}
+        self.crowd.observe(when, in_view, people or 0, (width, height))
         if self._alert is not None:
             self._alert.check(self.camera.camera_id, max(people or 0, len(faces)), when)
         self._store_buckets(self.crowd.flush(when))
