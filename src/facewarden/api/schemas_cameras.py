@@ -82,7 +82,11 @@ class CameraIn(_In):
     location: str = Field(min_length=1, max_length=128)
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
-    sensitive: bool = False
+    sensitive: bool | None = Field(
+        default=None,
+        description="count only, never identify; left out: as the place was (a place where "
+        "a sensitive camera was stays sensitive), else false. false at such a place: admin only",
+    )
     watchlists: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
         default_factory=list, max_length=32, description="ids or names of the watchlists checked"
     )
@@ -93,7 +97,12 @@ class CameraIn(_In):
         description="a video file or an rtsp:// or http(s):// URL (never shown again); "
         "leave it out (or write push) for a camera whose frames are pushed over the API",
     )
-    retention_hours: int | None = Field(default=None, ge=1, le=24 * 365)
+    retention_hours: int | None = Field(
+        default=None,
+        ge=1,
+        le=24 * 365,
+        description="sighting retention here; above the deployment's: admin only",
+    )
     keep_thumbnails: bool = False
 
 

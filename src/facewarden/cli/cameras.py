@@ -24,7 +24,12 @@ def cameras() -> None:
 @click.argument("name")
 @click.option("--location", required=True, help="A location label (north entrance).")
 @click.option("--watchlist", "watchlists", multiple=True, help="A watchlist checked (repeat).")
-@click.option("--sensitive", is_flag=True, help="Place of worship, clinic, shelter: counts only.")
+@click.option(
+    "--sensitive/--not-sensitive",
+    default=None,
+    help="Place of worship, clinic, shelter: counts only. Left out: as the place was (a "
+    "place where a sensitive camera was stays sensitive); --not-sensitive there lifts it.",
+)
 @click.option("--gps", nargs=2, type=float, default=None, help="Latitude and longitude.")
 @click.option("--retention-hours", type=int, default=None, help="Sighting retention here.")
 @click.option("--source", default=None, help="A video file or an rtsp:// or http(s):// URL.")
@@ -34,7 +39,7 @@ def cam_add(
     name: str,
     location: str,
     watchlists: tuple[str, ...],
-    sensitive: bool,
+    sensitive: bool | None,
     gps: tuple[float, float] | None,
     retention_hours: int | None,
     source: str | None,
@@ -51,6 +56,7 @@ def cam_add(
         retention_hours=retention_hours,
         source=source,
         keep_thumbnails=keep_thumbnails,
+        role="admin",  # whoever runs the CLI holds the deployment's keys
     )
     click.echo(camera.camera_id)
 

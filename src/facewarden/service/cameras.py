@@ -2,9 +2,12 @@
 
 A *sensitive* camera (place of worship, clinic, shelter) never identifies
 anyone: its frames feed anonymous crowd counts only (SECURITY.md promise
-13). A camera may shorten or lengthen sighting retention for itself; a
-camera's source (a file path or stream URL) is what ``facewarden watch``
-reads. Every change is audited.
+13). Its place stays sensitive after the camera is removed
+(:mod:`facewarden.service.sensitive_places`): a camera added there again is
+sensitive unless an admin explicitly lifts it. A camera may shorten sighting
+retention for itself; only an admin may raise it beyond the deployment's
+``sighting_retention_hours``. A camera's source (a file path or stream URL)
+is what ``facewarden watch`` reads. Every change is audited.
 
 A source is a secret: an RTSP URL often carries a user name and password,
 and any URL maps the camera network. It is stored only sealed
@@ -32,17 +35,31 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from facewarden.errors import FacewardenError, IntegrityError, NotFoundError
+from facewarden.config import Settings
+from facewarden.errors import FacewardenError, IntegrityError, NotFoundError, PermissionDeniedError
 from facewarden.privacy.crypto import Envelope, WrappedKey
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.keycheck import KEY_CHECK, key_check_key
 from facewarden.service.records import invalid_input, new_id
+from facewarden.service.sensitive_places import (
+    is_sensitive_place,
+    mark_sensitive_place,
+    place_tokens,
+    unmark_sensitive_place,
+)
 from facewarden.service.watchlists import resolve_watchlist
 from facewarden.store.base import CameraRow, Reader, Transaction
 from facewarden.vision.sources import redact_url, source_kind
 
-__all__ = ["Camera", "Cameras", "open_camera_source", "resolve_camera", "seal_camera_source"]
+__all__ = [
+    "Camera",
+    "Cameras",
+    "camera_retention_hours",
+    "open_camera_source",
+    "resolve_camera",
+    "seal_camera_source",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +67,23 @@ _MAX_NAME = 64
 _MAX_LOCATION = 128
 _MAX_SOURCE = 2000
 _SEALED = {"table": "cameras", "field": "source"}
+_RAISED_RETENTION = "camera_retention_raised:"
+
+
+def camera_retention_hours(settings: Settings, reader: Reader, camera: CameraRow) -> int:
+    """How long sightings at ``camera`` are kept, in hours, before any watchlist's limit.
+
+    The camera's own retention when it is shorter than the deployment's; a
+    longer one only when an admin raised it (recorded when the camera was
+    added), so one set by anyone else, or by an older version, does not count.
+    """
+    limit = settings.sighting_retention_hours
+    hours = camera.retention_hours
+    if hours is None:
+        return limit
+    if hours <= limit or reader.get_meta(_RAISED_RETENTION + camera.camera_id) == str(hours):
+        return hours
+    return limit
 
 
 def _deployment_key(reader: Reader) -> WrappedKey:
@@ -178,12 +212,13 @@ class Cameras:
         *,
         location: str,
         watchlists: Sequence[str] = (),
-        sensitive: bool = False,
+        sensitive: bool | None = None,
         latitude: float | None = None,
         longitude: float | None = None,
         retention_hours: int | None = None,
         source: str | None = None,
         keep_thumbnails: bool = False,
+        role: str = "operator",
     ) -> Camera:
         """Register a camera.
 
@@ -192,15 +227,21 @@ class Cameras:
             location: a location label (required).
             watchlists: names or ids of the watchlists checked there (none on a
                 sensitive camera).
-            sensitive: count only, never identify.
+            sensitive: count only, never identify; None: as the place was (a
+                place where a sensitive camera was stays sensitive), else not.
             latitude: GPS latitude (-90 to 90), with ``longitude``.
             longitude: GPS longitude (-180 to 180), with ``latitude``.
             retention_hours: sighting retention here (default: the deployment's).
             source: a video file path or an ``rtsp://``/``http(s)://`` URL.
             keep_thumbnails: keep an encrypted face crop with each sighting.
+            role: the caller's role: only ``admin`` may lift a sensitive place
+                (``sensitive=False`` there) or raise the retention beyond the
+                deployment's.
 
         Raises:
             InvalidInputError: a malformed value, or watchlists on a sensitive camera.
+            PermissionDeniedError: not an admin, and lifting a sensitive place or
+                raising the retention.
             NotFoundError: an unknown watchlist.
             ConflictError: the name is taken.
         """
@@ -220,11 +261,28 @@ class Cameras:
             raise invalid_input("latitude must be -90..90 and longitude -180..180")
         if retention_hours is not None and not 1 <= retention_hours <= 24 * 365:
             raise invalid_input("retention_hours must be 1 to 8760")
-        if sensitive and (watchlists or keep_thumbnails):
-            raise invalid_input(
-                "a sensitive camera identifies nobody: it checks no watchlists, keeps no thumbnails"
+        limit = self._ctx.settings.sighting_retention_hours
+        raised = retention_hours is not None and retention_hours > limit
+        if raised and role != "admin":
+            raise PermissionDeniedError(
+                f"only an admin may keep sightings longer than the deployment's {limit} hours"
             )
+        places = place_tokens(self._ctx.envelope, location, latitude, longitude)
         with self._ctx.writing() as tx:
+            marked = is_sensitive_place(tx, places)
+            lifted = marked and sensitive is False
+            if lifted and role != "admin":
+                raise PermissionDeniedError(
+                    "a sensitive camera was at this place: only an admin may add an "
+                    "identifying camera here"
+                )
+            sensitive = marked if sensitive is None else sensitive
+            if sensitive and (watchlists or keep_thumbnails):
+                raise invalid_input(
+                    "a sensitive camera identifies nobody: it checks no watchlists, keeps no "
+                    "thumbnails"
+                    + ("; this place stays sensitive unless an admin lifts it" if marked else "")
+                )
             ids = tuple(dict.fromkeys(resolve_watchlist(tx, w).watchlist_id for w in watchlists))
             camera_id = new_id("cam")
             row = CameraRow(
@@ -250,8 +308,25 @@ class Cameras:
                     "watchlists": list(ids),
                     "sensitive": sensitive,
                     "source_kind": None if source is None else source_kind(source),
+                    "retention_hours": retention_hours,
                 },
             )
+            if sensitive:
+                mark_sensitive_place(tx, places)
+            if lifted:
+                unmark_sensitive_place(tx, places)
+                self._audit.append(
+                    tx, "camera.sensitivity_lift", object_type="camera", object_id=camera_id
+                )
+            if raised:
+                tx.set_meta(_RAISED_RETENTION + camera_id, str(retention_hours))
+                self._audit.append(
+                    tx,
+                    "camera.retention_raise",
+                    object_type="camera",
+                    object_id=camera_id,
+                    details={"retention_hours": retention_hours, "limit_hours": limit},
+                )
         return Camera.from_row(row, source)
 
     def all(self) -> list[Camera]:
@@ -347,5 +422,8 @@ class Cameras:
         """
         with self._ctx.writing() as tx:
             row = resolve_camera(tx, ref)
+            if row.sensitive:  # the place stays sensitive (cameras older than the marks too)
+                tokens = place_tokens(self._ctx.envelope, row.location, row.latitude, row.longitude)
+                mark_sensitive_place(tx, tokens)
             tx.delete_camera(row.camera_id)
             self._audit.append(tx, "camera.remove", object_type="camera", object_id=row.camera_id)

@@ -118,7 +118,7 @@ def build_processing_report(ctx: Context, audit: AuditLog) -> dict[str, Any]:
         ],
         "retention": {
             "sightings": f"{settings.sighting_retention_hours} hours (shorter per camera or "
-            "watchlist where set)",
+            "watchlist where set; longer only at cameras where an admin raised it)",
             "subjects": _days(settings.subject_retention_days),
             "enrollment_photos": "not kept"
             if not settings.keep_enrollment_photos

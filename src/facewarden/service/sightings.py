@@ -4,7 +4,8 @@ Written by the frame processor (:mod:`facewarden.service.frames`), once per
 visit even when a camera's video is gone over again by the worker taking it
 over (:meth:`Sightings.open_visit` continues the stored visit), with an
 expiry: the deployment's ``sighting_retention_hours`` (24 by default), or
-shorter or longer for a camera or a watchlist (the shortest applies). The
+a camera's own (shorter; longer only when an admin raised it), shortened
+further by a watchlist's. The
 hourly purge deletes expired ones (SECURITY.md promise 11).
 
 Reading them back is where a record of movements could arise, so
@@ -23,7 +24,7 @@ from datetime import datetime, timedelta
 from facewarden.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from facewarden.privacy.crypto import WrappedKey
 from facewarden.service.audit import AuditLog
-from facewarden.service.cameras import resolve_camera
+from facewarden.service.cameras import camera_retention_hours, resolve_camera
 from facewarden.service.context import Context
 from facewarden.service.records import new_id
 from facewarden.service.watchlists import resolve_watchlist
@@ -112,9 +113,7 @@ class Sightings:
 
     def retention(self, camera: CameraRow, watchlist_id: str) -> timedelta:
         """How long a sighting at ``camera`` against ``watchlist_id`` is kept."""
-        hours = [self._ctx.settings.sighting_retention_hours]
-        if camera.retention_hours is not None:
-            hours.append(camera.retention_hours)
+        hours = [camera_retention_hours(self._ctx.settings, self._ctx.store, camera)]
         override = self._ctx.store.get_meta(_WATCHLIST_RETENTION + watchlist_id)
         if override:
             hours.append(int(override))

@@ -150,8 +150,19 @@ def list_cameras(request: Request, warden: _Warden) -> CameraListOut:
 
 
 @router.post("", status_code=201, response_model=CameraOut, **allow("operator", media=_JSON))
-def add_camera(request: Request, new: CameraIn, warden: _Warden) -> CameraOut:
-    """Register a camera (audited). A sensitive one checks no watchlists: it only counts."""
+def add_camera(
+    request: Request,
+    new: CameraIn,
+    warden: _Warden,
+    principal: Annotated[Principal, Depends(require("operator"))],
+) -> CameraOut:
+    """Register a camera (audited). A sensitive one checks no watchlists: it only counts.
+
+    A place where a sensitive camera was stays sensitive: only an admin adds
+    a camera there with ``sensitive: false`` (lifting it, audited). Only an
+    admin sets ``retention_hours`` above the deployment's sighting retention.
+    Otherwise 403.
+    """
     source = new.source
     if source is not None and source.strip().lower() == PUSH_SOURCE:
         source = None  # frames come over the API: there is nothing for a worker to open
@@ -165,6 +176,7 @@ def add_camera(request: Request, new: CameraIn, warden: _Warden) -> CameraOut:
         retention_hours=new.retention_hours,
         source=source,
         keep_thumbnails=new.keep_thumbnails,
+        role=principal.role,
     )
     state = server(request)
     return _camera_out(state, camera, _ingest_states(state))
