@@ -13,6 +13,7 @@ database (not the key directory) would; verification must fail each time.
 from __future__ import annotations
 
 import secrets
+import shutil
 import sqlite3
 import threading
 import time
@@ -186,3 +187,27 @@ def test_a_rollback_to_an_older_copy_is_detected(deployment: Deployment) -> None
     result = deployment.warden.audit.verify()
     assert not result.ok and str(result.report.problem).startswith("rolled back")
     assert result.report.first_bad_seq == 8
+
+
+def test_two_servers_with_their_own_key_directories_share_one_log(
+    pg_server: EmbeddedPostgres, tmp_path: Path, clock: ManualClock
+) -> None:
+    url = pg_server.create_database(f"m_{secrets.token_hex(6)}")
+    first = make_settings(tmp_path / "host1", database_url=url)
+    second = make_settings(tmp_path / "host2", database_url=url)
+    with Warden.open(first, clock=clock, create=True, actor="host:1") as one:
+        _grow(one, 2)
+        shutil.copytree(first.key_dir, second.key_dir)  # a copy of the keys on host 2
+        (second.key_dir / "audit-anchor.json").unlink()  # host 2 has written nothing yet
+        with Warden.open(second, clock=clock, actor="host:2") as two:
+            for _ in range(3):
+                _grow(one, 2)
+                _grow(two, 2, "test.other")
+            assert one.audit.verify().ok and two.audit.verify().ok
+            assert [e.action for e in two.audit.entries(after_seq=3, limit=1)] == ["audit.anchor"]
+            # Each host holds its own head; both catch a rollback below it.
+            door = _pg_door(url)
+            door("DELETE FROM audit_log WHERE seq > 10")
+            for server in (one, two):
+                result = server.audit.verify()
+                assert not result.ok and str(result.report.problem).startswith("deleted")
