@@ -101,7 +101,7 @@ def test_a_rollback_to_a_backup_fails_even_after_new_entries(
     run: Run, db: Path, tmp_path: Path
 ) -> None:
     copy = tmp_path / "old.db"
-    run("backup", copy)  # entry 7
+    run("backup", "--raw", copy)  # entry 7
     for _ in range(3):  # 8..10
         run("subjects", "list")
     for suffix in ("-wal", "-shm"):
@@ -128,7 +128,7 @@ def test_reanchor_accepts_a_deliberate_restore_and_says_so(
     run: Run, db: Path, tmp_path: Path
 ) -> None:
     copy = tmp_path / "old.db"
-    run("backup", copy)
+    run("backup", "--raw", copy)
     run("subjects", "list")
     for suffix in ("-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)

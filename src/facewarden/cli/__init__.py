@@ -11,7 +11,15 @@ from typing import Any
 
 import click
 
-from facewarden.cli.admin import audit, backup, check, keys, processing_report, purge
+from facewarden.cli.admin import (
+    audit,
+    backup,
+    check,
+    keys,
+    processing_report,
+    purge,
+    restore,
+)
 from facewarden.cli.cameras import cameras, watch
 from facewarden.cli.demo import demo
 from facewarden.cli.evaluate import eval_group
@@ -69,6 +77,7 @@ cli.add_command(purge)
 cli.add_command(processing_report)
 cli.add_command(check)
 cli.add_command(backup)
+cli.add_command(restore)
 cli.add_command(cameras)
 cli.add_command(watch)
 cli.add_command(serve)

@@ -8,9 +8,10 @@ import click
 
 from facewarden.cli._common import deployment_options, echo_json, open_warden, settings
 from facewarden.privacy.keys import KeyRing
+from facewarden.service.backup import restore as restore_archive
 from facewarden.service.processing_report import to_markdown
 
-__all__ = ["audit", "backup", "check", "keys", "purge"]
+__all__ = ["audit", "backup", "check", "keys", "purge", "restore"]
 
 
 @click.group()
@@ -192,11 +193,49 @@ def processing_report(as_json: bool) -> None:
 
 @click.command()
 @click.argument("destination", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="Write a plain copy of the database instead (SQLite: a file; PostgreSQL: DESTINATION "
+    "is the URL of a new database), unencrypted apart from the fields.",
+)
 @deployment_options
-def backup(destination: Path) -> None:
-    """Copy the database, consistently and without keys, to a new file DESTINATION."""
-    open_warden().backup(destination)
-    click.echo(f"backed up to {destination}; back up the key directory separately")
+def backup(destination: Path, raw: bool) -> None:
+    """Write an encrypted, self-checking archive of the database to a new file DESTINATION.
+
+    The archive holds no key: restoring it (`facewarden restore`) needs the key
+    directory, which you back up separately and keep apart.
+    """
+    warden = open_warden()
+    if raw:
+        warden.backup(destination)
+        click.echo(f"backed up to {destination}; back up the key directory separately")
+        return
+    report = warden.backup_archive(destination)
+    click.echo(
+        f"backed up the {report.store} database ({report.payload_bytes} bytes, audit head "
+        f"{report.audit_head_seq}) to {destination}, encrypted under master key "
+        f"{report.master_key_id}; back up the key directory separately"
+    )
+
+
+@click.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@deployment_options
+def restore(archive: Path) -> None:
+    """Restore an archive made by `facewarden backup` into a deployment with no database yet.
+
+    The key directory must be this deployment's, restored from its own backup:
+    it holds the master key the archive is encrypted under and the record of
+    erasures made since, which are applied again. Every byte of the archive is
+    checked before anything is written; a damaged or truncated one is refused.
+    """
+    report = restore_archive(archive, settings())
+    click.echo(
+        f"restored the {report.store} backup of {report.created_at}: {report.subjects} "
+        f"subject(s), {report.erasures_reapplied} erasure(s) made since applied again; "
+        "the audit log is re-anchored to the restored chain"
+    )
 
 
 @click.command()

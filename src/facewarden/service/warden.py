@@ -52,6 +52,7 @@ from facewarden.privacy.retention import (
 from facewarden.privacy.template import TemplateProtector
 from facewarden.service.access import Access
 from facewarden.service.audit import AuditLog
+from facewarden.service.backup import BackupReport, write_backup
 from facewarden.service.bulk import BulkImporter
 from facewarden.service.cameras import Cameras
 from facewarden.service.compreface import CompreFaceCollection
@@ -301,6 +302,19 @@ class Warden:
         """
         self.audit.record("backup", purpose="backup")
         self._ctx.store.backup(str(destination))
+
+    def backup_archive(self, destination: str | Path) -> BackupReport:
+        """Write an encrypted, self-checking archive of the database (audited).
+
+        The archive holds no key: it is encrypted under a key derived from the
+        active master key, so restoring it (:func:`facewarden.service.backup.restore`)
+        needs the key directory, backed up apart from it.
+
+        Raises:
+            ConflictError: the destination exists.
+        """
+        self._ctx.ensure_open()
+        return write_backup(self, self._ctx.keyring, Path(destination))
 
     def integrity_check(self) -> list[str]:
         """The store's full consistency check plus the audit chain; empty when all is well."""

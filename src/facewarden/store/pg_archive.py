@@ -1,0 +1,65 @@
+"""PostgreSQL tables to bytes and back, for the encrypted backup archive.
+
+:func:`dump_tables` reads every table (but the derived ones) from one
+REPEATABLE READ snapshot with ``COPY ... TO STDOUT (FORMAT binary)``;
+:func:`load_tables` builds the schema in an empty database and copies them
+back in one transaction, so a restore is all or nothing. The archive format
+and its encryption live in :mod:`facewarden.service.backup`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+from psycopg import sql
+
+from facewarden.errors import ConflictError
+from facewarden.store._pg_admin import DERIVED_TABLES, connect, table_order
+from facewarden.store._pg_read import translated
+from facewarden.store._pg_schema import PG_MIGRATIONS
+
+__all__ = ["dump_tables", "load_tables"]
+
+
+def dump_tables(url: str) -> Iterator[tuple[str, bytes]]:
+    """``(table, COPY binary data)`` for every table, from one consistent snapshot."""
+    with connect(url) as conn, translated("backup"), conn.transaction():
+        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        for table in table_order():
+            if table in DERIVED_TABLES:
+                continue
+            query = sql.SQL("COPY {} TO STDOUT (FORMAT binary)").format(sql.Identifier(table))
+            with conn.cursor().copy(query) as out:
+                yield table, b"".join(bytes(block) for block in out)
+
+
+def load_tables(url: str, tables: Mapping[str, bytes]) -> None:
+    """Create the schema in the empty database at ``url`` and load ``tables`` into it.
+
+    Raises:
+        ConflictError: the database already holds a facewarden schema.
+    """
+    with connect(url) as conn, translated("restore"), conn.transaction():
+        row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL AS taken").fetchone()
+        if row is not None and row["taken"]:
+            raise ConflictError(
+                "the target database already holds a facewarden deployment; "
+                "restore into a new, empty database"
+            )
+        conn.execute(
+            "CREATE TABLE schema_version (version integer PRIMARY KEY, "
+            "description text NOT NULL, applied_at timestamptz NOT NULL)"
+        )
+        for migration in PG_MIGRATIONS:
+            for statement in migration.statements:
+                conn.execute(statement)
+        for table in table_order():
+            if table not in tables:
+                continue
+            query = sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(sql.Identifier(table))
+            with conn.cursor().copy(query) as into:
+                into.write(tables[table])
+        conn.execute(
+            "SELECT setval(pg_get_serial_sequence('audit_log', 'pos'), "
+            "COALESCE(MAX(pos), 0) + 1, false) FROM audit_log"
+        )

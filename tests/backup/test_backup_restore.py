@@ -1,0 +1,255 @@
+"""Encrypted backup archives and their restore, on SQLite and on PostgreSQL (promise 22).
+
+A deployment enrolls real people (dlib's johns), identifies probe photos, and
+writes an archive; the restore goes into a fresh deployment (a new data
+directory or a new database, with the key directory restored beside it) and
+must give exactly the same identification results. Damaged, tampered,
+truncated or extended archives, a key directory without the archive's master
+key, and a target that already holds a database are refused with a clear
+error, before anything is written.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from facewarden.cli import cli
+from facewarden.config import Settings
+from facewarden.errors import ConflictError, IntegrityError, KeyMaterialError
+from facewarden.privacy.keys import KeyRing
+from facewarden.service import SubjectRecord, Warden
+from facewarden.service.backup import read_archive, restore
+from facewarden.store._pg_embedded import EmbeddedPostgres
+from facewarden.types import Face
+from facewarden.vision.pipeline import MODES
+
+WATCHLIST = "staff"
+MARKER = f"Backupmarker{secrets.token_hex(4)}"
+
+Deploy = Callable[[Path], Settings]
+
+
+@pytest.fixture(scope="module")
+def johns(faces_dir: Path) -> dict[str, list[list[Face]]]:
+    """Each john's first four photos, faces found once by the fast pipeline."""
+    pipeline = MODES["fast"]
+    people = {}
+    for folder in sorted((faces_dir / "dlib" / "examples" / "johns").iterdir()):
+        photos = sorted(folder.glob("*.jpg"))[:4]
+        people[folder.name] = [pipeline.run(pipeline.decode(p)) for p in photos]
+    return people
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def deploy(request: pytest.FixtureRequest) -> Deploy:
+    """``deploy(root)``: settings of a new deployment under ``root`` on the store under test."""
+    if request.param == "sqlite":
+        return lambda root: Settings(
+            data_dir=root / "data", key_dir=root / "keys", workers=1, enroll_mode="fast"
+        )
+    server: EmbeddedPostgres = request.getfixturevalue("pg_server")
+    return lambda root: Settings(
+        data_dir=root / "data",
+        key_dir=root / "keys",
+        workers=1,
+        enroll_mode="fast",
+        database_url=server.create_database(f"bk_{secrets.token_hex(6)}"),
+    )
+
+
+def _enroll_all(warden: Warden, johns: dict[str, list[list[Face]]]) -> dict[str, str]:
+    warden.watchlists.create(WATCHLIST, purpose="backup test", lawful_basis="test")
+    ids = {}
+    for name, faces in johns.items():
+        prepared = [warden.registry.prepare_detected(f, source=name) for f in faces[:2]]
+        record = SubjectRecord(full_name=f"{MARKER} {name}", lawful_basis="test")
+        ids[name] = warden.registry.enroll_prepared(
+            record, prepared, watchlists=[WATCHLIST]
+        ).subject_id
+    return ids
+
+
+def _identify(warden: Warden, johns: dict[str, list[list[Face]]]) -> list[list[tuple[str, float]]]:
+    probes = [faces[i][0] for faces in johns.values() for i in (2, 3)]
+    result = warden.recognition.identify_faces(probes, WATCHLIST, top_k=5, purpose="backup test")
+    return [[(c.subject_id, c.similarity) for c in face.candidates] for face in result.faces]
+
+
+@pytest.fixture
+def backed_up(
+    deploy: Deploy, johns: dict[str, list[list[Face]]], tmp_path: Path
+) -> Iterator[tuple[Settings, Path, dict[str, str], list[list[tuple[str, float]]]]]:
+    """A deployment with the johns enrolled, its archive, their ids and the results before."""
+    settings = deploy(tmp_path / "live")
+    with Warden.open(settings, create=True, actor="test:backup") as warden:
+        ids = _enroll_all(warden, johns)
+        before = _identify(warden, johns)
+        archive = tmp_path / "deployment.fwbackup"
+        report = warden.backup_archive(archive)
+        assert report.payload_bytes > 0 and archive.stat().st_mode & 0o777 == 0o600
+        yield settings, archive, ids, before
+
+
+def _fresh(deploy: Deploy, settings: Settings, root: Path) -> Settings:
+    """A new deployment whose key directory is restored (copied) from the live one's."""
+    target = deploy(root)
+    shutil.copytree(settings.resolved_key_dir, target.resolved_key_dir)
+    return target
+
+
+def test_restore_reproduces_identification_results_exactly(
+    backed_up: tuple[Settings, Path, dict[str, str], list[list[tuple[str, float]]]],
+    deploy: Deploy,
+    johns: dict[str, list[list[Face]]],
+    tmp_path: Path,
+) -> None:
+    settings, archive, ids, before = backed_up
+    target = _fresh(deploy, settings, tmp_path / "restored")
+    report = restore(archive, target)
+    assert report.subjects == len(ids)
+    with Warden.open(target, actor="test:restored") as warden:
+        assert _identify(warden, johns) == before
+        assert warden.integrity_check() == []
+        actions = [e.action for e in warden.audit.entries(after_seq=0, limit=1000)]
+        # The restored log ends with the re-anchoring and the restore, then this identification.
+        assert actions[-2:] == ["restore", "identify"], actions[-4:]
+
+
+def test_erasures_after_the_backup_stay_erased_after_restore(
+    backed_up: tuple[Settings, Path, dict[str, str], list[list[tuple[str, float]]]],
+    deploy: Deploy,
+    johns: dict[str, list[list[Face]]],
+    tmp_path: Path,
+) -> None:
+    if not hasattr(Warden, "reapply_erasures"):
+        pytest.skip("the erasure ledger (issue 13 finding 1) is not on this branch yet")
+    settings, archive, ids, _ = backed_up
+    erased = ids["John_Salley"]
+    with Warden.open(settings, actor="test:backup") as warden:
+        warden.registry.erase(erased, purpose="request of the person")
+    target = _fresh(deploy, settings, tmp_path / "restored")
+    report = restore(archive, target)
+    assert report.erasures_reapplied == 1 and report.subjects == len(ids) - 1
+    with Warden.open(target, actor="test:restored") as warden:
+        assert warden.store.get_subject(erased) is None
+        matched = {s for face in _identify(warden, johns) for s, _ in face}
+        assert erased not in matched
+        assert warden.integrity_check() == []
+
+
+def _damage(archive: Path, how: str) -> None:
+    data = bytearray(archive.read_bytes())
+    if how == "flip-payload":
+        data[-40] ^= 0x01
+    elif how == "flip-header":
+        data[len(b"FWBACKUP") + 4 + 20] ^= 0x01
+    elif how == "truncate-half":
+        del data[len(data) // 2 :]
+    elif how == "drop-last-chunk":
+        del data[-100:]
+    elif how == "append":
+        data += b"\x00\x00\x00\x10" + bytes(16)
+    elif how == "not-an-archive":
+        data[:8] = b"SQLite f"
+    archive.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("how", "message"),
+    [
+        ("flip-payload", "fails its authentication"),
+        ("flip-header", "header|authentication"),
+        ("truncate-half", "truncated"),
+        ("drop-last-chunk", "truncated"),
+        ("append", "goes on after its last chunk"),
+        ("not-an-archive", "not a facewarden backup archive"),
+    ],
+)
+def test_damaged_archives_are_refused_before_anything_is_written(
+    backed_up: tuple[Settings, Path, dict[str, str], list[list[tuple[str, float]]]],
+    deploy: Deploy,
+    tmp_path: Path,
+    how: str,
+    message: str,
+) -> None:
+    settings, archive, _, _ = backed_up
+    _damage(archive, how)
+    target = _fresh(deploy, settings, tmp_path / "restored")
+    with pytest.raises(IntegrityError, match=message):
+        restore(archive, target)
+    if target.database_url is None:
+        assert not (target.data_dir).exists() or not any(target.data_dir.iterdir())
+    else:
+        from facewarden.store._pg_admin import connect
+
+        assert target.database_url is not None
+        with connect(target.database_url) as conn:
+            row = conn.execute("SELECT to_regclass('schema_version') IS NULL AS empty").fetchone()
+        assert row is not None and row["empty"], "a refused restore left tables behind"
+
+
+def test_a_key_directory_without_the_archives_master_key_is_refused(
+    backed_up: tuple[Settings, Path, dict[str, str], list[list[tuple[str, float]]]],
+    deploy: Deploy,
+    tmp_path: Path,
+) -> None:
+    _, archive, _, _ = backed_up
+    stranger = deploy(tmp_path / "stranger")
+    KeyRing.open(stranger.resolved_key_dir, create=True)
+    with pytest.raises(KeyMaterialError, match="does not hold"):
+        restore(archive, stranger)
+
+
+def test_restore_refuses_a_target_that_holds_a_database(
+    backed_up: tuple[Settings, Path, dict[str, str], list[list[tuple[str, float]]]],
+) -> None:
+    settings, archive, _, _ = backed_up
+    with pytest.raises(ConflictError, match="restore into a new"):
+        restore(archive, settings)
+
+
+def test_the_archive_holds_no_plaintext_and_no_key(
+    backed_up: tuple[Settings, Path, dict[str, str], list[list[tuple[str, float]]]],
+) -> None:
+    settings, archive, ids, _ = backed_up
+    data = archive.read_bytes()
+    ring = KeyRing.open(settings.resolved_key_dir)
+    secrets_held = [ring.master_key(k) for k in ring.master_key_ids]
+    secrets_held += [ring.template_seed, ring.blind_index_key, ring.audit_key]
+    assert MARKER.encode() not in data
+    assert not [s for s in secrets_held if s in data]
+    assert not [i for i in ids.values() if i.encode() in data]  # even ids are encrypted
+    header, entries = read_archive(archive, ring)
+    assert header["master_key_id"] == ring.active_master_id and entries
+
+
+def test_backup_and_restore_on_the_command_line(
+    johns: dict[str, list[list[Face]]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = Settings(data_dir=tmp_path / "live", key_dir=tmp_path / "keys", enroll_mode="fast")
+    with Warden.open(live, create=True, actor="test:cli") as warden:
+        _enroll_all(warden, johns)
+    runner = CliRunner()
+    archive = tmp_path / "live.fwbackup"
+
+    def run(data_dir: Path, *args: str) -> object:
+        env = {"FACEWARDEN_DATA_DIR": str(data_dir), "FACEWARDEN_KEY_DIR": str(tmp_path / "keys")}
+        return runner.invoke(cli, list(args), env=env, catch_exceptions=False)
+
+    made = run(tmp_path / "live", "backup", str(archive))
+    assert made.exit_code == 0 and "encrypted under master key" in made.output
+    again = run(tmp_path / "live", "backup", str(archive))
+    assert again.exit_code == 1 and "exists" in again.output + again.stderr
+    restored = run(tmp_path / "restored", "restore", str(archive))
+    assert restored.exit_code == 0, restored.output
+    assert f"{len(johns)} subject(s)" in restored.output
+    archive.write_bytes(archive.read_bytes()[:-7])
+    broken = run(tmp_path / "other", "restore", str(archive))
+    assert broken.exit_code == 1 and "truncated" in broken.stderr
+    assert "Traceback" not in broken.output + broken.stderr
