@@ -32,7 +32,7 @@ from .conftest import make_settings
 
 pytestmark = pytest.mark.slow
 
-OBAMA = KNN / "train" / "obama" / "obama.jpg"
+OBAMA = KNN / "train" / "obama" / "obama2.jpg"  # one face for every detector
 
 
 @pytest.fixture

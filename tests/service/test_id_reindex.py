@@ -46,7 +46,7 @@ def test_tokens_of_an_older_normalisation_are_recomputed_at_open(
     with Warden.open(settings, clock=clock, create=True) as warden:
         assert warden.store.get_meta(META_KEY) == ID_NORMALISATION
         enrolled = enroll(
-            warden, "Barack Obama", [KNN / "train" / "obama" / "obama.jpg"], id_number=OLD_SPELLING
+            warden, "Barack Obama", [KNN / "train" / "obama" / "obama2.jpg"], id_number=OLD_SPELLING
         )
         subject_id = enrolled.subject_id  # type: ignore[attr-defined]
         before = warden.store.get_subject(subject_id)
