@@ -320,20 +320,38 @@ def restore(archive: Path, settings: Settings, *, clock: Any = None) -> RestoreR
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, target)
+    restored = _count_subjects(settings)
     kwargs = {"clock": clock} if clock is not None else {}
+    # Opening applies the erasure ledger's erasures the restored database lacks
+    # (where the deployment keeps one); counting before and after says how many.
     warden = Warden.open(settings, actor="cli:restore", **kwargs)
     try:
+        if hasattr(warden, "reapply_erasures"):
+            warden.reapply_erasures()  # a no-op when the open did it
         # The restored chain is older than the signed head: a deliberate rollback.
         warden.audit.reanchor()
-        reapplied = 0
-        if hasattr(warden, "reapply_erasures"):
-            reapplied = len(warden.reapply_erasures().subjects_erased)
+        subjects = warden.store.count_subjects()
         warden.audit.record(
             "restore",
             purpose="restore",
-            details={"created_at": header["created_at"], "erasures_reapplied": reapplied},
+            details={"created_at": header["created_at"], "erasures_reapplied": restored - subjects},
         )
-        subjects = warden.store.count_subjects()
     finally:
         warden.close()
-    return RestoreReport(header["store"], header["created_at"], subjects, reapplied)
+    return RestoreReport(header["store"], header["created_at"], subjects, restored - subjects)
+
+
+def _count_subjects(settings: Settings) -> int:
+    """Subjects in the restored database, read before the deployment is opened."""
+    from facewarden.service.warden import database_path
+    from facewarden.store import open_sqlite
+    from facewarden.store.postgres import open_postgres
+
+    if settings.database_url is not None:
+        store: Any = open_postgres(settings.database_url)
+    else:
+        store = open_sqlite(database_path(settings))
+    try:
+        return int(store.count_subjects())
+    finally:
+        store.close()
