@@ -1,7 +1,7 @@
 """Issue 13 finding 4, as the attacker did it: a name typed into free text, then grep every file.
 
 A unique name is typed where people type text: a watchlist's declared
-purpose, an access purpose, a case reference (asked, approved and used), and
+purpose and lawful basis, an access purpose, a case reference (asked, approved and used), and
 a note on an audited action. Then
 every file the deployment wrote is searched for it: the SQLite database and
 its WAL, or PostgreSQL's data directory with ``pg_wal``; the backup that
@@ -50,7 +50,7 @@ def test_a_name_typed_into_free_text_is_in_no_written_file(
 ) -> None:
     marks = {
         kind: f"Zq{secrets.token_hex(5)}{kind}Name"
-        for kind in ("purpose", "case", "note", "listing", "watchlist")
+        for kind in ("purpose", "case", "note", "listing", "watchlist", "basis")
     }
     server: EmbeddedPostgres | None = None
     overrides: dict[str, object] = {"history_needs_approval": True}
@@ -68,8 +68,10 @@ def test_a_name_typed_into_free_text_is_in_no_written_file(
     try:
         with Warden.open(settings, clock=clock, create=True, actor="user:ann") as ann:
             declared = f"keep {marks['watchlist']} out"
-            ann.watchlists.create("gate", purpose=declared, lawful_basis="6(1)(f)")
-            assert ann.watchlists.get("gate").purpose == declared
+            basis = f"consent form signed by {marks['basis']}"
+            ann.watchlists.create("gate", purpose=declared, lawful_basis=basis)
+            gate = ann.watchlists.get("gate")
+            assert (gate.purpose, gate.lawful_basis) == (declared, basis)
             photo = KNN / "train" / "obama" / "obama.jpg"
             faces = detect(photo, "accurate")
             largest = max(faces, key=lambda f: f.box.area)

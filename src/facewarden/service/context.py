@@ -70,6 +70,12 @@ class Context:
             row.purpose, table="watchlists", row=row.watchlist_id, field="purpose"
         )
 
+    def watchlist_basis(self, row: WatchlistRow) -> str:
+        """A watchlist's declared lawful basis, opened (typed text, stored sealed)."""
+        return self.freetext.open(
+            row.lawful_basis, table="watchlists", row=row.watchlist_id, field="lawful_basis"
+        )
+
     def ensure_open(self) -> None:
         """Refuse use after :meth:`Warden.close`."""
         if self.closed:

@@ -63,7 +63,7 @@ def build_export(ctx: Context, reader: Reader, subject: Subject) -> dict[str, ob
                     "watchlist_id": wl.watchlist_id,
                     "name": wl.name,
                     "purpose": ctx.watchlist_purpose(wl),
-                    "lawful_basis": wl.lawful_basis,
+                    "lawful_basis": ctx.watchlist_basis(wl),
                 }
             )
     return {

@@ -93,7 +93,7 @@ def build_processing_report(ctx: Context, audit: AuditLog) -> dict[str, Any]:
             {
                 "watchlist": w.name,
                 "purpose": ctx.watchlist_purpose(w),
-                "lawful_basis": w.lawful_basis,
+                "lawful_basis": ctx.watchlist_basis(w),
                 "false_match_rate": w.fmr,
                 "subjects": store.count_members(w.watchlist_id),
                 "created_at": w.created_at.isoformat(),

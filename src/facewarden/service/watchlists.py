@@ -122,11 +122,16 @@ class Watchlists:
         except ConfigError as exc:  # the caller chose an FMR nobody calibrated
             raise invalid_input(exc.message) from None
         watchlist_id = new_id("wl")
-        # The declared purpose is typed text: sealed at rest (privacy.freetext).
-        sealed = self._ctx.freetext.seal(
-            purpose, table="watchlists", row=watchlist_id, field="purpose"
+        # The declared purpose and basis are typed text: sealed at rest (privacy.freetext).
+        seal = self._ctx.freetext.seal
+        row = WatchlistRow(
+            watchlist_id,
+            name,
+            seal(purpose, table="watchlists", row=watchlist_id, field="purpose"),
+            seal(lawful_basis, table="watchlists", row=watchlist_id, field="lawful_basis"),
+            float(fmr),
+            self._ctx.clock(),
         )
-        row = WatchlistRow(watchlist_id, name, sealed, lawful_basis, float(fmr), self._ctx.clock())
         with self._ctx.writing() as tx:
             tx.insert_watchlist(row)
             self._audit.append(
@@ -211,7 +216,7 @@ class Watchlists:
             row.watchlist_id,
             row.name,
             self._ctx.watchlist_purpose(row),
-            row.lawful_basis,
+            self._ctx.watchlist_basis(row),
             row.fmr,
             row.created_at,
             self._ctx.store.count_members(row.watchlist_id),
