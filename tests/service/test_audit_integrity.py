@@ -27,6 +27,7 @@ import pytest
 
 from facewarden.privacy import ManualClock
 from facewarden.service import Warden
+from facewarden.service.audit import DAMAGED
 from facewarden.store._pg_embedded import EmbeddedPostgres
 
 from .conftest import make_settings
@@ -211,3 +212,17 @@ def test_two_servers_with_their_own_key_directories_share_one_log(
             for server in (one, two):
                 result = server.audit.verify()
                 assert not result.ok and str(result.report.problem).startswith("deleted")
+
+
+def test_a_sealed_purpose_copied_onto_another_entry_is_named(deployment: Deployment) -> None:
+    warden = deployment.warden
+    warden.audit.record("test.append", purpose="case A")
+    warden.audit.record("test.append", purpose="case B")
+    sealed = deployment.sql("SELECT purpose FROM audit_log WHERE seq = 2")[0][0]
+    deployment.sql("UPDATE audit_log SET purpose = %s WHERE seq = 3", (sealed,))
+    result = warden.audit.verify()
+    assert not result.ok and result.report.first_bad_seq == 3
+    assert str(result.report.problem).startswith("tampered")
+    # The log stays readable; the moved text does not open under entry 3's binding.
+    shown = {e.seq: e.purpose for e in warden.audit.entries()}
+    assert shown[2] == "case A" and shown[3] == DAMAGED

@@ -35,6 +35,7 @@ NOTE = "note"
 """The details key of an entry's typed note (stored sealed)."""
 NOTE_MAX = 500
 REDACTED = "(typed text: shown to admins only)"
+DAMAGED = "(sealed text fails authentication: run audit verify)"
 _TABLE = "audit_log"
 _HEAD_DOMAIN = b"facewarden/audit-head/v1\x00"
 
@@ -132,19 +133,24 @@ class AuditLog:
     def readable(self, entry: AuditEntry) -> AuditEntry:
         """``entry`` with its typed text opened: for the roles that may read it.
 
-        The result is for display only: its hash no longer covers it.
-
-        Raises:
-            IntegrityError: sealed text was altered or moved from another entry.
+        The result is for display only: its hash no longer covers it. Sealed
+        text that fails to open (altered in the database) is shown as
+        :data:`DAMAGED`, so the rest of the log stays readable; ``audit
+        verify`` names that entry, since its hash covers the sealed text.
         """
         row = str(entry.seq)
-        text = self._ctx.freetext
-        purpose = text.open(entry.purpose, table=_TABLE, row=row, field="purpose")
+        purpose = self._open(entry.purpose, row, "purpose")
         details = dict(entry.details)
         note = details.get(NOTE)
         if isinstance(note, str):
-            details[NOTE] = text.open(note, table=_TABLE, row=row, field=f"details.{NOTE}")
+            details[NOTE] = self._open(note, row, f"details.{NOTE}")
         return replace(entry, purpose=purpose, details=details)
+
+    def _open(self, value: str, row: str, field: str) -> str:
+        try:
+            return self._ctx.freetext.open(value, table=_TABLE, row=row, field=field)
+        except IntegrityError:
+            return DAMAGED
 
     @staticmethod
     def redacted(entry: AuditEntry) -> AuditEntry:
