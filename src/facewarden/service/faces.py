@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from facewarden.errors import ConflictError, NotFoundError
+from facewarden.service import purposes
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.enrollment import ImageInput, PreparedFace, prepare_image
@@ -89,7 +90,7 @@ class FaceEditor:
             "face.remove",
             object_type="subject",
             object_id=subject_id,
-            purpose=purpose,
+            purpose=purposes.for_subject(self._ctx, tx, subject_id, purpose),
             details={"face": face_id},
         )
         self._ctx.gallery.remove_faces(subject_id, [face_id])
@@ -112,7 +113,7 @@ class FaceEditor:
                 action,
                 object_type="subject",
                 object_id=subject_id,
-                purpose=purpose,
+                purpose=purposes.for_subject(self._ctx, tx, subject_id, purpose),
                 details=details,
             )
             if old_face is not None:

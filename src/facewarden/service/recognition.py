@@ -17,6 +17,7 @@ from facewarden.errors import FaceNotFoundError, NotFoundError
 from facewarden.match.index import Hit
 from facewarden.match.thresholds import DEFAULT_FMR, threshold_for
 from facewarden.privacy.crypto import WrappedKey
+from facewarden.service import purposes
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.enrollment import ImageInput
@@ -333,7 +334,7 @@ class Recognition:
                 "verify",
                 object_type="subject",
                 object_id=subject_id,
-                purpose=purpose,
+                purpose=purposes.for_subject(self._ctx, tx, subject_id, purpose),
                 details={"match": result.is_match, "similarity": round(similarity, 4)},
             )
         return result
@@ -368,7 +369,7 @@ class Recognition:
         )
         self._audit.record(
             "verify.images",
-            purpose=purpose,
+            purpose=purposes.given_or(purpose, "1:1 comparison of two photos"),
             details={"match": result.is_match, "similarity": round(similarity, 4)},
         )
         return result

@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facewarden.errors import ConflictError, FaceNotFoundError, NotFoundError
+from facewarden.service import purposes
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.enrollment import (
@@ -195,7 +196,7 @@ class Registry:
                 "subject.enroll",
                 object_type="subject",
                 object_id=subject_id,
-                purpose=purpose,
+                purpose=purposes.for_subject(self._ctx, tx, subject_id, purpose),
                 details={"faces": list(face_ids), "watchlists": lists},
             )
             for watchlist_id in lists:
@@ -214,7 +215,11 @@ class Registry:
         with self._ctx.writing() as tx:
             subject = load_subject(self._ctx, tx, subject_id)
             self._audit.append(
-                tx, "subject.read", object_type="subject", object_id=subject_id, purpose=purpose
+                tx,
+                "subject.read",
+                object_type="subject",
+                object_id=subject_id,
+                purpose=purposes.for_subject(self._ctx, tx, subject_id, purpose),
             )
         return subject
 
@@ -232,7 +237,9 @@ class Registry:
                 "subject.lookup",
                 object_type="subject",
                 object_id=subject_id or "",
-                purpose=purpose,
+                purpose=purposes.for_subject(self._ctx, tx, subject_id, purpose)
+                if subject_id
+                else purposes.given_or(purpose, "ID-number lookup"),
                 outcome="ok" if subject_id else "not_found",
             )
         if subject_id is None:
@@ -251,7 +258,7 @@ class Registry:
             self._audit.append(
                 tx,
                 "subject.list",
-                purpose=purpose,
+                purpose=purposes.given_or(purpose, "subject listing"),
                 details={"subjects": [r.subject_id for r in rows]},
             )
         return summaries
@@ -268,7 +275,11 @@ class Registry:
         with self._ctx.writing() as tx:
             subject = load_subject(self._ctx, tx, subject_id)
             self._audit.append(
-                tx, "subject.export", object_type="subject", object_id=subject_id, purpose=purpose
+                tx,
+                "subject.export",
+                object_type="subject",
+                object_id=subject_id,
+                purpose=purposes.for_subject(self._ctx, tx, subject_id, purpose),
             )
             return build_export(self._ctx, tx, subject)
 
@@ -300,7 +311,7 @@ class Registry:
                 "subject.update",
                 object_type="subject",
                 object_id=subject_id,
-                purpose=purpose,
+                purpose=purposes.for_subject(self._ctx, tx, subject_id, purpose),
                 details={"fields": sorted(sealed)},
             )
             return load_subject(self._ctx, tx, subject_id)
@@ -322,6 +333,7 @@ class Registry:
     def erase_in(self, tx: Transaction, subject_id: str, *, purpose: str = "") -> None:
         """:meth:`erase` inside the caller's transaction (retention purges several at once)."""
         faces = tx.faces_of(subject_id)
+        purpose = purposes.for_subject(self._ctx, tx, subject_id, purpose)  # before it goes
         if not tx.delete_subject(subject_id):
             raise NotFoundError(f"no subject {subject_id}")
         self._audit.append(
