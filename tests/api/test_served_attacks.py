@@ -14,6 +14,7 @@ The server runs as a real subprocess (``python -m facewarden.cli serve``).
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import stat
@@ -137,9 +138,15 @@ def _open_files_holding(pid: int, needle: bytes) -> list[str]:
     return found
 
 
-def _multipart(files: dict[str, tuple[str, bytes]]) -> tuple[str, bytes]:
+def _multipart(
+    files: dict[str, tuple[str, bytes]], fields: dict[str, str] | None = None
+) -> tuple[str, bytes]:
     boundary = "fwboundary7d1e"
     body = b""
+    for name, value in (fields or {}).items():
+        body += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        ).encode()
     for name, (filename, data) in files.items():
         body += (
             (
@@ -153,12 +160,17 @@ def _multipart(files: dict[str, tuple[str, bytes]]) -> tuple[str, bytes]:
     return f"multipart/form-data; boundary={boundary}", body
 
 
-def _upload_and_look(served: Served, path: str, files: dict[str, tuple[str, bytes]]) -> int:
+def _upload_and_look(
+    served: Served,
+    path: str,
+    files: dict[str, tuple[str, bytes]],
+    fields: dict[str, str] | None = None,
+) -> int:
     """Send all but the last bytes of an upload, look into the server's files, then finish.
 
     Returns the response's status; asserts that no open file held the photo.
     """
-    content_type, body = _multipart(files)
+    content_type, body = _multipart(files, fields)
     photo = next(iter(files.values()))[1]
     needle = photo[len(photo) // 2 : len(photo) // 2 + 4096]
     held_back = 64
@@ -194,6 +206,13 @@ def test_a_large_native_probe_never_touches_a_disk(served: Served, big_photo: by
     small = (EXAMPLES / "obama2.jpg").read_bytes()
     files = {"image_a": ("probe.png", big_photo), "image_b": ("other.jpg", small)}
     assert _upload_and_look(served, "/v1/verify/images", files) == 200
+
+
+def test_a_large_enrollment_photo_never_touches_a_disk(served: Served, big_photo: bytes) -> None:
+    record = json.dumps({"full_name": "Spooled Person", "lawful_basis": "consent form 12"})
+    files = {"file": ("enrol.png", big_photo)}
+    status = _upload_and_look(served, "/v1/subjects", files, {"record": record, "face": "1"})
+    assert status == 201
 
 
 def test_a_large_compreface_probe_never_touches_a_disk(served: Served, big_photo: bytes) -> None:
