@@ -58,6 +58,7 @@ from facewarden.service.enrollment import (
     choose_face,
     model_key_of,
     prepare_face,
+    recognisable_faces,
 )
 from facewarden.service.faces import FaceEditor
 from facewarden.service.gallery import open_template
@@ -421,6 +422,7 @@ class CompreFaceCollection:
         )
         if not faces:
             raise FaceNotFoundError(NO_FACE)
+        faces = recognisable_faces(faces)
         if len(faces) > 1:
             # CompreFace's answer; choose_face's own message suggests a CLI option.
             raise MultipleFacesError(

@@ -25,7 +25,14 @@ from facewarden.service.records import invalid_input
 from facewarden.types import Box, Face
 from facewarden.vision.pipeline import Pipeline
 
-__all__ = ["ImageInput", "PreparedFace", "choose_face", "prepare_face", "prepare_image"]
+__all__ = [
+    "ImageInput",
+    "PreparedFace",
+    "choose_face",
+    "prepare_face",
+    "prepare_image",
+    "recognisable_faces",
+]
 
 ImageInput = str | os.PathLike[str] | bytes | npt.NDArray[Any]
 _CROP_MARGIN = 0.5  # of the face box, on each side
@@ -81,6 +88,7 @@ def choose_face(
     if not faces:
         raise FaceNotFoundError(f"{source}: no face found")
     if face_index is None:
+        faces = recognisable_faces(faces)
         if len(faces) > 1:
             raise MultipleFacesError(
                 f"{source}: {len(faces)} faces found; say which one to enroll "
@@ -99,6 +107,20 @@ def choose_face(
             f"{'; '.join(face.quality.reasons)} (force it to enroll anyway)"
         )
     return face
+
+
+def recognisable_faces(faces: list[Face]) -> list[Face]:
+    """The faces a person could have meant, when a photo must show one.
+
+    A face below the quality bar (too small, blurred, turned away) cannot be
+    recognised, so it cannot be the face an enrollment or a verification source
+    is about: a passer-by far behind the subject, a passport's ghost portrait or
+    a detector's false alarm on a blurred patch. When exactly one face is usable,
+    it alone counts; otherwise every face does (and several still mean "say which
+    one"), so nothing is chosen silently among faces of equal standing.
+    """
+    usable = [f for f in faces if f.quality is None or f.quality.usable]
+    return usable if len(usable) == 1 else faces
 
 
 def prepare_face(
