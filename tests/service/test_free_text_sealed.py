@@ -82,6 +82,7 @@ def test_a_name_typed_into_free_text_is_in_no_written_file(
             ).subject_id
             ann.registry.get(subject_id, purpose=marks["purpose"])
             ann.registry.subjects(purpose=marks["listing"])
+            ann.registry.subjects()  # no purpose given: facewarden's own marker
             pending = ann.sightings.history(
                 subject_id, 24, role="investigator", case_reference=marks["case"]
             )
@@ -114,6 +115,8 @@ def test_a_name_typed_into_free_text_is_in_no_written_file(
             shown = [ann.audit.redacted(e) for e in entries]
             assert not any(m in str(e) for e in shown for m in marks.values())
             assert REDACTED in {e.purpose for e in shown}
+            # The marker that no purpose was given is not typed text: auditors see it.
+            assert "subject listing (none given)" in {e.purpose for e in shown}
             if server is not None:
                 ann.store.checkpoint()
     finally:

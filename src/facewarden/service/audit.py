@@ -25,10 +25,20 @@ from facewarden.errors import IntegrityError
 from facewarden.privacy.anchor import Anchor
 from facewarden.privacy.audit import MAX_FIELD, AuditEntry, VerifyReport
 from facewarden.service.context import Context
+from facewarden.service.purposes import NONE_GIVEN
 from facewarden.service.records import invalid_input
 from facewarden.store.base import Transaction
 
-__all__ = ["HEAD_KEY", "NOTE", "REDACTED", "AuditLog", "AuditVerification", "check_text"]
+__all__ = [
+    "DAMAGED",
+    "HEAD_KEY",
+    "NOTE",
+    "REDACTED",
+    "AuditLog",
+    "AuditVerification",
+    "check_text",
+    "readable_entry",
+]
 
 HEAD_KEY = "audit_head"
 NOTE = "note"
@@ -131,34 +141,25 @@ class AuditLog:
         return entry
 
     def readable(self, entry: AuditEntry) -> AuditEntry:
-        """``entry`` with its typed text opened: for the roles that may read it.
-
-        The result is for display only: its hash no longer covers it. Sealed
-        text that fails to open (altered in the database) is shown as
-        :data:`DAMAGED`, so the rest of the log stays readable; ``audit
-        verify`` names that entry, since its hash covers the sealed text.
-        """
-        row = str(entry.seq)
-        purpose = self._open(entry.purpose, row, "purpose")
-        details = dict(entry.details)
-        note = details.get(NOTE)
-        if isinstance(note, str):
-            details[NOTE] = self._open(note, row, f"details.{NOTE}")
-        return replace(entry, purpose=purpose, details=details)
-
-    def _open(self, value: str, row: str, field: str) -> str:
-        try:
-            return self._ctx.freetext.open(value, table=_TABLE, row=row, field=field)
-        except IntegrityError:
-            return DAMAGED
+        """``entry`` with its typed text opened: see :func:`readable_entry`."""
+        return readable_entry(self._ctx, entry)
 
     @staticmethod
     def redacted(entry: AuditEntry) -> AuditEntry:
-        """``entry`` with typed text replaced by a marker: for roles that see no names."""
+        """``entry`` with typed text replaced by a marker: for roles that see no names.
+
+        Pass entries as :meth:`entries` returns them (opened). The marker that
+        no purpose was given (:data:`~facewarden.service.purposes.NONE_GIVEN`)
+        is facewarden's own text and stays, so an auditor finds every access
+        made without a stated purpose.
+        """
         details = dict(entry.details)
         if details.get(NOTE):
             details[NOTE] = REDACTED
-        return replace(entry, purpose=REDACTED if entry.purpose else "", details=details)
+        purpose = entry.purpose
+        if purpose and not purpose.endswith(f"({NONE_GIVEN})"):
+            purpose = REDACTED
+        return replace(entry, purpose=purpose, details=details)
 
     def _seal(self, text: str, seq: int, field: str) -> str:
         return self._ctx.freetext.seal(text, table=_TABLE, row=str(seq), field=field)
@@ -349,3 +350,26 @@ class AuditLog:
 def _tail_problem(report: VerifyReport, last_seen: int) -> bool:
     """Whether the chain's first problem lies past its last stored entry (a cut-off tail)."""
     return not report.ok and (report.first_bad_seq or 0) > last_seen
+
+
+def readable_entry(ctx: Context, entry: AuditEntry) -> AuditEntry:
+    """``entry`` with its typed text opened: for the roles that may read it.
+
+    The result is for display only: its hash no longer covers it. Sealed text
+    that fails to open (altered in the database) is shown as :data:`DAMAGED`,
+    so the rest of the log stays readable; ``audit verify`` names that entry,
+    since its hash covers the sealed text.
+    """
+    row = str(entry.seq)
+
+    def opened(value: str, field: str) -> str:
+        try:
+            return ctx.freetext.open(value, table=_TABLE, row=row, field=field)
+        except IntegrityError:
+            return DAMAGED
+
+    details = dict(entry.details)
+    note = details.get(NOTE)
+    if isinstance(note, str):
+        details[NOTE] = opened(note, f"details.{NOTE}")
+    return replace(entry, purpose=opened(entry.purpose, "purpose"), details=details)

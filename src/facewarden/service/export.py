@@ -19,7 +19,7 @@ import base64
 from typing import TYPE_CHECKING
 
 from facewarden.privacy.crypto import WrappedKey
-from facewarden.service.audit import AuditLog
+from facewarden.service.audit import AuditLog, readable_entry
 from facewarden.service.context import Context
 from facewarden.store.base import Reader
 
@@ -78,7 +78,8 @@ def build_export(ctx: Context, reader: Reader, subject: Subject) -> dict[str, ob
         # Who accessed it, when and how; typed text (purposes, case references)
         # may name others and is an admin's to read: marked, not shown.
         "audit": [
-            AuditLog.redacted(entry).to_record() for entry in reader.audit_about(subject.subject_id)
+            AuditLog.redacted(readable_entry(ctx, entry)).to_record()
+            for entry in reader.audit_about(subject.subject_id)
         ],
     }
 
