@@ -14,7 +14,7 @@ import json
 
 from fuzz.engine import fuzz_main, instrumented
 
-with instrumented():
+with instrumented("facewarden.api.uploads"):
     from facewarden.api.uploads import decode_base64_image
     from facewarden.errors import ImageError, ImageTooLargeError
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fuzz._scratch import scratch_dir
 from fuzz.engine import fuzz_main, instrumented
 
-with instrumented():
+with instrumented("facewarden.service.bulk", "facewarden.service.records", "csv"):
     from facewarden.errors import FacewardenError
     from facewarden.service.bulk import items_from_csv
     from facewarden.service.records import SubjectRecord

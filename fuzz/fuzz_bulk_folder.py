@@ -14,7 +14,7 @@ import shutil
 from fuzz._scratch import scratch_dir
 from fuzz.engine import fuzz_main, instrumented
 
-with instrumented():
+with instrumented("facewarden.service.bulk", "facewarden.service.records"):
     from facewarden.errors import FacewardenError
     from facewarden.service.bulk import IMAGE_SUFFIXES, items_from_folder
 

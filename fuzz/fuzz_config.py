@@ -15,7 +15,13 @@ import os
 from fuzz._scratch import scratch_dir
 from fuzz.engine import fuzz_main, instrumented
 
-with instrumented():
+with instrumented(
+    "facewarden.config",
+    "facewarden.privacy",
+    "facewarden.cli.registry",
+    "facewarden.service.records",
+    "pydantic_settings",
+):
     from facewarden.cli.registry import _fields
     from facewarden.config import Settings
     from facewarden.errors import ConfigError, FacewardenError, KeyMaterialError

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fuzz.engine import fuzz_main, instrumented
 
-with instrumented():
+with instrumented("facewarden.convert.dlib_format", "facewarden.convert.dlib_serialize"):
     from facewarden.convert.dlib_format import parse_network
     from facewarden.errors import ModelError
 

@@ -13,7 +13,7 @@ import time
 
 from fuzz.engine import fuzz_main, instrumented
 
-with instrumented():
+with instrumented("facewarden.imaging", "PIL"):
     import numpy as np
     from PIL import Image
 

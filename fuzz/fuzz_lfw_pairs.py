@@ -9,7 +9,7 @@ from __future__ import annotations
 from fuzz._scratch import scratch_dir
 from fuzz.engine import fuzz_main, instrumented
 
-with instrumented():
+with instrumented("facewarden.eval.lfw"):
     from facewarden.errors import EvaluationError
     from facewarden.eval.lfw import parse_pairs
 

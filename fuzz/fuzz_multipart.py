@@ -16,7 +16,9 @@ import warnings
 
 from fuzz.engine import fuzz_main, instrumented
 
-with instrumented():
+with instrumented(
+    "facewarden.api.uploads", "starlette.formparsers", "python_multipart", "multipart"
+):
     from starlette.datastructures import UploadFile
     from starlette.exceptions import HTTPException
     from starlette.formparsers import MultiPartException

@@ -151,6 +151,21 @@ def lfw_pairs_seeds() -> Iterator[tuple[str, bytes]]:
         yield "shared-pairs.txt", pairs.read_bytes()
 
 
+def eval_readers_seeds() -> Iterator[tuple[str, bytes]]:
+    yield (
+        "wider-tiny",
+        b"w0--Parade/0_Parade_0_1.jpg\n2\n3 4 10 12 0 0 0 0 0 0\n1 1 5 5 1 0 0 0 1 0\n",
+    )
+    yield "wider-empty-image", b"w1--Crowd/a.jpg\n0\n0 0 0 0 0 0 0 0 0 0\n"
+    yield "counts-tiny", b"cimage,count\nimages/a.jpg,4\nimages/b.jpg,0\n"
+    wider = SHARED / "wider-dev" / "wider_face_dev_bbx_gt.txt"
+    if wider.is_file():
+        yield "shared-wider-head", b"w" + b"\n".join(wider.read_bytes().splitlines()[:400]) + b"\n"
+    counts = SHARED / "crowd-dev" / "counts.csv"
+    if counts.is_file():
+        yield "shared-counts.csv", b"c" + counts.read_bytes()
+
+
 def config_seeds() -> Iterator[tuple[str, bytes]]:
     yield "settings", b"\x00MODE=accurate\nWORKERS=2\nMAX_IMAGE_BYTES=1000000\nHOST=127.0.0.1\n"
     yield "settings-bad", b"\x00WORKERS=-1\nMAX_IMAGE_PIXELS=abc\n"
@@ -173,6 +188,7 @@ SEEDS: dict[str, Callable[[], Iterator[tuple[str, bytes]]]] = {
     "bulk_folder": bulk_folder_seeds,
     "dlib_model": dlib_model_seeds,
     "lfw_pairs": lfw_pairs_seeds,
+    "eval_readers": eval_readers_seeds,
     "config": config_seeds,
 }
 

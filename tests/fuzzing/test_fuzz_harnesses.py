@@ -81,3 +81,17 @@ def test_csv_photo_path_with_nul_is_a_skipped_row(tmp_path: Path) -> None:
     first, second = items_from_csv(sheet, lawful_basis="consent")
     assert first.record is None and first.problem == "a photo path holds NUL"
     assert second.record is not None and second.photos == ((tmp_path / "john.jpg").resolve(),)
+
+
+def test_wider_ground_truth_with_an_absolute_image_path_is_refused(tmp_path: Path) -> None:
+    """The third: an absolute name in a WIDER ground truth pointed outside the dataset."""
+    from facewarden.errors import EvaluationError
+    from facewarden.eval.wider import read_wider_gt
+
+    truth = tmp_path / "gt.txt"
+    truth.write_text("/etc/a.jpg\n1\n0 0 4 4 0 0 0 0 0 0\n")
+    with pytest.raises(
+        EvaluationError,
+        match=r"line 1: expected an image path inside the dataset, got '/etc/a\.jpg'",
+    ):
+        read_wider_gt(truth)

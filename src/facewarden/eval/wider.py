@@ -92,8 +92,12 @@ def parse_wider_gt(text: str, *, source: str = "<text>") -> list[GroundTruth]:
         if not name:
             index += 1
             continue
-        if not name.lower().endswith((".jpg", ".jpeg", ".png")) or ".." in Path(name).parts:
+        if not name.lower().endswith((".jpg", ".jpeg", ".png")):
             raise fail(f"expected an image path, got {name[:80]!r}")
+        # Found by fuzzing (fuzz/regressions/eval_readers): an absolute name made
+        # the evaluator read any image on the disk, as ``..`` would.
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise fail(f"expected an image path inside the dataset, got {name[:80]!r}")
         if name in seen:
             raise fail(f"{name} is listed twice")
         seen.add(name)
