@@ -28,7 +28,7 @@ audit: $(STAMP)
 	$(BIN)/python .ci/audit_dependencies.py $(VENV)
 
 # Every fuzzing harness (fuzz/README.md) for a bounded time: a few minutes in all (CI).
-SMOKE_SECONDS ?= 15
+SMOKE_SECONDS ?= 10
 fuzz-smoke: $(STAMP)
 	$(BIN)/python -m fuzz.run --seconds $(SMOKE_SECONDS)
 

@@ -20,6 +20,10 @@ erasures made after the backup come back from the erasure ledger in the key
 directory (re-applied at open, see :mod:`facewarden.service.erasure`), the
 audit log is re-anchored to the restored chain (a deliberate rollback, recorded
 in the log), and a ``restore`` entry records the archive.
+
+Limit: the database is held in memory while an archive is written or read
+(fine for the embedded sizes this is tested at; a database of many GB wants
+the chunks streamed to and from disk instead).
 """
 
 from __future__ import annotations
@@ -122,16 +126,6 @@ def _read_exact(handle: IO[bytes], count: int, what: str) -> bytes:
     if len(data) != count:
         raise IntegrityError(f"the archive is truncated: it ends inside {what}")
     return data
-
-
-def read_header(path: Path) -> dict[str, Any]:
-    """The archive's header (not secret); checks the magic and format only.
-
-    Raises:
-        IntegrityError: not a facewarden archive, or its header is damaged.
-    """
-    with open(path, "rb") as handle:
-        return _header(handle)[0]
 
 
 def _header(handle: IO[bytes]) -> tuple[dict[str, Any], bytes]:
