@@ -35,6 +35,14 @@ def test_every_operation_killed_once_on_each_store_leaves_no_inconsistency(
     rows = json.loads(out.read_text())
     pairs = {(r["store"], r["op"]) for r in rows}
     assert len(pairs) == 12, pairs
-    # A worker that ran out of work before its kill is a valid run too; most are killed.
-    assert sum(r["killed"] for r in rows) >= 8, rows
+    # A worker that ran out of work before its kill (all photos enrolled, all
+    # subjects erased) is a valid run too; the rotation and purge loops never
+    # run out, so those six are always killed mid-way.
+    killed = {(r["store"], r["op"]) for r in rows if r["killed"]}
+    endless = {
+        (s, o)
+        for s in ("sqlite", "postgres")
+        for o in ("rotate-master", "rotate-templates", "purge")
+    }
+    assert endless <= killed, rows
     assert not [r for r in rows if r["problems"]]
