@@ -34,6 +34,18 @@ def lfw_dir() -> Path:
     return _require(SHARED_DATA / "lfw-fold1")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_config_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Key directories left at their default (the user's configuration area) go to a temp folder.
+
+    Set in ``os.environ``, so CLI and server subprocesses inherit it: no test
+    writes keys into the real ``~/.config``.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config-home")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL 18 + pgvector server for this session, on a Unix socket in a temp folder.

@@ -6,6 +6,8 @@ Nothing reads the environment at import time; call :meth:`Settings.load`
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -15,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from facewarden.errors import ConfigError
 from facewarden.imaging import ImageLimits
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "default_key_dir", "legacy_key_dir", "user_key_dir"]
 
 
 class Settings(BaseSettings):
@@ -28,8 +30,10 @@ class Settings(BaseSettings):
     )
     key_dir: Path | None = Field(
         default=None,
-        description="where key material lives; default <data_dir>/../facewarden-keys, "
-        "never inside the database",
+        description="where key material lives; default: the user's configuration area, "
+        "$XDG_CONFIG_HOME/facewarden/keys/<data dir name>-<hash of its path> (~/.config "
+        "when unset), so a copy of the data directory's parent does not take the keys; "
+        "never inside the data directory",
     )
     mode: Literal["fast", "accurate"] = Field(
         default="fast", description="pipeline preset for detection and identification"
@@ -248,7 +252,40 @@ class Settings(BaseSettings):
 
     @property
     def resolved_key_dir(self) -> Path:
-        """The key directory: configured, or a sibling of the data directory."""
+        """The key directory: configured, else :func:`default_key_dir` of the data directory."""
         if self.key_dir is not None:
             return self.key_dir
-        return self.data_dir.resolve().parent / f"{self.data_dir.name}-keys"
+        return default_key_dir(self.data_dir)
+
+
+def legacy_key_dir(data_dir: Path) -> Path:
+    """Where earlier versions put the keys by default: ``<data dir>-keys``, beside the data."""
+    data = data_dir.resolve()
+    return data.parent / f"{data.name}-keys"
+
+
+def user_key_dir(data_dir: Path) -> Path:
+    """``$XDG_CONFIG_HOME/facewarden/keys/<data dir name>-<12 hex of its absolute path>``."""
+    data = data_dir.resolve()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    digest = hashlib.sha256(str(data).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return Path(base) / "facewarden" / "keys" / f"{data.name}-{digest}"
+
+
+def default_key_dir(data_dir: Path) -> Path:
+    """The key directory used when none is configured.
+
+    ``$XDG_CONFIG_HOME/facewarden/keys/<name>-<12 hex>`` (``~/.config`` when
+    the variable is unset), named after the data directory and a hash of its
+    absolute path, so two deployments never share one and a copy of the data
+    directory (or of its parent) does not take the keys along. A deployment
+    made by an earlier version keeps its ``<data dir>-keys`` while no key
+    directory exists at the new place (opening it then warns).
+
+    Reads the environment when called, never at import.
+    """
+    default = user_key_dir(data_dir)
+    legacy = legacy_key_dir(data_dir)
+    if not default.exists() and legacy.is_dir():
+        return legacy
+    return default

@@ -37,7 +37,8 @@ def deployment_options(command: F) -> F:
     @click.option(
         "--key-dir",
         type=click.Path(file_okay=False, path_type=Path),
-        help="Key directory [FACEWARDEN_KEY_DIR; default: <data dir>-keys].",
+        help="Key directory, never inside the data directory [FACEWARDEN_KEY_DIR; default: "
+        "~/.config/facewarden/keys/<data dir name>-<hash>].",
     )
     @click.option(
         "--data-dir",

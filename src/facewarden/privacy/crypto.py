@@ -10,6 +10,15 @@ Two layers of keys, so that rotating the master key never touches the data:
   re-wraps each data key (a few dozen bytes each), and the old master key is
   then destroyed.
 
+A subject's data key has one more layer, so that erasing the subject is
+final in every copy of the database: it is wrapped by the subject's own
+key-encryption key (KEK, id ``sk-<subject id>``, see
+:meth:`Envelope.new_subject_data_key`), which lives in the key directory
+encrypted under the master key. Erasure destroys the KEK; master-key
+rotation re-encrypts the KEKs and leaves the subject's wrapped data key as
+it is. The wrapped-key format is the same for both: the "master key id"
+field names whichever key wraps it.
+
 Field ciphertexts bind their place in the store: the associated data names
 table, row id and field, so a ciphertext copied to another row or field (say,
 one subject's ID number pasted onto another subject) fails to decrypt.
@@ -41,9 +50,17 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from facewarden.errors import IntegrityError
+from facewarden.privacy._subjectkeys import KEK_PREFIX
 from facewarden.privacy.keys import KEY_BYTES, KeyRing
 
-__all__ = ["FORMAT_VERSION", "ID_NORMALISATION", "Envelope", "WrappedKey", "normalise_id_number"]
+__all__ = [
+    "FORMAT_VERSION",
+    "ID_NORMALISATION",
+    "Envelope",
+    "WrappedKey",
+    "is_subject_wrapped",
+    "normalise_id_number",
+]
 
 FORMAT_VERSION = 1
 _NONCE = 12
@@ -129,17 +146,37 @@ class Envelope:
         """Generate a random data key and return it wrapped with the active master key."""
         return self._wrap(AESGCM.generate_key(bit_length=8 * KEY_BYTES))
 
+    def new_subject_data_key(self, subject_id: str) -> WrappedKey:
+        """A random data key for one subject, wrapped by a new KEK of that subject.
+
+        The KEK is written to the key directory (fsynced) before this returns,
+        so the database may then commit data encrypted under the data key.
+
+        Raises:
+            KeyMaterialError: the subject already has a KEK.
+        """
+        [kek] = self._keyring.new_subject_keys([subject_id])
+        return self._wrap(AESGCM.generate_key(bit_length=8 * KEY_BYTES), kek)
+
+    def wrap_for_subject(self, wrapped: WrappedKey, kek: str) -> WrappedKey:
+        """Re-wrap a master-wrapped data key under a subject's existing KEK (migration).
+
+        The data key, and every ciphertext made with it, is unchanged.
+        """
+        return self._wrap(self._unwrap_raw(wrapped), kek)
+
     def rewrap(self, wrapped: WrappedKey) -> WrappedKey:
         """Re-wrap a data key with the active master key (master-key rotation).
 
         The data key itself, and so every ciphertext made with it, is unchanged.
-        A key already wrapped by the active master key is returned as it is.
+        A key already wrapped by the active master key is returned as it is,
+        and so is one wrapped by a subject's KEK (rotation re-encrypts the KEKs).
 
         Raises:
             KeyMaterialError: its master key is no longer in the key ring.
             IntegrityError: the wrapped key fails authentication.
         """
-        if wrapped.master_key_id == self._keyring.active_master_id:
+        if wrapped.master_key_id == self._keyring.active_master_id or is_subject_wrapped(wrapped):
             return wrapped
         return self._wrap(self._unwrap_raw(wrapped))
 
@@ -228,8 +265,8 @@ class Envelope:
         message = kind.encode("ascii") + b"\x00" + normalised.encode("utf-8")
         return hmac.new(self._keyring.blind_index_key, message, hashlib.sha256).hexdigest()
 
-    def _wrap(self, data_key: bytes) -> WrappedKey:
-        master_id = self._keyring.active_master_id
+    def _wrap(self, data_key: bytes, wrapping_id: str | None = None) -> WrappedKey:
+        master_id = wrapping_id or self._keyring.active_master_id
         nonce = os.urandom(_NONCE)
         aad = _DEK_AAD_PREFIX + master_id.encode("ascii")
         sealed = AESGCM(self._keyring.master_key(master_id)).encrypt(nonce, data_key, aad)
@@ -261,6 +298,11 @@ class Envelope:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return aead
+
+
+def is_subject_wrapped(wrapped: WrappedKey) -> bool:
+    """Whether a data key is wrapped by a subject's KEK (rather than a master key)."""
+    return wrapped.master_key_id.startswith(KEK_PREFIX)
 
 
 def normalise_id_number(value: str) -> str:

@@ -3,7 +3,17 @@
 A :class:`KeyRing` is loaded from a private key directory (format and file
 mechanics in :mod:`facewarden.privacy._keydir`): master keys for envelope
 encryption (several during rotation), the blind-index HMAC key, the audit
-HMAC key and the template-transform seed. The server refuses to start when
+HMAC key and the template-transform seed; plus one key-encryption key (KEK)
+per enrolled subject and the erasure ledger (:mod:`facewarden.privacy._subjectkeys`).
+
+Erasure is cryptographic: a subject's data key is wrapped by its own KEK
+(id ``sk-<subject id>``), which lives only here, encrypted under the master
+key. Destroying the KEK (:meth:`KeyRing.destroy_erased_keys`) leaves every
+copy of the subject's wrapped data key, in dead rows, WAL or an earlier
+backup, undecryptable with whatever keys remain. The ledger records each
+erased subject's pseudonymous id first, so that an interrupted erasure is
+completed and a database restored from a backup has the erasures made
+since re-applied (:mod:`facewarden.service.erasure`). The server refuses to start when
 any of it is readable by group or others. Nothing here logs key bytes, and
 ``repr`` shows ids only.
 
@@ -47,6 +57,12 @@ from facewarden.privacy._keydir import (
     sweep,
     write_manifest,
 )
+from facewarden.privacy._subjectkeys import (
+    KEK_PREFIX,
+    ErasureLedger,
+    SubjectKeyStore,
+    kek_id,
+)
 
 __all__ = ["KEY_BYTES", "KeyRing"]
 
@@ -63,6 +79,10 @@ class KeyRing:
     def __init__(self, path: Path, state: State) -> None:
         self._path = path
         self._state = state
+        self._subject_keys = SubjectKeyStore(
+            path, self._master_only, lambda: self.active_master_id, self._reload_unlocked
+        )
+        self._ledger = ErasureLedger(path)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, create: bool = False) -> KeyRing:
@@ -106,6 +126,13 @@ class KeyRing:
         with locked(self._path, exclusive=False):
             self._state = load(self._path)
 
+    def _reload_unlocked(self) -> None:
+        # For the subject key store, which may already hold the directory's lock:
+        # flock(2) locks taken twice by one process through two descriptors block
+        # each other. Files are replaced atomically and the manifest last, so an
+        # unlocked read sees a whole old or new state.
+        self._state = load(self._path)
+
     def __repr__(self) -> str:
         return (
             f"KeyRing({str(self._path)!r}, active_master_id={self.active_master_id!r}, "
@@ -128,11 +155,23 @@ class KeyRing:
         return tuple(sorted(self._state.masters))
 
     def master_key(self, key_id: str) -> bytes:
-        """The 32 bytes of master key ``key_id``.
+        """The 32 bytes of wrapping key ``key_id``: a master key, or a subject's KEK (``sk-``).
 
         Raises:
-            KeyMaterialError: no such key (never created, or destroyed).
+            KeyMaterialError: no such key (never created, or destroyed: for a
+                subject's KEK, the subject was erased).
         """
+        if key_id.startswith(KEK_PREFIX):
+            kek = self._subject_keys.get(key_id)
+            if kek is None:
+                raise KeyMaterialError(
+                    f"subject key {key_id!r} is not in {self._path}: the subject was erased "
+                    "(its key destroyed), or it was never created here"
+                )
+            return kek
+        return self._master_only(key_id)
+
+    def _master_only(self, key_id: str) -> bytes:
         try:
             return self._state.masters[key_id]
         except KeyError:
@@ -171,6 +210,78 @@ class KeyRing:
         """The staged seed, or ``None`` when nothing is staged."""
         staged = self.staged_template_key_id
         return None if staged is None else self._state.templates[staged]
+
+    def new_subject_keys(self, subject_ids: list[str]) -> list[str]:
+        """Create (durably, before any data depends on them) a KEK per subject; their ids.
+
+        Raises:
+            KeyMaterialError: a subject already has one (subject ids are never reused).
+        """
+        ids = [kek_id(s) for s in subject_ids]
+        self._subject_keys.create(ids)
+        return ids
+
+    @staticmethod
+    def subject_key_id(subject_id: str) -> str:
+        """The id of a subject's KEK (``sk-<subject id>``), as wrapped data keys name it."""
+        return kek_id(subject_id)
+
+    def has_subject_key(self, subject_id: str) -> bool:
+        """Whether the subject's KEK is here (False: never made, or destroyed by erasure)."""
+        return self._subject_keys.get(kek_id(subject_id)) is not None
+
+    def destroy_subject_keys(self, subject_ids: list[str]) -> int:
+        """Destroy the KEKs of these subjects (absent ones skipped); returns how many went."""
+        return self._subject_keys.destroy(kek_id(s) for s in subject_ids)
+
+    def subject_key_usage(self) -> dict[str, int]:
+        """How many subject KEKs each master key encrypts."""
+        return dict(self._subject_keys.usage())
+
+    def rewrap_subject_keys(self) -> int:
+        """Re-encrypt every subject KEK under the active master key; returns how many moved."""
+        return self._subject_keys.rewrap_all()
+
+    def record_erasure(self, subject_id: str) -> int:
+        """Append a subject's id to the erasure ledger (fsynced); returns the ledger's end.
+
+        Call it inside the database transaction that deletes the subject,
+        before it commits: a crash after this line and before the commit is
+        completed at the next open (the subject is erased then).
+        """
+        with locked(self._path, exclusive=True):
+            return self._ledger.append(subject_id)
+
+    @property
+    def erasure_ledger_end(self) -> int:
+        """The erasure ledger's length in bytes."""
+        return self._ledger.end()
+
+    def erasures_since(self, offset: int) -> tuple[list[str], int]:
+        """Subject ids the ledger records from byte ``offset`` on, and the offset read to.
+
+        An offset past the end (a ledger older than the database) reads it all.
+        """
+        if offset > self._ledger.end():
+            offset = 0
+        return self._ledger.since(offset)
+
+    def destroy_erased_keys(self) -> int:
+        """Destroy the KEK of every subject in the ledger whose KEK may remain; idempotent.
+
+        Returns how many KEKs were destroyed (0 when every erasure was complete).
+        """
+        done = self._ledger.done()
+        if done > self._ledger.end():
+            done = 0
+        ids, end = self._ledger.since(done)
+        if not ids:
+            return 0
+        gone = self.destroy_subject_keys(ids)
+        with locked(self._path, exclusive=True):
+            if self._ledger.done() < end:
+                self._ledger.set_done(end)
+        return gone
 
     def add_master_key(self) -> str:
         """Create a new master key, make it active and return its id.

@@ -286,7 +286,8 @@ class CompreFaceCollection:
         self, tx: Transaction, watchlist: WatchlistRow, name: str, basis: str
     ) -> str:
         ctx, now = self._ctx, self._ctx.clock()
-        subject_id, key = new_id("sub"), ctx.envelope.new_data_key()
+        subject_id = new_id("sub")
+        key = ctx.envelope.new_subject_data_key(subject_id)  # its KEK, on disk first
         record = SubjectRecord(full_name=name, lawful_basis=basis)
         sealed = seal_record(ctx.envelope, key, subject_id, record)
         tx.insert_subject(SubjectRow(subject_id, key.to_bytes(), None, sealed, now, now))

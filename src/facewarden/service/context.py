@@ -58,6 +58,8 @@ class Context:
     def audit_appended(self, entry: AuditEntry) -> None:
         """Note the entry an open transaction appended; the anchor moves once it commits."""
         self._appended = entry
+    erasures_pending: bool = False
+    """Set by an erasure inside :meth:`writing`: destroy the KEKs once it commits."""
 
     @cached_property
     def freetext(self) -> FreeText:
@@ -119,6 +121,12 @@ class Context:
                     self.gallery.unload()
                 self._appended = None
                 raise
+            finally:
+                pending, self.erasures_pending = self.erasures_pending, False
+            if pending:
+                # Committed: the erased subjects' KEKs go now (the ledger has their
+                # ids, so a crash before this line is completed at the next open).
+                self.keyring.destroy_erased_keys()
             if version is not None:
                 self.gallery.forget_saved()
                 if self.gallery.loaded:

@@ -1,7 +1,8 @@
 """Key administration: master-key rotation, destruction of old keys, template renewal.
 
-* :meth:`KeyAdmin.rotate_master` adds a master key and re-wraps every data
-  key with it in one transaction (the data itself is untouched);
+* :meth:`KeyAdmin.rotate_master` adds a master key, re-encrypts every
+  subject's key-encryption key with it, and re-wraps every other data key
+  with it in one transaction (the data itself is untouched);
 * :meth:`KeyAdmin.destroy_master` then shreds an old master key, refusing
   while any data key still depends on it;
 * :meth:`KeyAdmin.rotate_templates` stages a new template seed, re-protects
@@ -17,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from facewarden.errors import ConflictError, KeyMaterialError
-from facewarden.privacy.crypto import WrappedKey
+from facewarden.privacy.crypto import WrappedKey, is_subject_wrapped
 from facewarden.privacy.template import TemplateProtector, renew, renewal
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
@@ -96,10 +97,14 @@ class KeyAdmin:
         ctx = self._ctx
         with ctx.writing() as tx:
             new_id = ctx.keyring.add_master_key()
-            count = 0
-            for subject_id, wrapped in tx.iter_wrapped_keys():
-                rewrapped = ctx.envelope.rewrap(WrappedKey.from_bytes(wrapped))
-                tx.set_wrapped_key(subject_id, rewrapped.to_bytes())
+            # Subjects' KEKs (in the key directory) are re-encrypted; the data keys
+            # they wrap stay as they are in the database.
+            count = ctx.keyring.rewrap_subject_keys()
+            for subject_id, raw in tx.iter_wrapped_keys():
+                wrapped = WrappedKey.from_bytes(raw)
+                if is_subject_wrapped(wrapped):
+                    continue
+                tx.set_wrapped_key(subject_id, ctx.envelope.rewrap(wrapped).to_bytes())
                 count += 1
             check = tx.get_meta(KEY_CHECK)
             if check is not None:
@@ -198,9 +203,13 @@ class KeyAdmin:
         return TemplateRotation(old.key_id, new_id, count)
 
     def _usage(self) -> Counter[str]:
-        usage: Counter[str] = Counter(
-            WrappedKey.from_bytes(w).master_key_id for _, w in self._ctx.store.iter_wrapped_keys()
-        )
+        # Data keys wrapped by a subject's KEK count under the master key that
+        # encrypts the KEK.
+        usage: Counter[str] = Counter(self._ctx.keyring.subject_key_usage())
+        for _, raw in self._ctx.store.iter_wrapped_keys():
+            wrapped = WrappedKey.from_bytes(raw)
+            if not is_subject_wrapped(wrapped):
+                usage[wrapped.master_key_id] += 1
         check = self._ctx.store.get_meta(KEY_CHECK)
         if check is not None:
             usage[key_check_key(check).master_key_id] += 1

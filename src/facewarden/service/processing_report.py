@@ -31,7 +31,8 @@ _CATEGORIES = (
     (
         "identity records",
         "name, ID number, birth date, sex, nationality, address, employer, notes, lawful basis",
-        "AES-256-GCM per field under a per-subject data key wrapped by the master key; "
+        "AES-256-GCM per field under a per-subject data key, wrapped by a per-subject "
+        "key-encryption key kept in the key directory and destroyed at erasure; "
         "ID numbers found through a keyed blind index",
     ),
     (

@@ -1,10 +1,15 @@
 """The registry: enroll, read, update, export and erase subjects.
 
 Every write is one transaction holding the change and its audit entry;
-every read of personal data is audited too. A subject's fields, templates
-and photos are encrypted with the subject's own data key, so erasing the
-subject's row (and with it the wrapped key) leaves nothing decryptable
-behind, even in a backup taken before.
+every read of personal data is audited too. A subject's fields, templates,
+photos and sighting thumbnails are encrypted with the subject's own data
+key, wrapped by the subject's own key-encryption key (KEK) in the key
+directory. Erasure deletes the rows, records the subject in the erasure
+ledger before the commit, and destroys the KEK after it: what is left of
+the subject anywhere (dead rows, WAL, a backup taken before) can no longer
+be decrypted with any key that remains. See :mod:`facewarden.service.erasure`
+for how an interrupted erasure is completed and a restored backup has the
+erasures made since re-applied.
 
 Adding, replacing and removing faces of an enrolled subject is
 :mod:`facewarden.service.faces`; the export's shape is
@@ -14,11 +19,14 @@ Adding, replacing and removing faces of an enrolled subject is
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
+from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
 
-from facewarden.errors import ConflictError, FaceNotFoundError, NotFoundError
+from facewarden.errors import ConflictError, FaceNotFoundError, FacewardenError, NotFoundError
+from facewarden.privacy.crypto import WrappedKey
 from facewarden.service import purposes
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
@@ -30,6 +38,7 @@ from facewarden.service.enrollment import (
     prepare_face,
     prepare_image,
 )
+from facewarden.service.erasure import LEDGER_APPLIED
 from facewarden.service.export import build_export
 from facewarden.service.records import (
     SubjectRecord,
@@ -172,7 +181,35 @@ class Registry:
         if not faces:
             raise FaceNotFoundError("enrollment needs at least one face")
         now = self._ctx.clock()
-        subject_id, data_key = new_id("sub"), self._ctx.envelope.new_data_key()
+        subject_id = new_id("sub")
+        # The subject's KEK is on disk before anything encrypted under it is committed.
+        data_key = self._ctx.envelope.new_subject_data_key(subject_id)
+        try:
+            return self._insert(
+                subject_id, data_key, record, faces, now, watchlists, purpose, source_key, read_back
+            )
+        except FacewardenError:
+            # A refused enrollment (a taken ID number, an unknown watchlist) committed
+            # nothing: its new KEK protects nothing and goes. Checked, not assumed, so
+            # a failure after the commit never destroys a stored subject's key. (A crash
+            # leaves such a KEK behind the same way: unused and harmless.)
+            with suppress(FacewardenError):
+                if self._ctx.store.get_subject(subject_id) is None:
+                    self._ctx.keyring.destroy_subject_keys([subject_id])
+            raise
+
+    def _insert(
+        self,
+        subject_id: str,
+        data_key: WrappedKey,
+        record: SubjectRecord,
+        faces: Sequence[PreparedFace],
+        now: datetime,
+        watchlists: Sequence[str],
+        purpose: str,
+        source_key: str | None,
+        read_back: bool,
+    ) -> Enrollment:
         row = SubjectRow(
             subject_id,
             data_key.to_bytes(),
@@ -317,11 +354,13 @@ class Registry:
             return load_subject(self._ctx, tx, subject_id)
 
     def erase(self, subject_id: str, *, purpose: str = "") -> None:
-        """Erase a subject: record, faces, templates, photos, memberships, index entries.
+        """Erase a subject: record, faces, templates, photos, memberships, index entries, KEK.
 
         The audit log keeps a tombstone naming only the pseudonymous id. The
-        database's write-ahead log is checkpointed afterwards so the deleted
-        pages (overwritten by ``secure_delete``) leave it too.
+        subject's KEK is destroyed once the deletion is committed (by
+        :meth:`Context.writing`), so no copy of the subject's data decrypts
+        any more; the database's write-ahead log is checkpointed afterwards so
+        the deleted pages (overwritten by ``secure_delete``) leave it too.
 
         Raises:
             NotFoundError: no such subject (already erased?).
@@ -330,12 +369,26 @@ class Registry:
             self.erase_in(tx, subject_id, purpose=purpose)
         self._ctx.store.checkpoint()
 
-    def erase_in(self, tx: Transaction, subject_id: str, *, purpose: str = "") -> None:
-        """:meth:`erase` inside the caller's transaction (retention purges several at once)."""
+    def erase_in(
+        self, tx: Transaction, subject_id: str, *, purpose: str = "", record: bool = True
+    ) -> None:
+        """:meth:`erase` inside the caller's transaction (retention purges several at once).
+
+        Args:
+            tx: the transaction (its commit makes the erasure visible).
+            subject_id: whom to erase.
+            purpose: why, for the tombstone.
+            record: append the subject to the erasure ledger (False only when
+                re-applying an erasure the ledger already holds).
+        """
         faces = tx.faces_of(subject_id)
         purpose = purposes.for_subject(self._ctx, tx, subject_id, purpose)  # before it goes
         if not tx.delete_subject(subject_id):
             raise NotFoundError(f"no subject {subject_id}")
+        if record:
+            # Before the commit: a crash from here on is completed at the next open.
+            tx.set_meta(LEDGER_APPLIED, str(self._ctx.keyring.record_erasure(subject_id)))
+        self._ctx.erasures_pending = True
         self._audit.append(
             tx,
             "subject.erase",

@@ -33,7 +33,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from facewarden.config import Settings
+from facewarden.config import Settings, legacy_key_dir, user_key_dir
 from facewarden.errors import ConfigError, IntegrityError, KeyMaterialError, NotFoundError
 from facewarden.privacy.anchor import HeadAnchor
 from facewarden.privacy.audit import AuditChain
@@ -60,6 +60,7 @@ from facewarden.service.compreface_match import CompreFaceMatcher
 from facewarden.service.context import Context
 from facewarden.service.crowd_report import CrowdReports
 from facewarden.service.enrollment import model_key_of
+from facewarden.service.erasure import ErasureReport, migrate_subject_keys, reapply_erasures
 from facewarden.service.faces import FaceEditor
 from facewarden.service.gallery import Gallery, IndexPolicy, embedder_of
 from facewarden.service.gallery_pg import PgVectorGallery
@@ -145,6 +146,7 @@ class Warden:
                 PostgreSQL server (``settings.database_url``) is configured unsafely.
             DatabaseUnavailableError: the PostgreSQL server cannot be reached.
         """
+        _check_key_placement(settings)
         if settings.database_url is not None and is_postgres_url(settings.database_url):
             return cls._open_postgres(
                 settings.database_url,
@@ -157,7 +159,6 @@ class Warden:
             )
         db = database_path(settings)
         key_dir = settings.resolved_key_dir
-        _refuse_keys_inside_data(settings.data_dir, key_dir)
         if not db.exists() and not create:
             raise NotFoundError(
                 f"no facewarden database at {db}; create one with "
@@ -166,7 +167,7 @@ class Warden:
         keyring = _open_keyring(key_dir, db, create=create)
         store = open_sqlite(db, create=create, quick_check=settings.check_database_on_open)
         try:
-            return cls(
+            return cls._settled(
                 _context(settings, store, keyring, clock, pipeline, enroll_pipeline, actor), actor
             )
         except BaseException:
@@ -190,12 +191,37 @@ class Warden:
         store = open_postgres(url, create=create)
         try:
             keyring = KeyRing.open(settings.resolved_key_dir, create=create)
-            return cls(
+            return cls._settled(
                 _context(settings, store, keyring, clock, pipeline, enroll_pipeline, actor), actor
             )
         except BaseException:
             store.close()
             raise
+
+    @classmethod
+    def _settled(cls, ctx: Context, actor: str) -> Warden:
+        # Every subject on a KEK of its own, and every erasure the ledger records
+        # applied here (interrupted, or made after the backup this was restored from).
+        warden = cls(ctx, actor)
+        migrate_subject_keys(ctx)
+        warden.reapply_erasures()
+        return warden
+
+    def reapply_erasures(self) -> ErasureReport:
+        """Complete interrupted erasures and re-apply, to a restored database, those made since.
+
+        Runs at every open and purge; call it after restoring a backup into
+        a deployment that is already open. Each subject the erasure ledger
+        (in the key directory) names and the database still holds is erased
+        with a tombstone; every KEK of an erased subject still present is
+        destroyed. See :mod:`facewarden.service.erasure`.
+        """
+        return reapply_erasures(
+            self._ctx,
+            lambda tx, sid: self.registry.erase_in(
+                tx, sid, purpose="erasure re-applied from the ledger", record=False
+            ),
+        )
 
     def __enter__(self) -> Warden:
         return self
@@ -265,12 +291,15 @@ class Warden:
     def purge(self) -> PurgeReport:
         """Delete what the retention policies say has expired, then compact the store.
 
+        First, erasures the ledger records are completed (see
+        :meth:`reapply_erasures`): no KEK of an erased subject survives a purge.
         Expired subjects are erased (with a tombstone each); the purge itself
         is one audit entry. Afterwards the store rewrites what it deleted from
         (SQLite: the file; PostgreSQL: those tables only, every table when
         subjects were erased) and checkpoints, so the deleted bytes leave the disk.
         """
         ctx = self._ctx
+        self.reapply_erasures()
         with ctx.writing(gallery_changes=True) as tx:
             report = purge(
                 tx,
@@ -346,13 +375,36 @@ def _purged_tables(report: PurgeReport) -> list[str] | None:
     return [_CLASS_TABLES[c] for c, n in report.deleted.items() if n and c in _CLASS_TABLES]
 
 
-def _refuse_keys_inside_data(data_dir: Path, key_dir: Path) -> None:
+def _check_key_placement(settings: Settings) -> None:
+    """Refuse keys inside the data directory; warn where one copy would take both.
+
+    Raises:
+        ConfigError: the key directory is the data directory or inside it.
+    """
+    data_dir, key_dir = settings.data_dir, settings.resolved_key_dir
     data, keys = data_dir.resolve(), key_dir.resolve()
     if keys == data or data in keys.parents:
         raise ConfigError(
             f"the key directory {key_dir} is inside the data directory {data_dir}; "
-            "a copy of the data would carry its keys. Put it elsewhere "
-            "(--key-dir / FACEWARDEN_KEY_DIR)"
+            "a copy of the data would carry its keys. Set FACEWARDEN_KEY_DIR (--key-dir) "
+            "to a directory outside it, or leave it unset for the default in the user's "
+            "configuration area"
+        )
+    if key_dir == legacy_key_dir(data_dir) and settings.key_dir is None:
+        logger.warning(
+            "the keys are in %s, beside the data directory, where earlier versions put "
+            "them by default; move them to %s (or set FACEWARDEN_KEY_DIR)",
+            key_dir,
+            user_key_dir(data_dir),
+        )
+    elif data.parent in keys.parents:
+        logger.warning(
+            "the key directory %s and the data directory %s are both in %s: a copy "
+            "(backup) of that folder takes the keys along with the data; keep the keys "
+            "elsewhere (FACEWARDEN_KEY_DIR, or unset for the user's configuration area)",
+            key_dir,
+            data_dir,
+            data.parent,
         )
 
 
