@@ -106,7 +106,7 @@ def _opens(data_key: bytes, ciphertext: bytes, aad: bytes) -> bool:
 
 def _person(warden: Warden, name: str, photos: list[Path], **fields: str) -> str:
     record = SubjectRecord(full_name=name, lawful_basis="consent form 9", **fields)
-    return warden.registry.enroll(record, photos[:1], watchlists=["staff"]).subject_id
+    return warden.registry.enroll(record, photos[-1:], watchlists=["staff"]).subject_id
 
 
 def _secrets_of(warden: Warden, subject_id: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:

@@ -49,7 +49,7 @@ def test_a_copy_of_the_data_directorys_parent_holds_no_key_and_cannot_be_read(
     settings = Settings(data_dir=site / "data", workers=1)  # no key directory given
     with Warden.open(settings, clock=clock, create=True) as warden:
         warden.watchlists.create("staff", purpose="test", lawful_basis="test")
-        sid = enroll(warden, MARKER, OBAMA[:1], watchlists=["staff"]).subject_id  # type: ignore[attr-defined]
+        sid = enroll(warden, MARKER, OBAMA[-1:], watchlists=["staff"]).subject_id  # type: ignore[attr-defined]
         assert config_home in warden.key_dir.parents
         warden.backup(site / "backup.db")
 

@@ -58,6 +58,7 @@ class Context:
     def audit_appended(self, entry: AuditEntry) -> None:
         """Note the entry an open transaction appended; the anchor moves once it commits."""
         self._appended = entry
+
     erasures_pending: bool = False
     """Set by an erasure inside :meth:`writing`: destroy the KEKs once it commits."""
 
