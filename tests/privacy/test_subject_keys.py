@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 
 import pytest
 
 from facewarden.errors import KeyMaterialError
 from facewarden.privacy import Envelope, KeyRing
-from facewarden.privacy._subjectkeys import LEDGER, SUBJECT_KEYS, bucket_of
+from facewarden.privacy._subjectkeys import _RECHECK_SECONDS, LEDGER, SUBJECT_KEYS, bucket_of
 
 WHERE = {"table": "subjects", "row": "sub_00000000000000aa", "field": "full_name"}
 
@@ -24,7 +25,11 @@ def test_a_subject_key_wraps_the_data_key_and_its_destruction_is_final(
     other = KeyRing.open(keyring.path)
     assert Envelope(other).decrypt_str(sealed, data_key=key, **WHERE) == "Example Person"
     assert other.destroy_subject_keys(["sub_00000000000000aa"]) == 1
-    # This process sees the destruction at once, cached data key or not.
+    # The destroying process is refused at once; this one within the recheck time
+    # (its cached data key or not).
+    with pytest.raises(KeyMaterialError, match="erased"):
+        Envelope(other).decrypt_str(sealed, data_key=key, **WHERE)
+    time.sleep(_RECHECK_SECONDS + 0.1)
     with pytest.raises(KeyMaterialError, match="erased"):
         envelope.decrypt_str(sealed, data_key=key, **WHERE)
     assert not keyring.has_subject_key("sub_00000000000000aa")

@@ -35,6 +35,8 @@ import re
 import secrets
 import stat
 import threading
+import time
+from functools import lru_cache
 from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import suppress
@@ -63,6 +65,11 @@ _NONCE = 12
 _BUCKET_HEX = 3  # 4096 buckets
 _AAD = b"facewarden/subject-keys/v1/"
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,60}$")
+# How long a bucket read from disk is trusted before its file is checked again
+# (a stat per lookup cost about as much as the decryption it guards). Changes
+# made by this process drop the cache at once; another process's destruction
+# is seen within this time, and that process deleted the subject's rows first.
+_RECHECK_SECONDS = 0.5
 
 MasterLookup = Callable[[str], bytes]
 
@@ -74,6 +81,7 @@ def kek_id(subject_id: str) -> str:
     return KEK_PREFIX + subject_id
 
 
+@lru_cache(maxsize=65536)
 def bucket_of(key_id: str) -> str:
     """The bucket (three hex digits) a key id falls in."""
     return hashlib.sha256(key_id.encode("ascii")).hexdigest()[:_BUCKET_HEX]
@@ -102,6 +110,7 @@ class SubjectKeyStore:
         self._active_master = active_master
         self._reload = reload
         self._cache: dict[str, tuple[tuple[int, int, int], str, dict[str, bytes]]] = {}
+        self._checked: dict[str, float] = {}
         self._lock = threading.Lock()
 
     # Reading -----------------------------------------------------------------
@@ -127,15 +136,23 @@ class SubjectKeyStore:
         )
 
     def _entries(self, bucket: str) -> tuple[str, dict[str, bytes]]:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(bucket)
+            if cached is not None and now - self._checked.get(bucket, -1e9) < _RECHECK_SECONDS:
+                return cached[1], cached[2]
         path = self._buckets / f"{bucket}.keys"
         try:
             st = os.lstat(path)
         except FileNotFoundError:
+            with self._lock:
+                self._cache.pop(bucket, None)
             return "", {}
         signature = (st.st_ino, st.st_mtime_ns, st.st_size)
         with self._lock:
             cached = self._cache.get(bucket)
             if cached is not None and cached[0] == signature:
+                self._checked[bucket] = now
                 return cached[1], cached[2]
         if stat.S_ISLNK(st.st_mode):
             raise KeyMaterialError(f"{path} is a symbolic link; put the real file here")
@@ -143,6 +160,7 @@ class SubjectKeyStore:
         master, entries = self._decode(bucket, path.read_bytes())
         with self._lock:
             self._cache[bucket] = (signature, master, entries)
+            self._checked[bucket] = now
         return master, entries
 
     def _decode(self, bucket: str, data: bytes) -> tuple[str, dict[str, bytes]]:
@@ -236,6 +254,10 @@ class SubjectKeyStore:
                     shred(self._buckets / name)
 
     def _fresh(self, bucket: str) -> tuple[str, dict[str, bytes]]:
+        # Under the exclusive lock: always check the file, another process may
+        # have changed it within the recheck time.
+        with self._lock:
+            self._checked.pop(bucket, None)
         master, entries = self._entries(bucket)
         return master, dict(entries)
 
