@@ -36,10 +36,10 @@ import secrets
 import stat
 import threading
 import time
-from functools import lru_cache
 from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import suppress
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
