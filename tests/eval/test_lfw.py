@@ -242,6 +242,8 @@ def test_failures_to_enrol_are_counted_not_excluded(tmp_path: Path) -> None:
     assert report.images == 4
     assert seen[-1] == (4, 4)
     assert "1 fold only" in report.protocol_note
+    assert report.pipeline.startswith("fast (")
+    assert report.pipeline.endswith("views averaged: chip + mirror)")
     assert "no face: " in format_report(report)
     json.dumps(report.to_dict(include_scores=True))  # plain data throughout
 

@@ -71,6 +71,8 @@ def test_jittered_refuses_what_is_not_a_chip(shape, dtype, count, message) -> No
 def test_a_face_embedding_averages_all_its_views(chip: np.ndarray) -> None:
     accurate = Pipeline.from_mode("accurate")
     assert accurate.mirror and accurate.jitters == 8
+    fast = Pipeline.from_mode("fast")
+    assert fast.mirror and fast.jitters == 0
     views = [chip, mirror(chip), *jittered(chip, 8)]
     expected = l2_normalise(accurate.embedder.embed(views).sum(axis=0))
     (got,) = accurate.embed_chips([chip])

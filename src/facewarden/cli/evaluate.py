@@ -56,8 +56,8 @@ def eval_group() -> None:
     type=_MODE,
     default="accurate",
     show_default=True,
-    help="accurate: CNN fallback, embeddings averaged over the chip, its mirror and 8 "
-    "jittered copies; fast: the default video/API pipeline, one embedding per face.",
+    help="accurate: the thorough detector, each embedding averaged over the chip, its "
+    "mirror and 8 jittered copies; fast: the default video/API pipeline, chip and mirror.",
 )
 @click.option("--workers", type=click.IntRange(min=1), help="Processes (default: one per core).")
 @click.option(

@@ -154,7 +154,7 @@ class LfwReport:
     """The outcome of one LFW evaluation.
 
     Attributes:
-        pipeline: what was evaluated (mode name, detector, embedder, mirroring).
+        pipeline: what was evaluated (mode name, detector, embedder, views averaged).
         n_folds: folds in the pairs file.
         pairs_per_class: matched (and mismatched) pairs per fold.
         fold_accuracies: accuracy of each fold at the threshold chosen for it.
@@ -221,9 +221,12 @@ class LfwReport:
 
 def _describe(pipeline: Pipeline) -> str:
     mode = next((name for name, preset in MODES.items() if preset == pipeline), "custom")
+    views = ["chip"] + (["mirror"] if pipeline.mirror else [])
+    if pipeline.jitters:
+        views.append(f"{pipeline.jitters} jitters")
     return (
         f"{mode} (detector {pipeline.detector.name}, embedder {pipeline.embedder.name}, "
-        f"mirror {'on' if pipeline.mirror else 'off'})"
+        f"views averaged: {' + '.join(views)})"
     )
 
 

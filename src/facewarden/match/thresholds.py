@@ -6,25 +6,27 @@ every image of the folder is embedded, every pair of images of different
 people is an impostor comparison, and the threshold at FMR ``f`` is the
 lowest similarity that at most a fraction ``f`` of impostor pairs reach.
 
-Measured on 2026-11-26 on the LFW View 2 fold 1 images
-(``shared/data/lfw-fold1/lfw``: 807 images of 435 people, a face found in
-every one; 931 genuine and 324,290 impostor pairs), cosine similarity of
-L2-normalised dlib ResNet embeddings, thresholds rounded up to 4 decimals:
+Measured on the LFW View 2 fold 1 images (``shared/data/lfw-fold1/lfw``:
+807 images of 435 people, a face found in every one; 931 genuine and
+324,290 impostor pairs), cosine similarity of L2-normalised dlib ResNet
+embeddings, thresholds rounded up to 4 decimals. The two presets' rows were
+measured on 2026-12-01 with their own detectors (MTCNN boxes, dlib's
+5 landmarks, ``vision/align.py``); the single-view row on 2026-11-26, with
+the HOG cascade that was the detector then:
 
 ==========================  ==========  ==========  ==========
 model key / FMR             1e-2        1e-3        1e-4
 ==========================  ==========  ==========  ==========
-dlib-resnet (fast)          0.9075      0.9250      0.9406
+dlib-resnet (one view)      0.9075      0.9250      0.9406
   FNMR on LFW               1.07%       7.30%       24.9%
-dlib-resnet+mirror          0.9106      0.9278      0.9423
-  FNMR on LFW               0.97%       5.91%       18.9%
-dlib-resnet+mirror+jitter8  0.9133      0.9300      0.9435
-  FNMR on LFW               0.97%       4.83%       18.4%
+dlib-resnet+mirror          0.9106      0.9277      0.9424
+  (``fast``) FNMR on LFW    0.86%       6.66%       20.5%
+dlib-resnet+mirror+jitter8  0.9133      0.9301      0.9437
+  (``accurate``) FNMR       0.97%       5.05%       18.3%
 ==========================  ==========  ==========  ==========
 
-The ``+mirror+jitter8`` row (measured on 2026-12-01 on the same images) is
-the ``accurate`` preset: each embedding averages ten views of the chip (the
-chip, its mirror and eight jittered copies, ``vision/align.py``).
+``+mirror`` averages the embeddings of the chip and its mirror;
+``+mirror+jitter8`` adds eight jittered copies of the chip (ten views).
 
 LFW's genuine pairs are hard (ageing, pose, light); enrollment and ID
 photos are kinder, so the FNMR in use is lower.
@@ -50,8 +52,8 @@ DEFAULT_FMR = 1e-3
 #: model key -> {fmr: similarity threshold}
 THRESHOLDS: dict[str, dict[float, float]] = {
     "dlib-resnet": {1e-2: 0.9075, 1e-3: 0.9250, 1e-4: 0.9406},
-    "dlib-resnet+mirror": {1e-2: 0.9106, 1e-3: 0.9278, 1e-4: 0.9423},
-    "dlib-resnet+mirror+jitter8": {1e-2: 0.9133, 1e-3: 0.9300, 1e-4: 0.9435},
+    "dlib-resnet+mirror": {1e-2: 0.9106, 1e-3: 0.9277, 1e-4: 0.9424},
+    "dlib-resnet+mirror+jitter8": {1e-2: 0.9133, 1e-3: 0.9301, 1e-4: 0.9437},
 }
 
 

@@ -8,8 +8,9 @@ own weight files on first use); ``from_mode(mode, backend="dlib")`` runs
 dlib itself, the reference, with the same results.
 
 * ``fast``: the small-face detector (MTCNN on ONNX Runtime, faces from
-  20 px, :class:`~facewarden.vision.mtcnn_detect.MtcnnDetector`) and one
-  embedding per face. For video, the API and bulk work.
+  20 px, :class:`~facewarden.vision.mtcnn_detect.MtcnnDetector`) and each
+  embedding averaged with that of the mirrored chip (two embeddings per
+  face, about 6 ms more CPU than one). For video, the API and bulk work.
 * ``accurate``: MTCNN with a denser pyramid and a lower proposal threshold
   (more small and turned faces), the HOG/CNN cascade where it finds nothing,
   and each embedding averaged over ten views of the aligned chip: the chip,
@@ -206,7 +207,10 @@ def _dlib_backend(detector: Detector) -> Detector:
 
 
 MODES: dict[str, Pipeline] = {
-    "fast": Pipeline(),
+    # One view measured 98.83% on the LFW fold with MTCNN's boxes (99.00% with
+    # HOG's): at the noise floor of dlib's single-view 99.13%. The mirror is
+    # the cheapest view that lifts it clear (99.17%); see the README.
+    "fast": Pipeline(mirror=True),
     "accurate": Pipeline(
         detector=FirstFound(
             (DETECTORS["mtcnn-thorough"], DETECTORS["cascade-thorough"]), name="accurate"
