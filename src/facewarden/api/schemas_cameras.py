@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from facewarden.service.alert_desk import DeskAlert
 from facewarden.service.cameras import Camera
 from facewarden.service.crowd_report import CrowdBucket
 from facewarden.service.sightings import Sighting
@@ -270,6 +271,9 @@ class HistoryIn(_In):
     hours: int = Field(ge=1, le=24 * 31)
     case_reference: str = Field(max_length=128)
     request_id: str | None = Field(default=None, min_length=1, max_length=64)
+    reason: str | None = Field(
+        default=None, max_length=500, description="why, for the approver (kept encrypted)"
+    )
 
 
 class HistoryOut(BaseModel):
@@ -284,7 +288,7 @@ class HistoryOut(BaseModel):
 
 
 class SightingAlertOut(BaseModel):
-    """A recent sighting of a watchlist subject (ids only)."""
+    """A recent sighting of a watchlist subject (ids only), how loud, and what was decided."""
 
     sighting_id: str
     subject_id: str
@@ -292,6 +296,27 @@ class SightingAlertOut(BaseModel):
     watchlist_id: str
     first_seen: datetime
     last_seen: datetime
+    severity: Literal["alarm", "alert", "log"] = "alert"
+    decision: Literal["acknowledged", "dismissed"] | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+
+    @classmethod
+    def from_alert(cls, alert: DeskAlert) -> SightingAlertOut:
+        """The body of one alert."""
+        s = alert.sighting
+        return cls(
+            sighting_id=s.sighting_id,
+            subject_id=s.subject_id,
+            camera_id=s.camera_id,
+            watchlist_id=s.watchlist_id,
+            first_seen=s.first_seen,
+            last_seen=s.last_seen,
+            severity=alert.severity,  # type: ignore[arg-type]
+            decision=alert.decision,  # type: ignore[arg-type]
+            decided_by=alert.decided_by,
+            decided_at=alert.decided_at,
+        )
 
 
 class OccupancyAlertOut(BaseModel):

@@ -126,6 +126,8 @@ class PushedStream:
     processor: FrameProcessor
     lock: threading.Lock = field(default_factory=threading.Lock)
     last: datetime | None = None
+    first: datetime | None = None
+    """When its first frame was taken (with ``last`` and ``frames``: its frame rate)."""
     frames: int = 0
     sightings: int = 0
     ended: bool = False

@@ -38,6 +38,7 @@ _APPROVER_ROLES = frozenset({"admin", "investigator"})
 _ALERT_ROLES = frozenset({"admin", "operator"})
 _WATCHLIST_RETENTION = "sighting_retention_hours:"
 _MAX_HOURS = 24 * 31
+_REASON_LIMIT = 500
 # A start this little before the live window (a console's clock a little ahead of
 # the server's) is read as the window's start rather than refused.
 _LIVE_TOLERANCE = timedelta(minutes=2)
@@ -282,6 +283,7 @@ class Sightings:
         role: str,
         case_reference: str,
         request_id: str | None = None,
+        reason: str = "",
     ) -> HistoryResult:
         """Where ``subject_id`` was seen in the last ``hours`` hours.
 
@@ -291,6 +293,7 @@ class Sightings:
             role: the caller's role; only ``investigator`` may ask.
             case_reference: the case the query is for (required, audited).
             request_id: an approved request, when approval is required.
+            reason: why, for the approver (kept sealed with the request).
 
         Returns:
             The sightings, or a pending request for a second person to approve.
@@ -305,7 +308,7 @@ class Sightings:
             self._refuse(subject_id, case_reference, refusal)
         if self._ctx.settings.history_needs_approval:
             if request_id is None:
-                return self._request(subject_id, hours, case_reference)
+                return self._request(subject_id, hours, case_reference, reason.strip())
             self._check_approved(request_id, subject_id, hours, case_reference)
         since = self._ctx.clock() - timedelta(hours=hours)
         with self._ctx.writing() as tx:
@@ -338,6 +341,9 @@ class Sightings:
                 )
             if row.requested_by == self._audit.actor:
                 raise PermissionDeniedError("a second person must approve; not the one who asked")
+            note = tx.history_note(request_id)
+            if note is not None and note.refused_by is not None:
+                raise PermissionDeniedError(f"history request {request_id} was refused")
             if not tx.approve_history_request(request_id, self._audit.actor, self._ctx.clock()):
                 raise PermissionDeniedError(f"history request {request_id} is already approved")
             self._audit.append(
@@ -477,7 +483,11 @@ class Sightings:
         )
         raise PermissionDeniedError(reason)
 
-    def _request(self, subject_id: str, hours: int, case_reference: str) -> HistoryResult:
+    def _request(
+        self, subject_id: str, hours: int, case_reference: str, reason: str = ""
+    ) -> HistoryResult:
+        if len(reason) > _REASON_LIMIT:
+            raise InvalidInputError(f"a reason has at most {_REASON_LIMIT} characters")
         request_id = new_id("req")
         # The case reference is typed text: sealed at rest like a personal field.
         sealed = self._ctx.freetext.seal(
@@ -487,9 +497,23 @@ class Sightings:
             request_id, subject_id, hours, sealed, self._audit.actor, self._ctx.clock()
         )
         with self._ctx.writing() as tx:
-            if tx.get_subject(subject_id) is None:
+            subject = tx.get_subject(subject_id)
+            if subject is None:
                 raise NotFoundError(f"no subject {subject_id}")
             tx.insert_history_request(row)
+            if reason:
+                # Free text a person typed: sealed with the subject's data key, so it
+                # goes with the subject (promise 17).
+                tx.set_history_reason(
+                    row.request_id,
+                    self._ctx.envelope.encrypt_str(
+                        reason,
+                        data_key=WrappedKey.from_bytes(subject.wrapped_key),
+                        table="history_request_notes",
+                        row=row.request_id,
+                        field="reason",
+                    ),
+                )
             self._audit.append(
                 tx,
                 "sightings.history_request",
@@ -511,6 +535,9 @@ class Sightings:
             != (subject_id, hours, case_reference)
         ):
             raise PermissionDeniedError(f"history request {request_id} is not for this query")
+        note = self._ctx.store.history_note(request_id)
+        if note is not None and note.refused_by is not None:
+            raise PermissionDeniedError(f"history request {request_id} was refused")
         if row.approved_by is None:
             raise PermissionDeniedError(f"history request {request_id} waits for a second approver")
 

@@ -51,6 +51,7 @@ from facewarden.privacy.retention import (
 )
 from facewarden.privacy.template import TemplateProtector
 from facewarden.service.access import Access
+from facewarden.service.alert_desk import AlertDesk
 from facewarden.service.audit import AuditLog
 from facewarden.service.backup import BackupReport, write_backup
 from facewarden.service.bulk import BulkImporter
@@ -64,6 +65,7 @@ from facewarden.service.erasure import ErasureReport, migrate_subject_keys, reap
 from facewarden.service.faces import FaceEditor
 from facewarden.service.gallery import Gallery, IndexPolicy, embedder_of
 from facewarden.service.gallery_pg import PgVectorGallery
+from facewarden.service.history_requests import HistoryRequests
 from facewarden.service.id_reindex import reindex_id_numbers
 from facewarden.service.keycheck import check_keys, settle_template_key, write_key_checks
 from facewarden.service.keys import KeyAdmin
@@ -111,6 +113,8 @@ class Warden:
         self.listings = Listings(ctx, self.audit)
         self.cameras = Cameras(ctx, self.audit)
         self.sightings = Sightings(ctx, self.audit)
+        self.alert_desk = AlertDesk(ctx, self.audit, self.sightings)
+        self.history_requests = HistoryRequests(ctx, self.audit)
         self.crowd = CrowdReports(ctx)
         self.compreface = CompreFaceCollection(
             ctx, self.audit, self.registry, self.faces, self.watchlists

@@ -251,4 +251,26 @@ PG_MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX face_vectors_subject ON face_vectors(subject_id)",
         ),
     ),
+    Migration(
+        6,
+        "alert decisions and location-history request notes",
+        (
+            """CREATE TABLE alert_decisions (
+                sighting_id text COLLATE "C" PRIMARY KEY
+                    REFERENCES sightings(sighting_id) ON DELETE CASCADE,
+                decision text NOT NULL,
+                decided_by text NOT NULL,
+                decided_at timestamptz NOT NULL,
+                note bytea
+            )""",
+            """CREATE TABLE history_request_notes (
+                request_id text COLLATE "C" PRIMARY KEY
+                    REFERENCES history_requests(request_id) ON DELETE CASCADE,
+                reason bytea,
+                refused_by text,
+                refused_at timestamptz
+            )""",
+            "CREATE INDEX history_requests_created ON history_requests(created_at)",
+        ),
+    ),
 )

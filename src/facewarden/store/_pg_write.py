@@ -19,6 +19,7 @@ import psycopg
 
 from facewarden.errors import ConflictError, FacewardenError, NotFoundError
 from facewarden.privacy.audit import AuditEntry
+from facewarden.store._desk_sql import PgDeskReads, PgDeskWrites
 from facewarden.store._pg_access import AccessReads, AccessWrites
 from facewarden.store._pg_cameras import CameraReads, CameraWrites
 from facewarden.store._pg_read import Reads, Row, translated, utc, vector_literal
@@ -27,7 +28,15 @@ from facewarden.store.base import FaceRow, PhotoRow, SubjectRow, WatchlistRow
 __all__ = ["PgTransaction"]
 
 
-class PgTransaction(Reads, AccessReads, AccessWrites, CameraReads, CameraWrites):
+class PgTransaction(
+    Reads,
+    AccessReads,
+    AccessWrites,
+    CameraReads,
+    CameraWrites,
+    PgDeskReads,
+    PgDeskWrites,
+):
     """Writes inside one transaction; unusable once the ``with`` block has ended."""
 
     def __init__(self, conn: psycopg.Connection[Row], lock: threading.RLock) -> None:

@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from facewarden.errors import ConflictError, FacewardenError, NotFoundError
 from facewarden.privacy.audit import AuditEntry
+from facewarden.store._desk_sql import SqliteDeskReads, SqliteDeskWrites
 from facewarden.store._sqlite_access import AccessReads, AccessWrites
 from facewarden.store._sqlite_cameras import CameraReads, CameraWrites
 from facewarden.store._sqlite_read import Reads, translated, ts_text
@@ -25,7 +26,15 @@ from facewarden.store.base import FaceRow, PhotoRow, SubjectRow, WatchlistRow
 __all__ = ["SqliteTransaction"]
 
 
-class SqliteTransaction(Reads, AccessReads, AccessWrites, CameraReads, CameraWrites):
+class SqliteTransaction(
+    Reads,
+    AccessReads,
+    AccessWrites,
+    CameraReads,
+    CameraWrites,
+    SqliteDeskReads,
+    SqliteDeskWrites,
+):
     """Writes inside one transaction; unusable once the ``with`` block has ended."""
 
     def __init__(self, conn: sqlite3.Connection, lock: threading.RLock) -> None:

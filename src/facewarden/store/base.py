@@ -42,14 +42,17 @@ from facewarden.store.cameras import (
     HistoryRequestRow,
     SightingRow,
 )
+from facewarden.store.desk import AlertDecisionRow, DeskReader, DeskWriter, HistoryNoteRow
 
 __all__ = [
+    "AlertDecisionRow",
     "AliasRow",
     "ApiKeyRow",
     "AuditSnapshot",
     "CameraRow",
     "CrowdBucketRow",
     "FaceRow",
+    "HistoryNoteRow",
     "HistoryRequestRow",
     "PhotoRow",
     "Reader",
@@ -147,7 +150,7 @@ class WatchlistRow:
     created_at: datetime
 
 
-class Reader(AccessReader, CameraReader, Protocol):
+class Reader(AccessReader, CameraReader, DeskReader, Protocol):
     """Reads available on the store and inside a transaction (which sees its own writes).
 
     Users, API keys, sessions and aliases: see :mod:`facewarden.store.access`;
@@ -266,7 +269,7 @@ class AuditSnapshot(Protocol):
         ...
 
 
-class Transaction(Reader, AccessWriter, CameraWriter, Protocol):
+class Transaction(Reader, AccessWriter, CameraWriter, DeskWriter, Protocol):
     """Writes inside one atomic transaction (see :meth:`Store.transaction`)."""
 
     def set_meta(self, key: str, value: str) -> None:

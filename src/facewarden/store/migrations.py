@@ -32,7 +32,11 @@ Design notes for the tables:
   writes the column any more; a later migration may drop it;
 * version 5: ``face_vectors`` is PostgreSQL's pgvector copy of the protected
   templates (see :mod:`facewarden.store._pg_schema`); on SQLite the table
-  exists, to keep the two schemas alike, and stays empty.
+  exists, to keep the two schemas alike, and stays empty;
+* version 6: ``alert_decisions`` (an operator's acknowledgement or dismissal
+  of an alert, with a sealed note) hang off their sighting and go with it;
+  ``history_request_notes`` (a request's sealed reason, its refusal) hang
+  off their request, which hangs off its subject.
 """
 
 from __future__ import annotations
@@ -244,6 +248,28 @@ MIGRATIONS: tuple[Migration, ...] = (
                 model TEXT NOT NULL,
                 embedding BLOB NOT NULL
             ) WITHOUT ROWID""",
+        ),
+    ),
+    Migration(
+        6,
+        "alert decisions and location-history request notes",
+        (
+            """CREATE TABLE alert_decisions (
+                sighting_id TEXT PRIMARY KEY
+                    REFERENCES sightings(sighting_id) ON DELETE CASCADE,
+                decision TEXT NOT NULL,
+                decided_by TEXT NOT NULL,
+                decided_at TEXT NOT NULL,
+                note BLOB
+            ) WITHOUT ROWID""",
+            """CREATE TABLE history_request_notes (
+                request_id TEXT PRIMARY KEY
+                    REFERENCES history_requests(request_id) ON DELETE CASCADE,
+                reason BLOB,
+                refused_by TEXT,
+                refused_at TEXT
+            ) WITHOUT ROWID""",
+            "CREATE INDEX history_requests_created ON history_requests(created_at)",
         ),
     ),
 )

@@ -36,6 +36,7 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 
 from facewarden.errors import ConfigError, DatabaseUnavailableError, FacewardenError
+from facewarden.store._desk_sql import PgDeskReads
 from facewarden.store._pg_access import AccessReads
 from facewarden.store._pg_admin import (
     connect,
@@ -120,7 +121,7 @@ def _require_pgvector(conn: psycopg.Connection[Row], where: str, *, create: bool
         )
 
 
-class PostgresStore(Reads, AccessReads, CameraReads):
+class PostgresStore(Reads, AccessReads, CameraReads, PgDeskReads):
     """The store over one PostgreSQL connection. Build it with :func:`open_postgres`."""
 
     def __init__(self, conn: psycopg.Connection[Row], url: str) -> None:

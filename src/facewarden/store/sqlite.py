@@ -33,6 +33,7 @@ from facewarden.errors import (
     IntegrityError,
     NotFoundError,
 )
+from facewarden.store._desk_sql import SqliteDeskReads
 from facewarden.store._sqlite_access import AccessReads
 from facewarden.store._sqlite_cameras import CameraReads
 from facewarden.store._sqlite_read import Reads, translated, ts_text
@@ -160,7 +161,7 @@ def _check(conn: sqlite3.Connection, pragma: str) -> list[str]:
     return problems
 
 
-class SqliteStore(Reads, AccessReads, CameraReads):
+class SqliteStore(Reads, AccessReads, CameraReads, SqliteDeskReads):
     """The embedded store over one SQLite connection. Build it with :func:`open_sqlite`."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:

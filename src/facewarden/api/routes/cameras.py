@@ -266,6 +266,7 @@ async def push_frame(
                     raise invalid_input("taken_at is before the previous frame of this camera")
                 result = stream.processor.process(frame, when)
                 stream.last, stream.touched = when, time.monotonic()
+                stream.first = stream.first or when
                 stream.frames += 1
                 stream.sightings += len(result.new_sightings)
             return FrameOut(

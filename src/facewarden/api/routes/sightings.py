@@ -16,7 +16,7 @@ in the server's memory (bounded; lost at a restart).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -101,6 +101,7 @@ def history(
         role=principal.role,
         case_reference=query.case_reference,
         request_id=query.request_id,
+        reason=query.reason or "",
     )
     if result.pending:
         response.status_code = 202
@@ -135,6 +136,14 @@ def alerts(
     principal: Annotated[Principal, Depends(require("operator"))],
     since: _Time = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    state: Annotated[
+        Literal["open", "decided", "all"],
+        Query(description="open: not yet acknowledged or dismissed"),
+    ] = "all",
+    severity: Annotated[Literal["alarm", "alert", "log"] | None, Query()] = None,
+    camera: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="camera id or name")
+    ] = None,
 ) -> AlertsOut:
     """Sightings first seen after ``since`` within the live window, and occupancy alerts.
 
@@ -153,21 +162,21 @@ def alerts(
     end = now + FUTURE_TOLERANCE
     if start >= end:
         raise invalid_input("since is in the future")
-    seen = warden.sightings.recent(start, end, role=principal.role, limit=limit)
+    seen = warden.alert_desk.alerts(
+        role=principal.role,
+        since=start,
+        state=state,
+        severity=severity,
+        camera=camera,
+        limit=limit,
+    )
     occupancy = server(request).occupancy.since(start, limit)
+    if camera is not None:
+        camera_id = warden.cameras.get(camera).camera_id
+        occupancy = [e for e in occupancy if e.camera_id == camera_id]
     return AlertsOut(
         since=start,
-        sightings=[
-            SightingAlertOut(
-                sighting_id=s.sighting_id,
-                subject_id=s.subject_id,
-                camera_id=s.camera_id,
-                watchlist_id=s.watchlist_id,
-                first_seen=s.first_seen,
-                last_seen=s.last_seen,
-            )
-            for s in seen[:limit]
-        ],
+        sightings=[SightingAlertOut.from_alert(a) for a in seen],
         occupancy=[
             OccupancyAlertOut(
                 camera_id=e.camera_id, people=e.people, threshold=e.threshold, at=e.at

@@ -1,0 +1,424 @@
+"""The security desk's alerts: severity per watchlist, review with photos, acknowledge or dismiss.
+
+An alert is a sighting of a watchlist subject at a camera that is not
+sensitive, first seen within the live window (``live_window_minutes``):
+older ones are part of a person's movements and leave the desk (promise
+18). Each watchlist says how loud its alerts are (:data:`SEVERITIES`):
+``alarm`` (a persistent alarm with sound until someone acknowledges it),
+``alert`` (a toast; the default) or ``log`` (the list only).
+
+Everything here that names a person is audited: the list of alerts when it
+holds any (``sightings.alerts``, counts only), an alert shown with its subject's
+name (``alert.show``), each photo viewed (``alert.photo``), and each
+decision (``alert.acknowledge``, ``alert.dismiss``; the note typed with it
+is sealed with the subject's data key). :meth:`AlertDesk.figures` gives the
+desk's counts, which name no one and are not audited.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import cv2
+
+from facewarden import imaging
+from facewarden.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from facewarden.service.audit import AuditLog
+from facewarden.service.cameras import resolve_camera
+from facewarden.service.context import Context
+from facewarden.service.records import open_record
+from facewarden.service.sightings import Sighting, Sightings
+from facewarden.service.subjects import subject_row
+from facewarden.service.watchlists import resolve_watchlist
+from facewarden.store.base import Reader
+from facewarden.store.cameras import SightingRow
+from facewarden.store.desk import ALERT_DECISIONS, AlertDecisionRow
+
+__all__ = ["DEFAULT_SEVERITY", "PHOTOS", "SEVERITIES", "AlertDesk", "DeskAlert", "DeskFigures"]
+
+SEVERITIES = ("alarm", "alert", "log")
+"""How loud a watchlist's alerts are: a persistent alarm with sound, a toast, the list only."""
+DEFAULT_SEVERITY = "alert"
+PHOTOS = ("captured", "enrolled")
+"""The two photos of an alert: the face the camera captured, the subject's enrolled one."""
+_DESK_ROLES = frozenset({"admin", "operator"})
+_SEVERITY_KEY = "alert_severity:"
+_NOTE_LIMIT = 500
+_PHOTO_SIDE = 320  # pixels: enough to compare two faces, small enough to send often
+
+
+@dataclass(frozen=True)
+class DeskAlert:
+    """One alert at the desk: the sighting, how loud, and what was decided (no name)."""
+
+    sighting: Sighting
+    severity: str
+    decision: str | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AlertReview:
+    """An alert opened for review: who it names and what there is to look at.
+
+    Attributes:
+        alert: the alert.
+        full_name: the subject's name.
+        watchlist_name: the watchlist matched against.
+        camera_name: where.
+        camera_location: the camera's location label.
+        has_captured: a captured face crop is kept (the camera keeps thumbnails).
+        has_enrolled: an enrollment photo is kept.
+        note: the note typed with the decision, if any.
+    """
+
+    alert: DeskAlert
+    full_name: str | None
+    watchlist_name: str
+    camera_name: str
+    camera_location: str
+    has_captured: bool
+    has_enrolled: bool
+    note: str | None
+
+
+@dataclass(frozen=True)
+class DeskFigures:
+    """The desk's counts: numbers only, naming no one (not audited).
+
+    Attributes:
+        open_alerts: undecided alerts in the live window, by severity.
+        alerts: every alert in the live window.
+        sightings_today: sightings first seen since midnight UTC.
+        window_minutes: the live window.
+    """
+
+    open_alerts: dict[str, int]
+    alerts: int
+    sightings_today: int
+    window_minutes: int
+
+
+class AlertDesk:
+    """The desk's alerts, over the deployment's sightings (see the module's docstring)."""
+
+    def __init__(self, ctx: Context, audit: AuditLog, sightings: Sightings) -> None:
+        self._ctx = ctx
+        self._audit = audit
+        self._sightings = sightings
+
+    # -- severity -------------------------------------------------------------------
+
+    def severity(self, watchlist_id: str, reader: Reader | None = None) -> str:
+        """How loud ``watchlist_id``'s alerts are."""
+        value = (reader or self._ctx.store).get_meta(_SEVERITY_KEY + watchlist_id)
+        return value if value in SEVERITIES else DEFAULT_SEVERITY
+
+    def set_severity(self, watchlist: str, severity: str, *, role: str) -> str:
+        """Set how loud ``watchlist``'s alerts are (audited); returns the watchlist id.
+
+        Raises:
+            PermissionDeniedError: the role may not.
+            InvalidInputError: an unknown severity.
+            NotFoundError: no such watchlist.
+        """
+        self._check(role)
+        if severity not in SEVERITIES:
+            raise InvalidInputError(f"severity must be one of {', '.join(SEVERITIES)}")
+        with self._ctx.writing() as tx:
+            row = resolve_watchlist(tx, watchlist)
+            tx.set_meta(_SEVERITY_KEY + row.watchlist_id, severity)
+            self._audit.append(
+                tx,
+                "watchlist.alert_severity",
+                object_type="watchlist",
+                object_id=row.watchlist_id,
+                details={"severity": severity},
+            )
+        return row.watchlist_id
+
+    # -- the list ---------------------------------------------------------------------
+
+    def alerts(
+        self,
+        *,
+        role: str,
+        since: datetime | None = None,
+        state: str = "all",
+        severity: str | None = None,
+        camera: str | None = None,
+        limit: int = 50,
+    ) -> list[DeskAlert]:
+        """Alerts first seen after ``since`` within the live window, newest first (audited).
+
+        Args:
+            role: the caller's role (admin or operator).
+            since: only alerts first seen after this (brought forward to the window).
+            state: ``open`` (undecided), ``decided`` or ``all``.
+            severity: only this severity.
+            camera: only this camera (id or name).
+            limit: how many at most.
+
+        Raises:
+            PermissionDeniedError: the role may not watch alerts.
+            InvalidInputError: an unknown state or severity.
+            NotFoundError: an unknown camera.
+        """
+        self._check(role)
+        if state not in ("open", "decided", "all"):
+            raise InvalidInputError("state must be open, decided or all")
+        if severity is not None and severity not in SEVERITIES:
+            raise InvalidInputError(f"severity must be one of {', '.join(SEVERITIES)}")
+        found = self._window(since=since, camera=camera)
+        if severity is not None:
+            found = [a for a in found if a.severity == severity]
+        if state == "open":
+            found = [a for a in found if a.decision is None]
+        elif state == "decided":
+            found = [a for a in found if a.decision is not None]
+        found = found[:limit]
+        if found:
+            # One entry per answer that holds any (the console polls every
+            # second for what is new; an empty answer reads nobody's whereabouts).
+            self._audit.record(
+                "sightings.alerts",
+                object_type="camera",
+                purpose="sighting alerts",
+                details={
+                    "cameras": len({a.sighting.camera_id for a in found}),
+                    "sightings": len(found),
+                },
+            )
+        return found
+
+    def figures(self) -> DeskFigures:
+        """The desk's counts (numbers only: not audited)."""
+        self._ctx.ensure_open()
+        window = self._window(since=None, camera=None)
+        open_by = Counter(a.severity for a in window if a.decision is None)
+        now = self._ctx.clock()
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        today = self._ctx.store.count_sightings_between(midnight, now + timedelta(minutes=5))
+        return DeskFigures(
+            {s: open_by.get(s, 0) for s in SEVERITIES},
+            len(window),
+            today,
+            self._ctx.settings.live_window_minutes,
+        )
+
+    # -- one alert ----------------------------------------------------------------------
+
+    def review(self, sighting_id: str, *, role: str) -> AlertReview:
+        """Open an alert: the subject's name, the camera, the watchlist (audited: ``alert.show``).
+
+        Raises:
+            PermissionDeniedError: the role may not.
+            NotFoundError: no such alert in the live window.
+        """
+        self._check(role)
+        with self._ctx.writing() as tx:
+            row = self._live_row(tx, sighting_id)
+            alert = self._alert(tx, row)
+            subject, key = subject_row(tx, row.subject_id)
+            name = open_record(self._ctx.envelope, key, row.subject_id, subject.fields).full_name
+            watchlist = tx.get_watchlist(row.watchlist_id)
+            camera = tx.get_camera(row.camera_id)
+            decision = tx.alert_decisions([sighting_id]).get(sighting_id)
+            note = None
+            if decision is not None and decision.note is not None:
+                note = self._ctx.envelope.decrypt_str(
+                    decision.note,
+                    data_key=key,
+                    table="alert_decisions",
+                    row=sighting_id,
+                    field="note",
+                )
+            has_enrolled = bool(tx.photos_of(row.subject_id))
+            self._audit.append(
+                tx,
+                "alert.show",
+                object_type="sighting",
+                object_id=sighting_id,
+                purpose=watchlist.purpose if watchlist is not None else "security desk",
+                details={"camera": row.camera_id},
+            )
+        return AlertReview(
+            alert,
+            name,
+            watchlist.name if watchlist is not None else row.watchlist_id,
+            camera.name if camera is not None else row.camera_id,
+            camera.location if camera is not None else "",
+            row.thumbnail is not None,
+            has_enrolled,
+            note,
+        )
+
+    def photo(self, sighting_id: str, which: str, *, role: str) -> bytes:
+        """One photo of an alert as JPEG (audited: ``alert.photo``).
+
+        ``captured`` is the face crop the camera kept with the sighting;
+        ``enrolled`` the subject's first kept enrollment photo. Both are
+        decrypted for this answer only and scaled down to a thumbnail.
+
+        Raises:
+            PermissionDeniedError: the role may not.
+            InvalidInputError: ``which`` is neither photo.
+            NotFoundError: no such alert in the live window, or no such photo kept.
+        """
+        self._check(role)
+        if which not in PHOTOS:
+            raise InvalidInputError(f"the photo is one of {', '.join(PHOTOS)}")
+        with self._ctx.writing() as tx:
+            row = self._live_row(tx, sighting_id)
+            _, key = subject_row(tx, row.subject_id)
+            if which == "captured":
+                if row.thumbnail is None:
+                    raise NotFoundError("this camera keeps no face crop with its sightings")
+                data = self._ctx.envelope.decrypt(
+                    row.thumbnail,
+                    data_key=key,
+                    table="sightings",
+                    row=sighting_id,
+                    field="thumbnail",
+                )
+            else:
+                photos = tx.photos_of(row.subject_id)
+                if not photos:
+                    raise NotFoundError(
+                        "no enrollment photo is kept for this subject "
+                        "(FACEWARDEN_KEEP_ENROLLMENT_PHOTOS is off)"
+                    )
+                data = self._ctx.envelope.decrypt(
+                    photos[0].ciphertext,
+                    data_key=key,
+                    table="photos",
+                    row=photos[0].face_id,
+                    field="jpeg",
+                )
+            self._audit.append(
+                tx,
+                "alert.photo",
+                object_type="sighting",
+                object_id=sighting_id,
+                purpose="security desk: human review",
+                details={"photo": which},
+            )
+        return _thumbnail(data)
+
+    def decide(
+        self, sighting_id: str, decision: str, *, role: str, note: str | None = None
+    ) -> DeskAlert:
+        """Acknowledge or dismiss an alert, with an optional note (audited).
+
+        Raises:
+            PermissionDeniedError: the role may not.
+            InvalidInputError: an unknown decision or a note too long.
+            NotFoundError: no such alert in the live window.
+            ConflictError: it was decided already.
+        """
+        self._check(role)
+        if decision not in ALERT_DECISIONS:
+            raise InvalidInputError(f"the decision is one of {', '.join(ALERT_DECISIONS)}")
+        text = (note or "").strip()
+        if len(text) > _NOTE_LIMIT:
+            raise InvalidInputError(f"a note has at most {_NOTE_LIMIT} characters")
+        now = self._ctx.clock()
+        with self._ctx.writing() as tx:
+            row = self._live_row(tx, sighting_id)
+            _, key = subject_row(tx, row.subject_id)
+            sealed = (
+                self._ctx.envelope.encrypt_str(
+                    text, data_key=key, table="alert_decisions", row=sighting_id, field="note"
+                )
+                if text
+                else None
+            )
+            stored = AlertDecisionRow(sighting_id, decision, self._audit.actor, now, sealed)
+            if not tx.decide_alert(stored):
+                raise ConflictError(f"alert {sighting_id} was already decided")
+            self._audit.append(
+                tx,
+                "alert.acknowledge" if decision == "acknowledged" else "alert.dismiss",
+                object_type="sighting",
+                object_id=sighting_id,
+                purpose="security desk",
+                details={"note": bool(text)},
+            )
+            return self._alert(tx, row)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _check(self, role: str) -> None:
+        if role not in _DESK_ROLES:
+            raise PermissionDeniedError(f"role {role!r} may not work the security desk's alerts")
+
+    def _window(self, *, since: datetime | None, camera: str | None) -> list[DeskAlert]:
+        floor = self._sightings.live_since()
+        start = floor if since is None else max(since, floor)
+        end = self._ctx.clock() + timedelta(minutes=5)
+        store = self._ctx.store
+        cameras = [c for c in store.list_cameras() if not c.sensitive and c.watchlists]
+        if camera is not None:
+            wanted = resolve_camera(store, camera).camera_id
+            cameras = [c for c in cameras if c.camera_id == wanted]
+        rows = [
+            r
+            for cam in cameras
+            for watchlist_id in cam.watchlists
+            for r in store.sightings_at(cam.camera_id, watchlist_id, start, end)
+            if start < r.first_seen <= end
+        ]
+        rows.sort(key=lambda r: (r.first_seen, r.sighting_id), reverse=True)
+        decisions = store.alert_decisions([r.sighting_id for r in rows])
+        severities: dict[str, str] = {}
+        found = []
+        for r in rows:
+            if r.watchlist_id not in severities:
+                severities[r.watchlist_id] = self.severity(r.watchlist_id)
+            d = decisions.get(r.sighting_id)
+            found.append(
+                DeskAlert(
+                    Sighting.from_row(r),
+                    severities[r.watchlist_id],
+                    None if d is None else d.decision,
+                    None if d is None else d.decided_by,
+                    None if d is None else d.decided_at,
+                )
+            )
+        return found
+
+    def _live_row(self, reader: Reader, sighting_id: str) -> SightingRow:
+        row = reader.get_sighting(sighting_id)
+        camera = None if row is None else reader.get_camera(row.camera_id)
+        if (
+            row is None
+            or camera is None
+            or camera.sensitive
+            or row.first_seen <= self._sightings.live_since()
+        ):
+            raise NotFoundError(f"no alert {sighting_id} in the live window")
+        return row
+
+    def _alert(self, reader: Reader, row: SightingRow) -> DeskAlert:
+        d = reader.alert_decisions([row.sighting_id]).get(row.sighting_id)
+        return DeskAlert(
+            Sighting.from_row(row),
+            self.severity(row.watchlist_id, reader),
+            None if d is None else d.decision,
+            None if d is None else d.decided_by,
+            None if d is None else d.decided_at,
+        )
+
+
+def _thumbnail(data: bytes) -> bytes:
+    """``data`` (a kept JPEG) scaled down to a thumbnail, re-encoded without metadata."""
+    image = imaging.decode(data)
+    height, width = image.shape[:2]
+    scale = _PHOTO_SIDE / max(height, width)
+    if scale >= 1:
+        return imaging.encode_jpeg(image, quality=85)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return imaging.encode_jpeg(cv2.resize(image, size, interpolation=cv2.INTER_AREA), quality=85)

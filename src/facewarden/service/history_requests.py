@@ -1,0 +1,173 @@
+"""Location-history requests as lists: "my requests" and "waiting for my approval".
+
+A request (made by :meth:`facewarden.service.sightings.Sightings.history`
+when a second person's approval is needed) is *pending* until another
+investigator (or an admin) approves or refuses it. The requester sees their
+own requests with their state, so a reload loses nothing; an approver sees
+the others' pending requests with who asked, for which subject (by id), the
+case reference, the hours and the reason, and approves
+(:meth:`Sightings.approve`) or refuses (:meth:`HistoryRequests.refuse`)
+from there. Lists reach back 31 days (a request older than that is of no
+use: the history it asks for has expired). Reading a list is audited when
+it holds anything; a refusal is audited like an approval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from facewarden.errors import NotFoundError, PermissionDeniedError
+from facewarden.privacy.crypto import WrappedKey
+from facewarden.service.audit import AuditLog
+from facewarden.service.context import Context
+from facewarden.store.base import Reader
+
+__all__ = ["HistoryRequestView", "HistoryRequests"]
+
+_APPROVER_ROLES = frozenset({"admin", "investigator"})
+# An admin asks for no histories (only investigators do), so an admin's own list is
+# empty rather than refused: one console page serves both.
+_REQUESTER_ROLES = frozenset({"admin", "investigator"})
+_LISTED = timedelta(days=31)
+
+
+@dataclass(frozen=True)
+class HistoryRequestView:
+    """A location-history request as the desk lists it.
+
+    Attributes:
+        request_id: the request.
+        subject_id: whose history (an id: the name stays behind the case flow).
+        hours: how far back.
+        case_reference: the case it is for.
+        reason: why, as the requester wrote it, or None.
+        requested_by: who asked.
+        created_at: when.
+        status: ``pending``, ``approved`` or ``refused``.
+        decided_by: who approved or refused it, or None.
+        decided_at: when, or None.
+    """
+
+    request_id: str
+    subject_id: str
+    hours: int
+    case_reference: str
+    reason: str | None
+    requested_by: str
+    created_at: datetime
+    status: str
+    decided_by: str | None
+    decided_at: datetime | None
+
+
+class HistoryRequests:
+    """Lists and refusals of location-history requests (see the module's docstring)."""
+
+    def __init__(self, ctx: Context, audit: AuditLog) -> None:
+        self._ctx = ctx
+        self._audit = audit
+
+    def mine(self, *, role: str, limit: int = 50) -> list[HistoryRequestView]:
+        """The caller's own requests of the last 31 days, newest first (audited when any).
+
+        Raises:
+            PermissionDeniedError: the role asks for no histories.
+        """
+        if role not in _REQUESTER_ROLES:
+            raise PermissionDeniedError(f"role {role!r} requests no location histories")
+        return self._listed("mine", requested_by=self._audit.actor, undecided=False, limit=limit)
+
+    def pending(self, *, role: str, limit: int = 50) -> list[HistoryRequestView]:
+        """Other people's requests waiting for a decision, newest first (audited when any).
+
+        Raises:
+            PermissionDeniedError: the role approves no requests.
+        """
+        if role not in _APPROVER_ROLES:
+            raise PermissionDeniedError("approving a history request needs the investigator role")
+        found = self._listed("pending", requested_by=None, undecided=True, limit=limit + 1)
+        return [v for v in found if v.requested_by != self._audit.actor][:limit]
+
+    def refuse(self, request_id: str, *, role: str) -> None:
+        """Refuse another person's pending request (audited).
+
+        Raises:
+            NotFoundError: no such request.
+            PermissionDeniedError: the role, the requester themself, or a
+                request already approved or refused.
+        """
+        if role not in _APPROVER_ROLES:
+            raise PermissionDeniedError("refusing a history request needs the investigator role")
+        with self._ctx.writing() as tx:
+            row = tx.get_history_request(request_id)
+            if row is None:
+                raise NotFoundError(f"no history request {request_id}")
+            if row.requested_by == self._audit.actor:
+                raise PermissionDeniedError("a second person decides; not the one who asked")
+            if not tx.refuse_history_request(request_id, self._audit.actor, self._ctx.clock()):
+                raise PermissionDeniedError(f"history request {request_id} was already decided")
+            self._audit.append(
+                tx,
+                "sightings.history_refuse",
+                object_type="history_request",
+                object_id=request_id,
+                purpose=row.case_reference,
+                details={"subject": row.subject_id},
+            )
+
+    def _listed(
+        self, which: str, *, requested_by: str | None, undecided: bool, limit: int
+    ) -> list[HistoryRequestView]:
+        self._ctx.ensure_open()
+        limit = max(1, min(limit, self._ctx.settings.max_page_size))
+        store = self._ctx.store
+        ids = store.history_request_ids(
+            requested_by=requested_by,
+            undecided=undecided,
+            since=self._ctx.clock() - _LISTED,
+            limit=limit,
+        )
+        views = [v for v in (self._view(store, i) for i in ids) if v is not None]
+        if views:
+            self._audit.record(
+                "sightings.history_requests",
+                object_type="history_request",
+                details={"list": which, "requests": len(views)},
+            )
+        return views
+
+    def _view(self, reader: Reader, request_id: str) -> HistoryRequestView | None:
+        row = reader.get_history_request(request_id)
+        if row is None:  # erased with its subject meanwhile
+            return None
+        note = reader.history_note(request_id)
+        reason = None
+        if note is not None and note.reason is not None:
+            subject = reader.get_subject(row.subject_id)
+            if subject is not None:
+                reason = self._ctx.envelope.decrypt_str(
+                    note.reason,
+                    data_key=WrappedKey.from_bytes(subject.wrapped_key),
+                    table="history_request_notes",
+                    row=request_id,
+                    field="reason",
+                )
+        if note is not None and note.refused_by is not None:
+            status, by, at = "refused", note.refused_by, note.refused_at
+        elif row.approved_by is not None:
+            status, by, at = "approved", row.approved_by, row.approved_at
+        else:
+            status, by, at = "pending", None, None
+        return HistoryRequestView(
+            row.request_id,
+            row.subject_id,
+            row.hours,
+            row.case_reference,
+            reason,
+            row.requested_by,
+            row.created_at,
+            status,
+            by,
+            at,
+        )

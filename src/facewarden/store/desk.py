@@ -1,0 +1,108 @@
+"""The store's part for the security desk: alert decisions and history-request notes.
+
+Part of the :mod:`facewarden.store.base` contract (its ``Reader`` and
+``Transaction`` include these protocols). An alert is a sighting shown at
+the desk; its decision (acknowledged or dismissed, by whom, when, with an
+optional note sealed by the service) hangs off the sighting and goes with it
+(expiry, erasure). A location-history request may carry a reason (sealed)
+and a refusal; both hang off the request, which hangs off its subject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+__all__ = [
+    "ALERT_DECISIONS",
+    "AlertDecisionRow",
+    "DeskReader",
+    "DeskWriter",
+    "HistoryNoteRow",
+]
+
+ALERT_DECISIONS = ("acknowledged", "dismissed")
+"""What an operator decides about an alert."""
+
+
+@dataclass(frozen=True)
+class AlertDecisionRow:
+    """An operator's decision about one alert (a sighting).
+
+    Attributes:
+        sighting_id: the alert's sighting.
+        decision: ``acknowledged`` or ``dismissed``.
+        decided_by: the actor who decided.
+        decided_at: when.
+        note: ciphertext of the note typed with it (subject's data key), or None.
+    """
+
+    sighting_id: str
+    decision: str
+    decided_by: str
+    decided_at: datetime
+    note: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class HistoryNoteRow:
+    """What the desk adds to a location-history request: its reason and its refusal.
+
+    Attributes:
+        request_id: the request.
+        reason: ciphertext of the reason typed with it (subject's data key), or None.
+        refused_by: the actor who refused it, or None.
+        refused_at: when, or None.
+    """
+
+    request_id: str
+    reason: bytes | None = field(default=None, repr=False)
+    refused_by: str | None = None
+    refused_at: datetime | None = None
+
+
+class DeskReader(Protocol):
+    """Reads of alert decisions, history-request notes and lists, and counts."""
+
+    def alert_decisions(self, sighting_ids: Sequence[str]) -> dict[str, AlertDecisionRow]:
+        """The decisions taken about these sightings, by sighting id."""
+        ...
+
+    def history_note(self, request_id: str) -> HistoryNoteRow | None:
+        """The request's reason and refusal, or None."""
+        ...
+
+    def history_request_ids(
+        self, *, requested_by: str | None, undecided: bool, since: datetime, limit: int
+    ) -> list[str]:
+        """Ids of requests made since ``since``, newest first, at most ``limit``.
+
+        Args:
+            requested_by: only this actor's requests (None: everyone's).
+            undecided: only those neither approved nor refused.
+            since: the oldest creation time.
+            limit: how many at most.
+        """
+        ...
+
+    def count_sightings_between(self, start: datetime, end: datetime) -> int:
+        """How many sightings were first seen in ``[start, end)`` (a number, no one in it)."""
+        ...
+
+
+class DeskWriter(Protocol):
+    """Writes of alert decisions and history-request notes."""
+
+    def decide_alert(self, row: AlertDecisionRow) -> bool:
+        """Record a decision; False when the sighting is gone or already decided."""
+        ...
+
+    def set_history_reason(self, request_id: str, reason: bytes) -> None:
+        """Keep the (sealed) reason of a request."""
+        ...
+
+    def refuse_history_request(self, request_id: str, refused_by: str, when: datetime) -> bool:
+        """Refuse a request; False when it is missing, approved or already refused."""
+        ...

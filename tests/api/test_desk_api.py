@@ -1,0 +1,253 @@
+"""The security desk over HTTP (issue 14): an alert's lifecycle and location-history requests.
+
+A real photo pushed to a camera that keeps face crops raises an alert; the
+operator opens it (the subject's name, the captured face and the enrolled
+photo, never cached), acknowledges it with a note, and the audit log holds
+each step. A watchlist's severity filters the list; alerts before the live
+window are gone from every route. Location-history requests: the
+requester's list and the approvers' pending list, refusal and approval.
+Free text (the note, the reason) never reaches the database in clear.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from ._live import LiveServer, start_server, stop_server
+
+NAME = "Barack Obama"
+NOTE = "Guard Mirela checked the badge at gate 4"
+REASON = "Tailgating incident at the loading dock, ticket 7781"
+CASE = "CASE-2026-0511"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    running, server, thread = start_server(
+        tmp_path_factory.mktemp("desk"),
+        keep_enrollment_photos=True,
+        history_needs_approval=True,
+        mode="fast",
+        enroll_mode="fast",
+    )
+    running.add_key("investigator2", "investigator")
+    yield running
+    stop_server(running, server, thread)
+
+
+@pytest.fixture(scope="module")
+def site(live: LiveServer, photos: dict[str, Path]) -> dict[str, str]:
+    """Obama enrolled (photo kept) on ``barred``; camera ``door`` keeps face crops."""
+    with live.client("operator") as operator:
+        operator.post(
+            "/v1/watchlists",
+            json={"name": "barred", "purpose": "site bans", "lawful_basis": "art. 6(1)(f)"},
+        ).raise_for_status()
+        created = operator.post(
+            "/v1/subjects",
+            data={
+                "record": json.dumps({"full_name": NAME, "lawful_basis": "ban letter 12"}),
+                "watchlist": "barred",
+            },
+            files=[("file", ("obama.jpg", photos["obama"].read_bytes(), "image/jpeg"))],
+        )
+        created.raise_for_status()
+        door = operator.post(
+            "/v1/cameras",
+            json={
+                "name": "door",
+                "location": "north door",
+                "watchlists": ["barred"],
+                "keep_thumbnails": True,
+            },
+        )
+        door.raise_for_status()
+        pushed = operator.post(
+            "/v1/cameras/door/frames",
+            files={"image": ("frame.jpg", photos["obama2"].read_bytes(), "image/jpeg")},
+        )
+        pushed.raise_for_status()
+        (sighting,) = pushed.json()["new_sightings"]
+    return {
+        "subject": created.json()["subject_id"],
+        "door": door.json()["camera_id"],
+        "sighting": sighting,
+    }
+
+
+def _jpeg(response: httpx.Response) -> np.ndarray:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "image/jpeg"
+    assert response.headers["cache-control"] == "no-store"
+    image = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None and max(image.shape[:2]) <= 320
+    return image
+
+
+def _db_bytes(live: LiveServer) -> bytes:
+    live.warden.store.checkpoint()
+    path = Path(live.warden.store.location)
+    wal = path.with_name(path.name + "-wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+def _actions(live: LiveServer) -> list[tuple[str, str, str | None, str]]:
+    entries: list[Any] = []
+    after = 0
+    while True:
+        page = live.warden.audit.entries(after_seq=after, limit=100)
+        if not page:
+            return [(e.actor, e.action, e.object_id, e.outcome) for e in entries]
+        entries.extend(page)
+        after = page[-1].seq
+
+
+def test_an_alert_is_reviewed_with_both_photos_and_acknowledged(
+    live: LiveServer, site: dict[str, str]
+) -> None:
+    sighting = site["sighting"]
+    with live.client("operator") as operator:
+        listed = operator.get("/v1/alerts", params={"state": "open"}).json()["sightings"]
+        (alert,) = [a for a in listed if a["sighting_id"] == sighting]
+        assert (alert["severity"], alert["decision"]) == ("alert", None)
+        assert NAME not in json.dumps(listed)  # the list is ids only
+
+        review = operator.get(f"/v1/alerts/{sighting}")
+        assert review.status_code == 200, review.text
+        assert review.headers["cache-control"] == "no-store"
+        body = review.json()
+        assert body["full_name"] == NAME
+        assert (body["camera_name"], body["watchlist_name"]) == ("door", "barred")
+        assert body["photos"] == ["captured", "enrolled"]
+        captured = _jpeg(operator.get(f"/v1/alerts/{sighting}/photos/captured"))
+        enrolled = _jpeg(operator.get(f"/v1/alerts/{sighting}/photos/enrolled"))
+        assert captured.shape != enrolled.shape  # a face crop, and the enrollment photo
+        assert operator.get(f"/v1/alerts/{sighting}/photos/other").status_code == 422
+
+        done = operator.post(f"/v1/alerts/{sighting}/acknowledge", json={"note": NOTE})
+        assert done.status_code == 200, done.text
+        assert done.json()["decision"] == "acknowledged"
+        assert done.json()["decided_by"] and done.json()["decided_at"]
+        again = operator.post(f"/v1/alerts/{sighting}/dismiss", json={})
+        assert again.status_code == 409 and again.json()["error"]["type"] == "ConflictError"
+        assert operator.get(f"/v1/alerts/{sighting}").json()["note"] == NOTE
+        still_open = operator.get("/v1/alerts", params={"state": "open"}).json()["sightings"]
+        assert sighting not in {a["sighting_id"] for a in still_open}
+        decided = operator.get("/v1/alerts", params={"state": "decided"}).json()["sightings"]
+        assert sighting in {a["sighting_id"] for a in decided}
+
+    actions = [(a, o) for _, a, o, _ in _actions(live)]
+    for action in ("alert.show", "alert.photo", "alert.acknowledge"):
+        assert (action, sighting) in actions, action
+    assert actions.count(("alert.photo", sighting)) == 2
+    assert NOTE.encode() not in _db_bytes(live)  # the note is sealed
+
+
+def test_severity_per_watchlist_filters_the_list(live: LiveServer, site: dict[str, str]) -> None:
+    with live.client("operator") as operator:
+        bad = operator.put("/v1/watchlists/barred/alert-severity", json={"severity": "loud"})
+        assert bad.status_code == 422
+        set_ = operator.put("/v1/watchlists/barred/alert-severity", json={"severity": "alarm"})
+        assert set_.status_code == 200, set_.text
+        alarms = operator.get("/v1/alerts", params={"severity": "alarm", "camera": "door"})
+        assert site["sighting"] in {a["sighting_id"] for a in alarms.json()["sightings"]}
+        quiet = operator.get("/v1/alerts", params={"severity": "log"}).json()["sightings"]
+        assert quiet == []
+        assert operator.get("/v1/alerts", params={"camera": "nowhere"}).status_code == 404
+        desk = operator.get("/v1/desk").json()
+        assert desk["window_minutes"] == 60 and desk["sightings_today"] >= 1
+        (door,) = [c for c in desk["cameras"] if c["name"] == "door"]
+        assert door["state"] == "live" and door["last_frame_at"] is not None
+        assert NAME not in json.dumps(desk) and site["subject"] not in json.dumps(desk)
+    with live.client("analyst") as analyst:
+        assert analyst.get("/v1/desk").status_code == 403
+        assert analyst.get(f"/v1/alerts/{site['sighting']}").status_code == 403
+
+
+def test_an_alert_before_the_live_window_is_gone_from_every_route(
+    live: LiveServer, site: dict[str, str]
+) -> None:
+    warden = live.warden
+    camera = warden.store.get_camera(site["door"])
+    assert camera is not None
+    old = datetime.now(UTC) - timedelta(hours=2)
+    stale = warden.sightings.open_visit(
+        camera, site["subject"], camera.watchlists[0], old, old + timedelta(seconds=5), 0.9
+    )
+    with live.client("operator") as operator:
+        listed = operator.get(
+            "/v1/alerts", params={"since": (old - timedelta(hours=1)).isoformat()}
+        )
+        assert stale not in {a["sighting_id"] for a in listed.json()["sightings"]}
+        for response in (
+            operator.get(f"/v1/alerts/{stale}"),
+            operator.get(f"/v1/alerts/{stale}/photos/enrolled"),
+            operator.post(f"/v1/alerts/{stale}/acknowledge", json={}),
+        ):
+            assert response.status_code == 404, response.text
+            assert "live window" in response.json()["error"]["message"]
+
+
+def test_history_requests_are_listed_refused_and_approved(
+    live: LiveServer, site: dict[str, str]
+) -> None:
+    url = f"/v1/subjects/{site['subject']}/history"
+    with live.client("investigator") as asker, live.client("investigator2") as second:
+        first = asker.post(url, json={"hours": 24, "case_reference": CASE, "reason": REASON})
+        assert first.status_code == 202, first.text
+        refused_id = first.json()["request_id"]
+        mine = asker.get("/v1/history-requests", params={"scope": "mine"}).json()["requests"]
+        assert [(r["request_id"], r["status"], r["reason"]) for r in mine] == [
+            (refused_id, "pending", REASON)
+        ]
+        # The asker's own request is not theirs to decide.
+        assert asker.get("/v1/history-requests", params={"scope": "pending"}).json() == {
+            "requests": []
+        }
+        assert asker.post(f"/v1/history-requests/{refused_id}/refuse").status_code == 403
+
+        pending = second.get("/v1/history-requests", params={"scope": "pending"}).json()
+        (waiting,) = pending["requests"]
+        assert (waiting["subject_id"], waiting["case_reference"], waiting["hours"]) == (
+            site["subject"],
+            CASE,
+            24,
+        )
+        assert waiting["reason"] == REASON and waiting["requested_by"] == mine[0]["requested_by"]
+        assert NAME not in json.dumps(pending)
+        assert second.post(f"/v1/history-requests/{refused_id}/refuse").status_code == 204
+        assert second.post(f"/v1/history-requests/{refused_id}/approve").status_code == 403
+        assert second.post(f"/v1/history-requests/{refused_id}/refuse").status_code == 403
+        ran = asker.post(url, json={"hours": 24, "case_reference": CASE, "request_id": refused_id})
+        assert ran.status_code == 403 and "refused" in ran.json()["error"]["message"]
+
+        again = asker.post(url, json={"hours": 12, "case_reference": CASE})
+        approved_id = again.json()["request_id"]
+        assert second.post(f"/v1/history-requests/{approved_id}/approve").status_code == 204
+        states = {
+            r["request_id"]: (r["status"], r["decided_by"] is not None)
+            for r in asker.get("/v1/history-requests").json()["requests"]
+        }
+        assert states == {refused_id: ("refused", True), approved_id: ("approved", True)}
+        done = asker.post(
+            url, json={"hours": 12, "case_reference": CASE, "request_id": approved_id}
+        )
+        assert done.status_code == 200, done.text
+        assert site["sighting"] in {s["sighting_id"] for s in done.json()["sightings"]}
+        assert second.get("/v1/history-requests", params={"scope": "pending"}).json() == {
+            "requests": []
+        }
+    with live.client("operator") as operator:
+        assert operator.get("/v1/history-requests").status_code == 403
+    actions = {a for _, a, o, _ in _actions(live) if o == refused_id}
+    assert {"sightings.history_request", "sightings.history_refuse"} <= actions
+    assert REASON.encode() not in _db_bytes(live)  # the reason is sealed

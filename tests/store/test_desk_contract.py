@@ -1,0 +1,80 @@
+"""The desk part of the Store contract: alert decisions, history-request notes, counts.
+
+Every backend (``store`` is parametrized in conftest.py) passes it unchanged;
+the protocols are in :mod:`facewarden.store.desk`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from facewarden.store import Store
+from facewarden.store.cameras import HistoryRequestRow
+from facewarden.store.desk import AlertDecisionRow, HistoryNoteRow
+
+from .test_cameras_contract import T0, _camera, _sighting, _subject
+
+
+def _seen(store: Store, start_offset: timedelta = timedelta(0)) -> tuple[str, str]:
+    subject = _subject(store)
+    camera = _camera(f"cam-{secrets.token_hex(3)}")
+    sighting = _sighting(subject, camera.camera_id, T0 + start_offset, hours=1)
+    with store.transaction() as tx:
+        tx.insert_camera(camera)
+        tx.insert_sighting(sighting)
+    return subject, sighting.sighting_id
+
+
+def test_an_alert_is_decided_once_and_goes_with_its_sighting(store: Store) -> None:
+    _, sighting = _seen(store)
+    first = AlertDecisionRow(sighting, "acknowledged", "user:olivia", T0, b"\x01sealed note")
+    with store.transaction() as tx:
+        assert tx.decide_alert(first)
+        assert not tx.decide_alert(AlertDecisionRow(sighting, "dismissed", "user:bob", T0))
+        assert not tx.decide_alert(AlertDecisionRow("sig_gone", "dismissed", "user:bob", T0))
+    assert store.alert_decisions([sighting, "sig_other"]) == {sighting: first}
+    assert store.alert_decisions([]) == {}
+    with store.transaction() as tx:
+        assert tx.delete_sightings_expired(T0 + timedelta(days=1)) >= 1
+    assert store.alert_decisions([sighting]) == {}
+
+
+def test_history_requests_are_listed_refused_and_noted(store: Store) -> None:
+    subject = _subject(store)
+    rows = [
+        HistoryRequestRow(f"req_{i}", subject, 24, "C-1", who, T0 + timedelta(minutes=i))
+        for i, who in enumerate(["user:ann", "user:bob", "user:ann"])
+    ]
+    with store.transaction() as tx:
+        for row in rows:
+            tx.insert_history_request(row)
+        tx.set_history_reason("req_0", b"\x01sealed reason")
+        assert tx.approve_history_request("req_2", "user:bob", T0)
+        assert tx.refuse_history_request("req_0", "user:bob", T0 + timedelta(hours=1))
+        assert not tx.refuse_history_request("req_0", "user:bob", T0)  # already refused
+        assert not tx.refuse_history_request("req_2", "user:bob", T0)  # approved
+        assert not tx.refuse_history_request("req_x", "user:bob", T0)  # missing
+    assert store.history_note("req_0") == HistoryNoteRow(
+        "req_0", b"\x01sealed reason", "user:bob", T0 + timedelta(hours=1)
+    )
+    assert store.history_note("req_1") is None
+    since = T0 - timedelta(days=1)
+    mine = store.history_request_ids(
+        requested_by="user:ann", undecided=False, since=since, limit=10
+    )
+    assert mine == ["req_2", "req_0"]
+    open_ = store.history_request_ids(requested_by=None, undecided=True, since=since, limit=10)
+    assert open_ == ["req_1"]
+    later = T0 + timedelta(minutes=1, seconds=30)
+    assert store.history_request_ids(requested_by=None, undecided=False, since=later, limit=1) == [
+        "req_2"
+    ]
+
+
+def test_sightings_are_counted_by_when_they_were_first_seen(store: Store) -> None:
+    _seen(store)
+    _seen(store, timedelta(hours=2))
+    assert store.count_sightings_between(T0, T0 + timedelta(hours=1)) == 1
+    assert store.count_sightings_between(T0, T0 + timedelta(hours=3)) == 2
+    assert store.count_sightings_between(T0 + timedelta(hours=3), T0 + timedelta(hours=4)) == 0
