@@ -18,6 +18,7 @@ import datetime
 import ipaddress
 import os
 import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -203,3 +204,25 @@ def test_first_start_prints_the_admin_credential_once(tmp_path: Path) -> None:
     finally:
         out, _ = _stop(second)
     assert "password" not in out and "fwk_" not in out
+
+
+def test_ctrl_c_ends_the_server_quietly(tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) ends with exit 0, no noise."""
+    port = _free_port("127.0.0.1")
+    args = ("serve", "--init", "--port", str(port), "--data-dir", tmp_path / "data")
+    process = subprocess.Popen(
+        _facewarden(*args),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+        start_new_session=True,
+    )
+    try:
+        _wait_for(f"http://127.0.0.1:{port}/health", process)
+    finally:
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "Aborted!" not in out + err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err

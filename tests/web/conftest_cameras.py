@@ -37,6 +37,7 @@ CAMERA_USERS = {
     "analyst": ("cam-analyst", "camera analyst password"),
     "investigator": ("cam-investigator", "camera investigator pw"),
     "investigator2": ("cam-investigator-2", "second investigator pw"),
+    "auditor": ("cam-auditor", "camera auditor password"),
 }
 WATCHLIST = "lobby-alerts"
 SUBJECT_NAME = "Barack Obama"
@@ -106,6 +107,7 @@ def _settings(root: Path) -> Settings:
         mode="fast",
         enroll_mode="fast",
         history_needs_approval=True,
+        keep_enrollment_photos=True,
     )
 
 
@@ -144,6 +146,7 @@ def camera_server(
         FACEWARDEN_MODE="fast",
         FACEWARDEN_ENROLL_MODE="fast",
         FACEWARDEN_HISTORY_NEEDS_APPROVAL="true",
+        FACEWARDEN_KEEP_ENROLLMENT_PHOTOS="true",
         FACEWARDEN_TEST_INGEST=os.environ.get("FACEWARDEN_TEST_INGEST", "1"),
         PYTHONWARNINGS="ignore",
     )

@@ -1,16 +1,27 @@
 """The security desk in a real browser against the real server (issue 14).
 
-An investigator opens a subject through the case-reference dialog, and the
-case is carried to every read of the subject and to the history request
-made from its page.
+The desk loop: a watchlist subject walks past a camera whose frames are
+pushed over the API; within 2 s of the frame's answer the operator's
+console raises the alert with the subject's name, the captured face next to
+the enrolled photo, and the watchlist's severity (an alarm stays up until
+acknowledged; an ordinary alert is a toast that opens its review). The
+operator acknowledges or dismisses it, and the audit log (read in the
+console) shows the alert shown, its photos viewed and the decision. The
+other roles see none of it. An investigator opens a subject through the
+case-reference dialog, the case carried to every read and to the history
+request, which a second investigator approves from the pending list; the
+requester sees the result after a reload.
 """
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
+
 import pytest
 
 from .conftest import Console
-from .conftest_cameras import CameraServer
+from .conftest_cameras import WATCHLIST, CameraServer, Frames, push_frame, second_tab
 
 pytestmark = pytest.mark.slow
 
@@ -61,4 +72,233 @@ def test_an_investigator_opens_a_subject_through_the_case_dialog(
     opener.get_by_role("button", name="Open").click()
     page.locator(".subject-name").wait_for()
     assert page.locator("dialog.modal").count() == 0
+    assert console.problems == []
+
+
+def _api(console: Console, server: CameraServer, method: str, path: str, **kw: object) -> object:
+    """Set-up through the API as the operator's key (the console is what is tested)."""
+    response = console.page.request.fetch(
+        f"{server.url}{path}", method=method, headers={"X-API-Key": server.api_key}, **kw
+    )
+    assert response.ok, f"{method} {path}: {response.status} {response.text()}"
+    return response.json() if response.status != 204 else None
+
+
+def _photos_loaded(console: Console, scope: str) -> bool:
+    return bool(
+        console.page.evaluate(
+            """(scope) => {
+                const imgs = [...document.querySelectorAll(scope + " .review-photo img")];
+                return imgs.length === 2 && imgs.every((i) => i.complete && i.naturalWidth > 0);
+            }""",
+            scope,
+        )
+    )
+
+
+def test_the_desk_loop_alarm_review_acknowledge_and_audit(
+    cam_console: Console,
+    camera_server: CameraServer,
+    frames: Frames,
+    browser: playwright_sync.Browser,
+) -> None:
+    console = cam_console
+    page = console.page
+    camera = _api(
+        console,
+        camera_server,
+        "POST",
+        "/v1/cameras",
+        data={
+            "name": "gate-a",
+            "location": "Gate A",
+            "watchlists": [WATCHLIST],
+            "keep_thumbnails": True,
+        },
+    )
+    assert isinstance(camera, dict)
+    _api(
+        console,
+        camera_server,
+        "PUT",
+        f"/v1/watchlists/{WATCHLIST}/alert-severity",
+        data={"severity": "alarm"},
+    )
+    console.login(*camera_server.users["operator"])
+    page.get_by_test_id("alert-bell").wait_for()
+    page.wait_for_timeout(1500)  # the first poll has run: what follows is new
+
+    answer = push_frame(
+        page.request, camera_server, camera["camera_id"], frames.sighting, datetime.now(UTC)
+    )
+    framed = time.monotonic()
+    (sighting,) = answer["new_sightings"]  # type: ignore[misc]
+    panel = page.get_by_test_id("alarm-panel")
+    panel.locator("[data-testid=alert-name]").wait_for(timeout=10_000)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll("[data-testid=alarm-panel] .review-photo img")]
+            .filter((i) => i.complete && i.naturalWidth > 0).length === 2""",
+        timeout=10_000,
+    )
+    shown_after = time.monotonic() - framed
+    assert shown_after < 2.0, f"the alarm took {shown_after:.2f} s after the frame"
+    assert panel.locator("[data-testid=alert-name]").inner_text() == "Barack Obama"
+    assert panel.locator("[data-severity=alarm]").count() >= 1
+    assert "gate-a" in panel.inner_text()
+    assert page.evaluate("document.body.dataset.alarm") == "sounding"
+    # The alarm sits below the top bar: the page title stays readable.
+    title = page.locator(".page-title").bounding_box()
+    box = panel.bounding_box()
+    assert title is not None and box is not None and box["y"] >= title["y"] + title["height"]
+    console.shot("40-desk-alarm")
+
+    panel.get_by_role("button", name="Acknowledge").click()
+    panel.wait_for(state="detached")
+    assert page.evaluate("document.body.dataset.alarm") is None
+
+    # An ordinary alert: a toast that opens its review, dismissed with a note.
+    _api(
+        console,
+        camera_server,
+        "PUT",
+        f"/v1/watchlists/{WATCHLIST}/alert-severity",
+        data={"severity": "alert"},
+    )
+    other = _api(
+        console,
+        camera_server,
+        "POST",
+        "/v1/cameras",
+        data={
+            "name": "gate-c",
+            "location": "Gate C",
+            "watchlists": [WATCHLIST],
+            "keep_thumbnails": True,
+        },
+    )
+    assert isinstance(other, dict)
+    second = push_frame(
+        page.request, camera_server, other["camera_id"], frames.sighting, datetime.now(UTC)
+    )
+    (second_id,) = second["new_sightings"]  # type: ignore[misc]
+    toast = page.get_by_test_id("alert-toast")
+    toast.wait_for(timeout=5_000)
+    toast.click()
+    review = page.get_by_test_id("alert-review")
+    review.wait_for()
+    assert review.get_attribute("data-sighting") == second_id
+    page.wait_for_function("() => document.querySelectorAll('.review-photo img').length === 2")
+    page.wait_for_function(
+        """() => [...document.querySelectorAll(".review-photo img")]
+            .every((i) => i.complete && i.naturalWidth > 0)"""
+    )
+    assert review.locator("[data-testid=alert-name]").inner_text() == "Barack Obama"
+    console.shot("41-alert-review")
+    review.locator("textarea[name=note]").fill("Badge checked at the desk")
+    review.get_by_role("button", name="Dismiss").click()
+    page.get_by_test_id("alert-review").get_by_text("Dismissed by").wait_for()
+
+    # The alert list: filters, states, ids only.
+    console.open("alerts")
+    listed = page.get_by_test_id("alert-list")
+    listed.get_by_text("No alerts match").wait_for()  # both decided: none open
+    assert page.locator("select[name=state]").input_value() == "open"
+    console.shot("42-alerts-open")
+    page.locator("select[name=state]").select_option("all")
+    listed.locator(f"tr[data-sighting='{sighting}']").wait_for()
+    listed.locator(f"tr[data-sighting='{second_id}']").wait_for()
+    assert "Obama" not in listed.inner_text()
+    rows = listed.locator("tr[data-sighting]")
+    assert rows.count() == 2
+    # Severity is the watchlist's (now "alert"): a quiet "log" filter shows none.
+    page.locator("select[name=severity]").select_option("log")
+    listed.get_by_text("No alerts match").wait_for()
+    page.locator("select[name=severity]").select_option("")
+    rows.first.wait_for()
+    console.shot("43-alerts-all")
+
+    # The dashboard: counts and camera health, from the unaudited figures route.
+    console.open("")
+    page.get_by_test_id("camera-health").wait_for()
+    assert "gate-a" in page.get_by_test_id("camera-health").inner_text()
+    assert not any("/v1/subjects?" in u for u in console.urls)  # no listing to count
+    console.shot("44-desk-dashboard")
+    assert console.problems == []
+
+    # The audit log, read in the console: shown, photos viewed, acknowledged.
+    with second_tab(browser, camera_server) as audit:
+        audit.login(*camera_server.users["admin"])
+        audit.open("audit")
+        audit.page.locator("input[name=object_id]").fill(sighting)
+        audit.page.get_by_role("button", name="Filter").click()
+        table = audit.page.locator("table")
+        table.get_by_text("Alert acknowledged").wait_for()
+        text = table.inner_text()
+        assert "Alert shown" in text and "Alert photo viewed" in text
+        assert text.count("Alert photo viewed") >= 2
+        audit.shot("45-audit-alert")
+        assert audit.problems == []
+
+
+@pytest.mark.parametrize("role", ["analyst", "investigator", "auditor"])
+def test_other_roles_get_no_alerts_names_or_photos(
+    cam_console: Console, camera_server: CameraServer, role: str
+) -> None:
+    console = cam_console
+    page = console.page
+    console.login(*camera_server.users[role])
+    assert page.get_by_test_id("alert-bell").count() == 0
+    assert page.locator(".nav-link[data-nav='alerts']").count() == 0
+    console.open("alerts")
+    page.get_by_text("Not available for your role").wait_for()
+    page.wait_for_timeout(1500)
+    assert not any("/v1/alerts" in u for u in console.urls)
+    if role != "investigator":
+        text = page.locator("body").inner_text()
+        assert "Obama" not in text and camera_server.subject_id not in text
+        assert page.locator("img[src*='/photos/']").count() == 0
+    assert console.problems == []
+
+
+def test_history_is_approved_from_the_pending_list_and_survives_a_reload(
+    cam_console: Console, camera_server: CameraServer, browser: playwright_sync.Browser
+) -> None:
+    console = cam_console
+    page = console.page
+    console.login(*camera_server.users["investigator"])
+    console.open(f"subjects/{camera_server.subject_id}")
+    dialog = page.locator("dialog.modal")
+    dialog.locator("input[name=case_reference]").fill("CASE-2026-0777")
+    dialog.get_by_role("button", name="Open subject").click()
+    history = page.locator(".card-history")
+    history.locator("input[name=reason]").fill("Tailgating at the loading dock")
+    history.get_by_role("button", name="Request location history").click()
+    request_id = page.get_by_test_id("history-request-id").inner_text().strip()
+
+    with second_tab(browser, camera_server) as other:
+        other.login(*camera_server.users["investigator2"])
+        other.open("requests")
+        row = other.page.get_by_test_id("pending-requests").locator(
+            f"tr[data-request='{request_id}']"
+        )
+        row.wait_for()
+        text = row.inner_text()
+        assert "CASE-2026-0777" in text and "Tailgating at the loading dock" in text
+        assert camera_server.subject_id in text and "cam-investigator" in text
+        other.shot("46-pending-requests")
+        row.get_by_role("button", name="Approve").click()
+        row.wait_for(state="detached")
+        assert other.problems == []
+
+    page.reload()
+    page.locator(".page-subject, [data-testid=case-needed], dialog.modal").first.wait_for()
+    console.open("requests")
+    mine = page.get_by_test_id("my-requests").locator(f"tr[data-request='{request_id}']")
+    mine.wait_for()
+    assert mine.get_attribute("data-status") == "approved"
+    mine.get_by_role("button", name="Run").click()
+    done = page.get_by_test_id("history-done")
+    done.wait_for()
+    assert "CASE-2026-0777" in done.inner_text()
+    console.shot("47-my-requests")
     assert console.problems == []

@@ -14,6 +14,7 @@ deployment opens, stopped after it closes, also on SIGTERM and Ctrl-C.
 
 from __future__ import annotations
 
+import logging
 import signal
 import stat
 from pathlib import Path
@@ -111,7 +112,13 @@ def _run(app: Any, config: Settings) -> None:
         lifespan="on",
         log_level="info",
     )
-    uvicorn.Server(server_config).run()
+    try:
+        uvicorn.Server(server_config).run()
+    except KeyboardInterrupt:
+        # uvicorn shuts down cleanly on Ctrl-C, then raises the signal again for
+        # whoever runs it: the shutdown is done, so end quietly (exit 0, no
+        # "Aborted!" from click, and `make run` prints no error for it).
+        logging.getLogger(__name__).info("stopped by Ctrl-C")
 
 
 @click.command()

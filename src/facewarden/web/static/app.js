@@ -4,14 +4,16 @@
 
 import { can, currentUser, logout, onSessionEnd, resume } from "./api.js";
 import { forgetCases } from "./case.js";
-import { errorBanner, h, icon, replace, toast } from "./dom.js";
+import { errorBanner, h, icon, replace, timeZoneLabel, toast } from "./dom.js";
 import renderAdmin from "./pages/admin.js";
+import renderAlerts, { raiseAlarm, renderAlert, silenceAlarms } from "./pages/alerts.js";
 import renderAudit from "./pages/audit.js";
 import renderCameras from "./pages/cameras.js";
 import renderCrowd from "./pages/crowd.js";
 import renderDashboard from "./pages/dashboard.js";
 import renderEnroll from "./pages/enroll.js";
 import renderLogin from "./pages/login.js";
+import renderRequests from "./pages/requests.js";
 import renderSearch from "./pages/search.js";
 import renderSightings, { alertFeed, alertText, primeNames } from "./pages/sightings.js";
 import renderSubject from "./pages/subject.js";
@@ -30,7 +32,10 @@ const ROUTES = [
   { pattern: /^cameras$/, nav: "cameras", title: "Cameras", cap: "cameras", render: renderCameras },
   { pattern: /^crowd$/, nav: "crowd", title: "Crowd analysis", cap: "crowd", render: renderCrowd },
   { pattern: /^cameras\/([A-Za-z0-9_-]+)\/crowd$/, nav: "crowd", title: "Crowd analysis", cap: "crowd", render: renderCrowd },
-  { pattern: /^sightings$/, nav: "sightings", title: "Sightings and alerts", cap: "sightings", render: renderSightings },
+  { pattern: /^sightings$/, nav: "sightings", title: "Sightings", cap: "sightings", render: renderSightings },
+  { pattern: /^alerts$/, nav: "alerts", title: "Alerts", cap: "alerts", render: renderAlerts },
+  { pattern: /^alerts\/([A-Za-z0-9_-]+)$/, nav: "alerts", title: "Alert review", cap: "alerts", render: renderAlert },
+  { pattern: /^requests$/, nav: "requests", title: "Location-history requests", cap: "history-approve", render: renderRequests },
   { pattern: /^audit$/, nav: "audit", title: "Audit log", cap: "audit", render: renderAudit },
   { pattern: /^admin$/, nav: "admin", title: "Users and API keys", cap: "admin", render: renderAdmin },
 ];
@@ -44,7 +49,9 @@ const NAV = [
   { id: "watchlists", label: "Watchlists", icon: "watchlists", href: "#/watchlists", cap: "watchlists", group: "Records" },
   { id: "cameras", label: "Cameras", icon: "camera", href: "#/cameras", cap: "cameras", group: "Cameras" },
   { id: "crowd", label: "Crowd", icon: "chart", href: "#/crowd", cap: "crowd", group: "Cameras" },
+  { id: "alerts", label: "Alerts", icon: "bell", href: "#/alerts", cap: "alerts", group: "Cameras" },
   { id: "sightings", label: "Sightings", icon: "eye", href: "#/sightings", cap: "sightings", group: "Cameras" },
+  { id: "requests", label: "History requests", icon: "history", href: "#/requests", cap: "history-approve", group: "Cameras" },
   { id: "audit", label: "Audit log", icon: "audit", href: "#/audit", cap: "audit", group: "Oversight" },
   { id: "admin", label: "Users & API keys", icon: "keys", href: "#/admin", cap: "admin", group: "Oversight" },
 ];
@@ -83,7 +90,7 @@ function buildShell() {
       navList.append(h("div", { class: "nav-group" }, group));
     }
     const link = h("a", { href: item.href, class: "nav-link", dataset: { nav: item.id } }, icon(item.icon), h("span", {}, item.label));
-    if (item.id === "sightings") link.append(h("span", { class: "nav-badge", hidden: true, dataset: { testid: "alert-badge" } }));
+    if (item.id === "alerts") link.append(h("span", { class: "nav-badge", hidden: true, dataset: { testid: "alert-badge" } }));
     links.set(item.id, link);
     navList.append(link);
   }
@@ -93,10 +100,14 @@ function buildShell() {
   });
   const title = h("h1", { class: "page-title" });
   const main = h("main", { class: "content", id: "main", tabindex: "-1" });
+  // On a phone the navigation folds away behind a Menu button (and folds again after a pick).
+  const toggle = h("button", { class: "btn btn-ghost nav-toggle", type: "button", "aria-expanded": "false", "aria-controls": "main-nav", dataset: { testid: "nav-toggle" } }, icon("watchlists"), h("span", {}, "Menu"));
+  navList.id = "main-nav";
   const sidebar = h(
     "aside",
     { class: "sidebar" },
     h("a", { class: "brand", href: "#/" }, h("img", { src: "logo.svg", alt: "", width: "34", height: "34" }), h("span", { class: "brand-name" }, "facewarden")),
+    toggle,
     navList,
     h(
       "div",
@@ -115,12 +126,36 @@ function buildShell() {
     "header",
     { class: "topbar" },
     title,
-    h("div", { class: "topbar-right" }, bell, h("div", { class: "topbar-note" }, icon("lock"), h("span", {}, "Every action in this console is recorded in the audit log"))),
+    h("div", { class: "topbar-right" }, bell, h("div", { class: "topbar-zone", dataset: { testid: "time-zone" }, title: "Times on these pages are shown in this time zone, 24-hour" }, icon("history"), h("span", {}, timeZoneLabel())), h("div", { class: "topbar-note" }, icon("lock"), h("span", {}, "Every action in this console is recorded in the audit log"))),
   );
+  const fold = (open) => {
+    sidebar.classList.toggle("nav-open", open);
+    toggle.setAttribute("aria-expanded", String(open));
+  };
+  toggle.addEventListener("click", () => fold(!sidebar.classList.contains("nav-open")));
+  navList.addEventListener("click", (e) => {
+    if (e.target.closest("a")) fold(false);
+  });
   const frame = h("div", { class: "shell" }, sidebar, h("div", { class: "main-col" }, topbar, main));
   replace(root, frame);
-  if (bell) startAlerts(bell, links.get("sightings"));
+  // Tables become cards on a phone: each cell carries its column's heading.
+  new MutationObserver(() => labelTables(main)).observe(main, { childList: true, subtree: true });
+  if (bell) startAlerts(bell, links.get("alerts"));
   return { links, title, main };
+}
+
+/** Give every cell of `root`'s tables its column heading (`data-label`), for phones. */
+function labelTables(root) {
+  for (const table of root.querySelectorAll("table.table")) {
+    const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+    if (!heads.length) continue;
+    table.classList.add("table-cards");
+    for (const row of table.querySelectorAll("tbody tr")) {
+      [...row.children].forEach((cell, i) => {
+        if (!cell.dataset.label && heads[i]) cell.dataset.label = heads[i];
+      });
+    }
+  }
 }
 
 // ------------------------------------------------------------------ alerts
@@ -130,7 +165,7 @@ let stopAlerts = null;
 function alertBell() {
   return h(
     "a",
-    { class: "alert-bell", href: "#/sightings", dataset: { testid: "alert-bell" }, "aria-label": "Alerts: none new" },
+    { class: "alert-bell", href: "#/alerts", dataset: { testid: "alert-bell" }, "aria-label": "Alerts: none new" },
     icon("bell"),
     h("span", { class: "alert-count", hidden: true, "aria-hidden": "true" }),
     h("span", { class: "sr-only alert-live", role: "status", "aria-live": "polite" }),
@@ -158,9 +193,16 @@ function startAlerts(bell, navLink) {
       badge.setAttribute("aria-label", `${n} new alerts`);
     }
     if (!fresh.length) return;
-    const onSightings = routeOf(location.hash) === "sightings";
     live.textContent = fresh.length === 1 ? `New alert: ${alertText(fresh[0])}` : `${fresh.length} new alerts`;
-    if (!onSightings) toast(fresh.length === 1 ? alertText(fresh[0]) : `${fresh.length} new alerts: open Sightings`, "danger");
+    // How loud each is, by its watchlist: an alarm stays up with a sound until someone
+    // decides; an alert is a toast that opens it; a log entry only counts.
+    const open = fresh.filter((a) => !a.decision);
+    for (const a of open.filter((x) => x.kind === "sighting" && x.severity === "alarm")) raiseAlarm(a);
+    const loud = open.filter((a) => a.kind !== "sighting" || a.severity === "alert");
+    if (!loud.length || routeOf(location.hash) === "alerts") return;
+    const one = loud.length === 1 ? loud[0] : null;
+    const href = one && one.kind === "sighting" ? `#/alerts/${encodeURIComponent(one.sighting_id)}` : "#/alerts";
+    toast(one ? alertText(one) : `${loud.length} new alerts`, "danger", { href, action: "Open" });
   });
   alertFeed.start();
   stopAlerts = () => {
@@ -175,6 +217,8 @@ async function route() {
   if (!shell) shell = buildShell();
   if (controller) controller.abort();
   controller = new AbortController();
+  // A dialog belongs to the page that opened it: leaving the page cancels it.
+  for (const open of document.querySelectorAll("dialog.modal")) open.dispatchEvent(new Event("cancel"));
   const path = routeOf(location.hash);
   const query = queryOf(location.hash);
   const match = ROUTES.map((r) => [r, path.match(r.pattern)]).find(([, m]) => m);
@@ -221,6 +265,7 @@ async function route() {
 function showLogin(notice = null) {
   shell = null;
   forgetCases();
+  silenceAlarms();
   if (stopAlerts) stopAlerts();
   if (controller) controller.abort();
   document.title = "Sign in · facewarden";

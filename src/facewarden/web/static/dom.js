@@ -163,17 +163,38 @@ export function button(label, { kind = "secondary", iconName = null, onclick = n
   return h("button", { class: `btn btn-${kind}`, type, onclick, ...rest }, iconName ? icon(iconName) : null, h("span", {}, label));
 }
 
-/** Show a short-lived notification. */
-export function toast(message, kind = "ok") {
+/**
+ * Show a short-lived notification. With `href` the whole toast is a link (an alert
+ * opens its review), labelled `action`, and it stays a little longer.
+ */
+export function toast(message, kind = "ok", { href = null, action = null } = {}) {
   const host = document.getElementById("toasts");
-  const el = h("div", { class: `toast toast-${kind}` }, icon(kind === "ok" ? "check" : "alert"), h("span", {}, message));
+  const body = [icon(kind === "ok" ? "check" : "alert"), h("span", {}, message), action ? h("span", { class: "toast-action" }, action) : null];
+  const el = href ? h("a", { class: `toast toast-${kind} toast-link`, href, dataset: { testid: "alert-toast" } }, body) : h("div", { class: `toast toast-${kind}` }, body);
+  if (href) el.addEventListener("click", () => el.remove());
   host.append(el);
-  setTimeout(() => el.classList.add("toast-leave"), 4200);
-  setTimeout(() => el.remove(), 4600);
+  const stay = href ? 9000 : 4200;
+  setTimeout(() => el.classList.add("toast-leave"), stay);
+  setTimeout(() => el.remove(), stay + 400);
 }
 
-const dateFmt = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+// 24-hour times everywhere, each with its time zone beside it (the header says which
+// zone the browser shows times in).
+const dateFmt = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
 const dateOnly = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+const clockFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "short" });
+
+/** The browser's time zone, as the header shows it ("Europe/Berlin (CET)"). */
+export function timeZoneLabel() {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "local time";
+  const part = clockFmt.formatToParts(new Date()).find((p) => p.type === "timeZoneName");
+  return part && part.value !== zone ? `${zone} (${part.value})` : zone;
+}
+
+/** A time of day, 24-hour, with its zone ("14:05:09 UTC"). */
+export function clock(date = new Date()) {
+  return clockFmt.format(date);
+}
 
 /** A timestamp for people: local date and time (the ISO value in the title). */
 export function time(iso, { withTime = true } = {}) {

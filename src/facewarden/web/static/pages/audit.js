@@ -38,6 +38,18 @@ const ACTIONS = {
   "watchlist.add": "Added to watchlist",
   "watchlist.create": "Watchlist created",
   "watchlist.remove": "Removed from watchlist",
+  "watchlist.alert_severity": "Alert severity set",
+  "alert.show": "Alert shown",
+  "alert.photo": "Alert photo viewed",
+  "alert.acknowledge": "Alert acknowledged",
+  "alert.dismiss": "Alert dismissed",
+  "sightings.alerts": "Alerts listed",
+  "sightings.at_camera": "Who is at a camera",
+  "sightings.history": "Location history read",
+  "sightings.history_request": "Location history requested",
+  "sightings.history_approve": "History request approved",
+  "sightings.history_refuse": "History request refused",
+  "sightings.history_requests": "History requests listed",
 };
 
 /** The banner for a verification result `{ok, checked, first_bad_seq, problem}`. */

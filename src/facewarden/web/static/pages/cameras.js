@@ -4,7 +4,7 @@
 // sensitive camera counts people and identifies nobody.
 
 import { api, ApiError, can } from "../api.js";
-import { banner, button, card, errorBanner, field, h, icon, modal, pill, replace, toast } from "../dom.js";
+import { banner, button, card, clock, errorBanner, field, h, icon, modal, pill, replace, toast } from "../dom.js";
 
 /** How often the states are refreshed while the page is open (ms). */
 export const REFRESH_MS = 3000;
@@ -66,7 +66,7 @@ export default async function renderCameras(view) {
       return;
     }
     failures = 0;
-    refreshNote.textContent = `States refresh every ${REFRESH_MS / 1000} s · last ${new Date().toLocaleTimeString()}`;
+    refreshNote.textContent = `States refresh every ${REFRESH_MS / 1000} s · last ${clock()}`;
     // Tell screen readers when a camera runs into trouble (not on every refresh).
     const trouble = new Map(cameras.filter((c) => TROUBLE.has(c.state)).map((c) => [c.camera_id, `${c.state}:${c.error || ""}`]));
     const fresh = cameras.filter((c) => trouble.has(c.camera_id) && lastTrouble.get(c.camera_id) !== trouble.get(c.camera_id));

@@ -533,8 +533,8 @@ function fmtTick(v) {
   return Number.isInteger(v) ? String(v) : v.toFixed(1);
 }
 
-const hm = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
-const dayHm = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+const hm = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+const dayHm = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
 
 function fmtAxisTime(t, span) {
   return (span > 20 * 3600e3 ? dayHm : hm).format(new Date(t));

@@ -4,18 +4,24 @@
 
 import { api, ApiError, can, currentUser } from "../api.js";
 import { lastCase, rememberCase } from "../case.js";
-import { banner, card, errorBanner, field, fmtFmr, h, icon, orDash, time } from "../dom.js";
+import { banner, card, errorBanner, field, fmtFmr, h, icon, orDash, replace, time } from "../dom.js";
+import { severityPill } from "./alerts.js";
 import { actionLabel, actorLabel, chainBanner, outcomePill } from "./audit.js";
+import { stateBadge } from "./cameras.js";
+import { alertFeed } from "./sightings.js";
 
 const RECENT = 8;
 
 export default async function renderDashboard(view) {
   const user = currentUser();
   const blocks = [];
-  const [subjects, watchlists, chain] = await Promise.all([
-    can("subjects") ? settle(api("GET", "/v1/subjects", { query: { limit: 100 }, signal: view.signal })) : null,
+  // Counts come from the unaudited statistics routes: listing subjects to count them
+  // would read (and audit) their names.
+  const [subjects, watchlists, chain, desk] = await Promise.all([
+    can("subjects") ? settle(api("GET", "/v1/stats", { signal: view.signal })) : null,
     can("watchlists") ? settle(api("GET", "/v1/watchlists", { signal: view.signal })) : null,
     can("audit") ? settle(api("GET", "/v1/audit/verify", { signal: view.signal })) : null,
+    can("alerts") ? settle(api("GET", "/v1/desk", { signal: view.signal })) : null,
   ]);
 
   blocks.push(
@@ -32,7 +38,7 @@ export default async function renderDashboard(view) {
     stats.push(
       stat(
         "Enrolled subjects",
-        subjects.ok ? countText(subjects.value) : "—",
+        subjects.ok ? Number(subjects.value.subjects).toLocaleString() : "—",
         subjects.ok ? "people with a protected face template" : subjects.error.message,
         "subjects",
         "#/subjects",
@@ -56,7 +62,31 @@ export default async function renderDashboard(view) {
       ),
     );
   }
+  if (desk && desk.ok) {
+    const d = desk.value;
+    const open = Object.values(d.open_alerts).reduce((a, b) => a + b, 0);
+    stats.unshift(
+      stat("Open alerts", String(open), `${d.open_alerts.alarm} alarm, ${d.open_alerts.alert} alert, ${d.open_alerts.log} log · last ${d.window_minutes} min`, "bell", "#/alerts?state=open", open ? (d.open_alerts.alarm ? "danger" : "warn") : "ok"),
+      stat("Sightings today", Number(d.sightings_today).toLocaleString(), "watchlist subjects seen since midnight (UTC)", "eye", "#/alerts?state=all"),
+      stat("Cameras live", `${d.cameras.filter((c) => c.state === "live").length} / ${d.cameras.length}`, `${d.cameras.filter((c) => c.error).length} with an error`, "camera", "#/cameras"),
+    );
+  }
   if (stats.length) blocks.push(h("div", { class: "stats" }, stats));
+  if (desk && desk.ok) {
+    const holder = h("div", { class: "desk-holder" }, await deskBlock(desk.value, view.signal));
+    blocks.push(holder);
+    // New alerts redraw the desk's block (the figures route is cheap and names no one).
+    const off = alertFeed.subscribe(async (fresh) => {
+      if (!fresh.length || view.signal.aborted) return;
+      try {
+        const again = await settle(api("GET", "/v1/desk", { signal: view.signal }));
+        if (again.ok && !view.signal.aborted) replace(holder, await deskBlock(again.value, view.signal));
+      } catch {
+        // Left the page meanwhile: nothing to redraw.
+      }
+    });
+    view.signal.addEventListener("abort", off, { once: true });
+  }
 
   if (chain && chain.ok && !chain.value.ok) blocks.push(chainBanner(chain.value));
   if (watchlists && watchlists.ok && !watchlists.value.watchlists.length && can("watchlists")) {
@@ -88,7 +118,7 @@ export default async function renderDashboard(view) {
     }
   }
 
-  for (const r of [subjects, watchlists, chain]) {
+  for (const r of [subjects, watchlists, chain, desk]) {
     if (r && !r.ok && !(r.error instanceof ApiError && r.error.status === 403)) {
       blocks.push(errorBanner(r.error));
       break;
@@ -116,11 +146,6 @@ async function settle(promise) {
     if (error && error.name === "AbortError") throw error;
     return { ok: false, error };
   }
-}
-
-function countText(page) {
-  const n = page.subjects.length;
-  return page.next_after ? `${n.toLocaleString()}+` : n.toLocaleString();
 }
 
 function sumOf(list, key) {
@@ -181,4 +206,52 @@ function openById() {
     location.hash = `#/subjects/${id}`;
   });
   return form;
+}
+
+/** The security desk at a glance: open alerts in the live window, and camera health. */
+async function deskBlock(desk, signal) {
+  const alerts = await settle(api("GET", "/v1/alerts", { query: { state: "open", limit: 6 }, signal }));
+  const list = alerts.ok ? alerts.value.sightings || [] : [];
+  const names = new Map(desk.cameras.map((c) => [c.camera_id, c.name]));
+  const live = list.length
+    ? h(
+        "ul",
+        { class: "desk-alerts", dataset: { testid: "desk-alerts" } },
+        list.map((a) =>
+          h(
+            "li",
+            { dataset: { sighting: a.sighting_id, severity: a.severity } },
+            h("a", { href: `#/alerts/${encodeURIComponent(a.sighting_id)}` }, severityPill(a.severity), h("span", { class: "desk-alert-where" }, names.get(a.camera_id) || a.camera_id), time(a.first_seen)),
+          ),
+        ),
+      )
+    : h("div", { class: "empty empty-inline" }, icon("bell", "empty-icon"), h("p", {}, alerts.ok ? `No open alerts in the last ${desk.window_minutes} minutes.` : alerts.error.message));
+  const health = desk.cameras.length
+    ? h("div", { class: "table-wrap" }, h(
+        "table",
+        { class: "table table-compact table-cards", dataset: { testid: "camera-health" } },
+        h("thead", {}, h("tr", {}, ["Camera", "State", "Last frame", "Frames per second", "Error"].map((t) => h("th", { scope: "col" }, t)))),
+        h(
+          "tbody",
+          {},
+          desk.cameras.map((c) =>
+            h(
+              "tr",
+              { dataset: { camera: c.camera_id } },
+              h("td", { class: "strong", dataset: { label: "Camera" } }, c.name, c.sensitive ? h("span", { class: "muted" }, " · counts only") : null),
+              h("td", { dataset: { label: "State" } }, stateBadge(c.state)),
+              h("td", { dataset: { label: "Last frame" } }, c.last_frame_at ? time(c.last_frame_at) : h("span", { class: "muted" }, "—")),
+              h("td", { class: "num", dataset: { label: "Frames per second" } }, c.fps === null || c.fps === undefined ? h("span", { class: "muted" }, "—") : c.fps.toFixed(1)),
+              h("td", { dataset: { label: "Error" } }, c.error ? h("span", { class: "text-danger" }, c.error) : h("span", { class: "muted" }, "—")),
+            ),
+          ),
+        ),
+      ))
+    : h("p", { class: "muted" }, "No cameras yet.");
+  return h(
+    "div",
+    { class: "grid-2 desk-grid" },
+    card("Live alerts", live, { subtitle: `Open alerts of the last ${desk.window_minutes} minutes, newest first.`, actions: h("a", { href: "#/alerts", class: "btn btn-ghost" }, "All alerts"), cls: "card-desk-alerts" }),
+    card("Camera health", health, { subtitle: "State, last frame and rate of each camera.", actions: h("a", { href: "#/cameras", class: "btn btn-ghost" }, "Cameras"), cls: "card-camera-health" }),
+  );
 }

@@ -9,12 +9,14 @@ import { sightingTable } from "./sightings.js";
 /** The history card of a subject's page, carrying `caseRef`. */
 export function historyPanel(subjectId, caseRef, signal) {
   const hours = h("input", { type: "number", name: "hours", min: "1", max: "744", step: "1", value: "24" });
+  const reason = h("input", { type: "text", name: "reason", maxlength: "500", autocomplete: "off", placeholder: "e.g. tailgating at the loading dock, ticket 7781" });
   const out = h("div", { dataset: { testid: "history-result" }, "aria-live": "polite" });
   const submit = button("Request location history", { kind: "primary", type: "submit", iconName: "history" });
   const form = h(
     "form",
     { class: "form-grid", novalidate: true },
     field("Hours back", hours, { required: true, hint: "1 to 744 (31 days)." }),
+    field("Reason", reason, { hint: "For the person who approves it; kept encrypted." }),
     h("div", { class: "field-wide form-row-end" }, h("p", { class: "hint" }, `For case ${caseRef}: recorded in the audit log with the request.`), submit),
   );
 
@@ -23,7 +25,7 @@ export function historyPanel(subjectId, caseRef, signal) {
     return h(
       "div",
       { class: "history-pending", dataset: { testid: "history-pending" } },
-      banner("warn", "Waiting for a second person's approval", "Another investigator or an administrator approves it from their list of pending requests; it then shows in your requests, and you run it from there or here.", again),
+      banner("warn", "Waiting for a second person's approval", "Another investigator or an administrator approves it from their list of pending requests. Your requests, with their state, are under History requests; run it from there or here once approved.", h("div", { class: "banner-actions" }, again, h("a", { href: "#/requests", class: "btn btn-ghost" }, "My requests"))),
       h("div", { class: "key-row" }, h("span", { class: "muted" }, "Request id"), h("code", { class: "mono request-id", dataset: { testid: "history-request-id" } }, requestId)),
       problem ? errorBanner(problem) : null,
     );
@@ -32,6 +34,7 @@ export function historyPanel(subjectId, caseRef, signal) {
   async function ask(requestId = null) {
     const query = { hours: Math.round(Number(hours.value)), case_reference: caseRef };
     if (requestId) query.request_id = requestId;
+    else if (reason.value.trim()) query.reason = reason.value.trim();
     submit.disabled = true;
     replace(out, h("div", { class: "loading" }, h("span", { class: "spinner" }), "Asking…"));
     try {

@@ -31,7 +31,9 @@ export default function renderLogin({ notice = null, onSignedIn }) {
       onSignedIn();
     } catch (err) {
       password.value = "";
-      replace(messages, errorBanner(err));
+      // A refused sign-in says only that: never which of the two was wrong.
+      if (err && err.status === 401) replace(messages, banner("danger", "Wrong username or password", "Check both and try again. Repeated failures lock the account for a while."));
+      else replace(messages, errorBanner(err));
       submit.disabled = false;
       password.focus();
     }

@@ -9,8 +9,8 @@ import { api, ApiError, can } from "../api.js";
 import { banner, button, card, errorBanner, field, fmtSimilarity, h, icon, pill, replace, time, toast } from "../dom.js";
 import { fromLocalInput } from "./crowd.js";
 
-/** How often the shell asks for new alerts (ms). */
-export const ALERT_POLL_MS = 8000;
+/** How often the shell asks for new alerts (ms): an alert shows within about a second. */
+export const ALERT_POLL_MS = 1000;
 
 // ------------------------------------------------------------------ alert feed
 
@@ -54,7 +54,14 @@ class AlertFeed {
     return () => this._subscribers.delete(fn);
   }
 
-  /** Every alert has been looked at (the sightings page is open). */
+  /** An alert was acknowledged or dismissed here: keep the feed's copy in step. */
+  decided(alert) {
+    const held = this.alerts.find((a) => a.sighting_id === alert.sighting_id);
+    if (held) Object.assign(held, { decision: alert.decision, decided_by: alert.decided_by, decided_at: alert.decided_at });
+    this._emit([]);
+  }
+
+  /** Every alert has been looked at (the alerts page is open). */
   markSeen() {
     if (!this.unseen) return;
     this.unseen = 0;
@@ -118,7 +125,8 @@ export const alertFeed = new AlertFeed();
 // Camera and watchlist names for ids, where the role may list them.
 const names = { cameras: new Map(), watchlists: new Map(), loaded: false };
 
-async function loadNames(signal) {
+/** Load the names of cameras and watchlists (where the role may list them). */
+export async function loadNames(signal) {
   const [cams, lists] = await Promise.all([
     can("cameras") ? api("GET", "/v1/cameras", { signal }).catch(() => null) : null,
     can("watchlists") ? api("GET", "/v1/watchlists", { signal }).catch(() => null) : null,
@@ -128,6 +136,17 @@ async function loadNames(signal) {
   names.loaded = true;
   return { cameras: cams ? cams.cameras : null, watchlists: lists ? lists.watchlists : null };
 }
+
+/** Camera names for ids: `of(id)` an element, `all()` every camera known. */
+export const cameraName = {
+  of: (id) => cameraLabel(id),
+  all: () => names.cameras.values(),
+};
+
+/** Watchlist names for ids. */
+export const watchlistName = {
+  of: (id) => watchlistLabel(id),
+};
 
 /** A camera id with its name where known. */
 function cameraLabel(id) {
@@ -163,53 +182,11 @@ export async function primeNames() {
 export default async function renderSightings(view) {
   const loaded = await loadNames(view.signal);
   const blocks = [];
-  if (can("alerts")) blocks.push(alertsCard(view));
+  if (can("alerts")) blocks.push(banner("info", "Alerts have their own page", "Review each alert with both faces, and acknowledge or dismiss it, on the Alerts page.", h("a", { href: "#/alerts", class: "btn btn-secondary" }, "Open the alerts")));
   if (can("sightings")) blocks.push(queryCard(view, loaded));
   if (can("history")) blocks.push(historyCard(view));
   if (can("history-approve")) blocks.push(approveCard());
   return h("div", { class: "page page-sightings" }, banner("info", "Sightings are candidate matches", "Each one is a face a camera saw that resembled a watchlist subject. A person reviews it before anything is done; subjects appear here by id only."), blocks);
-}
-
-function alertsCard(view) {
-  const host = h("div", { dataset: { testid: "alert-list" } });
-  const draw = () => {
-    if (!alertFeed.available) {
-      replace(host, h("p", { class: "muted" }, "This server sends no console alerts."));
-      return;
-    }
-    const list = alertFeed.alerts;
-    replace(
-      host,
-      list.length
-        ? h(
-            "table",
-            { class: "table table-compact table-alerts" },
-            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Time"), h("th", { scope: "col" }, "Alert"), h("th", { scope: "col" }, "Camera"), h("th", { scope: "col" }, "Watchlist"), h("th", { scope: "col" }, "Subject"))),
-            h(
-              "tbody",
-              {},
-              list.map((a) =>
-                h(
-                  "tr",
-                  { dataset: { alert: a.kind } },
-                  h("td", { class: "nowrap" }, time(a.at)),
-                  h("td", {}, a.kind === "occupancy" ? pill(`Occupancy: ${a.people} people (≥ ${a.threshold})`, "warn") : pill("Sighting", "danger")),
-                  h("td", {}, cameraLabel(a.camera_id)),
-                  h("td", {}, a.watchlist_id ? watchlistLabel(a.watchlist_id) : h("span", { class: "muted" }, "—")),
-                  h("td", {}, a.subject_id ? subjectLink(a.subject_id) : h("span", { class: "muted" }, "—")),
-                ),
-              ),
-            ),
-          )
-        : h("div", { class: "empty empty-inline" }, icon("bell", "empty-icon"), h("p", {}, "No alerts in the last hour.")),
-    );
-    alertFeed.markSeen();
-  };
-  const off = alertFeed.subscribe(() => draw());
-  view.signal.addEventListener("abort", off, { once: true });
-  draw();
-  const refresh = button("Check now", { kind: "ghost", iconName: "refresh", class: "btn btn-ghost btn-small", onclick: () => alertFeed.poll() });
-  return card("Recent alerts", host, { subtitle: `Sightings of watchlist subjects and occupancy alerts in the last hour; checked every ${ALERT_POLL_MS / 1000} s.`, actions: refresh, cls: "card-alerts" });
 }
 
 function queryCard(view, loaded) {

@@ -1,0 +1,291 @@
+// The security desk's alerts. The list (GET /v1/alerts) names nobody: time, camera,
+// watchlist, severity and what was decided, within the live window only. Opening one
+// (GET /v1/alerts/{id}, audited) shows the subject's name with the face the camera
+// captured next to the enrolled photo (each photo an audited, never-cached read), and
+// the operator acknowledges or dismisses it with an optional note (audited). An alarm
+// (a watchlist whose severity is "alarm") opens the same review in a panel that stays,
+// with a sound, until someone decides.
+
+import { api, ApiError } from "../api.js";
+import { banner, button, card, clock, errorBanner, field, h, icon, pill, replace, time, toast } from "../dom.js";
+import { alertFeed, cameraName, loadNames, watchlistName } from "./sightings.js";
+
+export const SEVERITY = {
+  alarm: ["Alarm", "danger", "A persistent alarm with sound until someone acknowledges it"],
+  alert: ["Alert", "warn", "A notification"],
+  log: ["Log", "neutral", "Listed quietly, no notification"],
+};
+
+const DECISION = {
+  acknowledged: ["Acknowledged", "ok"],
+  dismissed: ["Dismissed", "neutral"],
+};
+
+/** A severity as a pill. */
+export function severityPill(severity) {
+  const [label, kind, note] = SEVERITY[severity] || [severity, "neutral", null];
+  const el = pill(label, kind, note);
+  el.dataset.severity = severity;
+  return el;
+}
+
+/** What was decided about an alert, as a pill ("Open" when nothing yet). */
+export function decisionPill(alert) {
+  if (!alert.decision) return pill("Unacknowledged", "info", "Not yet acknowledged or dismissed");
+  const [label, kind] = DECISION[alert.decision] || [alert.decision, "neutral"];
+  return pill(label, kind, alert.decided_by ? `By ${alert.decided_by}` : null);
+}
+
+// ------------------------------------------------------------------ list
+
+export default async function renderAlerts(view) {
+  await loadNames(view.signal);
+  const state = h("select", { name: "state" }, h("option", { value: "open" }, "Not yet acknowledged"), h("option", { value: "all" }, "All"), h("option", { value: "decided" }, "Acknowledged or dismissed"));
+  const severity = h("select", { name: "severity" }, h("option", { value: "" }, "Any severity"), Object.entries(SEVERITY).map(([v, [label]]) => h("option", { value: v }, label)));
+  const camera = h("select", { name: "camera" }, h("option", { value: "" }, "Any camera"), [...cameraName.all()].map((c) => h("option", { value: c.camera_id }, c.name)));
+  for (const [el, key] of [[state, "state"], [severity, "severity"], [camera, "camera"]]) {
+    const wanted = view.query.get(key);
+    if (wanted) el.value = wanted;
+  }
+  const host = h("div", { dataset: { testid: "alert-list" }, "aria-live": "polite" });
+  const note = h("p", { class: "hint" });
+
+  async function load() {
+    try {
+      const body = await api("GET", "/v1/alerts", { query: { state: state.value, severity: severity.value, camera: camera.value, limit: 100 }, signal: view.signal });
+      const list = body.sightings || [];
+      note.textContent = `Since ${clock(new Date(body.since))} (the live window). Older alerts are part of a person's movements: they leave the desk.`;
+      replace(host, alertTable(list));
+      alertFeed.markSeen();
+    } catch (err) {
+      if (err && err.name === "AbortError") return;
+      replace(host, errorBanner(err));
+    }
+  }
+  const filters = h("form", { class: "filters-row", "aria-label": "Filter the alerts" }, field("Show", state), field("Severity", severity), field("Camera", camera));
+  filters.addEventListener("change", () => load());
+  filters.addEventListener("submit", (e) => {
+    e.preventDefault();
+    load();
+  });
+  const off = alertFeed.subscribe((fresh) => {
+    if (fresh.length) load();
+  });
+  view.signal.addEventListener("abort", off, { once: true });
+  await load();
+  const refresh = button("Check now", { kind: "ghost", iconName: "refresh", class: "btn btn-ghost btn-small", onclick: () => load() });
+  return h("div", { class: "page page-alerts" }, card("Alerts", [filters, host, note], { subtitle: "Sightings of watchlist subjects at cameras, newest first. Open one to review the faces and decide.", actions: refresh, cls: "card-alert-list" }));
+}
+
+function alertTable(list) {
+  if (!list.length) return h("div", { class: "empty empty-inline" }, icon("bell", "empty-icon"), h("p", {}, "No alerts match, within the live window."));
+  return h(
+    "table",
+    { class: "table table-compact table-alerts table-cards" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Time"), h("th", { scope: "col" }, "Severity"), h("th", { scope: "col" }, "Camera"), h("th", { scope: "col" }, "Watchlist"), h("th", { scope: "col" }, "State"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Open")))),
+    h(
+      "tbody",
+      {},
+      list.map((a) =>
+        h(
+          "tr",
+          { dataset: { alert: "sighting", sighting: a.sighting_id, severity: a.severity } },
+          h("td", { class: "nowrap", dataset: { label: "Time" } }, time(a.first_seen)),
+          h("td", { dataset: { label: "Severity" } }, severityPill(a.severity)),
+          h("td", { dataset: { label: "Camera" } }, cameraName.of(a.camera_id)),
+          h("td", { dataset: { label: "Watchlist" } }, watchlistName.of(a.watchlist_id)),
+          h("td", { dataset: { label: "State" } }, decisionPill(a)),
+          h("td", { class: "row-actions" }, h("a", { class: "btn btn-secondary btn-small", href: `#/alerts/${encodeURIComponent(a.sighting_id)}` }, "Review")),
+        ),
+      ),
+    ),
+  );
+}
+
+// ------------------------------------------------------------------ one alert
+
+export async function renderAlert(view, sightingId) {
+  await loadNames(view.signal);
+  let review;
+  try {
+    review = await api("GET", `/v1/alerts/${encodeURIComponent(sightingId)}`, { signal: view.signal });
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) {
+      return h("div", { class: "page" }, banner("warn", "No such alert in the live window", "Alerts leave the desk when they are older than the live window: a person's earlier movements are a location history, for an investigator with a case reference."), h("a", { href: "#/alerts", class: "btn btn-secondary" }, "Back to the alerts"));
+    }
+    throw err;
+  }
+  view.setTitle("Alert review");
+  const page = h("div", { class: "page page-alert" });
+  replace(page, h("a", { href: "#/alerts", class: "btn btn-ghost btn-small back-link" }, "← All alerts"), reviewCard(review, { onDecided: (r) => replace(page, h("a", { href: "#/alerts", class: "btn btn-ghost btn-small back-link" }, "← All alerts"), reviewCard(r)) }));
+  return page;
+}
+
+/**
+ * An alert's review: name, both photos side by side, severity, camera, time, watchlist,
+ * and (while open) acknowledge / dismiss with an optional note. `onDecided(review)` is
+ * called with the review as it is after a decision.
+ */
+export function reviewCard(review, { onDecided = null, compact = false } = {}) {
+  const a = review.alert;
+  const id = encodeURIComponent(a.sighting_id);
+  const photo = (which, label) =>
+    h(
+      "figure",
+      { class: "review-photo", dataset: { photo: which } },
+      review.photos.includes(which)
+        ? h("img", { src: `/v1/alerts/${id}/photos/${which}`, alt: `${label} of the alert's subject`, width: "160", height: "160", decoding: "async" })
+        : h("div", { class: "review-photo-missing" }, icon("camera"), h("span", {}, which === "captured" ? "No face crop kept by this camera" : "No enrollment photo kept")),
+      h("figcaption", {}, label),
+    );
+  const decide = h("div", { class: "review-decide" });
+  if (!a.decision) {
+    const note = h("textarea", { name: "note", rows: compact ? "1" : "2", maxlength: "500", placeholder: "Optional: what was done (no personal data)" });
+    const act = async (what, label) => {
+      try {
+        const done = await api("POST", `/v1/alerts/${id}/${what}`, { json: { note: note.value.trim() || null } });
+        toast(`Alert ${label}`);
+        alertFeed.decided(done);
+        if (onDecided) onDecided({ ...review, alert: done, note: note.value.trim() || null });
+      } catch (err) {
+        replace(decide, errorBanner(err));
+      }
+    };
+    append(decide, compact ? null : field("Note", note, { hint: "Recorded, encrypted, with your decision." }), h("div", { class: "review-buttons" }, button("Acknowledge", { kind: "primary", iconName: "check", onclick: () => act("acknowledge", "acknowledged") }), button("Dismiss", { kind: "secondary", iconName: "x", onclick: () => act("dismiss", "dismissed") })));
+  } else {
+    append(decide, banner(a.decision === "acknowledged" ? "ok" : "info", `${DECISION[a.decision][0]} by ${a.decided_by}`, review.note ? `Note: ${review.note}` : null, time(a.decided_at)));
+  }
+  return h(
+    "section",
+    { class: ["card", "review", `review-${a.severity}`], dataset: { testid: "alert-review", sighting: a.sighting_id, severity: a.severity } },
+    h(
+      "header",
+      { class: "review-head" },
+      severityPill(a.severity),
+      h("h2", { class: "review-name", dataset: { testid: "alert-name" } }, review.full_name || "Unnamed subject"),
+      decisionPill(a),
+    ),
+    h("div", { class: "review-photos" }, photo("captured", "Captured by the camera"), photo("enrolled", "Enrolled photo")),
+    h(
+      "dl",
+      { class: "review-facts" },
+      h("div", {}, h("dt", {}, "Camera"), h("dd", {}, review.camera_name, review.camera_location ? h("span", { class: "muted" }, ` · ${review.camera_location}`) : null)),
+      h("div", {}, h("dt", {}, "Seen"), h("dd", {}, time(a.first_seen))),
+      h("div", {}, h("dt", {}, "Watchlist"), h("dd", {}, review.watchlist_name)),
+      h("div", {}, h("dt", {}, "Similarity"), h("dd", { class: "mono" }, typeof a.best_similarity === "number" ? a.best_similarity.toFixed(3) : "—")),
+    ),
+    h("p", { class: "hint" }, "A match is a candidate, not a fact: compare the two faces before acting. Opening this alert and viewing its photos are recorded in the audit log."),
+    decide,
+  );
+}
+
+function append(el, ...children) {
+  for (const c of children.flat()) if (c) el.append(c);
+  return el;
+}
+
+// ------------------------------------------------------------------ alarm panel
+
+let alarm = null;
+
+/** Open (or add to) the alarm panel for an alarm-severity alert; it stays until decided. */
+export async function raiseAlarm(alert) {
+  if (!alarm) alarm = new AlarmPanel();
+  await alarm.add(alert);
+}
+
+/** Close the alarm panel (sign-out). */
+export function silenceAlarms() {
+  if (alarm) alarm.close();
+  alarm = null;
+}
+
+class AlarmPanel {
+  constructor() {
+    this.queue = [];
+    this.el = h("aside", { class: "alarm-panel", role: "alertdialog", "aria-label": "Alarm", dataset: { testid: "alarm-panel" } });
+    document.body.append(this.el);
+    this.sound = new AlarmSound();
+  }
+
+  async add(alert) {
+    if (this.queue.some((r) => r.alert.sighting_id === alert.sighting_id)) return;
+    let review;
+    try {
+      review = await api("GET", `/v1/alerts/${encodeURIComponent(alert.sighting_id)}`);
+    } catch {
+      return; // gone (decided elsewhere, or out of the window): nothing to raise
+    }
+    if (review.alert.decision) return;
+    this.queue.push(review);
+    this.draw();
+  }
+
+  draw() {
+    if (!this.queue.length) {
+      this.close();
+      alarm = null;
+      return;
+    }
+    const review = this.queue[0];
+    const more = this.queue.length - 1;
+    replace(
+      this.el,
+      h("div", { class: "alarm-title" }, icon("bell"), h("strong", {}, "Alarm"), more ? h("span", { class: "muted" }, ` · ${more} more waiting`) : null, h("a", { class: "btn btn-ghost btn-small", href: `#/alerts/${encodeURIComponent(review.alert.sighting_id)}` }, "Open its page")),
+      reviewCard(review, {
+        compact: true,
+        onDecided: () => {
+          this.queue.shift();
+          this.draw();
+        },
+      }),
+    );
+    this.sound.start();
+  }
+
+  close() {
+    this.sound.stop();
+    this.el.remove();
+  }
+}
+
+/** A two-tone beep every two seconds while an alarm waits (WebAudio; silent where blocked). */
+class AlarmSound {
+  constructor() {
+    this.timer = null;
+    this.ctx = null;
+  }
+
+  start() {
+    if (this.timer) return;
+    const beep = () => {
+      try {
+        if (!this.ctx) this.ctx = new AudioContext();
+        if (this.ctx.state === "suspended") this.ctx.resume().catch(() => {});
+        const now = this.ctx.currentTime;
+        for (const [i, freq] of [880, 660].entries()) {
+          const osc = this.ctx.createOscillator();
+          const gain = this.ctx.createGain();
+          osc.frequency.value = freq;
+          gain.gain.value = 0.08;
+          osc.connect(gain).connect(this.ctx.destination);
+          osc.start(now + i * 0.2);
+          osc.stop(now + i * 0.2 + 0.18);
+        }
+      } catch {
+        // No audio here: the panel itself stays up.
+      }
+    };
+    beep();
+    this.timer = setInterval(beep, 2000);
+    document.body.dataset.alarm = "sounding";
+  }
+
+  stop() {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    delete document.body.dataset.alarm;
+    if (this.ctx) this.ctx.close().catch(() => {});
+    this.ctx = null;
+  }
+}
