@@ -75,6 +75,7 @@ CONTRACT: dict[tuple[str, str], list[str] | None] = {
     ("DELETE", "/v1/cameras/{camera}"): OPERATOR,
     ("POST", "/v1/cameras/{camera}/frames"): OPERATOR,
     ("POST", "/v1/cameras/{camera}/frames/end"): OPERATOR,
+    ("GET", "/v1/cameras/{camera}/view"): OPERATOR,
     ("GET", "/v1/cameras/{camera}/crowd"): CROWD,
     ("GET", "/v1/cameras/{camera}/crowd.csv"): CROWD,
     ("GET", "/v1/sightings"): SITE,
@@ -87,6 +88,14 @@ CONTRACT: dict[tuple[str, str], list[str] | None] = {
     ("POST", "/v1/alerts/{sighting_id}/dismiss"): OPERATOR,
     ("PUT", "/v1/watchlists/{ref}/alert-severity"): OPERATOR,
     ("GET", "/v1/desk"): OPERATOR,
+    ("PATCH", "/v1/watchlists/{ref}"): OPERATOR,
+    ("DELETE", "/v1/watchlists/{ref}"): OPERATOR,
+    ("GET", "/v1/subjects/{subject_id}/photo"): ["admin", "investigator", "operator"],
+    ("GET", "/v1/subjects/{subject_id}/faces/{face_id}/photo"): [
+        "admin",
+        "investigator",
+        "operator",
+    ],
     ("GET", "/v1/history-requests"): ["admin", "investigator"],
     ("POST", "/v1/history-requests/{request_id}/refuse"): ["admin", "investigator"],
     # CompreFace-compatible routes: an operator's key, as CompreFace's x-api-key.

@@ -251,3 +251,76 @@ def test_history_requests_are_listed_refused_and_approved(
     actions = {a for _, a, o, _ in _actions(live) if o == refused_id}
     assert {"sightings.history_request", "sightings.history_refuse"} <= actions
     assert REASON.encode() not in _db_bytes(live)  # the reason is sealed
+
+
+def test_an_enrolled_photo_is_shown_for_review_audited_and_never_cached(
+    live: LiveServer, site: dict[str, str]
+) -> None:
+    url = f"/v1/subjects/{site['subject']}/photo"
+    with live.client("operator") as operator:
+        _jpeg(operator.get(url, params={"purpose": "gate B check"}))
+        face = operator.get(f"/v1/subjects/{site['subject']}").json()["faces"][0]["face_id"]
+        _jpeg(operator.get(f"/v1/subjects/{site['subject']}/faces/{face}/photo"))
+        missing = operator.get(f"/v1/subjects/{site['subject']}/faces/face_nobody/photo")
+        assert missing.status_code == 404
+    with live.client("investigator") as investigator:
+        assert investigator.get(url).status_code == 403  # no case reference
+        _jpeg(investigator.get(url, params={"purpose": CASE}))
+    with live.client("analyst") as analyst:
+        assert analyst.get(url, params={"purpose": CASE}).status_code == 403
+    reads = [(a, o) for _, a, o, _ in _actions(live) if a == "subject.photo"]
+    assert len(reads) == 3 and all(o == site["subject"] for _, o in reads)
+
+
+def test_watchlists_are_edited_and_deleted(live: LiveServer, site: dict[str, str]) -> None:
+    with live.client("operator") as operator:
+        edited = operator.patch("/v1/watchlists/barred", json={"purpose": "site bans (2026)"})
+        assert edited.status_code == 200, edited.text
+        assert edited.json()["purpose"] == "site bans (2026)"
+        assert operator.patch("/v1/watchlists/barred", json={"purpose": ""}).status_code == 422
+        busy = operator.delete("/v1/watchlists/barred")
+        assert busy.status_code == 409 and "door" in busy.json()["error"]["message"]
+
+        made = operator.post(
+            "/v1/watchlists",
+            json={"name": "visitors", "purpose": "day passes", "lawful_basis": "consent"},
+        )
+        made.raise_for_status()
+        visitors = made.json()["watchlist_id"]
+        assert operator.put(f"/v1/watchlists/visitors/members/{site['subject']}").status_code == 204
+        joined = operator.get(f"/v1/subjects/{site['subject']}").json()["watchlists"]
+        assert {"visitors", visitors} & set(joined)
+        assert operator.delete("/v1/watchlists/visitors").status_code == 204
+        assert operator.delete("/v1/watchlists/visitors").status_code == 404
+        before = operator.get(f"/v1/subjects/{site['subject']}").json()["watchlists"]
+        assert not {"visitors", visitors} & set(before)
+        names = [w["name"] for w in operator.get("/v1/watchlists").json()["watchlists"]]
+        assert "visitors" not in names and "barred" in names
+    actions = [a for _, a, _, _ in _actions(live)]
+    assert "watchlist.update" in actions and "watchlist.delete" in actions
+
+
+def test_the_camera_view_is_the_latest_frame_boxed_and_never_a_sensitive_cameras(
+    live: LiveServer, site: dict[str, str], photos: dict[str, Path]
+) -> None:
+    with live.client("operator") as operator:
+        view = operator.get("/v1/cameras/door/view")
+        assert view.status_code == 200, view.text
+        assert view.headers["cache-control"] == "no-store"
+        image = cv2.imdecode(np.frombuffer(view.content, np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None and image.shape[1] <= 960
+        # The face is boxed in the console's blue (BGR here): some pixels are exactly it.
+        blue = np.all(np.abs(image.astype(int) - (235, 99, 37)) < 40, axis=2)
+        assert blue.sum() > 100
+        operator.post(
+            "/v1/cameras", json={"name": "chapel", "location": "prayer room", "sensitive": True}
+        ).raise_for_status()
+        operator.post(
+            "/v1/cameras/chapel/frames",
+            files={"image": ("frame.jpg", photos["obama2"].read_bytes(), "image/jpeg")},
+        ).raise_for_status()
+        hidden = operator.get("/v1/cameras/chapel/view")
+        assert hidden.status_code == 404 and "sensitive" in hidden.json()["error"]["message"]
+        assert operator.get("/v1/cameras/nowhere/view").status_code == 404
+    with live.client("analyst") as analyst:
+        assert analyst.get("/v1/cameras/door/view").status_code == 403

@@ -39,6 +39,8 @@ CAMERA_USERS = {
     "investigator2": ("cam-investigator-2", "second investigator pw"),
     "auditor": ("cam-auditor", "camera auditor password"),
 }
+# Users who are changed by a test (a password change ends their sessions): role given.
+EXTRA_USERS = {"password-changer": ("cam-changer", "changer password 1", "operator")}
 WATCHLIST = "lobby-alerts"
 SUBJECT_NAME = "Barack Obama"
 
@@ -119,6 +121,8 @@ def _prepare(settings: Settings, photo: Path) -> tuple[str, str, str]:
     with Warden.open(settings, create=True, actor="test:setup") as warden:
         for role, (username, password) in CAMERA_USERS.items():
             warden.access.create_user(username, password, role.rstrip("2"))
+        for username, password, role in EXTRA_USERS.values():
+            warden.access.create_user(username, password, role)
         watchlist = warden.watchlists.create(
             WATCHLIST, purpose="Lobby security", lawful_basis="GDPR art. 6(1)(f), DPIA 2026-01"
         )
@@ -289,6 +293,7 @@ def unreadable_video(folder: Path) -> Path:
 
 __all__ = [
     "CAMERA_USERS",
+    "EXTRA_USERS",
     "WATCHLIST",
     "CameraServer",
     "Frames",

@@ -237,10 +237,14 @@ class SightingOut(BaseModel):
     last_seen: datetime
     best_similarity: float
     expires_at: datetime
+    has_thumbnail: bool = Field(
+        default=False,
+        description="a face crop is kept: GET /v1/alerts/{id}/photos/captured while live",
+    )
 
     @classmethod
     def from_sighting(cls, sighting: Sighting) -> SightingOut:
-        """Map a service sighting (its thumbnail, if any, stays out)."""
+        """Map a service sighting (its thumbnail, if any, stays out: only whether there is one)."""
         return cls(
             sighting_id=sighting.sighting_id,
             subject_id=sighting.subject_id,
@@ -250,6 +254,7 @@ class SightingOut(BaseModel):
             last_seen=sighting.last_seen,
             best_similarity=round(sighting.best_similarity, 4),
             expires_at=sighting.expires_at,
+            has_thumbnail=sighting.has_thumbnail,
         )
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "DeskOut",
     "HistoryRequestListOut",
     "HistoryRequestOut",
+    "WatchlistPatchIn",
 ]
 
 Severity = Literal["alarm", "alert", "log"]
@@ -110,6 +111,13 @@ class AlertSeverityIn(_In):
     """How loud a watchlist's alerts are."""
 
     severity: Severity
+
+
+class WatchlistPatchIn(_In):
+    """Corrections to a watchlist's declared purpose and lawful basis."""
+
+    purpose: str | None = Field(default=None, min_length=1, max_length=128)
+    lawful_basis: str | None = Field(default=None, min_length=1, max_length=256)
 
 
 class AlertSeverityOut(BaseModel):

@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -128,6 +128,8 @@ class PushedStream:
     last: datetime | None = None
     first: datetime | None = None
     """When its first frame was taken (with ``last`` and ``frames``: its frame rate)."""
+    view: tuple[Any, tuple[Any, ...]] | None = field(default=None, repr=False)
+    """The latest frame (RGB) and its faces' boxes, for the camera page: memory only."""
     frames: int = 0
     sightings: int = 0
     ended: bool = False

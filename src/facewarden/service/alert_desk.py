@@ -36,7 +36,15 @@ from facewarden.store.base import Reader
 from facewarden.store.cameras import SightingRow
 from facewarden.store.desk import ALERT_DECISIONS, AlertDecisionRow
 
-__all__ = ["DEFAULT_SEVERITY", "PHOTOS", "SEVERITIES", "AlertDesk", "DeskAlert", "DeskFigures"]
+__all__ = [
+    "DEFAULT_SEVERITY",
+    "PHOTOS",
+    "SEVERITIES",
+    "AlertDesk",
+    "DeskAlert",
+    "DeskFigures",
+    "thumbnail",
+]
 
 SEVERITIES = ("alarm", "alert", "log")
 """How loud a watchlist's alerts are: a persistent alarm with sound, a toast, the list only."""
@@ -306,7 +314,7 @@ class AlertDesk:
                 purpose="security desk: human review",
                 details={"photo": which},
             )
-        return _thumbnail(data)
+        return thumbnail(data)
 
     def decide(
         self, sighting_id: str, decision: str, *, role: str, note: str | None = None
@@ -413,7 +421,7 @@ class AlertDesk:
         )
 
 
-def _thumbnail(data: bytes) -> bytes:
+def thumbnail(data: bytes) -> bytes:
     """``data`` (a kept JPEG) scaled down to a thumbnail, re-encoded without metadata."""
     image = imaging.decode(data)
     height, width = image.shape[:2]

@@ -73,7 +73,9 @@ from facewarden.service.listing import Listings
 from facewarden.service.processing_report import build_processing_report
 from facewarden.service.recognition import Recognition
 from facewarden.service.registry import Registry
+from facewarden.service.review_photos import ReviewPhotos
 from facewarden.service.sightings import Sightings
+from facewarden.service.watchlist_admin import WatchlistAdmin
 from facewarden.service.watchlists import Watchlists
 from facewarden.store.base import Store
 from facewarden.store.postgres import PostgresStore, is_postgres_url, open_postgres
@@ -115,6 +117,8 @@ class Warden:
         self.sightings = Sightings(ctx, self.audit)
         self.alert_desk = AlertDesk(ctx, self.audit, self.sightings)
         self.history_requests = HistoryRequests(ctx, self.audit)
+        self.review_photos = ReviewPhotos(ctx, self.audit)
+        self.watchlist_admin = WatchlistAdmin(ctx, self.audit, self.watchlists)
         self.crowd = CrowdReports(ctx)
         self.compreface = CompreFaceCollection(
             ctx, self.audit, self.registry, self.faces, self.watchlists

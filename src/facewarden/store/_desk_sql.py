@@ -184,6 +184,34 @@ class DeskWrites(_Dialect):
         )
         return True
 
+    def update_watchlist(self, watchlist_id: str, *, purpose: str, lawful_basis: str) -> bool:
+        return (
+            self._exec(
+                "update watchlist",
+                self._sql(
+                    "UPDATE watchlists SET purpose = ?, lawful_basis = ? WHERE watchlist_id = ?"
+                ),
+                (purpose, lawful_basis, watchlist_id),
+            )
+            > 0
+        )
+
+    def delete_watchlist(self, watchlist_id: str) -> bool:
+        # Memberships go with it (ON DELETE CASCADE); so do its per-watchlist settings.
+        self._exec(
+            "delete watchlist settings",
+            self._sql("DELETE FROM meta WHERE key IN (?, ?)"),
+            (f"alert_severity:{watchlist_id}", f"sighting_retention_hours:{watchlist_id}"),
+        )
+        return (
+            self._exec(
+                "delete watchlist",
+                self._sql("DELETE FROM watchlists WHERE watchlist_id = ?"),
+                (watchlist_id,),
+            )
+            > 0
+        )
+
 
 def _aware_utc(when: datetime) -> datetime:
     if when.tzinfo is None:

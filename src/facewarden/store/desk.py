@@ -1,4 +1,4 @@
-"""The store's part for the security desk: alert decisions and history-request notes.
+"""The store's part for the security desk: alert decisions, history-request notes, watchlist edits.
 
 Part of the :mod:`facewarden.store.base` contract (its ``Reader`` and
 ``Transaction`` include these protocols). An alert is a sighting shown at
@@ -105,4 +105,12 @@ class DeskWriter(Protocol):
 
     def refuse_history_request(self, request_id: str, refused_by: str, when: datetime) -> bool:
         """Refuse a request; False when it is missing, approved or already refused."""
+        ...
+
+    def update_watchlist(self, watchlist_id: str, *, purpose: str, lawful_basis: str) -> bool:
+        """Change a watchlist's declared purpose and lawful basis; False if it is gone."""
+        ...
+
+    def delete_watchlist(self, watchlist_id: str) -> bool:
+        """Delete a watchlist with its memberships; False if it did not exist."""
         ...

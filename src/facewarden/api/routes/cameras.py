@@ -24,6 +24,7 @@ from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Respon
 
 from facewarden import imaging
 from facewarden.api.auth import allow, require
+from facewarden.api.camera_view import render_view
 from facewarden.api.schemas_cameras import (
     CameraIn,
     CameraListOut,
@@ -43,7 +44,7 @@ from facewarden.api.state import (
     server,
 )
 from facewarden.api.uploads import read_upload
-from facewarden.errors import ConflictError
+from facewarden.errors import ConflictError, NotFoundError
 from facewarden.service.access import Principal
 from facewarden.service.cameras import Camera
 from facewarden.service.frames import FrameProcessor
@@ -267,6 +268,10 @@ async def push_frame(
                 result = stream.processor.process(frame, when)
                 stream.last, stream.touched = when, time.monotonic()
                 stream.first = stream.first or when
+                if not found.sensitive:
+                    # This frame's faces, for the camera page (memory only, replaced by the next).
+                    boxes = tuple(t.box for t in stream.processor.tracker.tracks if t.missed == 0)
+                    stream.view = (frame, boxes)
                 stream.frames += 1
                 stream.sightings += len(result.new_sightings)
             return FrameOut(
@@ -298,6 +303,38 @@ async def end_frames(request: Request, camera: _Camera, warden: _Warden) -> Stre
         return StreamEndOut(ended=True, frames=stream.frames, sightings=stream.sightings)
 
     return await image_work(request, work)
+
+
+@router.get(
+    "/{camera}/view",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the latest pushed frame with the faces boxed (JPEG, never cached)",
+            "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+    **allow("operator"),
+)
+async def camera_view(request: Request, camera: _Camera, warden: _Warden) -> Response:
+    """The latest frame pushed to the camera, faces boxed, names none (memory only; no-store).
+
+    404 while no stream is open, and always for a sensitive camera (counts only).
+    """
+    state = server(request)
+
+    def work() -> bytes:
+        found = warden.cameras.get(camera)
+        if found.sensitive:
+            raise NotFoundError(f"camera {found.name} is sensitive: it shows no frames")
+        stream = state.open_stream(found.camera_id)
+        view = None if stream is None or stream.ended else stream.view
+        if view is None:
+            raise NotFoundError(f"camera {found.name} has no live frame now")
+        return render_view(view[0], view[1])
+
+    data = await image_work(request, work)
+    return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 
 # -- crowd ----------------------------------------------------------------------------

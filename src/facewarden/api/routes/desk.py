@@ -29,6 +29,7 @@ from facewarden.api.schemas_desk import (
     DeskOut,
     HistoryRequestListOut,
     HistoryRequestOut,
+    WatchlistPatchIn,
 )
 from facewarden.api.state import ServerState, acting_warden, server
 from facewarden.service.access import Principal
@@ -70,8 +71,7 @@ def alert_photo(
     principal: _Desk,
 ) -> Response:
     """The face the camera captured, or the subject's enrolled photo (audited; no-store)."""
-    data = warden.alert_desk.photo(sighting_id, photo, role=principal.role)
-    return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+    return _jpeg(warden.alert_desk.photo(sighting_id, photo, role=principal.role))
 
 
 def _decide(
@@ -115,6 +115,30 @@ def set_alert_severity(
     """How loud a watchlist's alerts are: alarm, alert or log (audited)."""
     watchlist_id = warden.alert_desk.set_severity(ref, body.severity, role=principal.role)
     return AlertSeverityOut(watchlist_id=watchlist_id, severity=body.severity)
+
+
+@router.patch(
+    "/watchlists/{ref}",
+    response_model=dict[str, Any],
+    **allow("operator", media=_JSON),
+)
+def edit_watchlist(
+    ref: Annotated[str, Path(min_length=1, max_length=64)],
+    body: WatchlistPatchIn,
+    warden: _Warden,
+) -> dict[str, Any]:
+    """Correct a watchlist's declared purpose and/or lawful basis (audited)."""
+    edited = warden.watchlist_admin.edit(ref, purpose=body.purpose, lawful_basis=body.lawful_basis)
+    return edited.to_dict()
+
+
+@router.delete("/watchlists/{ref}", status_code=204, response_class=Response, **allow("operator"))
+def delete_watchlist(
+    ref: Annotated[str, Path(min_length=1, max_length=64)], warden: _Warden
+) -> Response:
+    """Delete a watchlist; its members come off it (audited; 409 while a camera checks it)."""
+    warden.watchlist_admin.delete(ref)
+    return Response(status_code=204)
 
 
 @router.get("/desk", response_model=DeskOut, **allow("operator"))
@@ -168,6 +192,54 @@ def _health(state: ServerState, camera: Camera, ingest: dict[str, Any] | None) -
         last_frame_at=None,
         fps=None,
         error=None,
+    )
+
+
+# -- enrolled photos for human review -------------------------------------------------
+
+_Purpose = Annotated[str, Query(max_length=128, description="why (a case reference)")]
+_Subject = Annotated[str, Path(min_length=1, max_length=64)]
+_Reviewer = Annotated[Principal, Depends(require("operator", "investigator"))]
+
+
+def _jpeg(data: bytes) -> Response:
+    return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/subjects/{subject_id}/photo",
+    response_class=Response,
+    responses=_JPEG,
+    **allow("operator", "investigator"),
+)
+def subject_photo(
+    subject_id: _Subject, warden: _Warden, principal: _Reviewer, purpose: _Purpose = ""
+) -> Response:
+    """The subject's first kept enrollment photo, to compare faces (audited; no-store).
+
+    An investigator must give the case reference as ``purpose``.
+    """
+    return _jpeg(warden.review_photos.photo(subject_id, role=principal.role, purpose=purpose))
+
+
+@router.get(
+    "/subjects/{subject_id}/faces/{face_id}/photo",
+    response_class=Response,
+    responses=_JPEG,
+    **allow("operator", "investigator"),
+)
+def face_photo(
+    subject_id: _Subject,
+    face_id: Annotated[str, Path(min_length=1, max_length=64)],
+    warden: _Warden,
+    principal: _Reviewer,
+    purpose: _Purpose = "",
+) -> Response:
+    """The kept enrollment photo of one of the subject's faces (audited; no-store)."""
+    return _jpeg(
+        warden.review_photos.photo(
+            subject_id, role=principal.role, purpose=purpose, face_id=face_id
+        )
     )
 
 

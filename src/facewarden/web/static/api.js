@@ -157,7 +157,8 @@ const CAPABILITIES = {
   // "case-read": reads a subject only under a case reference (asked for in a dialog).
   investigator: ["subject-read", "case-read", ...CAMERA_CAPABILITIES.investigator],
   analyst: [...CAMERA_CAPABILITIES.analyst],
-  auditor: ["audit", ...CAMERA_CAPABILITIES.auditor],
+  // "report": the records of processing (GET /v1/processing-report: auditors only).
+  auditor: ["audit", "report", ...CAMERA_CAPABILITIES.auditor],
 };
 
 /** True when the signed-in role may use `capability`. */

@@ -5,6 +5,7 @@
 import { can, currentUser, logout, onSessionEnd, resume } from "./api.js";
 import { forgetCases } from "./case.js";
 import { errorBanner, h, icon, replace, timeZoneLabel, toast } from "./dom.js";
+import renderAccount from "./pages/account.js";
 import renderAdmin from "./pages/admin.js";
 import renderAlerts, { raiseAlarm, renderAlert, silenceAlarms } from "./pages/alerts.js";
 import renderAudit from "./pages/audit.js";
@@ -13,6 +14,7 @@ import renderCrowd from "./pages/crowd.js";
 import renderDashboard from "./pages/dashboard.js";
 import renderEnroll from "./pages/enroll.js";
 import renderLogin from "./pages/login.js";
+import renderReport from "./pages/report.js";
 import renderRequests from "./pages/requests.js";
 import renderSearch from "./pages/search.js";
 import renderSightings, { alertFeed, alertText, primeNames } from "./pages/sightings.js";
@@ -38,6 +40,8 @@ const ROUTES = [
   { pattern: /^requests$/, nav: "requests", title: "Location-history requests", cap: "history-approve", render: renderRequests },
   { pattern: /^audit$/, nav: "audit", title: "Audit log", cap: "audit", render: renderAudit },
   { pattern: /^admin$/, nav: "admin", title: "Users and API keys", cap: "admin", render: renderAdmin },
+  { pattern: /^report$/, nav: "report", title: "Records of processing", cap: "report", render: renderReport },
+  { pattern: /^account$/, nav: "account", title: "Change password", render: renderAccount },
 ];
 
 const NAV = [
@@ -53,6 +57,7 @@ const NAV = [
   { id: "sightings", label: "Sightings", icon: "eye", href: "#/sightings", cap: "sightings", group: "Cameras" },
   { id: "requests", label: "History requests", icon: "history", href: "#/requests", cap: "history-approve", group: "Cameras" },
   { id: "audit", label: "Audit log", icon: "audit", href: "#/audit", cap: "audit", group: "Oversight" },
+  { id: "report", label: "Processing report", icon: "watchlists", href: "#/report", cap: "report", group: "Oversight" },
   { id: "admin", label: "Users & API keys", icon: "keys", href: "#/admin", cap: "admin", group: "Oversight" },
 ];
 
@@ -118,6 +123,7 @@ function buildShell() {
         h("div", { class: "avatar", "aria-hidden": "true" }, user.username.slice(0, 1).toUpperCase()),
         h("div", {}, h("div", { class: "whoami-name", dataset: { testid: "whoami" } }, user.username), h("div", { class: "whoami-role" }, ROLE_LABEL[user.role] || user.role)),
       ),
+      h("a", { class: "btn btn-ghost btn-signout", href: "#/account", dataset: { nav: "account" } }, icon("lock"), h("span", {}, "Change password")),
       signOut,
     ),
   );

@@ -44,6 +44,34 @@ export function sensitiveBadge() {
 
 export default async function renderCameras(view) {
   const listHost = h("div", { dataset: { testid: "camera-list" } });
+  // The live view of one pushed camera: its latest frame, faces boxed, names none; the
+  // server holds it in memory only, and has none for a sensitive camera.
+  const viewHost = h("div", { dataset: { testid: "camera-view" } });
+  let viewTimer = null;
+  const closeView = () => {
+    if (viewTimer) clearInterval(viewTimer);
+    viewTimer = null;
+    replace(viewHost);
+  };
+  const openView = (c) => {
+    closeView();
+    const img = h("img", { class: "camera-view-img", alt: `Latest frame of ${c.name}, faces boxed`, width: "960", height: "540" });
+    const note = h("p", { class: "hint" }, "The latest frame, refreshed every second. Boxes mark faces; no one is named here. Nothing of it is stored.");
+    img.addEventListener("error", () => {
+      note.textContent = "No live frame now: frames come when the camera pushes them.";
+    });
+    img.addEventListener("load", () => {
+      note.textContent = `The latest frame (${clock()}), refreshed every second. Boxes mark faces; no one is named here. Nothing of it is stored.`;
+    });
+    const tick = () => {
+      img.src = `/v1/cameras/${encodeURIComponent(c.camera_id)}/view?at=${Date.now()}`;
+    };
+    tick();
+    viewTimer = setInterval(() => {
+      if (!document.hidden) tick();
+    }, 1000);
+    replace(viewHost, card(`Live view: ${c.name}`, [img, note], { actions: button("Close", { kind: "ghost", iconName: "x", onclick: closeView }), cls: "card-camera-view" }));
+  };
   const refreshNote = h("span", { class: "muted refresh-note", "aria-live": "off" });
   const liveErrors = h("div", { class: "sr-only", "aria-live": "polite", dataset: { testid: "camera-announce" } });
   const watchlists = await loadWatchlists(view.signal);
@@ -107,6 +135,7 @@ export default async function renderCameras(view) {
     const actions = [];
     if (can("crowd")) actions.push(h("a", { class: "btn btn-ghost btn-small", href: `#/cameras/${encodeURIComponent(c.camera_id)}/crowd` }, icon("chart"), h("span", {}, "Crowd")));
     if (can("sightings") && !c.sensitive && (c.watchlists || []).length) actions.push(h("a", { class: "btn btn-ghost btn-small", href: `#/sightings?camera=${encodeURIComponent(c.camera_id)}` }, icon("eye"), h("span", {}, "Sightings")));
+    if (can("alerts") && !c.sensitive && c.source_kind === "push" && c.state === "live") actions.push(button("Live view", { kind: "ghost", class: "btn btn-ghost btn-small", iconName: "camera", onclick: () => openView(c) }));
     if (can("camera-write")) actions.push(button("Delete", { kind: "ghost", class: "btn btn-ghost btn-small btn-danger-text", iconName: "trash", onclick: () => remove(c) }));
     return h(
       "tr",
@@ -162,12 +191,20 @@ export default async function renderCameras(view) {
   const timer = setInterval(() => {
     if (!view.signal.aborted && !document.hidden) load({ quiet: true });
   }, REFRESH_MS);
-  view.signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+  view.signal.addEventListener(
+    "abort",
+    () => {
+      clearInterval(timer);
+      closeView();
+    },
+    { once: true },
+  );
 
   return h(
     "div",
     { class: "page page-cameras" },
     can("camera-write") ? addCard(watchlists, load) : null,
+    viewHost,
     card("Cameras", [listHost, liveErrors], { subtitle: "Live states refresh while this page is open.", actions: refreshNote }),
   );
 }

@@ -21,7 +21,8 @@ const WIDE = 1100;
 const HALF = 520;
 let W = WIDE;
 const H = 240;
-const PAD = { left: 44, right: 14, top: 14, bottom: 30 };
+// Room on the left and at the bottom for the axes' titles (what is counted, and the time zone).
+const PAD = { left: 58, right: 14, top: 14, bottom: 46 };
 const HEAT = ["#eff6ff", "#bfdbfe", "#60a5fa", "#2563eb", "#1e3a8a"];
 
 let uid = 0;
@@ -252,8 +253,11 @@ function xTicks(ts, buckets) {
   return out;
 }
 
-function axes(ts, ys, buckets = null) {
+function axes(ts, ys, buckets = null, yTitle = "people") {
   const out = [];
+  // Axis titles with their units: the count (per bucket) and the time in this browser's zone.
+  out.push(svg("text", { x: 12, y: (PAD.top + H - PAD.bottom) / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${(PAD.top + H - PAD.bottom) / 2})`, class: "axis-title" }, yTitle));
+  out.push(svg("text", { x: (PAD.left + W - PAD.right) / 2, y: H - 4, "text-anchor": "middle", class: "axis-title" }, `time (${Intl.DateTimeFormat().resolvedOptions().timeZone || "local"}, 24-hour)`));
   for (const v of yTicks(ys.top)) {
     const y = ys.y(v);
     out.push(svg("line", { x1: PAD.left, x2: W - PAD.right, y1: y, y2: y, class: "grid-line" }));
@@ -296,7 +300,7 @@ function occupancyChart(buckets, k) {
     return svg("g", { class: cls }, d ? svg("path", { d, class: `line ${cls}` }) : null, dots);
   });
   const desc = `${buckets.length} buckets; the peak is ${max === k && !buckets.some((b) => isNum(b.people_max)) ? `fewer than ${k}` : `${max} people`}.`;
-  return h("figure", { class: "chart-box", dataset: { testid: "occupancy-chart" } }, frame("Occupancy over time", desc, ids, axes(ts, ys, buckets), bands, series));
+  return h("figure", { class: "chart-box", dataset: { testid: "occupancy-chart" } }, frame("Occupancy over time", desc, ids, axes(ts, ys, buckets, "people in view (count)"), bands, series));
 }
 
 function mid(b, ts) {
@@ -342,7 +346,7 @@ function visitorsChart(buckets, k) {
     const y = ys.y(b.unique_visitors);
     return svg("rect", { x: x0 + gap, y, width: Math.max(1, w - 2 * gap), height: ys.y(0) - y, class: "bar bar-visitors", rx: 1.5 }, svg("title", {}, `${when}: ${b.unique_visitors} visitors`));
   });
-  return h("figure", { class: "chart-box", dataset: { testid: "visitors-chart" } }, frame("Unique visitors per bucket", `${buckets.length} buckets.`, ids, axes(ts, ys, buckets), bars));
+  return h("figure", { class: "chart-box", dataset: { testid: "visitors-chart" } }, frame("Unique visitors per bucket", `${buckets.length} buckets.`, ids, axes(ts, ys, buckets, "visitors (count)"), bars));
 }
 
 function dwellChart(buckets, k) {

@@ -64,6 +64,8 @@ export default async function renderEnroll(view) {
   const forceRow = h("label", { class: "force-row", hidden: true }, force, h("span", {}, "Enroll anyway: I have checked that this face, although below the quality bar, is the right person and the best photo available."));
 
   const messages = h("div", { class: "form-messages" });
+  const why = h("p", { class: "hint disabled-reason", dataset: { testid: "disabled-reason" } });
+  const dupes = h("div", { class: "duplicates", dataset: { testid: "duplicates" }, "aria-live": "polite" });
   const submit = button("Enroll subject", { kind: "primary", iconName: "enroll", type: "submit", disabled: true });
   const form = h(
     "form",
@@ -71,7 +73,7 @@ export default async function renderEnroll(view) {
     h(
       "div",
       { class: "grid-2" },
-      card("Photo", [photo.el, verdict], { subtitle: "Faces are checked for size, sharpness, lighting and pose before enrolling." }),
+      card("Photo", [photo.el, verdict, dupes], { subtitle: "Faces are checked for size, sharpness, lighting and pose before enrolling." }),
       h("div", { class: "stack" }, card("Record", recordGrid, { subtitle: "Personal fields are encrypted at rest." }), card("Watchlists", watchlistBody, { subtitle: "Searches on these watchlists will find this person." })),
     ),
     h(
@@ -86,6 +88,7 @@ export default async function renderEnroll(view) {
         h("a", { href: "#/", class: "btn btn-ghost" }, "Cancel"),
         submit,
       ),
+      h("div", { class: "form-footer-reason" }, why),
     ),
   );
 
@@ -94,8 +97,16 @@ export default async function renderEnroll(view) {
     const face = haveFace ? state.detection.faces[state.selected] : null;
     forceRow.hidden = !face || isUsable(face);
     if (forceRow.hidden) force.checked = false;
-    const ready = haveFace && inputs.full_name.value.trim() && inputs.lawful_basis.value.trim() && (isUsable(face) || force.checked);
-    submit.disabled = !ready || state.busy;
+    // A disabled button says why.
+    let reason = "";
+    if (!state.detection) reason = "Choose a photo of the person first.";
+    else if (!haveFace) reason = "No face was found on the photo: choose another.";
+    else if (!inputs.full_name.value.trim()) reason = "Give the full name.";
+    else if (!inputs.lawful_basis.value.trim()) reason = "Give the lawful basis or consent reference.";
+    else if (!isUsable(face) && !force.checked) reason = "The face is below the quality bar: choose a better photo, or confirm below to enroll it anyway.";
+    submit.disabled = Boolean(reason) || state.busy;
+    submit.title = reason;
+    why.textContent = state.busy ? "" : reason;
   };
   form.addEventListener("input", refresh);
   form.addEventListener("change", refresh);
@@ -117,6 +128,7 @@ export default async function renderEnroll(view) {
       photo.faceCanvas.setSourceWidth(result.width);
       state.selected = defaultFace(result.faces);
       drawVerdict();
+      checkDuplicates(file, seq);
     } catch (err) {
       if (seq !== state.seq || (err && err.name === "AbortError")) return;
       replace(verdict, errorBanner(err));
@@ -131,7 +143,46 @@ export default async function renderEnroll(view) {
     if (!state.detection) return;
     state.selected = index;
     drawVerdict();
+    drawDuplicates();
     refresh();
+  }
+
+  // Does the face already match someone enrolled? Each watchlist is searched (audited,
+  // with this purpose); a match warns before a second record of one person is made.
+  async function checkDuplicates(file, seq) {
+    state.matches = null;
+    replace(dupes);
+    if (!watchlists.length) return;
+    const found = [];
+    for (const w of watchlists.slice(0, 5)) {
+      const body = new FormData();
+      body.append("file", file);
+      body.append("watchlist", w.name);
+      body.append("top_k", "1");
+      body.append("purpose", "enrollment: duplicate check");
+      try {
+        const r = await api("POST", "/v1/identify", { form: body, signal: view.signal });
+        for (const f of r.faces || []) for (const c of f.candidates || []) if (c.is_match) found.push({ box: f.face.box_xyxy, watchlist: w.name, ...c });
+      } catch {
+        // A search that fails only leaves the warning out.
+      }
+      if (seq !== state.seq) return;
+    }
+    state.matches = found;
+    drawDuplicates();
+  }
+
+  function drawDuplicates() {
+    if (!state.matches || !state.detection || state.selected < 0) return replace(dupes);
+    const [x0, y0, x1, y1] = state.detection.faces[state.selected].box_xyxy;
+    const near = (b) => Math.abs((b[0] + b[2]) / 2 - (x0 + x1) / 2) < (x1 - x0) / 2 && Math.abs((b[1] + b[3]) / 2 - (y0 + y1) / 2) < (y1 - y0) / 2;
+    const same = state.matches.filter((m) => near(m.box));
+    if (!same.length) return replace(dupes);
+    replace(
+      dupes,
+      banner("warn", "This face already matches someone enrolled", "Enrolling makes a second record of the same person. Check the existing one first."),
+      h("ul", { class: "duplicate-list" }, same.map((m) => h("li", {}, h("a", { href: `#/subjects/${encodeURIComponent(m.subject_id)}` }, m.full_name || m.subject_id), h("span", { class: "muted" }, ` on ${m.watchlist}, similarity ${m.similarity.toFixed(3)}`)))),
+    );
   }
 
   function drawVerdict() {
@@ -191,6 +242,7 @@ export default async function renderEnroll(view) {
     }
   });
 
+  refresh();
   return form;
 }
 

@@ -6,6 +6,7 @@
 import { api, can } from "../api.js";
 import { banner, button, card, errorBanner, field, fmtSimilarity, h, icon, pill, replace } from "../dom.js";
 import { COLORS, reasonsOf } from "../faces.js";
+import { enrolledPhoto, faceCrop, facePair } from "../crop.js";
 import { PhotoInput } from "../photo.js";
 
 // Similarity bars span this range: below it everything is equally unlike.
@@ -44,8 +45,13 @@ export default async function renderSearch(view) {
     },
   });
 
+  const why = h("p", { class: "hint disabled-reason", dataset: { testid: "disabled-reason" } });
   const refresh = () => {
-    submit.disabled = state.busy || !photo.file || !purpose.value.trim() || !watchlist.value;
+    // A disabled button says why.
+    const reason = !photo.file ? "Choose a photo to search with." : !purpose.value.trim() ? "State the purpose of this search." : !watchlist.value ? "Choose a watchlist." : "";
+    submit.disabled = state.busy || Boolean(reason);
+    submit.title = reason;
+    why.textContent = state.busy ? "" : reason;
   };
   const controls = h(
     "form",
@@ -53,7 +59,7 @@ export default async function renderSearch(view) {
     field("Watchlist", watchlist, { required: true }),
     field("Purpose of this search", purpose, { required: true, hint: "Recorded in the audit log with the search." }),
     field("Candidates per face", topK),
-    h("div", { class: "toolbar-submit" }, submit),
+    h("div", { class: "toolbar-submit" }, submit, why),
   );
   controls.addEventListener("input", refresh);
   controls.addEventListener("change", refresh);
@@ -87,13 +93,15 @@ export default async function renderSearch(view) {
   });
 
   function show(result) {
-    const faces = result.faces || [];
+    // Faces are numbered left to right, as a person reads the photo.
+    const faces = [...(result.faces || [])].sort((p, q) => p.face.box_xyxy[0] - q.face.box_xyxy[0]);
     photo.faceCanvas.setFaces(
       faces.map((f, i) => {
         const kind = faceKind(f);
         return { box: f.face.box_xyxy, color: COLORS[kind], label: `${i + 1}${kind === "candidate" ? " · Candidate" : ""}` };
       }),
     );
+    const review = { file: photo.file, purpose: purpose.value.trim() };
     const candidates = faces.filter((f) => faceKind(f) === "candidate").length;
     const summary = h(
       "div",
@@ -103,8 +111,11 @@ export default async function renderSearch(view) {
       h("div", {}, h("div", { class: "summary-label" }, "With a candidate"), h("div", { class: "summary-value" }, String(candidates))),
       h("div", {}, h("div", { class: "summary-label" }, "Threshold"), h("div", { class: "summary-value mono" }, fmtSimilarity(result.threshold))),
     );
+    // Faces with a candidate come first; each keeps its number on the photo.
+    const numbered = faces.map((f, i) => [f, i]);
+    const ordered = [...numbered.filter(([f]) => faceKind(f) === "candidate"), ...numbered.filter(([f]) => faceKind(f) !== "candidate")];
     const blocks = faces.length
-      ? faces.map((f, i) => faceResult(f, i, result.threshold))
+      ? ordered.map(([f, i]) => faceResult(f, i, result.threshold, review))
       : [banner("warn", "No face found on this photo", "Use a photo where faces are visible, frontal and not too small.")];
     replace(
       results,
@@ -114,6 +125,7 @@ export default async function renderSearch(view) {
     );
   }
 
+  refresh();
   return h(
     "div",
     { class: "page page-search" },
@@ -131,7 +143,7 @@ function emptyResults(text = "Choose a photo to search with. Each face found on 
   return h("div", { class: "empty" }, icon("search", "empty-icon"), h("p", {}, text));
 }
 
-function faceResult(f, index, threshold) {
+function faceResult(f, index, threshold, review) {
   const kind = faceKind(f);
   const status = {
     candidate: pill("Candidate — needs human review", "warn"),
@@ -145,11 +157,29 @@ function faceResult(f, index, threshold) {
   } else if (!(f.candidates || []).length) {
     body = h("p", { class: "muted" }, "Nobody on this watchlist resembles this face.");
   } else {
-    body = h("ol", { class: "candidates" }, f.candidates.map((c, i) => candidateRow(c, i, threshold)));
+    // Matches first; look-alikes below the threshold fold away (their names are withheld).
+    const ranked = f.candidates.map((c, i) => [c, i]);
+    const above = ranked.filter(([c]) => c.is_match);
+    const below = ranked.filter(([c]) => !c.is_match);
+    const top = above.length ? above[0][0] : null;
+    body = [
+      top && review
+        ? facePair(faceCrop(review.file, f.face.box_xyxy, { label: `Face ${index + 1} of the probe photo` }), `Face ${index + 1} (probe)`, enrolledPhoto(top.subject_id, { purpose: review.purpose, label: `Enrolled photo of ${top.full_name || "the candidate"}` }), `Enrolled: ${top.full_name || top.subject_id}`)
+        : null,
+      above.length ? h("ol", { class: "candidates" }, above.map(([c, i]) => candidateRow(c, i, threshold))) : null,
+      below.length
+        ? h(
+            "details",
+            { class: "below-threshold", open: !above.length },
+            h("summary", {}, `${below.length} below the threshold`),
+            h("ol", { class: "candidates", start: String(above.length + 1) }, below.map(([c, i]) => candidateRow(c, i, threshold))),
+          )
+        : null,
+    ];
   }
   return h(
     "section",
-    { class: `face-result face-result-${kind}`, dataset: { face: String(index + 1) } },
+    { class: `face-result face-result-${kind}`, dataset: { face: String(index + 1), left: String(Math.round(f.face.box_xyxy[0])) } },
     h("header", { class: "face-result-head" }, h("span", { class: `face-num face-num-${kind}` }, String(index + 1)), h("h3", {}, `Face ${index + 1}`), status),
     body,
   );

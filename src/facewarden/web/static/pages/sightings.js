@@ -226,7 +226,7 @@ function queryCard(view, loaded) {
     replace(results, h("div", { class: "loading" }, h("span", { class: "spinner" }), "Searching…"));
     try {
       const body = await api("GET", "/v1/sightings", { query: { camera: camera.value.trim(), watchlist: watchlist.value.trim(), start: s ? s.toISOString() : null, end: en ? en.toISOString() : null }, signal: view.signal });
-      replace(results, sightingTable(body.sightings || [], "No sightings of this watchlist's subjects at this camera in this time range."), body.truncated ? h("p", { class: "hint" }, "Only the first 100 are shown: narrow the time range.") : null);
+      replace(results, sightingTable(body.sightings || [], "No sightings of this watchlist's subjects at this camera in this time range.", { faces: can("alerts") }), body.truncated ? h("p", { class: "hint" }, "Only the first 100 are shown: narrow the time range.") : null);
     } catch (err) {
       if (err && err.name === "AbortError") return;
       replace(results, errorBanner(err));
@@ -238,12 +238,14 @@ function queryCard(view, loaded) {
 }
 
 /** Sightings as a table: times, camera, watchlist, subject id, similarity. */
-export function sightingTable(list, emptyText) {
+export function sightingTable(list, emptyText, { faces = false } = {}) {
   if (!list.length) return h("div", { class: "empty empty-inline" }, icon("eye", "empty-icon"), h("p", {}, emptyText));
+  // Within the live window the desk shows the captured face (an audited, uncached read).
+  const face = (s) => (s.has_thumbnail ? h("img", { class: "face-crop face-crop-small", src: `/v1/alerts/${encodeURIComponent(s.sighting_id)}/photos/captured`, alt: "Face captured by the camera", width: "48", height: "48" }) : h("span", { class: "muted" }, "—"));
   return h(
     "table",
     { class: "table table-compact table-sightings" },
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "First seen"), h("th", { scope: "col" }, "Last seen"), h("th", { scope: "col" }, "Camera"), h("th", { scope: "col" }, "Watchlist"), h("th", { scope: "col" }, "Subject"), h("th", { scope: "col", class: "num" }, "Similarity"))),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "First seen"), h("th", { scope: "col" }, "Last seen"), h("th", { scope: "col" }, "Camera"), h("th", { scope: "col" }, "Watchlist"), h("th", { scope: "col" }, "Subject"), h("th", { scope: "col", class: "num" }, "Similarity"), faces ? h("th", { scope: "col" }, "Face") : null)),
     h(
       "tbody",
       {},
@@ -258,6 +260,7 @@ export function sightingTable(list, emptyText) {
           h("td", {}, watchlistLabel(s.watchlist_id)),
           h("td", {}, subjectLink(s.subject_id)),
           h("td", { class: "num mono" }, fmtSimilarity(s.best_similarity ?? s.similarity)),
+          faces ? h("td", {}, face(s)) : null,
         );
       }),
     ),

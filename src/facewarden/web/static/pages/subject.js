@@ -5,6 +5,7 @@ import { api, ApiError, can, downloadJson } from "../api.js";
 import { append, banner, button, card, errorBanner, field, h, icon, modal, orDash, pill, replace, time, toast } from "../dom.js";
 import { COLORS, isUsable, reasonsOf } from "../faces.js";
 import { askCase, caseFor } from "../case.js";
+import { enrolledPhoto } from "../crop.js";
 import { PhotoInput } from "../photo.js";
 import { historyPanel } from "./history.js";
 
@@ -51,7 +52,7 @@ export default async function renderSubject(view, subjectId) {
       page,
       purpose ? caseBar(subjectId, purpose) : null,
       subjectHeader(subject, lists, rerender),
-      h("div", { class: "grid-2 grid-wide-left" }, recordCard(subject), h("div", { class: "stack" }, facesCard(subject, rerender), can("watchlists") ? watchlistsCard(subject, lists, rerender) : null, can("history") ? historyPanel(subjectId, purpose, view.signal) : null)),
+      h("div", { class: "grid-2 grid-wide-left" }, recordCard(subject), h("div", { class: "stack" }, facesCard(subject, rerender, purpose), can("watchlists") ? watchlistsCard(subject, lists, rerender) : null, can("history") ? historyPanel(subjectId, purpose, view.signal) : null)),
       can("subject-write") ? dangerZone(subject) : null,
     );
   };
@@ -169,7 +170,7 @@ function recordCard(subject) {
   );
 }
 
-function facesCard(subject, rerender) {
+function facesCard(subject, rerender, purpose = "") {
   const faces = subject.faces || [];
   const rows = faces.map((f, i) => {
     const remove = can("subject-write")
@@ -194,6 +195,7 @@ function facesCard(subject, rerender) {
       "li",
       { class: "face-row", dataset: { faceId: f.face_id } },
       h("span", { class: "face-num face-num-ok" }, String(i + 1)),
+      f.has_photo ? enrolledPhoto(subject.subject_id, { faceId: f.face_id, purpose, label: `Enrolled photo of face ${i + 1}` }) : null,
       h(
         "div",
         { class: "face-row-main" },
@@ -222,6 +224,8 @@ function watchlistsCard(subject, lists, rerender) {
           const remove = can("watchlists") ? button("Remove", { kind: "ghost", class: "btn btn-ghost btn-small" }) : null;
           if (remove) {
             remove.addEventListener("click", async () => {
+              const sure = await modal({ title: "Remove from the watchlist?", body: h("p", {}, `This subject will no longer be searched or alerted on in ${watchlistName(lists, w)}. The record stays.`), confirmLabel: "Remove", kind: "danger", onConfirm: async () => true });
+              if (!sure) return;
               try {
                 await api("DELETE", `/v1/watchlists/${encodeURIComponent(w)}/members/${encodeURIComponent(subject.subject_id)}`);
                 toast(`Removed from ${watchlistName(lists, w)}`);

@@ -5,6 +5,7 @@
 import { api } from "../api.js";
 import { banner, button, card, errorBanner, fmtSimilarity, h, icon, pill, replace } from "../dom.js";
 import { COLORS } from "../faces.js";
+import { faceCrop, facePair } from "../crop.js";
 import { PhotoInput } from "../photo.js";
 import { similarityBar } from "./search.js";
 
@@ -21,8 +22,13 @@ export default async function renderVerify(view) {
   const a = new PhotoInput({ name: "verify-a", prompt: "First photo", onChange: changed });
   const b = new PhotoInput({ name: "verify-b", prompt: "Second photo", onChange: changed });
   const submit = button("Compare photos", { kind: "primary", iconName: "verify", disabled: true });
+  const why = h("p", { class: "hint disabled-reason", dataset: { testid: "disabled-reason" } });
   const refresh = () => {
-    submit.disabled = state.busy || !a.file || !b.file;
+    // A disabled button says why.
+    const reason = !a.file && !b.file ? "Add both photos first." : !a.file ? "Add the first photo." : !b.file ? "Add the second photo." : "";
+    submit.disabled = state.busy || Boolean(reason);
+    submit.title = reason;
+    why.textContent = state.busy ? "" : reason;
   };
 
   submit.addEventListener("click", async () => {
@@ -41,7 +47,7 @@ export default async function renderVerify(view) {
       const color = r.is_match ? COLORS.candidate : COLORS.nomatch;
       a.faceCanvas.setFaces(r.face_a ? [{ box: r.face_a.box_xyxy, color, label: "Compared face" }] : []);
       b.faceCanvas.setFaces(r.face_b ? [{ box: r.face_b.box_xyxy, color, label: "Compared face" }] : []);
-      replace(result, decision(r));
+      replace(result, facePair(faceCrop(a.file, r.face_a && r.face_a.box_xyxy, { label: "Compared face of photo A" }), "Photo A's face", faceCrop(b.file, r.face_b && r.face_b.box_xyxy, { label: "Compared face of photo B" }), "Photo B's face"), decision(r));
     } catch (err) {
       if (seq !== state.seq || (err && err.name === "AbortError")) return;
       replace(result, errorBanner(err));
@@ -55,11 +61,12 @@ export default async function renderVerify(view) {
     }
   });
 
+  refresh();
   return h(
     "div",
     { class: "page page-verify" },
     h("div", { class: "grid-2 grid-photo" }, card("Photo A", a.el), card("Photo B", b.el)),
-    card("Comparison", [h("div", { class: "verify-actions" }, h("p", { class: "hint" }, "Neither photo is stored. When a photo shows several people, the main face (large and central) is compared."), submit), result]),
+    card("Comparison", [h("div", { class: "verify-actions" }, h("p", { class: "hint" }, "Neither photo is stored. When a photo shows several people, the main face (large and central) is compared."), h("div", { class: "verify-submit" }, submit, why)), result]),
   );
 }
 

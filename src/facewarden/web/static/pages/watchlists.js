@@ -2,7 +2,7 @@
 // operating point (false match rate) that sets its similarity threshold.
 
 import { api, ApiError, can } from "../api.js";
-import { banner, button, card, errorBanner, field, fmtFmr, fmtSimilarity, h, icon, orDash, replace, time, toast } from "../dom.js";
+import { banner, button, card, errorBanner, field, fmtFmr, fmtSimilarity, h, icon, modal, orDash, replace, time, toast } from "../dom.js";
 
 const FMRS = [
   { value: "0.01", label: "1 in 100" },
@@ -46,11 +46,68 @@ export default async function renderWatchlists(view) {
             h("td", { class: "num mono" }, fmtSimilarity(w.threshold)),
             h("td", { class: "num" }, String(w.members ?? "—")),
             h("td", {}, time(w.created_at, { withTime: false })),
-            h("td", { class: "row-action" }, button("Members", { kind: "ghost", class: "btn btn-ghost btn-small", onclick: () => showMembers(w) })),
+            h(
+              "td",
+              { class: "row-action row-actions" },
+              button("Members", { kind: "ghost", class: "btn btn-ghost btn-small", onclick: () => showMembers(w) }),
+              can("watchlists") ? button("Edit", { kind: "ghost", class: "btn btn-ghost btn-small", onclick: () => editWatchlist(w) }) : null,
+              can("watchlists") ? button("Delete", { kind: "ghost", class: "btn btn-ghost btn-small danger-text", onclick: () => deleteWatchlist(w) }) : null,
+            ),
           ),
         ),
       ),
     );
+  }
+
+  async function editWatchlist(w) {
+    const purpose = h("input", { type: "text", name: "purpose", maxlength: "128", value: w.purpose || "" });
+    const basis = h("input", { type: "text", name: "lawful_basis", maxlength: "256", value: w.lawful_basis || "" });
+    const severity = h(
+      "select",
+      { name: "severity" },
+      h("option", { value: "" }, "Keep as it is"),
+      h("option", { value: "alarm" }, "Alarm: stays up with a sound until acknowledged"),
+      h("option", { value: "alert" }, "Alert: a notification (default)"),
+      h("option", { value: "log" }, "Log: listed quietly"),
+    );
+    const saved = await modal({
+      title: `Edit ${w.name}`,
+      confirmLabel: "Save",
+      body: [field("Purpose", purpose, { required: true }), field("Lawful basis", basis, { required: true }), field("Alerts of this watchlist", severity, { hint: "How loud a sighting of one of its subjects is at the security desk." })],
+      validate: () => purpose.value.trim() !== "" && basis.value.trim() !== "",
+      onConfirm: async () => {
+        await api("PATCH", `/v1/watchlists/${encodeURIComponent(w.watchlist_id)}`, { json: { purpose: purpose.value.trim(), lawful_basis: basis.value.trim() } });
+        if (severity.value) await api("PUT", `/v1/watchlists/${encodeURIComponent(w.watchlist_id)}/alert-severity`, { json: { severity: severity.value } });
+        return true;
+      },
+    });
+    if (saved) {
+      toast("Watchlist saved");
+      await load();
+    }
+  }
+
+  async function deleteWatchlist(w) {
+    const typed = h("input", { type: "text", name: "confirm", autocomplete: "off", spellcheck: "false" });
+    const done = await modal({
+      title: `Delete ${w.name}?`,
+      kind: "danger",
+      confirmLabel: "Delete watchlist",
+      body: [
+        banner("danger", "Its members come off it", `${plural(Number(w.members || 0), "subject", "subjects")} will no longer be searched or alerted on through it; their records stay. A watchlist a camera still checks cannot be deleted.`),
+        field(h("span", {}, "To confirm, type its name ", h("strong", {}, w.name)), typed, { required: true }),
+      ],
+      validate: () => typed.value.trim() === w.name,
+      onConfirm: async () => {
+        await api("DELETE", `/v1/watchlists/${encodeURIComponent(w.watchlist_id)}`);
+        return true;
+      },
+    });
+    if (done) {
+      toast("Watchlist deleted");
+      replace(membersHost);
+      await load();
+    }
   }
 
   async function showMembers(w) {
@@ -78,6 +135,8 @@ export default async function renderWatchlists(view) {
                 members.map((s) => {
                   const remove = button("Remove", { kind: "ghost", class: "btn btn-ghost btn-small" });
                   remove.addEventListener("click", async () => {
+                    const sure = await modal({ title: "Remove from the watchlist?", body: h("p", {}, `${s.full_name || s.subject_id} will no longer be searched or alerted on in ${w.name}. Their record stays.`), confirmLabel: "Remove", kind: "danger", onConfirm: async () => true });
+                    if (!sure) return;
                     try {
                       await api("DELETE", `/v1/watchlists/${encodeURIComponent(w.watchlist_id)}/members/${encodeURIComponent(s.subject_id)}`);
                       toast("Removed from the watchlist");
@@ -100,24 +159,57 @@ export default async function renderWatchlists(view) {
     }
   }
 
+  // Members are picked by name: the names come from the subjects list (an audited read).
   function addMember(w) {
-    const input = h("input", { type: "text", name: "subject_id", class: "mono", placeholder: "sub_…", autocomplete: "off", spellcheck: "false", "aria-label": "Subject id" });
-    const out = h("div", {});
-    const form = h("form", { class: "inline-form" }, input, button("Add subject", { kind: "secondary", type: "submit", iconName: "plus" }));
+    const input = h("input", { type: "search", name: "member_search", placeholder: "Type part of a name", autocomplete: "off", spellcheck: "false", "aria-label": "Name to search" });
+    const out = h("div", { class: "member-matches", dataset: { testid: "member-matches" } });
+    const form = h("form", { class: "inline-form" }, input, button("Find", { kind: "secondary", type: "submit", iconName: "search" }));
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
-      const id = input.value.trim();
-      if (!id) return;
+      const wanted = input.value.trim().toLowerCase();
+      if (wanted.length < 2) {
+        replace(out, h("p", { class: "hint" }, "Type at least two letters of the name."));
+        return;
+      }
+      replace(out, h("div", { class: "loading" }, h("span", { class: "spinner" }), "Searching…"));
       try {
-        await api("PUT", `/v1/watchlists/${encodeURIComponent(w.watchlist_id)}/members/${encodeURIComponent(id)}`);
-        toast("Added to the watchlist");
-        await load();
-        showMembers({ ...w, members: (w.members || 0) + 1 });
+        const found = [];
+        let after = null;
+        for (let i = 0; i < MEMBER_PAGES; i++) {
+          const page = await api("GET", "/v1/subjects", { query: { limit: 100, after, purpose: `add members to ${w.name}` }, signal: view.signal });
+          found.push(...page.subjects.filter((s) => String(s.full_name || "").toLowerCase().includes(wanted)));
+          if (!page.next_after || found.length >= 20) break;
+          after = page.next_after;
+        }
+        replace(
+          out,
+          found.length
+            ? h(
+                "ul",
+                { class: "member-list" },
+                found.slice(0, 20).map((s) => {
+                  const add = button("Add", { kind: "secondary", class: "btn btn-secondary btn-small", iconName: "plus" });
+                  add.addEventListener("click", async () => {
+                    try {
+                      await api("PUT", `/v1/watchlists/${encodeURIComponent(w.watchlist_id)}/members/${encodeURIComponent(s.subject_id)}`);
+                      toast(`Added ${s.full_name || s.subject_id}`);
+                      await load();
+                      showMembers({ ...w, members: (w.members || 0) + 1 });
+                    } catch (err) {
+                      replace(out, errorBanner(err));
+                    }
+                  });
+                  return h("li", {}, h("span", { class: "strong" }, s.full_name || "Unnamed subject"), h("span", { class: "mono muted" }, ` ${s.subject_id}`), add);
+                }),
+              )
+            : h("p", { class: "muted" }, "Nobody enrolled has that in their name."),
+        );
       } catch (err) {
+        if (err && err.name === "AbortError") return;
         replace(out, errorBanner(err));
       }
     });
-    return h("div", { class: "add-member" }, h("h3", {}, "Add a subject by id"), form, out);
+    return h("div", { class: "add-member" }, h("h3", {}, "Add a subject by name"), form, out);
   }
 
   await load();

@@ -1,0 +1,79 @@
+"""A subject's kept enrollment photo, for a person to compare faces (human review).
+
+Search, verification and a subject's page show the enrolled face next to the
+probe face so that a person, not the similarity score, decides. The photo is
+kept only when ``keep_enrollment_photos`` is on, and then encrypted with the
+subject's data key; it is decrypted for one answer, scaled down, and every
+read is audited (``subject.photo``) with its purpose. An investigator reads
+one only under a case reference, as they read the subject.
+"""
+
+from __future__ import annotations
+
+from facewarden.errors import NotFoundError, PermissionDeniedError
+from facewarden.service.alert_desk import thumbnail
+from facewarden.service.audit import AuditLog
+from facewarden.service.context import Context
+from facewarden.service.subjects import subject_row
+
+__all__ = ["ReviewPhotos"]
+
+_ROLES = frozenset({"admin", "operator", "investigator"})
+
+
+class ReviewPhotos:
+    """Enrolled photos for human review (see the module's docstring)."""
+
+    def __init__(self, ctx: Context, audit: AuditLog) -> None:
+        self._ctx = ctx
+        self._audit = audit
+
+    def photo(
+        self, subject_id: str, *, role: str, purpose: str = "", face_id: str | None = None
+    ) -> bytes:
+        """A kept enrollment photo of ``subject_id`` as a JPEG thumbnail (audited).
+
+        Args:
+            subject_id: whose.
+            role: the caller's role.
+            purpose: why (an investigator's case reference: required for them).
+            face_id: the face whose photo (None: the first kept).
+
+        Raises:
+            PermissionDeniedError: the role may not, or an investigator gave no case.
+            NotFoundError: no such subject, or no photo kept for it (or that face).
+        """
+        if role not in _ROLES:
+            raise PermissionDeniedError(f"role {role!r} may not see enrolled photos")
+        purpose = purpose.strip()
+        if role == "investigator" and not purpose:
+            raise PermissionDeniedError(
+                "an investigator sees a subject's photo only with a case reference (purpose)"
+            )
+        with self._ctx.writing() as tx:
+            _, key = subject_row(tx, subject_id)
+            photos = [
+                p for p in tx.photos_of(subject_id) if face_id is None or p.face_id == face_id
+            ]
+            if not photos:
+                raise NotFoundError(
+                    "no enrollment photo is kept for this subject"
+                    + ("" if face_id is None else " and face")
+                    + " (FACEWARDEN_KEEP_ENROLLMENT_PHOTOS is off, or it has expired)"
+                )
+            data = self._ctx.envelope.decrypt(
+                photos[0].ciphertext,
+                data_key=key,
+                table="photos",
+                row=photos[0].face_id,
+                field="jpeg",
+            )
+            self._audit.append(
+                tx,
+                "subject.photo",
+                object_type="subject",
+                object_id=subject_id,
+                purpose=purpose or "human review",
+                details={"face": photos[0].face_id},
+            )
+        return thumbnail(data)

@@ -1,0 +1,98 @@
+"""Editing and deleting watchlists: the declared purpose and lawful basis, and removal.
+
+A watchlist's purpose and lawful basis are declared when it is created
+(promise 14) and may be corrected later, audited with the old and new
+values' lengths only (the texts are in the watchlist itself). A watchlist
+that a camera still checks cannot be deleted (take it off the camera
+first); deleting one takes every member off it (their records stay) and is
+audited with how many there were.
+"""
+
+from __future__ import annotations
+
+from facewarden.errors import ConflictError, NotFoundError
+from facewarden.service.audit import AuditLog
+from facewarden.service.context import Context
+from facewarden.service.records import invalid_input
+from facewarden.service.watchlists import Watchlist, Watchlists, resolve_watchlist
+
+__all__ = ["WatchlistAdmin"]
+
+_MAX_PURPOSE = 128
+_MAX_BASIS = 256
+
+
+class WatchlistAdmin:
+    """Edit and delete watchlists (see the module's docstring)."""
+
+    def __init__(self, ctx: Context, audit: AuditLog, watchlists: Watchlists) -> None:
+        self._ctx = ctx
+        self._audit = audit
+        self._watchlists = watchlists
+
+    def edit(
+        self, ref: str, *, purpose: str | None = None, lawful_basis: str | None = None
+    ) -> Watchlist:
+        """Correct a watchlist's declared purpose and/or lawful basis (audited).
+
+        Raises:
+            InvalidInputError: an empty or overlong value.
+            NotFoundError: no such watchlist.
+        """
+        with self._ctx.writing() as tx:
+            row = resolve_watchlist(tx, ref)
+            new_purpose = row.purpose if purpose is None else purpose.strip()
+            new_basis = row.lawful_basis if lawful_basis is None else lawful_basis.strip()
+            for label, value, limit in (
+                ("purpose", new_purpose, _MAX_PURPOSE),
+                ("lawful basis", new_basis, _MAX_BASIS),
+            ):
+                if not 0 < len(value) <= limit or not value.isprintable():
+                    raise invalid_input(
+                        f"a watchlist needs a declared {label} (1 to {limit} printable characters)"
+                    )
+            if not tx.update_watchlist(
+                row.watchlist_id, purpose=new_purpose, lawful_basis=new_basis
+            ):
+                raise NotFoundError(f"no watchlist {ref!r}")
+            self._audit.append(
+                tx,
+                "watchlist.update",
+                object_type="watchlist",
+                object_id=row.watchlist_id,
+                purpose=new_purpose,
+                details={
+                    "purpose_changed": new_purpose != row.purpose,
+                    "lawful_basis_changed": new_basis != row.lawful_basis,
+                },
+            )
+        return self._watchlists.get(row.watchlist_id)
+
+    def delete(self, ref: str) -> int:
+        """Delete a watchlist; its members come off it (audited). Returns how many there were.
+
+        Raises:
+            NotFoundError: no such watchlist.
+            ConflictError: a camera still checks it.
+        """
+        with self._ctx.writing(gallery_changes=True) as tx:
+            row = resolve_watchlist(tx, ref)
+            checking = [c.name for c in tx.list_cameras() if row.watchlist_id in c.watchlists]
+            if checking:
+                raise ConflictError(
+                    f"cameras still check watchlist {row.name!r} ({', '.join(checking)}): "
+                    "take it off them first"
+                )
+            members = [s for w, s in tx.iter_memberships() if w == row.watchlist_id]
+            tx.delete_watchlist(row.watchlist_id)
+            self._audit.append(
+                tx,
+                "watchlist.delete",
+                object_type="watchlist",
+                object_id=row.watchlist_id,
+                purpose=row.purpose,
+                details={"members": len(members)},
+            )
+            for subject_id in members:
+                self._ctx.gallery.leave(row.watchlist_id, subject_id)
+        return len(members)
