@@ -264,7 +264,7 @@ def test_an_enrolled_photo_is_shown_for_review_audited_and_never_cached(
         missing = operator.get(f"/v1/subjects/{site['subject']}/faces/face_nobody/photo")
         assert missing.status_code == 404
     with live.client("investigator") as investigator:
-        assert investigator.get(url).status_code == 403  # no case reference
+        assert investigator.get(url).status_code == 400  # no case reference
         _jpeg(investigator.get(url, params={"purpose": CASE}))
     with live.client("analyst") as analyst:
         assert analyst.get(url, params={"purpose": CASE}).status_code == 403

@@ -33,6 +33,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         tmp_path_factory.mktemp("live-window"),
         live_window_minutes=WINDOW_MINUTES,
         history_needs_approval=True,
+        mode="fast",
+        enroll_mode="fast",
     )
     running.add_key("investigator2", "investigator")
     yield running

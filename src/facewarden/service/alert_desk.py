@@ -250,7 +250,11 @@ class AlertDesk:
                 "alert.show",
                 object_type="sighting",
                 object_id=sighting_id,
-                purpose=watchlist.purpose if watchlist is not None else "security desk",
+                purpose=(
+                    self._ctx.watchlist_purpose(watchlist)
+                    if watchlist is not None
+                    else "security desk"
+                ),
                 details={"camera": row.camera_id},
             )
         return AlertReview(

@@ -21,7 +21,7 @@ from facewarden.errors import NotFoundError, PermissionDeniedError
 from facewarden.privacy.crypto import WrappedKey
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
-from facewarden.store.base import Reader
+from facewarden.store.base import HistoryRequestRow, Reader
 
 __all__ = ["HistoryRequestView", "HistoryRequests"]
 
@@ -112,7 +112,7 @@ class HistoryRequests:
                 "sightings.history_refuse",
                 object_type="history_request",
                 object_id=request_id,
-                purpose=row.case_reference,
+                purpose=self._case(row),
                 details={"subject": row.subject_id},
             )
 
@@ -136,6 +136,15 @@ class HistoryRequests:
                 details={"list": which, "requests": len(views)},
             )
         return views
+
+    def _case(self, row: HistoryRequestRow) -> str:
+        """The request's case reference, opened (stored sealed: privacy.freetext)."""
+        return self._ctx.freetext.open(
+            row.case_reference,
+            table="history_requests",
+            row=row.request_id,
+            field="case_reference",
+        )
 
     def _view(self, reader: Reader, request_id: str) -> HistoryRequestView | None:
         row = reader.get_history_request(request_id)
@@ -163,7 +172,7 @@ class HistoryRequests:
             row.request_id,
             row.subject_id,
             row.hours,
-            row.case_reference,
+            self._case(row),
             reason,
             row.requested_by,
             row.created_at,

@@ -14,6 +14,7 @@ from facewarden.errors import NotFoundError, PermissionDeniedError
 from facewarden.service.alert_desk import thumbnail
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
+from facewarden.service.records import invalid_input
 from facewarden.service.subjects import subject_row
 
 __all__ = ["ReviewPhotos"]
@@ -40,14 +41,16 @@ class ReviewPhotos:
             face_id: the face whose photo (None: the first kept).
 
         Raises:
-            PermissionDeniedError: the role may not, or an investigator gave no case.
+            PermissionDeniedError: the role may not.
+            InvalidInputError: an investigator gave no case reference.
             NotFoundError: no such subject, or no photo kept for it (or that face).
         """
         if role not in _ROLES:
             raise PermissionDeniedError(f"role {role!r} may not see enrolled photos")
         purpose = purpose.strip()
         if role == "investigator" and not purpose:
-            raise PermissionDeniedError(
+            # As for reading the subject: a missing case reference is a bad request.
+            raise invalid_input(
                 "an investigator sees a subject's photo only with a case reference (purpose)"
             )
         with self._ctx.writing() as tx:

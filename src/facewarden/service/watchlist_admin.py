@@ -41,7 +41,8 @@ class WatchlistAdmin:
         """
         with self._ctx.writing() as tx:
             row = resolve_watchlist(tx, ref)
-            new_purpose = row.purpose if purpose is None else purpose.strip()
+            old_purpose = self._ctx.watchlist_purpose(row)
+            new_purpose = old_purpose if purpose is None else purpose.strip()
             new_basis = row.lawful_basis if lawful_basis is None else lawful_basis.strip()
             for label, value, limit in (
                 ("purpose", new_purpose, _MAX_PURPOSE),
@@ -51,9 +52,11 @@ class WatchlistAdmin:
                     raise invalid_input(
                         f"a watchlist needs a declared {label} (1 to {limit} printable characters)"
                     )
-            if not tx.update_watchlist(
-                row.watchlist_id, purpose=new_purpose, lawful_basis=new_basis
-            ):
+            # The declared purpose is typed text: stored sealed, as when created.
+            sealed = self._ctx.freetext.seal(
+                new_purpose, table="watchlists", row=row.watchlist_id, field="purpose"
+            )
+            if not tx.update_watchlist(row.watchlist_id, purpose=sealed, lawful_basis=new_basis):
                 raise NotFoundError(f"no watchlist {ref!r}")
             self._audit.append(
                 tx,
@@ -62,7 +65,7 @@ class WatchlistAdmin:
                 object_id=row.watchlist_id,
                 purpose=new_purpose,
                 details={
-                    "purpose_changed": new_purpose != row.purpose,
+                    "purpose_changed": new_purpose != old_purpose,
                     "lawful_basis_changed": new_basis != row.lawful_basis,
                 },
             )
@@ -90,7 +93,7 @@ class WatchlistAdmin:
                 "watchlist.delete",
                 object_type="watchlist",
                 object_id=row.watchlist_id,
-                purpose=row.purpose,
+                purpose=self._ctx.watchlist_purpose(row),
                 details={"members": len(members)},
             )
             for subject_id in members:
