@@ -324,3 +324,17 @@ def test_the_camera_view_is_the_latest_frame_boxed_and_never_a_sensitive_cameras
         assert operator.get("/v1/cameras/nowhere/view").status_code == 404
     with live.client("analyst") as analyst:
         assert analyst.get("/v1/cameras/door/view").status_code == 403
+
+
+def test_an_edited_purpose_and_lawful_basis_stay_sealed_at_rest(
+    live: LiveServer, site: dict[str, str]
+) -> None:
+    purpose, basis = "Ban list of Mirela Ionescu's shop", "Consent form of Dragan Petrovic"
+    with live.client("operator") as operator:
+        edited = operator.patch(
+            "/v1/watchlists/barred", json={"purpose": purpose, "lawful_basis": basis}
+        )
+        assert edited.status_code == 200, edited.text
+        assert (edited.json()["purpose"], edited.json()["lawful_basis"]) == (purpose, basis)
+    data = _db_bytes(live)
+    assert purpose.encode() not in data and basis.encode() not in data

@@ -43,7 +43,8 @@ class WatchlistAdmin:
             row = resolve_watchlist(tx, ref)
             old_purpose = self._ctx.watchlist_purpose(row)
             new_purpose = old_purpose if purpose is None else purpose.strip()
-            new_basis = row.lawful_basis if lawful_basis is None else lawful_basis.strip()
+            old_basis = self._ctx.watchlist_basis(row)
+            new_basis = old_basis if lawful_basis is None else lawful_basis.strip()
             for label, value, limit in (
                 ("purpose", new_purpose, _MAX_PURPOSE),
                 ("lawful basis", new_basis, _MAX_BASIS),
@@ -56,7 +57,10 @@ class WatchlistAdmin:
             sealed = self._ctx.freetext.seal(
                 new_purpose, table="watchlists", row=row.watchlist_id, field="purpose"
             )
-            if not tx.update_watchlist(row.watchlist_id, purpose=sealed, lawful_basis=new_basis):
+            sealed_basis = self._ctx.freetext.seal(
+                new_basis, table="watchlists", row=row.watchlist_id, field="lawful_basis"
+            )
+            if not tx.update_watchlist(row.watchlist_id, purpose=sealed, lawful_basis=sealed_basis):
                 raise NotFoundError(f"no watchlist {ref!r}")
             self._audit.append(
                 tx,
@@ -66,7 +70,7 @@ class WatchlistAdmin:
                 purpose=new_purpose,
                 details={
                     "purpose_changed": new_purpose != old_purpose,
-                    "lawful_basis_changed": new_basis != row.lawful_basis,
+                    "lawful_basis_changed": new_basis != old_basis,
                 },
             )
         return self._watchlists.get(row.watchlist_id)
