@@ -53,7 +53,8 @@ def test_operator_journey(console: Console, server: Server, faces_dir: Path) -> 
 
     # Enroll: the detection and quality verdict is drawn on the photo first.
     console.open("enroll")
-    page.locator("input[name=enroll-photo]").set_input_files(examples / "obama.jpg")
+    # A photo where every detector sees one face (the accurate one sees two in obama.jpg).
+    page.locator("input[name=enroll-photo]").set_input_files(examples / "obama2.jpg")
     verdict = page.get_by_test_id("enroll-verdict")
     verdict.get_by_text("Usable face found").wait_for()
     assert verdict.locator(".face-item").count() == 1
@@ -75,7 +76,9 @@ def test_operator_journey(console: Console, server: Server, faces_dir: Path) -> 
     console.open("search")
     page.locator("select[name=watchlist]").select_option(WATCHLIST)
     page.locator("input[name=purpose]").fill("Gate B access check")
-    page.locator("input[name=search-photo]").set_input_files(examples / "obama2.jpg")
+    page.locator("input[name=search-photo]").set_input_files(
+        examples / "knn_examples" / "test" / "obama1.jpg"
+    )
     page.get_by_role("button", name="Search", exact=True).click()
     face = page.locator(".face-result").first
     face.wait_for()
@@ -156,7 +159,7 @@ def test_each_role_sees_only_what_it_may_use(console: Console, server: Server) -
     page = console.page
     console.login(*server.users["auditor"])
     nav = [t.strip() for t in page.locator(".nav-link").all_inner_texts()]
-    assert nav == ["Dashboard", "Audit log"]
+    assert nav == ["Dashboard", "Audit log", "Processing report"]
     page.get_by_text("Audit chain").first.wait_for()
     console.shot("11-auditor-dashboard")
     console.open("enroll")
