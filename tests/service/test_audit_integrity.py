@@ -226,3 +226,21 @@ def test_a_sealed_purpose_copied_onto_another_entry_is_named(deployment: Deploym
     # The log stays readable; the moved text does not open under entry 3's binding.
     shown = {e.seq: e.purpose for e in warden.audit.entries()}
     assert shown[2] == "case A" and shown[3] == DAMAGED
+
+
+def test_a_commit_whose_anchor_write_was_lost_raises_no_alarm(deployment: Deployment) -> None:
+    warden = deployment.warden
+    _grow(warden, 2)
+    keeper = warden._ctx.anchor
+    assert keeper is not None and keeper.read() is not None
+    signed = keeper.read()
+    # A process killed between its commit and its anchor write: the entries
+    # are in the log, the signed head still names an older one.
+    warden._ctx.anchor = None
+    _grow(warden, 3)
+    warden._ctx.anchor = keeper
+    assert keeper.read() == signed
+    assert warden.audit.verify().ok  # the anchor is a lower bound: it may lag
+    _grow(warden, 1)
+    head = keeper.read()
+    assert head is not None and head.seq == warden.audit.verify().head_seq == 7

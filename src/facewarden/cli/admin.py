@@ -70,7 +70,7 @@ def audit_verify(last_seq: int | None) -> None:
         raise SystemExit(1)
     click.echo(
         f"audit log OK: {result.report.checked} entries; head seq {result.head_seq} "
-        f"hash {result.head_hash} (keep these elsewhere to detect a rollback)"
+        f"hash {result.head_hash} (signed in the key directory; a later wipe or rollback fails)"
     )
 
 

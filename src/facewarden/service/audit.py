@@ -12,6 +12,12 @@ cut short or rolled back to an older copy (head row included) is detected
 by :meth:`AuditLog.verify` without any flag. Verification reads that anchor
 first and then the head and the entries from one database snapshot, so
 requests appending meanwhile never make it cry wolf.
+
+Text a person typed (the purpose, a note) is sealed before it enters an
+entry (:mod:`facewarden.privacy.freetext`), so the chain hashes ciphertext:
+verification needs no decryption. :meth:`AuditLog.entries` hands entries
+out opened; an adapter serving a role that sees no names (the auditor)
+passes them through :meth:`AuditLog.redacted`.
 """
 
 from __future__ import annotations
@@ -44,8 +50,11 @@ HEAD_KEY = "audit_head"
 NOTE = "note"
 """The details key of an entry's typed note (stored sealed)."""
 NOTE_MAX = 500
+"""The longest note, in characters."""
 REDACTED = "(typed text: shown to admins only)"
+"""What a role that sees no names gets in place of typed text."""
 DAMAGED = "(sealed text fails authentication: run audit verify)"
+"""What is shown for sealed text that no longer opens (altered in the database)."""
 _TABLE = "audit_log"
 _HEAD_DOMAIN = b"facewarden/audit-head/v1\x00"
 
@@ -57,7 +66,8 @@ class AuditVerification:
     Attributes:
         report: the chain check; ``report.problem`` names the first bad entry.
         head_seq: the seq of the last entry as recorded by the MACed head.
-        head_hash: that entry's hash; keep both elsewhere to detect a rollback later.
+        head_hash: that entry's hash (the signed head in the key directory
+            keeps the same pair, to detect a rollback).
     """
 
     report: VerifyReport
