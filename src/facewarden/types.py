@@ -79,7 +79,8 @@ class Quality:
     """How fit a face is for recognition, with the reasons when it is not.
 
     Attributes:
-        face_px: the short side of the face box, in pixels of the original image.
+        face_px: the face's size: the side of a square of its box's area, in pixels
+            of the original image.
         sharpness: variance of the Laplacian on the aligned grey chip (higher is sharper).
         brightness: mean grey level of the aligned chip, 0..255.
         yaw_degrees: rough head yaw from the landmarks; 0 is frontal, sign is the side.

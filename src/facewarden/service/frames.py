@@ -43,10 +43,11 @@ from facewarden.service.cameras import resolve_camera
 from facewarden.service.crowd import CrowdCounter, OccupancyAlert
 from facewarden.store.cameras import CameraRow, CrowdBucketRow
 from facewarden.types import Box, Face
-from facewarden.vision.detect import HogDetector
+from facewarden.vision.mtcnn_detect import MtcnnDetector
 from facewarden.vision.people import PeopleDetector, count_people
 from facewarden.vision.pipeline import Pipeline
 from facewarden.vision.track import Track, Tracker
+from facewarden.vision.video_detect import KeyframeDetector
 
 if TYPE_CHECKING:
     from facewarden.service.warden import Warden
@@ -58,23 +59,34 @@ _BODIES_MAX_AGE = timedelta(seconds=1)
 RGBImage = npt.NDArray[np.uint8]
 
 
-def video_pipeline(base: Pipeline, width: int, height: int, max_pixels: int = 520_000) -> Pipeline:
-    """``base`` with a single-pass HOG detector sized for ``width`` x ``height`` frames.
+def video_pipeline(
+    base: Pipeline,
+    width: int,
+    height: int,
+    *,
+    min_face: float = 24.0,
+    max_pixels: int = 2_100_000,
+    every: int = 3,
+) -> Pipeline:
+    """``base`` with the small-face detector for one camera's ``width`` x ``height`` frames.
 
-    One HOG pass at a scale that keeps at most ``max_pixels`` (about 50 ms on
-    this class of CPU), upsampled once for frames small enough (faces down to
-    about 40 px, as in dlib's 500x375 group photos); no CNN fallback, whose
-    cost on a frame without faces would wreck the frame budget.
-
-    Not yet the small-face detector: MTCNN at 1080p (faces from 24 px) costs
-    1 to 2 s a frame on this 2-core machine and splits tracks in the camera
-    acceptance test (issue 11, open).
+    Frames up to ``max_pixels`` (1080p) keep their resolution, so faces of
+    ``min_face`` pixels (24 by default: a face across a street on a 1080p
+    camera) are searched for; in a larger frame the smallest face searched
+    for grows in proportion. The whole frame is searched every ``every``-th
+    frame and only the regions of the faces last found in between
+    (:class:`~facewarden.vision.video_detect.KeyframeDetector`, one per
+    camera: it remembers the last frame's faces). No CNN fallback runs.
     """
-    pixels = width * height
-    if pixels * 4 <= 2 * max_pixels:
-        return dataclasses.replace(base, detector=HogDetector(upsample=1, name="hog-video"))
-    scale = min(1.0, (max_pixels / pixels) ** 0.5)
-    return dataclasses.replace(base, detector=HogDetector(scale=scale, name="hog-video"))
+    factor = max(1.0, (width * height / max_pixels) ** 0.5)
+    # A stricter last stage than for stills: a camera sees each face in many
+    # frames, so a face missed once is found in the next, while a false face on
+    # the backdrop would be counted (and tracked) frame after frame.
+    frames = MtcnnDetector(
+        min_face=min_face * factor, thresholds=(0.6, 0.7, 0.8), name="mtcnn-video"
+    )
+    detector = KeyframeDetector(frames, every=every)
+    return dataclasses.replace(base, detector=detector)
 
 
 @dataclass(frozen=True)

@@ -129,7 +129,11 @@ class MtcnnDetector:
         boxes = found[:, :4].copy()
         boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, width)
         boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, height)
+        # O-Net's regression can shrink a window far below the smallest face searched
+        # for; such boxes are texture, not faces (a 7 px "face" from a 20 px search).
+        smallest = self.min_face / 2
         valid = (boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)
+        valid &= np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]) >= smallest
         boxes, scores = boxes[valid], found[valid, 4]
         order = np.argsort(-scores, kind="stable")
         return boxes[order].astype(np.float32), scores[order].astype(np.float32)

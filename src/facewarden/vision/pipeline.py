@@ -11,8 +11,7 @@ dlib itself, the reference, with the same results.
   20 px, :class:`~facewarden.vision.mtcnn_detect.MtcnnDetector`) and each
   embedding averaged with that of the mirrored chip (two embeddings per
   face, about 6 ms more CPU than one). For video, the API and bulk work.
-* ``accurate``: MTCNN with a denser pyramid and a lower proposal threshold
-  (more small and turned faces), the HOG/CNN cascade where it finds nothing,
+* ``accurate``: the same detector, the HOG/CNN cascade where it finds nothing,
   and each embedding averaged over ten views of the aligned chip: the chip,
   its mirror and eight jittered copies (:func:`~facewarden.vision.align.jittered`,
   dlib's own recipe for its published LFW figure). It costs ten embeddings
@@ -212,9 +211,7 @@ MODES: dict[str, Pipeline] = {
     # the cheapest view that lifts it clear (99.17%); see the README.
     "fast": Pipeline(mirror=True),
     "accurate": Pipeline(
-        detector=FirstFound(
-            (DETECTORS["mtcnn-thorough"], DETECTORS["cascade-thorough"]), name="accurate"
-        ),
+        detector=FirstFound((DETECTORS["mtcnn"], DETECTORS["cascade-thorough"]), name="accurate"),
         mirror=True,
         jitters=8,
     ),

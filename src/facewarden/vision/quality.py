@@ -79,7 +79,10 @@ def assess(
     # Measure the central part of the chip: the face, not the padding around it.
     h, w = grey.shape
     centre = grey[h // 6 : h - h // 6, w // 6 : w - w // 6]
-    face_px = min(box.width, box.height)
+    # The side of a square of the box's area: the same face measures the same
+    # whether a detector draws square boxes (dlib) or taller ones (MTCNN, whose
+    # boxes are about 0.86x as wide and 1.17x as tall as dlib's for one face).
+    face_px = float(np.sqrt(box.width * box.height))
     sharpness = laplacian_variance(centre)
     brightness = float(centre.mean())
     yaw = estimate_yaw(landmarks)

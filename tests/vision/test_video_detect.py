@@ -1,0 +1,49 @@
+"""Keyframes and regions: the faces of a camera's frames at a fraction of the cost."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facewarden import imaging
+from facewarden.errors import ConfigError
+from facewarden.vision.mtcnn_detect import MtcnnDetector
+from facewarden.vision.video_detect import KeyframeDetector
+
+
+def _boxes(faces: list) -> np.ndarray:  # type: ignore[type-arg]
+    return np.array(sorted(f.box.as_tuple() for f in faces))
+
+
+def test_regions_between_keyframes_find_the_same_faces(faces_dir: Path) -> None:
+    frame = imaging.decode(faces_dir / "dlib" / "examples" / "faces" / "2008_002470.jpg")
+    detector = KeyframeDetector(MtcnnDetector(), every=3)
+    key = detector.detect(frame)
+    between = detector.detect(frame)  # a region per face, not the whole frame
+    assert len(key) >= 5
+    assert len(between) == len(key)
+    np.testing.assert_allclose(_boxes(between), _boxes(key), atol=4.0)
+
+
+def test_a_face_entering_the_view_is_found_at_the_next_keyframe(faces_dir: Path) -> None:
+    frame = imaging.decode(faces_dir / "dlib" / "examples" / "faces" / "2008_002470.jpg")
+    empty = np.full_like(frame, 127)
+    detector = KeyframeDetector(MtcnnDetector(), every=2)
+    assert detector.detect(empty) == []  # keyframe
+    assert len(detector.detect(frame)) >= 5  # no faces to follow: searched whole
+    half = frame.copy()
+    half[:, frame.shape[1] // 2 :] = 127
+    detector = KeyframeDetector(MtcnnDetector(), every=2)
+    left = len(detector.detect(half))  # keyframe: the left half's faces
+    assert 0 < left < len(detector.detect(frame))  # regions: only those faces are followed
+    assert len(detector.detect(frame)) > left  # the next keyframe finds the others
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"), [({"every": 0}, "every"), ({"margin": 9}, "margin")]
+)
+def test_bad_settings_are_config_errors(options: dict[str, float], problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        KeyframeDetector(**options)  # type: ignore[arg-type]
