@@ -214,7 +214,9 @@ class ServerState:
         """
         cutoff = time.monotonic() - idle_seconds
         with self._streams_lock:
-            idle = [s for s in self._streams.values() if s.touched < cutoff]
+            # A stream whose frame is being processed is not idle, however long
+            # that frame takes (a first frame loads the models).
+            idle = [s for s in self._streams.values() if s.touched < cutoff and not s.lock.locked()]
             for stream in idle:
                 del self._streams[stream.camera_id]
         return sum(_end_safely(stream) for stream in idle)

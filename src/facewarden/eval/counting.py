@@ -1,8 +1,9 @@
 """People counted per image against true counts (a folder plus a CSV of ``image,count``).
 
 The count of one image is what a camera's crowd counter would count on it:
-the faces the pipeline's detector finds, plus the upright bodies OpenCV's
-people detector finds with no face in their upper half
+the faces the pipeline's detector is sure of
+(:func:`facewarden.vision.people.countable`), plus the upright bodies
+OpenCV's people detector finds with no face in their upper half
 (:func:`facewarden.vision.people.count_people`). The true count of crowd
 datasets (ShanghaiTech marks every head, seen from behind or not) is not a
 face count: the report gives the gap, not a face-detection score.
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from facewarden.errors import EvaluationError, FacewardenError
-from facewarden.vision.people import PeopleDetector, count_people
+from facewarden.vision.people import PeopleDetector, count_people, countable
 from facewarden.vision.pipeline import Pipeline
 
 __all__ = ["CountingReport", "evaluate_counting", "format_counting", "parse_counts", "read_counts"]
@@ -132,7 +133,7 @@ def evaluate_counting(
             faces = pipeline.run(image, embed=False)
         except FacewardenError as exc:
             raise EvaluationError(f"{name}: {exc}") from exc
-        counted = count_people([f.box for f in faces], bodies.detect(image))
+        counted = count_people(countable(faces), bodies.detect(image))
         report.rows.append((name, true_count, counted, len(faces)))
         if on_progress is not None:
             on_progress(done, len(rows))

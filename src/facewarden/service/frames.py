@@ -44,7 +44,7 @@ from facewarden.service.crowd import CrowdCounter, OccupancyAlert
 from facewarden.store.cameras import CameraRow, CrowdBucketRow
 from facewarden.types import Box, Face
 from facewarden.vision.mtcnn_detect import MtcnnDetector
-from facewarden.vision.people import PeopleDetector, count_people
+from facewarden.vision.people import PeopleDetector, count_people, countable
 from facewarden.vision.pipeline import Pipeline
 from facewarden.vision.track import Track, Tracker
 from facewarden.vision.video_detect import KeyframeDetector
@@ -216,14 +216,15 @@ class FrameProcessor:
             self._sighting_alert.flush(self._alert_flush)
 
     def _count_people(self, frame: RGBImage, faces: list[Face], when: datetime) -> int:
+        sure = countable(faces)
         if self._people is None:
-            return len(faces)  # every face is a person; no body detector adds the rest
+            return len(sure)  # every sure face is a person; no body detector adds the rest
         stale = self._bodies_at is None or abs(when - self._bodies_at) > _BODIES_MAX_AGE
         if stale or self._frames % self._people_every == 0:
             self._bodies, self._bodies_at = self._people.detect(frame), when
         # Bodies from a frame up to a second ago, this frame's faces: a scene that
         # changed (frames pushed far apart) is never counted from an old frame.
-        return count_people([f.box for f in faces], self._bodies)
+        return count_people(sure, self._bodies)
 
     def _identify(self, track: Track, frame: RGBImage, when: datetime) -> list[str]:
         state = self._states.setdefault(track.track_id, _TrackState())
