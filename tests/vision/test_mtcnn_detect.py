@@ -13,7 +13,7 @@ from facewarden import imaging
 from facewarden.errors import ConfigError
 from facewarden.types import Box
 from facewarden.vision.detect import HogDetector
-from facewarden.vision.mtcnn_detect import MtcnnDetector, predictor_box
+from facewarden.vision.mtcnn_detect import MtcnnDetector
 
 GROUP_PHOTOS = [
     ("training.xml", "2007_007763.jpg"),
@@ -110,12 +110,6 @@ def test_min_face_sets_the_first_pyramid_level() -> None:
 
 def test_a_blank_image_has_no_faces() -> None:
     assert MtcnnDetector().detect(np.full((240, 320, 3), 128, np.uint8)) == []
-
-
-def test_predictor_box_is_dlibs_square_box_lower_in_the_face() -> None:
-    box = predictor_box(Box(100, 100, 140, 150))
-    assert box.width == pytest.approx(box.height)
-    assert box.center[1] > 125  # lower than the MTCNN box's centre
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,7 @@ from PIL import Image
 from facewarden import models
 from facewarden.errors import ConfigError
 from facewarden.types import Box, Face
+from facewarden.vision.landmarks import fit_landmarks
 from facewarden.vision.mtcnn_detect import MtcnnDetector
 from facewarden.vision.onnx_detect import OnnxMmodDetector
 
@@ -45,7 +46,6 @@ __all__ = [
     "FirstFound",
     "HogDetector",
     "MtcnnDetector",
-    "landmarks_in",
     "make_detector",
 ]
 
@@ -76,17 +76,6 @@ def _resize(image: RGBImage, scale: float) -> RGBImage:
     return np.asarray(resized)
 
 
-def landmarks_in(image: RGBImage, box: Box) -> npt.NDArray[np.float32]:
-    """dlib's 5 landmarks of the face filling ``box`` (a box found by any means)."""
-    import dlib
-
-    rect = dlib.rectangle(
-        round(box.x_min), round(box.y_min), round(box.x_max) - 1, round(box.y_max) - 1
-    )
-    shape = models.load("shape_5")(image, rect)
-    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
-
-
 def _clip_box(rect: Any, scale: float, width: int, height: int) -> Box | None:
     """A dlib rectangle found at ``scale`` as a Box in original pixels, clipped to the image."""
     x_min = max(0.0, rect.left() / scale)
@@ -106,7 +95,7 @@ def _faces(
     for rect, score in found:
         box = _clip_box(rect, scale, width, height)
         if box is not None:
-            faces.append(Face(box, landmarks_in(image, box), float(score), detector))
+            faces.append(Face(box, fit_landmarks(image, box), float(score), detector))
     faces.sort(key=lambda f: f.detector_score, reverse=True)
     return faces
 

@@ -20,9 +20,9 @@ The cascade, per image:
 3. **O-Net** does the same on 48x48 crops and gives the final score.
 
 Every suppression is :func:`facewarden.vision.nms.suppress`. Faces come with
-dlib's five landmarks (the predictor run on each box, see
-:func:`predictor_box`), so alignment and embeddings work as with every other
-detector.
+dlib's five landmarks (the predictor started on each box mapped to dlib's
+convention, :data:`facewarden.vision.landmarks.MTCNN_BOXES`), so alignment
+and embeddings work as with every other detector.
 """
 
 from __future__ import annotations
@@ -37,38 +37,17 @@ import numpy.typing as npt
 
 from facewarden.errors import ConfigError
 from facewarden.types import Box, Face
+from facewarden.vision.landmarks import MTCNN_BOXES, fit_landmarks
 from facewarden.vision.nms import suppress
 from facewarden.vision.onnx_session import run, session
 
-__all__ = ["MtcnnDetector", "predictor_box"]
+__all__ = ["MtcnnDetector"]
 
 RGBImage = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
 
 _CELL = 12  # P-Net's window
 _STRIDE = 2  # P-Net's output stride
-
-
-def predictor_box(box: Box) -> Box:
-    """The box dlib's 5-point shape predictor starts from, for an MTCNN face box.
-
-    The predictor was trained on dlib's HOG boxes, which sit lower and
-    tighter than MTCNN's (WIDER FACE boxes include the forehead). This is
-    the one place where an MTCNN box is handed to the predictor: the ratios
-    were measured on faces both detectors found (see below).
-    """
-    cx = box.x_min + box.width * _PREDICTOR_CX
-    cy = box.y_min + box.height * _PREDICTOR_CY
-    half = box.height * _PREDICTOR_SIDE / 2
-    return Box(cx - half, cy - half, cx + half, cy + half)
-
-
-# dlib's HOG box relative to MTCNN's: centre as a fraction of the MTCNN box, side as
-# a fraction of its height (medians over 120 faces found by both, on the dlib
-# example photos and 50 LFW images; interquartile ranges 0.11, 0.05 and 0.11).
-_PREDICTOR_CX = 0.5
-_PREDICTOR_CY = 0.55
-_PREDICTOR_SIDE = 0.86
 
 
 @dataclass(frozen=True)
@@ -310,11 +289,9 @@ def _crops(pixels: FloatArray, boxes: FloatArray, size: int) -> FloatArray:
 def faces_with_landmarks(
     image: RGBImage, boxes: FloatArray, scores: FloatArray, detector: str
 ) -> list[Face]:
-    """Faces of ``xyxy`` boxes, with dlib's five landmarks fitted from :func:`predictor_box`."""
-    from facewarden.vision.detect import landmarks_in
-
+    """Faces of ``xyxy`` boxes, with dlib's five landmarks fitted from MTCNN's box convention."""
     faces = []
     for (x1, y1, x2, y2), score in zip(boxes, scores, strict=True):
         box = Box(float(x1), float(y1), float(x2), float(y2))
-        faces.append(Face(box, landmarks_in(image, predictor_box(box)), float(score), detector))
+        faces.append(Face(box, fit_landmarks(image, box, MTCNN_BOXES), float(score), detector))
     return faces

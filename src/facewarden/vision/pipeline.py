@@ -53,9 +53,9 @@ from facewarden.vision.detect import (
     CascadeDetector,
     Detector,
     FirstFound,
-    landmarks_in,
 )
 from facewarden.vision.embed import DlibResnetEmbedder, Embedder, l2_normalise
+from facewarden.vision.landmarks import fit_landmarks
 from facewarden.vision.onnx_embed import OnnxResnetEmbedder
 from facewarden.vision.quality import QualityPolicy, assess
 
@@ -150,7 +150,7 @@ class Pipeline:
         """
         height, width = image.shape[:2]
         box = Box(0.0, 0.0, float(width), float(height))
-        face = Face(box, landmarks_in(image, box), 0.0, "cropped")
+        face = Face(box, fit_landmarks(image, box), 0.0, "cropped")
         chip = self._chip(image, face)
         face = face.with_quality(assess(face.box, face.landmarks, chip, self.quality))
         return face.with_embedding(self.embed_chips([chip])[0]) if embed else face

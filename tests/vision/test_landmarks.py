@@ -1,0 +1,53 @@
+"""Box conventions: any detector's box is mapped to dlib's before the 5-point fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facewarden import imaging
+from facewarden.types import Box
+from facewarden.vision.detect import HogDetector
+from facewarden.vision.landmarks import DLIB_BOXES, MTCNN_BOXES, BoxConvention, fit_landmarks
+from facewarden.vision.mtcnn_detect import MtcnnDetector
+
+
+def test_dlib_boxes_are_taken_as_they_are() -> None:
+    box = Box(10.5, 20.0, 90.0, 110.0)
+    assert DLIB_BOXES.predictor_box(box) == box
+
+
+def test_an_mtcnn_box_maps_to_a_square_lower_in_the_face() -> None:
+    box = MTCNN_BOXES.predictor_box(Box(100, 100, 140, 150))
+    assert box.width == pytest.approx(box.height) == pytest.approx(0.86 * 50)
+    assert box.center == pytest.approx((120.0, 127.5))  # lower than the MTCNN box's centre
+
+
+@pytest.mark.parametrize(
+    "fields", [{"side": -0.1}, {"centre_x": 1.2}, {"centre_y": -0.5}], ids=["side", "x", "y"]
+)
+def test_an_impossible_convention_is_refused(fields: dict[str, float]) -> None:
+    with pytest.raises(ValueError, match="convention"):
+        BoxConvention("odd", **fields)
+
+
+@pytest.mark.parametrize(
+    "name", ["examples/obama.jpg", "examples/biden.jpg", "tests/test_images/obama2.jpg"]
+)
+def test_mapped_mtcnn_boxes_fit_where_dlibs_own_box_does(faces_dir: Path, name: str) -> None:
+    image = imaging.decode(faces_dir / "face_recognition" / name)
+    (hog,) = HogDetector(upsample=1).detect(image)
+    boxes, _ = MtcnnDetector().boxes(image)
+    mtcnn = Box(*(float(v) for v in boxes[0]))
+    mapped = fit_landmarks(image, mtcnn, MTCNN_BOXES)
+    unmapped = fit_landmarks(image, mtcnn)
+
+    def drift(points: np.ndarray) -> float:
+        return float(np.abs(points - hog.landmarks).mean() / hog.box.width)
+
+    # Measured: 0.1 to 0.25% of the face from the mapped box, 0.5 to 1.2% from
+    # MTCNN's box as it is; LFW accuracy follows (98.83% against 98.33%).
+    assert drift(mapped) < 0.005
+    assert drift(mapped) < drift(unmapped)
