@@ -386,3 +386,17 @@ def test_detect_faces_false_and_det_prob_threshold(
         files=_file(photos["group"]),
     ).json()["result"]
     assert len(strict) == 4
+
+
+def test_deleting_every_example_empties_the_collection(
+    client: httpx.Client, examples: dict[str, str], photos: dict[str, Path]
+) -> None:
+    """Last in this module: ``DELETE /faces`` without a subject (or with an empty one)."""
+    everything = client.get(FACES, params={"subject": "", "size": 2000}).json()
+    assert everything["total_elements"] >= 2
+    deleted = client.delete(FACES, params={"subject": ""}).json()
+    assert deleted == {"deleted": everything["total_elements"]}
+    assert client.get(f"{RECOGNITION}/subjects").json() == {"subjects": []}
+    again = client.post(f"{RECOGNITION}/recognize", files=_file(photos["obama_probe"])).json()
+    assert [f["subjects"] for f in again["result"]] == [[]]
+    assert client.delete(f"{RECOGNITION}/subjects").json() == {"deleted": 0}

@@ -68,7 +68,7 @@ _ROLES = ("operator",)
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": CfError} for code in (400, 401, 403, 404, 413, 415, 429)
 }
-_Limit = Annotated[int, Query(ge=0, le=100, description="faces to use, biggest first; 0: all")]
+_Limit = Annotated[int, Query(ge=0, le=1000, description="faces to use, biggest first; 0: all")]
 _Threshold = Annotated[
     float | None, Query(ge=0.0, le=1.0, description="min. box.probability of a face")
 ]
@@ -249,7 +249,7 @@ async def add_example(
     [image] = await _images(request, "file")
     example = await _call(
         request,
-        lambda w: w.compreface.add_example(
+        lambda w: w.compreface_examples.add_example(
             subject, image, min_probability=det_prob_threshold, detect_faces=detect_faces
         ),
     )
@@ -264,7 +264,7 @@ def list_examples(
     size: Annotated[int, Query(ge=1, le=1_000_000)] = 20,
 ) -> CfExamplesOut:
     """A page of examples, of one subject or of all (``size`` capped at 2000, as CompreFace)."""
-    collection = acting_warden(request).compreface
+    collection = acting_warden(request).compreface_examples
     examples, total, used = collection.examples(subject or None, page=page, size=size)
     return CfExamplesOut(
         faces=[CfExample(image_id=e.image_id, subject=e.subject) for e in examples],
@@ -280,7 +280,9 @@ def delete_examples(
     request: Request, subject: Annotated[str | None, Query(max_length=200)] = None
 ) -> CfDeleted:
     """Delete every example of a subject (erasing it), or without ``subject`` of every subject."""
-    return CfDeleted(deleted=acting_warden(request).compreface.delete_examples(subject or None))
+    return CfDeleted(
+        deleted=acting_warden(request).compreface_examples.delete_examples(subject or None)
+    )
 
 
 @_route("POST", "/recognition/faces/delete", response_model=list[CfExample], **_operation())
@@ -288,14 +290,14 @@ def delete_examples_by_id(
     request: Request, image_ids: Annotated[list[str], Body(max_length=1000)]
 ) -> list[CfExample]:
     """Delete several examples by image id (ids not found are skipped)."""
-    deleted = acting_warden(request).compreface.delete_examples_by_id(image_ids)
+    deleted = acting_warden(request).compreface_examples.delete_examples_by_id(image_ids)
     return [CfExample(image_id=e.image_id, subject=e.subject) for e in deleted]
 
 
 @_route("DELETE", "/recognition/faces/{image_id}", response_model=CfExample, **_operation())
 def delete_example(image_id: str, request: Request) -> CfExample:
     """Delete one example (the last one erases its subject)."""
-    example = acting_warden(request).compreface.delete_example(image_id)
+    example = acting_warden(request).compreface_examples.delete_example(image_id)
     return CfExample(image_id=example.image_id, subject=example.subject)
 
 
@@ -315,7 +317,7 @@ def _jpeg(data: bytes) -> Response:
 )
 def download_example(image_id: str, request: Request) -> Response:
     """The kept photo of an example (404, code 11, when photos are not kept); audited."""
-    return _jpeg(acting_warden(request).compreface.photo(image_id))
+    return _jpeg(acting_warden(request).compreface_examples.photo(image_id))
 
 
 @_route(
@@ -342,7 +344,7 @@ def download_example_by_url(api_key: str, image_id: str, request: Request) -> Re
             f"the {principal.role} role may not do this (allowed: {', '.join(sorted(allowed))})"
         )
     request.scope.setdefault("state", {})["principal"] = principal
-    return _jpeg(acting_warden(request).compreface.photo(image_id))
+    return _jpeg(acting_warden(request).compreface_examples.photo(image_id))
 
 
 # -- recognition, verification, detection --------------------------------------

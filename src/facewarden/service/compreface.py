@@ -31,36 +31,21 @@ import contextlib
 import hashlib
 import hmac
 import unicodedata
-import uuid
 from dataclasses import dataclass
 
 import numpy as np
 
 from facewarden.errors import (
     ConflictError,
-    FaceNotFoundError,
-    MultipleFacesError,
     NotFoundError,
     PermissionDeniedError,
 )
 from facewarden.privacy.crypto import WrappedKey
 from facewarden.service.audit import AuditLog
-from facewarden.service.compreface_faces import (
-    NO_FACE,
-    detection_probability,
-    find_faces,
-    select_faces,
-)
 from facewarden.service.context import Context
 from facewarden.service.enrollment import (
-    ImageInput,
     PreparedFace,
-    choose_face,
-    model_key_of,
-    prepare_face,
-    recognisable_faces,
 )
-from facewarden.service.faces import FaceEditor
 from facewarden.service.gallery import open_template
 from facewarden.service.records import (
     SubjectRecord,
@@ -77,22 +62,17 @@ from facewarden.store.base import AliasRow, Reader, SubjectRow, Transaction, Wat
 
 __all__ = [
     "KIND",
-    "MAX_EXAMPLES_PAGE",
     "CompreFaceCollection",
     "EnrollmentDisabledError",
     "Example",
     "PhotoNotKeptError",
     "SubjectExistsError",
     "SubjectNotFoundError",
-    "detection_probability",
-    "select_faces",
+    "check_name",
 ]
 
 KIND = "compreface"
 """The alias namespace of CompreFace subject names."""
-
-MAX_EXAMPLES_PAGE = 2000
-"""The largest page of examples: CompreFace's (Spring Data's) own cap on ``size``."""
 
 # v1 tokens hashed the name as given (case counted); v2 folds case. Lookups
 # try v2 first, then v1, so subjects stored before the change stay reachable.
@@ -152,13 +132,11 @@ class CompreFaceCollection:
         ctx: Context,
         audit: AuditLog,
         registry: Registry,
-        faces: FaceEditor,
         watchlists: Watchlists,
     ) -> None:
         self._ctx = ctx
         self._audit = audit
         self._registry = registry
-        self._faces = faces
         self._watchlists = watchlists
 
     # -- names -------------------------------------------------------------
@@ -212,17 +190,23 @@ class CompreFaceCollection:
             self._watchlists.create(
                 name,
                 purpose=self._ctx.settings.compreface_purpose,
-                lawful_basis=self._lawful_basis(),
+                lawful_basis=self.lawful_basis(),
             )
         return self._ctx.store.watchlist_by_name(name)
 
-    def _watchlist_for_writing(self) -> WatchlistRow:
+    def watchlist_for_writing(self) -> WatchlistRow:
+        """The CompreFace watchlist, created if need be (needs the lawful basis)."""
         watchlist = self.watchlist(create=True)
         if watchlist is None:
             raise NotFoundError("the CompreFace watchlist could not be created")
         return watchlist
 
-    def _lawful_basis(self) -> str:
+    def lawful_basis(self) -> str:
+        """The configured lawful basis of enrollments.
+
+        Raises:
+            EnrollmentDisabledError: none is configured (enrolling is off).
+        """
         basis = (self._ctx.settings.compreface_lawful_basis or "").strip()
         if not basis:
             raise EnrollmentDisabledError(
@@ -259,13 +243,13 @@ class CompreFaceCollection:
             SubjectExistsError: a subject of that name exists (ignoring case).
             InvalidInputError: the name is empty, too long or not printable.
         """
-        basis, name = self._lawful_basis(), _check_name(name)
-        watchlist = self._watchlist_for_writing()
+        basis, name = self.lawful_basis(), check_name(name)
+        watchlist = self.watchlist_for_writing()
         ctx = self._ctx
         with ctx.writing(gallery_changes=True) as tx:
             if self.find(tx, name) is not None:
                 raise SubjectExistsError
-            subject_id = self._insert_subject(tx, watchlist, name, basis)
+            subject_id = self.insert_subject(tx, watchlist, name, basis)
             ctx.gallery.join(
                 watchlist.watchlist_id,
                 subject_id,
@@ -282,9 +266,10 @@ class CompreFaceCollection:
             )
         return name
 
-    def _insert_subject(
+    def insert_subject(
         self, tx: Transaction, watchlist: WatchlistRow, name: str, basis: str
     ) -> str:
+        """Store a new subject: record, alias and membership (no faces, no gallery change)."""
         ctx, now = self._ctx, self._ctx.clock()
         subject_id = new_id("sub")
         key = ctx.envelope.new_subject_data_key(subject_id)  # its KEK, on disk first
@@ -304,7 +289,7 @@ class CompreFaceCollection:
         Raises:
             SubjectNotFoundError: no subject ``name``.
         """
-        new_name = _check_name(new_name)
+        new_name = check_name(new_name)
         ctx = self._ctx
         with ctx.writing(gallery_changes=True) as tx:
             subject_id = self.find(tx, name)
@@ -346,7 +331,7 @@ class CompreFaceCollection:
             jpeg = None if photo is None else open_photo(ctx, source_key, photo)
             prepared = PreparedFace(template, face.model, ctx.protector.key_id, jpeg)
             moved.append((face.face_id, prepared))
-        self._registry.erase_in(tx, source, purpose=self._purpose())
+        self._registry.erase_in(tx, source, purpose=self.purpose)
         ids = store_faces(
             ctx,
             tx,
@@ -365,7 +350,7 @@ class CompreFaceCollection:
             "face.add",
             object_type="subject",
             object_id=target,
-            purpose=self._purpose(),
+            purpose=self.purpose,
             details={"faces": ids, "merged_from": source, **_VIA},
         )
 
@@ -377,7 +362,7 @@ class CompreFaceCollection:
         """
         subject_id = self.resolve(name)
         count = len(self._ctx.store.faces_of(subject_id))
-        self._registry.erase(subject_id, purpose=self._purpose())
+        self._registry.erase(subject_id, purpose=self.purpose)
         return count
 
     def delete_all_subjects(self) -> tuple[int, int]:
@@ -386,120 +371,12 @@ class CompreFaceCollection:
         with self._ctx.writing(gallery_changes=True) as tx:
             for subject_id in self.subject_ids(tx):
                 examples += len(tx.faces_of(subject_id))
-                self._registry.erase_in(tx, subject_id, purpose=self._purpose())
+                self._registry.erase_in(tx, subject_id, purpose=self.purpose)
                 subjects += 1
         self._ctx.store.checkpoint()
         return subjects, examples
 
     # -- examples ------------------------------------------------------------
-
-    def add_example(
-        self,
-        name: str,
-        image: ImageInput,
-        *,
-        min_probability: float | None = None,
-        detect_faces: bool = True,
-    ) -> Example:
-        """Enroll one photo of ``name``: a new subject, or one more face of an existing one.
-
-        Raises:
-            PermissionDeniedError: enrolling is off (no lawful basis configured).
-            ImageError: not an acceptable image.
-            FaceNotFoundError: no face (over ``min_probability``), or one below the quality bar.
-            MultipleFacesError: several faces.
-        """
-        basis, name = self._lawful_basis(), _check_name(name)
-        ctx = self._ctx
-        ctx.refresh(need_gallery=False)  # protect with the current template key
-        pipeline = ctx.enroll_pipeline
-        pixels = pipeline.decode(image, name="file")
-        faces = find_faces(
-            pipeline,
-            pixels,
-            min_probability=min_probability,
-            detect_faces=detect_faces,
-            required=False,
-        )
-        if not faces:
-            raise FaceNotFoundError(NO_FACE)
-        faces = recognisable_faces(faces)
-        if len(faces) > 1:
-            # CompreFace's answer; choose_face's own message suggests a CLI option.
-            raise MultipleFacesError(
-                f"{len(faces)} faces found in the given image; an example needs exactly one",
-                count=len(faces),
-            )
-        face = choose_face(faces, source="file")
-        prepared = prepare_face(
-            face,
-            protector=ctx.protector,
-            model=model_key_of(pipeline),
-            image=pixels if ctx.settings.keep_enrollment_photos else None,
-            source="file",
-        )
-        watchlist = self._watchlist_for_writing()
-        now, vectors = ctx.clock(), prepared.protected[np.newaxis]
-        face_id = str(uuid.uuid4())
-        with ctx.writing(gallery_changes=True) as tx:
-            subject_id = self.find(tx, name)
-            if subject_id is not None:
-                _, key = subject_row(tx, subject_id)
-                store_faces(ctx, tx, subject_id, key, [prepared], now, face_ids=[face_id])
-                tx.update_subject(subject_id, updated_at=now)
-                action = "face.add"
-                ctx.gallery.add_faces(subject_id, [face_id], vectors)
-            else:
-                subject_id = self._insert_subject(tx, watchlist, name, basis)
-                _, key = subject_row(tx, subject_id)
-                store_faces(ctx, tx, subject_id, key, [prepared], now, face_ids=[face_id])
-                action = "subject.enroll"
-                ctx.gallery.join(watchlist.watchlist_id, subject_id, [face_id], vectors)
-            self._audit.append(
-                tx,
-                action,
-                object_type="subject",
-                object_id=subject_id,
-                purpose=ctx.watchlist_purpose(watchlist),
-                details={"faces": [face_id], "watchlists": [watchlist.watchlist_id], **_VIA},
-            )
-        return Example(face_id, name)
-
-    def examples(
-        self, subject: str | None = None, *, page: int = 0, size: int = 20
-    ) -> tuple[list[Example], int, int]:
-        """A page of examples (of one subject, or of all): ``(examples, total, page size)``.
-
-        ``size`` is capped at :data:`MAX_EXAMPLES_PAGE` (the page size used is
-        returned); an unknown subject has no examples. Names are decrypted
-        (and the read audited) for the page only.
-        """
-        size = max(1, min(size, MAX_EXAMPLES_PAGE))
-        with self._ctx.writing() as tx:
-            owner = None if subject is None else self.find(tx, subject)
-            if subject is not None and owner is None:
-                return [], 0, size
-            # The page only, joined in the store: not every subject's faces.
-            chosen, total = tx.alias_faces(
-                KIND, subject_id=owner, offset=max(0, page) * size, limit=size
-            )
-            names = {sid: self.name_of(tx, sid) for sid in dict.fromkeys(s for _, s in chosen)}
-            self._audit.append(tx, "subject.list", details={"subjects": list(names), **_VIA})
-        return [Example(face_id, names[sid]) for face_id, sid in chosen], total, size
-
-    def delete_examples(self, name: str | None) -> int:
-        """Delete every example of ``name`` (which erases the subject), or of every subject.
-
-        An unknown subject has nothing to delete: 0.
-        """
-        if name is None:
-            return self.delete_all_subjects()[1]
-        subject_id = self.find(self._ctx.store, name)
-        if subject_id is None:
-            return 0
-        count = len(self._ctx.store.faces_of(subject_id))
-        self._registry.erase(subject_id, purpose=self._purpose())
-        return count
 
     def owner(self, image_id: str) -> str:
         """The subject an example belongs to.
@@ -513,66 +390,9 @@ class CompreFaceCollection:
             raise NotFoundError(f"Image {image_id} not found")
         return face.subject_id
 
-    def delete_example(self, image_id: str) -> Example:
-        """Delete one example; deleting a subject's last one erases the subject."""
-        subject_id = self.owner(image_id)
-        # One transaction: two clients deleting a subject's last two examples at
-        # once must end with the subject erased, not with one of them refused.
-        with self._ctx.writing(gallery_changes=True) as tx:
-            example = self._delete_in(tx, subject_id, image_id)
-        self._ctx.store.checkpoint()
-        return example
-
-    def _delete_in(self, tx: Transaction, subject_id: str, image_id: str) -> Example:
-        name = self.name_of(tx, subject_id)
-        self._audit.append(
-            tx, "subject.read", object_type="subject", object_id=subject_id, details=_VIA
-        )
-        if len(tx.faces_of(subject_id)) <= 1:
-            self._registry.erase_in(tx, subject_id, purpose=self._purpose())
-        else:
-            self._faces.remove_in(tx, subject_id, image_id, purpose=self._purpose())
-        return Example(image_id, name)
-
-    def delete_examples_by_id(self, image_ids: list[str]) -> list[Example]:
-        """Delete several examples in one transaction; ids not in the collection are skipped."""
-        store, deleted = self._ctx.store, []
-        with self._ctx.writing(gallery_changes=True) as tx:
-            for image_id in dict.fromkeys(image_ids):
-                face = tx.get_face(image_id)
-                if face is None or tx.alias_of(KIND, face.subject_id) is None:
-                    continue
-                deleted.append(self._delete_in(tx, face.subject_id, image_id))
-        store.checkpoint()
-        return deleted
-
-    def photo(self, image_id: str) -> bytes:
-        """The kept photo (an EXIF-free JPEG crop around the face) of an example; audited.
-
-        Raises:
-            NotFoundError: no such example.
-            PhotoNotKeptError: the example's photo is not kept.
-        """
-        subject_id = self.owner(image_id)
-        with self._ctx.writing() as tx:
-            _, key = subject_row(tx, subject_id)
-            row = next((p for p in tx.photos_of(subject_id) if p.face_id == image_id), None)
-            if row is None:
-                raise PhotoNotKeptError(
-                    f"the photo of image {image_id} is not kept: facewarden keeps enrollment "
-                    "photos only with FACEWARDEN_KEEP_ENROLLMENT_PHOTOS=true"
-                )
-            jpeg = open_photo(self._ctx, key, row)
-            self._audit.append(
-                tx,
-                "photo.read",
-                object_type="subject",
-                object_id=subject_id,
-                details={"face": image_id, **_VIA},
-            )
-        return jpeg
-
-    def _purpose(self) -> str:
+    @property
+    def purpose(self) -> str:
+        """The purpose recorded with the CompreFace API's erasures."""
         return self._ctx.settings.compreface_purpose
 
     def data_key(self, reader: Reader, subject_id: str) -> WrappedKey:
@@ -580,7 +400,12 @@ class CompreFaceCollection:
         return subject_row(reader, subject_id)[1]
 
 
-def _check_name(name: str) -> str:
+def check_name(name: str) -> str:
+    """A subject name, stripped.
+
+    Raises:
+        InvalidInputError: empty, longer than 200 characters, or not printable.
+    """
     if not 0 < len(name.strip()) <= _MAX_NAME or not name.isprintable():
         raise invalid_input(f"a subject name is 1 to {_MAX_NAME} printable characters")
     return name.strip()

@@ -16,7 +16,8 @@ at the first search, or at :meth:`Warden.warm_up`. The use cases are grouped
 by concern: ``registry``, ``faces``, ``watchlists``, ``recognition``,
 ``audit``, ``keys``, ``bulk``, ``access`` (users, keys, sessions), ``listings``,
 ``cameras``, ``sightings`` and ``crowd`` (cameras, sightings, crowd aggregates),
-``compreface`` and ``compreface_match`` (the CompreFace-compatible API);
+``compreface``, ``compreface_examples`` and ``compreface_match`` (the
+CompreFace-compatible API);
 plus :meth:`Warden.purge` and :meth:`Warden.integrity_check`.
 
 :meth:`with_actor` gives a view acting for someone else (one per API
@@ -57,6 +58,7 @@ from facewarden.service.backup import BackupReport, write_backup
 from facewarden.service.bulk import BulkImporter
 from facewarden.service.cameras import Cameras
 from facewarden.service.compreface import CompreFaceCollection
+from facewarden.service.compreface_examples import CompreFaceExamples
 from facewarden.service.compreface_match import CompreFaceMatcher
 from facewarden.service.context import Context
 from facewarden.service.crowd_report import CrowdReports
@@ -120,8 +122,9 @@ class Warden:
         self.review_photos = ReviewPhotos(ctx, self.audit)
         self.watchlist_admin = WatchlistAdmin(ctx, self.audit, self.watchlists)
         self.crowd = CrowdReports(ctx)
-        self.compreface = CompreFaceCollection(
-            ctx, self.audit, self.registry, self.faces, self.watchlists
+        self.compreface = CompreFaceCollection(ctx, self.audit, self.registry, self.watchlists)
+        self.compreface_examples = CompreFaceExamples(
+            ctx, self.audit, self.registry, self.faces, self.compreface
         )
         self.compreface_match = CompreFaceMatcher(ctx, self.audit, self.compreface)
 
