@@ -378,14 +378,23 @@ def test_detect_faces_false_and_det_prob_threshold(
     ]
     found = client.post("/api/v1/detection/detect", files=_file(photos["group"])).json()["result"]
     probabilities = sorted(f["box"]["probability"] for f in found)
-    # Every face the detector accepts is at least 0.85: a face at CompreFace's default.
+    # The six faces of this photo are clear: each over CompreFace's default of 0.85.
     assert len(found) == 6 and probabilities[0] >= 0.85
+    middle = probabilities[3]
     strict = client.post(
         "/api/v1/detection/detect",
-        params={"det_prob_threshold": probabilities[2]},
+        params={"det_prob_threshold": middle},
         files=_file(photos["group"]),
     ).json()["result"]
-    assert len(strict) == 4
+    assert len(strict) == sum(p >= middle for p in probabilities)
+    assert all(f["box"]["probability"] >= middle for f in strict)
+    none = client.post(
+        "/api/v1/detection/detect",
+        params={"det_prob_threshold": min(1.0, probabilities[-1] + 1e-5)},
+        files=_file(photos["group"]),
+    )
+    if probabilities[-1] < 1.0:
+        assert (none.status_code, none.json()["code"]) == (400, 28)
 
 
 def test_deleting_every_example_empties_the_collection(

@@ -1,15 +1,18 @@
 """Faces as CompreFace's API sees them: detection probability, selection, plugins.
 
-* ``box.probability`` (:func:`detection_probability`) puts facewarden's
-  detector margin on CompreFace's scale: a face exactly at the detector's
-  own threshold scores 0.85, the default ``det_prob_threshold`` of
-  CompreFace's FaceNet detector, so a face CompreFace finds at its default
-  is a face here too; clear faces score 0.98 and more. It is a logistic of
+* ``box.probability`` (:func:`detection_probability`) is on CompreFace's
+  scale. A face found by MTCNN (the detector CompreFace's FaceNet build
+  uses) carries O-Net's own probability. A face found by one of dlib's
+  detectors, which give a margin rather than a probability, scores 0.85
+  exactly at the detector's threshold (the default ``det_prob_threshold``
+  of CompreFace's FaceNet detector, so a face CompreFace keeps at its
+  default is a face here too) and 0.98 and more when clear: a logistic of
   the margin, not a measured probability. Faces passed with
   ``detect_faces=false`` (the image is the face) score 1.0.
 * :func:`find_faces` detects (or, with ``detect_faces=false``, takes the
-  whole image as one face), filters by ``det_prob_threshold`` and keeps the
-  biggest ``limit``.
+  whole image as one face), filters by ``det_prob_threshold`` (0.85 when
+  not sent, CompreFace's FaceNet default: an MTCNN face under it is not a
+  face, as on CompreFace) and keeps the biggest ``limit``.
 * Face plugins: ``landmarks`` (dlib's 5 points), ``calculator`` (the
   model's own embedding, before the deployment's secret transform) and
   ``pose`` (:func:`head_pose`, estimated from the 5 points). Plugins the
@@ -31,6 +34,7 @@ from facewarden.vision.pipeline import Pipeline, RGBImage
 
 __all__ = [
     "AVAILABLE_PLUGINS",
+    "DEFAULT_MIN_PROBABILITY",
     "NO_FACE",
     "FoundFace",
     "HeadPose",
@@ -46,22 +50,27 @@ NO_FACE = "No face is found in the given image"
 #: The face plugins this deployment runs (CompreFace's slugs).
 AVAILABLE_PLUGINS = ("calculator", "landmarks", "pose")
 
-# ln(0.85 / 0.15): a face at the detector's threshold (margin 0) scores 0.85.
-_PROBABILITY_OFFSET = math.log(0.85 / 0.15)
+DEFAULT_MIN_PROBABILITY = 0.85
+"""``det_prob_threshold`` when a request sends none: CompreFace's FaceNet detector's default."""
+
+# ln(0.85 / 0.15): a face at a dlib detector's threshold (margin 0) scores 0.85.
+_PROBABILITY_OFFSET = math.log(DEFAULT_MIN_PROBABILITY / (1 - DEFAULT_MIN_PROBABILITY))
 
 
 def detection_probability(face: Face) -> float:
     """CompreFace's ``box.probability`` for a face (see the module docstring)."""
     if face.detector == "cropped":
         return 1.0
+    if face.detector.startswith("mtcnn"):  # O-Net's probability: CompreFace's own scale
+        return float(min(1.0, max(0.0, face.detector_score)))
     return float(1.0 / (1.0 + np.exp(-(2.0 * face.detector_score + _PROBABILITY_OFFSET))))
 
 
 def select_faces(faces: list[Face], *, limit: int, min_probability: float | None) -> list[Face]:
-    """Faces at or over ``min_probability``, biggest first, at most ``limit`` (0: all)."""
-    kept = [
-        f for f in faces if min_probability is None or detection_probability(f) >= min_probability
-    ]
+    """Faces at or over ``min_probability`` (default :data:`DEFAULT_MIN_PROBABILITY`),
+    biggest first, at most ``limit`` (0: all)."""
+    floor = DEFAULT_MIN_PROBABILITY if min_probability is None else min_probability
+    kept = [f for f in faces if detection_probability(f) >= floor]
     kept.sort(key=lambda f: f.box.area, reverse=True)
     return kept[:limit] if limit > 0 else kept
 
