@@ -49,7 +49,7 @@ def watchlist(live: LiveServer, photos: dict[str, Path]) -> str:
                 "record": '{"full_name": "Barack Obama", "lawful_basis": "t"}',
                 "watchlist": "gate",
             },
-            files={"file": ("o.jpg", photos["obama"].read_bytes(), "image/jpeg")},
+            files={"file": ("o.jpg", photos["obama_probe"].read_bytes(), "image/jpeg")},
         ).raise_for_status()
     return "gate"
 

@@ -276,8 +276,9 @@ def test_recognize_returns_the_top_subjects_with_calibrated_similarity(
     assert face["subjects"][0]["similarity"] > 0.5 > face["subjects"][1]["similarity"]
     assert set(face) == {"box", "subjects"} and "plugins_versions" not in answer
     stranger = client.post(f"{RECOGNITION}/recognize", files=_file(photos["stranger"])).json()
-    [unknown] = stranger["result"]
-    assert len(unknown["subjects"]) == 1 and unknown["subjects"][0]["similarity"] < 0.5
+    assert stranger["result"]  # MTCNN also sees a weak second "face" in this photo
+    for unknown in stranger["result"]:
+        assert len(unknown["subjects"]) == 1 and unknown["subjects"][0]["similarity"] < 0.5
     zero = client.post(
         f"{RECOGNITION}/recognize", params={"prediction_count": 0}, files=_file(photos["obama"])
     )
