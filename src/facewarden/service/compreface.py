@@ -43,9 +43,7 @@ from facewarden.errors import (
 from facewarden.privacy.crypto import WrappedKey
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
-from facewarden.service.enrollment import (
-    PreparedFace,
-)
+from facewarden.service.enrollment import PreparedFace
 from facewarden.service.gallery import open_template
 from facewarden.service.records import (
     SubjectRecord,
