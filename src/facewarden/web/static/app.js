@@ -153,8 +153,13 @@ function buildShell() {
 /** Give every cell of `root`'s tables its column heading (`data-label`), for phones. */
 function labelTables(root) {
   for (const table of root.querySelectorAll("table.table")) {
-    const heads = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
-    if (!heads.length) continue;
+    // A heading read only by screen readers ("Actions") labels nothing on a card.
+    const heads = [...table.querySelectorAll("thead th")].map((th) => {
+      const seen = th.cloneNode(true);
+      for (const hidden of seen.querySelectorAll(".sr-only")) hidden.remove();
+      return seen.textContent.trim();
+    });
+    if (!heads.some(Boolean)) continue;
     table.classList.add("table-cards");
     for (const row of table.querySelectorAll("tbody tr")) {
       [...row.children].forEach((cell, i) => {

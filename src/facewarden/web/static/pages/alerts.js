@@ -148,6 +148,18 @@ export function reviewCard(review, { onDecided = null, compact = false } = {}) {
         alertFeed.decided(done);
         if (onDecided) onDecided({ ...review, alert: done, note: note.value.trim() || null });
       } catch (err) {
+        if (err instanceof ApiError && err.status === 409) {
+          // Someone else decided meanwhile: show what they decided.
+          try {
+            const now = await api("GET", `/v1/alerts/${id}`);
+            toast(`Already ${now.alert.decision} by ${now.alert.decided_by}`, "warn");
+            alertFeed.decided(now.alert);
+            if (onDecided) onDecided(now);
+            return;
+          } catch {
+            // Fall through to the error itself.
+          }
+        }
         replace(decide, errorBanner(err));
       }
     };
