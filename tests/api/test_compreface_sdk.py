@@ -123,6 +123,27 @@ def test_verify_a_photo_against_a_stored_example(
     assert other_face["similarity"] < 0.5
 
 
+def test_every_access_is_audited_with_the_configured_purpose(
+    sdk: Any,
+    recognition: Any,
+    examples: dict[str, str],
+    live: LiveServer,
+    photos: dict[str, Path],
+) -> None:
+    # Issue 13 finding 10: the CompreFace API's listings, reads and verifications
+    # were audited without a purpose.
+    start = live.warden.store.last_audit().seq  # type: ignore[union-attr]
+    recognition.get_subjects().list()
+    collection = recognition.get_face_collection()
+    collection.list()
+    collection.verify(image_path=photos["obama_probe"].read_bytes(), image_id=examples["obama"])
+    verification = sdk.init_face_verification(live.keys["operator"])
+    verification.verify(photos["obama2"].read_bytes(), photos["biden"].read_bytes())
+    entries = live.warden.audit.entries(after_seq=start, limit=100)
+    assert {"subject.list", "verify", "verify.images"} <= {e.action for e in entries}
+    assert [e.action for e in entries if not e.purpose.strip()] == []
+
+
 def test_verify_two_photos(sdk: Any, live: LiveServer, photos: dict[str, Path]) -> None:
     verification = sdk.init_face_verification(live.keys["operator"])
     answer = verification.verify(photos["obama2"].read_bytes(), photos["two_people"].read_bytes())

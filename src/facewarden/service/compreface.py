@@ -230,7 +230,9 @@ class CompreFaceCollection:
         with self._ctx.writing() as tx:
             ids = self.subject_ids(tx)
             names = [self.name_of(tx, subject_id) for subject_id in ids]
-            self._audit.append(tx, "subject.list", details={"subjects": ids, **_VIA})
+            self._audit.append(
+                tx, "subject.list", purpose=self.purpose, details={"subjects": ids, **_VIA}
+            )
         return names
 
     def add_subject(self, name: str) -> str:
@@ -311,6 +313,7 @@ class CompreFaceCollection:
                 "subject.update",
                 object_type="subject",
                 object_id=subject_id,
+                purpose=self.purpose,
                 details={"fields": ["full_name"], **_VIA},
             )
         return True
@@ -390,7 +393,7 @@ class CompreFaceCollection:
 
     @property
     def purpose(self) -> str:
-        """The purpose recorded with the CompreFace API's erasures."""
+        """The purpose recorded with every access the CompreFace API makes to a person."""
         return self._ctx.settings.compreface_purpose
 
     def data_key(self, reader: Reader, subject_id: str) -> WrappedKey:

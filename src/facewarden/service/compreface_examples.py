@@ -155,7 +155,12 @@ class CompreFaceExamples:
                 sid: self._collection.name_of(tx, sid)
                 for sid in dict.fromkeys(s for _, s in chosen)
             }
-            self._audit.append(tx, "subject.list", details={"subjects": list(names), **_VIA})
+            self._audit.append(
+                tx,
+                "subject.list",
+                purpose=self._collection.purpose,
+                details={"subjects": list(names), **_VIA},
+            )
         return [Example(face_id, names[sid]) for face_id, sid in chosen], total, size
 
     def delete_examples(self, name: str | None) -> int:
@@ -185,7 +190,12 @@ class CompreFaceExamples:
     def _delete_in(self, tx: Transaction, subject_id: str, image_id: str) -> Example:
         name = self._collection.name_of(tx, subject_id)
         self._audit.append(
-            tx, "subject.read", object_type="subject", object_id=subject_id, details=_VIA
+            tx,
+            "subject.read",
+            object_type="subject",
+            object_id=subject_id,
+            purpose=self._collection.purpose,
+            details=_VIA,
         )
         if len(tx.faces_of(subject_id)) <= 1:
             self._registry.erase_in(tx, subject_id, purpose=self._collection.purpose)
@@ -227,6 +237,7 @@ class CompreFaceExamples:
                 "photo.read",
                 object_type="subject",
                 object_id=subject_id,
+                purpose=self._collection.purpose,
                 details={"face": image_id, **_VIA},
             )
         return jpeg

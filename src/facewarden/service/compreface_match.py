@@ -254,6 +254,7 @@ class CompreFaceMatcher:
                 "verify",
                 object_type="subject",
                 object_id=subject_id,
+                purpose=self._collection.purpose,
                 details={"face": image_id, "faces": len(embeddings)} | _VIA,
             )
         return similarities
@@ -300,6 +301,7 @@ class CompreFaceMatcher:
         similarities = _rounded(self.calibration(probe=pipeline).calibrate(raw))
         self._audit.record(
             "verify.images",
+            purpose=self._collection.purpose,
             details={"faces": len(targets), "best": max(similarities)} | _VIA,
         )
         return FoundFace.of(main), [
@@ -351,5 +353,9 @@ class CompreFaceMatcher:
         [reference] = self.embeddings([source], field="source")
         matrix = self.embeddings(targets, field="targets")
         similarities = _rounded(self.calibration().calibrate(matrix @ reference))
-        self._audit.record("verify.embeddings", details={"targets": len(matrix)} | _VIA)
+        self._audit.record(
+            "verify.embeddings",
+            purpose=self._collection.purpose,
+            details={"targets": len(matrix)} | _VIA,
+        )
         return similarities
