@@ -145,6 +145,18 @@ def test_wrong_content_types(live: LiveServer, photos: dict[str, Path]) -> None:
 
 
 @pytest.mark.usefixtures("still_serving")
+@pytest.mark.parametrize("id_number", ["\u0013", " ", "--__", "\u200b"])
+def test_an_id_number_with_no_letter_or_digit_is_refused(live: LiveServer, id_number: str) -> None:
+    # Found by schemathesis: such a number normalises to nothing, and the blind
+    # index refused it with a bare ValueError, answered as a 500.
+    with live.client("operator") as client:
+        answer = client.post(
+            "/v1/subjects/lookup", json={"id_number": id_number}, params={"purpose": "check"}
+        )
+        _native(answer, 400, "InvalidInputError")
+
+
+@pytest.mark.usefixtures("still_serving")
 def test_malformed_base64_and_json(live: LiveServer) -> None:
     with live.client("operator") as client:
         _compreface(

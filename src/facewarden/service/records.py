@@ -140,8 +140,16 @@ def _check_date(text: str) -> None:
 
 
 def id_index(envelope: Envelope, id_number: str | None) -> str | None:
-    """The blind-index token of an ID number (None for none)."""
-    return None if id_number is None else envelope.blind_index(id_number, kind=ID_KIND)
+    """The blind-index token of an ID number (None for none).
+
+    Raises:
+        InvalidInputError: the number has no letter or digit (nothing to look up).
+    """
+    if id_number is None:
+        return None
+    if not normalise_id_number(id_number):
+        raise invalid_input("id_number has no letters or digits")
+    return envelope.blind_index(id_number, kind=ID_KIND)
 
 
 def seal_record(
