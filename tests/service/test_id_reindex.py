@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,10 +40,20 @@ def _migrations(warden: Warden) -> int:
     return sum(entry.action == "subjects.id_index_migrated" for entry in entries)
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_tokens_of_an_older_normalisation_are_recomputed_at_open(
-    tmp_path: Path, clock: ManualClock, enroll: Callable[..., object], faces_dir: object
+    tmp_path: Path,
+    clock: ManualClock,
+    enroll: Callable[..., object],
+    faces_dir: object,
+    request: pytest.FixtureRequest,
+    backend: str,
 ) -> None:
-    settings = make_settings(tmp_path / "site")
+    extra: dict[str, object] = {}
+    if backend == "postgres":
+        pg_server = request.getfixturevalue("pg_server")
+        extra["database_url"] = pg_server.create_database(f"r_{secrets.token_hex(6)}")
+    settings = make_settings(tmp_path / "site", **extra)
     with Warden.open(settings, clock=clock, create=True) as warden:
         assert warden.store.get_meta(META_KEY) == ID_NORMALISATION
         enrolled = enroll(
