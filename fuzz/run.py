@@ -19,6 +19,7 @@ import re
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fuzz.engine import engine_name
@@ -92,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("harnesses", nargs="*", help=f"default: all of {', '.join(_harnesses())}")
     parser.add_argument("--seconds", type=int, default=15, help="fuzzing time per harness")
     parser.add_argument("--crashes", type=Path, default=FUZZ_DIR / ".crashes")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="harnesses at once (default: one per core)",
+    )
     args = parser.parse_args(argv)
     names = args.harnesses or _harnesses()
     unknown = set(names) - set(_harnesses())
@@ -100,13 +107,17 @@ def main(argv: list[str] | None = None) -> int:
             f"unknown harness(es) {', '.join(sorted(unknown))}; choose from {_harnesses()}"
         )
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    print(f"fuzzing {len(names)} harness(es) for {args.seconds} s each with {engine_name()}")
+    print(
+        f"fuzzing {len(names)} harness(es) for {args.seconds} s each, {args.jobs} at once, "
+        f"with {engine_name()}"
+    )
     print(
         f"{'harness':<12} {'verdict':<8} {'runs':>9} {'cov':>6} {'corpus':>7} {'seeds':>6} {'s':>6}"
     )
     failed = []
-    for name in names:
-        result = run_one(name, args.seconds, args.crashes)
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        results = pool.map(lambda name: run_one(name, args.seconds, args.crashes), names)
+    for name, result in zip(names, results, strict=True):
         verdict = "ok" if result["ok"] else "CRASH"
         cov = "-" if result["coverage"] is None else result["coverage"]
         print(
