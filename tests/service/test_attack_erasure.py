@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from psycopg.conninfo import conninfo_to_dict
 
 from facewarden.errors import KeyMaterialError, NotFoundError
+from facewarden.match.ann import HnswIndex
 from facewarden.privacy import KeyRing, ManualClock
 from facewarden.privacy.crypto import WrappedKey
 from facewarden.service import SubjectRecord, Warden, database_path
@@ -313,3 +314,27 @@ def test_subjects_of_an_older_deployment_get_their_own_key_at_open(
     # A copy made before the migration still holds the master-wrapped key: only a
     # master-key rotation that destroys the old key closes those (service/erasure.py).
     assert unwrap(KeyRing.open(settings.resolved_key_dir), legacy) is not None
+
+
+def test_a_saved_index_copied_before_an_erasure_no_longer_decrypts(
+    tmp_path: Path, clock: ManualClock, faces_dir: object
+) -> None:
+    settings = make_settings(tmp_path, gallery_index="ann")
+    with Warden.open(settings, clock=clock, create=True) as warden:
+        warden.watchlists.create("staff", purpose="test", lawful_basis="test")
+        biden = _person(warden, "Joseph Biden", BIDEN)
+        _person(warden, "Barack Obama", OBAMA)
+        warden.warm_up()  # builds the HNSW index and saves it, encrypted
+        [saved] = list((settings.data_dir / "index").glob("*.ann"))
+        stolen = tmp_path / "copy.ann"
+        shutil.copy(saved, stolen)  # a backup of the data directory, before the erasure
+        key_id = HnswIndex.saved_key_id(stolen)
+        assert key_id is not None
+        keyring = KeyRing.open(warden.key_dir)
+        keyring.master_key(key_id)  # readable now
+
+        warden.registry.erase(biden, purpose="art. 17 request")
+        assert not saved.exists()
+    keyring = KeyRing.open(settings.resolved_key_dir)
+    with pytest.raises(KeyMaterialError):
+        keyring.master_key(key_id)  # its key went with the erasure: the copy is noise

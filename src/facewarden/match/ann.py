@@ -257,14 +257,26 @@ class HnswIndex:
                 break
         return hits
 
-    def save(self, path: Path, envelope: Envelope, *, name: str, version: str) -> None:
+    def save(
+        self,
+        path: Path,
+        envelope: Envelope,
+        *,
+        name: str,
+        version: str,
+        data_key: WrappedKey | None = None,
+    ) -> None:
         """Write the index, encrypted, to ``path`` (atomically; mode 0600).
 
         Args:
             path: the file.
-            envelope: encrypts under a fresh data key wrapped by the master key.
+            envelope: encrypts under ``data_key``.
             name: what the index is of (bound into the ciphertext: files cannot be swapped).
             version: the gallery version it reflects (a stale file is not loaded).
+            data_key: the wrapped data key to encrypt under; default: a fresh one
+                wrapped by the master key. The gallery passes one wrapped by a key
+                of its own, destroyed when the gallery changes (see
+                :meth:`~facewarden.service.gallery.Gallery.forget_saved`).
         """
         state = {
             "dim": self._dim,
@@ -275,7 +287,7 @@ class HnswIndex:
             "free": self._free,
             "version": version,
         }
-        data_key = envelope.new_data_key()
+        data_key = data_key or envelope.new_data_key()
         sealed = envelope.encrypt(
             pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL),
             data_key=data_key,
@@ -295,6 +307,24 @@ class HnswIndex:
         except BaseException:
             temporary.unlink(missing_ok=True)
             raise
+
+    @staticmethod
+    def saved_key_id(path: Path) -> str | None:
+        """The id of the key wrapping a saved index's data key, or None when unreadable."""
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(len(_MAGIC) + 4 + 2 + 255)
+        except OSError:
+            return None
+        if not head.startswith(_MAGIC):
+            return None
+        start = len(_MAGIC) + 4
+        try:
+            return WrappedKey.from_bytes(
+                head[start : start + 2 + head[start + 1] + 60]
+            ).master_key_id
+        except (FacewardenError, IndexError, ValueError):
+            return None
 
     @classmethod
     def load(

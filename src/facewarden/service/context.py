@@ -129,7 +129,7 @@ class Context:
                 # ids, so a crash before this line is completed at the next open).
                 self.keyring.destroy_erased_keys()
             if version is not None:
-                self.gallery.forget_saved()
+                self.gallery.forget_saved(self.keyring)
                 if self.gallery.loaded:
                     self.gallery.version = version
             head, self._appended = self._appended, None

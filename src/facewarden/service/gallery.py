@@ -19,6 +19,7 @@ grows past the threshold between rebuilds stays exact until the next one.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import numpy.typing as npt
 from facewarden.match.ann import HnswIndex
 from facewarden.match.index import ExactIndex, Hit
 from facewarden.privacy.crypto import Envelope, WrappedKey
+from facewarden.privacy.keys import KeyRing
 from facewarden.privacy.template import pack_vector, unpack_vector
 from facewarden.store.base import Reader, TemplateRow
 
@@ -44,6 +46,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 VERSION_KEY = "gallery_version"
+_SAVED_KEY_PREFIX = "index."
 _TABLE, _FIELD = "faces", "template"
 
 
@@ -211,19 +214,36 @@ class Gallery:
         index.add(keys, groups, np.array(vectors, dtype=np.float32))
         if path is not None and cache is not None:
             cache.mkdir(mode=0o700, parents=True, exist_ok=True)
-            index.save(path, envelope, name=watchlist_id, version=version)
+            # Under a key of its own in the key directory, destroyed with the file
+            # when the gallery changes: a copy of the file made before an erasure
+            # does not decrypt afterwards (the erased faces are in it).
+            own = f"{_SAVED_KEY_PREFIX}{secrets.token_hex(8)}"
+            index.save(
+                path,
+                envelope,
+                name=watchlist_id,
+                version=version,
+                data_key=envelope.new_subject_data_key(own),
+            )
         return index
 
-    def forget_saved(self) -> None:
-        """Delete the saved HNSW indexes: the gallery changed, so they are stale.
+    def forget_saved(self, keyring: KeyRing | None = None) -> None:
+        """Delete the saved HNSW indexes and destroy their keys: the gallery changed.
 
         Called after every committed change of templates or memberships, so an
-        erased subject's (encrypted) vectors do not linger in a saved index.
+        erased subject's (encrypted) vectors do not linger in a saved index,
+        nor decrypt in a copy of one made before (its key is destroyed).
         """
         cache = self._policy.cache_dir
         if cache is not None and cache.is_dir():
+            doomed = []
             for path in cache.glob("*.ann"):
+                key_id = HnswIndex.saved_key_id(path)
+                if key_id is not None and key_id.startswith(f"sk-{_SAVED_KEY_PREFIX}"):
+                    doomed.append(key_id.removeprefix("sk-"))
                 path.unlink(missing_ok=True)
+            if keyring is not None and doomed:
+                keyring.destroy_subject_keys(doomed)
 
     def _index(self, watchlist_id: str) -> Index:
         index = self._indexes.get(watchlist_id)

@@ -39,6 +39,7 @@ from facewarden.errors import ConfigError
 from facewarden.match.index import Hit, as_matrix
 from facewarden.match.pgvector import widening_search
 from facewarden.privacy.crypto import Envelope, WrappedKey
+from facewarden.privacy.keys import KeyRing
 from facewarden.service.gallery import VERSION_KEY, Gallery, embedder_of, open_template
 from facewarden.store.base import Reader
 from facewarden.store.postgres import PostgresStore
@@ -142,7 +143,7 @@ class PgVectorGallery(Gallery):
             self._store.analyze_face_vectors()
             logger.info("copied %d template(s) into the pgvector index", copied)
 
-    def forget_saved(self) -> None:
+    def forget_saved(self, keyring: KeyRing | None = None) -> None:
         """Nothing is saved outside the database."""
 
     def add_faces(
