@@ -79,7 +79,8 @@ def _open_warden(root: Path, *, clock: Any = None) -> Any:
 def _settings_overrides(root: Path) -> dict[str, object]:
     overrides: dict[str, object] = {
         "data_dir": root / "data",
-        "key_dir": root / "keys",
+        # Not under the data directory's parent: kept apart, as a deployment should.
+        "key_dir": root.parent / f"{root.name}-keys",
         "workers": 1,
         "enroll_mode": "fast",
         "subject_retention_days": RETENTION_DAYS,
