@@ -24,8 +24,8 @@ and stays inside (0, 1). A client threshold of 0.5 therefore accepts about
 10,000 (on the data the operating points were measured on).
 
 When the two sides of a comparison come from different pipelines (fast
-probes against mirror-averaged templates), the stricter operating point of
-the two is used at each FMR, as :func:`facewarden.service.watchlists.comparison_threshold`
+probes against the enrollment pipeline's templates), the stricter operating
+point of the two is used at each FMR, as :func:`facewarden.service.watchlists.comparison_threshold`
 does for thresholds.
 """
 
