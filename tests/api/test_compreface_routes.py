@@ -398,6 +398,43 @@ def test_detect_faces_false_and_det_prob_threshold(
         assert (none.status_code, none.json()["code"]) == (400, 28)
 
 
+def test_base64_bodies_and_the_remaining_parameters(
+    client: httpx.Client, examples: dict[str, str], photos: dict[str, Path]
+) -> None:
+    def encoded(name: str) -> str:
+        return base64.b64encode(photos[name].read_bytes()).decode()
+
+    both = client.post(
+        f"{RECOGNITION}/recognize",
+        params={"limit": 1, "face_plugins": "landmarks", "status": "true"},
+        json={"file": encoded("obama_and_biden")},
+    ).json()
+    assert len(both["result"]) == 1 and len(both["result"][0]["landmarks"]) == 5
+    verified = client.post(
+        f"{FACES}/{examples['biden']}/verify",
+        params={"det_prob_threshold": 0.9, "face_plugins": "pose", "status": "true"},
+        json={"file": encoded("biden2")},
+    ).json()
+    [face] = verified["result"]
+    assert face["similarity"] > 0.5 and set(face["pose"]) == {"pitch", "roll", "yaw"}
+    assert "execution_time" in face and verified["plugins_versions"]
+    pair = client.post(
+        "/api/v1/verification/verify",
+        params={"face_plugins": "calculator"},
+        json={"source_image": encoded("obama_probe"), "target_image": encoded("obama2")},
+    ).json()
+    [item] = pair["result"]
+    assert len(item["source_image_face"]["embedding"]) == 128
+    assert item["face_matches"][0]["similarity"] > 0.5
+    unknown = client.post(
+        f"{RECOGNITION}/embeddings/faces/{uuid.uuid4()}/verify",
+        json={"embeddings": [item["source_image_face"]["embedding"]]},
+    )
+    assert (unknown.status_code, unknown.json()["code"]) == (404, 11)
+    past_the_end = client.get(FACES, params={"page": 99, "size": 10}).json()
+    assert past_the_end["faces"] == [] and past_the_end["page_number"] == 99
+
+
 def test_deleting_every_example_empties_the_collection(
     client: httpx.Client, examples: dict[str, str], photos: dict[str, Path]
 ) -> None:
