@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from facewarden.vision.pipeline import Pipeline
 
@@ -189,6 +189,19 @@ def test_enrolling_two_faces_is_code_31_without_a_cli_hint(
     assert (missing.status_code, missing.json()["code"]) == (400, 33)
     no_face = client.post(FACES, params={"subject": "Dogs"}, files=_file(photos["dogs"]))
     assert no_face.json() == {"message": "No face is found in the given image", "code": 28}
+
+
+def test_an_unusable_face_is_code_28_without_a_cli_hint(client: httpx.Client, crop: bytes) -> None:
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(crop)).filter(ImageFilter.GaussianBlur(12)).save(buffer, format="PNG")
+    answer = client.post(
+        FACES,
+        params={"subject": "Blurred", "detect_faces": "false"},
+        files={"file": buffer.getvalue()},
+    )
+    assert (answer.status_code, answer.json()["code"]) == (400, 28), answer.text
+    assert answer.json()["message"].startswith("No usable face is found in the given image: ")
+    assert "force" not in answer.json()["message"]
 
 
 def test_paging_past_100(client: httpx.Client, crop: bytes) -> None:

@@ -26,7 +26,6 @@ from facewarden.service.compreface_faces import NO_FACE, find_faces
 from facewarden.service.context import Context
 from facewarden.service.enrollment import (
     ImageInput,
-    choose_face,
     model_key_of,
     prepare_face,
     recognisable_faces,
@@ -98,7 +97,12 @@ class CompreFaceExamples:
                 f"{len(faces)} faces found in the given image; an example needs exactly one",
                 count=len(faces),
             )
-        face = choose_face(faces, source="file")
+        [face] = faces
+        if face.quality is not None and not face.quality.usable:
+            # choose_face would say the same but suggest forcing, which this API cannot.
+            raise FaceNotFoundError(
+                "No usable face is found in the given image: " + "; ".join(face.quality.reasons)
+            )
         prepared = prepare_face(
             face,
             protector=ctx.protector,
