@@ -13,8 +13,9 @@ marked with one point), in one run:
   (:func:`facewarden.service.frames.video_pipeline`).
 
 A count is *true* when it stands on an annotated head: a face whose box,
-grown by a quarter on each side, holds a head point not yet taken, or a body
-whose upper third holds one. Every other count is *false*. The true count is
+grown by half its size on each side (ShanghaiTech's point is often on the
+crown, above a face box), holds a head point not yet taken (the nearest),
+or a body whose upper third holds one. Every other count is *false*. The true count is
 a head count, not a face count: people seen from behind count there and can
 never be faces (see crowd-dev's README).
 
@@ -77,7 +78,7 @@ def _true_counts(faces: list[Box], bodies: list[Box], heads: np.ndarray) -> int:
 
     hits = 0
     for box in faces:
-        pad_x, pad_y = box.width / 4, box.height / 4
+        pad_x, pad_y = box.width / 2, box.height / 2
         hits += take(box.x_min - pad_x, box.y_min - pad_y, box.x_max + pad_x, box.y_max + pad_y)
     unmatched = list(faces)
     for body in bodies:  # count_people's rule: a face in a body's upper half is that person

@@ -45,7 +45,7 @@ class KeyframeDetector:
 
     detector: MtcnnDetector = field(default_factory=MtcnnDetector)
     every: int = 3
-    margin: float = 1.0
+    margin: float = 2.0
     name: str = "mtcnn-video"
     _frames: int = field(default=0, init=False)
     _last: list[tuple[float, float, float, float]] = field(default_factory=list, init=False)
@@ -84,6 +84,15 @@ class KeyframeDetector:
             min_face = max(self.detector.min_face / 2, size * 0.6)
             local = dataclasses.replace(self.detector, min_face=min_face)
             boxes, scores = local.boxes(np.ascontiguousarray(image[top:bottom, left:right]))
+            # A face the region's edge cuts is found whole in its own region; its
+            # cut half here could outscore it. The image's own edges cut nothing.
+            whole = (
+                ((boxes[:, 0] > 1) | (left == 0))
+                & ((boxes[:, 1] > 1) | (top == 0))
+                & ((boxes[:, 2] < right - left - 1) | (right == width))
+                & ((boxes[:, 3] < bottom - top - 1) | (bottom == height))
+            )
+            boxes, scores = boxes[whole], scores[whole]
             if len(boxes):
                 found_boxes.append(boxes + np.array([left, top, left, top], np.float32))
                 found_scores.append(scores)
