@@ -279,11 +279,16 @@ function historyCard(view) {
     field("Subject id", subject, { required: true }),
     field("Hours back", hours, { required: true, hint: "1 to 744 (31 days)." }),
     field("Case reference", caseRef, { required: true, wide: true, hint: "The case this is for: recorded in the audit log with the request." }),
-    h("div", { class: "field-wide form-row-end" }, h("p", { class: "hint" }, "A location history is a record of someone's movements: ask only for a case that needs it."), submit),
+    h("div", { class: "field-wide form-row-end" }, h("p", { class: "hint" }, "A location history is a record of someone's movements: ask only for a case that needs it."), h("div", { class: "verify-submit" }, submit, why)),
   );
   const valid = () => /^[A-Za-z0-9_-]+$/.test(subject.value.trim()) && caseRef.value.trim().length > 0 && Number(hours.value) >= 1 && Number(hours.value) <= 744;
+  const why = h("p", { class: "hint disabled-reason" });
   const refresh = () => {
-    submit.disabled = !valid();
+    // A disabled button says why.
+    const reason = !/^[A-Za-z0-9_-]+$/.test(subject.value.trim()) ? "Give the subject's id." : !caseRef.value.trim() ? "Give the case reference." : !(Number(hours.value) >= 1 && Number(hours.value) <= 744) ? "Give 1 to 744 hours." : "";
+    submit.disabled = Boolean(reason);
+    submit.title = reason;
+    why.textContent = reason;
   };
   form.addEventListener("input", refresh);
 
@@ -325,6 +330,7 @@ function historyCard(view) {
     if (!valid()) return;
     ask();
   });
+  refresh();
   return card("Location history of a subject", [form, out], { subtitle: "Investigators only, with a case reference; audited, refusals too.", cls: "card-history" });
 }
 
