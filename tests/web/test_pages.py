@@ -127,6 +127,9 @@ def test_every_page_at_desktop_and_phone_width(
         page.set_viewport_size(DESKTOP)
         console.open(path)
         _settle(console)
+        # A page that failed to render shows an error banner instead of itself.
+        failed = page.locator("main .banner-danger")
+        assert failed.count() == 0, f"{path}: {failed.first.inner_text()}"
         _shot(console, f"{name}-desktop", DESKTOP)
         page.set_viewport_size(PHONE)
         page.wait_for_timeout(150)

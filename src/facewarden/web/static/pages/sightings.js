@@ -273,6 +273,7 @@ function historyCard(view) {
   const caseRef = h("input", { type: "text", name: "case_reference", maxlength: "128", autocomplete: "off", placeholder: "e.g. CASE-2026-0142" });
   const out = h("div", { dataset: { testid: "history-result" }, "aria-live": "polite" });
   const submit = button("Request location history", { kind: "primary", type: "submit", iconName: "history", disabled: true });
+  const why = h("p", { class: "hint disabled-reason" });
   const form = h(
     "form",
     { class: "form-grid form-grid-4", novalidate: true },
@@ -282,7 +283,6 @@ function historyCard(view) {
     h("div", { class: "field-wide form-row-end" }, h("p", { class: "hint" }, "A location history is a record of someone's movements: ask only for a case that needs it."), h("div", { class: "verify-submit" }, submit, why)),
   );
   const valid = () => /^[A-Za-z0-9_-]+$/.test(subject.value.trim()) && caseRef.value.trim().length > 0 && Number(hours.value) >= 1 && Number(hours.value) <= 744;
-  const why = h("p", { class: "hint disabled-reason" });
   const refresh = () => {
     // A disabled button says why.
     const reason = !/^[A-Za-z0-9_-]+$/.test(subject.value.trim()) ? "Give the subject's id." : !caseRef.value.trim() ? "Give the case reference." : !(Number(hours.value) >= 1 && Number(hours.value) <= 744) ? "Give 1 to 744 hours." : "";
