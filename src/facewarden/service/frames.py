@@ -55,6 +55,9 @@ if TYPE_CHECKING:
 __all__ = ["FrameProcessor", "FrameResult", "video_pipeline"]
 
 _BODIES_MAX_AGE = timedelta(seconds=1)
+# Between keyframes only the regions of the last faces are searched; that holds
+# while frames come close together (0.2 s apart at the default 5 fps budget).
+_REGIONS_MAX_GAP = timedelta(seconds=0.5)
 
 RGBImage = npt.NDArray[np.uint8]
 
@@ -175,6 +178,7 @@ class FrameProcessor:
         self._recent: dict[str, _Visit] = {}
         self._frames = 0
         self._t0: datetime | None = None
+        self._last: datetime | None = None
         self.identifications = 0
 
     def process(self, frame: RGBImage, when: datetime) -> FrameResult:
@@ -184,6 +188,13 @@ class FrameProcessor:
             self._pipeline = video_pipeline(self._warden.pipeline, width, height)
         if self._t0 is None:
             self._t0 = when
+        if self._last is not None and abs(when - self._last) > _REGIONS_MAX_GAP:
+            # Frames far apart (a pushed still now and then, a stalled source): the
+            # faces of the last one say nothing about where to look in this one.
+            reset = getattr(self._pipeline.detector, "reset", None)
+            if callable(reset):
+                reset()
+        self._last = when
         faces = self._pipeline.run(frame)
         update = self.tracker.update(faces, (when - self._t0).total_seconds())
         for track in update.ended:

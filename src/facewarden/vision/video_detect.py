@@ -57,6 +57,11 @@ class KeyframeDetector:
         if not 0.25 <= self.margin <= 4:
             raise ConfigError(f"margin must be in [0.25, 4], got {self.margin}")
 
+    def reset(self) -> None:
+        """Search the next frame whole: the scene may have changed (frames far apart)."""
+        with self._lock:
+            self._last = []
+
     def detect(self, image: RGBImage) -> list[Face]:
         """Faces in this frame (H, W, 3 uint8 RGB), best score first."""
         with self._lock:
