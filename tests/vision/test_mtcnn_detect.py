@@ -106,6 +106,9 @@ def test_min_face_sets_the_first_pyramid_level() -> None:
     assert MtcnnDetector(min_face=40).scales(1920, 1080)[0] == pytest.approx(0.3)
     # The pyramid ends where the short side would fall below P-Net's 12 px window.
     assert 1080 * MtcnnDetector().scales(1920, 1080)[-1] >= 12
+    # ...or at the level that scales the largest face wanted to the window.
+    bounded = MtcnnDetector(min_face=20, max_face=40).scales(1920, 1080)
+    assert bounded[-1] * 40 <= 12 < bounded[-2] * 40
 
 
 def test_a_blank_image_has_no_faces() -> None:

@@ -57,6 +57,8 @@ class MtcnnDetector:
     Attributes:
         min_face: the smallest face to look for, in pixels of the image as
             given (the pyramid's first level scales it to P-Net's 12 px).
+        max_face: the largest face to look for (None: as large as the image);
+            the pyramid stops at the level that scales it to 12 px.
         scale_step: the pyramid's factor between levels.
         thresholds: the least face probability after P-Net, R-Net and O-Net.
         max_side: a cap on the first pyramid level's long side; a larger image
@@ -68,6 +70,7 @@ class MtcnnDetector:
     """
 
     min_face: float = 20.0
+    max_face: float | None = None
     scale_step: float = 0.709
     thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)
     max_side: int = 4096
@@ -84,6 +87,8 @@ class MtcnnDetector:
             raise ConfigError(f"scale_step must be in [0.3, 0.95), got {self.scale_step}")
         if len(self.thresholds) != 3 or not all(0 <= t < 1 for t in self.thresholds):
             raise ConfigError(f"thresholds must be three values in [0, 1), got {self.thresholds}")
+        if self.max_face is not None and not self.max_face >= self.min_face:
+            raise ConfigError(f"max_face must be at least min_face, got {self.max_face}")
         if self.tile < 64 or self.max_side < 64:
             raise ConfigError("tile and max_side must be at least 64 px")
 
@@ -123,8 +128,11 @@ class MtcnnDetector:
         first = min(first, self.max_side / max(width, height))
         scales = []
         scale = first
+        last = 0.0 if self.max_face is None else _CELL / self.max_face
         while min(width, height) * scale >= _CELL:
             scales.append(scale)
+            if scale <= last * (1 + 1e-9):  # this level already sees max_face
+                break
             scale *= self.scale_step
         return scales
 

@@ -85,9 +85,10 @@ class KeyframeDetector:
             right, bottom = min(width, int(cx + reach) + 1), min(height, int(cy + reach) + 1)
             if right - left < 12 or bottom - top < 12:
                 continue
-            # The face may have come closer or gone further: search from 60% of its size.
+            # The face may have come closer or gone further: search from 60% of its
+            # size to 170% (a step closer at a few metres, between two frames).
             min_face = max(self.detector.min_face / 2, size * 0.6)
-            local = dataclasses.replace(self.detector, min_face=min_face)
+            local = dataclasses.replace(self.detector, min_face=min_face, max_face=size * 1.7)
             boxes, scores = local.boxes(np.ascontiguousarray(image[top:bottom, left:right]))
             # A face the region's edge cuts is found whole in its own region; its
             # cut half here could outscore it. The image's own edges cut nothing.
