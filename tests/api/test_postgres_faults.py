@@ -61,9 +61,11 @@ def _env(url: str) -> dict[str, str]:
 
 def _run_serve(tmp_path: Path, url: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("FACEWARDEN_")}
+    # The data one level deeper than the keys: a copy of the data's parent folder
+    # does not take the keys, so start-up has no warning to print beside the error.
     return subprocess.run(
         [sys.executable, "-m", "facewarden.cli", "serve", "--init",
-         "--data-dir", str(tmp_path / "data"), "--key-dir", str(tmp_path / "keys")],
+         "--data-dir", str(tmp_path / "site" / "data"), "--key-dir", str(tmp_path / "keys")],
         env=environment | _env(url), capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
