@@ -156,6 +156,8 @@ class Deployment:
     store: str
     root: Path
     model: Model = field(default_factory=Model)
+    bulk_runs: int = 0
+    windows: dict[str, float] = field(default_factory=dict)  # learnt kill windows per operation
 
 
 def _find_faces(root: Path) -> dict[str, list[Any]]:
@@ -172,9 +174,17 @@ def _find_faces(root: Path) -> dict[str, list[Any]]:
     return faces
 
 
-def _people_folder(target: Path, count: int) -> Path:
-    """A bulk-import folder of symlinks to LFW people (the images stay in ../shared)."""
-    people = sorted(p for p in (SHARED / "lfw-fold1" / "lfw").iterdir() if p.is_dir())[:count]
+BULK_PEOPLE = 20
+
+
+def _people_folder(target: Path, start: int, count: int) -> Path:
+    """A bulk-import folder of symlinks to LFW people (the images stay in ../shared).
+
+    Each run takes the next ``count`` people, so that most runs are killed in
+    the middle of real work rather than while skipping what is already done.
+    """
+    pool = sorted(p for p in (SHARED / "lfw-fold1" / "lfw").iterdir() if p.is_dir())
+    people = [pool[(start + i) % len(pool)] for i in range(count)]
     for person in people:
         (target / person.name).mkdir(parents=True, exist_ok=True)
         photo = sorted(person.glob("*.jpg"))[0]
@@ -284,7 +294,12 @@ def _prepare_run(
         finally:
             warden.close()
         free = free[2:]
-    plan = {"free_photos": free, "erasable": erasable}
+    plan: dict[str, object] = {"free_photos": free, "erasable": erasable}
+    if op == "bulk-import":
+        folder = dep.root / f"people-{dep.bulk_runs}"
+        _people_folder(folder, dep.bulk_runs * BULK_PEOPLE, BULK_PEOPLE)
+        plan["bulk_folder"] = str(folder)
+        dep.bulk_runs += 1
     (dep.root / "plan.json").write_text(json.dumps(plan))
     return purge_set
 
@@ -296,7 +311,8 @@ def _start_worker(dep: Deployment, op: str) -> subprocess.Popen[str]:
             env[f"FACEWARDEN_{name.upper()}"] = str(value)
         command = [
             sys.executable, "-m", "facewarden.cli", "subjects", "import",
-            str(dep.root / "people"), "--lawful-basis", "test", "--workers", "1",
+            json.loads((dep.root / "plan.json").read_text())["bulk_folder"],
+            "--lawful-basis", "test", "--workers", "1",
         ]  # fmt: skip
     else:
         env = dict(os.environ)
@@ -324,10 +340,15 @@ def one_run(
         if first != "ready":
             proc.kill()
             raise RuntimeError(f"worker for {op} did not start: {first!r} {proc.stderr.read()}")
-    delay = rng.uniform(0.0, KILL_WINDOW_S.get(op, DEFAULT_WINDOW_S))
-    time.sleep(delay)
+    started = time.monotonic()
+    delay = rng.uniform(0.0, dep.windows.get(op, KILL_WINDOW_S.get(op, DEFAULT_WINDOW_S)))
+    while time.monotonic() - started < delay and proc.poll() is None:
+        time.sleep(0.02)
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
+    else:
+        # It ran out of work before the kill: aim the next kills inside the time it took.
+        dep.windows[op] = max(0.2, 0.9 * (time.monotonic() - started))
     out, err = proc.communicate()
     killed = proc.returncode == -signal.SIGKILL
     acks = Counter()
@@ -389,7 +410,6 @@ def _setup(store: str, root: Path, faces: dict[str, list[Any]], pg: Any) -> Depl
     if pg is not None:
         (root / "database_url").write_text(pg.create_database(f"crash_{secrets.token_hex(6)}"))
     (root / "faces.pkl").write_bytes(pickle.dumps(faces))
-    _people_folder(root / "people", 40)
     warden = _open_warden(root)
     try:
         warden.watchlists.create(WATCHLIST, purpose=PURPOSE, lawful_basis="test")
