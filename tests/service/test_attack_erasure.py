@@ -26,6 +26,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
 
 import psycopg
@@ -85,7 +86,10 @@ def _files(paths: Iterable[Path]) -> bytes:
     for root in paths:
         for path in [root] if root.is_file() else sorted(root.rglob("*")):
             if path.is_file():
-                chunks.append(path.read_bytes())
+                # A file the running server removed while we walked (a relation
+                # cache, a recycled WAL segment) holds nothing any more.
+                with suppress(FileNotFoundError):
+                    chunks.append(path.read_bytes())
     return b"\x00".join(chunks)
 
 

@@ -137,7 +137,10 @@ def _files_holding(root: Path, needles: list[bytes]) -> list[str]:
     hits = []
     for path in sorted(root.rglob("*")):
         if path.is_file():
-            data = path.read_bytes()
+            try:
+                data = path.read_bytes()
+            except FileNotFoundError:
+                continue  # removed by the running server while we walked: holds nothing now
             hits.extend(f"{path.relative_to(root)}" for n in needles if n in data)
     return hits
 

@@ -33,7 +33,9 @@ def _files_holding(root: Path, needles: list[bytes]) -> list[str]:
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         try:
             data = path.read_bytes()
-        except PermissionError:
+        except (PermissionError, FileNotFoundError):
+            # FileNotFoundError: the running server removed it while we walked
+            # (a relation cache, a recycled WAL segment); it holds nothing now.
             continue
         found += [f"{path}: {n.decode()}" for n in needles if n in data]
     return found
