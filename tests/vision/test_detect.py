@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +9,9 @@ import pytest
 
 from facewarden import imaging
 from facewarden.errors import ConfigError
-from facewarden.types import Box
 from facewarden.vision.detect import CascadeDetector, HogDetector, make_detector
+
+from ._boxes import annotated_boxes, match_boxes
 
 GROUP_PHOTOS = [
     ("training.xml", "2007_007763.jpg"),
@@ -24,35 +24,6 @@ GROUP_PHOTOS = [
     ("testing.xml", "2008_007676.jpg"),
     ("testing.xml", "2009_004587.jpg"),
 ]
-
-
-def annotated_boxes(xml_path: Path, image_name: str) -> list[Box]:
-    """The boxes of one image in a dlib imglab XML file, as xyxy."""
-    for image in ET.parse(xml_path).getroot().iter("image"):
-        if image.get("file") == image_name:
-            return [
-                Box(
-                    float(b.get("left", 0)),
-                    float(b.get("top", 0)),
-                    float(b.get("left", 0)) + float(b.get("width", 0)),
-                    float(b.get("top", 0)) + float(b.get("height", 0)),
-                )
-                for b in image.iter("box")
-                if b.get("ignore") != "1"
-            ]
-    raise AssertionError(f"{image_name} not in {xml_path}")
-
-
-def match_boxes(found: list[Box], truth: list[Box], min_iou: float = 0.3) -> tuple[int, int]:
-    """(true positives, false positives), each annotated box matched at most once."""
-    unmatched = list(truth)
-    hits = 0
-    for box in sorted(found, key=lambda b: -b.area):
-        best = max(unmatched, key=box.iou, default=None)
-        if best is not None and box.iou(best) >= min_iou:
-            unmatched.remove(best)
-            hits += 1
-    return hits, len(found) - hits
 
 
 @pytest.mark.parametrize(("xml_name", "image_name"), GROUP_PHOTOS)
