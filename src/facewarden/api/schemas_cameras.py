@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -226,8 +226,8 @@ class CrowdOut(BaseModel):
 # -- sightings -------------------------------------------------------------
 
 
-class SightingOut(BaseModel):
-    """One visit of a watchlist subject to a camera (a candidate match, by ids only)."""
+class SightingBase(BaseModel):
+    """What every sighting body opens with: who was seen, where and when, by ids only."""
 
     sighting_id: str
     subject_id: str
@@ -235,6 +235,27 @@ class SightingOut(BaseModel):
     watchlist_id: str
     first_seen: datetime
     last_seen: datetime
+
+
+def sighting_fields(sighting: Sighting) -> dict[str, Any]:
+    """The :class:`SightingBase` fields of a service sighting."""
+    return {name: getattr(sighting, name) for name in SightingBase.model_fields}
+
+
+def alert_fields(alert: DeskAlert) -> dict[str, Any]:
+    """An alert's sighting fields, how loud it is and what was decided."""
+    return {
+        **sighting_fields(alert.sighting),
+        "severity": alert.severity,
+        "decision": alert.decision,
+        "decided_by": alert.decided_by,
+        "decided_at": alert.decided_at,
+    }
+
+
+class SightingOut(SightingBase):
+    """One visit of a watchlist subject to a camera (a candidate match, by ids only)."""
+
     best_similarity: float
     expires_at: datetime
     has_thumbnail: bool = Field(
@@ -246,12 +267,7 @@ class SightingOut(BaseModel):
     def from_sighting(cls, sighting: Sighting) -> SightingOut:
         """Map a service sighting (its thumbnail, if any, stays out: only whether there is one)."""
         return cls(
-            sighting_id=sighting.sighting_id,
-            subject_id=sighting.subject_id,
-            camera_id=sighting.camera_id,
-            watchlist_id=sighting.watchlist_id,
-            first_seen=sighting.first_seen,
-            last_seen=sighting.last_seen,
+            **sighting_fields(sighting),
             best_similarity=round(sighting.best_similarity, 4),
             expires_at=sighting.expires_at,
             has_thumbnail=sighting.has_thumbnail,
@@ -292,15 +308,9 @@ class HistoryOut(BaseModel):
 # -- alerts ----------------------------------------------------------------
 
 
-class SightingAlertOut(BaseModel):
+class SightingAlertOut(SightingBase):
     """A recent sighting of a watchlist subject (ids only), how loud, and what was decided."""
 
-    sighting_id: str
-    subject_id: str
-    camera_id: str
-    watchlist_id: str
-    first_seen: datetime
-    last_seen: datetime
     severity: Literal["alarm", "alert", "log"] = "alert"
     decision: Literal["acknowledged", "dismissed"] | None = None
     decided_by: str | None = None
@@ -309,19 +319,7 @@ class SightingAlertOut(BaseModel):
     @classmethod
     def from_alert(cls, alert: DeskAlert) -> SightingAlertOut:
         """The body of one alert."""
-        s = alert.sighting
-        return cls(
-            sighting_id=s.sighting_id,
-            subject_id=s.subject_id,
-            camera_id=s.camera_id,
-            watchlist_id=s.watchlist_id,
-            first_seen=s.first_seen,
-            last_seen=s.last_seen,
-            severity=alert.severity,  # type: ignore[arg-type]
-            decision=alert.decision,  # type: ignore[arg-type]
-            decided_by=alert.decided_by,
-            decided_at=alert.decided_at,
-        )
+        return cls(**alert_fields(alert))
 
 
 class OccupancyAlertOut(BaseModel):

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from facewarden.api.schemas_cameras import SightingBase, alert_fields
 from facewarden.service.alert_desk import AlertReview, DeskAlert, DeskFigures
 from facewarden.service.history_requests import HistoryRequestView
 
@@ -35,15 +36,9 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class AlertOut(BaseModel):
+class AlertOut(SightingBase):
     """An alert by ids: a watchlist subject's sighting, how loud, and what was decided."""
 
-    sighting_id: str
-    subject_id: str
-    camera_id: str
-    watchlist_id: str
-    first_seen: datetime
-    last_seen: datetime
     best_similarity: float
     severity: Severity
     decision: Literal["acknowledged", "dismissed"] | None
@@ -53,20 +48,7 @@ class AlertOut(BaseModel):
     @classmethod
     def from_alert(cls, alert: DeskAlert) -> AlertOut:
         """The body of one alert."""
-        s = alert.sighting
-        return cls(
-            sighting_id=s.sighting_id,
-            subject_id=s.subject_id,
-            camera_id=s.camera_id,
-            watchlist_id=s.watchlist_id,
-            first_seen=s.first_seen,
-            last_seen=s.last_seen,
-            best_similarity=s.best_similarity,
-            severity=alert.severity,  # type: ignore[arg-type]
-            decision=alert.decision,  # type: ignore[arg-type]
-            decided_by=alert.decided_by,
-            decided_at=alert.decided_at,
-        )
+        return cls(**alert_fields(alert), best_similarity=alert.sighting.best_similarity)
 
 
 class AlertReviewOut(BaseModel):
