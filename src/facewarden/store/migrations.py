@@ -1,9 +1,18 @@
-"""Schema migrations of the embedded SQLite store.
+"""Schema migrations: one numbered sequence for both backends.
 
 Each migration is a numbered list of statements applied in one transaction
 together with its row in ``schema_version``, so a crash leaves the schema at
 one version or the next, never between. Migrations only ever append: a
-released one is never edited, a later one changes what it made.
+released one is never edited, a later one changes what it made
+(``tests/store/test_migrations.py`` pins what versions 1..6 make).
+
+The statements are written once, with ``{placeholders}`` where the backends
+spell a column type differently; a :class:`SchemaDialect` fills them in and
+adds the few statements only one backend runs. SQLite's is here
+(:data:`MIGRATIONS`); PostgreSQL's, with pgvector, is in
+:mod:`facewarden.store._pg_schema` (``timestamptz`` times, ``bytea``,
+``boolean`` flags, ``"C"``-collated keys, an identity column for the audit
+log's storage order).
 
 Design notes for the tables:
 
@@ -41,92 +50,112 @@ Design notes for the tables:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-__all__ = ["MIGRATIONS", "Migration", "latest_version"]
+__all__ = ["MIGRATIONS", "STEPS", "Migration", "SchemaDialect", "latest_version", "migrations_for"]
 
 
 @dataclass(frozen=True)
 class Migration:
-    """One schema step."""
+    """One schema step: in :data:`STEPS` with placeholders, else ready to run."""
 
     version: int
     description: str
     statements: tuple[str, ...]
 
 
-MIGRATIONS: tuple[Migration, ...] = (
+@dataclass(frozen=True)
+class SchemaDialect:
+    """How one backend writes the shared DDL.
+
+    Attributes:
+        types: placeholder -> what the backend writes there: ``key`` (an id
+            compared byte-wise), ``text``, ``time``, ``bytes``, ``flag``,
+            ``false``, ``int``, ``bigint``, ``real``, ``row_order`` (the audit
+            log's storage order), ``vector`` and ``without_rowid`` (a table option).
+        before: version -> statements only this backend runs, before the shared ones.
+        after: version -> statements only this backend runs, after the shared ones.
+    """
+
+    types: Mapping[str, str]
+    before: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    after: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+
+
+STEPS: tuple[Migration, ...] = (
     Migration(
         1,
         "subjects, faces, photos, watchlists, audit log, import progress",
         (
             """CREATE TABLE meta (
-                key TEXT PRIMARY KEY,
-                value TEXT NOT NULL
+                key {key} PRIMARY KEY,
+                value {text} NOT NULL
             )""",
             """CREATE TABLE subjects (
-                subject_id TEXT PRIMARY KEY,
-                wrapped_key BLOB NOT NULL,
-                id_index TEXT UNIQUE,
-                created_at TEXT NOT NULL,
-                updated_at TEXT NOT NULL
+                subject_id {key} PRIMARY KEY,
+                wrapped_key {bytes} NOT NULL,
+                id_index {text} UNIQUE,
+                created_at {time} NOT NULL,
+                updated_at {time} NOT NULL
             )""",
             "CREATE INDEX subjects_updated ON subjects(updated_at)",
             """CREATE TABLE subject_fields (
-                subject_id TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
-                field TEXT NOT NULL,
-                ciphertext BLOB NOT NULL,
+                subject_id {key} NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+                field {text} NOT NULL,
+                ciphertext {bytes} NOT NULL,
                 PRIMARY KEY (subject_id, field)
-            ) WITHOUT ROWID""",
+            ){without_rowid}""",
             """CREATE TABLE faces (
-                face_id TEXT PRIMARY KEY,
-                subject_id TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
-                model TEXT NOT NULL,
-                template BLOB NOT NULL,
-                created_at TEXT NOT NULL
+                face_id {key} PRIMARY KEY,
+                subject_id {key} NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+                model {text} NOT NULL,
+                template {bytes} NOT NULL,
+                created_at {time} NOT NULL
             )""",
             "CREATE INDEX faces_subject ON faces(subject_id)",
             """CREATE TABLE photos (
-                face_id TEXT PRIMARY KEY REFERENCES faces(face_id) ON DELETE CASCADE,
-                ciphertext BLOB NOT NULL,
-                created_at TEXT NOT NULL
+                face_id {key} PRIMARY KEY REFERENCES faces(face_id) ON DELETE CASCADE,
+                ciphertext {bytes} NOT NULL,
+                created_at {time} NOT NULL
             )""",
             "CREATE INDEX photos_created ON photos(created_at)",
             """CREATE TABLE watchlists (
-                watchlist_id TEXT PRIMARY KEY,
-                name TEXT NOT NULL UNIQUE,
-                purpose TEXT NOT NULL,
-                lawful_basis TEXT NOT NULL,
-                fmr REAL NOT NULL,
-                created_at TEXT NOT NULL
+                watchlist_id {key} PRIMARY KEY,
+                name {key} NOT NULL UNIQUE,
+                purpose {text} NOT NULL,
+                lawful_basis {text} NOT NULL,
+                fmr {real} NOT NULL,
+                created_at {time} NOT NULL
             )""",
             """CREATE TABLE memberships (
-                watchlist_id TEXT NOT NULL
+                watchlist_id {key} NOT NULL
                     REFERENCES watchlists(watchlist_id) ON DELETE CASCADE,
-                subject_id TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
-                added_at TEXT NOT NULL,
+                subject_id {key} NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+                added_at {time} NOT NULL,
                 PRIMARY KEY (watchlist_id, subject_id)
-            ) WITHOUT ROWID""",
+            ){without_rowid}""",
             "CREATE INDEX memberships_subject ON memberships(subject_id)",
+            # ts is the chain's own text (hashed as written), not a {time}.
             """CREATE TABLE audit_log (
-                pos INTEGER PRIMARY KEY,
-                seq INTEGER NOT NULL UNIQUE,
-                ts TEXT NOT NULL,
-                actor TEXT NOT NULL,
-                action TEXT NOT NULL,
-                object_type TEXT NOT NULL,
-                object_id TEXT NOT NULL,
-                purpose TEXT NOT NULL,
-                outcome TEXT NOT NULL,
-                details TEXT NOT NULL,
-                prev_hash TEXT NOT NULL,
-                entry_hash TEXT NOT NULL
+                pos {row_order} PRIMARY KEY,
+                seq {bigint} NOT NULL UNIQUE,
+                ts {text} NOT NULL,
+                actor {text} NOT NULL,
+                action {text} NOT NULL,
+                object_type {text} NOT NULL,
+                object_id {text} NOT NULL,
+                purpose {text} NOT NULL,
+                outcome {text} NOT NULL,
+                details {text} NOT NULL,
+                prev_hash {text} NOT NULL,
+                entry_hash {text} NOT NULL
             )""",
             "CREATE INDEX audit_object ON audit_log(object_id)",
             """CREATE TABLE import_progress (
-                source_key TEXT PRIMARY KEY,
-                subject_id TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
-                done_at TEXT NOT NULL
+                source_key {key} PRIMARY KEY,
+                subject_id {key} NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+                done_at {time} NOT NULL
             )""",
             "CREATE INDEX import_progress_subject ON import_progress(subject_id)",
         ),
@@ -136,38 +165,38 @@ MIGRATIONS: tuple[Migration, ...] = (
         "users, API keys, sessions, subject aliases",
         (
             """CREATE TABLE users (
-                username TEXT PRIMARY KEY,
-                password_hash TEXT NOT NULL,
-                role TEXT NOT NULL,
-                created_at TEXT NOT NULL,
-                disabled INTEGER NOT NULL DEFAULT 0
+                username {key} PRIMARY KEY,
+                password_hash {text} NOT NULL,
+                role {text} NOT NULL,
+                created_at {time} NOT NULL,
+                disabled {flag} NOT NULL DEFAULT {false}
             )""",
             """CREATE TABLE api_keys (
-                key_id TEXT PRIMARY KEY,
-                name TEXT NOT NULL,
-                role TEXT NOT NULL,
-                secret_hash TEXT NOT NULL,
-                created_at TEXT NOT NULL,
-                expires_at TEXT,
-                revoked_at TEXT,
-                created_by TEXT NOT NULL
+                key_id {key} PRIMARY KEY,
+                name {text} NOT NULL,
+                role {text} NOT NULL,
+                secret_hash {text} NOT NULL,
+                created_at {time} NOT NULL,
+                expires_at {time},
+                revoked_at {time},
+                created_by {text} NOT NULL
             )""",
             """CREATE TABLE sessions (
-                token_hash TEXT PRIMARY KEY,
-                username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
-                created_at TEXT NOT NULL,
-                expires_at TEXT NOT NULL
+                token_hash {key} PRIMARY KEY,
+                username {key} NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+                created_at {time} NOT NULL,
+                expires_at {time} NOT NULL
             )""",
             "CREATE INDEX sessions_user ON sessions(username)",
             "CREATE INDEX sessions_expiry ON sessions(expires_at)",
             """CREATE TABLE subject_aliases (
-                kind TEXT NOT NULL,
-                token TEXT NOT NULL,
-                subject_id TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
-                created_at TEXT NOT NULL,
+                kind {key} NOT NULL,
+                token {key} NOT NULL,
+                subject_id {key} NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+                created_at {time} NOT NULL,
                 PRIMARY KEY (kind, token),
                 UNIQUE (kind, subject_id)
-            ) WITHOUT ROWID""",
+            ){without_rowid}""",
             "CREATE INDEX subject_aliases_subject ON subject_aliases(subject_id)",
         ),
     ),
@@ -176,63 +205,63 @@ MIGRATIONS: tuple[Migration, ...] = (
         "cameras, sightings, location-history requests, crowd buckets",
         (
             """CREATE TABLE cameras (
-                camera_id TEXT PRIMARY KEY,
-                name TEXT NOT NULL UNIQUE,
-                location TEXT NOT NULL,
-                latitude REAL,
-                longitude REAL,
-                watchlists TEXT NOT NULL,
-                sensitive INTEGER NOT NULL,
-                retention_hours INTEGER,
-                source TEXT,
-                keep_thumbnails INTEGER NOT NULL,
-                created_at TEXT NOT NULL
+                camera_id {key} PRIMARY KEY,
+                name {key} NOT NULL UNIQUE,
+                location {text} NOT NULL,
+                latitude {real},
+                longitude {real},
+                watchlists {text} NOT NULL,
+                sensitive {flag} NOT NULL,
+                retention_hours {int},
+                source {text},
+                keep_thumbnails {flag} NOT NULL,
+                created_at {time} NOT NULL
             )""",
             """CREATE TABLE sightings (
-                sighting_id TEXT PRIMARY KEY,
-                subject_id TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
-                camera_id TEXT NOT NULL REFERENCES cameras(camera_id) ON DELETE CASCADE,
-                watchlist_id TEXT NOT NULL,
-                first_seen TEXT NOT NULL,
-                last_seen TEXT NOT NULL,
-                best_similarity REAL NOT NULL,
-                expires_at TEXT NOT NULL,
-                thumbnail BLOB
+                sighting_id {key} PRIMARY KEY,
+                subject_id {key} NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+                camera_id {key} NOT NULL REFERENCES cameras(camera_id) ON DELETE CASCADE,
+                watchlist_id {key} NOT NULL,
+                first_seen {time} NOT NULL,
+                last_seen {time} NOT NULL,
+                best_similarity {real} NOT NULL,
+                expires_at {time} NOT NULL,
+                thumbnail {bytes}
             )""",
             "CREATE INDEX sightings_subject ON sightings(subject_id, last_seen)",
             "CREATE INDEX sightings_camera ON sightings(camera_id, first_seen)",
             "CREATE INDEX sightings_expiry ON sightings(expires_at)",
             """CREATE TABLE history_requests (
-                request_id TEXT PRIMARY KEY,
-                subject_id TEXT NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
-                hours INTEGER NOT NULL,
-                case_reference TEXT NOT NULL,
-                requested_by TEXT NOT NULL,
-                created_at TEXT NOT NULL,
-                approved_by TEXT,
-                approved_at TEXT
+                request_id {key} PRIMARY KEY,
+                subject_id {key} NOT NULL REFERENCES subjects(subject_id) ON DELETE CASCADE,
+                hours {int} NOT NULL,
+                case_reference {text} NOT NULL,
+                requested_by {text} NOT NULL,
+                created_at {time} NOT NULL,
+                approved_by {text},
+                approved_at {time}
             )""",
             """CREATE TABLE crowd_buckets (
-                camera_id TEXT NOT NULL REFERENCES cameras(camera_id) ON DELETE CASCADE,
-                start TEXT NOT NULL,
-                seconds INTEGER NOT NULL,
-                frames INTEGER NOT NULL,
-                faces_max INTEGER NOT NULL,
-                faces_mean REAL NOT NULL,
-                people_max INTEGER NOT NULL,
-                people_mean REAL NOT NULL,
-                unique_visitors INTEGER NOT NULL,
-                dwell TEXT NOT NULL,
-                heatmap TEXT NOT NULL,
+                camera_id {key} NOT NULL REFERENCES cameras(camera_id) ON DELETE CASCADE,
+                start {time} NOT NULL,
+                seconds {int} NOT NULL,
+                frames {int} NOT NULL,
+                faces_max {int} NOT NULL,
+                faces_mean {real} NOT NULL,
+                people_max {int} NOT NULL,
+                people_mean {real} NOT NULL,
+                unique_visitors {int} NOT NULL,
+                dwell {text} NOT NULL,
+                heatmap {text} NOT NULL,
                 PRIMARY KEY (camera_id, start)
-            ) WITHOUT ROWID""",
+            ){without_rowid}""",
         ),
     ),
     Migration(
         4,
         "camera sources sealed at rest",
         (
-            "ALTER TABLE cameras ADD COLUMN sealed_source BLOB",
+            "ALTER TABLE cameras ADD COLUMN sealed_source {bytes}",
             "ALTER TABLE cameras RENAME COLUMN source TO legacy_source",
         ),
     ),
@@ -240,14 +269,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         5,
         "protected templates in a pgvector column",
         (
-            # PostgreSQL's pgvector table; kept empty here (the in-memory
-            # gallery serves SQLite), so both backends have the same tables.
+            # PostgreSQL's pgvector copy (its extension and indexes are in
+            # _pg_schema); SQLite keeps it empty, so both have the same tables.
             """CREATE TABLE face_vectors (
-                face_id TEXT PRIMARY KEY REFERENCES faces(face_id) ON DELETE CASCADE,
-                subject_id TEXT NOT NULL,
-                model TEXT NOT NULL,
-                embedding BLOB NOT NULL
-            ) WITHOUT ROWID""",
+                face_id {key} PRIMARY KEY REFERENCES faces(face_id) ON DELETE CASCADE,
+                subject_id {key} NOT NULL,
+                model {text} NOT NULL,
+                embedding {vector} NOT NULL
+            ){without_rowid}""",
         ),
     ),
     Migration(
@@ -255,26 +284,65 @@ MIGRATIONS: tuple[Migration, ...] = (
         "alert decisions and location-history request notes",
         (
             """CREATE TABLE alert_decisions (
-                sighting_id TEXT PRIMARY KEY
+                sighting_id {key} PRIMARY KEY
                     REFERENCES sightings(sighting_id) ON DELETE CASCADE,
-                decision TEXT NOT NULL,
-                decided_by TEXT NOT NULL,
-                decided_at TEXT NOT NULL,
-                note BLOB
-            ) WITHOUT ROWID""",
+                decision {text} NOT NULL,
+                decided_by {text} NOT NULL,
+                decided_at {time} NOT NULL,
+                note {bytes}
+            ){without_rowid}""",
             """CREATE TABLE history_request_notes (
-                request_id TEXT PRIMARY KEY
+                request_id {key} PRIMARY KEY
                     REFERENCES history_requests(request_id) ON DELETE CASCADE,
-                reason BLOB,
-                refused_by TEXT,
-                refused_at TEXT
-            ) WITHOUT ROWID""",
+                reason {bytes},
+                refused_by {text},
+                refused_at {time}
+            ){without_rowid}""",
             "CREATE INDEX history_requests_created ON history_requests(created_at)",
         ),
     ),
 )
 
 
+def migrations_for(dialect: SchemaDialect) -> tuple[Migration, ...]:
+    """Every step of :data:`STEPS`, written the way ``dialect``'s backend runs it."""
+    return tuple(
+        Migration(
+            step.version,
+            step.description,
+            (
+                *dialect.before.get(step.version, ()),
+                *(statement.format_map(dialect.types) for statement in step.statements),
+                *dialect.after.get(step.version, ()),
+            ),
+        )
+        for step in STEPS
+    )
+
+
+SQLITE_SCHEMA = SchemaDialect(
+    types={
+        "key": "TEXT",
+        "text": "TEXT",
+        # Fixed-width UTC text, which sorts as the times do.
+        "time": "TEXT",
+        "bytes": "BLOB",
+        "flag": "INTEGER",
+        "false": "0",
+        "int": "INTEGER",
+        "bigint": "INTEGER",
+        "real": "REAL",
+        # "INTEGER PRIMARY KEY" makes the column the rowid: assigned in insert order.
+        "row_order": "INTEGER",
+        "vector": "BLOB",
+        "without_rowid": " WITHOUT ROWID",
+    }
+)
+
+#: The steps as SQLite runs them.
+MIGRATIONS: tuple[Migration, ...] = migrations_for(SQLITE_SCHEMA)
+
+
 def latest_version() -> int:
     """The schema version this code writes."""
-    return MIGRATIONS[-1].version
+    return STEPS[-1].version
