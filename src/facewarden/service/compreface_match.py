@@ -38,6 +38,7 @@ from facewarden.service.compreface_faces import FoundFace, find_faces
 from facewarden.service.context import Context
 from facewarden.service.enrollment import ImageInput
 from facewarden.service.gallery import open_template
+from facewarden.types import Face
 from facewarden.vision.embed import l2_normalise
 from facewarden.vision.pipeline import Pipeline
 
@@ -80,6 +81,40 @@ class Similar:
 
 def _rounded(values: npt.ArrayLike) -> list[float]:
     return [round(float(v), _DIGITS) for v in np.atleast_1d(np.asarray(values))]
+
+
+def _find(
+    pipeline: Pipeline,
+    image: ImageInput,
+    *,
+    field: str = "",
+    limit: int = 0,
+    min_probability: float | None,
+    detect_faces: bool,
+    embed: bool = True,
+) -> list[Face]:
+    """The faces of one uploaded image, as CompreFace's parameters select them.
+
+    ``field`` names the image in errors where a request carries two; the one
+    image of the other requests is the form's ``file``, unnamed in CompreFace's
+    no-face message.
+    """
+    return find_faces(
+        pipeline,
+        pipeline.decode(image, name=field or "file"),
+        limit=limit,
+        min_probability=min_probability,
+        detect_faces=detect_faces,
+        embed=embed,
+        field=field,
+    )
+
+
+def _compared(faces: Sequence[Face], similarities: Sequence[float]) -> list[ComparedFace]:
+    return [
+        ComparedFace(f, FoundFace.of(f).probability, s)
+        for f, s in zip(faces, similarities, strict=True)
+    ]
 
 
 class CompreFaceMatcher:
@@ -126,10 +161,9 @@ class CompreFaceMatcher:
             FaceNotFoundError: no face (over ``min_probability``).
         """
         self._ctx.ensure_open()
-        pipeline = self._ctx.pipeline
-        faces = find_faces(
-            pipeline,
-            pipeline.decode(image, name="file"),
+        faces = _find(
+            self._ctx.pipeline,
+            image,
             limit=limit,
             min_probability=min_probability,
             detect_faces=detect_faces,
@@ -154,12 +188,8 @@ class CompreFaceMatcher:
         """
         self._ctx.ensure_open()
         pipeline = self._ctx.pipeline
-        faces = find_faces(
-            pipeline,
-            pipeline.decode(image, name="file"),
-            limit=limit,
-            min_probability=min_probability,
-            detect_faces=detect_faces,
+        faces = _find(
+            pipeline, image, limit=limit, min_probability=min_probability, detect_faces=detect_faces
         )
         embeddings = np.array([f.require_embedding() for f in faces], dtype=np.float32)
         answers = self._search(embeddings, prediction_count, self.calibration(probe=pipeline))
@@ -222,20 +252,13 @@ class CompreFaceMatcher:
         """
         subject_id = self._collection.owner(image_id)
         pipeline = self._ctx.enroll_pipeline
-        faces = find_faces(
-            pipeline,
-            pipeline.decode(image, name="file"),
-            limit=limit,
-            min_probability=min_probability,
-            detect_faces=detect_faces,
+        faces = _find(
+            pipeline, image, limit=limit, min_probability=min_probability, detect_faces=detect_faces
         )
         embeddings = np.array([f.require_embedding() for f in faces], dtype=np.float32)
         raw = self._against_example(subject_id, image_id, embeddings)
         similarities = _rounded(self.calibration(probe=pipeline).calibrate(raw))
-        return [
-            ComparedFace(f, FoundFace.of(f).probability, s)
-            for f, s in zip(faces, similarities, strict=True)
-        ]
+        return _compared(faces, similarities)
 
     def _against_example(
         self, subject_id: str, image_id: str, embeddings: npt.NDArray[np.float32]
@@ -276,25 +299,25 @@ class CompreFaceMatcher:
         """
         self._ctx.ensure_open()
         pipeline = self._ctx.enroll_pipeline
-        source_faces = find_faces(
+        source_faces = _find(
             pipeline,
-            pipeline.decode(source, name="source_image"),
+            source,
+            field="source_image",
             min_probability=min_probability,
             detect_faces=detect_faces,
-            field="source_image",
         )
         if len(source_faces) > 1:
             raise MultipleFacesError(
                 "More than one face in the source image", count=len(source_faces)
             )
         [main] = source_faces
-        targets = find_faces(
+        targets = _find(
             pipeline,
-            pipeline.decode(target, name="target_image"),
+            target,
+            field="target_image",
             limit=limit,
             min_probability=min_probability,
             detect_faces=detect_faces,
-            field="target_image",
         )
         reference = main.require_embedding()
         raw = np.array([f.require_embedding() @ reference for f in targets])
@@ -304,10 +327,7 @@ class CompreFaceMatcher:
             purpose=self._collection.purpose,
             details={"faces": len(targets), "best": max(similarities)} | _VIA,
         )
-        return FoundFace.of(main), [
-            ComparedFace(f, FoundFace.of(f).probability, s)
-            for f, s in zip(targets, similarities, strict=True)
-        ]
+        return FoundFace.of(main), _compared(targets, similarities)
 
     # -- embeddings ------------------------------------------------------------
 
