@@ -11,12 +11,16 @@ record and faces. The next round resumes where the killed one stopped.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -26,6 +30,9 @@ from facewarden.service.warden import Warden
 
 KILLS = 50
 PEOPLE = 120
+# Generous: a round waits this long for its acknowledgements on a loaded machine; it
+# ends sooner when the import ends by itself (its stdout closes).
+ROUND_TIMEOUT_S = 120.0
 
 
 def _people_folder(lfw_dir: Path, target: Path) -> Path:
@@ -58,35 +65,81 @@ def test_sigkill_during_bulk_enrollment_loses_nothing_acknowledged(
     rng = random.Random(20261126)
     acknowledged: dict[str, str] = {}
     for round_number in range(KILLS):
-        process = subprocess.Popen(
-            [
-                *command,
-                "subjects",
-                "import",
-                str(people),
-                "--lawful-basis",
-                "test: consent",
-                "--workers",
-                "1",
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
-        # Kill after start-up most of the time (models loaded, writes flowing),
-        # sometimes during start-up itself.
-        time.sleep(rng.uniform(0.2, 4.0))
-        os.killpg(process.pid, signal.SIGKILL)
-        output, _ = process.communicate(timeout=30)
-        for line in output.splitlines():
+        seen = _import_until_killed([*command, "subjects", "import", str(people)], env, rng)
+        for line in seen:
             parts = line.split(" ", 2)
             if len(parts) == 3 and parts[0] == "enrolled":
                 acknowledged[parts[1]] = parts[2]
         _check_consistent(Settings.load(data_dir=data, key_dir=keys), acknowledged, round_number)
     assert len(acknowledged) >= 20, "the kills came too early to test anything"
     print(f"{KILLS} kills, {len(acknowledged)} acknowledged enrollments, all intact")
+
+
+def _import_until_killed(command: list[str], env: dict[str, str], rng: random.Random) -> list[str]:
+    """Run one import, SIGKILL its process group at a random point of its progress: its stdout.
+
+    The kill is timed by progress, not by the clock from start, so that load on
+    the machine moves it with the work: most rounds wait for one to three
+    acknowledgements, then kill a moment later (mid-write of the next person);
+    one in ten kills during start-up itself.
+    """
+    arguments = ["--lawful-basis", "test: consent", "--workers", "1"]
+    with subprocess.Popen(
+        [*command, *arguments],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    ) as process:
+        lines = _lines_of(process.stdout)
+        acknowledgements = rng.choice([0, 1, 1, 1, 2, 2, 2, 3, 3, 3])
+        seen = _wait_for_acknowledgements(lines, acknowledgements, ROUND_TIMEOUT_S)
+        time.sleep(rng.uniform(0.0, 2.0 if acknowledgements == 0 else 0.5))
+        with contextlib.suppress(ProcessLookupError):  # it may have finished on its own
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+        # What it printed before it died is acknowledged too.
+        seen.extend(_wait_for_acknowledgements(lines, None, 30))
+        return seen
+
+
+def _lines_of(stream: Iterable[str] | None) -> queue.Queue[str | None]:
+    """The lines of a child's stdout as they come, then ``None`` once it closes."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream or ():
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def _wait_for_acknowledgements(
+    lines: queue.Queue[str | None], count: int | None, timeout_s: float
+) -> list[str]:
+    """The lines read until ``count`` acknowledgements came (``None``: until stdout closes).
+
+    Also returns when stdout closes (the import finished: nothing left to do) or
+    when ``timeout_s`` has passed, so that a round never waits for work that will
+    not come.
+    """
+    seen: list[str] = []
+    acknowledgements = 0
+    deadline = time.monotonic() + timeout_s
+    while count is None or acknowledgements < count:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if line is None:
+            lines.put(None)  # stays closed for the next wait
+            break
+        seen.append(line)
+        acknowledgements += line.startswith("enrolled ")
+    return seen
 
 
 def _check_consistent(settings: Settings, acknowledged: dict[str, str], round_number: int) -> None:
