@@ -26,46 +26,18 @@ Run::
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 
-FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
-KNN = FACES / "face_recognition" / "examples" / "knn_examples"
-JOHNS = FACES / "dlib" / "examples" / "johns"
+from _loopback import FACES, JOHNS, KNN, enroll, memory_mib, served
+
 MAX_SECONDS = 60
-
-# The server process: a deployment, an operator key, then uvicorn as `serve` runs it.
-_SERVER = """
-import json, sys
-from pathlib import Path
-import uvicorn
-from facewarden.api import create_app
-from facewarden.config import Settings
-from facewarden.service.warden import Warden
-
-root, port = Path(sys.argv[1]), int(sys.argv[2])
-settings = Settings(data_dir=root / "data", key_dir=root / "keys", port=port)
-warden = Warden.open(settings, create=True, actor="bench:setup")
-key = warden.access.create_api_key("load test", "operator").secret
-print(json.dumps({"key": key}), flush=True)
-uvicorn.Server(uvicorn.Config(
-    create_app(settings, warden=warden), host="127.0.0.1", port=port, access_log=False,
-    log_level="warning", ws="none", lifespan="on", server_header=False,
-    timeout_keep_alive=settings.keep_alive_seconds, limit_concurrency=settings.max_connections,
-    h11_max_incomplete_event_size=64 * 1024,
-)).run()
-"""
 
 
 @dataclass
@@ -81,39 +53,6 @@ class Level:
     peak_rss_mib: float = 0.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_up(url: str, server: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            httpx.get(f"{url}/health", timeout=1).raise_for_status()
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise SystemExit(f"the server did not come up (exit code {server.poll()})")
-
-
-def _peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _enroll(client: httpx.Client, name: str, photo: Path, watchlist: str) -> httpx.Response:
-    record = json.dumps({"full_name": name, "lawful_basis": "load test"})
-    return client.post(
-        "/v1/subjects",
-        data={"record": record, "watchlist": watchlist},
-        files={"file": (photo.name, photo.read_bytes(), "image/jpeg")},
-    )
-
-
 def _gallery(client: httpx.Client) -> dict[str, str]:
     """Enroll the knn people (gallery photos) and the johns (first 3 chips): name -> id."""
     for watchlist in ("load", "enrolled"):
@@ -125,7 +64,7 @@ def _gallery(client: httpx.Client) -> dict[str, str]:
     people |= {p.name: sorted(p.glob("*.jpg"))[:1] for p in sorted(JOHNS.iterdir())}
     ids = {}
     for name, photos in people.items():
-        response = _enroll(client, name, photos[0], "load")
+        response = enroll(client, name, photos[0], "load", "load test")
         response.raise_for_status()
         ids[name] = response.json()["subject_id"]
     return ids
@@ -179,8 +118,12 @@ def _enroll_loop(url: str, key: str, stop: float, level: Level, tag: str) -> Non
     with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=120) as client:
         i = 0
         while time.perf_counter() < stop:
-            response = _enroll(
-                client, f"enrolled under load {tag}-{i}", photos[i % len(photos)], "enrolled"
+            response = enroll(
+                client,
+                f"enrolled under load {tag}-{i}",
+                photos[i % len(photos)],
+                "enrolled",
+                "load test",
             )
             i += 1
             if response.status_code == 201:
@@ -208,7 +151,7 @@ def run_level(
         level.lost = sum(
             client.get(f"/v1/subjects/{sid}").status_code != 200 for sid in level.acknowledged
         )
-    level.peak_rss_mib = _peak_rss_mib(pid)
+    level.peak_rss_mib = memory_mib(pid, "VmHWM")
     return level
 
 
@@ -238,37 +181,19 @@ def main() -> None:
         parser.error(f"--seconds must be in (0, {MAX_SECONDS}]")
     if not JOHNS.is_dir():
         sys.exit(f"the shared photos are missing: {FACES}")
-    with tempfile.TemporaryDirectory(prefix="facewarden-load-") as root:
-        port = _free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FACEWARDEN_")}
-        server = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, root, str(port)],
-            stdout=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
-        try:
-            assert server.stdout is not None
-            key = json.loads(server.stdout.readline())["key"]
-            url = f"http://127.0.0.1:{port}"
-            _wait_until_up(url, server)
-            with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=120) as client:
-                started = time.perf_counter()
-                ids = _gallery(client)
-                took = time.perf_counter() - started
-                print(f"gallery: {len(ids)} subjects enrolled over HTTP in {took:.1f} s")
-            probes = _probes(ids)
-            run_level(url, key, server.pid, probes, 1, min(2.0, args.seconds))  # warm-up
-            print(f"{os.cpu_count()} CPUs; {args.seconds:g} s per level; identify, fast mode")
-            print(
-                " clients requests    req/s  p50(ms)  p99(ms) errors  enrolled  lost  peakRSS(MiB)"
-            )
-            for clients in (int(c) for c in args.clients.split(",")):
-                print(
-                    _report(run_level(url, key, server.pid, probes, clients, args.seconds)),
-                    flush=True,
-                )
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+    with served("load") as server:
+        with server.client() as client:
+            started = time.perf_counter()
+            ids = _gallery(client)
+            took = time.perf_counter() - started
+            print(f"gallery: {len(ids)} subjects enrolled over HTTP in {took:.1f} s")
+        probes = _probes(ids)
+        url, key, pid = server.url, server.key, server.pid
+        run_level(url, key, pid, probes, 1, min(2.0, args.seconds))  # warm-up
+        print(f"{os.cpu_count()} CPUs; {args.seconds:g} s per level; identify, fast mode")
+        print(" clients requests    req/s  p50(ms)  p99(ms) errors  enrolled  lost  peakRSS(MiB)")
+        for clients in (int(c) for c in args.clients.split(",")):
+            print(_report(run_level(url, key, pid, probes, clients, args.seconds)), flush=True)
 
 
 if __name__ == "__main__":

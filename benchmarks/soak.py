@@ -36,9 +36,7 @@ import argparse
 import json
 import random
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -47,11 +45,10 @@ from pathlib import Path
 
 import httpx
 
-FACES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "faces"
-KNN = FACES / "face_recognition" / "examples" / "knn_examples"
-JOHNS = FACES / "dlib" / "examples" / "johns"
+from _loopback import JOHNS, KNN, enroll, memory_mib, served
+
 MAX_MINUTES = 30
-PASSWORD = "soak-test-password-0123"
+USERNAME, PASSWORD = "soakoperator", "soak-test-password-0123"
 MIX = {
     "identify": 30,
     "verify": 15,
@@ -60,28 +57,6 @@ MIX = {
     "sightings": 10,
     "console": 15,
 }
-
-_SERVER = """
-import json, sys
-from pathlib import Path
-import uvicorn
-from facewarden.api import create_app
-from facewarden.config import Settings
-from facewarden.service.warden import Warden
-
-root, port, password = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-settings = Settings(data_dir=root / "data", key_dir=root / "keys", port=port)
-warden = Warden.open(settings, create=True, actor="soak:setup")
-key = warden.access.create_api_key("soak", "operator").secret
-warden.access.create_user("soakoperator", password, "operator")
-print(json.dumps({"key": key}), flush=True)
-uvicorn.Server(uvicorn.Config(
-    create_app(settings, warden=warden), host="127.0.0.1", port=port, access_log=False,
-    log_level="warning", ws="none", lifespan="on", server_header=False,
-    timeout_keep_alive=settings.keep_alive_seconds, limit_concurrency=settings.max_connections,
-    h11_max_incomplete_event_size=64 * 1024,
-)).run()
-"""
 
 
 @dataclass
@@ -110,41 +85,6 @@ class Soak:
             self.samples.append(sample)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def _wait_until_up(url: str, server: subprocess.Popen[str]) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and server.poll() is None:
-        try:
-            httpx.get(f"{url}/health", timeout=1).raise_for_status()
-            return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise SystemExit(f"the server did not come up (exit code {server.poll()})")
-
-
-def _enroll(client: httpx.Client, name: str, photo: Path, watchlist: str) -> httpx.Response:
-    record = json.dumps({"full_name": name, "lawful_basis": "soak test"})
-    return client.post(
-        "/v1/subjects",
-        data={"record": record, "watchlist": watchlist},
-        files={"file": (photo.name, photo.read_bytes(), "image/jpeg")},
-    )
-
-
 def _setup(client: httpx.Client) -> tuple[list[tuple[bytes, str]], list[str]]:
     """The gallery, two pushed cameras; (probe bytes, expected subject) pairs and camera names."""
     for watchlist in ("soak", "enrolled"):
@@ -158,7 +98,7 @@ def _setup(client: httpx.Client) -> tuple[list[tuple[bytes, str]], list[str]]:
     for name, photos in people.items():
         # The first photo with exactly one usable face (some show a second person).
         for photo in photos:
-            response = _enroll(client, name, photo, "soak")
+            response = enroll(client, name, photo, "soak", "soak test")
             if response.status_code == 201:
                 ids[name] = response.json()["subject_id"]
                 break
@@ -235,9 +175,8 @@ class Client:
     def _enroll(self, soak: Soak, image: bytes, expected: str) -> int:
         self.enrolled += 1
         photo = self.photos[self.rng.randrange(len(self.photos))]
-        response = _enroll(
-            self.http, f"soak enrolled {id(self)}-{self.enrolled}", photo, "enrolled"
-        )
+        name = f"soak enrolled {id(self)}-{self.enrolled}"
+        response = enroll(self.http, name, photo, "enrolled", "soak test")
         if response.status_code == 201:
             with soak.lock:
                 soak.acknowledged.append(response.json()["subject_id"])
@@ -258,7 +197,7 @@ class Client:
     def _console(self, soak: Soak, image: bytes, expected: str) -> int:
         with httpx.Client(base_url=self.url, timeout=60) as browser:
             login = browser.post(
-                "/v1/auth/login", json={"username": "soakoperator", "password": PASSWORD}
+                "/v1/auth/login", json={"username": USERNAME, "password": PASSWORD}
             )
             if login.status_code != 200:
                 return login.status_code
@@ -275,44 +214,31 @@ class Client:
 
 def _sample_rss(pid: int, soak: Soak, stop: threading.Event, stage: list[int]) -> None:
     while not stop.wait(5.0):
-        soak.rss.append((time.time(), _rss_mib(pid), stage[0]))
+        soak.rss.append((time.time(), memory_mib(pid), stage[0]))
 
 
 def run(minutes: float, stages: list[int], out: Path) -> int:
-    url_port = _free_port()
-    url = f"http://127.0.0.1:{url_port}"
-    with tempfile.TemporaryDirectory(prefix="facewarden-soak-") as tmp:
-        server = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, tmp, str(url_port), PASSWORD],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        try:
-            assert server.stdout is not None
-            key = json.loads(server.stdout.readline())["key"]
-            _wait_until_up(url, server)
-            with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=120) as admin:
-                probes, cameras = _setup(admin)
-            soak, stop, stage_now = Soak(), threading.Event(), [0]
-            sampler = threading.Thread(target=_sample_rss, args=(server.pid, soak, stop, stage_now))
-            sampler.start()
-            started = time.time()
-            per_stage = minutes * 60 / len(stages)
-            for index, clients in enumerate(stages):
-                stage_now[0] = index
-                _stage(url, key, probes, cameras, clients, per_stage, soak, index)
-                soak.rss.append((time.time(), _rss_mib(server.pid), index))
-                print(f"stage {index + 1}/{len(stages)} ({clients} clients) done", flush=True)
-            stop.set()
-            sampler.join()
-            with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60) as admin:
-                soak.lost = sum(
-                    admin.get(f"/v1/subjects/{sid}", params={"purpose": "soak"}).status_code != 200
-                    for sid in soak.acknowledged
-                )
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
+    with served("soak", username=USERNAME, password=PASSWORD) as server:
+        url, key = server.url, server.key
+        with server.client() as admin:
+            probes, cameras = _setup(admin)
+        soak, stop, stage_now = Soak(), threading.Event(), [0]
+        sampler = threading.Thread(target=_sample_rss, args=(server.pid, soak, stop, stage_now))
+        sampler.start()
+        started = time.time()
+        per_stage = minutes * 60 / len(stages)
+        for index, clients in enumerate(stages):
+            stage_now[0] = index
+            _stage(url, key, probes, cameras, clients, per_stage, soak, index)
+            soak.rss.append((time.time(), memory_mib(server.pid), index))
+            print(f"stage {index + 1}/{len(stages)} ({clients} clients) done", flush=True)
+        stop.set()
+        sampler.join()
+        with server.client(timeout=60) as admin:
+            soak.lost = sum(
+                admin.get(f"/v1/subjects/{sid}", params={"purpose": "soak"}).status_code != 200
+                for sid in soak.acknowledged
+            )
     return _report(soak, stages, started, out)
 
 
