@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,10 +78,18 @@ def _serve(app: Any, host: str = "127.0.0.1") -> tuple[uvicorn.Server, threading
     return server, thread, port
 
 
-def start_server(
-    root: Path, **overrides: Any
-) -> tuple[LiveServer, uvicorn.Server, threading.Thread]:
-    """A fresh deployment under ``root`` served on loopback, with a key per role."""
+@contextmanager
+def serving(
+    root: Path, *, second_investigator: bool = False, **overrides: Any
+) -> Iterator[LiveServer]:
+    """A fresh deployment under ``root`` served on loopback, a key per role; stopped on leaving.
+
+    Args:
+        root: the deployment's folder (data and keys).
+        second_investigator: also issue ``investigator2``, the second person
+            who approves another investigator's location-history request.
+        **overrides: Settings fields.
+    """
     values: dict[str, Any] = {
         "data_dir": root / "data",
         "key_dir": root / "keys",
@@ -88,14 +98,17 @@ def start_server(
     }
     settings = Settings(**(values | overrides))
     warden = Warden.open(settings, create=True, actor="test:setup")
-    keys = {role: warden.access.create_api_key(f"test {role}", role).secret for role in ROLES}
-    app = create_app(settings, warden=warden)
-    server, thread, port = _serve(app)
-    return LiveServer(f"http://127.0.0.1:{port}", warden, settings, keys, app), server, thread
-
-
-def stop_server(live: LiveServer, server: uvicorn.Server, thread: threading.Thread) -> None:
-    """Stop the server and close the deployment."""
-    server.should_exit = True
-    thread.join(timeout=30)
-    live.warden.close()
+    try:
+        keys = {role: warden.access.create_api_key(f"test {role}", role).secret for role in ROLES}
+        app = create_app(settings, warden=warden)
+        server, thread, port = _serve(app)
+        try:
+            live = LiveServer(f"http://127.0.0.1:{port}", warden, settings, keys, app)
+            if second_investigator:
+                live.add_key("investigator2", "investigator")
+            yield live
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
+    finally:
+        warden.close()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ._live import EXAMPLES, FACES, KNN, LiveServer, start_server, stop_server
+from ._live import EXAMPLES, FACES, KNN, LiveServer, serving
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +24,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     sends one bad key to every operation (60 and more), all from 127.0.0.1.
     The lockout itself is tested at whatever the limit is (test_sessions).
     """
-    running, server, thread = start_server(
-        tmp_path_factory.mktemp("live"), api_key_max_failures=200
-    )
-    yield running
-    stop_server(running, server, thread)
+    with serving(tmp_path_factory.mktemp("live"), api_key_max_failures=200) as running:
+        yield running
 
 
 @pytest.fixture(scope="session")

@@ -22,18 +22,17 @@ import httpx
 import pytest
 from PIL import Image
 
-from ._live import LiveServer, start_server, stop_server
+from ._live import LiveServer, serving
 
 CAP = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    running, server, thread = start_server(
+    with serving(
         tmp_path_factory.mktemp("bad-input"), max_image_bytes=CAP, read_timeout_seconds=1.0
-    )
-    yield running
-    stop_server(running, server, thread)
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ import pytest
 from facewarden.service.audit import REDACTED
 from facewarden.service.ingest import CameraStatus
 
-from ._live import LiveServer, start_server, stop_server
+from ._live import LiveServer, serving
 
 NAME = "Barack Obama"
 SECRET_SOURCE = "rtsp://admin:hunter2secret@10.0.0.5:554/live/ch1"
@@ -368,16 +368,12 @@ def approving(
     tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]
 ) -> Iterator[tuple[LiveServer, str]]:
     """A second server whose location histories need a second person's approval."""
-    running, server, thread = start_server(
-        tmp_path_factory.mktemp("approving"), history_needs_approval=True
-    )
-    try:
-        running.add_key("investigator2", "investigator")
+    with serving(
+        tmp_path_factory.mktemp("approving"), second_investigator=True, history_needs_approval=True
+    ) as running:
         with running.client("operator") as operator:
             subject = _enroll(operator, photos["obama"])
         yield running, subject
-    finally:
-        stop_server(running, server, thread)
 
 
 def test_a_history_waits_for_a_second_investigators_approval(
@@ -497,8 +493,7 @@ def test_a_pushed_stream_that_goes_quiet_is_ended_and_its_counts_written(
     # A client that stops pushing without calling /frames/end: the server ends
     # the stream itself, so its tracks close and its crowd minute is stored. The idle
     # limit leaves a loaded machine time to answer the push before the check below.
-    running, server, thread = start_server(tmp_path_factory.mktemp("quiet"), push_idle_seconds=4.0)
-    try:
+    with serving(tmp_path_factory.mktemp("quiet"), push_idle_seconds=4.0) as running:
         state = running.app.state.server
         with running.client("operator") as operator:
             camera = _camera(operator, "hall")["camera_id"]
@@ -517,8 +512,6 @@ def test_a_pushed_stream_that_goes_quiet_is_ended_and_its_counts_written(
             # A new frame opens a new stream.
             assert _push(operator, "hall", photos["obama2"].read_bytes(), None).status_code == 200
             assert state.open_stream(camera) is not None
-    finally:
-        stop_server(running, server, thread)
 
 
 def test_the_server_purges_expired_sightings_itself(
@@ -526,10 +519,7 @@ def test_the_server_purges_expired_sightings_itself(
 ) -> None:
     # Promise 11: sightings expire after 24 h and an hourly purge deletes them. The
     # server runs that purge itself (here every 1.2 s), not only `facewarden purge`.
-    running, server, thread = start_server(
-        tmp_path_factory.mktemp("purging"), purge_interval_minutes=0.02
-    )
-    try:
+    with serving(tmp_path_factory.mktemp("purging"), purge_interval_minutes=0.02) as running:
         with running.client("operator") as operator:
             subject = _enroll(operator, photos["obama"])
             camera_id = _camera(operator, "door", watchlists=["entrance"])["camera_id"]
@@ -551,5 +541,3 @@ def test_the_server_purges_expired_sightings_itself(
         assert warden.store.get_sighting(fresh) is not None
         purges = [e for e in warden.audit.entries(limit=1000) if e.action == "retention.purge"]
         assert purges and purges[0].actor == "system:retention"
-    finally:
-        stop_server(running, server, thread)

@@ -7,16 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from ._live import LiveServer, start_server, stop_server
+from ._live import LiveServer, serving
 
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    running, server, thread = start_server(
-        tmp_path_factory.mktemp("closed"), compreface_lawful_basis=None
-    )
-    yield running
-    stop_server(running, server, thread)
+    with serving(tmp_path_factory.mktemp("closed"), compreface_lawful_basis=None) as running:
+        yield running
 
 
 def test_enrolling_is_refused_and_recognising_works(

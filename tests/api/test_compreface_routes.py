@@ -26,7 +26,7 @@ from PIL import Image, ImageFilter
 
 from facewarden.vision.pipeline import Pipeline
 
-from ._live import LiveServer, start_server, stop_server
+from ._live import LiveServer, serving
 
 OBAMA, BIDEN = "Barack Obama", "Joe Biden"
 RECOGNITION, FACES = "/api/v1/recognition", "/api/v1/recognition/faces"
@@ -34,11 +34,8 @@ RECOGNITION, FACES = "/api/v1/recognition", "/api/v1/recognition/faces"
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    running, server, thread = start_server(
-        tmp_path_factory.mktemp("compreface"), keep_enrollment_photos=True
-    )
-    yield running
-    stop_server(running, server, thread)
+    with serving(tmp_path_factory.mktemp("compreface"), keep_enrollment_photos=True) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 import pytest
 
-from ._live import LiveServer, start_server, stop_server
+from ._live import LiveServer, serving
 
 NAME = "Barack Obama"
 NOTE = "Guard Mirela checked the badge at gate 4"
@@ -32,16 +32,15 @@ CASE = "CASE-2026-0511"
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    running, server, thread = start_server(
+    with serving(
         tmp_path_factory.mktemp("desk"),
+        second_investigator=True,
         keep_enrollment_photos=True,
         history_needs_approval=True,
         mode="fast",
         enroll_mode="fast",
-    )
-    running.add_key("investigator2", "investigator")
-    yield running
-    stop_server(running, server, thread)
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ import pytest
 
 from facewarden.service import SubjectRecord
 
-from ._live import LiveServer, start_server, stop_server
+from ._live import LiveServer, serving
 
 WINDOW_MINUTES = 30
 CASE = "CASE-2026-0442"
@@ -29,16 +29,15 @@ CASE = "CASE-2026-0442"
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    running, server, thread = start_server(
+    with serving(
         tmp_path_factory.mktemp("live-window"),
+        second_investigator=True,
         live_window_minutes=WINDOW_MINUTES,
         history_needs_approval=True,
         mode="fast",
         enroll_mode="fast",
-    )
-    running.add_key("investigator2", "investigator")
-    yield running
-    stop_server(running, server, thread)
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
