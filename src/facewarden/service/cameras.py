@@ -9,24 +9,16 @@ retention for itself; only an admin may raise it beyond the deployment's
 ``sighting_retention_hours``. A camera's source (a file path or stream URL)
 is what ``facewarden watch`` reads. Every change is audited.
 
-A source is a secret: an RTSP URL often carries a user name and password,
-and any URL maps the camera network. It is stored only sealed
-(AES-256-GCM, associated data ``cameras``/camera id/``source``, so a
-ciphertext moved to another camera fails to open) under the deployment's
-data key: the data key of the key check (:mod:`facewarden.service.keycheck`),
-which master-key rotation re-wraps and ``keys status`` counts, so rotating
-and then destroying an old master key keeps every source readable. A
-per-camera data key would not be re-wrapped by the rotation, which knows
-only subjects' keys and the key check.
+A source is a secret, stored only sealed
+(:mod:`facewarden.service.camera_sources`).
 
 :attr:`Camera.source` is the plaintext, for the code that opens the source;
 :meth:`Camera.to_dict` (JSON, the CLI listing) shows only its kind and
 :attr:`Camera.redacted_source` (``rtsp://host:554/...``, ``.../clip.mp4``).
-
-Databases from before schema version 4 hold sources in the clear
-(``legacy_source``; a migration has no keys to seal them with):
-:meth:`Cameras.seal_legacy_sources` seals and clears them, and runs by
-itself the first time cameras are read or added with such a row present.
+:meth:`Cameras.seal_legacy_sources` seals the sources of databases from
+before schema version 4, which hold them in the clear (``legacy_source``),
+and runs by itself the first time cameras are read or added with such a row
+present.
 """
 
 from __future__ import annotations
@@ -36,11 +28,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from facewarden.config import Settings
-from facewarden.errors import FacewardenError, IntegrityError, NotFoundError, PermissionDeniedError
-from facewarden.privacy.crypto import Envelope, WrappedKey
+from facewarden.errors import FacewardenError, NotFoundError, PermissionDeniedError
 from facewarden.service.audit import AuditLog
+from facewarden.service.camera_sources import open_camera_source, seal_camera_source
 from facewarden.service.context import Context
-from facewarden.service.keycheck import KEY_CHECK, key_check_key
 from facewarden.service.records import invalid_input, new_id
 from facewarden.service.sensitive_places import (
     is_sensitive_place,
@@ -56,9 +47,7 @@ __all__ = [
     "Camera",
     "Cameras",
     "camera_retention_hours",
-    "open_camera_source",
     "resolve_camera",
-    "seal_camera_source",
 ]
 
 logger = logging.getLogger(__name__)
@@ -66,7 +55,6 @@ logger = logging.getLogger(__name__)
 _MAX_NAME = 64
 _MAX_LOCATION = 128
 _MAX_SOURCE = 2000
-_SEALED = {"table": "cameras", "field": "source"}
 _RAISED_RETENTION = "camera_retention_raised:"
 
 
@@ -84,36 +72,6 @@ def camera_retention_hours(settings: Settings, reader: Reader, camera: CameraRow
     if hours <= limit or reader.get_meta(_RAISED_RETENTION + camera.camera_id) == str(hours):
         return hours
     return limit
-
-
-def _deployment_key(reader: Reader) -> WrappedKey:
-    check = reader.get_meta(KEY_CHECK)
-    if check is None:
-        raise IntegrityError("the database has no key check: restore it from a backup")
-    return key_check_key(check)
-
-
-def seal_camera_source(
-    envelope: Envelope, reader: Reader, camera_id: str, source: str | None
-) -> bytes | None:
-    """``source`` sealed for storage in camera ``camera_id``'s row (None stays None)."""
-    if source is None:
-        return None
-    return envelope.encrypt_str(source, data_key=_deployment_key(reader), row=camera_id, **_SEALED)
-
-
-def open_camera_source(envelope: Envelope, reader: Reader, row: CameraRow) -> str | None:
-    """The plaintext source of a stored camera (a legacy plaintext one as it is).
-
-    Raises:
-        IntegrityError: the sealed source was altered or moved from another camera.
-        KeyMaterialError: its master key is not in the key ring.
-    """
-    if row.sealed_source is not None:
-        return envelope.decrypt_str(
-            row.sealed_source, data_key=_deployment_key(reader), row=row.camera_id, **_SEALED
-        )
-    return row.legacy_source
 
 
 @dataclass(frozen=True)
