@@ -24,6 +24,10 @@ EXAMPLES = FACES / "face_recognition" / "examples"
 KNN = EXAMPLES / "knn_examples"
 
 
+FAST = {"mode": "fast", "enroll_mode": "fast"}
+"""Settings for the fast pipelines, where a test's point is not the models."""
+
+
 @dataclass
 class LiveServer:
     """A running server: its URL, its deployment, and an API key per role."""
@@ -80,14 +84,14 @@ def _serve(app: Any, host: str = "127.0.0.1") -> tuple[uvicorn.Server, threading
 
 @contextmanager
 def serving(
-    root: Path, *, second_investigator: bool = False, **overrides: Any
+    root: Path, *, history_approval: bool = False, **overrides: Any
 ) -> Iterator[LiveServer]:
     """A fresh deployment under ``root`` served on loopback, a key per role; stopped on leaving.
 
     Args:
         root: the deployment's folder (data and keys).
-        second_investigator: also issue ``investigator2``, the second person
-            who approves another investigator's location-history request.
+        history_approval: location histories need a second person's approval
+            (``history_needs_approval``), and ``investigator2`` is issued to give it.
         **overrides: Settings fields.
     """
     values: dict[str, Any] = {
@@ -95,6 +99,7 @@ def serving(
         "key_dir": root / "keys",
         "workers": 1,
         "compreface_lawful_basis": "consent form on file (test)",
+        "history_needs_approval": history_approval,
     }
     settings = Settings(**(values | overrides))
     warden = Warden.open(settings, create=True, actor="test:setup")
@@ -104,7 +109,7 @@ def serving(
         server, thread, port = _serve(app)
         try:
             live = LiveServer(f"http://127.0.0.1:{port}", warden, settings, keys, app)
-            if second_investigator:
+            if history_approval:
                 live.add_key("investigator2", "investigator")
             yield live
         finally:

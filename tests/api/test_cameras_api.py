@@ -368,9 +368,7 @@ def approving(
     tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]
 ) -> Iterator[tuple[LiveServer, str]]:
     """A second server whose location histories need a second person's approval."""
-    with serving(
-        tmp_path_factory.mktemp("approving"), second_investigator=True, history_needs_approval=True
-    ) as running:
+    with serving(tmp_path_factory.mktemp("approving"), history_approval=True) as running:
         with running.client("operator") as operator:
             subject = _enroll(operator, photos["obama"])
         yield running, subject

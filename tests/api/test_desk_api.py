@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 import pytest
 
-from ._live import LiveServer, serving
+from ._live import FAST, LiveServer, serving
 
 NAME = "Barack Obama"
 NOTE = "Guard Mirela checked the badge at gate 4"
@@ -32,14 +32,8 @@ CASE = "CASE-2026-0511"
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with serving(
-        tmp_path_factory.mktemp("desk"),
-        second_investigator=True,
-        keep_enrollment_photos=True,
-        history_needs_approval=True,
-        mode="fast",
-        enroll_mode="fast",
-    ) as running:
+    root = tmp_path_factory.mktemp("desk")
+    with serving(root, history_approval=True, keep_enrollment_photos=True, **FAST) as running:
         yield running
 
 

@@ -21,7 +21,7 @@ import pytest
 
 from facewarden.service import SubjectRecord
 
-from ._live import LiveServer, serving
+from ._live import FAST, LiveServer, serving
 
 WINDOW_MINUTES = 30
 CASE = "CASE-2026-0442"
@@ -29,13 +29,9 @@ CASE = "CASE-2026-0442"
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    root = tmp_path_factory.mktemp("live-window")
     with serving(
-        tmp_path_factory.mktemp("live-window"),
-        second_investigator=True,
-        live_window_minutes=WINDOW_MINUTES,
-        history_needs_approval=True,
-        mode="fast",
-        enroll_mode="fast",
+        root, history_approval=True, live_window_minutes=WINDOW_MINUTES, **FAST
     ) as running:
         yield running
 
