@@ -1,0 +1,153 @@
+"""What the CompreFace-compatible routes share: parameters, errors, image bodies, routing.
+
+See :mod:`facewarden.api.compreface`. Images come as multipart file fields
+or base64 in JSON, each capped at ``max_image_bytes``; the service calls run
+in the image thread pool as the request's caller.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Query, Request
+from starlette.datastructures import UploadFile
+
+from facewarden.api.auth import allow
+from facewarden.api.compreface_schemas import CfError
+from facewarden.api.errors import UnsupportedMediaError
+from facewarden.api.state import acting_warden, image_work
+from facewarden.api.uploads import decode_base64_image
+from facewarden.errors import FacewardenError, ImageTooLargeError
+from facewarden.service.warden import Warden
+
+__all__ = [
+    "ERRORS",
+    "ROLES",
+    "Detect",
+    "Limit",
+    "MissingPartError",
+    "PluginNames",
+    "Predictions",
+    "Routes",
+    "Status",
+    "Threshold",
+    "call",
+    "images",
+    "operation",
+]
+
+T = TypeVar("T")
+ROLES = ("operator",)
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": CfError} for code in (400, 401, 403, 404, 413, 415, 429)
+}
+Limit = Annotated[int, Query(ge=0, le=1000, description="faces to use, biggest first; 0: all")]
+Threshold = Annotated[
+    float | None, Query(ge=0.0, le=1.0, description="min. box.probability of a face")
+]
+PluginNames = Annotated[
+    str,
+    Query(max_length=200, description="comma-separated: calculator, landmarks, pose"),
+]
+Status = Annotated[bool, Query(description="add execution_time and plugins_versions")]
+Detect = Annotated[bool, Query(description="false: the image is one cropped face")]
+Predictions = Annotated[int, Query(ge=1, le=1000, description="subjects per face (capped)")]
+
+
+class MissingPartError(FacewardenError):
+    """A required image field is missing from the request."""
+
+    http_status = 400
+    compreface_code = 33
+
+
+def _image_body(*fields: str) -> dict[str, Any]:
+    binary = {name: {"type": "string", "format": "binary"} for name in fields}
+    encoded = {name: {"type": "string", "description": "base64"} for name in fields}
+    return {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {"type": "object", "properties": binary, "required": list(fields)}
+            },
+            "application/json": {
+                "schema": {"type": "object", "properties": encoded, "required": list(fields)}
+            },
+        },
+    }
+
+
+def operation(*image_fields: str) -> dict[str, Any]:
+    kwargs = allow(*ROLES)
+    if image_fields:
+        kwargs["openapi_extra"] = kwargs["openapi_extra"] | {
+            "requestBody": _image_body(*image_fields)
+        }
+    return kwargs | {"responses": ERRORS, "response_model_exclude_none": True}
+
+
+class Routes:
+    """An API router whose every path also answers with a trailing slash.
+
+    CompreFace's documentation writes some paths with one; ``path/`` is
+    served by the same function, hidden from the OpenAPI document, without
+    a redirect.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.router = APIRouter(**kwargs)
+
+    def __call__(
+        self, method: str, path: str, **kwargs: Any
+    ) -> Callable[[Callable[..., T]], Callable[..., T]]:
+        """Register ``path`` and, hidden, ``path/``."""
+
+        def decorate(function: Callable[..., T]) -> Callable[..., T]:
+            self.router.add_api_route(path, function, methods=[method], **kwargs)
+            hidden = kwargs | {"include_in_schema": False}
+            self.router.add_api_route(path + "/", function, methods=[method], **hidden)
+            return function
+
+        return decorate
+
+
+async def images(request: Request, *fields: str) -> list[bytes]:
+    """The images in ``fields`` of a multipart or JSON (base64) body, each capped."""
+    cap = acting_warden(request).settings.max_image_bytes
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media == "multipart/form-data":
+        async with request.form(max_files=len(fields), max_fields=16) as form:
+            parts = [form.get(name) for name in fields]
+            images = []
+            for name, part in zip(fields, parts, strict=True):
+                if not isinstance(part, UploadFile):
+                    raise MissingPartError(f"Required request part '{name}' is not present")
+                data = await part.read(cap + 1)
+                if len(data) > cap:
+                    raise ImageTooLargeError(f"{name}: the image is larger than {cap} bytes")
+                images.append(data)
+            return images
+    if media == "application/json":
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            raise MissingPartError("the body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise MissingPartError("the body must be a JSON object")
+        images = []
+        for name in fields:
+            value = body.get(name)
+            if not isinstance(value, str):
+                raise MissingPartError(f"Required request part '{name}' is not present")
+            images.append(decode_base64_image(value, cap, field=name))
+        return images
+    raise UnsupportedMediaError("multipart/form-data or application/json", media)
+
+
+async def call(request: Request, work: Callable[[Warden], T]) -> T:
+    """Run the (CPU-heavy) service call in the image thread pool, as the request's caller."""
+    warden = acting_warden(request)
+    return await image_work(request, lambda: work(warden))

@@ -1,0 +1,284 @@
+"""CompreFace-compatible recognize, verify, detect and the embedding routes (CompreFace 1.2).
+
+Included in :data:`facewarden.api.compreface.router` (under ``/api/v1``).
+Similarities are facewarden's calibrated ones
+(:mod:`facewarden.service.compreface_match`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from fastapi import Request
+
+from facewarden.api.compreface_http import (
+    Detect,
+    Limit,
+    PluginNames,
+    Predictions,
+    Routes,
+    Status,
+    Threshold,
+    call,
+    images,
+    operation,
+)
+from facewarden.api.compreface_schemas import (
+    CfComparedFace,
+    CfDetectOut,
+    CfEmbeddingsCompareIn,
+    CfEmbeddingSimilarity,
+    CfEmbeddingsIn,
+    CfEmbeddingsRecognizeOut,
+    CfEmbeddingSubjects,
+    CfEmbeddingsVerifyOut,
+    CfFace,
+    CfRecognizedFace,
+    CfRecognizeOut,
+    CfSimilarSubject,
+    CfVerifyImagesItem,
+    CfVerifyImagesOut,
+    CfVerifyOut,
+)
+from facewarden.api.state import acting_warden
+from facewarden.service.compreface_faces import AVAILABLE_PLUGINS, FoundFace, Plugins
+from facewarden.service.compreface_match import ComparedFace
+from facewarden.service.warden import Warden
+
+__all__ = ["router"]
+
+_route = Routes()
+router = _route.router
+
+
+def _versions(warden: Warden, status: bool) -> dict[str, str] | None:
+    """``plugins_versions``: the detector and every plugin this deployment runs."""
+    if not status:
+        return None
+    pipeline = warden.pipeline
+    detector = str(getattr(pipeline.detector, "name", "facewarden"))
+    calculator = str(getattr(pipeline.embedder, "name", "facewarden"))
+    names = {
+        "calculator": f"facewarden.{calculator}",
+        "landmarks": "dlib.shape_predictor_5_face_landmarks",
+        "pose": "facewarden.pose_from_landmarks",
+    }
+    return {"detector": f"facewarden.{detector}"} | {p: names[p] for p in AVAILABLE_PLUGINS}
+
+
+def _elapsed(started: float, status: bool) -> float | None:
+    return (time.perf_counter() - started) * 1000 if status else None
+
+
+def _compared(
+    faces: Sequence[ComparedFace], plugins: Plugins, elapsed: float | None
+) -> list[CfComparedFace]:
+    return [
+        CfComparedFace(
+            **CfFace.of(f, plugins, elapsed_ms=elapsed).model_dump(), similarity=f.similarity
+        )
+        for f in faces
+    ]
+
+
+# -- recognition, verification, detection --------------------------------------
+
+
+@_route("POST", "/recognition/recognize", response_model=CfRecognizeOut, **operation("file"))
+async def recognize(
+    request: Request,
+    limit: Limit = 0,
+    prediction_count: Predictions = 1,
+    det_prob_threshold: Threshold = None,
+    face_plugins: PluginNames = "",
+    status: Status = False,
+    detect_faces: Detect = True,
+) -> CfRecognizeOut:
+    """Each face of a photo with its most similar subjects (calibrated similarity)."""
+    [image] = await images(request, "file")
+    plugins, started = Plugins.parse(face_plugins), time.perf_counter()
+    faces = await call(
+        request,
+        lambda w: w.compreface_match.recognize(
+            image,
+            limit=limit,
+            prediction_count=prediction_count,
+            min_probability=det_prob_threshold,
+            detect_faces=detect_faces,
+        ),
+    )
+    elapsed = _elapsed(started, status)
+    return CfRecognizeOut(
+        result=[
+            CfRecognizedFace(
+                **CfFace.of(f, plugins, elapsed_ms=elapsed).model_dump(),
+                subjects=[CfSimilarSubject(subject=n, similarity=s) for n, s in f.subjects],
+            )
+            for f in faces
+        ],
+        plugins_versions=_versions(acting_warden(request), status),
+    )
+
+
+@_route(
+    "POST", "/recognition/faces/{image_id}/verify", response_model=CfVerifyOut, **operation("file")
+)
+async def verify_example(
+    image_id: str,
+    request: Request,
+    limit: Limit = 0,
+    det_prob_threshold: Threshold = None,
+    face_plugins: PluginNames = "",
+    status: Status = False,
+    detect_faces: Detect = True,
+) -> CfVerifyOut:
+    """The faces of a photo, each with its similarity to a stored example."""
+    [image] = await images(request, "file")
+    plugins, started = Plugins.parse(face_plugins), time.perf_counter()
+    faces = await call(
+        request,
+        lambda w: w.compreface_match.verify(
+            image_id,
+            image,
+            limit=limit,
+            min_probability=det_prob_threshold,
+            detect_faces=detect_faces,
+        ),
+    )
+    return CfVerifyOut(
+        result=_compared(faces, plugins, _elapsed(started, status)),
+        plugins_versions=_versions(acting_warden(request), status),
+    )
+
+
+@_route(
+    "POST",
+    "/verification/verify",
+    response_model=CfVerifyImagesOut,
+    **operation("source_image", "target_image"),
+)
+async def verify_images(
+    request: Request,
+    limit: Limit = 0,
+    det_prob_threshold: Threshold = None,
+    face_plugins: PluginNames = "",
+    status: Status = False,
+    detect_faces: Detect = True,
+) -> CfVerifyImagesOut:
+    """The one face of the source photo against each face of the target photo."""
+    source, target = await images(request, "source_image", "target_image")
+    plugins, started = Plugins.parse(face_plugins), time.perf_counter()
+    main, matches = await call(
+        request,
+        lambda w: w.compreface_match.verify_images(
+            source,
+            target,
+            limit=limit,
+            min_probability=det_prob_threshold,
+            detect_faces=detect_faces,
+        ),
+    )
+    elapsed = _elapsed(started, status)
+    item = CfVerifyImagesItem(
+        source_image_face=CfFace.of(main, plugins, elapsed_ms=elapsed),
+        face_matches=_compared(matches, plugins, elapsed),
+        plugins_versions=_versions(acting_warden(request), status),
+    )
+    return CfVerifyImagesOut(result=[item])
+
+
+@_route("POST", "/detection/detect", response_model=CfDetectOut, **operation("file"))
+async def detect(
+    request: Request,
+    limit: Limit = 0,
+    det_prob_threshold: Threshold = None,
+    face_plugins: PluginNames = "",
+    status: Status = False,
+    detect_faces: Detect = True,
+) -> CfDetectOut:
+    """The faces of a photo."""
+    [image] = await images(request, "file")
+    plugins, started = Plugins.parse(face_plugins), time.perf_counter()
+    faces: list[FoundFace] = await call(
+        request,
+        lambda w: w.compreface_match.detect(
+            image,
+            limit=limit,
+            min_probability=det_prob_threshold,
+            detect_faces=detect_faces,
+            embed=plugins.calculator,
+        ),
+    )
+    elapsed = _elapsed(started, status)
+    return CfDetectOut(
+        result=[CfFace.of(f, plugins, elapsed_ms=elapsed) for f in faces],
+        plugins_versions=_versions(acting_warden(request), status),
+    )
+
+
+# -- embeddings (CompreFace 1.2) -----------------------------------------------
+
+
+@_route(
+    "POST",
+    "/recognition/embeddings/recognize",
+    response_model=CfEmbeddingsRecognizeOut,
+    **operation(),
+)
+def recognize_embeddings(
+    body: CfEmbeddingsIn, request: Request, prediction_count: Predictions = 1
+) -> CfEmbeddingsRecognizeOut:
+    """The most similar subjects of each embedding (as the calculator plugin returns them)."""
+    answers = acting_warden(request).compreface_match.recognize_embeddings(
+        body.embeddings, prediction_count=prediction_count
+    )
+    return CfEmbeddingsRecognizeOut(
+        result=[
+            CfEmbeddingSubjects(
+                embedding=e,
+                similarities=[CfSimilarSubject(subject=n, similarity=s) for n, s in a.subjects],
+            )
+            for e, a in zip(body.embeddings, answers, strict=True)
+        ]
+    )
+
+
+@_route(
+    "POST",
+    "/recognition/embeddings/faces/{image_id}/verify",
+    response_model=CfEmbeddingsVerifyOut,
+    **operation(),
+)
+def verify_embeddings(
+    image_id: str, body: CfEmbeddingsIn, request: Request
+) -> CfEmbeddingsVerifyOut:
+    """The similarity of each embedding to a stored example."""
+    similarities = acting_warden(request).compreface_match.verify_embeddings(
+        image_id, body.embeddings
+    )
+    return CfEmbeddingsVerifyOut(
+        result=[
+            CfEmbeddingSimilarity(embedding=e, similarity=s)
+            for e, s in zip(body.embeddings, similarities, strict=True)
+        ]
+    )
+
+
+@_route(
+    "POST",
+    "/verification/embeddings/verify",
+    response_model=CfEmbeddingsVerifyOut,
+    **operation(),
+)
+def compare_embeddings(body: CfEmbeddingsCompareIn, request: Request) -> CfEmbeddingsVerifyOut:
+    """The similarity of each target embedding to the source embedding."""
+    similarities = acting_warden(request).compreface_match.compare_embeddings(
+        body.source, body.targets
+    )
+    return CfEmbeddingsVerifyOut(
+        result=[
+            CfEmbeddingSimilarity(embedding=e, similarity=s)
+            for e, s in zip(body.targets, similarities, strict=True)
+        ]
+    )
