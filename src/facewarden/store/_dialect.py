@@ -1,0 +1,267 @@
+"""What differs between facewarden's SQLite and PostgreSQL SQL, small and explicit.
+
+Private to the stores. Queries are written once, with ``?`` marks, and run
+through :class:`Queries`, the base of every query mixin; the store says
+which :class:`Dialect` it speaks:
+
+* parameters: ``?`` (SQLite) or ``%s`` (psycopg), translated once per query
+  text; a literal ``%`` or ``?`` has no place in shared SQL (bind it as a
+  parameter), and SQL already in psycopg's form passes through unchanged;
+* times: SQLite keeps fixed-width UTC text (:func:`ts_text`, which sorts as
+  the times do), PostgreSQL ``timestamptz`` (:func:`utc`); both refuse naive
+  times;
+* rows: ``sqlite3.Row`` or a ``dict``, both read by column name (:class:`Row`);
+  bytes come back as ``bytes`` on both (mappings still call ``bytes()``, which
+  also copies a ``memoryview``); booleans as ``0``/``1`` or ``bool`` (read
+  them with ``bool()``);
+* writes: PostgreSQL runs each in a savepoint, so a refused write (a
+  duplicate key) leaves the transaction usable, as SQLite does by itself;
+* exceptions: each driver's become facewarden's (:meth:`Dialect.translated`);
+* a few spellings (:attr:`Dialect.find`, the column type names for DDL).
+
+Needing no hook: upserts (``INSERT ... ON CONFLICT (cols) DO UPDATE SET c =
+excluded.c`` and ``ON CONFLICT DO NOTHING``, SQLite 3.24+) and ``RETURNING``
+(SQLite 3.35+) are written the same for both. What only PostgreSQL has
+(pgvector, advisory locks) lives in its own modules.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any, ClassVar, Protocol
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from facewarden.errors import (
+    ConflictError,
+    DatabaseUnavailableError,
+    FacewardenError,
+    IntegrityError,
+)
+
+__all__ = [
+    "POSTGRES",
+    "SQLITE",
+    "Dialect",
+    "PgRow",
+    "PostgresDialect",
+    "Queries",
+    "Row",
+    "SqliteDialect",
+    "ts_parse",
+    "ts_text",
+    "utc",
+]
+
+PgRow = dict[str, Any]
+"""A row as the PostgreSQL connections return it (``dict_row``)."""
+
+_TS = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+
+class Row(Protocol):
+    """A result row of either backend, read by column name."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+def ts_text(when: datetime) -> str:
+    """A UTC time as fixed-width text, which sorts as the times do (SQLite's form)."""
+    if when.tzinfo is None:
+        raise ValueError("store times must be timezone-aware")
+    return when.astimezone(UTC).strftime(_TS)
+
+
+def ts_parse(text: str) -> datetime:
+    """The aware UTC time written by :func:`ts_text`."""
+    return datetime.strptime(text, _TS).replace(tzinfo=UTC)
+
+
+def utc(when: datetime) -> datetime:
+    """An aware time in UTC (PostgreSQL's form; refusing naive ones, as SQLite's does)."""
+    if when.tzinfo is None:
+        raise ValueError("store times must be timezone-aware")
+    return when.astimezone(UTC)
+
+
+@lru_cache(maxsize=1024)
+def _percent_s(text: str) -> str:
+    # Query texts are module constants (or built from a few fixed pieces), so
+    # the cache holds them all and each is translated once.
+    return text.replace("?", "%s")
+
+
+class Dialect:
+    """One backend's answers to what differs; stateless (use :data:`SQLITE`, :data:`POSTGRES`).
+
+    Attributes:
+        name: ``sqlite`` or ``postgres``.
+        find: the function giving the 1-based position of a substring (0: absent).
+        blob: the type name of a bytes column (also for ``CAST(? AS ...)``).
+        time: the type name of a time column (what :meth:`time_in` writes).
+        boolean: the type name of a boolean column.
+    """
+
+    name: ClassVar[str]
+    find: ClassVar[str]
+    blob: ClassVar[str]
+    time: ClassVar[str]
+    boolean: ClassVar[str]
+
+    def __repr__(self) -> str:
+        return f"<{self.name} dialect>"
+
+    def sql(self, text: str) -> str:
+        """The driver's form of a query written with ``?`` marks."""
+        raise NotImplementedError
+
+    def time_in(self, when: datetime) -> Any:
+        """An aware time as a parameter. Raises ValueError for a naive one."""
+        raise NotImplementedError
+
+    def time_out(self, value: Any) -> datetime:
+        """A stored time as an aware UTC ``datetime``."""
+        raise NotImplementedError
+
+    def maybe_time_in(self, when: datetime | None) -> Any:
+        """:meth:`time_in`, passing None through (a nullable column)."""
+        return None if when is None else self.time_in(when)
+
+    def maybe_time_out(self, value: Any) -> datetime | None:
+        """:meth:`time_out`, passing None through (a nullable column)."""
+        return None if value is None else self.time_out(value)
+
+    def translated(self, where: str) -> AbstractContextManager[None]:
+        """A context manager turning the driver's exceptions into facewarden's.
+
+        ``where`` says what was being done; it starts each message.
+        """
+        raise NotImplementedError
+
+    def fetch(self, conn: Any, sql: str, params: Sequence[Any]) -> list[Any]:
+        """All rows of a query written with ``?`` marks."""
+        raise NotImplementedError
+
+    def execute(self, conn: Any, sql: str, params: Sequence[Any]) -> int:
+        """Run one write (``?`` marks) inside the open transaction; the rows it touched."""
+        raise NotImplementedError
+
+
+class SqliteDialect(Dialect):
+    """SQLite: ``?`` marks, times as fixed-width UTC text, ``sqlite3.Row`` rows."""
+
+    name = "sqlite"
+    find = "instr"
+    blob = "BLOB"
+    time = "TEXT"
+    boolean = "INTEGER"
+
+    def sql(self, text: str) -> str:
+        return text
+
+    def time_in(self, when: datetime) -> Any:
+        return ts_text(when)
+
+    def time_out(self, value: Any) -> datetime:
+        return ts_parse(value)
+
+    @contextmanager
+    def translated(self, where: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError(f"{where}: the write conflicts with stored data ({exc})") from None
+        except sqlite3.OperationalError as exc:
+            raise FacewardenError(f"{where}: database error ({exc})") from None
+        except sqlite3.DatabaseError as exc:
+            raise IntegrityError(f"{where}: the database is damaged ({exc})") from None
+
+    def fetch(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
+        cursor = conn.execute(sql, params)
+        cursor.row_factory = sqlite3.Row
+        return cursor.fetchall()
+
+    def execute(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
+        # A refused statement is undone by SQLite alone; the transaction goes on.
+        return conn.execute(sql, params).rowcount
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL through psycopg: ``%s`` marks, ``timestamptz``, ``dict`` rows."""
+
+    name = "postgres"
+    find = "strpos"
+    blob = "bytea"
+    time = "timestamptz"
+    boolean = "boolean"
+
+    def sql(self, text: str) -> str:
+        return _percent_s(text)
+
+    def time_in(self, when: datetime) -> Any:
+        return utc(when)
+
+    def time_out(self, value: Any) -> datetime:
+        return utc(value)
+
+    @contextmanager
+    def translated(self, where: str) -> Iterator[None]:
+        try:
+            yield
+        except psycopg.IntegrityError as exc:
+            raise ConflictError(f"{where}: the write conflicts with stored data ({exc})") from None
+        except (pg_errors.DataCorrupted, pg_errors.IndexCorrupted) as exc:
+            raise IntegrityError(f"{where}: the database is damaged ({exc})") from None
+        except psycopg.OperationalError as exc:
+            raise DatabaseUnavailableError(
+                f"{where}: the database is unreachable ({exc})"
+            ) from None
+        except psycopg.Error as exc:
+            raise FacewardenError(f"{where}: database error ({exc})") from None
+
+    def fetch(self, conn: psycopg.Connection[PgRow], sql: str, params: Sequence[Any]) -> list[Any]:
+        return conn.execute(_percent_s(sql), params).fetchall()
+
+    def execute(self, conn: psycopg.Connection[PgRow], sql: str, params: Sequence[Any]) -> int:
+        # A savepoint, so that a refused write leaves the transaction usable.
+        with conn.transaction():
+            return conn.execute(_percent_s(sql), params).rowcount
+
+
+SQLITE = SqliteDialect()
+POSTGRES = PostgresDialect()
+
+
+class Queries:
+    """The base of the query mixins: one connection, its lock, and the dialect it speaks.
+
+    ``live`` hands out the connection, or raises when the store is closed or
+    the transaction has ended. Every statement runs under ``lock``, so a
+    transaction's reads see its writes and other threads wait meanwhile.
+    """
+
+    def __init__(self, dialect: Dialect, live: Callable[[], Any], lock: threading.RLock) -> None:
+        self._dialect = dialect
+        self._get_conn = live
+        self._lock = lock
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Every row of a query written with ``?`` marks (each a :class:`Row`)."""
+        with self._lock, self._dialect.translated("read"):
+            return self._dialect.fetch(self._get_conn(), sql, params)
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first row of a query, or None."""
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def _exec(self, where: str, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one write; ``where`` names it in errors. Returns the rows it touched."""
+        with self._lock, self._dialect.translated(where):
+            return self._dialect.execute(self._get_conn(), sql, params)
