@@ -26,7 +26,7 @@ from facewarden.service import Warden
 from facewarden.service.gallery_pg import PgVectorGallery
 from facewarden.service.recognition import Identification
 from facewarden.store._pg_embedded import EmbeddedPostgres
-from facewarden.store._pg_read import nearest_faces_sql, vector_literal
+from facewarden.store._pg_vectors import nearest_faces_sql, vector_literal
 from facewarden.store.base import FaceRow, SubjectRow
 from facewarden.store.postgres import PostgresStore, open_postgres
 from facewarden.types import Face

@@ -39,8 +39,8 @@ import numpy as np
 import numpy.typing as npt
 
 from facewarden.match.index import Hit, checked_batch
+from facewarden.store._dialect import POSTGRES
 from facewarden.store._pg_admin import connect
-from facewarden.store._pg_read import translated
 
 __all__ = ["TABLE", "Candidate", "PgVectorIndex", "rank_groups", "widening_search"]
 
@@ -113,7 +113,7 @@ class PgVectorIndex:
         self.candidates = candidates
         self._lock = threading.Lock()
         self._conn = connect(url)
-        with translated("pgvector setup"):
+        with POSTGRES.translated("pgvector setup"):
             self._conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
             from pgvector.psycopg import register_vector
 
@@ -141,7 +141,7 @@ class PgVectorIndex:
             memory_mb: ``maintenance_work_mem`` for the build; the build is far
                 faster when the whole graph fits (about 1 KB per 128-d vector).
         """
-        with self._lock, translated("pgvector index"), self._conn.transaction():
+        with self._lock, POSTGRES.translated("pgvector index"), self._conn.transaction():
             if memory_mb is not None:
                 self._conn.execute(f"SET LOCAL maintenance_work_mem = '{int(memory_mb)}MB'")
             self._conn.execute(
@@ -152,7 +152,7 @@ class PgVectorIndex:
         # Statistics now, not whenever autovacuum gets to it: without them the
         # planner guesses a namespace holds 0.5% of the table and answers by
         # sorting the whole namespace (exact, and 20x slower at 100k).
-        with self._lock, translated("pgvector analyze"):
+        with self._lock, POSTGRES.translated("pgvector analyze"):
             self._conn.execute(f"ANALYZE {TABLE}")
 
     @property
@@ -173,7 +173,7 @@ class PgVectorIndex:
         return found is not None
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
-        with self._lock, translated("pgvector read"):
+        with self._lock, POSTGRES.translated("pgvector read"):
             cursor = self._conn.execute(sql, (self._namespace, *params))
             row: dict[str, Any] | None = cursor.fetchone()
             return row
@@ -186,7 +186,7 @@ class PgVectorIndex:
             ConflictError: a key is already stored.
         """
         matrix = checked_batch(keys, groups, vectors, self._dim)
-        with self._lock, translated("pgvector add"), self._conn.transaction():
+        with self._lock, POSTGRES.translated("pgvector add"), self._conn.transaction():
             cursor = self._conn.cursor()
             with cursor.copy(
                 f"COPY {TABLE} (namespace, key, grp, embedding) FROM STDIN (FORMAT binary)"
@@ -196,7 +196,7 @@ class PgVectorIndex:
                     copy.write_row((self._namespace, key, group, vector))
 
     def remove(self, keys: Iterable[str]) -> int:
-        with self._lock, translated("pgvector remove"):
+        with self._lock, POSTGRES.translated("pgvector remove"):
             cursor = self._conn.execute(
                 f"DELETE FROM {TABLE} WHERE namespace = %s AND key = ANY(%s)",  # noqa: S608
                 (self._namespace, list(keys)),
@@ -204,7 +204,7 @@ class PgVectorIndex:
             return cursor.rowcount
 
     def remove_groups(self, groups: Iterable[str]) -> int:
-        with self._lock, translated("pgvector remove"):
+        with self._lock, POSTGRES.translated("pgvector remove"):
             cursor = self._conn.execute(
                 f"DELETE FROM {TABLE} WHERE namespace = %s AND grp = ANY(%s)",  # noqa: S608
                 (self._namespace, list(groups)),
@@ -213,7 +213,7 @@ class PgVectorIndex:
 
     def clear(self) -> None:
         """Drop every vector of this namespace."""
-        with self._lock, translated("pgvector clear"):
+        with self._lock, POSTGRES.translated("pgvector clear"):
             self._conn.execute(f"DELETE FROM {TABLE} WHERE namespace = %s", (self._namespace,))  # noqa: S608
 
     def search(self, queries: npt.ArrayLike, k: int) -> list[list[Hit]]:
@@ -230,7 +230,7 @@ class PgVectorIndex:
         if probes.ndim != 2 or probes.shape[1] != self._dim:
             raise ValueError(f"queries must have shape (n, {self._dim}), got {probes.shape}")
         results: list[list[Hit]] = []
-        with self._lock, translated("pgvector search"), self._conn.transaction():
+        with self._lock, POSTGRES.translated("pgvector search"), self._conn.transaction():
             self._conn.execute("SET LOCAL hnsw.iterative_scan = strict_order")
             for probe in probes:
                 results.append(widening_search(partial(self._query, probe), k, self.candidates))

@@ -22,7 +22,7 @@ from facewarden.errors import (
     IntegrityError,
     NotFoundError,
 )
-from facewarden.store._pg_read import Row, translated
+from facewarden.store._dialect import POSTGRES, PgRow
 from facewarden.store._pg_schema import PG_MIGRATIONS
 
 __all__ = [
@@ -55,7 +55,7 @@ def redacted(url: str) -> str:
     return f"postgresql://{user}{'@' if user else ''}{where}/{params.get('dbname') or ''}"
 
 
-def connect(url: str) -> psycopg.Connection[Row]:
+def connect(url: str) -> psycopg.Connection[PgRow]:
     """An autocommit connection in UTC, or a clear error when the server cannot be reached.
 
     Raises:
@@ -93,7 +93,7 @@ def connect(url: str) -> psycopg.Connection[Row]:
     return conn
 
 
-def server_problems(conn: psycopg.Connection[Row]) -> list[str]:
+def server_problems(conn: psycopg.Connection[PgRow]) -> list[str]:
     """What makes this server unsafe for facewarden's data; empty when nothing does.
 
     Checks that ``fsync`` and ``full_page_writes`` are on (without them a
@@ -127,7 +127,7 @@ def server_problems(conn: psycopg.Connection[Row]) -> list[str]:
     return problems
 
 
-def migrate(conn: psycopg.Connection[Row], where: str, *, create: bool) -> None:
+def migrate(conn: psycopg.Connection[PgRow], where: str, *, create: bool) -> None:
     """Bring the schema to the latest version, one migration per transaction.
 
     Raises:
@@ -136,7 +136,7 @@ def migrate(conn: psycopg.Connection[Row], where: str, *, create: bool) -> None:
         ConfigError: it was written by a newer facewarden.
     """
     latest = PG_MIGRATIONS[-1].version
-    with translated("migrate"), conn.transaction():
+    with POSTGRES.translated("migrate"), conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         tables = {
             r["tablename"]
@@ -233,7 +233,7 @@ def _fill(source_url: str, destination: str) -> None:
                 for statement in migration.statements:
                     dst.execute(statement)
         with (
-            translated("backup"),
+            POSTGRES.translated("backup"),
             src.transaction(),
             dst.transaction(),
         ):

@@ -12,7 +12,8 @@ from datetime import datetime
 from typing import Any
 
 from facewarden.errors import ConflictError, NotFoundError
-from facewarden.store._pg_read import Row, utc
+from facewarden.store._dialect import PgRow as Row
+from facewarden.store._dialect import utc
 from facewarden.store.cameras import CameraRow, CrowdBucketRow, HistoryRequestRow, SightingRow
 
 __all__ = ["CameraReads", "CameraWrites"]

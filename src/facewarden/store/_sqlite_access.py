@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from facewarden.errors import ConflictError, NotFoundError
-from facewarden.store._sqlite_read import ts_parse, ts_text
+from facewarden.store._dialect import ts_parse, ts_text
 from facewarden.store.access import AliasRow, ApiKeyRow, SessionRow, UserRow
 
 __all__ = ["AccessReads", "AccessWrites"]

@@ -14,8 +14,8 @@ from collections.abc import Iterator, Mapping
 from psycopg import sql
 
 from facewarden.errors import ConflictError
+from facewarden.store._dialect import POSTGRES
 from facewarden.store._pg_admin import DERIVED_TABLES, connect, table_order
-from facewarden.store._pg_read import translated
 from facewarden.store._pg_schema import PG_MIGRATIONS
 
 __all__ = ["dump_tables", "load_tables"]
@@ -23,7 +23,7 @@ __all__ = ["dump_tables", "load_tables"]
 
 def dump_tables(url: str) -> Iterator[tuple[str, bytes]]:
     """``(table, COPY binary data)`` for every table, from one consistent snapshot."""
-    with connect(url) as conn, translated("backup"), conn.transaction():
+    with connect(url) as conn, POSTGRES.translated("backup"), conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         for table in table_order():
             if table in DERIVED_TABLES:
@@ -39,7 +39,7 @@ def load_tables(url: str, tables: Mapping[str, bytes]) -> None:
     Raises:
         ConflictError: the database already holds a facewarden schema.
     """
-    with connect(url) as conn, translated("restore"), conn.transaction():
+    with connect(url) as conn, POSTGRES.translated("restore"), conn.transaction():
         row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL AS taken").fetchone()
         if row is not None and row["taken"]:
             raise ConflictError(

@@ -36,8 +36,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
 from facewarden.errors import DatabaseUnavailableError, FacewardenError
+from facewarden.store._dialect import POSTGRES, PgRow
 from facewarden.store._pg_admin import redacted
-from facewarden.store._pg_read import Row, translated
 
 __all__ = ["CameraClaims"]
 
@@ -61,7 +61,7 @@ class CameraClaims:
         self.worker_id = worker_id
         self._held: set[str] = set()
         try:
-            self._conn: psycopg.Connection[Row] | None = psycopg.connect(
+            self._conn: psycopg.Connection[PgRow] | None = psycopg.connect(
                 make_conninfo(url, **conninfo_to_dict(_KEEPALIVE)),
                 autocommit=True,
                 row_factory=dict_row,
@@ -73,7 +73,7 @@ class CameraClaims:
                 f"cannot reach PostgreSQL at {redacted(url)}: {exc}"
             ) from None
         try:
-            with translated("announce worker"):
+            with POSTGRES.translated("announce worker"):
                 row = (
                     self._live()
                     .execute(
@@ -92,7 +92,7 @@ class CameraClaims:
     def __repr__(self) -> str:
         return f"CameraClaims({self.worker_id!r}, holding={sorted(self._held)})"
 
-    def _live(self) -> psycopg.Connection[Row]:
+    def _live(self) -> psycopg.Connection[PgRow]:
         if self._conn is None:
             raise FacewardenError("these camera claims are closed")
         return self._conn
@@ -104,7 +104,7 @@ class CameraClaims:
 
     def live_workers(self) -> int:
         """How many workers are connected now (this one included)."""
-        with translated("count workers"):
+        with POSTGRES.translated("count workers"):
             row = (
                 self._live()
                 .execute(
@@ -122,7 +122,7 @@ class CameraClaims:
         """Claim one camera if no live worker holds it; True when this worker holds it."""
         if camera_id in self._held:
             return True
-        with translated("claim camera"):
+        with POSTGRES.translated("claim camera"):
             row = (
                 self._live()
                 .execute(
@@ -140,7 +140,7 @@ class CameraClaims:
         """Stop holding a camera (another worker may claim it at once)."""
         if camera_id not in self._held:
             return
-        with translated("release camera"):
+        with POSTGRES.translated("release camera"):
             self._live().execute(
                 "SELECT pg_advisory_unlock(%s, hashtext(%s))", (CAMERA_NS, camera_id)
             )

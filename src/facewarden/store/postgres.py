@@ -36,8 +36,9 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 
 from facewarden.errors import ConfigError, DatabaseUnavailableError, FacewardenError
-from facewarden.store._desk_sql import PgDeskReads
-from facewarden.store._pg_access import AccessReads
+from facewarden.store._desk_sql import DeskReads, DeskWrites
+from facewarden.store._dialect import POSTGRES, PgRow
+from facewarden.store._pg_access import AccessReads, AccessWrites
 from facewarden.store._pg_admin import (
     connect,
     copy_database,
@@ -46,10 +47,11 @@ from facewarden.store._pg_admin import (
     server_problems,
     table_order,
 )
-from facewarden.store._pg_cameras import CameraReads
-from facewarden.store._pg_read import Reads, Row, translated
+from facewarden.store._pg_cameras import CameraReads, CameraWrites
 from facewarden.store._pg_schema import FACE_VECTOR_INDEX
-from facewarden.store._pg_write import PgTransaction
+from facewarden.store._pg_vectors import VectorReads, VectorWrites
+from facewarden.store._read import Reads
+from facewarden.store._write import Writes
 
 __all__ = ["PgTransaction", "PostgresStore", "is_postgres_url", "open_postgres"]
 
@@ -96,7 +98,7 @@ def open_postgres(url: str, *, create: bool = False, check_server: bool = True) 
     return PostgresStore(conn, url)
 
 
-def _require_pgvector(conn: psycopg.Connection[Row], where: str, *, create: bool) -> None:
+def _require_pgvector(conn: psycopg.Connection[PgRow], where: str, *, create: bool) -> None:
     """Refuse clearly, before migrating, where the schema's pgvector extension cannot be had.
 
     Raises:
@@ -121,24 +123,41 @@ def _require_pgvector(conn: psycopg.Connection[Row], where: str, *, create: bool
         )
 
 
-class PostgresStore(Reads, AccessReads, CameraReads, PgDeskReads):
+class PgTransaction(
+    Writes,
+    VectorReads,
+    VectorWrites,
+    DeskReads,
+    DeskWrites,
+    AccessReads,
+    AccessWrites,
+    CameraReads,
+    CameraWrites,
+):
+    """One transaction's reads and writes, under the writers' advisory lock."""
+
+    def __init__(self, conn: psycopg.Connection[PgRow], lock: threading.RLock) -> None:
+        super().__init__(POSTGRES, conn, lock)
+
+
+class PostgresStore(Reads, VectorReads, DeskReads, AccessReads, CameraReads):
     """The store over one PostgreSQL connection. Build it with :func:`open_postgres`."""
 
-    def __init__(self, conn: psycopg.Connection[Row], url: str) -> None:
-        super().__init__(self._live, threading.RLock())
-        self._conn: psycopg.Connection[Row] | None = conn
+    def __init__(self, conn: psycopg.Connection[PgRow], url: str) -> None:
+        super().__init__(POSTGRES, self._live, threading.RLock())
+        self._conn: psycopg.Connection[PgRow] | None = conn
         self._url = url
         self._in_transaction = False
         # A second connection, opened at the first audit_snapshot, so a long
         # verification neither holds the writers' connection nor sees it move.
-        self._snapshot_conn: psycopg.Connection[Row] | None = None
+        self._snapshot_conn: psycopg.Connection[PgRow] | None = None
         self._snapshot_lock = threading.Lock()
 
     def __repr__(self) -> str:
         state = "closed" if self._conn is None else "open"
         return f"PostgresStore({self.location!r}, {state})"
 
-    def _live(self) -> psycopg.Connection[Row]:
+    def _live(self) -> psycopg.Connection[PgRow]:
         if self._conn is None:
             raise FacewardenError("the store is closed")
         if self._conn.closed or self._conn.broken:
@@ -186,7 +205,7 @@ class PostgresStore(Reads, AccessReads, CameraReads, PgDeskReads):
             self._in_transaction = True
             tx = PgTransaction(conn, self._lock)
             try:
-                with translated("transaction"), conn.transaction():
+                with POSTGRES.translated("transaction"), conn.transaction():
                     conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
                     yield tx
             finally:
@@ -212,9 +231,9 @@ class PostgresStore(Reads, AccessReads, CameraReads, PgDeskReads):
                 conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 conn.read_only = True
             snapshot_conn = conn
-            with translated("audit snapshot"), snapshot_conn.transaction():
+            with POSTGRES.translated("audit snapshot"), snapshot_conn.transaction():
                 snapshot_conn.execute("SELECT COUNT(*) FROM meta").fetchone()
-                yield Reads(lambda: snapshot_conn, threading.RLock())
+                yield Reads(POSTGRES, lambda: snapshot_conn, threading.RLock())
 
     def pgvector_version(self) -> tuple[int, ...]:
         """The version of the pgvector extension in this database (``(0, 8, 0)``)."""
@@ -229,7 +248,7 @@ class PostgresStore(Reads, AccessReads, CameraReads, PgDeskReads):
         Version 5 made the one for 128; another embedder's dimension gets
         its own partial index here (slow on a large table, done once).
         """
-        with self._lock, translated("face vector index"):
+        with self._lock, POSTGRES.translated("face vector index"):
             self._live().execute(FACE_VECTOR_INDEX.format(dim=int(dim)))
 
     def drop_face_vectors(self) -> int:
@@ -241,7 +260,7 @@ class PostgresStore(Reads, AccessReads, CameraReads, PgDeskReads):
         choice left behind leave the table's files here (``VACUUM FULL``)
         and the WAL after the next checkpoints. Returns how many rows went.
         """
-        with self._lock, translated("drop face vectors"):
+        with self._lock, POSTGRES.translated("drop face vectors"):
             conn = self._live()
             row = conn.execute("SELECT EXISTS (SELECT 1 FROM face_vectors) AS any").fetchone()
             if row is None or not row["any"]:
@@ -256,7 +275,7 @@ class PostgresStore(Reads, AccessReads, CameraReads, PgDeskReads):
 
     def analyze_face_vectors(self) -> None:
         """Refresh the planner's statistics of ``face_vectors`` (after a bulk load)."""
-        with self._lock, translated("analyze face vectors"):
+        with self._lock, POSTGRES.translated("analyze face vectors"):
             self._live().execute("ANALYZE face_vectors")
 
     def integrity_check(self) -> list[str]:
@@ -278,7 +297,7 @@ class PostgresStore(Reads, AccessReads, CameraReads, PgDeskReads):
 
     def checkpoint(self) -> None:
         """Ask the server for a checkpoint (needs the pg_checkpoint role; skipped without)."""
-        with self._lock, translated("checkpoint"):
+        with self._lock, POSTGRES.translated("checkpoint"):
             try:
                 self._live().execute("CHECKPOINT")
             except pg_errors.InsufficientPrivilege:
@@ -301,7 +320,7 @@ class PostgresStore(Reads, AccessReads, CameraReads, PgDeskReads):
         unknown = [] if names is None else [t for t in names if t not in known]
         if unknown:
             raise FacewardenError(f"no such table to compact: {', '.join(unknown)}")
-        with self._lock, translated("vacuum"):
+        with self._lock, POSTGRES.translated("vacuum"):
             conn = self._live()
             if names is None:
                 conn.execute("VACUUM (FULL, ANALYZE)")

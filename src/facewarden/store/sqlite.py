@@ -26,6 +26,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy.typing as npt
+
 from facewarden.errors import (
     ConfigError,
     ConflictError,
@@ -33,11 +35,12 @@ from facewarden.errors import (
     IntegrityError,
     NotFoundError,
 )
-from facewarden.store._desk_sql import SqliteDeskReads
-from facewarden.store._sqlite_access import AccessReads
-from facewarden.store._sqlite_cameras import CameraReads
-from facewarden.store._sqlite_read import Reads, translated, ts_text
-from facewarden.store._sqlite_write import SqliteTransaction
+from facewarden.store._desk_sql import DeskReads, DeskWrites
+from facewarden.store._dialect import SQLITE, ts_text
+from facewarden.store._read import Reads
+from facewarden.store._sqlite_access import AccessReads, AccessWrites
+from facewarden.store._sqlite_cameras import CameraReads, CameraWrites
+from facewarden.store._write import Writes
 from facewarden.store.migrations import MIGRATIONS, latest_version
 
 __all__ = ["DB_NAME", "SqliteStore", "SqliteTransaction", "open_sqlite"]
@@ -161,13 +164,32 @@ def _check(conn: sqlite3.Connection, pragma: str) -> list[str]:
     return problems
 
 
-class SqliteStore(Reads, AccessReads, CameraReads, SqliteDeskReads):
+class SqliteTransaction(
+    Writes, DeskReads, DeskWrites, AccessReads, AccessWrites, CameraReads, CameraWrites
+):
+    """One ``BEGIN IMMEDIATE`` transaction's reads and writes."""
+
+    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock) -> None:
+        super().__init__(SQLITE, conn, lock)
+
+    def put_face_vector(self, face_id: str, vector: npt.ArrayLike) -> None:
+        """Nothing: the in-memory gallery is SQLite's index (``face_vectors`` stays empty)."""
+        del face_id, vector
+
+
+class SqliteStore(Reads, DeskReads, AccessReads, CameraReads):
     """The embedded store over one SQLite connection. Build it with :func:`open_sqlite`."""
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        super().__init__(conn, threading.RLock())
+        super().__init__(SQLITE, self._live, threading.RLock())
+        self._conn: sqlite3.Connection | None = conn
         self._path = path
         self._in_transaction = False
+
+    def _live(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise FacewardenError("the store is closed")
+        return self._conn
 
     def __repr__(self) -> str:
         state = "closed" if self._conn is None else "open"
@@ -201,13 +223,13 @@ class SqliteStore(Reads, AccessReads, CameraReads, SqliteDeskReads):
             conn = self._live()
             if self._in_transaction:
                 raise FacewardenError("a transaction is already open on this store")
-            with translated("begin transaction"):
+            with SQLITE.translated("begin transaction"):
                 conn.execute("BEGIN IMMEDIATE")
             self._in_transaction = True
             tx = SqliteTransaction(conn, self._lock)
             try:
                 yield tx
-                with translated("commit"):
+                with SQLITE.translated("commit"):
                     conn.execute("COMMIT")
             except BaseException:
                 # The transaction may already be gone (SQLite rolls back by itself
@@ -235,23 +257,23 @@ class SqliteStore(Reads, AccessReads, CameraReads, SqliteDeskReads):
         except sqlite3.Error as exc:
             raise FacewardenError(f"cannot open {self._path} to read the audit: {exc}") from None
         try:
-            with translated("audit snapshot"):
+            with SQLITE.translated("audit snapshot"):
                 conn.execute("PRAGMA query_only=ON")
                 conn.execute("BEGIN")
                 # The snapshot is fixed by the transaction's first read, so read now.
                 conn.execute("SELECT COUNT(*) FROM meta").fetchone()
-            yield Reads(conn, threading.RLock())
+            yield Reads(SQLITE, lambda: conn, threading.RLock())
         finally:
             conn.close()  # ends the read transaction
 
     def integrity_check(self) -> list[str]:
         """SQLite's full ``integrity_check`` plus a foreign-key check; empty when healthy."""
-        with self._lock, translated("integrity check"):
+        with self._lock, SQLITE.translated("integrity check"):
             return _check(self._live(), "integrity_check")
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database file and truncate the WAL to zero bytes."""
-        with self._lock, translated("checkpoint"):
+        with self._lock, SQLITE.translated("checkpoint"):
             row = self._live().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         if row is not None and row[0]:
             logger.warning("WAL checkpoint of %s was blocked by a reader", self._path)
@@ -271,7 +293,7 @@ class SqliteStore(Reads, AccessReads, CameraReads, SqliteDeskReads):
                 self.checkpoint()
             return
         self.checkpoint()
-        with self._lock, translated("vacuum"):
+        with self._lock, SQLITE.translated("vacuum"):
             self._live().execute("VACUUM")
         self.checkpoint()
 
@@ -293,7 +315,7 @@ class SqliteStore(Reads, AccessReads, CameraReads, SqliteDeskReads):
         try:
             copy = sqlite3.connect(target)
             try:
-                with self._lock, translated("backup"):
+                with self._lock, SQLITE.translated("backup"):
                     self._live().backup(copy)
             finally:
                 copy.close()

@@ -1,0 +1,283 @@
+"""The read half of both stores, shared by each store and its transactions.
+
+Private to the stores. Every method runs on the store's one connection
+under its lock, so a transaction's reads see its writes; the SQL is written
+once and spoken in the store's dialect (:mod:`facewarden.store._dialect`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from facewarden.errors import IntegrityError
+from facewarden.privacy.audit import AuditEntry
+from facewarden.store._dialect import Queries, Row
+from facewarden.store.base import FaceRow, PhotoRow, SubjectRow, TemplateRow, WatchlistRow
+
+__all__ = ["TEMPLATES_SQL", "Reads", "template_row"]
+
+BATCH = 1000
+_IN_BATCH = 500  # ids per IN (...) list, well under SQLite's variable limit
+# Constant column lists are spliced into queries (hence the S608 notes below);
+# every value is always a bound parameter.
+_AUDIT_COLUMNS = (
+    "seq, ts, actor, action, object_type, object_id, purpose, outcome, details, "
+    "prev_hash, entry_hash"
+)
+_FACE_SQL = (
+    "SELECT f.*, EXISTS(SELECT 1 FROM photos p WHERE p.face_id = f.face_id) "
+    "AS has_photo FROM faces f"
+)
+TEMPLATES_SQL = (
+    "SELECT f.face_id, f.subject_id, s.wrapped_key, f.model, f.template FROM faces f "
+    "JOIN subjects s USING (subject_id)"
+)
+"""A face's template with its subject's wrapped key; add the WHERE and ORDER BY."""
+
+
+class Reads(Queries):
+    """The read half (see :class:`facewarden.store.base.Reader`)."""
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else str(row["value"])
+
+    def get_subject(self, subject_id: str) -> SubjectRow | None:
+        row = self._one("SELECT * FROM subjects WHERE subject_id = ?", (subject_id,))
+        return None if row is None else self._subject(row)
+
+    def _subject_exists(self, subject_id: str) -> bool:
+        # Writes only need to know the subject is there, not its encrypted fields.
+        return self._one("SELECT 1 FROM subjects WHERE subject_id = ?", (subject_id,)) is not None
+
+    def subject_id_by_index(self, id_index: str) -> str | None:
+        row = self._one("SELECT subject_id FROM subjects WHERE id_index = ?", (id_index,))
+        return None if row is None else str(row["subject_id"])
+
+    def list_subjects(self, *, after: str | None = None, limit: int = 100) -> list[SubjectRow]:
+        rows = self._rows(
+            "SELECT * FROM subjects WHERE subject_id > ? ORDER BY subject_id LIMIT ?",
+            (after or "", limit),
+        )
+        if not rows:
+            return []
+        # One query for the page's fields, not one per subject.
+        fields: dict[str, dict[str, bytes]] = {r["subject_id"]: {} for r in rows}
+        for f in self._rows(
+            "SELECT subject_id, field, ciphertext FROM subject_fields "
+            "WHERE subject_id > ? AND subject_id <= ?",
+            (after or "", rows[-1]["subject_id"]),
+        ):
+            if f["subject_id"] in fields:
+                fields[f["subject_id"]][f["field"]] = bytes(f["ciphertext"])
+        return [self._subject(r, fields[r["subject_id"]]) for r in rows]
+
+    def subject_counts(self, subject_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
+        ids = list(dict.fromkeys(subject_ids))
+        counts = dict.fromkeys(ids, (0, 0))
+        for start in range(0, len(ids), _IN_BATCH):
+            batch = ids[start : start + _IN_BATCH]
+            marks = ", ".join("?" * len(batch))
+            for r in self._rows(
+                f"SELECT s.subject_id, "  # noqa: S608 - placeholders only
+                "(SELECT COUNT(*) FROM faces f WHERE f.subject_id = s.subject_id) AS faces, "
+                "(SELECT COUNT(*) FROM memberships m WHERE m.subject_id = s.subject_id) AS lists "
+                f"FROM subjects s WHERE s.subject_id IN ({marks})",
+                tuple(batch),
+            ):
+                counts[r["subject_id"]] = (int(r["faces"]), int(r["lists"]))
+        return counts
+
+    def count_subjects(self) -> int:
+        row = self._one("SELECT COUNT(*) AS n FROM subjects")
+        return 0 if row is None else int(row["n"])
+
+    def subjects_updated_before(self, cutoff: datetime, *, limit: int = 1000) -> list[str]:
+        rows = self._rows(
+            "SELECT subject_id FROM subjects WHERE updated_at < ? ORDER BY updated_at LIMIT ?",
+            (self._dialect.time_in(cutoff), limit),
+        )
+        return [str(r["subject_id"]) for r in rows]
+
+    def _subject(self, row: Row, fields: dict[str, bytes] | None = None) -> SubjectRow:
+        if fields is None:
+            fields = {
+                f["field"]: bytes(f["ciphertext"])
+                for f in self._rows(
+                    "SELECT field, ciphertext FROM subject_fields WHERE subject_id = ?",
+                    (row["subject_id"],),
+                )
+            }
+        return SubjectRow(
+            subject_id=row["subject_id"],
+            wrapped_key=bytes(row["wrapped_key"]),
+            id_index=row["id_index"],
+            fields=fields,
+            created_at=self._dialect.time_out(row["created_at"]),
+            updated_at=self._dialect.time_out(row["updated_at"]),
+        )
+
+    def get_face(self, face_id: str) -> FaceRow | None:
+        row = self._one(f"{_FACE_SQL} WHERE f.face_id = ?", (face_id,))
+        return None if row is None else self._face(row)
+
+    def faces_of(self, subject_id: str) -> list[FaceRow]:
+        rows = self._rows(
+            f"{_FACE_SQL} WHERE f.subject_id = ? ORDER BY f.created_at, f.face_id",
+            (subject_id,),
+        )
+        return [self._face(r) for r in rows]
+
+    def _face(self, row: Row) -> FaceRow:
+        return FaceRow(
+            row["face_id"],
+            row["subject_id"],
+            row["model"],
+            bytes(row["template"]),
+            self._dialect.time_out(row["created_at"]),
+            has_photo=bool(row["has_photo"]),
+        )
+
+    def photos_of(self, subject_id: str) -> list[PhotoRow]:
+        rows = self._rows(
+            "SELECT p.* FROM photos p JOIN faces f USING (face_id) "
+            "WHERE f.subject_id = ? ORDER BY p.created_at, p.face_id",
+            (subject_id,),
+        )
+        time_out = self._dialect.time_out
+        return [
+            PhotoRow(r["face_id"], bytes(r["ciphertext"]), time_out(r["created_at"])) for r in rows
+        ]
+
+    def iter_templates(self) -> Iterator[TemplateRow]:
+        # Keyset pages: no lock or cursor is held between pages, so the caller
+        # may write (rotation does) while iterating.
+        after = ""
+        while rows := self._rows(
+            f"{TEMPLATES_SQL} WHERE f.face_id > ? ORDER BY f.face_id LIMIT ?",
+            (after, BATCH),
+        ):
+            yield from (template_row(r) for r in rows)
+            after = rows[-1]["face_id"]
+
+    def iter_wrapped_keys(self) -> Iterator[tuple[str, bytes]]:
+        after = ""
+        while rows := self._rows(
+            "SELECT subject_id, wrapped_key FROM subjects "
+            "WHERE subject_id > ? ORDER BY subject_id LIMIT ?",
+            (after, BATCH),
+        ):
+            yield from ((r["subject_id"], bytes(r["wrapped_key"])) for r in rows)
+            after = rows[-1]["subject_id"]
+
+    def get_watchlist(self, watchlist_id: str) -> WatchlistRow | None:
+        row = self._one("SELECT * FROM watchlists WHERE watchlist_id = ?", (watchlist_id,))
+        return None if row is None else self._watchlist(row)
+
+    def watchlist_by_name(self, name: str) -> WatchlistRow | None:
+        row = self._one("SELECT * FROM watchlists WHERE name = ?", (name,))
+        return None if row is None else self._watchlist(row)
+
+    def list_watchlists(self) -> list[WatchlistRow]:
+        return [self._watchlist(r) for r in self._rows("SELECT * FROM watchlists ORDER BY name")]
+
+    def _watchlist(self, row: Row) -> WatchlistRow:
+        return WatchlistRow(
+            row["watchlist_id"],
+            row["name"],
+            row["purpose"],
+            row["lawful_basis"],
+            float(row["fmr"]),
+            self._dialect.time_out(row["created_at"]),
+        )
+
+    def watchlists_of(self, subject_id: str) -> list[str]:
+        rows = self._rows(
+            "SELECT watchlist_id FROM memberships WHERE subject_id = ? ORDER BY watchlist_id",
+            (subject_id,),
+        )
+        return [str(r["watchlist_id"]) for r in rows]
+
+    def iter_memberships(self) -> Iterator[tuple[str, str]]:
+        after = ("", "")
+        while rows := self._rows(
+            "SELECT watchlist_id, subject_id FROM memberships WHERE (watchlist_id, subject_id) "
+            "> (?, ?) ORDER BY watchlist_id, subject_id LIMIT ?",
+            (*after, BATCH),
+        ):
+            yield from ((r["watchlist_id"], r["subject_id"]) for r in rows)
+            after = (rows[-1]["watchlist_id"], rows[-1]["subject_id"])
+
+    def count_members(self, watchlist_id: str) -> int:
+        row = self._one(
+            "SELECT COUNT(*) AS n FROM memberships WHERE watchlist_id = ?", (watchlist_id,)
+        )
+        return 0 if row is None else int(row["n"])
+
+    def last_audit(self) -> AuditEntry | None:
+        row = self._one(f"SELECT {_AUDIT_COLUMNS} FROM audit_log ORDER BY pos DESC LIMIT 1")  # noqa: S608
+        return None if row is None else _audit(row)
+
+    def iter_audit(self) -> Iterator[AuditEntry]:
+        after = -(2**63)
+        while rows := self._rows(
+            f"SELECT pos, {_AUDIT_COLUMNS} FROM audit_log WHERE pos > ? ORDER BY pos LIMIT ?",  # noqa: S608
+            (after, BATCH),
+        ):
+            yield from (_audit(r) for r in rows)
+            after = rows[-1]["pos"]
+
+    def list_audit(
+        self, *, after_seq: int = 0, limit: int = 100, object_id: str | None = None
+    ) -> list[AuditEntry]:
+        where = "seq > ?"
+        params: list[object] = [after_seq]
+        if object_id is not None:
+            where += " AND object_id = ?"
+            params.append(object_id)
+        rows = self._rows(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE {where} ORDER BY seq LIMIT ?",  # noqa: S608
+            (*params, limit),
+        )
+        return [_audit(r) for r in rows]
+
+    def audit_about(self, object_id: str) -> list[AuditEntry]:
+        # Ids are random hex with a prefix, so a substring hit in the details
+        # JSON is the id itself, not part of another value.
+        rows = self._rows(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE object_id = ? "  # noqa: S608
+            f"OR {self._dialect.find}(details, ?) > 0 ORDER BY seq",
+            (object_id, f'"{object_id}"'),
+        )
+        return [_audit(r) for r in rows]
+
+    def import_record(self, source_key: str) -> str | None:
+        row = self._one(
+            "SELECT subject_id FROM import_progress WHERE source_key = ?", (source_key,)
+        )
+        return None if row is None else str(row["subject_id"])
+
+
+def template_row(row: Row) -> TemplateRow:
+    """A row of :data:`TEMPLATES_SQL` as a :class:`TemplateRow`."""
+    return TemplateRow(
+        row["face_id"],
+        row["subject_id"],
+        bytes(row["wrapped_key"]),
+        row["model"],
+        bytes(row["template"]),
+    )
+
+
+def _audit(row: Row) -> AuditEntry:
+    record: dict[str, Any] = {k: row[k] for k in _AUDIT_COLUMNS.split(", ")}
+    try:
+        record["details"] = json.loads(record["details"])
+    except (TypeError, ValueError):
+        raise IntegrityError(
+            f"audit entry seq {record['seq']!r} is malformed: its details are not JSON"
+        ) from None
+    return AuditEntry.from_record(record)

@@ -1,0 +1,251 @@
+"""The write half of both stores: one transaction's writes.
+
+Private to the stores, which open the transaction (SQLite's ``BEGIN
+IMMEDIATE``, PostgreSQL's writers' advisory lock), commit or roll it back,
+and hand this object to the caller inside the ``with`` block; it refuses use
+after it. A refused write (a duplicate key) leaves the transaction usable on
+both (see :meth:`facewarden.store._dialect.Dialect.execute`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from facewarden.errors import ConflictError, FacewardenError, NotFoundError
+from facewarden.privacy.audit import AuditEntry
+from facewarden.store._dialect import Dialect
+from facewarden.store._read import Reads
+from facewarden.store.base import FaceRow, PhotoRow, SubjectRow, WatchlistRow
+
+__all__ = ["Writes"]
+
+
+class Writes(Reads):
+    """Writes inside one transaction (and its reads); unusable once the block has ended."""
+
+    def __init__(self, dialect: Dialect, conn: Any, lock: threading.RLock) -> None:
+        super().__init__(dialect, self._live, lock)
+        self._conn: Any = conn
+
+    def end(self) -> None:
+        """Make this object unusable (called by the store when the block ends)."""
+        self._conn = None
+
+    def _live(self) -> Any:
+        if self._conn is None:
+            raise FacewardenError("this transaction has ended")
+        return self._conn
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._exec(
+            "set meta",
+            "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def insert_subject(self, row: SubjectRow) -> None:
+        if row.id_index is not None and self.subject_id_by_index(row.id_index) is not None:
+            raise _duplicate_id_number()
+        self._exec(
+            "insert subject",
+            "INSERT INTO subjects VALUES (?, ?, ?, ?, ?)",
+            (
+                row.subject_id,
+                row.wrapped_key,
+                row.id_index,
+                self._dialect.time_in(row.created_at),
+                self._dialect.time_in(row.updated_at),
+            ),
+        )
+        self._set_fields(row.subject_id, row.fields)
+
+    def update_subject(
+        self,
+        subject_id: str,
+        *,
+        updated_at: datetime,
+        fields: Mapping[str, bytes | None] | None = None,
+        id_index: str | None = None,
+        clear_id_index: bool = False,
+    ) -> None:
+        if not self._subject_exists(subject_id):
+            raise NotFoundError(f"no subject {subject_id}")
+        if id_index is not None:
+            holder = self.subject_id_by_index(id_index)
+            if holder not in (None, subject_id):
+                raise _duplicate_id_number()
+            self._exec(
+                "update subject",
+                "UPDATE subjects SET id_index = ? WHERE subject_id = ?",
+                (id_index, subject_id),
+            )
+        elif clear_id_index:
+            self._exec(
+                "update subject",
+                "UPDATE subjects SET id_index = NULL WHERE subject_id = ?",
+                (subject_id,),
+            )
+        self._set_fields(subject_id, fields or {})
+        self._exec(
+            "update subject",
+            "UPDATE subjects SET updated_at = ? WHERE subject_id = ?",
+            (self._dialect.time_in(updated_at), subject_id),
+        )
+
+    def _set_fields(self, subject_id: str, fields: Mapping[str, bytes | None]) -> None:
+        for name, ciphertext in fields.items():
+            if ciphertext is None:
+                self._exec(
+                    "update subject",
+                    "DELETE FROM subject_fields WHERE subject_id = ? AND field = ?",
+                    (subject_id, name),
+                )
+            else:
+                self._exec(
+                    "update subject",
+                    "INSERT INTO subject_fields VALUES (?, ?, ?) "
+                    "ON CONFLICT(subject_id, field) DO UPDATE "
+                    "SET ciphertext = excluded.ciphertext",
+                    (subject_id, name, ciphertext),
+                )
+
+    def set_wrapped_key(self, subject_id: str, wrapped_key: bytes) -> None:
+        if not self._exec(
+            "rewrap key",
+            "UPDATE subjects SET wrapped_key = ? WHERE subject_id = ?",
+            (wrapped_key, subject_id),
+        ):
+            raise NotFoundError(f"no subject {subject_id}")
+
+    def delete_subject(self, subject_id: str) -> bool:
+        return (
+            self._exec("delete subject", "DELETE FROM subjects WHERE subject_id = ?", (subject_id,))
+            > 0
+        )
+
+    def insert_face(self, row: FaceRow) -> None:
+        if not self._subject_exists(row.subject_id):
+            raise NotFoundError(f"no subject {row.subject_id}")
+        self._exec(
+            "insert face",
+            "INSERT INTO faces VALUES (?, ?, ?, ?, ?)",
+            (
+                row.face_id,
+                row.subject_id,
+                row.model,
+                row.template,
+                self._dialect.time_in(row.created_at),
+            ),
+        )
+
+    def set_template(self, face_id: str, template: bytes) -> None:
+        if not self._exec(
+            "rotate template",
+            "UPDATE faces SET template = ? WHERE face_id = ?",
+            (template, face_id),
+        ):
+            raise NotFoundError(f"no face {face_id}")
+
+    def delete_face(self, face_id: str) -> bool:
+        return self._exec("delete face", "DELETE FROM faces WHERE face_id = ?", (face_id,)) > 0
+
+    def insert_photo(self, row: PhotoRow) -> None:
+        if self.get_face(row.face_id) is None:
+            raise NotFoundError(f"no face {row.face_id}")
+        self._exec(
+            "insert photo",
+            "INSERT INTO photos VALUES (?, ?, ?)",
+            (row.face_id, row.ciphertext, self._dialect.time_in(row.created_at)),
+        )
+
+    def delete_photos_before(self, cutoff: datetime) -> int:
+        return self._exec(
+            "purge photos",
+            "DELETE FROM photos WHERE created_at < ?",
+            (self._dialect.time_in(cutoff),),
+        )
+
+    def insert_watchlist(self, row: WatchlistRow) -> None:
+        if self.watchlist_by_name(row.name) is not None:
+            raise ConflictError(f"a watchlist called {row.name!r} already exists")
+        self._exec(
+            "insert watchlist",
+            "INSERT INTO watchlists VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                row.watchlist_id,
+                row.name,
+                row.purpose,
+                row.lawful_basis,
+                row.fmr,
+                self._dialect.time_in(row.created_at),
+            ),
+        )
+
+    def add_membership(self, watchlist_id: str, subject_id: str, added_at: datetime) -> bool:
+        if self.get_watchlist(watchlist_id) is None:
+            raise NotFoundError(f"no watchlist {watchlist_id}")
+        if not self._subject_exists(subject_id):
+            raise NotFoundError(f"no subject {subject_id}")
+        return (
+            self._exec(
+                "add to watchlist",
+                "INSERT INTO memberships VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                (watchlist_id, subject_id, self._dialect.time_in(added_at)),
+            )
+            > 0
+        )
+
+    def remove_membership(self, watchlist_id: str, subject_id: str) -> bool:
+        return (
+            self._exec(
+                "remove from watchlist",
+                "DELETE FROM memberships WHERE watchlist_id = ? AND subject_id = ?",
+                (watchlist_id, subject_id),
+            )
+            > 0
+        )
+
+    def append_audit(self, entry: AuditEntry) -> None:
+        record = entry.to_record()
+        details = json.dumps(record["details"], sort_keys=True, separators=(",", ":"))
+        self._exec(
+            "append audit entry",
+            "INSERT INTO audit_log (seq, ts, actor, action, "
+            "object_type, object_id, purpose, outcome, details, prev_hash, entry_hash) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                entry.seq,
+                entry.ts,
+                entry.actor,
+                entry.action,
+                entry.object_type,
+                entry.object_id,
+                entry.purpose,
+                entry.outcome,
+                details,
+                entry.prev_hash,
+                entry.entry_hash,
+            ),
+        )
+
+    def record_import(self, source_key: str, subject_id: str, done_at: datetime) -> None:
+        self._exec(
+            "record import",
+            "INSERT INTO import_progress VALUES (?, ?, ?)",
+            (source_key, subject_id, self._dialect.time_in(done_at)),
+        )
+
+    def delete_imports_before(self, cutoff: datetime) -> int:
+        return self._exec(
+            "purge import records",
+            "DELETE FROM import_progress WHERE done_at < ?",
+            (self._dialect.time_in(cutoff),),
+        )
+
+
+def _duplicate_id_number() -> ConflictError:
+    return ConflictError("another subject is already enrolled with this ID number")
