@@ -15,14 +15,38 @@ marked with one point), in one run:
 A count is *true* when it stands on an annotated head: a face whose box,
 grown by half its size on each side (ShanghaiTech's point is often on the
 crown, above a face box), holds a head point not yet taken (the nearest),
-or a body whose upper third holds one. Every other count is *false*. The true count is
-a head count, not a face count: people seen from behind count there and can
-never be faces (see crowd-dev's README).
+or a body whose upper half holds one (the region ``count_people`` looks for
+the body's face in: seen from an elevated camera, a head sits lower in the
+pedestrian box than the upper third, down to 34% of its height on
+IMG_32). Every other count is *false*. The true count is a head count, not a
+face count: people seen from behind count there and can never be faces (see
+crowd-dev's README).
+
+``--sparse`` measures sparse scenes instead (the acceptance asks for a mean
+absolute error below 4 on held-out street scenes of about 16 people each,
+which we do not have). Two proxies, both made by a fixed rule chosen before
+any count was made:
+
+* **crowd quarters**: each crowd-dev photo cut into its four quarters
+  (512x384); a quarter with 8 to 25 annotated heads is one sparse street
+  scene (24 of the 120 quarters, 377 heads, 15.7 each), scaled 2x to Part B's
+  own 1024x768 and, apart, left at 512x384. Same cameras, same annotation,
+  same true/false scoring as the crowds. Harder than a real sparse scene: the
+  people are those of a dense scene's sparse corner (often small, far, or
+  cut by the quarter's edge) and a 2x upscale blurs them, which costs the
+  face detectors most (face_recognition finds 6% of the heads here);
+* **wider-dev groups**: the wider-dev photos with 8 to 25 valid annotated
+  faces (25 photos, 380 faces: parades, interviews, couples, family groups,
+  dancing). WIDER annotates faces, not people, so the true count is a *lower
+  bound* (a person facing away is not annotated): an over-count may be a
+  real person, and no false counts are scored there. face_recognition finds
+  38% of them, as it did of the held-out street scenes' heads (238 of 623).
 
 Needs scipy to read the ``.mat`` head points (``.venv/bin/pip install scipy``;
 benchmarks only)::
 
     .venv/bin/python benchmarks/counting.py
+    .venv/bin/python benchmarks/counting.py --sparse
 """
 
 from __future__ import annotations
@@ -31,6 +55,7 @@ import argparse
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +69,12 @@ from facewarden.vision.pipeline import MODES
 
 ROOT = Path(__file__).resolve().parents[1]
 CROWD = ROOT.parent / "shared" / "data" / "crowd-dev"
+WIDER = ROOT.parent / "shared" / "data" / "wider-dev"
+#: Annotated heads of a crowd quarter kept as a sparse scene (the held-out
+#: sparse street scenes hold about 16 people each).
+SPARSE_HEADS = (8, 25)
+#: Valid annotated faces of a wider-dev photo kept as a sparse group.
+WIDER_FACES = (8, 25)
 
 Counter = Callable[[np.ndarray], tuple[list[Box], list[Box], int]]
 
@@ -91,7 +122,7 @@ def _true_counts(faces: list[Box], bodies: list[Box], heads: np.ndarray) -> int:
         if inside:
             unmatched.remove(inside[0])
         else:
-            hits += take(body.x_min, body.y_min, body.x_max, body.y_min + body.height / 3)
+            hits += take(body.x_min, body.y_min, body.x_max, top_half)
     return hits
 
 
@@ -130,50 +161,138 @@ def _ours(camera: bool) -> Counter:
     return count
 
 
+@dataclass(frozen=True)
+class Scene:
+    """One image to count: its pixels, its true count, its head points if annotated."""
+
+    image: np.ndarray
+    true: int
+    heads: np.ndarray | None
+
+
+def _crowds(root: Path, every: int) -> list[Scene]:
+    scenes = []
+    for name, true in read_counts(root / "counts.csv")[::every]:
+        heads = _heads(root / "ground-truth" / f"GT_{Path(name).stem}.mat")
+        scenes.append(Scene(imaging.decode(root / name), true, heads))
+    return scenes
+
+
+def _sparse_crops(root: Path, scale: float) -> list[Scene]:
+    """The quarters of the crowd images with SPARSE_HEADS annotated heads, scaled by ``scale``.
+
+    Each image is cut into its four quarters (a fixed grid, chosen before any
+    count was made); a quarter is kept when its head points number within
+    SPARSE_HEADS, whatever any counter finds in it.
+    """
+    import cv2
+
+    scenes = []
+    for name, _ in read_counts(root / "counts.csv"):
+        image = imaging.decode(root / name)
+        heads = _heads(root / "ground-truth" / f"GT_{Path(name).stem}.mat")
+        height, width = image.shape[:2]
+        half_w, half_h = width // 2, height // 2
+        for top in (0, half_h):
+            for left in (0, half_w):
+                inside = (
+                    (heads[:, 0] >= left)
+                    & (heads[:, 0] < left + half_w)
+                    & (heads[:, 1] >= top)
+                    & (heads[:, 1] < top + half_h)
+                )
+                if not SPARSE_HEADS[0] <= int(inside.sum()) <= SPARSE_HEADS[1]:
+                    continue
+                crop = image[top : top + half_h, left : left + half_w]
+                if scale != 1.0:
+                    size = (round(half_w * scale), round(half_h * scale))
+                    crop = cv2.resize(crop, size, interpolation=cv2.INTER_CUBIC)
+                points = (heads[inside] - (left, top)) * scale
+                scenes.append(Scene(np.ascontiguousarray(crop), int(inside.sum()), points))
+    return scenes
+
+
+def _wider_groups(root: Path) -> list[Scene]:
+    """wider-dev photos with WIDER_FACES valid annotated faces; the count is a lower bound."""
+    from facewarden.eval.wider import read_wider_gt
+
+    scenes = []
+    for truth in read_wider_gt(root / "wider_face_dev_bbx_gt.txt"):
+        faces = int(truth.valid.sum())
+        if WIDER_FACES[0] <= faces <= WIDER_FACES[1]:
+            scenes.append(Scene(imaging.decode(root / "images" / truth.name), faces, None))
+    return scenes
+
+
+def _measure(title: str, scenes: list[Scene], counters: list[tuple[str, Counter]]) -> None:
+    heads = sum(s.true for s in scenes)
+    print(f"\n{title}: {len(scenes)} images, {heads} true ({heads / len(scenes):.1f} each)")
+    print(
+        f"{'counter':48} {'counted':>8} {'true':>6} {'false':>6} {'MAE':>6} {'mean err':>8} "
+        f"{'s/image':>8}"
+    )
+    results = []
+    for label, counter in counters:
+        counter(scenes[0].image)  # load the models outside the timing
+        counted = true_counts = errors = signed = 0
+        started = time.perf_counter()
+        for scene in scenes:
+            faces, bodies, n = counter(scene.image)
+            counted += n
+            if scene.heads is not None:
+                true_counts += _true_counts(faces, bodies, scene.heads)
+            errors += abs(n - scene.true)
+            signed += n - scene.true
+        seconds = (time.perf_counter() - started) / len(scenes)
+        annotated = all(s.heads is not None for s in scenes)
+        false = counted - true_counts
+        results.append((counted, false))
+        hits, misses = (f"{true_counts:6}", f"{false:6}") if annotated else ("     -",) * 2
+        print(
+            f"{label:48} {counted:8} {hits} {misses} {errors / len(scenes):6.2f} "
+            f"{signed / len(scenes):+8.2f} {seconds:8.2f}"
+        )
+    peer_count, peer_false = results[0]
+    for (label, _), (count, false) in zip(counters[1:], results[1:], strict=True):
+        versus = f", false counts {false} against its {peer_false}" if annotated else ""
+        print(f"{label}: {count / max(1, peer_count):.1f}x face_recognition's count{versus}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, default=CROWD)
     parser.add_argument("--every", type=int, default=1, help="use every n-th image")
+    parser.add_argument(
+        "--sparse",
+        action="store_true",
+        help="measure the sparse-scene proxies (crowd quarters, wider-dev groups) instead",
+    )
+    parser.add_argument("--wider", type=Path, default=WIDER)
     args = parser.parse_args()
-    rows = read_counts(args.root / "counts.csv")[:: args.every]
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
-    print(f"{len(rows)} images of {args.root}, {sum(c for _, c in rows)} annotated heads\n")
     peer_label, peer = _face_recognition()
     counters = [
         (peer_label, peer),
         ("facewarden stills (fast + bodies)", _ours(camera=False)),
         ("facewarden cameras (video path + bodies)", _ours(camera=True)),
     ]
-    images = []
-    for name, true in rows:
-        image = imaging.decode(args.root / name)
-        heads = _heads(args.root / "ground-truth" / f"GT_{Path(name).stem}.mat")
-        images.append((image, true, heads))
-    print(f"{'counter':48} {'counted':>8} {'true':>6} {'false':>6} {'MAE':>7} {'s/image':>8}")
-    results = []
-    for label, counter in counters:
-        counter(images[0][0])  # load the models outside the timing
-        counted = true_counts = errors = 0
-        started = time.perf_counter()
-        for image, true, heads in images:
-            faces, bodies, n = counter(image)
-            counted += n
-            hits = _true_counts(faces, bodies, heads)
-            true_counts += hits
-            errors += abs(n - true)
-        seconds = (time.perf_counter() - started) / len(images)
-        false = counted - true_counts
-        results.append((counted, false))
-        print(
-            f"{label:48} {counted:8} {true_counts:6} {false:6} {errors / len(images):7.1f} "
-            f"{seconds:8.2f}"
-        )
-    peer_count, peer_false = results[0]
-    for (label, _), (count, false) in zip(counters[1:], results[1:], strict=True):
-        print(
-            f"{label}: {count / max(1, peer_count):.1f}x face_recognition's count, "
-            f"false counts {false} against its {peer_false}"
-        )
+    if not args.sparse:
+        _measure(f"street crowds of {args.root}", _crowds(args.root, args.every), counters)
+    else:
+        low, high = SPARSE_HEADS
+        for scale in (2.0, 1.0):
+            crops = _sparse_crops(args.root, scale)
+            size = f"{round(crops[0].image.shape[1])}x{round(crops[0].image.shape[0])}"
+            _measure(f"sparse: crowd quarters with {low}-{high} heads, at {size}", crops, counters)
+        if args.wider.exists():
+            low, high = WIDER_FACES
+            groups = _wider_groups(args.wider)
+            _measure(
+                f"sparse: wider-dev photos with {low}-{high} valid faces (true = faces, a lower "
+                "bound of the people)",
+                groups,
+                counters,
+            )
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
 
