@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from facewarden.cli import cli
 from facewarden.errors import EvaluationError
-from facewarden.eval.counting import parse_counts
+from facewarden.eval.counting import CountingReport, format_counting, parse_counts
 
 CROWD = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "crowd-dev"
 
@@ -56,6 +56,24 @@ def test_the_cli_counts_people_in_street_crowds(tmp_path: Path) -> None:
     assert report["mean_absolute_error"] == pytest.approx(
         sum(abs(r["true"] - r["counted"]) for r in report["per_image"]) / 2
     )
+    # face_recognition's count on the same photos, beside ours: its HOG finds 1
+    # of these faces (measured); at least 3x as many people is the bar.
+    theirs = report["face_recognition"]
+    assert [r["face_recognition"] for r in report["per_image"]] == [1, 0]
+    assert theirs["counted_total"] == 1 and theirs["mean_absolute_error"] == pytest.approx(99.5)
+    assert report["counted_total"] >= 3 * theirs["counted_total"]
+
+
+def test_the_text_report_puts_face_recognitions_count_beside_ours() -> None:
+    report = CountingReport(
+        rows=[("a.jpg", 20, 15, 9), ("b.jpg", 10, 12, 7)], label="fast mode", baseline=[4, 1]
+    )
+    text = format_counting(report)
+    assert "counted 27 of 30 (16 faces)" in text
+    assert "mean absolute error per image: 3.5" in text  # (5 + 2) / 2
+    assert "counted 5 of 30, mean absolute error 12.5; facewarden counts 5.4x as many" in text
+    without = format_counting(CountingReport(rows=report.rows))
+    assert "face_recognition" not in without
 
 
 def test_the_cli_refuses_a_csv_naming_a_missing_image(tmp_path: Path) -> None:

@@ -171,19 +171,44 @@ def detection(
     "detector_name",
     help="Count with this face detector preset instead of the mode's.",
 )
+@click.option(
+    "--baseline/--no-baseline",
+    default=True,
+    show_default=True,
+    help="Also count face_recognition's faces on the same images (dlib HOG, upsampled once).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def counting(
-    root: Path, counts_path: Path, mode: str, detector_name: str | None, as_json: bool
+    root: Path,
+    counts_path: Path,
+    mode: str,
+    detector_name: str | None,
+    baseline: bool,
+    as_json: bool,
 ) -> None:
-    """People counted per image against true counts: mean absolute error, totals."""
-    from facewarden.eval.counting import evaluate_counting, format_counting, read_counts
+    """People counted per image against true counts: mean absolute error, totals.
+
+    Beside them, face_recognition's count on the same images (its faces).
+    """
+    from facewarden.eval.counting import (
+        FACE_RECOGNITION,
+        evaluate_counting,
+        format_counting,
+        read_counts,
+    )
 
     pipeline = Pipeline.from_mode(mode)
     if detector_name is not None:
         pipeline = dataclasses.replace(pipeline, detector=make_detector(detector_name))
     progress = _Progress("img")
     try:
-        report = evaluate_counting(read_counts(counts_path), root, pipeline, on_progress=progress)
+        report = evaluate_counting(
+            read_counts(counts_path),
+            root,
+            pipeline,
+            baseline=FACE_RECOGNITION if baseline else None,
+            on_progress=progress,
+        )
     finally:
         progress.close()
     report.label = detector_name or f"{mode} mode"
