@@ -120,7 +120,7 @@ def add(
         watchlists=watchlist_refs,
         purpose=purpose,
         force=force,
-        face_index=None if face_number is None else face_number - 1,
+        face_index=_face_index(face_number),
     )
     click.echo(enrolled.subject_id)
 
@@ -216,20 +216,32 @@ def faces() -> None:
     """Add, replace and remove a subject's faces."""
 
 
+def _face_options(command: Any) -> Any:
+    """``--face N`` (which face of a photo showing several) and ``--force``."""
+    command = click.option("--force", is_flag=True, help="Accept a face below the quality bar.")(
+        command
+    )
+    return click.option(
+        "--face",
+        "face_number",
+        type=click.IntRange(min=1),
+        help="Which face, for a photo showing several.",
+    )(command)
+
+
+def _face_index(face_number: int | None) -> int | None:
+    """The 0-based index of a face numbered from 1 as ``detect`` prints it."""
+    return None if face_number is None else face_number - 1
+
+
 @faces.command("add")
 @click.argument("subject_id")
 @click.argument("image", type=IMAGE)
-@click.option(
-    "--face",
-    "face_number",
-    type=click.IntRange(min=1),
-    help="Which face, for a photo showing several.",
-)
-@click.option("--force", is_flag=True, help="Accept a face below the quality bar.")
+@_face_options
 @deployment_options
 def face_add(subject_id: str, image: Path, face_number: int | None, force: bool) -> None:
     """Enroll one more face of SUBJECT_ID from IMAGE; prints the face id."""
-    index = None if face_number is None else face_number - 1
+    index = _face_index(face_number)
     click.echo(open_warden().faces.add(subject_id, image, face_index=index, force=force))
 
 
@@ -237,19 +249,13 @@ def face_add(subject_id: str, image: Path, face_number: int | None, force: bool)
 @click.argument("subject_id")
 @click.argument("face_id")
 @click.argument("image", type=IMAGE)
-@click.option(
-    "--face",
-    "face_number",
-    type=click.IntRange(min=1),
-    help="Which face, for a photo showing several.",
-)
-@click.option("--force", is_flag=True, help="Accept a face below the quality bar.")
+@_face_options
 @deployment_options
 def face_replace(
     subject_id: str, face_id: str, image: Path, face_number: int | None, force: bool
 ) -> None:
     """Replace FACE_ID of SUBJECT_ID with the face in IMAGE; prints the new face id."""
-    index = None if face_number is None else face_number - 1
+    index = _face_index(face_number)
     click.echo(
         open_warden().faces.replace(subject_id, face_id, image, face_index=index, force=force)
     )
