@@ -21,14 +21,12 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import cv2
-
-from facewarden import imaging
 from facewarden.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from facewarden.service.audit import AuditLog
 from facewarden.service.cameras import resolve_camera
 from facewarden.service.context import Context
 from facewarden.service.records import open_record
+from facewarden.service.review_photos import kept_photo, thumbnail
 from facewarden.service.sightings import Sighting, Sightings
 from facewarden.service.subjects import subject_row
 from facewarden.service.watchlists import resolve_watchlist
@@ -54,7 +52,6 @@ PHOTOS = ("captured", "enrolled")
 _DESK_ROLES = frozenset({"admin", "operator"})
 _SEVERITY_KEY = "alert_severity:"
 _NOTE_LIMIT = 500
-_PHOTO_SIDE = 320  # pixels: enough to compare two faces, small enough to send often
 
 
 @dataclass(frozen=True)
@@ -297,19 +294,13 @@ class AlertDesk:
                     field="thumbnail",
                 )
             else:
-                photos = tx.photos_of(row.subject_id)
-                if not photos:
+                kept = kept_photo(self._ctx.envelope, tx, row.subject_id, key)
+                if kept is None:
                     raise NotFoundError(
                         "no enrollment photo is kept for this subject "
                         "(FACEWARDEN_KEEP_ENROLLMENT_PHOTOS is off)"
                     )
-                data = self._ctx.envelope.decrypt(
-                    photos[0].ciphertext,
-                    data_key=key,
-                    table="photos",
-                    row=photos[0].face_id,
-                    field="jpeg",
-                )
+                _, data = kept
             self._audit.append(
                 tx,
                 "alert.photo",
@@ -423,14 +414,3 @@ class AlertDesk:
             None if d is None else d.decided_by,
             None if d is None else d.decided_at,
         )
-
-
-def thumbnail(data: bytes) -> bytes:
-    """``data`` (a kept JPEG) scaled down to a thumbnail, re-encoded without metadata."""
-    image = imaging.decode(data)
-    height, width = image.shape[:2]
-    scale = _PHOTO_SIDE / max(height, width)
-    if scale >= 1:
-        return imaging.encode_jpeg(image, quality=85)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return imaging.encode_jpeg(cv2.resize(image, size, interpolation=cv2.INTER_AREA), quality=85)

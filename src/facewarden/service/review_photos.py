@@ -10,16 +10,21 @@ one only under a case reference, as they read the subject.
 
 from __future__ import annotations
 
+import cv2
+
+from facewarden import imaging
 from facewarden.errors import NotFoundError, PermissionDeniedError
-from facewarden.service.alert_desk import thumbnail
+from facewarden.privacy.crypto import Envelope, WrappedKey
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.records import invalid_input
 from facewarden.service.subjects import subject_row
+from facewarden.store.base import Reader
 
-__all__ = ["ReviewPhotos"]
+__all__ = ["ReviewPhotos", "kept_photo", "thumbnail"]
 
 _ROLES = frozenset({"admin", "operator", "investigator"})
+_PHOTO_SIDE = 320  # pixels: enough to compare two faces, small enough to send often
 
 
 class ReviewPhotos:
@@ -55,28 +60,52 @@ class ReviewPhotos:
             )
         with self._ctx.writing() as tx:
             _, key = subject_row(tx, subject_id)
-            photos = [
-                p for p in tx.photos_of(subject_id) if face_id is None or p.face_id == face_id
-            ]
-            if not photos:
+            kept = kept_photo(self._ctx.envelope, tx, subject_id, key, face_id)
+            if kept is None:
                 raise NotFoundError(
                     "no enrollment photo is kept for this subject"
                     + ("" if face_id is None else " and face")
                     + " (FACEWARDEN_KEEP_ENROLLMENT_PHOTOS is off, or it has expired)"
                 )
-            data = self._ctx.envelope.decrypt(
-                photos[0].ciphertext,
-                data_key=key,
-                table="photos",
-                row=photos[0].face_id,
-                field="jpeg",
-            )
+            kept_face, data = kept
             self._audit.append(
                 tx,
                 "subject.photo",
                 object_type="subject",
                 object_id=subject_id,
                 purpose=purpose or "human review",
-                details={"face": photos[0].face_id},
+                details={"face": kept_face},
             )
         return thumbnail(data)
+
+
+def kept_photo(
+    envelope: Envelope,
+    reader: Reader,
+    subject_id: str,
+    key: WrappedKey,
+    face_id: str | None = None,
+) -> tuple[str, bytes] | None:
+    """The first kept enrollment photo of a subject (of ``face_id`` if given), decrypted.
+
+    Returns its face id and JPEG bytes, or None when no such photo is kept.
+    """
+    photos = [p for p in reader.photos_of(subject_id) if face_id is None or p.face_id == face_id]
+    if not photos:
+        return None
+    photo = photos[0]
+    jpeg = envelope.decrypt(
+        photo.ciphertext, data_key=key, table="photos", row=photo.face_id, field="jpeg"
+    )
+    return photo.face_id, jpeg
+
+
+def thumbnail(data: bytes) -> bytes:
+    """``data`` (a kept JPEG) scaled down to a thumbnail, re-encoded without metadata."""
+    image = imaging.decode(data)
+    height, width = image.shape[:2]
+    scale = _PHOTO_SIDE / max(height, width)
+    if scale >= 1:
+        return imaging.encode_jpeg(image, quality=85)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return imaging.encode_jpeg(cv2.resize(image, size, interpolation=cv2.INTER_AREA), quality=85)
