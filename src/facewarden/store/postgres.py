@@ -36,9 +36,9 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 
 from facewarden.errors import ConfigError, DatabaseUnavailableError, FacewardenError
+from facewarden.store._access_sql import AccessReads, AccessWrites
 from facewarden.store._desk_sql import DeskReads, DeskWrites
 from facewarden.store._dialect import POSTGRES, PgRow
-from facewarden.store._pg_access import AccessReads, AccessWrites
 from facewarden.store._pg_admin import (
     connect,
     copy_database,

@@ -1,78 +1,41 @@
-"""SQLite reads and writes of users, API keys, sessions and subject aliases.
+"""The queries of users, API keys, sessions and subject aliases, written once for both stores.
 
-Private to :mod:`facewarden.store.sqlite`: :class:`AccessReads` is mixed
-into the store and its transactions, :class:`AccessWrites` into the
-transactions. The
+Private to the stores: :class:`AccessReads` is mixed into each store and its
+transactions, :class:`AccessWrites` into the transactions; the store's
+dialect (:mod:`facewarden.store._dialect`) says how they are spoken. The
 contract is :mod:`facewarden.store.access`.
 """
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from facewarden.errors import ConflictError, NotFoundError
-from facewarden.store._dialect import ts_parse, ts_text
+from facewarden.store._dialect import Queries, Row
 from facewarden.store.access import AliasRow, ApiKeyRow, SessionRow, UserRow
 
 __all__ = ["AccessReads", "AccessWrites"]
 
 
-def _maybe_ts(text: str | None) -> datetime | None:
-    return None if text is None else ts_parse(text)
-
-
-def _maybe_text(when: datetime | None) -> str | None:
-    return None if when is None else ts_text(when)
-
-
-def _user(row: sqlite3.Row) -> UserRow:
-    return UserRow(
-        row["username"],
-        row["password_hash"],
-        row["role"],
-        ts_parse(row["created_at"]),
-        bool(row["disabled"]),
-    )
-
-
-def _api_key(row: sqlite3.Row) -> ApiKeyRow:
-    return ApiKeyRow(
-        row["key_id"],
-        row["name"],
-        row["role"],
-        row["secret_hash"],
-        ts_parse(row["created_at"]),
-        _maybe_ts(row["expires_at"]),
-        _maybe_ts(row["revoked_at"]),
-        row["created_by"],
-    )
-
-
-class AccessReads:
-    """The reads; the class it is mixed into provides ``_rows`` and ``_one``."""
-
-    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        raise NotImplementedError
-
-    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        raise NotImplementedError
+class AccessReads(Queries):
+    """The reads (see :class:`facewarden.store.access.AccessReader`)."""
 
     def get_user(self, username: str) -> UserRow | None:
         row = self._one("SELECT * FROM users WHERE username = ?", (username,))
-        return None if row is None else _user(row)
+        return None if row is None else self._user(row)
 
     def list_users(self) -> list[UserRow]:
-        return [_user(r) for r in self._rows("SELECT * FROM users ORDER BY username")]
+        return [self._user(r) for r in self._rows("SELECT * FROM users ORDER BY username")]
 
     def get_api_key(self, key_id: str) -> ApiKeyRow | None:
         row = self._one("SELECT * FROM api_keys WHERE key_id = ?", (key_id,))
-        return None if row is None else _api_key(row)
+        return None if row is None else self._api_key(row)
 
     def list_api_keys(self) -> list[ApiKeyRow]:
         rows = self._rows("SELECT * FROM api_keys ORDER BY created_at, key_id")
-        return [_api_key(r) for r in rows]
+        return [self._api_key(r) for r in rows]
 
     def get_session(self, token_hash: str) -> SessionRow | None:
         row = self._one("SELECT * FROM sessions WHERE token_hash = ?", (token_hash,))
@@ -81,8 +44,8 @@ class AccessReads:
         return SessionRow(
             row["token_hash"],
             row["username"],
-            ts_parse(row["created_at"]),
-            ts_parse(row["expires_at"]),
+            self._dialect.time_out(row["created_at"]),
+            self._dialect.time_out(row["expires_at"]),
         )
 
     def subject_by_alias(self, kind: str, token: str) -> str | None:
@@ -107,7 +70,9 @@ class AccessReads:
             (kind, after or "", limit),
         )
         return [
-            AliasRow(r["kind"], r["token"], r["subject_id"], ts_parse(r["created_at"]))
+            AliasRow(
+                r["kind"], r["token"], r["subject_id"], self._dialect.time_out(r["created_at"])
+            )
             for r in rows
         ]
 
@@ -115,7 +80,7 @@ class AccessReads:
         self, kind: str, *, subject_id: str | None = None, offset: int = 0, limit: int = 100
     ) -> tuple[list[tuple[str, str]], int]:
         where = "a.kind = ?" + ("" if subject_id is None else " AND a.subject_id = ?")
-        params: tuple[object, ...] = (kind,) if subject_id is None else (kind, subject_id)
+        params: Sequence[Any] = (kind,) if subject_id is None else (kind, subject_id)
         joined = f"FROM subject_aliases a JOIN faces f ON f.subject_id = a.subject_id WHERE {where}"
         rows = self._rows(
             f"SELECT f.face_id, f.subject_id {joined} "
@@ -132,17 +97,32 @@ class AccessReads:
         row = self._one("SELECT COUNT(*) AS n FROM subject_aliases WHERE kind = ?", (kind,))
         return 0 if row is None else int(row["n"])
 
+    def _user(self, row: Row) -> UserRow:
+        return UserRow(
+            row["username"],
+            row["password_hash"],
+            row["role"],
+            self._dialect.time_out(row["created_at"]),
+            bool(row["disabled"]),
+        )
 
-class AccessWrites:
-    """The writes; the transaction it is mixed into provides ``_exec`` and the reads."""
+    def _api_key(self, row: Row) -> ApiKeyRow:
+        return ApiKeyRow(
+            row["key_id"],
+            row["name"],
+            row["role"],
+            row["secret_hash"],
+            self._dialect.time_out(row["created_at"]),
+            self._dialect.maybe_time_out(row["expires_at"]),
+            self._dialect.maybe_time_out(row["revoked_at"]),
+            row["created_by"],
+        )
 
-    def _exec(self, where: str, sql: str, params: tuple[object, ...] = ()) -> int:
-        raise NotImplementedError
 
-    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        raise NotImplementedError
+class AccessWrites(Queries):
+    """The writes (see :class:`facewarden.store.access.AccessWriter`)."""
 
-    def _exists(self, sql: str, params: tuple[Any, ...]) -> bool:
+    def _exists(self, sql: str, params: Sequence[Any]) -> bool:
         return self._one(sql, params) is not None
 
     def insert_user(self, row: UserRow) -> None:
@@ -151,7 +131,13 @@ class AccessWrites:
         self._exec(
             "insert user",
             "INSERT INTO users VALUES (?, ?, ?, ?, ?)",
-            (row.username, row.password_hash, row.role, ts_text(row.created_at), row.disabled),
+            (
+                row.username,
+                row.password_hash,
+                row.role,
+                self._dialect.time_in(row.created_at),
+                row.disabled,
+            ),
         )
 
     def update_user(
@@ -187,9 +173,9 @@ class AccessWrites:
                 row.name,
                 row.role,
                 row.secret_hash,
-                ts_text(row.created_at),
-                _maybe_text(row.expires_at),
-                _maybe_text(row.revoked_at),
+                self._dialect.time_in(row.created_at),
+                self._dialect.maybe_time_in(row.expires_at),
+                self._dialect.maybe_time_in(row.revoked_at),
                 row.created_by,
             ),
         )
@@ -198,7 +184,7 @@ class AccessWrites:
         changed = self._exec(
             "revoke API key",
             "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-            (ts_text(revoked_at), key_id),
+            (self._dialect.time_in(revoked_at), key_id),
         )
         return changed > 0
 
@@ -208,7 +194,12 @@ class AccessWrites:
         self._exec(
             "insert session",
             "INSERT INTO sessions VALUES (?, ?, ?, ?)",
-            (row.token_hash, row.username, ts_text(row.created_at), ts_text(row.expires_at)),
+            (
+                row.token_hash,
+                row.username,
+                self._dialect.time_in(row.created_at),
+                self._dialect.time_in(row.expires_at),
+            ),
         )
 
     def delete_session(self, token_hash: str) -> bool:
@@ -222,7 +213,9 @@ class AccessWrites:
 
     def delete_sessions_before(self, cutoff: datetime) -> int:
         return self._exec(
-            "forget sessions", "DELETE FROM sessions WHERE expires_at < ?", (ts_text(cutoff),)
+            "forget sessions",
+            "DELETE FROM sessions WHERE expires_at < ?",
+            (self._dialect.time_in(cutoff),),
         )
 
     def insert_alias(self, row: AliasRow) -> None:
@@ -231,7 +224,7 @@ class AccessWrites:
         self._exec(
             "insert alias",
             "INSERT INTO subject_aliases VALUES (?, ?, ?, ?)",
-            (row.kind, row.token, row.subject_id, ts_text(row.created_at)),
+            (row.kind, row.token, row.subject_id, self._dialect.time_in(row.created_at)),
         )
 
     def delete_alias(self, kind: str, subject_id: str) -> bool:
