@@ -37,6 +37,7 @@ from psycopg import sql
 
 from facewarden.errors import ConfigError, DatabaseUnavailableError, FacewardenError
 from facewarden.store._access_sql import AccessReads, AccessWrites
+from facewarden.store._camera_sql import CameraReads, CameraWrites
 from facewarden.store._desk_sql import DeskReads, DeskWrites
 from facewarden.store._dialect import POSTGRES, PgRow
 from facewarden.store._pg_admin import (
@@ -47,7 +48,6 @@ from facewarden.store._pg_admin import (
     server_problems,
     table_order,
 )
-from facewarden.store._pg_cameras import CameraReads, CameraWrites
 from facewarden.store._pg_schema import FACE_VECTOR_INDEX
 from facewarden.store._pg_vectors import VectorReads, VectorWrites
 from facewarden.store._read import Reads

@@ -36,10 +36,10 @@ from facewarden.errors import (
     NotFoundError,
 )
 from facewarden.store._access_sql import AccessReads, AccessWrites
+from facewarden.store._camera_sql import CameraReads, CameraWrites
 from facewarden.store._desk_sql import DeskReads, DeskWrites
 from facewarden.store._dialect import SQLITE, ts_text
 from facewarden.store._read import Reads
-from facewarden.store._sqlite_cameras import CameraReads, CameraWrites
 from facewarden.store._write import Writes
 from facewarden.store.migrations import MIGRATIONS, latest_version
 

@@ -1,112 +1,59 @@
-"""SQLite reads and writes of cameras, sightings, history requests and crowd buckets.
+"""The queries of cameras, sightings, history requests and crowd buckets, written once.
 
-Private to :mod:`facewarden.store.sqlite`: :class:`CameraReads` is mixed
-into the store and its transactions, :class:`CameraWrites` into the
-transactions. The contract is :mod:`facewarden.store.cameras`.
+Private to the stores: :class:`CameraReads` is mixed into each store and its
+transactions, :class:`CameraWrites` into the transactions; the store's
+dialect (:mod:`facewarden.store._dialect`) says how they are spoken. The
+contract is :mod:`facewarden.store.cameras`.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
-from typing import Any
 
 from facewarden.errors import ConflictError, NotFoundError
-from facewarden.store._dialect import ts_parse, ts_text
+from facewarden.store._dialect import Queries, Row
 from facewarden.store.cameras import CameraRow, CrowdBucketRow, HistoryRequestRow, SightingRow
 
 __all__ = ["CameraReads", "CameraWrites"]
 
 
-def _camera(row: sqlite3.Row) -> CameraRow:
-    return CameraRow(
-        row["camera_id"],
-        row["name"],
-        row["location"],
-        row["latitude"],
-        row["longitude"],
-        tuple(json.loads(row["watchlists"])),
-        bool(row["sensitive"]),
-        row["retention_hours"],
-        None if row["sealed_source"] is None else bytes(row["sealed_source"]),
-        bool(row["keep_thumbnails"]),
-        ts_parse(row["created_at"]),
-        row["legacy_source"],
-    )
-
-
-def _sighting(row: sqlite3.Row) -> SightingRow:
-    return SightingRow(
-        row["sighting_id"],
-        row["subject_id"],
-        row["camera_id"],
-        row["watchlist_id"],
-        ts_parse(row["first_seen"]),
-        ts_parse(row["last_seen"]),
-        float(row["best_similarity"]),
-        ts_parse(row["expires_at"]),
-        row["thumbnail"],
-    )
-
-
-def _bucket(row: sqlite3.Row) -> CrowdBucketRow:
-    return CrowdBucketRow(
-        row["camera_id"],
-        ts_parse(row["start"]),
-        int(row["seconds"]),
-        int(row["frames"]),
-        int(row["faces_max"]),
-        float(row["faces_mean"]),
-        int(row["people_max"]),
-        float(row["people_mean"]),
-        int(row["unique_visitors"]),
-        json.loads(row["dwell"]),
-        tuple(tuple(int(v) for v in r) for r in json.loads(row["heatmap"])),
-    )
-
-
-class CameraReads:
-    """The reads; the class it is mixed into provides ``_rows`` and ``_one``."""
-
-    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        raise NotImplementedError
-
-    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        raise NotImplementedError
+class CameraReads(Queries):
+    """The reads (see :class:`facewarden.store.cameras.CameraReader`)."""
 
     def get_camera(self, camera_id: str) -> CameraRow | None:
         row = self._one("SELECT * FROM cameras WHERE camera_id = ?", (camera_id,))
-        return None if row is None else _camera(row)
+        return None if row is None else self._camera(row)
 
     def camera_by_name(self, name: str) -> CameraRow | None:
         row = self._one("SELECT * FROM cameras WHERE name = ?", (name,))
-        return None if row is None else _camera(row)
+        return None if row is None else self._camera(row)
 
     def list_cameras(self) -> list[CameraRow]:
-        return [_camera(r) for r in self._rows("SELECT * FROM cameras ORDER BY name")]
+        return [self._camera(r) for r in self._rows("SELECT * FROM cameras ORDER BY name")]
 
     def get_sighting(self, sighting_id: str) -> SightingRow | None:
         row = self._one("SELECT * FROM sightings WHERE sighting_id = ?", (sighting_id,))
-        return None if row is None else _sighting(row)
+        return None if row is None else self._sighting(row)
 
     def sightings_of(self, subject_id: str, since: datetime) -> list[SightingRow]:
         rows = self._rows(
             "SELECT * FROM sightings WHERE subject_id = ? AND last_seen >= ? "
             "ORDER BY first_seen, sighting_id",
-            (subject_id, ts_text(since)),
+            (subject_id, self._dialect.time_in(since)),
         )
-        return [_sighting(r) for r in rows]
+        return [self._sighting(r) for r in rows]
 
     def sightings_at(
         self, camera_id: str, watchlist_id: str, start: datetime, end: datetime
     ) -> list[SightingRow]:
+        time_in = self._dialect.time_in
         rows = self._rows(
             "SELECT * FROM sightings WHERE camera_id = ? AND watchlist_id = ? "
             "AND last_seen >= ? AND first_seen <= ? ORDER BY first_seen, sighting_id",
-            (camera_id, watchlist_id, ts_text(start), ts_text(end)),
+            (camera_id, watchlist_id, time_in(start), time_in(end)),
         )
-        return [_sighting(r) for r in rows]
+        return [self._sighting(r) for r in rows]
 
     def count_sightings(self) -> int:
         row = self._one("SELECT COUNT(*) AS n FROM sightings")
@@ -122,28 +69,67 @@ class CameraReads:
             int(row["hours"]),
             row["case_reference"],
             row["requested_by"],
-            ts_parse(row["created_at"]),
+            self._dialect.time_out(row["created_at"]),
             row["approved_by"],
-            None if row["approved_at"] is None else ts_parse(row["approved_at"]),
+            self._dialect.maybe_time_out(row["approved_at"]),
         )
 
     def crowd_buckets(self, camera_id: str, start: datetime, end: datetime) -> list[CrowdBucketRow]:
         rows = self._rows(
             "SELECT * FROM crowd_buckets WHERE camera_id = ? AND start >= ? AND start < ? "
             "ORDER BY start",
-            (camera_id, ts_text(start), ts_text(end)),
+            (camera_id, self._dialect.time_in(start), self._dialect.time_in(end)),
         )
-        return [_bucket(r) for r in rows]
+        return [self._bucket(r) for r in rows]
+
+    def _camera(self, row: Row) -> CameraRow:
+        return CameraRow(
+            row["camera_id"],
+            row["name"],
+            row["location"],
+            row["latitude"],
+            row["longitude"],
+            tuple(json.loads(row["watchlists"])),
+            bool(row["sensitive"]),
+            row["retention_hours"],
+            None if row["sealed_source"] is None else bytes(row["sealed_source"]),
+            bool(row["keep_thumbnails"]),
+            self._dialect.time_out(row["created_at"]),
+            row["legacy_source"],
+        )
+
+    def _sighting(self, row: Row) -> SightingRow:
+        time_out = self._dialect.time_out
+        return SightingRow(
+            row["sighting_id"],
+            row["subject_id"],
+            row["camera_id"],
+            row["watchlist_id"],
+            time_out(row["first_seen"]),
+            time_out(row["last_seen"]),
+            float(row["best_similarity"]),
+            time_out(row["expires_at"]),
+            row["thumbnail"],
+        )
+
+    def _bucket(self, row: Row) -> CrowdBucketRow:
+        return CrowdBucketRow(
+            row["camera_id"],
+            self._dialect.time_out(row["start"]),
+            int(row["seconds"]),
+            int(row["frames"]),
+            int(row["faces_max"]),
+            float(row["faces_mean"]),
+            int(row["people_max"]),
+            float(row["people_mean"]),
+            int(row["unique_visitors"]),
+            json.loads(row["dwell"]),
+            tuple(tuple(int(v) for v in r) for r in json.loads(row["heatmap"])),
+        )
 
 
-class CameraWrites:
-    """The writes; the transaction it is mixed into provides ``_exec`` and the reads."""
-
-    def _exec(self, where: str, sql: str, params: tuple[object, ...] = ()) -> int:
-        raise NotImplementedError
-
-    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        raise NotImplementedError
+class CameraWrites(Queries):
+    """The writes (see :class:`facewarden.store.cameras.CameraWriter`)."""
 
     def insert_camera(self, row: CameraRow) -> None:
         taken = self._one(
@@ -169,7 +155,7 @@ class CameraWrites:
                 row.retention_hours,
                 row.sealed_source,
                 row.keep_thumbnails,
-                ts_text(row.created_at),
+                self._dialect.time_in(row.created_at),
             ),
         )
 
@@ -199,6 +185,7 @@ class CameraWrites:
             )
             if found is None:
                 raise NotFoundError(f"no {table[:-1]} {value}")
+        time_in = self._dialect.time_in
         self._exec(
             "insert sighting",
             "INSERT INTO sightings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -207,10 +194,10 @@ class CameraWrites:
                 row.subject_id,
                 row.camera_id,
                 row.watchlist_id,
-                ts_text(row.first_seen),
-                ts_text(row.last_seen),
+                time_in(row.first_seen),
+                time_in(row.last_seen),
                 row.best_similarity,
-                ts_text(row.expires_at),
+                time_in(row.expires_at),
                 row.thumbnail,
             ),
         )
@@ -224,18 +211,28 @@ class CameraWrites:
         expires_at: datetime,
         thumbnail: bytes | None = None,
     ) -> bool:
-        # One statement; a thumbnail left out (None) keeps the stored one.
+        # One statement; a thumbnail left out (None) keeps the stored one. The cast
+        # tells PostgreSQL the type of a parameter that may be NULL.
         changed = self._exec(
             "update sighting",
-            "UPDATE sightings SET last_seen = ?, best_similarity = ?, expires_at = ?, "
-            "thumbnail = COALESCE(?, thumbnail) WHERE sighting_id = ?",
-            (ts_text(last_seen), best_similarity, ts_text(expires_at), thumbnail, sighting_id),
+            "UPDATE sightings SET last_seen = ?, best_similarity = ?, expires_at = ?, "  # noqa: S608
+            f"thumbnail = COALESCE(CAST(? AS {self._dialect.blob}), thumbnail) "
+            "WHERE sighting_id = ?",
+            (
+                self._dialect.time_in(last_seen),
+                best_similarity,
+                self._dialect.time_in(expires_at),
+                thumbnail,
+                sighting_id,
+            ),
         )
         return changed > 0
 
     def delete_sightings_expired(self, now: datetime) -> int:
         return self._exec(
-            "purge sightings", "DELETE FROM sightings WHERE expires_at <= ?", (ts_text(now),)
+            "purge sightings",
+            "DELETE FROM sightings WHERE expires_at <= ?",
+            (self._dialect.time_in(now),),
         )
 
     def insert_history_request(self, row: HistoryRequestRow) -> None:
@@ -248,9 +245,9 @@ class CameraWrites:
                 row.hours,
                 row.case_reference,
                 row.requested_by,
-                ts_text(row.created_at),
+                self._dialect.time_in(row.created_at),
                 row.approved_by,
-                None if row.approved_at is None else ts_text(row.approved_at),
+                self._dialect.maybe_time_in(row.approved_at),
             ),
         )
 
@@ -260,7 +257,7 @@ class CameraWrites:
                 "approve history request",
                 "UPDATE history_requests SET approved_by = ?, approved_at = ? "
                 "WHERE request_id = ? AND approved_by IS NULL",
-                (approver, ts_text(when), request_id),
+                (approver, self._dialect.time_in(when), request_id),
             )
             > 0
         )
@@ -268,10 +265,16 @@ class CameraWrites:
     def put_crowd_bucket(self, row: CrowdBucketRow) -> None:
         self._exec(
             "put crowd bucket",
-            "INSERT OR REPLACE INTO crowd_buckets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO crowd_buckets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (camera_id, start) DO UPDATE SET "
+            "seconds = excluded.seconds, frames = excluded.frames, "
+            "faces_max = excluded.faces_max, faces_mean = excluded.faces_mean, "
+            "people_max = excluded.people_max, people_mean = excluded.people_mean, "
+            "unique_visitors = excluded.unique_visitors, dwell = excluded.dwell, "
+            "heatmap = excluded.heatmap",
             (
                 row.camera_id,
-                ts_text(row.start),
+                self._dialect.time_in(row.start),
                 row.seconds,
                 row.frames,
                 row.faces_max,
