@@ -42,3 +42,40 @@ def test_the_enclosing_measure_is_stricter_than_the_union() -> None:
 def test_boxes_and_scores_must_pair() -> None:
     with pytest.raises(ValueError, match="2 boxes but 1 scores"):
         suppress(np.zeros((2, 4)), [1.0], iou=0.5)
+
+
+def _reference(boxes: np.ndarray, scores: np.ndarray, iou: float, covered: float) -> list[int]:
+    """Greedy suppression written plainly, pair by pair."""
+    kept: list[int] = []
+    for i in sorted(range(len(scores)), key=lambda k: (-scores[k], k)):
+        ax1, ay1, ax2, ay2 = boxes[i]
+        dropped = False
+        for j in kept:
+            bx1, by1, bx2, by2 = boxes[j]
+            inner = max(0.0, min(ax2, bx2) - max(ax1, bx1)) * max(
+                0.0, min(ay2, by2) - max(ay1, by1)
+            )
+            if inner <= 0:
+                continue
+            area_a, area_b = (ax2 - ax1) * (ay2 - ay1), (bx2 - bx1) * (by2 - by1)
+            if inner / (area_a + area_b - inner) > iou or inner / min(area_a, area_b) > covered:
+                dropped = True
+                break
+        if not dropped:
+            kept.append(i)
+    return kept
+
+
+@pytest.mark.parametrize("count", [0, 1, 40, 255, 256, 257, 600])
+@pytest.mark.parametrize(("iou", "covered"), [(0.5, 1.0), (0.7, 0.7), (0.3, 0.5)])
+def test_agrees_with_the_pairwise_definition(count: int, iou: float, covered: float) -> None:
+    # Clustered boxes, as a detector's windows are, with tied and degenerate ones;
+    # sizes on both sides of the all-pairs fast path's limit.
+    rng = np.random.default_rng(count)
+    centres = rng.uniform(0, 400, (max(1, count // 8), 2))
+    corner = centres[rng.integers(0, len(centres), count)] + rng.normal(0, 5, (count, 2))
+    size = rng.uniform(10, 30, (count, 2)) * (rng.random((count, 1)) > 0.03)
+    boxes = np.column_stack([corner, corner + size])
+    scores = rng.choice([0.6, 0.7, 0.8, 0.9], count)
+    kept = suppress(boxes, scores, iou=iou, covered=covered)
+    assert kept.tolist() == _reference(boxes, scores, iou, covered)

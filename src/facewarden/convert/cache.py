@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 #: Bump whenever the converter's output for the same input changes.
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,16 @@ The layers follow the Keras definitions of ``mtcnn`` 1.0.0 exactly: valid
 ``same`` padding (``SAME_UPPER``: the extra row and column at the end), and
 before the dense layers Keras' ``Permute((2, 1, 3))`` then ``Flatten``, i.e.
 the feature map flattened in (column, row, channel) order.
+
+Two layers are written in an equivalent form that ONNX Runtime runs faster
+(the same outputs within 1e-6; measured on one core, a batch of 55 R-Net crops
+went from 6.6 to 3.4 ms):
+
+* PReLU as ``x * alpha + relu(x) * (1 - alpha)``: ONNX Runtime's own
+  ``PRelu`` with a per-channel slope took half of each network's time;
+* the two-way softmax of the face head as ``sigmoid(z_face - z_background)``,
+  with the difference folded into the head's weights: one output channel
+  instead of two and no softmax.
 """
 
 from __future__ import annotations
@@ -119,15 +129,42 @@ class _Builder:
         )
 
     def prelu(self, x: str, layer: str, spatial: bool) -> str:
+        # PReLU(x) = x * alpha + relu(x) * (1 - alpha), for any alpha (the
+        # wheel's slopes run from -1.3 to 1.3, so max(x, alpha * x) would not do).
         alpha = self.weights[f"{layer}.alpha"]
-        slope = alpha.reshape(-1, 1, 1) if spatial else alpha.reshape(-1)
-        return self.node("PRelu", [x, self.constant(f"{layer}_slope", slope)])
+        shape = (-1, 1, 1) if spatial else (-1,)
+        slope = self.constant(f"{layer}_slope", alpha.reshape(shape))
+        rest = self.constant(f"{layer}_rest", (1 - alpha).reshape(shape))
+        linear = self.node("Mul", [x, slope])
+        rectified = self.node("Mul", [self.node("Relu", [x]), rest])
+        return self.node("Add", [linear, rectified])
 
     def dense(self, x: str, layer: str) -> str:
         kernel, bias = self.weights[f"{layer}.kernel"], self.weights[f"{layer}.bias"]
         return self.node(
             "Gemm", [x, self.constant(f"{layer}_w", kernel), self.constant(f"{layer}_b", bias)]
         )
+
+    def face_probability(self, x: str, layer: str, spatial: bool, output: str) -> str:
+        """The face channel of the head's two-way softmax, as the sigmoid of the logits' gap.
+
+        softmax(z)[1] = sigmoid(z[1] - z[0]); the gap is one linear layer whose
+        weights are the difference of the face and background columns.
+        """
+        kernel, bias = self.weights[f"{layer}.kernel"], self.weights[f"{layer}.bias"]
+        if kernel.shape[-1] != 2 or bias.shape != (2,):
+            raise ModelError(f"{layer} must have two outputs (background, face)")
+        gap_kernel = kernel[..., 1:] - kernel[..., :1]
+        gap_bias = bias[1:] - bias[:1]
+        if spatial:
+            weights = self.constant(f"{layer}_w", gap_kernel.transpose(3, 2, 0, 1))
+            logit = self.node("Conv", [x, weights, self.constant(f"{layer}_b", gap_bias)])
+        else:
+            weights = self.constant(f"{layer}_w", gap_kernel)
+            logit = self.node("Gemm", [x, weights, self.constant(f"{layer}_b", gap_bias)])
+        probability = self.node("Sigmoid", [logit])
+        axes = self.constant("axes", np.array([1], dtype=np.int64))
+        return self.node("Squeeze", [probability, axes], output)
 
 
 def build_mtcnn(network: str, weights: dict[str, FloatArray]) -> onnx.ModelProto:
@@ -163,14 +200,10 @@ def build_mtcnn(network: str, weights: dict[str, FloatArray]) -> onnx.ModelProto
                 x = builder.dense(x, layer)
         outputs = []
         for output, layer, softmax in _HEADS[network]:
-            head = builder.dense(x, layer) if not spatial else builder.conv(x, layer)
             if softmax:
-                head = builder.node("Softmax", [head], axis=1)
-                index = builder.constant("face", np.array([1], dtype=np.int64))
-                builder.node("Gather", [head, index], f"{output}_2d", axis=1)
-                axes = builder.constant("axes", np.array([1], dtype=np.int64))
-                builder.node("Squeeze", [f"{output}_2d", axes], output)
+                builder.face_probability(x, layer, spatial, output)
             else:
+                head = builder.dense(x, layer) if not spatial else builder.conv(x, layer)
                 builder.node("Identity", [head], output)
             outputs.append(output)
     except KeyError as exc:

@@ -206,8 +206,7 @@ class MtcnnDetector:
         outputs = run(runtime, {"image": crops}, what=f"MTCNN {network}")
         regression, probability = np.asarray(outputs[0]), np.asarray(outputs[-1])
         if network == "onet" and self.mirror_check:
-            mirrored = run(runtime, {"image": crops[:, :, ::-1].copy()}, what="MTCNN onet")
-            probability = (probability + np.asarray(mirrored[-1])) / 2
+            probability = self._with_mirror(runtime, crops, probability, threshold)
         keep = probability > threshold
         refined = boxes[keep].copy()
         refined[:, 4] = probability[keep]
@@ -218,6 +217,23 @@ class MtcnnDetector:
         else:
             refined = refined[suppress(refined[:, :4], refined[:, 4], iou=0.7)]
         return _square(refined) if square else refined
+
+    def _with_mirror(
+        self, runtime: Any, crops: FloatArray, probability: FloatArray, threshold: float
+    ) -> FloatArray:
+        """O-Net's probability averaged with that of the mirrored crop.
+
+        The average can pass ``threshold`` only where the crop's own probability
+        exceeds ``2 * threshold - 1`` (the mirror's is at most 1); the other
+        crops are rejected either way, so their mirror is not computed.
+        """
+        averaged: FloatArray = (probability / 2).astype(np.float32)
+        hopeful = np.flatnonzero(probability > 2 * threshold - 1)
+        if len(hopeful):
+            mirrored = np.ascontiguousarray(crops[hopeful, :, ::-1])
+            outputs = run(runtime, {"image": mirrored}, what="MTCNN onet")
+            averaged[hopeful] = (probability[hopeful] + np.asarray(outputs[-1])) / 2
+        return averaged
 
     def _session(self, network: str) -> Any:
         from facewarden.convert.cache import converted_mtcnn
@@ -281,16 +297,19 @@ def _crops(pixels: FloatArray, boxes: FloatArray, size: int) -> FloatArray:
     """``(n, size, size, 3)`` crops of ``boxes``; outside the image is black."""
     height, width = pixels.shape[:2]
     crops = np.zeros((len(boxes), size, size, 3), np.float32)
-    for index, (x1, y1, x2, y2) in enumerate(boxes[:, :4]):
-        left, top = math.floor(x1), math.floor(y1)
-        right, bottom = max(left + 1, math.ceil(x2)), max(top + 1, math.ceil(y2))
-        patch = np.zeros((bottom - top, right - left, 3), np.float32)
-        sx1, sy1 = max(0, left), max(0, top)
-        sx2, sy2 = min(width, right), min(height, bottom)
-        if sx2 > sx1 and sy2 > sy1:
-            patch[sy1 - top : sy2 - top, sx1 - left : sx2 - left] = pixels[sy1:sy2, sx1:sx2]
-        interpolation = cv2.INTER_AREA if patch.shape[0] > size else cv2.INTER_LINEAR
-        crops[index] = cv2.resize(patch, (size, size), interpolation=interpolation)
+    corners = np.column_stack([np.floor(boxes[:, :2]), np.ceil(boxes[:, 2:4])]).astype(np.int64)
+    corners[:, 2:] = np.maximum(corners[:, 2:], corners[:, :2] + 1)
+    for index, (left, top, right, bottom) in enumerate(corners.tolist()):
+        if left >= 0 and top >= 0 and right <= width and bottom <= height:
+            patch = pixels[top:bottom, left:right]  # a view: no copy when inside the image
+        else:
+            patch = np.zeros((bottom - top, right - left, 3), np.float32)
+            sx1, sy1 = max(0, left), max(0, top)
+            sx2, sy2 = min(width, right), min(height, bottom)
+            if sx2 > sx1 and sy2 > sy1:
+                patch[sy1 - top : sy2 - top, sx1 - left : sx2 - left] = pixels[sy1:sy2, sx1:sx2]
+        interpolation = cv2.INTER_AREA if bottom - top > size else cv2.INTER_LINEAR
+        cv2.resize(patch, (size, size), dst=crops[index], interpolation=interpolation)
     return crops
 
 
