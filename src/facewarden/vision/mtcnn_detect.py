@@ -142,10 +142,22 @@ class MtcnnDetector:
         height, width = image.shape[:2]
         runtime = self._session("pnet")
         found = []
+        levels: list[FloatArray] = []
         for scale in self.scales(width, height):
             size = (max(_CELL, round(width * scale)), max(_CELL, round(height * scale)))
             interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-            level = cv2.resize(image, size, interpolation=interpolation).astype(np.float32)
+            # Area-averaged from the smallest level made (in floats: no rounding) that
+            # is at least three times as large, rather than from the image: reading a
+            # 1080p frame for every level cost more than P-Net on the small ones.
+            larger = [i for i, s in enumerate(levels) if s.shape[1] >= 3 * size[0]]
+            if larger:
+                level = np.asarray(
+                    cv2.resize(levels[larger[-1]], size, interpolation=interpolation), np.float32
+                )
+                del levels[: larger[-1]]  # larger still: never a source again
+            else:
+                level = cv2.resize(image, size, interpolation=interpolation).astype(np.float32)
+            levels.append(level)
             probability, regression = self._pnet(runtime, level)
             boxes = _windows(probability, regression, self.thresholds[0], scale)
             if len(boxes):
