@@ -70,3 +70,30 @@ def test_the_best_face_is_the_largest_usable_one() -> None:
     assert track.best_score == 75
     assert face_score(_face(0, 0, person=None)) == 0.0
     assert tracker.end_all() == (track,)
+
+
+def test_a_face_faster_than_its_width_per_frame_is_followed_by_its_motion() -> None:
+    # Faces without embeddings (none computed): only boxes can link them. At 5
+    # frames per second a walking face moves most of its width between frames.
+    tracker = Tracker()
+    track = tracker.update([_face(100, 100, person=None)], 0.0).born[0]
+    tracker.update([_face(140, 100, person=None)], 0.2)  # IoU 0.33 with the last box
+    assert track.velocity == pytest.approx((200.0, 0.0))
+    moved = _face(220, 104, person=None)  # no overlap with the last box at all
+    assert track.box.iou(moved.box) == 0.0
+    assert tracker.overlapping(moved, 0.4) is track  # it is where its motion leads
+    update = tracker.update([moved], 0.4)
+    assert update.born == () and update.active == (track,) and track.hits == 3
+    # Someone far off the path is no one's continuation.
+    assert tracker.overlapping(_face(600, 400, person=None), 0.6) is None
+
+
+def test_overlapping_knows_the_track_before_the_update_and_when_it_was_embedded() -> None:
+    tracker = Tracker()
+    track = tracker.update([_face(100, 100, person=None)], 0.0).born[0]
+    assert track.embedded_at is None
+    tracker.update([_face(104, 100, person=1)], 0.2)
+    assert track.embedded_at == 0.2
+    tracker.update([_face(108, 100, person=None)], 0.4)
+    assert track.embedded_at == 0.2  # the latest detection that came with one
+    assert tracker.overlapping(_face(110, 100), 0.6) is track

@@ -2,10 +2,17 @@
 
 Per frame (ARCHITECTURE.md, "One frame, end to end")::
 
-    frame -> detect + embed faces -> tracker -> identify a track once it has a
-    usable face, again only when a clearly better face appears -> a sighting
+    frame -> detect faces -> embed those a track needs -> tracker -> identify a
+    track once it has a usable face, again only when a clearly better face appears -> a sighting
     per visit of a watchlist subject -> people detector (every few frames)
     -> anonymous crowd counters; ended tracks are forgotten.
+
+Embeddings are most of a frame's cost, so a face is embedded only when its
+track needs it (:meth:`FrameProcessor.wants_embedding`): never when it is
+too small or poor to identify, and for a face that continues a track only
+when the track has no embedding yet, when the face is clearly larger than
+the one last used, or when the track's embedding is ``refresh_embedding``
+old. The others are followed by their boxes.
 
 A track's faces and embedding live only in memory, in the tracker; when the
 track ends they are dropped, whoever it was. Only a match against a
@@ -70,6 +77,7 @@ def video_pipeline(
     min_face: float = 24.0,
     max_pixels: int = 2_100_000,
     every: int = 3,
+    threads: int = 0,
 ) -> Pipeline:
     """``base`` with the small-face detector for one camera's ``width`` x ``height`` frames.
 
@@ -80,13 +88,20 @@ def video_pipeline(
     frame and only the regions of the faces last found in between
     (:class:`~facewarden.vision.video_detect.KeyframeDetector`, one per
     camera: it remembers the last frame's faces). No CNN fallback runs.
+
+    The detector's networks use ``threads`` cores (0: all): a camera's frames
+    are worked on one after another, so one camera may use every core (a
+    batch, by contrast, runs one single-threaded worker per core).
     """
     factor = max(1.0, (width * height / max_pixels) ** 0.5)
     # A stricter last stage than for stills: a camera sees each face in many
     # frames, so a face missed once is found in the next, while a false face on
     # the backdrop would be counted (and tracked) frame after frame.
     frames = MtcnnDetector(
-        min_face=min_face * factor, thresholds=(0.6, 0.7, 0.8), name="mtcnn-video"
+        min_face=min_face * factor,
+        thresholds=(0.6, 0.7, 0.8),
+        threads=threads,
+        name="mtcnn-video",
     )
     detector = KeyframeDetector(frames, every=every)
     return dataclasses.replace(base, detector=detector)
@@ -137,6 +152,8 @@ class FrameProcessor:
             waits up to ``alert_flush`` seconds for them to go out.
         improve_factor: re-identify a track when a face this much larger
             (by :func:`face_score`) than the one last searched appears.
+        refresh_embedding: a track's face is embedded again after this long
+            (even when no larger), which keeps two people whose boxes cross apart.
         merge_gap: a subject seen again within this continues the same visit.
         sync_every: how often a live visit's last-seen time is written.
         alert_flush: how long :meth:`finish` waits for queued sighting alerts.
@@ -155,6 +172,7 @@ class FrameProcessor:
         alert: OccupancyAlert | None = None,
         sighting_alert: SightingAlert | None = None,
         improve_factor: float = 1.3,
+        refresh_embedding: timedelta = timedelta(seconds=2),
         merge_gap: timedelta = timedelta(seconds=10),
         sync_every: timedelta = timedelta(seconds=30),
         alert_flush: float = 5.0,
@@ -172,6 +190,7 @@ class FrameProcessor:
         self._alert = alert
         self._sighting_alert = sighting_alert
         self._improve = improve_factor
+        self._refresh = refresh_embedding.total_seconds()
         self._merge_gap = merge_gap
         self._sync_every = sync_every
         self._states: dict[int, _TrackState] = {}
@@ -195,8 +214,9 @@ class FrameProcessor:
             if callable(reset):
                 reset()
         self._last = when
-        faces = self._pipeline.run(frame)
-        update = self.tracker.update(faces, (when - self._t0).total_seconds())
+        now = (when - self._t0).total_seconds()
+        faces = self._pipeline.run(frame, embed=lambda face: self.wants_embedding(face, now))
+        update = self.tracker.update(faces, now)
         for track in update.ended:
             self._end(track, when)
         new: list[str] = []
@@ -213,6 +233,30 @@ class FrameProcessor:
         self._store_buckets(self.crowd.flush(when))
         self._frames += 1
         return FrameResult(when, len(faces), people, len(update.active), tuple(new))
+
+    def wants_embedding(self, face: Face, now: float) -> bool:
+        """Whether ``face`` (seen ``now`` seconds into the source) is worth embedding.
+
+        A face too small or poor to identify is not (nothing could be matched or
+        told apart with it). A face that continues a track (by box overlap) is
+        embedded when the track has no embedding yet, when it is at least
+        ``improve_factor`` larger than the track's best face or the face it was
+        identified from (it may identify the person where those could not), or
+        when the track's embedding is ``refresh_embedding`` old. A face of no
+        track (someone new, or a jump the box does not follow) always is.
+        """
+        if not face.usable:
+            return False
+        track = self.tracker.overlapping(face, now)
+        if track is None or track.embedded_at is None:
+            return True
+        reference = track.best_score
+        state = self._states.get(track.track_id)
+        if state is not None and state.identified_score:
+            reference = min(reference, state.identified_score)
+        if min(face.box.width, face.box.height) >= reference * self._improve:
+            return True
+        return now - track.embedded_at >= self._refresh
 
     def finish(self, when: datetime) -> None:
         """The source ended: end every track, write visits and every bucket, send alerts.

@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -127,8 +127,16 @@ class Pipeline:
         """Decode ``source`` safely with this pipeline's limits."""
         return imaging.decode(source, limits=self.limits, name=name)
 
-    def run(self, image: RGBImage, *, embed: bool = True) -> list[Face]:
-        """Every face in ``image`` with its quality and (if ``embed``) its embedding."""
+    def run(self, image: RGBImage, *, embed: bool | Callable[[Face], bool] = True) -> list[Face]:
+        """Every face in ``image`` with its quality and its embedding.
+
+        Args:
+            image: the RGB image.
+            embed: embed every face (True), none (False), or those a predicate
+                chooses: it is given each face with its quality verdict (a camera
+                embeds only the faces its tracks need: embeddings are most of a
+                frame's cost).
+        """
         faces = self.detector.detect(image)
         if not faces:
             return []
@@ -137,10 +145,15 @@ class Pipeline:
             f.with_quality(assess(f.box, f.landmarks, chip, self.quality))
             for f, chip in zip(faces, chips, strict=True)
         ]
-        if not embed:
+        if embed is False:
             return faces
-        embeddings = self.embed_chips(chips)
-        return [f.with_embedding(e) for f, e in zip(faces, embeddings, strict=True)]
+        wanted = [i for i, f in enumerate(faces) if embed is True or embed(f)]
+        if not wanted:
+            return faces
+        embeddings = self.embed_chips([chips[i] for i in wanted])
+        for index, embedding in zip(wanted, embeddings, strict=True):
+            faces[index] = faces[index].with_embedding(embedding)
+        return faces
 
     def run_cropped(self, image: RGBImage, *, embed: bool = True) -> Face:
         """The whole of ``image`` as one face, without detection (a photo cropped to a face).

@@ -2,9 +2,11 @@
 
 Pure and in memory: a :class:`Tracker` is fed each processed frame's faces
 with the frame's time and answers which tracks were born, continued and
-ended. A detection joins the track whose last box overlaps it most, or (when
-boxes jumped, e.g. at a low frame budget) whose face embedding it resembles;
-a track ends after ``max_missed`` frames without a detection.
+ended. A detection joins the track whose box overlaps it most (the last box,
+or that box moved on at the track's last speed: at a budget of 5 frames per
+second a walking face moves most of its width between two frames), or (when
+boxes jumped) whose face embedding it resembles; a track ends after
+``max_missed`` frames without a detection.
 
 A track's embedding is a running mean of its faces' embeddings, held only
 while the track lives: the caller decides what (if anything) outlives it.
@@ -46,6 +48,11 @@ class Track:
         missed: consecutive processed frames without a detection.
         embedding: running mean (L2-normalised) of the detections' embeddings.
         best_face: the best face so far by :func:`face_score` (for identification).
+        velocity: the box's latest motion in pixels per second (x, y), from
+            its last two detections; (0, 0) after one.
+        embedded_at: time of the latest detection that came with an embedding
+            (None: none yet); a caller that embeds faces only when a track needs
+            one reads it to refresh the track's embedding now and then.
     """
 
     track_id: int
@@ -56,6 +63,8 @@ class Track:
     missed: int = 0
     embedding: FloatArray | None = field(default=None, repr=False)
     best_face: Face | None = field(default=None, repr=False)
+    velocity: tuple[float, float] = (0.0, 0.0)
+    embedded_at: float | None = None
 
     @property
     def box(self) -> Box:
@@ -78,15 +87,33 @@ class Track:
             return -1.0
         return float(np.dot(self.embedding, face.embedding))
 
+    def expected(self, when: float) -> Box:
+        """Where the box should be at ``when`` if it kept its last motion."""
+        dt = when - self.last_seen
+        dx, dy = self.velocity[0] * dt, self.velocity[1] * dt
+        box = self.face.box
+        return Box(box.x_min + dx, box.y_min + dy, box.x_max + dx, box.y_max + dy)
+
+    def overlap(self, face: Face, when: float) -> float:
+        """How much ``face``, seen at ``when``, overlaps this track: the larger IoU
+        with the last box and with the box moved on at the track's speed."""
+        return max(self.face.box.iou(face.box), self.expected(when).iou(face.box))
+
     def add(self, face: Face, when: float) -> None:
         """Continue the track with ``face`` detected at ``when``."""
+        if when > self.last_seen:
+            (x0, y0), (x1, y1) = self.face.box.center, face.box.center
+            dt = when - self.last_seen
+            self.velocity = ((x1 - x0) / dt, (y1 - y0) / dt)
         self.face = face
         self.last_seen = when
         self.hits += 1
         self.missed = 0
-        self._absorb(face)
+        self._absorb(face, when)
 
-    def _absorb(self, face: Face) -> None:
+    def _absorb(self, face: Face, when: float) -> None:
+        if face.embedding is not None:
+            self.embedded_at = when
         if face.embedding is not None and face.usable:
             if self.embedding is None:
                 self.embedding = np.array(face.embedding, dtype=np.float32)
@@ -146,7 +173,7 @@ class Tracker:
 
     def update(self, faces: list[Face], when: float) -> TrackUpdate:
         """Link ``faces`` (detected in the frame at ``when`` seconds) to tracks."""
-        pairs = self._candidate_pairs(faces)
+        pairs = self._candidate_pairs(faces, when)
         used_tracks: set[int] = set()
         used_faces: set[int] = set()
         for _, t_index, f_index in sorted(pairs, key=lambda p: -p[0]):
@@ -165,21 +192,34 @@ class Tracker:
         for f_index, face in enumerate(faces):
             if f_index not in used_faces:
                 track = Track(next(self._ids), when, when, face)
-                track._absorb(face)
+                track._absorb(face, when)
                 born.append(track)
         self._tracks = kept + born
         return TrackUpdate(tuple(born), tuple(self._tracks), tuple(ended))
+
+    def overlapping(self, face: Face, when: float) -> Track | None:
+        """The live track ``face`` (seen at ``when``) overlaps most, if by ``min_iou`` or more.
+
+        The track ``face`` would most likely continue, known before the frame's
+        :meth:`update`: what a caller needs to decide whether to embed it.
+        """
+        best, best_iou = None, self.min_iou
+        for track in self._tracks:
+            iou = track.overlap(face, when)
+            if iou >= best_iou:
+                best, best_iou = track, iou
+        return best
 
     def end_all(self) -> tuple[Track, ...]:
         """End every live track (the source finished); returns them."""
         ended, self._tracks = tuple(self._tracks), []
         return ended
 
-    def _candidate_pairs(self, faces: list[Face]) -> list[tuple[float, int, int]]:
+    def _candidate_pairs(self, faces: list[Face], when: float) -> list[tuple[float, int, int]]:
         pairs = []
         for t_index, track in enumerate(self._tracks):
             for f_index, face in enumerate(faces):
-                iou = track.box.iou(face.box)
+                iou = track.overlap(face, when)
                 similarity = track.similarity(face)
                 if -1.0 < similarity < self.veto_similarity:
                     continue
