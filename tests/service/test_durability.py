@@ -29,7 +29,9 @@ from facewarden.config import Settings
 from facewarden.service.warden import Warden
 
 KILLS = 50
-PEOPLE = 120
+# More people than the rounds import (about three each, with the ones finished in
+# the moment before the kill), so that every round is killed with work left to do.
+PEOPLE = 300
 # Generous: a round waits this long for its acknowledgements on a loaded machine; it
 # ends sooner when the import ends by itself (its stdout closes).
 ROUND_TIMEOUT_S = 120.0
