@@ -19,6 +19,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,9 +117,23 @@ def server(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Iterato
         PYTHONWARNINGS="ignore",
     )
     log = root / "server.log"
+    with serve_subprocess(_SERVE, env, log) as (url, _):
+        yield Server(url=url, settings=settings, log=log)
+
+
+@contextmanager
+def serve_subprocess(
+    script: str, env: dict[str, str], log: Path
+) -> Iterator[tuple[str, list[str]]]:
+    """Run a server script that first prints its port (and what else it says) on stdout.
+
+    Yields the server's URL once it answers ``/health``, and the other words of
+    that first line; on leaving, terminates it (killed after 20 s).
+    Its stderr goes to ``log``.
+    """
     with log.open("w") as log_stream:
         proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVE],
+            [sys.executable, "-c", script],
             stdout=subprocess.PIPE,
             stderr=log_stream,
             env=env,
@@ -126,17 +141,17 @@ def server(tmp_path_factory: pytest.TempPathFactory, faces_dir: Path) -> Iterato
         )
     try:
         assert proc.stdout is not None
-        line = proc.stdout.readline().strip()
-        if not line.isdigit():
+        words = proc.stdout.readline().split()
+        if not words or not words[0].isdigit():
             proc.wait(timeout=10)
-            raise RuntimeError(f"the server did not start:\n{line}\n{log.read_text()}")
-        url = f"http://127.0.0.1:{line}"
+            raise RuntimeError(f"the server did not start:\n{words}\n{log.read_text()}")
+        url = f"http://127.0.0.1:{words[0]}"
         _wait_healthy(url, proc, log)
-        yield Server(url=url, settings=settings, log=log)
+        yield url, words[1:]
     finally:
         proc.terminate()
         try:
-            proc.wait(timeout=15)
+            proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
@@ -216,11 +231,20 @@ def console(
 
     When the test fails, the page as it was is saved as ``FAILED-<test>.png``.
     """
+    with open_tab(browser, server.url, request) as tab:
+        yield tab
+
+
+@contextmanager
+def open_tab(
+    browser: playwright_sync.Browser, base: str, request: pytest.FixtureRequest | None
+) -> Iterator[Console]:
+    """A browser context of its own on the console at ``base`` (see :func:`console`)."""
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(20_000)
-    tab = Console(page=page, base=server.url)
-    page.on("request", lambda request: tab.urls.append(request.url))
+    tab = Console(page=page, base=base)
+    page.on("request", lambda r: tab.urls.append(r.url))
     page.on("pageerror", lambda error: tab.problems.append(f"uncaught: {error}"))
 
     def on_console(message: playwright_sync.ConsoleMessage) -> None:
@@ -232,7 +256,7 @@ def console(
     page.on("console", on_console)
     try:
         yield tab
-        if request.node.stash.get(_CALL_FAILED, False):
+        if request is not None and request.node.stash.get(_CALL_FAILED, False):
             tab.shot(f"FAILED-{request.node.name}")
     finally:
         context.close()

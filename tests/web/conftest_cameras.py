@@ -13,10 +13,8 @@ operator's API key, built from real photos.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +25,7 @@ import pytest
 
 from facewarden.config import Settings
 
-from .conftest import _CALL_FAILED, _FAILED_LOAD, VIEWPORT, Console, _wait_healthy
+from .conftest import Console, open_tab, serve_subprocess
 
 playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
@@ -155,22 +153,7 @@ def camera_server(
         PYTHONWARNINGS="ignore",
     )
     log = root / "server.log"
-    with log.open("w") as log_stream:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _SERVE],
-            stdout=subprocess.PIPE,
-            stderr=log_stream,
-            env=env,
-            text=True,
-        )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline().split()
-        if not line or not line[0].isdigit():
-            proc.wait(timeout=10)
-            raise RuntimeError(f"the server did not start:\n{line}\n{log.read_text()}")
-        url = f"http://127.0.0.1:{line[0]}"
-        _wait_healthy(url, proc, log)
+    with serve_subprocess(_SERVE, env, log) as (url, said):
         yield CameraServer(
             url=url,
             settings=settings,
@@ -178,17 +161,8 @@ def camera_server(
             api_key=key,
             subject_id=subject_id,
             watchlist_id=watchlist_id,
-            ingest=line[1:] == ["ingest"],
+            ingest=said == ["ingest"],
         )
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
 
 
 # -- frames built from real photos ---------------------------------------------------
@@ -312,36 +286,12 @@ def cam_console(
     browser: playwright_sync.Browser, camera_server: CameraServer, request: pytest.FixtureRequest
 ) -> Iterator[Console]:
     """A fresh browser tab on the camera server's console (as ``console`` in conftest.py)."""
-    with _tab(browser, camera_server.url, request) as tab:
+    with open_tab(browser, camera_server.url, request) as tab:
         yield tab
-
-
-@contextmanager
-def _tab(
-    browser: playwright_sync.Browser, base: str, request: pytest.FixtureRequest | None
-) -> Iterator[Console]:
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    tab = Console(page=page, base=base)
-    page.on("request", lambda r: tab.urls.append(r.url))
-    page.on("pageerror", lambda error: tab.problems.append(f"uncaught: {error}"))
-
-    def on_console(message: playwright_sync.ConsoleMessage) -> None:
-        if message.type == "error" and not _FAILED_LOAD.match(message.text):
-            tab.problems.append(f"console: {message.text}")
-
-    page.on("console", on_console)
-    try:
-        yield tab
-        if request is not None and request.node.stash.get(_CALL_FAILED, False):
-            tab.shot(f"FAILED-{request.node.name}")
-    finally:
-        context.close()
 
 
 def second_tab(
     browser: playwright_sync.Browser, server: CameraServer
 ) -> AbstractContextManager[Console]:
     """Another person's browser (a context of its own) on the camera server's console."""
-    return _tab(browser, server.url, None)
+    return open_tab(browser, server.url, None)
