@@ -1,12 +1,13 @@
-"""Location-history requests as lists: "my requests" and "waiting for my approval".
+"""Location-history requests: asked, approved or refused, and listed.
 
-A request (made by :meth:`facewarden.service.sightings.Sightings.history`
+A request (asked by :meth:`facewarden.service.sightings.Sightings.history`
 when a second person's approval is needed) is *pending* until another
-investigator (or an admin) approves or refuses it. The requester sees their
-own requests with their state, so a reload loses nothing; an approver sees
-the others' pending requests with who asked, for which subject (by id), the
-case reference, the hours and the reason, and approves
-(:meth:`Sightings.approve`) or refuses (:meth:`HistoryRequests.refuse`)
+investigator (or an admin) approves or refuses it; the history is then read
+by the same person for the same query, once approved. The requester sees
+their own requests with their state, so a reload loses nothing; an approver
+sees the others' pending requests with who asked, for which subject (by id),
+the case reference, the hours and the reason, and approves
+(:meth:`HistoryRequests.approve`) or refuses (:meth:`HistoryRequests.refuse`)
 from there. Lists reach back 31 days (a request older than that is of no
 use: the history it asks for has expired). Reading a list is audited when
 it holds anything; a refusal is audited like an approval.
@@ -17,10 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from facewarden.errors import NotFoundError, PermissionDeniedError
+from facewarden.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from facewarden.privacy.crypto import WrappedKey
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
+from facewarden.service.records import new_id
 from facewarden.store.base import HistoryRequestRow, Reader
 
 __all__ = ["HistoryRequestView", "HistoryRequests"]
@@ -30,6 +32,7 @@ _APPROVER_ROLES = frozenset({"admin", "investigator"})
 # empty rather than refused: one console page serves both.
 _REQUESTER_ROLES = frozenset({"admin", "investigator"})
 _LISTED = timedelta(days=31)
+_REASON_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ class HistoryRequestView:
 
 
 class HistoryRequests:
-    """Lists and refusals of location-history requests (see the module's docstring)."""
+    """Location-history requests (see the module's docstring)."""
 
     def __init__(self, ctx: Context, audit: AuditLog) -> None:
         self._ctx = ctx
@@ -88,6 +91,105 @@ class HistoryRequests:
             raise PermissionDeniedError("approving a history request needs the investigator role")
         found = self._listed("pending", requested_by=None, undecided=True, limit=limit + 1)
         return [v for v in found if v.requested_by != self._audit.actor][:limit]
+
+    def approve(self, request_id: str, *, role: str) -> None:
+        """Approve a pending history request as a second person (audited).
+
+        Raises:
+            NotFoundError: no such request.
+            PermissionDeniedError: the approver asked for it, has the wrong role,
+                or it was already approved.
+        """
+        with self._ctx.writing() as tx:
+            row = tx.get_history_request(request_id)
+            if row is None:
+                raise NotFoundError(f"no history request {request_id}")
+            if role not in _APPROVER_ROLES:
+                raise PermissionDeniedError(
+                    "approving a history request needs the investigator role"
+                )
+            if row.requested_by == self._audit.actor:
+                raise PermissionDeniedError("a second person must approve; not the one who asked")
+            note = tx.history_note(request_id)
+            if note is not None and note.refused_by is not None:
+                raise PermissionDeniedError(f"history request {request_id} was refused")
+            if not tx.approve_history_request(request_id, self._audit.actor, self._ctx.clock()):
+                raise PermissionDeniedError(f"history request {request_id} is already approved")
+            self._audit.append(
+                tx,
+                "sightings.history_approve",
+                object_type="history_request",
+                object_id=request_id,
+                purpose=self._case(row),
+                details={"subject": row.subject_id},
+            )
+
+    def ask(self, subject_id: str, hours: int, case_reference: str, reason: str = "") -> str:
+        """A new pending request for the caller (audited); its id.
+
+        Raises:
+            InvalidInputError: a reason longer than 500 characters.
+            NotFoundError: no such subject.
+        """
+        if len(reason) > _REASON_LIMIT:
+            raise InvalidInputError(f"a reason has at most {_REASON_LIMIT} characters")
+        request_id = new_id("req")
+        # The case reference is typed text: sealed at rest like a personal field.
+        sealed = self._ctx.freetext.seal(
+            case_reference, table="history_requests", row=request_id, field="case_reference"
+        )
+        row = HistoryRequestRow(
+            request_id, subject_id, hours, sealed, self._audit.actor, self._ctx.clock()
+        )
+        with self._ctx.writing() as tx:
+            subject = tx.get_subject(subject_id)
+            if subject is None:
+                raise NotFoundError(f"no subject {subject_id}")
+            tx.insert_history_request(row)
+            if reason:
+                # Free text a person typed: sealed with the subject's data key, so it
+                # goes with the subject (promise 17).
+                tx.set_history_reason(
+                    row.request_id,
+                    self._ctx.envelope.encrypt_str(
+                        reason,
+                        data_key=WrappedKey.from_bytes(subject.wrapped_key),
+                        table="history_request_notes",
+                        row=row.request_id,
+                        field="reason",
+                    ),
+                )
+            self._audit.append(
+                tx,
+                "sightings.history_request",
+                object_type="history_request",
+                object_id=row.request_id,
+                purpose=case_reference,
+                details={"subject": subject_id, "hours": hours},
+            )
+        return row.request_id
+
+    def check_approved(
+        self, request_id: str, subject_id: str, hours: int, case_reference: str
+    ) -> None:
+        """That the caller's request ``request_id`` is for this query and approved.
+
+        Raises:
+            PermissionDeniedError: not the caller's, for another query, refused
+                or not approved yet.
+        """
+        row = self._ctx.store.get_history_request(request_id)
+        if (
+            row is None
+            or row.requested_by != self._audit.actor
+            or (row.subject_id, row.hours, self._case(row)) != (subject_id, hours, case_reference)
+        ):
+            raise PermissionDeniedError(f"history request {request_id} is not for this query")
+        note = self._ctx.store.history_note(request_id)
+        if note is not None and note.refused_by is not None:
+            raise PermissionDeniedError(f"history request {request_id} was refused")
+        if row.approved_by is None:
+            raise PermissionDeniedError(f"history request {request_id} waits for a second approver")
 
     def refuse(self, request_id: str, *, role: str) -> None:
         """Refuse another person's pending request (audited).

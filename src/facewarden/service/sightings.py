@@ -26,19 +26,18 @@ from facewarden.privacy.crypto import WrappedKey
 from facewarden.service.audit import AuditLog
 from facewarden.service.cameras import camera_retention_hours, resolve_camera
 from facewarden.service.context import Context
+from facewarden.service.history_requests import HistoryRequests
 from facewarden.service.records import new_id
 from facewarden.service.watchlists import resolve_watchlist
-from facewarden.store.base import CameraRow, HistoryRequestRow, SightingRow, Transaction
+from facewarden.store.base import CameraRow, SightingRow, Transaction
 
 __all__ = ["VISIT_GAP", "HistoryResult", "Sighting", "Sightings"]
 
 INVESTIGATOR = "investigator"
 _SITE_ROLES = frozenset({"admin", "operator", "investigator"})
-_APPROVER_ROLES = frozenset({"admin", "investigator"})
 _ALERT_ROLES = frozenset({"admin", "operator"})
 _WATCHLIST_RETENTION = "sighting_retention_hours:"
 _MAX_HOURS = 24 * 31
-_REASON_LIMIT = 500
 # A start this little before the live window (a console's clock a little ahead of
 # the server's) is read as the window's start rather than refused.
 _LIVE_TOLERANCE = timedelta(minutes=2)
@@ -109,6 +108,7 @@ class Sightings:
     def __init__(self, ctx: Context, audit: AuditLog) -> None:
         self._ctx = ctx
         self._audit = audit
+        self._requests = HistoryRequests(ctx, audit)
 
     # -- writing (the frame processor) -------------------------------------------------
 
@@ -308,8 +308,9 @@ class Sightings:
             self._refuse(subject_id, case_reference, refusal)
         if self._ctx.settings.history_needs_approval:
             if request_id is None:
-                return self._request(subject_id, hours, case_reference, reason.strip())
-            self._check_approved(request_id, subject_id, hours, case_reference)
+                pending = self._requests.ask(subject_id, hours, case_reference, reason.strip())
+                return HistoryResult(pending, True)
+            self._requests.check_approved(request_id, subject_id, hours, case_reference)
         since = self._ctx.clock() - timedelta(hours=hours)
         with self._ctx.writing() as tx:
             rows = tx.sightings_of(subject_id, since)
@@ -326,34 +327,9 @@ class Sightings:
     def approve(self, request_id: str, *, role: str) -> None:
         """Approve a pending history request as a second person (audited).
 
-        Raises:
-            NotFoundError: no such request.
-            PermissionDeniedError: the approver asked for it, has the wrong role,
-                or it was already approved.
+        See :meth:`facewarden.service.history_requests.HistoryRequests.approve`.
         """
-        with self._ctx.writing() as tx:
-            row = tx.get_history_request(request_id)
-            if row is None:
-                raise NotFoundError(f"no history request {request_id}")
-            if role not in _APPROVER_ROLES:
-                raise PermissionDeniedError(
-                    "approving a history request needs the investigator role"
-                )
-            if row.requested_by == self._audit.actor:
-                raise PermissionDeniedError("a second person must approve; not the one who asked")
-            note = tx.history_note(request_id)
-            if note is not None and note.refused_by is not None:
-                raise PermissionDeniedError(f"history request {request_id} was refused")
-            if not tx.approve_history_request(request_id, self._audit.actor, self._ctx.clock()):
-                raise PermissionDeniedError(f"history request {request_id} is already approved")
-            self._audit.append(
-                tx,
-                "sightings.history_approve",
-                object_type="history_request",
-                object_id=request_id,
-                purpose=_case_of(self._ctx, row),
-                details={"subject": row.subject_id},
-            )
+        self._requests.approve(request_id, role=role)
 
     def live_window(self) -> timedelta:
         """How far back operators see alerts and who is at a camera (promise 18)."""
@@ -482,71 +458,6 @@ class Sightings:
             outcome="denied",
         )
         raise PermissionDeniedError(reason)
-
-    def _request(
-        self, subject_id: str, hours: int, case_reference: str, reason: str = ""
-    ) -> HistoryResult:
-        if len(reason) > _REASON_LIMIT:
-            raise InvalidInputError(f"a reason has at most {_REASON_LIMIT} characters")
-        request_id = new_id("req")
-        # The case reference is typed text: sealed at rest like a personal field.
-        sealed = self._ctx.freetext.seal(
-            case_reference, table="history_requests", row=request_id, field="case_reference"
-        )
-        row = HistoryRequestRow(
-            request_id, subject_id, hours, sealed, self._audit.actor, self._ctx.clock()
-        )
-        with self._ctx.writing() as tx:
-            subject = tx.get_subject(subject_id)
-            if subject is None:
-                raise NotFoundError(f"no subject {subject_id}")
-            tx.insert_history_request(row)
-            if reason:
-                # Free text a person typed: sealed with the subject's data key, so it
-                # goes with the subject (promise 17).
-                tx.set_history_reason(
-                    row.request_id,
-                    self._ctx.envelope.encrypt_str(
-                        reason,
-                        data_key=WrappedKey.from_bytes(subject.wrapped_key),
-                        table="history_request_notes",
-                        row=row.request_id,
-                        field="reason",
-                    ),
-                )
-            self._audit.append(
-                tx,
-                "sightings.history_request",
-                object_type="history_request",
-                object_id=row.request_id,
-                purpose=case_reference,
-                details={"subject": subject_id, "hours": hours},
-            )
-        return HistoryResult(row.request_id, True)
-
-    def _check_approved(
-        self, request_id: str, subject_id: str, hours: int, case_reference: str
-    ) -> None:
-        row = self._ctx.store.get_history_request(request_id)
-        if (
-            row is None
-            or row.requested_by != self._audit.actor
-            or (row.subject_id, row.hours, _case_of(self._ctx, row))
-            != (subject_id, hours, case_reference)
-        ):
-            raise PermissionDeniedError(f"history request {request_id} is not for this query")
-        note = self._ctx.store.history_note(request_id)
-        if note is not None and note.refused_by is not None:
-            raise PermissionDeniedError(f"history request {request_id} was refused")
-        if row.approved_by is None:
-            raise PermissionDeniedError(f"history request {request_id} waits for a second approver")
-
-
-def _case_of(ctx: Context, row: HistoryRequestRow) -> str:
-    """The request's case reference, opened (stored sealed; see privacy.freetext)."""
-    return ctx.freetext.open(
-        row.case_reference, table="history_requests", row=row.request_id, field="case_reference"
-    )
 
 
 def _clipped(row: SightingRow, floor: datetime) -> SightingRow:
