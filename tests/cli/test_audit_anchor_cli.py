@@ -11,34 +11,11 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 
-from facewarden.cli import cli
-
-Run = Callable[..., Result]
-
-
-@pytest.fixture
-def run(tmp_path: Path) -> Run:
-    """``run(*args, ok=True)``: the CLI against a deployment in tmp_path."""
-    runner = CliRunner(
-        env={"FACEWARDEN_WORKERS": "1", "FACEWARDEN_DATA_DIR": None, "FACEWARDEN_KEY_DIR": None}
-    )
-    where = ["--data-dir", str(tmp_path / "data"), "--key-dir", str(tmp_path / "keys")]
-
-    def invoke(*args: str | Path, ok: bool = True) -> Result:
-        words = [str(a) for a in args]
-        result = runner.invoke(cli, [*words, *where])
-        if ok:
-            assert result.exit_code == 0, (words, result.output, result.exception)
-        assert "Traceback" not in result.output
-        return result
-
-    return invoke
+from .conftest import Run
 
 
 @pytest.fixture
