@@ -4,10 +4,10 @@ A database in the field was made by some earlier facewarden, one migration
 at a time; the code opening it today expects the tables, types, defaults,
 keys and indexes that those migrations made then, and a backup's binary
 ``COPY`` data only loads into columns of the very same types. So the
-schema that versions 1..6 make is pinned here, per backend, in
-``schema_v6.txt`` (written from the code of 2026-12-01, when each backend
-still had its own copy of the DDL). A later migration adds a step; it
-never changes what this file says.
+schema that versions 1..6 make, and the ``schema_version`` table that
+records them, are pinned here, per backend, in ``schema_v6.txt`` (written
+from the code of 2026-12-01, when each backend still had its own copy of the
+DDL). A later migration adds a step; it never changes what this file says.
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from pathlib import Path
 
 import psycopg
 
+from facewarden.store import open_sqlite
 from facewarden.store._pg_embedded import EmbeddedPostgres
 from facewarden.store._pg_schema import PG_MIGRATIONS
 from facewarden.store.migrations import MIGRATIONS
+from facewarden.store.postgres import open_postgres
 
 PINNED = Path(__file__).with_name("schema_v6.txt")
 RELEASED = 6
@@ -30,6 +32,14 @@ def _pinned(backend: str) -> list[str]:
     prefix = f"{backend} "
     lines = PINNED.read_text().splitlines()
     return [line.removeprefix(prefix) for line in lines if line.startswith(prefix)]
+
+
+def _about_versions(lines: list[str]) -> list[str]:
+    return [line for line in lines if " schema_version" in line]
+
+
+def _without_versions(lines: list[str]) -> list[str]:
+    return [line for line in lines if " schema_version" not in line]
 
 
 def _sqlite_schema(conn: sqlite3.Connection) -> list[str]:
@@ -98,7 +108,7 @@ def test_released_sqlite_migrations_make_the_pinned_schema(tmp_path: Path) -> No
             for migration in MIGRATIONS[:RELEASED]:
                 for statement in migration.statements:
                     conn.execute(statement)
-        assert _sqlite_schema(conn) == _pinned("sqlite")
+        assert _sqlite_schema(conn) == _without_versions(_pinned("sqlite"))
     finally:
         conn.close()
 
@@ -109,7 +119,26 @@ def test_released_postgres_migrations_make_the_pinned_schema(pg_server: Embedded
         for migration in PG_MIGRATIONS[:RELEASED]:
             for statement in migration.statements:
                 conn.execute(statement)
-        assert _postgres_schema(conn) == _pinned("postgres")
+        assert _postgres_schema(conn) == _without_versions(_pinned("postgres"))
+
+
+def test_the_schema_version_table_is_as_released(
+    pg_server: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    # Made by the stores' migration runner, not by a migration; a database in
+    # the field has this one, and the runner reads and appends to it.
+    open_sqlite(tmp_path / "fw.db", create=True).close()
+    conn = sqlite3.connect(tmp_path / "fw.db")
+    try:
+        made = _sqlite_schema(conn)
+    finally:
+        conn.close()
+    assert _about_versions(made) == _about_versions(_pinned("sqlite"))
+    url = pg_server.create_database(f"m_{secrets.token_hex(6)}")
+    open_postgres(url, create=True).close()
+    with psycopg.connect(url) as pg:
+        made = _postgres_schema(pg)
+    assert _about_versions(made) == _about_versions(_pinned("postgres"))
 
 
 def test_the_released_versions_keep_their_numbers_and_descriptions() -> None:

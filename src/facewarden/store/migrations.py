@@ -53,7 +53,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["MIGRATIONS", "STEPS", "Migration", "SchemaDialect", "latest_version", "migrations_for"]
+__all__ = [
+    "MIGRATIONS",
+    "SQLITE_SCHEMA",
+    "STEPS",
+    "Migration",
+    "SchemaDialect",
+    "latest_version",
+    "migrations_for",
+]
 
 
 @dataclass(frozen=True)
