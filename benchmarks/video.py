@@ -154,6 +154,9 @@ class _Recording:
         self.name = getattr(inner, "name", "recorded")
         self.boxes: list[list[tuple[float, float, float, float]]] = []
 
+    def reset(self) -> None:  # the frame processor's first frame is searched whole
+        self.inner.reset()  # type: ignore[attr-defined]
+
     def detect(self, image: np.ndarray) -> list:  # type: ignore[type-arg]
         faces = self.inner.detect(image)  # type: ignore[attr-defined]
         self.boxes.append([f.box.as_tuple() for f in faces])

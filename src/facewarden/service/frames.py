@@ -207,8 +207,9 @@ class FrameProcessor:
             self._pipeline = video_pipeline(self._warden.pipeline, width, height)
         if self._t0 is None:
             self._t0 = when
-        if self._last is not None and abs(when - self._last) > _REGIONS_MAX_GAP:
-            # Frames far apart (a pushed still now and then, a stalled source): the
+        if self._last is None or abs(when - self._last) > _REGIONS_MAX_GAP:
+            # This processor's first frame (the detector may have seen others), or
+            # frames far apart (a pushed still now and then, a stalled source): the
             # faces of the last one say nothing about where to look in this one.
             reset = getattr(self._pipeline.detector, "reset", None)
             if callable(reset):
