@@ -97,7 +97,10 @@ class Track:
     def overlap(self, face: Face, when: float) -> float:
         """How much ``face``, seen at ``when``, overlaps this track: the larger IoU
         with the last box and with the box moved on at the track's speed."""
-        return max(self.face.box.iou(face.box), self.expected(when).iou(face.box))
+        dt = when - self.last_seen
+        dx, dy = self.velocity[0] * dt, self.velocity[1] * dt
+        still = _shifted_iou(self.face.box, face.box, 0.0, 0.0)
+        return max(still, _shifted_iou(self.face.box, face.box, dx, dy)) if dx or dy else still
 
     def add(self, face: Face, when: float) -> None:
         """Continue the track with ``face`` detected at ``when``."""
@@ -122,6 +125,18 @@ class Track:
                 self.embedding = (mean / np.linalg.norm(mean)).astype(np.float32)
         if face_score(face) > self.best_score:
             self.best_face = face
+
+
+def _shifted_iou(a: Box, b: Box, dx: float, dy: float) -> float:
+    """IoU of ``a`` moved by ``(dx, dy)`` with ``b`` (in floats: the tracker asks often)."""
+    ax1, ay1, ax2, ay2 = a.x_min + dx, a.y_min + dy, a.x_max + dx, a.y_max + dy
+    ix = min(ax2, b.x_max) - max(ax1, b.x_min)
+    iy = min(ay2, b.y_max) - max(ay1, b.y_min)
+    if ix <= 0 or iy <= 0:
+        return 0.0
+    inter = ix * iy
+    union = (ax2 - ax1) * (ay2 - ay1) + (b.x_max - b.x_min) * (b.y_max - b.y_min) - inter
+    return inter / union if union > 0 else 0.0
 
 
 @dataclass(frozen=True)
