@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -22,6 +21,7 @@ from facewarden.errors import (
     IntegrityError,
     NotFoundError,
 )
+from facewarden.store import _migrate as migrations
 from facewarden.store._dialect import POSTGRES, PgRow
 from facewarden.store._pg_schema import PG_MIGRATIONS
 
@@ -128,14 +128,13 @@ def server_problems(conn: psycopg.Connection[PgRow]) -> list[str]:
 
 
 def migrate(conn: psycopg.Connection[PgRow], where: str, *, create: bool) -> None:
-    """Bring the schema to the latest version, one migration per transaction.
+    """Bring the schema to the latest version, in one transaction under the migrations' lock.
 
     Raises:
         NotFoundError: the database holds no facewarden schema and ``create`` is false.
         IntegrityError: it holds other tables but no facewarden schema.
         ConfigError: it was written by a newer facewarden.
     """
-    latest = PG_MIGRATIONS[-1].version
     with POSTGRES.translated("migrate"), conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         tables = {
@@ -151,27 +150,7 @@ def migrate(conn: psycopg.Connection[PgRow], where: str, *, create: bool) -> Non
                 raise NotFoundError(
                     f"no facewarden database at {where}; create one with `facewarden init`"
                 )
-            conn.execute(
-                "CREATE TABLE schema_version (version integer PRIMARY KEY, "
-                "description text NOT NULL, applied_at timestamptz NOT NULL)"
-            )
-        row = conn.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version").fetchone()
-        current = 0 if row is None else int(row["v"])
-        if current > latest:
-            raise ConfigError(
-                f"{where} is at schema version {current}, newer than this facewarden "
-                f"understands ({latest}); upgrade facewarden"
-            )
-        for migration in PG_MIGRATIONS:
-            if migration.version <= current:
-                continue
-            for statement in migration.statements:
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_version VALUES (%s, %s, %s)",
-                (migration.version, migration.description, datetime.now(UTC)),
-            )
-            logger.info("migrated %s to schema version %d", where, migration.version)
+        migrations.apply(conn, POSTGRES, PG_MIGRATIONS, where)
 
 
 DERIVED_TABLES = frozenset({"face_vectors"})
@@ -225,10 +204,7 @@ def copy_database(source_url: str, destination: str) -> None:
 def _fill(source_url: str, destination: str) -> None:
     with connect(source_url) as src, connect(destination) as dst:
         with dst.transaction():
-            dst.execute(
-                "CREATE TABLE schema_version (version integer PRIMARY KEY, "
-                "description text NOT NULL, applied_at timestamptz NOT NULL)"
-            )
+            dst.execute(migrations.schema_version_ddl(POSTGRES))
             for migration in PG_MIGRATIONS:
                 for statement in migration.statements:
                     dst.execute(statement)

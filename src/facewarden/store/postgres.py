@@ -51,6 +51,7 @@ from facewarden.store._pg_admin import (
 from facewarden.store._pg_schema import FACE_VECTOR_INDEX
 from facewarden.store._pg_vectors import VectorReads, VectorWrites
 from facewarden.store._read import Reads
+from facewarden.store._store_base import StoreBase
 from facewarden.store._write import Writes
 
 __all__ = ["PgTransaction", "PostgresStore", "is_postgres_url", "open_postgres"]
@@ -140,22 +141,18 @@ class PgTransaction(
         super().__init__(POSTGRES, conn, lock)
 
 
-class PostgresStore(Reads, VectorReads, DeskReads, AccessReads, CameraReads):
+class PostgresStore(StoreBase[PgTransaction], VectorReads, DeskReads, AccessReads, CameraReads):
     """The store over one PostgreSQL connection. Build it with :func:`open_postgres`."""
 
+    _conn: psycopg.Connection[PgRow] | None
+
     def __init__(self, conn: psycopg.Connection[PgRow], url: str) -> None:
-        super().__init__(POSTGRES, self._live, threading.RLock())
-        self._conn: psycopg.Connection[PgRow] | None = conn
+        super().__init__(POSTGRES, conn)
         self._url = url
-        self._in_transaction = False
         # A second connection, opened at the first audit_snapshot, so a long
         # verification neither holds the writers' connection nor sees it move.
         self._snapshot_conn: psycopg.Connection[PgRow] | None = None
         self._snapshot_lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        state = "closed" if self._conn is None else "open"
-        return f"PostgresStore({self.location!r}, {state})"
 
     def _live(self) -> psycopg.Connection[PgRow]:
         if self._conn is None:
@@ -185,32 +182,15 @@ class PostgresStore(Reads, VectorReads, DeskReads, AccessReads, CameraReads):
         """Whether a :meth:`transaction` is open on this store now."""
         return self._in_transaction
 
-    @property
-    def schema_version(self) -> int:
-        row = self._one("SELECT MAX(version) AS v FROM schema_version")
-        return 0 if row is None else int(row["v"])
+    def _new_transaction(self, conn: psycopg.Connection[PgRow]) -> PgTransaction:
+        return PgTransaction(conn, self._lock)
 
     @contextmanager
-    def transaction(self) -> Iterator[PgTransaction]:
-        """One transaction holding the writers' advisory lock: committed at the end.
-
-        Raises:
-            FacewardenError: a transaction is already open in this store.
-            DatabaseUnavailableError: the server was lost (nothing was committed).
-        """
-        with self._lock:
-            conn = self._live()
-            if self._in_transaction:
-                raise FacewardenError("a transaction is already open on this store")
-            self._in_transaction = True
-            tx = PgTransaction(conn, self._lock)
-            try:
-                with POSTGRES.translated("transaction"), conn.transaction():
-                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
-                    yield tx
-            finally:
-                tx.end()
-                self._in_transaction = False
+    def _begun(self, conn: psycopg.Connection[PgRow]) -> Iterator[None]:
+        # A lost server raises DatabaseUnavailableError; nothing was committed.
+        with POSTGRES.translated("transaction"), conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+            yield
 
     @contextmanager
     def audit_snapshot(self) -> Iterator[Reads]:
@@ -344,11 +324,8 @@ class PostgresStore(Reads, VectorReads, DeskReads, AccessReads, CameraReads):
         copy_database(self._url, destination)
 
     def close(self) -> None:
-        """Close the connection; idempotent. Later calls raise FacewardenError."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+        """Close both connections; idempotent. Later calls raise FacewardenError."""
+        super().close()
         with self._snapshot_lock:
             if self._snapshot_conn is not None:
                 self._snapshot_conn.close()

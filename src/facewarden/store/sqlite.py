@@ -23,25 +23,25 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy.typing as npt
 
 from facewarden.errors import (
-    ConfigError,
     ConflictError,
     FacewardenError,
     IntegrityError,
     NotFoundError,
 )
+from facewarden.store import _migrate as migrations
 from facewarden.store._access_sql import AccessReads, AccessWrites
 from facewarden.store._camera_sql import CameraReads, CameraWrites
 from facewarden.store._desk_sql import DeskReads, DeskWrites
-from facewarden.store._dialect import SQLITE, ts_text
+from facewarden.store._dialect import SQLITE
 from facewarden.store._read import Reads
+from facewarden.store._store_base import StoreBase
 from facewarden.store._write import Writes
-from facewarden.store.migrations import MIGRATIONS, latest_version
+from facewarden.store.migrations import MIGRATIONS
 
 __all__ = ["DB_NAME", "SqliteStore", "SqliteTransaction", "open_sqlite"]
 
@@ -128,26 +128,7 @@ def _migrate(conn: sqlite3.Connection, db: Path) -> None:
         raise IntegrityError(f"{db} is an SQLite database, but not a facewarden one")
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
-            "description TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
-        current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0]
-        if current > latest_version():
-            raise ConfigError(
-                f"{db} is at schema version {current}, newer than this facewarden "
-                f"understands ({latest_version()}); upgrade facewarden"
-            )
-        for migration in MIGRATIONS:
-            if migration.version <= current:
-                continue
-            for statement in migration.statements:
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_version VALUES (?, ?, ?)",
-                (migration.version, migration.description, ts_text(datetime.now(UTC))),
-            )
-            logger.info("migrated %s to schema version %d", db, migration.version)
+        migrations.apply(conn, SQLITE, MIGRATIONS, db)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -177,23 +158,19 @@ class SqliteTransaction(
         del face_id, vector
 
 
-class SqliteStore(Reads, DeskReads, AccessReads, CameraReads):
+class SqliteStore(StoreBase[SqliteTransaction], DeskReads, AccessReads, CameraReads):
     """The embedded store over one SQLite connection. Build it with :func:`open_sqlite`."""
 
+    _conn: sqlite3.Connection | None
+
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
-        super().__init__(SQLITE, self._live, threading.RLock())
-        self._conn: sqlite3.Connection | None = conn
+        super().__init__(SQLITE, conn)
         self._path = path
-        self._in_transaction = False
 
     def _live(self) -> sqlite3.Connection:
         if self._conn is None:
             raise FacewardenError("the store is closed")
         return self._conn
-
-    def __repr__(self) -> str:
-        state = "closed" if self._conn is None else "open"
-        return f"SqliteStore({str(self._path)!r}, {state})"
 
     @property
     def location(self) -> str:
@@ -204,42 +181,25 @@ class SqliteStore(Reads, DeskReads, AccessReads, CameraReads):
         """The database file."""
         return self._path
 
-    @property
-    def schema_version(self) -> int:
-        row = self._one("SELECT MAX(version) AS v FROM schema_version")
-        return 0 if row is None else int(row["v"])
+    def _new_transaction(self, conn: sqlite3.Connection) -> SqliteTransaction:
+        return SqliteTransaction(conn, self._lock)
 
     @contextmanager
-    def transaction(self) -> Iterator[SqliteTransaction]:
-        """One ``BEGIN IMMEDIATE`` transaction: committed at the end, rolled back on error.
-
-        ``IMMEDIATE`` takes SQLite's write lock at once, so two processes never
-        both read the audit head and then both try to extend it.
-
-        Raises:
-            FacewardenError: a transaction is already open in this store.
-        """
-        with self._lock:
-            conn = self._live()
-            if self._in_transaction:
-                raise FacewardenError("a transaction is already open on this store")
-            with SQLITE.translated("begin transaction"):
-                conn.execute("BEGIN IMMEDIATE")
-            self._in_transaction = True
-            tx = SqliteTransaction(conn, self._lock)
-            try:
-                yield tx
-                with SQLITE.translated("commit"):
-                    conn.execute("COMMIT")
-            except BaseException:
-                # The transaction may already be gone (SQLite rolls back by itself
-                # on some errors); rolling back twice must not hide the cause.
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            finally:
-                tx.end()
-                self._in_transaction = False
+    def _begun(self, conn: sqlite3.Connection) -> Iterator[None]:
+        # IMMEDIATE takes SQLite's write lock at once, so two processes never
+        # both read the audit head and then both try to extend it.
+        with SQLITE.translated("begin transaction"):
+            conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            with SQLITE.translated("commit"):
+                conn.execute("COMMIT")
+        except BaseException:
+            # The transaction may already be gone (SQLite rolls back by itself
+            # on some errors); rolling back twice must not hide the cause.
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def audit_snapshot(self) -> Iterator[Reads]:
@@ -327,10 +287,3 @@ class SqliteStore(Reads, DeskReads, AccessReads, CameraReads):
         except BaseException:
             target.unlink(missing_ok=True)
             raise
-
-    def close(self) -> None:
-        """Close the connection; idempotent. Later calls raise FacewardenError."""
-        with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None

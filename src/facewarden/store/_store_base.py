@@ -1,0 +1,85 @@
+"""What both stores do alike around their one connection.
+
+Private to :mod:`facewarden.store.sqlite` and :mod:`facewarden.store.postgres`:
+each store hands out its connection (``_live``), says how a write
+transaction begins and ends (``_begun``) and which transaction object it
+yields; this base keeps the rest: one transaction at a time, the
+transaction object refused once its block ends, the schema version,
+``close``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Generic, TypeVar
+
+from facewarden.errors import FacewardenError
+from facewarden.store._dialect import Dialect
+from facewarden.store._read import Reads
+from facewarden.store._write import Writes
+
+__all__ = ["StoreBase"]
+
+TxT = TypeVar("TxT", bound=Writes)
+
+
+class StoreBase(Reads, Generic[TxT]):
+    """A store over one connection, guarded by a lock; its transactions are ``TxT``."""
+
+    def __init__(self, dialect: Dialect, conn: Any) -> None:
+        super().__init__(dialect, self._live, threading.RLock())
+        self._conn: Any = conn
+        self._in_transaction = False
+
+    def _live(self) -> Any:
+        """The connection; raises FacewardenError once the store is closed."""
+        raise NotImplementedError
+
+    def _new_transaction(self, conn: Any) -> TxT:
+        raise NotImplementedError
+
+    def _begun(self, conn: Any) -> AbstractContextManager[None]:
+        """Begin a write transaction on ``conn``; commit at the end, roll back on error."""
+        raise NotImplementedError
+
+    @property
+    def location(self) -> str:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        state = "closed" if self._conn is None else "open"
+        return f"{type(self).__name__}({self.location!r}, {state})"
+
+    @property
+    def schema_version(self) -> int:
+        row = self._one("SELECT MAX(version) AS v FROM schema_version")
+        return 0 if row is None else int(row["v"])
+
+    @contextmanager
+    def transaction(self) -> Iterator[TxT]:
+        """One write transaction: committed at the end of the block, rolled back on error.
+
+        Raises:
+            FacewardenError: a transaction is already open in this store.
+        """
+        with self._lock:
+            conn = self._live()
+            if self._in_transaction:
+                raise FacewardenError("a transaction is already open on this store")
+            self._in_transaction = True
+            tx = self._new_transaction(conn)
+            try:
+                with self._begun(conn):
+                    yield tx
+            finally:
+                tx.end()
+                self._in_transaction = False
+
+    def close(self) -> None:
+        """Close the connection; idempotent. Later calls raise FacewardenError."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
