@@ -28,8 +28,10 @@ from facewarden.store._pg_schema import PG_MIGRATIONS
 __all__ = [
     "connect",
     "copy_database",
+    "create_schema",
     "migrate",
     "redacted",
+    "resume_audit_positions",
     "server_problems",
     "table_order",
 ]
@@ -201,13 +203,29 @@ def copy_database(source_url: str, destination: str) -> None:
         raise
 
 
+def create_schema(conn: psycopg.Connection[PgRow]) -> None:
+    """The latest schema, unversioned, in an empty database (inside the caller's transaction).
+
+    For a copy: its rows, ``schema_version``'s included, come from the source.
+    """
+    conn.execute(migrations.schema_version_ddl(POSTGRES))
+    for migration in PG_MIGRATIONS:
+        for statement in migration.statements:
+            conn.execute(statement)
+
+
+def resume_audit_positions(conn: psycopg.Connection[PgRow]) -> None:
+    """Set the audit log's position counter after the rows a copy brought in."""
+    conn.execute(
+        "SELECT setval(pg_get_serial_sequence('audit_log', 'pos'), "
+        "COALESCE(MAX(pos), 0) + 1, false) FROM audit_log"
+    )
+
+
 def _fill(source_url: str, destination: str) -> None:
     with connect(source_url) as src, connect(destination) as dst:
         with dst.transaction():
-            dst.execute(migrations.schema_version_ddl(POSTGRES))
-            for migration in PG_MIGRATIONS:
-                for statement in migration.statements:
-                    dst.execute(statement)
+            create_schema(dst)
         with (
             POSTGRES.translated("backup"),
             src.transaction(),
@@ -228,7 +246,4 @@ def _fill(source_url: str, destination: str) -> None:
                 ):
                     for block in out:
                         into.write(block)
-            dst.execute(
-                "SELECT setval(pg_get_serial_sequence('audit_log', 'pos'), "
-                "COALESCE(MAX(pos), 0) + 1, false) FROM audit_log"
-            )
+            resume_audit_positions(dst)

@@ -15,8 +15,13 @@ from psycopg import sql
 
 from facewarden.errors import ConflictError
 from facewarden.store._dialect import POSTGRES
-from facewarden.store._pg_admin import DERIVED_TABLES, connect, table_order
-from facewarden.store._pg_schema import PG_MIGRATIONS
+from facewarden.store._pg_admin import (
+    DERIVED_TABLES,
+    connect,
+    create_schema,
+    resume_audit_positions,
+    table_order,
+)
 
 __all__ = ["dump_tables", "load_tables"]
 
@@ -46,20 +51,11 @@ def load_tables(url: str, tables: Mapping[str, bytes]) -> None:
                 "the target database already holds a facewarden deployment; "
                 "restore into a new, empty database"
             )
-        conn.execute(
-            "CREATE TABLE schema_version (version integer PRIMARY KEY, "
-            "description text NOT NULL, applied_at timestamptz NOT NULL)"
-        )
-        for migration in PG_MIGRATIONS:
-            for statement in migration.statements:
-                conn.execute(statement)
+        create_schema(conn)
         for table in table_order():
             if table not in tables:
                 continue
             query = sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(sql.Identifier(table))
             with conn.cursor().copy(query) as into:
                 into.write(tables[table])
-        conn.execute(
-            "SELECT setval(pg_get_serial_sequence('audit_log', 'pos'), "
-            "COALESCE(MAX(pos), 0) + 1, false) FROM audit_log"
-        )
+        resume_audit_positions(conn)
