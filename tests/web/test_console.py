@@ -204,6 +204,33 @@ def test_an_api_key_is_shown_once(console: Console, server: Server) -> None:
     assert console.problems == []
 
 
+def test_an_admin_creates_a_user_and_a_refused_one_says_why(
+    console: Console, server: Server
+) -> None:
+    page = console.page
+    console.login(*server.users["admin"])
+    console.open("admin")
+    form = page.locator("form:has(input[name=new-username])")
+    form.locator("input[name=new-username]").fill("ivy-investigator")
+    form.locator("input[name=new-password]").fill("investigator password 1")
+    form.locator("select[name=new-role]").select_option("investigator")
+    form.get_by_role("button", name="Create user").click()
+    page.locator("tr[data-user='ivy-investigator']").wait_for()
+    # The initial password does not stay in the page once sent.
+    assert form.locator("input[name=new-password]").input_value() == ""
+
+    # The same name again is refused (409): the form says why and can be sent again.
+    form.locator("input[name=new-username]").fill("ivy-investigator")
+    form.locator("input[name=new-password]").fill("investigator password 2")
+    form.get_by_role("button", name="Create user").click()
+    form.locator(".banner-danger").wait_for()
+    assert form.locator("input[name=new-password]").input_value() == ""
+    assert form.get_by_role("button", name="Create user").is_disabled()
+    form.locator("input[name=new-password]").fill("investigator password 2")
+    assert form.get_by_role("button", name="Create user").is_enabled()
+    assert console.problems == []
+
+
 def test_a_face_is_picked_from_a_group_photo_and_the_record_edited(
     console: Console, server: Server, faces_dir: Path
 ) -> None:

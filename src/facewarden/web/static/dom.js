@@ -271,6 +271,29 @@ export function modal({ title, body, confirmLabel = "Confirm", kind = "primary",
   });
 }
 
+/**
+ * Wire a form's submit: when its button is enabled, `send` runs with the button
+ * disabled and the messages cleared; an error is shown in `messages`; then
+ * `after` (if any) and `refresh`, which sets the button again.
+ */
+export function onSubmit(form, { submit, messages, refresh, send, after = null }) {
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    refresh();
+    if (submit.disabled) return;
+    submit.disabled = true;
+    replace(messages);
+    try {
+      await send();
+    } catch (err) {
+      replace(messages, errorBanner(err));
+    } finally {
+      if (after) after();
+      refresh();
+    }
+  });
+}
+
 /** A banner explaining an error (ApiError or anything else) to a person. */
 export function errorBanner(err) {
   const title = err && err.title ? err.title : "Something went wrong";

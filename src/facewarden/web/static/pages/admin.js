@@ -2,7 +2,7 @@
 // copy button and a warning; the server keeps only its hash.
 
 import { api, currentUser } from "../api.js";
-import { banner, button, card, errorBanner, field, h, icon, modal, pill, replace, time, toast } from "../dom.js";
+import { banner, button, card, field, h, icon, modal, onSubmit, pill, replace, time, toast } from "../dom.js";
 
 const ROLES = [
   { value: "operator", label: "Operator — enroll, search, verify" },
@@ -158,23 +158,19 @@ function newUserForm(reload) {
     submit.disabled = !(username.value.trim() && password.value.length >= MIN_PASSWORD);
   };
   form.addEventListener("input", refresh);
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    refresh();
-    if (submit.disabled) return;
-    submit.disabled = true;
-    replace(messages);
-    try {
+  onSubmit(form, {
+    submit,
+    messages,
+    refresh,
+    send: async () => {
       const u = await api("POST", "/v1/users", { json: { username: username.value.trim(), password: password.value, role: role.value } });
       toast(`User ${u.username} created`);
       form.reset();
       await reload();
-    } catch (err) {
-      replace(messages, errorBanner(err));
-    } finally {
+    },
+    after: () => {
       password.value = "";
-      refresh();
-    }
+    },
   });
   return form;
 }
@@ -197,24 +193,18 @@ function newKeyForm(reload, reveal) {
     submit.disabled = !name.value.trim();
   };
   form.addEventListener("input", refresh);
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    refresh();
-    if (submit.disabled) return;
-    submit.disabled = true;
-    replace(messages);
-    try {
+  onSubmit(form, {
+    submit,
+    messages,
+    refresh,
+    send: async () => {
       const body = { name: name.value.trim(), role: role.value, expires_in_days: expires.value ? Number(expires.value) : null };
       const created = await api("POST", "/v1/api-keys", { json: body });
       replace(reveal, keyReveal(created, () => replace(reveal)));
       reveal.scrollIntoView({ behavior: "smooth", block: "center" });
       form.reset();
       await reload();
-    } catch (err) {
-      replace(messages, errorBanner(err));
-    } finally {
-      refresh();
-    }
+    },
   });
   return form;
 }

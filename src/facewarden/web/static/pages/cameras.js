@@ -4,7 +4,7 @@
 // sensitive camera counts people and identifies nobody.
 
 import { api, ApiError, can } from "../api.js";
-import { banner, button, card, clock, errorBanner, field, h, icon, modal, pill, replace, toast } from "../dom.js";
+import { banner, button, card, clock, errorBanner, field, h, icon, modal, onSubmit, pill, replace, toast } from "../dom.js";
 
 /** How often the states are refreshed while the page is open (ms). */
 export const REFRESH_MS = 3000;
@@ -283,34 +283,28 @@ function addCard(watchlists, reload) {
   };
   form.addEventListener("input", refresh);
   form.addEventListener("change", refresh);
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    refresh();
-    if (submit.disabled) return;
-    submit.disabled = true;
-    replace(messages);
-    const body = {
-      name: name.value.trim(),
-      location: location.value.trim(),
-      sensitive: sensitive.checked,
-      watchlists: boxes.filter((b) => b.checked).map((b) => b.value),
-    };
-    if (latitude.value !== "") {
-      body.latitude = Number(latitude.value);
-      body.longitude = Number(longitude.value);
-    }
-    if (source.value.trim()) body.source = source.value.trim();
-    if (retention.value !== "") body.retention_hours = Number(retention.value);
-    try {
+  onSubmit(form, {
+    submit,
+    messages,
+    refresh,
+    send: async () => {
+      const body = {
+        name: name.value.trim(),
+        location: location.value.trim(),
+        sensitive: sensitive.checked,
+        watchlists: boxes.filter((b) => b.checked).map((b) => b.value),
+      };
+      if (latitude.value !== "") {
+        body.latitude = Number(latitude.value);
+        body.longitude = Number(longitude.value);
+      }
+      if (source.value.trim()) body.source = source.value.trim();
+      if (retention.value !== "") body.retention_hours = Number(retention.value);
       const c = await api("POST", "/v1/cameras", { json: body });
       toast(`Camera ${c.name} added`);
       form.reset();
       await reload();
-    } catch (err) {
-      replace(messages, errorBanner(err));
-    } finally {
-      refresh();
-    }
+    },
   });
   refresh();
   return card("Add a camera", [banner("info", "Only watchlist members are ever identified", "Everyone else a camera sees is counted anonymously and forgotten; a sensitive camera identifies nobody."), form], { cls: "card-add-camera" });

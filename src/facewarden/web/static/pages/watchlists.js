@@ -2,7 +2,7 @@
 // operating point (false match rate) that sets its similarity threshold.
 
 import { api, ApiError, can } from "../api.js";
-import { banner, button, card, errorBanner, field, fmtFmr, fmtSimilarity, h, icon, modal, orDash, replace, time, toast } from "../dom.js";
+import { banner, button, card, errorBanner, field, fmtFmr, fmtSimilarity, h, icon, modal, onSubmit, orDash, replace, time, toast } from "../dom.js";
 
 const FMRS = [
   { value: "0.01", label: "1 in 100" },
@@ -263,22 +263,16 @@ function createCard(reload) {
     submit.disabled = !(name.value.trim() && purpose.value.trim() && lawful.value.trim());
   };
   form.addEventListener("input", refresh);
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    refresh();
-    if (submit.disabled) return;
-    submit.disabled = true;
-    replace(messages);
-    try {
+  onSubmit(form, {
+    submit,
+    messages,
+    refresh,
+    send: async () => {
       const w = await api("POST", "/v1/watchlists", { json: { name: name.value.trim(), purpose: purpose.value.trim(), lawful_basis: lawful.value.trim(), fmr: Number(fmr.value) } });
       toast(`Watchlist ${w.name} created`);
       form.reset();
       await reload();
-    } catch (err) {
-      replace(messages, errorBanner(err));
-    } finally {
-      refresh();
-    }
+    },
   });
   return card("New watchlist", [banner("info", "Purpose and lawful basis are required", "Every watchlist records why it exists and on what legal ground, before anyone is enrolled on it."), form]);
 }
