@@ -269,6 +269,12 @@ def _init_worker(pipeline: Pipeline) -> None:
     global _worker_pipeline  # noqa: PLW0603 - one pipeline per worker process, set once
     _worker_pipeline = pipeline
     _die_with_parent()
+    # One worker per core already: OpenCV's own thread pool (the pyramid's and
+    # the crops' resizing) would only make the workers compete for the cores,
+    # as ONNX Runtime's sessions would with more than their one thread.
+    import cv2
+
+    cv2.setNumThreads(1)
 
 
 def _die_with_parent() -> None:
