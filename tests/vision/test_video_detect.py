@@ -52,3 +52,29 @@ def test_a_face_entering_the_view_is_found_at_the_next_keyframe(faces_dir: Path)
 def test_bad_settings_are_config_errors(options: dict[str, float], problem: str) -> None:
     with pytest.raises(ConfigError, match=problem):
         KeyframeDetector(**options)  # type: ignore[arg-type]
+
+
+def test_in_a_crowd_the_regions_give_way_to_the_whole_frame(faces_dir: Path) -> None:
+    # 2008_002470's faces fill much of a small frame: their regions, scaled to
+    # 48 px faces, would cost P-Net more than the whole frame searched at once.
+    frame = imaging.decode(faces_dir / "dlib" / "examples" / "faces" / "2008_002470.jpg")
+    small = np.ascontiguousarray(frame[::2, ::2])
+    detector = KeyframeDetector(MtcnnDetector(), every=3)
+    key = detector.detect(small)
+    assert len(key) >= 3
+    calls: list[tuple[int, ...]] = []
+    inner = detector.detector
+
+    class _Seeing:
+        """The detector, noting the shape of each image it searches."""
+
+        min_face = inner.min_face
+
+        def boxes(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
+            calls.append(image.shape)
+            return inner.boxes(image)
+
+    detector.detector = _Seeing()  # type: ignore[assignment]
+    between = detector.detect(small)
+    assert calls == [small.shape]  # the frame itself, not a mosaic
+    np.testing.assert_allclose(_boxes(between), _boxes(key), atol=1.0)

@@ -129,6 +129,14 @@ class KeyframeDetector:
                 regions.append(_Region(left, top, right, bottom, _CELL_FACE / size))
         if not regions:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        # P-Net's cost is its first level's pixels: in a crowd the regions can
+        # outweigh the whole frame, which is then searched instead.
+        first_level = (
+            sum(((r.right - r.left) * r.factor) * ((r.bottom - r.top) * r.factor) for r in regions)
+            * (12 / (_CELL_FACE * self.min_growth)) ** 2
+        )
+        if first_level >= width * height * (12 / self.detector.min_face) ** 2:
+            return self.detector.boxes(image)
         mosaic = _Mosaic.pack(image, regions)
         # The face may have come closer or gone further since the last frame.
         local = dataclasses.replace(
