@@ -8,12 +8,12 @@ between, only the regions around the faces it last found: where each face
 should be now if it kept the motion it had since the frame before, or, for
 a face seen once, a wider square around its last place. The regions, each
 scaled so its face measures 48 px, are packed into one mosaic searched in
-one pass for faces 0.75x to 1.35x that size (a region frame costs about a
-third of a keyframe with eight faces in view, nothing with none). Someone
-entering the view is found at the next keyframe, at most ``every - 1``
-frames later, whatever the scene: a frame's cost never exceeds a
-keyframe's. The tracker (:mod:`facewarden.vision.track`) follows the faces
-either way.
+one pass for faces 0.75x to 1.35x that size (with eight faces in view a
+region frame costs about a fifth of a keyframe on ``benchmarks/video.py``;
+with none, nothing; in a crowd whose regions would outweigh the frame, the
+frame is searched whole). Someone entering the view is found at the next
+keyframe, at most ``every - 1`` frames later, whatever the scene. The
+tracker (:mod:`facewarden.vision.track`) follows the faces either way.
 
 Stateful (the faces of the last frame): one instance per camera, fed frames
 in time order, as :class:`~facewarden.service.frames.FrameProcessor` does.
