@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -78,3 +79,19 @@ def test_in_a_crowd_the_regions_give_way_to_the_whole_frame(faces_dir: Path) -> 
     between = detector.detect(small)
     assert calls == [small.shape]  # the frame itself, not a mosaic
     np.testing.assert_allclose(_boxes(between), _boxes(key), atol=1.0)
+
+
+def test_pyramid_levels_made_from_larger_levels_find_the_same_faces(faces_dir: Path) -> None:
+    # The camera path's detector resizes each pyramid level from a larger level,
+    # not from the frame (the frame's resizes cost more than P-Net at 1080p).
+    photo = imaging.decode(faces_dir / "dlib" / "examples" / "faces" / "2008_002470.jpg")
+    frame = cv2.resize(photo, (1920, 1275), interpolation=cv2.INTER_LINEAR)
+    exact, _ = MtcnnDetector(min_face=24).boxes(frame)
+    reused, _ = MtcnnDetector(min_face=24, reuse_levels=True).boxes(frame)
+    assert len(exact) >= 5
+    assert len(reused) == len(exact)
+    np.testing.assert_allclose(_boxes_xyxy(reused), _boxes_xyxy(exact), atol=3.0)
+
+
+def _boxes_xyxy(boxes: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
+    return np.array(sorted(map(tuple, boxes.tolist())))

@@ -100,6 +100,7 @@ def video_pipeline(
     frames = MtcnnDetector(
         min_face=min_face * factor,
         thresholds=(0.6, 0.7, 0.8),
+        reuse_levels=True,
         threads=threads,
         name="mtcnn-video",
     )
