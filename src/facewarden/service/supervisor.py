@@ -19,13 +19,14 @@ to be released is stopped first (its source stopped, its thread joined, its
 visits and progress written) and only then released. A camera whose runner
 ended in an error is retried after ``retry_seconds``.
 
-**Resuming files.** A file source's progress (the media position and the
-wall-clock time its time zero maps to) is kept in the store's meta table
-(``camera_progress:<camera id>``) every ``progress_seconds`` of video; a
-worker taking the camera over resumes from there with the same time zero,
-so sightings keep their times, and a file processed to its end is not
-processed again. The few seconds gone over twice do not record visits twice:
-live visits are written every ``progress_seconds`` too, and
+**Resuming files** (:mod:`facewarden.service.file_progress`). A file
+source's progress (the media position and the wall-clock time its time zero
+maps to) is kept in the store's meta table (``camera_progress:<camera id>``)
+every ``progress_seconds`` of video; a worker taking the camera over resumes
+from there with the same time zero, so sightings keep their times, and a
+file processed to its end is not processed again. The few seconds gone over
+twice do not record visits twice: live visits are written every
+``progress_seconds`` too, and
 :meth:`~facewarden.service.sightings.Sightings.open_visit` continues a stored
 visit of the same subject at the same camera instead of opening a second.
 (Crowd counts of the minute resumed in are those of the resuming worker.)
@@ -34,25 +35,24 @@ visit of the same subject at the same camera instead of opening a second.
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from facewarden.errors import FacewardenError
+from facewarden.service.file_progress import CameraProgress, Resumed
 from facewarden.service.frames import FrameProcessor, FrameResult
 from facewarden.service.ingest import CameraStatus, watch
 from facewarden.store.postgres import is_postgres_url
 from facewarden.vision.people import PeopleDetector
-from facewarden.vision.sources import FileSource, Frame, FrameSource, open_source, redact_url
+from facewarden.vision.sources import FileSource, open_source, redact_url
 
 if TYPE_CHECKING:
     from facewarden.service.warden import Warden
@@ -61,7 +61,6 @@ __all__ = ["CameraProgress", "IngestSupervisor", "default_worker_id"]
 
 logger = logging.getLogger(__name__)
 
-PROGRESS_KEY = "camera_progress:"
 LOCK_NAME = "ingest.lock"
 
 # (event, camera id): "claimed" or "released", told as it happens.
@@ -71,121 +70,6 @@ ClaimListener = Callable[[str, str], None]
 def default_worker_id() -> str:
     """``<host>:<pid>``: unique among the live workers of a deployment."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-# -- progress of file sources --------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CameraProgress:
-    """How far a camera's video file was processed, kept in the store's meta table.
-
-    ``t0`` is the wall-clock time the video's time zero maps to (sightings
-    and crowd buckets are dated from it); ``seconds`` the media position of
-    the last frame processed; ``ended`` once the file was processed to its
-    end. ``source`` is a digest of the file it is about (a source may be a
-    secret: it is stored sealed, never in the clear): progress on another
-    file does not apply.
-    """
-
-    source: str
-    t0: datetime
-    seconds: float = 0.0
-    ended: bool = False
-    worker: str | None = None
-
-    @staticmethod
-    def digest(uri: str) -> str:
-        """What progress keeps of a source: a digest, not the path."""
-        return hashlib.sha256(uri.encode()).hexdigest()[:32]
-
-    @staticmethod
-    def key(camera_id: str) -> str:
-        """The meta key of a camera's progress."""
-        return PROGRESS_KEY + camera_id
-
-    @classmethod
-    def load(cls, warden: Warden, camera_id: str) -> CameraProgress | None:
-        """The camera's stored progress, or None (none, or unreadable)."""
-        raw = warden.store.get_meta(cls.key(camera_id))
-        if not raw:
-            return None
-        try:
-            data = json.loads(raw)
-            return cls(
-                str(data["source"]),
-                datetime.fromisoformat(data["t0"]),
-                float(data["seconds"]),
-                bool(data["ended"]),
-                data.get("worker"),
-            )
-        except (ValueError, KeyError, TypeError):
-            logger.warning("ignoring unreadable progress of camera %s", camera_id)
-            return None
-
-    def save(self, warden: Warden, camera_id: str) -> None:
-        """Store it (one small write)."""
-        value = json.dumps(
-            {
-                "source": self.source,
-                "t0": self.t0.isoformat(),
-                "seconds": round(self.seconds, 6),
-                "ended": self.ended,
-                "worker": self.worker,
-            }
-        )
-        with warden.store.transaction() as tx:
-            tx.set_meta(self.key(camera_id), value)
-
-
-class _Resumed:
-    """A source that skips frames up to ``after`` (seconds) and, with ``realtime``,
-    hands files out no faster than their own time (as a camera would)."""
-
-    def __init__(self, inner: FrameSource, after: float | None, realtime: bool) -> None:
-        self.inner = inner
-        self._after = after
-        self._realtime = realtime
-        self._stop = threading.Event()
-        self.resumed_past = 0
-
-    @property
-    def state(self) -> str:
-        return self.inner.state
-
-    @property
-    def skipped(self) -> int:
-        return int(getattr(self.inner, "skipped", 0))
-
-    @property
-    def dropped(self) -> int:
-        return int(getattr(self.inner, "dropped", 0))
-
-    def stop(self) -> None:
-        self._stop.set()
-        self.inner.stop()
-
-    def frames(self) -> Iterator[Frame]:
-        origin: float | None = None
-        frames = self.inner.frames()
-        try:
-            for frame in frames:
-                if self._after is not None and frame.seconds <= self._after + 1e-6:
-                    self.resumed_past += 1
-                    continue
-                if self._realtime:
-                    now = time.monotonic()
-                    if origin is None:
-                        origin = now - frame.seconds
-                    elif self._stop.wait(max(0.0, origin + frame.seconds - now)):
-                        return
-                if self._stop.is_set():
-                    return
-                yield frame
-        finally:
-            close = getattr(frames, "close", None)
-            if close is not None:
-                close()
 
 
 # -- who runs which camera -----------------------------------------------------------
@@ -251,7 +135,7 @@ class _Runner:
     source_uri: str
     status: CameraStatus
     thread: threading.Thread | None = None
-    source: _Resumed | None = None
+    source: Resumed | None = None
     stopping: threading.Event = field(default_factory=threading.Event)
     finished_at: float | None = None
 
@@ -560,7 +444,7 @@ class IngestSupervisor:
             return
         t0, uri = start.t0, start.source
         after = start.seconds if start.seconds > 0 else None
-        source = _Resumed(raw, after, self._realtime)
+        source = Resumed(raw, after, self._realtime)
         with self._lock:
             runner.source = source
             status.position = start.seconds if is_file else None
