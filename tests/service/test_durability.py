@@ -1,8 +1,9 @@
 """Acceptance: kill -9 during bulk enrollment, 50 times; nothing acknowledged is lost.
 
 Each round starts ``facewarden subjects import`` on a folder of real LFW
-people, kills its whole process group with SIGKILL at a random moment, and
-then checks the database the way a restarted server would: SQLite's
+people, kills its whole process group with SIGKILL at a random point of its
+progress (a moment after its first few acknowledgements, or during start-up),
+and then checks the database the way a restarted server would: SQLite's
 integrity check and the audit chain pass, every subject whose
 ``enrolled <id> <source>`` line reached stdout (the acknowledgement, printed
 after the commit) is present and complete, and no subject exists without its
