@@ -87,13 +87,6 @@ class Track:
             return -1.0
         return float(np.dot(self.embedding, face.embedding))
 
-    def expected(self, when: float) -> Box:
-        """Where the box should be at ``when`` if it kept its last motion."""
-        dt = when - self.last_seen
-        dx, dy = self.velocity[0] * dt, self.velocity[1] * dt
-        box = self.face.box
-        return Box(box.x_min + dx, box.y_min + dy, box.x_max + dx, box.y_max + dy)
-
     def overlap(self, face: Face, when: float) -> float:
         """How much ``face``, seen at ``when``, overlaps this track: the larger IoU
         with the last box and with the box moved on at the track's speed."""
