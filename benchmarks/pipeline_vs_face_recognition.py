@@ -38,11 +38,15 @@ Run::
     .venv/bin/python benchmarks/pipeline_vs_face_recognition.py            # everything
     .venv/bin/python benchmarks/pipeline_vs_face_recognition.py --limit 100  # quick check
     .venv/bin/python benchmarks/pipeline_vs_face_recognition.py --modes fast --workers 2
+    .venv/bin/python benchmarks/pipeline_vs_face_recognition.py --one-view  # + fast without mirror
+
+Where the time goes inside one mode: ``benchmarks/pipeline_stages.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import os
 import resource
@@ -160,12 +164,15 @@ def run_face_recognition(paths: list[Path]) -> Run:
     return run
 
 
-def run_facewarden(paths: list[Path], mode: str, workers: int) -> Run:
+def run_facewarden(paths: list[Path], mode: str, workers: int, *, one_view: bool = False) -> Run:
     from facewarden.vision.pipeline import Pipeline, run_batch
 
-    run = Run(f"facewarden {mode}", processes=workers)
+    pipeline = Pipeline.from_mode(mode)
+    if one_view:  # a reference point, not a mode: the mirror's embedding left out
+        pipeline = dataclasses.replace(pipeline, mirror=False, jitters=0)
+    run = Run(f"facewarden {mode}" + (", one view" if one_view else ""), processes=workers)
     start, cpu_start = time.perf_counter(), cpu_seconds()
-    for item in run_batch(Pipeline.from_mode(mode), [str(p) for p in paths], workers=workers):
+    for item in run_batch(pipeline, [str(p) for p in paths], workers=workers):
         if item.error is not None:
             print(f"  {item.name}: {item.error.message}", file=sys.stderr)
         run.boxes.append([face.box.as_tuple() for face in item.faces])
@@ -226,6 +233,11 @@ def main() -> None:
         help="facewarden worker processes (default: all cores)",
     )
     parser.add_argument("--bald-guys", action="store_true", help="add dlib's 24-face collage")
+    parser.add_argument(
+        "--one-view",
+        action="store_true",
+        help="also run fast mode with one embedding per face (no mirror): a reference point",
+    )
     args = parser.parse_args()
     if not LFW.is_dir() or not GROUP.is_dir():
         sys.exit(f"shared data is missing: need {LFW} and {GROUP}")
@@ -246,6 +258,8 @@ def main() -> None:
     )
     runs = [run_face_recognition(paths)]
     runs += [run_facewarden(paths, mode.strip(), args.workers) for mode in args.modes.split(",")]
+    if args.one_view:
+        runs.append(run_facewarden(paths, "fast", args.workers, one_view=True))
     print(f"load average after: {os.getloadavg()[0]:.2f}\n")
     report(runs, paths, len(lfw), truth)
 
