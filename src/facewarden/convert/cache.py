@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 #: Bump whenever the converter's output for the same input changes.
-CONVERTER_VERSION = 2
+CONVERTER_VERSION = 3
 
 log = logging.getLogger(__name__)
 

@@ -110,13 +110,17 @@ def _input(graph: _Graph, network: DlibNetwork) -> onnx.ValueInfoProto:
     info = helper.make_tensor_value_info(
         INPUT_NAME, TensorProto.UINT8, ["batch", size[0], size[1], 3]
     )
-    mean = np.array(network.input.mean_rgb, dtype=np.float32).reshape(1, 1, 1, 3)
+    mean = np.array(network.input.mean_rgb, dtype=np.float32).reshape(1, 3, 1, 1)
     graph.current = INPUT_NAME
-    graph.node("Cast", [INPUT_NAME], to=TensorProto.FLOAT)
+    # Channels first before any arithmetic: ONNX Runtime broadcasts a per-channel
+    # mean over rows of 3 values (NHWC) element by element, which cost 5% of the
+    # ResNet's time; over planes (NCHW) it is one vector loop per channel. The
+    # values are the same either way.
+    graph.node("Transpose", [graph.current], perm=[0, 3, 1, 2])
+    graph.node("Cast", [graph.current], to=TensorProto.FLOAT)
     graph.node("Sub", [graph.current, graph.constant("mean_rgb", mean)])
     # x * (1/256) is exact in float32, like dlib's x / 256.
     graph.node("Mul", [graph.current, graph.constant("scale", np.array(1 / 256, np.float32))])
-    graph.node("Transpose", [graph.current], perm=[0, 3, 1, 2])
     graph.shape = (3, size[0], size[1])
     return info
 
