@@ -1,8 +1,10 @@
 """Where a facewarden mode spends its CPU per image: a stage-by-stage profile.
 
-Runs ``Pipeline.from_mode(mode)`` in this process, one image at a time, on
-the LFW fold (``../shared/data/lfw-fold1``, 250x250) or on the images of
-``--images DIR``, and prints the CPU milliseconds per image of each stage:
+Runs ``Pipeline.from_mode(mode)`` in this process on chunks of images as
+``run_batch``'s workers get them (``Pipeline.run_many``: one embedding batch
+per chunk), on the LFW fold (``../shared/data/lfw-fold1``, 250x250) or on the
+images of ``--images DIR``, and prints the CPU milliseconds per image of each
+stage:
 
 * decoding (``imaging.decode``, the safe decoder);
 * the detector, split into its networks (MTCNN's P-Net over the pyramid,
@@ -106,6 +108,12 @@ def main() -> None:
     parser.add_argument("--images", type=Path, default=LFW, help="folder of images (recursive)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N images")
     parser.add_argument("--pool", action="store_true", help="also time the worker pool's start")
+    parser.add_argument(
+        "--chunk",
+        type=int,
+        default=4,
+        help="images per Pipeline.run_many call (run_batch's chunksize; 1: Pipeline.run)",
+    )
     args = parser.parse_args()
     paths = sorted(p for p in args.images.rglob("*") if p.suffix.lower() in {".jpg", ".png"})
     paths = paths[: args.limit]
@@ -120,14 +128,16 @@ def main() -> None:
     pipe = instrument(pipe)
     faces = 0
     total = time.process_time()
-    for path in paths:
+    for first_of_chunk in range(0, len(paths), args.chunk):
+        images = []
+        for path in paths[first_of_chunk : first_of_chunk + args.chunk]:
+            start = time.process_time()
+            images.append(pipe.decode(str(path)))
+            spent["decode"] += time.process_time() - start
         start = time.process_time()
-        image = pipe.decode(str(path))
-        spent["decode"] += time.process_time() - start
-        start = time.process_time()
-        found = pipe.run(image)
+        found = pipe.run_many(images)
         spent["run"] += time.process_time() - start
-        faces += len(found)
+        faces += sum(len(f) for f in found)
     total = time.process_time() - total
 
     n = len(paths)
@@ -145,7 +155,7 @@ def main() -> None:
         ("quality", spent["quality"]),
         ("embedding (ResNet)", embedding),
         (
-            "rest of Pipeline.run",
+            "rest of Pipeline.run_many",
             spent["run"] - spent["detector"] - spent["alignment"] - spent["quality"] - embedding,
         ),
     ]

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from facewarden import imaging
-from facewarden.errors import ConfigError, ImageError
+from facewarden.errors import ConfigError, ImageError, ModelError
 from facewarden.match.similarity import cosine_similarity
 from facewarden.match.thresholds import threshold_for
+from facewarden.types import Face
 from facewarden.vision.align import align, mirror
+from facewarden.vision.detect import Detector
 from facewarden.vision.pipeline import Pipeline, central_face, run_batch
 
 SAME_PERSON = [
@@ -126,6 +130,49 @@ def test_run_batch_in_workers_matches_in_process(faces_dir: Path, tmp_path: Path
         assert len(p.faces) == len(s.faces)
         for fp, fs in zip(p.faces, s.faces, strict=True):
             assert np.allclose(fp.require_embedding(), fs.require_embedding(), atol=1e-6)
+
+
+def test_run_many_gives_what_run_gives_on_each_image(faces_dir: Path) -> None:
+    folder = faces_dir / "face_recognition" / "tests" / "test_images"
+    images = [imaging.decode(folder / n) for n in ("obama.jpg", "biden.jpg", "obama2.jpg")]
+    pipeline = Pipeline.from_mode("fast")
+    for embed in (True, False, lambda face: face.box.x_min > 300):
+        together = pipeline.run_many(images, embed=embed)
+        for image, faces in zip(images, together, strict=True):
+            alone = pipeline.run(image, embed=embed)
+            assert [f.box for f in faces] == [f.box for f in alone]
+            for f, a in zip(faces, alone, strict=True):
+                assert (f.embedding is None) == (a.embedding is None)
+                if f.embedding is not None and a.embedding is not None:
+                    # One embedding batch for all images: the same bits as one per image.
+                    np.testing.assert_array_equal(f.embedding, a.embedding)
+    embedded = [f.embedding is not None for faces in together for f in faces]
+    assert any(embedded) and not all(embedded)  # the predicate chose some faces
+
+
+@dataclass(frozen=True)
+class _FailsOnBlank:
+    """The real detector, except that an all-black image fails as a broken model would."""
+
+    inner: Detector
+    name: str = "fails-on-blank"
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        if not image.any():
+            raise ModelError("the detector failed")
+        return self.inner.detect(image)
+
+
+def test_a_failing_image_of_a_chunk_costs_the_others_nothing(faces_dir: Path) -> None:
+    folder = faces_dir / "face_recognition" / "tests" / "test_images"
+    pipeline = dataclasses.replace(
+        Pipeline.from_mode("fast"), detector=_FailsOnBlank(Pipeline.from_mode("fast").detector)
+    )
+    sources = [folder / "obama.jpg", np.zeros((64, 64, 3), np.uint8), folder / "biden.jpg"]
+    items = list(run_batch(pipeline, sources, workers=1, chunksize=3))
+    assert [i.index for i in items] == [0, 1, 2]
+    assert isinstance(items[1].error, ModelError) and "detector failed" in str(items[1].error)
+    assert items[0].faces and items[2].faces and items[0].error is None
 
 
 def test_unknown_mode_is_a_config_error() -> None:

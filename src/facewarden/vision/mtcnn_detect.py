@@ -110,7 +110,7 @@ class MtcnnDetector:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"image must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}")
         pixels = np.ascontiguousarray(image, dtype=np.float32)
-        found = self._proposals(image)
+        found = self._proposals(image, pixels)
         if len(found):
             found = self._refine(pixels, found, "rnet", self.thresholds[1], square=True)
         if len(found):
@@ -146,7 +146,7 @@ class MtcnnDetector:
 
     # -- stage 1 -------------------------------------------------------------------
 
-    def _proposals(self, image: RGBImage) -> FloatArray:
+    def _proposals(self, image: RGBImage, pixels: FloatArray) -> FloatArray:
         height, width = image.shape[:2]
         runtime = self._session("pnet")
         found = []
@@ -163,7 +163,7 @@ class MtcnnDetector:
                 )
                 del levels[: larger[-1]]  # larger still: never a source again
             else:
-                level = cv2.resize(image, size, interpolation=interpolation).astype(np.float32)
+                level = _level(image, pixels, size, interpolation)
             if self.reuse_levels:
                 levels.append(level)
             probability, regression = self._pnet(runtime, level)
@@ -264,6 +264,27 @@ class MtcnnDetector:
             threads=self.threads,
             device=self.device,
         )
+
+
+def _level(
+    image: RGBImage, pixels: FloatArray, size: tuple[int, int], interpolation: int
+) -> FloatArray:
+    """The pyramid level of ``size`` resized from the image, as the uint8 resize gives it.
+
+    OpenCV's area resize of uint8 pixels at a ratio that is not a whole number
+    sums in float32 and rounds to the nearest (ties to even); on float32
+    pixels it does the same sums, about a third faster, and leaves the
+    rounding, done here. The two agree to the bit (checked on every level of
+    the LFW, wider-dev and dlib photos, ``tests/vision/test_mtcnn_speed.py``).
+    Whole-number ratios (OpenCV's integer fast path) and enlargements (fixed
+    point) keep the uint8 resize.
+    """
+    height, width = image.shape[:2]
+    whole = width % size[0] == 0 and height % size[1] == 0
+    if interpolation != cv2.INTER_AREA or whole:
+        return np.asarray(cv2.resize(image, size, interpolation=interpolation), np.float32)
+    level = np.asarray(cv2.resize(pixels, size, interpolation=interpolation), np.float32)
+    return np.rint(level, out=level)
 
 
 def _out(size: int) -> int:

@@ -1,0 +1,41 @@
+"""MTCNN's shortcuts for speed give the same numbers as the plain way, on real photos.
+
+Each shortcut (the pyramid resized from float pixels, ...) was adopted because it
+changes no detection; these tests hold it to that on the images it was measured on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from facewarden import imaging
+from facewarden.vision.mtcnn_detect import MtcnnDetector, _level
+
+
+def _photos(faces_dir: Path, lfw_dir: Path) -> list[Path]:
+    group = sorted((faces_dir / "dlib" / "examples" / "faces").glob("*.jpg"))
+    return group + sorted((lfw_dir / "lfw").rglob("*.jpg"))[:20]
+
+
+def test_pyramid_levels_match_the_uint8_resize_bit_for_bit(faces_dir: Path, lfw_dir: Path) -> None:
+    detector = MtcnnDetector()
+    checked = 0
+    for path in _photos(faces_dir, lfw_dir):
+        image = imaging.decode(path)
+        pixels = image.astype(np.float32)
+        height, width = image.shape[:2]
+        # An odd size and a whole-number ratio (OpenCV's integer fast path) as well.
+        sizes = [
+            (max(12, round(width * s)), max(12, round(height * s)))
+            for s in detector.scales(width, height)
+        ]
+        sizes += [(width // 2 + 1, height // 3 + 1), (width // 2, height // 2)]
+        for size in sizes:
+            plain = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+            fast = _level(image, pixels, size, cv2.INTER_AREA)
+            np.testing.assert_array_equal(fast, plain, err_msg=f"{path.name} at {size}")
+            checked += 1
+    assert checked > 150
