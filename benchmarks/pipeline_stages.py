@@ -19,8 +19,8 @@ stage:
   imports and model loading in each worker), measured on one image per worker.
 
 CPU time (``time.process_time``) rather than wall-clock, so that other work
-on a shared machine inflates the figures less; ONNX Runtime runs one thread
-per session here, as in the batch workers.
+on a shared machine inflates the figures less; ONNX Runtime and OpenCV run
+one thread each here, as in the batch workers.
 
 Run::
 
@@ -120,6 +120,11 @@ def main() -> None:
     if not paths:
         sys.exit(f"no images under {args.images}")
 
+    # As in run_batch's workers: otherwise OpenCV's pool threads, spinning after
+    # each resize, add their CPU time to whatever stage runs next.
+    import cv2
+
+    cv2.setNumThreads(1)
     pipe = Pipeline.from_mode(args.mode)
     first = time.process_time()
     pipe.run(pipe.decode(str(paths[0])))

@@ -48,9 +48,11 @@ def suppress(
     values = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(xyxy) != len(values):
         raise ValueError(f"{len(xyxy)} boxes but {len(values)} scores")
+    if len(values) <= 1:  # nothing to suppress (half of MTCNN's per-level calls on LFW)
+        return np.arange(len(values), dtype=np.intp)
     order = np.argsort(-values, kind="stable")
-    x1, y1, x2, y2 = (xyxy[order, i] for i in range(4))
-    areas = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    x1, y1, x2, y2 = xyxy[order].T
+    areas = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
     ranked = (x1, y1, x2, y2, areas)
     if len(order) <= _MATRIX_LIMIT:
         kept = _greedy_by_matrix(ranked, iou, covered, union)
@@ -87,8 +89,8 @@ def _drops(
     pick = np.s_[rows, None] if isinstance(rows, slice) else np.s_[rows]
     bx1, by1, bx2, by2, barea = x1[pick], y1[pick], x2[pick], y2[pick], areas[pick]
     cx1, cy1, cx2, cy2, carea = x1[columns], y1[columns], x2[columns], y2[columns], areas[columns]
-    inner_w = np.clip(np.minimum(bx2, cx2) - np.maximum(bx1, cx1), 0, None)
-    inner_h = np.clip(np.minimum(by2, cy2) - np.maximum(by1, cy1), 0, None)
+    inner_w = np.maximum(np.minimum(bx2, cx2) - np.maximum(bx1, cx1), 0)
+    inner_h = np.maximum(np.minimum(by2, cy2) - np.maximum(by1, cy1), 0)
     inner = inner_w * inner_h
     if union == "area":
         outer = barea + carea - inner
@@ -113,12 +115,17 @@ def _greedy_by_matrix(
 ) -> list[int]:
     count = len(ranked[0])
     drops = _drops(ranked, slice(None), slice(None), iou, covered, union)
-    alive = np.ones(count, dtype=bool)
+    # Each kept box's row of verdicts as one Python integer (bit c: drops box c),
+    # so the greedy pass is a few integer operations per box, not numpy calls.
+    rows = np.packbits(drops, axis=1, bitorder="little").tobytes()
+    width = (count + 7) // 8
+    dropped = 0
     kept: list[int] = []
     for rank in range(count):
-        if alive[rank]:
+        if not dropped >> rank & 1:
             kept.append(rank)
-            alive[rank + 1 :] &= ~drops[rank, rank + 1 :]
+            # Bits of earlier ranks (already decided) and of the box itself are never read again.
+            dropped |= int.from_bytes(rows[rank * width : (rank + 1) * width], "little")
     return kept
 
 
