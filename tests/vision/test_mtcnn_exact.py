@@ -39,3 +39,17 @@ def test_pyramid_levels_match_the_uint8_resize_bit_for_bit(faces_dir: Path, lfw_
             np.testing.assert_array_equal(fast, plain, err_msg=f"{path.name} at {size}")
             checked += 1
     assert checked > 150
+
+
+def test_detect_many_finds_what_detect_finds_on_each_image(faces_dir: Path, lfw_dir: Path) -> None:
+    detector = MtcnnDetector()
+    images = [imaging.decode(p) for p in _photos(faces_dir, lfw_dir)[:12]]
+    together = detector.detect_many(images)
+    assert sum(len(faces) for faces in together) >= 12
+    for image, faces in zip(images, together, strict=True):
+        alone = detector.detect(image)
+        assert [(f.box, f.detector_score) for f in faces] == [
+            (f.box, f.detector_score) for f in alone
+        ]
+        for f, a in zip(faces, alone, strict=True):
+            np.testing.assert_array_equal(f.landmarks, a.landmarks)

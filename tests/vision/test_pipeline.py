@@ -16,7 +16,7 @@ from facewarden.match.thresholds import threshold_for
 from facewarden.types import Face
 from facewarden.vision.align import align, mirror
 from facewarden.vision.detect import Detector
-from facewarden.vision.pipeline import Pipeline, central_face, run_batch
+from facewarden.vision.pipeline import Pipeline, _groups, central_face, run_batch
 
 SAME_PERSON = [
     ("obama.jpg", "obama2.jpg"),
@@ -148,6 +148,16 @@ def test_run_many_gives_what_run_gives_on_each_image(faces_dir: Path) -> None:
                     np.testing.assert_array_equal(f.embedding, a.embedding)
     embedded = [f.embedding is not None for faces in together for f in faces]
     assert any(embedded) and not all(embedded)  # the predicate chose some faces
+
+
+def test_run_many_detects_large_photos_apart(faces_dir: Path) -> None:
+    # Three 1.1 to 2.1 MP photos: no group of them fits the pixels allowed together.
+    folder = faces_dir / "face_recognition" / "tests" / "test_images"
+    images = [imaging.decode(folder / n) for n in ("obama.jpg", "biden.jpg", "obama2.jpg")]
+    groups = list(_groups(images, 2_500_000))
+    assert [len(g) for g in groups] == [1, 1, 1]
+    assert [len(g) for g in _groups(images, 10_000_000)] == [3]
+    assert [g[0] is i for g, i in zip(groups, images, strict=True)] == [True, True, True]
 
 
 @dataclass(frozen=True)

