@@ -314,13 +314,15 @@ def _windows(
     rows, columns = np.nonzero(probability > threshold)
     if not len(rows):
         return np.zeros((0, 9), np.float32)
-    x1 = (columns * _STRIDE + 1) / scale
-    y1 = (rows * _STRIDE + 1) / scale
-    x2 = (columns * _STRIDE + _CELL) / scale
-    y2 = (rows * _STRIDE + _CELL) / scale
-    return np.column_stack(
-        [x1, y1, x2, y2, probability[rows, columns], regression[:, rows, columns].T]
-    ).astype(np.float32)
+    # Computed in float64 and stored as float32, as a column_stack then astype did.
+    out = np.empty((len(rows), 9), np.float32)
+    out[:, 0] = (columns * _STRIDE + 1) / scale
+    out[:, 1] = (rows * _STRIDE + 1) / scale
+    out[:, 2] = (columns * _STRIDE + _CELL) / scale
+    out[:, 3] = (rows * _STRIDE + _CELL) / scale
+    out[:, 4] = probability[rows, columns]
+    out[:, 5:] = regression[:, rows, columns].T
+    return out
 
 
 def _regress(boxes: FloatArray) -> FloatArray:
