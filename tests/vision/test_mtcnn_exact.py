@@ -1,7 +1,8 @@
 """MTCNN's shortcuts for speed give the same numbers as the plain way, on real photos.
 
-Each shortcut (the pyramid resized from float pixels, ...) was adopted because it
-changes no detection; these tests hold it to that on the images it was measured on.
+Each shortcut (the pyramid resized from float pixels, landmarks fitted after all of a
+chunk's boxes, R-Net and O-Net run in slices) was adopted because it changes no
+detection; these tests hold it to that on the images it was measured on.
 """
 
 from __future__ import annotations
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from facewarden import imaging
+from facewarden.vision import mtcnn_detect
 from facewarden.vision.mtcnn_detect import MtcnnDetector, _level
 
 
@@ -53,3 +56,15 @@ def test_detect_many_finds_what_detect_finds_on_each_image(faces_dir: Path, lfw_
         ]
         for f, a in zip(faces, alone, strict=True):
             np.testing.assert_array_equal(f.landmarks, a.landmarks)
+
+
+def test_r_and_o_net_slices_change_no_box(faces_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A group photo: hundreds of R-Net candidates, so several slices of each size.
+    image = imaging.decode(faces_dir / "dlib" / "examples" / "faces" / "2008_007676.jpg")
+    detector = MtcnnDetector()
+    sliced = detector.boxes(image)
+    monkeypatch.setattr(mtcnn_detect, "_SLICE", {"rnet": 10**6, "onet": 10**6})
+    whole = detector.boxes(image)
+    assert len(whole[0]) >= 5
+    np.testing.assert_array_equal(sliced[0], whole[0])
+    np.testing.assert_array_equal(sliced[1], whole[1])

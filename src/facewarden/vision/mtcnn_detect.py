@@ -237,7 +237,7 @@ class MtcnnDetector:
         size = 24 if network == "rnet" else 48
         crops = _crops(pixels, boxes, size)
         runtime = self._session(network)
-        outputs = run(runtime, {"image": crops}, what=f"MTCNN {network}")
+        outputs = _run_in_slices(runtime, crops, network)
         regression, probability = np.asarray(outputs[0]), np.asarray(outputs[-1])
         if network == "onet" and self.mirror_check:
             probability = self._with_mirror(runtime, crops, probability, threshold)
@@ -265,7 +265,7 @@ class MtcnnDetector:
         hopeful = np.flatnonzero(probability > 2 * threshold - 1)
         if len(hopeful):
             mirrored = np.ascontiguousarray(crops[hopeful, :, ::-1])
-            outputs = run(runtime, {"image": mirrored}, what="MTCNN onet")
+            outputs = _run_in_slices(runtime, mirrored, "onet")
             averaged[hopeful] = (probability[hopeful] + np.asarray(outputs[-1])) / 2
         return averaged
 
@@ -299,6 +299,26 @@ def _level(
         return np.asarray(cv2.resize(image, size, interpolation=interpolation), np.float32)
     level = np.asarray(cv2.resize(pixels, size, interpolation=interpolation), np.float32)
     return np.rint(level, out=level)
+
+
+#: The most crops R-Net and O-Net take in one call. Larger batches cost more per
+#: crop (their activations leave the CPU's caches): R-Net about 57 us a crop in
+#: batches of 16 to 32, 64 at 55 and over 100 at 110 and more, on a group photo's
+#: hundreds of candidates; O-Net grows from about 0.35 ms a crop at 2 to 0.45 at 32.
+#: Each crop's outputs are the same in any batch.
+_SLICE = {"rnet": 32, "onet": 8}
+
+
+def _run_in_slices(runtime: Any, crops: FloatArray, network: str) -> list[FloatArray]:
+    """``network``'s outputs for ``crops``, run at most :data:`_SLICE` crops at a time."""
+    step = _SLICE[network]
+    parts = [
+        run(runtime, {"image": crops[start : start + step]}, what=f"MTCNN {network}")
+        for start in range(0, max(1, len(crops)), step)
+    ]
+    if len(parts) == 1:
+        return [np.asarray(output) for output in parts[0]]
+    return [np.concatenate([np.asarray(part[i]) for part in parts]) for i in range(len(parts[0]))]
 
 
 def _out(size: int) -> int:
