@@ -81,14 +81,14 @@ def test_a_face_faster_than_its_width_per_frame_is_followed_by_its_motion() -> N
     assert track.velocity == pytest.approx((200.0, 0.0))
     moved = _face(220, 104, person=None)  # no overlap with the last box at all
     assert track.box.iou(moved.box) == 0.0
-    assert tracker.overlapping(moved, 0.4) is track  # it is where its motion leads
+    assert tracker.candidates(moved, 0.4) == [track]  # it is where its motion leads
     update = tracker.update([moved], 0.4)
     assert update.born == () and update.active == (track,) and track.hits == 3
     # Someone far off the path is no one's continuation.
-    assert tracker.overlapping(_face(600, 400, person=None), 0.6) is None
+    assert tracker.candidates(_face(600, 400, person=None), 0.6) == []
 
 
-def test_overlapping_knows_the_track_before_the_update_and_when_it_was_embedded() -> None:
+def test_candidates_knows_the_track_before_the_update_and_when_it_was_embedded() -> None:
     tracker = Tracker()
     track = tracker.update([_face(100, 100, person=None)], 0.0).born[0]
     assert track.embedded_at is None
@@ -96,4 +96,92 @@ def test_overlapping_knows_the_track_before_the_update_and_when_it_was_embedded(
     assert track.embedded_at == 0.2
     tracker.update([_face(108, 100, person=None)], 0.4)
     assert track.embedded_at == 0.2  # the latest detection that came with one
-    assert tracker.overlapping(_face(110, 100), 0.6) is track
+    assert tracker.candidates(_face(110, 100), 0.6) == [track]
+
+
+def test_faces_of_very_different_sizes_are_never_one_track() -> None:
+    # A 24 px face far away and a 96 px face near the camera, one frame apart
+    # at the same spot: not one person who grew fourfold in 0.2 s.
+    tracker = Tracker()
+    far = tracker.update([_face(300, 100, size=24, person=None)], 0.0).born[0]
+    update = tracker.update([_face(290, 90, size=96, person=None)], 0.2)
+    assert len(update.born) == 1 and far.hits == 1
+    assert tracker.candidates(_face(300, 100, size=30, person=None), 0.4)[0] is far
+
+
+def test_a_track_lives_by_time_not_frames_and_coasts_on_its_motion() -> None:
+    # Frames 0.04 s apart (25 fps): a face hidden for 30 frames (1.2 s) is still
+    # followed, found again where its motion leads; past max_gap it ends.
+    tracker = Tracker(max_gap=2.0)
+    track = tracker.update([_face(100, 100, size=30, person=None)], 0.0).born[0]
+    tracker.update([_face(110, 100, size=30, person=None)], 0.04)  # 250 px/s
+    assert track.velocity == pytest.approx((250.0, 0.0))
+    for step in range(2, 32):
+        assert tracker.update([], step * 0.04).ended == ()
+    update = tracker.update([_face(110 + 250 * 1.24, 104, size=30, person=None)], 1.28)
+    assert update.born == () and track.hits == 3 and track.missed == 0
+    assert tracker.update([], 3.0).ended == ()
+    assert tracker.update([], 3.3).ended == (track,)
+
+
+def test_a_track_whose_path_left_the_frame_ends_when_it_is_missed() -> None:
+    tracker = Tracker()
+    track = tracker.update([_face(560, 100, size=40, person=None)], 0.0).born[0]
+    tracker.update([_face(600, 100, size=40, person=None)], 0.2)  # 200 px/s to the right
+    # Not detected: inside a 640 px frame it would still be there (it lives) ...
+    assert tracker.update([], 0.4, (800, 480)).ended == ()
+    # ... but where it went is beyond the edge of this one: it walked out.
+    assert tracker.update([], 0.6, (640, 480)).ended == (track,)
+    # Someone entering there now is someone new.
+    assert tracker.update([_face(610, 100, size=40, person=None)], 0.8, (640, 480)).born
+
+
+def test_two_tracks_near_a_face_are_both_candidates_likeliest_first() -> None:
+    # People crossing: the face may continue either; the caller then embeds it.
+    tracker = Tracker()
+    left = tracker.update([_face(100, 100, size=40, person=None)], 0.0).born[0]
+    right = tracker.update([_face(180, 100, size=40, person=None)], 0.0).born[0]
+    assert tracker.candidates(_face(120, 100, size=40, person=None), 0.2) == [left, right]
+    assert tracker.candidates(_face(170, 100, size=40, person=None), 0.2) == [right, left]
+
+
+def test_someone_else_at_the_predicted_place_is_vetoed_by_their_face() -> None:
+    tracker = Tracker()
+    track = tracker.update([_face(100, 100, person=1)], 0.0).born[0]
+    tracker.update([_face(160, 100, person=1)], 0.2)
+    # Another person exactly where the track should be: a new track.
+    stranger = _face(220, 100, person=2)
+    assert track.similarity(stranger) < tracker.veto_similarity
+    update = tracker.update([stranger], 0.4)
+    assert len(update.born) == 1 and track.missed == 1
+
+
+def test_tracks_per_camera_are_bounded_the_longest_missed_end_first() -> None:
+    tracker = Tracker(max_tracks=3)
+    first = tracker.update([_face(100 * i, 0, size=20, person=None) for i in range(3)], 0.0)
+    assert len(first.born) == 3
+    # Two faces elsewhere, one old face seen again: two old tracks make room.
+    update = tracker.update(
+        [_face(0, 0, size=20, person=None)]
+        + [_face(100 * i, 400, size=20, person=None) for i in range(2)],
+        0.2,
+    )
+    assert len(update.ended) == 2 and len(update.born) == 2 and len(tracker.tracks) == 3
+    assert update.active[0] is first.born[0]  # the one seen again lives
+    # More faces than room: the extra faces get no track.
+    crowd = [_face(50 * i, 800, size=20, person=None) for i in range(6)]
+    assert len(tracker.update(crowd, 0.4).active) == 3
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        ({"max_missed": -1}, "max_missed"),
+        ({"max_gap": 0}, "max_gap"),
+        ({"max_growth": 0.5}, "max_growth"),
+        ({"max_tracks": 0}, "max_tracks"),
+    ],
+)
+def test_bad_settings_are_refused(options: dict[str, float], problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        Tracker(**options)  # type: ignore[arg-type]

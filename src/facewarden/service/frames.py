@@ -218,7 +218,7 @@ class FrameProcessor:
         self._last = when
         now = (when - self._t0).total_seconds()
         faces = self._pipeline.run(frame, embed=lambda face: self.wants_embedding(face, now))
-        update = self.tracker.update(faces, now)
+        update = self.tracker.update(faces, now, (width, height))
         for track in update.ended:
             self._end(track, when)
         new: list[str] = []
@@ -240,17 +240,24 @@ class FrameProcessor:
         """Whether ``face`` (seen ``now`` seconds into the source) is worth embedding.
 
         A face too small or poor to identify is not (nothing could be matched or
-        told apart with it). A face that continues a track (by box overlap) is
-        embedded when the track has no embedding yet, when it is at least
-        ``improve_factor`` larger than the track's best face or the face it was
-        identified from (it may identify the person where those could not), or
-        when the track's embedding is ``refresh_embedding`` old. A face of no
-        track (someone new, or a jump the box does not follow) always is.
+        told apart with it). A face that only one track could continue (by its
+        predicted position) is embedded when the track has no embedding yet,
+        when it is at least ``improve_factor`` larger than the track's best
+        face or the face it was identified from (it may identify the person
+        where those could not), or when the track's embedding is
+        ``refresh_embedding`` old. A face of no track (someone new, or a jump
+        the motion does not follow) always is, and so is a face two tracks could
+        continue (people crossing) or one whose track was lost for a frame or
+        more (someone else may have come out from behind the pillar): there
+        only faces tell people apart.
         """
         if not face.usable:
             return False
-        track = self.tracker.overlapping(face, now)
-        if track is None or track.embedded_at is None:
+        tracks = self.tracker.candidates(face, now)
+        if len(tracks) != 1 or tracks[0].missed:
+            return True
+        track = tracks[0]
+        if track.embedded_at is None:
             return True
         reference = track.best_score
         state = self._states.get(track.track_id)
