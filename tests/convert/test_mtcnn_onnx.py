@@ -113,3 +113,26 @@ def test_the_graph_computes_the_keras_layers(network: str, shape: tuple[int, ...
         np.testing.assert_allclose(value, reference, rtol=0, atol=2e-4)
     probability = got[-1]
     assert probability.min() >= 0 and probability.max() <= 1
+
+
+def _initializers(network: str) -> dict[str, npt.NDArray[np.float32]]:
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load_from_string(converted_mtcnn(network)).graph
+    return {t.name.rsplit("_", 1)[0]: numpy_helper.to_array(t) for t in graph.initializer}
+
+
+def test_rnet_is_widened_to_whole_channel_blocks_with_zero_filters() -> None:
+    # R-Net's 28 filters become 32 (ONNX Runtime's blocks of 16 then cover them),
+    # the 4 added ones zero, and conv2 reads nothing from them; the reference
+    # test above shows the outputs unchanged.
+    weights = read_weights("rnet")
+    got = _initializers("rnet")
+    conv1, conv2 = got["conv1_w"], got["conv2_w"]  # OIHW
+    assert conv1.shape == (32, 3, 3, 3) and conv2.shape == (48, 32, 3, 3)
+    np.testing.assert_array_equal(conv1[:28], weights["conv1.kernel"].transpose(3, 2, 0, 1))
+    assert not conv1[28:].any() and not got["conv1_b"][28:].any()
+    assert not conv2[:, 28:].any()
+    # P-Net's 10 filters stay 10: 16 would cost more than it saves.
+    assert _initializers("pnet")["conv1_w"].shape[0] == 10

@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 #: Bump whenever the converter's output for the same input changes.
-CONVERTER_VERSION = 3
+CONVERTER_VERSION = 4
 
 log = logging.getLogger(__name__)
 
