@@ -1,9 +1,7 @@
 """The queries of users, API keys, sessions and subject aliases, written once for both stores.
 
-Private to the stores: :class:`AccessReads` is mixed into each store and its
-transactions, :class:`AccessWrites` into the transactions; the store's
-dialect (:mod:`facewarden.store._dialect`) says how they are spoken. The
-contract is :mod:`facewarden.store.access`.
+Private to the stores: parts of :class:`~facewarden.store._read.Reads` and
+:class:`~facewarden.store._write.Writes`. The contract is :mod:`facewarden.store.access`.
 """
 
 from __future__ import annotations
@@ -13,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from facewarden.errors import ConflictError, NotFoundError
-from facewarden.store._dialect import Queries, Row
+from facewarden.store._dialect import Queries
 from facewarden.store.access import AliasRow, ApiKeyRow, SessionRow, UserRow
 
 __all__ = ["AccessReads", "AccessWrites"]
@@ -24,42 +22,33 @@ class AccessReads(Queries):
 
     def get_user(self, username: str) -> UserRow | None:
         row = self._one("SELECT * FROM users WHERE username = ?", (username,))
-        return None if row is None else self._user(row)
+        return None if row is None else self._load(UserRow, row)
 
     def list_users(self) -> list[UserRow]:
-        return [self._user(r) for r in self._rows("SELECT * FROM users ORDER BY username")]
+        return [self._load(UserRow, r) for r in self._rows("SELECT * FROM users ORDER BY username")]
 
     def get_api_key(self, key_id: str) -> ApiKeyRow | None:
         row = self._one("SELECT * FROM api_keys WHERE key_id = ?", (key_id,))
-        return None if row is None else self._api_key(row)
+        return None if row is None else self._load(ApiKeyRow, row)
 
     def list_api_keys(self) -> list[ApiKeyRow]:
         rows = self._rows("SELECT * FROM api_keys ORDER BY created_at, key_id")
-        return [self._api_key(r) for r in rows]
+        return [self._load(ApiKeyRow, r) for r in rows]
 
     def get_session(self, token_hash: str) -> SessionRow | None:
         row = self._one("SELECT * FROM sessions WHERE token_hash = ?", (token_hash,))
-        if row is None:
-            return None
-        return SessionRow(
-            row["token_hash"],
-            row["username"],
-            self._dialect.time_out(row["created_at"]),
-            self._dialect.time_out(row["expires_at"]),
-        )
+        return None if row is None else self._load(SessionRow, row)
 
     def subject_by_alias(self, kind: str, token: str) -> str | None:
-        row = self._one(
+        return self._text(
             "SELECT subject_id FROM subject_aliases WHERE kind = ? AND token = ?", (kind, token)
         )
-        return None if row is None else str(row["subject_id"])
 
     def alias_of(self, kind: str, subject_id: str) -> str | None:
-        row = self._one(
+        return self._text(
             "SELECT token FROM subject_aliases WHERE kind = ? AND subject_id = ?",
             (kind, subject_id),
         )
-        return None if row is None else str(row["token"])
 
     def list_aliases(
         self, kind: str, *, after: str | None = None, limit: int = 100
@@ -69,12 +58,7 @@ class AccessReads(Queries):
             "ORDER BY subject_id LIMIT ?",
             (kind, after or "", limit),
         )
-        return [
-            AliasRow(
-                r["kind"], r["token"], r["subject_id"], self._dialect.time_out(r["created_at"])
-            )
-            for r in rows
-        ]
+        return [self._load(AliasRow, r) for r in rows]
 
     def alias_faces(
         self, kind: str, *, subject_id: str | None = None, offset: int = 0, limit: int = 100
@@ -87,58 +71,20 @@ class AccessReads(Queries):
             "ORDER BY a.subject_id, f.created_at, f.face_id LIMIT ? OFFSET ?",
             (*params, limit, offset),
         )
-        total = self._one(f"SELECT COUNT(*) AS n {joined}", params)
-        return (
-            [(str(r["face_id"]), str(r["subject_id"])) for r in rows],
-            0 if total is None else int(total["n"]),
-        )
+        total = self._count(f"SELECT COUNT(*) AS n {joined}", params)
+        return [(str(r["face_id"]), str(r["subject_id"])) for r in rows], total
 
     def count_aliases(self, kind: str) -> int:
-        row = self._one("SELECT COUNT(*) AS n FROM subject_aliases WHERE kind = ?", (kind,))
-        return 0 if row is None else int(row["n"])
-
-    def _user(self, row: Row) -> UserRow:
-        return UserRow(
-            row["username"],
-            row["password_hash"],
-            row["role"],
-            self._dialect.time_out(row["created_at"]),
-            bool(row["disabled"]),
-        )
-
-    def _api_key(self, row: Row) -> ApiKeyRow:
-        return ApiKeyRow(
-            row["key_id"],
-            row["name"],
-            row["role"],
-            row["secret_hash"],
-            self._dialect.time_out(row["created_at"]),
-            self._dialect.maybe_time_out(row["expires_at"]),
-            self._dialect.maybe_time_out(row["revoked_at"]),
-            row["created_by"],
-        )
+        return self._count("SELECT COUNT(*) AS n FROM subject_aliases WHERE kind = ?", (kind,))
 
 
 class AccessWrites(Queries):
     """The writes (see :class:`facewarden.store.access.AccessWriter`)."""
 
-    def _exists(self, sql: str, params: Sequence[Any]) -> bool:
-        return self._one(sql, params) is not None
-
     def insert_user(self, row: UserRow) -> None:
         if self._exists("SELECT 1 FROM users WHERE username = ?", (row.username,)):
             raise ConflictError(f"the username {row.username!r} is taken")
-        self._exec(
-            "insert user",
-            "INSERT INTO users VALUES (?, ?, ?, ?, ?)",
-            (
-                row.username,
-                row.password_hash,
-                row.role,
-                self._dialect.time_in(row.created_at),
-                row.disabled,
-            ),
-        )
+        self._insert("insert user", "users", self._fields(row))
 
     def update_user(
         self,
@@ -165,47 +111,23 @@ class AccessWrites(Queries):
     def insert_api_key(self, row: ApiKeyRow) -> None:
         if self._exists("SELECT 1 FROM api_keys WHERE key_id = ?", (row.key_id,)):
             raise ConflictError(f"the API key id {row.key_id} is taken")
-        self._exec(
-            "insert API key",
-            "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.key_id,
-                row.name,
-                row.role,
-                row.secret_hash,
-                self._dialect.time_in(row.created_at),
-                self._dialect.maybe_time_in(row.expires_at),
-                self._dialect.maybe_time_in(row.revoked_at),
-                row.created_by,
-            ),
-        )
+        self._insert("insert API key", "api_keys", self._fields(row))
 
     def revoke_api_key(self, key_id: str, revoked_at: datetime) -> bool:
-        changed = self._exec(
+        return self._changed(
             "revoke API key",
             "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
             (self._dialect.time_in(revoked_at), key_id),
         )
-        return changed > 0
 
     def insert_session(self, row: SessionRow) -> None:
         if not self._exists("SELECT 1 FROM users WHERE username = ?", (row.username,)):
             raise NotFoundError(f"no user {row.username!r}")
-        self._exec(
-            "insert session",
-            "INSERT INTO sessions VALUES (?, ?, ?, ?)",
-            (
-                row.token_hash,
-                row.username,
-                self._dialect.time_in(row.created_at),
-                self._dialect.time_in(row.expires_at),
-            ),
-        )
+        self._insert("insert session", "sessions", self._fields(row))
 
     def delete_session(self, token_hash: str) -> bool:
-        return (
-            self._exec("end session", "DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
-            > 0
+        return self._changed(
+            "end session", "DELETE FROM sessions WHERE token_hash = ?", (token_hash,)
         )
 
     def delete_sessions_of(self, username: str) -> int:
@@ -221,16 +143,11 @@ class AccessWrites(Queries):
     def insert_alias(self, row: AliasRow) -> None:
         if not self._exists("SELECT 1 FROM subjects WHERE subject_id = ?", (row.subject_id,)):
             raise NotFoundError(f"no subject {row.subject_id}")
-        self._exec(
-            "insert alias",
-            "INSERT INTO subject_aliases VALUES (?, ?, ?, ?)",
-            (row.kind, row.token, row.subject_id, self._dialect.time_in(row.created_at)),
-        )
+        self._insert("insert alias", "subject_aliases", self._fields(row))
 
     def delete_alias(self, kind: str, subject_id: str) -> bool:
-        removed = self._exec(
+        return self._changed(
             "delete alias",
             "DELETE FROM subject_aliases WHERE kind = ? AND subject_id = ?",
             (kind, subject_id),
         )
-        return removed > 0

@@ -1,9 +1,7 @@
 """The queries of cameras, sightings, history requests and crowd buckets, written once.
 
-Private to the stores: :class:`CameraReads` is mixed into each store and its
-transactions, :class:`CameraWrites` into the transactions; the store's
-dialect (:mod:`facewarden.store._dialect`) says how they are spoken. The
-contract is :mod:`facewarden.store.cameras`.
+Private to the stores: parts of :class:`~facewarden.store._read.Reads` and
+:class:`~facewarden.store._write.Writes`. The contract is :mod:`facewarden.store.cameras`.
 """
 
 from __future__ import annotations
@@ -56,23 +54,11 @@ class CameraReads(Queries):
         return [self._sighting(r) for r in rows]
 
     def count_sightings(self) -> int:
-        row = self._one("SELECT COUNT(*) AS n FROM sightings")
-        return 0 if row is None else int(row["n"])
+        return self._count("SELECT COUNT(*) AS n FROM sightings")
 
     def get_history_request(self, request_id: str) -> HistoryRequestRow | None:
         row = self._one("SELECT * FROM history_requests WHERE request_id = ?", (request_id,))
-        if row is None:
-            return None
-        return HistoryRequestRow(
-            row["request_id"],
-            row["subject_id"],
-            int(row["hours"]),
-            row["case_reference"],
-            row["requested_by"],
-            self._dialect.time_out(row["created_at"]),
-            row["approved_by"],
-            self._dialect.maybe_time_out(row["approved_at"]),
-        )
+        return None if row is None else self._load(HistoryRequestRow, row)
 
     def crowd_buckets(self, camera_id: str, start: datetime, end: datetime) -> list[CrowdBucketRow]:
         rows = self._rows(
@@ -83,49 +69,14 @@ class CameraReads(Queries):
         return [self._bucket(r) for r in rows]
 
     def _camera(self, row: Row) -> CameraRow:
-        return CameraRow(
-            row["camera_id"],
-            row["name"],
-            row["location"],
-            row["latitude"],
-            row["longitude"],
-            tuple(json.loads(row["watchlists"])),
-            bool(row["sensitive"]),
-            row["retention_hours"],
-            None if row["sealed_source"] is None else bytes(row["sealed_source"]),
-            bool(row["keep_thumbnails"]),
-            self._dialect.time_out(row["created_at"]),
-            row["legacy_source"],
-        )
+        return self._load(CameraRow, row, watchlists=tuple(json.loads(row["watchlists"])))
 
     def _sighting(self, row: Row) -> SightingRow:
-        time_out = self._dialect.time_out
-        return SightingRow(
-            row["sighting_id"],
-            row["subject_id"],
-            row["camera_id"],
-            row["watchlist_id"],
-            time_out(row["first_seen"]),
-            time_out(row["last_seen"]),
-            float(row["best_similarity"]),
-            time_out(row["expires_at"]),
-            row["thumbnail"],
-        )
+        return self._load(SightingRow, row)
 
     def _bucket(self, row: Row) -> CrowdBucketRow:
-        return CrowdBucketRow(
-            row["camera_id"],
-            self._dialect.time_out(row["start"]),
-            int(row["seconds"]),
-            int(row["frames"]),
-            int(row["faces_max"]),
-            float(row["faces_mean"]),
-            int(row["people_max"]),
-            float(row["people_mean"]),
-            int(row["unique_visitors"]),
-            json.loads(row["dwell"]),
-            tuple(tuple(int(v) for v in r) for r in json.loads(row["heatmap"])),
-        )
+        heatmap = tuple(tuple(int(v) for v in r) for r in json.loads(row["heatmap"]))
+        return self._load(CrowdBucketRow, row, dwell=json.loads(row["dwell"]), heatmap=heatmap)
 
 
 class CameraWrites(Queries):
@@ -139,39 +90,23 @@ class CameraWrites(Queries):
             raise ConflictError(f"a camera called {row.name!r} (or with its id) exists")
         if row.legacy_source is not None:
             raise ValueError("a camera's source is stored sealed only (sealed_source)")
-        self._exec(
+        watchlists = json.dumps(list(row.watchlists))
+        self._insert(
             "insert camera",
-            "INSERT INTO cameras (camera_id, name, location, latitude, longitude, watchlists, "
-            "sensitive, retention_hours, sealed_source, keep_thumbnails, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.camera_id,
-                row.name,
-                row.location,
-                row.latitude,
-                row.longitude,
-                json.dumps(list(row.watchlists)),
-                row.sensitive,
-                row.retention_hours,
-                row.sealed_source,
-                row.keep_thumbnails,
-                self._dialect.time_in(row.created_at),
-            ),
+            "cameras",
+            self._fields(row, skip=["legacy_source"], watchlists=watchlists),
         )
 
     def set_camera_source(self, camera_id: str, sealed_source: bytes | None) -> bool:
-        return (
-            self._exec(
-                "set camera source",
-                "UPDATE cameras SET sealed_source = ?, legacy_source = NULL WHERE camera_id = ?",
-                (sealed_source, camera_id),
-            )
-            > 0
+        return self._changed(
+            "set camera source",
+            "UPDATE cameras SET sealed_source = ?, legacy_source = NULL WHERE camera_id = ?",
+            (sealed_source, camera_id),
         )
 
     def delete_camera(self, camera_id: str) -> bool:
-        return (
-            self._exec("delete camera", "DELETE FROM cameras WHERE camera_id = ?", (camera_id,)) > 0
+        return self._changed(
+            "delete camera", "DELETE FROM cameras WHERE camera_id = ?", (camera_id,)
         )
 
     def insert_sighting(self, row: SightingRow) -> None:
@@ -185,22 +120,7 @@ class CameraWrites(Queries):
             )
             if found is None:
                 raise NotFoundError(f"no {table[:-1]} {value}")
-        time_in = self._dialect.time_in
-        self._exec(
-            "insert sighting",
-            "INSERT INTO sightings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.sighting_id,
-                row.subject_id,
-                row.camera_id,
-                row.watchlist_id,
-                time_in(row.first_seen),
-                time_in(row.last_seen),
-                row.best_similarity,
-                time_in(row.expires_at),
-                row.thumbnail,
-            ),
-        )
+        self._insert("insert sighting", "sightings", self._fields(row))
 
     def update_sighting(
         self,
@@ -213,7 +133,7 @@ class CameraWrites(Queries):
     ) -> bool:
         # One statement; a thumbnail left out (None) keeps the stored one. The cast
         # tells PostgreSQL the type of a parameter that may be NULL.
-        changed = self._exec(
+        return self._changed(
             "update sighting",
             "UPDATE sightings SET last_seen = ?, best_similarity = ?, expires_at = ?, "  # noqa: S608
             f"thumbnail = COALESCE(CAST(? AS {self._dialect.blob}), thumbnail) "
@@ -226,7 +146,6 @@ class CameraWrites(Queries):
                 sighting_id,
             ),
         )
-        return changed > 0
 
     def delete_sightings_expired(self, now: datetime) -> int:
         return self._exec(
@@ -236,53 +155,22 @@ class CameraWrites(Queries):
         )
 
     def insert_history_request(self, row: HistoryRequestRow) -> None:
-        self._exec(
-            "insert history request",
-            "INSERT INTO history_requests VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                row.request_id,
-                row.subject_id,
-                row.hours,
-                row.case_reference,
-                row.requested_by,
-                self._dialect.time_in(row.created_at),
-                row.approved_by,
-                self._dialect.maybe_time_in(row.approved_at),
-            ),
-        )
+        self._insert("insert history request", "history_requests", self._fields(row))
 
     def approve_history_request(self, request_id: str, approver: str, when: datetime) -> bool:
-        return (
-            self._exec(
-                "approve history request",
-                "UPDATE history_requests SET approved_by = ?, approved_at = ? "
-                "WHERE request_id = ? AND approved_by IS NULL",
-                (approver, self._dialect.time_in(when), request_id),
-            )
-            > 0
+        return self._changed(
+            "approve history request",
+            "UPDATE history_requests SET approved_by = ?, approved_at = ? "
+            "WHERE request_id = ? AND approved_by IS NULL",
+            (approver, self._dialect.time_in(when), request_id),
         )
 
     def put_crowd_bucket(self, row: CrowdBucketRow) -> None:
-        self._exec(
+        dwell = json.dumps(dict(row.dwell), sort_keys=True)
+        heatmap = json.dumps([list(r) for r in row.heatmap])
+        self._insert(
             "put crowd bucket",
-            "INSERT INTO crowd_buckets VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (camera_id, start) DO UPDATE SET "
-            "seconds = excluded.seconds, frames = excluded.frames, "
-            "faces_max = excluded.faces_max, faces_mean = excluded.faces_mean, "
-            "people_max = excluded.people_max, people_mean = excluded.people_mean, "
-            "unique_visitors = excluded.unique_visitors, dwell = excluded.dwell, "
-            "heatmap = excluded.heatmap",
-            (
-                row.camera_id,
-                self._dialect.time_in(row.start),
-                row.seconds,
-                row.frames,
-                row.faces_max,
-                row.faces_mean,
-                row.people_max,
-                row.people_mean,
-                row.unique_visitors,
-                json.dumps(dict(row.dwell), sort_keys=True),
-                json.dumps([list(r) for r in row.heatmap]),
-            ),
+            "crowd_buckets",
+            self._fields(row, dwell=dwell, heatmap=heatmap),
+            upsert=["camera_id", "start"],
         )

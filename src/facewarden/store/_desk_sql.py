@@ -1,9 +1,7 @@
 """The desk's queries, written once for both stores.
 
-Private to the stores: :class:`DeskReads` is mixed into each store and its
-transactions, :class:`DeskWrites` into the transactions; the store's
-dialect (:mod:`facewarden.store._dialect`) says how they are spoken. The
-contract is :mod:`facewarden.store.desk`.
+Private to the stores: parts of :class:`~facewarden.store._read.Reads` and
+:class:`~facewarden.store._write.Writes`. The contract is :mod:`facewarden.store.desk`.
 """
 
 from __future__ import annotations
@@ -32,29 +30,12 @@ class DeskReads(Queries):
                 f"FROM alert_decisions WHERE sighting_id IN ({marks})"
             )
             for r in self._rows(query, tuple(chunk)):
-                found[r["sighting_id"]] = AlertDecisionRow(
-                    r["sighting_id"],
-                    r["decision"],
-                    r["decided_by"],
-                    self._dialect.time_out(r["decided_at"]),
-                    None if r["note"] is None else bytes(r["note"]),
-                )
+                found[r["sighting_id"]] = self._load(AlertDecisionRow, r)
         return found
 
     def history_note(self, request_id: str) -> HistoryNoteRow | None:
-        r = self._one(
-            "SELECT request_id, reason, refused_by, refused_at "
-            "FROM history_request_notes WHERE request_id = ?",
-            (request_id,),
-        )
-        if r is None:
-            return None
-        return HistoryNoteRow(
-            r["request_id"],
-            None if r["reason"] is None else bytes(r["reason"]),
-            r["refused_by"],
-            self._dialect.maybe_time_out(r["refused_at"]),
-        )
+        row = self._one("SELECT * FROM history_request_notes WHERE request_id = ?", (request_id,))
+        return None if row is None else self._load(HistoryNoteRow, row)
 
     def history_request_ids(
         self, *, requested_by: str | None, undecided: bool, since: datetime, limit: int
@@ -76,70 +57,43 @@ class DeskReads(Queries):
         return [str(r["request_id"]) for r in rows]
 
     def count_sightings_between(self, start: datetime, end: datetime) -> int:
-        row = self._one(
+        return self._count(
             "SELECT COUNT(*) AS n FROM sightings WHERE first_seen >= ? AND first_seen < ?",
             (self._dialect.time_in(start), self._dialect.time_in(end)),
         )
-        return 0 if row is None else int(row["n"])
 
 
 class DeskWrites(Queries):
     """The writes (see :class:`facewarden.store.desk.DeskWriter`)."""
 
     def decide_alert(self, row: AlertDecisionRow) -> bool:
-        if self._one("SELECT 1 FROM sightings WHERE sighting_id = ?", (row.sighting_id,)) is None:
+        if not self._exists("SELECT 1 FROM sightings WHERE sighting_id = ?", (row.sighting_id,)):
             return False
         return (
-            self._exec(
-                "decide alert",
-                "INSERT INTO alert_decisions "
-                "(sighting_id, decision, decided_by, decided_at, note) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sighting_id) DO NOTHING",
-                (
-                    row.sighting_id,
-                    row.decision,
-                    row.decided_by,
-                    self._dialect.time_in(row.decided_at),
-                    row.note,
-                ),
-            )
-            > 0
+            self._insert("decide alert", "alert_decisions", self._fields(row), or_ignore=True) > 0
         )
 
     def set_history_reason(self, request_id: str, reason: bytes) -> None:
-        self._exec(
-            "keep history reason",
-            "INSERT INTO history_request_notes (request_id, reason) VALUES (?, ?) "
-            "ON CONFLICT (request_id) DO UPDATE SET reason = excluded.reason",
-            (request_id, reason),
-        )
+        note = {"request_id": request_id, "reason": reason}
+        self._insert("keep history reason", "history_request_notes", note, upsert=["request_id"])
 
     def refuse_history_request(self, request_id: str, refused_by: str, when: datetime) -> bool:
-        pending = self._one(
+        if not self._exists(
             "SELECT 1 FROM history_requests h "
             "LEFT JOIN history_request_notes n ON n.request_id = h.request_id "
             "WHERE h.request_id = ? AND h.approved_by IS NULL AND n.refused_by IS NULL",
             (request_id,),
-        )
-        if pending is None:
+        ):
             return False
-        self._exec(
-            "refuse history request",
-            "INSERT INTO history_request_notes (request_id, refused_by, refused_at) "
-            "VALUES (?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET "
-            "refused_by = excluded.refused_by, refused_at = excluded.refused_at",
-            (request_id, refused_by, self._dialect.time_in(when)),
-        )
+        note = {"request_id": request_id, "refused_by": refused_by, "refused_at": when}
+        self._insert("refuse history request", "history_request_notes", note, upsert=["request_id"])
         return True
 
     def update_watchlist(self, watchlist_id: str, *, purpose: str, lawful_basis: str) -> bool:
-        return (
-            self._exec(
-                "update watchlist",
-                "UPDATE watchlists SET purpose = ?, lawful_basis = ? WHERE watchlist_id = ?",
-                (purpose, lawful_basis, watchlist_id),
-            )
-            > 0
+        return self._changed(
+            "update watchlist",
+            "UPDATE watchlists SET purpose = ?, lawful_basis = ? WHERE watchlist_id = ?",
+            (purpose, lawful_basis, watchlist_id),
         )
 
     def delete_watchlist(self, watchlist_id: str) -> bool:
@@ -149,11 +103,6 @@ class DeskWrites(Queries):
             "DELETE FROM meta WHERE key IN (?, ?)",
             (f"alert_severity:{watchlist_id}", f"sighting_retention_hours:{watchlist_id}"),
         )
-        return (
-            self._exec(
-                "delete watchlist",
-                "DELETE FROM watchlists WHERE watchlist_id = ?",
-                (watchlist_id,),
-            )
-            > 0
+        return self._changed(
+            "delete watchlist", "DELETE FROM watchlists WHERE watchlist_id = ?", (watchlist_id,)
         )

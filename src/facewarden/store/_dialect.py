@@ -27,13 +27,14 @@ excluded.c`` and ``ON CONFLICT DO NOTHING``, SQLite 3.24+) and ``RETURNING``
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Any, ClassVar, Protocol
+from functools import cache, lru_cache
+from typing import Any, ClassVar, Protocol, TypeVar, get_type_hints
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -63,12 +64,15 @@ PgRow = dict[str, Any]
 """A row as the PostgreSQL connections return it (``dict_row``)."""
 
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
+T = TypeVar("T", bound=Hashable)
 
 
 class Row(Protocol):
     """A result row of either backend, read by column name."""
 
     def __getitem__(self, key: str, /) -> Any: ...
+
+    def keys(self) -> Any: ...
 
 
 def ts_text(when: datetime) -> str:
@@ -128,14 +132,6 @@ class Dialect:
     def time_out(self, value: Any) -> datetime:
         """A stored time as an aware UTC ``datetime``."""
         raise NotImplementedError
-
-    def maybe_time_in(self, when: datetime | None) -> Any:
-        """:meth:`time_in`, passing None through (a nullable column)."""
-        return None if when is None else self.time_in(when)
-
-    def maybe_time_out(self, value: Any) -> datetime | None:
-        """:meth:`time_out`, passing None through (a nullable column)."""
-        return None if value is None else self.time_out(value)
 
     def translated(self, where: str) -> AbstractContextManager[None]:
         """A context manager turning the driver's exceptions into facewarden's.
@@ -244,6 +240,11 @@ class Queries:
     ``live`` hands out the connection, or raises when the store is closed or
     the transaction has ended. Every statement runs under ``lock``, so a
     transaction's reads see its writes and other threads wait meanwhile.
+
+    Row dataclasses map to tables by name: a field is the column of the same
+    name (:meth:`_load` reads one, :meth:`_fields` writes one), converted by
+    the field's type (times, bytes, flags); what is stored otherwise (JSON
+    text, another table) is given explicitly.
     """
 
     def __init__(self, dialect: Dialect, live: Callable[[], Any], lock: threading.RLock) -> None:
@@ -261,7 +262,88 @@ class Queries:
         rows = self._rows(sql, params)
         return rows[0] if rows else None
 
+    def _text(self, sql: str, params: Sequence[Any] = ()) -> str | None:
+        """The one column of a query's first row, as text; None when there is no row."""
+        row = self._one(sql, params)
+        return None if row is None else str(row[next(iter(row.keys()))])
+
+    def _count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """The ``n`` of a ``SELECT COUNT(*) AS n`` query."""
+        return int(self._rows(sql, params)[0]["n"])
+
+    def _exists(self, sql: str, params: Sequence[Any] = ()) -> bool:
+        """Whether a query finds a row."""
+        return bool(self._rows(sql, params))
+
     def _exec(self, where: str, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one write; ``where`` names it in errors. Returns the rows it touched."""
         with self._lock, self._dialect.translated(where):
             return self._dialect.execute(self._get_conn(), sql, params)
+
+    def _changed(self, where: str, sql: str, params: Sequence[Any] = ()) -> bool:
+        """Run one write; whether it touched a row."""
+        return self._exec(where, sql, params) > 0
+
+    def _insert(
+        self,
+        where: str,
+        table: str,
+        values: dict[str, Any],
+        *,
+        upsert: Sequence[str] = (),
+        or_ignore: bool = False,
+    ) -> int:
+        """Insert ``values`` (column -> value; times converted) into ``table``; the rows it touched.
+
+        Table and column names come from this package's code, never from input.
+
+        ``upsert``: the key columns whose conflict replaces the other columns
+        instead; ``or_ignore``: a conflict inserts nothing.
+        """
+        marks = ", ".join("?" * len(values))
+        sql = f"INSERT INTO {table} ({', '.join(values)}) VALUES ({marks})"  # noqa: S608 - names from code
+        if upsert:
+            sets = ", ".join(f"{c} = excluded.{c}" for c in values if c not in upsert)
+            sql += f" ON CONFLICT ({', '.join(upsert)}) DO UPDATE SET {sets}"
+        elif or_ignore:
+            sql += " ON CONFLICT DO NOTHING"
+        time_in = self._dialect.time_in
+        params = [time_in(v) if isinstance(v, datetime) else v for v in values.values()]
+        return self._exec(where, sql, params)
+
+    def _fields(self, row: Any, *, skip: Sequence[str] = (), **given: Any) -> dict[str, Any]:
+        """A row dataclass as column -> value; ``given`` replaces fields, ``skip`` drops them."""
+        values = {
+            f.name: getattr(row, f.name) for f in dataclasses.fields(row) if f.name not in skip
+        }
+        return values | given
+
+    def _load(self, cls: type[T], row: Row, **given: Any) -> T:
+        """The row dataclass ``cls`` from a row with its fields' columns; ``given`` others."""
+        # Positional, in field order: the cheapest call (index rebuilds read millions).
+        return cls(
+            *[
+                given[name] if name in given else row[name] if read is None else read(row[name])
+                for name, read in _readers(self._dialect, cls)
+            ]
+        )
+
+
+@cache
+def _readers(dialect: Dialect, cls: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+    """Each field of ``cls`` with what turns its stored value into the field's (None: as is)."""
+
+    def nullable(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
+        return lambda value: None if value is None else read(value)
+
+    by_type: dict[Any, Callable[[Any], Any]] = {
+        datetime: dialect.time_out,
+        datetime | None: nullable(dialect.time_out),
+        bytes: bytes,
+        bytes | None: nullable(bytes),
+        bool: bool,
+        int: int,
+        float: float,
+    }
+    hints = get_type_hints(cls)
+    return tuple((f.name, by_type.get(hints[f.name])) for f in dataclasses.fields(cls))

@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from facewarden.errors import NotFoundError
 from facewarden.store._dialect import Queries
-from facewarden.store._read import BATCH, TEMPLATES_SQL, template_row
+from facewarden.store._read import BATCH, TEMPLATES_SQL
 from facewarden.store.base import TemplateRow
 
 __all__ = ["VectorReads", "VectorWrites", "nearest_faces_sql", "vector_literal"]
@@ -93,13 +93,12 @@ class VectorReads(Queries):
         A face in two watchlists counts twice, as in the in-memory gallery;
         with ``embedder``, only faces whose model it made.
         """
-        row = self._one(
+        return self._count(
             "SELECT COUNT(*) AS n FROM face_vectors v JOIN memberships m USING (subject_id) "
             "WHERE (?::text IS NULL OR m.watchlist_id = ?) "
             "AND (?::text IS NULL OR split_part(v.model, '+', 1) = ?)",
             (watchlist_id, watchlist_id, embedder, embedder),
         )
-        return 0 if row is None else int(row["n"])
 
     def templates_without_vectors(
         self, *, after: str = "", limit: int = BATCH
@@ -111,7 +110,7 @@ class VectorReads(Queries):
             "ORDER BY f.face_id LIMIT ?",
             (after, limit),
         )
-        return [template_row(r) for r in rows]
+        return [self._load(TemplateRow, r) for r in rows]
 
 
 class VectorWrites(Queries):
@@ -119,7 +118,7 @@ class VectorWrites(Queries):
 
     def put_face_vector(self, face_id: str, vector: npt.ArrayLike) -> None:
         # Subject and model are copied from the face row, so they cannot disagree with it.
-        if not self._exec(
+        if not self._changed(
             "store face vector",
             "INSERT INTO face_vectors (face_id, subject_id, model, embedding) "
             "SELECT face_id, subject_id, model, ?::vector FROM faces WHERE face_id = ? "

@@ -1,8 +1,10 @@
 """The read half of both stores, shared by each store and its transactions.
 
-Private to the stores. Every method runs on the store's one connection
-under its lock, so a transaction's reads see its writes; the SQL is written
-once and spoken in the store's dialect (:mod:`facewarden.store._dialect`).
+Private to the stores. :class:`Reads` is the whole :class:`~facewarden.store.base.Reader`:
+the queries of ``base.py``'s part are here, the others' in ``_access_sql.py``,
+``_camera_sql.py`` and ``_desk_sql.py``. Every method runs on the store's one
+connection under its lock, so a transaction's reads see its writes; the SQL
+is written once and spoken in the store's dialect (:mod:`facewarden.store._dialect`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from typing import Any
 
 from facewarden.errors import IntegrityError
 from facewarden.privacy.audit import AuditEntry
-from facewarden.store._dialect import Queries, Row
+from facewarden.store._access_sql import AccessReads
+from facewarden.store._camera_sql import CameraReads
+from facewarden.store._desk_sql import DeskReads
+from facewarden.store._dialect import Row
 from facewarden.store.base import FaceRow, PhotoRow, SubjectRow, TemplateRow, WatchlistRow
 
-__all__ = ["TEMPLATES_SQL", "Reads", "template_row"]
+__all__ = ["TEMPLATES_SQL", "Reads"]
 
 BATCH = 1000
 _IN_BATCH = 500  # ids per IN (...) list, well under SQLite's variable limit
@@ -38,12 +43,11 @@ TEMPLATES_SQL = (
 """A face's template with its subject's wrapped key; add the WHERE and ORDER BY."""
 
 
-class Reads(Queries):
-    """The read half (see :class:`facewarden.store.base.Reader`)."""
+class Reads(AccessReads, CameraReads, DeskReads):
+    """Every read of the contract (see :class:`facewarden.store.base.Reader`)."""
 
     def get_meta(self, key: str) -> str | None:
-        row = self._one("SELECT value FROM meta WHERE key = ?", (key,))
-        return None if row is None else str(row["value"])
+        return self._text("SELECT value FROM meta WHERE key = ?", (key,))
 
     def get_subject(self, subject_id: str) -> SubjectRow | None:
         row = self._one("SELECT * FROM subjects WHERE subject_id = ?", (subject_id,))
@@ -51,11 +55,10 @@ class Reads(Queries):
 
     def _subject_exists(self, subject_id: str) -> bool:
         # Writes only need to know the subject is there, not its encrypted fields.
-        return self._one("SELECT 1 FROM subjects WHERE subject_id = ?", (subject_id,)) is not None
+        return self._exists("SELECT 1 FROM subjects WHERE subject_id = ?", (subject_id,))
 
     def subject_id_by_index(self, id_index: str) -> str | None:
-        row = self._one("SELECT subject_id FROM subjects WHERE id_index = ?", (id_index,))
-        return None if row is None else str(row["subject_id"])
+        return self._text("SELECT subject_id FROM subjects WHERE id_index = ?", (id_index,))
 
     def list_subjects(self, *, after: str | None = None, limit: int = 100) -> list[SubjectRow]:
         rows = self._rows(
@@ -92,8 +95,7 @@ class Reads(Queries):
         return counts
 
     def count_subjects(self) -> int:
-        row = self._one("SELECT COUNT(*) AS n FROM subjects")
-        return 0 if row is None else int(row["n"])
+        return self._count("SELECT COUNT(*) AS n FROM subjects")
 
     def subjects_updated_before(self, cutoff: datetime, *, limit: int = 1000) -> list[str]:
         rows = self._rows(
@@ -111,35 +113,18 @@ class Reads(Queries):
                     (row["subject_id"],),
                 )
             }
-        return SubjectRow(
-            subject_id=row["subject_id"],
-            wrapped_key=bytes(row["wrapped_key"]),
-            id_index=row["id_index"],
-            fields=fields,
-            created_at=self._dialect.time_out(row["created_at"]),
-            updated_at=self._dialect.time_out(row["updated_at"]),
-        )
+        return self._load(SubjectRow, row, fields=fields)
 
     def get_face(self, face_id: str) -> FaceRow | None:
         row = self._one(f"{_FACE_SQL} WHERE f.face_id = ?", (face_id,))
-        return None if row is None else self._face(row)
+        return None if row is None else self._load(FaceRow, row)
 
     def faces_of(self, subject_id: str) -> list[FaceRow]:
         rows = self._rows(
             f"{_FACE_SQL} WHERE f.subject_id = ? ORDER BY f.created_at, f.face_id",
             (subject_id,),
         )
-        return [self._face(r) for r in rows]
-
-    def _face(self, row: Row) -> FaceRow:
-        return FaceRow(
-            row["face_id"],
-            row["subject_id"],
-            row["model"],
-            bytes(row["template"]),
-            self._dialect.time_out(row["created_at"]),
-            has_photo=bool(row["has_photo"]),
-        )
+        return [self._load(FaceRow, r) for r in rows]
 
     def photos_of(self, subject_id: str) -> list[PhotoRow]:
         rows = self._rows(
@@ -147,10 +132,7 @@ class Reads(Queries):
             "WHERE f.subject_id = ? ORDER BY p.created_at, p.face_id",
             (subject_id,),
         )
-        time_out = self._dialect.time_out
-        return [
-            PhotoRow(r["face_id"], bytes(r["ciphertext"]), time_out(r["created_at"])) for r in rows
-        ]
+        return [self._load(PhotoRow, r) for r in rows]
 
     def iter_templates(self) -> Iterator[TemplateRow]:
         # Keyset pages: no lock or cursor is held between pages, so the caller
@@ -160,7 +142,7 @@ class Reads(Queries):
             f"{TEMPLATES_SQL} WHERE f.face_id > ? ORDER BY f.face_id LIMIT ?",
             (after, BATCH),
         ):
-            yield from (template_row(r) for r in rows)
+            yield from (self._load(TemplateRow, r) for r in rows)
             after = rows[-1]["face_id"]
 
     def iter_wrapped_keys(self) -> Iterator[tuple[str, bytes]]:
@@ -175,24 +157,15 @@ class Reads(Queries):
 
     def get_watchlist(self, watchlist_id: str) -> WatchlistRow | None:
         row = self._one("SELECT * FROM watchlists WHERE watchlist_id = ?", (watchlist_id,))
-        return None if row is None else self._watchlist(row)
+        return None if row is None else self._load(WatchlistRow, row)
 
     def watchlist_by_name(self, name: str) -> WatchlistRow | None:
         row = self._one("SELECT * FROM watchlists WHERE name = ?", (name,))
-        return None if row is None else self._watchlist(row)
+        return None if row is None else self._load(WatchlistRow, row)
 
     def list_watchlists(self) -> list[WatchlistRow]:
-        return [self._watchlist(r) for r in self._rows("SELECT * FROM watchlists ORDER BY name")]
-
-    def _watchlist(self, row: Row) -> WatchlistRow:
-        return WatchlistRow(
-            row["watchlist_id"],
-            row["name"],
-            row["purpose"],
-            row["lawful_basis"],
-            float(row["fmr"]),
-            self._dialect.time_out(row["created_at"]),
-        )
+        rows = self._rows("SELECT * FROM watchlists ORDER BY name")
+        return [self._load(WatchlistRow, r) for r in rows]
 
     def watchlists_of(self, subject_id: str) -> list[str]:
         rows = self._rows(
@@ -212,10 +185,9 @@ class Reads(Queries):
             after = (rows[-1]["watchlist_id"], rows[-1]["subject_id"])
 
     def count_members(self, watchlist_id: str) -> int:
-        row = self._one(
+        return self._count(
             "SELECT COUNT(*) AS n FROM memberships WHERE watchlist_id = ?", (watchlist_id,)
         )
-        return 0 if row is None else int(row["n"])
 
     def last_audit(self) -> AuditEntry | None:
         row = self._one(f"SELECT {_AUDIT_COLUMNS} FROM audit_log ORDER BY pos DESC LIMIT 1")  # noqa: S608
@@ -255,21 +227,9 @@ class Reads(Queries):
         return [_audit(r) for r in rows]
 
     def import_record(self, source_key: str) -> str | None:
-        row = self._one(
+        return self._text(
             "SELECT subject_id FROM import_progress WHERE source_key = ?", (source_key,)
         )
-        return None if row is None else str(row["subject_id"])
-
-
-def template_row(row: Row) -> TemplateRow:
-    """A row of :data:`TEMPLATES_SQL` as a :class:`TemplateRow`."""
-    return TemplateRow(
-        row["face_id"],
-        row["subject_id"],
-        bytes(row["wrapped_key"]),
-        row["model"],
-        bytes(row["template"]),
-    )
 
 
 def _audit(row: Row) -> AuditEntry:

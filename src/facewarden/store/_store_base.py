@@ -2,8 +2,8 @@
 
 Private to :mod:`facewarden.store.sqlite` and :mod:`facewarden.store.postgres`:
 each store hands out its connection (``_live``), says how a write
-transaction begins and ends (``_begun``) and which transaction object it
-yields; this base keeps the rest: one transaction at a time, the
+transaction begins and ends (``_begun``) and which transaction class it
+yields (``_transaction_type``); this base keeps the rest: one transaction at a time, the
 transaction object refused once its block ends, the schema version,
 ``close``.
 """
@@ -28,6 +28,8 @@ TxT = TypeVar("TxT", bound=Writes)
 class StoreBase(Reads, Generic[TxT]):
     """A store over one connection, guarded by a lock; its transactions are ``TxT``."""
 
+    _transaction_type: type[TxT]
+
     def __init__(self, dialect: Dialect, conn: Any) -> None:
         super().__init__(dialect, self._live, threading.RLock())
         self._conn: Any = conn
@@ -35,10 +37,9 @@ class StoreBase(Reads, Generic[TxT]):
 
     def _live(self) -> Any:
         """The connection; raises FacewardenError once the store is closed."""
-        raise NotImplementedError
-
-    def _new_transaction(self, conn: Any) -> TxT:
-        raise NotImplementedError
+        if self._conn is None:
+            raise FacewardenError("the store is closed")
+        return self._conn
 
     def _begun(self, conn: Any) -> AbstractContextManager[None]:
         """Begin a write transaction on ``conn``; commit at the end, roll back on error."""
@@ -69,7 +70,7 @@ class StoreBase(Reads, Generic[TxT]):
             if self._in_transaction:
                 raise FacewardenError("a transaction is already open on this store")
             self._in_transaction = True
-            tx = self._new_transaction(conn)
+            tx = self._transaction_type(self._dialect, conn, self._lock)
             try:
                 with self._begun(conn):
                     yield tx

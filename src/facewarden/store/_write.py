@@ -1,4 +1,4 @@
-"""The write half of both stores: one transaction's writes.
+"""The write half of both stores: one transaction's writes (and its reads).
 
 Private to the stores, which open the transaction (SQLite's ``BEGIN
 IMMEDIATE``, PostgreSQL's writers' advisory lock), commit or roll it back,
@@ -17,6 +17,9 @@ from typing import Any
 
 from facewarden.errors import ConflictError, FacewardenError, NotFoundError
 from facewarden.privacy.audit import AuditEntry
+from facewarden.store._access_sql import AccessWrites
+from facewarden.store._camera_sql import CameraWrites
+from facewarden.store._desk_sql import DeskWrites
 from facewarden.store._dialect import Dialect
 from facewarden.store._read import Reads
 from facewarden.store.base import FaceRow, PhotoRow, SubjectRow, WatchlistRow
@@ -24,8 +27,12 @@ from facewarden.store.base import FaceRow, PhotoRow, SubjectRow, WatchlistRow
 __all__ = ["Writes"]
 
 
-class Writes(Reads):
-    """Writes inside one transaction (and its reads); unusable once the block has ended."""
+class Writes(Reads, AccessWrites, CameraWrites, DeskWrites):
+    """Every write of the contract, in one transaction; unusable once the block has ended.
+
+    The queries of ``base.py``'s part are here, the others' in ``_access_sql.py``,
+    ``_camera_sql.py`` and ``_desk_sql.py``.
+    """
 
     def __init__(self, dialect: Dialect, conn: Any, lock: threading.RLock) -> None:
         super().__init__(dialect, self._live, lock)
@@ -41,26 +48,12 @@ class Writes(Reads):
         return self._conn
 
     def set_meta(self, key: str, value: str) -> None:
-        self._exec(
-            "set meta",
-            "INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+        self._insert("set meta", "meta", {"key": key, "value": value}, upsert=["key"])
 
     def insert_subject(self, row: SubjectRow) -> None:
         if row.id_index is not None and self.subject_id_by_index(row.id_index) is not None:
             raise _duplicate_id_number()
-        self._exec(
-            "insert subject",
-            "INSERT INTO subjects VALUES (?, ?, ?, ?, ?)",
-            (
-                row.subject_id,
-                row.wrapped_key,
-                row.id_index,
-                self._dialect.time_in(row.created_at),
-                self._dialect.time_in(row.updated_at),
-            ),
-        )
+        self._insert("insert subject", "subjects", self._fields(row, skip=["fields"]))
         self._set_fields(row.subject_id, row.fields)
 
     def update_subject(
@@ -105,16 +98,15 @@ class Writes(Reads):
                     (subject_id, name),
                 )
             else:
-                self._exec(
+                self._insert(
                     "update subject",
-                    "INSERT INTO subject_fields VALUES (?, ?, ?) "
-                    "ON CONFLICT(subject_id, field) DO UPDATE "
-                    "SET ciphertext = excluded.ciphertext",
-                    (subject_id, name, ciphertext),
+                    "subject_fields",
+                    {"subject_id": subject_id, "field": name, "ciphertext": ciphertext},
+                    upsert=["subject_id", "field"],
                 )
 
     def set_wrapped_key(self, subject_id: str, wrapped_key: bytes) -> None:
-        if not self._exec(
+        if not self._changed(
             "rewrap key",
             "UPDATE subjects SET wrapped_key = ? WHERE subject_id = ?",
             (wrapped_key, subject_id),
@@ -122,28 +114,17 @@ class Writes(Reads):
             raise NotFoundError(f"no subject {subject_id}")
 
     def delete_subject(self, subject_id: str) -> bool:
-        return (
-            self._exec("delete subject", "DELETE FROM subjects WHERE subject_id = ?", (subject_id,))
-            > 0
+        return self._changed(
+            "delete subject", "DELETE FROM subjects WHERE subject_id = ?", (subject_id,)
         )
 
     def insert_face(self, row: FaceRow) -> None:
         if not self._subject_exists(row.subject_id):
             raise NotFoundError(f"no subject {row.subject_id}")
-        self._exec(
-            "insert face",
-            "INSERT INTO faces VALUES (?, ?, ?, ?, ?)",
-            (
-                row.face_id,
-                row.subject_id,
-                row.model,
-                row.template,
-                self._dialect.time_in(row.created_at),
-            ),
-        )
+        self._insert("insert face", "faces", self._fields(row, skip=["has_photo"]))
 
     def set_template(self, face_id: str, template: bytes) -> None:
-        if not self._exec(
+        if not self._changed(
             "rotate template",
             "UPDATE faces SET template = ? WHERE face_id = ?",
             (template, face_id),
@@ -151,16 +132,12 @@ class Writes(Reads):
             raise NotFoundError(f"no face {face_id}")
 
     def delete_face(self, face_id: str) -> bool:
-        return self._exec("delete face", "DELETE FROM faces WHERE face_id = ?", (face_id,)) > 0
+        return self._changed("delete face", "DELETE FROM faces WHERE face_id = ?", (face_id,))
 
     def insert_photo(self, row: PhotoRow) -> None:
         if self.get_face(row.face_id) is None:
             raise NotFoundError(f"no face {row.face_id}")
-        self._exec(
-            "insert photo",
-            "INSERT INTO photos VALUES (?, ?, ?)",
-            (row.face_id, row.ciphertext, self._dialect.time_in(row.created_at)),
-        )
+        self._insert("insert photo", "photos", self._fields(row))
 
     def delete_photos_before(self, cutoff: datetime) -> int:
         return self._exec(
@@ -172,72 +149,31 @@ class Writes(Reads):
     def insert_watchlist(self, row: WatchlistRow) -> None:
         if self.watchlist_by_name(row.name) is not None:
             raise ConflictError(f"a watchlist called {row.name!r} already exists")
-        self._exec(
-            "insert watchlist",
-            "INSERT INTO watchlists VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                row.watchlist_id,
-                row.name,
-                row.purpose,
-                row.lawful_basis,
-                row.fmr,
-                self._dialect.time_in(row.created_at),
-            ),
-        )
+        self._insert("insert watchlist", "watchlists", self._fields(row))
 
     def add_membership(self, watchlist_id: str, subject_id: str, added_at: datetime) -> bool:
         if self.get_watchlist(watchlist_id) is None:
             raise NotFoundError(f"no watchlist {watchlist_id}")
         if not self._subject_exists(subject_id):
             raise NotFoundError(f"no subject {subject_id}")
-        return (
-            self._exec(
-                "add to watchlist",
-                "INSERT INTO memberships VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                (watchlist_id, subject_id, self._dialect.time_in(added_at)),
-            )
-            > 0
-        )
+        member = {"watchlist_id": watchlist_id, "subject_id": subject_id, "added_at": added_at}
+        return self._insert("add to watchlist", "memberships", member, or_ignore=True) > 0
 
     def remove_membership(self, watchlist_id: str, subject_id: str) -> bool:
-        return (
-            self._exec(
-                "remove from watchlist",
-                "DELETE FROM memberships WHERE watchlist_id = ? AND subject_id = ?",
-                (watchlist_id, subject_id),
-            )
-            > 0
+        return self._changed(
+            "remove from watchlist",
+            "DELETE FROM memberships WHERE watchlist_id = ? AND subject_id = ?",
+            (watchlist_id, subject_id),
         )
 
     def append_audit(self, entry: AuditEntry) -> None:
         record = entry.to_record()
-        details = json.dumps(record["details"], sort_keys=True, separators=(",", ":"))
-        self._exec(
-            "append audit entry",
-            "INSERT INTO audit_log (seq, ts, actor, action, "
-            "object_type, object_id, purpose, outcome, details, prev_hash, entry_hash) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                entry.seq,
-                entry.ts,
-                entry.actor,
-                entry.action,
-                entry.object_type,
-                entry.object_id,
-                entry.purpose,
-                entry.outcome,
-                details,
-                entry.prev_hash,
-                entry.entry_hash,
-            ),
-        )
+        record["details"] = json.dumps(record["details"], sort_keys=True, separators=(",", ":"))
+        self._insert("append audit entry", "audit_log", record)
 
     def record_import(self, source_key: str, subject_id: str, done_at: datetime) -> None:
-        self._exec(
-            "record import",
-            "INSERT INTO import_progress VALUES (?, ?, ?)",
-            (source_key, subject_id, self._dialect.time_in(done_at)),
-        )
+        done = {"source_key": source_key, "subject_id": subject_id, "done_at": done_at}
+        self._insert("record import", "import_progress", done)
 
     def delete_imports_before(self, cutoff: datetime) -> int:
         return self._exec(

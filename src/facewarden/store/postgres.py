@@ -36,9 +36,6 @@ from psycopg import errors as pg_errors
 from psycopg import sql
 
 from facewarden.errors import ConfigError, DatabaseUnavailableError, FacewardenError
-from facewarden.store._access_sql import AccessReads, AccessWrites
-from facewarden.store._camera_sql import CameraReads, CameraWrites
-from facewarden.store._desk_sql import DeskReads, DeskWrites
 from facewarden.store._dialect import POSTGRES, PgRow
 from facewarden.store._pg_admin import (
     connect,
@@ -124,26 +121,14 @@ def _require_pgvector(conn: psycopg.Connection[PgRow], where: str, *, create: bo
         )
 
 
-class PgTransaction(
-    Writes,
-    VectorReads,
-    VectorWrites,
-    DeskReads,
-    DeskWrites,
-    AccessReads,
-    AccessWrites,
-    CameraReads,
-    CameraWrites,
-):
+class PgTransaction(Writes, VectorReads, VectorWrites):
     """One transaction's reads and writes, under the writers' advisory lock."""
 
-    def __init__(self, conn: psycopg.Connection[PgRow], lock: threading.RLock) -> None:
-        super().__init__(POSTGRES, conn, lock)
 
-
-class PostgresStore(StoreBase[PgTransaction], VectorReads, DeskReads, AccessReads, CameraReads):
+class PostgresStore(StoreBase[PgTransaction], VectorReads):
     """The store over one PostgreSQL connection. Build it with :func:`open_postgres`."""
 
+    _transaction_type = PgTransaction
     _conn: psycopg.Connection[PgRow] | None
 
     def __init__(self, conn: psycopg.Connection[PgRow], url: str) -> None:
@@ -155,18 +140,17 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads, DeskReads, AccessRead
         self._snapshot_lock = threading.Lock()
 
     def _live(self) -> psycopg.Connection[PgRow]:
-        if self._conn is None:
-            raise FacewardenError("the store is closed")
-        if self._conn.closed or self._conn.broken:
+        conn: psycopg.Connection[PgRow] = super()._live()
+        if conn.closed or conn.broken:
             if self._in_transaction:
                 raise DatabaseUnavailableError(
                     "the connection to PostgreSQL was lost inside a transaction; "
                     "nothing of it was committed"
                 )
             logger.warning("the connection to %s was lost; reconnecting", self.location)
-            self._conn.close()
-            self._conn = connect(self._url)
-        return self._conn
+            conn.close()
+            conn = self._conn = connect(self._url)
+        return conn
 
     @property
     def location(self) -> str:
@@ -181,9 +165,6 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads, DeskReads, AccessRead
     def in_transaction(self) -> bool:
         """Whether a :meth:`transaction` is open on this store now."""
         return self._in_transaction
-
-    def _new_transaction(self, conn: psycopg.Connection[PgRow]) -> PgTransaction:
-        return PgTransaction(conn, self._lock)
 
     @contextmanager
     def _begun(self, conn: psycopg.Connection[PgRow]) -> Iterator[None]:

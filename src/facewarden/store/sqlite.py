@@ -34,9 +34,6 @@ from facewarden.errors import (
     NotFoundError,
 )
 from facewarden.store import _migrate as migrations
-from facewarden.store._access_sql import AccessReads, AccessWrites
-from facewarden.store._camera_sql import CameraReads, CameraWrites
-from facewarden.store._desk_sql import DeskReads, DeskWrites
 from facewarden.store._dialect import SQLITE
 from facewarden.store._read import Reads
 from facewarden.store._store_base import StoreBase
@@ -145,32 +142,23 @@ def _check(conn: sqlite3.Connection, pragma: str) -> list[str]:
     return problems
 
 
-class SqliteTransaction(
-    Writes, DeskReads, DeskWrites, AccessReads, AccessWrites, CameraReads, CameraWrites
-):
+class SqliteTransaction(Writes):
     """One ``BEGIN IMMEDIATE`` transaction's reads and writes."""
-
-    def __init__(self, conn: sqlite3.Connection, lock: threading.RLock) -> None:
-        super().__init__(SQLITE, conn, lock)
 
     def put_face_vector(self, face_id: str, vector: npt.ArrayLike) -> None:
         """Nothing: the in-memory gallery is SQLite's index (``face_vectors`` stays empty)."""
         del face_id, vector
 
 
-class SqliteStore(StoreBase[SqliteTransaction], DeskReads, AccessReads, CameraReads):
+class SqliteStore(StoreBase[SqliteTransaction]):
     """The embedded store over one SQLite connection. Build it with :func:`open_sqlite`."""
 
+    _transaction_type = SqliteTransaction
     _conn: sqlite3.Connection | None
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         super().__init__(SQLITE, conn)
         self._path = path
-
-    def _live(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise FacewardenError("the store is closed")
-        return self._conn
 
     @property
     def location(self) -> str:
@@ -180,9 +168,6 @@ class SqliteStore(StoreBase[SqliteTransaction], DeskReads, AccessReads, CameraRe
     def path(self) -> Path:
         """The database file."""
         return self._path
-
-    def _new_transaction(self, conn: sqlite3.Connection) -> SqliteTransaction:
-        return SqliteTransaction(conn, self._lock)
 
     @contextmanager
     def _begun(self, conn: sqlite3.Connection) -> Iterator[None]:
