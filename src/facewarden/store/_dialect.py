@@ -17,7 +17,7 @@ which :class:`Dialect` it speaks:
 * writes: PostgreSQL runs each in a savepoint, so a refused write (a
   duplicate key) leaves the transaction usable, as SQLite does by itself;
 * exceptions: each driver's become facewarden's (:meth:`Dialect.translated`);
-* a few spellings (:attr:`Dialect.find`, the column type names for DDL).
+* a few spellings (:attr:`Dialect.find`, :attr:`Dialect.blob`, :attr:`Dialect.time`).
 
 Needing no hook: upserts (``INSERT ... ON CONFLICT (cols) DO UPDATE SET c =
 excluded.c`` and ``ON CONFLICT DO NOTHING``, SQLite 3.24+) and ``RETURNING``
@@ -109,21 +109,15 @@ class Dialect:
         find: the function giving the 1-based position of a substring (0: absent).
         blob: the type name of a bytes column (also for ``CAST(? AS ...)``).
         time: the type name of a time column (what :meth:`time_in` writes).
-        boolean: the type name of a boolean column.
     """
 
     name: ClassVar[str]
     find: ClassVar[str]
     blob: ClassVar[str]
     time: ClassVar[str]
-    boolean: ClassVar[str]
 
     def __repr__(self) -> str:
         return f"<{self.name} dialect>"
-
-    def sql(self, text: str) -> str:
-        """The driver's form of a query written with ``?`` marks."""
-        raise NotImplementedError
 
     def time_in(self, when: datetime) -> Any:
         """An aware time as a parameter. Raises ValueError for a naive one."""
@@ -156,10 +150,6 @@ class SqliteDialect(Dialect):
     find = "instr"
     blob = "BLOB"
     time = "TEXT"
-    boolean = "INTEGER"
-
-    def sql(self, text: str) -> str:
-        return text
 
     def time_in(self, when: datetime) -> Any:
         return ts_text(when)
@@ -195,10 +185,6 @@ class PostgresDialect(Dialect):
     find = "strpos"
     blob = "bytea"
     time = "timestamptz"
-    boolean = "boolean"
-
-    def sql(self, text: str) -> str:
-        return _percent_s(text)
 
     def time_in(self, when: datetime) -> Any:
         return utc(when)

@@ -57,7 +57,7 @@ def redacted(url: str) -> str:
     return f"postgresql://{user}{'@' if user else ''}{where}/{params.get('dbname') or ''}"
 
 
-def connect(url: str) -> psycopg.Connection[PgRow]:
+def connect(url: str, *, application_name: str = "facewarden") -> psycopg.Connection[PgRow]:
     """An autocommit connection in UTC, or a clear error when the server cannot be reached.
 
     Raises:
@@ -70,7 +70,7 @@ def connect(url: str) -> psycopg.Connection[PgRow]:
             autocommit=True,
             row_factory=dict_row,
             connect_timeout=_CONNECT_TIMEOUT_S,
-            application_name="facewarden",
+            application_name=application_name[:63],
             # A server cut off without a word (its host gone) fails the call in
             # flight after about 25 s, not the kernel's two hours.
             keepalives=1,

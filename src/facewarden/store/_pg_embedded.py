@@ -55,8 +55,6 @@ class EmbeddedPostgres:
     Args:
         root: an empty or missing folder for the cluster (``data/``) and its socket
             (``sock/``); default: a new private temporary folder, deleted by :meth:`stop`.
-        fsync: keep ``fsync`` on (off only makes sense for throwaway test data,
-            and facewarden's own check then refuses to use the server).
         socket_dir: where the server's socket goes (default ``root/sock``); a socket
             path is limited to about 100 characters.
         passfile: a ``.pgpass``-format file (mode 0600) holding the superuser's
@@ -69,7 +67,6 @@ class EmbeddedPostgres:
         self,
         root: Path | None = None,
         *,
-        fsync: bool = True,
         socket_dir: Path | None = None,
         passfile: Path | None = None,
     ) -> None:
@@ -78,7 +75,6 @@ class EmbeddedPostgres:
         self.data = self.root / "data"
         self.socket_dir = self.root / "sock" if socket_dir is None else socket_dir
         self.passfile = passfile
-        self._fsync = fsync
         self._bin = embedded_bin_dir()
         self._user = "nobody" if os.geteuid() == 0 else None
         self.running = False
@@ -129,10 +125,8 @@ class EmbeddedPostgres:
             self._bin = self._reachable_bin()
         if not (self.data / "PG_VERSION").exists():
             self._initdb()
-        self.clear_stale_pid()
+        self._clear_stale_pid()
         options = f"-c listen_addresses='' -k '{self.socket_dir}'"
-        if not self._fsync:
-            options += " -c fsync=off"
         log = self.root / "server.log"
         try:
             self._run("pg_ctl", "-D", str(self.data), "-w", "-l", str(log), "-o", options, "start")
@@ -153,14 +147,6 @@ class EmbeddedPostgres:
         if self._owns_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def postmaster_pid(self) -> int | None:
-        """The pid ``postmaster.pid`` names, or None when there is no (readable) lock file."""
-        try:
-            first = (self.data / "postmaster.pid").read_text().split("\n", 1)[0]
-            return int(first)
-        except (OSError, ValueError):
-            return None
-
     def postmaster_alive(self) -> bool:
         """Whether a PostgreSQL server of *this* cluster runs, whoever started it.
 
@@ -168,8 +154,11 @@ class EmbeddedPostgres:
         since given to another program: only a live ``postgres`` process whose
         command line names this cluster's folder counts.
         """
-        pid = self.postmaster_pid()
-        if pid is None or pid <= 0:
+        try:
+            pid = int((self.data / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return False  # no (readable) lock file
+        if pid <= 0:
             return False
         if not Path("/proc/self").exists():  # no procfs: any live pid counts (the safe side)
             try:
@@ -195,30 +184,18 @@ class EmbeddedPostgres:
         except OSError:
             return True  # a postgres we cannot look into: assume it is this cluster's
 
-    def clear_stale_pid(self) -> bool:
-        """Remove a ``postmaster.pid`` that no live server of this cluster holds.
-
-        Returns:
-            True if one was removed.
-        """
+    def _clear_stale_pid(self) -> None:
+        """Remove a ``postmaster.pid`` that no live server of this cluster holds."""
         lock = self.data / "postmaster.pid"
         if lock.exists() and not self.postmaster_alive():
             logger.warning("removing the stale %s left by a server that is gone", lock)
             lock.unlink(missing_ok=True)
-            return True
-        return False
 
     def stop_any(self) -> None:
         """Stop this cluster's server (fast shutdown) even if another object started it."""
         if self.postmaster_alive():
             self._run("pg_ctl", "-D", str(self.data), "-w", "-m", "fast", "stop")
         self.running = False
-
-    def __enter__(self) -> EmbeddedPostgres:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def _initdb(self) -> None:
         args = ["-D", str(self.data), "-U", _SUPERUSER, "-E", "UTF8"]

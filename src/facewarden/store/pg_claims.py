@@ -10,7 +10,7 @@ worker's connection, so:
 * **a dead worker's cameras are taken over**: when its process dies, the
   server sees the connection close and drops its locks at once; a worker
   that is cut off rather than dead is dropped once TCP keepalives give up
-  (the ``keepalives_*`` settings below bound that to about 30 s), and the
+  (:func:`~facewarden.store._pg_admin.connect` bounds that to about 25 s), and the
   survivors pick the cameras up at their next :meth:`CameraClaims.rebalance`
   (call it every few seconds: the take-over bound is that period plus the
   keepalive bound);
@@ -30,14 +30,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.rows import dict_row
 
-from facewarden.errors import DatabaseUnavailableError, FacewardenError
+from facewarden.errors import FacewardenError
 from facewarden.store._dialect import POSTGRES, PgRow
-from facewarden.store._pg_admin import redacted
+from facewarden.store._pg_admin import connect
 
 __all__ = ["CameraClaims"]
 
@@ -45,8 +44,8 @@ logger = logging.getLogger(__name__)
 
 CAMERA_NS = 0x66776361  # "fwca"
 WORKER_NS = 0x6677776B  # "fwwk"
-# Appended to the URL: a cut-off worker's session ends after about 10 + 3 * 5 s.
-_KEEPALIVE = "keepalives=1 keepalives_idle=10 keepalives_interval=5 keepalives_count=3"
+_TRY_LOCK = "SELECT pg_try_advisory_lock(%s, hashtext(%s)) AS v"
+_UNLOCK = "SELECT pg_advisory_unlock(%s, hashtext(%s)) AS v"
 
 
 class CameraClaims:
@@ -60,42 +59,28 @@ class CameraClaims:
     def __init__(self, url: str, worker_id: str) -> None:
         self.worker_id = worker_id
         self._held: set[str] = set()
+        self._conn: psycopg.Connection[PgRow] | None = connect(
+            url, application_name=f"facewarden-worker {worker_id}"
+        )
         try:
-            self._conn: psycopg.Connection[PgRow] | None = psycopg.connect(
-                make_conninfo(url, **conninfo_to_dict(_KEEPALIVE)),
-                autocommit=True,
-                row_factory=dict_row,
-                application_name=f"facewarden-worker {worker_id}"[:63],
-                connect_timeout=10,
-            )
-        except psycopg.OperationalError as exc:
-            raise DatabaseUnavailableError(
-                f"cannot reach PostgreSQL at {redacted(url)}: {exc}"
-            ) from None
-        try:
-            with POSTGRES.translated("announce worker"):
-                row = (
-                    self._live()
-                    .execute(
-                        "SELECT pg_try_advisory_lock(%s, hashtext(%s)) AS ok",
-                        (WORKER_NS, worker_id),
-                    )
-                    .fetchone()
-                )
+            ok = self._ask("announce worker", _TRY_LOCK, (WORKER_NS, worker_id))
         except BaseException:
             self.close()  # a supervisor retries every round: no connection left per failure
             raise
-        if row is None or not row["ok"]:
+        if not ok:
             self.close()
             raise FacewardenError(f"another live worker already calls itself {worker_id!r}")
 
     def __repr__(self) -> str:
         return f"CameraClaims({self.worker_id!r}, holding={sorted(self._held)})"
 
-    def _live(self) -> psycopg.Connection[PgRow]:
+    def _ask(self, where: str, sql: str, params: tuple[Any, ...]) -> Any:
+        """The value ``v`` of a one-row query on this worker's connection."""
         if self._conn is None:
             raise FacewardenError("these camera claims are closed")
-        return self._conn
+        with POSTGRES.translated(where):
+            row = self._conn.execute(sql, params).fetchone()
+        return None if row is None else row["v"]
 
     @property
     def held(self) -> frozenset[str]:
@@ -104,33 +89,20 @@ class CameraClaims:
 
     def live_workers(self) -> int:
         """How many workers are connected now (this one included)."""
-        with POSTGRES.translated("count workers"):
-            row = (
-                self._live()
-                .execute(
-                    "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' "
-                    "AND granted AND classid = %s::bigint::oid "
-                    "AND database = "
-                    "(SELECT oid FROM pg_database WHERE datname = current_database())",
-                    (WORKER_NS,),
-                )
-                .fetchone()
-            )
-        return max(1, 0 if row is None else int(row["n"]))
+        count = self._ask(
+            "count workers",
+            "SELECT count(*) AS v FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND classid = %s::bigint::oid "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            (WORKER_NS,),
+        )
+        return max(1, int(count or 0))
 
     def try_claim(self, camera_id: str) -> bool:
         """Claim one camera if no live worker holds it; True when this worker holds it."""
         if camera_id in self._held:
             return True
-        with POSTGRES.translated("claim camera"):
-            row = (
-                self._live()
-                .execute(
-                    "SELECT pg_try_advisory_lock(%s, hashtext(%s)) AS ok", (CAMERA_NS, camera_id)
-                )
-                .fetchone()
-            )
-        if row is not None and row["ok"]:
+        if self._ask("claim camera", _TRY_LOCK, (CAMERA_NS, camera_id)):
             self._held.add(camera_id)
             logger.debug("worker %s claimed camera %s", self.worker_id, camera_id)
             return True
@@ -140,10 +112,7 @@ class CameraClaims:
         """Stop holding a camera (another worker may claim it at once)."""
         if camera_id not in self._held:
             return
-        with POSTGRES.translated("release camera"):
-            self._live().execute(
-                "SELECT pg_advisory_unlock(%s, hashtext(%s))", (CAMERA_NS, camera_id)
-            )
+        self._ask("release camera", _UNLOCK, (CAMERA_NS, camera_id))
         self._held.discard(camera_id)
         logger.debug("worker %s released camera %s", self.worker_id, camera_id)
 

@@ -77,11 +77,6 @@ class LocalPostgres:
         return f"LocalPostgres({str(self.root)!r}, {state})"
 
     @property
-    def running(self) -> bool:
-        """Whether this object started the server and has not stopped it."""
-        return self._server is not None
-
-    @property
     def url(self) -> str:
         """The URL of the ``facewarden`` database (names the password file, not the password).
 
@@ -234,15 +229,11 @@ class LocalPostgres:
 
     @staticmethod
     def _create_database(server: EmbeddedPostgres) -> None:
-        from facewarden.store._pg_admin import connect
-
-        with connect(server.url()) as conn:
-            exists = conn.execute(
-                "SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)
-            ).fetchone()
-        if exists is None:
+        try:
             server.create_database(DATABASE)
-            logger.info("created the database %r in the embedded PostgreSQL", DATABASE)
+        except ConflictError:
+            return  # made at an earlier start
+        logger.info("created the database %r in the embedded PostgreSQL", DATABASE)
 
 
 def _check_reachable_by_nobody(folder: Path) -> None:
