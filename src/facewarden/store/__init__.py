@@ -7,7 +7,7 @@ Where things live (every query is written once, for both backends):
 * the queries and row mappings: ``_read.py`` and ``_write.py`` (the contract of
   ``base.py``), ``_access_sql.py``, ``_camera_sql.py``, ``_desk_sql.py``, each a
   mixin over ``_dialect.py`` (what differs: parameter marks, times, exceptions);
-* the schema: ``migrations.py`` (one numbered sequence), applied by ``_migrate.py``;
+* the schema: ``migrations.py`` (one numbered sequence, and applying it);
 * the stores: ``_store_base.py`` (what both do alike), ``sqlite.py`` (WAL,
   checkpoints, secure delete), ``postgres.py``;
 * PostgreSQL only: ``_pg_schema.py`` (its types and pgvector DDL),

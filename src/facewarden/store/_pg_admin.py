@@ -1,6 +1,6 @@
-"""PostgreSQL housekeeping: connecting, migrating, the server's safety check, backups.
+"""PostgreSQL housekeeping: connecting, migrating, the server's safety check, the tables.
 
-Private to :mod:`facewarden.store.postgres`.
+Private to the PostgreSQL modules of the store.
 """
 
 from __future__ import annotations
@@ -10,31 +10,20 @@ import re
 
 import psycopg
 from psycopg import errors as pg_errors
-from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
 from facewarden.errors import (
     ConfigError,
-    ConflictError,
     DatabaseUnavailableError,
     IntegrityError,
     NotFoundError,
 )
-from facewarden.store import _migrate as migrations
+from facewarden.store import migrations
 from facewarden.store._dialect import POSTGRES, PgRow
 from facewarden.store._pg_schema import PG_MIGRATIONS
 
-__all__ = [
-    "connect",
-    "copy_database",
-    "create_schema",
-    "migrate",
-    "redacted",
-    "resume_audit_positions",
-    "server_problems",
-    "table_order",
-]
+__all__ = ["connect", "migrate", "redacted", "server_problems", "table_order"]
 
 logger = logging.getLogger(__name__)
 
@@ -155,12 +144,6 @@ def migrate(conn: psycopg.Connection[PgRow], where: str, *, create: bool) -> Non
         migrations.apply(conn, POSTGRES, PG_MIGRATIONS, where)
 
 
-DERIVED_TABLES = frozenset({"face_vectors"})
-"""Tables rebuilt from the others, left out of backups: ``face_vectors`` holds the
-protected templates unencrypted (pgvector must read them); a backup keeps only
-their encrypted originals, and the pgvector gallery copies them back in."""
-
-
 def table_order() -> list[str]:
     """Every table of the schema, parents before children (the order migrations make them)."""
     names = ["schema_version"]
@@ -170,80 +153,3 @@ def table_order() -> list[str]:
             if match:
                 names.append(match.group(1))
     return names
-
-
-def copy_database(source_url: str, destination: str) -> None:
-    """Copy every facewarden table, from one snapshot, into a new database ``destination``.
-
-    Raises:
-        ConfigError: ``destination`` is not a PostgreSQL URL.
-        ConflictError: the destination database exists.
-    """
-    if not destination.startswith(("postgresql://", "postgres://")):
-        raise ConfigError(
-            "a PostgreSQL store backs up into a new database: give a postgresql:// URL "
-            "(for a file, use pg_dump)"
-        )
-    params = conninfo_to_dict(destination)
-    name = str(params.get("dbname") or "")
-    if not name:
-        raise ConfigError("the backup URL names no database")
-    with connect(make_conninfo(destination, dbname="postgres")) as admin:
-        try:
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        except pg_errors.DuplicateDatabase:
-            raise ConflictError(
-                f"{redacted(destination)} exists; back up to a new database"
-            ) from None
-    try:
-        _fill(source_url, destination)
-    except BaseException:
-        with connect(make_conninfo(destination, dbname="postgres")) as admin:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
-        raise
-
-
-def create_schema(conn: psycopg.Connection[PgRow]) -> None:
-    """The latest schema, unversioned, in an empty database (inside the caller's transaction).
-
-    For a copy: its rows, ``schema_version``'s included, come from the source.
-    """
-    conn.execute(migrations.schema_version_ddl(POSTGRES))
-    for migration in PG_MIGRATIONS:
-        for statement in migration.statements:
-            conn.execute(statement)
-
-
-def resume_audit_positions(conn: psycopg.Connection[PgRow]) -> None:
-    """Set the audit log's position counter after the rows a copy brought in."""
-    conn.execute(
-        "SELECT setval(pg_get_serial_sequence('audit_log', 'pos'), "
-        "COALESCE(MAX(pos), 0) + 1, false) FROM audit_log"
-    )
-
-
-def _fill(source_url: str, destination: str) -> None:
-    with connect(source_url) as src, connect(destination) as dst:
-        with dst.transaction():
-            create_schema(dst)
-        with (
-            POSTGRES.translated("backup"),
-            src.transaction(),
-            dst.transaction(),
-        ):
-            src.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            for table in table_order():
-                if table in DERIVED_TABLES:
-                    continue
-                ident = sql.Identifier(table)
-                with (
-                    src.cursor().copy(
-                        sql.SQL("COPY {} TO STDOUT (FORMAT binary)").format(ident)
-                    ) as out,
-                    dst.cursor().copy(
-                        sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(ident)
-                    ) as into,
-                ):
-                    for block in out:
-                        into.write(block)
-            resume_audit_positions(dst)

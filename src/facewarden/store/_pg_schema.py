@@ -1,10 +1,8 @@
 """How the PostgreSQL store writes the shared migrations, and its pgvector DDL.
 
 The statements are those of :mod:`facewarden.store.migrations`, in
-PostgreSQL's types: ``bytea`` for ciphertexts, ``timestamptz`` for times,
-``boolean`` for flags, ``"C"`` collation on ids and names (they compare
-byte-wise, as on SQLite), and a ``bigint`` identity for the audit log's
-storage order.
+PostgreSQL's types (:data:`POSTGRES_SCHEMA`; ``"C"`` collation makes ids and
+names compare byte-wise, as on SQLite).
 
 Version 5 adds ``face_vectors``: every face's protected template (the
 output of the deployment's secret transform, *not* encrypted: pgvector must

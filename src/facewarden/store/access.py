@@ -36,7 +36,6 @@ class UserRow:
         username: unique, lower-case; never reused.
         password_hash: the argon2id hash (PHC string) of the password.
         role: one of the roles of :mod:`facewarden.service.access`.
-        created_at: when the user was created.
         disabled: a disabled user cannot sign in (users are not deleted).
     """
 
@@ -54,11 +53,8 @@ class ApiKeyRow:
     Attributes:
         key_id: random hex, unique.
         name: what it is for, chosen by a person.
-        role: the one role it carries.
         secret_hash: SHA-256 of the key's secret (hex).
-        created_at: when it was issued.
         expires_at: when it stops working, or None.
-        revoked_at: when it was revoked, or None.
         created_by: the actor who issued it (``user:alice``).
     """
 
@@ -98,17 +94,13 @@ class AliasRow:
 class AccessReader(Protocol):
     """Reads of users, keys, sessions and aliases."""
 
-    def get_user(self, username: str) -> UserRow | None:
-        """The user, or None."""
-        ...
+    def get_user(self, username: str) -> UserRow | None: ...
 
     def list_users(self) -> list[UserRow]:
         """Every user (disabled ones too), by username."""
         ...
 
-    def get_api_key(self, key_id: str) -> ApiKeyRow | None:
-        """The API key, or None."""
-        ...
+    def get_api_key(self, key_id: str) -> ApiKeyRow | None: ...
 
     def list_api_keys(self) -> list[ApiKeyRow]:
         """Every API key (revoked ones too), oldest first."""

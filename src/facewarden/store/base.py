@@ -8,9 +8,9 @@ or none of it does), durability of a committed transaction, uniqueness where
 a row dataclass says so, and cascading deletes (erasing a subject removes
 its fields, faces, photos, memberships and import records).
 
-``tests/store/test_contract.py`` is the contract: every implementation
-(the embedded :class:`~facewarden.store.sqlite.SqliteStore` now, PostgreSQL
-later) is added to its parameter list and must pass it unchanged.
+``tests/store/test_contract*.py`` are the contract: both stores
+(:class:`~facewarden.store.sqlite.SqliteStore`,
+:class:`~facewarden.store.postgres.PostgresStore`) pass them unchanged.
 
 Times are aware UTC datetimes; stores may keep them at microsecond precision.
 """
@@ -76,7 +76,6 @@ class SubjectRow:
         wrapped_key: the subject's data key, wrapped by a master key (serialised).
         id_index: blind-index token of the ID number, unique across subjects; or None.
         fields: field name -> ciphertext of that personal field.
-        created_at: when the subject was enrolled.
         updated_at: when the record last changed (retention counts from here).
     """
 
@@ -94,10 +93,8 @@ class FaceRow:
 
     Attributes:
         face_id: random opaque id (``face_<16 hex>``).
-        subject_id: whose face it is.
         model: the embedding model key the template was made with (``dlib-resnet+mirror``).
         template: ciphertext of the protected template.
-        created_at: when it was enrolled.
         has_photo: whether an encrypted photo is kept for it (read-only; set by the store).
     """
 
@@ -139,7 +136,6 @@ class WatchlistRow:
         purpose: why it exists (shown in audit entries of its searches).
         lawful_basis: the legal ground for processing, as declared.
         fmr: the false match rate its threshold is calibrated for.
-        created_at: when it was created.
     """
 
     watchlist_id: str
@@ -161,9 +157,7 @@ class Reader(AccessReader, CameraReader, DeskReader, Protocol):
         """A deployment-level setting (template key id, key check, ...), or None."""
         ...
 
-    def get_subject(self, subject_id: str) -> SubjectRow | None:
-        """The subject, or None."""
-        ...
+    def get_subject(self, subject_id: str) -> SubjectRow | None: ...
 
     def subject_id_by_index(self, id_index: str) -> str | None:
         """The subject holding blind-index token ``id_index``, or None."""
@@ -177,17 +171,13 @@ class Reader(AccessReader, CameraReader, DeskReader, Protocol):
         """``(faces, watchlists)`` of each subject, in one query (absent ones: ``(0, 0)``)."""
         ...
 
-    def count_subjects(self) -> int:
-        """How many subjects are stored."""
-        ...
+    def count_subjects(self) -> int: ...
 
     def subjects_updated_before(self, cutoff: datetime, *, limit: int = 1000) -> list[str]:
         """Ids of subjects whose record last changed before ``cutoff``."""
         ...
 
-    def get_face(self, face_id: str) -> FaceRow | None:
-        """The face, or None."""
-        ...
+    def get_face(self, face_id: str) -> FaceRow | None: ...
 
     def faces_of(self, subject_id: str) -> list[FaceRow]:
         """The subject's faces, oldest first."""
@@ -205,13 +195,9 @@ class Reader(AccessReader, CameraReader, DeskReader, Protocol):
         """``(subject_id, wrapped_key)`` of every subject (master-key rotation)."""
         ...
 
-    def get_watchlist(self, watchlist_id: str) -> WatchlistRow | None:
-        """The watchlist, or None."""
-        ...
+    def get_watchlist(self, watchlist_id: str) -> WatchlistRow | None: ...
 
-    def watchlist_by_name(self, name: str) -> WatchlistRow | None:
-        """The watchlist called ``name``, or None."""
-        ...
+    def watchlist_by_name(self, name: str) -> WatchlistRow | None: ...
 
     def list_watchlists(self) -> list[WatchlistRow]:
         """Every watchlist, by name."""

@@ -35,15 +35,13 @@ class CameraRow:
         camera_id: random opaque id (``cam_<16 hex>``).
         name: unique, human-chosen.
         location: a location label (``north entrance``).
-        latitude: GPS latitude in degrees, or None.
-        longitude: GPS longitude in degrees, or None.
+        latitude: GPS latitude in degrees (``longitude`` likewise), or None.
         watchlists: ids of the watchlists checked there.
         sensitive: no identification there, only anonymous counts.
         retention_hours: sighting retention for this camera, or None (the default).
         sealed_source: ciphertext of where its frames come from (a file path
             or stream URL, sealed by the service, bound to the camera id), or None.
         keep_thumbnails: keep an encrypted face thumbnail with each sighting.
-        created_at: when it was registered.
         legacy_source: a plaintext source written before schema version 4,
             waiting for the service to seal it; None otherwise. Read only:
             :meth:`CameraWriter.insert_camera` refuses one, and
@@ -71,10 +69,7 @@ class SightingRow:
     Attributes:
         sighting_id: random opaque id (``sig_<16 hex>``).
         subject_id: who (a candidate match, for a person to review).
-        camera_id: where.
         watchlist_id: the watchlist the match was made against.
-        first_seen: when the visit started.
-        last_seen: when it was last seen.
         best_similarity: the best similarity of the visit's faces to the subject.
         expires_at: when the purge deletes it.
         thumbnail: ciphertext of a face crop (subject's data key), or None.
@@ -97,11 +92,8 @@ class HistoryRequestRow:
 
     Attributes:
         request_id: random opaque id (``req_<16 hex>``).
-        subject_id: whose history.
         hours: how far back.
-        case_reference: the case it is for.
         requested_by: the actor who asked.
-        created_at: when.
         approved_by: the second actor who approved it, or None while pending.
         approved_at: when it was approved, or None.
     """
@@ -121,8 +113,6 @@ class CrowdBucketRow:
     """Anonymous aggregates of one camera over one time bucket.
 
     Attributes:
-        camera_id: where.
-        start: the bucket's start.
         seconds: the bucket's length.
         frames: frames processed in it.
         faces_max: most faces in view in one frame.
@@ -150,21 +140,15 @@ class CrowdBucketRow:
 class CameraReader(Protocol):
     """Reads of cameras, sightings, history requests and crowd buckets."""
 
-    def get_camera(self, camera_id: str) -> CameraRow | None:
-        """The camera, or None."""
-        ...
+    def get_camera(self, camera_id: str) -> CameraRow | None: ...
 
-    def camera_by_name(self, name: str) -> CameraRow | None:
-        """The camera called ``name``, or None."""
-        ...
+    def camera_by_name(self, name: str) -> CameraRow | None: ...
 
     def list_cameras(self) -> list[CameraRow]:
         """Every camera, by name."""
         ...
 
-    def get_sighting(self, sighting_id: str) -> SightingRow | None:
-        """The sighting, or None."""
-        ...
+    def get_sighting(self, sighting_id: str) -> SightingRow | None: ...
 
     def sightings_of(self, subject_id: str, since: datetime) -> list[SightingRow]:
         """The subject's sightings last seen at or after ``since``, oldest first."""
@@ -176,13 +160,9 @@ class CameraReader(Protocol):
         """Sightings at a camera against a watchlist overlapping ``[start, end]``, oldest first."""
         ...
 
-    def count_sightings(self) -> int:
-        """How many sightings are stored."""
-        ...
+    def count_sightings(self) -> int: ...
 
-    def get_history_request(self, request_id: str) -> HistoryRequestRow | None:
-        """The request, or None."""
-        ...
+    def get_history_request(self, request_id: str) -> HistoryRequestRow | None: ...
 
     def crowd_buckets(self, camera_id: str, start: datetime, end: datetime) -> list[CrowdBucketRow]:
         """The camera's buckets starting in ``[start, end)``, oldest first."""

@@ -35,7 +35,6 @@ class AlertDecisionRow:
         sighting_id: the alert's sighting.
         decision: ``acknowledged`` or ``dismissed``.
         decided_by: the actor who decided.
-        decided_at: when.
         note: ciphertext of the note typed with it (subject's data key), or None.
     """
 
@@ -51,10 +50,8 @@ class HistoryNoteRow:
     """What the desk adds to a location-history request: its reason and its refusal.
 
     Attributes:
-        request_id: the request.
         reason: ciphertext of the reason typed with it (subject's data key), or None.
         refused_by: the actor who refused it, or None.
-        refused_at: when, or None.
     """
 
     request_id: str

@@ -1,4 +1,4 @@
-"""Schema migrations: one numbered sequence for both backends.
+"""Schema migrations: one numbered sequence for both backends, and applying it.
 
 Each migration is a numbered list of statements applied in one transaction
 together with its row in ``schema_version``, so a crash leaves the schema at
@@ -10,48 +10,39 @@ The statements are written once, with ``{placeholders}`` where the backends
 spell a column type differently; a :class:`SchemaDialect` fills them in and
 adds the few statements only one backend runs. SQLite's is here
 (:data:`MIGRATIONS`); PostgreSQL's, with pgvector, is in
-:mod:`facewarden.store._pg_schema` (``timestamptz`` times, ``bytea``,
-``boolean`` flags, ``"C"``-collated keys, an identity column for the audit
-log's storage order).
+:mod:`facewarden.store._pg_schema`. Each store opens the transaction
+(SQLite's ``BEGIN IMMEDIATE``; PostgreSQL's, holding the migrations' advisory
+lock), checks the database is facewarden's or empty, then calls :func:`apply`.
 
-Design notes for the tables:
+What the tables keep, and what hangs off what, is the contract of
+:mod:`facewarden.store.base`, ``access``, ``cameras`` and ``desk``. Notes on
+the schema itself:
 
-* personal values live only as ciphertext (``subject_fields``, ``faces.template``,
-  ``photos``); ``subjects.id_index`` is a keyed blind-index token;
 * ``audit_log.pos`` is the storage order and ``seq`` the chain's own number,
   so a reordered log is seen as such by the verifier;
 * ``import_progress`` keys are keyed hashes of source paths, which may hold names;
-* erasing a subject cascades to everything hung off it. Sightings (a later
-  migration) will hang off subjects the same way;
-* version 2: ``users``, ``api_keys`` and ``sessions`` hold only hashes of
-  secrets (argon2id for passwords, SHA-256 for 256-bit tokens);
-  ``subject_aliases`` maps keyed tokens of external names (CompreFace
-  subject names) to subjects, and goes with its subject;
-* version 3: ``sightings`` hang off their subject and camera and carry their
-  own ``expires_at`` (the purge deletes by it); ``crowd_buckets`` hold
-  aggregates only; ``history_requests`` are location-history requests
-  waiting for (or given) a second person's approval;
 * version 4: a camera's source (a stream URL often carries a user name and
-  password, and names the camera network) is stored only sealed, in
-  ``cameras.sealed_source`` (AES-256-GCM, bound to the camera id). The
+  password) is stored only sealed, in ``cameras.sealed_source``. The
   plaintext column of version 3 is renamed ``legacy_source``: a migration
   holds no keys, so it cannot seal what is there; the service seals each
   remaining value and clears it the first time the cameras are read
   (:meth:`facewarden.service.cameras.Cameras.seal_legacy_sources`). Nothing
   writes the column any more; a later migration may drop it;
 * version 5: ``face_vectors`` is PostgreSQL's pgvector copy of the protected
-  templates (see :mod:`facewarden.store._pg_schema`); on SQLite the table
-  exists, to keep the two schemas alike, and stays empty;
-* version 6: ``alert_decisions`` (an operator's acknowledgement or dismissal
-  of an alert, with a sealed note) hang off their sighting and go with it;
-  ``history_request_notes`` (a request's sealed reason, its refusal) hang
-  off their request, which hangs off its subject.
+  templates; on SQLite the table exists, to keep the two schemas alike, and
+  stays empty.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from facewarden.errors import ConfigError
+from facewarden.store._dialect import Dialect
 
 __all__ = [
     "MIGRATIONS",
@@ -59,9 +50,13 @@ __all__ = [
     "STEPS",
     "Migration",
     "SchemaDialect",
+    "apply",
     "latest_version",
     "migrations_for",
+    "schema_version_ddl",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -354,3 +349,39 @@ MIGRATIONS: tuple[Migration, ...] = migrations_for(SQLITE_SCHEMA)
 def latest_version() -> int:
     """The schema version this code writes."""
     return STEPS[-1].version
+
+
+def schema_version_ddl(dialect: Dialect) -> str:
+    """The table that records which migrations a database has had (made if missing)."""
+    return (
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+        f"description TEXT NOT NULL, applied_at {dialect.time} NOT NULL)"
+    )
+
+
+def apply(conn: Any, dialect: Dialect, migrations: Sequence[Migration], where: object) -> None:
+    """Run the ``migrations`` newer than the database's version, inside the open transaction.
+
+    Raises:
+        ConfigError: the database is at a version newer than the last of ``migrations``.
+    """
+    conn.execute(schema_version_ddl(dialect))
+    rows = dialect.fetch(conn, "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version", ())
+    current = int(rows[0]["v"])
+    latest = migrations[-1].version
+    if current > latest:
+        raise ConfigError(
+            f"{where} is at schema version {current}, newer than this facewarden "
+            f"understands ({latest}); upgrade facewarden"
+        )
+    for migration in migrations:
+        if migration.version <= current:
+            continue
+        for statement in migration.statements:
+            conn.execute(statement)
+        dialect.execute(
+            conn,
+            "INSERT INTO schema_version VALUES (?, ?, ?)",
+            (migration.version, migration.description, dialect.time_in(datetime.now(UTC))),
+        )
+        logger.info("migrated %s to schema version %d", where, migration.version)

@@ -1,41 +1,80 @@
-"""PostgreSQL tables to bytes and back, for the encrypted backup archive.
+"""Copies of a whole PostgreSQL deployment: into a new database, and to and from bytes.
 
-:func:`dump_tables` reads every table (but the derived ones) from one
-REPEATABLE READ snapshot with ``COPY ... TO STDOUT (FORMAT binary)``;
-:func:`load_tables` builds the schema in an empty database and copies them
-back in one transaction, so a restore is all or nothing. The archive format
-and its encryption live in :mod:`facewarden.service.backup`.
+:func:`copy_database` (``PostgresStore.backup``) copies every table into a
+new database; :func:`dump_tables` gives each table's ``COPY ... (FORMAT
+binary)`` data for the encrypted backup archive, and :func:`load_tables`
+loads them into an empty database in one transaction, so a restore is all or
+nothing (the archive's format and encryption live in
+:mod:`facewarden.service.backup`). Tables are read from one ``REPEATABLE
+READ`` snapshot and written parents first; :data:`DERIVED_TABLES` are left out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
+import psycopg
+from psycopg import errors as pg_errors
 from psycopg import sql
+from psycopg.abc import Buffer
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from facewarden.errors import ConflictError
-from facewarden.store._dialect import POSTGRES
-from facewarden.store._pg_admin import (
-    DERIVED_TABLES,
-    connect,
-    create_schema,
-    resume_audit_positions,
-    table_order,
-)
+from facewarden.errors import ConfigError, ConflictError
+from facewarden.store import migrations
+from facewarden.store._dialect import POSTGRES, PgRow
+from facewarden.store._pg_admin import connect, redacted, table_order
+from facewarden.store._pg_schema import PG_MIGRATIONS
 
-__all__ = ["dump_tables", "load_tables"]
+__all__ = ["DERIVED_TABLES", "copy_database", "dump_tables", "load_tables"]
+
+DERIVED_TABLES = frozenset({"face_vectors"})
+"""Tables rebuilt from the others, left out of copies: ``face_vectors`` holds the
+protected templates unencrypted (pgvector must read them); a copy keeps only
+their encrypted originals, and the pgvector gallery copies them back in."""
+
+
+def copy_database(source_url: str, destination: str) -> None:
+    """Copy every facewarden table, from one snapshot, into a new database ``destination``.
+
+    Raises:
+        ConfigError: ``destination`` is not a PostgreSQL URL.
+        ConflictError: the destination database exists.
+    """
+    if not destination.startswith(("postgresql://", "postgres://")):
+        raise ConfigError(
+            "a PostgreSQL store backs up into a new database: give a postgresql:// URL "
+            "(for a file, use pg_dump)"
+        )
+    name = str(conninfo_to_dict(destination).get("dbname") or "")
+    if not name:
+        raise ConfigError("the backup URL names no database")
+    with connect(make_conninfo(destination, dbname="postgres")) as admin:
+        try:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        except pg_errors.DuplicateDatabase:
+            raise ConflictError(
+                f"{redacted(destination)} exists; back up to a new database"
+            ) from None
+    try:
+        with (
+            connect(source_url) as src,
+            connect(destination) as dst,
+            POSTGRES.translated("backup"),
+            src.transaction(),
+            dst.transaction(),
+        ):
+            _restore(dst, _snapshot(src))
+    except BaseException:
+        with connect(make_conninfo(destination, dbname="postgres")) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+        raise
 
 
 def dump_tables(url: str) -> Iterator[tuple[str, bytes]]:
     """``(table, COPY binary data)`` for every table, from one consistent snapshot."""
     with connect(url) as conn, POSTGRES.translated("backup"), conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        for table in table_order():
-            if table in DERIVED_TABLES:
-                continue
-            query = sql.SQL("COPY {} TO STDOUT (FORMAT binary)").format(sql.Identifier(table))
-            with conn.cursor().copy(query) as out:
-                yield table, b"".join(bytes(block) for block in out)
+        for table, blocks in _snapshot(conn):
+            yield table, b"".join(bytes(block) for block in blocks)
 
 
 def load_tables(url: str, tables: Mapping[str, bytes]) -> None:
@@ -51,11 +90,39 @@ def load_tables(url: str, tables: Mapping[str, bytes]) -> None:
                 "the target database already holds a facewarden deployment; "
                 "restore into a new, empty database"
             )
-        create_schema(conn)
-        for table in table_order():
-            if table not in tables:
-                continue
-            query = sql.SQL("COPY {} FROM STDIN (FORMAT binary)").format(sql.Identifier(table))
-            with conn.cursor().copy(query) as into:
-                into.write(tables[table])
-        resume_audit_positions(conn)
+        _restore(conn, ((t, [tables[t]]) for t in table_order() if t in tables))
+
+
+def _copy(table: str, how: str) -> sql.Composed:
+    return sql.SQL("COPY {} " + how + " (FORMAT binary)").format(sql.Identifier(table))
+
+
+def _snapshot(conn: psycopg.Connection[PgRow]) -> Iterator[tuple[str, Iterable[Buffer]]]:
+    """Each copied table's data, parents first, read in the caller's transaction."""
+    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    for table in table_order():
+        if table not in DERIVED_TABLES:
+            with conn.cursor().copy(_copy(table, "TO STDOUT")) as out:
+                yield table, out
+
+
+def _restore(
+    conn: psycopg.Connection[PgRow], tables: Iterable[tuple[str, Iterable[Buffer]]]
+) -> None:
+    """The latest schema and ``tables``' rows (``schema_version``'s too), in an empty database.
+
+    Runs in the caller's transaction; the audit log's position counter then
+    resumes after the rows brought in.
+    """
+    conn.execute(migrations.schema_version_ddl(POSTGRES))
+    for migration in PG_MIGRATIONS:
+        for statement in migration.statements:
+            conn.execute(statement)
+    for table, blocks in tables:
+        with conn.cursor().copy(_copy(table, "FROM STDIN")) as into:
+            for block in blocks:
+                into.write(block)
+    conn.execute(
+        "SELECT setval(pg_get_serial_sequence('audit_log', 'pos'), "
+        "COALESCE(MAX(pos), 0) + 1, false) FROM audit_log"
+    )

@@ -5,12 +5,10 @@ server whose configuration would betray the data (see
 :func:`~facewarden.store._pg_admin.server_problems`), and runs pending
 migrations (numbered as SQLite's; see :mod:`facewarden.store._pg_schema`).
 
-What the store keeps is what the service hands it: personal fields,
-templates and photos as envelope ciphertext, ID numbers as blind-index
-tokens; and, for pgvector to index them, each face's *protected* template
-(the deployment's secret transform of the embedding, not encrypted) in
-``face_vectors``, written in the same transaction as its ciphertext (see
-:mod:`facewarden.store._pg_schema`, version 5). The schema needs the pgvector
+What the store keeps is what the service hands it (see
+:mod:`facewarden.store.base`) and, for pgvector to index them, each face's
+*protected* template, not encrypted, in ``face_vectors`` (see
+:mod:`facewarden.store._pg_schema`). The schema needs the pgvector
 extension: :func:`open_postgres` says so clearly where the server lacks it.
 
 One connection serves the store, guarded by a lock, as on SQLite: a
@@ -37,19 +35,13 @@ from psycopg import sql
 
 from facewarden.errors import ConfigError, DatabaseUnavailableError, FacewardenError
 from facewarden.store._dialect import POSTGRES, PgRow
-from facewarden.store._pg_admin import (
-    connect,
-    copy_database,
-    migrate,
-    redacted,
-    server_problems,
-    table_order,
-)
+from facewarden.store._pg_admin import connect, migrate, redacted, server_problems, table_order
 from facewarden.store._pg_schema import FACE_VECTOR_INDEX
 from facewarden.store._pg_vectors import VectorReads, VectorWrites
 from facewarden.store._read import Reads
 from facewarden.store._store_base import StoreBase
 from facewarden.store._write import Writes
+from facewarden.store.pg_archive import copy_database
 
 __all__ = ["PgTransaction", "PostgresStore", "is_postgres_url", "open_postgres"]
 
@@ -297,7 +289,6 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads):
         """Copy every table, from one snapshot, into a new database at ``destination`` (a URL).
 
         Raises:
-            ConflictError: the destination database exists.
             ConfigError: ``destination`` is not a PostgreSQL URL.
         """
         with self._lock:

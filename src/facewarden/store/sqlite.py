@@ -33,12 +33,11 @@ from facewarden.errors import (
     IntegrityError,
     NotFoundError,
 )
-from facewarden.store import _migrate as migrations
+from facewarden.store import migrations
 from facewarden.store._dialect import SQLITE
 from facewarden.store._read import Reads
 from facewarden.store._store_base import StoreBase
 from facewarden.store._write import Writes
-from facewarden.store.migrations import MIGRATIONS
 
 __all__ = ["DB_NAME", "SqliteStore", "SqliteTransaction", "open_sqlite"]
 
@@ -125,7 +124,7 @@ def _migrate(conn: sqlite3.Connection, db: Path) -> None:
         raise IntegrityError(f"{db} is an SQLite database, but not a facewarden one")
     conn.execute("BEGIN IMMEDIATE")
     try:
-        migrations.apply(conn, SQLITE, MIGRATIONS, db)
+        migrations.apply(conn, SQLITE, migrations.MIGRATIONS, db)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -243,12 +242,7 @@ class SqliteStore(StoreBase[SqliteTransaction]):
         self.checkpoint()
 
     def backup(self, destination: str) -> None:
-        """Copy the database, consistently, to a new private file with SQLite's backup API.
-
-        Raises:
-            ConflictError: the file exists.
-            FacewardenError: it cannot be written.
-        """
+        """Copy the database, consistently, to a new private file with SQLite's backup API."""
         target = Path(destination)
         try:
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
