@@ -93,12 +93,12 @@ def test_keys_sharing_the_data_directorys_parent_are_warned_about(
     tmp_path: Path, config_home: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = Settings(data_dir=tmp_path / "data", key_dir=tmp_path / "keys", workers=1)
-    with caplog.at_level(logging.WARNING, logger="facewarden.service.warden"):
+    with caplog.at_level(logging.WARNING, logger="facewarden.service.opening"):
         Warden.open(settings, create=True).close()
     assert "a copy" in caplog.text and str(tmp_path) in caplog.text
     caplog.clear()
     elsewhere = Settings(data_dir=tmp_path / "srv" / "data", workers=1)  # default keys
-    with caplog.at_level(logging.WARNING, logger="facewarden.service.warden"):
+    with caplog.at_level(logging.WARNING, logger="facewarden.service.opening"):
         Warden.open(elsewhere, create=True).close()
     assert caplog.text == ""
 
@@ -110,7 +110,7 @@ def test_a_deployment_of_an_earlier_version_keeps_its_keys_beside_the_data_with_
     old = Settings(data_dir=data, key_dir=legacy_key_dir(data), workers=1)
     Warden.open(old, create=True).close()
     with (
-        caplog.at_level(logging.WARNING, logger="facewarden.service.warden"),
+        caplog.at_level(logging.WARNING, logger="facewarden.service.opening"),
         Warden.open(Settings(data_dir=data, workers=1)) as warden,
     ):
         assert warden.key_dir == legacy_key_dir(data)

@@ -17,9 +17,9 @@ import click
 from facewarden.cli._common import IMAGE, deployment_options, echo_json, open_warden, settings
 from facewarden.cli.bulk import import_
 from facewarden.errors import ConflictError, FacewardenError
+from facewarden.service.opening import database_path
 from facewarden.service.records import FIELD_NAMES, SubjectRecord, invalid_input
 from facewarden.service.registry import Subject
-from facewarden.service.warden import database_path
 
 __all__ = ["init", "subjects"]
 

@@ -4,6 +4,7 @@ from facewarden.service.audit import AuditLog, AuditVerification
 from facewarden.service.enrollment import PreparedFace
 from facewarden.service.faces import FaceEditor
 from facewarden.service.keys import KeyAdmin, KeyStatus, MasterRotation, TemplateRotation
+from facewarden.service.opening import database_path
 from facewarden.service.recognition import (
     Candidate,
     Identification,
@@ -13,7 +14,7 @@ from facewarden.service.recognition import (
 )
 from facewarden.service.records import FIELD_NAMES, SubjectRecord
 from facewarden.service.registry import Enrollment, FaceInfo, Registry, Subject, SubjectSummary
-from facewarden.service.warden import Warden, database_path
+from facewarden.service.warden import Warden
 from facewarden.service.watchlists import Watchlist, Watchlists
 
 __all__ = [

@@ -285,7 +285,8 @@ def restore(archive: Path, settings: Settings, *, clock: Any = None) -> RestoreR
         KeyMaterialError: the key directory lacks the archive's master key.
         ConflictError: the target already holds a database, or the archive is of the other store.
     """
-    from facewarden.service.warden import Warden, database_path
+    from facewarden.service.opening import database_path
+    from facewarden.service.warden import Warden
 
     keyring = KeyRing.open(settings.resolved_key_dir)
     header, entries = read_archive(Path(archive), keyring)
@@ -337,7 +338,7 @@ def restore(archive: Path, settings: Settings, *, clock: Any = None) -> RestoreR
 
 def _count_subjects(settings: Settings) -> int:
     """Subjects in the restored database, read before the deployment is opened."""
-    from facewarden.service.warden import database_path
+    from facewarden.service.opening import database_path
     from facewarden.store import open_sqlite
     from facewarden.store.postgres import open_postgres
 

@@ -11,9 +11,10 @@
 Opening checks everything before the first request: the key directory
 (private modes, and that it holds *this* database's keys), the database file
 (migrated, and SQLite's quick check) and an interrupted template rotation
-(settled). The gallery (every template decrypted into an exact index) loads
-at the first search, or at :meth:`Warden.warm_up`. The use cases are grouped
-by concern: ``registry``, ``faces``, ``watchlists``, ``recognition``,
+(settled): see :mod:`facewarden.service.opening`. The gallery (every
+template decrypted into an exact index) loads at the first search, or at
+:meth:`Warden.warm_up`. The use cases are grouped by concern:
+``registry``, ``faces``, ``watchlists``, ``recognition``,
 ``audit``, ``keys``, ``bulk``, ``access`` (users, keys, sessions), ``listings``,
 ``cameras``, ``sightings`` and ``crowd`` (cameras, sightings, crowd aggregates),
 ``compreface``, ``compreface_examples`` and ``compreface_match`` (the
@@ -27,19 +28,13 @@ idempotent; anything used after it raises.
 
 from __future__ import annotations
 
-import dataclasses
-import logging
-import os
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from facewarden.config import Settings, legacy_key_dir, user_key_dir
-from facewarden.errors import ConfigError, IntegrityError, KeyMaterialError, NotFoundError
-from facewarden.privacy.anchor import HeadAnchor
-from facewarden.privacy.audit import AuditChain
+from facewarden.config import Settings
+from facewarden.errors import NotFoundError
 from facewarden.privacy.clock import Clock, utc_now
-from facewarden.privacy.crypto import Envelope
 from facewarden.privacy.keys import KeyRing
 from facewarden.privacy.retention import (
     IMPORT_PROGRESS,
@@ -50,7 +45,6 @@ from facewarden.privacy.retention import (
     policies_from_settings,
     purge,
 )
-from facewarden.privacy.template import TemplateProtector
 from facewarden.service.access import Access
 from facewarden.service.alert_desk import AlertDesk
 from facewarden.service.audit import AuditLog
@@ -62,16 +56,17 @@ from facewarden.service.compreface_examples import CompreFaceExamples
 from facewarden.service.compreface_match import CompreFaceMatcher
 from facewarden.service.context import Context
 from facewarden.service.crowd_report import CrowdReports
-from facewarden.service.enrollment import model_key_of
 from facewarden.service.erasure import ErasureReport, migrate_subject_keys, reapply_erasures
 from facewarden.service.faces import FaceEditor
-from facewarden.service.gallery import Gallery, IndexPolicy, embedder_of
-from facewarden.service.gallery_pg import PgVectorGallery
 from facewarden.service.history_requests import HistoryRequests
-from facewarden.service.id_reindex import reindex_id_numbers
-from facewarden.service.keycheck import check_keys, settle_template_key, write_key_checks
 from facewarden.service.keys import KeyAdmin
 from facewarden.service.listing import Listings
+from facewarden.service.opening import (
+    build_context,
+    check_key_placement,
+    database_path,
+    open_keyring,
+)
 from facewarden.service.processing_report import build_processing_report
 from facewarden.service.recognition import Recognition
 from facewarden.service.registry import Registry
@@ -80,24 +75,11 @@ from facewarden.service.sightings import Sightings
 from facewarden.service.watchlist_admin import WatchlistAdmin
 from facewarden.service.watchlists import Watchlists
 from facewarden.store.base import Store
-from facewarden.store.postgres import PostgresStore, is_postgres_url, open_postgres
-from facewarden.store.sqlite import DB_NAME, open_sqlite
+from facewarden.store.postgres import is_postgres_url, open_postgres
+from facewarden.store.sqlite import open_sqlite
 from facewarden.vision.pipeline import Pipeline
 
-logger = logging.getLogger(__name__)
-
-__all__ = ["Warden", "database_path"]
-
-logger = logging.getLogger(__name__)
-
-
-def database_path(settings: Settings) -> Path:
-    """Where the embedded database of ``settings`` lives."""
-    return settings.data_dir / DB_NAME
-
-
-def _pipeline(mode: str, settings: Settings) -> Pipeline:
-    return dataclasses.replace(Pipeline.from_mode(mode), limits=settings.image_limits)
+__all__ = ["Warden"]
 
 
 class Warden:
@@ -157,7 +139,7 @@ class Warden:
                 PostgreSQL server (``settings.database_url``) is configured unsafely.
             DatabaseUnavailableError: the PostgreSQL server cannot be reached.
         """
-        _check_key_placement(settings)
+        check_key_placement(settings)
         if settings.database_url is not None and is_postgres_url(settings.database_url):
             return cls._open_postgres(
                 settings.database_url,
@@ -175,11 +157,12 @@ class Warden:
                 f"no facewarden database at {db}; create one with "
                 "`facewarden init` (or point --data-dir at it)"
             )
-        keyring = _open_keyring(key_dir, db, create=create)
+        keyring = open_keyring(key_dir, db, create=create)
         store = open_sqlite(db, create=create, quick_check=settings.check_database_on_open)
         try:
             return cls._settled(
-                _context(settings, store, keyring, clock, pipeline, enroll_pipeline, actor), actor
+                build_context(settings, store, keyring, clock, pipeline, enroll_pipeline, actor),
+                actor,
             )
         except BaseException:
             store.close()
@@ -203,7 +186,8 @@ class Warden:
         try:
             keyring = KeyRing.open(settings.resolved_key_dir, create=create)
             return cls._settled(
-                _context(settings, store, keyring, clock, pipeline, enroll_pipeline, actor), actor
+                build_context(settings, store, keyring, clock, pipeline, enroll_pipeline, actor),
+                actor,
             )
         except BaseException:
             store.close()
@@ -384,144 +368,3 @@ def _purged_tables(report: PurgeReport) -> list[str] | None:
     if report.deleted.get(SUBJECTS):
         return None
     return [_CLASS_TABLES[c] for c, n in report.deleted.items() if n and c in _CLASS_TABLES]
-
-
-def _check_key_placement(settings: Settings) -> None:
-    """Refuse keys inside the data directory; warn where one copy would take both.
-
-    Raises:
-        ConfigError: the key directory is the data directory or inside it.
-    """
-    data_dir, key_dir = settings.data_dir, settings.resolved_key_dir
-    data, keys = data_dir.resolve(), key_dir.resolve()
-    if keys == data or data in keys.parents:
-        raise ConfigError(
-            f"the key directory {key_dir} is inside the data directory {data_dir}; "
-            "a copy of the data would carry its keys. Set FACEWARDEN_KEY_DIR (--key-dir) "
-            "to a directory outside it, or leave it unset for the default in the user's "
-            "configuration area"
-        )
-    if key_dir == legacy_key_dir(data_dir) and settings.key_dir is None:
-        logger.warning(
-            "the keys are in %s, beside the data directory, where earlier versions put "
-            "them by default; move them to %s (or set FACEWARDEN_KEY_DIR)",
-            key_dir,
-            user_key_dir(data_dir),
-        )
-    elif data.parent in keys.parents:
-        logger.warning(
-            "the key directory %s and the data directory %s are both in %s: a copy "
-            "(backup) of that folder takes the keys along with the data; keep the keys "
-            "elsewhere (FACEWARDEN_KEY_DIR, or unset for the user's configuration area)",
-            key_dir,
-            data_dir,
-            data.parent,
-        )
-
-
-def _open_keyring(key_dir: Path, db: Path, *, create: bool) -> KeyRing:
-    has_data = db.exists() and db.stat().st_size > 0
-    if has_data and not key_dir.exists():
-        raise KeyMaterialError(
-            f"key directory {key_dir} does not exist, but database {db} needs the keys it was "
-            "created with (new keys cannot read it); point --key-dir (FACEWARDEN_KEY_DIR) at "
-            "them or restore them from a backup"
-        )
-    return KeyRing.open(key_dir, create=create)
-
-
-def _context(
-    settings: Settings,
-    store: Store,
-    keyring: KeyRing,
-    clock: Clock,
-    pipeline: Pipeline | None,
-    enroll_pipeline: Pipeline | None,
-    actor: str,
-) -> Context:
-    envelope = Envelope(keyring)
-    chain = AuditChain.from_keyring(keyring)
-    anchor = HeadAnchor(keyring.path, keyring.audit_key)
-    identify = pipeline or _pipeline(settings.mode, settings)
-    enroll = enroll_pipeline or _pipeline(settings.enroll_mode, settings)
-    dim = int(getattr(enroll.embedder, "embedding_dim", 128))
-    fresh = store.get_meta("key_check") is None and store.last_audit() is None
-    if fresh and store.count_subjects() == 0:
-        with store.transaction() as tx:
-            write_key_checks(tx, keyring, envelope)
-    check_keys(store, keyring, envelope, store.location)
-    with store.transaction() as tx:
-        settle_template_key(tx, keyring)
-    reindexed = reindex_id_numbers(store, envelope)
-    protector = TemplateProtector.from_keyring(keyring, dim)
-    embedder = embedder_of(model_key_of(identify))
-    gallery: Gallery
-    if settings.gallery_index == "pgvector":
-        if not isinstance(store, PostgresStore):
-            raise ConfigError(
-                'gallery_index = "pgvector" needs the PostgreSQL store (FACEWARDEN_DATABASE_URL '
-                "or FACEWARDEN_POSTGRES=embedded); with SQLite use exact, ann or auto"
-            )
-        # The database is the index: no template is decrypted at start.
-        gallery = PgVectorGallery(store, dim, embedder)
-    else:
-        gallery = Gallery(dim, embedder, _index_policy(settings))
-        if isinstance(store, PostgresStore):
-            # Without pgvector no template is kept unencrypted (promise 8):
-            # rows an earlier version or an earlier pgvector choice left go now.
-            dropped = store.drop_face_vectors()
-            if dropped:
-                logger.warning(
-                    "removed %d unencrypted template(s) from face_vectors: gallery_index is "
-                    '%r, not "pgvector" (every process of a deployment must use the same one)',
-                    dropped,
-                    settings.gallery_index,
-                )
-    ctx = Context(
-        settings,
-        store,
-        keyring,
-        envelope,
-        chain,
-        protector,
-        clock,
-        identify,
-        enroll,
-        gallery,
-        anchor=anchor,
-    )
-    if fresh:
-        AuditLog(ctx, actor).record("deployment.init")
-    else:
-        _anchor_on_first_use(ctx, anchor, actor)
-    if reindexed:
-        AuditLog(ctx, actor).record("subjects.id_index_migrated", details={"count": reindexed})
-    return ctx
-
-
-def _anchor_on_first_use(ctx: Context, anchor: HeadAnchor, actor: str) -> None:
-    """Give a log kept before signed heads existed (or on a new host) its first anchor.
-
-    Trust on first use, recorded in the log itself: from here on a wipe,
-    truncation or rollback below this head is detected.
-    """
-    try:
-        missing = anchor.read() is None
-    except IntegrityError:
-        return  # a damaged anchor is evidence: audit verify reports it
-    if missing and ctx.store.last_audit() is not None:
-        logger.warning(
-            "no signed audit head in %s yet; anchoring the log as it is now", ctx.keyring.path
-        )
-        AuditLog(ctx, actor).record("audit.anchor")
-
-
-def _index_policy(settings: Settings) -> IndexPolicy:
-    # HNSW indexes are saved (encrypted) beside the SQLite file; with
-    # PostgreSQL, in the data directory of this host.
-    return IndexPolicy(
-        kind=settings.gallery_index,
-        ann_min_size=settings.ann_min_size,
-        cache_dir=settings.data_dir / "index",
-        threads=settings.workers or os.cpu_count() or 1,
-    )
