@@ -16,7 +16,7 @@ import uvicorn
 
 from facewarden.api import create_app
 from facewarden.config import Settings
-from facewarden.service.access import ROLES
+from facewarden.service.roles import ROLES
 from facewarden.service.warden import Warden
 
 FACES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "faces"

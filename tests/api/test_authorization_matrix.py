@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from facewarden.api.schemas_admin import Role
-from facewarden.service.access import ROLES
+from facewarden.service.roles import ROLES
 
 from ._live import KNN, LiveServer
 

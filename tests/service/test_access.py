@@ -16,8 +16,9 @@ from facewarden.errors import (
 )
 from facewarden.privacy import ManualClock
 from facewarden.service import Warden
-from facewarden.service.access import csrf_token_for, expand_roles
+from facewarden.service.credentials import csrf_token_for
 from facewarden.service.ratelimit import FailureLimiter
+from facewarden.service.roles import expand_roles
 
 PASSWORD = "a long enough passphrase"
 
@@ -87,7 +88,7 @@ def test_a_stranger_locks_out_only_themselves_and_their_attempts_are_audited(
     for attempt in ("wrong one", "wrong two", "wrong three"):
         with pytest.raises(AuthenticationError):
             warden.access.login("alice", attempt, client=stranger, limiter=limiter)
-    caplog.set_level(logging.WARNING, logger="facewarden.service.access")
+    caplog.set_level(logging.WARNING, logger="facewarden.service.sign_ins")
     for _ in range(2):  # attempts during the lockout, even with the right password
         with pytest.raises(RateLimitedError):
             warden.access.login("alice", PASSWORD, client=stranger, limiter=limiter)

@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from facewarden.api.errors import UnsupportedMediaError, facewarden_error_response
 from facewarden.api.state import ServerState, current_principal
 from facewarden.errors import AuthenticationError, FacewardenError, PermissionDeniedError
-from facewarden.service.access import ROLES, Principal, expand_roles
+from facewarden.service.roles import ROLES, Principal, expand_roles
 
 __all__ = [
     "CSRF_HEADER",

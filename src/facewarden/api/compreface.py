@@ -47,7 +47,7 @@ from facewarden.api.compreface_schemas import (
 )
 from facewarden.api.state import acting_warden, server
 from facewarden.errors import PermissionDeniedError
-from facewarden.service.access import expand_roles
+from facewarden.service.roles import expand_roles
 
 __all__ = ["MissingPartError", "router"]
 

@@ -13,7 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from facewarden.match.thresholds import DEFAULT_FMR
 from facewarden.privacy.audit import AuditEntry
-from facewarden.service.access import ApiKey, User
+from facewarden.service.access import User
+from facewarden.service.api_keys import ApiKey
 from facewarden.service.watchlists import Watchlist
 
 __all__ = [
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 Role = Literal["admin", "operator", "investigator", "analyst", "auditor"]
-"""The roles of :data:`facewarden.service.access.ROLES` (a test keeps the two equal)."""
+"""The roles of :data:`facewarden.service.roles.ROLES` (a test keeps the two equal)."""
 
 
 class _In(BaseModel):

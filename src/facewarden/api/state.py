@@ -21,11 +21,11 @@ from starlette.routing import BaseRoute
 from facewarden.config import Settings
 from facewarden.errors import AuthenticationError, FacewardenError
 from facewarden.privacy.clock import Clock
-from facewarden.service.access import Principal
 from facewarden.service.crowd import OccupancyAlert
 from facewarden.service.frames import FrameProcessor
 from facewarden.service.ingest import CameraStatus
 from facewarden.service.ratelimit import AuthLimiter
+from facewarden.service.roles import Principal
 from facewarden.service.warden import Warden
 from facewarden.vision.people import PeopleDetector
 

@@ -19,9 +19,9 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from facewarden.service.access import ROLES
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
+from facewarden.service.roles import ROLES
 from facewarden.service.sightings import Sightings
 from facewarden.store.postgres import is_postgres_url
 

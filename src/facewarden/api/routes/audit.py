@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from facewarden.api.auth import allow, require
 from facewarden.api.schemas_admin import AuditEntryOut, AuditListOut, AuditVerifyOut
 from facewarden.api.state import acting_warden
-from facewarden.service.access import Principal
+from facewarden.service.roles import Principal
 from facewarden.service.warden import Warden
 
 __all__ = ["router"]

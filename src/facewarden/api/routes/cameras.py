@@ -45,11 +45,11 @@ from facewarden.api.state import (
 )
 from facewarden.api.uploads import read_upload
 from facewarden.errors import ConflictError, NotFoundError
-from facewarden.service.access import Principal
 from facewarden.service.cameras import Camera
 from facewarden.service.frames import FrameProcessor
 from facewarden.service.ingest import CameraStatus
 from facewarden.service.records import invalid_input
+from facewarden.service.roles import Principal
 from facewarden.service.warden import Warden
 from facewarden.vision.sources import redact_text
 

@@ -32,8 +32,8 @@ from facewarden.api.schemas_desk import (
     WatchlistPatchIn,
 )
 from facewarden.api.state import ServerState, acting_warden, server
-from facewarden.service.access import Principal
 from facewarden.service.cameras import Camera
+from facewarden.service.roles import Principal
 from facewarden.service.warden import Warden
 from facewarden.vision.sources import redact_text
 

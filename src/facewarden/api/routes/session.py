@@ -17,7 +17,8 @@ from facewarden.api.schemas import ErrorOut
 from facewarden.api.schemas_admin import LoginIn, LoginOut, PasswordIn, SessionUserOut
 from facewarden.api.state import acting_warden, current_principal, server
 from facewarden.errors import PermissionDeniedError
-from facewarden.service.access import Principal, csrf_token_for
+from facewarden.service.credentials import csrf_token_for
+from facewarden.service.roles import Principal
 from facewarden.service.warden import Warden
 
 __all__ = ["router"]

@@ -33,8 +33,8 @@ from facewarden.api.schemas_cameras import (
     SightingOut,
 )
 from facewarden.api.state import acting_warden, server
-from facewarden.service.access import Principal
 from facewarden.service.records import invalid_input
+from facewarden.service.roles import Principal
 from facewarden.service.warden import Warden
 
 __all__ = ["router"]

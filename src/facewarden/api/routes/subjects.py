@@ -25,8 +25,8 @@ from facewarden.api.schemas import (
 from facewarden.api.state import acting_warden, image_work
 from facewarden.api.uploads import read_upload
 from facewarden.errors import FacewardenError, NotFoundError
-from facewarden.service.access import Principal
 from facewarden.service.records import FIELD_NAMES, SubjectRecord, invalid_input
+from facewarden.service.roles import Principal
 from facewarden.service.warden import Warden
 
 __all__ = ["router"]
