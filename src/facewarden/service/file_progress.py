@@ -1,8 +1,17 @@
 """How far a camera's video file was processed, and a source that resumes from there.
 
-Kept by the ingest supervisor (:mod:`facewarden.service.supervisor`) in the
-store's meta table, so that a worker taking a camera over resumes its file
-where the last one stopped, with the same time zero.
+A file source's progress (the media position and the wall-clock time its
+time zero maps to) is kept by the ingest supervisor
+(:mod:`facewarden.service.supervisor`) in the store's meta table
+(``camera_progress:<camera id>``) every ``progress_seconds`` of video; a
+worker taking the camera over resumes from there with the same time zero, so
+sightings keep their times, and a file processed to its end is not processed
+again. The few seconds gone over twice do not record visits twice: live
+visits are written every ``progress_seconds`` too, and
+:meth:`~facewarden.service.sightings.Sightings.open_visit` continues a
+stored visit of the same subject at the same camera instead of opening a
+second. (Crowd counts of the minute resumed in are those of the resuming
+worker.)
 """
 
 from __future__ import annotations

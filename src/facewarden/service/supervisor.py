@@ -1,16 +1,9 @@
 """The ingest supervisor: a long-running process's share of the deployment's cameras.
 
 Every ``rebalance_seconds`` an :class:`IngestSupervisor` lists the cameras
-that have a source and decides which of them this process runs:
-
-* on **PostgreSQL** through :class:`~facewarden.store.pg_claims.CameraClaims`
-  (session advisory locks): each live worker keeps to its fair share, no
-  camera is held by two workers at once, and a dead worker's cameras (its
-  locks vanish with its connection) are picked up by the others at their
-  next round;
-* on **SQLite** one host runs every camera: the supervisor holding an
-  exclusive lock on ``<data dir>/ingest.lock`` runs them all, any other
-  idles (and takes over if the first one goes).
+that have a source and decides which of them this process runs: on
+PostgreSQL each live worker keeps to its fair share, on SQLite one host runs
+every camera (:mod:`facewarden.service.camera_claims`).
 
 A camera newly held gets a runner thread (one per camera, isolated: a
 camera that fails never stops the others; a stream that drops reconnects
@@ -19,38 +12,28 @@ to be released is stopped first (its source stopped, its thread joined, its
 visits and progress written) and only then released. A camera whose runner
 ended in an error is retried after ``retry_seconds``.
 
-**Resuming files** (:mod:`facewarden.service.file_progress`). A file
-source's progress (the media position and the wall-clock time its time zero
-maps to) is kept in the store's meta table (``camera_progress:<camera id>``)
-every ``progress_seconds`` of video; a worker taking the camera over resumes
-from there with the same time zero, so sightings keep their times, and a
-file processed to its end is not processed again. The few seconds gone over
-twice do not record visits twice: live visits are written every
-``progress_seconds`` too, and
-:meth:`~facewarden.service.sightings.Sightings.open_visit` continues a stored
-visit of the same subject at the same camera instead of opening a second.
-(Crowd counts of the minute resumed in are those of the resuming worker.)
+**Resuming files**: a file source's progress is kept as it goes, and a
+worker taking the camera over resumes from there (see
+:mod:`facewarden.service.file_progress`).
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from facewarden.errors import FacewardenError
+from facewarden.service.camera_claims import Claims, connect_claims
 from facewarden.service.file_progress import CameraProgress, Resumed
 from facewarden.service.frames import FrameProcessor, FrameResult
 from facewarden.service.ingest import CameraStatus, watch
-from facewarden.store.postgres import is_postgres_url
 from facewarden.vision.people import PeopleDetector
 from facewarden.vision.sources import FileSource, open_source, redact_url
 
@@ -61,8 +44,6 @@ __all__ = ["CameraProgress", "IngestSupervisor", "default_worker_id"]
 
 logger = logging.getLogger(__name__)
 
-LOCK_NAME = "ingest.lock"
-
 # (event, camera id): "claimed" or "released", told as it happens.
 ClaimListener = Callable[[str, str], None]
 
@@ -70,60 +51,6 @@ ClaimListener = Callable[[str, str], None]
 def default_worker_id() -> str:
     """``<host>:<pid>``: unique among the live workers of a deployment."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-# -- who runs which camera -----------------------------------------------------------
-
-
-class _Claims(Protocol):
-    def rebalance(
-        self, cameras: Iterable[str], before_release: Callable[[str], bool] | None = None
-    ) -> frozenset[str]: ...
-
-    def close(self) -> None: ...
-
-
-class _HostLock:
-    """SQLite: the supervisor holding ``<data dir>/ingest.lock`` runs every camera."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fd: int | None = None
-        self._held: frozenset[str] = frozenset()
-
-    def _acquire(self) -> bool:
-        if self._fd is not None:
-            return True
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise FacewardenError(f"cannot open the ingest lock {self.path}: {exc}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            return False
-        self._fd = fd
-        return True
-
-    def rebalance(
-        self, cameras: Iterable[str], before_release: Callable[[str], bool] | None = None
-    ) -> frozenset[str]:
-        wanted = frozenset(cameras)
-        kept = set(self._held & wanted)
-        for camera_id in sorted(self._held - wanted):
-            if before_release is not None and not before_release(camera_id):
-                kept.add(camera_id)
-        self._held = frozenset(kept | wanted) if self._acquire() else frozenset(kept)
-        return self._held
-
-    def close(self) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-        self._held = frozenset()
 
 
 # -- the runners ---------------------------------------------------------------------
@@ -186,7 +113,7 @@ class IngestSupervisor:
         self._people = people
         self._on_claim = on_claim
         self._join = join_seconds
-        self._claims: _Claims | None = None
+        self._claims: Claims | None = None
         self._runners: dict[str, _Runner] = {}
         self._held: frozenset[str] = frozenset()
         self._lock = threading.Lock()
@@ -213,7 +140,7 @@ class IngestSupervisor:
         """
         if self._loop_thread is not None:
             raise FacewardenError("this supervisor was started already")
-        self._claims = self._connect()
+        self._claims = connect_claims(self._warden.settings, self.worker_id)
         try:
             self._round()
         except BaseException:
@@ -262,14 +189,6 @@ class IngestSupervisor:
 
     # -- the loop -------------------------------------------------------------------
 
-    def _connect(self) -> _Claims:
-        url = self._warden.settings.database_url
-        if url is not None and is_postgres_url(url):
-            from facewarden.store.pg_claims import CameraClaims
-
-            return CameraClaims(url, self.worker_id)
-        return _HostLock(self._warden.settings.data_dir / LOCK_NAME)
-
     def _loop(self) -> None:
         while not self._stop.wait(self._period):
             try:
@@ -281,7 +200,7 @@ class IngestSupervisor:
         self.rounds += 1
         if self._claims is None:
             try:
-                self._claims = self._connect()
+                self._claims = connect_claims(self._warden.settings, self.worker_id)
             except FacewardenError as exc:
                 logger.warning("worker %s cannot claim cameras: %s", self.worker_id, exc)
                 return
