@@ -8,10 +8,10 @@ worker taking the camera over resumes from there with the same time zero, so
 sightings keep their times, and a file processed to its end is not processed
 again. The few seconds gone over twice do not record visits twice: live
 visits are written every ``progress_seconds`` too, and
-:meth:`~facewarden.service.sightings.Sightings.open_visit` continues a
-stored visit of the same subject at the same camera instead of opening a
-second. (Crowd counts of the minute resumed in are those of the resuming
-worker.)
+:meth:`~facewarden.service.sighting_visits.SightingVisits.open_visit`
+continues a stored visit of the same subject at the same camera instead of
+opening a second. (Crowd counts of the minute resumed in are those of the
+resuming worker.)
 """
 
 from __future__ import annotations
