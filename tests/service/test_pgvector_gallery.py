@@ -24,7 +24,7 @@ from facewarden.errors import ConfigError, NotFoundError
 from facewarden.privacy import ManualClock
 from facewarden.service import Warden
 from facewarden.service.gallery_pg import PgVectorGallery
-from facewarden.service.recognition import Identification
+from facewarden.service.recognition_results import Identification
 from facewarden.store._pg_embedded import EmbeddedPostgres
 from facewarden.store._pg_vectors import nearest_faces_sql, vector_literal
 from facewarden.store.base import FaceRow, SubjectRow

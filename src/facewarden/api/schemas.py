@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from facewarden.service.recognition import Identification, ProbeFace
+from facewarden.service.recognition_results import Identification, ProbeFace
 from facewarden.service.registry import FaceInfo, Subject, SubjectSummary
 from facewarden.types import Face
 

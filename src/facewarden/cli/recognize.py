@@ -13,7 +13,7 @@ import click
 
 from facewarden.cli._common import IMAGE, deployment_options, echo_json, open_warden
 from facewarden.match.thresholds import FMR_CHOICES
-from facewarden.service.recognition import Identification, Verification
+from facewarden.service.recognition_results import Identification, Verification
 
 __all__ = ["identify", "verify"]
 

@@ -5,11 +5,11 @@ from facewarden.service.enrollment import PreparedFace
 from facewarden.service.faces import FaceEditor
 from facewarden.service.keys import KeyAdmin, KeyStatus, MasterRotation, TemplateRotation
 from facewarden.service.opening import database_path
-from facewarden.service.recognition import (
+from facewarden.service.recognition import Recognition
+from facewarden.service.recognition_results import (
     Candidate,
     Identification,
     ProbeFace,
-    Recognition,
     Verification,
 )
 from facewarden.service.records import FIELD_NAMES, SubjectRecord
