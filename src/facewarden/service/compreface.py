@@ -38,10 +38,14 @@ import numpy as np
 from facewarden.errors import (
     ConflictError,
     NotFoundError,
-    PermissionDeniedError,
 )
 from facewarden.privacy.crypto import WrappedKey
 from facewarden.service.audit import AuditLog
+from facewarden.service.compreface_errors import (
+    EnrollmentDisabledError,
+    SubjectExistsError,
+    SubjectNotFoundError,
+)
 from facewarden.service.context import Context
 from facewarden.service.enrollment import PreparedFace
 from facewarden.service.gallery import open_template
@@ -58,16 +62,7 @@ from facewarden.service.subjects import open_photo, store_faces, subject_row
 from facewarden.service.watchlists import Watchlists
 from facewarden.store.base import AliasRow, Reader, SubjectRow, Transaction, WatchlistRow
 
-__all__ = [
-    "KIND",
-    "CompreFaceCollection",
-    "EnrollmentDisabledError",
-    "Example",
-    "PhotoNotKeptError",
-    "SubjectExistsError",
-    "SubjectNotFoundError",
-    "check_name",
-]
+__all__ = ["KIND", "CompreFaceCollection", "Example", "check_name"]
 
 KIND = "compreface"
 """The alias namespace of CompreFace subject names."""
@@ -78,36 +73,6 @@ _TOKEN_DOMAIN_V1 = b"facewarden/alias/compreface/v1\x00"
 _TOKEN_DOMAIN = b"facewarden/alias/compreface/v2\x00"
 _MAX_NAME = 200
 _VIA: dict[str, object] = {"via": "compreface"}
-
-
-class EnrollmentDisabledError(PermissionDeniedError):
-    """Enrolling through the CompreFace-compatible API is off (no lawful basis configured)."""
-
-    compreface_code = 32  # CompreFace's WRITING_NOT_ALLOWED
-
-
-class SubjectNotFoundError(NotFoundError):
-    """No CompreFace subject has that name."""
-
-    compreface_code = 42  # CompreFace's SUBJECT_NOT_FOUND
-
-    def __init__(self, name: str) -> None:
-        super().__init__(f"Subject {name} not found")
-
-
-class SubjectExistsError(ConflictError):
-    """A CompreFace subject of that name (ignoring case) exists already."""
-
-    compreface_code = 43  # CompreFace's SUBJECT_ALREADY_EXISTS (answered with 400)
-
-    def __init__(self) -> None:
-        super().__init__("Subject already exists")
-
-
-class PhotoNotKeptError(NotFoundError):
-    """The example exists, but its photo is not kept (photos are kept only when configured)."""
-
-    compreface_code = 11  # CompreFace's IMAGE_NOT_FOUND
 
 
 @dataclass(frozen=True)

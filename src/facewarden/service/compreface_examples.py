@@ -15,13 +15,8 @@ import numpy as np
 
 from facewarden.errors import FaceNotFoundError, MultipleFacesError
 from facewarden.service.audit import AuditLog
-from facewarden.service.compreface import (
-    KIND,
-    CompreFaceCollection,
-    Example,
-    PhotoNotKeptError,
-    check_name,
-)
+from facewarden.service.compreface import KIND, CompreFaceCollection, Example, check_name
+from facewarden.service.compreface_errors import PhotoNotKeptError
 from facewarden.service.compreface_faces import NO_FACE, find_faces
 from facewarden.service.context import Context
 from facewarden.service.enrollment import (
