@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from facewarden.service.alert_desk import DeskAlert
+from facewarden.service.alert_desk_results import DeskAlert
 from facewarden.service.cameras import Camera
 from facewarden.service.crowd_report import CrowdBucket
 from facewarden.service.sightings import Sighting

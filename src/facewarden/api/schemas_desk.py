@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from facewarden.api.schemas_cameras import SightingBase, alert_fields
-from facewarden.service.alert_desk import AlertReview, DeskAlert, DeskFigures
+from facewarden.service.alert_desk_results import AlertReview, DeskAlert, DeskFigures
 from facewarden.service.history_requests import HistoryRequestView
 
 __all__ = [

@@ -12,16 +12,17 @@ holds any (``sightings.alerts``, counts only), an alert shown with its subject's
 name (``alert.show``), each photo viewed (``alert.photo``), and each
 decision (``alert.acknowledge``, ``alert.dismiss``; the note typed with it
 is sealed with the subject's data key). :meth:`AlertDesk.figures` gives the
-desk's counts, which name no one and are not audited.
+desk's counts, which name no one and are not audited. What the desk answers
+is :mod:`facewarden.service.alert_desk_results`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from facewarden.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from facewarden.service.alert_desk_results import AlertReview, DeskAlert, DeskFigures
 from facewarden.service.audit import AuditLog
 from facewarden.service.cameras import resolve_camera
 from facewarden.service.context import Context
@@ -34,15 +35,7 @@ from facewarden.store.base import Reader
 from facewarden.store.cameras import SightingRow
 from facewarden.store.desk import ALERT_DECISIONS, AlertDecisionRow
 
-__all__ = [
-    "DEFAULT_SEVERITY",
-    "PHOTOS",
-    "SEVERITIES",
-    "AlertDesk",
-    "DeskAlert",
-    "DeskFigures",
-    "thumbnail",
-]
+__all__ = ["DEFAULT_SEVERITY", "PHOTOS", "SEVERITIES", "AlertDesk", "thumbnail"]
 
 SEVERITIES = ("alarm", "alert", "log")
 """How loud a watchlist's alerts are: a persistent alarm with sound, a toast, the list only."""
@@ -52,59 +45,6 @@ PHOTOS = ("captured", "enrolled")
 _DESK_ROLES = frozenset({"admin", "operator"})
 _SEVERITY_KEY = "alert_severity:"
 _NOTE_LIMIT = 500
-
-
-@dataclass(frozen=True)
-class DeskAlert:
-    """One alert at the desk: the sighting, how loud, and what was decided (no name)."""
-
-    sighting: Sighting
-    severity: str
-    decision: str | None = None
-    decided_by: str | None = None
-    decided_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class AlertReview:
-    """An alert opened for review: who it names and what there is to look at.
-
-    Attributes:
-        alert: the alert.
-        full_name: the subject's name.
-        watchlist_name: the watchlist matched against.
-        camera_name: where.
-        camera_location: the camera's location label.
-        has_captured: a captured face crop is kept (the camera keeps thumbnails).
-        has_enrolled: an enrollment photo is kept.
-        note: the note typed with the decision, if any.
-    """
-
-    alert: DeskAlert
-    full_name: str | None
-    watchlist_name: str
-    camera_name: str
-    camera_location: str
-    has_captured: bool
-    has_enrolled: bool
-    note: str | None
-
-
-@dataclass(frozen=True)
-class DeskFigures:
-    """The desk's counts: numbers only, naming no one (not audited).
-
-    Attributes:
-        open_alerts: undecided alerts in the live window, by severity.
-        alerts: every alert in the live window.
-        sightings_today: sightings first seen since midnight UTC.
-        window_minutes: the live window.
-    """
-
-    open_alerts: dict[str, int]
-    alerts: int
-    sightings_today: int
-    window_minutes: int
 
 
 class AlertDesk:
