@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import glob
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -31,16 +30,22 @@ from facewarden.service.frames import video_pipeline
 from facewarden.types import Box
 from facewarden.vision.people import PeopleDetector, count_people
 from facewarden.vision.pipeline import MODES
+from vision._boxes import annotated_images
+
+
+def _face_boxes(faces_dir: Path) -> dict[Path, list[Box]]:
+    """dlib's annotated face boxes of its 9 group photos."""
+    root = faces_dir / "dlib" / "examples" / "faces"
+    return {
+        root / name: boxes
+        for xml in ("training.xml", "testing.xml")
+        for name, boxes in annotated_images(root / xml).items()
+    }
 
 
 def _annotated(faces_dir: Path) -> dict[Path, int]:
-    root = faces_dir / "dlib" / "examples" / "faces"
-    counts: dict[Path, int] = {}
-    for name in ("training.xml", "testing.xml"):
-        for image in ET.parse(root / name).getroot().iter("image"):
-            boxes = [b for b in image.iter("box") if b.get("ignore") != "1"]
-            counts[root / str(image.get("file"))] = len(boxes)
-    counts[root / "bald_guys.jpg"] = 24
+    counts = {path: len(boxes) for path, boxes in _face_boxes(faces_dir).items()}
+    counts[faces_dir / "dlib" / "examples" / "faces" / "bald_guys.jpg"] = 24
     return counts
 
 
@@ -90,25 +95,6 @@ def test_the_people_detector_rarely_fires_on_photos_without_standing_people(
     false_bodies = sum(len(PeopleDetector().detect(i)) for i in images)
     print(f"\nfalse body detections: {false_bodies} on {len(images)} photos")
     assert false_bodies <= 3
-
-
-def _face_boxes(faces_dir: Path) -> dict[Path, list[Box]]:
-    """dlib's annotated face boxes of its 9 group photos."""
-    root = faces_dir / "dlib" / "examples" / "faces"
-    boxes: dict[Path, list[Box]] = {}
-    for name in ("training.xml", "testing.xml"):
-        for image in ET.parse(root / name).getroot().iter("image"):
-            boxes[root / str(image.get("file"))] = [
-                Box(
-                    int(b.get("left", 0)),
-                    int(b.get("top", 0)),
-                    int(b.get("left", 0)) + int(b.get("width", 0)),
-                    int(b.get("top", 0)) + int(b.get("height", 0)),
-                )
-                for b in image.iter("box")
-                if b.get("ignore") != "1"
-            ]
-    return boxes
 
 
 def _hide(image: np.ndarray, boxes: list[Box], margin: float = 0.35) -> np.ndarray:

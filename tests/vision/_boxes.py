@@ -8,21 +8,29 @@ from pathlib import Path
 from facewarden.types import Box
 
 
+def annotated_images(xml_path: Path) -> dict[str, list[Box]]:
+    """Every image of a dlib imglab XML file with its boxes as xyxy (ignored ones left out)."""
+    return {
+        str(image.get("file")): [
+            Box(
+                float(b.get("left", 0)),
+                float(b.get("top", 0)),
+                float(b.get("left", 0)) + float(b.get("width", 0)),
+                float(b.get("top", 0)) + float(b.get("height", 0)),
+            )
+            for b in image.iter("box")
+            if b.get("ignore") != "1"
+        ]
+        for image in ET.parse(xml_path).getroot().iter("image")
+    }
+
+
 def annotated_boxes(xml_path: Path, image_name: str) -> list[Box]:
     """The boxes of one image in a dlib imglab XML file, as xyxy."""
-    for image in ET.parse(xml_path).getroot().iter("image"):
-        if image.get("file") == image_name:
-            return [
-                Box(
-                    float(b.get("left", 0)),
-                    float(b.get("top", 0)),
-                    float(b.get("left", 0)) + float(b.get("width", 0)),
-                    float(b.get("top", 0)) + float(b.get("height", 0)),
-                )
-                for b in image.iter("box")
-                if b.get("ignore") != "1"
-            ]
-    raise AssertionError(f"{image_name} not in {xml_path}")
+    boxes = annotated_images(xml_path).get(image_name)
+    if boxes is None:
+        raise AssertionError(f"{image_name} not in {xml_path}")
+    return boxes
 
 
 def match_boxes(found: list[Box], truth: list[Box], min_iou: float = 0.3) -> tuple[int, int]:
