@@ -227,6 +227,9 @@ class _Recording:
     def reset(self) -> None:  # the frame processor's first frame is searched whole
         self.inner.reset()  # type: ignore[attr-defined]
 
+    def expect(self, faces: list[tuple[_Xyxy, float]]) -> None:  # where tracks lost faces
+        self.inner.expect(faces)  # type: ignore[attr-defined]
+
     def detect(self, image: np.ndarray) -> list:  # type: ignore[type-arg]
         faces = self.inner.detect(image)  # type: ignore[attr-defined]
         self.boxes.append([f.box.as_tuple() for f in faces])

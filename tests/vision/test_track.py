@@ -185,3 +185,16 @@ def test_tracks_per_camera_are_bounded_the_longest_missed_end_first() -> None:
 def test_bad_settings_are_refused(options: dict[str, float], problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         Tracker(**options)  # type: ignore[arg-type]
+
+
+def test_missing_says_where_the_faces_of_tracks_missed_should_be_now() -> None:
+    tracker = Tracker()
+    track = tracker.update([_face(100, 100, size=40, person=None)], 0.0).born[0]
+    tracker.update([_face(160, 100, size=40, person=None)], 0.2)  # 300 px/s
+    assert tracker.missing(0.4) == []  # detected in the last frame: the detector follows it
+    tracker.update([], 0.4)
+    ((box, reach),) = tracker.missing(0.6)
+    assert box.as_tuple() == pytest.approx((280, 100, 320, 140))  # 0.4 s on at 300 px/s
+    assert 0.75 < reach < 0.75 + 12 * 0.4
+    assert track.missed == 1
+    assert tracker.missing(1.5, within=1.0) == []  # lost too long: left to the keyframes

@@ -95,3 +95,24 @@ def test_pyramid_levels_made_from_larger_levels_find_the_same_faces(faces_dir: P
 
 def _boxes_xyxy(boxes: np.ndarray) -> np.ndarray:  # type: ignore[type-arg]
     return np.array(sorted(map(tuple, boxes.tolist())))
+
+
+def test_a_face_missed_once_is_looked_for_where_it_is_expected(faces_dir: Path) -> None:
+    # A face hidden in one frame is not among the last frame's faces: the frames
+    # between keyframes would not look for it again until the next keyframe,
+    # unless told where it should be (the camera path's tracker knows).
+    frame = imaging.decode(faces_dir / "dlib" / "examples" / "faces" / "2008_002470.jpg")
+    results = []
+    for told in (False, True):
+        detector = KeyframeDetector(MtcnnDetector(), every=4)
+        key = detector.detect(frame)  # keyframe
+        hidden = max(key, key=lambda f: f.box.area).box
+        covered = frame.copy()
+        covered[int(hidden.y_min) : int(hidden.y_max), int(hidden.x_min) : int(hidden.x_max)] = 127
+        assert len(detector.detect(covered)) == len(key) - 1  # passing behind someone
+        if told:
+            detector.expect([(hidden.as_tuple(), 0.75)])
+        again = detector.detect(frame)
+        results.append(any(f.box.iou(hidden) > 0.5 for f in again))
+        assert len(again) == len(key) - 1 + results[-1]
+    assert results == [False, True]

@@ -208,6 +208,7 @@ class FrameProcessor:
             self._pipeline = video_pipeline(self._warden.pipeline, width, height)
         if self._t0 is None:
             self._t0 = when
+        now = (when - self._t0).total_seconds()
         if self._last is None or abs(when - self._last) > _REGIONS_MAX_GAP:
             # This processor's first frame (the detector may have seen others), or
             # frames far apart (a pushed still now and then, a stalled source): the
@@ -215,8 +216,13 @@ class FrameProcessor:
             reset = getattr(self._pipeline.detector, "reset", None)
             if callable(reset):
                 reset()
+        else:
+            # Faces the last frame missed (half hidden, passing someone) are looked
+            # for where their tracks say they went, not only at the next keyframe.
+            expect = getattr(self._pipeline.detector, "expect", None)
+            if callable(expect):
+                expect([(box.as_tuple(), reach) for box, reach in self.tracker.missing(now)])
         self._last = when
-        now = (when - self._t0).total_seconds()
         faces = self._pipeline.run(frame, embed=lambda face: self.wants_embedding(face, now))
         update = self.tracker.update(faces, now, (width, height))
         for track in update.ended:

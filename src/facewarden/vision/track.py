@@ -294,6 +294,33 @@ class Tracker:
         order = np.argsort(costs, kind="stable")
         return [self._tracks[i] for i in order if np.isfinite(costs[i])]
 
+    def missing(self, when: float, within: float = 1.0) -> list[tuple[Box, float]]:
+        """Where the faces of tracks not detected in the last frame should be at ``when``.
+
+        For each live track missed for at most ``within`` seconds: its box moved
+        to the predicted centre, and how far around it (in face sizes) its face
+        may be (the gate it would be linked within). A detector that searches
+        only where faces were last seen is given these to look again.
+        """
+        out = []
+        for track in self._tracks:
+            if not track.missed or when - track.last_seen > within:
+                continue
+            box = track.box
+            (cx, cy), (px, py) = box.center, track.predicted_center(when)
+            moved = Box(
+                box.x_min + px - cx, box.y_min + py - cy, box.x_max + px - cx, box.y_max + py - cy
+            )
+            dt = max(0.0, when - track.last_seen)
+            size = (box.width * box.height) ** 0.5
+            if track.velocity is None:
+                reach = self.max_speed * dt
+            else:
+                speed = float(np.hypot(*track.velocity)) * dt / size
+                reach = min(self.max_speed * dt, 0.5 * speed + self.max_turn * dt)
+            out.append((moved, _BASE_GATE + reach))
+        return out
+
     def end_all(self) -> tuple[Track, ...]:
         """End every live track (the source finished); returns them."""
         ended, self._tracks = tuple(self._tracks), []

@@ -13,7 +13,10 @@ region frame costs about a fifth of a keyframe on ``benchmarks/video.py``;
 with none, nothing; in a crowd whose regions would outweigh the frame, the
 frame is searched whole). Someone entering the view is found at the next
 keyframe, at most ``every - 1`` frames later, whatever the scene. The
-tracker (:mod:`facewarden.vision.track`) follows the faces either way.
+tracker (:mod:`facewarden.vision.track`) follows the faces either way, and
+tells the detector (:meth:`KeyframeDetector.expect`) where the faces it
+lost should be: a face half hidden in one frame is looked for again in the
+next, not only at the next keyframe.
 
 Stateful (the faces of the last frame): one instance per camera, fed frames
 in time order, as :class:`~facewarden.service.frames.FrameProcessor` does.
@@ -79,6 +82,7 @@ class KeyframeDetector:
     _frames: int = field(default=0, init=False)
     _last: list[_Xyxy] = field(default_factory=list, init=False)
     _motion: list[tuple[float, float] | None] = field(default_factory=list, init=False)
+    _expected: list[tuple[_Xyxy, float]] = field(default_factory=list, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -96,8 +100,20 @@ class KeyframeDetector:
     def reset(self) -> None:
         """Search the next frame whole: the scene may have changed (frames far apart)."""
         with self._lock:
-            self._last, self._motion = [], []
+            self._last, self._motion, self._expected = [], [], []
             self._frames = 0  # the next frame is a keyframe
+
+    def expect(self, faces: list[tuple[_Xyxy, float]]) -> None:
+        """Faces the next frame should hold that the last one did not show: search there too.
+
+        Each is a box (``xyxy``, where the face should be now) and how far
+        around it to look, in face sizes (capped at ``margin``). A tracker
+        knows them: a face half hidden or missed in one frame is not among the
+        last frame's faces, and would otherwise wait for the next keyframe.
+        Used by the next frame only (ignored if it is a keyframe).
+        """
+        with self._lock:
+            self._expected = [(box, max(0.0, reach)) for box, reach in faces]
 
     def detect(self, image: RGBImage) -> list[Face]:
         """Faces in this frame (H, W, 3 uint8 RGB), best score first."""
@@ -108,6 +124,7 @@ class KeyframeDetector:
                 boxes, scores = self.detector.boxes(image)
             else:  # no faces to follow: nothing to search until the next keyframe
                 boxes, scores = self._regions(image)
+            self._expected = []
             found: list[_Xyxy] = [(float(a), float(b), float(c), float(d)) for a, b, c, d in boxes]
             self._motion = _motions(self._last, found, self.margin + 0.5)
             self._last = found
@@ -125,6 +142,14 @@ class KeyframeDetector:
                 reach = size * (self.tracked_margin + 0.5)
             left, top = max(0, int(cx - reach)), max(0, int(cy - reach))
             right, bottom = min(width, int(cx + reach) + 1), min(height, int(cy + reach) + 1)
+            if right - left >= 12 and bottom - top >= 12:
+                regions.append(_Region(left, top, right, bottom, _CELL_FACE / size))
+        for (x1, y1, x2, y2), reach in self._expected:
+            size = max(x2 - x1, y2 - y1)
+            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+            half = size * (min(reach, self.margin) + 0.5)
+            left, top = max(0, int(cx - half)), max(0, int(cy - half))
+            right, bottom = min(width, int(cx + half) + 1), min(height, int(cy + half) + 1)
             if right - left >= 12 and bottom - top >= 12:
                 regions.append(_Region(left, top, right, bottom, _CELL_FACE / size))
         if not regions:
