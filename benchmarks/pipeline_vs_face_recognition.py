@@ -27,8 +27,13 @@ face_recognition runs exactly as its README shows, in one process:
 ``face_recognition.face_encodings(face_recognition.load_image_file(path))``
 (HOG, upsampled once, 5-point landmarks, one jitter). Its boxes are taken
 with ``face_locations`` first and handed to ``face_encodings``, which is the
-same work ``face_encodings(image)`` does internally. facewarden runs
-``run_batch(Pipeline.from_mode(mode), paths)`` on all cores, embeddings included.
+same work ``face_encodings(image)`` does internally: it embeds every face
+it finds. facewarden runs ``run_batch(Pipeline.from_mode(mode), paths,
+embed=is_usable)`` on all cores, as identification runs the pipeline: it
+embeds every face fit for recognition (the faces it could match) and reports
+the others with their reasons (too small, blurred, dark, turned) without
+embedding them; ``--embed-all`` embeds every face it finds instead. The table
+says how many faces each system embedded.
 
 The machine's load average is printed before and after: the wall-clock
 ratios only mean something when it stays below the number of cores.
@@ -39,6 +44,7 @@ Run::
     .venv/bin/python benchmarks/pipeline_vs_face_recognition.py --limit 100  # quick check
     .venv/bin/python benchmarks/pipeline_vs_face_recognition.py --modes fast --workers 2
     .venv/bin/python benchmarks/pipeline_vs_face_recognition.py --one-view  # + fast without mirror
+    .venv/bin/python benchmarks/pipeline_vs_face_recognition.py --embed-all # every face embedded
 
 Where the time goes inside one mode: ``benchmarks/pipeline_stages.py``.
 """
@@ -74,6 +80,7 @@ class Run:
     seconds: float = 0.0
     cpu_seconds: float = 0.0
     boxes: list[list[BoxXYXY]] = field(default_factory=list)  # per image, xyxy pixels
+    embedded: int = 0  # faces embedded
 
     @property
     def faces(self) -> int:
@@ -159,23 +166,28 @@ def run_face_recognition(paths: list[Path]) -> Run:
         face_recognition.face_encodings(image, known_face_locations=locations)
         # css (top, right, bottom, left), right and bottom inclusive, to xyxy.
         run.boxes.append([(lf, tp, rt + 1, bt + 1) for tp, rt, bt, lf in locations])
+        run.embedded += len(locations)
     run.seconds = time.perf_counter() - start
     run.cpu_seconds = cpu_seconds() - cpu_start
     return run
 
 
-def run_facewarden(paths: list[Path], mode: str, workers: int, *, one_view: bool = False) -> Run:
-    from facewarden.vision.pipeline import Pipeline, run_batch
+def run_facewarden(
+    paths: list[Path], mode: str, workers: int, *, one_view: bool = False, embed_all: bool = False
+) -> Run:
+    from facewarden.vision.pipeline import Pipeline, is_usable, run_batch
 
     pipeline = Pipeline.from_mode(mode)
     if one_view:  # a reference point, not a mode: the mirror's embedding left out
         pipeline = dataclasses.replace(pipeline, mirror=False, jitters=0)
     run = Run(f"facewarden {mode}" + (", one view" if one_view else ""), processes=workers)
     start, cpu_start = time.perf_counter(), cpu_seconds()
-    for item in run_batch(pipeline, [str(p) for p in paths], workers=workers):
+    embed = True if embed_all else is_usable
+    for item in run_batch(pipeline, [str(p) for p in paths], workers=workers, embed=embed):
         if item.error is not None:
             print(f"  {item.name}: {item.error.message}", file=sys.stderr)
         run.boxes.append([face.box.as_tuple() for face in item.faces])
+        run.embedded += sum(face.embedding is not None for face in item.faces)
     run.seconds = time.perf_counter() - start
     run.cpu_seconds = cpu_seconds() - cpu_start  # the pool has joined its workers by now
     return run
@@ -187,7 +199,7 @@ def report(
     n_truth = sum(len(b) for b in truth.values())
     header = (
         f"{'system':<34} {'procs':>5} {'wall s':>7} {'images/s':>8} {'faces/s':>7} "
-        f"{'cpu s':>7} {'img/cpu-s':>9} {'faces':>5} {'no face':>7} {'recall':>12}"
+        f"{'cpu s':>7} {'img/cpu-s':>9} {'faces':>5} {'embedded':>8} {'no face':>7} {'recall':>12}"
     )
     print(header)
     print("-" * len(header))
@@ -198,7 +210,7 @@ def report(
             f"{run.name:<34} {run.processes:>5} {run.seconds:>7.1f} "
             f"{len(paths) / run.seconds:>8.2f} {run.faces / run.seconds:>7.2f} "
             f"{run.cpu_seconds:>7.1f} {len(paths) / run.cpu_seconds:>9.2f} {run.faces:>5} "
-            f"{empty:>7} {found:>3}/{n_truth} {found / n_truth:>4.0%}"
+            f"{run.embedded:>8} {empty:>7} {found:>3}/{n_truth} {found / n_truth:>4.0%}"
         )
     print()
     baseline = runs[0]
@@ -234,6 +246,11 @@ def main() -> None:
     )
     parser.add_argument("--bald-guys", action="store_true", help="add dlib's 24-face collage")
     parser.add_argument(
+        "--embed-all",
+        action="store_true",
+        help="facewarden embeds every face it finds, not only those fit for recognition",
+    )
+    parser.add_argument(
         "--one-view",
         action="store_true",
         help="also run fast mode with one embedding per face (no mirror): a reference point",
@@ -257,9 +274,14 @@ def main() -> None:
         + f"; {cores} cores; load average before: {os.getloadavg()[0]:.2f}"
     )
     runs = [run_face_recognition(paths)]
-    runs += [run_facewarden(paths, mode.strip(), args.workers) for mode in args.modes.split(",")]
+    runs += [
+        run_facewarden(paths, mode.strip(), args.workers, embed_all=args.embed_all)
+        for mode in args.modes.split(",")
+    ]
     if args.one_view:
-        runs.append(run_facewarden(paths, "fast", args.workers, one_view=True))
+        runs.append(
+            run_facewarden(paths, "fast", args.workers, one_view=True, embed_all=args.embed_all)
+        )
     print(f"load average after: {os.getloadavg()[0]:.2f}\n")
     report(runs, paths, len(lfw), truth)
 

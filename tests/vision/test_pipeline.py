@@ -16,7 +16,7 @@ from facewarden.match.thresholds import threshold_for
 from facewarden.types import Face
 from facewarden.vision.align import align, mirror
 from facewarden.vision.detect import Detector
-from facewarden.vision.pipeline import Pipeline, _groups, central_face, run_batch
+from facewarden.vision.pipeline import Pipeline, _groups, central_face, is_usable, run_batch
 
 SAME_PERSON = [
     ("obama.jpg", "obama2.jpg"),
@@ -98,6 +98,26 @@ def test_small_faces_are_reported_unusable_with_a_reason(faces_dir: Path) -> Non
     for face in small:
         assert not face.usable
         assert any("below the 40 px minimum" in r for r in face.quality.reasons)
+
+
+def test_is_usable_embeds_the_usable_faces_only_in_workers_too(faces_dir: Path) -> None:
+    # A group photo whose faces straddle the 40 px minimum (2 of its 8 pass).
+    path = faces_dir / "dlib" / "examples" / "faces" / "2007_007763.jpg"
+    image = imaging.decode(path)
+    pipeline = Pipeline.from_mode("fast")
+    faces = pipeline.run(image, embed=is_usable)
+    unusable = [f for f in faces if not f.usable]
+    assert unusable and len(unusable) < len(faces)
+    for face in faces:
+        assert (face.embedding is not None) == face.usable
+        assert face.usable or (face.quality is not None and face.quality.reasons)
+    everything = pipeline.run(image)
+    for chosen, every in zip(faces, everything, strict=True):
+        if chosen.embedding is not None:  # the same vector as when every face is embedded
+            np.testing.assert_array_equal(chosen.embedding, every.require_embedding())
+    # The predicate reaches the worker processes (by name: it is a module-level function).
+    (item,) = run_batch(pipeline, [path], workers=2, embed=is_usable)
+    assert [f.embedding is not None for f in item.faces] == [f.usable for f in faces]
 
 
 def test_central_face_prefers_the_subject_over_a_bystander(faces_dir: Path) -> None:

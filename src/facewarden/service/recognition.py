@@ -30,7 +30,7 @@ from facewarden.service.records import invalid_input
 from facewarden.service.watchlists import comparison_threshold, resolve_watchlist
 from facewarden.store.base import Reader
 from facewarden.types import Face
-from facewarden.vision.pipeline import Pipeline, central_face
+from facewarden.vision.pipeline import Pipeline, central_face, is_usable
 
 __all__ = ["Recognition"]
 
@@ -68,7 +68,7 @@ class Recognition:
         resolve_watchlist(self._ctx.store, watchlist)  # fail fast, before the pipeline
         pixels = self._ctx.pipeline.decode(image, name=_label(image))
         return self.identify_faces(
-            self._ctx.pipeline.run(pixels),
+            self._ctx.pipeline.run(pixels, embed=is_usable),  # only usable faces are matched
             watchlist,
             top_k=top_k,
             include_names=include_names,

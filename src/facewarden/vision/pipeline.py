@@ -59,13 +59,36 @@ from facewarden.vision.landmarks import fit_landmarks
 from facewarden.vision.onnx_embed import OnnxResnetEmbedder
 from facewarden.vision.quality import QualityPolicy, assess
 
-__all__ = ["MAX_JITTERS", "MODES", "BatchItem", "Mode", "Pipeline", "central_face", "run_batch"]
+__all__ = [
+    "MAX_JITTERS",
+    "MODES",
+    "BatchItem",
+    "Embed",
+    "Mode",
+    "Pipeline",
+    "central_face",
+    "is_usable",
+    "run_batch",
+]
 
 logger = logging.getLogger(__name__)
 
 RGBImage = npt.NDArray[np.uint8]
 Mode = Literal["fast", "accurate"]
 Source = str | os.PathLike[str] | bytes | RGBImage
+#: Which faces to embed: all (True), none (False), or those a predicate chooses.
+Embed = bool | Callable[[Face], bool]
+
+
+def is_usable(face: Face) -> bool:
+    """An ``embed`` predicate: only the faces fit for recognition.
+
+    Identification matches nothing else (an unusable face is reported with
+    its reasons), so embedding the others would be wasted: two ResNet views
+    each in ``fast`` mode, ten in ``accurate``. A module-level function, so
+    that :func:`run_batch` can hand it to its worker processes.
+    """
+    return face.usable
 
 
 @dataclass(frozen=True)
@@ -127,21 +150,19 @@ class Pipeline:
         """Decode ``source`` safely with this pipeline's limits."""
         return imaging.decode(source, limits=self.limits, name=name)
 
-    def run(self, image: RGBImage, *, embed: bool | Callable[[Face], bool] = True) -> list[Face]:
+    def run(self, image: RGBImage, *, embed: Embed = True) -> list[Face]:
         """Every face in ``image`` with its quality and its embedding.
 
         Args:
             image: the RGB image.
             embed: embed every face (True), none (False), or those a predicate
                 chooses: it is given each face with its quality verdict (a camera
-                embeds only the faces its tracks need: embeddings are most of a
-                frame's cost).
+                embeds only the faces its tracks need, identification only the
+                usable ones, :func:`is_usable`: embeddings are most of the cost).
         """
         return self.run_many([image], embed=embed)[0]
 
-    def run_many(
-        self, images: Iterable[RGBImage], *, embed: bool | Callable[[Face], bool] = True
-    ) -> list[list[Face]]:
+    def run_many(self, images: Iterable[RGBImage], *, embed: Embed = True) -> list[list[Face]]:
         """The faces of each image, as :meth:`run` finds them, embedded in one batch.
 
         The same faces and embeddings as :meth:`run` on each image (ONNX
@@ -351,7 +372,7 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
-def _process(pipeline: Pipeline, index: int, source: Source, embed: bool) -> BatchItem:
+def _process(pipeline: Pipeline, index: int, source: Source, embed: Embed) -> BatchItem:
     name = _name(index, source)
     try:
         image = pipeline.decode(source, name=name)
@@ -366,7 +387,7 @@ def _process(pipeline: Pipeline, index: int, source: Source, embed: bool) -> Bat
     return BatchItem(index, name, faces, image_shape=image.shape)
 
 
-def _process_chunk(pipeline: Pipeline, chunk: list[tuple[int, Source, bool]]) -> list[BatchItem]:
+def _process_chunk(pipeline: Pipeline, chunk: list[tuple[int, Source, Embed]]) -> list[BatchItem]:
     """:func:`_process` on each input of ``chunk``, with one embedding batch for all of them.
 
     Images are decoded one at a time as detection reaches them (only their
@@ -402,7 +423,7 @@ def _name(index: int, source: Source) -> str:
     return str(source) if isinstance(source, str | os.PathLike) else f"#{index}"
 
 
-def _work(chunk: list[tuple[int, Source, bool]]) -> list[BatchItem]:
+def _work(chunk: list[tuple[int, Source, Embed]]) -> list[BatchItem]:
     if _worker_pipeline is None:
         raise RuntimeError("batch worker used before its initializer ran")
     return _process_chunk(_worker_pipeline, chunk)
@@ -413,7 +434,7 @@ def run_batch(
     sources: Iterable[Source],
     *,
     workers: int | None = None,
-    embed: bool = True,
+    embed: Embed = True,
     chunksize: int = 4,
 ) -> Iterator[BatchItem]:
     """Run ``pipeline`` over many images, in input order, using every core.
@@ -426,7 +447,9 @@ def run_batch(
         pipeline: what to run on each image.
         sources: paths, bytes or RGB arrays.
         workers: processes to use; ``None`` means one per available core, 1 runs in-process.
-        embed: compute embeddings (False: detection and quality only).
+        embed: embed every face (True), none (False: detection and quality
+            only), or those a module-level predicate chooses (it goes to the
+            worker processes by name), such as :func:`is_usable`.
         chunksize: inputs handed to a worker at a time.
     """
     if workers is None:
@@ -459,8 +482,8 @@ def run_batch(
 
 
 def _chunks(
-    tasks: Iterable[tuple[int, Source, bool]], size: int
-) -> Iterator[list[tuple[int, Source, bool]]]:
+    tasks: Iterable[tuple[int, Source, Embed]], size: int
+) -> Iterator[list[tuple[int, Source, Embed]]]:
     iterator = iter(tasks)
     while chunk := list(itertools.islice(iterator, size)):
         yield chunk
