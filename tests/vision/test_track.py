@@ -198,3 +198,20 @@ def test_missing_says_where_the_faces_of_tracks_missed_should_be_now() -> None:
     assert 0.75 < reach < 0.75 + 12 * 0.4
     assert track.missed == 1
     assert tracker.missing(1.5, within=1.0) == []  # lost too long: left to the keyframes
+
+
+def test_a_moving_tracks_prediction_beats_the_wide_reach_of_a_track_seen_once() -> None:
+    # A walker followed for two frames, and a face seen once nearby (someone
+    # standing, or a false face): the walker's next face, a little off its
+    # prediction, is nearer the new track as a share of that track's wide gate,
+    # yet far likelier where the walker's motion put it.
+    tracker = Tracker()
+    walker = tracker.update([_face(100, 100, size=40, person=None)], 0.0).born[0]
+    both = [_face(140, 100, size=40, person=None), _face(230, 160, size=40, person=None)]
+    (other,) = tracker.update(both, 0.2).born  # the walker at 200 px/s, someone new
+    # 0.7 widths off the walker's prediction (its gate: 1.65), 1.25 from the
+    # other's last place (its gate: 3.15, as far as anyone walks in 0.2 s).
+    face = _face(200, 120, size=40, person=None)
+    assert tracker.candidates(face, 0.4) == [walker, other]
+    tracker.update([face], 0.4)
+    assert walker.hits == 3 and other.missed == 1

@@ -9,8 +9,9 @@ across a CCTV view moves 1.5 to 2 of its own widths between two frames
 (a face is about 16 cm wide; people walk at 1 to 1.6 m/s), so the box of one
 frame and the next do not overlap at all, and a face of 24 to 40 px carries
 no embedding to link them by appearance (too small to identify). Linking by
-IoU split every such face into a new track per frame: a crowd counted many
-times over, dwell times of zero.
+IoU made every such face a new track in every frame: tracks of one detection,
+which the crowd counters drop as noise, so such people went uncounted and
+their dwell times were zero.
 
 So a detection is linked by where the track should be at the frame's time:
 its last centre moved on at its velocity (a smoothed pixels-per-second
@@ -24,7 +25,8 @@ the detector skipped) is found again where it went. Faces of very different
 sizes are never linked. Where both faces were embedded, a clear mismatch
 vetoes a link (someone else stepped in) and a good match prefers it; a clear
 match also links a face that jumped beyond the gate (a low frame rate).
-Pairs are taken cheapest first, each track and each face at most once.
+Pairs are taken likeliest first, each track and each face at most once: a
+moving track's prediction, narrow, beats the wide reach of a track seen once.
 
 Bounded: a track holds its latest face, its best face, a running mean
 embedding and a velocity; at most ``max_tracks`` live at once (beyond, the
@@ -46,6 +48,9 @@ __all__ = ["Track", "TrackUpdate", "Tracker", "face_score"]
 # Detected boxes wobble by a fraction of their size from frame to frame: every gate
 # reaches at least this far (in face sizes) around the prediction.
 _BASE_GATE = 0.75
+# Links by appearance beyond every gate come after every link by position (whose
+# cost stays under 0.5 * (gate / spread)^2 + ln(gate): a few hundred at most).
+_JUMP_COST = 1e4
 # How much a newly measured velocity counts against the smoothed one.
 _VELOCITY_WEIGHT = 0.6
 
@@ -182,7 +187,8 @@ class Tracker:
             predicted path: a track with a velocity is looked for within this
             (times the time elapsed), plus its own predicted move (it may stop).
         max_growth: the largest ratio of sizes between a track's face and a face it
-            is linked with (a face comes closer or goes away slowly).
+            is linked with (a face comes closer or goes away slowly, but a box
+            half hidden behind something is smaller than the face).
         min_similarity: the least embedding similarity that links a face to a track
             beyond the gates (a jump: a low frame rate, a long occlusion).
         max_jump: how far (in face widths) such a jump may reach.
@@ -290,7 +296,7 @@ class Tracker:
         """
         if not self._tracks:
             return []
-        costs = self._gated_distances([face], when)[:, 0]
+        costs = self._position_costs([face], when)[:, 0]
         order = np.argsort(costs, kind="stable")
         return [self._tracks[i] for i in order if np.isfinite(costs[i])]
 
@@ -326,9 +332,9 @@ class Tracker:
         ended, self._tracks = tuple(self._tracks), []
         return ended
 
-    def _gated_distances(self, faces: list[Face], when: float) -> FloatArray:
-        """(tracks, faces): how far each face lies from each track's prediction,
-        as a share of the track's gate (inf: outside it, or sizes too unlike).
+    def _position_costs(self, faces: list[Face], when: float) -> FloatArray:
+        """(tracks, faces): the cost of linking each face to each track by position
+        (inf: outside the track's gate around its prediction, or sizes too unlike).
 
         Distances are in face sizes (the geometric mean of the two boxes'), so
         a 24 px face and a 96 px face moving alike get alike gates. Vectorised:
@@ -360,7 +366,17 @@ class Tracker:
         reach = np.where(moving, np.minimum(anywhere, 0.5 * moved + self.max_turn * dt), anywhere)
         gate = _BASE_GATE + reach
         alike = np.maximum(t_size, f_size) <= self.max_growth * np.minimum(t_size, f_size)
-        out: FloatArray = np.where(alike & (distance <= gate), distance / gate, np.inf)
+        # The cost of a link: how unlikely the face is where the track expected it
+        # (the negative log-likelihood of a normal spread round the prediction,
+        # less its constant). The spread of a moving track is what its velocity
+        # leaves uncertain (a turn, the box's wobble), not the stop its gate
+        # also allows; a track seen once spreads over its whole reach. Not the
+        # distance over the gate: then a track seen once, whose gate is wide,
+        # would take a face that a moving track predicts better, and of two
+        # walkers crossing the faster (its gate wider) would lose its own face.
+        spread = np.where(moving, _BASE_GATE + self.max_turn * dt, gate)
+        cost = 0.5 * (distance / spread) ** 2 + np.log(spread)
+        out: FloatArray = np.where(alike & (distance <= gate), cost, np.inf)
         return out
 
     def _similarities(self, faces: list[Face]) -> FloatArray:
@@ -378,11 +394,11 @@ class Tracker:
         """(cost, track, face) of every pair that may be linked; cheaper is likelier."""
         if not self._tracks or not faces:
             return []
-        cost = self._gated_distances(faces, when)
+        cost = self._position_costs(faces, when)
         similarity = self._similarities(faces)
         embedded = similarity > -1.0
         # Both embedded: a good match is preferred, a clear mismatch never linked.
-        cost = np.where(embedded, cost - (similarity - self.veto_similarity), cost)
+        cost = np.where(embedded, cost - 2 * (similarity - self.veto_similarity), cost)
         cost[embedded & (similarity < self.veto_similarity)] = np.inf
         # Beyond the gates but clearly the same face: after every geometric pair.
         boxes = np.array([t.box.as_tuple() for t in self._tracks], np.float64)
@@ -399,6 +415,6 @@ class Tracker:
             <= reach
         )
         jump = ~np.isfinite(cost) & (similarity >= self.min_similarity) & near
-        cost = np.where(jump, 2.0 - similarity, cost)
+        cost = np.where(jump, _JUMP_COST + (1.0 - similarity), cost)
         rows, cols = np.nonzero(np.isfinite(cost))
         return [(float(cost[i, j]), int(i), int(j)) for i, j in zip(rows, cols, strict=True)]
