@@ -1,4 +1,7 @@
-"""Users, sessions, API keys and their rate limits (service/access.py, service/ratelimit.py)."""
+"""Users, sessions, API keys and their rate limits.
+
+Service modules: access.py, sign_ins.py, api_keys.py, roles.py, ratelimit.py.
+"""
 
 from __future__ import annotations
 
