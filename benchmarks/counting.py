@@ -10,7 +10,7 @@ marked with one point), in one run:
   faces plus OpenCV's people detector's bodies without a face,
   :func:`facewarden.vision.people.count_people`);
 * facewarden cameras: the same with the camera path's detector
-  (:func:`facewarden.service.frames.video_pipeline`).
+  (:func:`facewarden.service.camera_pipeline.video_pipeline`).
 
 A count is *true* when it stands on an annotated head: a face whose box,
 grown by half its size on each side (ShanghaiTech's point is often on the
@@ -62,7 +62,7 @@ import numpy as np
 
 from facewarden import imaging
 from facewarden.eval.counting import read_counts
-from facewarden.service.frames import video_pipeline
+from facewarden.service.camera_pipeline import video_pipeline
 from facewarden.types import Box
 from facewarden.vision.people import PeopleDetector, count_people, countable
 from facewarden.vision.pipeline import MODES

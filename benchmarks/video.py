@@ -244,7 +244,8 @@ def _facewarden(
     from facewarden.config import Settings
     from facewarden.privacy import ManualClock
     from facewarden.service import SubjectRecord, Warden
-    from facewarden.service.frames import FrameProcessor, video_pipeline
+    from facewarden.service.camera_pipeline import video_pipeline
+    from facewarden.service.frames import FrameProcessor
     from facewarden.vision.people import PeopleDetector
 
     settings = Settings(data_dir=folder / "data", key_dir=folder / "keys", mode="fast", workers=1)

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facewarden.service.frames import FrameProcessor, video_pipeline
+from facewarden.service.camera_pipeline import video_pipeline
+from facewarden.service.frames import FrameProcessor
 from facewarden.service.warden import Warden
 
 from ._video import Walk, background, face_crop, frame_at

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from facewarden.service.frames import FrameProcessor, video_pipeline
+from facewarden.service.camera_pipeline import video_pipeline
+from facewarden.service.frames import FrameProcessor
 from facewarden.service.warden import Warden
 from facewarden.vision.embed import Embedder
 

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from facewarden.service.frames import video_pipeline
+from facewarden.service.camera_pipeline import video_pipeline
 from facewarden.types import Box
 from facewarden.vision.people import PeopleDetector, count_people
 from facewarden.vision.pipeline import MODES

@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 
 from facewarden import imaging
-from facewarden.service.frames import FrameProcessor, video_pipeline
+from facewarden.service.camera_pipeline import video_pipeline
+from facewarden.service.frames import FrameProcessor
 from facewarden.service.warden import Warden
 from facewarden.vision.pipeline import MODES
 from facewarden.vision.video_detect import KeyframeDetector

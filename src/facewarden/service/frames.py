@@ -36,7 +36,6 @@ never holds up a frame.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -46,20 +45,19 @@ import numpy.typing as npt
 
 from facewarden import imaging
 from facewarden.service.alerts import SightingAlert
+from facewarden.service.camera_pipeline import video_pipeline
 from facewarden.service.cameras import resolve_camera
 from facewarden.service.crowd import CrowdCounter, OccupancyAlert
 from facewarden.store.cameras import CameraRow, CrowdBucketRow
 from facewarden.types import Box, Face
-from facewarden.vision.mtcnn_detect import MtcnnDetector
 from facewarden.vision.people import PeopleDetector, count_people, countable
 from facewarden.vision.pipeline import Pipeline
 from facewarden.vision.track import Track, Tracker
-from facewarden.vision.video_detect import KeyframeDetector
 
 if TYPE_CHECKING:
     from facewarden.service.warden import Warden
 
-__all__ = ["FrameProcessor", "FrameResult", "video_pipeline"]
+__all__ = ["FrameProcessor", "FrameResult"]
 
 _BODIES_MAX_AGE = timedelta(seconds=1)
 # Between keyframes only the regions of the last faces are searched; that holds
@@ -67,45 +65,6 @@ _BODIES_MAX_AGE = timedelta(seconds=1)
 _REGIONS_MAX_GAP = timedelta(seconds=0.5)
 
 RGBImage = npt.NDArray[np.uint8]
-
-
-def video_pipeline(
-    base: Pipeline,
-    width: int,
-    height: int,
-    *,
-    min_face: float = 24.0,
-    max_pixels: int = 2_100_000,
-    every: int = 3,
-    threads: int = 0,
-) -> Pipeline:
-    """``base`` with the small-face detector for one camera's ``width`` x ``height`` frames.
-
-    Frames up to ``max_pixels`` (1080p) keep their resolution, so faces of
-    ``min_face`` pixels (24 by default: a face across a street on a 1080p
-    camera) are searched for; in a larger frame the smallest face searched
-    for grows in proportion. The whole frame is searched every ``every``-th
-    frame and only the regions of the faces last found in between
-    (:class:`~facewarden.vision.video_detect.KeyframeDetector`, one per
-    camera: it remembers the last frame's faces). No CNN fallback runs.
-
-    The detector's networks use ``threads`` cores (0: all): a camera's frames
-    are worked on one after another, so one camera may use every core (a
-    batch, by contrast, runs one single-threaded worker per core).
-    """
-    factor = max(1.0, (width * height / max_pixels) ** 0.5)
-    # A stricter last stage than for stills: a camera sees each face in many
-    # frames, so a face missed once is found in the next, while a false face on
-    # the backdrop would be counted (and tracked) frame after frame.
-    frames = MtcnnDetector(
-        min_face=min_face * factor,
-        thresholds=(0.6, 0.7, 0.8),
-        reuse_levels=True,
-        threads=threads,
-        name="mtcnn-video",
-    )
-    detector = KeyframeDetector(frames, every=every)
-    return dataclasses.replace(base, detector=detector)
 
 
 @dataclass(frozen=True)
@@ -140,8 +99,9 @@ class FrameProcessor:
     Args:
         warden: the open deployment (acts as the camera's worker actor).
         camera: the camera's name or id.
-        pipeline: detects and embeds faces (default: :func:`video_pipeline`
-            of the deployment's pipeline, sized at the first frame).
+        pipeline: detects and embeds faces (default:
+            :func:`~facewarden.service.camera_pipeline.video_pipeline` of the
+            deployment's pipeline, sized at the first frame).
         people: the body detector, or None to count faces only.
         people_every: run the body detector on every n-th frame (its bodies are
             reused with each frame's own faces, for at most one second).
