@@ -40,6 +40,7 @@ import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 
 from facewarden.types import Box, Face, FloatArray
 
@@ -51,6 +52,10 @@ _BASE_GATE = 0.75
 # Links by appearance beyond every gate come after every link by position (whose
 # cost stays under 0.5 * (gate / spread)^2 + ln(gate): a few hundred at most).
 _JUMP_COST = 1e4
+# The tracker's own arithmetic (scalars or arrays: a track, or tracks by faces).
+_F64 = npt.NDArray[np.float64]
+_Num = float | _F64
+_Bool = bool | npt.NDArray[np.bool_]
 # How much a newly measured velocity counts against the smoothed one.
 _VELOCITY_WEIGHT = 0.6
 
@@ -318,13 +323,10 @@ class Tracker:
                 box.x_min + px - cx, box.y_min + py - cy, box.x_max + px - cx, box.y_max + py - cy
             )
             dt = max(0.0, when - track.last_seen)
-            size = (box.width * box.height) ** 0.5
-            if track.velocity is None:
-                reach = self.max_speed * dt
-            else:
-                speed = float(np.hypot(*track.velocity)) * dt / size
-                reach = min(self.max_speed * dt, 0.5 * speed + self.max_turn * dt)
-            out.append((moved, _BASE_GATE + reach))
+            speed = 0.0 if track.velocity is None else float(np.hypot(*track.velocity))
+            moving = track.velocity is not None
+            gate = self._gate(dt, speed * dt / (box.width * box.height) ** 0.5, moving)
+            out.append((moved, float(gate)))
         return out
 
     def end_all(self) -> tuple[Track, ...]:
@@ -332,7 +334,20 @@ class Tracker:
         ended, self._tracks = tuple(self._tracks), []
         return ended
 
-    def _position_costs(self, faces: list[Face], when: float) -> FloatArray:
+    def _gate(self, dt: _Num, moved: _Num, moving: _Bool) -> _F64:
+        """How far (face sizes) from its prediction a track's face may be, ``dt`` s on.
+
+        Seen once (not ``moving``): as far as a face can walk. With a velocity
+        (its predicted move ``moved``, in face sizes): around the prediction, as
+        far as it may have turned, or slowed to a stop (half the predicted move:
+        a stop shows as one frame's error, and the smoothed velocity then follows).
+        """
+        anywhere = self.max_speed * np.asarray(dt, np.float64)
+        steered = np.minimum(anywhere, 0.5 * np.asarray(moved) + self.max_turn * np.asarray(dt))
+        out: _F64 = _BASE_GATE + np.where(moving, steered, anywhere)
+        return out
+
+    def _position_costs(self, faces: list[Face], when: float) -> _F64:
         """(tracks, faces): the cost of linking each face to each track by position
         (inf: outside the track's gate around its prediction, or sizes too unlike).
 
@@ -357,14 +372,8 @@ class Tracker:
             )
             / size
         )
-        # Seen once: as far as a face can walk. With a velocity: around the
-        # prediction, as far as it may have turned, or slowed to a stop (half the
-        # predicted move: a stop shows as one frame's error, and the smoothed
-        # velocity then follows).
-        anywhere = self.max_speed * dt
         moved = np.hypot(velocity[:, 0], velocity[:, 1])[:, None] * dt / size
-        reach = np.where(moving, np.minimum(anywhere, 0.5 * moved + self.max_turn * dt), anywhere)
-        gate = _BASE_GATE + reach
+        gate = self._gate(dt, moved, moving)
         alike = np.maximum(t_size, f_size) <= self.max_growth * np.minimum(t_size, f_size)
         # The cost of a link: how unlikely the face is where the track expected it
         # (the negative log-likelihood of a normal spread round the prediction,
@@ -376,10 +385,10 @@ class Tracker:
         # walkers crossing the faster (its gate wider) would lose its own face.
         spread = np.where(moving, _BASE_GATE + self.max_turn * dt, gate)
         cost = 0.5 * (distance / spread) ** 2 + np.log(spread)
-        out: FloatArray = np.where(alike & (distance <= gate), cost, np.inf)
+        out: _F64 = np.where(alike & (distance <= gate), cost, np.inf)
         return out
 
-    def _similarities(self, faces: list[Face]) -> FloatArray:
+    def _similarities(self, faces: list[Face]) -> _F64:
         """(tracks, faces) cosine similarity of the embeddings; -1 where either has none."""
         out = np.full((len(self._tracks), len(faces)), -1.0)
         rows = [i for i, t in enumerate(self._tracks) if t.embedding is not None]
