@@ -12,7 +12,9 @@ stage:
   suppression, dlib's 5-point landmark fit, and the rest (the pyramid's
   resizing, the crops for R-Net and O-Net, the glue);
 * alignment (dlib's chip), the quality verdict, and the embeddings (each
-  view of each face is one ResNet run);
+  view of each face is one ResNet run) of the faces fit for recognition, as
+  identification and ``benchmarks/pipeline_vs_face_recognition.py`` embed
+  them (``--embed-all``: every face);
 * once per process: the imports and the first image (model loading, and the
   conversion to ONNX when nothing is cached yet);
 * with ``--pool``: what starting ``run_batch``'s worker pool costs (spawn,
@@ -45,7 +47,7 @@ from typing import Any
 START = time.process_time()
 
 from facewarden.vision import mtcnn_detect, onnx_embed, pipeline  # noqa: E402
-from facewarden.vision.pipeline import Pipeline, run_batch  # noqa: E402
+from facewarden.vision.pipeline import Pipeline, is_usable, run_batch  # noqa: E402
 
 IMPORTED = time.process_time()
 
@@ -128,7 +130,11 @@ def main() -> None:
         default=4,
         help="images per Pipeline.run_many call (run_batch's chunksize; 1: Pipeline.run)",
     )
+    parser.add_argument(
+        "--embed-all", action="store_true", help="embed every face, not only the usable ones"
+    )
     args = parser.parse_args()
+    embed = True if args.embed_all else is_usable
     paths = sorted(p for p in args.images.rglob("*") if p.suffix.lower() in {".jpg", ".png"})
     paths = paths[: args.limit]
     if not paths:
@@ -145,7 +151,7 @@ def main() -> None:
     loading = time.process_time() - first
 
     pipe = instrument(pipe)
-    faces = 0
+    faces = embedded = 0
     total = time.process_time()
     for first_of_chunk in range(0, len(paths), args.chunk):
         images = []
@@ -154,9 +160,10 @@ def main() -> None:
             images.append(pipe.decode(str(path)))
             spent["decode"] += time.process_time() - start
         start = time.process_time()
-        found = pipe.run_many(images)
+        found = pipe.run_many(images, embed=embed)
         spent["run"] += time.process_time() - start
         faces += sum(len(f) for f in found)
+        embedded += sum(face.embedding is not None for f in found for face in f)
     total = time.process_time() - total
 
     n = len(paths)
@@ -179,7 +186,8 @@ def main() -> None:
         ),
     ]
     print(
-        f"{args.mode} mode on {n} images of {args.images} ({faces / n:.2f} faces per image); "
+        f"{args.mode} mode on {n} images of {args.images} ({faces / n:.2f} faces per image, "
+        f"{embedded / n:.2f} embedded); "
         f"load average {os.getloadavg()[0]:.2f}"
     )
     print(f"{'stage':<36} {'CPU ms/image':>12} {'share':>6}")
