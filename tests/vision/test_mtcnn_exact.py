@@ -68,3 +68,33 @@ def test_r_and_o_net_slices_change_no_box(faces_dir: Path, monkeypatch: pytest.M
     assert len(whole[0]) >= 5
     np.testing.assert_array_equal(sliced[0], whole[0])
     np.testing.assert_array_equal(sliced[1], whole[1])
+
+
+def test_levels_suppressed_together_keep_what_one_call_per_level_keeps(
+    faces_dir: Path, lfw_dir: Path
+) -> None:
+    # P-Net's windows of every pyramid level of real photos (a group photo's
+    # levels hold more windows between them than one call takes), suppressed in batched
+    # calls and one call per level: the same windows in the same order.
+    detector = MtcnnDetector()
+    runtime = detector._session("pnet")
+    checked = 0
+    for path in _photos(faces_dir, lfw_dir)[:12]:
+        image = imaging.decode(path)
+        height, width = image.shape[:2]
+        levels = []
+        for scale in detector.scales(width, height):
+            size = (max(12, round(width * scale)), max(12, round(height * scale)))
+            level = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+            probability, regression = detector._pnet(runtime, level)
+            windows = mtcnn_detect._windows(probability, regression, 0.6, scale)
+            if len(windows):
+                levels.append(windows)
+        one_by_one = np.concatenate(
+            [w[mtcnn_detect.suppress(w[:, :4], w[:, 4], iou=0.5)] for w in levels]
+        )
+        np.testing.assert_array_equal(
+            mtcnn_detect._suppressed_per_level(levels, iou=0.5), one_by_one
+        )
+        checked += len(levels)
+    assert checked > 60

@@ -79,3 +79,26 @@ def test_agrees_with_the_pairwise_definition(count: int, iou: float, covered: fl
     scores = rng.choice([0.6, 0.7, 0.8, 0.9], count)
     kept = suppress(boxes, scores, iou=iou, covered=covered)
     assert kept.tolist() == _reference(boxes, scores, iou, covered)
+
+
+@pytest.mark.parametrize("count", [2, 200, 600])
+def test_groups_keep_what_one_call_per_group_keeps(count: int) -> None:
+    # Boxes of three groups on top of each other: across groups nothing is dropped,
+    # within each the verdicts of a call of its own (both the all-pairs and the
+    # row-by-row pass).
+    rng = np.random.default_rng(count)
+    corner = rng.uniform(0, 60, (count, 2))
+    boxes = np.column_stack([corner, corner + rng.uniform(10, 30, (count, 2))])
+    scores = rng.choice([0.6, 0.7, 0.8, 0.9], count)
+    groups = rng.integers(0, 3, count)
+    kept = suppress(boxes, scores, iou=0.5, groups=groups)
+    for group in range(3):
+        members = np.flatnonzero(groups == group)
+        alone = members[suppress(boxes[members], scores[members], iou=0.5)]
+        assert kept[groups[kept] == group].tolist() == alone.tolist()
+    assert len(kept) > len(suppress(boxes, scores, iou=0.5)) or count == 2
+
+
+def test_groups_must_pair_with_boxes() -> None:
+    with pytest.raises(ValueError, match="2 boxes but 1 group labels"):
+        suppress(np.zeros((2, 4)), [1.0, 0.5], iou=0.5, groups=[0])

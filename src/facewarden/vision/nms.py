@@ -17,7 +17,7 @@ width or height) overlaps nothing and never divides by zero.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +32,7 @@ def suppress(
     iou: float,
     covered: float = 1.0,
     union: Literal["area", "enclosing"] = "area",
+    groups: npt.ArrayLike | None = None,
 ) -> npt.NDArray[np.intp]:
     """Indices of the boxes kept, best score first (ties keep their input order).
 
@@ -43,21 +44,28 @@ def suppress(
             inside the other (1.0: never by this rule).
         union: the overlap's denominator: the union's area (``area``) or the
             enclosing box's (``enclosing``, dlib's measure).
+        groups: ``(n,)`` integer labels; boxes of different groups never drop
+            each other. The same boxes are kept as by one call per group
+            (MTCNN suppresses each pyramid level's windows apart, in one call).
     """
     xyxy = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     values = np.asarray(scores, dtype=np.float64).reshape(-1)
     if len(xyxy) != len(values):
         raise ValueError(f"{len(xyxy)} boxes but {len(values)} scores")
-    if len(values) <= 1:  # nothing to suppress (half of MTCNN's per-level calls on LFW)
+    labels = None if groups is None else np.asarray(groups).reshape(-1)
+    if labels is not None and len(labels) != len(values):
+        raise ValueError(f"{len(values)} boxes but {len(labels)} group labels")
+    if len(values) <= 1:  # nothing to suppress
         return np.arange(len(values), dtype=np.intp)
     order = np.argsort(-values, kind="stable")
     x1, y1, x2, y2 = xyxy[order].T
     areas = np.maximum(x2 - x1, 0) * np.maximum(y2 - y1, 0)
     ranked = (x1, y1, x2, y2, areas)
+    ranked_groups = None if labels is None else labels[order]
     if len(order) <= _MATRIX_LIMIT:
-        kept = _greedy_by_matrix(ranked, iou, covered, union)
+        kept = _greedy_by_matrix(ranked, iou, covered, union, ranked_groups)
     else:
-        kept = _greedy_by_rows(ranked, iou, covered, union)
+        kept = _greedy_by_rows(ranked, iou, covered, union, ranked_groups)
     return order[np.asarray(kept, dtype=np.intp)].astype(np.intp)
 
 
@@ -83,6 +91,7 @@ def _drops(
     iou: float,
     covered: float,
     union: Literal["area", "enclosing"],
+    groups: npt.NDArray[Any] | None = None,
 ) -> npt.NDArray[np.bool_]:
     """Whether each box of ``rows``, if kept, drops each box of ``columns`` (ranked order)."""
     x1, y1, x2, y2, areas = ranked
@@ -107,14 +116,20 @@ def _drops(
         if covered < 1.0:
             result |= inner / np.minimum(barea, carea) > covered
     result &= touching
+    if groups is not None:
+        result &= groups[pick] == groups[columns]
     return result
 
 
 def _greedy_by_matrix(
-    ranked: _Ranked, iou: float, covered: float, union: Literal["area", "enclosing"]
+    ranked: _Ranked,
+    iou: float,
+    covered: float,
+    union: Literal["area", "enclosing"],
+    groups: npt.NDArray[Any] | None,
 ) -> list[int]:
     count = len(ranked[0])
-    drops = _drops(ranked, slice(None), slice(None), iou, covered, union)
+    drops = _drops(ranked, slice(None), slice(None), iou, covered, union, groups)
     # Each kept box's row of verdicts as one Python integer (bit c: drops box c),
     # so the greedy pass is a few integer operations per box, not numpy calls.
     rows = np.packbits(drops, axis=1, bitorder="little").tobytes()
@@ -130,7 +145,11 @@ def _greedy_by_matrix(
 
 
 def _greedy_by_rows(
-    ranked: _Ranked, iou: float, covered: float, union: Literal["area", "enclosing"]
+    ranked: _Ranked,
+    iou: float,
+    covered: float,
+    union: Literal["area", "enclosing"],
+    groups: npt.NDArray[Any] | None,
 ) -> list[int]:
     count = len(ranked[0])
     alive = np.ones(count, dtype=bool)
@@ -141,5 +160,5 @@ def _greedy_by_rows(
         kept.append(rank)
         rest = np.flatnonzero(alive[rank + 1 :]) + rank + 1
         if len(rest):
-            alive[rest[_drops(ranked, rank, rest, iou, covered, union)]] = False
+            alive[rest[_drops(ranked, rank, rest, iou, covered, union, groups)]] = False
     return kept
