@@ -11,9 +11,7 @@ error, before anything is written.
 
 from __future__ import annotations
 
-import secrets
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,62 +21,11 @@ from facewarden.cli import cli
 from facewarden.config import Settings
 from facewarden.errors import ConflictError, IntegrityError, KeyMaterialError
 from facewarden.privacy.keys import KeyRing
-from facewarden.service import SubjectRecord, Warden
-from facewarden.service.backup import read_archive, restore
-from facewarden.store._pg_embedded import EmbeddedPostgres
+from facewarden.service import Warden
+from facewarden.service.backup import restore, verify_archive
 from facewarden.types import Face
-from facewarden.vision.pipeline import MODES
 
-WATCHLIST = "staff"
-MARKER = f"Backupmarker{secrets.token_hex(4)}"
-
-Deploy = Callable[[Path], Settings]
-
-
-@pytest.fixture(scope="module")
-def johns(faces_dir: Path) -> dict[str, list[list[Face]]]:
-    """Each john's first four photos, faces found once by the fast pipeline."""
-    pipeline = MODES["fast"]
-    people = {}
-    for folder in sorted((faces_dir / "dlib" / "examples" / "johns").iterdir()):
-        photos = sorted(folder.glob("*.jpg"))[:4]
-        people[folder.name] = [pipeline.run(pipeline.decode(p)) for p in photos]
-    return people
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def deploy(request: pytest.FixtureRequest) -> Deploy:
-    """``deploy(root)``: settings of a new deployment under ``root`` on the store under test."""
-    if request.param == "sqlite":
-        return lambda root: Settings(
-            data_dir=root / "data", key_dir=root / "keys", workers=1, enroll_mode="fast"
-        )
-    server: EmbeddedPostgres = request.getfixturevalue("pg_server")
-    return lambda root: Settings(
-        data_dir=root / "data",
-        key_dir=root / "keys",
-        workers=1,
-        enroll_mode="fast",
-        database_url=server.create_database(f"bk_{secrets.token_hex(6)}"),
-    )
-
-
-def _enroll_all(warden: Warden, johns: dict[str, list[list[Face]]]) -> dict[str, str]:
-    warden.watchlists.create(WATCHLIST, purpose="backup test", lawful_basis="test")
-    ids = {}
-    for name, faces in johns.items():
-        prepared = [warden.registry.prepare_detected(f, source=name) for f in faces[:2]]
-        record = SubjectRecord(full_name=f"{MARKER} {name}", lawful_basis="test")
-        ids[name] = warden.registry.enroll_prepared(
-            record, prepared, watchlists=[WATCHLIST]
-        ).subject_id
-    return ids
-
-
-def _identify(warden: Warden, johns: dict[str, list[list[Face]]]) -> list[list[tuple[str, float]]]:
-    probes = [faces[i][0] for faces in johns.values() for i in (2, 3)]
-    result = warden.recognition.identify_faces(probes, WATCHLIST, top_k=5, purpose="backup test")
-    return [[(c.subject_id, c.similarity) for c in face.candidates] for face in result.faces]
+from ._deployments import MARKER, Deploy, enroll_all, fresh, identify
 
 
 @pytest.fixture
@@ -88,19 +35,12 @@ def backed_up(
     """A deployment with the johns enrolled, its archive, their ids and the results before."""
     settings = deploy(tmp_path / "live")
     with Warden.open(settings, create=True, actor="test:backup") as warden:
-        ids = _enroll_all(warden, johns)
-        before = _identify(warden, johns)
+        ids = enroll_all(warden, johns)
+        before = identify(warden, johns)
         archive = tmp_path / "deployment.fwbackup"
         report = warden.backup_archive(archive)
         assert report.payload_bytes > 0 and archive.stat().st_mode & 0o777 == 0o600
         yield settings, archive, ids, before
-
-
-def _fresh(deploy: Deploy, settings: Settings, root: Path) -> Settings:
-    """A new deployment whose key directory is restored (copied) from the live one's."""
-    target = deploy(root)
-    shutil.copytree(settings.resolved_key_dir, target.resolved_key_dir)
-    return target
 
 
 def test_restore_reproduces_identification_results_exactly(
@@ -110,11 +50,11 @@ def test_restore_reproduces_identification_results_exactly(
     tmp_path: Path,
 ) -> None:
     settings, archive, ids, before = backed_up
-    target = _fresh(deploy, settings, tmp_path / "restored")
+    target = fresh(deploy, settings, tmp_path / "restored")
     report = restore(archive, target)
     assert report.subjects == len(ids)
     with Warden.open(target, actor="test:restored") as warden:
-        assert _identify(warden, johns) == before
+        assert identify(warden, johns) == before
         assert warden.integrity_check() == []
         actions = [e.action for e in warden.audit.entries(after_seq=0, limit=1000)]
         # The restored log ends with the re-anchoring and the restore, then this identification.
@@ -133,12 +73,12 @@ def test_erasures_after_the_backup_stay_erased_after_restore(
     erased = ids["John_Salley"]
     with Warden.open(settings, actor="test:backup") as warden:
         warden.registry.erase(erased, purpose="request of the person")
-    target = _fresh(deploy, settings, tmp_path / "restored")
+    target = fresh(deploy, settings, tmp_path / "restored")
     report = restore(archive, target)
     assert report.erasures_reapplied == 1 and report.subjects == len(ids) - 1
     with Warden.open(target, actor="test:restored") as warden:
         assert warden.store.get_subject(erased) is None
-        matched = {s for face in _identify(warden, johns) for s, _ in face}
+        matched = {s for face in identify(warden, johns) for s, _ in face}
         assert erased not in matched
         assert warden.integrity_check() == []
 
@@ -180,7 +120,7 @@ def test_damaged_archives_are_refused_before_anything_is_written(
 ) -> None:
     settings, archive, _, _ = backed_up
     _damage(archive, how)
-    target = _fresh(deploy, settings, tmp_path / "restored")
+    target = fresh(deploy, settings, tmp_path / "restored")
     with pytest.raises(IntegrityError, match=message):
         restore(archive, target)
     if target.database_url is None:
@@ -225,8 +165,8 @@ def test_the_archive_holds_no_plaintext_and_no_key(
     assert MARKER.encode() not in data
     assert not [s for s in secrets_held if s in data]
     assert not [i for i in ids.values() if i.encode() in data]  # even ids are encrypted
-    header, entries = read_archive(archive, ring)
-    assert header["master_key_id"] == ring.active_master_id and entries
+    summary = verify_archive(archive, ring)
+    assert summary.header["master_key_id"] == ring.active_master_id and summary.entry_bytes
 
 
 def test_backup_and_restore_on_the_command_line(
@@ -234,7 +174,7 @@ def test_backup_and_restore_on_the_command_line(
 ) -> None:
     live = Settings(data_dir=tmp_path / "live", key_dir=tmp_path / "keys", enroll_mode="fast")
     with Warden.open(live, create=True, actor="test:cli") as warden:
-        _enroll_all(warden, johns)
+        enroll_all(warden, johns)
     runner = CliRunner()
     archive = tmp_path / "live.fwbackup"
 

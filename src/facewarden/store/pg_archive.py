@@ -1,17 +1,18 @@
 """Copies of a whole PostgreSQL deployment: into a new database, and to and from bytes.
 
 :func:`copy_database` (``PostgresStore.backup``) copies every table into a
-new database; :func:`dump_tables` gives each table's ``COPY ... (FORMAT
+new database; :func:`dump_tables` streams each table's ``COPY ... (FORMAT
 binary)`` data for the encrypted backup archive, and :func:`load_tables`
-loads them into an empty database in one transaction, so a restore is all or
-nothing (the archive's format and encryption live in
-:mod:`facewarden.service.backup`). Tables are read from one ``REPEATABLE
-READ`` snapshot and written parents first; :data:`DERIVED_TABLES` are left out.
+streams them into an empty database in one transaction, so a restore is all
+or nothing; neither holds more than a row's data at a time (the archive's
+format and encryption live in :mod:`facewarden.service.backup_format`). Tables
+are read from one ``REPEATABLE READ`` snapshot and written parents first;
+:data:`DERIVED_TABLES` are left out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -19,7 +20,7 @@ from psycopg import sql
 from psycopg.abc import Buffer
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from facewarden.errors import ConfigError, ConflictError
+from facewarden.errors import ConfigError, ConflictError, IntegrityError
 from facewarden.store import migrations
 from facewarden.store._dialect import POSTGRES, PgRow
 from facewarden.store._pg_admin import connect, redacted, table_order
@@ -70,18 +71,26 @@ def copy_database(source_url: str, destination: str) -> None:
         raise
 
 
-def dump_tables(url: str) -> Iterator[tuple[str, bytes]]:
-    """``(table, COPY binary data)`` for every table, from one consistent snapshot."""
+def dump_tables(url: str) -> Iterator[tuple[str, Iterable[Buffer]]]:
+    """``(table, its COPY binary data in blocks)`` for every table, from one consistent snapshot.
+
+    Read each table's blocks before asking for the next table: they stream
+    from the server as they are read.
+    """
     with connect(url) as conn, POSTGRES.translated("backup"), conn.transaction():
-        for table, blocks in _snapshot(conn):
-            yield table, b"".join(bytes(block) for block in blocks)
+        yield from _snapshot(conn)
 
 
-def load_tables(url: str, tables: Mapping[str, bytes]) -> None:
-    """Create the schema in the empty database at ``url`` and load ``tables`` into it.
+def load_tables(url: str, tables: Iterable[tuple[str, Iterable[Buffer]]]) -> None:
+    """Create the schema in the empty database at ``url`` and load ``tables``, parents first.
+
+    Everything is one transaction, committed only once ``tables`` is exhausted
+    without an error: a source that fails part way (a damaged archive) leaves
+    the database as it was.
 
     Raises:
         ConflictError: the database already holds a facewarden schema.
+        IntegrityError: ``tables`` names a table that copies do not hold.
     """
     with connect(url) as conn, POSTGRES.translated("restore"), conn.transaction():
         row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL AS taken").fetchone()
@@ -90,7 +99,17 @@ def load_tables(url: str, tables: Mapping[str, bytes]) -> None:
                 "the target database already holds a facewarden deployment; "
                 "restore into a new, empty database"
             )
-        _restore(conn, ((t, [tables[t]]) for t in table_order() if t in tables))
+        _restore(conn, _known(tables))
+
+
+def _known(
+    tables: Iterable[tuple[str, Iterable[Buffer]]],
+) -> Iterator[tuple[str, Iterable[Buffer]]]:
+    copied = [t for t in table_order() if t not in DERIVED_TABLES]
+    for table, blocks in tables:
+        if table not in copied:
+            raise IntegrityError(f"the copy holds a table {table!r} this version does not know")
+        yield table, blocks
 
 
 def _copy(table: str, how: str) -> sql.Composed:

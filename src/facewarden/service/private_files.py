@@ -1,0 +1,142 @@
+"""Private files that appear only once complete, and scratch directories that do not linger.
+
+Backups and restores write files that must never be seen half written, and
+plaintext copies that must not be left behind: :func:`created_whole` writes a
+new file (0600) that takes its name only once the block ends without error
+(on Linux an unnamed ``O_TMPFILE``, so even a kill leaves nothing; elsewhere a
+hidden name removed on every error path), and :func:`scratch_dir` makes a
+private (0700) directory that is removed on every path, and, should a kill
+leave one behind, by the next call in the same place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from facewarden.errors import ConflictError, FacewardenError
+
+__all__ = ["created_whole", "scratch_dir"]
+
+_SCRATCH_PREFIX = ".facewarden-scratch-"
+_PROC_FD = Path("/proc/self/fd")
+
+
+@contextlib.contextmanager
+def created_whole(target: Path, *, exists_hint: str) -> Iterator[BinaryIO]:
+    """A private file to write, linked in as ``target`` (never replacing one) once the block ends.
+
+    The file is fsynced before it takes its name and the directory after.
+    On an error nothing is left: no ``target``, no partial file.
+    ``exists_hint`` ends the message of the error raised when ``target`` exists.
+
+    Raises:
+        ConflictError: ``target`` exists (before or after the block).
+        FacewardenError: the file cannot be created.
+    """
+    directory = target.parent
+    if target.exists():
+        raise ConflictError(f"{target} exists; {exists_hint}")
+    fd, partial = _open_unnamed(directory)
+    if fd < 0:
+        partial = directory / f".{target.name}.partial"
+        try:
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            raise ConflictError(
+                f"{partial} exists: another process writes {target.name}, or one was killed "
+                "(then remove it)"
+            ) from None
+        except OSError as exc:
+            raise FacewardenError(f"cannot create a file in {directory}: {exc.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+            try:
+                if partial is None:
+                    _link_unnamed(out.fileno(), target)
+                else:
+                    os.link(partial, target)
+            except FileExistsError:
+                raise ConflictError(f"{target} exists; {exists_hint}") from None
+    finally:
+        if partial is not None:
+            partial.unlink(missing_ok=True)
+    _fsync_dir(directory)
+
+
+def _open_unnamed(directory: Path) -> tuple[int, Path | None]:
+    """An ``O_TMPFILE`` descriptor in ``directory``, and None; ``(-1, None)`` where unsupported."""
+    flag = getattr(os, "O_TMPFILE", 0)
+    if not flag or not _PROC_FD.is_dir():
+        return -1, None
+    try:
+        return os.open(directory, flag | os.O_WRONLY, 0o600), None
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+            return -1, None  # the file system has no unnamed files
+        raise FacewardenError(f"cannot create a file in {directory}: {exc.strerror}") from None
+
+
+def _link_unnamed(fd: int, target: Path) -> None:
+    """Give the ``O_TMPFILE`` file ``fd`` the name ``target`` (``linkat`` following the link).
+
+    A ``src_dir_fd`` makes Python call ``linkat`` (plain ``link`` would not
+    follow ``/proc/self/fd/N`` to the file).
+    """
+    proc = os.open(_PROC_FD, os.O_RDONLY)
+    try:
+        os.link(str(fd), target, src_dir_fd=proc, follow_symlinks=True)
+    finally:
+        os.close(proc)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def scratch_dir(parent: Path) -> Iterator[Path]:
+    """A new private directory in ``parent``, removed with what it holds when the block ends.
+
+    Each one is locked by its process (``flock``) while in use; a directory
+    whose lock is free belonged to a killed process and is removed first.
+    """
+    _sweep(parent)
+    path = Path(tempfile.mkdtemp(prefix=_SCRATCH_PREFIX, dir=parent))  # 0700
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+        os.close(fd)
+
+
+def _sweep(parent: Path) -> None:
+    for left in parent.glob(f"{_SCRATCH_PREFIX}*"):
+        try:
+            fd = os.open(left, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # in use by a live process
+        else:
+            shutil.rmtree(left, ignore_errors=True)
+        finally:
+            os.close(fd)
