@@ -215,3 +215,26 @@ def test_a_moving_tracks_prediction_beats_the_wide_reach_of_a_track_seen_once() 
     assert tracker.candidates(face, 0.4) == [walker, other]
     tracker.update([face], 0.4)
     assert walker.hits == 3 and other.missed == 1
+
+
+def test_a_face_is_contested_only_between_tracks_moving_apart() -> None:
+    # Two walkers about to cross (opposite ways), and two neighbours walking
+    # side by side: a face between the crossing pair needs its embedding to
+    # tell who it is; one between the neighbours is theirs by position.
+    tracker = Tracker()
+    tracker.update([_face(0, 0, size=40, person=1), _face(220, 10, size=40, person=2)], 0.0)
+    # Seen once, no motion yet: two faces near both are told apart by their faces.
+    assert tracker.contested(_face(110, 5, size=40, person=None), 0.2)
+    assert not tracker.contested(_face(60, 0, size=40, person=None), 0.2)  # only one near
+    tracker.update([_face(60, 0, size=40, person=1), _face(160, 10, size=40, person=2)], 0.2)
+    crossing = _face(115, 5, size=40, person=None)  # where both should be now
+    assert len(tracker.candidates(crossing, 0.4)) == 2
+    assert tracker.contested(crossing, 0.4)
+    side_by_side = Tracker()
+    side_by_side.update([_face(0, 0, size=40, person=1), _face(45, 0, size=40, person=2)], 0.0)
+    # Their faces link them (a neighbour's new place is nearer the other's old one).
+    side_by_side.update([_face(60, 0, size=40, person=1), _face(105, 0, size=40, person=2)], 0.2)
+    assert [t.box.x_min for t in side_by_side.tracks] == [60, 105]
+    between = _face(142, 0, size=40, person=None)
+    assert len(side_by_side.candidates(between, 0.4)) == 2
+    assert not side_by_side.contested(between, 0.4)

@@ -212,15 +212,16 @@ class FrameProcessor:
         face or the face it was identified from (it may identify the person
         where those could not), or when the track's embedding is
         ``refresh_embedding`` old. A face of no track (someone new, or a jump
-        the motion does not follow) always is, and so is a face two tracks could
-        continue (people crossing) or one whose track was lost for a frame or
-        more (someone else may have come out from behind the pillar): there
-        only faces tell people apart.
+        the motion does not follow) always is, and so is a face two tracks moving
+        apart could continue about as well (people crossing:
+        :meth:`~facewarden.vision.track.Tracker.contested`) or one whose track
+        was lost for two frames or more (someone else may have come out from
+        behind the pillar): there only faces tell people apart.
         """
         if not face.usable:
             return False
         tracks = self.tracker.candidates(face, now)
-        if len(tracks) != 1 or tracks[0].missed:
+        if not tracks or tracks[0].missed >= 2 or self.tracker.contested(face, now):
             return True
         track = tracks[0]
         if track.embedded_at is None:

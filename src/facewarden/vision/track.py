@@ -296,14 +296,39 @@ class Tracker:
         """The live tracks ``face`` (seen at ``when``) may continue by position, likeliest first.
 
         Known before the frame's :meth:`update`: what a caller needs to decide
-        whether to embed it. None: someone new; two or more: people crossing,
-        whom only their faces tell apart.
+        whether to embed it (none: someone new).
         """
         if not self._tracks:
             return []
         costs = self._position_costs([face], when)[:, 0]
         order = np.argsort(costs, kind="stable")
         return [self._tracks[i] for i in order if np.isfinite(costs[i])]
+
+    def contested(self, face: Face, when: float, within: float = 1.0) -> bool:
+        """Whether two tracks moving apart could each continue ``face`` about as well.
+
+        People crossing: the two likeliest tracks are at most ``within`` apart
+        in log likelihood, and their predicted moves since the last frame
+        differ by half a face size or more, or one of them was seen only once
+        (no motion yet tells them apart: two people entering side by side);
+        then only the face's embedding tells who it is. Neighbours in a crowd
+        standing or walking together (their tracks moving alike), however
+        close, are not contested: a caller that embedded every such face
+        would embed a dense crowd in every frame.
+        """
+        if len(self._tracks) < 2:
+            return False
+        costs = self._position_costs([face], when)[:, 0]
+        first, second = np.argsort(costs, kind="stable")[:2]
+        if not np.isfinite(costs[second]) or costs[second] - costs[first] > within:
+            return False
+        a, b = self._tracks[first], self._tracks[second]
+        if a.velocity is None or b.velocity is None:
+            return True
+        dt = max(when - a.last_seen, when - b.last_seen, 0.0)
+        dvx, dvy = a.velocity[0] - b.velocity[0], a.velocity[1] - b.velocity[1]
+        size = (face.box.width * face.box.height) ** 0.5
+        return bool(np.hypot(dvx, dvy) * dt >= 0.5 * size)
 
     def missing(self, when: float, within: float = 1.0) -> list[tuple[Box, float]]:
         """Where the faces of tracks not detected in the last frame should be at ``when``.
