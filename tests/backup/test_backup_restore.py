@@ -11,6 +11,7 @@ error, before anything is written.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from facewarden.cli import cli
 from facewarden.config import Settings
 from facewarden.errors import ConflictError, IntegrityError, KeyMaterialError
 from facewarden.privacy.keys import KeyRing
-from facewarden.service import Warden
+from facewarden.service import Warden, private_files
 from facewarden.service.backup import restore, verify_archive
 from facewarden.types import Face
 
@@ -87,6 +88,9 @@ def _damage(archive: Path, how: str) -> None:
     data = bytearray(archive.read_bytes())
     if how == "flip-payload":
         data[-40] ^= 0x01
+    elif how == "flip-first-chunk":
+        (header_length,) = struct.unpack(">I", data[8:12])
+        data[12 + header_length + 4 + 100] ^= 0x01
     elif how == "flip-header":
         data[len(b"FWBACKUP") + 4 + 20] ^= 0x01
     elif how == "truncate-half":
@@ -104,6 +108,7 @@ def _damage(archive: Path, how: str) -> None:
     ("how", "message"),
     [
         ("flip-payload", "fails its authentication"),
+        ("flip-first-chunk", "chunk 0 of the archive fails its authentication"),
         ("flip-header", "header|authentication"),
         ("truncate-half", "truncated"),
         ("drop-last-chunk", "truncated"),
@@ -132,6 +137,28 @@ def test_damaged_archives_are_refused_before_anything_is_written(
         with connect(target.database_url) as conn:
             row = conn.execute("SELECT to_regclass('schema_version') IS NULL AS empty").fetchone()
         assert row is not None and row["empty"], "a refused restore left tables behind"
+
+
+def test_a_failed_restore_leaves_no_temporary_file_where_unnamed_files_are_unsupported(
+    backed_up: tuple[Settings, Path, dict[str, str], list[list[tuple[str, float]]]],
+    deploy: Deploy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without ``O_TMPFILE`` the database is decrypted into a hidden named file: removed on error.
+
+    The trailer is altered, so the whole payload is decrypted and written
+    before the restore fails.
+    """
+    settings, archive, _, _ = backed_up
+    if settings.database_url is not None:
+        pytest.skip("PostgreSQL restores into a transaction, not a file")
+    monkeypatch.setattr(private_files, "_open_unnamed", lambda directory: (-1, None))
+    _damage(archive, "flip-payload")
+    target = fresh(deploy, settings, tmp_path / "restored")
+    with pytest.raises(IntegrityError, match=r"chunk \d+ of the archive fails"):
+        restore(archive, target)
+    assert list(target.data_dir.iterdir()) == []
 
 
 def test_a_key_directory_without_the_archives_master_key_is_refused(

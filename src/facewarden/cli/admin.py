@@ -204,7 +204,10 @@ def backup(destination: Path, raw: bool) -> None:
     """Write an encrypted, self-checking archive of the database to a new file DESTINATION.
 
     The archive holds no key: restoring it (`facewarden restore`) needs the key
-    directory, which you back up separately and keep apart.
+    directory, which you back up separately and keep apart. It is streamed in
+    1 MiB chunks, in a few MiB of memory; SQLite first copies the database
+    into a private folder in the data directory (as much free space as the
+    database), removed as soon as it is open.
     """
     warden = open_warden()
     if raw:

@@ -161,19 +161,27 @@ def write_backup(warden: Warden, keyring: KeyRing, destination: Path) -> BackupR
         "audit_head_seq": verification.head_seq,
     }
     key = archive_key(keyring, master_key_id, bytes.fromhex(salt))
-    with created_whole(destination, exists_hint="back up to a new file") as out:
-        writer = ArchiveWriter(out, header, key)
-        if isinstance(store, PostgresStore):
-            from facewarden.store.pg_archive import dump_tables
+    try:
+        with created_whole(destination, exists_hint="back up to a new file") as out:
+            writer = ArchiveWriter(out, header, key)
+            if isinstance(store, PostgresStore):
+                from facewarden.store.pg_archive import dump_tables
 
-            for table, blocks in dump_tables(store.url):
-                writer.entry(table, blocks)
-        elif isinstance(store, SqliteStore):
-            with scratch_dir(store.path.parent) as scratch, _sqlite_copy(store, scratch) as copy:
-                writer.entry(_SQLITE_ENTRY, _pieces(copy))
-        else:
-            raise FacewardenError(f"cannot archive a {type(store).__name__}")
-        writer.finish()
+                for table, blocks in dump_tables(store.url):
+                    writer.entry(table, blocks)
+            elif isinstance(store, SqliteStore):
+                with (
+                    scratch_dir(store.path.parent) as scratch,
+                    _sqlite_copy(store, scratch) as copy,
+                ):
+                    writer.entry(_SQLITE_ENTRY, _pieces(copy))
+            else:
+                raise FacewardenError(f"cannot archive a {type(store).__name__}")
+            writer.finish()
+    except OSError as exc:  # a full disk, an I/O error: nothing is left behind
+        raise FacewardenError(
+            f"the backup to {destination} failed: {exc.strerror or exc}"
+        ) from None
     warden.audit.record(
         "backup",
         purpose="backup",
@@ -272,12 +280,17 @@ def _restore_sqlite(archive: Path, keyring: KeyRing, settings: Settings) -> dict
         entries = reader.entries()
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         hint = "restore into a new data directory (move the old one away)"
-        with created_whole(target, exists_hint=hint) as out:
-            for name, pieces in entries:
-                if name != _SQLITE_ENTRY:
-                    raise IntegrityError(f"the archive holds an unknown entry {name!r}")
-                for piece in pieces:
-                    out.write(piece)
+        try:
+            with created_whole(target, exists_hint=hint) as out:
+                for name, pieces in entries:
+                    if name != _SQLITE_ENTRY:
+                        raise IntegrityError(f"the archive holds an unknown entry {name!r}")
+                    for piece in pieces:
+                        out.write(piece)
+        except OSError as exc:  # a full disk, an I/O error: nothing is left behind
+            raise FacewardenError(
+                f"the restore into {target} failed: {exc.strerror or exc}"
+            ) from None
     return reader.header
 
 
