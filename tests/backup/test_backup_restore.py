@@ -139,6 +139,7 @@ def test_damaged_archives_are_refused_before_anything_is_written(
         assert row is not None and row["empty"], "a refused restore left tables behind"
 
 
+@pytest.mark.parametrize("deploy", ["sqlite"], indirect=True)  # PostgreSQL: a transaction
 def test_a_failed_restore_leaves_no_temporary_file_where_unnamed_files_are_unsupported(
     backed_up: tuple[Settings, Path, dict[str, str], list[list[tuple[str, float]]]],
     deploy: Deploy,
@@ -151,8 +152,6 @@ def test_a_failed_restore_leaves_no_temporary_file_where_unnamed_files_are_unsup
     before the restore fails.
     """
     settings, archive, _, _ = backed_up
-    if settings.database_url is not None:
-        pytest.skip("PostgreSQL restores into a transaction, not a file")
     monkeypatch.setattr(private_files, "_open_unnamed", lambda directory: (-1, None))
     _damage(archive, "flip-payload")
     target = fresh(deploy, settings, tmp_path / "restored")
