@@ -30,9 +30,14 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from facewarden.match.thresholds import DEFAULT_FMR, THRESHOLDS
 from facewarden.service.alerts import Post, check_webhook_url, post_json, send, shared_queue
 from facewarden.store.cameras import CrowdBucketRow
 from facewarden.types import Box, FloatArray
+
+#: Two visitors' signatures are one person from the camera path's own operating
+#: point: its embeddings (a chip and its mirror) at the default false match rate.
+VISITOR_SIMILARITY = THRESHOLDS["dlib-resnet+mirror"][DEFAULT_FMR]
 
 __all__ = ["DWELL_BINS", "CrowdCounter", "OccupancyAlert", "dwell_bin"]
 
@@ -83,8 +88,9 @@ class CrowdCounter:
             taken for one visitor. Each new track is compared with every
             signature of the window, so a false merge grows with the crowd: at
             0.9 (dlib's FMR 1e-2) two of twelve walkers of ``benchmarks/video.py``
-            (mean signatures of 24 to 96 px faces) were taken for one; 0.93 is
-            the fast pipeline's FMR 1e-3 (``match/thresholds.py``).
+            (mean signatures of 24 to 96 px faces) were taken for one; the
+            default is the fast pipeline's threshold at FMR 1e-3 (0.9277,
+            ``match/thresholds.py``).
         visitor_window: how long a signature is remembered (in memory only).
         min_hits: tracks detected in fewer frames are taken for noise, not visitors.
     """
@@ -95,7 +101,7 @@ class CrowdCounter:
         *,
         bucket_seconds: int = 60,
         grid: int = 8,
-        visitor_similarity: float = 0.93,
+        visitor_similarity: float = VISITOR_SIMILARITY,
         visitor_window: timedelta = timedelta(hours=1),
         min_hits: int = 2,
     ) -> None:
