@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 from collections.abc import Callable
@@ -9,10 +10,13 @@ from pathlib import Path
 
 from facewarden.config import Settings
 from facewarden.service import SubjectRecord, Warden
+from facewarden.store.base import SubjectRow
 from facewarden.types import Face
 
 WATCHLIST = "staff"
 MARKER = f"Backupmarker{secrets.token_hex(4)}"
+
+NOTES_CIPHERTEXT_BYTES = 4000 + 28  # the notes limit, plus nonce and tag
 
 Deploy = Callable[[Path], Settings]
 
@@ -42,3 +46,21 @@ def fresh(deploy: Deploy, settings: Settings, root: Path) -> Settings:
     target = deploy(root)
     shutil.copytree(settings.resolved_key_dir, target.resolved_key_dir)
     return target
+
+
+def pad_subjects(warden: Warden, count: int) -> None:
+    """``count`` more subjects, as large as a record gets, in one transaction.
+
+    Their ciphertexts are random bytes (as opaque as real ones), their data key a copy
+    of the first enrolled subject's.
+    """
+    now = warden.clock()
+    template = next(iter(warden.store.list_subjects(after=None, limit=1)))
+    with warden.store.transaction() as tx:
+        for _ in range(count):
+            fields = {
+                "full_name": os.urandom(60),
+                "notes": os.urandom(NOTES_CIPHERTEXT_BYTES),
+            }
+            subject_id = f"sub_{secrets.token_hex(8)}"
+            tx.insert_subject(SubjectRow(subject_id, template.wrapped_key, None, fields, now, now))

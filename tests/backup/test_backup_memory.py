@@ -14,8 +14,6 @@ holds every subject and identifies the johns exactly as before.
 
 from __future__ import annotations
 
-import os
-import secrets
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -26,32 +24,16 @@ import pytest
 from facewarden.service import Warden
 from facewarden.service.backup import restore
 from facewarden.service.backup_format import CHUNK_BYTES
-from facewarden.store.base import SubjectRow
 from facewarden.types import Face
 
-from ._deployments import Deploy, enroll_all, fresh, identify
+from ._deployments import Deploy, enroll_all, fresh, identify, pad_subjects
 
 PADDING_SUBJECTS = 10_000
-NOTES_CIPHERTEXT_BYTES = 4000 + 28  # the notes limit, plus nonce and tag
 MEMORY_BOUND = 8 * CHUNK_BYTES
 RSS_BOUND = 24 * CHUNK_BYTES  # also allocator slack, SQLite's page cache, libpq's buffers
 T = TypeVar("T")
 
 pytestmark = pytest.mark.slow
-
-
-def _pad(warden: Warden, count: int) -> None:
-    """``count`` more subjects, as large as a record gets, in one transaction."""
-    now = warden.clock()
-    template = next(iter(warden.store.list_subjects(after=None, limit=1)))
-    with warden.store.transaction() as tx:
-        for _ in range(count):
-            fields = {
-                "full_name": os.urandom(60),
-                "notes": os.urandom(NOTES_CIPHERTEXT_BYTES),
-            }
-            subject_id = f"sub_{secrets.token_hex(8)}"
-            tx.insert_subject(SubjectRow(subject_id, template.wrapped_key, None, fields, now, now))
 
 
 def _rss_kib(field: str) -> int:
@@ -91,7 +73,7 @@ def test_a_large_database_is_backed_up_and_restored_in_bounded_memory(
     archive = tmp_path / "large.fwbackup"
     with Warden.open(settings, create=True, actor="test:backup") as warden:
         ids = enroll_all(warden, johns)
-        _pad(warden, PADDING_SUBJECTS)
+        pad_subjects(warden, PADDING_SUBJECTS)
         before = identify(warden, johns)
         report, backup_peak, backup_rss = _measured(lambda: warden.backup_archive(archive))
     assert report.payload_bytes > 5 * MEMORY_BOUND, report.payload_bytes

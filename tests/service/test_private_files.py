@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,11 @@ def kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_pa
     """Both ways of writing: ``O_TMPFILE`` (Linux) and a hidden named file (elsewhere)."""
     if request.param == "named":
         monkeypatch.setattr(private_files, "_open_unnamed", lambda directory: (-1, None))
-    elif private_files._open_unnamed(tmp_path)[0] < 0:
-        pytest.skip("this file system has no unnamed files (O_TMPFILE)")
+    else:
+        fd, _ = private_files._open_unnamed(tmp_path)
+        if fd < 0:
+            pytest.skip("this file system has no unnamed files (O_TMPFILE)")
+        os.close(fd)
     return str(request.param)
 
 

@@ -282,11 +282,15 @@ def _restore_sqlite(archive: Path, keyring: KeyRing, settings: Settings) -> dict
         hint = "restore into a new data directory (move the old one away)"
         try:
             with created_whole(target, exists_hint=hint) as out:
+                names = []
                 for name, pieces in entries:
-                    if name != _SQLITE_ENTRY:
-                        raise IntegrityError(f"the archive holds an unknown entry {name!r}")
+                    names.append(name)
+                    if names != [_SQLITE_ENTRY]:
+                        raise IntegrityError(f"the archive holds an unexpected entry {name!r}")
                     for piece in pieces:
                         out.write(piece)
+                if not names:
+                    raise IntegrityError("the archive holds no database")
         except OSError as exc:  # a full disk, an I/O error: nothing is left behind
             raise FacewardenError(
                 f"the restore into {target} failed: {exc.strerror or exc}"
