@@ -128,8 +128,11 @@ def verify_archive(path: Path, keyring: KeyRing) -> ArchiveSummary:
     with _open(path) as handle:
         reader = ArchiveReader(handle, keyring)
         sizes = {}
-        for name, pieces in reader.entries():
-            sizes[name] = sum(len(piece) for piece in pieces)
+        try:
+            for name, pieces in reader.entries():
+                sizes[name] = sum(len(piece) for piece in pieces)
+        except OSError as exc:
+            raise FacewardenError(f"cannot read the archive {path}: {exc.strerror}") from None
     return ArchiveSummary(reader.header, sizes)
 
 
@@ -308,7 +311,10 @@ def _restore_postgres(archive: Path, keyring: KeyRing, url: str) -> dict[str, An
         reader = ArchiveReader(handle, keyring)
         if reader.header != header:
             raise IntegrityError("the archive changed while it was being restored")
-        load_tables(url, reader.entries())
+        try:
+            load_tables(url, reader.entries())
+        except OSError as exc:  # rolled back: the database is as it was
+            raise FacewardenError(f"cannot read the archive {archive}: {exc.strerror}") from None
     return header
 
 
