@@ -2,7 +2,8 @@
 
 Part of the contract every backend passes unchanged: round trips, ordering,
 uniqueness, revocation once, sessions ending with their user's, expired
-sessions forgotten, aliases unique per kind and gone with their subject.
+sessions forgotten, aliases unique per kind and gone with their subject,
+lockout rows replaced, forgotten when due and capped.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from facewarden.store import (
     SubjectRow,
     UserRow,
 )
+from facewarden.store.access import LockoutRow
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
@@ -153,3 +155,23 @@ def test_a_failed_transaction_leaves_no_user(store: Store) -> None:
         tx.insert_user(_user("alice"))
         raise RuntimeError("crash")
     assert store.get_user("alice") is None
+
+
+def test_lockouts_are_replaced_forgotten_when_due_and_capped(store: Store) -> None:
+    def row(minutes: int, failures: int = 1) -> LockoutRow:
+        until = T0 + timedelta(minutes=minutes)
+        return LockoutRow(failures, until, None, 0, until)
+
+    with store.transaction() as tx:
+        assert tx.lockout("a" * 64) is None
+        tx.put_lockout("a" * 64, row(15))
+        tx.put_lockout("a" * 64, LockoutRow(0, None, T0, 2, T0 + timedelta(minutes=45)))
+        assert tx.lockout("a" * 64) == LockoutRow(0, None, T0, 2, T0 + timedelta(minutes=45))
+        tx.put_lockout("a" * 64, None)
+        assert tx.lockout("a" * 64) is None
+        for n in range(6):
+            tx.put_lockout(f"{n:064x}", row(n + 1, failures=n))
+        assert tx.forget_lockouts(T0 + timedelta(minutes=2), keep=None) == 2
+        assert tx.forget_lockouts(T0, keep=3) == 1  # the soonest forgotten beyond three
+        assert [tx.lockout(f"{n:064x}") is not None for n in range(6)] == [False] * 3 + [True] * 3
+        assert tx.lockout(f"{5:064x}") == row(6, failures=5)

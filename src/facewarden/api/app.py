@@ -122,7 +122,12 @@ def create_app(
             (also settable later as ``app.state.server.ingest``).
     """
     keep_uploads_in_memory(settings.max_request_bytes)
-    state = ServerState(settings, AuthLimiter.from_settings(settings, clock=clock), clock, warden)
+    # Until a deployment is open (the lifespan), counts stay in memory; then in its database.
+    if warden is None:
+        limiter = AuthLimiter.from_settings(settings, clock=clock)
+    else:
+        limiter = warden.auth_limiter()
+    state = ServerState(settings, limiter, clock, warden)
     state.ingest = ingest
     state.people = PeopleDetector() if settings.count_people else None
     state.occupancy_threshold = settings.occupancy_threshold
@@ -132,6 +137,7 @@ def create_app(
         if state.warden is None:
             state.warden = Warden.open(settings, clock=clock, actor="system:server")
             state.owns_warden = True
+            state.limiter = state.warden.auth_limiter()
         templates = state.warden.warm_up()
         logger.info("serving %s with %d template(s)", state.warden, templates)
         async with anyio.create_task_group() as tasks:

@@ -141,13 +141,11 @@ class Access(SignIns, ApiKeys):
             ConfigError: the new password is too short or too long.
         """
         check_password(new)
-        keys = (f"user:{username[:64]}",)
+        key = f"user:{username[:64]}"
         if limiter is not None:
-            limiter.check(*keys, what="password checks")
+            limiter.attempt(key, what="password checks")
         row = self._ctx.store.get_user(username)
         if row is None or row.disabled or not password_matches(row.password_hash, current[:4096]):
-            if limiter is not None:
-                limiter.failure(*keys)
             self._audit.record(
                 "user.password",
                 object_type="user",
@@ -156,6 +154,8 @@ class Access(SignIns, ApiKeys):
                 details={"reason": "current password"},
             )
             raise AuthenticationError("the current password is wrong")
+        if limiter is not None:
+            limiter.clear(give_back=(key,))
         new_hash = hash_password(new)
         with self._ctx.writing() as tx:
             tx.update_user(username, password_hash=new_hash)

@@ -133,8 +133,7 @@ class ApiKeys:
             # A valid key is never locked out (a neighbour behind the same
             # address cannot lock a client out); a bad one over the limit is
             # refused without another audit entry.
-            limiter.check(address, what="API keys")
-            limiter.failure(address)
+            limiter.attempt(address, what="API keys")
             logger.warning("rejected API key from %s (%s)", client, reason or "unknown")
             self._audit.record(
                 "auth.api_key",

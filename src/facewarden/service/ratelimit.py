@@ -1,57 +1,126 @@
 """Counting failed sign-ins and bad API keys, and refusing for a while when there are too many.
 
-In memory, per process: a server running several worker processes (or
-hosts) counts failures separately in each, so the effective limit is the
-configured one times the number of processes. That is an honest limit of
-this embedded default; a shared store for the counters would lift it.
+The counts live in the deployment's database (:class:`StoreCounters`), so
+every worker process and every host on one database shares them: spreading
+guesses over workers gains nothing. Each update is one write transaction
+(SQLite's ``BEGIN IMMEDIATE``, PostgreSQL's writer advisory lock), so two
+attempts at once both count. A key is stored only as a keyed hash: a stolen
+database does not list who tried to sign in from where. Where there is no
+store, :class:`MemoryCounters` keeps the same counts in one process.
 
-Each key (``pair:203.0.113.9|alice``, ``addr:203.0.113.9``) keeps the times
-of its recent failures. A key that reaches its limit inside the window is
-locked for the window; each further lockout of the same key while it is
-remembered doubles the lock (backoff), up to a day. Sign-ins are counted
-per (address, account) pair, so a stranger who fails against an account
-locks only themselves out of it, and per address with a higher limit, so
-one address cannot try every account. Memory is bounded: beyond
-``max_keys`` tracked keys the stalest are forgotten.
+Each key (``pair:203.0.113.9|alice``, ``addr:203.0.113.9``) counts attempts
+in a window that starts at its first one. An attempt counts *before* the
+password or key is checked, and a success gives it back, so a burst of
+parallel attempts cannot all pass while the first ones are being checked.
+The attempt after a key's limit locks the key for the window and is
+refused; each further lockout of the same key while it is remembered
+doubles the lock (backoff), up to a day. Sign-ins are counted per
+(address, account) pair, so a stranger who fails against an account locks
+only themselves out of it, and per address with a higher limit, so one
+address cannot try every account. Storage is bounded: rows are deleted once
+forgotten, and beyond ``max_keys`` the soonest forgotten go first.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 import threading
-from collections import OrderedDict, deque
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from facewarden.config import Settings
 from facewarden.errors import RateLimitedError
 from facewarden.privacy.clock import Clock, utc_now
+from facewarden.store.access import LockoutRow
+from facewarden.store.base import Store
 
-__all__ = ["AuthLimiter", "FailureLimiter"]
+__all__ = ["AuthLimiter", "FailureLimiter", "MemoryCounters", "StoreCounters"]
 
 _MAX_KEYS = 100_000
 _MAX_LOCK = timedelta(days=1)
 
+Rows = dict[str, LockoutRow | None]
+"""The rows of the keys one update touches, by key; the update replaces them (None: forget)."""
 
-@dataclass
-class _Record:
-    """One key's recent failures, its lock and how often it was locked before."""
 
-    failures: deque[datetime] = field(default_factory=deque)
-    locked_until: datetime | None = None
-    strikes: int = 0
+class Counters(Protocol):
+    """Where a limiter's rows live; ``update`` runs ``step`` on them atomically."""
+
+    def update(self, keys: tuple[str, ...], now: datetime, step: Callable[[Rows], float]) -> float:
+        """Hand the keys' rows to ``step``, keep what it leaves; return what it returns."""
+        ...
+
+
+class MemoryCounters:
+    """The rows in this process only, where there is no store; the stalest past ``max_keys`` go."""
+
+    def __init__(self, max_keys: int = _MAX_KEYS) -> None:
+        self._rows: OrderedDict[str, LockoutRow] = OrderedDict()
+        self._max_keys = max_keys
+        self._lock = threading.Lock()
+
+    def update(self, keys: tuple[str, ...], now: datetime, step: Callable[[Rows], float]) -> float:
+        with self._lock:
+            rows: Rows = {key: self._rows.pop(key, None) for key in keys}
+            wait = step(rows)
+            self._rows.update((key, row) for key, row in rows.items() if row is not None)
+            while len(self._rows) > self._max_keys:
+                self._rows.popitem(last=False)
+            return wait
+
+
+class StoreCounters:
+    """The rows in the deployment's database, shared by every process and host on it.
+
+    Args:
+        store: the deployment's store.
+        secret: the key of the keyed hash that stands for each limiter key.
+        name: which limiter (``logins``, ``api_keys``): their keys never mix.
+        max_keys: how many rows to keep at most (the soonest forgotten go first).
+    """
+
+    def __init__(self, store: Store, secret: bytes, name: str, max_keys: int = _MAX_KEYS) -> None:
+        self._store = store
+        self._mac = hmac.new(secret, b"facewarden/lockouts/" + name.encode(), hashlib.sha256)
+        self._max_keys = max_keys
+
+    def update(self, keys: tuple[str, ...], now: datetime, step: Callable[[Rows], float]) -> float:
+        hashes = {key: self._hash(key) for key in keys}
+        with self._store.transaction() as tx:
+            before = {key: tx.lockout(hashed) for key, hashed in hashes.items()}
+            rows = dict(before)
+            wait = step(rows)
+            for key, row in rows.items():
+                if row != before[key]:
+                    tx.put_lockout(hashes[key], row)
+            # The cap is checked only when a new key may have grown the table.
+            grew = any(before[key] is None and row is not None for key, row in rows.items())
+            tx.forget_lockouts(now, keep=self._max_keys if grew else None)
+        return wait
+
+    def _hash(self, key: str) -> str:
+        mac = self._mac.copy()
+        mac.update(key.encode("utf-8", "surrogatepass"))
+        return mac.hexdigest()
 
 
 class FailureLimiter:
-    """Failures per key in a sliding window; a key over its limit is locked, longer each time.
+    """Attempts per key in a window; a key over its limit is locked, longer each time.
 
     Args:
-        max_failures: failures allowed inside ``window``; the next attempt is refused.
-        window: how long a failure counts, and the first lock's length.
+        max_failures: attempts allowed inside ``window`` that did not succeed; the
+            next one is refused.
+        window: how long an attempt counts, and the first lock's length.
         clock: the time source (tests inject one).
-        max_keys: how many keys to track at most (the stalest are dropped).
+        max_keys: how many keys to track at most, in memory (see ``counters``).
         limits: another limit for the keys starting with a prefix (``{"addr:": 20}``).
+        counters: where the counts live (:class:`StoreCounters` to share them across
+            processes); by default in this process's memory.
     """
 
     def __init__(
@@ -62,6 +131,7 @@ class FailureLimiter:
         clock: Clock = utc_now,
         max_keys: int = _MAX_KEYS,
         limits: Mapping[str, int] | None = None,
+        counters: Counters | None = None,
     ) -> None:
         if max_failures < 1 or window <= timedelta(0):
             raise ValueError("max_failures must be >= 1 and window positive")
@@ -71,56 +141,58 @@ class FailureLimiter:
         self._limits = dict(limits or {})
         self._window = window
         self._clock = clock
-        self._max_keys = max_keys
-        self._records: OrderedDict[str, _Record] = OrderedDict()
-        self._lock = threading.Lock()
+        self._counters = counters if counters is not None else MemoryCounters(max_keys)
 
-    def retry_after(self, *keys: str) -> int | None:
-        """Seconds until every one of ``keys`` may try again, or None if none is locked."""
-        now = self._clock()
-        wait = 0.0
-        with self._lock:
-            for key in keys:
-                record = self._current(key, now)
-                if record is not None and record.locked_until is not None:
-                    wait = max(wait, (record.locked_until - now).total_seconds())
-        return max(1, math.ceil(wait)) if wait > 0 else None
+    def attempt(self, *keys: str, what: str, checked: tuple[str, ...] = ()) -> None:
+        """Count an attempt against each of ``keys``, or refuse it.
 
-    def check(self, *keys: str, what: str) -> None:
-        """Raise when any of ``keys`` is locked.
+        Refused when any of ``keys`` or ``checked`` (looked at, not counted) is
+        locked or at its limit; a key at its limit is locked by the refusal.
+        A successful attempt is given back with :meth:`clear`.
 
         Raises:
             RateLimitedError: with the seconds to wait; ``what`` names what is limited.
         """
-        wait = self.retry_after(*keys)
-        if wait is not None:
+        now = self._clock()
+
+        def step(rows: Rows) -> float:
+            wait = 0.0
+            for key, stored in rows.items():
+                row = rows[key] = self._locked(key, self._current(stored, now), now)
+                if row is not None and row.locked_until is not None and row.locked_until > now:
+                    wait = max(wait, (row.locked_until - now).total_seconds())
+            if not wait:
+                for key in keys:
+                    row = rows[key] or LockoutRow(0, None, None, 0, now)
+                    rows[key] = self._kept(
+                        replace(
+                            row,
+                            failures=row.failures + 1,
+                            window_end=row.window_end or now + self._window,
+                        )
+                    )
+            return wait
+
+        wait = self._counters.update(tuple(dict.fromkeys((*keys, *checked))), now, step)
+        if wait:
+            seconds = max(1, math.ceil(wait))
             raise RateLimitedError(
-                f"too many failed {what}; try again in {wait} s", retry_after=wait
+                f"too many failed {what}; try again in {seconds} s", retry_after=seconds
             )
 
-    def failure(self, *keys: str) -> None:
-        """Count one failure against each of ``keys``; lock those that reach their limit."""
+    def clear(self, *keys: str, give_back: tuple[str, ...] = ()) -> None:
+        """After a success: forget ``keys``' attempts and locks; give one back to ``give_back``."""
         now = self._clock()
-        with self._lock:
-            for key in keys:
-                record = self._current(key, now)
-                if record is None:
-                    record = self._records[key] = _Record()
-                record.failures.append(now)
-                if len(record.failures) >= self._limit(key):
-                    lock = min(self._window * 2**record.strikes, _MAX_LOCK)
-                    record.strikes += 1
-                    record.locked_until = now + lock
-                    record.failures.clear()
-                self._records.move_to_end(key)
-            while len(self._records) > self._max_keys:
-                self._records.popitem(last=False)
 
-    def clear(self, *keys: str) -> None:
-        """Forget the failures and lockouts of ``keys`` (after a success)."""
-        with self._lock:
-            for key in keys:
-                self._records.pop(key, None)
+        def step(rows: Rows) -> float:
+            for key in give_back:
+                row = self._current(rows[key], now)
+                if row is not None:
+                    rows[key] = self._kept(replace(row, failures=max(0, row.failures - 1)))
+            rows.update(dict.fromkeys(keys))
+            return 0.0
+
+        self._counters.update((*keys, *give_back), now, step)
 
     def _limit(self, key: str) -> int:
         for prefix, limit in self._limits.items():
@@ -128,24 +200,34 @@ class FailureLimiter:
                 return limit
         return self._max
 
-    def _current(self, key: str, now: datetime) -> _Record | None:
-        """The key's record with expired failures and locks dropped; None once forgotten."""
-        record = self._records.get(key)
-        if record is None:
+    def _lock_length(self, strikes: int) -> timedelta:
+        return min(self._window * (1 << min(strikes, 32)), _MAX_LOCK)
+
+    def _current(self, row: LockoutRow | None, now: datetime) -> LockoutRow | None:
+        """The row with an ended window's attempts dropped; None once forgotten."""
+        if row is None or row.forget_at <= now:
             return None
-        while record.failures and record.failures[0] + self._window <= now:
-            record.failures.popleft()
-        if record.locked_until is not None and record.locked_until <= now:
-            # A lock is remembered (for the backoff) as long as it lasted, after it ended.
-            remembered = record.locked_until + min(self._window * 2**record.strikes, _MAX_LOCK)
-            if now < remembered:
-                return record
-            record.locked_until = None
-            record.strikes = 0
-        if not record.failures and record.locked_until is None and record.strikes == 0:
-            del self._records[key]
-            return None
-        return record
+        if row.window_end is not None and row.window_end <= now:
+            row = replace(row, failures=0, window_end=None)
+        return row
+
+    def _locked(self, key: str, row: LockoutRow | None, now: datetime) -> LockoutRow | None:
+        """The row, locked now if it is at its limit and not locked already."""
+        if row is None or row.failures < self._limit(key):
+            return row
+        if row.locked_until is not None and row.locked_until > now:
+            return row
+        until = now + self._lock_length(row.strikes)
+        return self._kept(LockoutRow(0, None, until, row.strikes + 1, now))
+
+    def _kept(self, row: LockoutRow) -> LockoutRow | None:
+        """The row with when it is forgotten: its window's end, or its lock's end plus
+        as long again as the next lock would last (the backoff's memory); None if empty."""
+        ends = [row.window_end] if row.failures and row.window_end else []
+        if row.locked_until is not None:
+            # strikes already counts the last lock: this is the next one's length.
+            ends.append(row.locked_until + self._lock_length(row.strikes))
+        return replace(row, forget_at=max(ends)) if ends else None
 
 
 @dataclass(frozen=True)
@@ -156,8 +238,24 @@ class AuthLimiter:
     api_keys: FailureLimiter
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, clock: Clock = utc_now) -> AuthLimiter:
-        """Limiters with the configured limits and window."""
+    def from_settings(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock = utc_now,
+        store: Store | None = None,
+        secret: bytes = b"",
+    ) -> AuthLimiter:
+        """Limiters with the configured limits and window.
+
+        Args:
+            store: where the counts are shared across processes and hosts (None: in memory).
+            secret: with a store, the key of the keyed hashes that stand for limiter keys.
+        """
+
+        def counters(name: str) -> Counters | None:
+            return None if store is None else StoreCounters(store, secret, name)
+
         window = timedelta(seconds=settings.lockout_seconds)
         return cls(
             FailureLimiter(
@@ -165,6 +263,9 @@ class AuthLimiter:
                 window,
                 clock=clock,
                 limits={"addr:": settings.login_max_failures_per_address},
+                counters=counters("logins"),
             ),
-            FailureLimiter(settings.api_key_max_failures, window, clock=clock),
+            FailureLimiter(
+                settings.api_key_max_failures, window, clock=clock, counters=counters("api_keys")
+            ),
         )

@@ -59,7 +59,7 @@ class SignIns:
             username: who signs in.
             password: their password (never logged, never stored).
             client: the caller's address, for the rate limit and the audit log.
-            limiter: the process's failed-sign-in counter.
+            limiter: the deployment's failed-sign-in counter.
 
         Raises:
             RateLimitedError: too many failures from this address, or from it for this
@@ -72,10 +72,12 @@ class SignIns:
         # so one address cannot try every account. The account as a whole is
         # locked only by wrong current passwords in a password change, which
         # needs the account's own session.
-        keys = (f"pair:{client}|{username[:64]}", f"addr:{client}")
+        pair, address = f"pair:{client}|{username[:64]}", f"addr:{client}"
         known = USERNAME_RE.match(username) is not None
         try:
-            limiter.check(*keys, f"user:{username[:64]}", what="sign-ins")
+            # Counted before the password is checked (a success gives it back),
+            # so parallel guesses cannot all pass while the first are checked.
+            limiter.attempt(pair, address, what="sign-ins", checked=(f"user:{username[:64]}",))
         except RateLimitedError:
             row = self._ctx.store.get_user(username) if known else None
             logger.warning("sign-in refused during a lockout from %s", client)
@@ -90,7 +92,6 @@ class SignIns:
         row = self._ctx.store.get_user(username) if known else None
         valid = password_matches(row.password_hash if row else dummy_hash(), password[:4096])
         if row is None or row.disabled or not valid:
-            limiter.failure(*keys)
             reason = "unknown_user" if row is None else "disabled" if row.disabled else "password"
             logger.warning("failed sign-in from %s (%s)", client, reason)
             self._audit.record(
@@ -101,7 +102,7 @@ class SignIns:
                 details={"reason": reason, "client": client[:64]},
             )
             raise AuthenticationError("wrong username or password")
-        limiter.clear(keys[0])
+        limiter.clear(pair, give_back=(address,))
         token = new_session_token()
         now = self._ctx.clock()
         expires = now + timedelta(minutes=self._ctx.settings.session_minutes)

@@ -68,6 +68,7 @@ from facewarden.service.opening import (
     open_keyring,
 )
 from facewarden.service.processing_report import build_processing_report
+from facewarden.service.ratelimit import AuthLimiter
 from facewarden.service.recognition import Recognition
 from facewarden.service.registry import Registry
 from facewarden.service.review_photos import ReviewPhotos
@@ -253,6 +254,19 @@ class Warden:
     def clock(self) -> Clock:
         """The deployment's time source (injected in tests)."""
         return self._ctx.clock
+
+    def auth_limiter(self) -> AuthLimiter:
+        """The sign-in and API-key limiters, counting in this deployment's database.
+
+        Every process and host on the database shares the counts; each key
+        is stored as an HMAC under the blind-index key, never in the clear.
+        """
+        return AuthLimiter.from_settings(
+            self.settings,
+            clock=self.clock,
+            store=self.store,
+            secret=self._ctx.keyring.blind_index_key,
+        )
 
     @property
     def pipeline(self) -> Pipeline:

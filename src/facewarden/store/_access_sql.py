@@ -12,7 +12,7 @@ from typing import Any
 
 from facewarden.errors import ConflictError, NotFoundError
 from facewarden.store._dialect import Queries
-from facewarden.store.access import AliasRow, ApiKeyRow, SessionRow, UserRow
+from facewarden.store.access import AliasRow, ApiKeyRow, LockoutRow, SessionRow, UserRow
 
 __all__ = ["AccessReads", "AccessWrites"]
 
@@ -150,4 +150,33 @@ class AccessWrites(Queries):
             "delete alias",
             "DELETE FROM subject_aliases WHERE kind = ? AND subject_id = ?",
             (kind, subject_id),
+        )
+
+    def lockout(self, key_hash: str) -> LockoutRow | None:
+        row = self._one("SELECT * FROM lockouts WHERE key_hash = ?", (key_hash,))
+        return None if row is None else self._load(LockoutRow, row)
+
+    def put_lockout(self, key_hash: str, row: LockoutRow | None) -> None:
+        if row is None:
+            self._exec("forget lockout", "DELETE FROM lockouts WHERE key_hash = ?", (key_hash,))
+        else:
+            fields = self._fields(row, key_hash=key_hash)
+            self._insert("count failure", "lockouts", fields, upsert=["key_hash"])
+
+    def forget_lockouts(self, now: datetime, *, keep: int | None) -> int:
+        gone = self._exec(
+            "forget lockouts",
+            "DELETE FROM lockouts WHERE forget_at <= ?",
+            (self._dialect.time_in(now),),
+        )
+        return (
+            gone
+            if keep is None
+            else gone
+            + self._exec(
+                "cap lockouts",
+                "DELETE FROM lockouts WHERE forget_at <= "
+                "(SELECT forget_at FROM lockouts ORDER BY forget_at DESC LIMIT 1 OFFSET ?)",
+                (keep,),
+            )
         )

@@ -23,6 +23,7 @@ __all__ = [
     "AccessWriter",
     "AliasRow",
     "ApiKeyRow",
+    "LockoutRow",
     "SessionRow",
     "UserRow",
 ]
@@ -89,6 +90,24 @@ class AliasRow:
     token: str
     subject_id: str
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class LockoutRow:
+    """A rate limiter's count for one key, which is stored only as a keyed hash.
+
+    Attributes:
+        failures: attempts counted in the window ending at ``window_end``.
+        locked_until: the end of the latest lock (kept once over, for the backoff).
+        strikes: how often the key was locked while it was remembered.
+        forget_at: when nothing of the row matters any more.
+    """
+
+    failures: int
+    window_end: datetime | None
+    locked_until: datetime | None
+    strikes: int
+    forget_at: datetime
 
 
 class AccessReader(Protocol):
@@ -209,4 +228,16 @@ class AccessWriter(Protocol):
 
     def delete_alias(self, kind: str, subject_id: str) -> bool:
         """Remove the subject's alias of ``kind``; False if it had none."""
+        ...
+
+    def lockout(self, key_hash: str) -> LockoutRow | None:
+        """A limiter key's row, read under the write lock so that updating it is atomic."""
+        ...
+
+    def put_lockout(self, key_hash: str, row: LockoutRow | None) -> None:
+        """Insert or replace a limiter key's row; None deletes it."""
+        ...
+
+    def forget_lockouts(self, now: datetime, *, keep: int | None) -> int:
+        """Delete the rows forgotten by ``now``, then the soonest forgotten beyond ``keep``."""
         ...

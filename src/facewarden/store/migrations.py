@@ -4,7 +4,7 @@ Each migration is a numbered list of statements applied in one transaction
 together with its row in ``schema_version``, so a crash leaves the schema at
 one version or the next, never between. Migrations only ever append: a
 released one is never edited, a later one changes what it made
-(``tests/store/test_migrations.py`` pins what versions 1..6 make).
+(``tests/store/test_migrations.py`` pins what versions 1..7 make).
 
 The statements are written once, with ``{placeholders}`` where the backends
 spell a column type differently; a :class:`SchemaDialect` fills them in and
@@ -30,7 +30,9 @@ the schema itself:
   writes the column any more; a later migration may drop it;
 * version 5: ``face_vectors`` is PostgreSQL's pgvector copy of the protected
   templates; on SQLite the table exists, to keep the two schemas alike, and
-  stays empty.
+  stays empty;
+* version 7: ``lockouts`` keys are keyed hashes of limiter keys, which name
+  an address and an account (:mod:`facewarden.service.ratelimit`).
 """
 
 from __future__ import annotations
@@ -302,6 +304,21 @@ STEPS: tuple[Migration, ...] = (
                 refused_at {time}
             ){without_rowid}""",
             "CREATE INDEX history_requests_created ON history_requests(created_at)",
+        ),
+    ),
+    Migration(
+        7,
+        "sign-in and API-key lockouts shared by every process",
+        (
+            """CREATE TABLE lockouts (
+                key_hash {key} PRIMARY KEY,
+                failures {int} NOT NULL,
+                window_end {time},
+                locked_until {time},
+                strikes {int} NOT NULL,
+                forget_at {time} NOT NULL
+            ){without_rowid}""",
+            "CREATE INDEX lockouts_forget ON lockouts(forget_at)",
         ),
     ),
 )
