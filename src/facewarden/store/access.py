@@ -5,7 +5,7 @@ Part of the :mod:`facewarden.store.base` contract (its ``Reader`` and
 nothing here is a secret in the clear: passwords arrive as argon2id hashes,
 API-key secrets and session tokens as SHA-256 hashes, and an alias is a
 keyed token (an HMAC of an external name, e.g. a CompreFace subject name),
-never the name itself.
+never the name itself; so is a rate limiter's key (an address and account).
 
 Users are never deleted, only disabled, so ``user:<name>`` in the audit log
 always means one person; deleting a user's sessions is a separate write.
