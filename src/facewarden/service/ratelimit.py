@@ -86,7 +86,7 @@ class StoreCounters:
 
     def __init__(self, store: Store, secret: bytes, name: str, max_keys: int = _MAX_KEYS) -> None:
         self._store = store
-        self._mac = hmac.new(secret, b"facewarden/lockouts/" + name.encode(), hashlib.sha256)
+        self._mac = hmac.new(secret, b"facewarden/lockouts/%s\x00" % name.encode(), hashlib.sha256)
         self._max_keys = max_keys
 
     def update(self, keys: tuple[str, ...], now: datetime, step: Callable[[Rows], float]) -> float:
