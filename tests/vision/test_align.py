@@ -96,3 +96,15 @@ def test_thresholds_are_keyed_by_the_views_averaged() -> None:
     assert threshold_for(Pipeline.from_mode("accurate")) != threshold_for(Pipeline(mirror=True))
     with pytest.raises(ConfigError, match="dlib-resnet\\+jitter3"):
         threshold_for(Pipeline(jitters=3))
+
+
+def test_mirror_is_numpys_reversed_copy_to_the_byte(chip: np.ndarray) -> None:
+    # OpenCV's flip (faster) must give exactly the plain reversed copy, as a new
+    # contiguous array, also from a view that is not contiguous.
+    for source in (chip, chip[10:130, 5:140], chip[:, :, :]):
+        flipped = mirror(source)
+        np.testing.assert_array_equal(flipped, np.ascontiguousarray(source[:, ::-1]))
+        assert flipped.flags.c_contiguous and flipped.dtype == np.uint8
+        assert not np.shares_memory(flipped, source)
+    grey = np.ascontiguousarray(chip[:, :, 0])
+    np.testing.assert_array_equal(mirror(grey), grey[:, ::-1])
