@@ -67,7 +67,12 @@ def _reference(boxes: np.ndarray, scores: np.ndarray, iou: float, covered: float
 
 
 @pytest.mark.parametrize("count", [0, 1, 40, 255, 256, 257, 600])
-@pytest.mark.parametrize(("iou", "covered"), [(0.5, 1.0), (0.7, 0.7), (0.3, 0.5)])
+@pytest.mark.parametrize(
+    ("iou", "covered"),
+    # Bars of 0 and below too: there, boxes that merely touch or lie apart must
+    # still never drop each other (the matrix pass masks them only for a negative bar).
+    [(0.5, 1.0), (0.7, 0.7), (0.3, 0.5), (0.0, 1.0), (0.5, 0.0), (-0.1, 1.0), (0.5, -0.1)],
+)
 def test_agrees_with_the_pairwise_definition(count: int, iou: float, covered: float) -> None:
     # Clustered boxes, as a detector's windows are, with tied and degenerate ones;
     # sizes on both sides of the all-pairs fast path's limit.

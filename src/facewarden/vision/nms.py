@@ -110,12 +110,14 @@ def _drops(
     # Only pairs that intersect can drop: for them both areas, the union and
     # the enclosing box are positive, so the divisions below are safe where
     # they count, and no box has more than all of its area inside another.
-    touching = inner > 0
+    # Pairs that do not intersect give 0 / x = 0 or 0 / 0 = NaN, over no bar
+    # of 0 or more: only a negative bar needs them masked out.
     with np.errstate(divide="ignore", invalid="ignore"):
         result: npt.NDArray[np.bool_] = inner / outer > iou
         if covered < 1.0:
             result |= inner / np.minimum(barea, carea) > covered
-    result &= touching
+    if iou < 0 or covered < 0:
+        result &= inner > 0
     if groups is not None:
         result &= groups[pick] == groups[columns]
     return result
