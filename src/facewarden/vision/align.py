@@ -71,8 +71,7 @@ def mirror(chip: RGBImage) -> RGBImage:
         return np.ascontiguousarray(chip[:, ::-1])
     import cv2
 
-    flipped: RGBImage = cv2.flip(np.ascontiguousarray(chip), 1)
-    return flipped
+    return np.asarray(cv2.flip(np.ascontiguousarray(chip), 1), dtype=np.uint8)
 
 
 #: Seed of the fixed jitter table: the same chip always gives the same views,
