@@ -101,6 +101,11 @@ def _damage(archive: Path, how: str) -> None:
         data += b"\x00\x00\x00\x10" + bytes(16)
     elif how == "not-an-archive":
         data[:8] = b"SQLite f"
+    elif how in ("salt-not-hex", "prefix-not-hex"):
+        # One damaged character in a hex field of the header (read before any chunk is checked).
+        field = b'"salt": "' if how == "salt-not-hex" else b'"nonce_prefix": "'
+        at = data.index(field) + len(field)
+        data[at] = ord("z")
     archive.write_bytes(bytes(data))
 
 
@@ -114,6 +119,8 @@ def _damage(archive: Path, how: str) -> None:
         ("drop-last-chunk", "truncated"),
         ("append", "goes on after its last chunk"),
         ("not-an-archive", "not a facewarden backup archive"),
+        ("salt-not-hex", "header is damaged"),
+        ("prefix-not-hex", "header is damaged"),
     ],
 )
 def test_damaged_archives_are_refused_before_anything_is_written(

@@ -52,6 +52,7 @@ FORMAT = 2
 READABLE_FORMATS = (1, 2)
 CHUNK_BYTES = 1 << 20
 _MAX_HEADER = 64 * 1024
+_NONCE_PREFIX = 4  # bytes; the chunk's counter fills the other 8 of AES-GCM's 12
 _INFO = b"facewarden/backup/v1"
 _HEADER_FIELDS = {
     1: ("store", "master_key_id", "salt", "nonce_prefix", "payload_sha256"),
@@ -168,6 +169,11 @@ def _read_header(handle: IO[bytes]) -> tuple[dict[str, Any], bytes]:
         for name in _HEADER_FIELDS[header["format"]]:
             if not isinstance(header[name], str):
                 raise TypeError(name)
+        # The header is authenticated only with the first chunk, which needs
+        # these bytes: a damaged one must fail here as an IntegrityError too.
+        salt, prefix = bytes.fromhex(header["salt"]), bytes.fromhex(header["nonce_prefix"])
+        if not salt or len(prefix) != _NONCE_PREFIX:
+            raise ValueError("an empty salt, or a nonce prefix not of 4 bytes")
     except (ValueError, KeyError, TypeError) as exc:
         raise IntegrityError(f"the archive header is damaged ({exc})") from None
     return header, hashlib.sha256(raw).digest()
