@@ -217,6 +217,11 @@ def test_wrong_current_password_is_rate_limited_and_audited(
         warden.access.login("alice", PASSWORD, client="c", limiter=limiter)
     assert _actions(warden).count(("user.password", "denied")) == 3
     assert ("user.password", "ok") not in _actions(warden)
+    # The attempt refused during the lockout is a security event too, audited like a
+    # sign-in refused during one (and, like it, without the password it carried).
+    locked = [e for e in warden.audit.entries(limit=100) if e.action == "user.password"]
+    assert [(e.outcome, e.object_id) for e in locked][-1] == ("locked", "alice")
+    assert all(PASSWORD not in str(e.details) for e in locked)
 
 
 def test_admin_includes_operator_and_auditor_only() -> None:

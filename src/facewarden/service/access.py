@@ -17,7 +17,12 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from facewarden.errors import AuthenticationError, ConflictError, NotFoundError
+from facewarden.errors import (
+    AuthenticationError,
+    ConflictError,
+    NotFoundError,
+    RateLimitedError,
+)
 from facewarden.service.api_keys import ApiKeys
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
@@ -133,7 +138,8 @@ class Access(SignIns, ApiKeys):
 
         A wrong current password counts against the account's sign-in limit
         (a stolen session cookie must not become a password-guessing oracle)
-        and is audited, like a failed sign-in.
+        and is audited, like a failed sign-in; so is an attempt refused during
+        the lockout (outcome ``locked``).
 
         Raises:
             RateLimitedError: too many failed attempts for this account.
@@ -143,7 +149,17 @@ class Access(SignIns, ApiKeys):
         check_password(new)
         key = f"user:{username[:64]}"
         if limiter is not None:
-            limiter.attempt(key, what="password checks")
+            try:
+                limiter.attempt(key, what="password checks")
+            except RateLimitedError:
+                self._audit.record(
+                    "user.password",
+                    object_type="user",
+                    object_id=username,
+                    outcome="locked",
+                    details={"reason": "locked_out"},
+                )
+                raise
         row = self._ctx.store.get_user(username)
         if row is None or row.disabled or not password_matches(row.password_hash, current[:4096]):
             self._audit.record(
