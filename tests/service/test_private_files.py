@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,4 +80,33 @@ def test_a_scratch_directory_is_private_and_goes_with_its_contents(tmp_path: Pat
     with pytest.raises(RuntimeError), scratch_dir(tmp_path) as scratch:
         (scratch / "copy.db").write_bytes(b"pages")
         raise RuntimeError("the backup failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_another_process_sweeping_at_once_never_takes_a_new_scratch_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two backups starting together: one's sweep runs between the other's mkdir and its lock.
+
+    The sweep takes any directory whose lock is free for a killed process's;
+    a directory just made is not locked yet. A real second process sweeps at
+    that instant here (once): the directory handed out must still be there.
+    """
+    made = tempfile.mkdtemp
+    sweeps: list[int] = []
+
+    def mkdtemp_then_another_sweeps(**kwargs: Any) -> str:
+        path = made(**kwargs)
+        if not sweeps:
+            sweep = "from facewarden.service.private_files import _sweep; _sweep(Path(sys.argv[1]))"
+            code = f"import sys; from pathlib import Path; {sweep}"
+            done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=False)
+            sweeps.append(done.returncode)
+        return path
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp_then_another_sweeps)
+    with scratch_dir(tmp_path) as scratch:
+        assert sweeps == [0]
+        (scratch / "copy.db").write_bytes(b"pages")  # the directory is still there
+        assert [p.name for p in tmp_path.iterdir()] == [scratch.name]
     assert list(tmp_path.iterdir()) == []

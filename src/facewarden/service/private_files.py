@@ -27,6 +27,7 @@ __all__ = ["created_whole", "scratch_dir"]
 
 _SCRATCH_PREFIX = ".facewarden-scratch-"
 _PROC_FD = Path("/proc/self/fd")
+_SCRATCH_TRIES = 8
 
 
 @contextlib.contextmanager
@@ -116,14 +117,41 @@ def scratch_dir(parent: Path) -> Iterator[Path]:
     whose lock is free belonged to a killed process and is removed first.
     """
     _sweep(parent)
-    path = Path(tempfile.mkdtemp(prefix=_SCRATCH_PREFIX, dir=parent))  # 0700
-    fd = os.open(path, os.O_RDONLY)
+    path, fd = _new_locked_dir(parent)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
         os.close(fd)
+
+
+def _new_locked_dir(parent: Path) -> tuple[Path, int]:
+    """A new private directory in ``parent``, and a descriptor that holds its lock.
+
+    Between its creation and its lock a directory's lock is free, so another
+    process's sweep may take it for a killed one's and remove it: the lock is
+    taken first, then the directory checked to be still there, or another made.
+
+    Raises:
+        FacewardenError: every directory made was taken by a sweep.
+        OSError: none can be made (the caller reports it).
+    """
+    for _ in range(_SCRATCH_TRIES):
+        path = Path(tempfile.mkdtemp(prefix=_SCRATCH_PREFIX, dir=parent))  # 0700
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue  # swept already
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                return path, fd
+        except (BlockingIOError, FileNotFoundError):
+            pass  # a sweep holds it, or removed it: it goes
+        os.close(fd)
+    raise FacewardenError(
+        f"cannot keep a private directory in {parent}: other processes keep removing them"
+    )
 
 
 def _sweep(parent: Path) -> None:
