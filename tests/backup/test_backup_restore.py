@@ -68,8 +68,6 @@ def test_erasures_after_the_backup_stay_erased_after_restore(
     johns: dict[str, list[list[Face]]],
     tmp_path: Path,
 ) -> None:
-    if not hasattr(Warden, "reapply_erasures"):
-        pytest.skip("the erasure ledger (issue 13 finding 1) is not on this branch yet")
     settings, archive, ids, _ = backed_up
     erased = ids["John_Salley"]
     with Warden.open(settings, actor="test:backup") as warden:

@@ -240,12 +240,10 @@ def restore(archive: Path, settings: Settings, *, clock: Any = None) -> RestoreR
         header = _restore_sqlite(archive, keyring, settings)
     restored = _count_subjects(settings)
     kwargs = {"clock": clock} if clock is not None else {}
-    # Opening applies the erasure ledger's erasures the restored database lacks
-    # (where the deployment keeps one); counting before and after says how many.
+    # Opening applies the erasure ledger's erasures the restored database lacks;
+    # counting before and after says how many.
     warden = Warden.open(settings, actor="cli:restore", **kwargs)
     try:
-        if hasattr(warden, "reapply_erasures"):
-            warden.reapply_erasures()  # a no-op when the open did it
         # The restored chain is older than the signed head: a deliberate rollback.
         warden.audit.reanchor()
         subjects = warden.store.count_subjects()
