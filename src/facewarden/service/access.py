@@ -144,7 +144,7 @@ class Access(SignIns, ApiKeys):
         Raises:
             RateLimitedError: too many failed attempts for this account.
             AuthenticationError: the current password is wrong.
-            ConfigError: the new password is too short or too long.
+            InvalidInputError: the new password is too short or too long.
         """
         check_password(new)
         key = f"user:{username[:64]}"
