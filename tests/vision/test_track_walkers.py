@@ -217,3 +217,53 @@ def test_a_face_leaving_the_frame_ends_its_track_and_a_newcomer_there_is_new(
     assert len(tracks) == 2, f"{len(tracks)} tracks for two walkers"
     first, second = sorted(tracks, key=lambda t: t.first_seen)
     assert first.last_seen < 1.0 and second.first_seen >= 1.4
+
+
+def _stop_and_go(x0: float, y: float, px_per_s: float, stop: float, still: float) -> Path2:
+    """Walks, slows to a stop at ``stop`` s, stands ``still`` s, then walks on.
+
+    Slowing and starting each take half a second (about 2.5 m/s², a walker's
+    usual), as people do: no one stops or starts dead.
+    """
+    ramp = 0.5
+
+    def travelled(t: float) -> float:  # seconds of full-speed walking done by t
+        if t < stop:
+            return t
+        if t < stop + ramp:
+            u = t - stop
+            return stop + u - u * u / (2 * ramp)
+        go = stop + ramp + still
+        if t < go:
+            return stop + ramp / 2
+        if t < go + ramp:
+            u = t - go
+            return stop + ramp / 2 + u * u / (2 * ramp)
+        return stop + ramp + (t - go - ramp)
+
+    return lambda t: (x0 + px_per_s * travelled(t), y)
+
+
+@pytest.mark.parametrize("go", [0.0, 0.2])
+def test_at_2_5_fps_a_small_face_that_stops_and_walks_on_keeps_one_track(
+    pipeline: Pipeline, photos: dict[str, np.ndarray], go: float
+) -> None:
+    # At a 2.5 fps budget (0.4 s between frames) a 24 px face at 1.3 m/s moves
+    # 3.3 widths between frames. Starting again from a stop, it gains speed
+    # faster than the smoothed velocity follows: the tracker's gate must allow
+    # for a walker's acceleration over 0.4 s, not only for a turn. ``go``: the
+    # restart falls on a frame or between two.
+    step = 0.4
+    size = (900, 160)
+    speed = 24 / 0.16 * 1.3
+    walker = (_tile(photos["obama"], 24), _stop_and_go(30, 80, speed, 1.0, 1.5 + go))
+    frames = [_frame(_backdrop(*size), [walker], i * step) for i in range(13)]
+    found, tracks = [], []
+    tracker = Tracker()
+    for index, frame in enumerate(frames):
+        faces = pipeline.run(frame, embed=False)
+        tracks.extend(tracker.update(faces, index * step, size).born)
+        found.append(faces)
+    detected = sum(1 for faces in found if faces)
+    assert detected >= 11, f"the detector found the face in {detected} of 13 frames"
+    assert len(tracks) == 1, f"{len(tracks)} tracks for one walker: {[t.hits for t in tracks]}"

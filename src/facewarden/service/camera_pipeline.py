@@ -24,7 +24,7 @@ def video_pipeline(
     *,
     min_face: float = 24.0,
     max_pixels: int = 2_100_000,
-    every: int = 3,
+    keyframe_interval: float = 0.6,
     threads: int = 0,
 ) -> Pipeline:
     """``base`` with the small-face detector for one camera's ``width`` x ``height`` frames.
@@ -32,10 +32,12 @@ def video_pipeline(
     Frames up to ``max_pixels`` (1080p) keep their resolution, so faces of
     ``min_face`` pixels (24 by default: a face across a street on a 1080p
     camera) are searched for; in a larger frame the smallest face searched
-    for grows in proportion. The whole frame is searched every ``every``-th
-    frame and only the regions of the faces last found in between
+    for grows in proportion. The whole frame is searched at least every
+    ``keyframe_interval`` seconds of video and, in between, only the regions
+    of the faces last found and the frame's side edges, where people walk in
     (:class:`~facewarden.vision.video_detect.KeyframeDetector`, one per
-    camera: it remembers the last frame's faces). No CNN fallback runs.
+    camera: it remembers the last frame's faces; the frame processor tells it
+    each frame's time). No CNN fallback runs.
 
     The detector's networks use ``threads`` cores (0: all): a camera's frames
     are worked on one after another, so one camera may use every core (a
@@ -52,5 +54,5 @@ def video_pipeline(
         threads=threads,
         name="mtcnn-video",
     )
-    detector = KeyframeDetector(frames, every=every)
+    detector = KeyframeDetector(frames, interval=keyframe_interval)
     return dataclasses.replace(base, detector=detector)

@@ -183,6 +183,10 @@ class FrameProcessor:
             if callable(expect):
                 expect([(box.as_tuple(), reach) for box, reach in self.tracker.missing(now)])
         self._last = when
+        # Keyframes are due by video time, whatever the processing rate.
+        frame_time = getattr(self._pipeline.detector, "frame_time", None)
+        if callable(frame_time):
+            frame_time(now)
         faces = self._pipeline.run(frame, embed=lambda face: self.wants_embedding(face, now))
         update = self.tracker.update(faces, now, (width, height))
         for track in update.ended:

@@ -1,25 +1,38 @@
-"""Detection on a camera's frames: the whole frame every few frames, the faces' regions between.
+"""A camera's frames: the whole frame now and then, the faces' regions and the edges between.
 
 A 1080p frame searched for faces down to 24 px costs the full MTCNN pyramid
 (about 0.2 s of one core). Faces move little between frames a camera
 processes (5 per second by default), so :class:`KeyframeDetector` searches
-the whole frame on every ``every``-th frame (a keyframe) and, on the frames
-between, only the regions around the faces it last found: where each face
-should be now if it kept the motion it had since the frame before, or, for
-a face seen once, a wider square around its last place. The regions, each
-scaled so its face measures 48 px, are packed into one mosaic searched in
-one pass for faces 0.75x to 1.35x that size (with eight faces in view a
-region frame costs about a fifth of a keyframe on ``benchmarks/video.py``;
-with none, nothing; in a crowd whose regions would outweigh the frame, the
-frame is searched whole). Someone entering the view is found at the next
-keyframe, at most ``every - 1`` frames later, whatever the scene. The
-tracker (:mod:`facewarden.vision.track`) follows the faces either way, and
-tells the detector (:meth:`KeyframeDetector.expect`) where the faces it
-lost should be: a face half hidden in one frame is looked for again in the
-next, not only at the next keyframe.
+the whole frame at least every ``interval`` seconds of video (a keyframe),
+whatever the processing rate, and, on the frames between, only
 
-Stateful (the faces of the last frame): one instance per camera, fed frames
-in time order, as :class:`~facewarden.service.frames.FrameProcessor` does.
+* the regions around the faces it last found: where each face should be now
+  if it kept the motion it had since the frame before, or, for a face seen
+  once, as far around its last place as a walker gets in the time elapsed;
+* where the tracker expects the faces it lost (:meth:`KeyframeDetector.expect`):
+  a face half hidden in one frame is looked for again in the next;
+* strips along the frame's left and right edges, where people walk in: for
+  each octave of face sizes (24-48, 48-96, 96-192 px at 1080p) as wide as
+  such a face walks in the time since the last frame, plus the face itself,
+  so someone entering between two keyframes is found in the first frame that
+  shows their whole face, not up to ``interval`` later.
+
+The regions, each scaled so its face measures 48 px, are packed into one
+mosaic searched in one pass for faces 0.75x to 1.35x that size (with eight
+faces in view that costs about a fifth of a keyframe on
+``benchmarks/video.py``; in a crowd whose regions would outweigh the frame,
+the frame is searched whole). The edges are searched one octave at a time,
+each on its two strips read from a Gaussian pyramid of the edges, so each
+octave reads about as many pixels as the first (about a twentieth of a
+keyframe each). Someone appearing inside the view (a doorway, turning to the
+camera) is found at the next keyframe, at most ``interval`` seconds later.
+
+Frames are timed: :meth:`KeyframeDetector.frame_time` gives the next frame's
+video time (seconds) before its :meth:`~KeyframeDetector.detect`; a frame
+whose time was not given is searched whole (its distance from the last
+keyframe is unknown). Stateful (the faces of the last frame): one instance
+per camera, fed frames in time order, as
+:class:`~facewarden.service.frames.FrameProcessor` does.
 """
 
 from __future__ import annotations
@@ -53,19 +66,51 @@ _CELL_FACE = 48.0
 # Black between the regions of the mosaic, wider than P-Net's window at the first
 # level: a window never sees two regions.
 _GAP = 40
+# Detected boxes wobble from frame to frame (the detector's own jitter, a head's
+# bob): a tracked face's region reaches this many face sizes beyond its prediction
+# whatever the time elapsed.
+_WOBBLE = 0.5
+# An edge strip covers the face itself and its wobble (a quarter of its width)
+# before the walk since the last frame.
+_EDGE_FACE = 1.25
+# Edge strips are searched in octaves of face sizes from the frame's smallest
+# face up to octaves starting at a tenth of the frame's height: at 1080p 24-48,
+# 48-96 and 96-192 px (192 px: someone within a metre or two of a wall-mounted
+# camera; each octave costs about a twentieth of a keyframe). A larger face
+# entering waits for the next keyframe.
+_EDGE_LARGEST = 0.1
+# Seconds of tolerance on frame times (a 25 fps source's times are multiples of
+# 0.04 s, summed in floating point).
+_EPSILON = 1e-3
 
 
 @dataclass(eq=False)
 class KeyframeDetector:
-    """The whole frame every ``every`` frames; the last faces' regions between.
+    """The whole frame every ``interval`` seconds; faces' regions and the side edges between.
 
     Attributes:
         detector: the small-face detector run on frames and regions.
-        every: a keyframe every this many frames (1: every frame is one).
-        margin: a region reaches this many face widths beyond the last box on
-            each side, for a face seen once (its motion unknown).
-        tracked_margin: the same around where a face seen in the last two
-            frames should be now, had it kept its motion.
+        interval: a keyframe at least every this many seconds of video (0: every
+            frame is one). 0.6 s: a keyframe costs about 0.2 s of one core at
+            1080p, so one every 0.6 s takes a sixth of two cores, leaving the
+            rest of a 5 fps budget to the frames between, embeddings and bodies;
+            and a track the tracker lost (it searches for it for 1 s and keeps
+            it 2 s) meets at least one keyframe before it ends. At 5 fps that is
+            every third frame; at 2.5 fps (0.4 s apart) every frame, since the
+            next frame would come 0.8 s after this one; at 10 fps every sixth.
+        max_speed: how fast (face widths per second) a face may move: the reach
+            around a face seen once (its motion unknown) and the width of the
+            edge strips. 10: 1.6 m/s, the fast end of walking speeds, at 16 cm a
+            face; someone running is found again at the next keyframe.
+        max_turn: how far (face widths per second) a face seen in the last two
+            frames may stray from where its motion puts it now (it slows,
+            stops, turns), beyond ``_WOBBLE``: 2.5 widths a second is 0.4 m/s
+            of change in a second, a walker's stop within two strides.
+        edges: search the left and right edges between keyframes (people walk
+            into a view from the side; the top of a CCTV view is the distance,
+            where faces grow out of the detector's minimum size rather than
+            cross the edge, and whoever enters at the bottom walks away from
+            the camera, showing the back of the head).
         min_growth: the smallest size, relative to the last, a face is searched
             at in its region (it went further away).
         max_growth: the largest (it came closer).
@@ -73,24 +118,28 @@ class KeyframeDetector:
     """
 
     detector: MtcnnDetector = field(default_factory=MtcnnDetector)
-    every: int = 3
-    margin: float = 2.0
-    tracked_margin: float = 1.0
+    interval: float = 0.6
+    max_speed: float = 10.0
+    max_turn: float = 2.5
+    edges: bool = True
     min_growth: float = 0.75
     max_growth: float = 1.35
     name: str = "mtcnn-video"
-    _frames: int = field(default=0, init=False)
+    _when: float | None = field(default=None, init=False)
+    _previous: float | None = field(default=None, init=False)
+    _keyframe_at: float | None = field(default=None, init=False)
     _last: list[_Xyxy] = field(default_factory=list, init=False)
     _motion: list[tuple[float, float] | None] = field(default_factory=list, init=False)
     _expected: list[tuple[_Xyxy, float]] = field(default_factory=list, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.every < 1:
-            raise ConfigError(f"every must be at least 1, got {self.every}")
-        for name in ("margin", "tracked_margin"):
-            if not 0.25 <= getattr(self, name) <= 4:
-                raise ConfigError(f"{name} must be in [0.25, 4], got {getattr(self, name)}")
+        if not 0 <= self.interval <= 10:
+            raise ConfigError(f"interval must be in [0, 10] seconds, got {self.interval}")
+        if not 1 <= self.max_speed <= 40:
+            raise ConfigError(f"max_speed must be in [1, 40] face widths/s, got {self.max_speed}")
+        if not 0 <= self.max_turn <= 20:
+            raise ConfigError(f"max_turn must be in [0, 20] face widths/s, got {self.max_turn}")
         if not 0.3 <= self.min_growth <= 1 <= self.max_growth <= 3:
             raise ConfigError(
                 "min_growth and max_growth must satisfy 0.3 <= min <= 1 <= max <= 3, "
@@ -101,16 +150,22 @@ class KeyframeDetector:
         """Search the next frame whole: the scene may have changed (frames far apart)."""
         with self._lock:
             self._last, self._motion, self._expected = [], [], []
-            self._frames = 0  # the next frame is a keyframe
+            self._keyframe_at = None  # the next frame is a keyframe
+
+    def frame_time(self, when: float) -> None:
+        """The next frame's time (seconds of video, any origin, increasing)."""
+        with self._lock:
+            self._when = when
 
     def expect(self, faces: list[tuple[_Xyxy, float]]) -> None:
         """Faces the next frame should hold that the last one did not show: search there too.
 
         Each is a box (``xyxy``, where the face should be now) and how far
-        around it to look, in face sizes (capped at ``margin``). A tracker
-        knows them: a face half hidden or missed in one frame is not among the
-        last frame's faces, and would otherwise wait for the next keyframe.
-        Used by the next frame only (ignored if it is a keyframe).
+        around it to look, in face sizes (capped at a walker's reach in the
+        time since the last frame). A tracker knows them: a face half hidden
+        or missed in one frame is not among the last frame's faces, and would
+        otherwise wait for the next keyframe. Used by the next frame only
+        (ignored if it is a keyframe).
         """
         with self._lock:
             self._expected = [(box, max(0.0, reach)) for box, reach in faces]
@@ -118,42 +173,49 @@ class KeyframeDetector:
     def detect(self, image: RGBImage) -> list[Face]:
         """Faces in this frame (H, W, 3 uint8 RGB), best score first."""
         with self._lock:
-            keyframe = self._frames % self.every == 0
-            self._frames += 1
-            if keyframe:
+            when, self._when = self._when, None
+            elapsed = 0.0 if when is None or self._previous is None else when - self._previous
+            if self._is_keyframe(when):
+                self._keyframe_at = when
                 boxes, scores = self.detector.boxes(image)
-            else:  # no faces to follow: nothing to search until the next keyframe
-                boxes, scores = self._regions(image)
+            else:
+                boxes, scores = self._regions(image, elapsed)
+            self._previous = when
             self._expected = []
             found: list[_Xyxy] = [(float(a), float(b), float(c), float(d)) for a, b, c, d in boxes]
-            self._motion = _motions(self._last, found, self.margin + 0.5)
+            self._motion = _motions(self._last, found, 0.5 + self.max_speed * elapsed)
             self._last = found
         return faces_with_landmarks(image, boxes, scores, self.name)
 
-    def _regions(self, image: RGBImage) -> tuple[Boxes, Scores]:
+    def _is_keyframe(self, when: float | None) -> bool:
+        """Whether to search this frame whole: waiting for the next frame would leave
+        more than ``interval`` between keyframes (the next is assumed as far off as
+        this one is from the last frame)."""
+        if when is None or self._keyframe_at is None or self._previous is None:
+            return True
+        step = when - self._previous
+        if step <= 0:  # time went back or stood still: a new source
+            return True
+        return when - self._keyframe_at + step > self.interval + _EPSILON
+
+    def _regions(self, image: RGBImage, elapsed: float) -> tuple[Boxes, Scores]:
         height, width = image.shape[:2]
         regions = []
+        walked = self.max_speed * elapsed  # face widths anyone may have walked since
         for (x1, y1, x2, y2), motion in zip(self._last, self._motion, strict=True):
             size = max(x2 - x1, y2 - y1)
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-            reach = size * (self.margin + 0.5)
+            reach = size * (0.5 + max(_WOBBLE, walked))
             if motion is not None:  # where it should be now, if it kept going
                 cx, cy = cx + motion[0], cy + motion[1]
-                reach = size * (self.tracked_margin + 0.5)
-            left, top = max(0, int(cx - reach)), max(0, int(cy - reach))
-            right, bottom = min(width, int(cx + reach) + 1), min(height, int(cy + reach) + 1)
-            if right - left >= 12 and bottom - top >= 12:
-                regions.append(_Region(left, top, right, bottom, _CELL_FACE / size))
+                reach = size * (0.5 + _WOBBLE + self.max_turn * elapsed)
+            regions.append(_square(cx, cy, reach, size, width, height))
         for (x1, y1, x2, y2), reach in self._expected:
             size = max(x2 - x1, y2 - y1)
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-            half = size * (min(reach, self.margin) + 0.5)
-            left, top = max(0, int(cx - half)), max(0, int(cy - half))
-            right, bottom = min(width, int(cx + half) + 1), min(height, int(cy + half) + 1)
-            if right - left >= 12 and bottom - top >= 12:
-                regions.append(_Region(left, top, right, bottom, _CELL_FACE / size))
-        if not regions:
-            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+            half = size * (min(reach, max(_WOBBLE, walked)) + 0.5)
+            regions.append(_square(cx, cy, half, size, width, height))
+        regions = [r for r in regions if r.right - r.left >= 12 and r.bottom - r.top >= 12]
         # P-Net's cost is its first level's pixels: in a crowd the regions can
         # outweigh the whole frame, which is then searched instead.
         first_level = (
@@ -162,6 +224,26 @@ class KeyframeDetector:
         )
         if first_level >= width * height * (12 / self.detector.min_face) ** 2:
             return self.detector.boxes(image)
+        found: list[_Xyxy] = []
+        scores: list[float] = []
+        if regions:
+            self._search_mosaic(image, regions, found, scores)
+        if self.edges:
+            self._search_edges(image, walked, found, scores)
+        if not found:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+        all_boxes = np.array(found, np.float32)
+        all_scores = np.array(scores, np.float32)
+        # Regions of nearby faces overlap, and the edges' strips overlap them: a
+        # face found in two is one face.
+        kept = suppress(all_boxes, all_scores, iou=0.5, covered=0.7)
+        return all_boxes[kept], all_scores[kept]
+
+    def _search_mosaic(
+        self, image: RGBImage, regions: list[_Region], found: list[_Xyxy], scores: list[float]
+    ) -> None:
+        """The regions' faces, packed into one mosaic searched once, added to ``found``."""
+        height, width = image.shape[:2]
         mosaic = _Mosaic.pack(image, regions)
         # The face may have come closer or gone further since the last frame.
         local = dataclasses.replace(
@@ -169,9 +251,8 @@ class KeyframeDetector:
             min_face=_CELL_FACE * self.min_growth,
             max_face=_CELL_FACE * self.max_growth,
         )
-        boxes, scores = local.boxes(mosaic.image)
-        found_boxes, found_scores = [], []
-        for box, score in zip(boxes, scores, strict=True):
+        boxes, box_scores = local.boxes(mosaic.image)
+        for box, score in zip(boxes, box_scores, strict=True):
             placed = mosaic.back(box)
             if placed is None:
                 continue
@@ -188,15 +269,64 @@ class KeyframeDetector:
             y1, y2 = max(y1, region.top), min(y2, region.bottom)
             # The whole frame's own floor on a box's size (half its smallest face).
             if whole and max(x2 - x1, y2 - y1) >= self.detector.min_face / 2:
-                found_boxes.append((x1, y1, x2, y2))
-                found_scores.append(float(score))
-        if not found_boxes:
-            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
-        all_boxes = np.array(found_boxes, np.float32)
-        all_scores = np.array(found_scores, np.float32)
-        # Regions of nearby faces overlap: a face found in two is one face.
-        kept = suppress(all_boxes, all_scores, iou=0.5, covered=0.7)
-        return all_boxes[kept], all_scores[kept]
+                found.append((x1, y1, x2, y2))
+                scores.append(float(score))
+
+    def _search_edges(
+        self, image: RGBImage, walked: float, found: list[_Xyxy], scores: list[float]
+    ) -> None:
+        """Faces that walked in through the left or right edge since the last frame.
+
+        One search per octave of face sizes (the frame's smallest face, twice
+        that, four times...), on the octave's left and right strips side by
+        side: each strip as wide as the octave's largest face plus the walk
+        since the last frame, so a face wholly in view now that was not in the
+        last frame lies wholly in its strip. Each octave reads its strips from
+        a half-resolution copy of the last octave's (a Gaussian pyramid of the
+        edges, cheap), so each searches a strip of about the same pixels for
+        faces of the frame's smallest size to twice that: larger faces cost no
+        more than small ones.
+        """
+        height, width = image.shape[:2]
+        least = self.detector.min_face
+        octaves = max(1, math.floor(math.log2(_EDGE_LARGEST * height / least)) + 1)
+        widest = min(
+            width // 2 - _GAP, math.ceil(2 * least * 2 ** (octaves - 1) * (_EDGE_FACE + walked))
+        )
+        sides = [image[:, :widest], image[:, width - widest :]]
+        band = dataclasses.replace(self.detector, max_face=2 * least)
+        for octave in range(octaves):
+            scale = 2**octave
+            if octave:
+                sides = [cv2.pyrDown(side).astype(np.uint8, copy=False) for side in sides]
+            strip = min(widest, math.ceil(2 * least * scale * (_EDGE_FACE + walked)))
+            cols = min(sides[0].shape[1], math.ceil(strip / scale))
+            left, right = sides[0][:, :cols], sides[1][:, sides[1].shape[1] - cols :]
+            rows = left.shape[0]
+            pair = np.zeros((rows, 2 * cols + _GAP, 3), np.uint8)
+            pair[:, :cols], pair[:, cols + _GAP :] = left, right
+            # The right strip's first column in frame pixels.
+            right_x = width - widest + (sides[1].shape[1] - cols) * scale
+            boxes, box_scores = band.boxes(pair)
+            for box, score in zip(boxes.tolist(), box_scores, strict=True):
+                if box[2] <= cols:  # the left strip: whole unless its inner side cuts it
+                    x1, x2, whole = box[0] * scale, box[2] * scale, box[2] < cols - 1
+                elif box[0] >= cols + _GAP:  # the right strip
+                    x1 = right_x + (box[0] - cols - _GAP) * scale
+                    x2 = right_x + (box[2] - cols - _GAP) * scale
+                    whole = box[0] > cols + _GAP + 1
+                else:  # across the black between the strips: nothing
+                    continue
+                if whole:
+                    found.append((x1, box[1] * scale, x2, box[3] * scale))
+                    scores.append(float(score))
+
+
+def _square(cx: float, cy: float, half: float, size: float, width: int, height: int) -> _Region:
+    """The square ``half`` around a centre, clipped to the frame, scaled for a face of ``size``."""
+    left, top = max(0, int(cx - half)), max(0, int(cy - half))
+    right, bottom = min(width, int(cx + half) + 1), min(height, int(cy + half) + 1)
+    return _Region(left, top, right, bottom, _CELL_FACE / size)
 
 
 def _motions(
