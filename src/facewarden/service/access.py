@@ -77,7 +77,7 @@ class Access(SignIns, ApiKeys):
         """Add a person who can sign in.
 
         Raises:
-            ConfigError: a malformed username, a short password or an unknown role.
+            InvalidInputError: a malformed username, a short password or an unknown role.
             ConflictError: the username is taken (also by a disabled user: names are not reused,
                 so the audit log's ``user:<name>`` always means one person).
         """

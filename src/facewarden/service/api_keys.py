@@ -4,7 +4,9 @@ A key looks like ``fwk_<key id>_<secret>``: 256 random bits of secret,
 shown once at creation and stored as a SHA-256 hash (a 256-bit secret needs
 no slow hash). Keys may expire and can be revoked; creation, revocation and
 every rejected key are audited, and bad keys are rate-limited per address
-by the caller's :class:`~facewarden.service.ratelimit.FailureLimiter`.
+by the caller's :class:`~facewarden.service.ratelimit.FailureLimiter` (a bad
+key refused once its address is locked adds no audit entry: a flood of them
+cannot grow the log).
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class ApiKeys:
         """Issue an API key; its full value is in the result, and nowhere else, ever.
 
         Raises:
-            ConfigError: an empty or overlong name, an unknown role, a bad expiry.
+            InvalidInputError: an empty or overlong name, an unknown role, a bad expiry.
         """
         name = name.strip()
         if not 0 < len(name) <= 64 or not name.isprintable():
