@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from facewarden.cli import cli
 from facewarden.config import Settings
-from facewarden.errors import ConflictError, IntegrityError, KeyMaterialError
+from facewarden.errors import ConflictError, FacewardenError, IntegrityError, KeyMaterialError
 from facewarden.privacy.keys import KeyRing
 from facewarden.service import Warden, private_files
 from facewarden.service.backup import restore, verify_archive
@@ -163,6 +163,21 @@ def test_a_failed_restore_leaves_no_temporary_file_where_unnamed_files_are_unsup
     with pytest.raises(IntegrityError, match=r"chunk \d+ of the archive fails"):
         restore(archive, target)
     assert list(target.data_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("deploy", ["sqlite"], indirect=True)  # PostgreSQL: no data directory
+def test_a_data_directory_that_cannot_be_made_is_a_typed_error(
+    backed_up: tuple[Settings, Path, dict[str, str], list[list[tuple[str, float]]]],
+    deploy: Deploy,
+    tmp_path: Path,
+) -> None:
+    """The restore's data directory lies under a file: a clear error, not an OSError's trace."""
+    settings, archive, _, _ = backed_up
+    target = fresh(deploy, settings, tmp_path / "restored")
+    (tmp_path / "a-file").write_bytes(b"not a folder")
+    target = target.model_copy(update={"data_dir": tmp_path / "a-file" / "data"})
+    with pytest.raises(FacewardenError, match=r"restore into .* failed: Not a directory"):
+        restore(archive, target)
 
 
 def test_a_key_directory_without_the_archives_master_key_is_refused(

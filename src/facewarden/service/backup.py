@@ -279,9 +279,9 @@ def _restore_sqlite(archive: Path, keyring: KeyRing, settings: Settings) -> dict
         reader = ArchiveReader(handle, keyring)
         _check_store(reader.header, postgres=False)
         entries = reader.entries()
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         hint = "restore into a new data directory (move the old one away)"
         try:
+            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             with created_whole(target, exists_hint=hint) as out:
                 names = []
                 for name, pieces in entries:
