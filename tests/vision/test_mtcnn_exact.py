@@ -58,16 +58,24 @@ def test_detect_many_finds_what_detect_finds_on_each_image(faces_dir: Path, lfw_
             np.testing.assert_array_equal(f.landmarks, a.landmarks)
 
 
-def test_r_and_o_net_slices_change_no_box(faces_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A group photo: hundreds of R-Net candidates, so several slices of each size.
-    image = imaging.decode(faces_dir / "dlib" / "examples" / "faces" / "2008_007676.jpg")
+@pytest.mark.parametrize(
+    "slices", [{"rnet": 10**6, "onet": 10**6}, {"rnet": 32, "onet": 3}, {"rnet": 7, "onet": 1}]
+)
+def test_r_and_o_net_slices_change_no_box(
+    faces_dir: Path, lfw_dir: Path, monkeypatch: pytest.MonkeyPatch, slices: dict[str, int]
+) -> None:
+    # A group photo (hundreds of R-Net candidates, so several slices of each size)
+    # and LFW photos (about 42): the default slices against whole batches and others.
+    images = [imaging.decode(faces_dir / "dlib" / "examples" / "faces" / "2008_007676.jpg")]
+    images += [imaging.decode(p) for p in sorted((lfw_dir / "lfw").rglob("*.jpg"))[:6]]
     detector = MtcnnDetector()
-    sliced = detector.boxes(image)
-    monkeypatch.setattr(mtcnn_detect, "_SLICE", {"rnet": 10**6, "onet": 10**6})
-    whole = detector.boxes(image)
-    assert len(whole[0]) >= 5
-    np.testing.assert_array_equal(sliced[0], whole[0])
-    np.testing.assert_array_equal(sliced[1], whole[1])
+    sliced = [detector.boxes(image) for image in images]
+    monkeypatch.setattr(mtcnn_detect, "_SLICE", slices)
+    other = [detector.boxes(image) for image in images]
+    assert len(other[0][0]) >= 5 and all(len(boxes) for boxes, _ in other[1:])
+    for (boxes, scores), (other_boxes, other_scores) in zip(sliced, other, strict=True):
+        np.testing.assert_array_equal(boxes, other_boxes)
+        np.testing.assert_array_equal(scores, other_scores)
 
 
 def test_levels_suppressed_together_keep_what_one_call_per_level_keeps(
