@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from facewarden.cli._common import deployment_options, echo_json, open_warden, settings
+from facewarden.cli._common import (
+    deployment_options,
+    echo_json,
+    open_warden,
+    settings,
+    with_embedded_postgres,
+)
 from facewarden.privacy.keys import KeyRing
 from facewarden.service.backup import restore as restore_archive
 from facewarden.service.processing_report import to_markdown
@@ -233,7 +239,10 @@ def restore(archive: Path) -> None:
     erasures made since, which are applied again. Every byte of the archive is
     checked before anything is written; a damaged or truncated one is refused.
     """
-    report = restore_archive(archive, settings())
+    # With FACEWARDEN_POSTGRES=embedded the database is the data directory's own
+    # cluster (made at first use), as `backup` and `serve` use it; not one a
+    # running server holds (share=False: the restore wants an empty database).
+    report = restore_archive(archive, with_embedded_postgres(settings(), share=False))
     click.echo(
         f"restored the {report.store} backup of {report.created_at}: {report.subjects} "
         f"subject(s), {report.erasures_reapplied} erasure(s) made since applied again; "
