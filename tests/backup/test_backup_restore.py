@@ -20,10 +20,17 @@ from click.testing import CliRunner
 
 from facewarden.cli import cli
 from facewarden.config import Settings
-from facewarden.errors import ConflictError, FacewardenError, IntegrityError, KeyMaterialError
+from facewarden.errors import (
+    AuthenticationError,
+    ConflictError,
+    FacewardenError,
+    IntegrityError,
+    KeyMaterialError,
+)
 from facewarden.privacy.keys import KeyRing
 from facewarden.service import Warden, private_files
 from facewarden.service.backup import restore, verify_archive
+from facewarden.service.ratelimit import AuthLimiter
 from facewarden.types import Face
 
 from ._deployments import MARKER, Deploy, enroll_all, fresh, identify
@@ -60,6 +67,37 @@ def test_restore_reproduces_identification_results_exactly(
         actions = [e.action for e in warden.audit.entries(after_seq=0, limit=1000)]
         # The restored log ends with the re-anchoring and the restore, then this identification.
         assert actions[-2:] == ["restore", "identify"], actions[-4:]
+
+
+def test_sessions_open_when_the_backup_was_taken_do_not_survive_the_restore(
+    deploy: Deploy, johns: dict[str, list[list[Face]]], tmp_path: Path
+) -> None:
+    """A session ended after the backup (sign-out, password change) must not come back with it.
+
+    The archive holds the sessions table; a restore that kept it would revive a
+    stolen cookie its owner had ended. Everyone signs in again instead.
+    """
+    settings = deploy(tmp_path / "live")
+    archive = tmp_path / "deployment.fwbackup"
+    with Warden.open(settings, create=True, actor="test:backup") as warden:
+        warden.access.create_user("alice", "a long enough passphrase", "auditor")
+        limiter = AuthLimiter.from_settings(settings).logins
+        session = warden.access.login(
+            "alice", "a long enough passphrase", client="192.0.2.1", limiter=limiter
+        )
+        warden.backup_archive(archive)
+        warden.access.logout(session.token)
+    target = fresh(deploy, settings, tmp_path / "restored")
+    restore(archive, target)
+    with Warden.open(target, actor="test:restored") as warden:
+        with pytest.raises(AuthenticationError):
+            warden.access.session(session.token)
+        restored = [e for e in warden.audit.entries(limit=1000) if e.action == "restore"]
+        assert restored[-1].details["sessions_ended"] == 1
+        limiter = AuthLimiter.from_settings(target).logins
+        assert warden.access.login(
+            "alice", "a long enough passphrase", client="192.0.2.1", limiter=limiter
+        )
 
 
 def test_erasures_after_the_backup_stay_erased_after_restore(

@@ -41,7 +41,9 @@ and committing only after the last one. Then the deployment is opened:
 erasures made after the backup come back from the erasure ledger in the key
 directory (re-applied at open, see :mod:`facewarden.service.erasure`), the
 audit log is re-anchored to the restored chain (a deliberate rollback, recorded
-in the log), and a ``restore`` entry records the archive.
+in the log), every session the archive brought back is ended (one ended since
+must not revive: everyone signs in again), and a ``restore`` entry records the
+archive.
 """
 
 from __future__ import annotations
@@ -247,10 +249,15 @@ def restore(archive: Path, settings: Settings, *, clock: Any = None) -> RestoreR
         # The restored chain is older than the signed head: a deliberate rollback.
         warden.audit.reanchor()
         subjects = warden.store.count_subjects()
+        sessions = warden.access.end_every_session()
         warden.audit.record(
             "restore",
             purpose="restore",
-            details={"created_at": header["created_at"], "erasures_reapplied": restored - subjects},
+            details={
+                "created_at": header["created_at"],
+                "erasures_reapplied": restored - subjects,
+                "sessions_ended": sessions,
+            },
         )
     finally:
         warden.close()
