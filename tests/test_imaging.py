@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 
 from facewarden import imaging
 from facewarden.errors import ConfigError, ImageError, ImageTooLargeError
@@ -561,3 +561,19 @@ def test_real_rgba_photo() -> None:
         pytest.skip("../shared/data/faces is absent (a fresh clone); CI has it")
     decoded = decode(path)
     assert_rgb(decoded, 1200, 626)
+
+
+def test_real_photos_decode_to_pillows_plain_recipe(faces_dir: Path, lfw_dir: Path) -> None:
+    # decode turns EXIF orientation in place and skips the RGB-to-RGB convert (two
+    # copies fewer): the same pixels as Pillow's plain exif_transpose then convert.
+    photos = sorted(p for p in faces_dir.rglob("*") if p.suffix.lower() in {".jpg", ".png"})
+    photos += sorted((lfw_dir / "lfw").rglob("*.jpg"))[:20]
+    assert len(photos) >= 25
+    for path in photos:
+        with Image.open(path) as opened:
+            if opened.has_transparency_data:  # composited on white instead: tested apart
+                continue
+            plain = np.array(ImageOps.exif_transpose(opened).convert("RGB"))
+        decoded = imaging.decode(path)
+        np.testing.assert_array_equal(decoded, plain, err_msg=path.name)
+        assert decoded.flags.c_contiguous and decoded.flags.writeable

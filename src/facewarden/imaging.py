@@ -282,7 +282,9 @@ def _decode_bytes(data: bytes, limits: ImageLimits, source: str | None) -> RGBIm
             with _OPENERS[fmt](io.BytesIO(data)) as opened:
                 _check_size(*opened.size, limits, source)
                 opened.load()
-                rgb = _pil_to_rgb(ImageOps.exif_transpose(opened))
+                # In place: no copy of an image that needs no turning (most).
+                ImageOps.exif_transpose(opened, in_place=True)
+                rgb = _pil_to_rgb(opened)
         except FacewardenError:
             raise
         except Image.DecompressionBombError as exc:
@@ -311,7 +313,9 @@ def _pil_to_rgb(image: Image.Image) -> RGBImage:
         # often black; a face photo on a transparent background wants white.
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, image.convert("RGBA"))
-    return np.array(image.convert("RGB"), dtype=np.uint8, order="C")
+    # convert("RGB") of an RGB image would only copy it before numpy copies it again.
+    rgb = image if image.mode == "RGB" else image.convert("RGB")
+    return np.array(rgb, dtype=np.uint8, order="C")
 
 
 def _to_rgb(array: npt.NDArray[Any], source: str | None) -> RGBImage:
