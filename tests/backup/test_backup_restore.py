@@ -218,6 +218,19 @@ def test_a_data_directory_that_cannot_be_made_is_a_typed_error(
         restore(archive, target)
 
 
+@pytest.mark.skipif(not Path("/proc/self/mem").exists(), reason="needs Linux's /proc/self/mem")
+def test_an_archive_that_cannot_be_read_is_a_typed_error(tmp_path: Path) -> None:
+    """Reading /proc/self/mem at offset 0 fails with EIO: as a bad disk would, at the header."""
+    settings = Settings(data_dir=tmp_path / "data", key_dir=tmp_path / "keys")
+    keyring = KeyRing.open(settings.resolved_key_dir, create=True)
+    unreadable = Path("/proc/self/mem")
+    with pytest.raises(FacewardenError, match=r"cannot read the archive .*Input/output error"):
+        verify_archive(unreadable, keyring)
+    with pytest.raises(FacewardenError, match=r"cannot read the archive .*Input/output error"):
+        restore(unreadable, settings)
+    assert not settings.data_dir.exists()
+
+
 def test_a_key_directory_without_the_archives_master_key_is_refused(
     backed_up: tuple[Settings, Path, dict[str, str], list[list[tuple[str, float]]]],
     deploy: Deploy,

@@ -48,6 +48,7 @@ archive.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -113,11 +114,15 @@ class ArchiveSummary:
 # ---------------------------------------------------------------- reading
 
 
-def _open(path: Path) -> IO[bytes]:
+@contextlib.contextmanager
+def _reading(path: Path) -> Iterator[IO[bytes]]:
+    """The archive open for reading; an I/O error anywhere in the block (its header's
+    read included) becomes a typed error. A PostgreSQL load it interrupts rolls back."""
     try:
-        return open(path, "rb")
+        with open(path, "rb") as handle:
+            yield handle
     except OSError as exc:
-        raise FacewardenError(f"cannot read the archive {path}: {exc.strerror}") from None
+        raise FacewardenError(f"cannot read the archive {path}: {exc.strerror or exc}") from None
 
 
 def verify_archive(path: Path, keyring: KeyRing) -> ArchiveSummary:
@@ -127,14 +132,11 @@ def verify_archive(path: Path, keyring: KeyRing) -> ArchiveSummary:
         IntegrityError: damaged, tampered with, truncated or extended (which chunk says).
         KeyMaterialError: the key directory lacks the master key it was made under.
     """
-    with _open(path) as handle:
+    with _reading(path) as handle:
         reader = ArchiveReader(handle, keyring)
         sizes = {}
-        try:
-            for name, pieces in reader.entries():
-                sizes[name] = sum(len(piece) for piece in pieces)
-        except OSError as exc:
-            raise FacewardenError(f"cannot read the archive {path}: {exc.strerror}") from None
+        for name, pieces in reader.entries():
+            sizes[name] = sum(len(piece) for piece in pieces)
     return ArchiveSummary(reader.header, sizes)
 
 
@@ -282,7 +284,7 @@ def _restore_sqlite(archive: Path, keyring: KeyRing, settings: Settings) -> dict
             raise ConflictError(
                 f"{taken} exists; restore into a new data directory (move the old one away)"
             )
-    with _open(archive) as handle:
+    with _reading(archive) as handle:
         reader = ArchiveReader(handle, keyring)
         _check_store(reader.header, postgres=False)
         entries = reader.entries()
@@ -312,14 +314,11 @@ def _restore_postgres(archive: Path, keyring: KeyRing, url: str) -> dict[str, An
 
     header = verify_archive(archive, keyring).header
     _check_store(header, postgres=True)
-    with _open(archive) as handle:
+    with _reading(archive) as handle:
         reader = ArchiveReader(handle, keyring)
         if reader.header != header:
             raise IntegrityError("the archive changed while it was being restored")
-        try:
-            load_tables(url, reader.entries())
-        except OSError as exc:  # rolled back: the database is as it was
-            raise FacewardenError(f"cannot read the archive {archive}: {exc.strerror}") from None
+        load_tables(url, reader.entries())
     return header
 
 
