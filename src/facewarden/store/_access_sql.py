@@ -21,23 +21,19 @@ class AccessReads(Queries):
     """The reads (see :class:`facewarden.store.access.AccessReader`)."""
 
     def get_user(self, username: str) -> UserRow | None:
-        row = self._one("SELECT * FROM users WHERE username = ?", (username,))
-        return None if row is None else self._load(UserRow, row)
+        return self._get(UserRow, "SELECT * FROM users WHERE username = ?", (username,))
 
     def list_users(self) -> list[UserRow]:
-        return [self._load(UserRow, r) for r in self._rows("SELECT * FROM users ORDER BY username")]
+        return self._all(UserRow, "SELECT * FROM users ORDER BY username")
 
     def get_api_key(self, key_id: str) -> ApiKeyRow | None:
-        row = self._one("SELECT * FROM api_keys WHERE key_id = ?", (key_id,))
-        return None if row is None else self._load(ApiKeyRow, row)
+        return self._get(ApiKeyRow, "SELECT * FROM api_keys WHERE key_id = ?", (key_id,))
 
     def list_api_keys(self) -> list[ApiKeyRow]:
-        rows = self._rows("SELECT * FROM api_keys ORDER BY created_at, key_id")
-        return [self._load(ApiKeyRow, r) for r in rows]
+        return self._all(ApiKeyRow, "SELECT * FROM api_keys ORDER BY created_at, key_id")
 
     def get_session(self, token_hash: str) -> SessionRow | None:
-        row = self._one("SELECT * FROM sessions WHERE token_hash = ?", (token_hash,))
-        return None if row is None else self._load(SessionRow, row)
+        return self._get(SessionRow, "SELECT * FROM sessions WHERE token_hash = ?", (token_hash,))
 
     def subject_by_alias(self, kind: str, token: str) -> str | None:
         return self._text(
@@ -53,12 +49,12 @@ class AccessReads(Queries):
     def list_aliases(
         self, kind: str, *, after: str | None = None, limit: int = 100
     ) -> list[AliasRow]:
-        rows = self._rows(
+        return self._all(
+            AliasRow,
             "SELECT * FROM subject_aliases WHERE kind = ? AND subject_id > ? "
             "ORDER BY subject_id LIMIT ?",
             (kind, after or "", limit),
         )
-        return [self._load(AliasRow, r) for r in rows]
 
     def alias_faces(
         self, kind: str, *, subject_id: str | None = None, offset: int = 0, limit: int = 100
@@ -117,7 +113,7 @@ class AccessWrites(Queries):
         return self._changed(
             "revoke API key",
             "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-            (self._dialect.time_in(revoked_at), key_id),
+            (revoked_at, key_id),
         )
 
     def insert_session(self, row: SessionRow) -> None:
@@ -137,7 +133,7 @@ class AccessWrites(Queries):
         return self._exec(
             "forget sessions",
             "DELETE FROM sessions WHERE expires_at < ?",
-            (self._dialect.time_in(cutoff),),
+            (cutoff,),
         )
 
     def insert_alias(self, row: AliasRow) -> None:

@@ -20,28 +20,21 @@ class DeskReads(Queries):
     """The reads (see :class:`facewarden.store.desk.DeskReader`)."""
 
     def alert_decisions(self, sighting_ids: Sequence[str]) -> dict[str, AlertDecisionRow]:
-        ids = list(dict.fromkeys(sighting_ids))
-        found: dict[str, AlertDecisionRow] = {}
-        for start in range(0, len(ids), 100):  # bounded IN lists
-            chunk = ids[start : start + 100]
-            marks = ", ".join("?" for _ in chunk)
-            query = (
-                "SELECT sighting_id, decision, decided_by, decided_at, note "  # noqa: S608 - marks only
-                f"FROM alert_decisions WHERE sighting_id IN ({marks})"
-            )
-            for r in self._rows(query, tuple(chunk)):
-                found[r["sighting_id"]] = self._load(AlertDecisionRow, r)
-        return found
+        rows = self._rows_in(
+            "SELECT * FROM alert_decisions WHERE sighting_id IN ({marks})",
+            list(dict.fromkeys(sighting_ids)),
+        )
+        return {r["sighting_id"]: self._load(AlertDecisionRow, r) for r in rows}
 
     def history_note(self, request_id: str) -> HistoryNoteRow | None:
-        row = self._one("SELECT * FROM history_request_notes WHERE request_id = ?", (request_id,))
-        return None if row is None else self._load(HistoryNoteRow, row)
+        sql = "SELECT * FROM history_request_notes WHERE request_id = ?"
+        return self._get(HistoryNoteRow, sql, (request_id,))
 
     def history_request_ids(
         self, *, requested_by: str | None, undecided: bool, since: datetime, limit: int
     ) -> list[str]:
         where = ["h.created_at >= ?"]
-        params: list[Any] = [self._dialect.time_in(since)]
+        params: list[Any] = [since]
         if requested_by is not None:
             where.append("h.requested_by = ?")
             params.append(requested_by)
@@ -53,13 +46,12 @@ class DeskReads(Queries):
             f"WHERE {' AND '.join(where)} "
             "ORDER BY h.created_at DESC, h.request_id DESC LIMIT ?"
         )
-        rows = self._rows(query, (*params, limit))
-        return [str(r["request_id"]) for r in rows]
+        return self._texts(query, (*params, limit))
 
     def count_sightings_between(self, start: datetime, end: datetime) -> int:
         return self._count(
             "SELECT COUNT(*) AS n FROM sightings WHERE first_seen >= ? AND first_seen < ?",
-            (self._dialect.time_in(start), self._dialect.time_in(end)),
+            (start, end),
         )
 
 

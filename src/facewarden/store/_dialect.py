@@ -28,13 +28,14 @@ excluded.c`` and ``ON CONFLICT DO NOTHING``, SQLite 3.24+) and ``RETURNING``
 from __future__ import annotations
 
 import dataclasses
+import json
 import sqlite3
 import threading
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from functools import cache, lru_cache
-from typing import Any, ClassVar, Protocol, TypeVar, get_type_hints
+from typing import Any, ClassVar, Protocol, TypeVar, get_origin, get_type_hints
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -64,6 +65,8 @@ PgRow = dict[str, Any]
 """A row as the PostgreSQL connections return it (``dict_row``)."""
 
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
+PAGE = 1000  # rows per page of a keyset-paged read
+_IN_BATCH = 500  # ids per IN (...) list, well under SQLite's variable limit
 T = TypeVar("T", bound=Hashable)
 
 
@@ -226,11 +229,13 @@ class Queries:
     ``live`` hands out the connection, or raises when the store is closed or
     the transaction has ended. Every statement runs under ``lock``, so a
     transaction's reads see its writes and other threads wait meanwhile.
+    Parameters that are times are converted by the dialect.
 
     Row dataclasses map to tables by name: a field is the column of the same
     name (:meth:`_load` reads one, :meth:`_fields` writes one), converted by
-    the field's type (times, bytes, flags); what is stored otherwise (JSON
-    text, another table) is given explicitly.
+    the field's type: times, bytes and flags as the dialect keeps them,
+    tuples and mappings as JSON text; a field stored otherwise (in another
+    table) is given explicitly.
     """
 
     def __init__(self, dialect: Dialect, live: Callable[[], Any], lock: threading.RLock) -> None:
@@ -238,20 +243,36 @@ class Queries:
         self._get_conn = live
         self._lock = lock
 
+    def _params(self, params: Sequence[Any]) -> list[Any]:
+        time_in = self._dialect.time_in
+        return [time_in(v) if isinstance(v, datetime) else v for v in params]
+
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Every row of a query written with ``?`` marks (each a :class:`Row`)."""
         with self._lock, self._dialect.translated("read"):
-            return self._dialect.fetch(self._get_conn(), sql, params)
+            return self._dialect.fetch(self._get_conn(), sql, self._params(params))
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """The first row of a query, or None."""
         rows = self._rows(sql, params)
         return rows[0] if rows else None
 
+    def _get(self, cls: type[T], sql: str, params: Sequence[Any] = ()) -> T | None:
+        """The first row of a query as the row dataclass ``cls``, or None."""
+        row = self._one(sql, params)
+        return None if row is None else self._load(cls, row)
+
+    def _all(self, cls: type[T], sql: str, params: Sequence[Any] = ()) -> list[T]:
+        """Every row of a query as the row dataclass ``cls``."""
+        return [self._load(cls, row) for row in self._rows(sql, params)]
+
+    def _texts(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
+        """The one column of every row of a query, as text."""
+        return [str(row[next(iter(row.keys()))]) for row in self._rows(sql, params)]
+
     def _text(self, sql: str, params: Sequence[Any] = ()) -> str | None:
         """The one column of a query's first row, as text; None when there is no row."""
-        row = self._one(sql, params)
-        return None if row is None else str(row[next(iter(row.keys()))])
+        return next(iter(self._texts(sql, params)), None)
 
     def _count(self, sql: str, params: Sequence[Any] = ()) -> int:
         """The ``n`` of a ``SELECT COUNT(*) AS n`` query."""
@@ -261,10 +282,28 @@ class Queries:
         """Whether a query finds a row."""
         return bool(self._rows(sql, params))
 
+    def _rows_in(self, sql: str, ids: Sequence[str]) -> list[Any]:
+        """The rows of ``sql``, whose ``IN ({marks})`` list takes ``ids``, in bounded batches."""
+        rows: list[Any] = []
+        for start in range(0, len(ids), _IN_BATCH):
+            batch = ids[start : start + _IN_BATCH]
+            rows += self._rows(sql.format(marks=", ".join("?" * len(batch))), batch)
+        return rows
+
+    def _pages(self, sql: str, key: Sequence[str], start: Sequence[Any]) -> Iterator[Any]:
+        """Every row of a query paged by ``key``: ``WHERE (key) > (?, ...) ... LIMIT ?``.
+
+        No lock or cursor is held between pages, so the caller may write
+        (rotation does) while iterating.
+        """
+        while rows := self._rows(sql, (*start, PAGE)):
+            yield from rows
+            start = [rows[-1][column] for column in key]
+
     def _exec(self, where: str, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one write; ``where`` names it in errors. Returns the rows it touched."""
         with self._lock, self._dialect.translated(where):
-            return self._dialect.execute(self._get_conn(), sql, params)
+            return self._dialect.execute(self._get_conn(), sql, self._params(params))
 
     def _changed(self, where: str, sql: str, params: Sequence[Any] = ()) -> bool:
         """Run one write; whether it touched a row."""
@@ -279,10 +318,9 @@ class Queries:
         upsert: Sequence[str] = (),
         or_ignore: bool = False,
     ) -> int:
-        """Insert ``values`` (column -> value; times converted) into ``table``; the rows it touched.
+        """Insert ``values`` (column -> value) into ``table``; the rows it touched.
 
         Table and column names come from this package's code, never from input.
-
         ``upsert``: the key columns whose conflict replaces the other columns
         instead; ``or_ignore``: a conflict inserts nothing.
         """
@@ -293,16 +331,15 @@ class Queries:
             sql += f" ON CONFLICT ({', '.join(upsert)}) DO UPDATE SET {sets}"
         elif or_ignore:
             sql += " ON CONFLICT DO NOTHING"
-        time_in = self._dialect.time_in
-        params = [time_in(v) if isinstance(v, datetime) else v for v in values.values()]
-        return self._exec(where, sql, params)
+        return self._exec(where, sql, list(values.values()))
 
-    def _fields(self, row: Any, *, skip: Sequence[str] = (), **given: Any) -> dict[str, Any]:
-        """A row dataclass as column -> value; ``given`` replaces fields, ``skip`` drops them."""
-        values = {
-            f.name: getattr(row, f.name) for f in dataclasses.fields(row) if f.name not in skip
+    def _fields(self, row: Any, *, skip: Sequence[str] = ()) -> dict[str, Any]:
+        """A row dataclass as column -> value, but the fields ``skip`` names."""
+        return {
+            f.name: _to_column(getattr(row, f.name))
+            for f in dataclasses.fields(row)
+            if f.name not in skip
         }
-        return values | given
 
     def _load(self, cls: type[T], row: Row, **given: Any) -> T:
         """The row dataclass ``cls`` from a row with its fields' columns; ``given`` others."""
@@ -313,6 +350,19 @@ class Queries:
                 for name, read in _readers(self._dialect, cls)
             ]
         )
+
+
+def _to_column(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        value = dict(value)
+    return json.dumps(value, sort_keys=True) if isinstance(value, tuple | dict) else value
+
+
+def _from_json(text: str) -> Any:
+    def tuples(value: Any) -> Any:
+        return tuple(tuples(v) for v in value) if isinstance(value, list) else value
+
+    return tuples(json.loads(text))
 
 
 @cache
@@ -331,5 +381,9 @@ def _readers(dialect: Dialect, cls: type) -> tuple[tuple[str, Callable[[Any], An
         int: int,
         float: float,
     }
+
+    def reader(hint: Any) -> Callable[[Any], Any] | None:
+        return _from_json if get_origin(hint) in (tuple, Mapping) else by_type.get(hint)
+
     hints = get_type_hints(cls)
-    return tuple((f.name, by_type.get(hints[f.name])) for f in dataclasses.fields(cls))
+    return tuple((f.name, reader(hints[f.name])) for f in dataclasses.fields(cls))

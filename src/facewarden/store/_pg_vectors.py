@@ -12,8 +12,8 @@ import numpy as np
 import numpy.typing as npt
 
 from facewarden.errors import NotFoundError
-from facewarden.store._dialect import Queries
-from facewarden.store._read import BATCH, TEMPLATES_SQL
+from facewarden.store._dialect import PAGE, Queries
+from facewarden.store._read import TEMPLATES_SQL
 from facewarden.store.base import TemplateRow
 
 __all__ = ["VectorReads", "VectorWrites", "nearest_faces_sql", "vector_literal"]
@@ -100,17 +100,15 @@ class VectorReads(Queries):
             (watchlist_id, watchlist_id, embedder, embedder),
         )
 
-    def templates_without_vectors(
-        self, *, after: str = "", limit: int = BATCH
-    ) -> list[TemplateRow]:
+    def templates_without_vectors(self, *, after: str = "", limit: int = PAGE) -> list[TemplateRow]:
         """One page, by face id after ``after``, of templates not yet in ``face_vectors``."""
-        rows = self._rows(
+        return self._all(
+            TemplateRow,
             f"{TEMPLATES_SQL} WHERE f.face_id > ? AND NOT EXISTS "  # noqa: S608
             "(SELECT 1 FROM face_vectors v WHERE v.face_id = f.face_id) "
             "ORDER BY f.face_id LIMIT ?",
             (after, limit),
         )
-        return [self._load(TemplateRow, r) for r in rows]
 
 
 class VectorWrites(Queries):

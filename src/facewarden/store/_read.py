@@ -24,8 +24,6 @@ from facewarden.store.base import FaceRow, PhotoRow, SubjectRow, TemplateRow, Wa
 
 __all__ = ["TEMPLATES_SQL", "Reads"]
 
-BATCH = 1000
-_IN_BATCH = 500  # ids per IN (...) list, well under SQLite's variable limit
 # Constant column lists are spliced into queries (hence the S608 notes below);
 # every value is always a bound parameter.
 _AUDIT_COLUMNS = (
@@ -81,28 +79,24 @@ class Reads(AccessReads, CameraReads, DeskReads):
     def subject_counts(self, subject_ids: Sequence[str]) -> dict[str, tuple[int, int]]:
         ids = list(dict.fromkeys(subject_ids))
         counts = dict.fromkeys(ids, (0, 0))
-        for start in range(0, len(ids), _IN_BATCH):
-            batch = ids[start : start + _IN_BATCH]
-            marks = ", ".join("?" * len(batch))
-            for r in self._rows(
-                f"SELECT s.subject_id, "  # noqa: S608 - placeholders only
-                "(SELECT COUNT(*) FROM faces f WHERE f.subject_id = s.subject_id) AS faces, "
-                "(SELECT COUNT(*) FROM memberships m WHERE m.subject_id = s.subject_id) AS lists "
-                f"FROM subjects s WHERE s.subject_id IN ({marks})",
-                tuple(batch),
-            ):
-                counts[r["subject_id"]] = (int(r["faces"]), int(r["lists"]))
+        for r in self._rows_in(
+            "SELECT s.subject_id, "
+            "(SELECT COUNT(*) FROM faces f WHERE f.subject_id = s.subject_id) AS faces, "
+            "(SELECT COUNT(*) FROM memberships m WHERE m.subject_id = s.subject_id) AS lists "
+            "FROM subjects s WHERE s.subject_id IN ({marks})",
+            ids,
+        ):
+            counts[r["subject_id"]] = (int(r["faces"]), int(r["lists"]))
         return counts
 
     def count_subjects(self) -> int:
         return self._count("SELECT COUNT(*) AS n FROM subjects")
 
     def subjects_updated_before(self, cutoff: datetime, *, limit: int = 1000) -> list[str]:
-        rows = self._rows(
+        return self._texts(
             "SELECT subject_id FROM subjects WHERE updated_at < ? ORDER BY updated_at LIMIT ?",
-            (self._dialect.time_in(cutoff), limit),
+            (cutoff, limit),
         )
-        return [str(r["subject_id"]) for r in rows]
 
     def _subject(self, row: Row, fields: dict[str, bytes] | None = None) -> SubjectRow:
         if fields is None:
@@ -116,73 +110,58 @@ class Reads(AccessReads, CameraReads, DeskReads):
         return self._load(SubjectRow, row, fields=fields)
 
     def get_face(self, face_id: str) -> FaceRow | None:
-        row = self._one(f"{_FACE_SQL} WHERE f.face_id = ?", (face_id,))
-        return None if row is None else self._load(FaceRow, row)
+        return self._get(FaceRow, f"{_FACE_SQL} WHERE f.face_id = ?", (face_id,))
 
     def faces_of(self, subject_id: str) -> list[FaceRow]:
-        rows = self._rows(
+        return self._all(
+            FaceRow,
             f"{_FACE_SQL} WHERE f.subject_id = ? ORDER BY f.created_at, f.face_id",
             (subject_id,),
         )
-        return [self._load(FaceRow, r) for r in rows]
 
     def photos_of(self, subject_id: str) -> list[PhotoRow]:
-        rows = self._rows(
+        return self._all(
+            PhotoRow,
             "SELECT p.* FROM photos p JOIN faces f USING (face_id) "
             "WHERE f.subject_id = ? ORDER BY p.created_at, p.face_id",
             (subject_id,),
         )
-        return [self._load(PhotoRow, r) for r in rows]
 
     def iter_templates(self) -> Iterator[TemplateRow]:
-        # Keyset pages: no lock or cursor is held between pages, so the caller
-        # may write (rotation does) while iterating.
-        after = ""
-        while rows := self._rows(
-            f"{TEMPLATES_SQL} WHERE f.face_id > ? ORDER BY f.face_id LIMIT ?",
-            (after, BATCH),
-        ):
-            yield from (self._load(TemplateRow, r) for r in rows)
-            after = rows[-1]["face_id"]
+        sql = f"{TEMPLATES_SQL} WHERE f.face_id > ? ORDER BY f.face_id LIMIT ?"
+        return (self._load(TemplateRow, r) for r in self._pages(sql, ["face_id"], [""]))
 
     def iter_wrapped_keys(self) -> Iterator[tuple[str, bytes]]:
-        after = ""
-        while rows := self._rows(
+        sql = (
             "SELECT subject_id, wrapped_key FROM subjects "
-            "WHERE subject_id > ? ORDER BY subject_id LIMIT ?",
-            (after, BATCH),
-        ):
-            yield from ((r["subject_id"], bytes(r["wrapped_key"])) for r in rows)
-            after = rows[-1]["subject_id"]
+            "WHERE subject_id > ? ORDER BY subject_id LIMIT ?"
+        )
+        rows = self._pages(sql, ["subject_id"], [""])
+        return ((r["subject_id"], bytes(r["wrapped_key"])) for r in rows)
 
     def get_watchlist(self, watchlist_id: str) -> WatchlistRow | None:
-        row = self._one("SELECT * FROM watchlists WHERE watchlist_id = ?", (watchlist_id,))
-        return None if row is None else self._load(WatchlistRow, row)
+        sql = "SELECT * FROM watchlists WHERE watchlist_id = ?"
+        return self._get(WatchlistRow, sql, (watchlist_id,))
 
     def watchlist_by_name(self, name: str) -> WatchlistRow | None:
-        row = self._one("SELECT * FROM watchlists WHERE name = ?", (name,))
-        return None if row is None else self._load(WatchlistRow, row)
+        return self._get(WatchlistRow, "SELECT * FROM watchlists WHERE name = ?", (name,))
 
     def list_watchlists(self) -> list[WatchlistRow]:
-        rows = self._rows("SELECT * FROM watchlists ORDER BY name")
-        return [self._load(WatchlistRow, r) for r in rows]
+        return self._all(WatchlistRow, "SELECT * FROM watchlists ORDER BY name")
 
     def watchlists_of(self, subject_id: str) -> list[str]:
-        rows = self._rows(
+        return self._texts(
             "SELECT watchlist_id FROM memberships WHERE subject_id = ? ORDER BY watchlist_id",
             (subject_id,),
         )
-        return [str(r["watchlist_id"]) for r in rows]
 
     def iter_memberships(self) -> Iterator[tuple[str, str]]:
-        after = ("", "")
-        while rows := self._rows(
+        key = ["watchlist_id", "subject_id"]
+        sql = (
             "SELECT watchlist_id, subject_id FROM memberships WHERE (watchlist_id, subject_id) "
-            "> (?, ?) ORDER BY watchlist_id, subject_id LIMIT ?",
-            (*after, BATCH),
-        ):
-            yield from ((r["watchlist_id"], r["subject_id"]) for r in rows)
-            after = (rows[-1]["watchlist_id"], rows[-1]["subject_id"])
+            "> (?, ?) ORDER BY watchlist_id, subject_id LIMIT ?"
+        )
+        return ((r["watchlist_id"], r["subject_id"]) for r in self._pages(sql, key, ["", ""]))
 
     def count_members(self, watchlist_id: str) -> int:
         return self._count(
@@ -194,13 +173,8 @@ class Reads(AccessReads, CameraReads, DeskReads):
         return None if row is None else _audit(row)
 
     def iter_audit(self) -> Iterator[AuditEntry]:
-        after = -(2**63)
-        while rows := self._rows(
-            f"SELECT pos, {_AUDIT_COLUMNS} FROM audit_log WHERE pos > ? ORDER BY pos LIMIT ?",  # noqa: S608
-            (after, BATCH),
-        ):
-            yield from (_audit(r) for r in rows)
-            after = rows[-1]["pos"]
+        sql = f"SELECT pos, {_AUDIT_COLUMNS} FROM audit_log WHERE pos > ? ORDER BY pos LIMIT ?"  # noqa: S608
+        return (_audit(r) for r in self._pages(sql, ["pos"], [-(2**63)]))
 
     def list_audit(
         self, *, after_seq: int = 0, limit: int = 100, object_id: str | None = None

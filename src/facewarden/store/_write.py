@@ -86,7 +86,7 @@ class Writes(Reads, AccessWrites, CameraWrites, DeskWrites):
         self._exec(
             "update subject",
             "UPDATE subjects SET updated_at = ? WHERE subject_id = ?",
-            (self._dialect.time_in(updated_at), subject_id),
+            (updated_at, subject_id),
         )
 
     def _set_fields(self, subject_id: str, fields: Mapping[str, bytes | None]) -> None:
@@ -143,7 +143,7 @@ class Writes(Reads, AccessWrites, CameraWrites, DeskWrites):
         return self._exec(
             "purge photos",
             "DELETE FROM photos WHERE created_at < ?",
-            (self._dialect.time_in(cutoff),),
+            (cutoff,),
         )
 
     def insert_watchlist(self, row: WatchlistRow) -> None:
@@ -179,7 +179,7 @@ class Writes(Reads, AccessWrites, CameraWrites, DeskWrites):
         return self._exec(
             "purge import records",
             "DELETE FROM import_progress WHERE done_at < ?",
-            (self._dialect.time_in(cutoff),),
+            (cutoff,),
         )
 
 
