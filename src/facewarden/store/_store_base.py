@@ -1,11 +1,11 @@
 """What both stores do alike around their one connection.
 
 Private to :mod:`facewarden.store.sqlite` and :mod:`facewarden.store.postgres`:
-each store hands out its connection (``_live``), says how a write
-transaction begins and ends (``_begun``) and which transaction class it
-yields (``_transaction_type``); this base keeps the rest: one transaction at a time, the
-transaction object refused once its block ends, the schema version,
-``close``.
+each store says how a write transaction begins and ends (``_begun``), which
+transaction class it yields (``_transaction_type``) and how a read-only
+transaction is had on a connection of its own (``_snapshot``); this base
+keeps the rest: one transaction at a time, the transaction object refused
+once its block ends, the audit snapshot, the schema version, ``close``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ class StoreBase(Reads, Generic[TxT]):
         """Begin a write transaction on ``conn``; commit at the end, roll back on error."""
         raise NotImplementedError
 
+    def _snapshot(self) -> AbstractContextManager[Any]:
+        """A connection other than the store's, in a read-only transaction."""
+        raise NotImplementedError
+
     @property
     def location(self) -> str:
         raise NotImplementedError
@@ -77,6 +81,19 @@ class StoreBase(Reads, Generic[TxT]):
             finally:
                 tx.end()
                 self._in_transaction = False
+
+    @contextmanager
+    def audit_snapshot(self) -> Iterator[Reads]:
+        """Reads from one read-only transaction on a connection of its own.
+
+        See :meth:`facewarden.store.base.Store.audit_snapshot`.
+        """
+        with self._lock:
+            self._live()  # refuse after close
+        with self._dialect.translated("audit snapshot"), self._snapshot() as conn:
+            # The snapshot is fixed by the transaction's first read, so read now.
+            conn.execute("SELECT COUNT(*) FROM meta").fetchone()
+            yield Reads(self._dialect, lambda: conn, threading.RLock())
 
     def close(self) -> None:
         """Close the connection; idempotent. Later calls raise FacewardenError."""

@@ -38,7 +38,6 @@ from facewarden.store._dialect import POSTGRES, PgRow
 from facewarden.store._pg_admin import connect, migrate, redacted, server_problems, table_order
 from facewarden.store._pg_schema import FACE_VECTOR_INDEX
 from facewarden.store._pg_vectors import VectorReads, VectorWrites
-from facewarden.store._read import Reads
 from facewarden.store._store_base import StoreBase
 from facewarden.store._write import Writes
 from facewarden.store.pg_archive import copy_database
@@ -166,15 +165,8 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads):
             yield
 
     @contextmanager
-    def audit_snapshot(self) -> Iterator[Reads]:
-        """One ``REPEATABLE READ, READ ONLY`` transaction on a connection of its own.
-
-        PostgreSQL fixes the snapshot at the transaction's first query, so
-        every read through the yielded reader sees the same committed state
-        (see :meth:`Store.audit_snapshot`); writers are not blocked.
-        """
-        with self._lock:
-            self._live()  # refuse after close
+    def _snapshot(self) -> Iterator[psycopg.Connection[PgRow]]:
+        # REPEATABLE READ: every read sees the state of the transaction's first query.
         with self._snapshot_lock:
             conn = self._snapshot_conn
             if conn is None or conn.closed or conn.broken:
@@ -183,10 +175,8 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads):
                 conn = self._snapshot_conn = connect(self._url)
                 conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
                 conn.read_only = True
-            snapshot_conn = conn
-            with POSTGRES.translated("audit snapshot"), snapshot_conn.transaction():
-                snapshot_conn.execute("SELECT COUNT(*) FROM meta").fetchone()
-                yield Reads(POSTGRES, lambda: snapshot_conn, threading.RLock())
+            with conn.transaction():
+                yield conn
 
     def pgvector_version(self) -> tuple[int, ...]:
         """The version of the pgvector extension in this database (``(0, 8, 0)``)."""

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,7 +34,6 @@ from facewarden.errors import (
 )
 from facewarden.store import migrations
 from facewarden.store._dialect import SQLITE
-from facewarden.store._read import Reads
 from facewarden.store._store_base import StoreBase
 from facewarden.store._write import Writes
 
@@ -186,14 +184,9 @@ class SqliteStore(StoreBase[SqliteTransaction]):
             raise
 
     @contextmanager
-    def audit_snapshot(self) -> Iterator[Reads]:
-        """One read transaction on a connection of its own (see :meth:`Store.audit_snapshot`).
-
-        In WAL mode a reader sees the database as of its first read and never
-        blocks the writer; the store's own connection is not held meanwhile.
-        """
-        with self._lock:
-            self._live()  # refuse after close
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        # In WAL mode a reader sees the database as of its first read and never
+        # blocks the writer; the store's own connection is not held meanwhile.
         try:
             conn = sqlite3.connect(
                 self._path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S
@@ -201,12 +194,9 @@ class SqliteStore(StoreBase[SqliteTransaction]):
         except sqlite3.Error as exc:
             raise FacewardenError(f"cannot open {self._path} to read the audit: {exc}") from None
         try:
-            with SQLITE.translated("audit snapshot"):
-                conn.execute("PRAGMA query_only=ON")
-                conn.execute("BEGIN")
-                # The snapshot is fixed by the transaction's first read, so read now.
-                conn.execute("SELECT COUNT(*) FROM meta").fetchone()
-            yield Reads(SQLITE, lambda: conn, threading.RLock())
+            conn.execute("PRAGMA query_only=ON")
+            conn.execute("BEGIN")
+            yield conn
         finally:
             conn.close()  # ends the read transaction
 
