@@ -4,17 +4,19 @@ Where things live (every query is written once, for both backends):
 
 * the contract: ``base.py`` (subjects, faces, watchlists, audit), ``access.py``,
   ``cameras.py``, ``desk.py``;
-* the queries and row mappings: ``_read.py`` and ``_write.py`` (the contract of
-  ``base.py``), ``_access_sql.py``, ``_camera_sql.py``, ``_desk_sql.py``, each a
-  mixin over ``_dialect.py`` (what differs: parameter marks, times, exceptions);
+* the queries: ``_read.py`` and ``_write.py`` (those of ``base.py``; their
+  classes are the whole reader and transaction), ``_access_sql.py``,
+  ``_camera_sql.py``, ``_desk_sql.py``, each over ``_dialect.py`` (what
+  differs: parameter marks, times, exceptions; and the row mapping: a row
+  dataclass's fields are its table's columns);
 * the schema: ``migrations.py`` (one numbered sequence, and applying it);
 * the stores: ``_store_base.py`` (what both do alike), ``sqlite.py`` (WAL,
   checkpoints, secure delete), ``postgres.py``;
 * PostgreSQL only: ``_pg_schema.py`` (its types and pgvector DDL),
   ``_pg_vectors.py`` (pgvector search), ``_pg_admin.py`` (connecting, the
-  server check, migration lock, copies), ``pg_archive.py``, ``pg_claims.py``
-  (advisory-lock camera claims), ``pg_local.py`` and ``_pg_embedded.py``
-  (facewarden's own server).
+  server check, migration lock), ``pg_archive.py`` (whole copies: backup,
+  the archive's tables), ``pg_claims.py`` (advisory-lock camera claims),
+  ``pg_local.py`` and ``_pg_embedded.py`` (facewarden's own server).
 """
 
 from facewarden.store.base import (

@@ -1,8 +1,8 @@
-"""What differs between facewarden's SQLite and PostgreSQL SQL, small and explicit.
+"""What differs between facewarden's SQLite and PostgreSQL SQL, and the queries' toolkit.
 
 Private to the stores. Queries are written once, with ``?`` marks, and run
-through :class:`Queries`, the base of every query mixin; the store says
-which :class:`Dialect` it speaks:
+through :class:`Queries`, the base of every query mixin, which maps rows to
+the row dataclasses; the store says which :class:`Dialect` it speaks:
 
 * parameters: ``?`` (SQLite) or ``%s`` (psycopg), translated once per query
   text; a literal ``%`` or ``?`` has no place in shared SQL (bind it as a
@@ -11,9 +11,7 @@ which :class:`Dialect` it speaks:
   the times do), PostgreSQL ``timestamptz`` (:func:`utc`); both refuse naive
   times;
 * rows: ``sqlite3.Row`` or a ``dict``, both read by column name (:class:`Row`);
-  bytes come back as ``bytes`` on both (mappings still call ``bytes()``, which
-  also copies a ``memoryview``); booleans as ``0``/``1`` or ``bool`` (read
-  them with ``bool()``);
+  booleans come back as ``0``/``1`` or ``bool``;
 * writes: PostgreSQL runs each in a savepoint, so a refused write (a
   duplicate key) leaves the transaction usable, as SQLite does by itself;
 * exceptions: each driver's become facewarden's (:meth:`Dialect.translated`);

