@@ -130,11 +130,7 @@ class AccessWrites(Queries):
         return self._exec("end sessions", "DELETE FROM sessions WHERE username = ?", (username,))
 
     def delete_sessions_before(self, cutoff: datetime) -> int:
-        return self._exec(
-            "forget sessions",
-            "DELETE FROM sessions WHERE expires_at < ?",
-            (cutoff,),
-        )
+        return self._exec("forget sessions", "DELETE FROM sessions WHERE expires_at < ?", (cutoff,))
 
     def insert_alias(self, row: AliasRow) -> None:
         if not self._exists("SELECT 1 FROM subjects WHERE subject_id = ?", (row.subject_id,)):

@@ -69,10 +69,8 @@ class CameraWrites(Queries):
     """The writes (see :class:`facewarden.store.cameras.CameraWriter`)."""
 
     def insert_camera(self, row: CameraRow) -> None:
-        taken = self._one(
-            "SELECT 1 FROM cameras WHERE camera_id = ? OR name = ?", (row.camera_id, row.name)
-        )
-        if taken is not None:
+        sql = "SELECT 1 FROM cameras WHERE camera_id = ? OR name = ?"
+        if self._exists(sql, (row.camera_id, row.name)):
             raise ConflictError(f"a camera called {row.name!r} (or with its id) exists")
         if row.legacy_source is not None:
             raise ValueError("a camera's source is stored sealed only (sealed_source)")
@@ -95,11 +93,8 @@ class CameraWrites(Queries):
             ("subjects", "subject_id", row.subject_id),
             ("cameras", "camera_id", row.camera_id),
         ):
-            found = self._one(
-                f"SELECT 1 FROM {table} WHERE {column} = ?",  # noqa: S608 - fixed names
-                (value,),
-            )
-            if found is None:
+            sql = f"SELECT 1 FROM {table} WHERE {column} = ?"  # noqa: S608 - fixed names
+            if not self._exists(sql, (value,)):
                 raise NotFoundError(f"no {table[:-1]} {value}")
         self._insert("insert sighting", "sightings", self._fields(row))
 
@@ -123,11 +118,7 @@ class CameraWrites(Queries):
         )
 
     def delete_sightings_expired(self, now: datetime) -> int:
-        return self._exec(
-            "purge sightings",
-            "DELETE FROM sightings WHERE expires_at <= ?",
-            (now,),
-        )
+        return self._exec("purge sightings", "DELETE FROM sightings WHERE expires_at <= ?", (now,))
 
     def insert_history_request(self, row: HistoryRequestRow) -> None:
         self._insert("insert history request", "history_requests", self._fields(row))

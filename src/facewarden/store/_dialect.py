@@ -65,7 +65,7 @@ PgRow = dict[str, Any]
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
 PAGE = 1000  # rows per page of a keyset-paged read
 _IN_BATCH = 500  # ids per IN (...) list, well under SQLite's variable limit
-T = TypeVar("T", bound=Hashable)
+T = TypeVar("T", bound=Hashable)  # a row dataclass (frozen); its type keys a cache
 
 
 class Row(Protocol):
@@ -265,7 +265,7 @@ class Queries:
         return [self._load(cls, row) for row in self._rows(sql, params)]
 
     def _texts(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
-        """The one column of every row of a query, as text."""
+        """The one column (never NULL) of every row of a query, as text."""
         return [str(row[next(iter(row.keys()))]) for row in self._rows(sql, params)]
 
     def _text(self, sql: str, params: Sequence[Any] = ()) -> str | None:
@@ -322,22 +322,17 @@ class Queries:
         ``upsert``: the key columns whose conflict replaces the other columns
         instead; ``or_ignore``: a conflict inserts nothing.
         """
-        marks = ", ".join("?" * len(values))
-        sql = f"INSERT INTO {table} ({', '.join(values)}) VALUES ({marks})"  # noqa: S608 - names from code
-        if upsert:
-            sets = ", ".join(f"{c} = excluded.{c}" for c in values if c not in upsert)
-            sql += f" ON CONFLICT ({', '.join(upsert)}) DO UPDATE SET {sets}"
-        elif or_ignore:
-            sql += " ON CONFLICT DO NOTHING"
+        sql = _insert_sql(table, tuple(values), tuple(upsert), or_ignore)
         return self._exec(where, sql, list(values.values()))
 
-    def _fields(self, row: Any, *, skip: Sequence[str] = ()) -> dict[str, Any]:
+    def _fields(self, row: Hashable, *, skip: Sequence[str] = ()) -> dict[str, Any]:
         """A row dataclass as column -> value, but the fields ``skip`` names."""
-        return {
-            f.name: _to_column(getattr(row, f.name))
-            for f in dataclasses.fields(row)
-            if f.name not in skip
-        }
+        values = {}
+        for name, write in _writers(type(row)):
+            if name not in skip:
+                value = getattr(row, name)
+                values[name] = value if write is None else write(value)
+        return values
 
     def _load(self, cls: type[T], row: Row, **given: Any) -> T:
         """The row dataclass ``cls`` from a row with its fields' columns; ``given`` others."""
@@ -350,10 +345,24 @@ class Queries:
         )
 
 
-def _to_column(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        value = dict(value)
-    return json.dumps(value, sort_keys=True) if isinstance(value, tuple | dict) else value
+@lru_cache(maxsize=256)
+def _insert_sql(table: str, columns: tuple[str, ...], upsert: tuple[str, ...], ignore: bool) -> str:
+    marks = ", ".join("?" * len(columns))
+    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 - names from code
+    if upsert:
+        sets = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in upsert)
+        sql += f" ON CONFLICT ({', '.join(upsert)}) DO UPDATE SET {sets}"
+    elif ignore:
+        sql += " ON CONFLICT DO NOTHING"
+    return sql
+
+
+def _is_json(hint: Any) -> bool:
+    return get_origin(hint) in (tuple, Mapping)
+
+
+def _to_json(value: Any) -> str:
+    return json.dumps(dict(value) if isinstance(value, Mapping) else value, sort_keys=True)
 
 
 def _from_json(text: str) -> Any:
@@ -361,6 +370,15 @@ def _from_json(text: str) -> Any:
         return tuple(tuples(v) for v in value) if isinstance(value, list) else value
 
     return tuples(json.loads(text))
+
+
+@cache
+def _writers(cls: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+    """Each field of ``cls`` with what turns its value into a column's (None: as is)."""
+    hints = get_type_hints(cls)
+    return tuple(
+        (f.name, _to_json if _is_json(hints[f.name]) else None) for f in dataclasses.fields(cls)
+    )
 
 
 @cache
@@ -381,7 +399,7 @@ def _readers(dialect: Dialect, cls: type) -> tuple[tuple[str, Callable[[Any], An
     }
 
     def reader(hint: Any) -> Callable[[Any], Any] | None:
-        return _from_json if get_origin(hint) in (tuple, Mapping) else by_type.get(hint)
+        return _from_json if _is_json(hint) else by_type.get(hint)
 
     hints = get_type_hints(cls)
     return tuple((f.name, reader(hints[f.name])) for f in dataclasses.fields(cls))

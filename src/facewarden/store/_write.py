@@ -67,20 +67,13 @@ class Writes(Reads, AccessWrites, CameraWrites, DeskWrites):
     ) -> None:
         if not self._subject_exists(subject_id):
             raise NotFoundError(f"no subject {subject_id}")
-        if id_index is not None:
-            holder = self.subject_id_by_index(id_index)
-            if holder not in (None, subject_id):
-                raise _duplicate_id_number()
+        if id_index is not None and self.subject_id_by_index(id_index) not in (None, subject_id):
+            raise _duplicate_id_number()
+        if id_index is not None or clear_id_index:
             self._exec(
                 "update subject",
                 "UPDATE subjects SET id_index = ? WHERE subject_id = ?",
                 (id_index, subject_id),
-            )
-        elif clear_id_index:
-            self._exec(
-                "update subject",
-                "UPDATE subjects SET id_index = NULL WHERE subject_id = ?",
-                (subject_id,),
             )
         self._set_fields(subject_id, fields or {})
         self._exec(
@@ -140,11 +133,7 @@ class Writes(Reads, AccessWrites, CameraWrites, DeskWrites):
         self._insert("insert photo", "photos", self._fields(row))
 
     def delete_photos_before(self, cutoff: datetime) -> int:
-        return self._exec(
-            "purge photos",
-            "DELETE FROM photos WHERE created_at < ?",
-            (cutoff,),
-        )
+        return self._exec("purge photos", "DELETE FROM photos WHERE created_at < ?", (cutoff,))
 
     def insert_watchlist(self, row: WatchlistRow) -> None:
         if self.watchlist_by_name(row.name) is not None:
@@ -177,9 +166,7 @@ class Writes(Reads, AccessWrites, CameraWrites, DeskWrites):
 
     def delete_imports_before(self, cutoff: datetime) -> int:
         return self._exec(
-            "purge import records",
-            "DELETE FROM import_progress WHERE done_at < ?",
-            (cutoff,),
+            "purge import records", "DELETE FROM import_progress WHERE done_at < ?", (cutoff,)
         )
 
 

@@ -35,7 +35,14 @@ from psycopg import sql
 
 from facewarden.errors import ConfigError, DatabaseUnavailableError, FacewardenError
 from facewarden.store._dialect import POSTGRES, PgRow
-from facewarden.store._pg_admin import connect, migrate, redacted, server_problems, table_order
+from facewarden.store._pg_admin import (
+    connect,
+    is_postgres_url,
+    migrate,
+    redacted,
+    server_problems,
+    table_order,
+)
 from facewarden.store._pg_schema import FACE_VECTOR_INDEX
 from facewarden.store._pg_vectors import VectorReads, VectorWrites
 from facewarden.store._store_base import StoreBase
@@ -48,11 +55,6 @@ logger = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock key every write transaction takes ("fw-write").
 WRITER_LOCK = 0x66772D7772697465
-
-
-def is_postgres_url(url: str | None) -> bool:
-    """Whether ``url`` selects the PostgreSQL store."""
-    return url is not None and url.startswith(("postgresql://", "postgres://"))
 
 
 def open_postgres(url: str, *, create: bool = False, check_server: bool = True) -> PostgresStore:
@@ -180,10 +182,8 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads):
 
     def pgvector_version(self) -> tuple[int, ...]:
         """The version of the pgvector extension in this database (``(0, 8, 0)``)."""
-        row = self._one("SELECT extversion AS v FROM pg_extension WHERE extname = 'vector'")
-        if row is None:
-            return ()
-        return tuple(int(p) for p in str(row["v"]).split(".") if p.isdigit())
+        version = self._text("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        return tuple(int(p) for p in (version or "").split(".") if p.isdigit())
 
     def ensure_face_vector_index(self, dim: int) -> None:
         """Create the HNSW index over ``face_vectors`` of dimension ``dim`` if missing.
