@@ -113,7 +113,7 @@ class AccessWrites(Queries):
         return self._changed(
             "revoke API key",
             "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-            (revoked_at, key_id),
+            (self._dialect.time_in(revoked_at), key_id),
         )
 
     def insert_session(self, row: SessionRow) -> None:
@@ -130,7 +130,11 @@ class AccessWrites(Queries):
         return self._exec("end sessions", "DELETE FROM sessions WHERE username = ?", (username,))
 
     def delete_sessions_before(self, cutoff: datetime) -> int:
-        return self._exec("forget sessions", "DELETE FROM sessions WHERE expires_at < ?", (cutoff,))
+        return self._exec(
+            "forget sessions",
+            "DELETE FROM sessions WHERE expires_at < ?",
+            (self._dialect.time_in(cutoff),),
+        )
 
     def insert_alias(self, row: AliasRow) -> None:
         if not self._exists("SELECT 1 FROM subjects WHERE subject_id = ?", (row.subject_id,)):

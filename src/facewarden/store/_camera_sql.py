@@ -36,7 +36,7 @@ class CameraReads(Queries):
             SightingRow,
             "SELECT * FROM sightings WHERE subject_id = ? AND last_seen >= ? "
             "ORDER BY first_seen, sighting_id",
-            (subject_id, since),
+            (subject_id, self._dialect.time_in(since)),
         )
 
     def sightings_at(
@@ -46,7 +46,7 @@ class CameraReads(Queries):
             SightingRow,
             "SELECT * FROM sightings WHERE camera_id = ? AND watchlist_id = ? "
             "AND last_seen >= ? AND first_seen <= ? ORDER BY first_seen, sighting_id",
-            (camera_id, watchlist_id, start, end),
+            (camera_id, watchlist_id, self._dialect.time_in(start), self._dialect.time_in(end)),
         )
 
     def count_sightings(self) -> int:
@@ -61,7 +61,7 @@ class CameraReads(Queries):
             CrowdBucketRow,
             "SELECT * FROM crowd_buckets WHERE camera_id = ? AND start >= ? AND start < ? "
             "ORDER BY start",
-            (camera_id, start, end),
+            (camera_id, self._dialect.time_in(start), self._dialect.time_in(end)),
         )
 
 
@@ -114,11 +114,21 @@ class CameraWrites(Queries):
             "UPDATE sightings SET last_seen = ?, best_similarity = ?, expires_at = ?, "  # noqa: S608
             f"thumbnail = COALESCE(CAST(? AS {self._dialect.blob}), thumbnail) "
             "WHERE sighting_id = ?",
-            (last_seen, best_similarity, expires_at, thumbnail, sighting_id),
+            (
+                self._dialect.time_in(last_seen),
+                best_similarity,
+                self._dialect.time_in(expires_at),
+                thumbnail,
+                sighting_id,
+            ),
         )
 
     def delete_sightings_expired(self, now: datetime) -> int:
-        return self._exec("purge sightings", "DELETE FROM sightings WHERE expires_at <= ?", (now,))
+        return self._exec(
+            "purge sightings",
+            "DELETE FROM sightings WHERE expires_at <= ?",
+            (self._dialect.time_in(now),),
+        )
 
     def insert_history_request(self, row: HistoryRequestRow) -> None:
         self._insert("insert history request", "history_requests", self._fields(row))
@@ -128,7 +138,7 @@ class CameraWrites(Queries):
             "approve history request",
             "UPDATE history_requests SET approved_by = ?, approved_at = ? "
             "WHERE request_id = ? AND approved_by IS NULL",
-            (approver, when, request_id),
+            (approver, self._dialect.time_in(when), request_id),
         )
 
     def put_crowd_bucket(self, row: CrowdBucketRow) -> None:

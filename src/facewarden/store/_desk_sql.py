@@ -34,7 +34,7 @@ class DeskReads(Queries):
         self, *, requested_by: str | None, undecided: bool, since: datetime, limit: int
     ) -> list[str]:
         where = ["h.created_at >= ?"]
-        params: list[Any] = [since]
+        params: list[Any] = [self._dialect.time_in(since)]
         if requested_by is not None:
             where.append("h.requested_by = ?")
             params.append(requested_by)
@@ -51,7 +51,7 @@ class DeskReads(Queries):
     def count_sightings_between(self, start: datetime, end: datetime) -> int:
         return self._count(
             "SELECT COUNT(*) AS n FROM sightings WHERE first_seen >= ? AND first_seen < ?",
-            (start, end),
+            (self._dialect.time_in(start), self._dialect.time_in(end)),
         )
 
 
@@ -77,7 +77,8 @@ class DeskWrites(Queries):
             (request_id,),
         ):
             return False
-        note = {"request_id": request_id, "refused_by": refused_by, "refused_at": when}
+        refused_at = self._dialect.time_in(when)
+        note = {"request_id": request_id, "refused_by": refused_by, "refused_at": refused_at}
         self._insert("refuse history request", "history_request_notes", note, upsert=["request_id"])
         return True
 

@@ -227,7 +227,6 @@ class Queries:
     ``live`` hands out the connection, or raises when the store is closed or
     the transaction has ended. Every statement runs under ``lock``, so a
     transaction's reads see its writes and other threads wait meanwhile.
-    Parameters that are times are converted by the dialect.
 
     Row dataclasses map to tables by name: a field is the column of the same
     name (:meth:`_load` reads one, :meth:`_fields` writes one), converted by
@@ -241,14 +240,10 @@ class Queries:
         self._get_conn = live
         self._lock = lock
 
-    def _params(self, params: Sequence[Any]) -> list[Any]:
-        time_in = self._dialect.time_in
-        return [time_in(v) if isinstance(v, datetime) else v for v in params]
-
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Every row of a query written with ``?`` marks (each a :class:`Row`)."""
         with self._lock, self._dialect.translated("read"):
-            return self._dialect.fetch(self._get_conn(), sql, self._params(params))
+            return self._dialect.fetch(self._get_conn(), sql, params)
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """The first row of a query, or None."""
@@ -301,7 +296,7 @@ class Queries:
     def _exec(self, where: str, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one write; ``where`` names it in errors. Returns the rows it touched."""
         with self._lock, self._dialect.translated(where):
-            return self._dialect.execute(self._get_conn(), sql, self._params(params))
+            return self._dialect.execute(self._get_conn(), sql, params)
 
     def _changed(self, where: str, sql: str, params: Sequence[Any] = ()) -> bool:
         """Run one write; whether it touched a row."""
@@ -316,7 +311,7 @@ class Queries:
         upsert: Sequence[str] = (),
         or_ignore: bool = False,
     ) -> int:
-        """Insert ``values`` (column -> value) into ``table``; the rows it touched.
+        """Insert ``values`` (column -> parameter) into ``table``; the rows it touched.
 
         Table and column names come from this package's code, never from input.
         ``upsert``: the key columns whose conflict replaces the other columns
@@ -326,9 +321,9 @@ class Queries:
         return self._exec(where, sql, list(values.values()))
 
     def _fields(self, row: Hashable, *, skip: Sequence[str] = ()) -> dict[str, Any]:
-        """A row dataclass as column -> value, but the fields ``skip`` names."""
+        """A row dataclass as column -> parameter, but the fields ``skip`` names."""
         values = {}
-        for name, write in _writers(type(row)):
+        for name, write in _writers(self._dialect, type(row)):
             if name not in skip:
                 value = getattr(row, name)
                 values[name] = value if write is None else write(value)
@@ -337,12 +332,15 @@ class Queries:
     def _load(self, cls: type[T], row: Row, **given: Any) -> T:
         """The row dataclass ``cls`` from a row with its fields' columns; ``given`` others."""
         # Positional, in field order: the cheapest call (index rebuilds read millions).
-        return cls(
-            *[
-                given[name] if name in given else row[name] if read is None else read(row[name])
-                for name, read in _readers(self._dialect, cls)
-            ]
-        )
+        readers = _readers(self._dialect, cls)
+        if given:
+            return cls(
+                *[
+                    given[n] if n in given else row[n] if f is None else f(row[n])
+                    for n, f in readers
+                ]
+            )
+        return cls(*[row[n] if f is None else f(row[n]) for n, f in readers])
 
 
 @lru_cache(maxsize=256)
@@ -372,27 +370,30 @@ def _from_json(text: str) -> Any:
     return tuples(json.loads(text))
 
 
+def _nullable(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else convert(value)
+
+
 @cache
-def _writers(cls: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
-    """Each field of ``cls`` with what turns its value into a column's (None: as is)."""
+def _writers(dialect: Dialect, cls: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
+    """Each field of ``cls`` with what turns its value into a parameter (None: as is)."""
+    by_type = {datetime: dialect.time_in, datetime | None: _nullable(dialect.time_in)}
+
+    def writer(hint: Any) -> Callable[[Any], Any] | None:
+        return _to_json if _is_json(hint) else by_type.get(hint)
+
     hints = get_type_hints(cls)
-    return tuple(
-        (f.name, _to_json if _is_json(hints[f.name]) else None) for f in dataclasses.fields(cls)
-    )
+    return tuple((f.name, writer(hints[f.name])) for f in dataclasses.fields(cls))
 
 
 @cache
 def _readers(dialect: Dialect, cls: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
     """Each field of ``cls`` with what turns its stored value into the field's (None: as is)."""
-
-    def nullable(read: Callable[[Any], Any]) -> Callable[[Any], Any]:
-        return lambda value: None if value is None else read(value)
-
     by_type: dict[Any, Callable[[Any], Any]] = {
         datetime: dialect.time_out,
-        datetime | None: nullable(dialect.time_out),
+        datetime | None: _nullable(dialect.time_out),
         bytes: bytes,
-        bytes | None: nullable(bytes),
+        bytes | None: _nullable(bytes),
         bool: bool,
         int: int,
         float: float,

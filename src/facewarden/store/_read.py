@@ -95,7 +95,7 @@ class Reads(AccessReads, CameraReads, DeskReads):
     def subjects_updated_before(self, cutoff: datetime, *, limit: int = 1000) -> list[str]:
         return self._texts(
             "SELECT subject_id FROM subjects WHERE updated_at < ? ORDER BY updated_at LIMIT ?",
-            (cutoff, limit),
+            (self._dialect.time_in(cutoff), limit),
         )
 
     def _subject(self, row: Row, fields: dict[str, bytes] | None = None) -> SubjectRow:

@@ -79,7 +79,7 @@ class Writes(Reads, AccessWrites, CameraWrites, DeskWrites):
         self._exec(
             "update subject",
             "UPDATE subjects SET updated_at = ? WHERE subject_id = ?",
-            (updated_at, subject_id),
+            (self._dialect.time_in(updated_at), subject_id),
         )
 
     def _set_fields(self, subject_id: str, fields: Mapping[str, bytes | None]) -> None:
@@ -128,24 +128,29 @@ class Writes(Reads, AccessWrites, CameraWrites, DeskWrites):
         return self._changed("delete face", "DELETE FROM faces WHERE face_id = ?", (face_id,))
 
     def insert_photo(self, row: PhotoRow) -> None:
-        if self.get_face(row.face_id) is None:
+        if not self._exists("SELECT 1 FROM faces WHERE face_id = ?", (row.face_id,)):
             raise NotFoundError(f"no face {row.face_id}")
         self._insert("insert photo", "photos", self._fields(row))
 
     def delete_photos_before(self, cutoff: datetime) -> int:
-        return self._exec("purge photos", "DELETE FROM photos WHERE created_at < ?", (cutoff,))
+        return self._exec(
+            "purge photos",
+            "DELETE FROM photos WHERE created_at < ?",
+            (self._dialect.time_in(cutoff),),
+        )
 
     def insert_watchlist(self, row: WatchlistRow) -> None:
-        if self.watchlist_by_name(row.name) is not None:
+        if self._exists("SELECT 1 FROM watchlists WHERE name = ?", (row.name,)):
             raise ConflictError(f"a watchlist called {row.name!r} already exists")
         self._insert("insert watchlist", "watchlists", self._fields(row))
 
     def add_membership(self, watchlist_id: str, subject_id: str, added_at: datetime) -> bool:
-        if self.get_watchlist(watchlist_id) is None:
+        if not self._exists("SELECT 1 FROM watchlists WHERE watchlist_id = ?", (watchlist_id,)):
             raise NotFoundError(f"no watchlist {watchlist_id}")
         if not self._subject_exists(subject_id):
             raise NotFoundError(f"no subject {subject_id}")
-        member = {"watchlist_id": watchlist_id, "subject_id": subject_id, "added_at": added_at}
+        added = self._dialect.time_in(added_at)
+        member = {"watchlist_id": watchlist_id, "subject_id": subject_id, "added_at": added}
         return self._insert("add to watchlist", "memberships", member, or_ignore=True) > 0
 
     def remove_membership(self, watchlist_id: str, subject_id: str) -> bool:
@@ -161,12 +166,15 @@ class Writes(Reads, AccessWrites, CameraWrites, DeskWrites):
         self._insert("append audit entry", "audit_log", record)
 
     def record_import(self, source_key: str, subject_id: str, done_at: datetime) -> None:
-        done = {"source_key": source_key, "subject_id": subject_id, "done_at": done_at}
-        self._insert("record import", "import_progress", done)
+        done = self._dialect.time_in(done_at)
+        record = {"source_key": source_key, "subject_id": subject_id, "done_at": done}
+        self._insert("record import", "import_progress", record)
 
     def delete_imports_before(self, cutoff: datetime) -> int:
         return self._exec(
-            "purge import records", "DELETE FROM import_progress WHERE done_at < ?", (cutoff,)
+            "purge import records",
+            "DELETE FROM import_progress WHERE done_at < ?",
+            (self._dialect.time_in(cutoff),),
         )
 
 
