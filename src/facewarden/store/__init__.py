@@ -6,9 +6,9 @@ Where things live (every query is written once, for both backends):
   ``cameras.py``, ``desk.py``;
 * the queries: ``_read.py`` and ``_write.py`` (those of ``base.py``; their
   classes are the whole reader and transaction), ``_access_sql.py``,
-  ``_camera_sql.py``, ``_desk_sql.py``, each over ``_dialect.py`` (what
-  differs: parameter marks, times, exceptions; and the row mapping: a row
-  dataclass's fields are its table's columns);
+  ``_camera_sql.py``, ``_desk_sql.py``, each over ``_queries.py`` (running
+  SQL; a row dataclass's fields are its table's columns) and ``_dialect.py``
+  (what differs: parameter marks, times, exceptions);
 * the schema: ``migrations.py`` (one numbered sequence, and applying it);
 * the stores: ``_store_base.py`` (what both do alike), ``sqlite.py`` (WAL,
   checkpoints, secure delete), ``postgres.py``;

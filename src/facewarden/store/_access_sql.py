@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from facewarden.errors import ConflictError, NotFoundError
-from facewarden.store._dialect import Queries
+from facewarden.store._queries import Queries
 from facewarden.store.access import AliasRow, ApiKeyRow, LockoutRow, SessionRow, UserRow
 
 __all__ = ["AccessReads", "AccessWrites"]
@@ -149,15 +149,14 @@ class AccessWrites(Queries):
         )
 
     def lockout(self, key_hash: str) -> LockoutRow | None:
-        row = self._one("SELECT * FROM lockouts WHERE key_hash = ?", (key_hash,))
-        return None if row is None else self._load(LockoutRow, row)
+        return self._get(LockoutRow, "SELECT * FROM lockouts WHERE key_hash = ?", (key_hash,))
 
     def put_lockout(self, key_hash: str, row: LockoutRow | None) -> None:
         if row is None:
             self._exec("forget lockout", "DELETE FROM lockouts WHERE key_hash = ?", (key_hash,))
         else:
-            fields = self._fields(row, key_hash=key_hash)
-            self._insert("count failure", "lockouts", fields, upsert=["key_hash"])
+            lockout = {"key_hash": key_hash, **self._fields(row)}
+            self._insert("count failure", "lockouts", lockout, upsert=["key_hash"])
 
     def forget_lockouts(self, now: datetime, *, keep: int | None) -> int:
         gone = self._exec(

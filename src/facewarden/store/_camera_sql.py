@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from facewarden.errors import ConflictError, NotFoundError
-from facewarden.store._dialect import Queries
+from facewarden.store._queries import Queries
 from facewarden.store.cameras import CameraRow, CrowdBucketRow, HistoryRequestRow, SightingRow
 
 __all__ = ["CameraReads", "CameraWrites"]

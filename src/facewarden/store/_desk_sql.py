@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from facewarden.store._dialect import Queries
+from facewarden.store._queries import Queries
 from facewarden.store.desk import AlertDecisionRow, HistoryNoteRow
 
 __all__ = ["DeskReads", "DeskWrites"]

@@ -1,8 +1,8 @@
-"""What differs between facewarden's SQLite and PostgreSQL SQL, and the queries' toolkit.
+"""What differs between facewarden's SQLite and PostgreSQL SQL, small and explicit.
 
 Private to the stores. Queries are written once, with ``?`` marks, and run
-through :class:`Queries`, the base of every query mixin, which maps rows to
-the row dataclasses; the store says which :class:`Dialect` it speaks:
+through :class:`~facewarden.store._queries.Queries`, the base of every query
+mixin; the store says which :class:`Dialect` it speaks:
 
 * parameters: ``?`` (SQLite) or ``%s`` (psycopg), translated once per query
   text; a literal ``%`` or ``?`` has no place in shared SQL (bind it as a
@@ -25,15 +25,12 @@ excluded.c`` and ``ON CONFLICT DO NOTHING``, SQLite 3.24+) and ``RETURNING``
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import sqlite3
-import threading
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
-from functools import cache, lru_cache
-from typing import Any, ClassVar, Protocol, TypeVar, get_origin, get_type_hints
+from functools import lru_cache
+from typing import Any, ClassVar, Protocol
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -51,7 +48,6 @@ __all__ = [
     "Dialect",
     "PgRow",
     "PostgresDialect",
-    "Queries",
     "Row",
     "SqliteDialect",
     "ts_parse",
@@ -63,9 +59,9 @@ PgRow = dict[str, Any]
 """A row as the PostgreSQL connections return it (``dict_row``)."""
 
 _TS = "%Y-%m-%dT%H:%M:%S.%fZ"
-PAGE = 1000  # rows per page of a keyset-paged read
-_IN_BATCH = 500  # ids per IN (...) list, well under SQLite's variable limit
-T = TypeVar("T", bound=Hashable)  # a row dataclass (frozen); its type keys a cache
+_CONFLICT = "the write conflicts with stored data"
+_DAMAGED = "the database is damaged"
+_Kinds = type[Exception] | tuple[type[Exception], ...]
 
 
 class Row(Protocol):
@@ -110,12 +106,15 @@ class Dialect:
         find: the function giving the 1-based position of a substring (0: absent).
         blob: the type name of a bytes column (also for ``CAST(? AS ...)``).
         time: the type name of a time column (what :meth:`time_in` writes).
+        errors: which of the driver's exceptions become which of facewarden's
+            (the first that matches), and what the message says of it.
     """
 
     name: ClassVar[str]
     find: ClassVar[str]
     blob: ClassVar[str]
     time: ClassVar[str]
+    errors: ClassVar[tuple[tuple[_Kinds, type[FacewardenError], str], ...]]
 
     def __repr__(self) -> str:
         return f"<{self.name} dialect>"
@@ -128,12 +127,16 @@ class Dialect:
         """A stored time as an aware UTC ``datetime``."""
         raise NotImplementedError
 
-    def translated(self, where: str) -> AbstractContextManager[None]:
-        """A context manager turning the driver's exceptions into facewarden's.
-
-        ``where`` says what was being done; it starts each message.
-        """
-        raise NotImplementedError
+    @contextmanager
+    def translated(self, where: str) -> Iterator[None]:
+        """Turn the driver's exceptions into facewarden's; ``where`` starts each message."""
+        try:
+            yield
+        except Exception as exc:
+            for kinds, error, what in self.errors:
+                if isinstance(exc, kinds):
+                    raise error(f"{where}: {what} ({exc})") from None
+            raise
 
     def fetch(self, conn: Any, sql: str, params: Sequence[Any]) -> list[Any]:
         """All rows of a query written with ``?`` marks."""
@@ -151,23 +154,17 @@ class SqliteDialect(Dialect):
     find = "instr"
     blob = "BLOB"
     time = "TEXT"
+    errors = (
+        (sqlite3.IntegrityError, ConflictError, _CONFLICT),
+        (sqlite3.OperationalError, FacewardenError, "database error"),
+        (sqlite3.DatabaseError, IntegrityError, _DAMAGED),
+    )
 
     def time_in(self, when: datetime) -> Any:
         return ts_text(when)
 
     def time_out(self, value: Any) -> datetime:
         return ts_parse(value)
-
-    @contextmanager
-    def translated(self, where: str) -> Iterator[None]:
-        try:
-            yield
-        except sqlite3.IntegrityError as exc:
-            raise ConflictError(f"{where}: the write conflicts with stored data ({exc})") from None
-        except sqlite3.OperationalError as exc:
-            raise FacewardenError(f"{where}: database error ({exc})") from None
-        except sqlite3.DatabaseError as exc:
-            raise IntegrityError(f"{where}: the database is damaged ({exc})") from None
 
     def fetch(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Any]:
         cursor = conn.execute(sql, params)
@@ -186,27 +183,18 @@ class PostgresDialect(Dialect):
     find = "strpos"
     blob = "bytea"
     time = "timestamptz"
+    errors = (
+        (psycopg.IntegrityError, ConflictError, _CONFLICT),
+        ((pg_errors.DataCorrupted, pg_errors.IndexCorrupted), IntegrityError, _DAMAGED),
+        (psycopg.OperationalError, DatabaseUnavailableError, "the database is unreachable"),
+        (psycopg.Error, FacewardenError, "database error"),
+    )
 
     def time_in(self, when: datetime) -> Any:
         return utc(when)
 
     def time_out(self, value: Any) -> datetime:
         return utc(value)
-
-    @contextmanager
-    def translated(self, where: str) -> Iterator[None]:
-        try:
-            yield
-        except psycopg.IntegrityError as exc:
-            raise ConflictError(f"{where}: the write conflicts with stored data ({exc})") from None
-        except (pg_errors.DataCorrupted, pg_errors.IndexCorrupted) as exc:
-            raise IntegrityError(f"{where}: the database is damaged ({exc})") from None
-        except psycopg.OperationalError as exc:
-            raise DatabaseUnavailableError(
-                f"{where}: the database is unreachable ({exc})"
-            ) from None
-        except psycopg.Error as exc:
-            raise FacewardenError(f"{where}: database error ({exc})") from None
 
     def fetch(self, conn: psycopg.Connection[PgRow], sql: str, params: Sequence[Any]) -> list[Any]:
         return conn.execute(_percent_s(sql), params).fetchall()
@@ -219,188 +207,3 @@ class PostgresDialect(Dialect):
 
 SQLITE = SqliteDialect()
 POSTGRES = PostgresDialect()
-
-
-class Queries:
-    """The base of the query mixins: one connection, its lock, and the dialect it speaks.
-
-    ``live`` hands out the connection, or raises when the store is closed or
-    the transaction has ended. Every statement runs under ``lock``, so a
-    transaction's reads see its writes and other threads wait meanwhile.
-
-    Row dataclasses map to tables by name: a field is the column of the same
-    name (:meth:`_load` reads one, :meth:`_fields` writes one), converted by
-    the field's type: times, bytes and flags as the dialect keeps them,
-    tuples and mappings as JSON text; a field stored otherwise (in another
-    table) is given explicitly.
-    """
-
-    def __init__(self, dialect: Dialect, live: Callable[[], Any], lock: threading.RLock) -> None:
-        self._dialect = dialect
-        self._get_conn = live
-        self._lock = lock
-
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Every row of a query written with ``?`` marks (each a :class:`Row`)."""
-        with self._lock, self._dialect.translated("read"):
-            return self._dialect.fetch(self._get_conn(), sql, params)
-
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """The first row of a query, or None."""
-        rows = self._rows(sql, params)
-        return rows[0] if rows else None
-
-    def _get(self, cls: type[T], sql: str, params: Sequence[Any] = ()) -> T | None:
-        """The first row of a query as the row dataclass ``cls``, or None."""
-        row = self._one(sql, params)
-        return None if row is None else self._load(cls, row)
-
-    def _all(self, cls: type[T], sql: str, params: Sequence[Any] = ()) -> list[T]:
-        """Every row of a query as the row dataclass ``cls``."""
-        return [self._load(cls, row) for row in self._rows(sql, params)]
-
-    def _texts(self, sql: str, params: Sequence[Any] = ()) -> list[str]:
-        """The one column (never NULL) of every row of a query, as text."""
-        return [str(row[next(iter(row.keys()))]) for row in self._rows(sql, params)]
-
-    def _text(self, sql: str, params: Sequence[Any] = ()) -> str | None:
-        """The one column of a query's first row, as text; None when there is no row."""
-        return next(iter(self._texts(sql, params)), None)
-
-    def _count(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """The ``n`` of a ``SELECT COUNT(*) AS n`` query."""
-        return int(self._rows(sql, params)[0]["n"])
-
-    def _exists(self, sql: str, params: Sequence[Any] = ()) -> bool:
-        """Whether a query finds a row."""
-        return bool(self._rows(sql, params))
-
-    def _rows_in(self, sql: str, ids: Sequence[str]) -> list[Any]:
-        """The rows of ``sql``, whose ``IN ({marks})`` list takes ``ids``, in bounded batches."""
-        rows: list[Any] = []
-        for start in range(0, len(ids), _IN_BATCH):
-            batch = ids[start : start + _IN_BATCH]
-            rows += self._rows(sql.format(marks=", ".join("?" * len(batch))), batch)
-        return rows
-
-    def _pages(self, sql: str, key: Sequence[str], start: Sequence[Any]) -> Iterator[Any]:
-        """Every row of a query paged by ``key``: ``WHERE (key) > (?, ...) ... LIMIT ?``.
-
-        No lock or cursor is held between pages, so the caller may write
-        (rotation does) while iterating.
-        """
-        while rows := self._rows(sql, (*start, PAGE)):
-            yield from rows
-            start = [rows[-1][column] for column in key]
-
-    def _exec(self, where: str, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run one write; ``where`` names it in errors. Returns the rows it touched."""
-        with self._lock, self._dialect.translated(where):
-            return self._dialect.execute(self._get_conn(), sql, params)
-
-    def _changed(self, where: str, sql: str, params: Sequence[Any] = ()) -> bool:
-        """Run one write; whether it touched a row."""
-        return self._exec(where, sql, params) > 0
-
-    def _insert(
-        self,
-        where: str,
-        table: str,
-        values: dict[str, Any],
-        *,
-        upsert: Sequence[str] = (),
-        or_ignore: bool = False,
-    ) -> int:
-        """Insert ``values`` (column -> parameter) into ``table``; the rows it touched.
-
-        Table and column names come from this package's code, never from input.
-        ``upsert``: the key columns whose conflict replaces the other columns
-        instead; ``or_ignore``: a conflict inserts nothing.
-        """
-        sql = _insert_sql(table, tuple(values), tuple(upsert), or_ignore)
-        return self._exec(where, sql, list(values.values()))
-
-    def _fields(self, row: Hashable, *, skip: Sequence[str] = ()) -> dict[str, Any]:
-        """A row dataclass as column -> parameter, but the fields ``skip`` names."""
-        values = {}
-        for name, write in _writers(self._dialect, type(row)):
-            if name not in skip:
-                value = getattr(row, name)
-                values[name] = value if write is None else write(value)
-        return values
-
-    def _load(self, cls: type[T], row: Row, **given: Any) -> T:
-        """The row dataclass ``cls`` from a row with its fields' columns; ``given`` others."""
-        # Positional, in field order: the cheapest call (index rebuilds read millions).
-        readers = _readers(self._dialect, cls)
-        if given:
-            return cls(
-                *[
-                    given[n] if n in given else row[n] if f is None else f(row[n])
-                    for n, f in readers
-                ]
-            )
-        return cls(*[row[n] if f is None else f(row[n]) for n, f in readers])
-
-
-@lru_cache(maxsize=256)
-def _insert_sql(table: str, columns: tuple[str, ...], upsert: tuple[str, ...], ignore: bool) -> str:
-    marks = ", ".join("?" * len(columns))
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 - names from code
-    if upsert:
-        sets = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in upsert)
-        sql += f" ON CONFLICT ({', '.join(upsert)}) DO UPDATE SET {sets}"
-    elif ignore:
-        sql += " ON CONFLICT DO NOTHING"
-    return sql
-
-
-def _is_json(hint: Any) -> bool:
-    return get_origin(hint) in (tuple, Mapping)
-
-
-def _to_json(value: Any) -> str:
-    return json.dumps(dict(value) if isinstance(value, Mapping) else value, sort_keys=True)
-
-
-def _from_json(text: str) -> Any:
-    def tuples(value: Any) -> Any:
-        return tuple(tuples(v) for v in value) if isinstance(value, list) else value
-
-    return tuples(json.loads(text))
-
-
-def _nullable(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    return lambda value: None if value is None else convert(value)
-
-
-@cache
-def _writers(dialect: Dialect, cls: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
-    """Each field of ``cls`` with what turns its value into a parameter (None: as is)."""
-    by_type = {datetime: dialect.time_in, datetime | None: _nullable(dialect.time_in)}
-
-    def writer(hint: Any) -> Callable[[Any], Any] | None:
-        return _to_json if _is_json(hint) else by_type.get(hint)
-
-    hints = get_type_hints(cls)
-    return tuple((f.name, writer(hints[f.name])) for f in dataclasses.fields(cls))
-
-
-@cache
-def _readers(dialect: Dialect, cls: type) -> tuple[tuple[str, Callable[[Any], Any] | None], ...]:
-    """Each field of ``cls`` with what turns its stored value into the field's (None: as is)."""
-    by_type: dict[Any, Callable[[Any], Any]] = {
-        datetime: dialect.time_out,
-        datetime | None: _nullable(dialect.time_out),
-        bytes: bytes,
-        bytes | None: _nullable(bytes),
-        bool: bool,
-        int: int,
-        float: float,
-    }
-
-    def reader(hint: Any) -> Callable[[Any], Any] | None:
-        return _from_json if _is_json(hint) else by_type.get(hint)
-
-    hints = get_type_hints(cls)
-    return tuple((f.name, reader(hints[f.name])) for f in dataclasses.fields(cls))

@@ -23,7 +23,7 @@ from facewarden.store import migrations
 from facewarden.store._dialect import POSTGRES, PgRow
 from facewarden.store._pg_schema import PG_MIGRATIONS
 
-__all__ = ["connect", "is_postgres_url", "migrate", "redacted", "server_problems", "table_order"]
+__all__ = ["connect", "migrate", "redacted", "server_problems", "table_order"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +31,6 @@ _CONNECT_TIMEOUT_S = 10
 # pg_advisory_xact_lock key serialising migrations ("fw-migr" as an integer).
 MIGRATION_LOCK = 0x66772D6D696772
 _TCP_TYPES = ("host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc")
-
-
-def is_postgres_url(url: str | None) -> bool:
-    """Whether ``url`` selects the PostgreSQL store."""
-    return url is not None and url.startswith(("postgresql://", "postgres://"))
 
 
 def redacted(url: str) -> str:

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facewarden.errors import NotFoundError
-from facewarden.store._dialect import PAGE, Queries
+from facewarden.store._queries import PAGE, Queries
 from facewarden.store._read import TEMPLATES_SQL
 from facewarden.store.base import TemplateRow
 

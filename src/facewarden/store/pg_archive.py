@@ -23,7 +23,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from facewarden.errors import ConfigError, ConflictError, IntegrityError
 from facewarden.store import migrations
 from facewarden.store._dialect import POSTGRES, PgRow
-from facewarden.store._pg_admin import connect, is_postgres_url, redacted, table_order
+from facewarden.store._pg_admin import connect, redacted, table_order
 from facewarden.store._pg_schema import PG_MIGRATIONS
 
 __all__ = ["DERIVED_TABLES", "copy_database", "dump_tables", "load_tables"]
@@ -41,7 +41,7 @@ def copy_database(source_url: str, destination: str) -> None:
         ConfigError: ``destination`` is not a PostgreSQL URL.
         ConflictError: the destination database exists.
     """
-    if not is_postgres_url(destination):
+    if not destination.startswith(("postgresql://", "postgres://")):
         raise ConfigError(
             "a PostgreSQL store backs up into a new database: give a postgresql:// URL "
             "(for a file, use pg_dump)"

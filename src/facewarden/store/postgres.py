@@ -35,14 +35,7 @@ from psycopg import sql
 
 from facewarden.errors import ConfigError, DatabaseUnavailableError, FacewardenError
 from facewarden.store._dialect import POSTGRES, PgRow
-from facewarden.store._pg_admin import (
-    connect,
-    is_postgres_url,
-    migrate,
-    redacted,
-    server_problems,
-    table_order,
-)
+from facewarden.store._pg_admin import connect, migrate, redacted, server_problems, table_order
 from facewarden.store._pg_schema import FACE_VECTOR_INDEX
 from facewarden.store._pg_vectors import VectorReads, VectorWrites
 from facewarden.store._store_base import StoreBase
@@ -55,6 +48,11 @@ logger = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock key every write transaction takes ("fw-write").
 WRITER_LOCK = 0x66772D7772697465
+
+
+def is_postgres_url(url: str | None) -> bool:
+    """Whether ``url`` selects the PostgreSQL store."""
+    return url is not None and url.startswith(("postgresql://", "postgres://"))
 
 
 def open_postgres(url: str, *, create: bool = False, check_server: bool = True) -> PostgresStore:
