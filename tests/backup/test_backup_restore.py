@@ -137,6 +137,9 @@ def _damage(archive: Path, how: str) -> None:
         data += b"\x00\x00\x00\x10" + bytes(16)
     elif how == "not-an-archive":
         data[:8] = b"SQLite f"
+    elif how == "nested-header":  # JSON nested past the parser's recursion limit
+        nested = b"[" * 60_000
+        data[8:] = struct.pack(">I", len(nested)) + nested
     elif how in ("salt-not-hex", "prefix-not-hex"):
         # One damaged character in a hex field of the header (read before any chunk is checked).
         field = b'"salt": "' if how == "salt-not-hex" else b'"nonce_prefix": "'
@@ -156,6 +159,7 @@ def _damage(archive: Path, how: str) -> None:
         ("append", "goes on after its last chunk"),
         ("not-an-archive", "not a facewarden backup archive"),
         ("salt-not-hex", "header is damaged"),
+        ("nested-header", "header is damaged"),
         ("prefix-not-hex", "header is damaged"),
     ],
 )

@@ -174,7 +174,7 @@ def _read_header(handle: IO[bytes]) -> tuple[dict[str, Any], bytes]:
         salt, prefix = bytes.fromhex(header["salt"]), bytes.fromhex(header["nonce_prefix"])
         if not salt or len(prefix) != _NONCE_PREFIX:
             raise ValueError("an empty salt, or a nonce prefix not of 4 bytes")
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # JSON nested too deep
         raise IntegrityError(f"the archive header is damaged ({exc})") from None
     return header, hashlib.sha256(raw).digest()
 
