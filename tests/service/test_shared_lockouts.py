@@ -23,7 +23,7 @@ from facewarden.config import Settings
 from facewarden.errors import AuthenticationError, RateLimitedError
 from facewarden.privacy import ManualClock
 from facewarden.service import Warden
-from facewarden.service.ratelimit import FailureLimiter, StoreCounters
+from facewarden.service.ratelimit import AuthLimiter, FailureLimiter, StoreCounters
 from facewarden.store import DB_NAME, Store, open_sqlite
 from facewarden.store._pg_embedded import EmbeddedPostgres
 from facewarden.store.postgres import open_postgres
@@ -178,6 +178,12 @@ def test_the_table_names_no_address_or_account_and_stays_bounded(
         text = repr(row)
         assert STRANGER not in text and "alice" not in text and "pair:" not in text
         assert len(str(row[0])) == 64 and int(str(row[0]), 16) >= 0  # an HMAC, in hex
+    # Never under an empty or short key: IPv4 addresses times account names could
+    # be hashed by whoever holds a copy of the table, and its rows read back.
+    with pytest.raises(ValueError, match="secret"):
+        AuthLimiter.from_settings(settings, clock=clock, store=one.store)
+    with pytest.raises(ValueError, match="secret"):
+        StoreCounters(one.store, b"short", "logins")
     # At most max_keys rows; the soonest forgotten go first.
     capped = FailureLimiter(
         3, WINDOW, clock=clock, counters=StoreCounters(one.store, b"k" * 32, "logins", 5)

@@ -43,6 +43,7 @@ __all__ = ["AuthLimiter", "FailureLimiter", "MemoryCounters", "StoreCounters"]
 
 _MAX_KEYS = 100_000
 _MAX_LOCK = timedelta(days=1)
+_MIN_SECRET = 16
 
 Rows = dict[str, LockoutRow | None]
 """The rows of the keys one update touches, by key; the update replaces them (None: forget)."""
@@ -85,6 +86,12 @@ class StoreCounters:
     """
 
     def __init__(self, store: Store, secret: bytes, name: str, max_keys: int = _MAX_KEYS) -> None:
+        if len(secret) < _MIN_SECRET:
+            # Unkeyed, every IPv4 address times a list of account names could be
+            # hashed by whoever holds a copy of the table, and its rows read back.
+            raise ValueError(
+                f"the lockout table's keyed hash needs a secret of {_MIN_SECRET}+ bytes"
+            )
         self._store = store
         self._mac = hmac.new(secret, b"facewarden/lockouts/%s\x00" % name.encode(), hashlib.sha256)
         self._max_keys = max_keys
@@ -251,6 +258,9 @@ class AuthLimiter:
         Args:
             store: where the counts are shared across processes and hosts (None: in memory).
             secret: with a store, the key of the keyed hashes that stand for limiter keys.
+
+        Raises:
+            ValueError: a store without a secret (of at least 16 bytes).
         """
 
         def counters(name: str) -> Counters | None:
