@@ -131,8 +131,9 @@ def test_one_address_cannot_try_every_account(warden: Warden, clock: ManualClock
 
 
 def test_api_keys_expire_and_revoke(
-    warden: Warden, limiter: FailureLimiter, clock: ManualClock
+    warden: Warden, limiter: FailureLimiter, clock: ManualClock, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="facewarden.service.api_keys")
     issued = warden.access.create_api_key("gate", "operator", expires_in_days=1)
     principal = warden.access.authenticate_key(issued.secret, client="c", limiter=limiter)
     assert principal.actor == f"key:{issued.key.key_id}" and principal.role == "operator"
@@ -147,6 +148,9 @@ def test_api_keys_expire_and_revoke(
             warden.access.authenticate_key(presented, client="c", limiter=limiter)
     with pytest.raises(RateLimitedError):
         warden.access.authenticate_key("fwk_bad", client="c", limiter=limiter)
+    # Refused without another audit entry, but logged (promise 5: bad keys are logged).
+    refused = [r.getMessage() for r in caplog.records if "lockout" in r.getMessage()]
+    assert refused == ["bad API key refused during a lockout of c"]
     reasons = [
         e.details["reason"] for e in warden.audit.entries(limit=100) if e.outcome == "denied"
     ]

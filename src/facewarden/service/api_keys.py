@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from facewarden.errors import AuthenticationError, NotFoundError
+from facewarden.errors import AuthenticationError, NotFoundError, RateLimitedError
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.credentials import KEY_RE, MAX_KEY_DAYS, key_hash, new_api_key
@@ -134,8 +134,13 @@ class ApiKeys:
         if row is None or reason:
             # A valid key is never locked out (a neighbour behind the same
             # address cannot lock a client out); a bad one over the limit is
-            # refused without another audit entry.
-            limiter.attempt(address, what="API keys")
+            # refused without another audit entry (a flood must not grow the
+            # log), but logged.
+            try:
+                limiter.attempt(address, what="API keys")
+            except RateLimitedError:
+                logger.warning("bad API key refused during a lockout of %s", client)
+                raise
             logger.warning("rejected API key from %s (%s)", client, reason or "unknown")
             self._audit.record(
                 "auth.api_key",
