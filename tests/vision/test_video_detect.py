@@ -221,3 +221,13 @@ def test_a_face_missed_once_is_looked_for_where_it_is_expected(faces_dir: Path) 
         results.append(any(f.box.iou(hidden) > 0.5 for f in again))
         assert len(again) == len(key) - 1 + results[-1]
     assert results == [False, True]
+
+
+@pytest.mark.parametrize("size", [(60, 48), (13, 13), (104, 11)])
+def test_frames_too_small_for_edge_strips_are_still_searched(size: tuple[int, int]) -> None:
+    # A pushed thumbnail: narrower than two strips and the black between them.
+    frame = background(*size)
+    detector = KeyframeDetector(MtcnnDetector(min_face=20))
+    for t in (0.0, 0.2, 0.4):
+        detector.frame_time(t)
+        assert detector.detect(frame) == []

@@ -293,6 +293,8 @@ class KeyframeDetector:
         widest = min(
             width // 2 - _GAP, math.ceil(2 * least * 2 ** (octaves - 1) * (_EDGE_FACE + walked))
         )
+        if widest < 12:  # a frame too narrow for strips (P-Net's window): the keyframes suffice
+            return
         sides = [image[:, :widest], image[:, width - widest :]]
         band = dataclasses.replace(self.detector, max_face=2 * least)
         for octave in range(octaves):
