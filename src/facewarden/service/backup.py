@@ -44,19 +44,26 @@ audit log is re-anchored to the restored chain (a deliberate rollback, recorded
 in the log), every session the archive brought back is ended (one ended since
 must not revive: everyone signs in again), and a ``restore`` entry records the
 archive.
+
+An archive keeps the schema version it was taken at: PostgreSQL's tables are
+loaded into the schema of that version, a SQLite file is restored as it is,
+and opening then migrates either forward. One newer than this code is refused
+(:class:`~facewarden.errors.ConfigError`): PostgreSQL's load rolls back, and
+SQLite's file is removed right after it takes its name.
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from facewarden.config import Settings
-from facewarden.errors import ConflictError, FacewardenError, IntegrityError
+from facewarden.errors import ConfigError, ConflictError, FacewardenError, IntegrityError
 from facewarden.privacy.keys import KeyRing
 from facewarden.service.backup_format import (
     CHUNK_BYTES,
@@ -65,6 +72,7 @@ from facewarden.service.backup_format import (
     archive_key,
 )
 from facewarden.service.private_files import created_whole, scratch_dir
+from facewarden.store.migrations import latest_version
 
 if TYPE_CHECKING:
     from facewarden.service.warden import Warden
@@ -233,6 +241,8 @@ def restore(archive: Path, settings: Settings, *, clock: Any = None) -> RestoreR
         IntegrityError: the archive is damaged, tampered with or truncated.
         KeyMaterialError: the key directory lacks the archive's master key.
         ConflictError: the target already holds a database, or the archive is of the other store.
+        ConfigError: the archive is at a schema version newer than this code's
+            (an older one restores, and opening migrates it forward).
     """
     from facewarden.service.warden import Warden
 
@@ -305,7 +315,31 @@ def _restore_sqlite(archive: Path, keyring: KeyRing, settings: Settings) -> dict
             raise FacewardenError(
                 f"the restore into {target} failed: {exc.strerror or exc}"
             ) from None
+    _refuse_a_newer_schema(target)
     return reader.header
+
+
+def _refuse_a_newer_schema(target: Path) -> None:
+    """Remove the restored database ``target`` if no migration of ours can open it.
+
+    An older one is fine: opening migrates it forward. SQLite cannot open the
+    unnamed file while it is written (it resolves ``/proc/self/fd`` to a
+    deleted name), so this runs just after it takes its name; a kill in
+    between leaves a database that opening refuses with the same message.
+    """
+    uri = f"file:{target}?mode=ro&immutable=1"
+    try:
+        with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+            row = db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+    except sqlite3.Error as exc:
+        target.unlink()
+        raise IntegrityError(f"the archive's database cannot be read: {exc}") from None
+    if row[0] > latest_version():
+        target.unlink()
+        raise ConfigError(
+            f"the archive is at schema version {row[0]}, newer than this facewarden "
+            f"understands ({latest_version()}); restore it with a newer facewarden"
+        )
 
 
 def _restore_postgres(archive: Path, keyring: KeyRing, url: str) -> dict[str, Any]:

@@ -82,7 +82,7 @@ def dump_tables(url: str) -> Iterator[tuple[str, Iterable[Buffer]]]:
 
 
 def load_tables(url: str, tables: Iterable[tuple[str, Iterable[Buffer]]]) -> None:
-    """Create the schema in the empty database at ``url`` and load ``tables``, parents first.
+    """Create the copy's schema in the empty database at ``url`` and load ``tables``, parents first.
 
     Everything is one transaction, committed only once ``tables`` is exhausted
     without an error: a source that fails part way (a damaged archive) leaves
@@ -91,6 +91,7 @@ def load_tables(url: str, tables: Iterable[tuple[str, Iterable[Buffer]]]) -> Non
     Raises:
         ConflictError: the database already holds a facewarden schema.
         IntegrityError: ``tables`` names a table that copies do not hold.
+        ConfigError: the copy is at a schema version newer than this code's (nothing written).
     """
     with connect(url) as conn, POSTGRES.translated("restore"), conn.transaction():
         row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL AS taken").fetchone()
@@ -128,20 +129,45 @@ def _snapshot(conn: psycopg.Connection[PgRow]) -> Iterator[tuple[str, Iterable[B
 def _restore(
     conn: psycopg.Connection[PgRow], tables: Iterable[tuple[str, Iterable[Buffer]]]
 ) -> None:
-    """The latest schema and ``tables``' rows (``schema_version``'s too), in an empty database.
+    """The schema at the copy's own version and ``tables``' rows, in an empty database.
 
+    ``schema_version`` comes first: its rows say which migrations made the
+    copied tables, so only those run here and opening the store then
+    migrates forward (made at the latest version, an older copy's
+    ``schema_version`` would have the migrations after it re-run on top).
     Runs in the caller's transaction; the audit log's position counter then
     resumes after the rows brought in.
+
+    Raises:
+        IntegrityError: ``tables`` does not begin with ``schema_version``.
+        ConfigError: the copy is at a schema version newer than this code's.
     """
+    entries = iter(tables)
+    first = next(entries, None)
+    if first is None or first[0] != "schema_version":
+        raise IntegrityError("the copy does not begin with its schema_version table")
     conn.execute(migrations.schema_version_ddl(POSTGRES))
+    _load(conn, *first)
+    row = conn.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version").fetchone()
+    version, latest = int(row["v"]) if row else 0, migrations.latest_version()
+    if version > latest:
+        raise ConfigError(
+            f"the copy is at schema version {version}, newer than this facewarden "
+            f"understands ({latest}); restore it with a newer facewarden"
+        )
     for migration in PG_MIGRATIONS:
-        for statement in migration.statements:
-            conn.execute(statement)
-    for table, blocks in tables:
-        with conn.cursor().copy(_copy(table, "FROM STDIN")) as into:
-            for block in blocks:
-                into.write(block)
+        if migration.version <= version:
+            for statement in migration.statements:
+                conn.execute(statement)
+    for table, blocks in entries:
+        _load(conn, table, blocks)
     conn.execute(
         "SELECT setval(pg_get_serial_sequence('audit_log', 'pos'), "
         "COALESCE(MAX(pos), 0) + 1, false) FROM audit_log"
     )
+
+
+def _load(conn: psycopg.Connection[PgRow], table: str, blocks: Iterable[Buffer]) -> None:
+    with conn.cursor().copy(_copy(table, "FROM STDIN")) as into:
+        for block in blocks:
+            into.write(block)

@@ -1,0 +1,162 @@
+"""An archive taken at an older schema version restores, and opening migrates it forward.
+
+The archives here are real ones written at other schema versions: a
+deployment is made with today's code, then its schema is rolled back to
+version 6 (what migration 7 added, the ``lockouts`` table, dropped and its
+``schema_version`` row deleted), as a deployment of that release held it, and
+its database is archived as that release's backup did (SQLite: the file;
+PostgreSQL: each table it has, by ``COPY``). Restored into a fresh deployment
+with today's code, it must open at the latest version with every subject and
+the same identification results. An archive newer than this code is refused
+with a typed error before anything is written.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from facewarden.config import Settings
+from facewarden.errors import ConfigError
+from facewarden.privacy.keys import KeyRing
+from facewarden.service import Warden
+from facewarden.service.backup import restore
+from facewarden.service.backup_format import ArchiveWriter, archive_key
+from facewarden.service.opening import database_path
+from facewarden.store._pg_admin import table_order
+from facewarden.store.migrations import latest_version
+from facewarden.types import Face
+
+from ._deployments import Deploy, enroll_all, fresh, identify
+
+
+def _sql(settings: Settings, *statements: str) -> list[tuple[object, ...]]:
+    """Run ``statements`` on the deployment's closed database, committed; the last one's rows."""
+    rows: list[tuple[object, ...]] = []
+    if settings.database_url is not None:
+        with psycopg.connect(settings.database_url) as conn:
+            for statement in statements:
+                cur = conn.execute(statement)
+                rows = cur.fetchall() if cur.description else []
+        return rows
+    db = sqlite3.connect(database_path(settings))
+    try:
+        with db:
+            for statement in statements:
+                rows = db.execute(statement).fetchall()
+    finally:
+        db.close()
+    return rows
+
+
+def _sqlite_entries(settings: Settings, scratch: Path) -> Iterator[tuple[str, Iterable[bytes]]]:
+    copy = scratch / "copy.db"
+    source, target = sqlite3.connect(database_path(settings)), sqlite3.connect(copy)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    yield "sqlite", [copy.read_bytes()]
+
+
+def _postgres_entries(url: str) -> Iterator[tuple[str, Iterable[bytes]]]:
+    """Every table the database has, parents first, as ``COPY ... (FORMAT binary)`` data."""
+    with psycopg.connect(url) as conn:
+        for table in table_order():
+            present = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+            if table != "face_vectors" and present and present[0]:
+                with conn.cursor().copy(f"COPY {table} TO STDOUT (FORMAT binary)") as out:
+                    yield table, [bytes(block) for block in out]
+
+
+def _archive(settings: Settings, head_seq: int | None, destination: Path) -> Path:
+    """An archive of the deployment's database as it stands, in the backup's own format."""
+    keyring = KeyRing.open(settings.resolved_key_dir)
+    salt = secrets.token_hex(16)
+    postgres = settings.database_url is not None
+    header: dict[str, object] = {
+        "store": "postgres" if postgres else "sqlite",
+        "created_at": datetime.now(UTC).isoformat(),
+        "master_key_id": keyring.active_master_id,
+        "salt": salt,
+        "nonce_prefix": secrets.token_hex(4),
+        "audit_head_seq": head_seq,
+    }
+    key = archive_key(keyring, keyring.active_master_id, bytes.fromhex(salt))
+    entries = (
+        _postgres_entries(settings.database_url)
+        if settings.database_url is not None
+        else _sqlite_entries(settings, destination.parent)
+    )
+    with destination.open("xb") as out:
+        writer = ArchiveWriter(out, header, key)
+        for name, blocks in entries:
+            writer.entry(name, blocks)
+        writer.finish()
+    return destination
+
+
+def _lockouts_table(settings: Settings) -> bool:
+    if settings.database_url is not None:
+        return _sql(settings, "SELECT to_regclass('lockouts') IS NOT NULL")[0][0] is True
+    rows = _sql(settings, "SELECT name FROM sqlite_master WHERE name = 'lockouts'")
+    return bool(rows)
+
+
+def test_an_archive_from_schema_version_6_restores_and_migrates_forward(
+    deploy: Deploy, johns: dict[str, list[list[Face]]], tmp_path: Path
+) -> None:
+    settings = deploy(tmp_path / "live")
+    with Warden.open(settings, create=True, actor="test:backup") as warden:
+        ids = enroll_all(warden, johns)
+        before = identify(warden, johns)
+        head_seq = warden.audit.verify().head_seq
+    _sql(settings, "DROP TABLE lockouts", "DELETE FROM schema_version WHERE version = 7")
+    assert not _lockouts_table(settings)
+    archive = _archive(settings, head_seq, tmp_path / "v6.fwbackup")
+
+    target = fresh(deploy, settings, tmp_path / "restored")
+    report = restore(archive, target)
+
+    assert report.subjects == len(ids)
+    versions = _sql(target, "SELECT MAX(version) FROM schema_version")
+    assert versions[0][0] == latest_version() == 7
+    assert _lockouts_table(target)
+    with Warden.open(target, actor="test:backup") as restored:
+        assert {s.subject_id for s in restored.store.list_subjects(after=None, limit=100)} == set(
+            ids.values()
+        )
+        assert identify(restored, johns) == before
+        assert restored.audit.verify().ok
+
+
+def test_an_archive_newer_than_this_code_is_refused_before_anything_is_written(
+    deploy: Deploy, johns: dict[str, list[list[Face]]], tmp_path: Path
+) -> None:
+    settings = deploy(tmp_path / "live")
+    with Warden.open(settings, create=True, actor="test:backup") as warden:
+        enroll_all(warden, {name: faces for name, faces in list(johns.items())[:1]})
+        head_seq = warden.audit.verify().head_seq
+    future = latest_version() + 1
+    _sql(
+        settings,
+        f"INSERT INTO schema_version VALUES ({future}, 'from a later release', CURRENT_TIMESTAMP)",
+    )
+    archive = _archive(settings, head_seq, tmp_path / "future.fwbackup")
+
+    target = fresh(deploy, settings, tmp_path / "restored")
+    with pytest.raises(ConfigError, match=f"schema version {future}, newer than this facewarden"):
+        restore(archive, target)
+
+    if target.database_url is not None:
+        assert _sql(target, "SELECT to_regclass('schema_version') IS NULL")[0][0] is True
+    else:
+        assert not database_path(target).exists()
+        assert not any(target.data_dir.iterdir())
