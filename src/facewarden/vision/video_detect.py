@@ -199,6 +199,7 @@ class KeyframeDetector:
         return when - self._keyframe_at + step > self.interval + _EPSILON
 
     def _regions(self, image: RGBImage, elapsed: float) -> tuple[Boxes, Scores]:
+        """A frame between keyframes, ``elapsed`` s after the last: faces' regions and edges."""
         height, width = image.shape[:2]
         regions = []
         walked = self.max_speed * elapsed  # face widths anyone may have walked since
