@@ -7,12 +7,13 @@ Nothing reads the environment at import time; call :meth:`Settings.load`
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from facewarden.errors import ConfigError
 from facewarden.imaging import ImageLimits
@@ -158,6 +159,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port the server listens on")
     tls_cert: Path | None = Field(default=None, description="PEM certificate (chain) for HTTPS")
     tls_key: Path | None = Field(default=None, description="PEM private key for HTTPS")
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="addresses or networks (CIDR), comma-separated, of the reverse proxies "
+        "whose X-Forwarded-For header names the client; default: none, so the connecting "
+        "address is the client (behind a proxy every client is then the proxy's address)",
+    )
     session_minutes: int = Field(
         default=480, ge=5, le=7 * 24 * 60, description="lifetime of a console sign-in"
     )
@@ -218,6 +225,30 @@ class Settings(BaseSettings):
         description="lawful basis recorded for subjects enrolled through the CompreFace API; "
         "unset: that API can recognise but refuses to enroll",
     )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _parse_proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # Written as uvicorn matches them: an entry it cannot parse would be
+        # compared as text, silently trusting nobody (or the wrong proxy).
+        try:
+            return tuple(
+                str(
+                    ipaddress.ip_network(item, strict=False)
+                    if "/" in item
+                    else ipaddress.ip_address(item)
+                )
+                for item in value
+            )
+        except ValueError as exc:
+            raise ValueError(f"not an IP address or network (CIDR): {exc}") from None
 
     @classmethod
     def load(cls, **overrides: object) -> Settings:

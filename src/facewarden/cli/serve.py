@@ -106,7 +106,12 @@ def _run(app: Any, config: Settings) -> None:
         # Request lines carry paths, and a CompreFace subject name in a path
         # is personal data: no access log. Errors are logged by the app.
         access_log=False,
-        proxy_headers=False,
+        # X-Forwarded-For names the client (the address sign-in lockouts count
+        # by) only when it comes from a configured proxy: otherwise a client
+        # could pick its own address, and behind an unconfigured proxy every
+        # client would be one address that any stranger could lock out.
+        proxy_headers=bool(config.trusted_proxies),
+        forwarded_allow_ips=list(config.trusted_proxies),
         server_header=False,
         ws="none",
         lifespan="on",
