@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -30,8 +28,8 @@ import httpx
 import psycopg
 import pytest
 
-from facewarden.errors import ConflictError, FacewardenError
-from facewarden.store._pg_embedded import embedded_bin_dir
+from _embedded_pg import postgres_processes, reachable_folder
+from facewarden.errors import ConflictError
 from facewarden.store.pg_local import LocalPostgres
 
 from ._live import KNN
@@ -162,23 +160,6 @@ def matched(response: httpx.Response) -> list[str]:
     return [c["subject_id"] for f in faces for c in f["candidates"] if c["is_match"]]
 
 
-def postgres_processes(folder: Path) -> list[int]:
-    """Pids of live ``postgres`` processes whose command line names something under ``folder``."""
-    needle = os.fsencode(str(folder))
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        program = Path(os.fsdecode(argv[0])).name if argv else ""
-        if program == "postgres" and any(needle in a for a in argv):
-            found.append(int(entry.name))
-    return found
-
-
 def _cli(*args: str, data: Path, keys: Path) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("FACEWARDEN_")}
     return subprocess.run(
@@ -204,20 +185,8 @@ def deployment() -> Iterator[Path]:
     under the system's temporary folder, and deleted at the end (any server
     still running in it stopped first).
     """
-    try:
-        embedded_bin_dir()
-    except FacewardenError as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"no embedded PostgreSQL here: {exc.message}")
-    base = Path(tempfile.mkdtemp(prefix="fw-serve-pg-"))
-    base.chmod(0o711)
-    try:
+    with reachable_folder("fw-serve-pg-") as base:
         yield base
-    finally:
-        for pid in postgres_processes(base):
-            os.kill(pid, signal.SIGQUIT)
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_serve_runs_its_own_postgres_and_stops_it(deployment: Path, faces_dir: Path) -> None:

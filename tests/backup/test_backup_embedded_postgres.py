@@ -8,21 +8,16 @@ reads from one, not into a SQLite file beside it that the server never reads.
 
 from __future__ import annotations
 
-import os
-import shutil
-import signal
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from _embedded_pg import reachable_folder
 from facewarden.cli import cli
 from facewarden.config import Settings
-from facewarden.errors import FacewardenError
 from facewarden.service import Warden
-from facewarden.store._pg_embedded import embedded_bin_dir
 from facewarden.store.pg_local import LocalPostgres
 from facewarden.store.sqlite import DB_NAME
 from facewarden.types import Face
@@ -33,37 +28,8 @@ from ._deployments import enroll_all, identify
 @pytest.fixture
 def base() -> Iterator[Path]:
     """A folder that ``nobody`` (PostgreSQL's user under root) can reach, removed at the end."""
-    try:
-        embedded_bin_dir()
-    except FacewardenError as exc:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip(f"no embedded PostgreSQL here: {exc.message}")
-    folder = Path(tempfile.mkdtemp(prefix="fw-backup-pg-"))
-    folder.chmod(0o711)
-    try:
+    with reachable_folder("fw-backup-pg-") as folder:
         yield folder
-    finally:
-        for pid in _postgres_processes(folder):  # left by a failure part way
-            os.kill(pid, signal.SIGQUIT)
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def _postgres_processes(folder: Path) -> list[int]:
-    needle = os.fsencode(str(folder))
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
-        except OSError:
-            continue
-        if (
-            argv
-            and Path(os.fsdecode(argv[0])).name == "postgres"
-            and any(needle in a for a in argv)
-        ):
-            found.append(int(entry.name))
-    return found
 
 
 def _settings(data: Path, keys: Path, url: str) -> Settings:

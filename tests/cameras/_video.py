@@ -8,7 +8,7 @@ entering the view at ``start`` and leaving at ``end``, video seconds).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facewarden.imaging import decode
+from facewarden.vision.mtcnn_detect import MtcnnDetector
 from facewarden.vision.pipeline import MODES
 
 RGB = npt.NDArray[np.uint8]
@@ -98,3 +99,14 @@ def write_video(
         writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     writer.release()
     return path
+
+
+@dataclass(frozen=True)
+class SearchRecorder(MtcnnDetector):
+    """The real detector, noting the shape of each image it searches (kept by its copies)."""
+
+    seen: list[tuple[int, ...]] = field(default_factory=list)
+
+    def boxes(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg,override]
+        self.seen.append(image.shape)
+        return super().boxes(image)

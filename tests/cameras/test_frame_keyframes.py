@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 
 from facewarden.service import Warden
@@ -15,20 +13,9 @@ from facewarden.service.frames import FrameProcessor
 from facewarden.vision.mtcnn_detect import MtcnnDetector
 from facewarden.vision.video_detect import KeyframeDetector
 
-from ._video import background
+from ._video import SearchRecorder, background
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class _Counting(MtcnnDetector):
-    """The camera's real detector, noting the shape of each image it searches."""
-
-    seen: list[tuple[int, ...]] = field(default_factory=list)
-
-    def boxes(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg,override]
-        self.seen.append(image.shape)
-        return super().boxes(image)
 
 
 @pytest.mark.parametrize(
@@ -45,7 +32,7 @@ def test_the_whole_frame_is_searched_at_least_every_0_6_s_of_video(
     warden.cameras.add("gate", location="gate")
     base = video_pipeline(warden.pipeline, 640, 360)
     assert isinstance(base.detector, KeyframeDetector)
-    counting = _Counting(
+    counting = SearchRecorder(
         **{
             f.name: getattr(base.detector.detector, f.name)
             for f in dataclasses.fields(MtcnnDetector)

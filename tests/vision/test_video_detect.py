@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from cameras._video import SearchRecorder
 from facewarden import imaging
 from facewarden.errors import ConfigError
 from facewarden.vision.mtcnn_detect import MtcnnDetector
@@ -39,17 +39,6 @@ def background(width: int, height: int) -> np.ndarray:  # type: ignore[type-arg]
     return np.clip(base + noise, 0, 255).astype(np.uint8).repeat(3, axis=2)
 
 
-@dataclass(frozen=True)
-class _Counting(MtcnnDetector):
-    """The real detector, noting the shape of each image it searches (kept by its copies)."""
-
-    seen: list[tuple[int, ...]] = field(default_factory=list)
-
-    def boxes(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg,override]
-        self.seen.append(image.shape)
-        return super().boxes(image)
-
-
 @pytest.mark.parametrize(
     ("step", "keyframes"),
     [
@@ -65,7 +54,7 @@ def test_keyframes_are_due_by_video_time_whatever_the_frame_rate(
     step: float, keyframes: list[float]
 ) -> None:
     frame = background(640, 360)
-    detector = KeyframeDetector(_Counting(min_face=24), interval=0.6)
+    detector = KeyframeDetector(SearchRecorder(min_face=24), interval=0.6)
     whole = []
     for index in range(round(2.4 / step)):
         detector.frame_time(index * step)
