@@ -47,7 +47,8 @@ from typing import Any
 START = time.process_time()
 
 from facewarden.vision import mtcnn_detect, onnx_embed, pipeline  # noqa: E402
-from facewarden.vision.pipeline import Pipeline, is_usable, run_batch  # noqa: E402
+from facewarden.vision.batch import run_batch  # noqa: E402
+from facewarden.vision.pipeline import Pipeline, is_usable  # noqa: E402
 
 IMPORTED = time.process_time()
 

@@ -175,7 +175,8 @@ def run_face_recognition(paths: list[Path]) -> Run:
 def run_facewarden(
     paths: list[Path], mode: str, workers: int, *, one_view: bool = False, embed_all: bool = False
 ) -> Run:
-    from facewarden.vision.pipeline import Pipeline, is_usable, run_batch
+    from facewarden.vision.batch import run_batch
+    from facewarden.vision.pipeline import Pipeline, is_usable
 
     pipeline = Pipeline.from_mode(mode)
     if one_view:  # a reference point, not a mode: the mirror's embedding left out

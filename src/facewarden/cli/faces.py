@@ -12,7 +12,8 @@ from facewarden.errors import FaceNotFoundError
 from facewarden.match.similarity import cosine_similarity
 from facewarden.match.thresholds import FMR_CHOICES, threshold_for
 from facewarden.types import Face
-from facewarden.vision.pipeline import Pipeline, central_face, run_batch
+from facewarden.vision.batch import run_batch
+from facewarden.vision.pipeline import Pipeline, central_face
 
 __all__ = ["compare", "detect", "embed"]
 

@@ -20,7 +20,8 @@ import numpy.typing as npt
 
 from facewarden.errors import EvaluationError
 from facewarden.eval.metrics import threshold_at_far
-from facewarden.vision.pipeline import Pipeline, central_face, run_batch
+from facewarden.vision.batch import run_batch
+from facewarden.vision.pipeline import Pipeline, central_face
 
 __all__ = ["Calibration", "calibrate_folder", "pair_scores", "threshold_at_fmr"]
 

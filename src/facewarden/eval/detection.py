@@ -1,6 +1,6 @@
 """Run a pipeline's detector over a WIDER FACE ground truth and score it.
 
-The images go through the real pipeline (:func:`~facewarden.vision.pipeline.run_batch`:
+The images go through the real pipeline (:func:`~facewarden.vision.batch.run_batch`:
 safe decoding, detection, landmarks and quality, no embeddings), so the
 figures are those of ``facewarden detect`` on the same photos.
 """
@@ -13,7 +13,8 @@ from pathlib import Path
 
 from facewarden.errors import EvaluationError
 from facewarden.eval.wider import DetectionReport, GroundTruth, match_image, score_detections
-from facewarden.vision.pipeline import Pipeline, run_batch
+from facewarden.vision.batch import run_batch
+from facewarden.vision.pipeline import Pipeline
 
 __all__ = ["evaluate_detection"]
 

@@ -42,7 +42,8 @@ from facewarden.eval.metrics import (
     roc_curve,
     tar_at_far,
 )
-from facewarden.vision.pipeline import MODES, Pipeline, central_face, run_batch
+from facewarden.vision.batch import run_batch
+from facewarden.vision.pipeline import MODES, Pipeline, central_face
 
 __all__ = [
     "LfwReport",

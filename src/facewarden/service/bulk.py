@@ -33,7 +33,7 @@ from facewarden.service.enrollment import (
 from facewarden.service.records import FIELD_NAMES, SubjectRecord, invalid_input
 from facewarden.service.registry import Registry
 from facewarden.service.watchlists import resolve_watchlist
-from facewarden.vision.pipeline import BatchItem, run_batch
+from facewarden.vision.batch import BatchItem, run_batch
 
 __all__ = [
     "BulkImporter",

@@ -1,6 +1,7 @@
-"""Pure face computation: detection, alignment, quality, embedding, pipeline."""
+"""Pure face computation: detection, alignment, quality, embedding, pipeline, batches."""
 
 from facewarden.vision.align import align, mirror
+from facewarden.vision.batch import BatchItem, run_batch
 from facewarden.vision.detect import (
     CascadeDetector,
     CnnDetector,
@@ -9,7 +10,7 @@ from facewarden.vision.detect import (
     make_detector,
 )
 from facewarden.vision.embed import DlibResnetEmbedder, Embedder, make_embedder
-from facewarden.vision.pipeline import MODES, BatchItem, Pipeline, central_face, run_batch
+from facewarden.vision.pipeline import MODES, Pipeline, central_face
 from facewarden.vision.quality import QualityPolicy, assess
 
 __all__ = [

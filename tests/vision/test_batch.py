@@ -1,0 +1,56 @@
+"""Many images through worker processes: input order, errors per input, results as in-process."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from facewarden.errors import ImageError, ModelError
+from facewarden.types import Face
+from facewarden.vision.batch import run_batch
+from facewarden.vision.detect import Detector
+from facewarden.vision.pipeline import Pipeline
+
+
+def test_run_batch_in_workers_matches_in_process(faces_dir: Path, tmp_path: Path) -> None:
+    folder = faces_dir / "face_recognition" / "tests" / "test_images"
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not an image")
+    sources = [folder / "obama.jpg", bad, folder / "biden.jpg"]
+    pipeline = Pipeline.from_mode("fast")
+    parallel = list(run_batch(pipeline, sources, workers=2, chunksize=1))
+    serial = list(run_batch(pipeline, sources, workers=1))
+    assert [i.index for i in parallel] == [0, 1, 2]
+    assert isinstance(parallel[1].error, ImageError) and not parallel[1].faces
+    for p, s in zip(parallel, serial, strict=True):
+        assert len(p.faces) == len(s.faces)
+        for fp, fs in zip(p.faces, s.faces, strict=True):
+            assert np.allclose(fp.require_embedding(), fs.require_embedding(), atol=1e-6)
+
+
+@dataclass(frozen=True)
+class _FailsOnBlank:
+    """The real detector, except that an all-black image fails as a broken model would."""
+
+    inner: Detector
+    name: str = "fails-on-blank"
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        if not image.any():
+            raise ModelError("the detector failed")
+        return self.inner.detect(image)
+
+
+def test_a_failing_image_of_a_chunk_costs_the_others_nothing(faces_dir: Path) -> None:
+    folder = faces_dir / "face_recognition" / "tests" / "test_images"
+    pipeline = dataclasses.replace(
+        Pipeline.from_mode("fast"), detector=_FailsOnBlank(Pipeline.from_mode("fast").detector)
+    )
+    sources = [folder / "obama.jpg", np.zeros((64, 64, 3), np.uint8), folder / "biden.jpg"]
+    items = list(run_batch(pipeline, sources, workers=1, chunksize=3))
+    assert [i.index for i in items] == [0, 1, 2]
+    assert isinstance(items[1].error, ModelError) and "detector failed" in str(items[1].error)
+    assert items[0].faces and items[2].faces and items[0].error is None
