@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.datastructures import UploadFile
 
 from facewarden.api.auth import allow
@@ -26,6 +27,8 @@ __all__ = [
     "ERRORS",
     "ROLES",
     "Detect",
+    "FaceOptions",
+    "FaceQuery",
     "Limit",
     "MissingPartError",
     "PluginNames",
@@ -55,6 +58,37 @@ PluginNames = Annotated[
 Status = Annotated[bool, Query(description="add execution_time and plugins_versions")]
 Detect = Annotated[bool, Query(description="false: the image is one cropped face")]
 Predictions = Annotated[int, Query(ge=1, le=1000, description="subjects per face (capped)")]
+
+
+@dataclass(frozen=True, slots=True)
+class FaceQuery:
+    """The query parameters of every route that finds the faces of a photo (CompreFace's names)."""
+
+    limit: int
+    det_prob_threshold: float | None
+    face_plugins: str
+    status: bool
+    detect_faces: bool
+
+
+async def face_query(
+    limit: Limit = 0,
+    det_prob_threshold: Threshold = None,
+    face_plugins: PluginNames = "",
+    status: Status = False,
+    detect_faces: Detect = True,
+) -> FaceQuery:
+    """The five face parameters, declared once for recognize, both verifies and detect.
+
+    A dependency, so the OpenAPI document lists them (names, bounds,
+    descriptions) on each of those routes as if each declared them; async,
+    so FastAPI calls it in the event loop rather than a worker thread.
+    """
+    return FaceQuery(limit, det_prob_threshold, face_plugins, status, detect_faces)
+
+
+#: A route's face parameters: ``query: FaceOptions``.
+FaceOptions = Annotated[FaceQuery, Depends(face_query)]
 
 
 class MissingPartError(FacewardenError):

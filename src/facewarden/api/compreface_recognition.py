@@ -13,13 +13,9 @@ from collections.abc import Sequence
 from fastapi import Request
 
 from facewarden.api.compreface_http import (
-    Detect,
-    Limit,
-    PluginNames,
+    FaceOptions,
     Predictions,
     Routes,
-    Status,
-    Threshold,
     call,
     images,
     operation,
@@ -87,28 +83,22 @@ def _compared(
 
 @_route("POST", "/recognition/recognize", response_model=CfRecognizeOut, **operation("file"))
 async def recognize(
-    request: Request,
-    limit: Limit = 0,
-    prediction_count: Predictions = 1,
-    det_prob_threshold: Threshold = None,
-    face_plugins: PluginNames = "",
-    status: Status = False,
-    detect_faces: Detect = True,
+    request: Request, query: FaceOptions, prediction_count: Predictions = 1
 ) -> CfRecognizeOut:
     """Each face of a photo with its most similar subjects (calibrated similarity)."""
     [image] = await images(request, "file")
-    plugins, started = Plugins.parse(face_plugins), time.perf_counter()
+    plugins, started = Plugins.parse(query.face_plugins), time.perf_counter()
     faces = await call(
         request,
         lambda w: w.compreface_match.recognize(
             image,
-            limit=limit,
+            limit=query.limit,
             prediction_count=prediction_count,
-            min_probability=det_prob_threshold,
-            detect_faces=detect_faces,
+            min_probability=query.det_prob_threshold,
+            detect_faces=query.detect_faces,
         ),
     )
-    elapsed = _elapsed(started, status)
+    elapsed = _elapsed(started, query.status)
     return CfRecognizeOut(
         result=[
             CfRecognizedFace(
@@ -117,7 +107,7 @@ async def recognize(
             )
             for f in faces
         ],
-        plugins_versions=_versions(acting_warden(request), status),
+        plugins_versions=_versions(acting_warden(request), query.status),
     )
 
 
@@ -127,28 +117,24 @@ async def recognize(
 async def verify_example(
     image_id: str,
     request: Request,
-    limit: Limit = 0,
-    det_prob_threshold: Threshold = None,
-    face_plugins: PluginNames = "",
-    status: Status = False,
-    detect_faces: Detect = True,
+    query: FaceOptions,
 ) -> CfVerifyOut:
     """The faces of a photo, each with its similarity to a stored example."""
     [image] = await images(request, "file")
-    plugins, started = Plugins.parse(face_plugins), time.perf_counter()
+    plugins, started = Plugins.parse(query.face_plugins), time.perf_counter()
     faces = await call(
         request,
         lambda w: w.compreface_match.verify(
             image_id,
             image,
-            limit=limit,
-            min_probability=det_prob_threshold,
-            detect_faces=detect_faces,
+            limit=query.limit,
+            min_probability=query.det_prob_threshold,
+            detect_faces=query.detect_faces,
         ),
     )
     return CfVerifyOut(
-        result=_compared(faces, plugins, _elapsed(started, status)),
-        plugins_versions=_versions(acting_warden(request), status),
+        result=_compared(faces, plugins, _elapsed(started, query.status)),
+        plugins_versions=_versions(acting_warden(request), query.status),
     )
 
 
@@ -160,30 +146,26 @@ async def verify_example(
 )
 async def verify_images(
     request: Request,
-    limit: Limit = 0,
-    det_prob_threshold: Threshold = None,
-    face_plugins: PluginNames = "",
-    status: Status = False,
-    detect_faces: Detect = True,
+    query: FaceOptions,
 ) -> CfVerifyImagesOut:
     """The one face of the source photo against each face of the target photo."""
     source, target = await images(request, "source_image", "target_image")
-    plugins, started = Plugins.parse(face_plugins), time.perf_counter()
+    plugins, started = Plugins.parse(query.face_plugins), time.perf_counter()
     main, matches = await call(
         request,
         lambda w: w.compreface_match.verify_images(
             source,
             target,
-            limit=limit,
-            min_probability=det_prob_threshold,
-            detect_faces=detect_faces,
+            limit=query.limit,
+            min_probability=query.det_prob_threshold,
+            detect_faces=query.detect_faces,
         ),
     )
-    elapsed = _elapsed(started, status)
+    elapsed = _elapsed(started, query.status)
     item = CfVerifyImagesItem(
         source_image_face=CfFace.of(main, plugins, elapsed_ms=elapsed),
         face_matches=_compared(matches, plugins, elapsed),
-        plugins_versions=_versions(acting_warden(request), status),
+        plugins_versions=_versions(acting_warden(request), query.status),
     )
     return CfVerifyImagesOut(result=[item])
 
@@ -191,29 +173,25 @@ async def verify_images(
 @_route("POST", "/detection/detect", response_model=CfDetectOut, **operation("file"))
 async def detect(
     request: Request,
-    limit: Limit = 0,
-    det_prob_threshold: Threshold = None,
-    face_plugins: PluginNames = "",
-    status: Status = False,
-    detect_faces: Detect = True,
+    query: FaceOptions,
 ) -> CfDetectOut:
     """The faces of a photo."""
     [image] = await images(request, "file")
-    plugins, started = Plugins.parse(face_plugins), time.perf_counter()
+    plugins, started = Plugins.parse(query.face_plugins), time.perf_counter()
     faces: list[FoundFace] = await call(
         request,
         lambda w: w.compreface_match.detect(
             image,
-            limit=limit,
-            min_probability=det_prob_threshold,
-            detect_faces=detect_faces,
+            limit=query.limit,
+            min_probability=query.det_prob_threshold,
+            detect_faces=query.detect_faces,
             embed=plugins.calculator,
         ),
     )
-    elapsed = _elapsed(started, status)
+    elapsed = _elapsed(started, query.status)
     return CfDetectOut(
         result=[CfFace.of(f, plugins, elapsed_ms=elapsed) for f in faces],
-        plugins_versions=_versions(acting_warden(request), status),
+        plugins_versions=_versions(acting_warden(request), query.status),
     )
 
 
