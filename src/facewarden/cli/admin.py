@@ -235,18 +235,22 @@ def restore(archive: Path) -> None:
     """Restore an archive made by `facewarden backup` into a deployment with no database yet.
 
     The key directory must be this deployment's, restored from its own backup:
-    it holds the master key the archive is encrypted under and the record of
-    erasures made since, which are applied again. Every byte of the archive is
+    it holds the master key the archive is encrypted under and the records of
+    erasures and of access revoked since (API keys, disabled users, changed
+    passwords), which are applied again. Every byte of the archive is
     checked before anything is written; a damaged or truncated one is refused.
     """
     # With FACEWARDEN_POSTGRES=embedded the database is the data directory's own
     # cluster (made at first use), as `backup` and `serve` use it; not one a
     # running server holds (share=False: the restore wants an empty database).
     report = restore_archive(archive, with_embedded_postgres(settings(), share=False))
+    revoked = report.revocations_reapplied
     click.echo(
         f"restored the {report.store} backup of {report.created_at}: {report.subjects} "
         f"subject(s), {report.erasures_reapplied} erasure(s) made since applied again; "
-        "the audit log is re-anchored to the restored chain"
+        f"revoked since: {revoked.keys_revoked} API key(s) revoked again, "
+        f"{revoked.users_disabled} user(s) disabled again, {revoked.passwords_reset} "
+        "password(s) set to the newest; the audit log is re-anchored to the restored chain"
     )
 
 

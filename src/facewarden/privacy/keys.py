@@ -4,7 +4,8 @@ A :class:`KeyRing` is loaded from a private key directory (format and file
 mechanics in :mod:`facewarden.privacy._keydir`): master keys for envelope
 encryption (several during rotation), the blind-index HMAC key, the audit
 HMAC key and the template-transform seed; plus one key-encryption key (KEK)
-per enrolled subject and the erasure ledger (:mod:`facewarden.privacy._subjectkeys`).
+per enrolled subject and the erasure ledger (:mod:`facewarden.privacy._subjectkeys`);
+and the revocation ledger (:mod:`facewarden.privacy.revocations`).
 
 Erasure is cryptographic: a subject's data key is wrapped by its own KEK
 (id ``sk-<subject id>``), which lives only here, encrypted under the master
@@ -63,6 +64,7 @@ from facewarden.privacy._subjectkeys import (
     SubjectKeyStore,
     kek_id,
 )
+from facewarden.privacy.revocations import RevocationLedger
 
 __all__ = ["KEY_BYTES", "KeyRing"]
 
@@ -83,6 +85,7 @@ class KeyRing:
             path, self._master_only, lambda: self.active_master_id, self._reload_unlocked
         )
         self._ledger = ErasureLedger(path)
+        self._revocations = RevocationLedger(path, state.audit)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, create: bool = False) -> KeyRing:
@@ -251,6 +254,11 @@ class KeyRing:
         """
         with locked(self._path, exclusive=True):
             return self._ledger.append(subject_id)
+
+    @property
+    def revocations(self) -> RevocationLedger:
+        """The revocation ledger: access withdrawn, re-applied to a restored database."""
+        return self._revocations
 
     @property
     def erasure_ledger_end(self) -> int:

@@ -8,7 +8,10 @@
 :class:`Access` is all three for one actor. Every user creation, disabling
 and password change (a wrong current password included) is audited; wrong
 current passwords are rate-limited by the caller's
-:class:`~facewarden.service.ratelimit.FailureLimiter`.
+:class:`~facewarden.service.ratelimit.FailureLimiter`. Disabling a user,
+changing a password and revoking an API key are also recorded in the
+revocation ledger, so a restore of an older backup cannot undo them
+(:mod:`facewarden.service.revocation`).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from facewarden.service.credentials import (
 )
 from facewarden.service.ratelimit import FailureLimiter
 from facewarden.service.records import invalid_input
+from facewarden.service.revocation import APPLIED as REVOCATIONS_APPLIED
 from facewarden.service.roles import check_role
 from facewarden.service.sign_ins import SignIns
 from facewarden.store.base import UserRow
@@ -133,6 +137,10 @@ class Access(SignIns, ApiKeys):
                 raise ConflictError("this is the last admin; create another admin first")
             tx.update_user(username, disabled=True)
             ended = tx.delete_sessions_of(username)
+            # Before the commit, outside the database: a restore cannot re-enable them.
+            tx.set_meta(
+                REVOCATIONS_APPLIED, str(self._ctx.keyring.revocations.disable_user(username))
+            )
             self._audit.append(
                 tx,
                 "user.disable",
@@ -186,6 +194,9 @@ class Access(SignIns, ApiKeys):
         with self._ctx.writing() as tx:
             tx.update_user(username, password_hash=new_hash)
             tx.delete_sessions_of(username)
+            # A restore sets the newest hash the ledger holds: the old password stays retired.
+            ledger = self._ctx.keyring.revocations
+            tx.set_meta(REVOCATIONS_APPLIED, str(ledger.change_password(username, new_hash)))
             self._audit.append(tx, "user.password", object_type="user", object_id=username)
 
     def has_admin(self) -> bool:

@@ -22,6 +22,7 @@ from facewarden.service.context import Context
 from facewarden.service.credentials import KEY_RE, MAX_KEY_DAYS, key_hash, new_api_key
 from facewarden.service.ratelimit import FailureLimiter
 from facewarden.service.records import invalid_input
+from facewarden.service.revocation import APPLIED as REVOCATIONS_APPLIED
 from facewarden.service.roles import Principal, check_role
 from facewarden.store.base import ApiKeyRow
 
@@ -106,7 +107,10 @@ class ApiKeys:
         return [_api_key(row) for row in self._ctx.store.list_api_keys()]
 
     def revoke_api_key(self, key_id: str) -> None:
-        """Revoke a key at once; it cannot be used again.
+        """Revoke a key at once; it cannot be used again, not even after a restore.
+
+        The revocation is also recorded in the revocation ledger
+        (:mod:`facewarden.service.revocation`).
 
         Raises:
             NotFoundError: no such key, or it is revoked already.
@@ -114,6 +118,8 @@ class ApiKeys:
         with self._ctx.writing() as tx:
             if not tx.revoke_api_key(key_id, self._ctx.clock()):
                 raise NotFoundError(f"no active API key {key_id!r}")
+            # Before the commit, outside the database: a restore cannot revive the key.
+            tx.set_meta(REVOCATIONS_APPLIED, str(self._ctx.keyring.revocations.revoke_key(key_id)))
             self._audit.append(tx, "api_key.revoke", object_type="api_key", object_id=key_id)
 
     def authenticate_key(

@@ -39,7 +39,9 @@ archive without writing; a second pass loads the tables in one transaction,
 authenticating each chunk again (the file could change between the passes)
 and committing only after the last one. Then the deployment is opened:
 erasures made after the backup come back from the erasure ledger in the key
-directory (re-applied at open, see :mod:`facewarden.service.erasure`), the
+directory (re-applied at open, see :mod:`facewarden.service.erasure`), and so
+do API keys revoked, users disabled and passwords changed after it, from the
+revocation ledger beside it (:mod:`facewarden.service.revocation`); the
 audit log is re-anchored to the restored chain (a deliberate rollback, recorded
 in the log), every session the archive brought back is ended (one ended since
 must not revive: everyone signs in again), and a ``restore`` entry records the
@@ -58,7 +60,7 @@ import contextlib
 import secrets
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -72,6 +74,7 @@ from facewarden.service.backup_format import (
     archive_key,
 )
 from facewarden.service.private_files import created_whole, scratch_dir
+from facewarden.service.revocation import RevocationReport
 from facewarden.store.migrations import latest_version
 
 if TYPE_CHECKING:
@@ -109,6 +112,7 @@ class RestoreReport:
     created_at: str
     subjects: int
     erasures_reapplied: int
+    revocations_reapplied: RevocationReport = field(default_factory=RevocationReport)
 
 
 @dataclass(frozen=True)
@@ -261,19 +265,25 @@ def restore(archive: Path, settings: Settings, *, clock: Any = None) -> RestoreR
         # The restored chain is older than the signed head: a deliberate rollback.
         warden.audit.reanchor()
         subjects = warden.store.count_subjects()
-        sessions = warden.access.end_every_session()
+        revoked = warden.revocations_reapplied
+        sessions = warden.access.end_every_session() + revoked.sessions_ended
         warden.audit.record(
             "restore",
             purpose="restore",
             details={
                 "created_at": header["created_at"],
                 "erasures_reapplied": restored - subjects,
+                "keys_revoked": revoked.keys_revoked,
+                "users_disabled": revoked.users_disabled,
+                "passwords_reset": revoked.passwords_reset,
                 "sessions_ended": sessions,
             },
         )
     finally:
         warden.close()
-    return RestoreReport(header["store"], header["created_at"], subjects, restored - subjects)
+    return RestoreReport(
+        header["store"], header["created_at"], subjects, restored - subjects, revoked
+    )
 
 
 def _check_store(header: dict[str, Any], postgres: bool) -> None:

@@ -72,6 +72,7 @@ from facewarden.service.ratelimit import AuthLimiter
 from facewarden.service.recognition import Recognition
 from facewarden.service.registry import Registry
 from facewarden.service.review_photos import ReviewPhotos
+from facewarden.service.revocation import RevocationReport, reapply_revocations
 from facewarden.service.sightings import Sightings
 from facewarden.service.watchlist_admin import WatchlistAdmin
 from facewarden.service.watchlists import Watchlists
@@ -110,6 +111,8 @@ class Warden:
             ctx, self.audit, self.registry, self.faces, self.compreface
         )
         self.compreface_match = CompreFaceMatcher(ctx, self.audit, self.compreface)
+        self.revocations_reapplied = RevocationReport()
+        """What opening re-applied from the revocation ledger (see :meth:`reapply_revocations`)."""
 
     @classmethod
     def open(
@@ -196,12 +199,26 @@ class Warden:
 
     @classmethod
     def _settled(cls, ctx: Context, actor: str) -> Warden:
-        # Every subject on a KEK of its own, and every erasure the ledger records
-        # applied here (interrupted, or made after the backup this was restored from).
+        # Every subject on a KEK of its own, and every erasure and revocation the
+        # ledgers record applied here (interrupted, or made after the backup this
+        # was restored from), before anything is served.
         warden = cls(ctx, actor)
         migrate_subject_keys(ctx)
         warden.reapply_erasures()
+        warden.revocations_reapplied = warden.reapply_revocations()
         return warden
+
+    def reapply_revocations(self) -> RevocationReport:
+        """Re-apply to a restored database the access revocations made since its backup.
+
+        Runs at every open: API keys revoked, users disabled and passwords
+        changed after the backup, recorded in the revocation ledger (in the key
+        directory), hold again. See :mod:`facewarden.service.revocation`.
+
+        Raises:
+            IntegrityError: the revocation ledger fails authentication.
+        """
+        return reapply_revocations(self._ctx, self.audit)
 
     def reapply_erasures(self) -> ErasureReport:
         """Complete interrupted erasures and re-apply, to a restored database, those made since.

@@ -1,0 +1,234 @@
+"""The revocation ledger: access withdrawn, kept outside the database so a restore cannot undo it.
+
+A backup holds the access tables as they were when it was taken: API keys
+revoked since are live in it, users disabled since are enabled, and a
+password changed since still has its old hash. Each such change is therefore
+also appended here, in the key directory (which is backed up apart from the
+database, and restored beside it), at the moment it is made; opening a
+database re-applies what it lacks (:mod:`facewarden.service.revocation`).
+
+Layout: ``revocations.log`` in the key directory (mode 0600), one record a
+line, appended with ``O_APPEND`` and fsynced under the directory's lock::
+
+    key <key id> - <mac>                 an API key revoked
+    user <account> - <mac>               a user disabled
+    password <account> <sealed> <mac>    a password changed: the new hash, sealed
+
+* **No personal data in clear.** An API key's id is the random public half
+  of the key. An account is named by a keyed pseudonym (HMAC of the
+  username), which only this key directory can compute; the new password's
+  argon2id hash is sealed (AES-256-GCM, the account bound as associated
+  data), so the ledger is no offline-guessing target.
+* **Integrity.** Each line ends with an HMAC-SHA256 over the previous line's
+  MAC and its own body, so a line altered, forged, removed from the middle
+  or moved is detected when the ledger is read
+  (:class:`~facewarden.errors.IntegrityError`, and the deployment does not
+  open). A line torn by a crash (no final newline) is cut off by the next
+  append and never read.
+
+The keys are derived from the audit key, which is never rotated (rotating
+master keys leaves the ledger readable).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from facewarden.errors import IntegrityError
+from facewarden.privacy._keydir import check_private, fsync_dir, locked
+
+__all__ = ["REVOCATIONS", "Revocation", "RevocationLedger"]
+
+REVOCATIONS = "revocations.log"
+Kind = Literal["key", "user", "password"]
+_DOMAIN = b"facewarden/revocations/v1/"
+_NONCE = 12
+_KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+_LINE_RE = re.compile(
+    r"^(?P<body>(?P<kind>key|user|password) (?P<target>[0-9a-f]{16,64}) (?P<value>[A-Za-z0-9_=-]+))"
+    r" (?P<mac>[0-9a-f]{64})$"
+)
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """One record of the ledger.
+
+    Attributes:
+        kind: ``key`` (an API key revoked), ``user`` (a user disabled) or
+            ``password`` (a password changed).
+        target: the key id, or the account's pseudonym (see :meth:`RevocationLedger.account`).
+        password_hash: for ``password``, the new hash (unsealed); else None.
+        end: the ledger offset just past this record.
+    """
+
+    kind: Kind
+    target: str
+    password_hash: str | None
+    end: int
+
+
+class RevocationLedger:
+    """The revocation ledger of one key directory.
+
+    Args:
+        directory: the key directory.
+        audit_key: the deployment's audit key, from which the ledger's keys are derived.
+    """
+
+    def __init__(self, directory: Path, audit_key: bytes) -> None:
+        self._dir = directory
+        self._path = directory / REVOCATIONS
+        self._mac_key = _derive(audit_key, b"mac")
+        self._name_key = _derive(audit_key, b"account")
+        self._seal = AESGCM(_derive(audit_key, b"seal"))
+
+    def __repr__(self) -> str:
+        return f"RevocationLedger({str(self._path)!r})"
+
+    def account(self, username: str) -> str:
+        """The pseudonym a username has in the ledger (32 hex)."""
+        return hmac.new(self._name_key, username.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+    # Writing --------------------------------------------------------------
+
+    def revoke_key(self, key_id: str) -> int:
+        """Record an API key revoked; returns the ledger's new end."""
+        if not _KEY_ID_RE.match(key_id):
+            raise ValueError(f"invalid API key id {key_id!r}")
+        return self._append("key", key_id, "-")
+
+    def disable_user(self, username: str) -> int:
+        """Record a user disabled; returns the ledger's new end."""
+        return self._append("user", self.account(username), "-")
+
+    def change_password(self, username: str, new_hash: str) -> int:
+        """Record a user's new password hash (sealed); returns the ledger's new end."""
+        account = self.account(username)
+        nonce = os.urandom(_NONCE)
+        sealed = self._seal.encrypt(nonce, new_hash.encode("utf-8"), _aad(account))
+        return self._append("password", account, base64.urlsafe_b64encode(nonce + sealed).decode())
+
+    def _append(self, kind: Kind, target: str, value: str) -> int:
+        body = f"{kind} {target} {value}"
+        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+        with locked(self._dir, exclusive=True):
+            created = not self._path.exists()
+            fd = os.open(self._path, flags, 0o600)
+            try:
+                os.fchmod(fd, 0o600)
+                data = _read_all(fd)
+                whole = data[: data.rfind(b"\n") + 1]
+                if len(whole) != len(data):  # a line torn by a crash: cut it off
+                    os.ftruncate(fd, len(whole))
+                previous = _last_mac(whole)
+                line = f"{body} {self._mac(previous, body)}\n".encode("ascii")
+                os.write(fd, line)
+                os.fsync(fd)
+                end = os.fstat(fd).st_size
+            finally:
+                os.close(fd)
+            if created:
+                fsync_dir(self._dir)
+        return end
+
+    # Reading --------------------------------------------------------------
+
+    def end(self) -> int:
+        """The ledger's length in bytes (what a database records as applied)."""
+        try:
+            return os.stat(self._path).st_size
+        except FileNotFoundError:
+            return 0
+
+    def since(self, offset: int) -> tuple[list[Revocation], int]:
+        """The records that start at byte ``offset`` or later, and the end they were read to.
+
+        The whole ledger is authenticated, whatever the offset; an offset past
+        the end (a ledger older than the database) reads it all.
+
+        Raises:
+            IntegrityError: a line fails authentication (altered, forged,
+                removed or moved), or a sealed hash does not open.
+        """
+        try:
+            fd = os.open(self._path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return [], 0
+        try:
+            check_private(self._path, os.fstat(fd))
+            data = _read_all(fd)
+        finally:
+            os.close(fd)
+        whole = data[: data.rfind(b"\n") + 1]
+        if offset > len(whole):
+            offset = 0
+        found = [r for r in self._records(whole) if r.end > offset]
+        return found, len(whole)
+
+    def _records(self, whole: bytes) -> Iterator[Revocation]:
+        previous, at = "", 0
+        for number, raw in enumerate(whole.split(b"\n")[:-1], start=1):
+            at += len(raw) + 1
+            match = _LINE_RE.match(raw.decode("ascii", "replace"))
+            if match is None or not hmac.compare_digest(
+                match["mac"], self._mac(previous, match["body"])
+            ):
+                raise IntegrityError(
+                    f"line {number} of the revocation ledger {self._path} fails authentication "
+                    "(altered, forged, removed or moved); restore the key directory from backup"
+                )
+            previous = match["mac"]
+            kind: Kind = match["kind"]  # type: ignore[assignment]  # the pattern allows only these
+            sealed = None if kind != "password" else self._unseal(match["target"], match["value"])
+            yield Revocation(kind, match["target"], sealed, at)
+
+    def _unseal(self, account: str, value: str) -> str:
+        try:
+            raw = base64.urlsafe_b64decode(value)
+            return self._seal.decrypt(raw[:_NONCE], raw[_NONCE:], _aad(account)).decode("utf-8")
+        except (InvalidTag, ValueError, binascii.Error):
+            raise IntegrityError(
+                f"a sealed password in the revocation ledger {self._path} does not open; "
+                "restore the key directory from backup"
+            ) from None
+
+    def _mac(self, previous: str, body: str) -> str:
+        return hmac.new(
+            self._mac_key, f"{previous}\n{body}".encode("ascii"), hashlib.sha256
+        ).hexdigest()
+
+
+def _derive(audit_key: bytes, purpose: bytes) -> bytes:
+    return hmac.new(audit_key, _DOMAIN + purpose, hashlib.sha256).digest()
+
+
+def _aad(account: str) -> bytes:
+    return _DOMAIN + b"password/" + account.encode("ascii")
+
+
+def _read_all(fd: int) -> bytes:
+    chunks, at = [], 0
+    while chunk := os.pread(fd, 1 << 20, at):
+        chunks.append(chunk)
+        at += len(chunk)
+    return b"".join(chunks)
+
+
+def _last_mac(whole: bytes) -> str:
+    if not whole:
+        return ""
+    last = whole[:-1].rsplit(b"\n", 1)[-1]
+    return last.rsplit(b" ", 1)[-1].decode("ascii", "replace")

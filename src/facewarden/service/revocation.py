@@ -1,0 +1,115 @@
+"""Access withdrawn stays withdrawn in every copy: recording revocations, re-applying them at open.
+
+Revoking an API key, disabling a user and changing a password each append a
+record to the revocation ledger in the key directory
+(:mod:`facewarden.privacy.revocations`) inside the database transaction that
+makes the change, before it commits, and record in the meta table how far
+into the ledger the database has applied (``revocation_ledger_applied``).
+A change whose commit then fails still takes effect at the next open: the
+ledger errs on the side of closing.
+
+At every open, before anything is served, :func:`reapply_revocations` reads
+the ledger from the database's offset on and makes the database agree with
+it: a **database restored from a backup** taken before those changes (its
+offset is older) gets its revoked keys revoked again, its disabled users
+disabled again, and each changed password set to the newest hash the ledger
+holds (the password in use when the backup came back works; every older one
+does not). The sessions of every user touched end. What it did is one audit
+entry (``access.reapply``), and the restore's own entry repeats the counts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+
+from facewarden.privacy.revocations import Revocation
+from facewarden.service.audit import AuditLog
+from facewarden.service.context import Context
+from facewarden.store.base import Transaction
+
+__all__ = ["APPLIED", "RevocationReport", "reapply_revocations"]
+
+logger = logging.getLogger(__name__)
+
+APPLIED = "revocation_ledger_applied"
+"""Meta key: the revocation ledger's byte offset up to which this database has applied it."""
+
+
+@dataclass(frozen=True)
+class RevocationReport:
+    """What :func:`reapply_revocations` changed in the database.
+
+    Attributes:
+        keys_revoked: API keys the ledger records as revoked that were live here.
+        users_disabled: users the ledger records as disabled that were enabled here.
+        passwords_reset: users whose stored hash was not the newest the ledger holds.
+        sessions_ended: sessions of those users.
+    """
+
+    keys_revoked: int = 0
+    users_disabled: int = 0
+    passwords_reset: int = 0
+    sessions_ended: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """Whether anything was re-applied."""
+        return any(asdict(self).values())
+
+
+def reapply_revocations(ctx: Context, audit: AuditLog) -> RevocationReport:
+    """Apply the ledger's revocations the database lacks (cheap when none: a stat and a read).
+
+    Raises:
+        IntegrityError: the ledger fails authentication (the deployment must not serve).
+    """
+    ledger = ctx.keyring.revocations
+    if _offset(ctx.store.get_meta(APPLIED)) == ledger.end():
+        return RevocationReport()
+    with ctx.writing() as tx:
+        records, end = ledger.since(_offset(tx.get_meta(APPLIED)))  # again, under the write lock
+        report = _apply(ctx, tx, records) if records else RevocationReport()
+        tx.set_meta(APPLIED, str(end))
+        if report.changed:
+            audit.append(tx, "access.reapply", details=asdict(report))
+    if report.changed:
+        logger.warning(
+            "re-applied access revocations the database lacked (a database restored from a "
+            "backup taken before them, or a change interrupted before its commit): %s",
+            report,
+        )
+    return report
+
+
+def _apply(ctx: Context, tx: Transaction, records: list[Revocation]) -> RevocationReport:
+    accounts = {ctx.keyring.revocations.account(u.username): u for u in tx.list_users()}
+    disabled = {r.target for r in records if r.kind == "user"}
+    newest = {r.target: r.password_hash for r in records if r.kind == "password"}
+    keys = 0
+    for key_id in dict.fromkeys(r.target for r in records if r.kind == "key"):
+        row = tx.get_api_key(key_id)
+        if row is not None and row.revoked_at is None:
+            keys += tx.revoke_api_key(key_id, ctx.clock())
+    users = passwords = sessions = 0
+    for account, user in accounts.items():
+        touched = False
+        if account in disabled and not user.disabled:
+            tx.update_user(user.username, disabled=True)
+            users += 1
+            touched = True
+        wanted = newest.get(account)
+        if wanted is not None and wanted != user.password_hash:
+            tx.update_user(user.username, password_hash=wanted)
+            passwords += 1
+            touched = True
+        if touched:
+            sessions += tx.delete_sessions_of(user.username)
+    return RevocationReport(keys, users, passwords, sessions)
+
+
+def _offset(value: str | None) -> int:
+    try:
+        return max(0, int(value or 0))
+    except ValueError:
+        return 0
