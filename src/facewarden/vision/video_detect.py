@@ -18,12 +18,12 @@ whatever the processing rate, and, on the frames between, only
   shows their whole face, not up to ``interval`` later.
 
 The regions, each scaled so its face measures 48 px, are packed into one
-mosaic searched in one pass for faces 0.75x to 1.35x that size (with eight
-faces in view that costs about a fifth of a keyframe on
-``benchmarks/video.py``; in a crowd whose regions would outweigh the frame,
-the frame is searched whole). The edges are searched one octave at a time,
-each on its two strips read from a Gaussian pyramid of the edges, so each
-octave reads about as many pixels as the first (about a twentieth of a
+mosaic (:mod:`facewarden.vision.mosaic`) searched in one pass for faces 0.75x
+to 1.35x that size (with eight faces in view that costs about a fifth of a
+keyframe on ``benchmarks/video.py``; in a crowd whose regions would outweigh
+the frame, the frame is searched whole). The edges are searched one octave at
+a time, each on its two strips read from a Gaussian pyramid of the edges, so
+each octave reads about as many pixels as the first (about a twentieth of a
 keyframe each). Someone appearing inside the view (a doorway, turning to the
 camera) is found at the next keyframe, at most ``interval`` seconds later.
 
@@ -48,6 +48,7 @@ import numpy.typing as npt
 
 from facewarden.errors import ConfigError
 from facewarden.types import Face
+from facewarden.vision.mosaic import CELL_FACE, GAP, Mosaic, Region, Xyxy, region_around
 from facewarden.vision.mtcnn_detect import MtcnnDetector, faces_with_landmarks
 from facewarden.vision.nms import suppress
 
@@ -56,16 +57,7 @@ __all__ = ["KeyframeDetector"]
 RGBImage = npt.NDArray[np.uint8]
 Boxes = npt.NDArray[np.float32]
 Scores = npt.NDArray[np.float32]
-_Xyxy = tuple[float, float, float, float]
 
-# Between keyframes every region is scaled so its last face measures this many
-# pixels (O-Net's input side: its crops lose nothing) and all regions go into one
-# mosaic searched in one pass: one P-Net call per pyramid level and one R-Net and
-# O-Net batch for every face, where a pass per region made ten calls per face.
-_CELL_FACE = 48.0
-# Black between the regions of the mosaic, wider than P-Net's window at the first
-# level: a window never sees two regions.
-_GAP = 40
 # Detected boxes wobble from frame to frame (the detector's own jitter, a head's
 # bob): a tracked face's region reaches this many face sizes beyond its prediction
 # whatever the time elapsed.
@@ -128,9 +120,9 @@ class KeyframeDetector:
     _when: float | None = field(default=None, init=False)
     _previous: float | None = field(default=None, init=False)
     _keyframe_at: float | None = field(default=None, init=False)
-    _last: list[_Xyxy] = field(default_factory=list, init=False)
+    _last: list[Xyxy] = field(default_factory=list, init=False)
     _motion: list[tuple[float, float] | None] = field(default_factory=list, init=False)
-    _expected: list[tuple[_Xyxy, float]] = field(default_factory=list, init=False)
+    _expected: list[tuple[Xyxy, float]] = field(default_factory=list, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -157,7 +149,7 @@ class KeyframeDetector:
         with self._lock:
             self._when = when
 
-    def expect(self, faces: list[tuple[_Xyxy, float]]) -> None:
+    def expect(self, faces: list[tuple[Xyxy, float]]) -> None:
         """Faces the next frame should hold that the last one did not show: search there too.
 
         Each is a box (``xyxy``, where the face should be now) and how far
@@ -182,7 +174,7 @@ class KeyframeDetector:
                 boxes, scores = self._regions(image, elapsed)
             self._previous = when
             self._expected = []
-            found: list[_Xyxy] = [(float(a), float(b), float(c), float(d)) for a, b, c, d in boxes]
+            found: list[Xyxy] = [(float(a), float(b), float(c), float(d)) for a, b, c, d in boxes]
             self._motion = _motions(self._last, found, 0.5 + self.max_speed * elapsed)
             self._last = found
         return faces_with_landmarks(image, boxes, scores, self.name)
@@ -210,22 +202,22 @@ class KeyframeDetector:
             if motion is not None:  # where it should be now, if it kept going
                 cx, cy = cx + motion[0], cy + motion[1]
                 reach = size * (0.5 + _WOBBLE + self.max_turn * elapsed)
-            regions.append(_square(cx, cy, reach, size, width, height))
+            regions.append(region_around(cx, cy, reach, size, width, height))
         for (x1, y1, x2, y2), reach in self._expected:
             size = max(x2 - x1, y2 - y1)
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
             half = size * (min(reach, max(_WOBBLE, walked)) + 0.5)
-            regions.append(_square(cx, cy, half, size, width, height))
+            regions.append(region_around(cx, cy, half, size, width, height))
         regions = [r for r in regions if r.right - r.left >= 12 and r.bottom - r.top >= 12]
         # P-Net's cost is its first level's pixels: in a crowd the regions can
         # outweigh the whole frame, which is then searched instead.
         first_level = (
             sum(((r.right - r.left) * r.factor) * ((r.bottom - r.top) * r.factor) for r in regions)
-            * (12 / (_CELL_FACE * self.min_growth)) ** 2
+            * (12 / (CELL_FACE * self.min_growth)) ** 2
         )
         if first_level >= width * height * (12 / self.detector.min_face) ** 2:
             return self.detector.boxes(image)
-        found: list[_Xyxy] = []
+        found: list[Xyxy] = []
         scores: list[float] = []
         if regions:
             self._search_mosaic(image, regions, found, scores)
@@ -241,16 +233,16 @@ class KeyframeDetector:
         return all_boxes[kept], all_scores[kept]
 
     def _search_mosaic(
-        self, image: RGBImage, regions: list[_Region], found: list[_Xyxy], scores: list[float]
+        self, image: RGBImage, regions: list[Region], found: list[Xyxy], scores: list[float]
     ) -> None:
         """The regions' faces, packed into one mosaic searched once, added to ``found``."""
         height, width = image.shape[:2]
-        mosaic = _Mosaic.pack(image, regions)
+        mosaic = Mosaic.pack(image, regions)
         # The face may have come closer or gone further since the last frame.
         local = dataclasses.replace(
             self.detector,
-            min_face=_CELL_FACE * self.min_growth,
-            max_face=_CELL_FACE * self.max_growth,
+            min_face=CELL_FACE * self.min_growth,
+            max_face=CELL_FACE * self.max_growth,
         )
         boxes, box_scores = local.boxes(mosaic.image)
         for box, score in zip(boxes, box_scores, strict=True):
@@ -274,7 +266,7 @@ class KeyframeDetector:
                 scores.append(float(score))
 
     def _search_edges(
-        self, image: RGBImage, walked: float, found: list[_Xyxy], scores: list[float]
+        self, image: RGBImage, walked: float, found: list[Xyxy], scores: list[float]
     ) -> None:
         """Faces that walked in through the left or right edge since the last frame.
 
@@ -292,7 +284,7 @@ class KeyframeDetector:
         least = self.detector.min_face
         octaves = max(1, math.floor(math.log2(_EDGE_LARGEST * height / least)) + 1)
         widest = min(
-            width // 2 - _GAP, math.ceil(2 * least * 2 ** (octaves - 1) * (_EDGE_FACE + walked))
+            width // 2 - GAP, math.ceil(2 * least * 2 ** (octaves - 1) * (_EDGE_FACE + walked))
         )
         if widest < 12:  # a frame too narrow for strips (P-Net's window): the keyframes suffice
             return
@@ -306,18 +298,18 @@ class KeyframeDetector:
             cols = min(sides[0].shape[1], math.ceil(strip / scale))
             left, right = sides[0][:, :cols], sides[1][:, sides[1].shape[1] - cols :]
             rows = left.shape[0]
-            pair = np.zeros((rows, 2 * cols + _GAP, 3), np.uint8)
-            pair[:, :cols], pair[:, cols + _GAP :] = left, right
+            pair = np.zeros((rows, 2 * cols + GAP, 3), np.uint8)
+            pair[:, :cols], pair[:, cols + GAP :] = left, right
             # The right strip's first column in frame pixels.
             right_x = width - widest + (sides[1].shape[1] - cols) * scale
             boxes, box_scores = band.boxes(pair)
             for box, score in zip(boxes.tolist(), box_scores, strict=True):
                 if box[2] <= cols:  # the left strip: whole unless its inner side cuts it
                     x1, x2, whole = box[0] * scale, box[2] * scale, box[2] < cols - 1
-                elif box[0] >= cols + _GAP:  # the right strip
-                    x1 = right_x + (box[0] - cols - _GAP) * scale
-                    x2 = right_x + (box[2] - cols - _GAP) * scale
-                    whole = box[0] > cols + _GAP + 1
+                elif box[0] >= cols + GAP:  # the right strip
+                    x1 = right_x + (box[0] - cols - GAP) * scale
+                    x2 = right_x + (box[2] - cols - GAP) * scale
+                    whole = box[0] > cols + GAP + 1
                 else:  # across the black between the strips: nothing
                     continue
                 if whole:
@@ -325,16 +317,7 @@ class KeyframeDetector:
                     scores.append(float(score))
 
 
-def _square(cx: float, cy: float, half: float, size: float, width: int, height: int) -> _Region:
-    """The square ``half`` around a centre, clipped to the frame, scaled for a face of ``size``."""
-    left, top = max(0, int(cx - half)), max(0, int(cy - half))
-    right, bottom = min(width, int(cx + half) + 1), min(height, int(cy + half) + 1)
-    return _Region(left, top, right, bottom, _CELL_FACE / size)
-
-
-def _motions(
-    before: list[_Xyxy], now: list[_Xyxy], reach: float
-) -> list[tuple[float, float] | None]:
+def _motions(before: list[Xyxy], now: list[Xyxy], reach: float) -> list[tuple[float, float] | None]:
     """Each face's move since the last frame: from the nearest face of a like size there.
 
     None for a face with no such face within ``reach`` of its sizes (someone new).
@@ -358,64 +341,3 @@ def _motions(
             motions[i] = move
             used.add(j)
     return motions
-
-
-@dataclass(frozen=True)
-class _Region:
-    """Where to look again for one face: frame pixels, and the scale bringing it to _CELL_FACE."""
-
-    left: int
-    top: int
-    right: int
-    bottom: int
-    factor: float
-
-
-@dataclass(frozen=True)
-class _Mosaic:
-    """Regions scaled to ``_CELL_FACE`` and packed in rows into one image, ``_GAP`` apart."""
-
-    image: RGBImage
-    regions: list[_Region]
-    places: list[tuple[int, int, int, int]]  # x, y, width, height in the mosaic
-
-    @classmethod
-    def pack(cls, frame: RGBImage, regions: list[_Region]) -> _Mosaic:
-        scaled = []
-        for region in regions:
-            crop = frame[region.top : region.bottom, region.left : region.right]
-            size = (
-                max(1, round(crop.shape[1] * region.factor)),
-                max(1, round(crop.shape[0] * region.factor)),
-            )
-            interpolation = cv2.INTER_AREA if region.factor < 1 else cv2.INTER_LINEAR
-            scaled.append(cv2.resize(crop, size, interpolation=interpolation))
-        # Rows about as wide as the mosaic is tall: P-Net pays for every pixel,
-        # black ones included, so the packing wastes little.
-        area = sum((s.shape[0] + _GAP) * (s.shape[1] + _GAP) for s in scaled)
-        row_width = max(math.isqrt(area), *(s.shape[1] for s in scaled))
-        places, x, y, row_height = [], 0, 0, 0
-        for s in sorted(range(len(scaled)), key=lambda i: -scaled[i].shape[0]):
-            height, width = scaled[s].shape[:2]
-            if x and x + width > row_width:
-                x, y, row_height = 0, y + row_height + _GAP, 0
-            places.append((s, (x, y, width, height)))
-            x, row_height = x + width + _GAP, max(row_height, height)
-        canvas = np.zeros((y + row_height, max(p[0] + p[2] for _, p in places), 3), np.uint8)
-        for s, (x, y, width, height) in places:
-            canvas[y : y + height, x : x + width] = scaled[s]
-        return cls(canvas, [regions[s] for s, _ in places], [p for _, p in places])
-
-    def back(self, box: npt.NDArray[np.float32]) -> tuple[_Region, _Xyxy] | None:
-        """The region whose place holds ``box``'s centre, and the box in frame pixels."""
-        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-        for region, (x, y, width, height) in zip(self.regions, self.places, strict=True):
-            if x <= cx < x + width and y <= cy < y + height:
-                f = region.factor
-                return region, (
-                    region.left + (float(box[0]) - x) / f,
-                    region.top + (float(box[1]) - y) / f,
-                    region.left + (float(box[2]) - x) / f,
-                    region.top + (float(box[3]) - y) / f,
-                )
-        return None
