@@ -46,7 +46,7 @@ from typing import Any
 
 START = time.process_time()
 
-from facewarden.vision import mtcnn_detect, onnx_embed, pipeline  # noqa: E402
+from facewarden.vision import mtcnn_boxes, mtcnn_detect, onnx_embed, pipeline  # noqa: E402
 from facewarden.vision.batch import run_batch  # noqa: E402
 from facewarden.vision.pipeline import Pipeline, is_usable  # noqa: E402
 
@@ -79,6 +79,7 @@ def instrument(pipe: Pipeline) -> Pipeline:
     # Each network's call names it: "MTCNN P-Net", "MTCNN rnet", "MTCNN onet".
     mtcnn_detect.run = timed(lambda runtime, feeds, *, what: what, mtcnn_detect.run)  # type: ignore[assignment]
     mtcnn_detect.suppress = timed("NMS", mtcnn_detect.suppress)  # type: ignore[assignment]
+    mtcnn_boxes.suppress = timed("NMS", mtcnn_boxes.suppress)  # type: ignore[assignment]
     mtcnn_detect.fit_landmarks = timed("landmarks", mtcnn_detect.fit_landmarks)  # type: ignore[assignment]
     onnx_embed.run = timed("embedding (ResNet)", onnx_embed.run)  # type: ignore[assignment]
     pipeline.assess = timed("quality", pipeline.assess)  # type: ignore[assignment]

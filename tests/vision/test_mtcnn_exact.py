@@ -15,7 +15,9 @@ import pytest
 
 from facewarden import imaging
 from facewarden.vision import mtcnn_detect
+from facewarden.vision.mtcnn_boxes import pnet_windows, suppressed_per_level
 from facewarden.vision.mtcnn_detect import MtcnnDetector, _level
+from facewarden.vision.nms import suppress
 
 
 def _photos(faces_dir: Path, lfw_dir: Path) -> list[Path]:
@@ -95,14 +97,10 @@ def test_levels_suppressed_together_keep_what_one_call_per_level_keeps(
             size = (max(12, round(width * scale)), max(12, round(height * scale)))
             level = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
             probability, regression = detector._pnet(runtime, level)
-            windows = mtcnn_detect._windows(probability, regression, 0.6, scale)
+            windows = pnet_windows(probability, regression, 0.6, scale)
             if len(windows):
                 levels.append(windows)
-        one_by_one = np.concatenate(
-            [w[mtcnn_detect.suppress(w[:, :4], w[:, 4], iou=0.5)] for w in levels]
-        )
-        np.testing.assert_array_equal(
-            mtcnn_detect._suppressed_per_level(levels, iou=0.5), one_by_one
-        )
+        one_by_one = np.concatenate([w[suppress(w[:, :4], w[:, 4], iou=0.5)] for w in levels])
+        np.testing.assert_array_equal(suppressed_per_level(levels, iou=0.5), one_by_one)
         checked += len(levels)
     assert checked > 60

@@ -19,16 +19,17 @@ The cascade, per image:
    and refines it.
 3. **O-Net** does the same on 48x48 crops and gives the final score.
 
-Every suppression is :func:`facewarden.vision.nms.suppress`. Faces come with
-dlib's five landmarks (the predictor started on each box mapped to dlib's
-convention, :data:`facewarden.vision.landmarks.MTCNN_BOXES`), so alignment
-and embeddings work as with every other detector.
+The box arithmetic between the networks (windows, regression, squaring, crops)
+is :mod:`facewarden.vision.mtcnn_boxes`; every suppression is
+:func:`facewarden.vision.nms.suppress`. Faces come with dlib's five landmarks
+(the predictor started on each box mapped to dlib's convention,
+:data:`facewarden.vision.landmarks.MTCNN_BOXES`), so alignment and embeddings
+work as with every other detector.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,16 @@ import numpy.typing as npt
 from facewarden.errors import ConfigError
 from facewarden.types import Box, Face
 from facewarden.vision.landmarks import MTCNN_BOXES, fit_landmarks
+from facewarden.vision.mtcnn_boxes import (
+    CELL,
+    STRIDE,
+    cropped,
+    output_cells,
+    pnet_windows,
+    regressed,
+    squared,
+    suppressed_per_level,
+)
 from facewarden.vision.nms import suppress
 from facewarden.vision.onnx_session import run, session
 
@@ -47,9 +58,6 @@ __all__ = ["MtcnnDetector"]
 
 RGBImage = npt.NDArray[np.uint8]
 FloatArray = npt.NDArray[np.float32]
-
-_CELL = 12  # P-Net's window
-_STRIDE = 2  # P-Net's output stride
 
 
 @dataclass(frozen=True)
@@ -149,12 +157,12 @@ class MtcnnDetector:
 
     def scales(self, width: int, height: int) -> list[float]:
         """The pyramid's scale factors for an image of this size, largest first."""
-        first = _CELL / self.min_face
+        first = CELL / self.min_face
         first = min(first, self.max_side / max(width, height))
         scales = []
         scale = first
-        last = 0.0 if self.max_face is None else _CELL / self.max_face
-        while min(width, height) * scale >= _CELL:
+        last = 0.0 if self.max_face is None else CELL / self.max_face
+        while min(width, height) * scale >= CELL:
             scales.append(scale)
             if scale <= last * (1 + 1e-9):  # this level already sees max_face
                 break
@@ -169,7 +177,7 @@ class MtcnnDetector:
         found = []
         levels: list[FloatArray] = []
         for scale in self.scales(width, height):
-            size = (max(_CELL, round(width * scale)), max(_CELL, round(height * scale)))
+            size = (max(CELL, round(width * scale)), max(CELL, round(height * scale)))
             interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
             # Area-averaged from the smallest level made (in floats: no rounding) at
             # least three times as large, rather than from the image.
@@ -184,14 +192,14 @@ class MtcnnDetector:
             if self.reuse_levels:
                 levels.append(level)
             probability, regression = self._pnet(runtime, level)
-            boxes = _windows(probability, regression, self.thresholds[0], scale)
+            boxes = pnet_windows(probability, regression, self.thresholds[0], scale)
             if len(boxes):
                 found.append(boxes)
         if not found:
             return np.zeros((0, 5), np.float32)
-        boxes = _suppressed_per_level(found, iou=0.5)
+        boxes = suppressed_per_level(found, iou=0.5)
         boxes = boxes[suppress(boxes[:, :4], boxes[:, 4], iou=0.7)]
-        return _square(_regress(boxes))
+        return squared(regressed(boxes))
 
     def _pnet(self, runtime: Any, level: FloatArray) -> tuple[FloatArray, FloatArray]:
         """P-Net's probability ``(rows, columns)`` and regression ``(4, rows, columns)`` maps."""
@@ -205,16 +213,16 @@ class MtcnnDetector:
         # Tiles start at even pixels (P-Net's stride) and overlap by one window, so
         # every output cell of the whole level is computed by exactly one tile.
         height, width = level.shape[:2]
-        out_h, out_w = _out(height), _out(width)
+        out_h, out_w = output_cells(height), output_cells(width)
         side = min(self.tile, max(height, width))
         tile_h, tile_w = min(side, height), min(side, width)
-        step_h, step_w = tile_h - _CELL + _STRIDE, tile_w - _CELL + _STRIDE
-        step_h -= step_h % _STRIDE
-        step_w -= step_w % _STRIDE
+        step_h, step_w = tile_h - CELL + STRIDE, tile_w - CELL + STRIDE
+        step_h -= step_h % STRIDE
+        step_w -= step_w % STRIDE
         origins = [
             (
-                min(y, height - tile_h) // _STRIDE * _STRIDE,
-                min(x, width - tile_w) // _STRIDE * _STRIDE,
+                min(y, height - tile_h) // STRIDE * STRIDE,
+                min(x, width - tile_w) // STRIDE * STRIDE,
             )
             for y in range(0, max(1, height - tile_h + step_h), step_h)
             for x in range(0, max(1, width - tile_w + step_w), step_w)
@@ -226,7 +234,7 @@ class MtcnnDetector:
         full_r = np.zeros((4, out_h, out_w), np.float32)
         rows, columns = probability.shape[1:]
         for index, (y, x) in enumerate(origins):
-            oy, ox = y // _STRIDE, x // _STRIDE
+            oy, ox = y // STRIDE, x // STRIDE
             h, w = min(rows, out_h - oy), min(columns, out_w - ox)
             full_p[oy : oy + h, ox : ox + w] = probability[index, :h, :w]
             full_r[:, oy : oy + h, ox : ox + w] = regression[index, :, :h, :w]
@@ -238,7 +246,7 @@ class MtcnnDetector:
         self, pixels: FloatArray, boxes: FloatArray, network: str, threshold: float, square: bool
     ) -> FloatArray:
         size = 24 if network == "rnet" else 48
-        crops = _crops(pixels, boxes, size)
+        crops = cropped(pixels, boxes, size)
         runtime = self._session(network)
         outputs = _run_in_slices(runtime, crops, network)
         regression, probability = np.asarray(outputs[0]), np.asarray(outputs[-1])
@@ -248,12 +256,12 @@ class MtcnnDetector:
         refined = boxes[keep].copy()
         refined[:, 4] = probability[keep]
         refined[:, 5:9] = regression[keep]
-        refined = _regress(refined)
+        refined = regressed(refined)
         if network == "onet":
             refined = refined[suppress(refined[:, :4], refined[:, 4], iou=0.7, covered=0.7)]
         else:
             refined = refined[suppress(refined[:, :4], refined[:, 4], iou=0.7)]
-        return _square(refined) if square else refined
+        return squared(refined) if square else refined
 
     def _with_mirror(
         self, runtime: Any, crops: FloatArray, probability: FloatArray, threshold: float
@@ -325,103 +333,6 @@ def _run_in_slices(runtime: Any, crops: FloatArray, network: str) -> list[FloatA
     if len(parts) == 1:
         return [np.asarray(output) for output in parts[0]]
     return [np.concatenate([np.asarray(part[i]) for part in parts]) for i in range(len(parts[0]))]
-
-
-#: Consecutive pyramid levels whose windows number at most this many between them
-#: are suppressed in one call (``suppress`` compares every pair at once up to
-#: 256 boxes): on LFW, one call instead of about eight, 0.4 ms less per image.
-_WINDOWS_PER_CALL = 256
-
-
-def _suppressed_per_level(levels: list[FloatArray], iou: float) -> FloatArray:
-    """Each level's windows suppressed apart: level by level, best first within a level.
-
-    The same windows, in the same order, as one :func:`suppress` call per level:
-    levels never suppress each other (``groups``), and the kept windows are put
-    back in level order (a stable sort keeps each level's best-first order).
-    """
-    kept = []
-    start = 0
-    while start < len(levels):
-        stop, total = start + 1, len(levels[start])
-        while stop < len(levels) and total + len(levels[stop]) <= _WINDOWS_PER_CALL:
-            total += len(levels[stop])
-            stop += 1
-        windows = np.concatenate(levels[start:stop])
-        labels = np.repeat(np.arange(stop - start), [len(w) for w in levels[start:stop]])
-        keep = suppress(windows[:, :4], windows[:, 4], iou=iou, groups=labels)
-        kept.append(windows[keep[np.argsort(labels[keep], kind="stable")]])
-        start = stop
-    return np.concatenate(kept)
-
-
-def _out(size: int) -> int:
-    """P-Net's output cells along a side of ``size`` input pixels."""
-    pooled = math.ceil((size - 2) / 2)  # conv 3x3 valid, then 2x2 pool, SAME padding
-    return pooled - 4  # two more valid 3x3 convolutions
-
-
-def _windows(
-    probability: FloatArray, regression: FloatArray, threshold: float, scale: float
-) -> FloatArray:
-    """Rows ``x1 y1 x2 y2 score dx1 dy1 dx2 dy2`` of the windows over ``threshold``."""
-    rows, columns = np.nonzero(probability > threshold)
-    if not len(rows):
-        return np.zeros((0, 9), np.float32)
-    # Computed in float64 and stored as float32, as a column_stack then astype did.
-    out = np.empty((len(rows), 9), np.float32)
-    out[:, 0] = (columns * _STRIDE + 1) / scale
-    out[:, 1] = (rows * _STRIDE + 1) / scale
-    out[:, 2] = (columns * _STRIDE + _CELL) / scale
-    out[:, 3] = (rows * _STRIDE + _CELL) / scale
-    out[:, 4] = probability[rows, columns]
-    out[:, 5:] = regression[:, rows, columns].T
-    return out
-
-
-def _regress(boxes: FloatArray) -> FloatArray:
-    """Boxes moved by their regression columns (fractions of their width and height)."""
-    out = boxes.copy()
-    width = boxes[:, 2] - boxes[:, 0] + 1
-    height = boxes[:, 3] - boxes[:, 1] + 1
-    out[:, 0] += boxes[:, 5] * width
-    out[:, 1] += boxes[:, 6] * height
-    out[:, 2] += boxes[:, 7] * width
-    out[:, 3] += boxes[:, 8] * height
-    return out
-
-
-def _square(boxes: FloatArray) -> FloatArray:
-    """Boxes made square around their centres (side: the longer side)."""
-    out = boxes.copy()
-    width = boxes[:, 2] - boxes[:, 0]
-    height = boxes[:, 3] - boxes[:, 1]
-    side = np.maximum(width, height)
-    out[:, 0] = boxes[:, 0] + width / 2 - side / 2
-    out[:, 1] = boxes[:, 1] + height / 2 - side / 2
-    out[:, 2] = out[:, 0] + side
-    out[:, 3] = out[:, 1] + side
-    return out
-
-
-def _crops(pixels: FloatArray, boxes: FloatArray, size: int) -> FloatArray:
-    """``(n, size, size, 3)`` crops of ``boxes``; outside the image is black."""
-    height, width = pixels.shape[:2]
-    crops = np.zeros((len(boxes), size, size, 3), np.float32)
-    corners = np.column_stack([np.floor(boxes[:, :2]), np.ceil(boxes[:, 2:4])]).astype(np.int64)
-    corners[:, 2:] = np.maximum(corners[:, 2:], corners[:, :2] + 1)
-    for index, (left, top, right, bottom) in enumerate(corners.tolist()):
-        if left >= 0 and top >= 0 and right <= width and bottom <= height:
-            patch = pixels[top:bottom, left:right]  # a view: no copy when inside the image
-        else:
-            patch = np.zeros((bottom - top, right - left, 3), np.float32)
-            sx1, sy1 = max(0, left), max(0, top)
-            sx2, sy2 = min(width, right), min(height, bottom)
-            if sx2 > sx1 and sy2 > sy1:
-                patch[sy1 - top : sy2 - top, sx1 - left : sx2 - left] = pixels[sy1:sy2, sx1:sx2]
-        interpolation = cv2.INTER_AREA if bottom - top > size else cv2.INTER_LINEAR
-        cv2.resize(patch, (size, size), dst=crops[index], interpolation=interpolation)
-    return crops
 
 
 def faces_with_landmarks(
