@@ -151,7 +151,7 @@ def test_someone_else_at_the_predicted_place_is_vetoed_by_their_face() -> None:
     tracker.update([_face(160, 100, person=1)], 0.2)
     # Another person exactly where the track should be: a new track.
     stranger = _face(220, 100, person=2)
-    assert track.similarity(stranger) < tracker.veto_similarity
+    assert track.similarity(stranger) < tracker.links.veto_similarity
     update = tracker.update([stranger], 0.4)
     assert len(update.born) == 1 and track.missed == 1
 
