@@ -1,4 +1,4 @@
-"""The LFW pairs reader of the evaluator (``eval/lfw.parse_pairs``).
+"""The LFW pairs reader of the evaluator (``eval/lfw_pairs.parse_pairs``).
 
 Promise: the pairs in file order, every path inside the dataset root, or an
 ``EvaluationError`` naming the line.
@@ -9,9 +9,9 @@ from __future__ import annotations
 from fuzz._scratch import scratch_dir
 from fuzz.engine import fuzz_main, instrumented
 
-with instrumented("facewarden.eval.lfw"):
+with instrumented("facewarden.eval.lfw_pairs"):
     from facewarden.errors import EvaluationError
-    from facewarden.eval.lfw import parse_pairs
+    from facewarden.eval.lfw_pairs import parse_pairs
 
 BASE = scratch_dir("lfw")
 PAIRS = BASE / "pairs.txt"
