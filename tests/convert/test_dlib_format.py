@@ -15,15 +15,8 @@ import numpy as np
 import pytest
 
 from facewarden import models
-from facewarden.convert.dlib_format import (
-    Affine,
-    Conv,
-    FullyConnected,
-    LossMetric,
-    LossMmod,
-    parse_network,
-    read_network,
-)
+from facewarden.convert.dlib_format import parse_network, read_network
+from facewarden.convert.dlib_layers import Affine, Conv, FullyConnected, LossMetric, LossMmod
 from facewarden.errors import ModelError
 
 

@@ -15,7 +15,8 @@ import pytest
 
 from facewarden import models
 from facewarden.convert.architectures import RESNET_EMBEDDER, match
-from facewarden.convert.dlib_format import DlibNetwork, read_network
+from facewarden.convert.dlib_format import read_network
+from facewarden.convert.dlib_layers import DlibNetwork
 from facewarden.convert.to_onnx import build_onnx
 from facewarden.errors import ModelError
 

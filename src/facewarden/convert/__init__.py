@@ -10,6 +10,7 @@ Nothing here needs torch, and nothing is downloaded: the converted models are
 computed from the weights of the installed ``face-recognition-models`` wheel.
 """
 
-from facewarden.convert.dlib_format import DlibNetwork, parse_network, read_network
+from facewarden.convert.dlib_format import parse_network, read_network
+from facewarden.convert.dlib_layers import DlibNetwork
 
 __all__ = ["DlibNetwork", "parse_network", "read_network"]

@@ -7,7 +7,7 @@ dlib's examples define them (``dnn_face_recognition_ex.cpp`` and
 ``dnn_mmod_face_detection_ex.cpp``); :func:`match` checks a parsed network
 against one layer by layer and refuses any difference.
 
-Tokens: a layer kind of :mod:`facewarden.convert.dlib_format` (``con``,
+Tokens: a layer kind of :mod:`facewarden.convert.dlib_layers` (``con``,
 ``affine``, ``relu``, ``max_pool``, ``avg_pool``, ``fc``), ``tagN`` and
 ``skipN`` (a marker in the file), ``add_prevN`` (an ``add_prev`` layer).
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from facewarden.convert.dlib_format import DlibNetwork
+from facewarden.convert.dlib_layers import DlibNetwork
 from facewarden.errors import ModelError
 
 __all__ = ["ARCHITECTURES", "MMOD_DETECTOR", "RESNET_EMBEDDER", "match"]

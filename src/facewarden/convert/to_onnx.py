@@ -39,7 +39,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from facewarden.convert.architectures import match, token_kind
-from facewarden.convert.dlib_format import (
+from facewarden.convert.dlib_layers import (
     Affine,
     Conv,
     DlibNetwork,
