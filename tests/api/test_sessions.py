@@ -64,13 +64,15 @@ def test_a_stranger_cannot_lock_a_user_out(live: LiveServer) -> None:
     with httpx.Client(base_url=live.url, transport=stranger) as client:
         statuses = [_login(client, "target", f"guess {i}").status_code for i in range(5)]
         assert statuses == [401] * 5
-        for _ in range(2):  # during the lockout, even the right password is refused
-            assert _login(client, "target", PASSWORD).status_code == 429
+        # During the lockout even the right password is refused; a flood of attempts
+        # is audited once (the rest are counted, and summed up when the lock is over).
+        statuses = [_login(client, "target", PASSWORD).status_code for _ in range(100)]
+        assert statuses == [429] * 100
     with live.client(None) as own:  # the user, from their own address
         assert _login(own, "target", PASSWORD).status_code == 200
     entries = live.warden.audit.entries(limit=500)
     locked = [e for e in entries if e.object_id == "target" and e.outcome == "locked"]
-    assert [(e.action, e.details["client"]) for e in locked] == [("auth.login", "127.0.0.2")] * 2
+    assert [(e.action, e.details["client"]) for e in locked] == [("auth.login", "127.0.0.2")]
 
 
 def test_bad_api_keys_are_limited(live: LiveServer) -> None:

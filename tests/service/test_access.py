@@ -95,10 +95,11 @@ def test_a_stranger_locks_out_only_themselves_and_their_attempts_are_audited(
     for _ in range(2):  # attempts during the lockout, even with the right password
         with pytest.raises(RateLimitedError):
             warden.access.login("alice", PASSWORD, client=stranger, limiter=limiter)
+    # The lock's first refusal is audited at once; the second only counted (see refusals.py).
     locked = [e for e in warden.audit.entries(limit=100) if e.outcome == "locked"]
-    assert [(e.action, e.object_id, e.details["client"]) for e in locked] == [
-        ("auth.login", "alice", stranger)
-    ] * 2
+    assert [(e.action, e.object_id, e.details["client"], e.details["reason"]) for e in locked] == [
+        ("auth.login", "alice", stranger, "locked_out")
+    ]
     assert all(PASSWORD not in str(e.details) for e in locked)
     refused = [r for r in caplog.records if "lockout" in r.getMessage()]
     assert len(refused) == 2 and all(stranger in r.getMessage() for r in refused)
@@ -113,6 +114,13 @@ def test_a_stranger_locks_out_only_themselves_and_their_attempts_are_audited(
     with pytest.raises(RateLimitedError) as again:
         warden.access.login("alice", PASSWORD, client=stranger, limiter=limiter)
     assert 15 * 60 < again.value.retry_after <= 30 * 60
+    # The second lock's first refusal is audited, with the first lock's summary: 2 refused.
+    locked = [e for e in warden.audit.entries(limit=100) if e.outcome == "locked"]
+    assert [(e.details["reason"], e.details.get("refused")) for e in locked] == [
+        ("locked_out", None),
+        ("locked_out", None),
+        ("locked_out_summary", 2),
+    ]
     clock.advance(timedelta(minutes=31))
     assert warden.access.login("alice", PASSWORD, client=stranger, limiter=limiter)
 

@@ -175,3 +175,5 @@ def test_lockouts_are_replaced_forgotten_when_due_and_capped(store: Store) -> No
         assert tx.forget_lockouts(T0, keep=3) == 1  # the soonest forgotten beyond three
         assert [tx.lockout(f"{n:064x}") is not None for n in range(6)] == [False] * 3 + [True] * 3
         assert tx.lockout(f"{5:064x}") == row(6, failures=5)
+    # Read outside a transaction too (a limiter refuses a locked key after a read alone).
+    assert store.lockout(f"{5:064x}") == row(6, failures=5) and store.lockout("b" * 64) is None

@@ -37,6 +37,7 @@ from facewarden.service.credentials import (
 )
 from facewarden.service.ratelimit import FailureLimiter
 from facewarden.service.records import invalid_input
+from facewarden.service.refusals import audit_refusal
 from facewarden.service.revocation import APPLIED as REVOCATIONS_APPLIED
 from facewarden.service.roles import check_role
 from facewarden.service.sign_ins import SignIns
@@ -156,8 +157,9 @@ class Access(SignIns, ApiKeys):
 
         A wrong current password counts against the account's sign-in limit
         (a stolen session cookie must not become a password-guessing oracle)
-        and is audited, like a failed sign-in; so is an attempt refused during
-        the lockout (outcome ``locked``).
+        and is audited, like a failed sign-in; so are attempts refused during
+        the lockout (outcome ``locked``: the lock's first at once, the rest in one
+        summary, see :mod:`facewarden.service.refusals`).
 
         Raises:
             RateLimitedError: too many failed attempts for this account.
@@ -169,13 +171,15 @@ class Access(SignIns, ApiKeys):
         if limiter is not None:
             try:
                 limiter.attempt(key, what="password checks")
-            except RateLimitedError:
-                self._audit.record(
+            except RateLimitedError as refused:
+                audit_refusal(
+                    self._ctx,
+                    self._audit,
                     "user.password",
                     object_type="user",
                     object_id=username,
-                    outcome="locked",
-                    details={"reason": "locked_out"},
+                    client="",
+                    retry_after=refused.retry_after,
                 )
                 raise
         row = self._ctx.store.get_user(username)

@@ -29,6 +29,7 @@ from facewarden.privacy.keys import KeyRing
 from facewarden.privacy.template import TemplateProtector
 from facewarden.service.gallery import VERSION_KEY, Gallery, open_template
 from facewarden.service.keycheck import TEMPLATE_KEY, protector_for
+from facewarden.service.refusals import LockoutRefusals
 from facewarden.store.base import Reader, Store, Transaction, WatchlistRow
 from facewarden.vision.pipeline import Pipeline
 
@@ -51,6 +52,8 @@ class Context:
     gallery: Gallery
     anchor: HeadAnchor | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
+    refusals: LockoutRefusals = field(default_factory=LockoutRefusals)
+    """Refusals during lockouts, counted here and audited in summary (see its module)."""
     closed: bool = False
     # The audit entry appended last in the open transaction (see audit_appended).
     _appended: AuditEntry | None = field(default=None, repr=False)

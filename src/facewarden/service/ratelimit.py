@@ -18,7 +18,9 @@ doubles the lock (backoff), up to a day. Sign-ins are counted per
 (address, account) pair, so a stranger who fails against an account locks
 only themselves out of it, and per address with a higher limit, so one
 address cannot try every account. Storage is bounded: rows are deleted once
-forgotten, and beyond ``max_keys`` the soonest forgotten go first.
+forgotten, and beyond ``max_keys`` the soonest forgotten go first. An
+attempt while a key is locked is refused after a read alone, without a write
+transaction: a flood during a lock does not load the single writer.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ class Counters(Protocol):
         """Hand the keys' rows to ``step``, keep what it leaves; return what it returns."""
         ...
 
+    def read(self, keys: tuple[str, ...]) -> Rows:
+        """The keys' rows as they are now, read without writing anything."""
+        ...
+
 
 class MemoryCounters:
     """The rows in this process only, where there is no store; the stalest past ``max_keys`` go."""
@@ -73,6 +79,10 @@ class MemoryCounters:
             while len(self._rows) > self._max_keys:
                 self._rows.popitem(last=False)
             return wait
+
+    def read(self, keys: tuple[str, ...]) -> Rows:
+        with self._lock:
+            return {key: self._rows.get(key) for key in keys}
 
 
 class StoreCounters:
@@ -109,6 +119,9 @@ class StoreCounters:
             grew = any(before[key] is None and row is not None for key, row in rows.items())
             tx.forget_lockouts(now, keep=self._max_keys if grew else None)
         return wait
+
+    def read(self, keys: tuple[str, ...]) -> Rows:
+        return {key: self._store.lockout(self._hash(key)) for key in keys}
 
     def _hash(self, key: str) -> str:
         mac = self._mac.copy()
@@ -161,6 +174,16 @@ class FailureLimiter:
             RateLimitedError: with the seconds to wait; ``what`` names what is limited.
         """
         now = self._clock()
+        every = tuple(dict.fromkeys((*keys, *checked)))
+        # A key locked now refuses without a write: a flood of attempts during a
+        # lock must not become a flood of write transactions. Only a lock can be
+        # read here (it ends only by time or by a success's clear), so the
+        # refusal is the one the counting path below would give.
+        wait = max(
+            (self._lock_left(row, now) for row in self._counters.read(every).values()), default=0.0
+        )
+        if wait:
+            self._refuse(wait, what)
 
         def step(rows: Rows) -> float:
             wait = 0.0
@@ -180,12 +203,22 @@ class FailureLimiter:
                     )
             return wait
 
-        wait = self._counters.update(tuple(dict.fromkeys((*keys, *checked))), now, step)
+        wait = self._counters.update(every, now, step)
         if wait:
-            seconds = max(1, math.ceil(wait))
-            raise RateLimitedError(
-                f"too many failed {what}; try again in {seconds} s", retry_after=seconds
-            )
+            self._refuse(wait, what)
+
+    @staticmethod
+    def _lock_left(row: LockoutRow | None, now: datetime) -> float:
+        if row is None or row.forget_at <= now or row.locked_until is None:
+            return 0.0
+        return max(0.0, (row.locked_until - now).total_seconds())
+
+    @staticmethod
+    def _refuse(wait: float, what: str) -> None:
+        seconds = max(1, math.ceil(wait))
+        raise RateLimitedError(
+            f"too many failed {what}; try again in {seconds} s", retry_after=seconds
+        )
 
     def clear(self, *keys: str, give_back: tuple[str, ...] = ()) -> None:
         """After a success: forget ``keys``' attempts and locks; give one back to ``give_back``."""

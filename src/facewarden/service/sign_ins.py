@@ -3,9 +3,11 @@
 A sign-in opens a **session**: a random token held by the browser, stored
 here as a SHA-256 hash, with an absolute expiry. Its CSRF token is derived
 from the session token, so it needs no storage and cannot be guessed
-without the session token. Every sign-in, failed sign-in, sign-in refused
-during a lockout and sign-out is audited; failures are rate-limited by the
-caller's :class:`~facewarden.service.ratelimit.FailureLimiter`.
+without the session token. Every sign-in, failed sign-in and sign-out is
+audited; failures are rate-limited by the caller's
+:class:`~facewarden.service.ratelimit.FailureLimiter`. Sign-ins refused during a
+lockout are audited once per lock and then counted into one summary entry
+(:mod:`facewarden.service.refusals`), so a flood of them is no flood of writes.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from facewarden.service.credentials import (
     session_hash,
 )
 from facewarden.service.ratelimit import FailureLimiter
+from facewarden.service.refusals import audit_refusal
 from facewarden.service.roles import Principal
 from facewarden.store.base import SessionRow
 
@@ -78,15 +81,18 @@ class SignIns:
             # Counted before the password is checked (a success gives it back),
             # so parallel guesses cannot all pass while the first are checked.
             limiter.attempt(pair, address, what="sign-ins", checked=(f"user:{username[:64]}",))
-        except RateLimitedError:
+        except RateLimitedError as refused:
             row = self._ctx.store.get_user(username) if known else None
             logger.warning("sign-in refused during a lockout from %s", client)
-            self._audit.record(
+            # Audited once per lock and then in summary: a flood is not a write flood.
+            audit_refusal(
+                self._ctx,
+                self._audit,
                 "auth.login",
                 object_type="user",
                 object_id=username if row is not None else "",
-                outcome="locked",
-                details={"reason": "locked_out", "client": client[:64]},
+                client=client[:64],
+                retry_after=refused.retry_after,
             )
             raise
         row = self._ctx.store.get_user(username) if known else None

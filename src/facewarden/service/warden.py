@@ -28,12 +28,13 @@ idempotent; anything used after it raises.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from facewarden.config import Settings
-from facewarden.errors import NotFoundError
+from facewarden.errors import FacewardenError, NotFoundError
 from facewarden.privacy.clock import Clock, utc_now
 from facewarden.privacy.keys import KeyRing
 from facewarden.privacy.retention import (
@@ -70,6 +71,7 @@ from facewarden.service.opening import (
 from facewarden.service.processing_report import build_processing_report
 from facewarden.service.ratelimit import AuthLimiter
 from facewarden.service.recognition import Recognition
+from facewarden.service.refusals import write_summaries
 from facewarden.service.registry import Registry
 from facewarden.service.review_photos import ReviewPhotos
 from facewarden.service.revocation import RevocationReport, reapply_revocations
@@ -82,6 +84,8 @@ from facewarden.store.sqlite import open_sqlite
 from facewarden.vision.pipeline import Pipeline
 
 __all__ = ["Warden"]
+
+logger = logging.getLogger(__name__)
 
 
 class Warden:
@@ -385,8 +389,14 @@ class Warden:
         ctx = self._ctx
         with ctx.lock:
             if not ctx.closed:
-                ctx.closed = True
-                ctx.store.close()
+                try:
+                    # The counts of refusals during lockouts still under way: their summary.
+                    write_summaries(ctx, self.audit, ctx.refusals.drain())
+                except FacewardenError as exc:  # a store that is gone must not stop a close
+                    logger.warning("refusals during lockouts not summarised at close: %s", exc)
+                finally:
+                    ctx.closed = True
+                    ctx.store.close()
 
 
 # Where each retention class deletes rows; an erased subject's rows are in many

@@ -73,6 +73,9 @@ class AccessReads(Queries):
     def count_aliases(self, kind: str) -> int:
         return self._count("SELECT COUNT(*) AS n FROM subject_aliases WHERE kind = ?", (kind,))
 
+    def lockout(self, key_hash: str) -> LockoutRow | None:
+        return self._get(LockoutRow, "SELECT * FROM lockouts WHERE key_hash = ?", (key_hash,))
+
 
 class AccessWrites(Queries):
     """The writes (see :class:`facewarden.store.access.AccessWriter`)."""
@@ -147,9 +150,6 @@ class AccessWrites(Queries):
             "DELETE FROM subject_aliases WHERE kind = ? AND subject_id = ?",
             (kind, subject_id),
         )
-
-    def lockout(self, key_hash: str) -> LockoutRow | None:
-        return self._get(LockoutRow, "SELECT * FROM lockouts WHERE key_hash = ?", (key_hash,))
 
     def put_lockout(self, key_hash: str, row: LockoutRow | None) -> None:
         if row is None:

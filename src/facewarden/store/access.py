@@ -157,6 +157,11 @@ class AccessReader(Protocol):
         """How many aliases namespace ``kind`` holds."""
         ...
 
+    def lockout(self, key_hash: str) -> LockoutRow | None:
+        """A limiter key's row; in a transaction it is read under the write lock, so
+        updating it is atomic; outside one it is a snapshot (refusing while locked)."""
+        ...
+
 
 class AccessWriter(Protocol):
     """Writes of users, keys, sessions and aliases (inside a transaction)."""
@@ -228,10 +233,6 @@ class AccessWriter(Protocol):
 
     def delete_alias(self, kind: str, subject_id: str) -> bool:
         """Remove the subject's alias of ``kind``; False if it had none."""
-        ...
-
-    def lockout(self, key_hash: str) -> LockoutRow | None:
-        """A limiter key's row, read under the write lock so that updating it is atomic."""
         ...
 
     def put_lockout(self, key_hash: str, row: LockoutRow | None) -> None:
