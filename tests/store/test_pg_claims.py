@@ -1,4 +1,9 @@
-"""Cameras shared among workers through advisory locks, on the session's real PostgreSQL."""
+"""Cameras shared among workers through advisory locks, on the session's real PostgreSQL.
+
+Nothing here waits for time to pass: a worker's death is a server session
+terminated synchronously (the call returns once the backend, and its locks,
+are gone), and every other step is a call whose outcome the locks decide.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,30 @@ def url(pg_server: EmbeddedPostgres) -> str:
     return pg_server.create_database(f"c_{secrets.token_hex(6)}")
 
 
+def _terminate(url: str, worker_id: str) -> None:
+    """End a worker's server session, returning only once the server has dropped it.
+
+    ``pg_terminate_backend`` alone only signals the backend, which drops its
+    advisory locks when it gets round to exiting: whether the survivors saw
+    them gone would be a race. Given a timeout, it waits until the backend
+    has left the server (its locks released before that); the timeout only
+    bounds a failure, it decides nothing.
+    """
+    with psycopg.connect(url, autocommit=True) as admin:
+        pids = [
+            row[0]
+            for row in admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = %s",
+                (f"facewarden-worker {worker_id}",),
+            )
+        ]
+        assert len(pids) == 1, pids
+        ended = admin.execute("SELECT pg_terminate_backend(%s, 60000)", (pids[0],)).fetchone()
+        assert ended == (True,), "the worker's backend did not exit within a minute"
+        held = admin.execute("SELECT count(*) FROM pg_locks WHERE pid = %s", (pids[0],)).fetchone()
+        assert held == (0,)
+
+
 def _rebalance_all(workers: list[CameraClaims]) -> None:
     # Two rounds: a worker releases its extras in one, others pick them up in the next.
     for _ in range(2):
@@ -36,11 +65,7 @@ def test_each_camera_is_held_by_exactly_one_worker_and_the_dead_ones_are_taken_o
         assert [len(h) for h in held] == [2, 2, 2]
         assert set().union(*held) == set(CAMERAS)
         # Kill one worker the hard way: its server session is terminated.
-        with psycopg.connect(url, autocommit=True) as admin:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE application_name = 'facewarden-worker w1'"
-            )
+        _terminate(url, "w1")
         survivors = [workers[0], workers[2]]
         _rebalance_all(survivors)
         assert [len(w.held) for w in survivors] == [3, 3]
