@@ -3,7 +3,8 @@
 A real photo pushed to a camera that keeps face crops raises an alert; the
 operator opens it (the subject's name, the captured face and the enrolled
 photo, never cached), acknowledges it with a note, and the audit log holds
-each step. A watchlist's severity filters the list; alerts before the live
+each step. A watchlist's severity filters the list, and each alert keeps the
+severity it was raised with when the watchlist's changes; alerts before the live
 window are gone from every route. Location-history requests: the
 requester's list and the approvers' pending list, refusal and approval.
 Free text (the note, the reason) never reaches the database in clear.
@@ -145,16 +146,38 @@ def test_an_alert_is_reviewed_with_both_photos_and_acknowledged(
     assert NOTE.encode() not in _db_bytes(live)  # the note is sealed
 
 
-def test_severity_per_watchlist_filters_the_list(live: LiveServer, site: dict[str, str]) -> None:
+def test_severity_per_watchlist_filters_the_list_and_an_alert_keeps_its_own(
+    live: LiveServer, site: dict[str, str]
+) -> None:
+    camera = live.warden.store.get_camera(site["door"])
+    assert camera is not None
+
+    def alarms(operator: httpx.Client) -> set[str]:
+        found = operator.get("/v1/alerts", params={"severity": "alarm", "camera": "door"})
+        return {a["sighting_id"] for a in found.json()["sightings"]}
+
     with live.client("operator") as operator:
         bad = operator.put("/v1/watchlists/barred/alert-severity", json={"severity": "loud"})
         assert bad.status_code == 422
         set_ = operator.put("/v1/watchlists/barred/alert-severity", json={"severity": "alarm"})
         assert set_.status_code == 200, set_.text
-        alarms = operator.get("/v1/alerts", params={"severity": "alarm", "camera": "door"})
-        assert site["sighting"] in {a["sighting_id"] for a in alarms.json()["sightings"]}
+        # The alert raised before the change was an "alert", and stays one.
+        assert site["sighting"] not in alarms(operator)
+        # One raised now is an alarm, and stays one when the watchlist goes quiet later.
+        seen = datetime.now(UTC) - timedelta(minutes=30)
+        raised = live.warden.sightings.open_visit(
+            camera, site["subject"], camera.watchlists[0], seen, seen + timedelta(seconds=5), 0.9
+        )
+        assert raised in alarms(operator)
+        quieter = operator.put("/v1/watchlists/barred/alert-severity", json={"severity": "log"})
+        assert quieter.status_code == 200, quieter.text
+        assert raised in alarms(operator)
+        assert operator.get(f"/v1/alerts/{raised}").json()["alert"]["severity"] == "alarm"
+        assert operator.get("/v1/desk").json()["open_alerts"]["alarm"] >= 1
         quiet = operator.get("/v1/alerts", params={"severity": "log"}).json()["sightings"]
         assert quiet == []
+        back = operator.put("/v1/watchlists/barred/alert-severity", json={"severity": "alert"})
+        assert back.status_code == 200, back.text
         assert operator.get("/v1/alerts", params={"camera": "nowhere"}).status_code == 404
         desk = operator.get("/v1/desk").json()
         assert desk["window_minutes"] == 60 and desk["sightings_today"] >= 1

@@ -2,8 +2,9 @@
 
 The archives here are real ones written at other schema versions: a
 deployment is made with today's code, then its schema is rolled back to
-version 6 (what migration 7 added, the ``lockouts`` table, dropped and its
-``schema_version`` row deleted), as a deployment of that release held it, and
+version 6 (what migrations 7 and 8 added, the ``lockouts`` table and the
+sightings' ``severity`` column, dropped and their ``schema_version`` rows
+deleted), as a deployment of that release held it, and
 its database is archived as that release's backup did (SQLite: the file;
 PostgreSQL: each table it has, by ``COPY``). Restored into a fresh deployment
 with today's code, it must open at the latest version with every subject and
@@ -118,7 +119,13 @@ def test_an_archive_from_schema_version_6_restores_and_migrates_forward(
         ids = enroll_all(warden, johns)
         before = identify(warden, johns)
         head_seq = warden.audit.verify().head_seq
-    _sql(settings, "DROP TABLE lockouts", "DELETE FROM schema_version WHERE version = 7")
+    _sql(
+        settings,
+        "ALTER TABLE sightings DROP COLUMN severity",
+        "DELETE FROM schema_version WHERE version = 8",
+        "DROP TABLE lockouts",
+        "DELETE FROM schema_version WHERE version = 7",
+    )
     assert not _lockouts_table(settings)
     archive = _archive(settings, head_seq, tmp_path / "v6.fwbackup")
 
@@ -127,8 +134,9 @@ def test_an_archive_from_schema_version_6_restores_and_migrates_forward(
 
     assert report.subjects == len(ids)
     versions = _sql(target, "SELECT MAX(version) FROM schema_version")
-    assert versions[0][0] == latest_version() == 7
+    assert versions[0][0] == latest_version() == 8
     assert _lockouts_table(target)
+    assert _sql(target, "SELECT COUNT(severity) FROM sightings") == [(0,)]  # the column is back
     with Warden.open(target, actor="test:backup") as restored:
         assert {s.subject_id for s in restored.store.list_subjects(after=None, limit=100)} == set(
             ids.values()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -122,7 +123,10 @@ def test_sightings_go_with_their_subject_or_camera_and_expire(store: Store) -> N
         tx.insert_camera(camera)
     alice, bob = _subject(store), _subject(store)
     first = _sighting(alice, camera.camera_id)
-    later = _sighting(alice, camera.camera_id, T0 + timedelta(hours=2), hours=1)
+    # One raised with its alert's severity kept, one from before severities were kept.
+    later = replace(
+        _sighting(alice, camera.camera_id, T0 + timedelta(hours=2), hours=1), severity="alarm"
+    )
     with store.transaction() as tx:
         tx.insert_sighting(first)
         tx.insert_sighting(later)
@@ -143,6 +147,7 @@ def test_sightings_go_with_their_subject_or_camera_and_expire(store: Store) -> N
         )
         kept = tx.get_sighting(first.sighting_id)
         assert kept is not None and kept.thumbnail == first.thumbnail  # None: left as it was
+        assert kept.severity is None and store.get_sighting(later.sighting_id) == later
         assert kept.best_similarity == pytest.approx(0.97)
         assert tx.update_sighting(
             first.sighting_id,

@@ -210,7 +210,12 @@ def test_the_desk_loop_alarm_review_acknowledge_and_audit(
     assert "Obama" not in listed.inner_text()
     rows = listed.locator("tr[data-sighting]")
     assert rows.count() == 2
-    # Severity is the watchlist's (now "alert"): a quiet "log" filter shows none.
+    # Each alert keeps the severity it was raised with: the first was raised an alarm,
+    # and stays one though the watchlist is now "alert"; a quiet "log" filter shows none.
+    page.locator("select[name=severity]").select_option("alarm")
+    listed.locator(f"tr[data-sighting='{second_id}']").wait_for(state="detached")
+    listed.locator(f"tr[data-sighting='{sighting}']").wait_for()
+    assert rows.count() == 1
     page.locator("select[name=severity]").select_option("log")
     listed.get_by_text("No alerts match").wait_for()
     page.locator("select[name=severity]").select_option("")

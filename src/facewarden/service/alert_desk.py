@@ -5,7 +5,8 @@ sensitive, first seen within the live window (``live_window_minutes``):
 older ones are part of a person's movements and leave the desk (promise
 18). Each watchlist says how loud its alerts are (:data:`SEVERITIES`):
 ``alarm`` (a persistent alarm with sound until someone acknowledges it),
-``alert`` (a toast; the default) or ``log`` (the list only).
+``alert`` (a toast; the default) or ``log`` (the list only). An alert keeps
+the severity it was raised with (:mod:`facewarden.service.alert_severity`).
 
 Everything here that names a person is audited: the list of alerts when it
 holds any (``sightings.alerts``, counts only), an alert shown with its subject's
@@ -23,6 +24,13 @@ from datetime import datetime, timedelta
 
 from facewarden.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from facewarden.service.alert_desk_results import AlertReview, DeskAlert, DeskFigures
+from facewarden.service.alert_severity import (
+    DEFAULT_SEVERITY,
+    SEVERITIES,
+    SEVERITY_KEY,
+    alert_severity,
+    watchlist_severity,
+)
 from facewarden.service.audit import AuditLog
 from facewarden.service.cameras import resolve_camera
 from facewarden.service.context import Context
@@ -37,13 +45,9 @@ from facewarden.store.desk import ALERT_DECISIONS, AlertDecisionRow
 
 __all__ = ["DEFAULT_SEVERITY", "PHOTOS", "SEVERITIES", "AlertDesk", "thumbnail"]
 
-SEVERITIES = ("alarm", "alert", "log")
-"""How loud a watchlist's alerts are: a persistent alarm with sound, a toast, the list only."""
-DEFAULT_SEVERITY = "alert"
 PHOTOS = ("captured", "enrolled")
 """The two photos of an alert: the face the camera captured, the subject's enrolled one."""
 _DESK_ROLES = frozenset({"admin", "operator"})
-_SEVERITY_KEY = "alert_severity:"
 _NOTE_LIMIT = 500
 
 
@@ -58,12 +62,13 @@ class AlertDesk:
     # -- severity -------------------------------------------------------------------
 
     def severity(self, watchlist_id: str, reader: Reader | None = None) -> str:
-        """How loud ``watchlist_id``'s alerts are."""
-        value = (reader or self._ctx.store).get_meta(_SEVERITY_KEY + watchlist_id)
-        return value if value in SEVERITIES else DEFAULT_SEVERITY
+        """How loud ``watchlist_id``'s alerts are now (an alert keeps its own, as raised)."""
+        return watchlist_severity(reader or self._ctx.store, watchlist_id)
 
     def set_severity(self, watchlist: str, severity: str, *, role: str) -> str:
-        """Set how loud ``watchlist``'s alerts are (audited); returns the watchlist id.
+        """Set how loud ``watchlist``'s alerts are from now on (audited); returns the watchlist id.
+
+        Alerts raised already keep the severity they were raised with.
 
         Raises:
             PermissionDeniedError: the role may not.
@@ -75,7 +80,7 @@ class AlertDesk:
             raise InvalidInputError(f"severity must be one of {', '.join(SEVERITIES)}")
         with self._ctx.writing() as tx:
             row = resolve_watchlist(tx, watchlist)
-            tx.set_meta(_SEVERITY_KEY + row.watchlist_id, severity)
+            tx.set_meta(SEVERITY_KEY + row.watchlist_id, severity)
             self._audit.append(
                 tx,
                 "watchlist.alert_severity",
@@ -316,16 +321,13 @@ class AlertDesk:
         ]
         rows.sort(key=lambda r: (r.first_seen, r.sighting_id), reverse=True)
         decisions = store.alert_decisions([r.sighting_id for r in rows])
-        severities: dict[str, str] = {}
         found = []
         for r in rows:
-            if r.watchlist_id not in severities:
-                severities[r.watchlist_id] = self.severity(r.watchlist_id)
             d = decisions.get(r.sighting_id)
             found.append(
                 DeskAlert(
                     Sighting.from_row(r),
-                    severities[r.watchlist_id],
+                    alert_severity(store, r),
                     None if d is None else d.decision,
                     None if d is None else d.decided_by,
                     None if d is None else d.decided_at,
@@ -349,7 +351,7 @@ class AlertDesk:
         d = reader.alert_decisions([row.sighting_id]).get(row.sighting_id)
         return DeskAlert(
             Sighting.from_row(row),
-            self.severity(row.watchlist_id, reader),
+            alert_severity(reader, row),
             None if d is None else d.decision,
             None if d is None else d.decided_by,
             None if d is None else d.decided_at,

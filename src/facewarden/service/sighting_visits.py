@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from facewarden.errors import InvalidInputError, NotFoundError
 from facewarden.privacy.crypto import WrappedKey
+from facewarden.service.alert_severity import watchlist_severity
 from facewarden.service.audit import AuditLog
 from facewarden.service.cameras import camera_retention_hours
 from facewarden.service.context import Context
@@ -146,6 +147,9 @@ class SightingVisits:
                     similarity,
                     expires,
                     sealed,
+                    # As loud as the watchlist says now, kept: a later change
+                    # to the watchlist does not rewrite this alert.
+                    watchlist_severity(tx, watchlist_id),
                 )
             )
             self._audit.append(

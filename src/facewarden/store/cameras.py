@@ -73,6 +73,8 @@ class SightingRow:
         best_similarity: the best similarity of the visit's faces to the subject.
         expires_at: when the purge deletes it.
         thumbnail: ciphertext of a face crop (subject's data key), or None.
+        severity: how loud its alert was when raised (the watchlist's severity
+            then, kept as it was); None for sightings recorded before schema version 8.
     """
 
     sighting_id: str
@@ -84,6 +86,7 @@ class SightingRow:
     best_similarity: float
     expires_at: datetime
     thumbnail: bytes | None = field(default=None, repr=False)
+    severity: str | None = None
 
 
 @dataclass(frozen=True)

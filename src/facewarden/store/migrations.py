@@ -4,7 +4,7 @@ Each migration is a numbered list of statements applied in one transaction
 together with its row in ``schema_version``, so a crash leaves the schema at
 one version or the next, never between. Migrations only ever append: a
 released one is never edited, a later one changes what it made
-(``tests/store/test_migrations.py`` pins what versions 1..7 make).
+(``tests/store/test_migrations.py`` pins what versions 1..8 make).
 
 The statements are written once, with ``{placeholders}`` where the backends
 spell a column type differently; a :class:`SchemaDialect` fills them in and
@@ -32,7 +32,11 @@ the schema itself:
   templates; on SQLite the table exists, to keep the two schemas alike, and
   stays empty;
 * version 7: ``lockouts`` keys are keyed hashes of limiter keys, which name
-  an address and an account (:mod:`facewarden.service.ratelimit`).
+  an address and an account (:mod:`facewarden.service.ratelimit`);
+* version 8: ``sightings.severity`` is how loud the alert was when it was
+  raised, so changing a watchlist later does not rewrite the desk's history;
+  sightings recorded before it have none (NULL), and the desk shows the
+  watchlist's severity for them.
 """
 
 from __future__ import annotations
@@ -320,6 +324,11 @@ STEPS: tuple[Migration, ...] = (
             ){without_rowid}""",
             "CREATE INDEX lockouts_forget ON lockouts(forget_at)",
         ),
+    ),
+    Migration(
+        8,
+        "an alert's severity kept as it was raised",
+        ("ALTER TABLE sightings ADD COLUMN severity {text}",),
     ),
 )
 
