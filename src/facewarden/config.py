@@ -100,8 +100,20 @@ class Settings(BaseSettings):
     )
     count_people: bool = Field(
         default=True,
-        description="count people by their bodies too (OpenCV's HOG people detector), "
+        description="count people by their bodies too (the people detector), "
         "so those facing away are counted",
+    )
+    people_detector: Literal["auto", "nanodet", "hog"] = Field(
+        default="hog",
+        description="the body detector: `hog` (OpenCV's HOG pedestrian detector), `nanodet` "
+        "(NanoDet-m, a CNN: far more people found, and more counts on no annotated head; its "
+        "files are fetched at install time by scripts/fetch_people_model.py), `auto` (NanoDet "
+        "when its files are present, else HOG with a notice)",
+    )
+    people_model_dir: Path | None = Field(
+        default=None,
+        description="where NanoDet's two files are "
+        "(default: $XDG_CACHE_HOME/facewarden/people/nanodet-m-416)",
     )
     purge_interval_minutes: float | None = Field(
         default=60.0,

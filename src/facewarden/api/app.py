@@ -59,7 +59,7 @@ from facewarden.config import Settings
 from facewarden.privacy.clock import Clock, utc_now
 from facewarden.service.ratelimit import AuthLimiter
 from facewarden.service.warden import Warden
-from facewarden.vision.people import PeopleDetector
+from facewarden.vision.people import people_detector_for
 
 __all__ = ["STATIC_DIR", "create_app"]
 
@@ -129,7 +129,7 @@ def create_app(
         limiter = warden.auth_limiter()
     state = ServerState(settings, limiter, clock, warden)
     state.ingest = ingest
-    state.people = PeopleDetector() if settings.count_people else None
+    state.people = people_detector_for(settings)
     state.occupancy_threshold = settings.occupancy_threshold
 
     @asynccontextmanager

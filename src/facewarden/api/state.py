@@ -27,7 +27,7 @@ from facewarden.service.ingest import CameraStatus
 from facewarden.service.ratelimit import AuthLimiter
 from facewarden.service.roles import Principal
 from facewarden.service.warden import Warden
-from facewarden.vision.people import PeopleDetector
+from facewarden.vision.people import BodyDetector
 
 __all__ = [
     "ANONYMOUS",
@@ -153,7 +153,7 @@ class ServerState:
     """The API's routes, for the auth middleware to find a request's roles before routing."""
     ingest: IngestStates | None = None
     """What runs the cameras' sources, for their state (None: every camera is ``idle``)."""
-    people: PeopleDetector | None = None
+    people: BodyDetector | None = None
     """The body detector of pushed frames (None: people are counted by their faces)."""
     occupancy_threshold: int | None = 50
     """People in view of a pushed camera that raise an occupancy alert (None: never)."""

@@ -9,7 +9,7 @@ from facewarden.service.alerts import SightingAlert
 from facewarden.service.crowd import OccupancyAlert
 from facewarden.service.frames import FrameProcessor, FrameResult
 from facewarden.service.ingest import watch as watch_source
-from facewarden.vision.people import PeopleDetector
+from facewarden.vision.people import make_people_detector
 from facewarden.vision.sources import open_source
 
 __all__ = ["cameras", "watch"]
@@ -118,6 +118,7 @@ def watch(
     reconnecting with backoff when it drops.
     """
     warden = open_warden()
+    config = warden.settings
     row = warden.cameras.get(camera)
     uri = source or row.source
     if not uri:
@@ -127,7 +128,9 @@ def watch(
     processor = FrameProcessor(
         warden.with_actor(f"camera:{row.name}"),
         row.camera_id,
-        people=PeopleDetector() if people else None,
+        people=make_people_detector(config.people_detector, config.people_model_dir)
+        if people
+        else None,
         alert=alert,
         sighting_alert=SightingAlert(sighting_url) if sighting_url else None,
     )

@@ -10,6 +10,11 @@ import click
 from tqdm import tqdm
 
 from facewarden.vision.detect import make_detector
+from facewarden.vision.people import (
+    DEFAULT_PEOPLE_DETECTOR,
+    PEOPLE_DETECTORS,
+    make_people_detector,
+)
 from facewarden.vision.pipeline import Pipeline
 
 __all__ = ["eval_group"]
@@ -177,6 +182,15 @@ def detection(
     show_default=True,
     help="Also count face_recognition's faces on the same images (dlib HOG, upsampled once).",
 )
+@click.option(
+    "--people",
+    "people_name",
+    type=click.Choice(PEOPLE_DETECTORS),
+    default=DEFAULT_PEOPLE_DETECTOR,
+    show_default=True,
+    help="The body detector: NanoDet-m (when fetched: scripts/fetch_people_model.py) or "
+    "OpenCV's HOG.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def counting(
     root: Path,
@@ -184,6 +198,7 @@ def counting(
     mode: str,
     detector_name: str | None,
     baseline: bool,
+    people_name: str,
     as_json: bool,
 ) -> None:
     """People counted per image against true counts: mean absolute error, totals.
@@ -206,6 +221,7 @@ def counting(
             read_counts(counts_path),
             root,
             pipeline,
+            people=make_people_detector(people_name),
             baseline=FACE_RECOGNITION if baseline else None,
             on_progress=progress,
         )

@@ -28,7 +28,7 @@ from facewarden.config import Settings
 from facewarden.service.access import Bootstrap
 from facewarden.service.supervisor import IngestSupervisor
 from facewarden.service.warden import Warden
-from facewarden.vision.people import PeopleDetector
+from facewarden.vision.people import people_detector_for
 
 __all__ = ["check_exposure", "serve"]
 
@@ -206,7 +206,7 @@ def _start_ingest(warden: Warden, config: Settings) -> IngestSupervisor:
     supervisor = IngestSupervisor(
         warden.with_actor("system:ingest"),
         fps_budget=config.camera_fps,
-        people=PeopleDetector() if config.count_people else None,
+        people=people_detector_for(config),
     )
     supervisor.start()
     # Registered after the deployment's close, so it runs before it (last in, first out).

@@ -11,7 +11,7 @@ import click
 
 from facewarden.cli._common import deployment_options, open_warden
 from facewarden.service.supervisor import IngestSupervisor, default_worker_id
-from facewarden.vision.people import PeopleDetector
+from facewarden.vision.people import make_people_detector
 
 __all__ = ["worker"]
 
@@ -63,6 +63,7 @@ def worker(
     its time, as it happens.
     """
     warden = open_warden()
+    config = warden.settings
     names: dict[str, str] = {}
 
     def name_of(camera_id: str) -> str:
@@ -84,7 +85,9 @@ def worker(
         rebalance_seconds=rebalance_seconds,
         retry_seconds=retry_seconds,
         realtime=realtime,
-        people=PeopleDetector() if people else None,
+        people=make_people_detector(config.people_detector, config.people_model_dir)
+        if people
+        else None,
         on_claim=told,
     )
     done = threading.Event()

@@ -2,9 +2,10 @@
 
 The count of one image is what a camera's crowd counter would count on it:
 the faces the pipeline's detector is sure of
-(:func:`facewarden.vision.people.countable`), plus the upright bodies
-OpenCV's people detector finds with no face in their upper half
-(:func:`facewarden.vision.people.count_people`). The true count of crowd
+(:func:`facewarden.vision.people.countable`), plus the bodies the people
+detector finds with no face in their upper half
+(:func:`facewarden.vision.people.count_people`; OpenCV's HOG detector by
+default, NanoDet-m on request: the report names which ran). The true count of crowd
 datasets (ShanghaiTech marks every head, seen from behind or not) is not a
 face count: the report gives the gap, not a face-detection score.
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 from facewarden.errors import EvaluationError, FacewardenError
 from facewarden.vision.detect import Detector, HogDetector
-from facewarden.vision.people import PeopleDetector, count_people, countable
+from facewarden.vision.people import BodyDetector, count_people, countable, make_people_detector
 from facewarden.vision.pipeline import Pipeline
 
 __all__ = [
@@ -98,6 +99,7 @@ class CountingReport:
     seconds: float = 0.0
     label: str = ""
     baseline: list[int] = field(default_factory=list)
+    people_detector: str = ""
 
     @property
     def mean_absolute_error(self) -> float:
@@ -130,6 +132,7 @@ class CountingReport:
         ]
         report: dict[str, object] = {
             "label": self.label,
+            "people_detector": self.people_detector,
             "images": len(self.rows),
             "true_total": self.true_total,
             "counted_total": self.counted_total,
@@ -153,7 +156,7 @@ def evaluate_counting(
     root: Path,
     pipeline: Pipeline,
     *,
-    people: PeopleDetector | None = None,
+    people: BodyDetector | None = None,
     baseline: Detector | None = None,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> CountingReport:
@@ -166,8 +169,8 @@ def evaluate_counting(
     Raises:
         EvaluationError: an image is missing or cannot be decoded.
     """
-    bodies = people or PeopleDetector()
-    report = CountingReport()
+    bodies = people or make_people_detector()
+    report = CountingReport(people_detector=bodies.name)
     started = time.perf_counter()
     for done, (name, true_count) in enumerate(rows, start=1):
         path = root / name
@@ -195,6 +198,7 @@ def format_counting(report: CountingReport) -> str:
     label = f" ({report.label})" if report.label else ""
     lines = [
         f"people counted{label}: {len(report.rows)} images",
+        f"  people detector: {report.people_detector or 'none'}",
         f"  counted {report.counted_total} of {report.true_total} ({report.faces_total} faces)",
         f"  mean absolute error per image: {report.mean_absolute_error:.1f}",
     ]

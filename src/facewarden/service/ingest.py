@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from facewarden.errors import FacewardenError
 from facewarden.service.frames import FrameProcessor, FrameResult
-from facewarden.vision.people import PeopleDetector
+from facewarden.vision.people import BodyDetector
 from facewarden.vision.sources import FileSource, FrameSource, StreamSource, open_source
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def watch(
     source: FrameSource,
     *,
     start: datetime | None = None,
-    people: PeopleDetector | None = None,
+    people: BodyDetector | None = None,
     on_frame: Callable[[FrameResult], None] | None = None,
     processor: FrameProcessor | None = None,
 ) -> WatchSummary:
@@ -135,7 +135,7 @@ class IngestWorker:
         *,
         fps_budget: float = 5.0,
         max_attempts: int | None = None,
-        people: PeopleDetector | None = None,
+        people: BodyDetector | None = None,
     ) -> None:
         self._warden = warden
         self._fps = fps_budget

@@ -34,7 +34,7 @@ from facewarden.service.camera_claims import Claims, connect_claims
 from facewarden.service.file_progress import CameraProgress, Resumed
 from facewarden.service.frames import FrameProcessor, FrameResult
 from facewarden.service.ingest import CameraStatus, watch
-from facewarden.vision.people import PeopleDetector
+from facewarden.vision.people import BodyDetector
 from facewarden.vision.sources import FileSource, open_source, redact_url
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class IngestSupervisor:
         retry_seconds: float = 30.0,
         max_attempts: int | None = None,
         realtime: bool = False,
-        people: PeopleDetector | None = None,
+        people: BodyDetector | None = None,
         on_claim: ClaimListener | None = None,
         join_seconds: float = 30.0,
     ) -> None:
