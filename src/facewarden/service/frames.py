@@ -36,6 +36,7 @@ never holds up a frame.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -44,13 +45,15 @@ import numpy as np
 import numpy.typing as npt
 
 from facewarden import imaging
+from facewarden.errors import ConfigError
+from facewarden.match.thresholds import DEFAULT_FMR, threshold_for
 from facewarden.service.alerts import SightingAlert
 from facewarden.service.camera_pipeline import video_pipeline
 from facewarden.service.cameras import resolve_camera
-from facewarden.service.crowd import CrowdCounter, OccupancyAlert
+from facewarden.service.crowd import VISITOR_SIMILARITY, CrowdCounter, OccupancyAlert
 from facewarden.store.cameras import CameraRow, CrowdBucketRow
 from facewarden.types import Box, Face
-from facewarden.vision.people import PeopleDetector, count_people, countable
+from facewarden.vision.people import BodyDetector, count_people, countable
 from facewarden.vision.pipeline import Pipeline
 from facewarden.vision.track import Track, Tracker
 
@@ -65,6 +68,21 @@ _BODIES_MAX_AGE = timedelta(seconds=1)
 _REGIONS_MAX_GAP = timedelta(seconds=0.5)
 
 RGBImage = npt.NDArray[np.uint8]
+
+log = logging.getLogger(__name__)
+
+
+def _visitor_similarity(pipeline: Pipeline) -> float:
+    """The similarity at which two tracks are one visitor: ``pipeline``'s threshold at FMR 1e-3.
+
+    An embedder with no calibration (a custom model) falls back to the
+    default model's, with a warning: visitors are then told apart less surely.
+    """
+    try:
+        return threshold_for(pipeline, DEFAULT_FMR)
+    except ConfigError as exc:
+        log.warning("unique visitors: %s; using %.4f", exc, VISITOR_SIMILARITY)
+        return VISITOR_SIMILARITY
 
 
 @dataclass(frozen=True)
@@ -106,7 +124,8 @@ class FrameProcessor:
         people_every: run the body detector on every n-th frame (its bodies are
             reused with each frame's own faces, for at most one second).
         tracker: the face tracker (default: a fresh :class:`Tracker`).
-        crowd: the crowd counters (default: one-minute buckets).
+        crowd: the crowd counters (default: one-minute buckets; two tracks are one
+            visitor at the camera pipeline's threshold at FMR 1e-3, `threshold_for`).
         alert: an occupancy webhook, or None.
         sighting_alert: a webhook told of each new sighting (ids only), or
             None. Alerts are queued, never posted in the frame loop; :meth:`finish`
@@ -126,7 +145,7 @@ class FrameProcessor:
         camera: str,
         *,
         pipeline: Pipeline | None = None,
-        people: PeopleDetector | None = None,
+        people: BodyDetector | None = None,
         people_every: int = 5,
         tracker: Tracker | None = None,
         crowd: CrowdCounter | None = None,
@@ -147,7 +166,12 @@ class FrameProcessor:
         self._bodies: list[Box] = []
         self._bodies_at: datetime | None = None
         self.tracker = tracker or Tracker()
-        self.crowd = crowd or CrowdCounter(self.camera.camera_id)
+        # Visitors are told apart by the camera pipeline's own embeddings (the
+        # deployment's embedder and views: video_pipeline changes only the detector).
+        self.crowd = crowd or CrowdCounter(
+            self.camera.camera_id,
+            visitor_similarity=_visitor_similarity(pipeline or warden.pipeline),
+        )
         self._alert = alert
         self._sighting_alert = sighting_alert
         self._improve = improve_factor
