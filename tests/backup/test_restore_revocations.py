@@ -21,8 +21,9 @@ from facewarden.privacy.keys import KeyRing
 from facewarden.privacy.revocations import REVOCATIONS
 from facewarden.service import Warden
 from facewarden.service.backup import restore
+from facewarden.service.credentials import hash_password
 from facewarden.service.ratelimit import AuthLimiter
-from facewarden.service.revocation import RevocationReport
+from facewarden.service.revocation import APPLIED, RevocationReport
 
 from ._deployments import Deploy, fresh
 
@@ -135,3 +136,37 @@ def test_a_tampered_ledger_stops_a_restored_deployment_from_opening(tmp_path: Pa
     # Nor does the restored database open later: the key stays unusable.
     with pytest.raises(IntegrityError, match="revocation ledger"):
         Warden.open(target, actor="test:restored")
+
+
+def test_a_password_hash_the_ledger_does_not_know_is_left_alone(tmp_path: Path) -> None:
+    """Only a hash the ledger records as replaced is replaced: never one set elsewhere.
+
+    With several hosts on one PostgreSQL database each has its own key
+    directory, so a password changed through another host is not in this
+    one's ledger: re-applying this ledger must not bring back the hash it
+    last recorded.
+    """
+    settings = Settings(data_dir=tmp_path / "data", key_dir=tmp_path / "keys")
+    elsewhere = "changed through another host"
+    with Warden.open(settings, create=True, actor="test:live") as warden:
+        warden.access.create_user("alice", OLD, "operator")
+        warden.with_actor("user:alice").access.change_password("alice", OLD, NEW)
+        with warden.store.transaction() as tx:  # what the other host's change leaves here
+            tx.update_user("alice", password_hash=hash_password(elsewhere))
+            tx.set_meta(APPLIED, "0")  # and an offset that is not this ledger's
+    with Warden.open(settings, actor="test:reopened") as warden:
+        assert warden.revocations_reapplied == RevocationReport()
+        assert _signs_in(warden, settings, "alice", elsewhere)
+        assert not _signs_in(warden, settings, "alice", NEW)
+
+
+def test_a_damaged_ledger_is_reported_by_the_integrity_check(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", key_dir=tmp_path / "keys")
+    with Warden.open(settings, create=True, actor="test:live") as warden:
+        issued = warden.access.create_api_key("door camera", "operator")
+        warden.access.revoke_api_key(issued.key.key_id)
+        assert warden.integrity_check() == []
+        ledger = settings.resolved_key_dir / REVOCATIONS
+        ledger.write_bytes(ledger.read_bytes().replace(issued.key.key_id.encode(), b"0" * 16))
+        (problem,) = warden.integrity_check()
+        assert problem.startswith("revocation ledger: line 1 of the revocation ledger")

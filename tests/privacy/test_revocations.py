@@ -13,6 +13,7 @@ from facewarden.privacy.revocations import REVOCATIONS
 from facewarden.service.credentials import hash_password
 
 KEY_ID = "0123456789abcdef"
+OLD_HASH = hash_password("the passphrase it replaced")
 
 
 @pytest.fixture
@@ -22,7 +23,7 @@ def recorded(keyring: KeyRing) -> tuple[KeyRing, str]:
     ledger = keyring.revocations
     ledger.revoke_key(KEY_ID)
     ledger.disable_user("bob.example")
-    ledger.change_password("alice.example", new_hash)
+    ledger.change_password("alice.example", OLD_HASH, new_hash)
     return keyring, new_hash
 
 
@@ -40,6 +41,9 @@ def test_records_come_back_in_order_with_the_sealed_hash_opened(
         ("password", ledger.account("alice.example")),
     ]
     assert records[2].password_hash == new_hash
+    account = ledger.account("alice.example")
+    assert records[2].retired == ledger.fingerprint(account, OLD_HASH)
+    assert records[2].retired != ledger.fingerprint(account, new_hash)
     assert records[0].password_hash is None and records[-1].end == end
     # From an offset on: the records after it only; past the end (an older ledger): all.
     assert ledger.since(records[0].end)[0] == records[1:]
@@ -55,8 +59,9 @@ def test_the_file_is_private_and_holds_no_username_and_no_hash(
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     data = path.read_bytes()
     assert b"alice" not in data and b"bob" not in data
-    salt_and_digest = new_hash.rsplit("$", 2)[-2:]
-    assert not any(part.encode() in data for part in salt_and_digest)
+    for stored in (new_hash, OLD_HASH):
+        salt_and_digest = stored.rsplit("$", 2)[-2:]
+        assert not any(part.encode() in data for part in salt_and_digest)
     assert b"argon2" not in data
     # Another deployment names the same user differently (the pseudonym is keyed).
     other = KeyRing.open(keyring.path.parent / "other-keys", create=True)
@@ -85,9 +90,9 @@ def test_tampering_anywhere_is_detected(recorded: tuple[KeyRing, str], how: str)
         del lines[1]
     elif how == "swap":
         lines[0], lines[1] = lines[1], lines[0]
-    else:  # another sealed value under a valid-looking line: the MAC covers it
-        kind, target, _, mac = lines[2].split(b" ")
-        lines[2] = b" ".join([kind, target, b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", mac])
+    else:  # another retired fingerprint under a valid-looking line: the MAC covers it
+        kind, target, value, mac = lines[2].split(b" ")
+        lines[2] = b" ".join([kind, target, b"0" * 32 + value[32:], mac])
     _write(keyring, lines)
     with pytest.raises(IntegrityError, match="revocation ledger"):
         keyring.revocations.since(0)

@@ -258,7 +258,7 @@ def restore(archive: Path) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @deployment_options
 def check(as_json: bool) -> None:
-    """Full integrity check of the database and the audit chain; exit 1 on any problem."""
+    """Check the database, the audit chain and the revocation ledger; exit 1 on any problem."""
     problems = open_warden().integrity_check()
     if as_json:
         echo_json({"ok": not problems, "problems": problems})

@@ -10,15 +10,18 @@ database re-applies what it lacks (:mod:`facewarden.service.revocation`).
 Layout: ``revocations.log`` in the key directory (mode 0600), one record a
 line, appended with ``O_APPEND`` and fsynced under the directory's lock::
 
-    key <key id> - <mac>                 an API key revoked
-    user <account> - <mac>               a user disabled
-    password <account> <sealed> <mac>    a password changed: the new hash, sealed
+    key <key id> - <mac>                          an API key revoked
+    user <account> - <mac>                        a user disabled
+    password <account> <retired>.<sealed> <mac>   a password changed: a keyed fingerprint
+                                                  of the hash it replaced, and the new
+                                                  hash, sealed
 
 * **No personal data in clear.** An API key's id is the random public half
   of the key. An account is named by a keyed pseudonym (HMAC of the
   username), which only this key directory can compute; the new password's
   argon2id hash is sealed (AES-256-GCM, the account bound as associated
-  data), so the ledger is no offline-guessing target.
+  data) and the replaced one is only a keyed fingerprint, so the ledger is no
+  offline-guessing target.
 * **Integrity.** Each line ends with an HMAC-SHA256 over the previous line's
   MAC and its own body, so a line altered, forged, removed from the middle
   or moved is detected when the ledger is read
@@ -57,8 +60,8 @@ _DOMAIN = b"facewarden/revocations/v1/"
 _NONCE = 12
 _KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 _LINE_RE = re.compile(
-    r"^(?P<body>(?P<kind>key|user|password) (?P<target>[0-9a-f]{16,64}) (?P<value>[A-Za-z0-9_=-]+))"
-    r" (?P<mac>[0-9a-f]{64})$"
+    r"^(?P<body>(?P<kind>key|user|password) (?P<target>[0-9a-f]{16,64})"
+    r" (?P<value>[A-Za-z0-9_.=-]+)) (?P<mac>[0-9a-f]{64})$"
 )
 
 
@@ -71,12 +74,15 @@ class Revocation:
             ``password`` (a password changed).
         target: the key id, or the account's pseudonym (see :meth:`RevocationLedger.account`).
         password_hash: for ``password``, the new hash (unsealed); else None.
+        retired: for ``password``, the fingerprint of the hash it replaced
+            (see :meth:`RevocationLedger.fingerprint`); else None.
         end: the ledger offset just past this record.
     """
 
     kind: Kind
     target: str
     password_hash: str | None
+    retired: str | None
     end: int
 
 
@@ -93,6 +99,7 @@ class RevocationLedger:
         self._path = directory / REVOCATIONS
         self._mac_key = _derive(audit_key, b"mac")
         self._name_key = _derive(audit_key, b"account")
+        self._hash_key = _derive(audit_key, b"password-hash")
         self._seal = AESGCM(_derive(audit_key, b"seal"))
 
     def __repr__(self) -> str:
@@ -101,6 +108,11 @@ class RevocationLedger:
     def account(self, username: str) -> str:
         """The pseudonym a username has in the ledger (32 hex)."""
         return hmac.new(self._name_key, username.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+    def fingerprint(self, account: str, password_hash: str) -> str:
+        """A keyed fingerprint of an account's password hash (32 hex): tells hashes apart only."""
+        body = f"{account}\n{password_hash}".encode()
+        return hmac.new(self._hash_key, body, hashlib.sha256).hexdigest()[:32]
 
     # Writing --------------------------------------------------------------
 
@@ -114,12 +126,17 @@ class RevocationLedger:
         """Record a user disabled; returns the ledger's new end."""
         return self._append("user", self.account(username), "-")
 
-    def change_password(self, username: str, new_hash: str) -> int:
-        """Record a user's new password hash (sealed); returns the ledger's new end."""
+    def change_password(self, username: str, old_hash: str, new_hash: str) -> int:
+        """Record a user's password hash replaced (fingerprinted) by a new one (sealed).
+
+        Returns the ledger's new end.
+        """
         account = self.account(username)
         nonce = os.urandom(_NONCE)
         sealed = self._seal.encrypt(nonce, new_hash.encode("utf-8"), _aad(account))
-        return self._append("password", account, base64.urlsafe_b64encode(nonce + sealed).decode())
+        retired = self.fingerprint(account, old_hash)
+        value = f"{retired}.{base64.urlsafe_b64encode(nonce + sealed).decode()}"
+        return self._append("password", account, value)
 
     def _append(self, kind: Kind, target: str, value: str) -> int:
         body = f"{kind} {target} {value}"
@@ -192,8 +209,12 @@ class RevocationLedger:
                 )
             previous = match["mac"]
             kind: Kind = match["kind"]  # type: ignore[assignment]  # the pattern allows only these
-            sealed = None if kind != "password" else self._unseal(match["target"], match["value"])
-            yield Revocation(kind, match["target"], sealed, at)
+            if kind != "password":
+                yield Revocation(kind, match["target"], None, None, at)
+                continue
+            retired, _, sealed = match["value"].partition(".")
+            new_hash = self._unseal(match["target"], sealed)
+            yield Revocation(kind, match["target"], new_hash, retired, at)
 
     def _unseal(self, account: str, value: str) -> str:
         try:

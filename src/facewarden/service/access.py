@@ -196,11 +196,13 @@ class Access(SignIns, ApiKeys):
             limiter.clear(give_back=(key,))
         new_hash = hash_password(new)
         with self._ctx.writing() as tx:
+            replaced = tx.get_user(username) or row  # read again under the write lock
             tx.update_user(username, password_hash=new_hash)
             tx.delete_sessions_of(username)
-            # A restore sets the newest hash the ledger holds: the old password stays retired.
+            # A restore that brings the replaced hash back sets this one: it stays retired.
             ledger = self._ctx.keyring.revocations
-            tx.set_meta(REVOCATIONS_APPLIED, str(ledger.change_password(username, new_hash)))
+            end = ledger.change_password(username, replaced.password_hash, new_hash)
+            tx.set_meta(REVOCATIONS_APPLIED, str(end))
             self._audit.append(tx, "user.password", object_type="user", object_id=username)
 
     def has_admin(self) -> bool:

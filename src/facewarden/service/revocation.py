@@ -12,9 +12,11 @@ At every open, before anything is served, :func:`reapply_revocations` reads
 the ledger from the database's offset on and makes the database agree with
 it: a **database restored from a backup** taken before those changes (its
 offset is older) gets its revoked keys revoked again, its disabled users
-disabled again, and each changed password set to the newest hash the ledger
-holds (the password in use when the backup came back works; every older one
-does not). The sessions of every user touched end. What it did is one audit
+disabled again, and each password hash the ledger records as replaced set to
+the newest hash the ledger holds for that user (the password in use when the
+backup came back works; every older one does not). The whole ledger is read
+and applied each time (it is idempotent), and a hash the ledger does not know
+is left alone. The sessions of every user touched end. What it did is one audit
 entry (``access.reapply``), and the restore's own entry repeats the counts.
 """
 
@@ -68,7 +70,9 @@ def reapply_revocations(ctx: Context, audit: AuditLog) -> RevocationReport:
     if _offset(ctx.store.get_meta(APPLIED)) == ledger.end():
         return RevocationReport()
     with ctx.writing() as tx:
-        records, end = ledger.since(_offset(tx.get_meta(APPLIED)))  # again, under the write lock
+        # The whole ledger, whatever the offset: applying it is idempotent, and the
+        # offset another host's key directory recorded says nothing about this one's.
+        records, end = ledger.since(0)
         report = _apply(ctx, tx, records) if records else RevocationReport()
         tx.set_meta(APPLIED, str(end))
         if report.changed:
@@ -83,9 +87,15 @@ def reapply_revocations(ctx: Context, audit: AuditLog) -> RevocationReport:
 
 
 def _apply(ctx: Context, tx: Transaction, records: list[Revocation]) -> RevocationReport:
-    accounts = {ctx.keyring.revocations.account(u.username): u for u in tx.list_users()}
+    ledger = ctx.keyring.revocations
+    accounts = {ledger.account(u.username): u for u in tx.list_users()}
     disabled = {r.target for r in records if r.kind == "user"}
-    newest = {r.target: r.password_hash for r in records if r.kind == "password"}
+    retired: dict[str, set[str | None]] = {}
+    newest: dict[str, str | None] = {}
+    for r in records:
+        if r.kind == "password":
+            retired.setdefault(r.target, set()).add(r.retired)
+            newest[r.target] = r.password_hash
     keys = 0
     for key_id in dict.fromkeys(r.target for r in records if r.kind == "key"):
         row = tx.get_api_key(key_id)
@@ -98,8 +108,11 @@ def _apply(ctx: Context, tx: Transaction, records: list[Revocation]) -> Revocati
             tx.update_user(user.username, disabled=True)
             users += 1
             touched = True
+        # Only a hash the ledger records as replaced is replaced (by the newest):
+        # one it does not know (set through another host's key directory) stays.
         wanted = newest.get(account)
-        if wanted is not None and wanted != user.password_hash:
+        stale = ledger.fingerprint(account, user.password_hash) in retired.get(account, ())
+        if wanted is not None and stale and wanted != user.password_hash:
             tx.update_user(user.username, password_hash=wanted)
             passwords += 1
             touched = True

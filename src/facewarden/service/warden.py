@@ -34,7 +34,7 @@ from types import TracebackType
 from typing import Any
 
 from facewarden.config import Settings
-from facewarden.errors import FacewardenError, NotFoundError
+from facewarden.errors import FacewardenError, IntegrityError, NotFoundError
 from facewarden.privacy.clock import Clock, utc_now
 from facewarden.privacy.keys import KeyRing
 from facewarden.privacy.retention import (
@@ -376,12 +376,20 @@ class Warden:
         return write_backup(self, self._ctx.keyring, Path(destination))
 
     def integrity_check(self) -> list[str]:
-        """The store's full consistency check plus the audit chain; empty when all is well."""
+        """The store's full consistency check, the audit chain and the revocation ledger.
+
+        Empty when all is well. A damaged revocation ledger is found here, not
+        first when a restore needs it (the restored deployment would not open).
+        """
         self._ctx.ensure_open()
         problems = list(self._ctx.store.integrity_check())
         verification = self.audit.verify()
         if not verification.ok:
             problems.append(f"audit log: {verification.report.problem}")
+        try:
+            self._ctx.keyring.revocations.since(0)
+        except IntegrityError as exc:
+            problems.append(f"revocation ledger: {exc.message}")
         return problems
 
     def close(self) -> None:
