@@ -11,6 +11,7 @@ bad request it still answers the health check and identifies a real photo.
 from __future__ import annotations
 
 import io
+import re
 import socket
 import struct
 import time
@@ -246,3 +247,47 @@ def test_a_stalled_upload_times_out(live: LiveServer) -> None:
     assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
     assert b'"RequestTimeout"' in reply
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.usefixtures("still_serving")
+def test_deeply_nested_json_is_refused_as_bad_input(live: LiveServer) -> None:
+    # Found by hand: Python's JSON parser gives up on deep nesting with a
+    # RecursionError (not a ValueError), which the CompreFace image routes and
+    # the enrollment record let through as a 500 (and a dropped connection).
+    deep = b"[" * 50_000 + b"]" * 50_000
+    with live.client("operator") as client:
+        for path in (
+            "/api/v1/recognition/recognize",
+            "/api/v1/detection/detect",
+            "/api/v1/verification/verify",
+        ):
+            answer = client.post(
+                path,
+                content=b'{"file": ' + deep + b"}",
+                headers={"Content-Type": "application/json"},
+            )
+            _compreface(answer, 400, 33)
+        record = client.post(
+            "/v1/subjects",
+            data={"record": "[" * 5000},
+            files={"file": ("p.jpg", b"\xff\xd8\xff", "image/jpeg")},
+        )
+        _native(record, 400, "InvalidInputError")
+
+
+def test_every_path_answers_an_unknown_method_with_405_and_its_methods(
+    live: LiveServer,
+) -> None:
+    # RFC 9110: a 405 names the methods the path allows. The CompreFace
+    # recognize, verify, detect and embedding paths answered with an empty Allow.
+    with live.client() as client:
+        document = client.get("/openapi.json").json()
+    for path, item in document["paths"].items():
+        operations = {
+            m.upper(): o for m, o in item.items() if m in {"get", "post", "put", "patch", "delete"}
+        }
+        roles = next(iter(operations.values())).get("x-roles") or ["admin"]
+        with live.client(roles[0]) as client:  # a role the path serves: else its 403
+            answer = client.request("TRACE", re.sub(r"\{[^}]+\}", "x", path))
+        assert answer.status_code == 405, (path, answer.text)
+        assert answer.headers["allow"] == ", ".join(sorted(operations)), path

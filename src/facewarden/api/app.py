@@ -35,7 +35,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware import Middleware
 
 from facewarden import __version__
-from facewarden.api import compreface
+from facewarden.api import compreface, compreface_recognition
 from facewarden.api.auth import AuthMiddleware
 from facewarden.api.errors import install_error_handlers
 from facewarden.api.routes import (
@@ -191,6 +191,7 @@ def create_app(
         admin,
         docs,
         compreface,
+        compreface_recognition,
     ):
         app.include_router(module.router)
         state.routes.extend(module.router.routes)

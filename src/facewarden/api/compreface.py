@@ -23,7 +23,6 @@ from typing import Annotated
 from fastapi import Body, Query, Request
 from fastapi.responses import Response
 
-from facewarden.api import compreface_recognition
 from facewarden.api.auth import public
 from facewarden.api.compreface_http import (
     ERRORS,
@@ -205,6 +204,3 @@ def download_example_by_url(api_key: str, image_id: str, request: Request) -> Re
         )
     request.scope.setdefault("state", {})["principal"] = principal
     return _jpeg(acting_warden(request).compreface_examples.photo(image_id))
-
-
-router.include_router(compreface_recognition.router)

@@ -167,7 +167,7 @@ async def images(request: Request, *fields: str) -> list[bytes]:
     if media == "application/json":
         try:
             body = json.loads(await request.body())
-        except ValueError:
+        except (ValueError, RecursionError):  # deep nesting exhausts the parser's stack
             raise MissingPartError("the body is not valid JSON") from None
         if not isinstance(body, dict):
             raise MissingPartError("the body must be a JSON object")

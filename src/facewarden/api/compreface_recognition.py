@@ -1,6 +1,9 @@
 """CompreFace-compatible recognize, verify, detect and the embedding routes (CompreFace 1.2).
 
-Included in :data:`facewarden.api.compreface.router` (under ``/api/v1``).
+Served under ``/api/v1`` beside :mod:`facewarden.api.compreface`, as a router
+of its own that the app includes directly: a router nested in another one is
+one opaque route to the auth middleware's table, which then cannot check the
+role before the body is read, nor name the allowed methods in a 405.
 Similarities are facewarden's calibrated ones
 (:mod:`facewarden.service.compreface_match`).
 """
@@ -44,7 +47,7 @@ from facewarden.service.warden import Warden
 
 __all__ = ["router"]
 
-_route = Routes()
+_route = Routes(prefix="/api/v1", tags=["compreface"])
 router = _route.router
 
 

@@ -43,7 +43,7 @@ _MAX_PHOTOS = 10
 def _record(text: str) -> SubjectRecord:
     try:
         fields = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # deep nesting exhausts the parser's stack
         raise invalid_input("record must be a JSON object of the subject's fields") from None
     if not isinstance(fields, dict) or not all(isinstance(v, str | None) for v in fields.values()):
         raise invalid_input(
