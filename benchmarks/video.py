@@ -21,7 +21,7 @@ one run:
   ``--keyframe-interval``, and, between, where the faces went and along the
   side edges; embeddings of the faces their tracks need, tracking,
   identification per track, sightings, the body detector every 5th frame
-  (``--no-people``: none), crowd counters), timed;
+  (``--people hog``, the default, ``nanodet`` or ``none``), crowd counters), timed;
 * ``face_recognition``: ``face_locations`` (HOG upsampled once, its README's
   way) on ``--naive-frames`` of those frames spread over the video (it is
   slow), timed and extrapolated.
@@ -70,6 +70,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -240,9 +241,28 @@ class _Recording:
         return faces  # type: ignore[no-any-return]
 
 
+class _TimedBodies:
+    """A body detector whose calls are timed (the camera path runs it every 5th frame)."""
+
+    def __init__(self, detector: Any) -> None:
+        self.detector = detector
+        self.name = str(detector.name)
+        self.seconds: list[float] = []
+
+    def detect(self, image: np.ndarray) -> list[Any]:
+        started = time.perf_counter()
+        found = self.detector.detect(image)
+        self.seconds.append(time.perf_counter() - started)
+        return list(found)
+
+
 def _facewarden(
-    scene: Scene, times: list[float], folder: Path, people: bool, keyframe_interval: float
-) -> tuple[Counts, Tracking, int]:
+    scene: Scene,
+    times: list[float],
+    folder: Path,
+    people: str | None,
+    keyframe_interval: float,
+) -> tuple[Counts, Tracking, int, _TimedBodies | None]:
     import dataclasses
 
     from facewarden.config import Settings
@@ -250,7 +270,7 @@ def _facewarden(
     from facewarden.service import SubjectRecord, Warden
     from facewarden.service.camera_pipeline import video_pipeline
     from facewarden.service.frames import FrameProcessor
-    from facewarden.vision.people import PeopleDetector
+    from facewarden.vision.people import make_people_detector
 
     settings = Settings(data_dir=folder / "data", key_dir=folder / "keys", mode="fast", workers=1)
     counts, tracking = Counts(), Tracking()
@@ -265,10 +285,12 @@ def _facewarden(
         pipeline = video_pipeline(warden.pipeline, *SIZE, keyframe_interval=keyframe_interval)
         recording = _Recording(pipeline.detector)
         pipeline = dataclasses.replace(pipeline, detector=recording)  # type: ignore[arg-type]
-        bodies = PeopleDetector() if people else None
+        bodies = _TimedBodies(make_people_detector(people)) if people else None
         processor = FrameProcessor(warden, "cam", pipeline=pipeline, people=bodies)
         processor.process(scene.frame(times[0]), T0 - timedelta(seconds=60))  # load the models
         recording.boxes.clear()
+        if bodies is not None:
+            bodies.seconds.clear()
         processor = FrameProcessor(warden, "cam", pipeline=pipeline, people=bodies)
         sightings = 0
         for t in times:
@@ -289,7 +311,7 @@ def _facewarden(
         tracking.visitors = processor.crowd.visitors
     for t, boxes in zip(times, recording.boxes, strict=True):
         counts.add(scene.truth(t), boxes)
-    return counts, tracking, sightings
+    return counts, tracking, sightings, bodies
 
 
 def _face_recognition() -> tuple[str, Callable[[np.ndarray], list[_Xyxy]]]:
@@ -350,9 +372,10 @@ def main() -> None:
     parser.add_argument("--details", action="store_true", help="print every person's tracks")
     parser.add_argument(
         "--people",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="run the body detector (every 5th frame), as facewarden watch does by default",
+        choices=("hog", "nanodet", "none"),
+        default="hog",
+        help="the body detector run every 5th frame, as facewarden watch does (hog: the "
+        "default; nanodet: NanoDet-m, FACEWARDEN_PEOPLE_DETECTOR=nanodet; none: no bodies)",
     )
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
@@ -367,10 +390,18 @@ def main() -> None:
         f"{args.keyframe_interval:g} s):"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        ours, tracking, sightings = _facewarden(
-            scene, times, Path(tmp), args.people, args.keyframe_interval
+        people = None if args.people == "none" else args.people
+        ours, tracking, sightings, bodies = _facewarden(
+            scene, times, Path(tmp), people, args.keyframe_interval
         )
     print(_line("facewarden", ours, len(times), args.seconds))
+    if bodies is not None and bodies.seconds:
+        per_call = statistics.median(bodies.seconds)
+        print(
+            f"  {'':22} people detector {bodies.name}: {len(bodies.seconds)} runs, median "
+            f"{per_call:.3f} s a run, {sum(bodies.seconds) / max(1, ours.frames):.3f} s per "
+            "processed frame"
+        )
     print(f"  {'':22} sightings {sightings} (expected {enrolled})")
     labels = {index: walker.label for index, walker in enumerate(walkers)}
     for row in tracking.report(labels):
