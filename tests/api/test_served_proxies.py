@@ -5,7 +5,9 @@ to three failures. Configured to trust 127.0.0.1 (a reverse proxy on the same
 host), two forwarded addresses lock out separately, and the proxy's own
 address is locked by neither. Unconfigured, the header is ignored: a client
 that sends a different forwarded address with each guess stays one address
-and is locked out at the limit all the same.
+and is locked out at the limit all the same. An IPv6 client behind the proxy
+is counted by its /64: a fresh address of it for each guess is locked out at
+the limit too, sign-ins and bad API keys alike, and the next /64 is not.
 """
 
 from __future__ import annotations
@@ -56,6 +58,31 @@ def test_behind_a_trusted_proxy_each_forwarded_client_is_locked_out_alone(
             # A forged entry before the proxy's does not move the stranger elsewhere:
             # the right-most untrusted address is the client.
             assert _login(client, password, f"{colleague}, {stranger}") == 429
+    finally:
+        assert served.stop() == 0
+    assert "Traceback" not in "".join(served.err)
+
+
+def test_behind_a_trusted_proxy_an_ipv6_client_rotating_its_64_is_locked_out(
+    tmp_path: Path,
+) -> None:
+    env = LIMITS | {
+        "FACEWARDEN_TRUSTED_PROXIES": "127.0.0.1",
+        "FACEWARDEN_API_KEY_MAX_FAILURES": "2",
+    }
+    served, password = _serve(tmp_path, env)
+    try:
+        with httpx.Client(base_url=served.url, timeout=60.0) as client:
+            rotating = [f"2001:db8:7:1::{n:x}" for n in range(1, 4)]
+            assert [_login(client, "a wrong guess", f) for f in rotating] == [401] * 3
+            assert _login(client, password, "2001:db8:7:1:dead:beef:0:1") == 429
+            assert _login(client, password, "2001:db8:7:2::1") == 200  # the next /64
+            bad = {"X-API-Key": "fwk_not_a_key"}
+            keys = [
+                client.get("/v1/subjects", headers=bad | {"X-Forwarded-For": f"2001:db8:9::{n}"})
+                for n in range(1, 4)
+            ]
+            assert [r.status_code for r in keys] == [401, 401, 429]
     finally:
         assert served.stop() == 0
     assert "Traceback" not in "".join(served.err)

@@ -20,7 +20,7 @@ from facewarden.errors import AuthenticationError, NotFoundError, RateLimitedErr
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.credentials import KEY_RE, MAX_KEY_DAYS, key_hash, new_api_key
-from facewarden.service.ratelimit import FailureLimiter
+from facewarden.service.ratelimit import FailureLimiter, client_key
 from facewarden.service.records import invalid_input
 from facewarden.service.revocation import APPLIED as REVOCATIONS_APPLIED
 from facewarden.service.roles import Principal, check_role
@@ -133,7 +133,7 @@ class ApiKeys:
             RateLimitedError: a bad key, after too many bad keys from this address.
             AuthenticationError: malformed, unknown, wrong, expired or revoked (one message).
         """
-        address = f"addr:{client}"
+        address = f"addr:{client_key(client)}"  # an IPv6 client by its /64
         match = KEY_RE.match(presented)
         row = self._ctx.store.get_api_key(match.group(1)) if match else None
         reason = self._rejection(row, match.group(2) if match else "")

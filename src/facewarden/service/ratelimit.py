@@ -21,12 +21,23 @@ address cannot try every account. Storage is bounded: rows are deleted once
 forgotten, and beyond ``max_keys`` the soonest forgotten go first. An
 attempt while a key is locked is refused after a read alone, without a write
 transaction: a flood during a lock does not load the single writer.
+
+An address in a key is the one :func:`client_key` gives, the only place
+where a client's address becomes a limiter's: an IPv4 address as it is, an
+IPv6 address by its /64 network. One IPv6 subscriber (a home, a phone, a
+rented server) is handed at least a /64, 2^64 addresses it may send from at
+will; counted per address, a new one for each guess would never reach a
+limit. A /64 is the smallest block routed to one subscriber, so keying by
+it locks no stranger out that is not already behind the same router. (Who
+holds a /56 or a /48 has 2^8 or 2^16 of them, each limited alone: that many
+times one network's guesses, not 2^64 times.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import math
 import threading
 from collections import OrderedDict
@@ -41,14 +52,44 @@ from facewarden.privacy.clock import Clock, utc_now
 from facewarden.store.access import LockoutRow
 from facewarden.store.base import Store
 
-__all__ = ["AuthLimiter", "FailureLimiter", "MemoryCounters", "StoreCounters"]
+__all__ = ["AuthLimiter", "FailureLimiter", "MemoryCounters", "StoreCounters", "client_key"]
 
 _MAX_KEYS = 100_000
 _MAX_LOCK = timedelta(days=1)
 _MIN_SECRET = 16
+_IPV6_SUBSCRIBER_PREFIX = 64
 
 Rows = dict[str, LockoutRow | None]
 """The rows of the keys one update touches, by key; the update replaces them (None: forget)."""
+
+
+def client_key(client: str) -> str:
+    """The part of a client's address that its limits count by.
+
+    An IPv4 address is itself; an IPv6 address is its /64 network
+    (``2001:db8:1:2::/64``), whatever its host half or zone; an IPv4-mapped
+    IPv6 address (``::ffff:192.0.2.1``, how a dual-stack socket shows an IPv4
+    client) is the IPv4 address it carries, so one client is one key on
+    either socket. Anything that is no IP address (``unknown``, a Unix
+    socket's name) is kept as it is.
+
+    Args:
+        client: the address the request came from (after trusted proxies).
+    """
+    text = client.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return client
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        # The zone (``%eth0``) names a link of the server's, not the client.
+        unscoped = ipaddress.IPv6Address(address.packed)
+        return str(ipaddress.IPv6Network((unscoped, _IPV6_SUBSCRIBER_PREFIX), strict=False))
+    return str(address)
 
 
 class Counters(Protocol):

@@ -27,7 +27,7 @@ from facewarden.service.credentials import (
     password_matches,
     session_hash,
 )
-from facewarden.service.ratelimit import FailureLimiter
+from facewarden.service.ratelimit import FailureLimiter, client_key
 from facewarden.service.refusals import audit_refusal
 from facewarden.service.roles import Principal
 from facewarden.store.base import SessionRow
@@ -75,7 +75,9 @@ class SignIns:
         # so one address cannot try every account. The account as a whole is
         # locked only by wrong current passwords in a password change, which
         # needs the account's own session.
-        pair, address = f"pair:{client}|{username[:64]}", f"addr:{client}"
+        # An IPv6 client is counted by its /64, which it can send from at will.
+        source = client_key(client)
+        pair, address = f"pair:{source}|{username[:64]}", f"addr:{source}"
         known = USERNAME_RE.match(username) is not None
         try:
             # Counted before the password is checked (a success gives it back),
