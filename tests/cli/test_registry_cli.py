@@ -249,3 +249,19 @@ def test_every_registry_command_end_to_end(run: Run, tmp_path: Path, faces_dir: 
     assert "Barack" not in log and "US-44" not in log
     assert run("audit", "verify").stdout.startswith("audit log OK")
     assert run("check").stdout.strip() == "ok"
+
+
+@pytest.mark.parametrize(
+    "record",
+    [b"[" * 5000, b"\xff\xfe not text", b"[1, 2]", b'{"shoe_size": "44"}'],
+    ids=["nested-too-deep", "not-utf8", "an-array", "unknown-field"],
+)
+def test_a_bad_record_file_is_a_clear_error(run: Run, tmp_path: Path, record: bytes) -> None:
+    # Found by hand: a record nested deeper than Python's JSON parser goes
+    # raised RecursionError, which ended the command with a traceback.
+    path = tmp_path / "record.json"
+    path.write_bytes(record)
+    result = run("subjects", "update", "sub_0000000000000000", "--record", path, ok=False)
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "--record" in result.stderr

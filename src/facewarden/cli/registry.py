@@ -55,6 +55,8 @@ def _fields(record_file: Any, options: dict[str, Any]) -> dict[str, str | None]:
             loaded = json.load(record_file)
         except ValueError as exc:
             raise invalid_input(f"--record: not a JSON object ({exc})") from None
+        except RecursionError:  # deep nesting exhausts the parser's stack
+            raise invalid_input("--record: not a JSON object (nested too deeply)") from None
         if not isinstance(loaded, dict) or set(loaded) - set(FIELD_NAMES):
             raise invalid_input(f"--record: a JSON object with keys from {', '.join(FIELD_NAMES)}")
         values.update({k: None if v is None else str(v) for k, v in loaded.items()})
