@@ -350,6 +350,41 @@ def test_embedding_routes_compare_in_the_protected_space(
     assert (short.status_code, short.json()["code"]) == (400, 26)
 
 
+@pytest.mark.parametrize("scale", [1e-30, 1e30, 1e300])
+def test_an_embedding_compares_by_its_direction_whatever_its_scale(
+    client: httpx.Client, examples: dict[str, str], photos: dict[str, Path], scale: float
+) -> None:
+    # Found by hand: a client embedding of huge (finite) numbers overflowed
+    # float32 while it was normalised: recognize answered 500, verify gave
+    # similarity 0 for a vector against itself (null at 1e300), and tiny ones
+    # were refused as "all zero". Cosine similarity depends on direction only.
+    detected = client.post(
+        "/api/v1/detection/detect",
+        params={"face_plugins": "calculator"},
+        files=_file(photos["obama_probe"]),
+    ).json()
+    probe = detected["result"][0]["embedding"]
+    scaled = [v * scale for v in probe]
+    plain = client.post(f"{RECOGNITION}/embeddings/recognize", json={"embeddings": [probe]})
+    recognized = client.post(f"{RECOGNITION}/embeddings/recognize", json={"embeddings": [scaled]})
+    assert recognized.status_code == 200, recognized.text
+    [best] = recognized.json()["result"][0]["similarities"]
+    assert best == plain.json()["result"][0]["similarities"][0]
+    compared = client.post(
+        "/api/v1/verification/embeddings/verify",
+        json={"source": scaled, "targets": [probe, scaled]},
+    )
+    itself = client.post(
+        "/api/v1/verification/embeddings/verify", json={"source": probe, "targets": [probe]}
+    ).json()["result"][0]["similarity"]
+    assert compared.status_code == 200, compared.text
+    assert [t["similarity"] for t in compared.json()["result"]] == [itself, itself]
+    verified = client.post(
+        f"{RECOGNITION}/embeddings/faces/{examples['obama']}/verify", json={"embeddings": [scaled]}
+    )
+    assert verified.json()["result"][0]["similarity"] == best["similarity"]
+
+
 def test_verify_against_an_example_and_two_photos(
     client: httpx.Client, examples: dict[str, str], photos: dict[str, Path]
 ) -> None:

@@ -39,7 +39,6 @@ from facewarden.service.context import Context
 from facewarden.service.enrollment import ImageInput
 from facewarden.service.gallery import open_template
 from facewarden.types import Face
-from facewarden.vision.embed import l2_normalise
 from facewarden.vision.pipeline import Pipeline
 
 __all__ = [
@@ -345,10 +344,17 @@ class CompreFaceMatcher:
                 f"{field}: each embedding has {dim} numbers (this deployment's model)"
             )
         matrix = np.asarray(rows, dtype=np.float64)
-        norms = np.linalg.norm(matrix, axis=1)
-        if not np.all(np.isfinite(matrix)) or np.any(norms < 1e-6):
+        largest = np.max(np.abs(matrix), axis=1, keepdims=True)
+        if not np.all(np.isfinite(matrix)) or np.any(largest == 0.0):
             raise InvalidInputError(f"{field}: embeddings must be finite and not all zero")
-        return l2_normalise(matrix.astype(np.float32))
+        # Only the direction counts. Each row is scaled to a largest value of 1
+        # before its norm is taken: a norm of huge numbers overflows (and one of
+        # tiny numbers underflows), and float32 holds nothing beyond 3.4e38.
+        scaled = matrix / largest
+        unit: npt.NDArray[np.float32] = (
+            scaled / np.linalg.norm(scaled, axis=1, keepdims=True)
+        ).astype(np.float32)
+        return unit
 
     def recognize_embeddings(
         self, rows: Sequence[Sequence[float]], *, prediction_count: int = 1
