@@ -72,7 +72,7 @@ def _pack(work: Path) -> Path:
             check=True,
             cwd=work,
             stdout=subprocess.DEVNULL,
-            timeout=1800,
+            timeout=900,
         )
     except (OSError, subprocess.SubprocessError) as exc:
         raise FetchError(f"npm pack {NPM_PACKAGE} failed: {exc}") from exc
