@@ -62,6 +62,47 @@ def test_the_cli_counts_people_in_street_crowds(tmp_path: Path) -> None:
     assert [r["face_recognition"] for r in report["per_image"]] == [1, 0]
     assert theirs["counted_total"] == 1 and theirs["mean_absolute_error"] == pytest.approx(99.5)
     assert report["counted_total"] >= 3 * theirs["counted_total"]
+    assert report["people_detector"] == "hog"  # the default
+
+
+def test_the_cli_counts_with_nanodet_on_request(tmp_path: Path, nanodet_dir: Path) -> None:
+    if not CROWD.exists():
+        pytest.skip(f"{CROWD} is absent (a fresh clone without ../shared); CI has it")
+    counts = tmp_path / "counts.csv"
+    counts.write_text("image,count\nimages/IMG_32.jpg,44\n")
+    args = ["eval", "counting", "--root", str(CROWD), "--counts", str(counts), "--no-baseline"]
+    result = CliRunner().invoke(cli, [*args, "--people", "nanodet", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["people_detector"] == "nanodet-m"
+    # 44 heads, most walking away: measured 44 (6 faces; their bodies count once).
+    assert 40 <= report["counted_total"] <= 55
+    text = CliRunner().invoke(cli, [*args, "--people", "nanodet"])
+    assert "people detector: nanodet-m" in text.output
+
+
+def test_the_cli_says_nanodet_needs_its_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty"))
+    counts = tmp_path / "counts.csv"
+    counts.write_text("image,count\nnope.jpg,3\n")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "eval",
+            "counting",
+            "--root",
+            str(tmp_path),
+            "--counts",
+            str(counts),
+            "--people",
+            "nanodet",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "NanoDet's files are not in" in result.output
+    assert "fetch_people_model.py" in result.output
 
 
 def test_the_text_report_puts_face_recognitions_count_beside_ours() -> None:
