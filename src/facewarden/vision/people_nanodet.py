@@ -40,8 +40,8 @@ _BINS = 11  # reg_max + 1: distances 0..10 strides per side
 _MEAN_BGR = np.array([103.53, 116.28, 123.675], dtype=np.float32)
 _STD_BGR = np.array([57.375, 57.12, 58.395], dtype=np.float32)
 #: The height (px at the network's input) of the smallest person found
-#: reliably: three cells of the finest stride (on vtest.avi and the crowd-dev
-#: photos, the people it finds start at 25 px; smaller boxes are mostly objects).
+#: reliably: three cells of the finest stride (the shortest box it keeps on
+#: crowd-dev's IMG_32 is 25 px tall).
 NETWORK_MIN_HEIGHT = 24.0
 
 
