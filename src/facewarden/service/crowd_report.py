@@ -65,6 +65,19 @@ def suppress(row: CrowdBucketRow, k: int) -> CrowdBucket:
     )
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _as_text(value: str) -> str:
+    """``value`` as a cell a spreadsheet shows as text, never runs as a formula.
+
+    A camera name is typed by an operator and opened by an analyst: one
+    starting with ``=``, ``+``, ``-`` or ``@`` (OWASP's CSV injection) gets a
+    leading quote, which spreadsheets take as "this cell is text".
+    """
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
 def to_csv(camera: str, buckets: Sequence[CrowdBucket], k: int) -> str:
     """The buckets as CSV (one line each; suppressed counts as ``<k``; no heatmap)."""
     hidden = f"<{k}"
@@ -92,7 +105,7 @@ def to_csv(camera: str, buckets: Sequence[CrowdBucket], k: int) -> str:
     for b in buckets:
         writer.writerow(
             [
-                camera,
+                _as_text(camera),
                 b.start.isoformat(),
                 b.seconds,
                 b.frames,
