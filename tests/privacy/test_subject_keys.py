@@ -66,6 +66,49 @@ def test_master_rotation_reencrypts_the_subject_keys(keyring: KeyRing, envelope:
     assert envelope.rewrap(key) is key  # the data key's wrapping does not change
 
 
+def _ids(first: int, count: int) -> list[str]:
+    return [f"sub_{n:016x}" for n in range(first, first + count)]
+
+
+@pytest.mark.parametrize("count", [2, 4000])  # 4000 ids (84 KB): a line longer than one tail read
+def test_a_batch_of_erasures_is_one_record_read_whole_or_not_at_all(
+    keyring: KeyRing, count: int
+) -> None:
+    single = keyring.record_erasure("sub_00000000000000aa")
+    batch = _ids(0x100, count)
+    end = keyring.record_erasures(batch)
+    assert keyring.erasures_since(0) == (["sub_00000000000000aa", *batch], end)
+    assert keyring.erasures_since(single) == (batch, end)
+    line = (keyring.path / LEDGER).read_bytes()[single:]
+    assert line.startswith(b"+") and line.count(b"\n") == 1
+    # A crash in the middle of writing the next batch: no final newline, nothing read.
+    torn = keyring.record_erasures(_ids(0x10000, count))
+    with open(keyring.path / LEDGER, "r+b") as ledger:
+        ledger.truncate(torn - 2)
+    assert keyring.erasures_since(0) == (["sub_00000000000000aa", *batch], end)
+    # The next record cuts the torn one off, however long it was.
+    after = keyring.record_erasures(["sub_00000000000000bb", "sub_00000000000000cc"])
+    ids, read_to = keyring.erasures_since(end)
+    assert (ids, read_to) == (["sub_00000000000000bb", "sub_00000000000000cc"], after)
+
+
+def test_a_batch_record_damaged_in_its_middle_names_nobody(keyring: KeyRing) -> None:
+    start = keyring.record_erasure("sub_00000000000000aa")
+    end = keyring.record_erasures(_ids(0x100, 5))
+    data = bytearray((keyring.path / LEDGER).read_bytes())
+    data[start + 40] ^= 0x01  # one id changed: as torn blocks of a write would
+    (keyring.path / LEDGER).write_bytes(bytes(data))
+    assert keyring.erasures_since(0) == (["sub_00000000000000aa"], end)
+
+
+def test_an_empty_or_invalid_batch_is_refused(keyring: KeyRing) -> None:
+    with pytest.raises(ValueError, match="no subject"):
+        keyring.record_erasures([])
+    with pytest.raises(ValueError, match="invalid subject id"):
+        keyring.record_erasures(["sub_00000000000000aa", "two words"])
+    assert keyring.erasure_ledger_end == 0
+
+
 def test_the_ledger_survives_a_torn_line_and_tells_what_is_left_to_destroy(
     keyring: KeyRing,
 ) -> None:

@@ -9,7 +9,7 @@ Layout, inside the key directory::
 
     subject-keys/<3 hex>.keys   4096 buckets of KEKs, picked by SHA-256 of the key id;
                                 each encrypted (AES-256-GCM) under a master key
-    erasures.log                the erasure ledger: one erased subject id per line
+    erasures.log                the erasure ledger: one line per erasure, or per batch
     erasures.done               how far into the ledger KEKs are known destroyed (bytes)
 
 Bucket file: ``b"FWSK" | 0x01 | len(master id) | master id | nonce (12) |
@@ -25,11 +25,18 @@ place after the rename (through a descriptor opened before it), which, like
 
 The ledger is appended with ``O_APPEND`` and fsynced; a line torn by a crash
 (no final newline) is cut off by the next append and never read as an id.
+A line is the ledger's unit of all-or-nothing: one erased subject's id, or a
+batch of several erased in one transaction (a retention purge), written as
+``+<checksum> <id> <id> ...``. A batch line is read whole or not at all (a
+checksum that does not match, as after a write torn in its middle, drops the
+line), so a purge killed while it is recorded erases either none of its
+subjects at the next open or every one of them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -37,7 +44,7 @@ import stat
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
 from functools import lru_cache
 from pathlib import Path
@@ -65,6 +72,9 @@ _NONCE = 12
 _BUCKET_HEX = 3  # 4096 buckets
 _AAD = b"facewarden/subject-keys/v1/"
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,60}$")
+_BATCH = b"+"  # starts a batch line; no id starts with it
+_BATCH_CHECK_HEX = 16
+_TAIL_CHUNK = 64 * 1024
 # How long a bucket read from disk is trusted before its file is checked again
 # (a stat per lookup cost about as much as the decryption it guards). Changes
 # made by this process drop the cache at once; another process's destruction
@@ -306,10 +316,17 @@ class ErasureLedger:
         except FileNotFoundError:
             return 0
 
-    def append(self, subject_id: str) -> int:
-        """Record one erasure durably; returns the ledger's new end (call under the lock)."""
-        if not _ID_RE.match(subject_id):
-            raise ValueError(f"invalid subject id {subject_id!r}")
+    def append(self, subject_ids: Sequence[str]) -> int:
+        """Record erasures durably, as one line; returns the ledger's new end (call under the lock).
+
+        Several ids make one batch line: read whole or not at all.
+        """
+        if not subject_ids:
+            raise ValueError("no subject to record")
+        for subject_id in subject_ids:
+            if not _ID_RE.match(subject_id):
+                raise ValueError(f"invalid subject id {subject_id!r}")
+        line = _line(subject_ids)
         flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
         created = not self._path.exists()
         fd = os.open(self._path, flags, 0o600)
@@ -321,7 +338,9 @@ class ErasureLedger:
                 if last != b"\n":  # a line torn by a crash: cut it off
                     keep = self._whole_lines_end(fd, size)
                     os.ftruncate(fd, keep)
-            os.write(fd, subject_id.encode("ascii") + b"\n")
+            written = 0
+            while written < len(line):  # a short write is finished, not left torn
+                written += os.write(fd, line[written:])
             os.fsync(fd)
             end = os.fstat(fd).st_size
         finally:
@@ -332,10 +351,15 @@ class ErasureLedger:
 
     @staticmethod
     def _whole_lines_end(fd: int, size: int) -> int:
-        start = max(0, size - 4096)
-        tail = os.pread(fd, size - start, start)
-        cut = tail.rfind(b"\n")
-        return 0 if cut < 0 and start == 0 else start + cut + 1
+        """Where the last whole line ends (a batch line may be longer than one read)."""
+        end = size
+        while end > 0:
+            start = max(0, end - _TAIL_CHUNK)
+            cut = os.pread(fd, end - start, start).rfind(b"\n")
+            if cut >= 0:
+                return start + cut + 1
+            end = start
+        return 0
 
     def since(self, offset: int) -> tuple[list[str], int]:
         """The ids recorded from byte ``offset`` on, and the end they were read to."""
@@ -346,11 +370,7 @@ class ErasureLedger:
         except FileNotFoundError:
             return [], 0
         usable = data[: data.rfind(b"\n") + 1]
-        ids = [
-            line.decode("ascii")
-            for line in usable.split(b"\n")
-            if line and _ID_RE.match(line.decode("ascii", "replace"))
-        ]
+        ids = [subject_id for line in usable.split(b"\n") for subject_id in _ids_of(line)]
         return ids, offset + len(usable)
 
     def done(self) -> int:
@@ -363,6 +383,29 @@ class ErasureLedger:
     def set_done(self, offset: int) -> None:
         """Record that KEKs are destroyed up to ``offset`` (call under the lock)."""
         write_atomic(self._dir, LEDGER_DONE, f"{offset}\n".encode("ascii"))
+
+
+def _line(subject_ids: Sequence[str]) -> bytes:
+    if len(subject_ids) == 1:
+        return subject_ids[0].encode("ascii") + b"\n"
+    body = b" ".join(subject_id.encode("ascii") for subject_id in subject_ids)
+    return _BATCH + _batch_check(body) + b" " + body + b"\n"
+
+
+def _batch_check(body: bytes) -> bytes:
+    return hashlib.sha256(body).hexdigest()[:_BATCH_CHECK_HEX].encode("ascii")
+
+
+def _ids_of(line: bytes) -> list[str]:
+    """The ids one ledger line records: none for an empty, damaged or unknown line."""
+    if line.startswith(_BATCH):
+        check, _, body = line[len(_BATCH) :].partition(b" ")
+        if not body or not hmac.compare_digest(check, _batch_check(body)):
+            return []
+        words = [word.decode("ascii", "replace") for word in body.split(b" ")]
+        return words if all(_ID_RE.match(word) for word in words) else []
+    word = line.decode("ascii", "replace")
+    return [word] if line and _ID_RE.match(word) else []
 
 
 def _aad(bucket: str, master: str) -> bytes:

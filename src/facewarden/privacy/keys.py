@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -252,8 +252,16 @@ class KeyRing:
         before it commits: a crash after this line and before the commit is
         completed at the next open (the subject is erased then).
         """
+        return self.record_erasures([subject_id])
+
+    def record_erasures(self, subject_ids: Sequence[str]) -> int:
+        """Append subjects erased in one transaction as one ledger record; returns its end.
+
+        The record is whole or absent after any crash: the next open erases
+        all of them or none. Call it last before the transaction commits.
+        """
         with locked(self._path, exclusive=True):
-            return self._ledger.append(subject_id)
+            return self._ledger.append(subject_ids)
 
     @property
     def revocations(self) -> RevocationLedger:

@@ -4,7 +4,9 @@ moving subjects stored before per-subject keys onto them.
 Erasing a subject (:meth:`~facewarden.service.registry.Registry.erase`)
 deletes its rows, appends its pseudonymous id to the erasure ledger in the
 key directory *before* the transaction commits, and destroys its
-key-encryption key (KEK) *after*. The database records in its meta table
+key-encryption key (KEK) *after*; a retention purge records all the subjects
+it erases as one ledger record, its transaction's last write, so they are
+erased all or none. The database records in its meta table
 how far into the ledger it has applied erasures (``erasure_ledger_applied``,
 a byte offset written in each erasing transaction). So, at every open and
 every purge, :func:`reapply_erasures`:

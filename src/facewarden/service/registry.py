@@ -18,6 +18,8 @@ the export's shape is :mod:`facewarden.service.export`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from facewarden.errors import NotFoundError
 from facewarden.service import purposes
 from facewarden.service.audit import AuditLog
@@ -182,8 +184,9 @@ class Registry(Enroller):
             tx: the transaction (its commit makes the erasure visible).
             subject_id: whom to erase.
             purpose: why, for the tombstone.
-            record: append the subject to the erasure ledger (False only when
-                re-applying an erasure the ledger already holds).
+            record: append the subject to the erasure ledger. False when
+                re-applying an erasure the ledger already holds, or when the
+                caller records a whole batch at once (:meth:`record_erasures`).
         """
         faces = tx.faces_of(subject_id)
         purpose = purposes.for_subject(self._ctx, tx, subject_id, purpose)  # before it goes
@@ -202,3 +205,13 @@ class Registry(Enroller):
             details={"faces": len(faces)},
         )
         self._ctx.gallery.remove_subject(subject_id)
+
+    def record_erasures(self, tx: Transaction, subject_ids: Sequence[str]) -> None:
+        """Record subjects erased in ``tx`` (``record=False``) as one erasure-ledger record.
+
+        Call it as the transaction's last write: a crash before it rolls
+        every one of them back, a crash after it erases every one at the next
+        open (:func:`~facewarden.service.erasure.reapply_erasures`).
+        """
+        if subject_ids:
+            tx.set_meta(LEDGER_APPLIED, str(self._ctx.keyring.record_erasures(subject_ids)))

@@ -327,6 +327,13 @@ class Warden:
         is one audit entry. Afterwards the store rewrites what it deleted from
         (SQLite: the file; PostgreSQL: those tables only, every table when
         subjects were erased) and checkpoints, so the deleted bytes leave the disk.
+
+        The expired subjects are erased all or none, whenever the process
+        dies: they go into the erasure ledger as one record, the last write
+        before the commit. Killed before it, the transaction rolls back and
+        every one is still there; killed after it (before or after the
+        commit), the next open erases every one and destroys their KEKs. The
+        compaction only rewrites what is already committed.
         """
         ctx = self._ctx
         self.reapply_erasures()
@@ -335,11 +342,12 @@ class Warden:
                 tx,
                 policies_from_settings(ctx.settings),
                 ctx.clock(),
-                lambda sid: self.registry.erase_in(tx, sid, purpose="retention"),
+                lambda sid: self.registry.erase_in(tx, sid, purpose="retention", record=False),
             )
             self.audit.append(
                 tx, "retention.purge", purpose="retention", details=dict(report.deleted)
             )
+            self.registry.record_erasures(tx, report.erased_subjects)
         ctx.store.compact(_purged_tables(report))
         return report
 
