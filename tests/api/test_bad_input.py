@@ -291,3 +291,23 @@ def test_every_path_answers_an_unknown_method_with_405_and_its_methods(
             answer = client.request("TRACE", re.sub(r"\{[^}]+\}", "x", path))
         assert answer.status_code == 405, (path, answer.text)
         assert answer.headers["allow"] == ", ".join(sorted(operations)), path
+
+
+def test_head_is_answered_like_get_without_a_body(live: LiveServer) -> None:
+    # RFC 9110 9.3.2: every resource that answers GET answers HEAD (uptime
+    # monitors and `curl -I` probe /health with it); it was a 405 everywhere.
+    with live.client(None) as anonymous:
+        probe = anonymous.head("/health")
+        assert (probe.status_code, probe.content) == (200, b"")
+        assert probe.headers["content-type"] == "application/json"
+        assert anonymous.head("/v1/watchlists").status_code == 401
+    with live.client("operator") as client:
+        listed, head = client.get("/v1/watchlists"), client.head("/v1/watchlists")
+        assert (head.status_code, head.content) == (200, b"")
+        assert head.headers["content-length"] == listed.headers["content-length"]
+        assert client.head("/api/v1/recognition/subjects").status_code == 200
+        refused = client.head("/v1/identify")  # POST only
+        assert refused.status_code == 405 and refused.headers["allow"] == "POST"
+        assert refused.content == b""  # and its error says HEAD, in the GET's headers only
+    with live.client("analyst") as analyst:
+        assert analyst.head("/v1/subjects").status_code == 403

@@ -8,11 +8,13 @@ Around the routes, from the outside in:
    (redirects relative, whatever the ``Host`` header says);
 2. :class:`~facewarden.api.security.HeadLimit`: request heads over 64 KiB
    are refused (431);
-3. :class:`~facewarden.api.security.BodyLimit`: bodies over the image byte
+3. :class:`~facewarden.api.security.HeadAsGet`: a HEAD is served as its GET,
+   without the body;
+4. :class:`~facewarden.api.security.BodyLimit`: bodies over the image byte
    cap plus 1 MiB are refused before they are read; stalled bodies time out;
    what is read stays in memory, never a temporary file
    (:func:`~facewarden.api.uploads.keep_uploads_in_memory`);
-4. :class:`~facewarden.api.auth.AuthMiddleware`: who is calling and whether
+5. :class:`~facewarden.api.auth.AuthMiddleware`: who is calling and whether
    their role may call this route, decided before the body is parsed.
 
 Errors of every kind are rendered in one shape (:mod:`facewarden.api.errors`).
@@ -52,7 +54,7 @@ from facewarden.api.routes import (
 )
 from facewarden.api.routes import watchlists as watchlist_routes
 from facewarden.api.schemas import ErrorOut
-from facewarden.api.security import BodyLimit, HeadLimit, SecurityHeaders
+from facewarden.api.security import BodyLimit, HeadAsGet, HeadLimit, SecurityHeaders
 from facewarden.api.state import IngestStates, ServerState
 from facewarden.api.uploads import keep_uploads_in_memory
 from facewarden.config import Settings
@@ -168,6 +170,7 @@ def create_app(
         middleware=[
             Middleware(SecurityHeaders, hsts=settings.tls),
             Middleware(HeadLimit),
+            Middleware(HeadAsGet),
             Middleware(
                 BodyLimit,
                 max_bytes=settings.max_request_bytes,

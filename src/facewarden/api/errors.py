@@ -38,6 +38,7 @@ from facewarden.errors import (
 )
 
 __all__ = [
+    "ASKED_METHOD",
     "COMPREFACE_PREFIX",
     "UnsupportedMediaError",
     "error_response",
@@ -49,6 +50,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 COMPREFACE_PREFIX = "/api/v1/"
+ASKED_METHOD = "facewarden.asked_method"
+"""Scope key holding the method a request came with where a middleware routed it as
+another (:class:`~facewarden.api.security.HeadAsGet`: a HEAD as its GET)."""
 
 _HTTP_TYPES = {
     400: "BadRequest",
@@ -162,7 +166,9 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         message = f"no such resource: {request.method} {request.url.path}"
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        message = f"{request.method} is not allowed here"
+        # The method the client sent (a HEAD is routed as its GET).
+        asked = request.scope.get(ASKED_METHOD, request.method)
+        message = f"{asked} is not allowed here"
         headers["Allow"] = ", ".join(_methods_of(request))
     return error_response(
         request.url.path,

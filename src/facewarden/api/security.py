@@ -12,6 +12,9 @@ Both are plain ASGI middleware, outside routing, so they also cover 401s,
   no-store`` on everything but the console's static files. A redirect's
   ``Location`` is always relative: a forged ``Host`` header is never sent
   back as a place to go.
+* :class:`HeadAsGet` answers ``HEAD`` as the same ``GET``, without the body
+  (RFC 9110: a resource that answers GET answers HEAD; monitors probe
+  ``/health`` with it). FastAPI routes answer only the methods they declare.
 * :class:`HeadLimit` answers 431 to a request whose head (request line and
   headers) is over 64 KiB. uvicorn's own limit only bounds a head that is
   still incomplete, so one that arrives whole in a single read passed it.
@@ -30,13 +33,14 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from facewarden.api.errors import error_response
+from facewarden.api.errors import ASKED_METHOD, error_response
 
 __all__ = [
     "CSP",
     "MAX_HEAD_BYTES",
     "BodyLimit",
     "BodyTooLarge",
+    "HeadAsGet",
     "HeadLimit",
     "SecurityHeaders",
     "SlowBody",
@@ -97,6 +101,33 @@ def _relative(location: str) -> str:
     if parts.query:
         relative += "?" + parts.query
     return relative
+
+
+class HeadAsGet:
+    """Serves a ``HEAD`` request as the ``GET`` of the same resource, and sends no body.
+
+    The response's headers (``Content-Length`` included) are those of the GET.
+    Authentication, roles and auditing are the GET's too: a HEAD of a
+    personal record is a read of it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        asked = {**scope, "method": "GET", ASKED_METHOD: "HEAD"}
+        await self.app(asked, receive, send_headers_only)
 
 
 def _head_bytes(scope: Scope) -> int:
