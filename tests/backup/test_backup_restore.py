@@ -11,6 +11,7 @@ error, before anything is written.
 
 from __future__ import annotations
 
+import secrets
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +32,7 @@ from facewarden.privacy.keys import KeyRing
 from facewarden.service import Warden, private_files
 from facewarden.service.backup import restore, verify_archive
 from facewarden.service.ratelimit import AuthLimiter
+from facewarden.store._pg_embedded import EmbeddedPostgres
 from facewarden.types import Face
 
 from ._deployments import MARKER, Deploy, enroll_all, fresh, identify
@@ -140,6 +142,14 @@ def _damage(archive: Path, how: str) -> None:
     elif how == "nested-header":  # JSON nested past the parser's recursion limit
         nested = b"[" * 60_000
         data[8:] = struct.pack(">I", len(nested)) + nested
+    elif how == "other-store":  # the header claims the other store, its length kept right
+        (length,) = struct.unpack(">I", data[8:12])
+        header = bytes(data[12 : 12 + length])
+        swapped = header.replace(b'"store": "sqlite"', b'"store": "SWAP"')
+        swapped = swapped.replace(b'"store": "postgres"', b'"store": "sqlite"')
+        swapped = swapped.replace(b'"store": "SWAP"', b'"store": "postgres"')
+        assert swapped != header
+        data[8 : 12 + length] = struct.pack(">I", len(swapped)) + swapped
     elif how in ("salt-not-hex", "prefix-not-hex"):
         # One damaged character in a hex field of the header (read before any chunk is checked).
         field = b'"salt": "' if how == "salt-not-hex" else b'"nonce_prefix": "'
@@ -154,6 +164,8 @@ def _damage(archive: Path, how: str) -> None:
         ("flip-payload", "fails its authentication"),
         ("flip-first-chunk", "chunk 0 of the archive fails its authentication"),
         ("flip-header", "header|authentication"),
+        # Authenticated before it is believed: tampering, not "the other store".
+        ("other-store", "chunk 0 of the archive fails its authentication"),
         ("truncate-half", "truncated"),
         ("drop-last-chunk", "truncated"),
         ("append", "goes on after its last chunk"),
@@ -245,6 +257,28 @@ def test_a_key_directory_without_the_archives_master_key_is_refused(
     KeyRing.open(stranger.resolved_key_dir, create=True)
     with pytest.raises(KeyMaterialError, match="does not hold"):
         restore(archive, stranger)
+
+
+def test_a_genuine_archive_of_the_other_store_is_refused_as_such(
+    backed_up: tuple[Settings, Path, dict[str, str], list[list[tuple[str, float]]]],
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    settings, archive, _, _ = backed_up
+    url = None
+    if settings.database_url is None:  # a SQLite archive, restored into PostgreSQL
+        server: EmbeddedPostgres = request.getfixturevalue("pg_server")
+        url = server.create_database(f"other_{secrets.token_hex(6)}")
+    target = Settings(
+        data_dir=tmp_path / "other" / "data",
+        key_dir=settings.resolved_key_dir,
+        workers=1,
+        database_url=url,
+    )
+    theirs = "postgres" if url is None else "sqlite"
+    with pytest.raises(ConflictError, match=f"the archive holds a {theirs} database"):
+        restore(archive, target)
+    assert not target.data_dir.exists() or not any(target.data_dir.iterdir())
 
 
 def test_restore_refuses_a_target_that_holds_a_database(

@@ -98,8 +98,10 @@ def test_another_process_sweeping_at_once_never_takes_a_new_scratch_directory(
     def mkdtemp_then_another_sweeps(**kwargs: Any) -> str:
         path = made(**kwargs)
         if not sweeps:
-            sweep = "from facewarden.service.private_files import _sweep; _sweep(Path(sys.argv[1]))"
-            code = f"import sys; from pathlib import Path; {sweep}"
+            sweep = "from facewarden.service.private_files import sweep_scratch"
+            code = (
+                f"import sys; from pathlib import Path; {sweep}; sweep_scratch(Path(sys.argv[1]))"
+            )
             done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=False)
             sweeps.append(done.returncode)
         return path

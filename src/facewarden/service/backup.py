@@ -19,8 +19,10 @@ the deployment.
   private scratch directory (0700, in the data directory, so it is as
   protected as the database and on its file system); the copy is opened and
   its name removed at once, then read chunk by chunk into the archive; the
-  directory goes on every path, and a kill during the copy leaves one that
-  the next backup removes. Such a copy holds what the database holds: personal
+  directory goes on every path, and one a kill during the copy leaves is
+  overwritten and removed at the next open, backup or purge
+  (:func:`~facewarden.service.private_files.sweep_scratch`). Such a copy
+  holds what the database held when it was made, no more: personal
   fields, photos, thumbnails and templates only as ciphertext, but in clear the
   pseudonymous subject ids, the blind-index tokens, wrapped keys, watchlists
   and memberships, sightings (which subject id was at which camera, when),
@@ -30,8 +32,12 @@ the deployment.
 - The archive itself is written as an unnamed file (``O_TMPFILE``) that takes
   its name only when complete, never replacing a file: a kill leaves nothing.
 
-Restore checks every chunk before anything reaches the deployment, so a
-truncated, altered or foreign archive changes nothing. SQLite: the database is
+Restore believes nothing of the header (not even which store the archive
+holds) before the first chunk, whose associated data binds the header's
+digest, has authenticated it: a header altered to name the other store is
+tampering, refused as such. Every chunk is checked before anything reaches
+the deployment, so a truncated, altered or foreign archive changes nothing.
+SQLite: the database is
 decrypted into an unnamed private file in the data directory, linked in as the
 database only after the last chunk and the payload's checksum have checked
 out (a kill leaves nothing). PostgreSQL: a first pass authenticates the whole
@@ -306,7 +312,8 @@ def _restore_sqlite(archive: Path, keyring: KeyRing, settings: Settings) -> dict
             )
     with _reading(archive) as handle:
         reader = ArchiveReader(handle, keyring)
-        _check_store(reader.header, postgres=False)
+        # Authenticated first: a tampered header is tampering, not the other store.
+        _check_store(reader.authenticate_header(), postgres=False)
         entries = reader.entries()
         hint = "restore into a new data directory (move the old one away)"
         try:

@@ -199,6 +199,19 @@ class ArchiveReader:
         self._chunks = self._plaintext_chunks()
         self._started = False
 
+    def authenticate_header(self) -> dict[str, Any]:
+        """The header, once the first chunk (whose associated data holds its digest) checks out.
+
+        Read it only through this before acting on it: until then it is what
+        the file says, not what was written.
+
+        Raises:
+            IntegrityError: the first chunk fails its authentication (the header or it was altered).
+        """
+        if not self._started:
+            self._more()  # decrypts the first chunk, or runs every check of an empty payload
+        return self.header
+
     def entries(self) -> Iterator[tuple[str, Iterator[bytes]]]:
         """``(name, pieces)`` per entry, in archive order; read each entry's pieces before the next.
 

@@ -5,8 +5,13 @@ plaintext copies that must not be left behind: :func:`created_whole` writes a
 new file (0600) that takes its name only once the block ends without error
 (on Linux an unnamed ``O_TMPFILE``, so even a kill leaves nothing; elsewhere a
 hidden name removed on every error path), and :func:`scratch_dir` makes a
-private (0700) directory that is removed on every path, and, should a kill
-leave one behind, by the next call in the same place.
+private (0700) directory that is removed on every path. One a kill left
+behind is removed by :func:`sweep_scratch`: at the next call of
+:func:`scratch_dir` in the same place, and whenever a deployment is opened,
+backed up or purged (:class:`~facewarden.service.warden.Warden`). Such a
+leftover is a copy of the database as it was, which may hold rows deleted
+since (expired sightings, erased subjects' pseudonymous ids): its files are
+overwritten before they are unlinked.
 """
 
 from __future__ import annotations
@@ -23,11 +28,12 @@ from typing import BinaryIO
 
 from facewarden.errors import ConflictError, FacewardenError
 
-__all__ = ["created_whole", "scratch_dir"]
+__all__ = ["created_whole", "scratch_dir", "sweep_scratch"]
 
 _SCRATCH_PREFIX = ".facewarden-scratch-"
 _PROC_FD = Path("/proc/self/fd")
 _SCRATCH_TRIES = 8
+_ZEROS = bytes(1 << 20)
 
 
 @contextlib.contextmanager
@@ -116,7 +122,7 @@ def scratch_dir(parent: Path) -> Iterator[Path]:
     Each one is locked by its process (``flock``) while in use; a directory
     whose lock is free belonged to a killed process and is removed first.
     """
-    _sweep(parent)
+    sweep_scratch(parent)
     path, fd = _new_locked_dir(parent)
     try:
         yield path
@@ -154,10 +160,18 @@ def _new_locked_dir(parent: Path) -> tuple[Path, int]:
     )
 
 
-def _sweep(parent: Path) -> None:
+def sweep_scratch(parent: Path) -> int:
+    """Remove the scratch directories in ``parent`` that killed processes left; how many went.
+
+    A directory whose lock a live process holds is in use and stays. The
+    files of one that goes are overwritten with zeros first (like the
+    database's ``secure_delete``, this defeats reading the file system's
+    freed blocks, not an SSD's remapped ones).
+    """
+    removed = 0
     for left in parent.glob(f"{_SCRATCH_PREFIX}*"):
         try:
-            fd = os.open(left, os.O_RDONLY)
+            fd = os.open(left, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         except OSError:
             continue
         try:
@@ -165,6 +179,27 @@ def _sweep(parent: Path) -> None:
         except BlockingIOError:
             continue  # in use by a live process
         else:
+            _overwrite_files(left)
             shutil.rmtree(left, ignore_errors=True)
+            removed += 1
         finally:
             os.close(fd)
+    return removed
+
+
+def _overwrite_files(directory: Path) -> None:
+    for root, _, names in os.walk(directory):
+        for name in names:
+            try:
+                fd = os.open(Path(root) / name, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            except OSError:
+                continue  # a link or a file gone: rmtree unlinks what is left
+            try:
+                size = os.fstat(fd).st_size
+                for offset in range(0, size, len(_ZEROS)):
+                    os.pwrite(fd, _ZEROS[: size - offset], offset)
+                os.fsync(fd)
+            except OSError:
+                pass  # a full or failing disk: the file is unlinked all the same
+            finally:
+                os.close(fd)

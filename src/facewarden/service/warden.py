@@ -68,6 +68,7 @@ from facewarden.service.opening import (
     database_path,
     open_keyring,
 )
+from facewarden.service.private_files import sweep_scratch
 from facewarden.service.processing_report import build_processing_report
 from facewarden.service.ratelimit import AuthLimiter
 from facewarden.service.recognition import Recognition
@@ -207,6 +208,7 @@ class Warden:
         # ledgers record applied here (interrupted, or made after the backup this
         # was restored from), before anything is served.
         warden = cls(ctx, actor)
+        warden._sweep_scratch()
         migrate_subject_keys(ctx)
         warden.reapply_erasures()
         warden.revocations_reapplied = warden.reapply_revocations()
@@ -336,6 +338,7 @@ class Warden:
         compaction only rewrites what is already committed.
         """
         ctx = self._ctx
+        self._sweep_scratch()  # a killed backup's copy may hold what expires now
         self.reapply_erasures()
         with ctx.writing(gallery_changes=True) as tx:
             report = purge(
@@ -350,6 +353,26 @@ class Warden:
             self.registry.record_erasures(tx, report.erased_subjects)
         ctx.store.compact(_purged_tables(report))
         return report
+
+    def _sweep_scratch(self) -> None:
+        """Remove the scratch copies of the database that killed backups left in the data
+        directory (:func:`~facewarden.service.private_files.sweep_scratch`).
+
+        At open, before each backup and each purge: such a copy holds the
+        database as it was, so it must not outlive what is deleted since.
+        """
+        data_dir = self._ctx.settings.data_dir
+        try:
+            removed = sweep_scratch(data_dir) if data_dir.is_dir() else 0
+        except OSError as exc:  # the data directory unreadable: the store reports it
+            logger.warning("could not look for stale scratch copies in %s: %s", data_dir, exc)
+            return
+        if removed:
+            logger.warning(
+                "removed %d scratch copy folder(s) of the database that a killed backup left in %s",
+                removed,
+                data_dir,
+            )
 
     def processing_report(self) -> dict[str, Any]:
         """The records-of-processing report of this deployment, as it is configured now (audited).
@@ -368,6 +391,7 @@ class Warden:
             ConflictError: the destination exists.
         """
         self.audit.record("backup", purpose="backup")
+        self._sweep_scratch()
         self._ctx.store.backup(str(destination))
 
     def backup_archive(self, destination: str | Path) -> BackupReport:
@@ -381,6 +405,7 @@ class Warden:
             ConflictError: the destination exists.
         """
         self._ctx.ensure_open()
+        self._sweep_scratch()
         return write_backup(self, self._ctx.keyring, Path(destination))
 
     def integrity_check(self) -> list[str]:
