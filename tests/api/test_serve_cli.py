@@ -137,6 +137,34 @@ def test_a_readable_tls_key_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2 and "chmod 600" in result.stderr
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", OTHER_LOOPBACK])
+@pytest.mark.parametrize("problem", ["not-a-certificate", "another-key", "readable-key"])
+def test_tls_files_that_cannot_serve_are_refused_before_starting(
+    tmp_path: Path, host: str, problem: str
+) -> None:
+    # Found by hand: a certificate or key that does not load ended `serve` with
+    # an ssl.SSLError traceback from uvicorn; and on 127.0.0.1 a key readable by
+    # others was served with, since the files were only checked for other hosts.
+    cert, key = _certificate(tmp_path, host)
+    if problem == "not-a-certificate":
+        cert.write_text("this is not a PEM certificate\n")
+    elif problem == "another-key":
+        other = tmp_path / "other"
+        other.mkdir()
+        _, key = _certificate(other, host)
+    else:
+        key.chmod(0o644)
+    result = _run(
+        "serve", "--init", "--host", host, "--port", str(_free_port(host)),
+        "--tls-cert", cert, "--tls-key", key, "--data-dir", tmp_path / "data",
+    )  # fmt: skip
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    expected = "chmod 600" if problem == "readable-key" else "cannot be used"
+    assert expected in result.stderr, result.stderr
+    assert not (tmp_path / "data").exists()  # refused before anything was created
+
+
 def test_tls_and_an_admin_serve_https_on_another_address(tmp_path: Path) -> None:
     cert, key = _certificate(tmp_path, OTHER_LOOPBACK)
     settings = Settings(data_dir=tmp_path / "data", key_dir=tmp_path / "keys")

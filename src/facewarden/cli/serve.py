@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import ssl
 import stat
 from pathlib import Path
 from types import FrameType
@@ -42,6 +43,12 @@ def check_exposure(settings: Settings, *, admin_exists: bool | None) -> str | No
         settings: host, TLS certificate and key.
         admin_exists: whether an enabled admin exists (None: not known yet).
     """
+    if settings.tls:
+        # Checked wherever the server listens (127.0.0.1 too), before uvicorn
+        # loads them: it ends with a traceback on files it cannot use.
+        problem = _tls_problem(settings.tls_cert, settings.tls_key)
+        if problem is not None:
+            return problem
     if settings.host in _LOCAL_HOSTS:
         return None
     if not settings.tls:
@@ -50,20 +57,31 @@ def check_exposure(settings: Settings, *, admin_exists: bool | None) -> str | No
             "Configure FACEWARDEN_TLS_CERT and FACEWARDEN_TLS_KEY (or --tls-cert/--tls-key) "
             "and make sure an admin exists (the first start on 127.0.0.1 creates one)"
         )
-    for label, path in (("certificate", settings.tls_cert), ("key", settings.tls_key)):
-        if path is None or not path.is_file():
-            return f"the TLS {label} {path} is not a readable file"
-    key_mode = settings.tls_key.stat().st_mode if settings.tls_key else 0
-    if key_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        return (
-            f"the TLS key {settings.tls_key} is readable by others; "
-            f"run `chmod 600 {settings.tls_key}`"
-        )
     if admin_exists is False:
         return (
             f"refusing to listen on {settings.host}: no admin exists yet. Start "
             "`facewarden serve` once on 127.0.0.1 (it creates the admin and prints the "
             "credentials once), then start it on this address"
+        )
+    return None
+
+
+def _tls_problem(cert: Path | None, key: Path | None) -> str | None:
+    """Why ``cert`` and ``key`` cannot serve HTTPS, or None when they can."""
+    if cert is None or not cert.is_file():
+        return f"the TLS certificate {cert} is not a readable file"
+    if key is None or not key.is_file():
+        return f"the TLS key {key} is not a readable file"
+    if key.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return f"the TLS key {key} is readable by others; run `chmod 600 {key}`"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # An encrypted key gets an empty password (refused), never a prompt.
+        context.load_cert_chain(cert, key, password=lambda: b"")
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        return (
+            f"the TLS certificate {cert} and key {key} cannot be used ({exc}): give the "
+            "PEM certificate (with its chain) and its own unencrypted PEM private key"
         )
     return None
 
