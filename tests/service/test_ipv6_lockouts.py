@@ -157,3 +157,33 @@ def test_bad_api_keys_from_rotating_ipv6_addresses_lock_the_64(
     assert warden.access.authenticate_key(issued.secret, client=f"{PREFIX}::1", limiter=limiter)
     with pytest.raises(AuthenticationError):  # another /64 is not locked
         warden.access.authenticate_key("fwk_bad", client="2001:db8:4:9::1", limiter=limiter)
+
+
+def test_a_flood_from_fresh_addresses_of_a_locked_64_is_one_entry_and_one_summary(
+    deployment: tuple[Warden, Settings], clock: ManualClock
+) -> None:
+    """Refusals during a lock are audited once per lock and client (refusals.py): per /64 too."""
+    warden, settings = deployment
+    warden.access.create_user("alice", PASSWORD, "operator")
+    limiter = warden.auth_limiter().logins
+    for n in range(3):
+        with pytest.raises(AuthenticationError):
+            warden.access.login("alice", "a wrong guess", client=f"{PREFIX}::{n}", limiter=limiter)
+    for n in range(40):  # every refused try from an address never seen before
+        with pytest.raises(RateLimitedError):
+            warden.access.login("alice", PASSWORD, client=f"{PREFIX}:9:{n}::1", limiter=limiter)
+    locked = [e for e in warden.audit.entries(limit=1000) if e.outcome == "locked"]
+    assert [(e.details["reason"], e.details["client"]) for e in locked] == [
+        ("locked_out", f"{PREFIX}:9:0::1")  # the first entry names the address itself
+    ]
+    warden.close()
+    with Warden.open(settings, clock=clock, actor="test:reader") as reader:
+        summaries = [
+            (e.details["reason"], e.details["client"], e.details.get("refused"))
+            for e in reader.audit.entries(limit=1000)
+            if e.outcome == "locked"
+        ]
+    assert summaries == [
+        ("locked_out", f"{PREFIX}:9:0::1", None),
+        ("locked_out_summary", f"{PREFIX}::/64", 40),
+    ]

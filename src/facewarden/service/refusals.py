@@ -4,7 +4,8 @@ A locked-out address (or account) may keep trying. Each try is refused
 before any password is checked (:class:`~facewarden.service.ratelimit.FailureLimiter`
 refuses after a read alone), but one audit entry per try would still make a
 flood of them a flood of writes on the single writer. So, for each lock of
-each (action, account, address):
+each (action, account, address), the address as the limiter counts it (an
+IPv6 client by its /64, :func:`~facewarden.service.ratelimit.client_key`):
 
 * the **first** refusal is audited at once (outcome ``locked``, reason
   ``locked_out``, with how long the lock lasts): the trail shows the lockout
@@ -32,6 +33,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from facewarden.service.ratelimit import client_key
 
 if TYPE_CHECKING:
     from facewarden.service.audit import AuditLog
@@ -79,9 +82,15 @@ class LockoutRefusals:
     ) -> tuple[bool, list[Tally]]:
         """Note one refusal; whether to audit it now (its lock's first), and the summaries due.
 
+        The first refusal's own entry names the address it came from; the
+        summary names the client as counted (an IPv6 client's /64).
+
         The summaries due are those of locks that have ended (this one's
         earlier lock included); they leave this object, to be written.
         """
+        # One client is one key, as the limiter counts it: an IPv6 client sending
+        # each try from a fresh address of its /64 gets no entry per address.
+        client = client_key(client) if client else client
         with self._lock:
             due = self._take(lambda t: t.until <= now)
             key = (action, object_id, client)
