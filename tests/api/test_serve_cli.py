@@ -165,6 +165,20 @@ def test_tls_files_that_cannot_serve_are_refused_before_starting(
     assert not (tmp_path / "data").exists()  # refused before anything was created
 
 
+def test_a_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    # Found by hand: the deployment was opened, "facewarden is serving on ..."
+    # printed, and then uvicorn failed to bind and exited with its own code 3.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _run("serve", "--init", "--port", str(port), "--data-dir", tmp_path / "data")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"127.0.0.1:{port} is in use" in result.stderr and "--port" in result.stderr
+    assert "is serving" not in result.stdout and "Traceback" not in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
 def test_tls_and_an_admin_serve_https_on_another_address(tmp_path: Path) -> None:
     cert, key = _certificate(tmp_path, OTHER_LOOPBACK)
     settings = Settings(data_dir=tmp_path / "data", key_dir=tmp_path / "keys")

@@ -14,8 +14,10 @@ deployment opens, stopped after it closes, also on SIGTERM and Ctrl-C.
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
+import socket
 import ssl
 import stat
 from pathlib import Path
@@ -84,6 +86,23 @@ def _tls_problem(cert: Path | None, key: Path | None) -> str | None:
             "PEM certificate (with its chain) and its own unencrypted PEM private key"
         )
     return None
+
+
+def _can_listen(host: str, port: int) -> bool:
+    """Whether ``host:port`` can be bound now, as uvicorn binds it (checked before anything
+    is opened, so a port in use fails fast instead of after the deployment has started)."""
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return True  # not an address this check understands: uvicorn says what is wrong
+    family, kind, proto, _, address = addresses[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            return exc.errno != errno.EADDRINUSE  # others (no such address...): uvicorn says
+    return True
 
 
 def _refuse(reason: str) -> None:
@@ -196,6 +215,11 @@ def serve(
     reason = check_exposure(config, admin_exists=None)
     if reason is not None:
         _refuse(reason)
+    if not _can_listen(config.host, config.port):
+        _refuse(
+            f"{config.host}:{config.port} is in use (another facewarden serve?); "
+            "choose another with --port or FACEWARDEN_PORT"
+        )
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     config = with_embedded_postgres(config, share=False)
     warden = Warden.open(config, actor="system:server", create=init)
