@@ -311,3 +311,24 @@ def test_head_is_answered_like_get_without_a_body(live: LiveServer) -> None:
         assert refused.content == b""  # and its error says HEAD, in the GET's headers only
     with live.client("analyst") as analyst:
         assert analyst.head("/v1/subjects").status_code == 403
+
+
+@pytest.mark.usefixtures("still_serving")
+def test_an_unusable_photo_among_several_is_named_and_nothing_is_stored(
+    live: LiveServer, photos: dict[str, Path]
+) -> None:
+    # Found by hand: with several photos, every refusal said "image: ...", so
+    # whoever sent ten could not tell which one to replace.
+    record = '{"full_name": "Joe Biden", "lawful_basis": "t", "id_number": "JB-1942"}'
+    good = ("biden.jpg", photos["biden"].read_bytes(), "image/jpeg")
+    with live.client("operator") as client:
+        for bad, message in (
+            (b"hello, not an image", "photo 2 of 3: not an image"),
+            (photos["dogs"].read_bytes(), "photo 2 of 3: no face found"),
+        ):
+            files = [("file", good), ("file", ("x.jpg", bad, "image/jpeg")), ("file", good)]
+            answer = client.post("/v1/subjects", data={"record": record}, files=files)
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["error"]["message"].startswith(message), answer.text
+        found = client.post("/v1/subjects/lookup", json={"id_number": "JB-1942"})
+        _native(found, 404, "NotFoundError")

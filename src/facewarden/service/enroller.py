@@ -10,6 +10,7 @@ has these methods.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from contextlib import suppress
 from datetime import datetime
@@ -131,7 +132,12 @@ class Enroller:
         if not images:
             raise FaceNotFoundError("enrollment needs at least one photo of the person")
         self._check_watchlists(watchlists)
-        faces = [self.prepare(image, face_index=face_index, force=force) for image in images]
+        faces = [
+            self.prepare(
+                image, name=_label(image, number, len(images)), face_index=face_index, force=force
+            )
+            for number, image in enumerate(images, start=1)
+        ]
         return self.enroll_prepared(
             record, faces, watchlists=watchlists, purpose=purpose, read_back=read_back
         )
@@ -220,3 +226,11 @@ class Enroller:
         # Fail before the (slow) pipeline runs, not after.
         for ref in refs:
             resolve_watchlist(self._ctx.store, ref)
+
+
+def _label(image: ImageInput, number: int, count: int) -> str | None:
+    """How a refusal names photo ``number`` of ``count``: a path names itself; one of
+    several uploaded photos is named by its place, so the sender knows which to replace."""
+    if count == 1 or isinstance(image, str | os.PathLike):
+        return None
+    return f"photo {number} of {count}"
