@@ -49,7 +49,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 Limit = Annotated[int, Query(ge=0, le=1000, description="faces to use, biggest first; 0: all")]
 Threshold = Annotated[
-    float | None, Query(ge=0.0, le=1.0, description="min. box.probability of a face")
+    float | None,
+    Query(ge=0.0, le=1.0, allow_inf_nan=False, description="min. box.probability of a face"),
 ]
 PluginNames = Annotated[
     str,

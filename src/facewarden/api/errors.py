@@ -197,13 +197,20 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         raise exc
     # Only where and what: pydantic's "input" could echo a password back.
     problems = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: "
-        f"{e.get('msg', 'invalid')}"
+        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {_plain(e)}"
         for e in exc.errors()[:10]
     )
     return error_response(
         request.url.path, 422, "ValidationError", problems or "invalid request", cause=exc
     )
+
+
+def _plain(error: Mapping[str, object]) -> str:
+    """A validation error's message, in the client's terms where pydantic's are Python's."""
+    message = str(error.get("msg", "invalid"))
+    if "Expected UploadFile" in message:  # a text field where a file part belongs
+        return "send a file here (a multipart part with a filename), not a text field"
+    return message
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

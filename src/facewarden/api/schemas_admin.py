@@ -59,7 +59,7 @@ class WatchlistIn(_In):
     name: str = Field(min_length=1, max_length=64)
     purpose: str = Field(min_length=1, max_length=128)
     lawful_basis: str = Field(min_length=1, max_length=200)
-    fmr: float = Field(default=DEFAULT_FMR, gt=0, lt=1)
+    fmr: float = Field(default=DEFAULT_FMR, gt=0, lt=1, allow_inf_nan=False)
 
 
 class WatchlistOut(BaseModel):

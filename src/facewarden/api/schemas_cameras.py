@@ -81,8 +81,8 @@ class CameraIn(_In):
 
     name: str = Field(min_length=1, max_length=64)
     location: str = Field(min_length=1, max_length=128)
-    latitude: float | None = Field(default=None, ge=-90, le=90)
-    longitude: float | None = Field(default=None, ge=-180, le=180)
+    latitude: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
+    longitude: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
     sensitive: bool | None = Field(
         default=None,
         description="count only, never identify; left out: as the place was (a place where "
