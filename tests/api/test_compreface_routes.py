@@ -138,6 +138,27 @@ def test_subject_and_example_errors(
     assert (answer.status_code, answer.json()["code"]) == (status, code), answer.text
 
 
+@pytest.mark.parametrize("name", [".", "..", " . ", "AC/DC", "/"])
+def test_a_subject_name_no_url_can_address_is_refused(
+    client: httpx.Client, photos: dict[str, Path], name: str
+) -> None:
+    # Found by hand: a subject could be called "." or "..", and clients remove
+    # such a path segment before sending: deleting subject "." became
+    # DELETE /api/v1/recognition/subjects/, which erased every subject. One
+    # called "AC/DC" could never be renamed or deleted (its slash splits the path).
+    client.post(f"{RECOGNITION}/subjects", json={"subject": "Rename Me"})
+    refusals = [
+        client.post(f"{RECOGNITION}/subjects", json={"subject": name}),
+        client.post(FACES, params={"subject": name}, files=_file(photos["biden2"])),
+        client.put(f"{RECOGNITION}/subjects/Rename Me", json={"subject": name}),
+    ]
+    for refused in refusals:
+        assert (refused.status_code, refused.json()["code"]) == (400, 26), refused.text
+        assert "URL" in refused.json()["message"]
+    listed = client.get(f"{RECOGNITION}/subjects").json()["subjects"]
+    assert "Rename Me" in listed and name.strip() not in listed
+
+
 def test_renaming_onto_an_existing_name_merges(
     client: httpx.Client, photos: dict[str, Path]
 ) -> None:

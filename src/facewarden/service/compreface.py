@@ -369,9 +369,18 @@ class CompreFaceCollection:
 def check_name(name: str) -> str:
     """A subject name, stripped.
 
+    A name is a segment of the subject's URL (``/api/v1/recognition/subjects/{name}``),
+    so it may hold no ``/`` and be neither ``.`` nor ``..``: clients drop such a
+    segment before sending, and deleting subject ``.`` would delete every subject.
+
     Raises:
-        InvalidInputError: empty, longer than 200 characters, or not printable.
+        InvalidInputError: empty, longer than 200 characters, not printable, or
+            not addressable in a URL.
     """
     if not 0 < len(name.strip()) <= _MAX_NAME or not name.isprintable():
         raise invalid_input(f"a subject name is 1 to {_MAX_NAME} printable characters")
+    if "/" in name or name.strip() in {".", ".."}:
+        raise invalid_input(
+            "a subject name may not contain '/' or be '.' or '..': its URL could not address it"
+        )
     return name.strip()
