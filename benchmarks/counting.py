@@ -48,11 +48,17 @@ any count was made:
   real person, and no false counts are scored there. face_recognition finds
   38% of them, as it did of the held-out street scenes' heads (238 of 623).
 
+``--curve`` prints, for NanoDet-m, the counts of all four sets at every person
+probability from 0.30 to 0.80, with and without its head-region rule
+(:attr:`facewarden.vision.people_nanodet.NanodetPeopleDetector.head_iou`): the
+trade-off between the crowds' false counts and the sparse scenes' error.
+
 Needs scipy to read the ``.mat`` head points (``.venv/bin/pip install scipy``;
 benchmarks only)::
 
     .venv/bin/python benchmarks/counting.py
     .venv/bin/python benchmarks/counting.py --sparse
+    .venv/bin/python benchmarks/counting.py --curve
 """
 
 from __future__ import annotations
@@ -271,6 +277,60 @@ def _measure(title: str, scenes: list[Scene], counters: list[tuple[str, Counter]
         print(f"{label}: {count / max(1, peer_count):.1f}x face_recognition's count{versus}")
 
 
+#: The person probabilities ``--curve`` scores.
+CURVE = (0.30, 0.32, 0.35, 0.40, 0.45, 0.50, 0.60, 0.70, 0.75, 0.80)
+
+
+def _curve(sets: dict[str, list[Scene]]) -> None:
+    """NanoDet-m's counts per person probability, with and without the head-region rule.
+
+    Each image is detected once per rule at the lowest probability; a higher
+    one keeps the boxes that reach it. That is what a detector set to it
+    returns: both suppressions are greedy from the strongest box, so a box
+    under the bar never drops one above it.
+    """
+    from facewarden.vision.people_nanodet import NanodetPeopleDetector
+
+    rules = {"NanoDet-m": None, "NanoDet-m + head rule": 0.0}
+    found = {}
+    for label, head_iou in rules.items():
+        detector = NanodetPeopleDetector(min_score=CURVE[0], head_iou=head_iou)
+        found[label] = {
+            name: [detector.detect_scored(scene.image) for scene in scenes]
+            for name, scenes in sets.items()
+        }
+    faces = {
+        name: [_ours(False, PeopleDetector())(scene.image)[0] for scene in scenes]
+        for name, scenes in sets.items()
+    }
+    print(
+        "\nNanoDet-m per person probability: crowds counted / false, then each set's MAE (mean err)"
+    )
+    print(f"{'rule':22} {'prob':>5} {'crowds':>11} " + " ".join(f"{n:>16}" for n in list(sets)[1:]))
+    for label in rules:
+        for bar in CURVE:
+            cells = []
+            for name, scenes in sets.items():
+                counted = false = errors = signed = 0
+                for scene, boxes, sure in zip(scenes, found[label][name], faces[name], strict=True):
+                    bodies = [box for box, score in boxes if score >= bar]
+                    n = count_people(sure, bodies)
+                    counted += n
+                    errors += abs(n - scene.true)
+                    signed += n - scene.true
+                    if scene.heads is not None:
+                        false += n - _true_counts(sure, bodies, scene.heads, scene.image.shape[0])
+                if name == "crowds":
+                    cells.append(f"{counted:5} / {false:3}")
+                else:
+                    mean = signed / len(scenes)
+                    cells.append(f"{errors / len(scenes):6.2f} ({mean:+6.2f})")
+            print(
+                f"{label:22} {bar:5.2f} "
+                + " ".join(f"{c:>11}" if i == 0 else f"{c:>16}" for i, c in enumerate(cells))
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, default=CROWD)
@@ -288,7 +348,24 @@ def main() -> None:
         help="nanodet: HOG's stills line, then NanoDet-m's stills and camera lines (its files "
         "fetched by scripts/fetch_people_model.py); hog: HOG's lines only",
     )
+    parser.add_argument(
+        "--curve",
+        action="store_true",
+        help="NanoDet-m's counts on the crowds and the sparse proxies per person probability, "
+        "with and without its head-region rule",
+    )
     args = parser.parse_args()
+    if args.curve:
+        low, high = SPARSE_HEADS
+        _curve(
+            {
+                "crowds": _crowds(args.root, args.every),
+                f"quarters 2x ({low}-{high})": _sparse_crops(args.root, 2.0),
+                "quarters 1x": _sparse_crops(args.root, 1.0),
+                "wider-dev groups": _wider_groups(args.wider),
+            }
+        )
+        return
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")
     peer_label, peer = _face_recognition()
     hog = PeopleDetector()
