@@ -35,10 +35,10 @@ def test_nanodet_counts_a_street_scene_about_as_the_head_annotation_does(
 ) -> None:
     """IMG_32 of crowd-dev: 44 annotated heads, people 30 to 300 px tall, many walking away.
 
-    Measured: 48 boxes, 4 of them cut by the top edge (not counted): 44 people
+    Measured: 47 boxes, 5 of them cut by the top edge (not counted): 42 people
     counted, the boxes 25 to 294 px tall; OpenCV's HOG detector finds 2. By eye a
-    few boxes are doubles of two people side by side, and a few people are missed
-    (seated, or half hidden): the count is right, not every box.
+    few boxes hold two people side by side, and a few people are missed (seated,
+    or half hidden): the count is right, not every box.
     """
     image = _crowd_photo("IMG_32.jpg")
     bodies = NanodetPeopleDetector(folder=nanodet_dir).detect(image)
@@ -75,14 +75,14 @@ def _overlap(a: Box, b: Box) -> bool:
 def test_two_boxes_on_one_head_are_one_person(nanodet_dir: Path) -> None:
     """IMG_208 of crowd-dev (72 heads, a dense pavement): occlusion makes NanoDet box
     some people twice (the whole body and its upper part) with too little overlap for
-    its NMS; their head regions coincide. Measured: 53 boxes at probability 0.35,
-    10 of them on a stronger box's head region, so 43 kept."""
+    its NMS; their head regions coincide. Measured: 65 boxes at probability 0.32,
+    16 of them on a stronger box's head region, so 49 kept."""
     image = _crowd_photo("IMG_208.jpg")
     everything = NanodetPeopleDetector(folder=nanodet_dir, head_iou=None).detect_scored(image)
     kept = NanodetPeopleDetector(folder=nanodet_dir).detect_scored(image)
     assert {box for box, _ in kept} <= {box for box, _ in everything}
     dropped = [(box, score) for box, score in everything if (box, score) not in kept]
-    assert 5 <= len(dropped) <= 15
+    assert 10 <= len(dropped) <= 22
     for box, score in dropped:
         # Each dropped box stands on the head of a stronger box that was kept.
         assert any(
