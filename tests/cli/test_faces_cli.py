@@ -51,6 +51,17 @@ def test_detect_draws_the_faces(examples: Path, tmp_path: Path) -> None:
         assert not drawn.getexif()
 
 
+def test_detect_draw_to_a_place_that_cannot_be_written_is_a_one_line_error(
+    examples: Path, tmp_path: Path
+) -> None:
+    # Found by hand: a --draw file in a missing folder ended in a FileNotFoundError traceback.
+    out = tmp_path / "missing" / "drawn.jpg"
+    result = facewarden("detect", "--draw", out, examples / "obama.jpg")
+    assert result.returncode == 1, result.stderr
+    assert f"error: cannot write {out}" in result.stderr and "Traceback" not in result.stderr
+    assert "obama.jpg: 1 face(s)" in result.stdout
+
+
 def test_detect_many_images_reports_the_bad_one_and_exits_1(examples: Path, tmp_path: Path) -> None:
     bad = tmp_path / "text.jpg"
     bad.write_text("hello")

@@ -134,3 +134,33 @@ def test_the_cli_refuses_a_ground_truth_naming_a_missing_image(tmp_path: Path) -
     )
     assert result.exit_code == 1
     assert "x/missing.jpg, not found" in result.output
+
+
+@pytest.mark.parametrize(
+    ("plot", "problem"),
+    [("missing/pr.png", "no folder"), ("pr.xyz", "cannot draw .xyz")],
+    ids=["missing-folder", "unknown-format"],
+)
+def test_a_plot_that_cannot_be_written_is_refused_before_the_evaluation(
+    tmp_path: Path, plot: str, problem: str
+) -> None:
+    # Found by hand: the plot was written after the whole evaluation (minutes on
+    # a real set) and a missing folder or an unknown format ended in a traceback.
+    gt = tmp_path / "gt.txt"
+    gt.write_text("x/missing.jpg\n1\n1 1 30 30 0 0 0 0 0 0\n")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "eval",
+            "detection",
+            "--gt",
+            str(gt),
+            "--images",
+            str(tmp_path),
+            "--plot",
+            str(tmp_path / plot),
+        ],
+    )
+    assert result.exit_code == 2, result.output
+    assert problem in result.output and "--plot" in result.output
+    assert "missing.jpg" not in result.output  # refused before the images were read

@@ -23,6 +23,30 @@ _MODE = click.Choice(["fast", "accurate"])
 _FOLDER = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
+def _plot_path(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    """``--plot``, checked before an evaluation that can take minutes, not after it."""
+    if value is None:
+        return None
+    if value.is_dir():
+        raise click.BadParameter(f"{value} is a folder; give a file name")
+    if not value.parent.is_dir():
+        raise click.BadParameter(f"there is no folder {value.parent} to write {value.name} in")
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise click.BadParameter(
+            "plotting needs matplotlib: pip install 'facewarden[plot]'"
+        ) from None
+    formats = FigureCanvasAgg(Figure()).get_supported_filetypes()
+    if value.suffix.lower().lstrip(".") not in formats:
+        raise click.BadParameter(
+            f"cannot draw {value.suffix or 'a file without an extension'}; "
+            f"use one of: {', '.join('.' + f for f in sorted(formats))}"
+        )
+    return value
+
+
 class _Progress:
     """A tqdm bar on stderr fed by (done, total) callbacks."""
 
@@ -67,7 +91,8 @@ def eval_group() -> None:
 @click.option("--workers", type=click.IntRange(min=1), help="Processes (default: one per core).")
 @click.option(
     "--plot",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    callback=_plot_path,
     help="Draw the ROC curve to this PNG file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -132,7 +157,8 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option("--workers", type=click.IntRange(min=1), help="Processes (default: one per core).")
 @click.option(
     "--plot",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(path_type=Path),
+    callback=_plot_path,
     help="Draw the precision-recall curve (faces >= 20 px) to this PNG file.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")

@@ -65,7 +65,11 @@ def detect(
         canvas = draw_faces(image, pipeline.run(image, embed=False))
         import numpy as np
 
-        draw.write_bytes(encode_jpeg(np.asarray(canvas)))
+        try:
+            draw.write_bytes(encode_jpeg(np.asarray(canvas)))
+        except OSError as exc:
+            click.echo(f"error: cannot write {draw}: {exc.strerror or exc}", err=True)
+            raise SystemExit(1) from None
         click.echo(f"drawn: {draw}", err=True)
     if failures:
         raise SystemExit(1)
