@@ -32,6 +32,7 @@ from facewarden.errors import FacewardenError, NotFoundError, PermissionDeniedEr
 from facewarden.service.audit import AuditLog
 from facewarden.service.camera_sources import open_camera_source, seal_camera_source
 from facewarden.service.context import Context
+from facewarden.service.names import canonical_name
 from facewarden.service.records import invalid_input, new_id
 from facewarden.service.sensitive_places import (
     is_sensitive_place,
@@ -142,7 +143,10 @@ def resolve_camera(reader: Reader, ref: str) -> CameraRow:
     Raises:
         NotFoundError: none.
     """
-    row = reader.get_camera(ref) if ref.startswith("cam_") else reader.camera_by_name(ref)
+    if ref.strip().startswith("cam_"):
+        row = reader.get_camera(ref.strip())
+    else:  # as typed first: a name stored before names were normalised is still found
+        row = reader.camera_by_name(ref) or reader.camera_by_name(canonical_name(ref))
     if row is None:
         raise NotFoundError(f"no camera {ref!r}; list them with `facewarden cameras list`")
     return row
@@ -203,7 +207,7 @@ class Cameras:
             NotFoundError: an unknown watchlist.
             ConflictError: the name is taken.
         """
-        name = _text("name", name, _MAX_NAME)
+        name = _text("name", canonical_name(name), _MAX_NAME)
         if name.startswith("cam_"):
             raise invalid_input("a camera name may not start with 'cam_'")
         location = _text("location", location, _MAX_LOCATION)

@@ -16,6 +16,7 @@ from facewarden.match.thresholds import DEFAULT_FMR, threshold_for
 from facewarden.privacy.crypto import WrappedKey
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
+from facewarden.service.names import canonical_name
 from facewarden.service.records import invalid_input, new_id
 from facewarden.store.base import Reader, WatchlistRow
 from facewarden.vision.pipeline import Pipeline
@@ -58,7 +59,12 @@ def resolve_watchlist(reader: Reader, ref: str) -> WatchlistRow:
     Raises:
         NotFoundError: neither exists; the message says how to create one.
     """
-    row = reader.watchlist_by_name(ref) or reader.get_watchlist(ref)
+    # As typed first: a name stored before names were normalised is still found.
+    row = (
+        reader.watchlist_by_name(ref)
+        or reader.watchlist_by_name(canonical_name(ref))
+        or reader.get_watchlist(ref.strip())
+    )
     if row is None:
         raise NotFoundError(
             f"no watchlist called {ref!r}; see `facewarden watchlists list`, or create it with "
@@ -103,7 +109,7 @@ class Watchlists:
             InvalidInputError: a missing or malformed value, or an uncalibrated FMR.
             ConflictError: the name is taken.
         """
-        name, purpose, lawful_basis = name.strip(), purpose.strip(), lawful_basis.strip()
+        name, purpose, lawful_basis = canonical_name(name), purpose.strip(), lawful_basis.strip()
         if not 0 < len(name) <= _MAX_NAME or not name.isprintable() or name.startswith("wl_"):
             raise invalid_input(
                 f"watchlist name {name!r} must be 1 to {_MAX_NAME} printable "
