@@ -104,11 +104,12 @@ class Settings(BaseSettings):
         "so those facing away are counted",
     )
     people_detector: Literal["auto", "nanodet", "hog"] = Field(
-        default="hog",
-        description="the body detector: `hog` (OpenCV's HOG pedestrian detector), `nanodet` "
-        "(NanoDet-m, a CNN: far more people found, and more counts on no annotated head; its "
-        "files are fetched at install time by scripts/fetch_people_model.py), `auto` (NanoDet "
-        "when its files are present, else HOG with a notice)",
+        default="auto",
+        description="the body detector: `auto` (the default: NanoDet-m when its files are "
+        "present, fetched at install time by scripts/fetch_people_model.py, else HOG with a "
+        "notice), `nanodet` (NanoDet-m, a CNN: people in any pose, sparse scenes counted within "
+        "about 3 a photo; on dense crowds some counts stand on no visible head), `hog` "
+        "(OpenCV's HOG pedestrian detector: upright bodies only, almost no false counts)",
     )
     people_model_dir: Path | None = Field(
         default=None,

@@ -13,6 +13,7 @@ from facewarden import imaging
 from facewarden.errors import ConfigError, ModelError
 from facewarden.types import Box
 from facewarden.vision.people import (
+    DEFAULT_PEOPLE_DETECTOR,
     PeopleDetector,
     count_people,
     counted_bodies,
@@ -116,6 +117,9 @@ def test_the_scale_follows_the_pixels_and_the_smallest_person(
 
 
 def test_auto_takes_nanodet_when_its_files_are_present(nanodet_dir: Path) -> None:
+    # auto is the default: NanoDet-m wherever its files were fetched (nanodet_dir is that place).
+    assert DEFAULT_PEOPLE_DETECTOR == "auto"
+    assert isinstance(make_people_detector(), NanodetPeopleDetector)
     assert isinstance(make_people_detector("auto", nanodet_dir), NanodetPeopleDetector)
     assert isinstance(make_people_detector("nanodet", nanodet_dir), NanodetPeopleDetector)
     assert isinstance(make_people_detector("hog", nanodet_dir), PeopleDetector)

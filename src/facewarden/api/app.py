@@ -61,7 +61,7 @@ from facewarden.config import Settings
 from facewarden.privacy.clock import Clock, utc_now
 from facewarden.service.ratelimit import AuthLimiter
 from facewarden.service.warden import Warden
-from facewarden.vision.people import people_detector_for
+from facewarden.vision.people import BodyDetector, people_detector_for
 
 __all__ = ["STATIC_DIR", "create_app"]
 
@@ -111,6 +111,7 @@ def create_app(
     clock: Clock = utc_now,
     static_dir: Path | None = STATIC_DIR,
     ingest: IngestStates | None = None,
+    people: BodyDetector | None = None,
 ) -> FastAPI:
     """The facewarden server app.
 
@@ -122,6 +123,10 @@ def create_app(
         static_dir: the console's files, mounted at ``/console`` if the folder exists.
         ingest: what runs the cameras' sources, for their state in ``/v1/cameras``
             (also settable later as ``app.state.server.ingest``).
+        people: the body detector for pushed frames, when the caller already
+            built the deployment's (``facewarden serve`` shares its ingest
+            worker's: one hash check, one notice); None: built here from
+            ``settings`` (:func:`people_detector_for`).
     """
     keep_uploads_in_memory(settings.max_request_bytes)
     # Until a deployment is open (the lifespan), counts stay in memory; then in its database.
@@ -131,7 +136,7 @@ def create_app(
         limiter = warden.auth_limiter()
     state = ServerState(settings, limiter, clock, warden)
     state.ingest = ingest
-    state.people = people_detector_for(settings)
+    state.people = people if people is not None else people_detector_for(settings)
     state.occupancy_threshold = settings.occupancy_threshold
 
     @asynccontextmanager

@@ -213,9 +213,17 @@ def detection(
     "people_name",
     type=click.Choice(PEOPLE_DETECTORS),
     default=DEFAULT_PEOPLE_DETECTOR,
+    envvar="FACEWARDEN_PEOPLE_DETECTOR",
     show_default=True,
-    help="The body detector: NanoDet-m (when fetched: scripts/fetch_people_model.py) or "
-    "OpenCV's HOG.",
+    help="The body detector: auto (NanoDet-m when its files were fetched by "
+    "scripts/fetch_people_model.py, else HOG with a notice), nanodet or OpenCV's hog.",
+)
+@click.option(
+    "--people-model-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="FACEWARDEN_PEOPLE_MODEL_DIR",
+    default=None,
+    help="Where NanoDet-m's files are (default: the fetched copy in the user's cache).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def counting(
@@ -225,6 +233,7 @@ def counting(
     detector_name: str | None,
     baseline: bool,
     people_name: str,
+    people_model_dir: Path | None,
     as_json: bool,
 ) -> None:
     """People counted per image against true counts: mean absolute error, totals.
@@ -247,7 +256,7 @@ def counting(
             read_counts(counts_path),
             root,
             pipeline,
-            people=make_people_detector(people_name),
+            people=make_people_detector(people_name, people_model_dir),
             baseline=FACE_RECOGNITION if baseline else None,
             on_progress=progress,
         )

@@ -31,7 +31,7 @@ from facewarden.config import Settings
 from facewarden.service.access import Bootstrap
 from facewarden.service.supervisor import IngestSupervisor
 from facewarden.service.warden import Warden
-from facewarden.vision.people import people_detector_for
+from facewarden.vision.people import BodyDetector, people_detector_for
 
 __all__ = ["check_exposure", "serve"]
 
@@ -233,22 +233,26 @@ def serve(
 
     from facewarden.api import create_app
 
-    supervisor = _start_ingest(warden, config) if config.ingest else None
+    # Built once, for pushed frames and the cameras alike (one hash check, one notice).
+    people = people_detector_for(config)
+    supervisor = _start_ingest(warden, config, people) if config.ingest else None
     scheme = "https" if config.tls else "http"
     shown = f"[{config.host}]" if ":" in config.host else config.host
     click.echo(
         f"facewarden is serving on {scheme}://{shown}:{config.port}/ "
         f"(console: {scheme}://{shown}:{config.port}/console/)"
     )
-    _run(create_app(config, warden=warden, ingest=supervisor), config)
+    _run(create_app(config, warden=warden, ingest=supervisor, people=people), config)
 
 
-def _start_ingest(warden: Warden, config: Settings) -> IngestSupervisor:
+def _start_ingest(
+    warden: Warden, config: Settings, people: BodyDetector | None
+) -> IngestSupervisor:
     """The managed ingest worker: this server's share of the cameras, stopped before the store."""
     supervisor = IngestSupervisor(
         warden.with_actor("system:ingest"),
         fps_budget=config.camera_fps,
-        people=people_detector_for(config),
+        people=people,
     )
     supervisor.start()
     # Registered after the deployment's close, so it runs before it (last in, first out).
