@@ -21,7 +21,9 @@ one run:
   ``--keyframe-interval``, and, between, where the faces went and along the
   side edges; embeddings of the faces their tracks need, tracking,
   identification per track, sightings, the body detector every 5th frame
-  (``--people hog``, the default, ``nanodet`` or ``none``), crowd counters), timed;
+  (``--people hog``, this benchmark's default, so its figures compare with the
+  earlier runs; ``nanodet``, the product's default where its files are; or
+  ``none``), crowd counters), timed;
 * ``face_recognition``: ``face_locations`` (HOG upsampled once, its README's
   way) on ``--naive-frames`` of those frames spread over the video (it is
   slow), timed and extrapolated.
@@ -374,8 +376,9 @@ def main() -> None:
         "--people",
         choices=("hog", "nanodet", "none"),
         default="hog",
-        help="the body detector run every 5th frame, as facewarden watch does (hog: the "
-        "default; nanodet: NanoDet-m, FACEWARDEN_PEOPLE_DETECTOR=nanodet; none: no bodies)",
+        help="the body detector run every 5th frame, as facewarden watch does (hog: this "
+        "benchmark's default; nanodet: NanoDet-m, the product's default where its files are; "
+        "none: no bodies)",
     )
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}, load average before: {os.getloadavg()[0]:.2f}")

@@ -40,7 +40,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 
     The protection is the suppression of counts under ``min_count``, tested
     with one or two people in view: HOG counts two_people.jpg as 2, while
-    NanoDet-m boxes those close-ups' heads and shoulders apart and counts 5
+    NanoDet-m boxes those close-ups' heads and shoulders alone and counts 5
     (tests/api/test_pushed_frames_people.py), at ``min_count``.
     """
     with serving(

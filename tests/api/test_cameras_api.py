@@ -78,8 +78,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server whose body detector is HOG, not the default (NanoDet-m where fetched).
 
     These frames are close-up portraits, where the face is the person:
-    NanoDet-m boxes such a close-up's head and its shoulders apart and counts
-    obama2.jpg as 3 people (tests/api/test_pushed_frames_people.py), which
+    NanoDet-m boxes such a close-up's head alone and its shoulders alone and
+    counts obama2.jpg as 3 people (tests/api/test_pushed_frames_people.py), which
     these tests of sightings, streams, crowd reports and alerts do not measure.
     """
     with serving(

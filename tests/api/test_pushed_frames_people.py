@@ -58,8 +58,9 @@ def test_by_default_pushed_frames_count_people_with_nanodet(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known: NanoDet-m, the default where its files are, boxes a close-up's head and "
-    "its shoulders apart, below the face's box: one portrait counts as 3 (HOG: 1)",
+    reason="known: NanoDet-m, the default where its files are, boxes a close-up's head alone "
+    "and its shoulders alone, their upper halves missing the face: one portrait counts as 3 "
+    "(HOG: 1)",
 )
 def test_by_default_a_close_up_portrait_is_one_person(
     live: LiveServer, nanodet_dir: Path, faces_dir: Path
