@@ -56,3 +56,32 @@ def test_cameras_add_list_watch_remove(tmp_path: Path) -> None:
     assert "has no source" in run("watch", "chapel", code=2)
     run("cameras", "remove", "lobby")
     assert "lobby" not in run("cameras", "list")
+
+
+def test_watch_refuses_a_webhook_or_threshold_it_cannot_use_before_it_starts(
+    tmp_path: Path,
+) -> None:
+    # Found by hand: --alert-url ftp://... ended in a ValueError traceback once the
+    # video had been opened; an unparseable URL was taken and failed later, alert by
+    # alert; a negative --alert-threshold was taken and alerted at every frame.
+    runner = CliRunner(
+        env={"FACEWARDEN_WORKERS": "1", "FACEWARDEN_DATA_DIR": None, "FACEWARDEN_KEY_DIR": None}
+    )
+    where = ["--data-dir", str(tmp_path / "data"), "--key-dir", str(tmp_path / "keys")]
+    video = write_video(tmp_path / "lobby.mp4", seconds=1.0, fps=5.0)
+    assert runner.invoke(cli, ["init", *where]).exit_code == 0
+    added = runner.invoke(
+        cli, ["cameras", "add", "lobby", "--location", "l", "--source", str(video), *where]
+    )
+    assert added.exit_code == 0, added.output
+    for option, value in (
+        ("--alert-url", "ftp://alerts.example/x"),
+        ("--alert-url", "http://user:secret@[::1"),
+        ("--alert-url", "http:///nohost"),
+        ("--sighting-url", "file:///etc/passwd"),
+        ("--alert-threshold", "-5"),
+    ):
+        result = runner.invoke(cli, ["watch", "lobby", option, value, *where])
+        assert result.exit_code == 2, (option, value, result.output)
+        assert option in result.output and "Traceback" not in result.output
+        assert "secret" not in result.output

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from facewarden.cli._common import deployment_options, echo_json, open_warden
-from facewarden.service.alerts import SightingAlert
+from facewarden.service.alerts import SightingAlert, check_webhook_url
 from facewarden.service.crowd import OccupancyAlert
 from facewarden.service.frames import FrameProcessor, FrameResult
 from facewarden.service.ingest import watch as watch_source
@@ -86,6 +86,16 @@ def cam_remove(camera: str) -> None:
     click.echo(f"removed: {camera}")
 
 
+def _webhook(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A webhook option, checked before the camera's source is opened."""
+    if value is None:
+        return None
+    try:
+        return check_webhook_url(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command("watch")
 @click.argument("camera")
 @click.option("--source", default=None, help="Override the camera's source.")
@@ -97,9 +107,19 @@ def cam_remove(camera: str) -> None:
     help="Frames processed per second (of video time for files); the rest are skipped.",
 )
 @click.option("--people/--no-people", default=True, show_default=True, help="Count bodies too.")
-@click.option("--alert-url", default=None, help="POST a JSON alert here at high occupancy.")
-@click.option("--alert-threshold", type=int, default=50, show_default=True)
-@click.option("--sighting-url", default=None, help="POST a JSON alert (ids only) per sighting.")
+@click.option(
+    "--alert-url",
+    default=None,
+    callback=_webhook,
+    help="POST a JSON alert here at high occupancy.",
+)
+@click.option("--alert-threshold", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option(
+    "--sighting-url",
+    default=None,
+    callback=_webhook,
+    help="POST a JSON alert (ids only) per sighting.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @deployment_options
 def watch(

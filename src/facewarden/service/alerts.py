@@ -30,6 +30,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from facewarden.vision.sources import redact_url
 
@@ -53,13 +54,22 @@ a malformed or cut response is an HTTPException; a malformed URL a ValueError.""
 
 
 def check_webhook_url(url: str) -> str:
-    """``url`` if it is an http(s) URL.
+    """``url`` if it is an http(s) URL naming a host.
 
     Raises:
-        ValueError: any other scheme (``file:``, ``ftp:``, ...).
+        ValueError: any other scheme (``file:``, ``ftp:``, ...), no host, or a URL
+            that cannot be parsed (a bad IPv6 address or port). The message
+            never repeats credentials the URL carries.
     """
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"a webhook must be an http(s) URL, got {redact_url(url)!r}")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise ValueError("a webhook URL that cannot be parsed (its host or port)") from None
+    if not parts.hostname:
+        raise ValueError("a webhook URL must name a host")
     return url
 
 
