@@ -576,3 +576,21 @@ def test_a_camera_name_cannot_become_a_spreadsheet_formula_in_crowd_csv(
     assert exported.status_code == 200, exported.text
     rows = list(csv.reader(io.StringIO(exported.text)))
     assert len(rows) == 2 and rows[1][0] == "'" + name
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["ftp://cams.example/lobby", "file:///etc/passwd", "smb://nas/cam.mp4", "RTMP://x/live"],
+)
+def test_a_camera_source_that_is_neither_a_file_nor_a_stream_url_is_refused(
+    live: LiveServer, source: str
+) -> None:
+    # Found by hand: such a source was registered (201) as a file literally
+    # called "ftp://...", and the camera only failed once a worker tried it.
+    with live.client("operator") as operator:
+        answer = operator.post(
+            "/v1/cameras", json={"name": "odd source", "location": "x", "source": source}
+        )
+        message = _error(answer, 400, "InvalidInputError")
+        assert "rtsp://" in message and "passwd" not in message
+        assert operator.get("/v1/cameras/odd source").status_code == 404

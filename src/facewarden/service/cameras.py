@@ -24,6 +24,7 @@ present.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -152,6 +153,10 @@ def resolve_camera(reader: Reader, ref: str) -> CameraRow:
     return row
 
 
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
+"""A source that starts like a URL (a Windows drive letter, ``C:/``, does not)."""
+
+
 def _text(label: str, value: str, limit: int, *, required: bool = True) -> str:
     value = value.strip()
     if (required and not value) or len(value) > limit or not value.isprintable():
@@ -213,6 +218,12 @@ class Cameras:
         location = _text("location", location, _MAX_LOCATION)
         if source is not None:
             source = _text("source", source, _MAX_SOURCE)
+            if _URL.match(source) and source_kind(source) != "stream":
+                # Else taken for a file literally called "ftp://...", failing only when run.
+                raise invalid_input(
+                    "a camera source is a video file's path or an rtsp://, rtsps://, http:// "
+                    f"or https:// URL, not {redact_url(source)!r}"
+                )
         if (latitude is None) != (longitude is None):
             raise invalid_input("give both latitude and longitude, or neither")
         if (
