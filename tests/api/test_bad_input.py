@@ -168,12 +168,21 @@ def test_malformed_base64_and_json(live: LiveServer) -> None:
             headers={"Content-Type": "application/json"},
         )
         _compreface(broken, 400, 33)
-        _native(
-            client.post(
-                "/v1/watchlists", content=b"{", headers={"Content-Type": "application/json"}
-            ),
-            422,
+        broken = client.post(
+            "/v1/watchlists",
+            content=b'{"name": "x",}',
+            headers={"Content-Type": "application/json"},
         )
+        _native(broken, 422)
+        # Not pydantic's "13: JSON decode error", whose position reads like a field name.
+        assert broken.json()["error"]["message"] == "body: not valid JSON (at character 13)"
+        subject = client.post(
+            "/api/v1/recognition/subjects",
+            content=b"{",
+            headers={"Content-Type": "application/json"},
+        )
+        _compreface(subject, 400, 26)
+        assert subject.json()["message"] == "body: not valid JSON (at character 1)"
 
 
 @pytest.mark.usefixtures("still_serving")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Mapping
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -196,13 +197,20 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):  # registered for that class only
         raise exc
     # Only where and what: pydantic's "input" could echo a password back.
-    problems = "; ".join(
-        f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {_plain(e)}"
-        for e in exc.errors()[:10]
-    )
+    problems = "; ".join(_problem(e) for e in exc.errors()[:10])
     return error_response(
         request.url.path, 422, "ValidationError", problems or "invalid request", cause=exc
     )
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    """One validation error as ``where: what``."""
+    location = tuple(error.get("loc", ()))
+    if error.get("type") == "json_invalid":  # its location is a character position, not a field
+        position = location[-1] if len(location) > 1 else "?"
+        return f"body: not valid JSON (at character {position})"
+    where = ".".join(str(p) for p in location if p != "body") or "body"
+    return f"{where}: {_plain(error)}"
 
 
 def _plain(error: Mapping[str, object]) -> str:
