@@ -11,6 +11,7 @@ bad request it still answers the health check and identifies a real photo.
 from __future__ import annotations
 
 import io
+import logging
 import re
 import socket
 import struct
@@ -408,3 +409,33 @@ def test_a_name_written_in_another_unicode_form_or_with_spaces_is_the_same_name(
             client.get(f"/v1/cameras/{decomposed}").json()["camera_id"]
             == camera.json()["camera_id"]
         )
+
+
+@pytest.mark.usefixtures("still_serving")
+@pytest.mark.parametrize(
+    ("path", "media"),
+    [
+        ("/api/v1/recognition/recognize", "multipart/form-data; boundary=b"),
+        ("/api/v1/detection/detect", "application/json"),
+        ("/v1/detect", "multipart/form-data; boundary=b"),
+    ],
+)
+def test_a_client_that_leaves_mid_upload_is_no_server_error(
+    live: LiveServer, caplog: pytest.LogCaptureFixture, path: str, media: str
+) -> None:
+    # Found by hand: on the CompreFace image routes a client that closed its
+    # connection mid-body was logged as an unexpected error with a traceback,
+    # twice (the app's 500 and uvicorn's "Exception in ASGI application"): any
+    # client could fill the error log and page whoever watches it.
+    host, port = live.url.removeprefix("http://").split(":")
+    with caplog.at_level(logging.INFO), socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {live.keys['operator']}\r\n".encode()
+            + f"Content-Type: {media}\r\nContent-Length: 500000\r\n\r\n".encode()
+            + b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n\r\n'
+            + bytes(100_000)
+        )
+        time.sleep(0.3)
+    time.sleep(1.0)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]

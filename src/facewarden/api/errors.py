@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 
 from facewarden.errors import (
@@ -221,6 +222,16 @@ def _plain(error: Mapping[str, object]) -> str:
     return message
 
 
+async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
+    # The client closed its connection before its body arrived: nobody reads an
+    # answer, and it is no server error (logged as one, any client could fill
+    # the error log). A 400 the server then drops.
+    logger.info("%s %s: the client left before its body arrived", request.method, _route(request))
+    return error_response(
+        request.url.path, 400, "BadRequest", "the request body ended early", cause=exc
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     reference = secrets.token_hex(6)
     logger.error(
@@ -247,4 +258,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(FacewardenError, _facewarden_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)
