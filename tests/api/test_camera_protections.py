@@ -12,7 +12,6 @@ A real server on loopback with the real models; frames are real photos.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 
 from facewarden.service.cameras import resolve_camera
 
-from ._live import LiveServer, serving
+from ._live import LiveServer
 
 
 def _camera(client: httpx.Client, name: str, **fields: Any) -> httpx.Response:
@@ -32,21 +31,6 @@ def _camera(client: httpx.Client, name: str, **fields: Any) -> httpx.Response:
 def _actions(live: LiveServer, camera_id: str) -> list[tuple[str, str]]:
     entries = live.warden.audit.entries(limit=500)
     return [(e.action, e.actor) for e in entries if e.object_id == camera_id]
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server whose body detector is HOG, not the default (NanoDet-m where fetched).
-
-    The protection is the suppression of counts under ``min_count``, tested
-    with one or two people in view: HOG counts two_people.jpg as 2, while
-    NanoDet-m boxes those close-ups' heads and shoulders alone and counts 5
-    (tests/api/test_pushed_frames_people.py), at ``min_count``.
-    """
-    with serving(
-        tmp_path_factory.mktemp("live"), api_key_max_failures=200, people_detector="hog"
-    ) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

@@ -74,21 +74,6 @@ def _error(response: httpx.Response, status: int, kind: str | None = None) -> st
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server whose body detector is HOG, not the default (NanoDet-m where fetched).
-
-    These frames are close-up portraits, where the face is the person:
-    NanoDet-m boxes such a close-up's head alone and its shoulders alone and
-    counts obama2.jpg as 3 people (tests/api/test_pushed_frames_people.py), which
-    these tests of sightings, streams, crowd reports and alerts do not measure.
-    """
-    with serving(
-        tmp_path_factory.mktemp("live"), api_key_max_failures=200, people_detector="hog"
-    ) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def site(live: LiveServer, photos: dict[str, Path]) -> dict[str, str]:
     """Obama enrolled on ``entrance``; cameras ``door`` (checks it) and ``chapel`` (sensitive)."""
     with live.client("operator") as operator:

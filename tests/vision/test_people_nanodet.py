@@ -168,8 +168,34 @@ def test_altered_files_are_refused_not_silently_replaced_by_hog(
         ([], [Box(20, 0, 80, 120)], 0),
         # ...unless its face is seen (it is then that face's person, counted once).
         ([Box(40, 2, 60, 20)], [Box(20, 0, 80, 120)], 0),
+        # A close-up: a box on the head alone (its upper half misses the face's
+        # centre) and one on the shoulders below the face are parts of its person.
+        ([Box(190, 220, 470, 650)], [Box(150, 160, 540, 580), Box(5, 630, 380, 1070)], 0),
+        # The same boxes beside a small face (a whole person is ~7 faces tall): people.
+        ([Box(300, 500, 340, 550)], [Box(150, 160, 540, 580), Box(5, 630, 380, 1070)], 2),
+        # A short box beside the face, not touching it, is someone else.
+        ([Box(190, 220, 470, 650)], [Box(600, 200, 900, 600)], 1),
     ],
 )
 def test_counted_bodies(faces: list[Box], bodies: list[Box], counted: int) -> None:
     assert len(counted_bodies(faces, bodies)) == counted
     assert count_people(faces, bodies) == len(faces) + counted
+
+
+@pytest.mark.parametrize(("photo", "people"), [("obama2.jpg", 1), ("two_people.jpg", 2)])
+def test_close_ups_count_one_person_a_face(
+    nanodet_dir: Path, faces_dir: Path, photo: str, people: int
+) -> None:
+    """face_recognition's close-up portraits: NanoDet-m's head and shoulder boxes add no one.
+
+    Before :data:`facewarden.vision.people.PART_FACE_HEIGHTS`: 3 and 5 people.
+    """
+    from facewarden.vision.people import countable
+    from facewarden.vision.pipeline import Pipeline
+
+    image = imaging.decode(faces_dir / "face_recognition" / "examples" / photo)
+    faces = countable(Pipeline.from_mode("fast").run(image, embed=False))
+    bodies = NanodetPeopleDetector(folder=nanodet_dir).detect(image)
+    assert len(faces) == people
+    assert len(bodies) > people  # the boxes the rule is about
+    assert count_people(faces, bodies) == people

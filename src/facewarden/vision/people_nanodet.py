@@ -88,9 +88,9 @@ class NanodetPeopleDetector:
             also drops some real people (one of a pair boxed together): on
             ``benchmarks/counting.py``'s crowds it removes about 6 false
             counts for every 4 true ones, but at the same number of counts
-            (1,431 with it at 0.32, 1,432 without it at 0.35) 162 stand on no
-            annotated head instead of 194, and the sparse proxies' mean
-            absolute errors are 2.6, 2.6, 2.7 instead of 2.9, 3.1, 3.3
+            (1,426 with it at 0.32, 1,429 without it at 0.35) 159 stand on no
+            annotated head instead of 192, and the sparse proxies' mean
+            absolute errors are 2.5, 2.6, 2.8 instead of 2.8, 3.1, 3.1
             (README; ``--curve`` prints every threshold with and without it).
         folder: where NanoDet's files are (default: the fetched copy,
             :func:`facewarden.convert.people_model.model_dir`).
