@@ -59,6 +59,9 @@ def cli(verbose: int) -> None:
     )
     logging.getLogger("facewarden").setLevel(level)
     logging.getLogger("PIL").setLevel(logging.WARNING)
+    # The multipart parser warns about every malformed upload, which the server
+    # answers with a 400: a client's mistake, and a way for anyone to fill the log.
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)
 
 
 cli.add_command(detect)
