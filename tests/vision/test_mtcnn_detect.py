@@ -97,8 +97,8 @@ def test_the_preset_sends_r_net_fewer_windows_and_finds_the_same_faces(lfw_dir: 
     for path in sorted((lfw_dir / "lfw").rglob("*.jpg"))[:24]:
         image = imaging.decode(path)
         pixels = image.astype(np.float32)
-        windows["paper"] += len(paper._proposals(image, pixels))
-        windows["preset"] += len(preset._proposals(image, pixels))
+        windows["paper"] += len(paper._proposals(image, pixels, paper.max_face))
+        windows["preset"] += len(preset._proposals(image, pixels, preset.max_face))
         found, _ = preset.boxes(image)
         expected, _ = paper.boxes(image)
         hits, _ = match_boxes([Box(*b) for b in found], [Box(*b) for b in expected])
@@ -117,6 +117,7 @@ def test_a_blank_image_has_no_faces() -> None:
         ({"scale_step": 0.99}, "scale_step"),
         ({"thresholds": (0.6, 0.7)}, "thresholds"),
         ({"tile": 10}, "tile"),
+        ({"max_level_pixels": 1000}, "max_level_pixels"),
     ],
 )
 def test_bad_settings_are_config_errors(options: dict[str, object], problem: str) -> None:

@@ -160,6 +160,9 @@ def test_in_a_crowd_the_regions_give_way_to_the_whole_frame(faces_dir: Path) -> 
 
         min_face = inner.min_face
 
+        def smallest_face(self, width: int, height: int) -> float:
+            return inner.smallest_face(width, height)
+
         def boxes(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[type-arg]
             calls.append(image.shape)
             return inner.boxes(image)

@@ -215,7 +215,10 @@ class KeyframeDetector:
             sum(((r.right - r.left) * r.factor) * ((r.bottom - r.top) * r.factor) for r in regions)
             * (12 / (CELL_FACE * self.min_growth)) ** 2
         )
-        if first_level >= width * height * (12 / self.detector.min_face) ** 2:
+        # (A frame over the detector's cap is searched scaled down: for faces
+        # from its smallest_face, not min_face.)
+        least = self.detector.smallest_face(width, height)
+        if first_level >= width * height * (12 / least) ** 2:
             return self.detector.boxes(image)
         found: list[Xyxy] = []
         scores: list[float] = []
@@ -237,6 +240,7 @@ class KeyframeDetector:
     ) -> None:
         """The regions' faces, packed into one mosaic searched once, added to ``found``."""
         height, width = image.shape[:2]
+        least = self.detector.smallest_face(width, height)
         mosaic = Mosaic.pack(image, regions)
         # The face may have come closer or gone further since the last frame.
         local = dataclasses.replace(
@@ -261,7 +265,7 @@ class KeyframeDetector:
             x1, x2 = max(x1, region.left), min(x2, region.right)
             y1, y2 = max(y1, region.top), min(y2, region.bottom)
             # The whole frame's own floor on a box's size (half its smallest face).
-            if whole and max(x2 - x1, y2 - y1) >= self.detector.min_face / 2:
+            if whole and max(x2 - x1, y2 - y1) >= least / 2:
                 found.append((x1, y1, x2, y2))
                 scores.append(float(score))
 
@@ -281,7 +285,9 @@ class KeyframeDetector:
         more than small ones.
         """
         height, width = image.shape[:2]
-        least = self.detector.min_face
+        # The frame's smallest face: min_face, or more in a frame over the
+        # detector's cap (the strips then search from it, within the cap too).
+        least = self.detector.smallest_face(width, height)
         octaves = max(1, math.floor(math.log2(_EDGE_LARGEST * height / least)) + 1)
         widest = min(
             width // 2 - GAP, math.ceil(2 * least * 2 ** (octaves - 1) * (_EDGE_FACE + walked))
@@ -289,7 +295,7 @@ class KeyframeDetector:
         if widest < 12:  # a frame too narrow for strips (P-Net's window): the keyframes suffice
             return
         sides = [image[:, :widest], image[:, width - widest :]]
-        band = dataclasses.replace(self.detector, max_face=2 * least)
+        band = dataclasses.replace(self.detector, min_face=least, max_face=2 * least)
         for octave in range(octaves):
             scale = 2**octave
             if octave:
