@@ -105,9 +105,9 @@ def test_a_40_mp_photo_gives_p_net_what_its_4_mp_copy_does_and_its_faces_are_fou
     work = detector.work_size(8000, 5000)
     detector.boxes(cv2.resize(canvas, work, interpolation=cv2.INTER_AREA))
     assert searched == pnet_pixels.pixels
-    # The whole pyramid: 2.9 M pixels, 4.1 M with the tiles of one shape its two
-    # largest levels run as; uncapped, its first level alone was 4096x2560.
-    assert searched < 4_500_000
+    # The whole pyramid: its first level (1.44 M pixels) / (1 - 0.709^2), 2.9 M
+    # with the tiles' overlaps; uncapped, its first level alone was 4096x2560.
+    assert searched < 3_000_000
     uncapped = MtcnnDetector(max_level_pixels=10**9)
     assert sum(8000 * 5000 * s * s for s in uncapped.scales(8000, 5000)) > 20_000_000
 
@@ -129,9 +129,9 @@ def test_a_12_mp_group_photo_still_gives_faces_of_37_px(
     assert hits >= len(truth) - 1, f"found {hits} of {len(truth)}"
     assert false_positives <= 1
     assert min(f.box.width for f in faces) < 45
-    # The pyramid of a 4 MP photo: 2.9 M pixels, 5.6 M as P-Net runs it (its first
-    # level, 1385x1039, as four 1024 px tiles); uncapped, about 8 M before tiling.
-    assert pnet_pixels.pixels < 6_000_000
+    # The pyramid of a 4 MP photo, 2.9 M pixels (uncapped, 8.6 M); its first level,
+    # 1385x1039, runs as four tiles of 698x526, not four of 1024x1024 (4.2 M alone).
+    assert pnet_pixels.pixels < 3_000_000
     for face in faces:  # landmarks fitted on the photo itself, inside each box
         box = face.box
         assert all(box.x_min - 5 <= x <= box.x_max + 5 for x, _ in face.landmarks)
@@ -160,3 +160,23 @@ def test_max_face_is_kept_in_the_photos_pixels_above_the_cap(faces_dir: Path) ->
     detector = MtcnnDetector(min_face=20, max_face=100)
     assert detector.smallest_face(8000, 5000) > 60
     assert all(f.box.width < 200 for f in detector.detect(canvas))
+
+
+@pytest.mark.parametrize(
+    ("length", "tile", "side"),
+    [
+        (1000, 1024, 1000),  # no tiling
+        (1025, 1024, 518),  # two tiles of half the level, not two of 1024
+        (1385, 1024, 698),
+        (2529, 1024, 850),  # three
+        (161, 160, 86),
+    ],
+)
+def test_levels_over_the_tile_are_split_into_equal_tiles(length: int, tile: int, side: int) -> None:
+    assert mtcnn_detect._tile_side(length, tile) == side
+    if length > tile:
+        # Even (whole strides), and as many tiles as 1024 px ones would take,
+        # overlapping by 10 px (a window less a stride), cover the level.
+        count = -(-(length - 10) // (tile - 10))
+        assert side <= tile and side % 2 == 0
+        assert count * (side - 10) + 10 >= length
