@@ -14,6 +14,7 @@ maps to, so adapters never guess::
     ├── MultipleFacesError          several faces where exactly one was required; HTTP 400
     ├── NotFoundError               a named record does not exist; HTTP 404
     ├── ConflictError               the write contradicts what is stored; HTTP 409
+    │   └── FaceMismatchError       a face to enroll is not the subject's person; HTTP 409
     ├── KeyMaterialError            a key is missing, wrong or exposed; exit 2
     ├── IntegrityError              stored data failed a check (corruption, tampering)
     ├── DatabaseUnavailableError    the database server cannot be reached; HTTP 503
@@ -31,6 +32,7 @@ __all__ = [
     "ConflictError",
     "DatabaseUnavailableError",
     "EvaluationError",
+    "FaceMismatchError",
     "FaceNotFoundError",
     "FacewardenError",
     "ImageError",
@@ -125,6 +127,10 @@ class ConflictError(FacewardenError):
     """The write contradicts what is stored (a duplicate ID number, say)."""
 
     http_status = 409
+
+
+class FaceMismatchError(ConflictError):
+    """A face to enroll does not match the subject's other faces: not the same person."""
 
 
 class KeyMaterialError(FacewardenError):

@@ -275,7 +275,12 @@ class BulkImporter:
             return ImportEvent("skipped", item.source, reasons=tuple(problems))
         try:
             enrollment = self._registry.enroll_prepared(
-                item.record, faces, watchlists=watchlists, purpose=purpose, source_key=key
+                item.record,
+                faces,
+                watchlists=watchlists,
+                purpose=purpose,
+                source_key=key,
+                force=force,
             )
         except FacewardenError as exc:
             return ImportEvent("skipped", item.source, reasons=(exc.message, *problems))

@@ -58,6 +58,7 @@ from facewarden.service.records import (
     seal_record,
 )
 from facewarden.service.registry import Registry
+from facewarden.service.same_person import check_same_person, stored_faces
 from facewarden.service.subjects import open_photo, store_faces, subject_row
 from facewarden.service.watchlists import Watchlists
 from facewarden.store.base import AliasRow, Reader, SubjectRow, Transaction, WatchlistRow
@@ -253,6 +254,8 @@ class CompreFaceCollection:
 
         Raises:
             SubjectNotFoundError: no subject ``name``.
+            FaceMismatchError: a merge whose examples are not all of one person
+                (:mod:`facewarden.service.same_person`); nothing changes.
         """
         new_name = check_name(new_name)
         ctx = self._ctx
@@ -295,8 +298,17 @@ class CompreFaceCollection:
             )
             photo = photos.get(face.face_id)
             jpeg = None if photo is None else open_photo(ctx, source_key, photo)
-            prepared = PreparedFace(template, face.model, ctx.protector.key_id, jpeg)
+            prepared = PreparedFace(
+                template, face.model, ctx.protector.key_id, jpeg, source=f"example {face.face_id}"
+            )
             moved.append((face.face_id, prepared))
+        # A merge adds the examples to the target's: they must be one person's too.
+        check_same_person(
+            [p for _, p in moved],
+            stored=stored_faces(ctx, tx, target, target_key),
+            subject_id=self.name_of(tx, target),
+            hint=" (merge only subjects of one person)",
+        )
         self._registry.erase_in(tx, source, purpose=self.purpose)
         ids = store_faces(
             ctx,

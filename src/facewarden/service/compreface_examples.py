@@ -27,6 +27,7 @@ from facewarden.service.enrollment import (
 )
 from facewarden.service.faces import FaceEditor
 from facewarden.service.registry import Registry
+from facewarden.service.same_person import check_same_person, stored_faces
 from facewarden.service.subjects import open_photo, store_faces, subject_row
 from facewarden.store.base import Transaction
 
@@ -70,6 +71,8 @@ class CompreFaceExamples:
             ImageError: not an acceptable image.
             FaceNotFoundError: no face (over ``min_probability``), or one below the quality bar.
             MultipleFacesError: several faces.
+            FaceMismatchError: the face is not the person of the subject's other
+                examples (this API has no override: the native one has ``force``).
         """
         basis, name = self._collection.lawful_basis(), check_name(name)
         ctx = self._ctx
@@ -112,6 +115,12 @@ class CompreFaceExamples:
             subject_id = self._collection.find(tx, name)
             if subject_id is not None:
                 _, key = subject_row(tx, subject_id)
+                check_same_person(
+                    [prepared],
+                    stored=stored_faces(ctx, tx, subject_id, key),
+                    subject_id=name,
+                    hint=" (an example must show the subject)",
+                )
                 store_faces(ctx, tx, subject_id, key, [prepared], now, face_ids=[face_id])
                 tx.update_subject(subject_id, updated_at=now)
                 action = "face.add"

@@ -32,6 +32,7 @@ from facewarden.service.enrollment import (
     prepare_image,
 )
 from facewarden.service.records import SubjectRecord, id_index, new_id, seal_record
+from facewarden.service.same_person import check_same_person, forced_details
 from facewarden.service.subjects import Enrollment, load_subject, store_faces
 from facewarden.service.watchlists import resolve_watchlist
 from facewarden.store.base import SubjectRow
@@ -118,7 +119,8 @@ class Enroller:
             images: paths, bytes or RGB arrays; one face is enrolled from each.
             watchlists: names or ids of watchlists to put the subject on.
             face_index: which face to take (0-based) from photos showing several.
-            force: accept faces below the quality bar.
+            force: accept faces below the quality bar, and photos that do not all
+                match each other (audited as an override).
             purpose: why, for the audit log.
             read_back: also return the stored subject, read in the enrolling
                 transaction (what an API answers with; no second audited read).
@@ -126,6 +128,8 @@ class Enroller:
         Raises:
             FaceNotFoundError, MultipleFacesError, ImageError: a photo is unusable;
                 nothing is stored.
+            FaceMismatchError: the photos are not all of one person
+                (:mod:`facewarden.service.same_person`); nothing is stored.
             ConflictError: the ID number is already enrolled.
             NotFoundError: a watchlist does not exist.
         """
@@ -139,7 +143,7 @@ class Enroller:
             for number, image in enumerate(images, start=1)
         ]
         return self.enroll_prepared(
-            record, faces, watchlists=watchlists, purpose=purpose, read_back=read_back
+            record, faces, watchlists=watchlists, purpose=purpose, read_back=read_back, force=force
         )
 
     def enroll_prepared(
@@ -151,21 +155,37 @@ class Enroller:
         purpose: str = "",
         source_key: str | None = None,
         read_back: bool = False,
+        force: bool = False,
     ) -> Enrollment:
         """Store a subject with already prepared faces, all in one transaction.
 
         ``source_key`` (bulk import) is recorded in the same transaction, so an
-        import is marked done exactly when its subject is committed.
+        import is marked done exactly when its subject is committed. The faces
+        must be of one person unless ``force`` (see
+        :func:`~facewarden.service.same_person.check_same_person`).
+
+        Raises:
+            FaceMismatchError: the faces are not all of one person; nothing is stored.
         """
         if not faces:
             raise FaceNotFoundError("enrollment needs at least one face")
+        forced = check_same_person(faces, force=force)
         now = self._ctx.clock()
         subject_id = new_id("sub")
         # The subject's KEK is on disk before anything encrypted under it is committed.
         data_key = self._ctx.envelope.new_subject_data_key(subject_id)
         try:
             return self._insert(
-                subject_id, data_key, record, faces, now, watchlists, purpose, source_key, read_back
+                subject_id,
+                data_key,
+                record,
+                faces,
+                now,
+                watchlists,
+                purpose,
+                source_key,
+                read_back,
+                forced,
             )
         except FacewardenError:
             # A refused enrollment (a taken ID number, an unknown watchlist) committed
@@ -188,6 +208,7 @@ class Enroller:
         purpose: str,
         source_key: str | None,
         read_back: bool,
+        forced: Sequence[int],
     ) -> Enrollment:
         row = SubjectRow(
             subject_id,
@@ -213,7 +234,8 @@ class Enroller:
                 object_type="subject",
                 object_id=subject_id,
                 purpose=purposes.for_subject(self._ctx, tx, subject_id, purpose),
-                details={"faces": list(face_ids), "watchlists": lists},
+                details={"faces": list(face_ids), "watchlists": lists}
+                | forced_details([face_ids[i] for i in forced]),
             )
             for watchlist_id in lists:
                 self._ctx.gallery.join(

@@ -14,6 +14,7 @@ from facewarden.service import purposes
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.enrollment import ImageInput, PreparedFace, prepare_image
+from facewarden.service.same_person import check_same_person, forced_details, stored_faces
 from facewarden.service.subjects import store_faces, subject_row
 from facewarden.store.base import FaceRow, Reader, Transaction
 
@@ -47,9 +48,16 @@ class FaceEditor:
         force: bool = False,
         purpose: str = "",
     ) -> str:
-        """Enroll one more face of a subject; returns its face id."""
+        """Enroll one more face of a subject; returns its face id.
+
+        ``force`` accepts a face below the quality bar, and one that does not
+        match the subject's faces (audited as an override).
+
+        Raises:
+            FaceMismatchError: the face is not the subject's person; nothing is stored.
+        """
         prepared = self._prepare(image, face_index, force)
-        return self._change_faces(subject_id, prepared, None, purpose)
+        return self._change_faces(subject_id, prepared, None, purpose, force)
 
     def replace(
         self,
@@ -61,9 +69,17 @@ class FaceEditor:
         force: bool = False,
         purpose: str = "",
     ) -> str:
-        """Swap one face of a subject for a new photo, atomically; returns the new face id."""
+        """Swap one face of a subject for a new photo, atomically; returns the new face id.
+
+        The new face must match the subject's faces, the one it replaces
+        included (else replacing a subject's only face would swap the person),
+        unless ``force``.
+
+        Raises:
+            FaceMismatchError: the face is not the subject's person; nothing is changed.
+        """
         prepared = self._prepare(image, face_index, force)
-        return self._change_faces(subject_id, prepared, face_id, purpose)
+        return self._change_faces(subject_id, prepared, face_id, purpose, force)
 
     def remove(self, subject_id: str, face_id: str, *, purpose: str = "") -> None:
         """Delete one face (with its template and photo).
@@ -96,18 +112,32 @@ class FaceEditor:
         self._ctx.gallery.remove_faces(subject_id, [face_id])
 
     def _change_faces(
-        self, subject_id: str, prepared: PreparedFace, old_face: str | None, purpose: str
+        self,
+        subject_id: str,
+        prepared: PreparedFace,
+        old_face: str | None,
+        purpose: str,
+        force: bool,
     ) -> str:
         with self._ctx.writing(gallery_changes=True) as tx:
             _, key = subject_row(tx, subject_id)
             if old_face is not None:
                 self._faces_checked(tx, subject_id, old_face)
+            forced = check_same_person(
+                [prepared],
+                stored=stored_faces(self._ctx, tx, subject_id, key),
+                subject_id=subject_id,
+                force=force,
+            )
+            if old_face is not None:
                 tx.delete_face(old_face)
             now = self._ctx.clock()
             [face_id] = store_faces(self._ctx, tx, subject_id, key, [prepared], now)
             tx.update_subject(subject_id, updated_at=now)
             action = "face.add" if old_face is None else "face.replace"
-            details = {"face": face_id} | ({} if old_face is None else {"replaced": old_face})
+            details: dict[str, object] = {"face": face_id}
+            details |= {} if old_face is None else {"replaced": old_face}
+            details |= forced_details([face_id] if forced else [])
             self._audit.append(
                 tx,
                 action,
