@@ -513,3 +513,33 @@ def test_deleting_every_example_empties_the_collection(
     again = client.post(f"{RECOGNITION}/recognize", files=_file(photos["obama_probe"])).json()
     assert [f["subjects"] for f in again["result"]] == [[]]
     assert client.delete(f"{RECOGNITION}/subjects").json() == {"deleted": 0}
+
+
+# -- one subject, one person ----------------------------------------------------
+
+
+def test_an_example_of_someone_else_is_refused_with_code_26(
+    client: httpx.Client, photos: dict[str, Path]
+) -> None:
+    def count(subject: str) -> int:
+        return int(client.get(FACES, params={"subject": subject}).json()["total_elements"])
+
+    obama, biden = "One Person Obama", "One Person Biden"
+    for name, photo in ((obama, "obama"), (biden, "biden")):
+        assert client.post(FACES, params={"subject": name}, files=_file(photos[photo])).is_success
+    refused = client.post(FACES, params={"subject": obama}, files=_file(photos["biden2"]))
+    assert (refused.status_code, refused.json()["code"]) == (400, 26), refused.text
+    message = refused.json()["message"]
+    assert f"does not match the faces enrolled for {obama}" in message
+    assert "force" not in message  # this API has no override
+    assert count(obama) == 1
+    # Merging Biden into Obama by a rename is adding his examples: refused, nothing moves.
+    merged = client.put(f"{RECOGNITION}/subjects/{biden}", json={"subject": obama})
+    assert (merged.status_code, merged.json()["code"]) == (400, 26), merged.text
+    assert count(obama) == 1 and count(biden) == 1
+    # The same person's other photo is an example like any other.
+    added = client.post(FACES, params={"subject": obama}, files=_file(photos["obama_probe"]))
+    assert added.status_code == 201, added.text
+    assert count(obama) == 2
+    for name in (obama, biden):
+        assert client.delete(f"{RECOGNITION}/subjects/{name}").status_code == 200

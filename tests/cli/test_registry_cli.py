@@ -265,3 +265,25 @@ def test_a_bad_record_file_is_a_clear_error(run: Run, tmp_path: Path, record: by
     assert result.exit_code == 1, result.output
     assert isinstance(result.exception, SystemExit)
     assert "--record" in result.stderr
+
+
+def test_photos_of_two_people_are_refused_unless_forced(run: Run, faces_dir: Path) -> None:
+    train = faces_dir / "face_recognition" / "examples" / "knn_examples" / "train"
+    obama, biden = train / "obama" / "obama.jpg", train / "biden" / "biden.jpg"
+    run("init")
+    fields = ("--name", "Barack Obama", "--lawful-basis", "consent")
+    refused = run("subjects", "add", obama, biden, *fields, ok=False)
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith(f"error: {biden}: the face does not match the other photos")
+    assert refused.stderr.count("\n") == 1
+    assert json.loads(run("subjects", "list", "--json").stdout) == []
+
+    sid = run("subjects", "add", obama, train / "obama" / "obama2.jpg", *fields).stdout.strip()
+    added = run("subjects", "faces", "add", sid, biden, ok=False)
+    assert added.exit_code == 1 and f"faces enrolled for {sid}" in added.stderr
+    assert len(json.loads(run("subjects", "show", sid, "--json").stdout)["faces"]) == 2
+    forced = run("subjects", "faces", "add", sid, biden, "--force").stdout.strip()
+    assert forced.startswith("face_")
+    audit = json.loads(run("audit", "list", "--object", sid, "--json").stdout)
+    [entry] = [e for e in audit if e["action"] == "face.add"]
+    assert entry["details"]["forced_not_matching"] == [forced]
