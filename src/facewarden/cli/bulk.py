@@ -41,7 +41,12 @@ __all__ = ["import_"]
     multiple=True,
     help="Put every imported subject on this watchlist (repeatable).",
 )
-@click.option("--force", is_flag=True, help="Accept faces below the quality bar.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Accept faces below the quality bar, and a folder's photos that do not match "
+    "each other (audited as forced).",
+)
 @click.option("--workers", type=click.IntRange(min=1), help="Processes (default: one per core).")
 @deployment_options
 def import_(

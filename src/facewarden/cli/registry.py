@@ -101,7 +101,12 @@ def subjects() -> None:
     type=click.IntRange(min=1),
     help="Which face to enroll from photos showing several (as `detect` numbers).",
 )
-@click.option("--force", is_flag=True, help="Enroll faces below the quality bar.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Enroll faces below the quality bar, and photos that do not match each other "
+    "(not one person at the lenient same-person bar; audited as forced).",
+)
 @click.option("--purpose", default="", help="Why (for the audit log).")
 @deployment_options
 def add(
@@ -220,9 +225,12 @@ def faces() -> None:
 
 def _face_options(command: Any) -> Any:
     """``--face N`` (which face of a photo showing several) and ``--force``."""
-    command = click.option("--force", is_flag=True, help="Accept a face below the quality bar.")(
-        command
-    )
+    command = click.option(
+        "--force",
+        is_flag=True,
+        help="Accept a face below the quality bar, or one that does not match the "
+        "subject's faces (audited as forced).",
+    )(command)
     return click.option(
         "--face",
         "face_number",

@@ -58,7 +58,7 @@ from facewarden.service.records import (
     seal_record,
 )
 from facewarden.service.registry import Registry
-from facewarden.service.same_person import check_same_person, stored_faces
+from facewarden.service.same_person import check_joining
 from facewarden.service.subjects import open_photo, store_faces, subject_row
 from facewarden.service.watchlists import Watchlists
 from facewarden.store.base import AliasRow, Reader, SubjectRow, Transaction, WatchlistRow
@@ -303,10 +303,13 @@ class CompreFaceCollection:
             )
             moved.append((face.face_id, prepared))
         # A merge adds the examples to the target's: they must be one person's too.
-        check_same_person(
+        check_joining(
+            ctx,
+            tx,
+            target,
+            target_key,
             [p for _, p in moved],
-            stored=stored_faces(ctx, tx, target, target_key),
-            subject_id=self.name_of(tx, target),
+            name=self.name_of(tx, target),
             hint=" (merge only subjects of one person)",
         )
         self._registry.erase_in(tx, source, purpose=self.purpose)

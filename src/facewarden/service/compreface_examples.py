@@ -27,7 +27,7 @@ from facewarden.service.enrollment import (
 )
 from facewarden.service.faces import FaceEditor
 from facewarden.service.registry import Registry
-from facewarden.service.same_person import check_same_person, stored_faces
+from facewarden.service.same_person import check_joining
 from facewarden.service.subjects import open_photo, store_faces, subject_row
 from facewarden.store.base import Transaction
 
@@ -115,10 +115,13 @@ class CompreFaceExamples:
             subject_id = self._collection.find(tx, name)
             if subject_id is not None:
                 _, key = subject_row(tx, subject_id)
-                check_same_person(
+                check_joining(
+                    ctx,
+                    tx,
+                    subject_id,
+                    key,
                     [prepared],
-                    stored=stored_faces(ctx, tx, subject_id, key),
-                    subject_id=name,
+                    name=name,
                     hint=" (an example must show the subject)",
                 )
                 store_faces(ctx, tx, subject_id, key, [prepared], now, face_ids=[face_id])

@@ -14,7 +14,7 @@ from facewarden.service import purposes
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.enrollment import ImageInput, PreparedFace, prepare_image
-from facewarden.service.same_person import check_same_person, forced_details, stored_faces
+from facewarden.service.same_person import check_joining, forced_details
 from facewarden.service.subjects import store_faces, subject_row
 from facewarden.store.base import FaceRow, Reader, Transaction
 
@@ -123,12 +123,7 @@ class FaceEditor:
             _, key = subject_row(tx, subject_id)
             if old_face is not None:
                 self._faces_checked(tx, subject_id, old_face)
-            forced = check_same_person(
-                [prepared],
-                stored=stored_faces(self._ctx, tx, subject_id, key),
-                subject_id=subject_id,
-                force=force,
-            )
+            forced = check_joining(self._ctx, tx, subject_id, key, [prepared], force=force)
             if old_face is not None:
                 tx.delete_face(old_face)
             now = self._ctx.clock()

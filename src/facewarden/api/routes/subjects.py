@@ -60,7 +60,13 @@ async def enroll(
     warden: _Warden,
     watchlist: Annotated[list[str] | None, Form(description="watchlist ids or names")] = None,
     face: Annotated[int | None, Form(ge=1, le=100, description="which face (1-based)")] = None,
-    force: Annotated[bool, Form(description="accept faces below the quality bar")] = False,
+    force: Annotated[
+        bool,
+        Form(
+            description="accept faces below the quality bar, and photos that do not match "
+            "each other (audited as forced)"
+        ),
+    ] = False,
     purpose: _FormPurpose = "",
 ) -> SubjectOut:
     """Enroll a person from one or more photos, in one transaction (nothing stored on error)."""
@@ -156,7 +162,13 @@ async def add_face(
     file: Annotated[UploadFile, File(description="a photo of the subject")],
     warden: _Warden,
     face: Annotated[int | None, Form(ge=1, le=100, description="which face (1-based)")] = None,
-    force: Annotated[bool, Form()] = False,
+    force: Annotated[
+        bool,
+        Form(
+            description="accept a face below the quality bar, or one that does not match "
+            "the subject's faces (audited as forced)"
+        ),
+    ] = False,
     purpose: _FormPurpose = "",
 ) -> FaceInfoOut:
     """Enroll one more face of a subject."""
