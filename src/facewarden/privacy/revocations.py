@@ -152,7 +152,9 @@ class RevocationLedger:
                     os.ftruncate(fd, len(whole))
                 previous = _last_mac(whole)
                 line = f"{body} {self._mac(previous, body)}\n".encode("ascii")
-                os.write(fd, line)
+                written = 0
+                while written < len(line):  # a short write is finished, not left torn
+                    written += os.write(fd, line[written:])
                 os.fsync(fd)
                 end = os.fstat(fd).st_size
             finally:
