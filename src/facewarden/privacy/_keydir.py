@@ -28,7 +28,7 @@ import re
 import secrets
 import shlex
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,6 +149,51 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+_TAIL_CHUNK = 64 * 1024
+
+
+def append_line(path: Path, line_after: Callable[[int], bytes]) -> int:
+    """Append one line to a private append-only ledger durably; returns its new end.
+
+    A last line torn by a crash is cut off first, so ``line_after`` (given the
+    open descriptor, to read what is there when the line depends on it, such as
+    a chained MAC) sees whole lines only. The line is written in full (a short
+    write is finished, not left torn) and fsynced; a new file's directory too.
+    The caller holds whatever lock serialises writers.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+    created = not path.exists()
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            os.ftruncate(fd, _whole_lines_end(fd, size))
+        line = line_after(fd)
+        written = 0
+        while written < len(line):
+            written += os.write(fd, line[written:])
+        os.fsync(fd)
+        end = os.fstat(fd).st_size
+    finally:
+        os.close(fd)
+    if created:
+        fsync_dir(path.parent)
+    return end
+
+
+def _whole_lines_end(fd: int, size: int) -> int:
+    """Where the last whole line ends (a line may be longer than one read)."""
+    end = size
+    while end > 0:
+        start = max(0, end - _TAIL_CHUNK)
+        cut = os.pread(fd, end - start, start).rfind(b"\n")
+        if cut >= 0:
+            return start + cut + 1
+        end = start
+    return 0
 
 
 @contextmanager

@@ -56,8 +56,8 @@ from facewarden.errors import IntegrityError, KeyMaterialError
 from facewarden.privacy._keydir import (
     KEY_BYTES,
     TMP_PREFIX,
+    append_line,
     check_private,
-    fsync_dir,
     locked,
     shred,
     write_atomic,
@@ -74,7 +74,6 @@ _AAD = b"facewarden/subject-keys/v1/"
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,60}$")
 _BATCH = b"+"  # starts a batch line; no id starts with it
 _BATCH_CHECK_HEX = 16
-_TAIL_CHUNK = 64 * 1024
 # How long a bucket read from disk is trusted before its file is checked again
 # (a stat per lookup cost about as much as the decryption it guards). Changes
 # made by this process drop the cache at once; another process's destruction
@@ -327,39 +326,7 @@ class ErasureLedger:
             if not _ID_RE.match(subject_id):
                 raise ValueError(f"invalid subject id {subject_id!r}")
         line = _line(subject_ids)
-        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
-        created = not self._path.exists()
-        fd = os.open(self._path, flags, 0o600)
-        try:
-            os.fchmod(fd, 0o600)
-            size = os.fstat(fd).st_size
-            if size:
-                last = os.pread(fd, 1, size - 1)
-                if last != b"\n":  # a line torn by a crash: cut it off
-                    keep = self._whole_lines_end(fd, size)
-                    os.ftruncate(fd, keep)
-            written = 0
-            while written < len(line):  # a short write is finished, not left torn
-                written += os.write(fd, line[written:])
-            os.fsync(fd)
-            end = os.fstat(fd).st_size
-        finally:
-            os.close(fd)
-        if created:
-            fsync_dir(self._dir)
-        return end
-
-    @staticmethod
-    def _whole_lines_end(fd: int, size: int) -> int:
-        """Where the last whole line ends (a batch line may be longer than one read)."""
-        end = size
-        while end > 0:
-            start = max(0, end - _TAIL_CHUNK)
-            cut = os.pread(fd, end - start, start).rfind(b"\n")
-            if cut >= 0:
-                return start + cut + 1
-            end = start
-        return 0
+        return append_line(self._path, lambda _fd: line)
 
     def since(self, offset: int) -> tuple[list[str], int]:
         """The ids recorded from byte ``offset`` on, and the end they were read to."""

@@ -50,7 +50,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from facewarden.errors import IntegrityError
-from facewarden.privacy._keydir import check_private, fsync_dir, locked
+from facewarden.privacy._keydir import append_line, check_private, locked
 
 __all__ = ["REVOCATIONS", "Revocation", "RevocationLedger"]
 
@@ -140,28 +140,13 @@ class RevocationLedger:
 
     def _append(self, kind: Kind, target: str, value: str) -> int:
         body = f"{kind} {target} {value}"
-        flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+
+        def chained(fd: int) -> bytes:
+            previous = _last_mac(_read_all(fd))
+            return f"{body} {self._mac(previous, body)}\n".encode("ascii")
+
         with locked(self._dir, exclusive=True):
-            created = not self._path.exists()
-            fd = os.open(self._path, flags, 0o600)
-            try:
-                os.fchmod(fd, 0o600)
-                data = _read_all(fd)
-                whole = data[: data.rfind(b"\n") + 1]
-                if len(whole) != len(data):  # a line torn by a crash: cut it off
-                    os.ftruncate(fd, len(whole))
-                previous = _last_mac(whole)
-                line = f"{body} {self._mac(previous, body)}\n".encode("ascii")
-                written = 0
-                while written < len(line):  # a short write is finished, not left torn
-                    written += os.write(fd, line[written:])
-                os.fsync(fd)
-                end = os.fstat(fd).st_size
-            finally:
-                os.close(fd)
-            if created:
-                fsync_dir(self._dir)
-        return end
+            return append_line(self._path, chained)
 
     # Reading --------------------------------------------------------------
 
