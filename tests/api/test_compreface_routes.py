@@ -501,6 +501,151 @@ def test_base64_bodies_and_the_remaining_parameters(
     assert past_the_end["faces"] == [] and past_the_end["page_number"] == 99
 
 
+def _embedding(client: httpx.Client, photo: Path) -> list[float]:
+    detected = client.post(
+        "/api/v1/detection/detect", params={"face_plugins": "calculator"}, files=_file(photo)
+    ).json()
+    return list(detected["result"][0]["embedding"])
+
+
+def test_verify_against_an_example_names_its_subject(
+    client: httpx.Client, examples: dict[str, str], photos: dict[str, Path]
+) -> None:
+    # CompreFace's answer (its FaceVerification) carries the example's subject on
+    # every face found; facewarden left it out.
+    answer = client.post(f"{FACES}/{examples['obama']}/verify", files=_file(photos["two_people"]))
+    faces = answer.json()["result"]
+    assert len(faces) == 2 and [f["subject"] for f in faces] == [OBAMA, OBAMA], answer.text
+    assert max(f["similarity"] for f in faces) > 0.5 > min(f["similarity"] for f in faces)
+
+
+def test_embedding_verifications_are_listed_best_first(
+    client: httpx.Client, examples: dict[str, str], photos: dict[str, Path]
+) -> None:
+    # CompreFace sorts both embedding verifications by similarity, best first;
+    # facewarden answered in the order sent.
+    probe, other = _embedding(client, photos["obama_probe"]), _embedding(client, photos["biden2"])
+    by_id = client.post(
+        f"{RECOGNITION}/embeddings/faces/{examples['obama']}/verify",
+        json={"embeddings": [other, probe]},
+    ).json()["result"]
+    assert [r["embedding"] for r in by_id] == [probe, other]
+    assert by_id[0]["similarity"] > 0.5 > by_id[1]["similarity"]
+    pair = client.post(
+        "/api/v1/verification/embeddings/verify", json={"source": probe, "targets": [other, probe]}
+    ).json()["result"]
+    assert [r["embedding"] for r in pair] == [probe, other]
+    assert pair[0]["similarity"] > 0.99 and pair[1]["similarity"] < 0.5
+
+
+def test_the_limit_of_a_verification_also_picks_the_source_face(
+    client: httpx.Client, photos: dict[str, Path]
+) -> None:
+    # CompreFace finds the source's faces with the request's limit too: with
+    # limit=1 a photo of two people is its biggest face, not "more than one face".
+    [biggest] = client.post(
+        "/api/v1/detection/detect", params={"limit": 1}, files=_file(photos["two_people"])
+    ).json()["result"]
+    answer = client.post(
+        "/api/v1/verification/verify",
+        params={"limit": 1},
+        files={
+            "source_image": photos["two_people"].read_bytes(),
+            "target_image": photos["obama"].read_bytes(),
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    [item] = answer.json()["result"]
+    assert item["source_image_face"]["box"] == biggest["box"]
+    # The biggest face of two_people.jpg is Biden's, not Obama's.
+    assert [m["similarity"] < 0.5 for m in item["face_matches"]] == [True]
+
+
+def test_prediction_count_minus_one_is_every_subject(
+    client: httpx.Client, examples: dict[str, str], photos: dict[str, Path]
+) -> None:
+    # CompreFace: "any positive number or -1", -1 meaning every subject.
+    def names(count: int) -> list[str]:
+        answer = client.post(
+            f"{RECOGNITION}/recognize",
+            params={"prediction_count": count},
+            files=_file(photos["obama_probe"]),
+        )
+        assert answer.status_code == 200, answer.text
+        return [s["subject"] for s in answer.json()["result"][0]["subjects"]]
+
+    everyone = names(-1)
+    assert len(everyone) >= 2 and everyone[0] == OBAMA and BIDEN in everyone
+    assert everyone == names(1000)
+    probe = _embedding(client, photos["obama_probe"])
+    embedded = client.post(
+        f"{RECOGNITION}/embeddings/recognize",
+        params={"prediction_count": -1},
+        json={"embeddings": [probe]},
+    )
+    assert [s["subject"] for s in embedded.json()["result"][0]["similarities"]] == everyone
+    for wrong in (0, -2):
+        refused = client.post(
+            f"{RECOGNITION}/recognize",
+            params={"prediction_count": wrong},
+            files=_file(photos["obama_probe"]),
+        )
+        assert (refused.status_code, refused.json()["code"]) == (400, 26), refused.text
+
+
+@pytest.mark.parametrize(
+    ("params", "page_number", "page_size"),
+    [
+        ({"page": -1}, 0, 20),
+        ({"page": "first", "size": 3}, 0, 3),
+        ({"page": "99999999999"}, 0, 20),
+        ({"size": 0}, 0, 20),
+        ({"size": -5}, 0, 20),
+        ({"size": "ten"}, 0, 20),
+        ({"size": 5000}, 0, 2000),
+        ({"page": "+1", "size": "1"}, 1, 1),
+    ],
+)
+def test_paging_parameters_are_read_as_compreface_reads_them(
+    client: httpx.Client,
+    examples: dict[str, str],
+    params: dict[str, Any],
+    page_number: int,
+    page_size: int,
+) -> None:
+    # CompreFace pages with Spring Data, which never refuses a page or a size:
+    # a negative page is 0, a size under 1 or no number is the default 20, a
+    # page that is no number is 0, a size over 2000 is 2000. facewarden answered 400.
+    answer = client.get(FACES, params=params)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["page_number"], body["page_size"]) == (page_number, page_size)
+    assert len(body["faces"]) == min(
+        page_size, max(0, body["total_elements"] - page_number * page_size)
+    )
+
+
+def test_examples_are_listed_in_the_order_they_were_added(
+    client: httpx.Client, crop: bytes
+) -> None:
+    # CompreFace lists a collection's examples in the order they were stored
+    # (its query has no ORDER BY); facewarden grouped them by a random subject id.
+    order = ["Order A", "Order B", "Order A", "Order C", "Order B"]
+    added = []
+    for subject in order:
+        answer = client.post(
+            FACES, params={"subject": subject, "detect_faces": "false"}, files={"file": crop}
+        )
+        assert answer.status_code == 201, answer.text
+        added.append(answer.json()["image_id"])
+    listed = [f["image_id"] for f in client.get(FACES, params={"size": 2000}).json()["faces"]]
+    assert [i for i in listed if i in added] == added
+    subjects = client.get(f"{RECOGNITION}/subjects").json()["subjects"]
+    assert [s for s in subjects if s.startswith("Order ")] == ["Order A", "Order B", "Order C"]
+    for subject in ("Order A", "Order B", "Order C"):
+        assert client.delete(f"{RECOGNITION}/subjects/{subject}").status_code == 200
+
+
 def test_deleting_every_example_empties_the_collection(
     client: httpx.Client, examples: dict[str, str], photos: dict[str, Path]
 ) -> None:

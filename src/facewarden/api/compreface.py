@@ -29,11 +29,14 @@ from facewarden.api.compreface_http import (
     ROLES,
     Detect,
     MissingPartError,
+    PageText,
     Routes,
+    SizeText,
     Threshold,
     call,
     images,
     operation,
+    spring_page,
 )
 from facewarden.api.compreface_schemas import (
     CfDeleted,
@@ -119,15 +122,20 @@ async def add_example(
 def list_examples(
     request: Request,
     subject: Annotated[str | None, Query(max_length=200)] = None,
-    page: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    size: Annotated[int, Query(ge=1, le=1_000_000)] = 20,
+    page: PageText = None,
+    size: SizeText = None,
 ) -> CfExamplesOut:
-    """A page of examples, of one subject or of all (``size`` capped at 2000, as CompreFace)."""
+    """A page of examples, of one subject or of all, in the order they were added.
+
+    ``page`` and ``size`` are read as CompreFace reads them (never refused;
+    ``size`` capped at 2000).
+    """
+    number, wanted = spring_page(page, size)
     collection = acting_warden(request).compreface_examples
-    examples, total, used = collection.examples(subject or None, page=page, size=size)
+    examples, total, used = collection.examples(subject or None, page=number, size=wanted)
     return CfExamplesOut(
         faces=[CfExample(image_id=e.image_id, subject=e.subject) for e in examples],
-        page_number=page,
+        page_number=number,
         page_size=used,
         total_pages=math.ceil(total / used),
         total_elements=total,

@@ -8,6 +8,7 @@ in the image thread pool as the request's caller.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
@@ -31,14 +32,17 @@ __all__ = [
     "FaceQuery",
     "Limit",
     "MissingPartError",
+    "PageText",
     "PluginNames",
     "Predictions",
     "Routes",
+    "SizeText",
     "Status",
     "Threshold",
     "call",
     "images",
     "operation",
+    "spring_page",
 ]
 
 T = TypeVar("T")
@@ -58,7 +62,46 @@ PluginNames = Annotated[
 ]
 Status = Annotated[bool, Query(description="add execution_time and plugins_versions")]
 Detect = Annotated[bool, Query(description="false: the image is one cropped face")]
-Predictions = Annotated[int, Query(ge=1, le=1000, description="subjects per face (capped)")]
+Predictions = Annotated[
+    int,
+    Query(
+        ge=-1,
+        le=1000,
+        description="subjects per face (capped); -1: every subject up to the cap; 0 is refused",
+    ),
+]
+
+
+_JAVA_INT = re.compile(r"[+-]?[0-9]{1,10}")
+_INT_MAX = 2**31 - 1
+
+
+def _java_int(text: str | None) -> int | None:
+    """``text`` as Java's ``Integer.parseInt`` reads it, or None where that would throw."""
+    if text is None or not _JAVA_INT.fullmatch(text):
+        return None
+    value = int(text)
+    return value if -_INT_MAX - 1 <= value <= _INT_MAX else None
+
+
+PageText = Annotated[
+    str | None, Query(description="page number from 0 (a negative page or no number: 0)")
+]
+SizeText = Annotated[
+    str | None,
+    Query(description="examples per page (default 20; under 1 or no number: 20; at most 2000)"),
+]
+
+
+def spring_page(page: str | None, size: str | None, *, default_size: int = 20) -> tuple[int, int]:
+    """``(page, size)`` read as CompreFace's Spring Data reads them: never refused.
+
+    A negative page, or one that is no number, is page 0; a size under 1,
+    absent or no number is ``default_size`` (the cap on a size is the caller's).
+    """
+    number = _java_int(page)
+    wanted = _java_int(size)
+    return max(0, number or 0), default_size if wanted is None or wanted < 1 else wanted
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from facewarden.api.compreface_schemas import (
     CfRecognizedFace,
     CfRecognizeOut,
     CfSimilarSubject,
+    CfVerifiedFace,
     CfVerifyImagesItem,
     CfVerifyImagesOut,
     CfVerifyOut,
@@ -122,10 +123,10 @@ async def verify_example(
     request: Request,
     query: FaceOptions,
 ) -> CfVerifyOut:
-    """The faces of a photo, each with its similarity to a stored example."""
+    """The faces of a photo, each with its similarity to a stored example and its subject."""
     [image] = await images(request, "file")
     plugins, started = Plugins.parse(query.face_plugins), time.perf_counter()
-    faces = await call(
+    subject, faces = await call(
         request,
         lambda w: w.compreface_match.verify(
             image_id,
@@ -136,7 +137,10 @@ async def verify_example(
         ),
     )
     return CfVerifyOut(
-        result=_compared(faces, plugins, _elapsed(started, query.status)),
+        result=[
+            CfVerifiedFace(**face.model_dump(), subject=subject)
+            for face in _compared(faces, plugins, _elapsed(started, query.status))
+        ],
         plugins_versions=_versions(acting_warden(request), query.status),
     )
 
@@ -234,16 +238,11 @@ def recognize_embeddings(
 def verify_embeddings(
     image_id: str, body: CfEmbeddingsIn, request: Request
 ) -> CfEmbeddingsVerifyOut:
-    """The similarity of each embedding to a stored example."""
+    """The similarity of each embedding to a stored example, the most similar first."""
     similarities = acting_warden(request).compreface_match.verify_embeddings(
         image_id, body.embeddings
     )
-    return CfEmbeddingsVerifyOut(
-        result=[
-            CfEmbeddingSimilarity(embedding=e, similarity=s)
-            for e, s in zip(body.embeddings, similarities, strict=True)
-        ]
-    )
+    return _best_first(body.embeddings, similarities)
 
 
 @_route(
@@ -253,13 +252,18 @@ def verify_embeddings(
     **operation(),
 )
 def compare_embeddings(body: CfEmbeddingsCompareIn, request: Request) -> CfEmbeddingsVerifyOut:
-    """The similarity of each target embedding to the source embedding."""
+    """The similarity of each target embedding to the source embedding, the most similar first."""
     similarities = acting_warden(request).compreface_match.compare_embeddings(
         body.source, body.targets
     )
+    return _best_first(body.targets, similarities)
+
+
+def _best_first(
+    embeddings: Sequence[list[float]], similarities: Sequence[float]
+) -> CfEmbeddingsVerifyOut:
+    """Each embedding with its similarity, the most similar first (as CompreFace sorts them)."""
+    pairs = sorted(zip(embeddings, similarities, strict=True), key=lambda p: -p[1])
     return CfEmbeddingsVerifyOut(
-        result=[
-            CfEmbeddingSimilarity(embedding=e, similarity=s)
-            for e, s in zip(body.targets, similarities, strict=True)
-        ]
+        result=[CfEmbeddingSimilarity(embedding=e, similarity=s) for e, s in pairs]
     )

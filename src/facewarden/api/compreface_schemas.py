@@ -37,6 +37,7 @@ __all__ = [
     "CfSubjectOut",
     "CfSubjectsOut",
     "CfUpdated",
+    "CfVerifiedFace",
     "CfVerifyImagesItem",
     "CfVerifyImagesOut",
     "CfVerifyOut",
@@ -167,6 +168,12 @@ class CfComparedFace(CfFace):
     similarity: float
 
 
+class CfVerifiedFace(CfComparedFace):
+    """A face with its similarity to a stored example, and that example's subject."""
+
+    subject: str
+
+
 class CfRecognizeOut(BaseModel):
     """The result of recognize."""
 
@@ -177,7 +184,7 @@ class CfRecognizeOut(BaseModel):
 class CfVerifyOut(BaseModel):
     """The result of verifying a photo against a stored example."""
 
-    result: list[CfComparedFace]
+    result: list[CfVerifiedFace]
     plugins_versions: dict[str, str] | None = None
 
 

@@ -134,7 +134,9 @@ class CompreFaceCollection:
 
     def name_of(self, reader: Reader, subject_id: str) -> str:
         """The (decrypted) name of an aliased subject."""
-        row, key = subject_row(reader, subject_id)
+        return self._name(subject_id, *subject_row(reader, subject_id))
+
+    def _name(self, subject_id: str, row: SubjectRow, key: WrappedKey) -> str:
         return self._ctx.envelope.decrypt_str(
             row.fields["full_name"],
             data_key=key,
@@ -192,10 +194,13 @@ class CompreFaceCollection:
                 return ids
 
     def subjects(self) -> list[str]:
-        """Every subject name (CompreFace lists them all, unpaged); the read is audited."""
+        """Every subject name, oldest subject first (CompreFace lists them all, unpaged,
+        as they were stored); the read is audited."""
         with self._ctx.writing() as tx:
             ids = self.subject_ids(tx)
-            names = [self.name_of(tx, subject_id) for subject_id in ids]
+            rows = {subject_id: subject_row(tx, subject_id) for subject_id in ids}
+            ids.sort(key=lambda subject_id: (rows[subject_id][0].created_at, subject_id))
+            names = [self._name(subject_id, *rows[subject_id]) for subject_id in ids]
             self._audit.append(
                 tx, "subject.list", purpose=self.purpose, details={"subjects": ids, **_VIA}
             )

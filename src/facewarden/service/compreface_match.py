@@ -182,30 +182,43 @@ class CompreFaceMatcher:
         """Each face of ``image`` with its ``prediction_count`` most similar subjects.
 
         Raises:
+            InvalidInputError: ``prediction_count`` is neither positive nor -1.
             ImageError: not an acceptable image.
             FaceNotFoundError: no face (over ``min_probability``).
         """
         self._ctx.ensure_open()
+        top_k = self._top_k(prediction_count)
         pipeline = self._ctx.pipeline
         faces = _find(
             pipeline, image, limit=limit, min_probability=min_probability, detect_faces=detect_faces
         )
         embeddings = np.array([f.require_embedding() for f in faces], dtype=np.float32)
-        answers = self._search(embeddings, prediction_count, self.calibration(probe=pipeline))
+        answers = self._search(embeddings, top_k, self.calibration(probe=pipeline))
         return [
             RecognizedFace(f, FoundFace.of(f).probability, a.subjects)
             for f, a in zip(faces, answers, strict=True)
         ]
 
+    def _top_k(self, prediction_count: int) -> int:
+        """How many subjects to name per face: ``prediction_count`` as CompreFace reads it
+        (any positive number, or -1 for every subject), capped at ``max_top_k``.
+
+        Raises:
+            InvalidInputError: 0, or under -1 (CompreFace refuses those too).
+        """
+        if prediction_count == 0 or prediction_count < -1:
+            raise InvalidInputError("Prediction count should be any positive number or -1")
+        cap = self._ctx.settings.max_top_k
+        return cap if prediction_count == -1 else min(prediction_count, cap)
+
     def _search(
-        self, embeddings: npt.NDArray[np.float32], count: int, calibration: Calibration
+        self, embeddings: npt.NDArray[np.float32], top_k: int, calibration: Calibration
     ) -> list[Similar]:
-        """The ``count`` most similar subjects of each raw embedding row, named and audited."""
+        """The ``top_k`` most similar subjects of each raw embedding row, named and audited."""
         ctx = self._ctx
         watchlist = self._collection.watchlist()
         if watchlist is None or not len(embeddings):  # nobody enrolled yet
             return [Similar(()) for _ in range(len(embeddings))]
-        top_k = max(1, min(count, ctx.settings.max_top_k))
         with ctx.lock:
             ctx.refresh(need_gallery=True)
             with ctx.writing() as tx:
@@ -242,8 +255,10 @@ class CompreFaceMatcher:
         limit: int = 0,
         min_probability: float | None = None,
         detect_faces: bool = True,
-    ) -> list[ComparedFace]:
-        """The faces of ``image`` with their similarity to the stored example ``image_id``.
+    ) -> tuple[str, list[ComparedFace]]:
+        """The example's subject, and the faces of ``image`` with their similarity to it.
+
+        The subject's name is part of CompreFace's answer (on every face).
 
         Raises:
             NotFoundError: no such example in the CompreFace collection.
@@ -255,16 +270,18 @@ class CompreFaceMatcher:
             pipeline, image, limit=limit, min_probability=min_probability, detect_faces=detect_faces
         )
         embeddings = np.array([f.require_embedding() for f in faces], dtype=np.float32)
-        raw = self._against_example(subject_id, image_id, embeddings)
+        name, raw = self._against_example(subject_id, image_id, embeddings)
         similarities = _rounded(self.calibration(probe=pipeline).calibrate(raw))
-        return _compared(faces, similarities)
+        return name, _compared(faces, similarities)
 
     def _against_example(
         self, subject_id: str, image_id: str, embeddings: npt.NDArray[np.float32]
-    ) -> npt.NDArray[np.float32]:
-        """Raw similarities of raw embeddings to one stored (protected) template; audited."""
+    ) -> tuple[str, npt.NDArray[np.float32]]:
+        """The subject's name, and raw similarities of raw embeddings to one stored
+        (protected) template; audited."""
         ctx = self._ctx
         with ctx.writing() as tx:
+            name = self._collection.name_of(tx, subject_id)
             key = self._collection.data_key(tx, subject_id)
             row = tx.get_face(image_id)
             if row is None:
@@ -279,7 +296,7 @@ class CompreFaceMatcher:
                 purpose=self._collection.purpose,
                 details={"face": image_id, "faces": len(embeddings)} | _VIA,
             )
-        return similarities
+        return name, similarities
 
     def verify_images(
         self,
@@ -294,14 +311,18 @@ class CompreFaceMatcher:
 
         Raises:
             ImageError, FaceNotFoundError: either image is unacceptable or has no face.
-            MultipleFacesError: the source image has several faces (code 31, as CompreFace).
+            MultipleFacesError: the source image has several faces within ``limit``
+                (code 31, as CompreFace).
         """
         self._ctx.ensure_open()
         pipeline = self._ctx.enroll_pipeline
+        # The limit picks the source's faces too, as in CompreFace: with limit=1
+        # a group photo's biggest face is the source, not a "more than one face".
         source_faces = _find(
             pipeline,
             source,
             field="source_image",
+            limit=limit,
             min_probability=min_probability,
             detect_faces=detect_faces,
         )
@@ -359,16 +380,21 @@ class CompreFaceMatcher:
     def recognize_embeddings(
         self, rows: Sequence[Sequence[float]], *, prediction_count: int = 1
     ) -> list[Similar]:
-        """The most similar subjects of each client embedding (CompreFace 1.2's embedding API)."""
+        """The most similar subjects of each client embedding (CompreFace 1.2's embedding API).
+
+        Raises:
+            InvalidInputError: a bad embedding, or ``prediction_count`` neither positive nor -1.
+        """
         self._ctx.ensure_open()
+        top_k = self._top_k(prediction_count)
         embeddings = self.embeddings(rows, field="embeddings")
-        return self._search(embeddings, prediction_count, self.calibration())
+        return self._search(embeddings, top_k, self.calibration())
 
     def verify_embeddings(self, image_id: str, rows: Sequence[Sequence[float]]) -> list[float]:
         """The similarity of each client embedding to the stored example ``image_id``."""
         subject_id = self._collection.owner(image_id)
         embeddings = self.embeddings(rows, field="embeddings")
-        raw = self._against_example(subject_id, image_id, embeddings)
+        _, raw = self._against_example(subject_id, image_id, embeddings)
         return _rounded(self.calibration().calibrate(raw))
 
     def compare_embeddings(

@@ -64,7 +64,7 @@ class AccessReads(Queries):
         joined = f"FROM subject_aliases a JOIN faces f ON f.subject_id = a.subject_id WHERE {where}"
         rows = self._rows(
             f"SELECT f.face_id, f.subject_id {joined} "
-            "ORDER BY a.subject_id, f.created_at, f.face_id LIMIT ? OFFSET ?",
+            "ORDER BY f.created_at, f.face_id LIMIT ? OFFSET ?",
             (*params, limit, offset),
         )
         total = self._count(f"SELECT COUNT(*) AS n {joined}", params)

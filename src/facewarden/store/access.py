@@ -148,8 +148,9 @@ class AccessReader(Protocol):
     ) -> tuple[list[tuple[str, str]], int]:
         """A page of ``(face id, subject id)`` of the subjects with an alias of ``kind``.
 
-        Ordered by subject id, then as :meth:`faces_of` orders a subject's faces;
-        only ``subject_id``'s when given. Also returns how many there are in all.
+        Ordered as the faces were added (creation time, then face id), as
+        CompreFace lists them; only ``subject_id``'s when given. Also returns
+        how many there are in all.
         """
         ...
 
