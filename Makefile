@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Re-install when the project's dependencies change.
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint format demo clean audit fuzz fuzz-smoke people-model
+.PHONY: run test lint format demo clean audit fuzz fuzz-smoke people-model compreface-js-sdk
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,18 @@ PEOPLE_MODEL_FLAGS ?=
 people-model: $(STAMP)
 	$(BIN)/python scripts/fetch_people_model.py $(PEOPLE_MODEL_FLAGS)
 
+# CompreFace's JavaScript SDK (@exadel/compreface-js-sdk 1.0.0 and its dependencies, pinned
+# with their integrity by tests/api/compreface_js/package-lock.json) by `npm ci` into
+# ~/.cache/facewarden/compreface-js-sdk, for tests/api/test_compreface_js_sdk.py; at once
+# when present. Without npm or the network: a warning, and that test skips.
+JS_SDK_FLAGS ?=
+compreface-js-sdk: $(STAMP)
+	$(BIN)/python scripts/fetch_compreface_js_sdk.py $(JS_SDK_FLAGS)
+
 run: $(STAMP) people-model
 	$(BIN)/facewarden serve --init
 
-test: $(STAMP) people-model
+test: $(STAMP) people-model compreface-js-sdk
 	$(BIN)/pytest
 
 # The installed set against a vulnerability database (OSV, else PyPI); says SKIPPED when
