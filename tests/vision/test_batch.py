@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import os
+import signal
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from facewarden.errors import ImageError, ModelError
+from facewarden.errors import FacewardenError, ImageError, ModelError
 from facewarden.types import Face
 from facewarden.vision.batch import run_batch
 from facewarden.vision.detect import Detector
@@ -54,3 +59,22 @@ def test_a_failing_image_of_a_chunk_costs_the_others_nothing(faces_dir: Path) ->
     assert [i.index for i in items] == [0, 1, 2]
     assert isinstance(items[1].error, ModelError) and "detector failed" in str(items[1].error)
     assert items[0].faces and items[2].faces and items[0].error is None
+
+
+def test_a_worker_killed_mid_run_ends_it_with_a_facewarden_error(faces_dir: Path) -> None:
+    # Found by hand: a worker killed mid-run (the kernel's OOM killer, a
+    # crash in a native decoder) ended `facewarden detect` and `subjects
+    # import` with BrokenProcessPool's stack trace instead of one line.
+    folder = faces_dir / "face_recognition" / "tests" / "test_images"
+    sources = [folder / "obama.jpg", folder / "biden.jpg"] * 20
+    results = run_batch(Pipeline.from_mode("fast"), sources, workers=2, chunksize=1, embed=False)
+    done = [next(results)]
+    workers = multiprocessing.active_children()
+    assert workers, "run_batch started no worker process"
+    os.kill(workers[0].pid or 0, signal.SIGKILL)
+    with pytest.raises(FacewardenError) as raised:
+        done.extend(results)
+    assert not isinstance(raised.value, BrokenProcessPool)
+    assert raised.value.exit_code == 1
+    assert "worker process" in raised.value.message
+    assert f"after {len(done)} of the images" in raised.value.message

@@ -21,6 +21,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -161,6 +162,10 @@ def run_batch(
             only), or those a module-level predicate chooses (it goes to the
             worker processes by name), such as :func:`is_usable`.
         chunksize: inputs handed to a worker at a time.
+
+    Raises:
+        FacewardenError: a worker process died (killed, or crashed in native
+            code); the items yielded before it stand, the rest are not run.
     """
     if workers is None:
         workers = len(os.sched_getaffinity(0))
@@ -177,18 +182,32 @@ def run_batch(
     # An executor, not a Pool: a worker that dies raises BrokenProcessPool here
     # instead of being replaced forever while the caller hangs.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(pipeline,)
-    ) as executor:
-        # A bounded window of chunks in flight keeps memory flat on huge inputs
-        # while results still come back in input order.
-        window: deque[Future[list[BatchItem]]] = deque()
-        for chunk in _chunks(tasks, chunksize):
-            window.append(executor.submit(_work, chunk))
-            if len(window) >= workers * 4:
-                yield from window.popleft().result()
-        while window:
-            yield from window.popleft().result()
+    done = 0
+    try:
+        with ProcessPoolExecutor(
+            workers, mp_context=context, initializer=_init_worker, initargs=(pipeline,)
+        ) as executor:
+            # A bounded window of chunks in flight keeps memory flat on huge inputs
+            # while results still come back in input order.
+            window: deque[Future[list[BatchItem]]] = deque()
+            for chunk in _chunks(tasks, chunksize):
+                window.append(executor.submit(_work, chunk))
+                if len(window) >= workers * 4:
+                    for item in window.popleft().result():
+                        done += 1
+                        yield item
+            while window:
+                for item in window.popleft().result():
+                    done += 1
+                    yield item
+    except BrokenProcessPool:
+        # Killed from outside (the kernel's OOM killer, say) or crashed in
+        # native code: a person gets one line, not the executor's stack trace.
+        raise FacewardenError(
+            f"a worker process ended abruptly (killed, perhaps for lack of memory) after "
+            f"{done} of the images; the rest were not processed: run again, with fewer "
+            "workers if memory is short"
+        ) from None
 
 
 def _chunks(
