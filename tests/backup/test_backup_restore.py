@@ -259,6 +259,27 @@ def test_a_key_directory_without_the_archives_master_key_is_refused(
         restore(archive, stranger)
 
 
+def test_a_missing_key_directory_is_refused_with_the_way_to_restore_it(tmp_path: Path) -> None:
+    # Found by hand: restoring on a new machine before copying the key
+    # directory back said "initialise it with `facewarden keys init`": fresh
+    # keys, which can never read the archive.
+    archive = tmp_path / "site.fwbackup"
+    archive.write_bytes(b"FWBK" + bytes(60))
+    settings = Settings(data_dir=tmp_path / "data", key_dir=tmp_path / "keys")
+    with pytest.raises(KeyMaterialError) as raised:
+        restore(archive, settings)
+    message = raised.value.message
+    assert "keys init" not in message and "KeyRing" not in message
+    assert "restore" in message and str(settings.resolved_key_dir) in message
+    assert not settings.resolved_key_dir.exists() and not settings.data_dir.exists()
+    env = {
+        "FACEWARDEN_DATA_DIR": str(settings.data_dir),
+        "FACEWARDEN_KEY_DIR": str(tmp_path / "keys"),
+    }
+    result = CliRunner().invoke(cli, ["restore", str(archive)], env=env)
+    assert result.exit_code == 2 and result.stderr.strip() == f"error: {message}"
+
+
 def test_a_genuine_archive_of_the_other_store_is_refused_as_such(
     backed_up: tuple[Settings, Path, dict[str, str], list[list[tuple[str, float]]]],
     request: pytest.FixtureRequest,

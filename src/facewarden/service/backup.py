@@ -71,7 +71,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from facewarden.config import Settings
-from facewarden.errors import ConfigError, ConflictError, FacewardenError, IntegrityError
+from facewarden.errors import (
+    ConfigError,
+    ConflictError,
+    FacewardenError,
+    IntegrityError,
+    KeyMaterialError,
+)
 from facewarden.privacy.keys import KeyRing
 from facewarden.service.backup_format import (
     CHUNK_BYTES,
@@ -249,14 +255,23 @@ def restore(archive: Path, settings: Settings, *, clock: Any = None) -> RestoreR
 
     Raises:
         IntegrityError: the archive is damaged, tampered with or truncated.
-        KeyMaterialError: the key directory lacks the archive's master key.
+        KeyMaterialError: the key directory is missing or lacks the archive's master key.
         ConflictError: the target already holds a database, or the archive is of the other store.
         ConfigError: the archive is at a schema version newer than this code's
             (an older one restores, and opening migrates it forward).
     """
     from facewarden.service.warden import Warden
 
-    keyring = KeyRing.open(settings.resolved_key_dir)
+    key_dir = settings.resolved_key_dir
+    if not key_dir.exists():
+        # KeyRing.open's own advice (create fresh keys) is wrong here: new keys
+        # can never read an archive, the deployment's own keys must come back.
+        raise KeyMaterialError(
+            f"key directory {key_dir} does not exist; restore this deployment's key "
+            "directory there from its own backup (or name it with --key-dir, "
+            "FACEWARDEN_KEY_DIR): new keys cannot read the archive"
+        )
+    keyring = KeyRing.open(key_dir)
     archive = Path(archive)
     if settings.database_url is not None:
         header = _restore_postgres(archive, keyring, settings.database_url)
