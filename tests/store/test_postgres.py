@@ -25,7 +25,7 @@ from facewarden.errors import (
     NotFoundError,
 )
 from facewarden.store import Store, SubjectRow, open_sqlite
-from facewarden.store._pg_admin import redacted, table_order
+from facewarden.store._pg_admin import connect, deletion_warnings, redacted, table_order
 from facewarden.store._pg_embedded import EmbeddedPostgres
 from facewarden.store._pg_schema import PG_MIGRATIONS
 from facewarden.store.migrations import MIGRATIONS
@@ -110,6 +110,22 @@ def test_trust_authentication_over_tcp_is_refused(reset_server: EmbeddedPostgres
     hba.write_text(hba.read_text() + "\nhost all all 10.0.0.0/8 trust\n")
     with pytest.raises(ConfigError, match=r"pg_hba.conf line \d+ .*'trust'"):
         open_postgres(url, create=True)
+
+
+def test_the_embedded_server_deletes_wal_segments_rather_than_recycling_them(
+    reset_server: EmbeddedPostgres, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A recycled segment keeps the rows a purge deleted; the server's command line
+    # sets wal_recycle = off, which ALTER SYSTEM (a lower source) cannot undo.
+    with psycopg.connect(reset_server.url(), autocommit=True) as conn:
+        conn.execute("ALTER SYSTEM SET wal_recycle = on")
+    _reload(reset_server)
+    with connect(url) as conn:
+        assert conn.execute("SHOW wal_recycle").fetchone() == {"wal_recycle": "off"}
+        assert deletion_warnings(conn) == []
+    with caplog.at_level("WARNING", logger="facewarden.store.postgres"):
+        open_postgres(url, create=True).close()
+    assert "wal_recycle" not in caplog.text
 
 
 def test_an_unreachable_server_is_a_clear_error(tmp_path: object) -> None:

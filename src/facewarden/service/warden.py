@@ -57,7 +57,13 @@ from facewarden.service.compreface_examples import CompreFaceExamples
 from facewarden.service.compreface_match import CompreFaceMatcher
 from facewarden.service.context import Context
 from facewarden.service.crowd_report import CrowdReports
-from facewarden.service.erasure import ErasureReport, migrate_subject_keys, reapply_erasures
+from facewarden.service.erasure import (
+    ERASURES_COMPACTED,
+    ErasureReport,
+    erasures_to_compact,
+    migrate_subject_keys,
+    reapply_erasures,
+)
 from facewarden.service.faces import FaceEditor
 from facewarden.service.history_requests import HistoryRequests
 from facewarden.service.keys import KeyAdmin
@@ -327,8 +333,10 @@ class Warden:
         :meth:`reapply_erasures`): no KEK of an erased subject survives a purge.
         Expired subjects are erased (with a tombstone each); the purge itself
         is one audit entry. Afterwards the store rewrites what it deleted from
-        (SQLite: the file; PostgreSQL: those tables only, every table when
-        subjects were erased) and checkpoints, so the deleted bytes leave the disk.
+        (SQLite: the file; PostgreSQL: those tables and the tables the
+        deletions cascaded into, every table a subject reaches when subjects
+        were erased, by this purge or since the last one) and cuts its log,
+        so the deleted bytes leave the disk.
 
         The expired subjects are erased all or none, whenever the process
         dies: they go into the erasure ledger as one record, the last write
@@ -351,7 +359,15 @@ class Warden:
                 tx, "retention.purge", purpose="retention", details=dict(report.deleted)
             )
             self.registry.record_erasures(tx, report.erased_subjects)
-        ctx.store.compact(_purged_tables(report))
+        tables = _purged_tables(report)
+        # After the purge's own erasures: an erasure recorded later is compacted next time.
+        erased_through = erasures_to_compact(ctx)
+        if erased_through is not None and tables is not None:
+            tables.append("subjects")  # with every table a subject's deletion reaches
+        ctx.store.compact(tables)
+        if erased_through is not None:
+            with ctx.store.transaction() as tx:
+                tx.set_meta(ERASURES_COMPACTED, str(erased_through))
         return report
 
     def _sweep_scratch(self) -> None:

@@ -23,7 +23,7 @@ from facewarden.store import migrations
 from facewarden.store._dialect import POSTGRES, PgRow
 from facewarden.store._pg_schema import PG_MIGRATIONS
 
-__all__ = ["connect", "migrate", "redacted", "server_problems", "table_order"]
+__all__ = ["connect", "deletion_warnings", "migrate", "redacted", "server_problems", "table_order"]
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +116,34 @@ def server_problems(conn: psycopg.Connection[PgRow]) -> list[str]:
         for r in rows
     )
     return problems
+
+
+def deletion_warnings(conn: psycopg.Connection[PgRow]) -> list[str]:
+    """Settings under which deleted rows outlive the purge in the server's files.
+
+    After a purge or an erasure the store rewrites the tables and ends the
+    WAL segment, and the server then removes the old segments; with
+    ``wal_recycle = on`` (PostgreSQL's default; the embedded server turns it
+    off) it renames them for reuse with the old rows still in them, and a WAL
+    archive keeps every segment. Neither is refused (an archive is a backup
+    policy of its own), but each is said once at open.
+    """
+    warnings = []
+    rows = conn.execute(
+        "SELECT name, setting FROM pg_settings WHERE name IN ('wal_recycle', 'archive_mode')"
+    ).fetchall()
+    settings = {str(r["name"]): str(r["setting"]) for r in rows}
+    if settings.get("wal_recycle") == "on":
+        warnings.append(
+            "wal_recycle is on: WAL segments are recycled with expired sightings and erased "
+            "rows still in them until overwritten; set wal_recycle = off"
+        )
+    if settings.get("archive_mode", "off") != "off":
+        warnings.append(
+            "archive_mode is on: the WAL archive keeps expired sightings and erased rows "
+            "(ciphertexts of erased people stay unreadable); expire it as the retention says"
+        )
+    return warnings
 
 
 def migrate(conn: psycopg.Connection[PgRow], where: str, *, create: bool) -> None:

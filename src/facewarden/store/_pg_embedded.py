@@ -10,7 +10,9 @@ The server listens on no TCP address at all (``listen_addresses=''``), only
 on a socket in a private folder; local connections are trusted (the folder's
 mode is what guards them) and any TCP line in ``pg_hba.conf`` needs
 ``scram-sha-256``. PostgreSQL refuses to run as root, so under root the
-cluster belongs to ``nobody``.
+cluster belongs to ``nobody``. It runs with ``wal_recycle = off``: a WAL
+segment the server no longer needs is deleted, so the rows a purge deleted
+do not live on in a segment renamed for reuse.
 """
 
 from __future__ import annotations
@@ -126,7 +128,9 @@ class EmbeddedPostgres:
         if not (self.data / "PG_VERSION").exists():
             self._initdb()
         self._clear_stale_pid()
-        options = f"-c listen_addresses='' -k '{self.socket_dir}'"
+        # wal_recycle=off: a WAL segment no longer needed is deleted, not renamed for
+        # reuse with the rows it recorded (expired, erased) still in it.
+        options = f"-c listen_addresses='' -k '{self.socket_dir}' -c wal_recycle=off"
         log = self.root / "server.log"
         try:
             self._run("pg_ctl", "-D", str(self.data), "-w", "-l", str(log), "-o", options, "start")

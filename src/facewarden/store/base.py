@@ -410,9 +410,10 @@ class Store(Reader, Protocol):
     def compact(self, tables: Iterable[str] | None = None) -> None:
         """Rebuild the storage so deleted bytes leave the disk (after a purge).
 
-        ``tables``: where rows were deleted (None: everywhere). A store that
-        can rewrite one table at a time rewrites only those; one that cannot
-        rewrites everything.
+        ``tables``: where rows were deleted (None: everywhere); the tables
+        those deletions cascaded into count too. A store that can rewrite one
+        table at a time rewrites only those; one that cannot rewrites
+        everything. Its write-ahead log keeps none of the deleted rows after.
         """
         ...
 

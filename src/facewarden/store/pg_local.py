@@ -5,7 +5,8 @@ the server of :mod:`facewarden.store._pg_embedded` (on a Unix socket only),
 with its cluster in ``<data_dir>/postgres``:
 
 * ``data/``: the cluster, created by ``initdb`` at first use, with ``fsync``
-  and ``full_page_writes`` on (so the store's own safety check passes);
+  and ``full_page_writes`` on (so the store's own safety check passes), and
+  ``wal_recycle`` off (a WAL segment no longer needed is deleted with what it holds);
 * ``pgpass``: the superuser's random password (mode 0600, ``.pgpass``
   format); every connection, local ones included, authenticates with it
   (``scram-sha-256``), and no ``pg_hba.conf`` line trusts anyone;

@@ -35,7 +35,14 @@ from psycopg import sql
 
 from facewarden.errors import ConfigError, DatabaseUnavailableError, FacewardenError
 from facewarden.store._dialect import POSTGRES, PgRow
-from facewarden.store._pg_admin import connect, migrate, redacted, server_problems, table_order
+from facewarden.store._pg_admin import (
+    connect,
+    deletion_warnings,
+    migrate,
+    redacted,
+    server_problems,
+    table_order,
+)
 from facewarden.store._pg_schema import FACE_VECTOR_INDEX
 from facewarden.store._pg_vectors import VectorReads, VectorWrites
 from facewarden.store._store_base import StoreBase
@@ -79,6 +86,8 @@ def open_postgres(url: str, *, create: bool = False, check_server: bool = True) 
                 raise ConfigError(
                     f"refusing to use the PostgreSQL server at {where}: " + "; ".join(problems)
                 )
+            for warning in deletion_warnings(conn):
+                logger.warning("the PostgreSQL server at %s: %s", where, warning)
         _require_pgvector(conn, where, create=create)
         migrate(conn, where, create=create)
     except BaseException:
@@ -211,7 +220,7 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads):
                 cur = conn.execute("DELETE FROM face_vectors")
                 count = cur.rowcount
             conn.execute("VACUUM (FULL, ANALYZE) face_vectors")
-        self.checkpoint()
+        self._cut_wal()
         return count
 
     def analyze_face_vectors(self) -> None:
@@ -250,9 +259,9 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads):
         Only the tables named are rewritten: each rewrite locks its table
         and, for ``faces`` or ``face_vectors`` at a million rows, takes
         minutes (the HNSW index is rebuilt), so a purge that deleted only
-        sightings must not pay for the whole database. Old row versions may
-        still sit in WAL segments until the server recycles them (after the
-        next checkpoints).
+        sightings must not pay for the whole database. The tables that a
+        delete from those cascades into are rewritten with them, and the WAL
+        is cut afterwards (:meth:`_cut_wal`).
         """
         names = None if tables is None else sorted(set(tables))
         if names is not None and not names:
@@ -268,8 +277,53 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads):
             else:
                 conn.execute(
                     sql.SQL("VACUUM (FULL, ANALYZE) {}").format(
-                        sql.SQL(", ").join(sql.Identifier(t) for t in names)
+                        sql.SQL(", ").join(sql.Identifier(t) for t in self._cascade(names))
                     )
+                )
+        self._cut_wal()
+
+    def _cascade(self, names: list[str]) -> list[str]:
+        """``names`` and every table a delete from them reaches through its foreign keys.
+
+        A deletion cascades (a subject's sightings, a sighting's alert
+        decision): their old row versions lie in those tables' files too.
+        """
+        rows = (
+            self._live()
+            .execute(
+                "WITH RECURSIVE hit(oid) AS ("
+                " SELECT c.oid FROM pg_class c WHERE c.relname = ANY(%s)"
+                " AND c.relnamespace = to_regnamespace(current_schema())"
+                " UNION SELECT k.conrelid FROM pg_constraint k JOIN hit ON k.confrelid = hit.oid"
+                " WHERE k.contype = 'f' AND k.confdeltype IN ('c', 'n', 'd'))"
+                " SELECT c.relname AS name FROM pg_class c JOIN hit ON c.oid = hit.oid ORDER BY 1",
+                (names,),
+            )
+            .fetchall()
+        )
+        return sorted({*names, *(str(r["name"]) for r in rows)})
+
+    def _cut_wal(self) -> None:
+        """End the WAL segment and checkpoint, so the segments that recorded deleted rows go.
+
+        Compacting rewrites a table without its deleted rows, but the WAL
+        segments written before still hold them (the inserts, and full-page
+        images of pages with dead rows) until the server removes them: at a
+        checkpoint once nothing needs them, which a segment still being
+        written to never is, however small the deployment. With
+        ``wal_recycle = off`` (the embedded server's setting) the removed
+        segments are deleted; recycled ones keep their contents until
+        overwritten. Needs the right to run ``pg_switch_wal()`` (superuser or
+        granted); without it the segments go when the server fills them.
+        """
+        with self._lock, POSTGRES.translated("switch WAL"):
+            try:
+                self._live().execute("SELECT pg_switch_wal()")
+            except pg_errors.InsufficientPrivilege:
+                logger.warning(
+                    "pg_switch_wal() is not granted to this role: deleted rows stay in the "
+                    "current WAL segment until the server fills it (GRANT EXECUTE ON FUNCTION "
+                    "pg_switch_wal() TO <role>)"
                 )
         self.checkpoint()
 

@@ -1,0 +1,177 @@
+"""The red team's attack on a stolen copy of the database's files, after erasure and retention.
+
+A deployment enrolls two people, records a sighting of each at a camera
+("Al-Noor mosque side door") with a kept thumbnail and a desk note, erases
+one of them and lets retention purge the sightings. The attacker then holds
+a copy of every file of the store (SQLite: the data directory; PostgreSQL:
+the whole cluster, ``base/`` and ``pg_wal/`` included) and the key
+directory, and carves:
+
+* sighting rows: a sighting id next to a subject id next to a camera id (who
+  was where; the times follow) in a heap page or a WAL record;
+* the kept thumbnail and the desk note of the expired sightings (sealed with
+  the subject's data key, which the key directory still opens for the person
+  not erased);
+* blind-index tokens (64 hex characters), brute-forced over the ID-number
+  format with the blind-index key from the key directory: the erased
+  person's ID number must not come back.
+
+Before the purge each of these is found (the carving works); after it, on
+both stores, nothing of the expired sightings or of the erased person is.
+On PostgreSQL that needs the deleted rows rewritten out of every table the
+deletion cascaded into and the WAL segments that recorded them removed, not
+recycled with their contents (SECURITY.md promises 11 and 15).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from facewarden.config import Settings
+from facewarden.privacy import Envelope, KeyRing, ManualClock
+from facewarden.service import SubjectRecord, Warden
+from facewarden.store._pg_embedded import EmbeddedPostgres
+
+pytestmark = pytest.mark.slow
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+_ID_FORMAT = "FW-{:05d}"  # the deployment's ID numbers: a known format, 100,000 of them
+_TOKEN = re.compile(rb"[0-9a-f]{64}")
+
+
+def _sighting_rows(blob: bytes, sighting_id: str) -> list[bytes]:
+    """Each place ``sighting_id`` is stored next to a subject id and a camera id (a row)."""
+    pattern = re.escape(sighting_id.encode()) + rb".{0,4}sub_[0-9a-f]{16}.{0,4}cam_[0-9a-f]{16}"
+    return re.findall(pattern, blob, re.DOTALL)
+
+
+def _files(roots: list[Path]) -> bytes:
+    chunks = []
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                with suppress(FileNotFoundError):  # the server removed it while we walked
+                    chunks.append(path.read_bytes())
+    return b"\x00".join(chunks)
+
+
+def _cluster_files(server: EmbeddedPostgres, database: str) -> list[Path]:
+    """The cluster's folders, with only this database's own folder of ``base/``.
+
+    The session's server holds other tests' databases too; the WAL, the
+    shared catalogs and the rest of the cluster are searched whole.
+    """
+    with psycopg.connect(server.url()) as conn:
+        row = conn.execute("SELECT oid FROM pg_database WHERE datname = %s", (database,)).fetchone()
+    assert row is not None
+    others = [p for p in server.data.iterdir() if p.name != "base"]
+    return [server.data / "base" / str(row[0]), *others]
+
+
+def _id_numbers_recovered(blob: bytes, key_dir: Path) -> set[str]:
+    """The attacker with the key directory: every carved token tried against every ID number."""
+    envelope = Envelope(KeyRing.open(key_dir))
+    carved = {m.group(0).decode() for m in _TOKEN.finditer(blob)}
+    candidates = (_ID_FORMAT.format(n) for n in range(100_000))
+    return {c for c in candidates if envelope.blind_index(c, kind="id_number") in carved}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def deployment(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Settings, list[Path]]]:
+    """Settings of a fresh deployment, and the folders holding every file of its store."""
+    overrides: dict[str, object] = {}
+    files = [tmp_path / "data"]
+    if request.param == "postgres":
+        server: EmbeddedPostgres = request.getfixturevalue("pg_server")
+        name = f"stolen_{secrets.token_hex(6)}"
+        overrides["database_url"] = server.create_database(name)
+        files = _cluster_files(server, name)
+    settings = Settings(  # type: ignore[arg-type]
+        data_dir=tmp_path / "data",
+        key_dir=tmp_path / "keys",
+        workers=1,
+        mode="fast",
+        enroll_mode="fast",
+        **overrides,
+    )
+    yield settings, files
+
+
+def test_expired_sightings_and_an_erased_person_are_carved_from_no_file(
+    deployment: tuple[Settings, list[Path]], faces_dir: Path
+) -> None:
+    settings, files = deployment
+    train = faces_dir / "face_recognition" / "examples" / "knn_examples" / "train"
+    clock = ManualClock(T0)
+    with Warden.open(settings, clock=clock, create=True, actor="test:redteam") as warden:
+        warden.watchlists.create("visitors", purpose="site access", lawful_basis="test")
+
+        def enroll(name: str, photo: Path, number: int) -> str:
+            record = SubjectRecord(
+                full_name=name, lawful_basis="test", id_number=_ID_FORMAT.format(number)
+            )
+            return warden.registry.enroll(record, [photo], watchlists=["visitors"]).subject_id
+
+        erased = enroll("Joseph Biden", train / "biden" / "biden.jpg", 77_012)
+        kept = enroll("Barack Obama", train / "obama" / "obama.jpg", 44_044)
+        warden.cameras.add(
+            "side-door",
+            location="Al-Noor mosque side door",
+            watchlists=["visitors"],
+            keep_thumbnails=True,
+        )
+        camera = warden.store.camera_by_name("side-door")
+        assert camera is not None
+        sightings = {}
+        for subject in (erased, kept):
+            sid = warden.sightings.open_visit(
+                camera,
+                subject,
+                camera.watchlists[0],
+                T0,
+                T0 + timedelta(seconds=9),
+                0.9,
+                b"\xff\xd8 a face crop " + subject.encode(),
+            )
+            warden.alert_desk.decide(sid, "acknowledged", role="operator", note="seen at prayer")
+            sightings[subject] = sid
+        row = warden.store.get_sighting(sightings[kept])
+        assert row is not None and row.thumbnail is not None
+        sealed = [row.thumbnail[:40]]
+        note = warden.store.alert_decisions([sightings[kept]])[sightings[kept]].note
+        assert note is not None
+        sealed.append(note[:40])
+        warden.store.checkpoint()
+
+        before = _files(files)
+        for sid in sightings.values():
+            assert _sighting_rows(before, sid), "the carving finds a stored sighting"
+        assert all(s in before for s in sealed)
+        assert _id_numbers_recovered(before, settings.resolved_key_dir) >= {
+            _ID_FORMAT.format(77_012)
+        }
+
+        warden.registry.erase(erased, purpose="art. 17 request")
+        clock.advance(timedelta(hours=25))
+        assert warden.purge().deleted["sightings"] == 1
+
+        after = _files(files)
+        for subject, sid in sightings.items():
+            assert _sighting_rows(after, sid) == [], f"the sighting of {subject} is carved back"
+        for i, piece in enumerate(sealed):
+            assert piece not in after, f"sealed piece {i} of the expired sighting is on disk"
+        # The kept person's number is still found (their record is live): the attack works.
+        assert _id_numbers_recovered(after, settings.resolved_key_dir) == {
+            _ID_FORMAT.format(44_044)
+        }
+        assert warden.registry.get(kept).record.full_name == "Barack Obama"
