@@ -82,7 +82,8 @@ def delete_all_subjects(request: Request) -> CfDeleted:
 
 @_route("PUT", "/recognition/subjects/{subject}", response_model=CfUpdated, **operation())
 def rename_subject(subject: str, body: CfSubjectIn, request: Request) -> CfUpdated:
-    """Rename a subject; onto an existing name, merge the two (as CompreFace)."""
+    """Rename a subject; onto an existing name, merge the two; onto itself, no update
+    (as CompreFace)."""
     return CfUpdated(
         updated=acting_warden(request).compreface.rename_subject(subject, body.subject)
     )
@@ -90,9 +91,8 @@ def rename_subject(subject: str, body: CfSubjectIn, request: Request) -> CfUpdat
 
 @_route("DELETE", "/recognition/subjects/{subject}", response_model=CfSubjectOut, **operation())
 def delete_subject(subject: str, request: Request) -> CfSubjectOut:
-    """Erase a subject and all its examples (404, code 42, if unknown)."""
-    acting_warden(request).compreface.delete_subject(subject)
-    return CfSubjectOut(subject=subject)
+    """Erase a subject and all its examples: its name as stored (404, code 42, if unknown)."""
+    return CfSubjectOut(subject=acting_warden(request).compreface.delete_subject(subject))
 
 
 # -- examples ----------------------------------------------------------------

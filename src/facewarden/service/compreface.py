@@ -256,13 +256,18 @@ class CompreFaceCollection:
 
         A merge moves every example (template and kept photo, re-encrypted
         under the target's key, image ids unchanged) and erases the old subject.
+        A new name that is exactly ``name`` changes nothing and is False, before
+        any lookup (as in CompreFace); another case of it is a rename.
 
         Raises:
             SubjectNotFoundError: no subject ``name``.
             FaceMismatchError: a merge whose examples are not all of one person
                 (:mod:`facewarden.service.same_person`); nothing changes.
         """
+        same = new_name == name
         new_name = check_name(new_name)
+        if same:
+            return False
         ctx = self._ctx
         with ctx.writing(gallery_changes=True) as tx:
             subject_id = self.find(tx, name)
@@ -340,16 +345,16 @@ class CompreFaceCollection:
             details={"faces": ids, "merged_from": source, **_VIA},
         )
 
-    def delete_subject(self, name: str) -> int:
-        """Erase a subject with all its examples; returns how many examples it had.
+    def delete_subject(self, name: str) -> str:
+        """Erase a subject with all its examples; returns its name as stored (CompreFace's answer).
 
         Raises:
             SubjectNotFoundError: no subject ``name``.
         """
         subject_id = self.resolve(name)
-        count = len(self._ctx.store.faces_of(subject_id))
+        stored = self.name_of(self._ctx.store, subject_id)
         self._registry.erase(subject_id, purpose=self.purpose)
-        return count
+        return stored
 
     def delete_all_subjects(self) -> tuple[int, int]:
         """Erase every CompreFace subject (each erasure audited); ``(subjects, examples)``."""
