@@ -37,6 +37,11 @@ run: $(STAMP) people-model
 test: $(STAMP) people-model compreface-js-sdk
 	$(BIN)/pytest
 
+# Detection and comparison on the shared example photos (../shared/data), or DEMO_IMAGES.
+DEMO_IMAGES ?=
+demo: $(STAMP)
+	$(BIN)/facewarden demo $(DEMO_IMAGES)
+
 # The installed set against a vulnerability database (OSV, else PyPI); says SKIPPED when
 # neither answers. The decoder floors are also checked offline by the test suite.
 audit: $(STAMP)

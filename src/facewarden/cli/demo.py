@@ -1,4 +1,4 @@
-"""``facewarden demo``: what ``make run`` shows until the server exists.
+"""``facewarden demo`` (``make demo``): a first look at detection and comparison, no deployment.
 
 Detects the faces in a photo and compares people, on the shared test photos
 when they are beside the repository, or on images you name.

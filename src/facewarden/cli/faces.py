@@ -34,7 +34,7 @@ _IMAGE = click.Path(exists=True, dir_okay=False, path_type=Path)
     type=_MODE,
     default="fast",
     show_default=True,
-    help="fast: the cascade detector; accurate: a wider CNN fallback.",
+    help="fast: MTCNN; accurate: MTCNN, then the HOG/CNN cascade where it finds nothing.",
 )
 @click.option("--workers", type=click.IntRange(min=1), help="Processes (default: one per core).")
 def detect(
