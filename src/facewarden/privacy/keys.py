@@ -58,6 +58,7 @@ from facewarden.privacy._keydir import (
     sweep,
     write_manifest,
 )
+from facewarden.privacy._nocore import forbid_core_dumps
 from facewarden.privacy._subjectkeys import (
     KEK_PREFIX,
     ErasureLedger,
@@ -97,11 +98,15 @@ class KeyRing:
                 keys) when it does not exist or is empty; an initialised
                 directory is opened as it is.
 
+        From then on the process writes no core dump (its memory would hold
+        the keys; see :mod:`facewarden.privacy._nocore`).
+
         Raises:
             KeyMaterialError: the directory is missing (and ``create`` is false),
                 it or a file in it is accessible by group or others (the message
                 names the ``chmod`` that fixes it), or a key file is corrupt.
         """
+        forbid_core_dumps()  # before any key is read into memory
         directory = Path(path)
         if not directory.exists():
             if not create:
