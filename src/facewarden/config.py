@@ -6,9 +6,12 @@ Nothing reads the environment at import time; call :meth:`Settings.load`
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import ipaddress
+import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -20,11 +23,14 @@ from facewarden.imaging import ImageLimits
 
 __all__ = ["Settings", "default_key_dir", "legacy_key_dir", "user_key_dir"]
 
+logger = logging.getLogger(__name__)
+_ENV_PREFIX = "FACEWARDEN_"
+
 
 class Settings(BaseSettings):
     """facewarden's configuration; every field can be set as ``FACEWARDEN_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="FACEWARDEN_", frozen=True, extra="forbid")
+    model_config = SettingsConfigDict(env_prefix=_ENV_PREFIX, frozen=True, extra="forbid")
 
     data_dir: Path = Field(
         default=Path("facewarden-data"), description="where the embedded database lives"
@@ -267,9 +273,14 @@ class Settings(BaseSettings):
     def load(cls, **overrides: object) -> Settings:
         """Settings from the environment, with ``overrides`` on top.
 
+        A ``FACEWARDEN_*`` variable that names no setting is logged as a
+        warning, with the setting it most resembles: pydantic ignores it, so a
+        misspelt one would leave its setting at the default without a word.
+
         Raises:
             ConfigError: a value is out of range or of the wrong type.
         """
+        _warn_of_unknown_variables(os.environ)
         try:
             return cls(**overrides)  # type: ignore[arg-type]
         except ValidationError as exc:
@@ -314,6 +325,22 @@ def user_key_dir(data_dir: Path) -> Path:
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     digest = hashlib.sha256(str(data).encode("utf-8", "surrogateescape")).hexdigest()[:12]
     return Path(base) / "facewarden" / "keys" / f"{data.name}-{digest}"
+
+
+_named_unknown: set[str] = set()
+"""The unknown variables already warned about: once a process, however often settings load."""
+
+
+def _warn_of_unknown_variables(environ: Mapping[str, str]) -> None:
+    known = [_ENV_PREFIX + name.upper() for name in Settings.model_fields]
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(_ENV_PREFIX) or upper in known or name in _named_unknown:
+            continue
+        _named_unknown.add(name)
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.8)
+        hint = f" ({close[0]}?)" if close else ""
+        logger.warning("%s is not a facewarden setting and is ignored%s", name, hint)
 
 
 def default_key_dir(data_dir: Path) -> Path:
