@@ -577,10 +577,52 @@ def test_the_limit_of_a_verification_also_picks_the_source_face(
     assert [m["similarity"] < 0.5 for m in item["face_matches"]] == [True]
 
 
+def test_predictions_are_the_most_similar_examples_so_a_subject_can_repeat(
+    client: httpx.Client, examples: dict[str, str], photos: dict[str, Path]
+) -> None:
+    # CompreFace's prediction_count counts examples, not subjects: "it returns
+    # similarities to examples, not subjects. So if you upload two examples to
+    # one subject, then it can return two similarities to the same subject"
+    # (its maintainer, exadel-inc/CompreFace#805). facewarden named each subject once.
+    second = client.post(FACES, params={"subject": OBAMA}, files=_file(photos["obama2"]))
+    assert second.status_code == 201, second.text
+    try:
+        [face] = client.post(
+            f"{RECOGNITION}/recognize",
+            params={"prediction_count": 3},
+            files=_file(photos["obama_probe"]),
+        ).json()["result"]
+        subjects = face["subjects"]
+        assert [s["subject"] for s in subjects] == [OBAMA, OBAMA, BIDEN]
+        assert subjects[0]["similarity"] >= subjects[1]["similarity"] > 0.5
+        assert subjects[2]["similarity"] < 0.5
+        probe = _embedding(client, photos["obama_probe"])
+        [embedded] = client.post(
+            f"{RECOGNITION}/embeddings/recognize",
+            params={"prediction_count": 3},
+            json={"embeddings": [probe]},
+        ).json()["result"]
+        assert [s["subject"] for s in embedded["similarities"]] == [OBAMA, OBAMA, BIDEN]
+        # Each similarity is the one to that example, as verifying against it says.
+        by_example = sorted(
+            (
+                client.post(
+                    f"{RECOGNITION}/embeddings/faces/{image_id}/verify",
+                    json={"embeddings": [probe]},
+                ).json()["result"][0]["similarity"]
+                for image_id in (examples["obama"], second.json()["image_id"])
+            ),
+            reverse=True,
+        )
+        assert [s["similarity"] for s in embedded["similarities"][:2]] == by_example
+    finally:
+        client.delete(f"{FACES}/{second.json()['image_id']}")
+
+
 def test_prediction_count_minus_one_is_every_subject(
     client: httpx.Client, examples: dict[str, str], photos: dict[str, Path]
 ) -> None:
-    # CompreFace: "any positive number or -1", -1 meaning every subject.
+    # CompreFace: "any positive number or -1", -1 meaning every example.
     def names(count: int) -> list[str]:
         answer = client.post(
             f"{RECOGNITION}/recognize",

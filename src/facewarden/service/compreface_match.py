@@ -6,8 +6,9 @@ Every similarity returned is **calibrated** (:mod:`facewarden.match.calibration`
 same people over it, stricter thresholds above 0.5).
 
 * **recognize** searches the CompreFace watchlist with the identification
-  pipeline and returns, per face, the ``prediction_count`` most similar
-  subjects whatever their similarity, as CompreFace does (capped by
+  pipeline and returns, per face, the subjects of the ``prediction_count``
+  most similar examples whatever their similarity, as CompreFace does (a
+  subject with several examples can be named more than once; capped by
   ``Settings.max_top_k``; the names shown are audited).
 * **verify** compares the faces of a photo with one stored example, and
   **verify_images** the faces of a target photo with the one face of a
@@ -32,12 +33,14 @@ import numpy.typing as npt
 
 from facewarden.errors import FaceNotFoundError, InvalidInputError, MultipleFacesError
 from facewarden.match.calibration import Calibration, calibration_for
+from facewarden.match.index import Hit
 from facewarden.service.audit import AuditLog
 from facewarden.service.compreface import CompreFaceCollection
 from facewarden.service.compreface_faces import FoundFace, find_faces
 from facewarden.service.context import Context
 from facewarden.service.enrollment import ImageInput
-from facewarden.service.gallery import open_template
+from facewarden.service.gallery import embedder_of, open_template
+from facewarden.store.base import Reader
 from facewarden.types import Face
 from facewarden.vision.pipeline import Pipeline
 
@@ -73,7 +76,7 @@ class ComparedFace(FoundFace):
 
 @dataclass(frozen=True)
 class Similar:
-    """One probe embedding's answer: its most similar subjects, best first."""
+    """One probe embedding's answer: the subjects of its most similar examples, best first."""
 
     subjects: tuple[tuple[str, float], ...]
 
@@ -179,7 +182,8 @@ class CompreFaceMatcher:
         min_probability: float | None = None,
         detect_faces: bool = True,
     ) -> list[RecognizedFace]:
-        """Each face of ``image`` with its ``prediction_count`` most similar subjects.
+        """Each face of ``image`` with the subjects of its ``prediction_count`` most similar
+        examples.
 
         Raises:
             InvalidInputError: ``prediction_count`` is neither positive nor -1.
@@ -214,7 +218,8 @@ class CompreFaceMatcher:
     def _search(
         self, embeddings: npt.NDArray[np.float32], top_k: int, calibration: Calibration
     ) -> list[Similar]:
-        """The ``top_k`` most similar subjects of each raw embedding row, named and audited."""
+        """The subjects of the ``top_k`` most similar examples of each raw embedding row,
+        named and audited."""
         ctx = self._ctx
         watchlist = self._collection.watchlist()
         if watchlist is None or not len(embeddings):  # nobody enrolled yet
@@ -224,7 +229,8 @@ class CompreFaceMatcher:
             with ctx.writing() as tx:
                 protected = ctx.protector.protect(embeddings)
                 hits = ctx.gallery.search(watchlist.watchlist_id, protected, top_k)
-                shown = {h.group for row in hits for h in row}
+                ranked = self._by_example(tx, protected, hits, top_k)
+                shown = {group for row in ranked for group, _ in row}
                 names = {s: self._collection.name_of(tx, s) for s in sorted(shown)}
                 self._audit.append(
                     tx,
@@ -240,12 +246,55 @@ class CompreFaceMatcher:
                     },
                 )
         answers = []
-        for row in hits:
-            similarities = _rounded(calibration.calibrate([h.similarity for h in row]))
+        for row in ranked:
+            similarities = _rounded(calibration.calibrate([similarity for _, similarity in row]))
             answers.append(
-                Similar(tuple((names[h.group], s) for h, s in zip(row, similarities, strict=True)))
+                Similar(tuple((names[g], s) for (g, _), s in zip(row, similarities, strict=True)))
             )
         return answers
+
+    def _by_example(
+        self,
+        reader: Reader,
+        protected: npt.NDArray[np.float32],
+        hits: Sequence[Sequence[Hit]],
+        top_k: int,
+    ) -> list[list[tuple[str, float]]]:
+        """Each probe's ``top_k`` most similar *examples*: ``(subject id, raw similarity)``.
+
+        CompreFace ranks examples, not subjects, so a subject with several
+        examples can fill several places. The index found each probe's ``top_k``
+        most similar subjects, and every one of the ``top_k`` most similar
+        examples belongs to one of them (a subject is ranked by its best
+        example), so their templates are all that is compared here. One place
+        needs nothing more: the best subject's best example is the best example.
+        """
+        if top_k == 1:
+            return [[(h.group, h.similarity) for h in row] for row in hits]
+        ctx = self._ctx
+        templates: dict[str, npt.NDArray[np.float32]] = {}
+        for group in sorted({h.group for row in hits for h in row}):
+            key = self._collection.data_key(reader, group)
+            rows = [
+                f for f in reader.faces_of(group) if embedder_of(f.model) == ctx.gallery.embedder
+            ]
+            templates[group] = np.array(
+                [
+                    open_template(ctx.envelope, key, f.face_id, f.template, ctx.template_dim)
+                    for f in rows
+                ],
+                dtype=np.float32,
+            ).reshape(len(rows), ctx.template_dim)
+        ranked = []
+        for probe, row in zip(protected, hits, strict=True):
+            scored = [
+                (h.group, float(similarity))
+                for h in row
+                for similarity in templates[h.group] @ probe
+            ]
+            scored.sort(key=lambda pair: -pair[1])
+            ranked.append(scored[:top_k])
+        return ranked
 
     def verify(
         self,

@@ -123,6 +123,11 @@ class Gallery:
         self.changes = 0
 
     @property
+    def embedder(self) -> str:
+        """The embedder whose templates this gallery searches (others are skipped)."""
+        return self._embedder
+
+    @property
     def loaded(self) -> bool:
         """Whether the gallery holds the store's templates (else it must be rebuilt)."""
         return self.version is not None

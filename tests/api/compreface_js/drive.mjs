@@ -49,7 +49,7 @@ await step('subjects', () => subjects().list());
 
 // -- recognize, verify, detect ------------------------------------------------------
 await step('recognize_path', () =>
-  recognition.recognize('./knn_examples/test/obama1.jpg', { prediction_count: 2 }));
+  recognition.recognize('./knn_examples/test/obama1.jpg', { prediction_count: 3 }));
 await step('recognize_base64_plugins', () =>
   recognition.recognize(base64('knn_examples/test/obama_and_biden.jpg'), {
     limit: 1, det_prob_threshold: 0.8, face_plugins: 'landmarks,calculator,age,gender', status: true,
