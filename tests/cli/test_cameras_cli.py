@@ -7,6 +7,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from facewarden.cli import cli
@@ -85,3 +86,29 @@ def test_watch_refuses_a_webhook_or_threshold_it_cannot_use_before_it_starts(
         assert result.exit_code == 2, (option, value, result.output)
         assert option in result.output and "Traceback" not in result.output
         assert "secret" not in result.output
+
+
+def test_a_video_named_relative_to_where_the_camera_was_added_is_found_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Found by hand, following the README (`cameras add lobby --source lobby.mp4`): the
+    # path was stored as typed, so the server (`make run` in the checkout), a worker or
+    # `watch` started in another folder said "video file lobby.mp4 does not exist".
+    runner = CliRunner(
+        env={"FACEWARDEN_WORKERS": "1", "FACEWARDEN_DATA_DIR": None, "FACEWARDEN_KEY_DIR": None}
+    )
+    where = ["--data-dir", str(tmp_path / "data"), "--key-dir", str(tmp_path / "keys")]
+    site = tmp_path / "site"
+    site.mkdir()
+    write_video(site / "lobby.mp4", seconds=1.0, fps=5.0)
+    assert runner.invoke(cli, ["init", *where]).exit_code == 0
+    monkeypatch.chdir(site)
+    added = runner.invoke(
+        cli, ["cameras", "add", "lobby", "--location", "l", "--source", "lobby.mp4", *where]
+    )
+    assert added.exit_code == 0, added.output
+    monkeypatch.chdir(tmp_path)
+    watched = runner.invoke(cli, ["watch", "lobby", "--fps-budget", "5", "--json", *where])
+    assert watched.exit_code == 0, watched.output
+    assert json.loads(watched.output)["frames"] == 5
+    assert "stream" not in runner.invoke(cli, ["cameras", "list", *where]).output

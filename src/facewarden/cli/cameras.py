@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from facewarden.cli._common import deployment_options, echo_json, open_warden
@@ -32,7 +34,11 @@ def cameras() -> None:
 )
 @click.option("--gps", nargs=2, type=float, default=None, help="Latitude and longitude.")
 @click.option("--retention-hours", type=int, default=None, help="Sighting retention here.")
-@click.option("--source", default=None, help="A video file or an rtsp:// or http(s):// URL.")
+@click.option(
+    "--source",
+    default=None,
+    help="A video file (stored as an absolute path) or an rtsp:// or http(s):// URL.",
+)
 @click.option("--keep-thumbnails", is_flag=True, help="Keep an encrypted face crop per sighting.")
 @deployment_options
 def cam_add(
@@ -46,6 +52,10 @@ def cam_add(
     keep_thumbnails: bool,
 ) -> None:
     """Register camera NAME; prints its id."""
+    if source is not None and "://" not in source and source.strip():
+        # A file named relative to here is stored whole: the server and workers
+        # that read it run elsewhere (`make run` in the checkout, a service at /).
+        source = os.path.abspath(source)
     camera = open_warden().cameras.add(
         name,
         location=location,
