@@ -16,10 +16,14 @@ server answers that body), and its ``add`` echoes the subject as sent.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
 import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +45,30 @@ def _sdk_entry() -> Path:
     return folder / "node_modules" / "@exadel" / "compreface-js-sdk" / "index.js"
 
 
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture(scope="module")
+def images_url() -> Iterator[str]:
+    """The example photos over HTTP on loopback, for the SDK's "image by URL" uploads."""
+    folder = FACES / "face_recognition" / "examples"
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+        server.shutdown()
+        thread.join(timeout=10)
+
+
 @pytest.fixture(scope="module")
 def answers(
-    live: LiveServer, photos: dict[str, Path], tmp_path_factory: pytest.TempPathFactory
+    live: LiveServer,
+    photos: dict[str, Path],
+    images_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, Any]:
     """What each SDK call answered: ``{step: {"ok", "value"} or {"ok", "status", "data"}}``."""
     node = shutil.which("node")
@@ -62,6 +87,7 @@ def answers(
         "CF_KEY": live.keys["operator"],
         "CF_PHOTOS": str(FACES),
         "CF_OUT": str(out),
+        "CF_IMAGES": images_url,
     }
     # stdout is dropped: the SDK's subject list prints the URL and the API key there.
     done = subprocess.run(
@@ -157,6 +183,15 @@ def test_detection_and_verification_services(answers: dict[str, Any]) -> None:
     assert len(similarities) == 2 and similarities[0] < 0.5 and similarities[1] >= AT_FMR_1E3
     [cross] = _value(answers, "verification_base64")["result"]
     assert [m["similarity"] < 0.5 for m in cross["face_matches"]] == [True]
+
+
+def test_images_given_by_url_arrive_as_chunked_uploads(answers: dict[str, Any]) -> None:
+    # The SDK fetches the URL itself and streams the image on without a length.
+    [face] = _value(answers, "recognize_url")["result"]
+    assert face["subjects"][0]["subject"] == OBAMA
+    assert face["subjects"][0]["similarity"] >= AT_FMR_1E3
+    [pair] = _value(answers, "verification_urls")["result"]
+    assert pair == _value(answers, "verification_path")["result"][0]
 
 
 def test_renames_and_deletions(answers: dict[str, Any]) -> None:

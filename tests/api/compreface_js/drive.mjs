@@ -5,7 +5,9 @@
 // there). Run by tests/api/test_compreface_js_sdk.py, which asserts on it.
 //
 // Environment: CF_SDK (the SDK's index.js), CF_URL (http://127.0.0.1:PORT),
-// CF_KEY (an operator key), CF_PHOTOS (../shared/data/faces), CF_OUT. The SDK's own habits
+// CF_KEY (an operator key), CF_PHOTOS (../shared/data/faces), CF_OUT, CF_IMAGES (an
+// http://127.0.0.1:PORT/ URL serving the examples folder: the SDK fetches an image
+// given by URL and streams it on, a chunked multipart body). The SDK's own habits
 // are kept: relative paths start with "./", a fresh face collection per call
 // (its functions grow their URL on every call), an options object on recognize.
 import fs from 'fs';
@@ -69,6 +71,11 @@ await step('verification_path', () =>
   verification.verify('./obama.jpg', './two_people.jpg', { limit: 0 }));
 await step('verification_base64', () =>
   verification.verify(base64('obama2.jpg'), base64('biden.jpg'), { limit: 0 }));
+await step('recognize_url', () =>
+  recognition.recognize(`${process.env.CF_IMAGES}knn_examples/test/obama1.jpg`, { limit: 0 }));
+await step('verification_urls', () =>
+  verification.verify(`${process.env.CF_IMAGES}obama.jpg`, `${process.env.CF_IMAGES}two_people.jpg`,
+    { limit: 0 }));
 await step('bad_key', () =>
   compreface.initFaceRecognitionService('00000000-0000-0000-0000-000000000002').recognize(
     base64('obama.jpg'), {}));
