@@ -704,6 +704,34 @@ def test_examples_are_listed_in_the_order_they_were_added(
         assert client.delete(f"{RECOGNITION}/subjects/{subject}").status_code == 200
 
 
+def test_other_parts_of_a_multipart_body_are_ignored_and_the_first_file_counts(
+    client: httpx.Client, photos: dict[str, Path]
+) -> None:
+    # Spring (CompreFace) binds the named part and ignores the rest; of two parts
+    # of one name it takes the first. facewarden refused any file part more than
+    # the route reads ("Too many files", 400, code 0).
+    obama, dogs = photos["obama"].read_bytes(), photos["dogs"].read_bytes()
+    extra = client.post(
+        "/api/v1/detection/detect",
+        files=[("file", ("a.jpg", obama)), ("thumbnail", ("b.jpg", dogs))],
+    )
+    assert extra.status_code == 200 and len(extra.json()["result"]) == 1, extra.text
+    twice = client.post(
+        "/api/v1/detection/detect", files=[("file", ("a.jpg", obama)), ("file", ("b.jpg", dogs))]
+    )
+    assert twice.status_code == 200 and len(twice.json()["result"]) == 1, twice.text
+    pair = client.post(
+        "/api/v1/verification/verify",
+        files=[
+            ("source_image", ("a.jpg", obama)),
+            ("target_image", ("b.jpg", photos["obama2"].read_bytes())),
+            ("notes", ("c.jpg", dogs)),
+        ],
+    )
+    assert pair.status_code == 200, pair.text
+    assert pair.json()["result"][0]["face_matches"][0]["similarity"] > 0.5
+
+
 def test_deleting_every_example_empties_the_collection(
     client: httpx.Client, examples: dict[str, str], photos: dict[str, Path]
 ) -> None:

@@ -47,6 +47,7 @@ __all__ = [
 
 T = TypeVar("T")
 ROLES = ("operator",)
+_MAX_PARTS = 16  # file parts, and other fields, in one multipart body
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": CfError} for code in (400, 401, 403, 404, 413, 415, 429)
@@ -197,8 +198,10 @@ async def images(request: Request, *fields: str) -> list[bytes]:
     cap = acting_warden(request).settings.max_image_bytes
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media == "multipart/form-data":
-        async with request.form(max_files=len(fields), max_fields=16) as form:
-            parts = [form.get(name) for name in fields]
+        # Other parts are ignored and, of two parts of one name, the first counts, as
+        # Spring binds them for CompreFace; the body cap bounds what they hold.
+        async with request.form(max_files=_MAX_PARTS, max_fields=_MAX_PARTS) as form:
+            parts = [next(iter(form.getlist(name)), None) for name in fields]
             images = []
             for name, part in zip(fields, parts, strict=True):
                 if not isinstance(part, UploadFile):
