@@ -90,11 +90,9 @@ class CompreFaceExamples:
             raise FaceNotFoundError(NO_FACE)
         faces = recognisable_faces(faces)
         if len(faces) > 1:
-            # CompreFace's answer; choose_face's own message suggests a CLI option.
-            raise MultipleFacesError(
-                f"{len(faces)} faces found in the given image; an example needs exactly one",
-                count=len(faces),
-            )
+            # CompreFace's answer, word for word (its TooManyFacesException): clients
+            # match these texts. choose_face's own message suggests a CLI option.
+            raise MultipleFacesError("More than one face in the source image", count=len(faces))
         [face] = faces
         if face.quality is not None and not face.quality.usable:
             # choose_face would say the same but suggest forcing, which this API cannot.
