@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from facewarden.cli.access import api_keys
 from facewarden.cli.admin import (
     audit,
     backup,
@@ -76,6 +77,7 @@ cli.add_command(identify)
 cli.add_command(verify)
 cli.add_command(audit)
 cli.add_command(keys)
+cli.add_command(api_keys)
 cli.add_command(purge)
 cli.add_command(processing_report)
 cli.add_command(check)
