@@ -15,6 +15,9 @@ for a batch of 64 probes (top 5 distinct subjects), recall@1 against exact
 search (the top subject equals exact search's), and identification accuracy
 (the top subject is the planted one).
 
+``--json`` also writes every figure as a number (for comparing two runs,
+``benchmarks/ab.py``).
+
 Run::
 
     .venv/bin/python benchmarks/gallery.py                       # 100k and 1M
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import multiprocessing
 import os
 import secrets
@@ -104,6 +108,15 @@ class Row:
     batch: tuple[float, float]
     recall: float
     accuracy: float
+
+    def record(self, figures: dict[str, float]) -> None:
+        """Its timed figures, named by index and size, into ``figures``."""
+        label = f"{self.size:,} {self.name}"
+        figures[f"{label}: build s"] = self.build_s
+        figures[f"{label}: 1 probe p50 ms"] = self.single[0]
+        figures[f"{label}: 1 probe p99 ms"] = self.single[1]
+        figures[f"{label}: 64 probes p50 ms"] = self.batch[0]
+        figures[f"{label}: 64 probes p99 ms"] = self.batch[1]
 
     def line(self) -> str:
         return (
@@ -192,22 +205,28 @@ def _in_child(job: str) -> tuple[Row, list[str]]:
     return _hnsw(gallery, threads, exact_top)
 
 
-def run_in_process(gallery: Gallery, threads: int, *, hnsw: bool = True) -> list[str]:
+def run_in_process(
+    gallery: Gallery, threads: int, figures: dict[str, float], *, hnsw: bool = True
+) -> list[str]:
     """Each index in a forked child, so its memory is measured on a heap of its own."""
     _SHARED.update(gallery=gallery, threads=threads)
     context = multiprocessing.get_context("fork")
     with context.Pool(1) as pool:
         row, exact_top = pool.apply(_in_child, ("exact",))
     print(row.line(), flush=True)
+    row.record(figures)
     if hnsw:
         _SHARED["exact_top"] = exact_top
         with context.Pool(1) as pool:
             row, _ = pool.apply(_in_child, ("hnsw",))
         print(row.line(), flush=True)
+        row.record(figures)
     return exact_top
 
 
-def run_pgvector(gallery: Gallery, exact_top: list[str], server: EmbeddedPostgres) -> None:
+def run_pgvector(
+    gallery: Gallery, exact_top: list[str], server: EmbeddedPostgres, figures: dict[str, float]
+) -> None:
     url = server.create_database(f"bench_{secrets.token_hex(4)}")
     index = PgVectorIndex(url, "wl_bench", gallery.vectors.shape[1], create_index=False)
     started = time.perf_counter()
@@ -218,10 +237,12 @@ def run_pgvector(gallery: Gallery, exact_top: list[str], server: EmbeddedPostgre
     index.build_index(memory_mb=4096)
     build = time.perf_counter() - started
     print(f"  (pgvector: COPY {loaded:.0f} s, HNSW build {build - loaded:.0f} s)", flush=True)
+    figures[f"{len(gallery.keys):,} pgvector: COPY s"] = loaded
+    figures[f"{len(gallery.keys):,} pgvector: HNSW build s"] = build - loaded
     import psycopg
 
     with psycopg.connect(url) as conn:
-        row = conn.execute(
+        sizes = conn.execute(
             "SELECT pg_total_relation_size('vector_index'), pg_relation_size('vector_index_hnsw')"
         ).fetchone()
         # Load the table and the graph into shared buffers, as a server that has
@@ -229,14 +250,16 @@ def run_pgvector(gallery: Gallery, exact_top: list[str], server: EmbeddedPostgre
         # measure the page cache, not the index.
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
         conn.execute("SELECT pg_prewarm('vector_index'), pg_prewarm('vector_index_hnsw')")
-    assert row is not None
-    memory = f"{row[0] / 2**20:,.0f} MB disk ({row[1] / 2**20:,.0f} idx)"
+    assert sizes is not None
+    memory = f"{sizes[0] / 2**20:,.0f} MB disk ({sizes[1] / 2**20:,.0f} idx)"
     row, _ = measure("pgvector hnsw", gallery, index.search, exact_top, build, memory)
     print(row.line(), flush=True)
+    row.record(figures)
     # The same graph searched wider: what recall costs in latency.
     index.ef_search, index.candidates = 800, 400
     row, _ = measure("pgvector ef800", gallery, index.search, exact_top, build, memory)
     print(row.line(), flush=True)
+    row.record(figures)
     index.close()
 
 
@@ -274,7 +297,9 @@ def main() -> None:
         default=Path(tempfile.gettempdir()) / "facewarden-lfw-fold1-embeddings.npz",
         help="where the real LFW embeddings are cached",
     )
+    parser.add_argument("--json", type=Path, help="also write every timed figure, as numbers, here")
     args = parser.parse_args()
+    figures: dict[str, float] = {}
     names, real = lfw_embeddings(args.cache)
     model = FaceModel.fit(names, real)
     same, different = similarity_profile(names, real)
@@ -288,17 +313,19 @@ def main() -> None:
     try:
         for size in args.sizes:
             gallery = build_gallery(model, names, real, size, args.probes)
-            exact_top = run_in_process(gallery, threads, hnsw=size <= args.hnsw_max)
+            exact_top = run_in_process(gallery, threads, figures, hnsw=size <= args.hnsw_max)
             if size <= args.pgvector_max:
                 if server is None:
                     server = tuned_server(args.shared_buffers)
-                run_pgvector(gallery, exact_top, server)
+                run_pgvector(gallery, exact_top, server, figures)
             del gallery
             gc.collect()
     finally:
         if server is not None:
             server.stop()
             shutil.rmtree(server.root, ignore_errors=True)
+    if args.json is not None:
+        args.json.write_text(json.dumps({"load": os.getloadavg()[0], "figures": figures}))
 
 
 if __name__ == "__main__":
