@@ -83,7 +83,14 @@ def main() -> None:
         order = ("old", "new") if pair % 2 == 0 else ("new", "old")
         for side in order:
             started = time.perf_counter()
-            runs[side].append(run_once(getattr(args, side), args.script, args.log))
+            try:
+                figures = run_once(getattr(args, side), args.script, args.log)
+            except subprocess.CalledProcessError as exc:
+                # Once more: on a shared machine a run can die of others' load (a
+                # worker killed for memory); a second failure is the code's.
+                print(f"pair {pair + 1}: {side} failed ({exc}); once more", flush=True)
+                figures = run_once(getattr(args, side), args.script, args.log)
+            runs[side].append(figures)
             loads.append(os.getloadavg()[0])
             print(
                 f"pair {pair + 1}/{args.pairs}: {side} done in "
