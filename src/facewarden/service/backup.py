@@ -87,7 +87,8 @@ from facewarden.service.backup_format import (
 )
 from facewarden.service.private_files import created_whole, scratch_dir
 from facewarden.service.revocation import RevocationReport
-from facewarden.store.migrations import latest_version
+from facewarden.store import migrations
+from facewarden.store._dialect import SQLITE
 
 if TYPE_CHECKING:
     from facewarden.service.warden import Warden
@@ -362,16 +363,15 @@ def _refuse_a_newer_schema(target: Path) -> None:
     uri = f"file:{target}?mode=ro&immutable=1"
     try:
         with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
-            row = db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
+            version = migrations.version_of(db, SQLITE)
     except sqlite3.Error as exc:
         target.unlink()
         raise IntegrityError(f"the archive's database cannot be read: {exc}") from None
-    if row[0] > latest_version():
+    try:
+        migrations.refuse_newer(version, "the archive", "restore it with a newer facewarden")
+    except ConfigError:
         target.unlink()
-        raise ConfigError(
-            f"the archive is at schema version {row[0]}, newer than this facewarden "
-            f"understands ({latest_version()}); restore it with a newer facewarden"
-        )
+        raise
 
 
 def _restore_postgres(archive: Path, keyring: KeyRing, url: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Generic, TypeVar
 
 from facewarden.errors import FacewardenError
+from facewarden.store import migrations
 from facewarden.store._dialect import Dialect
 from facewarden.store._read import Reads
 from facewarden.store._write import Writes
@@ -59,8 +60,8 @@ class StoreBase(Reads, Generic[TxT]):
 
     @property
     def schema_version(self) -> int:
-        row = self._one("SELECT MAX(version) AS v FROM schema_version")
-        return 0 if row is None else int(row["v"])
+        with self._lock, self._dialect.translated("read"):
+            return migrations.version_of(self._live(), self._dialect)
 
     @contextmanager
     def transaction(self) -> Iterator[TxT]:

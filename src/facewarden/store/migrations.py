@@ -59,7 +59,9 @@ __all__ = [
     "apply",
     "latest_version",
     "migrations_for",
+    "refuse_newer",
     "schema_version_ddl",
+    "version_of",
 ]
 
 logger = logging.getLogger(__name__)
@@ -385,21 +387,36 @@ def schema_version_ddl(dialect: Dialect) -> str:
     )
 
 
+def version_of(conn: Any, dialect: Dialect) -> int:
+    """The schema version of a database: its last migration (0 when none has run)."""
+    rows = dialect.fetch(conn, "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version", ())
+    return int(rows[0]["v"])
+
+
+def refuse_newer(version: int, what: object, advice: str) -> None:
+    """Refuse a database (or a copy of one) made by a later facewarden.
+
+    Raises:
+        ConfigError: ``version`` is newer than :func:`latest_version`; the message
+            names ``what`` and ends with ``advice``.
+    """
+    latest = latest_version()
+    if version > latest:
+        raise ConfigError(
+            f"{what} is at schema version {version}, newer than this facewarden "
+            f"understands ({latest}); {advice}"
+        )
+
+
 def apply(conn: Any, dialect: Dialect, migrations: Sequence[Migration], where: object) -> None:
     """Run the ``migrations`` newer than the database's version, inside the open transaction.
 
     Raises:
-        ConfigError: the database is at a version newer than the last of ``migrations``.
+        ConfigError: the database is at a version newer than this code's.
     """
     conn.execute(schema_version_ddl(dialect))
-    rows = dialect.fetch(conn, "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version", ())
-    current = int(rows[0]["v"])
-    latest = migrations[-1].version
-    if current > latest:
-        raise ConfigError(
-            f"{where} is at schema version {current}, newer than this facewarden "
-            f"understands ({latest}); upgrade facewarden"
-        )
+    current = version_of(conn, dialect)
+    refuse_newer(current, where, "upgrade facewarden")
     for migration in migrations:
         if migration.version <= current:
             continue

@@ -148,13 +148,8 @@ def _restore(
         raise IntegrityError("the copy does not begin with its schema_version table")
     conn.execute(migrations.schema_version_ddl(POSTGRES))
     _load(conn, *first)
-    row = conn.execute("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version").fetchone()
-    version, latest = int(row["v"]) if row else 0, migrations.latest_version()
-    if version > latest:
-        raise ConfigError(
-            f"the copy is at schema version {version}, newer than this facewarden "
-            f"understands ({latest}); restore it with a newer facewarden"
-        )
+    version = migrations.version_of(conn, POSTGRES)
+    migrations.refuse_newer(version, "the copy", "restore it with a newer facewarden")
     for migration in PG_MIGRATIONS:
         if migration.version <= version:
             for statement in migration.statements:
