@@ -11,6 +11,7 @@ import hashlib
 import ipaddress
 import logging
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
@@ -25,6 +26,7 @@ __all__ = ["Settings", "default_key_dir", "legacy_key_dir", "user_key_dir"]
 
 logger = logging.getLogger(__name__)
 _ENV_PREFIX = "FACEWARDEN_"
+_ORIGIN = re.compile(r"https?://[a-z0-9.\-]+(:[0-9]{1,5})?|https?://\[[0-9a-f:.]+\](:[0-9]{1,5})?")
 
 
 class Settings(BaseSettings):
@@ -244,6 +246,33 @@ class Settings(BaseSettings):
         description="lawful basis recorded for subjects enrolled through the CompreFace API; "
         "unset: that API can recognise but refuses to enroll",
     )
+
+    compreface_cors_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="web origins (scheme://host[:port], comma-separated, or *) whose pages may "
+        "call the CompreFace-compatible API from a browser (CORS, /api/v1/ only, never with "
+        "cookies); default: none",
+    )
+
+    @field_validator("compreface_cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("compreface_cors_origins")
+    @classmethod
+    def _check_origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        # As a browser writes its Origin header: compared as text, so a path, a
+        # trailing slash or upper case would never match and allow nobody.
+        checked = []
+        for item in value:
+            origin = item.rstrip("/").lower()
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"not a web origin (scheme://host[:port]) or *: {item!r}")
+            checked.append(origin)
+        return tuple(checked)
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

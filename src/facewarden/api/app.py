@@ -39,6 +39,7 @@ from starlette.middleware import Middleware
 from facewarden import __version__
 from facewarden.api import compreface, compreface_recognition
 from facewarden.api.auth import AuthMiddleware
+from facewarden.api.compreface_cors import CompreFaceCors
 from facewarden.api.errors import install_error_handlers
 from facewarden.api.routes import (
     admin,
@@ -175,6 +176,8 @@ def create_app(
         middleware=[
             Middleware(SecurityHeaders, hsts=settings.tls),
             Middleware(HeadLimit),
+            # Before authentication: a browser's preflight carries no API key.
+            Middleware(CompreFaceCors, origins=settings.compreface_cors_origins),
             Middleware(HeadAsGet),
             Middleware(
                 BodyLimit,
