@@ -87,3 +87,31 @@ def test_a_face_of_someone_else_is_not_added_unless_forced_and_audited(
     ]
     assert len(added) == 2 and "forced_not_matching" not in added[0].details
     assert added[1].details["forced_not_matching"] == (forced.json()["face_id"],)
+
+
+def test_a_photo_of_two_people_asks_for_the_face_field_not_a_cli_option(
+    live: LiveServer, photos: dict[str, Path]
+) -> None:
+    # Found by hand: the API's 400 said "(--face 1..2 as `facewarden detect` numbers
+    # them)", a command-line option and command an HTTP client has neither of.
+    before = _subject_count(live)
+    record = '{"full_name": "Two People", "lawful_basis": "test"}'
+    jpeg = photos["two_people"].read_bytes()
+    with live.client("operator") as client:
+        refused = client.post(
+            "/v1/subjects", data={"record": record}, files={"file": ("t.jpg", jpeg, "image/jpeg")}
+        )
+        assert refused.status_code == 400, refused.text
+        message = refused.json()["error"]["message"]
+        assert "--face" not in message and "facewarden detect" not in message
+        assert message == (
+            "image: 2 faces found; say which one to enroll (face 1 to 2, in the order "
+            "detection lists them)"
+        )
+        assert _subject_count(live) == before
+        chosen = client.post(
+            "/v1/subjects",
+            data={"record": record, "face": "2"},
+            files={"file": ("t.jpg", jpeg, "image/jpeg")},
+        )
+    assert chosen.status_code == 201, chosen.text

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from facewarden.errors import FacewardenError
+from facewarden.errors import FacewardenError, MultipleFacesError
 from facewarden.service.context import Context
 from facewarden.service.enrollment import (
     PreparedFace,
@@ -309,6 +309,13 @@ class BulkImporter:
                         image=image,
                         source=label,
                     )
+                )
+            except MultipleFacesError as exc:
+                # An import has no way to choose a face: say what to do instead.
+                problems.append(
+                    f"{label}: {exc.count} faces found; an import takes photos of one "
+                    "recognisable face: crop this one to its person, or enroll them on "
+                    "their own, choosing the face (`subjects add --face N`)"
                 )
             except FacewardenError as exc:
                 problems.append(exc.message)

@@ -90,9 +90,11 @@ def choose_face(
     if face_index is None:
         faces = recognisable_faces(faces)
         if len(faces) > 1:
+            # Every adapter spells the choice "face" (the CLI's --face, the API's
+            # form field), numbered from 1 in the order detection lists the faces.
             raise MultipleFacesError(
                 f"{source}: {len(faces)} faces found; say which one to enroll "
-                f"(--face 1..{len(faces)} as `facewarden detect` numbers them)",
+                f"(face 1 to {len(faces)}, in the order detection lists them)",
                 count=len(faces),
             )
         face_index = 0
