@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import struct
 from collections.abc import Iterator
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
@@ -39,12 +40,24 @@ from facewarden.config import Settings
 from facewarden.privacy import Envelope, KeyRing, ManualClock
 from facewarden.service import SubjectRecord, Warden
 from facewarden.store._pg_embedded import EmbeddedPostgres
+from facewarden.store.cameras import CameraRow
 
 pytestmark = pytest.mark.slow
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 _ID_FORMAT = "FW-{:05d}"  # the deployment's ID numbers: a known format, 100,000 of them
 _TOKEN = re.compile(rb"[0-9a-f]{64}")
+_PLACE = "Al-Noor mosque side door"
+_GPS = (51.501234, -0.141234)
+
+
+def _place_found(blob: bytes) -> list[str]:
+    """What of the camera's place is in ``blob``: its label, or a coordinate as either store
+    writes a float (SQLite big-endian, PostgreSQL in the machine's order)."""
+    found = [w for w in ("Al-Noor", "mosque") if w.encode() in blob]
+    for value in _GPS:
+        found += [f"{value} ({order})" for order in "<>" if struct.pack(f"{order}d", value) in blob]
+    return found
 
 
 def _sighting_rows(blob: bytes, sighting_id: str) -> list[bytes]:
@@ -126,7 +139,9 @@ def test_expired_sightings_and_an_erased_person_are_carved_from_no_file(
         kept = enroll("Barack Obama", train / "obama" / "obama.jpg", 44_044)
         warden.cameras.add(
             "side-door",
-            location="Al-Noor mosque side door",
+            location=_PLACE,
+            latitude=_GPS[0],
+            longitude=_GPS[1],
             watchlists=["visitors"],
             keep_thumbnails=True,
         )
@@ -154,6 +169,8 @@ def test_expired_sightings_and_an_erased_person_are_carved_from_no_file(
         warden.store.checkpoint()
 
         before = _files(files)
+        assert b"side-door" in before  # the camera's name is its identifier, in clear
+        assert _place_found(before) == []
         for sid in sightings.values():
             assert _sighting_rows(before, sid), "the carving finds a stored sighting"
         assert all(s in before for s in sealed)
@@ -166,6 +183,7 @@ def test_expired_sightings_and_an_erased_person_are_carved_from_no_file(
         assert warden.purge().deleted["sightings"] == 1
 
         after = _files(files)
+        assert _place_found(after) == []
         for subject, sid in sightings.items():
             assert _sighting_rows(after, sid) == [], f"the sighting of {subject} is carved back"
         for i, piece in enumerate(sealed):
@@ -175,3 +193,44 @@ def test_expired_sightings_and_an_erased_person_are_carved_from_no_file(
             _ID_FORMAT.format(44_044)
         }
         assert warden.registry.get(kept).record.full_name == "Barack Obama"
+        camera_view = warden.cameras.get("side-door")  # read back as entered
+        assert (camera_view.location, camera_view.latitude, camera_view.longitude) == (
+            _PLACE,
+            *_GPS,
+        )
+
+
+def test_a_place_stored_in_clear_by_an_earlier_version_is_sealed_and_leaves_the_files(
+    deployment: tuple[Settings, list[Path]],
+) -> None:
+    settings, files = deployment
+    with Warden.open(settings, clock=ManualClock(T0), create=True) as warden:
+        # As versions before sealed places wrote a camera: the label and coordinates in clear.
+        with warden.store.transaction() as tx:
+            tx.insert_camera(
+                CameraRow(
+                    "cam_00000000000000aa",
+                    "side-door",
+                    _PLACE,
+                    *_GPS,
+                    (),
+                    True,
+                    None,
+                    None,
+                    False,
+                    T0,
+                )
+            )
+        warden.store.checkpoint()
+        assert _place_found(_files(files)) != []  # the carving finds it
+
+        (camera,) = warden.cameras.all()  # the first read seals it
+        assert (camera.location, camera.latitude, camera.longitude) == (_PLACE, *_GPS)
+        assert _place_found(_files(files)) == []
+        stored = warden.store.get_camera(camera.camera_id)
+        assert stored is not None and (stored.latitude, stored.longitude) == (None, None)
+        assert warden.cameras.get("side-door").location == _PLACE
+        # Still the sensitive place it was: removed and added again, it stays sensitive.
+        warden.cameras.remove("side-door")
+        again = warden.cameras.add("side-door-2", location=_PLACE)
+        assert again.sensitive

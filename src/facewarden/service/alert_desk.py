@@ -32,6 +32,7 @@ from facewarden.service.alert_severity import (
     watchlist_severity,
 )
 from facewarden.service.audit import AuditLog
+from facewarden.service.camera_places import open_place
 from facewarden.service.cameras import resolve_camera
 from facewarden.service.context import Context
 from facewarden.service.records import open_record
@@ -204,7 +205,7 @@ class AlertDesk:
             name,
             watchlist.name if watchlist is not None else row.watchlist_id,
             camera.name if camera is not None else row.camera_id,
-            camera.location if camera is not None else "",
+            open_place(self._ctx.freetext, camera).label if camera is not None else "",
             row.thumbnail is not None,
             has_enrolled,
             note,

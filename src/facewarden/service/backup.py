@@ -26,7 +26,7 @@ the deployment.
   fields, photos, thumbnails and templates only as ciphertext, but in clear the
   pseudonymous subject ids, the blind-index tokens, wrapped keys, watchlists
   and memberships, sightings (which subject id was at which camera, when),
-  camera names and locations, user names with password hashes, API-key and
+  camera names (their places are sealed), user names with password hashes, API-key and
   session-token hashes, and the audit log's structure (actors, actions,
   object ids, times; its free text is encrypted).
 - The archive itself is written as an unnamed file (``O_TMPFILE``) that takes

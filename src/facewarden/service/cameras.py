@@ -10,15 +10,16 @@ retention for itself; only an admin may raise it beyond the deployment's
 is what ``facewarden watch`` reads. Every change is audited.
 
 A source is a secret, stored only sealed
-(:mod:`facewarden.service.camera_sources`).
+(:mod:`facewarden.service.camera_sources`); so is a camera's place, its
+location label and coordinates (:mod:`facewarden.service.camera_places`).
 
 :attr:`Camera.source` is the plaintext, for the code that opens the source;
 :meth:`Camera.to_dict` (JSON, the CLI listing) shows only its kind and
 :attr:`Camera.redacted_source` (``rtsp://host:554/...``, ``.../clip.mp4``).
 :meth:`Cameras.seal_legacy_sources` seals the sources of databases from
 before schema version 4, which hold them in the clear (``legacy_source``),
-and runs by itself the first time cameras are read or added with such a row
-present.
+and the places stored in the clear before places were sealed, and runs by
+itself the first time cameras are read with such a row present.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from facewarden.config import Settings
 from facewarden.errors import FacewardenError, NotFoundError, PermissionDeniedError
 from facewarden.service.audit import AuditLog
+from facewarden.service.camera_places import Place, is_place_sealed, open_place, seal_place
 from facewarden.service.camera_sources import open_camera_source, seal_camera_source
 from facewarden.service.context import Context
 from facewarden.service.names import canonical_name
@@ -96,14 +98,14 @@ class Camera:
     keep_thumbnails: bool
 
     @classmethod
-    def from_row(cls, row: CameraRow, source: str | None) -> Camera:
-        """The view of a stored row whose source :func:`open_camera_source` opened."""
+    def from_row(cls, row: CameraRow, source: str | None, place: Place) -> Camera:
+        """The view of a stored row whose source and place were opened."""
         return cls(
             row.camera_id,
             row.name,
-            row.location,
-            row.latitude,
-            row.longitude,
+            place.label,
+            place.latitude,
+            place.longitude,
             row.watchlists,
             row.sensitive,
             row.retention_hours,
@@ -258,12 +260,13 @@ class Cameras:
                 )
             ids = tuple(dict.fromkeys(resolve_watchlist(tx, w).watchlist_id for w in watchlists))
             camera_id = new_id("cam")
+            place = Place(location, latitude, longitude)
             row = CameraRow(
                 camera_id,
                 name,
-                location,
-                latitude,
-                longitude,
+                seal_place(self._ctx.freetext, camera_id, place),
+                None,
+                None,
                 ids,
                 sensitive,
                 retention_hours,
@@ -300,13 +303,13 @@ class Cameras:
                     object_id=camera_id,
                     details={"retention_hours": retention_hours, "limit_hours": limit},
                 )
-        return Camera.from_row(row, source)
+        return Camera.from_row(row, source, place)
 
     def all(self) -> list[Camera]:
         """Every camera, by name."""
         self._ctx.ensure_open()
         rows = self._ctx.store.list_cameras()
-        if any(r.legacy_source is not None for r in rows):
+        if any(_legacy(r) for r in rows):
             self.seal_legacy_sources()
         return [self._view(r) for r in rows]
 
@@ -318,13 +321,14 @@ class Cameras:
         """
         self._ctx.ensure_open()
         row = resolve_camera(self._ctx.store, ref)
-        if row.legacy_source is not None:
+        if _legacy(row):
             self.seal_legacy_sources()
         return self._view(row)
 
     def seal_legacy_sources(self) -> int:
         """Seal every source stored in the clear before schema version 4, and clear it.
 
+        Places stored in the clear (before places were sealed) are sealed too.
         One transaction (audited when it sealed anything); the store is then
         compacted, so the plaintext leaves the database file's free pages
         and its write-ahead log too. Idempotent, and safe with several
@@ -336,6 +340,12 @@ class Cameras:
         sealed = 0
         with self._ctx.writing() as tx:
             for row in tx.list_cameras():
+                if not is_place_sealed(row):
+                    place = open_place(self._ctx.freetext, row)
+                    tx.set_camera_place(
+                        row.camera_id, seal_place(self._ctx.freetext, row.camera_id, place)
+                    )
+                    sealed += 1
                 if row.legacy_source is None:
                     continue
                 value = row.sealed_source or self._seal(tx, row.camera_id, row.legacy_source)
@@ -344,7 +354,7 @@ class Cameras:
             if sealed:
                 self._audit.append(tx, "camera.seal_sources", details={"cameras": sealed})
         if sealed:
-            logger.info("sealed %d camera source(s) stored in the clear by schema 3", sealed)
+            logger.info("sealed %d camera source(s) and place(s) stored in the clear", sealed)
             self._ctx.store.compact(["cameras"])
         return sealed
 
@@ -363,7 +373,7 @@ class Cameras:
         """
         self._ctx.ensure_open()
         rows = self._ctx.store.list_cameras()
-        if any(r.legacy_source is not None for r in rows):
+        if any(_legacy(r) for r in rows):
             self.seal_legacy_sources()
             rows = self._ctx.store.list_cameras()
         found: dict[str, str] = {}
@@ -385,7 +395,8 @@ class Cameras:
         return found
 
     def _view(self, row: CameraRow) -> Camera:
-        return Camera.from_row(row, open_camera_source(self._ctx.envelope, self._ctx.store, row))
+        source = open_camera_source(self._ctx.envelope, self._ctx.store, row)
+        return Camera.from_row(row, source, open_place(self._ctx.freetext, row))
 
     def remove(self, ref: str) -> None:
         """Remove a camera, its sightings and crowd buckets (audited).
@@ -396,7 +407,15 @@ class Cameras:
         with self._ctx.writing() as tx:
             row = resolve_camera(tx, ref)
             if row.sensitive:  # the place stays sensitive (cameras older than the marks too)
-                tokens = place_tokens(self._ctx.envelope, row.location, row.latitude, row.longitude)
+                place = open_place(self._ctx.freetext, row)
+                tokens = place_tokens(
+                    self._ctx.envelope, place.label, place.latitude, place.longitude
+                )
                 mark_sensitive_place(tx, tokens)
             tx.delete_camera(row.camera_id)
             self._audit.append(tx, "camera.remove", object_type="camera", object_id=row.camera_id)
+
+
+def _legacy(row: CameraRow) -> bool:
+    """Whether the row holds a source or a place in the clear (stored before sealing)."""
+    return row.legacy_source is not None or not is_place_sealed(row)

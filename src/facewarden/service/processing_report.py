@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from facewarden.service.audit import AuditLog
+from facewarden.service.camera_places import open_place
 from facewarden.service.context import Context
 from facewarden.service.roles import ROLES
 from facewarden.service.sightings import Sightings
@@ -105,7 +106,7 @@ def build_processing_report(ctx: Context, audit: AuditLog) -> dict[str, Any]:
         "cameras": [
             {
                 "camera": c.name,
-                "location": c.location,
+                "location": open_place(ctx.freetext, c).label,
                 "identifies": not c.sensitive and bool(c.watchlists),
                 "sensitive": c.sensitive,
                 "watchlists": [names.get(w, w) for w in c.watchlists],

@@ -83,6 +83,14 @@ class CameraWrites(Queries):
             (sealed_source, camera_id),
         )
 
+    def set_camera_place(self, camera_id: str, location: str) -> bool:
+        return self._changed(
+            "set camera place",
+            "UPDATE cameras SET location = ?, latitude = NULL, longitude = NULL "
+            "WHERE camera_id = ?",
+            (location, camera_id),
+        )
+
     def delete_camera(self, camera_id: str) -> bool:
         return self._changed(
             "delete camera", "DELETE FROM cameras WHERE camera_id = ?", (camera_id,)

@@ -34,8 +34,11 @@ class CameraRow:
     Attributes:
         camera_id: random opaque id (``cam_<16 hex>``).
         name: unique, human-chosen.
-        location: a location label (``north entrance``).
-        latitude: GPS latitude in degrees (``longitude`` likewise), or None.
+        location: the service's sealed place (location label and coordinates,
+            see :mod:`facewarden.service.camera_places`); a label in clear in a
+            row stored before sealing.
+        latitude: GPS latitude in degrees (``longitude`` likewise), or None; only
+            in a row stored before sealing (the sealed place holds them now).
         watchlists: ids of the watchlists checked there.
         sensitive: no identification there, only anonymous counts.
         retention_hours: sighting retention for this camera, or None (the default).
@@ -186,6 +189,13 @@ class CameraWriter(Protocol):
 
     def set_camera_source(self, camera_id: str, sealed_source: bytes | None) -> bool:
         """Replace a camera's sealed source and clear any plaintext one; False if it is gone."""
+        ...
+
+    def set_camera_place(self, camera_id: str, location: str) -> bool:
+        """Replace a camera's location (the service's sealed place) and clear its coordinates.
+
+        False if the camera is gone.
+        """
         ...
 
     def delete_camera(self, camera_id: str) -> bool:
