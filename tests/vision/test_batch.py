@@ -6,6 +6,8 @@ import dataclasses
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,3 +80,25 @@ def test_a_worker_killed_mid_run_ends_it_with_a_facewarden_error(faces_dir: Path
     assert raised.value.exit_code == 1
     assert "worker process" in raised.value.message
     assert f"after {len(done)} of the images" in raised.value.message
+
+
+def test_a_script_that_starts_workers_unguarded_is_told_the_idiom_not_oom(
+    faces_dir: Path, tmp_path: Path
+) -> None:
+    # Found by hand, writing the README's run_batch as a plain script: the spawned
+    # workers import the script again, reach run_batch while starting, and die;
+    # the run then said a worker was "killed, perhaps for lack of memory".
+    photo = faces_dir / "face_recognition" / "tests" / "test_images" / "obama.jpg"
+    script = tmp_path / "batch_script.py"
+    script.write_text(
+        "from facewarden.vision import Pipeline, run_batch\n"
+        f"for item in run_batch(Pipeline.from_mode('fast'), [{str(photo)!r}] * 2, workers=2):\n"
+        "    print(item.name)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert ran.returncode == 1 and ran.stdout == ""
+    last = ran.stderr.strip().splitlines()[-1]
+    assert "could not start" in last and "if __name__ == '__main__':" in last
+    assert "memory" not in last

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
 from facewarden.errors import ConfigError, FacewardenError, ModelError
@@ -48,9 +49,12 @@ class BatchItem:
 _worker_pipeline: Pipeline | None = None
 
 
-def _init_worker(pipeline: Pipeline) -> None:
+def _init_worker(pipeline: Pipeline, started: Synchronized[int]) -> None:
     global _worker_pipeline  # noqa: PLW0603 - one pipeline per worker process, set once
     _worker_pipeline = pipeline
+    # Reached only once the spawned process has imported the caller's main
+    # module again: the parent tells "could not start" from "died while working".
+    started.value = 1
     _die_with_parent()
     # One worker per core already: OpenCV's own thread pool (the pyramid's and
     # the crops' resizing) would only make the workers compete for the cores,
@@ -182,10 +186,11 @@ def run_batch(
     # An executor, not a Pool: a worker that dies raises BrokenProcessPool here
     # instead of being replaced forever while the caller hangs.
     context = multiprocessing.get_context("spawn")
+    started: Synchronized[int] = context.Value("b", 0)
     done = 0
     try:
         with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_init_worker, initargs=(pipeline,)
+            workers, mp_context=context, initializer=_init_worker, initargs=(pipeline, started)
         ) as executor:
             # A bounded window of chunks in flight keeps memory flat on huge inputs
             # while results still come back in input order.
@@ -201,6 +206,14 @@ def run_batch(
                     done += 1
                     yield item
     except BrokenProcessPool:
+        if not started.value:
+            # Spawned workers import the main module again; a script that calls
+            # run_batch at its top level calls it there too, and Python refuses.
+            raise FacewardenError(
+                "the worker processes could not start: a script that calls run_batch "
+                "must call it under `if __name__ == '__main__':` (each worker imports "
+                "the script again; see the error above), or pass workers=1"
+            ) from None
         # Killed from outside (the kernel's OOM killer, say) or crashed in
         # native code: a person gets one line, not the executor's stack trace.
         raise FacewardenError(
