@@ -164,3 +164,13 @@ def test_run_many_detects_large_photos_apart(faces_dir: Path) -> None:
 def test_unknown_mode_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="fast, accurate"):
         Pipeline.from_mode("turbo")
+
+
+@pytest.mark.parametrize("mode", ["fast", "accurate"])
+@pytest.mark.parametrize("shape", [(0, 10), (10, 0), (5, 5), (3, 200), (15, 400)])
+def test_an_array_too_small_to_hold_a_face_has_none(mode: str, shape: tuple[int, int]) -> None:
+    # Found by hand through the library API: an empty array raised ZeroDivisionError
+    # in accurate mode's cascade, and a 5x5 or 3x200 one a ModelError (with ONNX
+    # Runtime's error on the log) from the CNN fallback; imaging.decode refuses such
+    # images, but arrays reach Pipeline.run without it (a caller's own crops).
+    assert Pipeline.from_mode(mode).run(np.zeros((*shape, 3), np.uint8)) == []

@@ -176,13 +176,26 @@ class Pipeline:
         return [faces for faces, _ in found]
 
     def _detect_many(self, images: list[RGBImage]) -> list[list[Face]]:
+        # An array below decoding's smallest side holds no face; decoding refuses
+        # such images, but arrays reach run() without it, and the detectors'
+        # windows do not fit them (the cascade divides by the pixel count, the
+        # CNN's convolutions refuse a 5x5 input).
+        searched = [
+            i for i, image in enumerate(images) if min(image.shape[:2]) >= self.limits.min_side
+        ]
+        found: list[list[Face]] = [[] for _ in images]
+        if not searched:
+            return found
         # A detector that finds the faces of several images at once for less
         # (MTCNN: its landmark fits in a row) says so with a detect_many method.
         detect_many = getattr(self.detector, "detect_many", None)
         if callable(detect_many):
-            faces: list[list[Face]] = detect_many(images)
-            return faces
-        return [self.detector.detect(image) for image in images]
+            faces: list[list[Face]] = detect_many([images[i] for i in searched])
+        else:
+            faces = [self.detector.detect(images[i]) for i in searched]
+        for i, image_faces in zip(searched, faces, strict=True):
+            found[i] = image_faces
+        return found
 
     def _assessed(self, image: RGBImage, faces: list[Face]) -> tuple[list[Face], list[RGBImage]]:
         """``faces`` of ``image`` with their quality verdicts, and their aligned chips."""
