@@ -39,3 +39,21 @@ def test_every_command_helps(flag: str) -> None:
         if result.exit_code != 0 or len(lines) < 2 or lines[1].strip().startswith("Options"):
             unhelpful.append(" ".join(path) or "facewarden")
     assert unhelpful == []
+
+
+def test_every_summary_in_a_command_list_reads_whole() -> None:
+    # Found by hand: `facewarden --help` listed processing-report as "The records of
+    # processing (GDPR Art.": click cuts a summary at its first full stop.
+    cut = []
+    for path in COMMANDS:
+        context = click.Context(cli)
+        command: click.Command = cli
+        for name in path:
+            assert isinstance(command, click.Group)
+            found = command.get_command(context, name)
+            assert found is not None
+            command = found
+        summary = command.get_short_help_str(limit=1000)
+        if summary.count("(") != summary.count(")"):
+            cut.append(f"{' '.join(path)}: {summary}")
+    assert cut == []

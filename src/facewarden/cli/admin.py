@@ -189,7 +189,7 @@ def purge() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of Markdown.")
 @deployment_options
 def processing_report(as_json: bool) -> None:
-    """The records of processing (GDPR Art. 30), from the live configuration (audited)."""
+    """The records of processing (GDPR Article 30), from the live configuration (audited)."""
     report = open_warden().processing_report()
     if as_json:
         echo_json(report)
