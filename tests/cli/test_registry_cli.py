@@ -253,8 +253,28 @@ def test_every_registry_command_end_to_end(run: Run, tmp_path: Path, faces_dir: 
 
 @pytest.mark.parametrize(
     "record",
-    [b"[" * 5000, b"\xff\xfe not text", b"[1, 2]", b'{"shoe_size": "44"}'],
-    ids=["nested-too-deep", "not-utf8", "an-array", "unknown-field"],
+    [
+        b"[" * 5000,
+        b"\xff\xfe not text",
+        b"[1, 2]",
+        b'{"shoe_size": "44"}',
+        # Found by hand: values that are not text were stored as Python's repr of
+        # them (a full name "['a']", notes "{'x': 1}"); the API refuses them.
+        b'{"full_name": ["Alice"]}',
+        b'{"notes": {"x": 1}}',
+        b'{"id_number": 12345}',
+        b'{"full_name": true}',
+    ],
+    ids=[
+        "nested-too-deep",
+        "not-utf8",
+        "an-array",
+        "unknown-field",
+        "a-list-value",
+        "an-object-value",
+        "a-number-value",
+        "a-boolean-value",
+    ],
 )
 def test_a_bad_record_file_is_a_clear_error(run: Run, tmp_path: Path, record: bytes) -> None:
     # Found by hand: a record nested deeper than Python's JSON parser goes

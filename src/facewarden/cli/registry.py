@@ -48,6 +48,15 @@ def _field_options(command: Any) -> Any:
     )(command)
 
 
+_JSON_TYPES = {
+    list: "an array",
+    dict: "an object",
+    bool: "a boolean",
+    int: "a number",
+    float: "a number",
+}
+
+
 def _fields(record_file: Any, options: dict[str, Any]) -> dict[str, str | None]:
     values: dict[str, str | None] = {}
     if record_file is not None:
@@ -59,7 +68,15 @@ def _fields(record_file: Any, options: dict[str, Any]) -> dict[str, str | None]:
             raise invalid_input("--record: not a JSON object (nested too deeply)") from None
         if not isinstance(loaded, dict) or set(loaded) - set(FIELD_NAMES):
             raise invalid_input(f"--record: a JSON object with keys from {', '.join(FIELD_NAMES)}")
-        values.update({k: None if v is None else str(v) for k, v in loaded.items()})
+        for name, value in loaded.items():
+            # Text or null only, as the API takes them: str() would store the
+            # repr of a list or an object as the person's name.
+            if value is not None and not isinstance(value, str):
+                raise invalid_input(
+                    f"--record: {name} must be a JSON string or null, "
+                    f"not {_JSON_TYPES.get(type(value), type(value).__name__)}"
+                )
+            values[name] = value
     values.update({k: v for k, v in options.items() if k in FIELD_NAMES and v is not None})
     return values
 
