@@ -143,8 +143,8 @@ def test_renaming_to_the_very_same_name_is_no_update(client: httpx.Client) -> No
         ("PUT", "/subjects/Nobody", {"subject": "Somebody"}, 404, 42),
         ("DELETE", "/subjects/Nobody", None, 404, 42),
         ("POST", "/subjects", {"subject": " "}, 400, 26),
-        ("POST", "/subjects", {}, 400, 33),
-        ("DELETE", "/faces/00000000-0000-0000-0000-000000000000", None, 404, 11),
+        ("POST", "/subjects", {}, 400, 26),
+        ("DELETE", "/faces/00000000-0000-0000-0000-000000000000", None, 404, 44),
     ],
 )
 def test_subject_and_example_errors(
@@ -173,6 +173,106 @@ def test_a_subject_name_no_url_can_address_is_refused(
         assert "URL" in refused.json()["message"]
     listed = client.get(f"{RECOGNITION}/subjects").json()["subjects"]
     assert "Rename Me" in listed and name.strip() not in listed
+
+
+_UNKNOWN = "00000000-0000-0000-0000-000000000000"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "send", "status", "body"),
+    [
+        # CompreFace 1.2's own answers (its ResponseExceptionHandler and codes):
+        # a missing multipart part is 34, a missing JSON field 5, a missing query
+        # parameter 33, a blank subject name 26, an unknown example 44.
+        (
+            "POST",
+            "/recognition/recognize",
+            {"files": {"other": b"x"}},
+            400,
+            {"message": "Required part file is missing", "code": 34},
+        ),
+        (
+            "POST",
+            "/verification/verify",
+            {"files": {"source_image": b"x"}},
+            400,
+            {"message": "Required part target_image is missing", "code": 34},
+        ),
+        (
+            "POST",
+            "/detection/detect",
+            {"json": {"image": "x"}},
+            400,
+            {"message": "Field file cannot be empty", "code": 5},
+        ),
+        (
+            "POST",
+            "/verification/verify",
+            {"json": {"source_image": "x"}},
+            400,
+            {"message": "Field target_image cannot be empty", "code": 5},
+        ),
+        (
+            "POST",
+            "/recognition/faces",
+            {"files": {"file": b"x"}},
+            400,
+            {"message": "Required parameter subject is missing", "code": 33},
+        ),
+        (
+            "POST",
+            "/recognition/faces?subject=%20",
+            {"files": {"file": b"x"}},
+            400,
+            {"message": "Subject name is empty", "code": 26},
+        ),
+        (
+            "POST",
+            "/recognition/faces?subject=",
+            {"files": {"file": b"x"}},
+            400,
+            {"message": "Subject name is empty", "code": 26},
+        ),
+        (
+            "POST",
+            "/recognition/subjects",
+            {"json": {}},
+            400,
+            {"message": "Subject name is empty", "code": 26},
+        ),
+        (
+            "POST",
+            "/recognition/subjects",
+            {"json": {"subject": ""}},
+            400,
+            {"message": "Subject name is empty", "code": 26},
+        ),
+        (
+            "PUT",
+            "/recognition/subjects/Nobody",
+            {"json": {"subject": "  "}},
+            400,
+            {"message": "Subject name is empty", "code": 26},
+        ),
+        (
+            "DELETE",
+            f"/recognition/faces/{_UNKNOWN}",
+            {},
+            404,
+            {"message": f"Image {_UNKNOWN} not found", "code": 44},
+        ),
+    ],
+)
+def test_bad_requests_are_answered_in_compreface_s_words(
+    client: httpx.Client,
+    method: str,
+    path: str,
+    send: dict[str, Any],
+    status: int,
+    body: dict[str, Any],
+) -> None:
+    answer = client.request(method, "/api/v1" + path, **send)
+    assert (answer.status_code, answer.json()) == (status, body)
 
 
 def test_renaming_onto_an_existing_name_merges(
@@ -223,7 +323,7 @@ def test_enrolling_two_faces_is_code_31_without_a_cli_hint(
         {"message": "More than one face in the source image", "code": 31},
     )
     missing = client.post(FACES, params={"subject": "Two"}, files={"other": b"x"})
-    assert (missing.status_code, missing.json()["code"]) == (400, 33)
+    assert (missing.status_code, missing.json()["code"]) == (400, 34)  # CompreFace's part code
     no_face = client.post(FACES, params={"subject": "Dogs"}, files=_file(photos["dogs"]))
     assert no_face.json() == {"message": "No face is found in the given image", "code": 28}
 
@@ -307,7 +407,7 @@ def test_downloads_serve_the_kept_photo_and_are_audited(
     reads = [e for e in live.warden.audit.about(image_id)[before:] if e.action == "photo.read"]
     assert len(reads) == 2
     unknown = client.get(f"{FACES}/{uuid.uuid4()}/img")
-    assert (unknown.status_code, unknown.json()["code"]) == (404, 11)
+    assert (unknown.status_code, unknown.json()["code"]) == (404, 44)
 
 
 # -- recognize, verify, detect --------------------------------------------------
@@ -432,7 +532,7 @@ def test_verify_against_an_example_and_two_photos(
     other = client.post(f"{FACES}/{examples['biden']}/verify", files=_file(photos["obama_probe"]))
     assert same.json()["result"][0]["similarity"] > 0.5 > other.json()["result"][0]["similarity"]
     unknown = client.post(f"{FACES}/{uuid.uuid4()}/verify", files=_file(photos["obama_probe"]))
-    assert (unknown.status_code, unknown.json()["code"]) == (404, 11)
+    assert (unknown.status_code, unknown.json()["code"]) == (404, 44)
     two = client.post(
         "/api/v1/verification/verify",
         files={
@@ -515,7 +615,7 @@ def test_base64_bodies_and_the_remaining_parameters(
         f"{RECOGNITION}/embeddings/faces/{uuid.uuid4()}/verify",
         json={"embeddings": [item["source_image_face"]["embedding"]]},
     )
-    assert (unknown.status_code, unknown.json()["code"]) == (404, 11)
+    assert (unknown.status_code, unknown.json()["code"]) == (404, 44)
     past_the_end = client.get(FACES, params={"page": 99, "size": 10}).json()
     assert past_the_end["faces"] == [] and past_the_end["page_number"] == 99
 

@@ -64,7 +64,7 @@ router = _route.router
 )
 def add_subject(body: CfSubjectIn, request: Request) -> CfSubjectOut:
     """Add a subject without examples (400, code 43, if it exists, ignoring case)."""
-    return CfSubjectOut(subject=acting_warden(request).compreface.add_subject(body.subject))
+    return CfSubjectOut(subject=acting_warden(request).compreface.add_subject(body.subject or ""))
 
 
 @_route("GET", "/recognition/subjects", response_model=CfSubjectsOut, **operation())
@@ -85,7 +85,7 @@ def rename_subject(subject: str, body: CfSubjectIn, request: Request) -> CfUpdat
     """Rename a subject; onto an existing name, merge the two; onto itself, no update
     (as CompreFace)."""
     return CfUpdated(
-        updated=acting_warden(request).compreface.rename_subject(subject, body.subject)
+        updated=acting_warden(request).compreface.rename_subject(subject, body.subject or "")
     )
 
 
@@ -103,7 +103,7 @@ def delete_subject(subject: str, request: Request) -> CfSubjectOut:
 )
 async def add_example(
     request: Request,
-    subject: Annotated[str, Query(min_length=1, max_length=200)],
+    subject: Annotated[str, Query(max_length=200)],
     det_prob_threshold: Threshold = None,
     detect_faces: Detect = True,
 ) -> CfExample:

@@ -28,6 +28,7 @@ __all__ = [
     "ERRORS",
     "ROLES",
     "Detect",
+    "EmptyFieldError",
     "FaceOptions",
     "FaceQuery",
     "Limit",
@@ -39,6 +40,7 @@ __all__ = [
     "SizeText",
     "Status",
     "Threshold",
+    "UnreadableBodyError",
     "call",
     "images",
     "operation",
@@ -137,10 +139,30 @@ FaceOptions = Annotated[FaceQuery, Depends(face_query)]
 
 
 class MissingPartError(FacewardenError):
-    """A required image field is missing from the request."""
+    """A required file part is missing from a multipart request."""
 
     http_status = 400
-    compreface_code = 33
+    compreface_code = 34  # CompreFace's MISSING_REQUEST_PART
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Required part {name} is missing")  # CompreFace's words
+
+
+class EmptyFieldError(FacewardenError):
+    """A required image field is missing from a JSON (base64) request."""
+
+    http_status = 400
+    compreface_code = 5  # CompreFace's EMPTY_REQUIRED_FIELD
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"Field {name} cannot be empty")  # CompreFace's words
+
+
+class UnreadableBodyError(FacewardenError):
+    """A JSON body that is not JSON, or not an object."""
+
+    http_status = 400
+    compreface_code = 0  # CompreFace answers these with Spring's bare 400
 
 
 def _image_body(*fields: str) -> dict[str, Any]:
@@ -205,7 +227,7 @@ async def images(request: Request, *fields: str) -> list[bytes]:
             images = []
             for name, part in zip(fields, parts, strict=True):
                 if not isinstance(part, UploadFile):
-                    raise MissingPartError(f"Required request part '{name}' is not present")
+                    raise MissingPartError(name)
                 data = await part.read(cap + 1)
                 if len(data) > cap:
                     raise ImageTooLargeError(f"{name}: the image is larger than {cap} bytes")
@@ -215,16 +237,18 @@ async def images(request: Request, *fields: str) -> list[bytes]:
         try:
             body = json.loads(await request.body())
         except (ValueError, RecursionError):  # deep nesting exhausts the parser's stack
-            raise MissingPartError("the body is not valid JSON") from None
+            raise UnreadableBodyError("the body is not valid JSON") from None
         if not isinstance(body, dict):
-            raise MissingPartError("the body must be a JSON object")
-        images = []
-        for name in fields:
-            value = body.get(name)
+            raise UnreadableBodyError("the body must be a JSON object")
+        # Every field is there before any is decoded (CompreFace validates its body first).
+        values = [body.get(name) for name in fields]
+        for name, value in zip(fields, values, strict=True):
             if not isinstance(value, str):
-                raise MissingPartError(f"Required request part '{name}' is not present")
-            images.append(decode_base64_image(value, cap, field=name))
-        return images
+                raise EmptyFieldError(name)
+        return [
+            decode_base64_image(str(value), cap, field=name)
+            for name, value in zip(fields, values, strict=True)
+        ]
     raise UnsupportedMediaError("multipart/form-data or application/json", media)
 
 

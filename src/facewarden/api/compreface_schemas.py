@@ -103,9 +103,13 @@ class CfFace(BaseModel):
 
 
 class CfSubjectIn(BaseModel):
-    """A subject name (other fields, such as the Python SDK's ``api_endpoint``, are ignored)."""
+    """A subject name (other fields, such as the Python SDK's ``api_endpoint``, are ignored).
 
-    subject: str = Field(min_length=1, max_length=200)
+    A missing name is the service's "Subject name is empty" (code 26), as an
+    empty one is: CompreFace answers both so.
+    """
+
+    subject: str | None = Field(default=None, max_length=200)
 
 
 class CfSubjectOut(BaseModel):

@@ -199,9 +199,20 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         raise exc
     # Only where and what: pydantic's "input" could echo a password back.
     problems = "; ".join(_problem(e) for e in exc.errors()[:10])
+    if request.url.path.startswith(COMPREFACE_PREFIX):
+        problems = _compreface_missing_parameter(exc) or problems
     return error_response(
         request.url.path, 422, "ValidationError", problems or "invalid request", cause=exc
     )
+
+
+def _compreface_missing_parameter(exc: RequestValidationError) -> str | None:
+    """CompreFace's words for a missing query parameter (its code 33), if one is missing."""
+    for error in exc.errors():
+        location = tuple(error.get("loc", ()))
+        if error.get("type") == "missing" and len(location) == 2 and location[0] == "query":
+            return f"Required parameter {location[1]} is missing"
+    return None
 
 
 def _problem(error: Mapping[str, Any]) -> str:

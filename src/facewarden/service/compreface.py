@@ -43,6 +43,7 @@ from facewarden.privacy.crypto import WrappedKey
 from facewarden.service.audit import AuditLog
 from facewarden.service.compreface_errors import (
     EnrollmentDisabledError,
+    ExampleNotFoundError,
     SubjectExistsError,
     SubjectNotFoundError,
 )
@@ -373,12 +374,12 @@ class CompreFaceCollection:
         """The subject an example belongs to.
 
         Raises:
-            NotFoundError: no such example in the CompreFace collection (code 11).
+            ExampleNotFoundError: no such example in the CompreFace collection (code 44).
         """
         self._ctx.ensure_open()
         face = self._ctx.store.get_face(image_id)
         if face is None or self._ctx.store.alias_of(KIND, face.subject_id) is None:
-            raise NotFoundError(f"Image {image_id} not found")
+            raise ExampleNotFoundError(image_id)
         return face.subject_id
 
     @property
@@ -399,10 +400,12 @@ def check_name(name: str) -> str:
     segment before sending, and deleting subject ``.`` would delete every subject.
 
     Raises:
-        InvalidInputError: empty, longer than 200 characters, not printable, or
-            not addressable in a URL.
+        InvalidInputError: empty or blank ("Subject name is empty", as CompreFace
+            says), longer than 200 characters, not printable, or not addressable in a URL.
     """
-    if not 0 < len(name.strip()) <= _MAX_NAME or not name.isprintable():
+    if not name.strip():
+        raise invalid_input("Subject name is empty")  # CompreFace's words
+    if len(name.strip()) > _MAX_NAME or not name.isprintable():
         raise invalid_input(f"a subject name is 1 to {_MAX_NAME} printable characters")
     if "/" in name or name.strip() in {".", ".."}:
         raise invalid_input(

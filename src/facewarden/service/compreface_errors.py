@@ -11,6 +11,7 @@ from facewarden.errors import ConflictError, NotFoundError, PermissionDeniedErro
 
 __all__ = [
     "EnrollmentDisabledError",
+    "ExampleNotFoundError",
     "PhotoNotKeptError",
     "SubjectExistsError",
     "SubjectNotFoundError",
@@ -45,3 +46,12 @@ class PhotoNotKeptError(NotFoundError):
     """The example exists, but its photo is not kept (photos are kept only when configured)."""
 
     compreface_code = 11  # CompreFace's IMAGE_NOT_FOUND
+
+
+class ExampleNotFoundError(NotFoundError):
+    """No example (image id) of that id is in the CompreFace collection."""
+
+    compreface_code = 44  # CompreFace's EMBEDDING_NOT_FOUND (its examples are embeddings)
+
+    def __init__(self, image_id: str) -> None:
+        super().__init__(f"Image {image_id} not found")
