@@ -40,6 +40,7 @@ from facewarden.vision.onnx_detect import OnnxMmodDetector
 
 __all__ = [
     "DETECTORS",
+    "MTCNN",
     "CascadeDetector",
     "CnnDetector",
     "Detector",
@@ -231,14 +232,17 @@ def _hog() -> Any:
     return detector
 
 
+#: The ``mtcnn`` preset, typed as what it is (accurate mode wraps it in quarter turns).
+#: P-Net's bar at 0.7 (the paper's 0.6 sends about 55 windows of an LFW image to
+#: R-Net, 42 at 0.7, 3 of which pass) and the pyramid's small levels made from
+#: larger levels: about 1.5 ms less per LFW image (R-Net, its crops, the pyramid)
+#: for 3 of 625 faces on wider-dev (recall >= 20 px 0.821 to 0.816, AP50 0.817 to
+#: 0.813, false positives per image 0.50 to 0.47) and the same LFW fold accuracy.
+MTCNN = MtcnnDetector(thresholds=(0.7, 0.7, 0.7), reuse_levels=True)
+
 #: Named detector presets; ``make_detector`` picks from these.
 DETECTORS: dict[str, Detector] = {
-    # P-Net's bar at 0.7 (the paper's 0.6 sends about 55 windows of an LFW image to
-    # R-Net, 42 at 0.7, 3 of which pass) and the pyramid's small levels made from
-    # larger levels: about 1.5 ms less per LFW image (R-Net, its crops, the pyramid)
-    # for 3 of 625 faces on wider-dev (recall >= 20 px 0.821 to 0.816, AP50 0.817 to
-    # 0.813, false positives per image 0.50 to 0.47) and the same LFW fold accuracy.
-    "mtcnn": MtcnnDetector(thresholds=(0.7, 0.7, 0.7), reuse_levels=True),
+    "mtcnn": MTCNN,
     "mtcnn-thorough": MtcnnDetector(
         thresholds=(0.4, 0.6, 0.7), scale_step=0.76, name="mtcnn-thorough"
     ),

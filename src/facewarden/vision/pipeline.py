@@ -11,7 +11,10 @@ dlib itself, the reference, with the same results.
   20 px, :class:`~facewarden.vision.mtcnn_detect.MtcnnDetector`) and each
   embedding averaged with that of the mirrored chip (two embeddings per
   face, about 6 ms more CPU than one). For video, the API and bulk work.
-* ``accurate``: the same detector, the HOG/CNN cascade where it finds nothing,
+* ``accurate``: the same detector, searching the photo turned by quarter
+  turns too where no upright face is clear (a phone photo whose EXIF turn
+  was lost, :class:`~facewarden.vision.orientation.QuarterTurns`), the
+  HOG/CNN cascade where it finds nothing,
   and each embedding averaged over ten views of the aligned chip: the chip,
   its mirror and eight jittered copies (:func:`~facewarden.vision.align.jittered`,
   dlib's own recipe for its published LFW figure). It costs ten embeddings
@@ -39,6 +42,7 @@ from facewarden.types import Box, Face
 from facewarden.vision.align import align, jittered, mirror
 from facewarden.vision.detect import (
     DETECTORS,
+    MTCNN,
     CascadeDetector,
     Detector,
     FirstFound,
@@ -46,6 +50,7 @@ from facewarden.vision.detect import (
 from facewarden.vision.embed import DlibResnetEmbedder, Embedder, l2_normalise
 from facewarden.vision.landmarks import fit_landmarks
 from facewarden.vision.onnx_embed import OnnxResnetEmbedder
+from facewarden.vision.orientation import QuarterTurns
 from facewarden.vision.quality import QualityPolicy, assess
 
 __all__ = [
@@ -296,7 +301,7 @@ MODES: dict[str, Pipeline] = {
     # the cheapest view that lifts it clear (99.17%); see the README.
     "fast": Pipeline(mirror=True),
     "accurate": Pipeline(
-        detector=FirstFound((DETECTORS["mtcnn"], DETECTORS["cascade-thorough"]), name="accurate"),
+        detector=FirstFound((QuarterTurns(MTCNN), DETECTORS["cascade-thorough"]), name="accurate"),
         mirror=True,
         jitters=8,
     ),
