@@ -300,7 +300,7 @@ def _dlib_backend(detector: Detector) -> Detector:
 
 #: Both modes' detector: MTCNN, and where it finds no face, the faces that fill
 #: the image (a photo cropped tight to a face, :mod:`~facewarden.vision.tight_crops`).
-SMALL_FACES = FirstFound((MTCNN, TightCrops(MTCNN)), name="mtcnn")
+SMALL_FACES: Detector = FirstFound((MTCNN, TightCrops(MTCNN)), name="mtcnn")
 
 MODES: dict[str, Pipeline] = {
     # One view measured 98.83% on the LFW fold with MTCNN's boxes (99.00% with
