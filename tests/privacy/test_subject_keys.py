@@ -66,6 +66,32 @@ def test_master_rotation_reencrypts_the_subject_keys(keyring: KeyRing, envelope:
     assert envelope.rewrap(key) is key  # the data key's wrapping does not change
 
 
+def test_a_ring_loaded_before_a_rotation_seals_a_new_bucket_with_the_new_master(
+    keyring: KeyRing,
+) -> None:
+    # Found by hand: a server (this ring, loaded at its start) sealed a new bucket
+    # file with the master key it had loaded, after `facewarden keys rotate` and
+    # `keys destroy` in another process: the new subject's KEK was lost with the
+    # destroyed key, and the deployment no longer opened. (A bucket that exists is
+    # read before it is rewritten, and its new master key makes the ring reload.)
+    keyring.new_subject_keys(["sub_00000000000000aa"])
+    other = KeyRing.open(keyring.path)  # the command line, in another process
+    old = other.active_master_id
+    new = other.add_master_key()
+    other.rewrap_subject_keys()
+    other.destroy_master_key(old)
+    newcomer = next(
+        f"sub_{n:016x}"
+        for n in range(0xAB, 0x10000)
+        if bucket_of(KeyRing.subject_key_id(f"sub_{n:016x}"))
+        != bucket_of(KeyRing.subject_key_id("sub_00000000000000aa"))
+    )
+    keyring.new_subject_keys([newcomer])
+    reopened = KeyRing.open(keyring.path)
+    assert reopened.has_subject_key(newcomer)
+    assert reopened.subject_key_usage() == {new: 2}
+
+
 def _ids(first: int, count: int) -> list[str]:
     return [f"sub_{n:016x}" for n in range(first, first + count)]
 

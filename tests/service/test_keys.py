@@ -94,3 +94,30 @@ def test_template_rotation_interrupted_after_the_database_commit_is_completed(
         keyring.reload()
         assert keyring.template_key_id == staged and keyring.staged_template_key_id is None
         assert reopened.recognition.identify(PROBE, "staff").matched_subjects == (sid,)
+
+
+BIDEN = sorted((KNN / "train" / "biden").iterdir())
+
+
+def test_a_running_server_follows_a_rotation_made_by_another_process(
+    enrolled: tuple[Warden, str], clock: ManualClock, enroll: Callable[..., object]
+) -> None:
+    # Found by hand, as the README has it: with `make run` serving, `facewarden keys
+    # rotate` then `keys destroy OLD` (which rotate says is "no longer needed") from
+    # the command line; the server kept wrapping with the old master key it held in
+    # memory, so the next enrollment it acknowledged was unreadable, and the
+    # deployment no longer opened ("master key ... is not in ...").
+    server, obama = enrolled
+    settings = server.settings
+    with Warden.open(settings, clock=clock, actor="cli:operator") as cli:
+        old = cli.keys.status().active_master_id
+        rotation = cli.keys.rotate_master()
+        cli.keys.destroy_master(old)
+    biden = enroll(server, "Joe Biden", BIDEN[:1], watchlists=["staff"]).subject_id  # type: ignore[attr-defined]
+    server.registry.erase(obama)
+    server.close()
+    with Warden.open(settings, clock=clock) as reopened:
+        assert reopened.registry.get(biden).record.full_name == "Joe Biden"
+        assert reopened.keys.status().data_keys_by_master == {rotation.new_key_id: 2}
+        assert reopened.integrity_check() == []
+        reopened.keys.rotate_master()  # reads every bucket again

@@ -211,6 +211,12 @@ class SubjectKeyStore:
             wanted.setdefault(bucket_of(key_id), []).append(key_id)
         with locked(self._dir, exclusive=True):
             self._sweep()
+            # A long-running process (the server) must seal with the master key
+            # active now: another process may have rotated and destroyed the one
+            # it loaded. A bucket that exists is read first (its new master makes
+            # _decode reload), but a new bucket file is not: sealed with the old
+            # key, it would be lost with it.
+            self._reload()
             for bucket, ids in wanted.items():
                 _, entries = self._fresh(bucket)
                 for key_id in ids:
