@@ -807,6 +807,23 @@ def test_examples_are_listed_in_the_order_they_were_added(
         assert client.delete(f"{RECOGNITION}/subjects/{subject}").status_code == 200
 
 
+@pytest.mark.parametrize("which", ["source_image", "target_image"])
+def test_a_verification_photo_without_a_face_is_compreface_s_no_face_answer(
+    client: httpx.Client, photos: dict[str, Path], which: str
+) -> None:
+    # Clients match this text (as Double Take does): CompreFace says it alike for
+    # either photo; facewarden put the field's name in front of it.
+    files = {"source_image": photos["obama"].read_bytes(), "target_image": b""}
+    files[which] = photos["dogs"].read_bytes()
+    if which == "source_image":
+        files["target_image"] = photos["obama2"].read_bytes()
+    answer = client.post("/api/v1/verification/verify", files=files)
+    assert (answer.status_code, answer.json()) == (
+        400,
+        {"message": "No face is found in the given image", "code": 28},
+    )
+
+
 def test_other_parts_of_a_multipart_body_are_ignored_and_the_first_file_counts(
     client: httpx.Client, photos: dict[str, Path]
 ) -> None:

@@ -84,12 +84,12 @@ def find_faces(
     detect_faces: bool = True,
     embed: bool = True,
     required: bool = True,
-    field: str = "",
 ) -> list[Face]:
     """The faces of decoded ``pixels`` as CompreFace's parameters select them.
 
     Raises:
-        FaceNotFoundError: none (over ``min_probability``) and ``required``.
+        FaceNotFoundError: none (over ``min_probability``) and ``required``, in
+            CompreFace's words whichever photo of a request it is (clients match them).
     """
     if detect_faces:
         found = pipeline.run(pixels, embed=embed)
@@ -97,7 +97,7 @@ def find_faces(
         found = [pipeline.run_cropped(pixels, embed=embed)]
     faces = select_faces(found, limit=limit, min_probability=min_probability)
     if not faces and required:
-        raise FaceNotFoundError(f"{field}: {NO_FACE}" if field else NO_FACE)
+        raise FaceNotFoundError(NO_FACE)
     return faces
 
 

@@ -97,9 +97,9 @@ def _find(
 ) -> list[Face]:
     """The faces of one uploaded image, as CompreFace's parameters select them.
 
-    ``field`` names the image in errors where a request carries two; the one
-    image of the other requests is the form's ``file``, unnamed in CompreFace's
-    no-face message.
+    ``field`` names the image in decoding errors where a request carries two
+    (the one image of the other requests is the form's ``file``); the no-face
+    answer is CompreFace's own text for either.
     """
     return find_faces(
         pipeline,
@@ -108,7 +108,6 @@ def _find(
         min_probability=min_probability,
         detect_faces=detect_faces,
         embed=embed,
-        field=field,
     )
 
 
