@@ -25,9 +25,13 @@ recycled with their contents (SECURITY.md promises 11 and 15).
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import signal
 import struct
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
@@ -178,6 +182,9 @@ def test_expired_sightings_and_an_erased_person_are_carved_from_no_file(
             _ID_FORMAT.format(77_012)
         }
 
+        if settings.database_url is not None:  # what autovacuum does to a growing table
+            with psycopg.connect(settings.database_url, autocommit=True) as conn:
+                conn.execute("ANALYZE")  # column statistics sample the rows' values
         warden.registry.erase(erased, purpose="art. 17 request")
         clock.advance(timedelta(hours=25))
         assert warden.purge().deleted["sightings"] == 1
@@ -234,3 +241,85 @@ def test_a_place_stored_in_clear_by_an_earlier_version_is_sealed_and_leaves_the_
         warden.cameras.remove("side-door")
         again = warden.cameras.add("side-door-2", location=_PLACE)
         assert again.sensitive
+
+
+# A purge in a real process, SIGKILLed when the store starts rewriting its files:
+# after the commit that deleted the expired sightings, before they leave the files.
+_PURGE_KILLED_WHEN_COMPACTING = """
+import os, signal, sys
+from datetime import datetime
+from facewarden.config import Settings
+from facewarden.privacy import ManualClock
+from facewarden.service import Warden
+
+with Warden.open(Settings.load(), clock=ManualClock(datetime.fromisoformat(sys.argv[1]))) as w:
+    type(w.store).compact = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)
+    w.purge()
+"""
+
+
+def test_a_purge_killed_before_its_compaction_is_compacted_by_the_next_one(
+    deployment: tuple[Settings, list[Path]], faces_dir: Path
+) -> None:
+    settings, files = deployment
+    photo = faces_dir / "face_recognition" / "examples" / "knn_examples" / "train" / "obama"
+    clock = ManualClock(T0)
+    with Warden.open(settings, clock=clock, create=True) as warden:
+        warden.watchlists.create("visitors", purpose="site access", lawful_basis="test")
+        record = SubjectRecord(full_name="Barack Obama", lawful_basis="test")
+        subject = warden.registry.enroll(
+            record, [photo / "obama.jpg"], watchlists=["visitors"]
+        ).subject_id
+        warden.cameras.add("side-door", location=_PLACE, watchlists=["visitors"])
+        camera = warden.store.camera_by_name("side-door")
+        assert camera is not None
+        sid = warden.sightings.open_visit(
+            camera, subject, camera.watchlists[0], T0, T0 + timedelta(seconds=9), 0.9
+        )
+        warden.store.checkpoint()
+        assert _sighting_rows(_files(files), sid)
+
+    env = dict(
+        os.environ,
+        FACEWARDEN_DATA_DIR=str(settings.data_dir),
+        FACEWARDEN_KEY_DIR=str(settings.resolved_key_dir),
+        FACEWARDEN_WORKERS="1",
+    )
+    if settings.database_url is not None:
+        env["FACEWARDEN_DATABASE_URL"] = settings.database_url
+    later = T0 + timedelta(hours=25)
+    killed = subprocess.run(
+        [sys.executable, "-c", _PURGE_KILLED_WHEN_COMPACTING, later.isoformat()],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+    clock.advance(timedelta(hours=26))
+    with Warden.open(settings, clock=clock) as warden:
+        assert warden.store.get_sighting(sid) is None  # the killed purge had committed
+        assert warden.purge().deleted["sightings"] == 0  # this one deletes nothing itself
+        assert _sighting_rows(_files(files), sid) == []
+
+
+def test_a_corrected_id_number_leaves_the_files_at_the_next_purge(
+    deployment: tuple[Settings, list[Path]], faces_dir: Path
+) -> None:
+    # A number entered wrongly (someone else's) and corrected: the old one's token must not
+    # stay in an old row version for the key directory's holder to brute-force.
+    settings, files = deployment
+    photo = faces_dir / "face_recognition" / "examples" / "knn_examples" / "train" / "obama"
+    with Warden.open(settings, clock=ManualClock(T0), create=True) as warden:
+        record = SubjectRecord(
+            full_name="Barack Obama", lawful_basis="test", id_number=_ID_FORMAT.format(31_337)
+        )
+        subject = warden.registry.enroll(record, [photo / "obama.jpg"]).subject_id
+        warden.store.checkpoint()
+        assert _id_numbers_recovered(_files(files), settings.resolved_key_dir) == {"FW-31337"}
+
+        warden.registry.update(subject, {"id_number": _ID_FORMAT.format(44_044)})
+        warden.purge()
+        assert _id_numbers_recovered(_files(files), settings.resolved_key_dir) == {"FW-44044"}

@@ -45,11 +45,9 @@ from facewarden.service.context import Context
 from facewarden.store.base import Transaction
 
 __all__ = [
-    "ERASURES_COMPACTED",
     "LEDGER_APPLIED",
     "SUBJECT_KEYS",
     "ErasureReport",
-    "erasures_to_compact",
     "migrate_subject_keys",
     "reapply_erasures",
 ]
@@ -58,8 +56,6 @@ logger = logging.getLogger(__name__)
 
 LEDGER_APPLIED = "erasure_ledger_applied"
 """Meta key: the erasure ledger's byte offset up to which this database has applied erasures."""
-ERASURES_COMPACTED = "erasures_compacted"
-"""Meta key: the erasure ledger's length when the erased subjects' tables were last compacted."""
 SUBJECT_KEYS = "subject_keys"
 """Meta key: ``"1"`` once every subject's data key is wrapped by the subject's own KEK."""
 # Each batch's KEKs land in (at most) every bucket once: large batches keep the
@@ -112,21 +108,6 @@ def reapply_erasures(ctx: Context, erase_rows: EraseRows) -> ErasureReport:
             erased,
         )
     return ErasureReport(destroyed, erased)
-
-
-def erasures_to_compact(ctx: Context) -> int | None:
-    """The erasure ledger's length, when subjects were erased since the last compaction.
-
-    An erasure deletes rows; what is left of them is unreadable (the KEK is
-    gone) but not all of it is ciphertext: the ID number's blind-index token,
-    memberships, sightings (who was where, when). SQLite overwrites deleted
-    rows at once (``secure_delete``); PostgreSQL keeps the old row versions in
-    the tables' files and the WAL until they are rewritten, which the next
-    purge does when this returns a length (and then records it with
-    :data:`ERASURES_COMPACTED`). None: nothing was erased since.
-    """
-    end = ctx.keyring.erasure_ledger_end
-    return None if _offset(ctx.store.get_meta(ERASURES_COMPACTED)) == end else end
 
 
 def migrate_subject_keys(ctx: Context) -> int:

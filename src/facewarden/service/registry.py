@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from facewarden.errors import NotFoundError
 from facewarden.service import purposes
 from facewarden.service.audit import AuditLog
+from facewarden.service.compaction import note_compaction_due
 from facewarden.service.context import Context
 from facewarden.service.enroller import Enroller
 from facewarden.service.erasure import LEDGER_APPLIED
@@ -142,6 +143,9 @@ class Registry(Enroller):
             new = old.updated(changes)
             sealed = seal_changes(self._ctx.envelope, key, subject_id, old, new)
             token = id_index(self._ctx.envelope, new.id_number)
+            if row.id_index is not None and row.id_index != token:
+                # The old number's token lies in the old row version until compacted.
+                note_compaction_due(tx, ["subjects"])
             tx.update_subject(
                 subject_id,
                 updated_at=self._ctx.clock(),

@@ -52,18 +52,13 @@ from facewarden.service.audit import AuditLog
 from facewarden.service.backup import BackupReport, write_backup
 from facewarden.service.bulk import BulkImporter
 from facewarden.service.cameras import Cameras
+from facewarden.service.compaction import compact_due, note_compaction_due
 from facewarden.service.compreface import CompreFaceCollection
 from facewarden.service.compreface_examples import CompreFaceExamples
 from facewarden.service.compreface_match import CompreFaceMatcher
 from facewarden.service.context import Context
 from facewarden.service.crowd_report import CrowdReports
-from facewarden.service.erasure import (
-    ERASURES_COMPACTED,
-    ErasureReport,
-    erasures_to_compact,
-    migrate_subject_keys,
-    reapply_erasures,
-)
+from facewarden.service.erasure import ErasureReport, migrate_subject_keys, reapply_erasures
 from facewarden.service.faces import FaceEditor
 from facewarden.service.history_requests import HistoryRequests
 from facewarden.service.keys import KeyAdmin
@@ -343,7 +338,8 @@ class Warden:
         before the commit. Killed before it, the transaction rolls back and
         every one is still there; killed after it (before or after the
         commit), the next open erases every one and destroys their KEKs. The
-        compaction only rewrites what is already committed.
+        compaction only rewrites what is already committed; killed before it
+        is done, it is due at the next purge (:mod:`facewarden.service.compaction`).
         """
         ctx = self._ctx
         self._sweep_scratch()  # a killed backup's copy may hold what expires now
@@ -359,15 +355,8 @@ class Warden:
                 tx, "retention.purge", purpose="retention", details=dict(report.deleted)
             )
             self.registry.record_erasures(tx, report.erased_subjects)
-        tables = _purged_tables(report)
-        # After the purge's own erasures: an erasure recorded later is compacted next time.
-        erased_through = erasures_to_compact(ctx)
-        if erased_through is not None and tables is not None:
-            tables.append("subjects")  # with every table a subject's deletion reaches
-        ctx.store.compact(tables)
-        if erased_through is not None:
-            with ctx.store.transaction() as tx:
-                tx.set_meta(ERASURES_COMPACTED, str(erased_through))
+            due = note_compaction_due(tx, _purged_tables(report))
+        compact_due(ctx, due)
         return report
 
     def _sweep_scratch(self) -> None:

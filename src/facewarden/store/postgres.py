@@ -272,15 +272,45 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads):
             raise FacewardenError(f"no such table to compact: {', '.join(unknown)}")
         with self._lock, POSTGRES.translated("vacuum"):
             conn = self._live()
+            rewritten = table_order() if names is None else self._cascade(names)
+            statistics = self._forget_statistics(conn, rewritten)
             if names is None:
                 conn.execute("VACUUM (FULL, ANALYZE)")
             else:
                 conn.execute(
                     sql.SQL("VACUUM (FULL, ANALYZE) {}").format(
-                        sql.SQL(", ").join(sql.Identifier(t) for t in self._cascade(names))
+                        sql.SQL(", ").join(sql.Identifier(t) for t in rewritten)
                     )
                 )
+            if statistics:
+                conn.execute("VACUUM (FULL) pg_catalog.pg_statistic")
         self._cut_wal()
+
+    @staticmethod
+    def _forget_statistics(conn: psycopg.Connection[PgRow], tables: list[str]) -> bool:
+        """Delete the column statistics of ``tables`` (``ANALYZE`` then makes them anew).
+
+        ``ANALYZE`` (autovacuum's, or the compaction's) keeps sample values of
+        each column in ``pg_statistic``: histogram bounds and most common
+        values, so ID-number tokens, subject and camera ids, sealed
+        thumbnails. Statistics of a table left empty are never replaced, and
+        replaced ones stay as dead rows: both would keep deleted rows' values.
+        Needs a superuser (the embedded server's role); returns whether it ran.
+        """
+        try:
+            conn.execute(
+                "DELETE FROM pg_catalog.pg_statistic WHERE starelid = ANY("
+                "SELECT c.oid FROM pg_class c WHERE c.relname = ANY(%s)"
+                " AND c.relnamespace = to_regnamespace(current_schema()))",
+                (tables,),
+            )
+        except pg_errors.InsufficientPrivilege:
+            logger.warning(
+                "only a superuser may delete column statistics: sample values of deleted rows "
+                "may stay in pg_statistic until ANALYZE replaces them and its space is reused"
+            )
+            return False
+        return True
 
     def _cascade(self, names: list[str]) -> list[str]:
         """``names`` and every table a delete from them reaches through its foreign keys.
