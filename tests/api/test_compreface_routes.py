@@ -261,6 +261,27 @@ _UNKNOWN = "00000000-0000-0000-0000-000000000000"
             404,
             {"message": f"Image {_UNKNOWN} not found", "code": 44},
         ),
+        (
+            "POST",
+            "/recognition/embeddings/recognize",
+            {"json": {}},
+            400,
+            {"message": "Field embeddings cannot be empty", "code": 5},
+        ),
+        (
+            "POST",
+            "/recognition/embeddings/recognize",
+            {"json": {"embeddings": []}},
+            400,
+            {"message": "Field embeddings cannot be empty", "code": 5},
+        ),
+        (
+            "POST",
+            "/verification/embeddings/verify",
+            {"json": {"source": [0.5] * 128}},
+            400,
+            {"message": "Field targets cannot be empty", "code": 5},
+        ),
     ],
 )
 def test_bad_requests_are_answered_in_compreface_s_words(

@@ -199,11 +199,35 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         raise exc
     # Only where and what: pydantic's "input" could echo a password back.
     problems = "; ".join(_problem(e) for e in exc.errors()[:10])
+    cause: Exception = exc
     if request.url.path.startswith(COMPREFACE_PREFIX):
-        problems = _compreface_missing_parameter(exc) or problems
+        empty = _compreface_empty_field(exc)
+        if empty is not None:
+            problems, cause = f"Field {empty} cannot be empty", _EmptyFieldError()
+        else:
+            problems = _compreface_missing_parameter(exc) or problems
     return error_response(
-        request.url.path, 422, "ValidationError", problems or "invalid request", cause=exc
+        request.url.path, 422, "ValidationError", problems or "invalid request", cause=cause
     )
+
+
+class _EmptyFieldError(Exception):
+    """A JSON body's required field is absent or an empty list (CompreFace: code 5)."""
+
+    compreface_code = 5  # CompreFace's EMPTY_REQUIRED_FIELD
+
+
+def _compreface_empty_field(exc: RequestValidationError) -> str | None:
+    """The JSON field that is missing or empty, as CompreFace's @NotNull/@NotEmpty see it."""
+    for error in exc.errors():
+        location = tuple(error.get("loc", ()))
+        if (
+            error.get("type") in {"missing", "too_short"}
+            and len(location) == 2
+            and location[0] == "body"
+        ):
+            return str(location[1])
+    return None
 
 
 def _compreface_missing_parameter(exc: RequestValidationError) -> str | None:
