@@ -62,6 +62,31 @@ def test_detect_draw_to_a_place_that_cannot_be_written_is_a_one_line_error(
     assert "obama.jpg: 1 face(s)" in result.stdout
 
 
+def test_detect_draws_in_the_format_its_file_name_says(examples: Path, tmp_path: Path) -> None:
+    # Found by hand: `--draw faces.png` wrote JPEG bytes under the .png name.
+    out = tmp_path / "drawn.png"
+    result = facewarden("detect", "--draw", out, examples / "obama.jpg")
+    assert result.returncode == 0, result.stderr
+    with Image.open(out) as drawn:
+        assert drawn.format == "PNG" and drawn.size == (910, 1137)
+    other = tmp_path / "drawn.webp"
+    refused = facewarden("detect", "--draw", other, examples / "obama.jpg")
+    assert refused.returncode == 2 and not other.exists()
+    assert refused.stderr.strip().splitlines()[-1] == (
+        "Error: --draw writes .jpg, .jpeg or .png, not 'drawn.webp'"
+    )
+
+
+def test_detect_never_draws_over_its_own_input(examples: Path, tmp_path: Path) -> None:
+    # Found by hand: `detect photo.jpg --draw photo.jpg` replaced the photo.
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes((examples / "obama.jpg").read_bytes())
+    result = facewarden("detect", "--draw", photo, photo)
+    assert result.returncode == 2, result.stderr
+    assert "would overwrite the input" in result.stderr
+    assert photo.read_bytes() == (examples / "obama.jpg").read_bytes()
+
+
 def test_detect_many_images_reports_the_bad_one_and_exits_1(examples: Path, tmp_path: Path) -> None:
     bad = tmp_path / "text.jpg"
     bad.write_text("hello")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -27,7 +28,7 @@ _IMAGE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @click.option(
     "--draw",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the image with the faces drawn on it (one input image only).",
+    help="Write the image with the faces drawn on it (one input image only; .jpg or .png).",
 )
 @click.option(
     "--mode",
@@ -41,8 +42,8 @@ def detect(
     images: tuple[Path, ...], as_json: bool, draw: Path | None, mode: str, workers: int | None
 ) -> None:
     """Find the faces in IMAGES, with boxes (xyxy pixels), landmarks and quality."""
-    if draw is not None and len(images) != 1:
-        raise click.UsageError("--draw takes exactly one input image")
+    if draw is not None:
+        _check_drawing(draw, images)
     pipeline = Pipeline.from_mode(mode)
     failures = 0
     results = run_batch(pipeline, images, workers=1 if len(images) == 1 else workers, embed=False)
@@ -65,14 +66,34 @@ def detect(
         canvas = draw_faces(image, pipeline.run(image, embed=False))
         import numpy as np
 
+        if draw.suffix.lower() == ".png":
+            # Pixels alone, as encode_jpeg writes them: the canvas carries no metadata.
+            buffer = io.BytesIO()
+            canvas.save(buffer, format="PNG")
+            encoded = buffer.getvalue()
+        else:
+            encoded = encode_jpeg(np.asarray(canvas))
         try:
-            draw.write_bytes(encode_jpeg(np.asarray(canvas)))
+            draw.write_bytes(encoded)
         except OSError as exc:
             click.echo(f"error: cannot write {draw}: {exc.strerror or exc}", err=True)
             raise SystemExit(1) from None
         click.echo(f"drawn: {draw}", err=True)
     if failures:
         raise SystemExit(1)
+
+
+_DRAW_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+def _check_drawing(draw: Path, images: tuple[Path, ...]) -> None:
+    """Refuse a --draw file before any work: one input, a format we write, never the input."""
+    if len(images) != 1:
+        raise click.UsageError("--draw takes exactly one input image")
+    if draw.suffix.lower() not in _DRAW_SUFFIXES:
+        raise click.UsageError(f"--draw writes .jpg, .jpeg or .png, not {draw.name!r}")
+    if draw.exists() and draw.samefile(images[0]):
+        raise click.UsageError(f"--draw {draw} would overwrite the input photo; name a new file")
 
 
 def _describe(face: Face) -> str:
