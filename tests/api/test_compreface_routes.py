@@ -1,9 +1,10 @@
 """Every route and parameter of CompreFace's REST description, over raw HTTP, on real photos.
 
 Status codes, JSON shapes and error codes are CompreFace's (its
-docs/Rest-API-description.md and the codes of its Java API: 10 bad key, 11
-image not found, 20 missing header, 26 invalid value, 28 no face, 31 several
-faces, 33 missing part, 42 subject not found, 43 subject exists). Where
+docs/Rest-API-description.md and the codes of its Java API, 1.2: 5 empty JSON
+field, 10 bad key, 11 photo not kept, 20 missing header, 26 invalid value, 28 no
+face, 31 several faces, 33 missing parameter, 34 missing part, 42 subject not
+found, 43 subject exists, 44 example not found). Where
 facewarden differs on purpose (docs/http-api.md, "CompreFace
 compatibility"), the test says so. This server keeps enrollment photos
 (encrypted), so downloads work; without them a download answers 404
