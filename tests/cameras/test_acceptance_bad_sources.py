@@ -117,6 +117,10 @@ def test_an_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
         FileSource(bogus)
     with pytest.raises(SourceError, match="does not exist"):
         open_source(str(tmp_path / "missing.mp4"))
+    # Found by hand: a folder or a device was said not to exist.
+    for elsewhere in (tmp_path, Path("/dev/null")):
+        with pytest.raises(SourceError, match=f"^video file {elsewhere} is not a file"):
+            open_source(str(elsewhere))
     with pytest.raises(InvalidInputError, match="not a stream URL"):
         StreamSource("ftp://camera/stream")
 

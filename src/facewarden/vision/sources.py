@@ -159,6 +159,8 @@ class FileSource:
             raise InvalidInputError(f"fps_budget must be positive, got {fps_budget}")
         self.path = Path(path)
         if not self.path.is_file():
+            if self.path.exists():
+                raise SourceError(f"video file {self.path} is not a file (a folder or a device)")
             raise SourceError(f"video file {self.path} does not exist")
         self.fps_budget = fps_budget
         capture = _capture(str(self.path))
