@@ -200,9 +200,15 @@ def test_a_stolen_postgres_database_without_pgvector_holds_no_unencrypted_templa
         needles = _template_needles(warden, [more])
         warden.store.checkpoint()
         assert _columns_holding(url, needles) == ["face_vectors"] * 2
-    # ... and loses them, table files included, when it opens without it.
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ANALYZE face_vectors")  # autovacuum's: samples go into pg_statistic
+        warden.store.checkpoint()
+        assert _files_holding(database_files, needles) != []
+    # ... and loses them, table files, column statistics and WAL included, when it opens
+    # without it.
     with Warden.open(settings, clock=clock) as warden:
         assert _columns_holding(url, needles) == []
         assert _files_holding(database_files, needles) == []
+        assert _files_holding(pg_server.data / "pg_wal", needles) == []
         result = warden.recognition.identify(people[3][1][1][0], "johns")
         assert result.matched_subjects == (more,)

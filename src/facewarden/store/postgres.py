@@ -207,8 +207,8 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads):
         The table holds protected templates unencrypted (pgvector must read
         them); a deployment that does not search with pgvector keeps none
         there, and the rows an earlier version or an earlier ``pgvector``
-        choice left behind leave the table's files here (``VACUUM FULL``)
-        and the WAL after the next checkpoints. Returns how many rows went.
+        choice left behind leave the table's files, its column statistics and
+        the WAL here (:meth:`compact`). Returns how many rows went.
         """
         with self._lock, POSTGRES.translated("drop face vectors"):
             conn = self._live()
@@ -219,8 +219,8 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads):
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
                 cur = conn.execute("DELETE FROM face_vectors")
                 count = cur.rowcount
-            conn.execute("VACUUM (FULL, ANALYZE) face_vectors")
-        self._cut_wal()
+        # Its files, its column statistics (which sample the vectors) and the WAL.
+        self.compact(["face_vectors"])
         return count
 
     def analyze_face_vectors(self) -> None:
@@ -288,7 +288,7 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads):
 
     @staticmethod
     def _forget_statistics(conn: psycopg.Connection[PgRow], tables: list[str]) -> bool:
-        """Delete the column statistics of ``tables`` (``ANALYZE`` then makes them anew).
+        """Delete the column statistics of ``tables`` and their indexes (``ANALYZE`` redoes them).
 
         ``ANALYZE`` (autovacuum's, or the compaction's) keeps sample values of
         each column in ``pg_statistic``: histogram bounds and most common
@@ -298,10 +298,13 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads):
         Needs a superuser (the embedded server's role); returns whether it ran.
         """
         try:
+            # The tables' own, and their expression indexes' (the HNSW index casts).
             conn.execute(
-                "DELETE FROM pg_catalog.pg_statistic WHERE starelid = ANY("
-                "SELECT c.oid FROM pg_class c WHERE c.relname = ANY(%s)"
-                " AND c.relnamespace = to_regnamespace(current_schema()))",
+                "WITH t AS (SELECT c.oid FROM pg_class c WHERE c.relname = ANY(%s)"
+                " AND c.relnamespace = to_regnamespace(current_schema()))"
+                " DELETE FROM pg_catalog.pg_statistic WHERE starelid IN"
+                " (SELECT oid FROM t UNION SELECT indexrelid FROM pg_index"
+                " WHERE indrelid IN (SELECT oid FROM t))",
                 (tables,),
             )
         except pg_errors.InsufficientPrivilege:
