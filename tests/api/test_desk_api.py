@@ -138,6 +138,13 @@ def test_an_alert_is_reviewed_with_both_photos_and_acknowledged(
         assert sighting not in {a["sighting_id"] for a in still_open}
         decided = operator.get("/v1/alerts", params={"state": "decided"}).json()["sightings"]
         assert sighting in {a["sighting_id"] for a in decided}
+        # Every desk learns of the decision with its next poll (ids and decision only).
+        at = done.json()["decided_at"]
+        news = operator.get("/v1/alerts", params={"decided_since": at}).json()["decided"]
+        assert {"sighting_id": sighting, "decision": "acknowledged"}.items() <= news[0].items()
+        later = (datetime.fromisoformat(at) + timedelta(seconds=1)).isoformat()
+        assert operator.get("/v1/alerts", params={"decided_since": later}).json()["decided"] == []
+        assert operator.get("/v1/alerts").json()["decided"] == []
 
     actions = [(a, o) for _, a, o, _ in _actions(live)]
     for action in ("alert.show", "alert.photo", "alert.acknowledge"):

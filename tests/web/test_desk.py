@@ -307,3 +307,78 @@ def test_history_is_approved_from_the_pending_list_and_survives_a_reload(
     assert "CASE-2026-0777" in done.inner_text()
     console.shot("47-my-requests")
     assert console.problems == []
+
+
+def test_an_alert_decided_at_one_desk_leaves_the_others_without_a_reload(
+    cam_console: Console,
+    camera_server: CameraServer,
+    frames: Frames,
+    browser: playwright_sync.Browser,
+) -> None:
+    # Two operators at two desks. One acknowledges an alarm: the other's alarm panel
+    # stops sounding and goes; one dismisses an alert: it leaves the other's open
+    # queue and the other's review of it turns to "Dismissed by", with no reload.
+    console = cam_console
+    page = console.page
+    cameras = [
+        _api(
+            console,
+            camera_server,
+            "POST",
+            "/v1/cameras",
+            data={
+                "name": name,
+                "location": "Dock",
+                "watchlists": [WATCHLIST],
+                "keep_thumbnails": True,
+            },
+        )
+        for name in ("dock-1", "dock-2")
+    ]
+    ids = [c["camera_id"] for c in cameras if isinstance(c, dict)]
+    severity = f"/v1/watchlists/{WATCHLIST}/alert-severity"
+    _api(console, camera_server, "PUT", severity, data={"severity": "alarm"})
+    console.login(*camera_server.users["operator"])
+    with second_tab(browser, camera_server) as other:
+        other.login(*camera_server.users["admin"])
+        for tab in (console, other):
+            tab.page.get_by_test_id("alert-bell").wait_for()
+        page.wait_for_timeout(1500)  # both feeds have polled once: what follows is new
+
+        answer = push_frame(page.request, camera_server, ids[0], frames.sighting, datetime.now(UTC))
+        (alarm_id,) = answer["new_sightings"]  # type: ignore[misc]
+        mine = page.get_by_test_id("alarm-panel")
+        theirs = other.page.get_by_test_id("alarm-panel")
+        for panel in (mine, theirs):
+            panel.locator("[data-testid=alert-name]").wait_for(timeout=10_000)
+            assert panel.get_by_test_id("alert-review").get_attribute("data-sighting") == alarm_id
+        theirs.get_by_role("button", name="Acknowledge").click()
+        theirs.wait_for(state="detached")
+        mine.wait_for(state="detached", timeout=5_000)
+        assert page.evaluate("document.body.dataset.alarm") is None
+
+        # An ordinary alert: this desk has the open queue, and the alert's review open
+        # in a second tab of the same session; the other desk dismisses it.
+        _api(console, camera_server, "PUT", severity, data={"severity": "alert"})
+        console.open("alerts")
+        listed = page.get_by_test_id("alert-list")
+        listed.get_by_text("No alerts match").wait_for()
+        answer = push_frame(page.request, camera_server, ids[1], frames.sighting, datetime.now(UTC))
+        (alert_id,) = answer["new_sightings"]  # type: ignore[misc]
+        row = listed.locator(f"tr[data-sighting='{alert_id}']")
+        row.wait_for(timeout=5_000)
+        review_page = page.context.new_page()
+        review_page.goto(f"{camera_server.url}/console/#/alerts/{alert_id}")
+        review = review_page.get_by_test_id("alert-review")
+        review.get_by_role("button", name="Dismiss").wait_for()
+
+        other.open(f"alerts/{alert_id}")
+        other.page.get_by_test_id("alert-review").get_by_role("button", name="Dismiss").click()
+        other.page.get_by_test_id("alert-review").get_by_text("Dismissed by").wait_for()
+
+        row.wait_for(state="detached", timeout=5_000)
+        review.get_by_text("Dismissed by user:cam-admin").wait_for(timeout=5_000)
+        assert review.get_by_role("button", name="Dismiss").count() == 0
+        review_page.close()
+        assert other.problems == []
+    assert console.problems == []

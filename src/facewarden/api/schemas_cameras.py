@@ -21,6 +21,7 @@ from facewarden.service.sightings import Sighting
 from facewarden.vision.sources import source_kind as vision_source_kind
 
 __all__ = [
+    "AlertDecidedOut",
     "AlertsOut",
     "CameraIn",
     "CameraListOut",
@@ -331,9 +332,22 @@ class OccupancyAlertOut(BaseModel):
     at: datetime
 
 
+class AlertDecidedOut(BaseModel):
+    """A decision taken on an alert (by any operator): ids and the decision only."""
+
+    sighting_id: str
+    decision: Literal["acknowledged", "dismissed"]
+    decided_by: str | None
+    decided_at: datetime
+
+
 class AlertsOut(BaseModel):
     """The console's notifications since ``since``, newest first, each list capped."""
 
     since: datetime
     sightings: list[SightingAlertOut]
     occupancy: list[OccupancyAlertOut]
+    decided: list[AlertDecidedOut] = Field(
+        default_factory=list,
+        description="alerts of the live window decided at or after decided_since (when asked)",
+    )

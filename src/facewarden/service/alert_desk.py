@@ -145,6 +145,26 @@ class AlertDesk:
             )
         return found
 
+    def decided_since(self, *, role: str, since: datetime) -> list[DeskAlert]:
+        """Alerts of the live window decided at or after ``since``, latest decision first.
+
+        What lets every desk see another operator's decision without reloading:
+        the console asks for it with each poll and drops those alerts from its
+        queue and alarm panel. Its answer carries ids and the decision only (no
+        person, no place), so it is not audited, like :meth:`figures`.
+
+        Raises:
+            PermissionDeniedError: the role may not watch alerts.
+        """
+        self._check(role)
+        decided = [
+            a
+            for a in self._window(since=None, camera=None)
+            if a.decided_at is not None and a.decided_at >= since
+        ]
+        decided.sort(key=lambda a: (a.decided_at or since, a.sighting.sighting_id), reverse=True)
+        return decided
+
     def figures(self) -> DeskFigures:
         """The desk's counts (numbers only: not audited)."""
         self._ctx.ensure_open()

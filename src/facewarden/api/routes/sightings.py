@@ -23,6 +23,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from facewarden.api.auth import allow, require
 from facewarden.api.routes.cameras import FUTURE_TOLERANCE, aware
 from facewarden.api.schemas_cameras import (
+    AlertDecidedOut,
     AlertsOut,
     HistoryIn,
     HistoryOut,
@@ -144,6 +145,10 @@ def alerts(
     camera: Annotated[
         str | None, Query(min_length=1, max_length=64, description="camera id or name")
     ] = None,
+    decided_since: Annotated[
+        IsoTime | None,
+        Query(description="also answer the alerts decided at or after this (ISO-8601)"),
+    ] = None,
 ) -> AlertsOut:
     """Sightings first seen after ``since`` within the live window, and occupancy alerts.
 
@@ -153,7 +158,9 @@ def alerts(
     Newest first, each list at most ``limit``. Ask again with ``since`` set to
     the newest ``first_seen`` (or ``at``) you have for only what is new. A read
     that finds sightings is audited (one entry); occupancy alerts come from the
-    server's memory.
+    server's memory. With ``decided_since``, ``decided`` also lists the alerts
+    of the live window that any operator decided since then (ids and decision
+    only, not audited), so that every desk drops them from its queue.
     """
     now = warden.clock()
     # Never further back than the live window: alerts are not a movement history.
@@ -174,8 +181,26 @@ def alerts(
     if camera is not None:
         camera_id = warden.cameras.get(camera).camera_id
         occupancy = [e for e in occupancy if e.camera_id == camera_id]
+    decided = (
+        []
+        if decided_since is None
+        else warden.alert_desk.decided_since(
+            role=principal.role, since=aware("decided_since", decided_since)
+        )
+    )
     return AlertsOut(
         since=start,
+        decided=[
+            AlertDecidedOut.model_validate(
+                {
+                    "sighting_id": a.sighting.sighting_id,
+                    "decision": a.decision,
+                    "decided_by": a.decided_by,
+                    "decided_at": a.decided_at,
+                }
+            )
+            for a in decided[:limit]
+        ],
         sightings=[SightingAlertOut.from_alert(a) for a in seen],
         occupancy=[
             OccupancyAlertOut(

@@ -7,7 +7,7 @@ import { forgetCases } from "./case.js";
 import { errorBanner, h, icon, replace, timeZoneLabel, toast } from "./dom.js";
 import renderAccount from "./pages/account.js";
 import renderAdmin from "./pages/admin.js";
-import renderAlerts, { raiseAlarm, renderAlert, silenceAlarms } from "./pages/alerts.js";
+import renderAlerts, { raiseAlarm, renderAlert, settleAlarms, silenceAlarms } from "./pages/alerts.js";
 import renderAudit from "./pages/audit.js";
 import renderCameras from "./pages/cameras.js";
 import renderCrowd from "./pages/crowd.js";
@@ -190,7 +190,9 @@ function startAlerts(bell, navLink) {
   const live = bell.querySelector(".alert-live");
   const badge = navLink ? navLink.querySelector(".nav-badge") : null;
   primeNames();
-  const off = alertFeed.subscribe((fresh, feed) => {
+  const off = alertFeed.subscribe((fresh, feed, settled) => {
+    // Decided at another desk (or this one): no alarm stays up for it here.
+    if (settled.length) settleAlarms(settled);
     const n = feed.unseen;
     const text = n > 99 ? "99+" : String(n);
     count.textContent = text;

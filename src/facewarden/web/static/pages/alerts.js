@@ -68,8 +68,9 @@ export default async function renderAlerts(view) {
     e.preventDefault();
     load();
   });
-  const off = alertFeed.subscribe((fresh) => {
-    if (fresh.length) load();
+  // New alerts, and alerts another desk decided (they leave "Not yet acknowledged").
+  const off = alertFeed.subscribe((fresh, _feed, settled) => {
+    if (fresh.length || settled.length) load();
   });
   view.signal.addEventListener("abort", off, { once: true });
   await load();
@@ -117,7 +118,21 @@ export async function renderAlert(view, sightingId) {
   }
   view.setTitle("Alert review");
   const page = h("div", { class: "page page-alert" });
-  replace(page, h("a", { href: "#/alerts", class: "btn btn-ghost btn-small back-link" }, "← All alerts"), reviewCard(review, { onDecided: (r) => replace(page, h("a", { href: "#/alerts", class: "btn btn-ghost btn-small back-link" }, "← All alerts"), reviewCard(r)) }));
+  const back = () => h("a", { href: "#/alerts", class: "btn btn-ghost btn-small back-link" }, "← All alerts");
+  let open = !review.alert.decision;
+  const decided = (r) => {
+    open = false;
+    replace(page, back(), reviewCard(r));
+  };
+  replace(page, back(), reviewCard(review, { onDecided: decided }));
+  // Another operator decided it while this page was open: say so, and offer no buttons.
+  const off = alertFeed.subscribe((_fresh, _feed, settled) => {
+    const done = open && settled.find((a) => a.sighting_id === review.alert.sighting_id);
+    if (!done) return;
+    toast(`Already ${done.decision} by ${done.decided_by}`, "warn");
+    decided({ ...review, alert: { ...review.alert, decision: done.decision, decided_by: done.decided_by, decided_at: done.decided_at }, note: null });
+  });
+  view.signal.addEventListener("abort", off, { once: true });
   return page;
 }
 
@@ -206,6 +221,11 @@ export async function raiseAlarm(alert) {
   await alarm.add(alert);
 }
 
+/** Take alerts decided elsewhere off the alarm panel (it closes when none is left). */
+export function settleAlarms(settled) {
+  if (alarm) alarm.settle(new Set(settled.map((a) => a.sighting_id)));
+}
+
 /** Close the alarm panel (sign-out). */
 export function silenceAlarms() {
   if (alarm) alarm.close();
@@ -233,6 +253,21 @@ class AlarmPanel {
     this.draw();
   }
 
+  settle(ids) {
+    if (!this.queue.some((r) => ids.has(r.alert.sighting_id))) return;
+    const head = this.queue[0];
+    this.queue = this.queue.filter((r) => !ids.has(r.alert.sighting_id));
+    // Redraw only when the alarm on show went (a note being typed for it stays).
+    if (this.queue[0] !== head) this.draw();
+    else this.drawMore();
+  }
+
+  drawMore() {
+    const more = this.queue.length - 1;
+    const el = this.el.querySelector(".alarm-more");
+    if (el) el.textContent = more ? ` · ${more} more waiting` : "";
+  }
+
   draw() {
     if (!this.queue.length) {
       this.close();
@@ -243,7 +278,7 @@ class AlarmPanel {
     const more = this.queue.length - 1;
     replace(
       this.el,
-      h("div", { class: "alarm-title" }, icon("bell"), h("strong", {}, "Alarm"), more ? h("span", { class: "muted" }, ` · ${more} more waiting`) : null, h("a", { class: "btn btn-ghost btn-small", href: `#/alerts/${encodeURIComponent(review.alert.sighting_id)}` }, "Open its page")),
+      h("div", { class: "alarm-title" }, icon("bell"), h("strong", {}, "Alarm"), h("span", { class: "muted alarm-more" }, more ? ` · ${more} more waiting` : ""), h("a", { class: "btn btn-ghost btn-small", href: `#/alerts/${encodeURIComponent(review.alert.sighting_id)}` }, "Open its page")),
       reviewCard(review, {
         compact: true,
         onDecided: () => {

@@ -75,9 +75,10 @@ export default async function renderDashboard(view) {
   if (desk && desk.ok) {
     const holder = h("div", { class: "desk-holder" }, await deskBlock(desk.value, view.signal));
     blocks.push(holder);
-    // New alerts redraw the desk's block (the figures route is cheap and names no one).
-    const off = alertFeed.subscribe(async (fresh) => {
-      if (!fresh.length || view.signal.aborted) return;
+    // New alerts, and alerts decided at any desk, redraw the desk's block (the figures
+    // route is cheap and names no one).
+    const off = alertFeed.subscribe(async (fresh, _feed, settled) => {
+      if ((!fresh.length && !settled.length) || view.signal.aborted) return;
       try {
         const again = await settle(api("GET", "/v1/desk", { signal: view.signal }));
         if (again.ok && !view.signal.aborted) replace(holder, await deskBlock(again.value, view.signal));

@@ -11,13 +11,17 @@ import { fromLocalInput } from "./crowd.js";
 
 /** How often the shell asks for new alerts (ms): an alert shows within about a second. */
 export const ALERT_POLL_MS = 1000;
+const DECIDED_OVERLAP_MS = 5000;
 
 // ------------------------------------------------------------------ alert feed
 
 /**
  * The console's alerts: polled from GET /v1/alerts (the last hour, server time)
  * while a role that may read them is signed in. Keeps every alert seen this
- * session (ids only), how many are unseen, and tells subscribers of changes.
+ * session (ids only), how many are unseen, and tells subscribers of changes:
+ * `fn(fresh, feed, settled)`, where `settled` are the alerts that someone (at
+ * this desk or another) acknowledged or dismissed since the last poll, so that
+ * every desk drops them from its queue and its alarm panel without a reload.
  */
 class AlertFeed {
   constructor() {
@@ -30,6 +34,8 @@ class AlertFeed {
     this._first = true;
     this._busy = false;
     this._since = null;
+    this._decidedSince = null;
+    this._decidedKeys = new Set();
   }
 
   start() {
@@ -39,6 +45,8 @@ class AlertFeed {
     this.available = true;
     this._keys = new Set();
     this._since = null;
+    this._decidedSince = null;
+    this._decidedKeys = new Set();
     this._first = true;
     this.poll();
     this._timer = setInterval(() => this.poll(), ALERT_POLL_MS);
@@ -58,6 +66,7 @@ class AlertFeed {
   decided(alert) {
     const held = this.alerts.find((a) => a.sighting_id === alert.sighting_id);
     if (held) Object.assign(held, { decision: alert.decision, decided_by: alert.decided_by, decided_at: alert.decided_at });
+    if (alert.decision) this._decidedKeys.add(`${alert.sighting_id}:${alert.decision}`);
     this._emit([]);
   }
 
@@ -76,6 +85,9 @@ class AlertFeed {
       // Only what is new since the newest alert already here: the server audits
       // every answer that holds sightings, so repeating them would fill the log.
       const query = this._since ? { limit: 50, since: this._since } : { limit: 50 };
+      // What was decided meanwhile, by anyone: ids and decisions only (not audited).
+      // Asked a few seconds back, as a decision stamped before another can commit after it.
+      if (this._decidedSince) query.decided_since = new Date(Date.parse(this._decidedSince) - DECIDED_OVERLAP_MS).toISOString();
       body = await api("GET", "/v1/alerts", { query });
     } catch (err) {
       this._busy = false;
@@ -89,22 +101,34 @@ class AlertFeed {
     }
     this._busy = false;
     if (!this._timer) return; // stopped meanwhile (signed out)
+    if (!this._decidedSince && body && body.since) this._decidedSince = body.since;
+    const settled = [];
+    for (const d of (body && body.decided) || []) {
+      if (Date.parse(d.decided_at) > Date.parse(this._decidedSince)) this._decidedSince = d.decided_at;
+      const key = `${d.sighting_id}:${d.decision}`;
+      if (this._decidedKeys.has(key)) continue;
+      this._decidedKeys.add(key);
+      const held = this.alerts.find((a) => a.sighting_id === d.sighting_id);
+      if (held) Object.assign(held, { decision: d.decision, decided_by: d.decided_by, decided_at: d.decided_at });
+      settled.push(held || { kind: "sighting", ...d });
+    }
     const fresh = [];
     for (const alert of normaliseAlerts(body)) {
+      if (alert.decision) this._decidedKeys.add(`${alert.sighting_id}:${alert.decision}`);
       if (alert.at && (!this._since || Date.parse(alert.at) > Date.parse(this._since))) this._since = alert.at;
       if (this._keys.has(alert.key)) continue;
       this._keys.add(alert.key);
       fresh.push(alert);
     }
-    if (!fresh.length && !this._first) return;
+    if (!fresh.length && !settled.length && !this._first) return;
     this._first = false;
     this.alerts = [...fresh, ...this.alerts].sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, 200);
     this.unseen += fresh.length;
-    this._emit(fresh);
+    this._emit(fresh, settled);
   }
 
-  _emit(fresh) {
-    for (const fn of this._subscribers) fn(fresh, this);
+  _emit(fresh, settled = []) {
+    for (const fn of this._subscribers) fn(fresh, this, settled);
   }
 }
 
