@@ -119,6 +119,7 @@ def deployment(
         workers=1,
         mode="fast",
         enroll_mode="fast",
+        keep_enrollment_photos=True,
         **overrides,
     )
     yield settings, files
@@ -323,3 +324,29 @@ def test_a_corrected_id_number_leaves_the_files_at_the_next_purge(
         warden.registry.update(subject, {"id_number": _ID_FORMAT.format(44_044)})
         warden.purge()
         assert _id_numbers_recovered(_files(files), settings.resolved_key_dir) == {"FW-44044"}
+
+
+def test_a_removed_face_and_its_photo_leave_the_files_at_the_next_purge(
+    deployment: tuple[Settings, list[Path]], faces_dir: Path
+) -> None:
+    # A photo that should not have been enrolled (a bystander's, a wrong one) is removed: its
+    # ciphertexts must not stay in old row versions, which the key directory still opens.
+    settings, files = deployment
+    obama = faces_dir / "face_recognition" / "examples" / "knn_examples" / "train" / "obama"
+    with Warden.open(settings, clock=ManualClock(T0), create=True) as warden:
+        record = SubjectRecord(full_name="Barack Obama", lawful_basis="test")
+        subject = warden.registry.enroll(record, [obama / "obama.jpg"]).subject_id
+        removed = warden.faces.add(subject, obama / "obama2.jpg")
+        sealed = [f.template[:40] for f in warden.store.faces_of(subject) if f.face_id == removed]
+        sealed += [
+            p.ciphertext[:40] for p in warden.store.photos_of(subject) if p.face_id == removed
+        ]
+        assert len(sealed) == 2
+        warden.store.checkpoint()
+        assert all(s in _files(files) for s in sealed)
+
+        warden.faces.remove(subject, removed)
+        warden.purge()
+        after = _files(files)
+        assert [s in after for s in sealed] == [False, False]
+        assert len(warden.store.faces_of(subject)) == 1

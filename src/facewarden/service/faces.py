@@ -12,6 +12,7 @@ import numpy as np
 from facewarden.errors import ConflictError, NotFoundError
 from facewarden.service import purposes
 from facewarden.service.audit import AuditLog
+from facewarden.service.compaction import note_compaction_due
 from facewarden.service.context import Context
 from facewarden.service.enrollment import ImageInput, PreparedFace, prepare_image
 from facewarden.service.same_person import check_joining, forced_details
@@ -101,6 +102,8 @@ class FaceEditor:
                 f"{face_id} is the only face of {subject_id}; replace it, or erase the subject"
             )
         tx.delete_face(face_id)
+        # Its template and photo stay readable in old row versions until compacted.
+        note_compaction_due(tx, ["faces"])
         self._audit.append(
             tx,
             "face.remove",
@@ -126,6 +129,7 @@ class FaceEditor:
             forced = check_joining(self._ctx, tx, subject_id, key, [prepared], force=force)
             if old_face is not None:
                 tx.delete_face(old_face)
+                note_compaction_due(tx, ["faces"])
             now = self._ctx.clock()
             [face_id] = store_faces(self._ctx, tx, subject_id, key, [prepared], now)
             tx.update_subject(subject_id, updated_at=now)
