@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -121,3 +122,27 @@ def test_a_running_server_follows_a_rotation_made_by_another_process(
         assert reopened.keys.status().data_keys_by_master == {rotation.new_key_id: 2}
         assert reopened.integrity_check() == []
         reopened.keys.rotate_master()  # reads every bucket again
+
+
+def test_the_integrity_check_names_subjects_whose_keys_the_key_directory_lacks(
+    enrolled: tuple[Warden, str], clock: ManualClock, enroll: Callable[..., object]
+) -> None:
+    # Found by hand: after a new subject's key was lost (a key directory restored from
+    # a copy older than the subject, which docs/postgres.md warns of; a bucket sealed
+    # with a destroyed master key), `facewarden check` said "ok" while `subjects list`
+    # failed on the missing key.
+    warden, obama = enrolled
+    settings = warden.settings
+    keys = settings.resolved_key_dir
+    copy = keys.with_name("keys-copy")
+    shutil.copytree(keys, copy)
+    biden = enroll(warden, "Joe Biden", BIDEN[:1], watchlists=["staff"]).subject_id  # type: ignore[attr-defined]
+    assert warden.integrity_check() == []
+    warden.close()
+    shutil.rmtree(keys)
+    shutil.copytree(copy, keys)
+    with Warden.open(settings, clock=clock) as restored:
+        problems = restored.integrity_check()
+        assert len(problems) == 1 and biden in problems[0] and obama not in problems[0]
+        assert "key" in problems[0] and "key directory" in problems[0]
+        assert restored.registry.get(obama).record.full_name == "Barack Obama"

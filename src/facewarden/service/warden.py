@@ -34,8 +34,9 @@ from types import TracebackType
 from typing import Any
 
 from facewarden.config import Settings
-from facewarden.errors import FacewardenError, IntegrityError, NotFoundError
+from facewarden.errors import FacewardenError, IntegrityError, KeyMaterialError, NotFoundError
 from facewarden.privacy.clock import Clock, utc_now
+from facewarden.privacy.crypto import WrappedKey
 from facewarden.privacy.keys import KeyRing
 from facewarden.privacy.retention import (
     IMPORT_PROGRESS,
@@ -428,6 +429,26 @@ class Warden:
             self._ctx.keyring.revocations.since(0)
         except IntegrityError as exc:
             problems.append(f"revocation ledger: {exc.message}")
+        problems += self._unreadable_subjects()
+        return problems
+
+    def _unreadable_subjects(self) -> list[str]:
+        # Each subject's data key is wrapped by its own KEK (or, before those, a
+        # master key) in the key directory: a directory restored from a copy older
+        # than the subject, or a bucket sealed with a destroyed master key, leaves
+        # the subject unreadable while the rest opens as before.
+        keyring = self._ctx.keyring
+        keyring.reload()
+        problems = []
+        for subject_id, raw in self._ctx.store.iter_wrapped_keys():
+            wrapping = WrappedKey.from_bytes(raw).master_key_id
+            try:
+                keyring.master_key(wrapping)
+            except (KeyMaterialError, IntegrityError) as exc:
+                problems.append(
+                    f"subject {subject_id}: its data key is wrapped by {wrapping}, which the "
+                    f"key directory {keyring.path} cannot give ({exc.message})"
+                )
         return problems
 
     def close(self) -> None:
