@@ -382,3 +382,59 @@ def test_an_alert_decided_at_one_desk_leaves_the_others_without_a_reload(
         review_page.close()
         assert other.problems == []
     assert console.problems == []
+
+
+def test_a_session_that_ends_while_deciding_loses_neither_the_note_nor_the_decision(
+    cam_console: Console, camera_server: CameraServer, frames: Frames
+) -> None:
+    # The session ends while the operator types a note and presses Dismiss: the
+    # sign-in screen comes up (from that click or from the feed's poll), the alert
+    # stays undecided, and once signed in again the review is back with the note.
+    console = cam_console
+    page = console.page
+    camera = _api(
+        console,
+        camera_server,
+        "POST",
+        "/v1/cameras",
+        data={"name": "dock-3", "location": "Dock", "watchlists": [WATCHLIST]},
+    )
+    assert isinstance(camera, dict)
+    _api(
+        console,
+        camera_server,
+        "PUT",
+        f"/v1/watchlists/{WATCHLIST}/alert-severity",
+        data={"severity": "log"},
+    )
+    answer = push_frame(
+        page.request, camera_server, camera["camera_id"], frames.sighting, datetime.now(UTC)
+    )
+    (alert_id,) = answer["new_sightings"]  # type: ignore[misc]
+    console.login(*camera_server.users["operator"])
+    console.open(f"alerts/{alert_id}")
+    review = page.get_by_test_id("alert-review")
+    note = "Visitor badge 42 checked, escorted to reception"
+    review.locator("textarea[name=note]").fill(note)
+    page.context.clear_cookies()
+    review.get_by_role("button", name="Dismiss").click()
+    page.locator(".login-messages .banner").wait_for()
+    notice = page.locator(".login-messages").inner_text()
+    assert "session" in notice and "Sign in again" in notice
+    still = _api(console, camera_server, "GET", "/v1/alerts?state=open&limit=100")
+    assert isinstance(still, dict)
+    assert alert_id in {a["sighting_id"] for a in still["sightings"]}
+
+    username, password = camera_server.users["operator"]
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    review.wait_for()
+    assert review.get_attribute("data-sighting") == alert_id
+    assert review.locator("textarea[name=note]").input_value() == note
+    if "not recorded" in notice:  # the click met the ended session, not the poll
+        page.get_by_test_id("decision-unsaved").wait_for()
+    review.get_by_role("button", name="Dismiss").click()
+    review.get_by_text("Dismissed by user:cam-operator").wait_for()
+    assert note in review.inner_text()
+    assert console.problems == []

@@ -44,7 +44,10 @@ export function currentUser() {
   return session.user;
 }
 
-/** Call `fn(reason)` whenever the session ends (401 from the server, or sign-out). */
+/**
+ * Call `fn(reason)` whenever the session ends: "signed-out", "expired" (a 401 on a read),
+ * or "expired-unsaved" (a 401 on a change: what the person just did was not saved).
+ */
 export function onSessionEnd(fn) {
   listeners.add(fn);
 }
@@ -106,7 +109,7 @@ export async function api(method, path, { json, form, query, signal, expectSessi
   const message = shaped && data.error.message ? String(data.error.message) : `The server answered ${response.status}.`;
   const retry = response.headers.get("Retry-After");
   const error = new ApiError(response.status, type, message, { retryAfter: retry ? Number(retry) || retry : null });
-  if (response.status === 401 && expectSession) endSession("expired");
+  if (response.status === 401 && expectSession) endSession(UNSAFE.has(method) ? "expired-unsaved" : "expired");
   throw error;
 }
 

@@ -7,7 +7,7 @@ import { forgetCases } from "./case.js";
 import { errorBanner, h, icon, replace, timeZoneLabel, toast } from "./dom.js";
 import renderAccount from "./pages/account.js";
 import renderAdmin from "./pages/admin.js";
-import renderAlerts, { raiseAlarm, renderAlert, settleAlarms, silenceAlarms } from "./pages/alerts.js";
+import renderAlerts, { forgetDrafts, raiseAlarm, renderAlert, settleAlarms, silenceAlarms } from "./pages/alerts.js";
 import renderAudit from "./pages/audit.js";
 import renderCameras from "./pages/cameras.js";
 import renderCrowd from "./pages/crowd.js";
@@ -293,8 +293,15 @@ function showLogin(notice = null) {
   );
 }
 
+const SESSION_END = {
+  expired: "Your session has ended. Sign in again to continue.",
+  // A change refused for an ended session: say so, or it reads as done.
+  "expired-unsaved": "Your session ended before your last change was saved: it was not recorded. Sign in again, then repeat it.",
+};
+
 onSessionEnd((reason) => {
-  showLogin(reason === "expired" ? "Your session has ended. Sign in again to continue." : "You have signed out.");
+  if (reason === "signed-out") forgetDrafts();
+  showLogin(SESSION_END[reason] || "You have signed out.");
 });
 
 window.addEventListener("hashchange", () => {

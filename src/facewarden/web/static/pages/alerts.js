@@ -6,7 +6,7 @@
 // (a watchlist whose severity is "alarm") opens the same review in a panel that stays,
 // with a sound, until someone decides.
 
-import { api, ApiError } from "../api.js";
+import { api, ApiError, currentUser } from "../api.js";
 import { banner, button, card, clock, errorBanner, field, h, icon, pill, replace, time, toast } from "../dom.js";
 import { alertFeed, cameraName, loadNames, watchlistName } from "./sightings.js";
 
@@ -105,6 +105,30 @@ function alertTable(list) {
 
 // ------------------------------------------------------------------ one alert
 
+// The note being typed on an open alert, and a decision the server refused because the
+// session had ended (401), by sighting id: kept in memory only (never in storage), and
+// given back to the same user's review of that alert once they have signed in again.
+// A session ends with the sign-in screen replacing the page, whether a poll or the
+// decision itself met the 401: nothing typed or decided is lost unnoticed.
+const drafts = new Map();
+
+function takeDraft(sightingId) {
+  const user = currentUser();
+  const kept = drafts.get(sightingId);
+  if (!kept) return null;
+  if (!user || user.username !== kept.username) {
+    drafts.delete(sightingId);
+    return null;
+  }
+  drafts.set(sightingId, { ...kept, label: null }); // said once
+  return kept;
+}
+
+/** Forget every draft note (a person signed out on purpose). */
+export function forgetDrafts() {
+  drafts.clear();
+}
+
 export async function renderAlert(view, sightingId) {
   await loadNames(view.signal);
   let review;
@@ -156,18 +180,29 @@ export function reviewCard(review, { onDecided = null, compact = false } = {}) {
   const decide = h("div", { class: "review-decide" });
   if (!a.decision) {
     const note = h("textarea", { name: "note", rows: compact ? "1" : "2", maxlength: "500", placeholder: "Optional: what was done (no personal data)" });
+    const lost = compact ? null : takeDraft(a.sighting_id); // the alarm panel has no note
+    if (lost) note.value = lost.note;
+    const username = (currentUser() || {}).username;
+    note.addEventListener("input", () => drafts.set(a.sighting_id, { username, note: note.value, label: null }));
     const act = async (what, label) => {
       try {
         const done = await api("POST", `/v1/alerts/${id}/${what}`, { json: { note: note.value.trim() || null } });
+        drafts.delete(a.sighting_id);
         toast(`Alert ${label}`);
         alertFeed.decided(done);
         if (onDecided) onDecided({ ...review, alert: done, note: note.value.trim() || null });
       } catch (err) {
+        if (err instanceof ApiError && err.status === 401) {
+          // The sign-in screen is up already; keep what was typed for after it.
+          drafts.set(a.sighting_id, { username, note: note.value, label });
+          return;
+        }
         if (err instanceof ApiError && err.status === 409) {
           // Someone else decided meanwhile: show what they decided.
           try {
             const now = await api("GET", `/v1/alerts/${id}`);
             toast(`Already ${now.alert.decision} by ${now.alert.decided_by}`, "warn");
+            drafts.delete(a.sighting_id);
             alertFeed.decided(now.alert);
             if (onDecided) onDecided(now);
             return;
@@ -178,7 +213,8 @@ export function reviewCard(review, { onDecided = null, compact = false } = {}) {
         replace(decide, errorBanner(err));
       }
     };
-    append(decide, compact ? null : field("Note", note, { hint: "Recorded, encrypted, with your decision." }), h("div", { class: "review-buttons" }, button("Acknowledge", { kind: "primary", iconName: "check", onclick: () => act("acknowledge", "acknowledged") }), button("Dismiss", { kind: "secondary", iconName: "x", onclick: () => act("dismiss", "dismissed") })));
+    const lostBanner = lost && lost.label ? h("div", { dataset: { testid: "decision-unsaved" } }, banner("warn", `Not ${lost.label}: your session had ended`, "Your decision was not recorded. Your note is kept below: decide again.")) : null;
+    append(decide, lostBanner, compact ? null : field("Note", note, { hint: "Recorded, encrypted, with your decision." }), h("div", { class: "review-buttons" }, button("Acknowledge", { kind: "primary", iconName: "check", onclick: () => act("acknowledge", "acknowledged") }), button("Dismiss", { kind: "secondary", iconName: "x", onclick: () => act("dismiss", "dismissed") })));
   } else {
     append(decide, banner(a.decision === "acknowledged" ? "ok" : "info", `${DECISION[a.decision][0]} by ${a.decided_by}`, review.note ? `Note: ${review.note}` : null, time(a.decided_at)));
   }
