@@ -438,3 +438,41 @@ def test_a_session_that_ends_while_deciding_loses_neither_the_note_nor_the_decis
     review.get_by_text("Dismissed by user:cam-operator").wait_for()
     assert note in review.inner_text()
     assert console.problems == []
+
+
+def test_an_alarm_whose_camera_is_removed_meanwhile_can_still_be_silenced(
+    cam_console: Console, camera_server: CameraServer, frames: Frames
+) -> None:
+    # An alarm waits at the desk; its camera is removed (its sightings go with it).
+    # Pressing Acknowledge finds nothing to decide: the operator is told so, and the
+    # alarm panel goes with its sound instead of sounding until a sign-out.
+    console = cam_console
+    page = console.page
+    camera = _api(
+        console,
+        camera_server,
+        "POST",
+        "/v1/cameras",
+        data={"name": "dock-4", "location": "Dock", "watchlists": [WATCHLIST]},
+    )
+    assert isinstance(camera, dict)
+    _api(
+        console,
+        camera_server,
+        "PUT",
+        f"/v1/watchlists/{WATCHLIST}/alert-severity",
+        data={"severity": "alarm"},
+    )
+    console.login(*camera_server.users["operator"])
+    page.get_by_test_id("alert-bell").wait_for()
+    page.wait_for_timeout(1500)  # the first poll has run: what follows is new
+    push_frame(page.request, camera_server, camera["camera_id"], frames.sighting, datetime.now(UTC))
+    panel = page.get_by_test_id("alarm-panel")
+    panel.locator("[data-testid=alert-name]").wait_for(timeout=10_000)
+    _api(console, camera_server, "DELETE", f"/v1/cameras/{camera['camera_id']}")
+
+    panel.get_by_role("button", name="Acknowledge").click()
+    page.get_by_text("This alert has left the desk").first.wait_for()
+    panel.wait_for(state="detached", timeout=5_000)
+    assert page.evaluate("document.body.dataset.alarm") is None
+    assert console.problems == []

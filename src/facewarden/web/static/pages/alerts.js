@@ -163,9 +163,11 @@ export async function renderAlert(view, sightingId) {
 /**
  * An alert's review: name, both photos side by side, severity, camera, time, watchlist,
  * and (while open) acknowledge / dismiss with an optional note. `onDecided(review)` is
+ * called with the review as it is after a decision; `onGone()` when the alert has left
+ * the desk meanwhile (its sighting erased, its camera removed, past the live window).
  * called with the review as it is after a decision.
  */
-export function reviewCard(review, { onDecided = null, compact = false } = {}) {
+export function reviewCard(review, { onDecided = null, onGone = null, compact = false } = {}) {
   const a = review.alert;
   const id = encodeURIComponent(a.sighting_id);
   const photo = (which, label) =>
@@ -195,6 +197,14 @@ export function reviewCard(review, { onDecided = null, compact = false } = {}) {
         if (err instanceof ApiError && err.status === 401) {
           // The sign-in screen is up already; keep what was typed for after it.
           drafts.set(a.sighting_id, { username, note: note.value, label });
+          return;
+        }
+        if (err instanceof ApiError && err.status === 404) {
+          // Nothing left to decide on: say so, and let an alarm go (it would sound forever).
+          drafts.delete(a.sighting_id);
+          toast("This alert has left the desk: nothing was recorded", "warn");
+          replace(decide, banner("warn", "This alert has left the desk", "Its sighting was erased, its camera removed, or it is older than the live window: there is nothing left to decide, and nothing was recorded."));
+          if (onGone) onGone();
           return;
         }
         if (err instanceof ApiError && err.status === 409) {
@@ -318,6 +328,10 @@ class AlarmPanel {
       reviewCard(review, {
         compact: true,
         onDecided: () => {
+          this.queue.shift();
+          this.draw();
+        },
+        onGone: () => {
           this.queue.shift();
           this.draw();
         },
