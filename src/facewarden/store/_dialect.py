@@ -106,6 +106,9 @@ class Dialect:
         find: the function giving the 1-based position of a substring (0: absent).
         blob: the type name of a bytes column (also for ``CAST(? AS ...)``).
         time: the type name of a time column (what :meth:`time_in` writes).
+        native: the field types whose columns the driver already returns as
+            exactly that type (rows are built without converting them;
+            ``tests/store/test_row_values.py`` holds both drivers to it).
         errors: which of the driver's exceptions become which of facewarden's
             (the first that matches), and what the message says of it.
     """
@@ -114,6 +117,7 @@ class Dialect:
     find: ClassVar[str]
     blob: ClassVar[str]
     time: ClassVar[str]
+    native: ClassVar[frozenset[type]]
     errors: ClassVar[tuple[tuple[_Kinds, type[FacewardenError], str], ...]]
 
     def __repr__(self) -> str:
@@ -154,6 +158,8 @@ class SqliteDialect(Dialect):
     find = "instr"
     blob = "BLOB"
     time = "TEXT"
+    # BLOB, INTEGER and REAL columns; flags are stored as 0/1 and converted.
+    native = frozenset({bytes, int, float})
     errors = (
         (sqlite3.IntegrityError, ConflictError, _CONFLICT),
         (sqlite3.OperationalError, FacewardenError, "database error"),
@@ -183,6 +189,7 @@ class PostgresDialect(Dialect):
     find = "strpos"
     blob = "bytea"
     time = "timestamptz"
+    native = frozenset({bytes, int, float, bool})
     errors = (
         (psycopg.IntegrityError, ConflictError, _CONFLICT),
         ((pg_errors.DataCorrupted, pg_errors.IndexCorrupted), IntegrityError, _DAMAGED),

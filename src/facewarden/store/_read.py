@@ -129,7 +129,7 @@ class Reads(AccessReads, CameraReads, DeskReads):
 
     def iter_templates(self) -> Iterator[TemplateRow]:
         sql = f"{TEMPLATES_SQL} WHERE f.face_id > ? ORDER BY f.face_id LIMIT ?"
-        return (self._load(TemplateRow, r) for r in self._pages(sql, ["face_id"], [""]))
+        return self._loaded(TemplateRow, self._pages(sql, ["face_id"], [""]))
 
     def iter_wrapped_keys(self) -> Iterator[tuple[str, bytes]]:
         sql = (
