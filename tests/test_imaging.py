@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import struct
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -234,6 +236,33 @@ def test_read_bytes_never_reads_past_the_cap(tmp_path: Path) -> None:
     error = timed_refusal(lambda: read_bytes(path, limits=ImageLimits(max_bytes=4999)))
     assert type(error) is ImageTooLargeError
     assert error.http_status == 413
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are a POSIX thing")
+def test_a_named_pipe_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
+    # Found by hand: `facewarden detect photo.jpg` on a named pipe waited for a writer
+    # forever (open() blocks), where every other kind of bad file is refused at once.
+    pipe = tmp_path / "photo.jpg"
+    os.mkfifo(pipe)
+    outcome: list[BaseException | None] = []
+
+    def attempt() -> None:
+        try:
+            read_bytes(pipe)
+            outcome.append(None)
+        except BaseException as exc:  # handed to the test thread
+            outcome.append(exc)
+
+    reader = threading.Thread(target=attempt, daemon=True)
+    reader.start()
+    reader.join(timeout=5)
+    if reader.is_alive():  # let the blocked reader go: a writer that closes at once
+        os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=5)
+        pytest.fail("reading a named pipe waited for a writer")
+    (error,) = outcome
+    assert isinstance(error, ImageError)
+    assert error.message == f"{pipe}: not a regular file (a named pipe or socket)"
 
 
 def test_pillow_globals_are_left_alone() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -242,7 +243,14 @@ def encode_jpeg(image: npt.NDArray[Any], *, quality: int = 90) -> bytes:
 
 def _read(path: str | os.PathLike[str], limits: ImageLimits, label: str) -> bytes:
     try:
-        with open(path, "rb") as handle:
+        # Non-blocking: opening a named pipe for reading would otherwise wait for
+        # a writer forever; opened so, it is found out by fstat and refused.
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
+        with open(fd, "rb") as handle:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+                raise ImageError("not a regular file (a named pipe or socket)", source=label)
             data = handle.read(limits.max_bytes + 1)
     except FileNotFoundError:
         raise ImageError("file not found", source=label) from None
