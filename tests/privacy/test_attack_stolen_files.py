@@ -306,24 +306,38 @@ def test_a_purge_killed_before_its_compaction_is_compacted_by_the_next_one(
         assert _sighting_rows(_files(files), sid) == []
 
 
-def test_a_corrected_id_number_leaves_the_files_at_the_next_purge(
+def test_a_corrected_record_leaves_the_files_at_the_next_purge(
     deployment: tuple[Settings, list[Path]], faces_dir: Path
 ) -> None:
-    # A number entered wrongly (someone else's) and corrected: the old one's token must not
-    # stay in an old row version for the key directory's holder to brute-force.
+    # A record corrected (GDPR art. 16): someone else's ID number entered by mistake, an old
+    # address. The old values must not stay in old row versions, which the subject's live key
+    # opens, nor the old number's token, for the key directory's holder to brute-force.
     settings, files = deployment
     photo = faces_dir / "face_recognition" / "examples" / "knn_examples" / "train" / "obama"
     with Warden.open(settings, clock=ManualClock(T0), create=True) as warden:
         record = SubjectRecord(
-            full_name="Barack Obama", lawful_basis="test", id_number=_ID_FORMAT.format(31_337)
+            full_name="Barack Obama",
+            lawful_basis="test",
+            id_number=_ID_FORMAT.format(31_337),
+            address="1 Old Street",
         )
         subject = warden.registry.enroll(record, [photo / "obama.jpg"]).subject_id
+        stored = warden.store.get_subject(subject)
+        assert stored is not None
+        old_address = stored.fields["address"][:40]
         warden.store.checkpoint()
-        assert _id_numbers_recovered(_files(files), settings.resolved_key_dir) == {"FW-31337"}
+        before = _files(files)
+        assert _id_numbers_recovered(before, settings.resolved_key_dir) == {"FW-31337"}
+        assert old_address in before
+
+        warden.registry.update(subject, {"address": "2 New Street"})
+        warden.purge()
+        assert old_address not in _files(files)
 
         warden.registry.update(subject, {"id_number": _ID_FORMAT.format(44_044)})
         warden.purge()
         assert _id_numbers_recovered(_files(files), settings.resolved_key_dir) == {"FW-44044"}
+        assert warden.registry.get(subject).record.address == "2 New Street"
 
 
 def test_a_removed_face_and_its_photo_leave_the_files_at_the_next_purge(

@@ -10,8 +10,9 @@ old row versions. So what is due is recorded in the meta table
 only once compacted: a purge killed in between leaves it to the next purge,
 even one that deletes nothing itself. Other changes whose old row versions
 someone could still read with the key directory note what they leave due
-the same way: a corrected ID number (its old blind-index token), a removed
-or replaced face (its template and photo, under the subject's live key).
+the same way: a corrected record (its old values under the subject's live
+key, an old ID number's blind-index token, a CompreFace subject's old name),
+a removed or replaced face (its template and photo).
 
 Erasures are counted apart, by the erasure ledger: every erasure recorded in
 it since the last compaction of the subjects' tables (``erasures_compacted``,

@@ -41,6 +41,7 @@ from facewarden.errors import (
 )
 from facewarden.privacy.crypto import WrappedKey
 from facewarden.service.audit import AuditLog
+from facewarden.service.compaction import note_compaction_due
 from facewarden.service.compreface_errors import (
     EnrollmentDisabledError,
     ExampleNotFoundError,
@@ -287,6 +288,8 @@ class CompreFaceCollection:
             tx.update_subject(subject_id, updated_at=ctx.clock(), fields=sealed)
             tx.delete_alias(KIND, subject_id)
             tx.insert_alias(AliasRow(KIND, self.token(new_name), subject_id, ctx.clock()))
+            # The old name (sealed, and as a token) lies in old row versions until compacted.
+            note_compaction_due(tx, ["subject_fields", "subject_aliases"])
             self._audit.append(
                 tx,
                 "subject.update",

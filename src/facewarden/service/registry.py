@@ -143,9 +143,13 @@ class Registry(Enroller):
             new = old.updated(changes)
             sealed = seal_changes(self._ctx.envelope, key, subject_id, old, new)
             token = id_index(self._ctx.envelope, new.id_number)
+            # The old values (the old number's token) lie in old row versions,
+            # which the subject's live key still opens, until compacted.
+            due = ["subject_fields"] if sealed else []
             if row.id_index is not None and row.id_index != token:
-                # The old number's token lies in the old row version until compacted.
-                note_compaction_due(tx, ["subjects"])
+                due.append("subjects")
+            if due:
+                note_compaction_due(tx, due)
             tx.update_subject(
                 subject_id,
                 updated_at=self._ctx.clock(),
