@@ -16,7 +16,7 @@ requester sees the result after a reload.
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -475,4 +475,64 @@ def test_an_alarm_whose_camera_is_removed_meanwhile_can_still_be_silenced(
     page.get_by_text("This alert has left the desk").first.wait_for()
     panel.wait_for(state="detached", timeout=5_000)
     assert page.evaluate("document.body.dataset.alarm") is None
+    assert console.problems == []
+
+
+def _burst(server: CameraServer, camera_id: str, count: int) -> list[str]:
+    """``count`` alerts at one camera within a second, oldest first, the oldest an alarm.
+
+    Written to the deployment's store as the ingest writes them (frames enough for a
+    hundred sightings would take minutes here).
+    """
+    from facewarden.service.warden import Warden
+    from facewarden.store.cameras import SightingRow
+
+    now = datetime.now(UTC)
+    rows = [
+        SightingRow(
+            f"sig_{i:04d}{camera_id[-12:]}",
+            server.subject_id,
+            camera_id,
+            server.watchlist_id,
+            now - timedelta(milliseconds=5 * (count - i)),
+            now - timedelta(milliseconds=5 * (count - i)),
+            0.9,
+            now + timedelta(hours=1),
+            severity="alarm" if i == 0 else "log",
+        )
+        for i in range(count)
+    ]
+    with (
+        Warden.open(server.settings, actor="test:burst") as warden,
+        warden.store.transaction() as tx,
+    ):
+        for row in rows:
+            tx.insert_sighting(row)
+    return [r.sighting_id for r in rows]
+
+
+def test_a_burst_of_alerts_larger_than_a_page_raises_its_oldest_alarm(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # 130 alerts land between two polls (a crowd at a gate, or a tab left in the
+    # background): the feed reads them all, so the alarm among the oldest is raised,
+    # not skipped with everything older than the newest page.
+    console = cam_console
+    page = console.page
+    camera = _api(
+        console,
+        camera_server,
+        "POST",
+        "/v1/cameras",
+        data={"name": "dock-5", "location": "Dock", "watchlists": [WATCHLIST]},
+    )
+    assert isinstance(camera, dict)
+    console.login(*camera_server.users["operator"])
+    page.get_by_test_id("alert-bell").wait_for()
+    page.wait_for_timeout(1500)  # the first poll has run: what follows is new
+    ids = _burst(camera_server, camera["camera_id"], 130)
+    panel = page.get_by_test_id("alarm-panel")
+    panel.locator("[data-testid=alert-name]").wait_for(timeout=10_000)
+    assert panel.get_by_test_id("alert-review").get_attribute("data-sighting") == ids[0]
+    page.get_by_test_id("alert-bell").get_by_text("99+").wait_for()
     assert console.problems == []

@@ -102,6 +102,7 @@ class AlertDesk:
         severity: str | None = None,
         camera: str | None = None,
         limit: int = 50,
+        oldest_first: bool = False,
     ) -> list[DeskAlert]:
         """Alerts first seen after ``since`` within the live window, newest first (audited).
 
@@ -112,6 +113,8 @@ class AlertDesk:
             severity: only this severity.
             camera: only this camera (id or name).
             limit: how many at most.
+            oldest_first: the oldest first instead, so that a reader that moves
+                ``since`` forward page by page misses none of a burst.
 
         Raises:
             PermissionDeniedError: the role may not watch alerts.
@@ -124,6 +127,8 @@ class AlertDesk:
         if severity is not None and severity not in SEVERITIES:
             raise InvalidInputError(f"severity must be one of {', '.join(SEVERITIES)}")
         found = self._window(since=since, camera=camera)
+        if oldest_first:
+            found.reverse()
         if severity is not None:
             found = [a for a in found if a.severity == severity]
         if state == "open":

@@ -145,6 +145,10 @@ def alerts(
     camera: Annotated[
         str | None, Query(min_length=1, max_length=64, description="camera id or name")
     ] = None,
+    order: Annotated[
+        Literal["newest", "oldest"],
+        Query(description="oldest: to read a burst page by page, moving since forward"),
+    ] = "newest",
     decided_since: Annotated[
         IsoTime | None,
         Query(description="also answer the alerts decided at or after this (ISO-8601)"),
@@ -155,8 +159,10 @@ def alerts(
     ``since`` defaults to (and is never taken further back than) the start of
     the live window (``live_window_minutes``, default one hour).
 
-    Newest first, each list at most ``limit``. Ask again with ``since`` set to
-    the newest ``first_seen`` (or ``at``) you have for only what is new. A read
+    Newest first (``order=oldest``: oldest first), each list at most ``limit``.
+    Ask again with ``since`` set to the newest ``first_seen`` (or ``at``) you
+    have for only what is new; when a page is full, ``order=oldest`` with
+    ``since`` moved to its last alert reads the rest. A read
     that finds sightings is audited (one entry); occupancy alerts come from the
     server's memory. With ``decided_since``, ``decided`` also lists the alerts
     of the live window that any operator decided since then (ids and decision
@@ -176,6 +182,7 @@ def alerts(
         severity=severity,
         camera=camera,
         limit=limit,
+        oldest_first=order == "oldest",
     )
     occupancy = server(request).occupancy.since(start, limit)
     if camera is not None:

@@ -12,6 +12,10 @@ import { fromLocalInput } from "./crowd.js";
 /** How often the shell asks for new alerts (ms): an alert shows within about a second. */
 export const ALERT_POLL_MS = 1000;
 const DECIDED_OVERLAP_MS = 5000;
+// A poll reads what is new oldest first, a page at a time (the server's cap), up to
+// this many pages: a burst, or what came while the tab was hidden, is read whole.
+const ALERT_PAGE = 100;
+const ALERT_PAGES = 10;
 
 // ------------------------------------------------------------------ alert feed
 
@@ -80,15 +84,29 @@ class AlertFeed {
   async poll() {
     if (this._busy || document.hidden) return;
     this._busy = true;
-    let body;
+    const answers = [];
     try {
       // Only what is new since the newest alert already here: the server audits
       // every answer that holds sightings, so repeating them would fill the log.
-      const query = this._since ? { limit: 50, since: this._since } : { limit: 50 };
-      // What was decided meanwhile, by anyone: ids and decisions only (not audited).
-      // Asked a few seconds back, as a decision stamped before another can commit after it.
-      if (this._decidedSince) query.decided_since = new Date(Date.parse(this._decidedSince) - DECIDED_OVERLAP_MS).toISOString();
-      body = await api("GET", "/v1/alerts", { query });
+      // Oldest first, page after page: newest first would keep a burst's newest page
+      // and move past the rest (an alarm among them never raised).
+      let since = this._since;
+      for (let n = 0; n < ALERT_PAGES; n++) {
+        const query = { limit: ALERT_PAGE, order: "oldest" };
+        if (since) query.since = since;
+        // What was decided meanwhile, by anyone: ids and decisions only (not audited).
+        // Asked a few seconds back, as a decision stamped before another can commit after it.
+        if (n === 0 && this._decidedSince) query.decided_since = new Date(Date.parse(this._decidedSince) - DECIDED_OVERLAP_MS).toISOString();
+        const page = await api("GET", "/v1/alerts", { query });
+        answers.push(page);
+        const got = (page && page.sightings) || [];
+        if (got.length < ALERT_PAGE) break;
+        // The next page starts a millisecond before this one's last alert (others may
+        // share its time; those seen already are skipped below), or just after it.
+        const last = got[got.length - 1].first_seen;
+        const back = new Date(Date.parse(last) - 1).toISOString();
+        since = since && Date.parse(back) <= Date.parse(since) ? last : back;
+      }
     } catch (err) {
       this._busy = false;
       if (err instanceof ApiError && [403, 404, 405].includes(err.status)) {
@@ -101,6 +119,7 @@ class AlertFeed {
     }
     this._busy = false;
     if (!this._timer) return; // stopped meanwhile (signed out)
+    const body = answers[0];
     if (!this._decidedSince && body && body.since) this._decidedSince = body.since;
     const settled = [];
     for (const d of (body && body.decided) || []) {
@@ -113,7 +132,7 @@ class AlertFeed {
       settled.push(held || { kind: "sighting", ...d });
     }
     const fresh = [];
-    for (const alert of normaliseAlerts(body)) {
+    for (const alert of answers.flatMap((a) => normaliseAlerts(a))) {
       if (alert.decision) this._decidedKeys.add(`${alert.sighting_id}:${alert.decision}`);
       if (alert.at && (!this._since || Date.parse(alert.at) > Date.parse(this._since))) this._since = alert.at;
       if (this._keys.has(alert.key)) continue;
