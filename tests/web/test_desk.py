@@ -511,7 +511,7 @@ def _burst(server: CameraServer, camera_id: str, count: int) -> list[str]:
     return [r.sighting_id for r in rows]
 
 
-def test_a_burst_of_alerts_larger_than_a_page_raises_its_oldest_alarm(
+def test_a_burst_of_alerts_larger_than_a_page_raises_its_oldest_alarm_and_heads_the_queue(
     cam_console: Console, camera_server: CameraServer
 ) -> None:
     # 130 alerts land between two polls (a crowd at a gate, or a tab left in the
@@ -535,4 +535,13 @@ def test_a_burst_of_alerts_larger_than_a_page_raises_its_oldest_alarm(
     panel.locator("[data-testid=alert-name]").wait_for(timeout=10_000)
     assert panel.get_by_test_id("alert-review").get_attribute("data-sighting") == ids[0]
     page.get_by_test_id("alert-bell").get_by_text("99+").wait_for()
+
+    # The open queue holds more than a page: it says so, and the alarm heads it.
+    console.open("alerts")
+    listed = page.get_by_test_id("alert-list")
+    first = listed.locator("tr[data-sighting]").first
+    first.wait_for()
+    assert first.get_attribute("data-sighting") == ids[0]
+    assert first.get_attribute("data-severity") == "alarm"
+    assert listed.get_by_test_id("alerts-more").is_visible()
     assert console.problems == []

@@ -103,6 +103,7 @@ class AlertDesk:
         camera: str | None = None,
         limit: int = 50,
         oldest_first: bool = False,
+        most_severe_first: bool = False,
     ) -> list[DeskAlert]:
         """Alerts first seen after ``since`` within the live window, newest first (audited).
 
@@ -115,6 +116,9 @@ class AlertDesk:
             limit: how many at most.
             oldest_first: the oldest first instead, so that a reader that moves
                 ``since`` forward page by page misses none of a burst.
+            most_severe_first: alarms, then alerts, then log entries (each newest
+                first), before the limit: a desk's queue shows every alarm even
+                when more quiet alerts are open than a page holds.
 
         Raises:
             PermissionDeniedError: the role may not watch alerts.
@@ -129,6 +133,9 @@ class AlertDesk:
         found = self._window(since=since, camera=camera)
         if oldest_first:
             found.reverse()
+        elif most_severe_first:
+            rank = {s: i for i, s in enumerate(SEVERITIES)}
+            found.sort(key=lambda a: rank.get(a.severity, len(rank)))  # stable: newest first
         if severity is not None:
             found = [a for a in found if a.severity == severity]
         if state == "open":

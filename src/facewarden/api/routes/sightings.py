@@ -146,8 +146,11 @@ def alerts(
         str | None, Query(min_length=1, max_length=64, description="camera id or name")
     ] = None,
     order: Annotated[
-        Literal["newest", "oldest"],
-        Query(description="oldest: to read a burst page by page, moving since forward"),
+        Literal["newest", "oldest", "severity"],
+        Query(
+            description="oldest: to read a burst page by page, moving since forward; "
+            "severity: alarms, then alerts, then log entries, each newest first"
+        ),
     ] = "newest",
     decided_since: Annotated[
         IsoTime | None,
@@ -183,6 +186,7 @@ def alerts(
         camera=camera,
         limit=limit,
         oldest_first=order == "oldest",
+        most_severe_first=order == "severity",
     )
     occupancy = server(request).occupancy.since(start, limit)
     if camera is not None:

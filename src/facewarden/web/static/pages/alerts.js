@@ -38,12 +38,16 @@ export function decisionPill(alert) {
 
 // ------------------------------------------------------------------ list
 
+const LIST_LIMIT = 100; // the server's cap on one answer
+
 export default async function renderAlerts(view) {
   await loadNames(view.signal);
   const state = h("select", { name: "state" }, h("option", { value: "open" }, "Not yet acknowledged"), h("option", { value: "all" }, "All"), h("option", { value: "decided" }, "Acknowledged or dismissed"));
   const severity = h("select", { name: "severity" }, h("option", { value: "" }, "Any severity"), Object.entries(SEVERITY).map(([v, [label]]) => h("option", { value: v }, label)));
   const camera = h("select", { name: "camera" }, h("option", { value: "" }, "Any camera"), [...cameraName.all()].map((c) => h("option", { value: c.camera_id }, c.name)));
-  for (const [el, key] of [[state, "state"], [severity, "severity"], [camera, "camera"]]) {
+  // Most severe first by default: an alarm is never below a page of quiet entries.
+  const order = h("select", { name: "order" }, h("option", { value: "severity" }, "Most severe first"), h("option", { value: "newest" }, "Newest first"));
+  for (const [el, key] of [[state, "state"], [severity, "severity"], [camera, "camera"], [order, "order"]]) {
     const wanted = view.query.get(key);
     if (wanted) el.value = wanted;
   }
@@ -52,17 +56,19 @@ export default async function renderAlerts(view) {
 
   async function load() {
     try {
-      const body = await api("GET", "/v1/alerts", { query: { state: state.value, severity: severity.value, camera: camera.value, limit: 100 }, signal: view.signal });
+      const body = await api("GET", "/v1/alerts", { query: { state: state.value, severity: severity.value, camera: camera.value, order: order.value, limit: LIST_LIMIT }, signal: view.signal });
       const list = body.sightings || [];
       note.textContent = `Since ${clock(new Date(body.since))} (the live window). Older alerts are part of a person's movements: they leave the desk.`;
-      replace(host, alertTable(list));
+      // A full page may not be all: say so, and how to reach the rest.
+      const more = list.length >= LIST_LIMIT ? h("div", { dataset: { testid: "alerts-more" } }, banner("warn", `Showing the first ${LIST_LIMIT} alerts only`, "More match: narrow the list by severity or camera, or decide these first.")) : null;
+      replace(host, more, alertTable(list));
       alertFeed.markSeen();
     } catch (err) {
       if (err && err.name === "AbortError") return;
       replace(host, errorBanner(err));
     }
   }
-  const filters = h("form", { class: "filters-row", "aria-label": "Filter the alerts" }, field("Show", state), field("Severity", severity), field("Camera", camera));
+  const filters = h("form", { class: "filters-row", "aria-label": "Filter the alerts" }, field("Show", state), field("Severity", severity), field("Camera", camera), field("Order", order));
   filters.addEventListener("change", () => load());
   filters.addEventListener("submit", (e) => {
     e.preventDefault();
