@@ -87,6 +87,7 @@ CONTRACT: dict[tuple[str, str], list[str] | None] = {
     ("GET", "/v1/alerts/{sighting_id}/photos/{photo}"): OPERATOR,
     ("POST", "/v1/alerts/{sighting_id}/acknowledge"): OPERATOR,
     ("POST", "/v1/alerts/{sighting_id}/dismiss"): OPERATOR,
+    ("POST", "/v1/alerts/{sighting_id}/escalate"): OPERATOR,
     ("PUT", "/v1/watchlists/{ref}/alert-severity"): OPERATOR,
     ("GET", "/v1/desk"): OPERATOR,
     ("PATCH", "/v1/watchlists/{ref}"): OPERATOR,

@@ -361,3 +361,28 @@ def test_an_edited_purpose_and_lawful_basis_stay_sealed_at_rest(
         assert (edited.json()["purpose"], edited.json()["lawful_basis"]) == (purpose, basis)
     data = _db_bytes(live)
     assert purpose.encode() not in data and basis.encode() not in data
+
+
+def test_an_alert_is_escalated_with_a_note_audited_and_off_the_queue(
+    live: LiveServer, site: dict[str, str]
+) -> None:
+    camera = live.warden.store.get_camera(site["door"])
+    assert camera is not None
+    seen = datetime.now(UTC) - timedelta(minutes=10)
+    raised = live.warden.sightings.open_visit(
+        camera, site["subject"], camera.watchlists[0], seen, seen + timedelta(seconds=5), 0.9
+    )
+    handed = "Handed to the duty supervisor, radio channel 3"
+    with live.client("operator") as operator:
+        done = operator.post(f"/v1/alerts/{raised}/escalate", json={"note": handed})
+        assert done.status_code == 200, done.text
+        assert done.json()["decision"] == "escalated"
+        again = operator.post(f"/v1/alerts/{raised}/acknowledge", json={})
+        assert again.status_code == 409
+        assert operator.get(f"/v1/alerts/{raised}").json()["note"] == handed
+        still_open = operator.get("/v1/alerts", params={"state": "open"}).json()["sightings"]
+        assert raised not in {a["sighting_id"] for a in still_open}
+    with live.client("analyst") as analyst:
+        assert analyst.post(f"/v1/alerts/{raised}/escalate", json={}).status_code == 403
+    assert ("alert.escalate", raised) in [(a, o) for _, a, o, _ in _actions(live)]
+    assert handed.encode() not in _db_bytes(live)  # the note is sealed

@@ -545,3 +545,41 @@ def test_a_burst_of_alerts_larger_than_a_page_raises_its_oldest_alarm_and_heads_
     assert first.get_attribute("data-severity") == "alarm"
     assert listed.get_by_test_id("alerts-more").is_visible()
     assert console.problems == []
+
+
+def test_an_alert_is_escalated_from_the_keyboard(
+    cam_console: Console, camera_server: CameraServer, frames: Frames
+) -> None:
+    console = cam_console
+    page = console.page
+    camera = _api(
+        console,
+        camera_server,
+        "POST",
+        "/v1/cameras",
+        data={"name": "dock-6", "location": "Dock", "watchlists": [WATCHLIST]},
+    )
+    assert isinstance(camera, dict)
+    _api(
+        console,
+        camera_server,
+        "PUT",
+        f"/v1/watchlists/{WATCHLIST}/alert-severity",
+        data={"severity": "log"},
+    )
+    answer = push_frame(
+        page.request, camera_server, camera["camera_id"], frames.sighting, datetime.now(UTC)
+    )
+    (alert_id,) = answer["new_sightings"]  # type: ignore[misc]
+    console.login(*camera_server.users["operator"])
+    console.open(f"alerts/{alert_id}")
+    review = page.get_by_test_id("alert-review")
+    review.locator("textarea[name=note]").focus()
+    page.keyboard.type("Handed to the duty supervisor")
+    for _ in range(3):  # Acknowledge, Dismiss, Escalate
+        page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Escalate"
+    page.keyboard.press("Enter")
+    review.get_by_text("Escalated by user:cam-operator").wait_for()
+    assert "Handed to the duty supervisor" in review.inner_text()
+    assert console.problems == []

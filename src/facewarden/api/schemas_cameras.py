@@ -313,7 +313,7 @@ class SightingAlertOut(SightingBase):
     """A recent sighting of a watchlist subject (ids only), how loud, and what was decided."""
 
     severity: Literal["alarm", "alert", "log"] = "alert"
-    decision: Literal["acknowledged", "dismissed"] | None = None
+    decision: Literal["acknowledged", "dismissed", "escalated"] | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
 
@@ -336,7 +336,7 @@ class AlertDecidedOut(BaseModel):
     """A decision taken on an alert (by any operator): ids and the decision only."""
 
     sighting_id: str
-    decision: Literal["acknowledged", "dismissed"]
+    decision: Literal["acknowledged", "dismissed", "escalated"]
     decided_by: str | None
     decided_at: datetime
 

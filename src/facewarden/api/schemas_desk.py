@@ -41,7 +41,7 @@ class AlertOut(SightingBase):
 
     best_similarity: float
     severity: Severity
-    decision: Literal["acknowledged", "dismissed"] | None
+    decision: Literal["acknowledged", "dismissed", "escalated"] | None
     decided_by: str | None
     decided_at: datetime | None
 

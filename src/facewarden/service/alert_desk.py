@@ -11,7 +11,7 @@ the severity it was raised with (:mod:`facewarden.service.alert_severity`).
 Everything here that names a person is audited: the list of alerts when it
 holds any (``sightings.alerts``, counts only), an alert shown with its subject's
 name (``alert.show``), each photo viewed (``alert.photo``), and each
-decision (``alert.acknowledge``, ``alert.dismiss``; the note typed with it
+decision (``alert.acknowledge``, ``alert.dismiss``, ``alert.escalate``; the note typed with it
 is sealed with the subject's data key). :meth:`AlertDesk.figures` gives the
 desk's counts, which name no one and are not audited. What the desk answers
 is :mod:`facewarden.service.alert_desk_results`.
@@ -50,6 +50,11 @@ PHOTOS = ("captured", "enrolled")
 """The two photos of an alert: the face the camera captured, the subject's enrolled one."""
 _DESK_ROLES = frozenset({"admin", "operator"})
 _NOTE_LIMIT = 500
+_DECISION_ACTIONS = {
+    "acknowledged": "alert.acknowledge",
+    "dismissed": "alert.dismiss",
+    "escalated": "alert.escalate",
+}
 
 
 class AlertDesk:
@@ -292,7 +297,10 @@ class AlertDesk:
     def decide(
         self, sighting_id: str, decision: str, *, role: str, note: str | None = None
     ) -> DeskAlert:
-        """Acknowledge or dismiss an alert, with an optional note (audited).
+        """Acknowledge, dismiss or escalate an alert, with an optional note (audited).
+
+        Escalated means handed on (to a supervisor, the police: the note says
+        to whom); like the others it takes the alert off every desk's queue.
 
         Raises:
             PermissionDeniedError: the role may not.
@@ -322,7 +330,7 @@ class AlertDesk:
                 raise ConflictError(f"alert {sighting_id} was already decided")
             self._audit.append(
                 tx,
-                "alert.acknowledge" if decision == "acknowledged" else "alert.dismiss",
+                _DECISION_ACTIONS[decision],
                 object_type="sighting",
                 object_id=sighting_id,
                 purpose="security desk",

@@ -23,8 +23,8 @@ __all__ = [
     "HistoryNoteRow",
 ]
 
-ALERT_DECISIONS = ("acknowledged", "dismissed")
-"""What an operator decides about an alert."""
+ALERT_DECISIONS = ("acknowledged", "dismissed", "escalated")
+"""What an operator decides about an alert: handled, a false match, or handed on."""
 
 
 @dataclass(frozen=True)

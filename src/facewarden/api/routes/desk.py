@@ -101,6 +101,16 @@ def dismiss_alert(
     return _decide(warden, principal, sighting_id, "dismissed", body)
 
 
+@router.post(
+    "/alerts/{sighting_id}/escalate", response_model=AlertOut, **allow("operator", media=_JSON)
+)
+def escalate_alert(
+    sighting_id: _Id, body: AlertDecisionIn, warden: _Warden, principal: _Desk
+) -> AlertOut:
+    """Escalate an alert: hand it on, the note saying to whom (audited; 409 when decided)."""
+    return _decide(warden, principal, sighting_id, "escalated", body)
+
+
 @router.put(
     "/watchlists/{ref}/alert-severity",
     response_model=AlertSeverityOut,

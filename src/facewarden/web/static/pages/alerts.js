@@ -19,6 +19,7 @@ export const SEVERITY = {
 const DECISION = {
   acknowledged: ["Acknowledged", "ok"],
   dismissed: ["Dismissed", "neutral"],
+  escalated: ["Escalated", "warn"],
 };
 
 /** A severity as a pill. */
@@ -42,7 +43,7 @@ const LIST_LIMIT = 100; // the server's cap on one answer
 
 export default async function renderAlerts(view) {
   await loadNames(view.signal);
-  const state = h("select", { name: "state" }, h("option", { value: "open" }, "Not yet acknowledged"), h("option", { value: "all" }, "All"), h("option", { value: "decided" }, "Acknowledged or dismissed"));
+  const state = h("select", { name: "state" }, h("option", { value: "open" }, "Not yet acknowledged"), h("option", { value: "all" }, "All"), h("option", { value: "decided" }, "Acknowledged, dismissed or escalated"));
   const severity = h("select", { name: "severity" }, h("option", { value: "" }, "Any severity"), Object.entries(SEVERITY).map(([v, [label]]) => h("option", { value: v }, label)));
   const camera = h("select", { name: "camera" }, h("option", { value: "" }, "Any camera"), [...cameraName.all()].map((c) => h("option", { value: c.camera_id }, c.name)));
   // Most severe first by default: an alarm is never below a page of quiet entries.
@@ -230,7 +231,7 @@ export function reviewCard(review, { onDecided = null, onGone = null, compact = 
       }
     };
     const lostBanner = lost && lost.label ? h("div", { dataset: { testid: "decision-unsaved" } }, banner("warn", `Not ${lost.label}: your session had ended`, "Your decision was not recorded. Your note is kept below: decide again.")) : null;
-    append(decide, lostBanner, compact ? null : field("Note", note, { hint: "Recorded, encrypted, with your decision." }), h("div", { class: "review-buttons" }, button("Acknowledge", { kind: "primary", iconName: "check", onclick: () => act("acknowledge", "acknowledged") }), button("Dismiss", { kind: "secondary", iconName: "x", onclick: () => act("dismiss", "dismissed") })));
+    append(decide, lostBanner, compact ? null : field("Note", note, { hint: "Recorded, encrypted, with your decision." }), h("div", { class: "review-buttons" }, button("Acknowledge", { kind: "primary", iconName: "check", onclick: () => act("acknowledge", "acknowledged") }), button("Dismiss", { kind: "secondary", iconName: "x", title: "A false match: not the person", onclick: () => act("dismiss", "dismissed") }), button("Escalate", { kind: "secondary", iconName: "alert", title: "Hand it on (a supervisor, the police): say to whom in the note", onclick: () => act("escalate", "escalated") })));
   } else {
     append(decide, banner(a.decision === "acknowledged" ? "ok" : "info", `${DECISION[a.decision][0]} by ${a.decided_by}`, review.note ? `Note: ${review.note}` : null, time(a.decided_at)));
   }

@@ -43,6 +43,7 @@ const ACTIONS = {
   "alert.photo": "Alert photo viewed",
   "alert.acknowledge": "Alert acknowledged",
   "alert.dismiss": "Alert dismissed",
+  "alert.escalate": "Alert escalated",
   "sightings.alerts": "Alerts listed",
   "sightings.at_camera": "Who is at a camera",
   "sightings.history": "Location history read",
