@@ -114,3 +114,23 @@ def test_turned_back_undoes_numpys_quarter_turns_exactly(quarters: int) -> None:
     ob = [round(v) for v in original_box.as_tuple()]
     original_region = image[ob[1] : ob[3], ob[0] : ob[2]]
     assert np.array_equal(np.rot90(original_region, quarters), region)
+
+
+def test_a_large_turned_photo_is_searched_small_and_answered_in_its_own_pixels(
+    faces_dir: Path,
+) -> None:
+    # obama.jpg's short side (910 px) is over the 800 px the turns are searched
+    # at: the face found there comes back at full size, where it is upright.
+    image = imaging.decode(faces_dir / "face_recognition" / "tests" / "test_images" / "obama.jpg")
+    detector = QuarterTurns(MTCNN)
+    assert min(image.shape[:2]) > detector.work_side
+    [expected] = MTCNN.detect(image)
+    turned = np.ascontiguousarray(np.rot90(image, 3))
+    face = central_face(detector.detect(turned), turned.shape)
+    assert face is not None and face.detector_score >= detector.turned_score
+    height, width = turned.shape[:2]
+    assert 0 <= face.box.x_min < face.box.x_max <= width
+    assert 0 <= face.box.y_min < face.box.y_max <= height
+    box, landmarks = turned_back(face.box, face.landmarks, 3, turned.shape)
+    assert box.iou(expected.box) > 0.85
+    assert np.abs(landmarks - expected.landmarks).max() < 6.0

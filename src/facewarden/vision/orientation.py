@@ -110,6 +110,9 @@ class QuarterTurns:
             return faces
         quarters, boxes, scores = chosen
         turned = np.ascontiguousarray(np.rot90(image, quarters))
+        # Scaled back from the work size, a box may pass the edge by a rounding.
+        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, turned.shape[1])
+        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, turned.shape[0])
         found = [
             Face(
                 *turned_back(f.box, f.landmarks, quarters, turned.shape),
