@@ -35,7 +35,8 @@ _IMAGE = click.Path(exists=True, dir_okay=False, path_type=Path)
     type=_MODE,
     default="fast",
     show_default=True,
-    help="fast: MTCNN; accurate: MTCNN, then the HOG/CNN cascade where it finds nothing.",
+    help="fast: MTCNN (and, where it finds none, a face filling the photo); accurate: the "
+    "same, the photo turned by quarter turns where no face is clear, then the HOG/CNN cascade.",
 )
 @click.option("--workers", type=click.IntRange(min=1), help="Processes (default: one per core).")
 def detect(

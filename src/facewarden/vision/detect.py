@@ -4,7 +4,10 @@
   on ONNX Runtime, trained on WIDER FACE: finds faces down to a configurable
   minimum size (20 px by default) in real scenes and camera frames.
 * :class:`FirstFound`: detectors tried in order until one finds a face
-  (accurate mode: MTCNN, then the HOG/CNN cascade where MTCNN finds nothing).
+  (both modes: MTCNN, then the search for a face filling the image,
+  :mod:`~facewarden.vision.tight_crops`; accurate mode: MTCNN with quarter
+  turns, :mod:`~facewarden.vision.orientation`, that search, then the HOG/CNN
+  cascade).
 * :class:`HogDetector`: dlib's HOG + linear SVM. Fast (about 6 ms on a
   250x250 image, 100 ms per megapixel without upsampling), finds frontal
   faces of 80 px and more at the scale it runs at.
