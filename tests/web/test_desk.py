@@ -413,7 +413,7 @@ def test_a_session_that_ends_while_deciding_loses_neither_the_note_nor_the_decis
     (alert_id,) = answer["new_sightings"]  # type: ignore[misc]
     console.login(*camera_server.users["operator"])
     console.open(f"alerts/{alert_id}")
-    review = page.get_by_test_id("alert-review")
+    review = page.locator("main [data-testid=alert-review]")  # not an alarm panel's
     note = "Visitor badge 42 checked, escorted to reception"
     review.locator("textarea[name=note]").fill(note)
     page.context.clear_cookies()
@@ -573,7 +573,7 @@ def test_an_alert_is_escalated_from_the_keyboard(
     (alert_id,) = answer["new_sightings"]  # type: ignore[misc]
     console.login(*camera_server.users["operator"])
     console.open(f"alerts/{alert_id}")
-    review = page.get_by_test_id("alert-review")
+    review = page.locator("main [data-testid=alert-review]")  # not an alarm panel's
     review.locator("textarea[name=note]").focus()
     page.keyboard.type("Handed to the duty supervisor")
     for _ in range(3):  # Acknowledge, Dismiss, Escalate
@@ -582,4 +582,48 @@ def test_an_alert_is_escalated_from_the_keyboard(
     page.keyboard.press("Enter")
     review.get_by_text("Escalated by user:cam-operator").wait_for()
     assert "Handed to the duty supervisor" in review.inner_text()
+    assert console.problems == []
+
+
+def test_an_alarm_is_raised_while_the_console_sits_in_a_background_tab(
+    cam_console: Console, camera_server: CameraServer, frames: Frames
+) -> None:
+    # The operator works in another window: the console's tab is hidden. An alarm
+    # must still come up (panel, sound) and the tab's title must count it.
+    console = cam_console
+    page = console.page
+    camera = _api(
+        console,
+        camera_server,
+        "POST",
+        "/v1/cameras",
+        data={"name": "dock-7", "location": "Dock", "watchlists": [WATCHLIST]},
+    )
+    assert isinstance(camera, dict)
+    _api(
+        console,
+        camera_server,
+        "PUT",
+        f"/v1/watchlists/{WATCHLIST}/alert-severity",
+        data={"severity": "alarm"},
+    )
+    console.login(*camera_server.users["operator"])
+    page.get_by_test_id("alert-bell").wait_for()
+    page.wait_for_timeout(1500)  # the first poll has run: what follows is new
+    console.open("alerts")  # seen: the title counts only what comes next
+    page.get_by_test_id("alert-list").wait_for()
+    console.open("")
+    page.locator(".page-dashboard").wait_for()
+    # As the browser reports a tab behind another window.
+    page.evaluate(
+        """() => {
+            Object.defineProperty(document, "visibilityState", { get: () => "hidden" });
+            Object.defineProperty(document, "hidden", { get: () => true });
+            document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+    push_frame(page.request, camera_server, camera["camera_id"], frames.sighting, datetime.now(UTC))
+    page.get_by_test_id("alarm-panel").locator("[data-testid=alert-name]").wait_for(timeout=10_000)
+    assert page.evaluate("document.body.dataset.alarm") == "sounding"
+    page.wait_for_function("() => document.title.startsWith('(1) ')")
     assert console.problems == []

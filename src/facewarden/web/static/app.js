@@ -172,6 +172,13 @@ function labelTables(root) {
 // ------------------------------------------------------------------ alerts
 
 let stopAlerts = null;
+let pageTitle = "facewarden";
+let unseenAlerts = 0;
+
+/** The tab's title: the page's, after the count of new alerts (seen from another tab). */
+function showTitle() {
+  document.title = unseenAlerts ? `(${unseenAlerts > 99 ? "99+" : unseenAlerts}) ${pageTitle}` : pageTitle;
+}
 
 function alertBell() {
   return h(
@@ -195,6 +202,8 @@ function startAlerts(bell, navLink) {
     if (settled.length) settleAlarms(settled);
     const n = feed.unseen;
     const text = n > 99 ? "99+" : String(n);
+    unseenAlerts = n;
+    showTitle();
     count.textContent = text;
     count.hidden = n === 0;
     bell.classList.toggle("has-alerts", n > 0);
@@ -249,7 +258,8 @@ async function route() {
   }
   const [r, m] = match;
   shell.title.textContent = r.title;
-  document.title = `${r.title} · facewarden`;
+  pageTitle = `${r.title} · facewarden`;
+  showTitle();
   if (r.cap && !can(r.cap)) {
     replace(main, errorBanner({ title: "Not available for your role", message: `The ${currentUser().role} role cannot use this page.` }));
     return;
@@ -281,7 +291,9 @@ function showLogin(notice = null) {
   silenceAlarms();
   if (stopAlerts) stopAlerts();
   if (controller) controller.abort();
-  document.title = "Sign in · facewarden";
+  unseenAlerts = 0;
+  pageTitle = "Sign in · facewarden";
+  showTitle();
   replace(
     root,
     renderLogin({

@@ -82,7 +82,9 @@ class AlertFeed {
   }
 
   async poll() {
-    if (this._busy || document.hidden) return;
+    // Hidden tabs poll too (the browser slows their timers): a desk whose console sits
+    // behind another window must still raise an alarm, with its sound and the tab's title.
+    if (this._busy) return;
     this._busy = true;
     const answers = [];
     try {
