@@ -5,11 +5,19 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Callable
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
+
 from facewarden.config import Settings
+from facewarden.privacy.keys import KeyRing
 from facewarden.service import SubjectRecord, Warden
+from facewarden.service.backup_format import ArchiveWriter, archive_key
+from facewarden.service.opening import database_path
+from facewarden.store._pg_admin import table_order
 from facewarden.store.base import SubjectRow
 from facewarden.types import Face
 
@@ -64,3 +72,55 @@ def pad_subjects(warden: Warden, count: int) -> None:
             }
             subject_id = f"sub_{secrets.token_hex(8)}"
             tx.insert_subject(SubjectRow(subject_id, template.wrapped_key, None, fields, now, now))
+
+
+def _sqlite_entries(settings: Settings, scratch: Path) -> Iterator[tuple[str, Iterable[bytes]]]:
+    copy = scratch / "copy.db"
+    source, target = sqlite3.connect(database_path(settings)), sqlite3.connect(copy)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    yield "sqlite", [copy.read_bytes()]
+
+
+def _postgres_entries(url: str) -> Iterator[tuple[str, Iterable[bytes]]]:
+    """Every table the database has, parents first, as ``COPY ... (FORMAT binary)`` data."""
+    with psycopg.connect(url) as conn:
+        for table in table_order():
+            present = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+            if table != "face_vectors" and present and present[0]:
+                with conn.cursor().copy(f"COPY {table} TO STDOUT (FORMAT binary)") as out:
+                    yield table, [bytes(block) for block in out]
+
+
+def archive_as_it_stands(settings: Settings, head_seq: int | None, destination: Path) -> Path:
+    """An archive of the deployment's (closed) database as it stands, its tokens in it.
+
+    In the backup's frame, numbered ``backup_format.FORMAT`` (patched to 2, it is
+    what format-2 backups wrote; today's backup leaves the tokens out).
+    """
+    keyring = KeyRing.open(settings.resolved_key_dir)
+    salt = secrets.token_hex(16)
+    postgres = settings.database_url is not None
+    header: dict[str, object] = {
+        "store": "postgres" if postgres else "sqlite",
+        "created_at": datetime.now(UTC).isoformat(),
+        "master_key_id": keyring.active_master_id,
+        "salt": salt,
+        "nonce_prefix": secrets.token_hex(4),
+        "audit_head_seq": head_seq,
+    }
+    key = archive_key(keyring, keyring.active_master_id, bytes.fromhex(salt))
+    entries = (
+        _postgres_entries(settings.database_url)
+        if settings.database_url is not None
+        else _sqlite_entries(settings, destination.parent)
+    )
+    with destination.open("xb") as out:
+        writer = ArchiveWriter(out, header, key)
+        for name, blocks in entries:
+            writer.entry(name, blocks)
+        writer.finish()
+    return destination

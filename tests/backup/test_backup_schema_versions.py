@@ -14,10 +14,7 @@ with a typed error before anything is written.
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
-from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -25,16 +22,13 @@ import pytest
 
 from facewarden.config import Settings
 from facewarden.errors import ConfigError
-from facewarden.privacy.keys import KeyRing
 from facewarden.service import Warden
 from facewarden.service.backup import restore
-from facewarden.service.backup_format import ArchiveWriter, archive_key
 from facewarden.service.opening import database_path
-from facewarden.store._pg_admin import table_order
 from facewarden.store.migrations import latest_version
 from facewarden.types import Face
 
-from ._deployments import Deploy, enroll_all, fresh, identify
+from ._deployments import Deploy, archive_as_it_stands, enroll_all, fresh, identify
 
 
 def _sql(settings: Settings, *statements: str) -> list[tuple[object, ...]]:
@@ -54,54 +48,6 @@ def _sql(settings: Settings, *statements: str) -> list[tuple[object, ...]]:
     finally:
         db.close()
     return rows
-
-
-def _sqlite_entries(settings: Settings, scratch: Path) -> Iterator[tuple[str, Iterable[bytes]]]:
-    copy = scratch / "copy.db"
-    source, target = sqlite3.connect(database_path(settings)), sqlite3.connect(copy)
-    try:
-        source.backup(target)
-    finally:
-        source.close()
-        target.close()
-    yield "sqlite", [copy.read_bytes()]
-
-
-def _postgres_entries(url: str) -> Iterator[tuple[str, Iterable[bytes]]]:
-    """Every table the database has, parents first, as ``COPY ... (FORMAT binary)`` data."""
-    with psycopg.connect(url) as conn:
-        for table in table_order():
-            present = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
-            if table != "face_vectors" and present and present[0]:
-                with conn.cursor().copy(f"COPY {table} TO STDOUT (FORMAT binary)") as out:
-                    yield table, [bytes(block) for block in out]
-
-
-def _archive(settings: Settings, head_seq: int | None, destination: Path) -> Path:
-    """An archive of the deployment's database as it stands, in the backup's own format."""
-    keyring = KeyRing.open(settings.resolved_key_dir)
-    salt = secrets.token_hex(16)
-    postgres = settings.database_url is not None
-    header: dict[str, object] = {
-        "store": "postgres" if postgres else "sqlite",
-        "created_at": datetime.now(UTC).isoformat(),
-        "master_key_id": keyring.active_master_id,
-        "salt": salt,
-        "nonce_prefix": secrets.token_hex(4),
-        "audit_head_seq": head_seq,
-    }
-    key = archive_key(keyring, keyring.active_master_id, bytes.fromhex(salt))
-    entries = (
-        _postgres_entries(settings.database_url)
-        if settings.database_url is not None
-        else _sqlite_entries(settings, destination.parent)
-    )
-    with destination.open("xb") as out:
-        writer = ArchiveWriter(out, header, key)
-        for name, blocks in entries:
-            writer.entry(name, blocks)
-        writer.finish()
-    return destination
 
 
 def _lockouts_table(settings: Settings) -> bool:
@@ -127,7 +73,7 @@ def test_an_archive_from_schema_version_6_restores_and_migrates_forward(
         "DELETE FROM schema_version WHERE version = 7",
     )
     assert not _lockouts_table(settings)
-    archive = _archive(settings, head_seq, tmp_path / "v6.fwbackup")
+    archive = archive_as_it_stands(settings, head_seq, tmp_path / "v6.fwbackup")
 
     target = fresh(deploy, settings, tmp_path / "restored")
     report = restore(archive, target)
@@ -157,7 +103,7 @@ def test_an_archive_newer_than_this_code_is_refused_before_anything_is_written(
         settings,
         f"INSERT INTO schema_version VALUES ({future}, 'from a later release', CURRENT_TIMESTAMP)",
     )
-    archive = _archive(settings, head_seq, tmp_path / "future.fwbackup")
+    archive = archive_as_it_stands(settings, head_seq, tmp_path / "future.fwbackup")
 
     target = fresh(deploy, settings, tmp_path / "restored")
     with pytest.raises(ConfigError, match=f"schema version {future}, newer than this facewarden"):

@@ -6,22 +6,36 @@ is encrypted under a key derived from the active master key, so restoring it
 needs the key directory, which is backed up apart from it. The format (header,
 then AES-256-GCM chunks of 1 MiB, the last one flagged final and carrying the
 payload's length and SHA-256) is described in
-:mod:`facewarden.service.backup_format`; archives of format 1 are still read.
+:mod:`facewarden.service.backup_format`; archives of formats 1 and 2 are still read.
+
+No subject's ID-number token (its blind index, an HMAC of a guessable number)
+is in an archive: a thief with an archive taken before an erasure and the key
+directory could otherwise brute-force the erased person's number back from
+it. The copy's ``subjects.id_index`` is NULL and its meta table carries
+:data:`~facewarden.service.id_reindex.TOKENS_LEFT_OUT`; the restored
+deployment, once it has re-applied the erasures made since the backup,
+recomputes each remaining subject's token from its ID number, sealed under
+its own data key (:func:`~facewarden.service.id_reindex.rebuild_id_tokens`).
+An erased subject's data key is gone, so nothing of its number is left to
+find; it is deleted at open, as before. Archives of formats 1 and 2 hold the
+tokens and restore as they are.
 
 Memory stays bounded by a few chunks, whatever the database's size: the
 payload streams from its source into the archive, and from the archive into
 the deployment.
 
 - Backup, PostgreSQL: each table's ``COPY ... TO STDOUT (FORMAT binary)`` rows
-  stream from one ``REPEATABLE READ`` snapshot into the archive; nothing
-  touches the disk but the archive.
+  stream from one ``REPEATABLE READ`` snapshot into the archive (``subjects``
+  with NULL tokens); nothing touches the disk but the archive.
 - Backup, SQLite: the backup API copies the database, consistently, into a
   private scratch directory (0700, in the data directory, so it is as
   protected as the database and on its file system); the copy is opened and
   its name removed at once, then read chunk by chunk into the archive; the
   directory goes on every path, and one a kill during the copy leaves is
   overwritten and removed at the next open, backup or purge
-  (:func:`~facewarden.service.private_files.sweep_scratch`). Such a copy
+  (:func:`~facewarden.service.private_files.sweep_scratch`). The tokens are
+  cleared in the copy, which is then vacuumed (every page rewritten) before
+  it is read. Such a copy (until then)
   holds what the database held when it was made, no more: personal
   fields, photos, thumbnails and templates only as ciphertext, but in clear the
   pseudonymous subject ids, the blind-index tokens, wrapped keys, watchlists
@@ -85,6 +99,7 @@ from facewarden.service.backup_format import (
     ArchiveWriter,
     archive_key,
 )
+from facewarden.service.id_reindex import TOKENS_LEFT_OUT
 from facewarden.service.private_files import created_whole, scratch_dir
 from facewarden.service.revocation import RevocationReport
 from facewarden.store import migrations
@@ -199,7 +214,7 @@ def write_backup(warden: Warden, keyring: KeyRing, destination: Path) -> BackupR
             if isinstance(store, PostgresStore):
                 from facewarden.store.pg_archive import dump_tables
 
-                for table, blocks in dump_tables(store.url):
+                for table, blocks in dump_tables(store.url, tokens_left_out=TOKENS_LEFT_OUT):
                     writer.entry(table, blocks)
             elif isinstance(store, SqliteStore):
                 with (
@@ -229,13 +244,42 @@ def write_backup(warden: Warden, keyring: KeyRing, destination: Path) -> BackupR
 
 
 def _sqlite_copy(store: SqliteStore, scratch: Path) -> IO[bytes]:
-    """The database copied with SQLite's backup API, open for reading, its name already gone."""
+    """The database copied with SQLite's backup API, its ID-number tokens left out, open for
+    reading, its name already gone."""
     copy = scratch / "copy.db"
     store.backup(str(copy))
+    try:
+        _leave_id_tokens_out(copy)
+    except BaseException:
+        copy.unlink()
+        raise
     try:
         return open(copy, "rb")
     finally:
         copy.unlink()
+
+
+def _leave_id_tokens_out(copy: Path) -> None:
+    """Clear every subject's ID-number token in the copy and flag the copy for their rebuild.
+
+    ``VACUUM`` then rewrites every page and cuts the file to them: no token is
+    left in a freed page (the copy's journal and the copy itself stay in the
+    private scratch folder, wiped when they are removed).
+    """
+    try:
+        with contextlib.closing(sqlite3.connect(copy, isolation_level=None)) as db:
+            db.execute("PRAGMA secure_delete = ON")
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("UPDATE subjects SET id_index = NULL WHERE id_index IS NOT NULL")
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, '1') "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (TOKENS_LEFT_OUT,),
+            )
+            db.execute("COMMIT")
+            db.execute("VACUUM")
+    except sqlite3.Error as exc:
+        raise FacewardenError(f"the backup's copy of the database failed: {exc}") from None
 
 
 def _pieces(handle: IO[bytes]) -> Iterator[bytes]:

@@ -19,6 +19,16 @@ goes and never holds the payload. The payload is a sequence of entries, each
 ``u16 name length | name`` then blocks ``u32 length | bytes`` ended by an
 empty block (a table's size is not known before it has been read).
 
+Format 3 (written since the archive leaves the blind-index tokens out) has
+format 2's frame and entries; only the database inside differs: no subject's
+ID-number token (``subjects.id_index``) is in it, and a meta flag makes the
+restored deployment recompute them, at open, from each subject's ID number
+sealed under its own data key (see :mod:`facewarden.service.backup`). An
+older reader must not restore it (its lookups by ID number would find
+nothing), hence the new number.
+
+Format 2 (still read) holds the database with its tokens.
+
 Format 1 (still read): the payload's length and SHA-256 sit in the header, the
 final chunk carries payload too, and an entry is ``u16 name length | name |
 u64 size | bytes``.
@@ -48,8 +58,8 @@ from facewarden.privacy.keys import KeyRing
 __all__ = ["CHUNK_BYTES", "FORMAT", "MAGIC", "ArchiveReader", "ArchiveWriter", "archive_key"]
 
 MAGIC = b"FWBACKUP"
-FORMAT = 2
-READABLE_FORMATS = (1, 2)
+FORMAT = 3
+READABLE_FORMATS = (1, 2, 3)
 CHUNK_BYTES = 1 << 20
 _MAX_HEADER = 64 * 1024
 _NONCE_PREFIX = 4  # bytes; the chunk's counter fills the other 8 of AES-GCM's 12
@@ -57,6 +67,7 @@ _INFO = b"facewarden/backup/v1"
 _HEADER_FIELDS = {
     1: ("store", "master_key_id", "salt", "nonce_prefix", "payload_sha256"),
     2: ("store", "master_key_id", "salt", "nonce_prefix"),
+    3: ("store", "master_key_id", "salt", "nonce_prefix"),
 }
 
 
@@ -85,7 +96,7 @@ def _aad(header_digest: bytes, index: int, final: bool) -> bytes:
 
 
 class ArchiveWriter:
-    """Seals a payload, written piece by piece, into a format-2 archive.
+    """Seals a payload, written piece by piece, into an archive of the current format.
 
     Holds at most two chunks of plaintext. Call :meth:`finish` once the last
     entry is written; an archive without it has no final chunk and is refused.
@@ -298,7 +309,7 @@ class ArchiveReader:
             sealed = _read_exact(handle, size, f"chunk {index}")
             plaintext, final = self._open(aead, prefix, index, sealed)
             index += 1
-            if final and self.format == 2:
+            if final and self.format >= 2:
                 trailer = _trailer(plaintext)
                 break
             payload_sha.update(plaintext)
@@ -307,7 +318,7 @@ class ArchiveReader:
         if handle.read(1):
             raise IntegrityError("the archive goes on after its last chunk: it was altered")
         if payload_sha.hexdigest() != trailer["payload_sha256"] or (
-            self.format == 2 and payload_bytes != trailer["payload_bytes"]
+            self.format >= 2 and payload_bytes != trailer["payload_bytes"]
         ):
             raise IntegrityError("the archive's contents do not match the checksum it carries")
 

@@ -62,6 +62,7 @@ from facewarden.service.crowd_report import CrowdReports
 from facewarden.service.erasure import ErasureReport, migrate_subject_keys, reapply_erasures
 from facewarden.service.faces import FaceEditor
 from facewarden.service.history_requests import HistoryRequests
+from facewarden.service.id_reindex import rebuild_id_tokens
 from facewarden.service.keys import KeyAdmin
 from facewarden.service.listing import Listings
 from facewarden.service.opening import (
@@ -213,6 +214,9 @@ class Warden:
         warden._sweep_scratch()
         migrate_subject_keys(ctx)
         warden.reapply_erasures()
+        # A restored archive's ID-number tokens, left out of it, from the subjects
+        # still here: after the erasures, whose ID numbers no longer open.
+        rebuild_id_tokens(ctx.store, ctx.envelope)
         warden.revocations_reapplied = warden.reapply_revocations()
         return warden
 

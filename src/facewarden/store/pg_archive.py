@@ -71,14 +71,18 @@ def copy_database(source_url: str, destination: str) -> None:
         raise
 
 
-def dump_tables(url: str) -> Iterator[tuple[str, Iterable[Buffer]]]:
+def dump_tables(
+    url: str, *, tokens_left_out: str | None = None
+) -> Iterator[tuple[str, Iterable[Buffer]]]:
     """``(table, its COPY binary data in blocks)`` for every table, from one consistent snapshot.
 
     Read each table's blocks before asking for the next table: they stream
-    from the server as they are read.
+    from the server as they are read. With ``tokens_left_out`` (a meta key),
+    every subject's ID-number token is dumped as NULL and ``meta`` gains that
+    key set to ``"1"``, so the restored copy rebuilds them.
     """
     with connect(url) as conn, POSTGRES.translated("backup"), conn.transaction():
-        yield from _snapshot(conn)
+        yield from _snapshot(conn, tokens_left_out)
 
 
 def load_tables(url: str, tables: Iterable[tuple[str, Iterable[Buffer]]]) -> None:
@@ -117,13 +121,42 @@ def _copy(table: str, how: str) -> sql.Composed:
     return sql.SQL("COPY {} " + how + " (FORMAT binary)").format(sql.Identifier(table))
 
 
-def _snapshot(conn: psycopg.Connection[PgRow]) -> Iterator[tuple[str, Iterable[Buffer]]]:
+def _snapshot(
+    conn: psycopg.Connection[PgRow], tokens_left_out: str | None = None
+) -> Iterator[tuple[str, Iterable[Buffer]]]:
     """Each copied table's data, parents first, read in the caller's transaction."""
     conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     for table in table_order():
-        if table not in DERIVED_TABLES:
-            with conn.cursor().copy(_copy(table, "TO STDOUT")) as out:
-                yield table, out
+        if table in DERIVED_TABLES:
+            continue
+        query = _copy(table, "TO STDOUT")
+        if tokens_left_out is not None and table in ("subjects", "meta"):
+            query = _without_tokens(conn, table, tokens_left_out)
+        with conn.cursor().copy(query) as out:
+            yield table, out
+
+
+def _without_tokens(conn: psycopg.Connection[PgRow], table: str, flag: str) -> sql.Composed:
+    """``COPY`` of ``subjects`` with every ``id_index`` NULL, or of ``meta`` with ``flag`` set."""
+    if table == "meta":
+        return sql.SQL(
+            "COPY (SELECT key, value FROM meta WHERE key <> {flag} "
+            "UNION ALL SELECT {flag}, '1') TO STDOUT (FORMAT binary)"
+        ).format(flag=sql.Literal(flag))
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = 'subjects' "
+        "ORDER BY ordinal_position"
+    ).fetchall()
+    columns = [
+        sql.SQL("NULL::text")
+        if row["column_name"] == "id_index"
+        else sql.Identifier(row["column_name"])
+        for row in rows
+    ]
+    return sql.SQL("COPY (SELECT {} FROM subjects) TO STDOUT (FORMAT binary)").format(
+        sql.SQL(", ").join(columns)
+    )
 
 
 def _restore(
