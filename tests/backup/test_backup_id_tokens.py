@@ -19,7 +19,10 @@ import secrets
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from facewarden.cli import cli
+from facewarden.config import Settings
 from facewarden.errors import NotFoundError
 from facewarden.privacy.keys import KeyRing
 from facewarden.service import SubjectRecord, Warden, backup_format
@@ -102,3 +105,15 @@ def test_an_archive_taken_before_an_erasure_holds_no_token_and_restores_every_lo
                 assert row is not None and row.id_index == tokens[name], label
             assert warden.store.get_meta(TOKENS_LEFT_OUT) == ("0" if label == "today" else None)
             assert warden.integrity_check() == []
+
+
+def test_a_raw_copy_is_still_made_and_says_it_keeps_the_tokens(tmp_path: Path) -> None:
+    """``backup --raw`` is the database itself, tokens included: made as before, with a warning."""
+    live = Settings(data_dir=tmp_path / "live", key_dir=tmp_path / "keys")
+    Warden.open(live, create=True, actor="test:cli").close()
+    copy = tmp_path / "copy.db"
+    env = {"FACEWARDEN_DATA_DIR": str(live.data_dir), "FACEWARDEN_KEY_DIR": str(tmp_path / "keys")}
+    made = CliRunner().invoke(cli, ["backup", "--raw", str(copy)], env=env, catch_exceptions=False)
+    assert made.exit_code == 0 and copy.is_file()
+    assert "backed up to" in made.stdout
+    assert "ID-number token" in made.stderr and "without --raw" in made.stderr
