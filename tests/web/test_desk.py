@@ -627,3 +627,34 @@ def test_an_alarm_is_raised_while_the_console_sits_in_a_background_tab(
     assert page.evaluate("document.body.dataset.alarm") == "sounding"
     page.wait_for_function("() => document.title.startsWith('(1) ')")
     assert console.problems == []
+
+
+def test_an_alert_from_a_camera_added_after_sign_in_names_the_camera(
+    cam_console: Console, camera_server: CameraServer, frames: Frames
+) -> None:
+    console = cam_console
+    page = console.page
+    console.login(*camera_server.users["operator"])
+    page.get_by_test_id("alert-bell").wait_for()
+    page.wait_for_timeout(1500)  # the first poll has run: what follows is new
+    camera = _api(
+        console,
+        camera_server,
+        "POST",
+        "/v1/cameras",
+        data={"name": "dock-8", "location": "Dock", "watchlists": [WATCHLIST]},
+    )
+    assert isinstance(camera, dict)
+    _api(
+        console,
+        camera_server,
+        "PUT",
+        f"/v1/watchlists/{WATCHLIST}/alert-severity",
+        data={"severity": "alert"},
+    )
+    push_frame(page.request, camera_server, camera["camera_id"], frames.sighting, datetime.now(UTC))
+    toast = page.get_by_test_id("alert-toast").filter(has_text="Watchlist subject sighted")
+    toast.first.wait_for(timeout=5_000)
+    text = toast.first.inner_text()
+    assert "dock-8" in text and camera["camera_id"] not in text
+    assert console.problems == []

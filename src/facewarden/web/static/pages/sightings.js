@@ -142,6 +142,12 @@ class AlertFeed {
       fresh.push(alert);
     }
     if (!fresh.length && !settled.length && !this._first) return;
+    // A camera or watchlist added since the names were loaded: learn its name before the
+    // toast and the lists show it, rather than its opaque id.
+    if (fresh.some((a) => (a.camera_id && !names.cameras.has(a.camera_id)) || (a.watchlist_id && !names.watchlists.has(a.watchlist_id)))) {
+      await loadNames().catch(() => null);
+      if (!this._timer) return;
+    }
     this._first = false;
     this.alerts = [...fresh, ...this.alerts].sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, 200);
     this.unseen += fresh.length;
