@@ -214,7 +214,7 @@ def backup(destination: Path, raw: bool) -> None:
     The archive holds no key: restoring it (`facewarden restore`) needs the key
     directory, which you back up separately and keep apart. It is streamed in
     1 MiB chunks, in a few MiB of memory; SQLite first copies the database
-    into a private folder in the data directory (as much free space as the
+    into a private folder in the data directory (free space for twice the
     database), removed as soon as it is open.
     """
     warden = open_warden()

@@ -34,8 +34,10 @@ the deployment.
   directory goes on every path, and one a kill during the copy leaves is
   overwritten and removed at the next open, backup or purge
   (:func:`~facewarden.service.private_files.sweep_scratch`). The tokens are
-  cleared in the copy, which is then vacuumed (every page rewritten) before
-  it is read. Such a copy (until then)
+  cleared in the copy, which is then written compacted (``VACUUM INTO``, live
+  rows only) beside it, in the same folder, and that is what is read (so the
+  folder needs twice the database's size, for a moment). The first copy
+  (until then)
   holds what the database held when it was made, no more: personal
   fields, photos, thumbnails and templates only as ciphertext, but in clear the
   pseudonymous subject ids, the blind-index tokens, wrapped keys, watchlists
@@ -246,29 +248,29 @@ def write_backup(warden: Warden, keyring: KeyRing, destination: Path) -> BackupR
 def _sqlite_copy(store: SqliteStore, scratch: Path) -> IO[bytes]:
     """The database copied with SQLite's backup API, its ID-number tokens left out, open for
     reading, its name already gone."""
-    copy = scratch / "copy.db"
+    copy, archived = scratch / "copy.db", scratch / "archived.db"
     store.backup(str(copy))
     try:
-        _leave_id_tokens_out(copy)
-    except BaseException:
-        copy.unlink()
-        raise
-    try:
-        return open(copy, "rb")
+        _leave_id_tokens_out(copy, archived)
     finally:
         copy.unlink()
+    try:
+        return open(archived, "rb")
+    finally:
+        archived.unlink()
 
 
-def _leave_id_tokens_out(copy: Path) -> None:
-    """Clear every subject's ID-number token in the copy and flag the copy for their rebuild.
+def _leave_id_tokens_out(copy: Path, archived: Path) -> None:
+    """Clear every subject's ID-number token in ``copy``, flag it for their rebuild, and write
+    it compacted to ``archived``.
 
-    ``VACUUM`` then rewrites every page and cuts the file to them: no token is
-    left in a freed page (the copy's journal and the copy itself stay in the
-    private scratch folder, wiped when they are removed).
+    ``VACUUM INTO`` builds ``archived`` from the live rows alone, so no token
+    is left in a freed page; it writes there directly, where ``VACUUM`` would
+    first copy the whole database into a temporary file outside the data
+    directory. Both files stay in the private scratch folder.
     """
     try:
         with contextlib.closing(sqlite3.connect(copy, isolation_level=None)) as db:
-            db.execute("PRAGMA secure_delete = ON")
             db.execute("BEGIN IMMEDIATE")
             db.execute("UPDATE subjects SET id_index = NULL WHERE id_index IS NOT NULL")
             db.execute(
@@ -277,7 +279,7 @@ def _leave_id_tokens_out(copy: Path) -> None:
                 (TOKENS_LEFT_OUT,),
             )
             db.execute("COMMIT")
-            db.execute("VACUUM")
+            db.execute("VACUUM INTO ?", (str(archived),))
     except sqlite3.Error as exc:
         raise FacewardenError(f"the backup's copy of the database failed: {exc}") from None
 
