@@ -8,8 +8,9 @@ Where things live (every query is written once, for both backends):
   classes are the whole reader and transaction), ``_access_sql.py``,
   ``_camera_sql.py``, ``_desk_sql.py``, each over ``_queries.py`` (running
   SQL; a row dataclass's fields are its table's columns) and ``_dialect.py``
-  (what differs: parameter marks, times, exceptions); ``_sqlite_read.py`` only
-  keeps the name the unchanged contract suite imports ``ts_text`` by;
+  (what differs: parameter marks, times, exceptions, which values come back
+  as they are); ``_sqlite_read.py`` only keeps the name the unchanged
+  contract suite imports ``ts_text`` by;
 * the schema: ``migrations.py`` (one numbered sequence, applying it, and
   reading a database's version, for the stores and the archive restores);
 * the stores: ``_store_base.py`` (what both do alike), ``sqlite.py`` (WAL,

@@ -11,7 +11,8 @@ mixin; the store says which :class:`Dialect` it speaks:
   the times do), PostgreSQL ``timestamptz`` (:func:`utc`); both refuse naive
   times;
 * rows: ``sqlite3.Row`` or a ``dict``, both read by column name (:class:`Row`);
-  booleans come back as ``0``/``1`` or ``bool``;
+  booleans come back as ``0``/``1`` or ``bool`` (:attr:`Dialect.native` says
+  which field types each driver returns as they are, needing no conversion);
 * writes: PostgreSQL runs each in a savepoint, so a refused write (a
   duplicate key) leaves the transaction usable, as SQLite does by itself;
 * exceptions: each driver's become facewarden's (:meth:`Dialect.translated`);
