@@ -38,12 +38,12 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
 from facewarden.types import Box, Face
 from facewarden.vision.mtcnn_detect import MtcnnDetector, faces_with_landmarks
+from facewarden.vision.shrink import shrunk_to_short_side
 
 __all__ = ["QuarterTurns", "turned_back"]
 
@@ -91,12 +91,7 @@ class QuarterTurns:
         upright = max((f.detector_score for f in faces), default=0.0)
         if upright >= self.clear_score:
             return faces
-        height, width = image.shape[:2]
-        factor = min(1.0, self.work_side / min(height, width))
-        work = image
-        if factor < 1.0:
-            size = (max(1, round(width * factor)), max(1, round(height * factor)))
-            work = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
+        work, factor = shrunk_to_short_side(image, self.work_side)
         least = max(self.detector.min_face, self.smallest * min(work.shape[:2]))
         search = dataclasses.replace(self.detector, min_face=least)
         chosen: tuple[int, FloatArray, FloatArray] | None = None

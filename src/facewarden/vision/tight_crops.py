@@ -31,6 +31,7 @@ import numpy.typing as npt
 from facewarden.types import Box, Face
 from facewarden.vision.landmarks import MTCNN_BOXES, fit_landmarks
 from facewarden.vision.mtcnn_detect import MtcnnDetector
+from facewarden.vision.shrink import shrunk_to_short_side
 
 __all__ = ["TightCrops"]
 
@@ -67,11 +68,7 @@ class TightCrops:
     def detect(self, image: RGBImage) -> list[Face]:
         """The faces filling ``image`` (H, W, 3 uint8 RGB), best score first."""
         height, width = image.shape[:2]
-        factor = min(1.0, self.work_side / min(height, width))
-        work = image
-        if factor < 1.0:
-            size = (max(1, round(width * factor)), max(1, round(height * factor)))
-            work = np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
+        work, factor = shrunk_to_short_side(image, self.work_side)
         work_height, work_width = work.shape[:2]
         pad_y, pad_x = round(work_height * self.border), round(work_width * self.border)
         padded = np.asarray(
