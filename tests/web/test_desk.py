@@ -658,3 +658,54 @@ def test_an_alert_from_a_camera_added_after_sign_in_names_the_camera(
     text = toast.first.inner_text()
     assert "dock-8" in text and camera["camera_id"] not in text
     assert console.problems == []
+
+
+def test_alarms_are_decided_from_the_keyboard_alone(
+    cam_console: Console, camera_server: CameraServer, frames: Frames
+) -> None:
+    # The alarm panel takes the keyboard when it comes up (Enter on the panel itself
+    # decides nothing): a keyboard-only operator tabs to Acknowledge, and on to the
+    # next alarm, until none is left; focus goes back where it was.
+    console = cam_console
+    page = console.page
+    camera = _api(
+        console,
+        camera_server,
+        "POST",
+        "/v1/cameras",
+        data={"name": "dock-9", "location": "Dock", "watchlists": [WATCHLIST]},
+    )
+    assert isinstance(camera, dict)
+    _api(
+        console,
+        camera_server,
+        "PUT",
+        f"/v1/watchlists/{WATCHLIST}/alert-severity",
+        data={"severity": "alarm"},
+    )
+    console.login(*camera_server.users["operator"])
+    page.get_by_test_id("alert-bell").wait_for()
+    page.wait_for_timeout(1500)  # the first poll has run: what follows is new
+    page.locator(".nav-link[data-nav='alerts']").focus()
+    push_frame(page.request, camera_server, camera["camera_id"], frames.sighting, datetime.now(UTC))
+    panel = page.get_by_test_id("alarm-panel")
+    panel.locator("[data-testid=alert-name]").wait_for(timeout=10_000)
+    for _ in range(10):  # this alarm, and any left open before it
+        if not panel.count():
+            break
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=alarm-panel]')"
+            "?.contains(document.activeElement)"
+        )
+        page.keyboard.press("Enter")  # on the panel: nothing decided
+        assert panel.count() == 1
+        for _ in range(8):
+            if page.evaluate("document.activeElement.textContent") == "Acknowledge":
+                break
+            page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "Acknowledge"
+        page.keyboard.press("Enter")
+        page.wait_for_timeout(300)
+    panel.wait_for(state="detached")
+    assert page.evaluate("document.activeElement.dataset.nav") == "alerts"
+    assert console.problems == []

@@ -288,8 +288,9 @@ export function silenceAlarms() {
 class AlarmPanel {
   constructor() {
     this.queue = [];
-    this.el = h("aside", { class: "alarm-panel", role: "alertdialog", "aria-label": "Alarm", dataset: { testid: "alarm-panel" } });
+    this.el = h("aside", { class: "alarm-panel", role: "alertdialog", "aria-label": "Alarm", tabindex: "-1", dataset: { testid: "alarm-panel" } });
     document.body.append(this.el);
+    this.returnTo = null; // where keyboard focus goes back to once the last alarm is decided
     this.sound = new AlarmSound();
   }
 
@@ -345,12 +346,26 @@ class AlarmPanel {
       }),
     );
     this.sound.start();
+    // An alert dialog takes the keyboard (the panel itself: Enter there decides nothing),
+    // unless someone is typing elsewhere, whose words must not go astray.
+    if (typing() && !this.el.contains(document.activeElement)) return;
+    const from = document.activeElement;
+    if (from && from !== document.body && !this.el.contains(from)) this.returnTo = from;
+    this.el.focus({ preventScroll: true });
   }
 
   close() {
     this.sound.stop();
+    const had = this.el.contains(document.activeElement) || document.activeElement === document.body;
     this.el.remove();
+    if (had && this.returnTo && this.returnTo.isConnected && this.returnTo !== document.body) this.returnTo.focus({ preventScroll: true });
   }
+}
+
+/** True while the keyboard is in a field being typed into. */
+function typing() {
+  const el = document.activeElement;
+  return Boolean(el && (el.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(el.tagName)));
 }
 
 /** A two-tone beep every two seconds while an alarm waits (WebAudio; silent where blocked). */
