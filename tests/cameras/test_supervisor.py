@@ -225,3 +225,28 @@ def test_a_source_that_cannot_be_opened_stops_only_its_own_camera(
     with caplog.at_level(logging.ERROR, logger="facewarden.service.cameras"):
         assert warden.cameras.sources() == {good.camera_id: str(tmp_path / "door.mp4")}
     assert "yard" in caplog.text and "cannot be opened" in caplog.text
+
+
+def test_a_file_is_said_to_have_ended_only_once_its_end_is_stored(
+    warden: Warden, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Writing the final progress is made slow (a loaded disk), so a status read
+    # in that window shows whether "ended" is reported before it is durable.
+    blank = write_video(tmp_path / "blank.mp4", [], seconds=1.0, fps=10.0, size=SIZE)
+    warden.cameras.add("a", location="a", source=str(blank))
+    save = CameraProgress.save
+
+    def slow_final_save(self: CameraProgress, warden_: Warden, camera_id: str) -> None:
+        if self.ended:
+            time.sleep(1.0)
+        save(self, warden_, camera_id)
+
+    monkeypatch.setattr(CameraProgress, "save", slow_final_save)
+    supervisor = IngestSupervisor(warden, worker_id="solo", fps_budget=4, rebalance_seconds=0.1)
+    supervisor.start()
+    try:
+        assert _wait(lambda: _states(supervisor, warden).get("a") == "ended")
+        progress = CameraProgress.load(warden, warden.cameras.get("a").camera_id)
+        assert progress is not None and progress.ended
+    finally:
+        supervisor.stop()

@@ -44,6 +44,8 @@ __all__ = ["CameraProgress", "IngestSupervisor", "default_worker_id"]
 
 logger = logging.getLogger(__name__)
 
+_FINAL = ("error", "failed", "ended", "stopped")  # states a camera's run ends in
+
 # (event, camera id): "claimed" or "released", told as it happens.
 ClaimListener = Callable[[str, str], None]
 
@@ -302,8 +304,11 @@ class IngestSupervisor:
     @staticmethod
     def _refreshed(runner: _Runner) -> CameraStatus:
         status = runner.status
-        if runner.source is not None and status.state not in ("error", "ended", "stopped"):
-            status.state = runner.source.state
+        if runner.source is not None and status.state not in _FINAL:
+            # A source's own end is not taken up here: the runner says so once
+            # it has stored the file's final progress, so "ended" is durable.
+            if runner.source.state not in _FINAL:
+                status.state = runner.source.state
             status.error = getattr(runner.source.inner, "last_error", None)
         return status
 
