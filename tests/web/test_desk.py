@@ -15,6 +15,7 @@ requester sees the result after a reload.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -574,6 +575,9 @@ def test_an_alert_is_escalated_from_the_keyboard(
     console.login(*camera_server.users["operator"])
     console.open(f"alerts/{alert_id}")
     review = page.locator("main [data-testid=alert-review]")  # not an alarm panel's
+    # When, to the second (to find it in the camera's recording), in the shown zone.
+    seen = review.locator(".review-facts time").first.inner_text()
+    assert re.search(r"\d\d:\d\d:\d\d", seen), seen
     review.locator("textarea[name=note]").focus()
     page.keyboard.type("Handed to the duty supervisor")
     for _ in range(3):  # Acknowledge, Dismiss, Escalate

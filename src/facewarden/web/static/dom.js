@@ -182,6 +182,7 @@ export function toast(message, kind = "ok", { href = null, action = null } = {})
 // zone the browser shows times in).
 const dateFmt = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short" });
 const dateOnly = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
+const secondsFmt = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "short" });
 const clockFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "short" });
 
 /** The browser's time zone, as the header shows it ("Europe/Berlin (CET)"). */
@@ -196,12 +197,16 @@ export function clock(date = new Date()) {
   return clockFmt.format(date);
 }
 
-/** A timestamp for people: local date and time (the ISO value in the title). */
-export function time(iso, { withTime = true } = {}) {
+/**
+ * A timestamp for people: local date and time (the ISO value in the title); with
+ * `seconds` to the second (an alert's evidence, to find in a camera's recording).
+ */
+export function time(iso, { withTime = true, seconds = false } = {}) {
   if (!iso) return h("span", { class: "muted" }, "—");
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return h("span", {}, iso);
-  return h("time", { datetime: iso, title: d.toISOString() }, (withTime ? dateFmt : dateOnly).format(d));
+  const fmt = !withTime ? dateOnly : seconds ? secondsFmt : dateFmt;
+  return h("time", { datetime: iso, title: d.toISOString() }, fmt.format(d));
 }
 
 /** Similarity to a fixed number of decimals. */

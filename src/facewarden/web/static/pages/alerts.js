@@ -98,7 +98,7 @@ function alertTable(list) {
         h(
           "tr",
           { dataset: { alert: "sighting", sighting: a.sighting_id, severity: a.severity } },
-          h("td", { class: "nowrap", dataset: { label: "Time" } }, time(a.first_seen)),
+          h("td", { class: "nowrap", dataset: { label: "Time" } }, time(a.first_seen, { seconds: true })),
           h("td", { dataset: { label: "Severity" } }, severityPill(a.severity)),
           h("td", { dataset: { label: "Camera" } }, cameraName.of(a.camera_id)),
           h("td", { dataset: { label: "Watchlist" } }, watchlistName.of(a.watchlist_id)),
@@ -250,7 +250,7 @@ export function reviewCard(review, { onDecided = null, onGone = null, compact = 
       "dl",
       { class: "review-facts" },
       h("div", {}, h("dt", {}, "Camera"), h("dd", {}, review.camera_name, review.camera_location ? h("span", { class: "muted" }, ` · ${review.camera_location}`) : null)),
-      h("div", {}, h("dt", {}, "Seen"), h("dd", {}, time(a.first_seen))),
+      h("div", {}, h("dt", {}, "Seen"), h("dd", {}, time(a.first_seen, { seconds: true }), a.last_seen && a.last_seen !== a.first_seen ? h("span", { class: "muted" }, " until ", time(a.last_seen, { seconds: true })) : null)),
       h("div", {}, h("dt", {}, "Watchlist"), h("dd", {}, review.watchlist_name)),
       h("div", {}, h("dt", {}, "Similarity"), h("dd", { class: "mono" }, typeof a.best_similarity === "number" ? a.best_similarity.toFixed(3) : "—")),
     ),
