@@ -5,25 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "fetch_compreface_js_sdk.py"
+from _fetch_scripts import run_without_npm
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    # No npm on this PATH: the script must not need it when the SDK is there.
-    env = {**os.environ, "PATH": "/nonexistent"}
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_without_npm("fetch_compreface_js_sdk.py", *args)
 
 
 def _installed() -> Path:
