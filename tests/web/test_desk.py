@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -85,6 +86,29 @@ def _api(console: Console, server: CameraServer, method: str, path: str, **kw: o
     return response.json() if response.status != 204 else None
 
 
+def _add_camera(
+    console: Console,
+    server: CameraServer,
+    name: str,
+    location: str,
+    *,
+    keep_thumbnails: bool = False,
+) -> dict[str, Any]:
+    """A camera watching the desk's watchlist, added through the API."""
+    data: dict[str, object] = {"name": name, "location": location, "watchlists": [WATCHLIST]}
+    if keep_thumbnails:
+        data["keep_thumbnails"] = True
+    camera = _api(console, server, "POST", "/v1/cameras", data=data)
+    assert isinstance(camera, dict)
+    return camera
+
+
+def _set_severity(console: Console, server: CameraServer, severity: str) -> None:
+    """How loud the desk's watchlist's sightings are: log, alert or alarm."""
+    path = f"/v1/watchlists/{WATCHLIST}/alert-severity"
+    _api(console, server, "PUT", path, data={"severity": severity})
+
+
 def _photos_loaded(console: Console, scope: str) -> bool:
     return bool(
         console.page.evaluate(
@@ -105,26 +129,8 @@ def test_the_desk_loop_alarm_review_acknowledge_and_audit(
 ) -> None:
     console = cam_console
     page = console.page
-    camera = _api(
-        console,
-        camera_server,
-        "POST",
-        "/v1/cameras",
-        data={
-            "name": "gate-a",
-            "location": "Gate A",
-            "watchlists": [WATCHLIST],
-            "keep_thumbnails": True,
-        },
-    )
-    assert isinstance(camera, dict)
-    _api(
-        console,
-        camera_server,
-        "PUT",
-        f"/v1/watchlists/{WATCHLIST}/alert-severity",
-        data={"severity": "alarm"},
-    )
+    camera = _add_camera(console, camera_server, "gate-a", "Gate A", keep_thumbnails=True)
+    _set_severity(console, camera_server, "alarm")
     console.login(*camera_server.users["operator"])
     page.get_by_test_id("alert-bell").wait_for()
     page.wait_for_timeout(1500)  # the first poll has run: what follows is new
@@ -158,26 +164,8 @@ def test_the_desk_loop_alarm_review_acknowledge_and_audit(
     assert page.evaluate("document.body.dataset.alarm") is None
 
     # An ordinary alert: a toast that opens its review, dismissed with a note.
-    _api(
-        console,
-        camera_server,
-        "PUT",
-        f"/v1/watchlists/{WATCHLIST}/alert-severity",
-        data={"severity": "alert"},
-    )
-    other = _api(
-        console,
-        camera_server,
-        "POST",
-        "/v1/cameras",
-        data={
-            "name": "gate-c",
-            "location": "Gate C",
-            "watchlists": [WATCHLIST],
-            "keep_thumbnails": True,
-        },
-    )
-    assert isinstance(other, dict)
+    _set_severity(console, camera_server, "alert")
+    other = _add_camera(console, camera_server, "gate-c", "Gate C", keep_thumbnails=True)
     second = push_frame(
         page.request, camera_server, other["camera_id"], frames.sighting, datetime.now(UTC)
     )
@@ -321,24 +309,11 @@ def test_an_alert_decided_at_one_desk_leaves_the_others_without_a_reload(
     # queue and the other's review of it turns to "Dismissed by", with no reload.
     console = cam_console
     page = console.page
-    cameras = [
-        _api(
-            console,
-            camera_server,
-            "POST",
-            "/v1/cameras",
-            data={
-                "name": name,
-                "location": "Dock",
-                "watchlists": [WATCHLIST],
-                "keep_thumbnails": True,
-            },
-        )
+    ids = [
+        _add_camera(console, camera_server, name, "Dock", keep_thumbnails=True)["camera_id"]
         for name in ("dock-1", "dock-2")
     ]
-    ids = [c["camera_id"] for c in cameras if isinstance(c, dict)]
-    severity = f"/v1/watchlists/{WATCHLIST}/alert-severity"
-    _api(console, camera_server, "PUT", severity, data={"severity": "alarm"})
+    _set_severity(console, camera_server, "alarm")
     console.login(*camera_server.users["operator"])
     with second_tab(browser, camera_server) as other:
         other.login(*camera_server.users["admin"])
@@ -360,7 +335,7 @@ def test_an_alert_decided_at_one_desk_leaves_the_others_without_a_reload(
 
         # An ordinary alert: this desk has the open queue, and the alert's review open
         # in a second tab of the same session; the other desk dismisses it.
-        _api(console, camera_server, "PUT", severity, data={"severity": "alert"})
+        _set_severity(console, camera_server, "alert")
         console.open("alerts")
         listed = page.get_by_test_id("alert-list")
         listed.get_by_text("No alerts match").wait_for()
@@ -393,21 +368,8 @@ def test_a_session_that_ends_while_deciding_loses_neither_the_note_nor_the_decis
     # stays undecided, and once signed in again the review is back with the note.
     console = cam_console
     page = console.page
-    camera = _api(
-        console,
-        camera_server,
-        "POST",
-        "/v1/cameras",
-        data={"name": "dock-3", "location": "Dock", "watchlists": [WATCHLIST]},
-    )
-    assert isinstance(camera, dict)
-    _api(
-        console,
-        camera_server,
-        "PUT",
-        f"/v1/watchlists/{WATCHLIST}/alert-severity",
-        data={"severity": "log"},
-    )
+    camera = _add_camera(console, camera_server, "dock-3", "Dock")
+    _set_severity(console, camera_server, "log")
     answer = push_frame(
         page.request, camera_server, camera["camera_id"], frames.sighting, datetime.now(UTC)
     )
@@ -449,21 +411,8 @@ def test_an_alarm_whose_camera_is_removed_meanwhile_can_still_be_silenced(
     # alarm panel goes with its sound instead of sounding until a sign-out.
     console = cam_console
     page = console.page
-    camera = _api(
-        console,
-        camera_server,
-        "POST",
-        "/v1/cameras",
-        data={"name": "dock-4", "location": "Dock", "watchlists": [WATCHLIST]},
-    )
-    assert isinstance(camera, dict)
-    _api(
-        console,
-        camera_server,
-        "PUT",
-        f"/v1/watchlists/{WATCHLIST}/alert-severity",
-        data={"severity": "alarm"},
-    )
+    camera = _add_camera(console, camera_server, "dock-4", "Dock")
+    _set_severity(console, camera_server, "alarm")
     console.login(*camera_server.users["operator"])
     page.get_by_test_id("alert-bell").wait_for()
     page.wait_for_timeout(1500)  # the first poll has run: what follows is new
@@ -520,14 +469,7 @@ def test_a_burst_of_alerts_larger_than_a_page_raises_its_oldest_alarm_and_heads_
     # not skipped with everything older than the newest page.
     console = cam_console
     page = console.page
-    camera = _api(
-        console,
-        camera_server,
-        "POST",
-        "/v1/cameras",
-        data={"name": "dock-5", "location": "Dock", "watchlists": [WATCHLIST]},
-    )
-    assert isinstance(camera, dict)
+    camera = _add_camera(console, camera_server, "dock-5", "Dock")
     console.login(*camera_server.users["operator"])
     page.get_by_test_id("alert-bell").wait_for()
     page.wait_for_timeout(1500)  # the first poll has run: what follows is new
@@ -553,21 +495,8 @@ def test_an_alert_is_escalated_from_the_keyboard(
 ) -> None:
     console = cam_console
     page = console.page
-    camera = _api(
-        console,
-        camera_server,
-        "POST",
-        "/v1/cameras",
-        data={"name": "dock-6", "location": "Dock", "watchlists": [WATCHLIST]},
-    )
-    assert isinstance(camera, dict)
-    _api(
-        console,
-        camera_server,
-        "PUT",
-        f"/v1/watchlists/{WATCHLIST}/alert-severity",
-        data={"severity": "log"},
-    )
+    camera = _add_camera(console, camera_server, "dock-6", "Dock")
+    _set_severity(console, camera_server, "log")
     answer = push_frame(
         page.request, camera_server, camera["camera_id"], frames.sighting, datetime.now(UTC)
     )
@@ -596,21 +525,8 @@ def test_an_alarm_is_raised_while_the_console_sits_in_a_background_tab(
     # must still come up (panel, sound) and the tab's title must count it.
     console = cam_console
     page = console.page
-    camera = _api(
-        console,
-        camera_server,
-        "POST",
-        "/v1/cameras",
-        data={"name": "dock-7", "location": "Dock", "watchlists": [WATCHLIST]},
-    )
-    assert isinstance(camera, dict)
-    _api(
-        console,
-        camera_server,
-        "PUT",
-        f"/v1/watchlists/{WATCHLIST}/alert-severity",
-        data={"severity": "alarm"},
-    )
+    camera = _add_camera(console, camera_server, "dock-7", "Dock")
+    _set_severity(console, camera_server, "alarm")
     console.login(*camera_server.users["operator"])
     page.get_by_test_id("alert-bell").wait_for()
     page.wait_for_timeout(1500)  # the first poll has run: what follows is new
@@ -641,21 +557,8 @@ def test_an_alert_from_a_camera_added_after_sign_in_names_the_camera(
     console.login(*camera_server.users["operator"])
     page.get_by_test_id("alert-bell").wait_for()
     page.wait_for_timeout(1500)  # the first poll has run: what follows is new
-    camera = _api(
-        console,
-        camera_server,
-        "POST",
-        "/v1/cameras",
-        data={"name": "dock-8", "location": "Dock", "watchlists": [WATCHLIST]},
-    )
-    assert isinstance(camera, dict)
-    _api(
-        console,
-        camera_server,
-        "PUT",
-        f"/v1/watchlists/{WATCHLIST}/alert-severity",
-        data={"severity": "alert"},
-    )
+    camera = _add_camera(console, camera_server, "dock-8", "Dock")
+    _set_severity(console, camera_server, "alert")
     push_frame(page.request, camera_server, camera["camera_id"], frames.sighting, datetime.now(UTC))
     toast = page.get_by_test_id("alert-toast").filter(has_text="Watchlist subject sighted")
     toast.first.wait_for(timeout=5_000)
@@ -672,21 +575,8 @@ def test_alarms_are_decided_from_the_keyboard_alone(
     # next alarm, until none is left; focus goes back where it was.
     console = cam_console
     page = console.page
-    camera = _api(
-        console,
-        camera_server,
-        "POST",
-        "/v1/cameras",
-        data={"name": "dock-9", "location": "Dock", "watchlists": [WATCHLIST]},
-    )
-    assert isinstance(camera, dict)
-    _api(
-        console,
-        camera_server,
-        "PUT",
-        f"/v1/watchlists/{WATCHLIST}/alert-severity",
-        data={"severity": "alarm"},
-    )
+    camera = _add_camera(console, camera_server, "dock-9", "Dock")
+    _set_severity(console, camera_server, "alarm")
     console.login(*camera_server.users["operator"])
     page.get_by_test_id("alert-bell").wait_for()
     page.wait_for_timeout(1500)  # the first poll has run: what follows is new
