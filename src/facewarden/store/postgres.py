@@ -273,15 +273,15 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads):
         with self._lock, POSTGRES.translated("vacuum"):
             conn = self._live()
             rewritten = table_order() if names is None else self._cascade(names)
+            tables_sql = sql.SQL(", ").join(sql.Identifier(t) for t in rewritten)
+            targets = sql.SQL("") if names is None else sql.SQL(" {}").format(tables_sql)
+            # Statistics are forgotten only once the rewrite holds (or has held) each
+            # table's exclusive lock: an autovacuum ANALYZE that sampled the deleted
+            # rows has then finished or been cancelled, and cannot write them back
+            # after they were deleted (an empty table's ANALYZE replaces nothing).
+            conn.execute(sql.SQL("VACUUM (FULL){}").format(targets))
             statistics = self._forget_statistics(conn, rewritten)
-            if names is None:
-                conn.execute("VACUUM (FULL, ANALYZE)")
-            else:
-                conn.execute(
-                    sql.SQL("VACUUM (FULL, ANALYZE) {}").format(
-                        sql.SQL(", ").join(sql.Identifier(t) for t in rewritten)
-                    )
-                )
+            conn.execute(sql.SQL("ANALYZE{}").format(targets))
             if statistics:
                 conn.execute("VACUUM (FULL) pg_catalog.pg_statistic")
         self._cut_wal()
