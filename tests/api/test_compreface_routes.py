@@ -916,3 +916,69 @@ def test_an_example_of_someone_else_is_refused_with_code_26(
     assert count(obama) == 2
     for name in (obama, biden):
         assert client.delete(f"{RECOGNITION}/subjects/{name}").status_code == 200
+
+
+_BLANK = {
+    "limit": "",
+    "det_prob_threshold": "",
+    "face_plugins": "",
+    "status": "",
+    "detect_faces": "",
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "fields"),
+    [
+        (f"{RECOGNITION}/recognize", _BLANK | {"prediction_count": ""}, ("file",)),
+        ("/api/v1/detection/detect", _BLANK, ("file",)),
+        ("/api/v1/verification/verify", _BLANK, ("source_image", "target_image")),
+        (f"{FACES}/{{image_id}}/verify", _BLANK, ("file",)),
+    ],
+)
+def test_a_parameter_sent_blank_is_its_default_as_spring_binds_it(
+    client: httpx.Client,
+    photos: dict[str, Path],
+    path: str,
+    params: dict[str, str],
+    fields: tuple[str, ...],
+) -> None:
+    # Clients that build the query from a template send unset options blank
+    # (`limit=&det_prob_threshold=`): Spring binds a blank value as the
+    # parameter's default (or null), so CompreFace answers as if it were not
+    # sent. facewarden answered 400, code 26 ("unable to parse string").
+    added = client.post(
+        FACES,
+        params={"subject": "Blank Biden", "det_prob_threshold": ""},
+        files=_file(photos["biden"]),
+    )
+    assert added.status_code == 201, added.text
+    try:
+        url = path.format(image_id=added.json()["image_id"])
+        files = {name: photos["biden2"].read_bytes() for name in fields}
+        blank = client.post(url, params=params, files=files)
+        plain = client.post(url, files=files)
+        assert blank.status_code == plain.status_code == 200, blank.text
+        assert blank.json() == plain.json()
+    finally:
+        client.delete(f"{RECOGNITION}/subjects/Blank Biden")
+
+
+def test_counts_beyond_facewarden_s_caps_are_capped_not_refused(
+    client: httpx.Client, photos: dict[str, Path]
+) -> None:
+    # CompreFace takes any Java int for limit and prediction_count; facewarden
+    # caps the subjects named per face at FACEWARDEN_MAX_TOP_K (as documented)
+    # but refused a count over 1000 with a 400.
+    asked = {"limit": 2**31 - 1, "prediction_count": 2**31 - 1}
+    answer = client.post(f"{RECOGNITION}/recognize", params=asked, files=_file(photos["obama"]))
+    assert answer.status_code == 200, answer.text
+    everyone = client.post(
+        f"{RECOGNITION}/recognize", params={"prediction_count": -1}, files=_file(photos["obama"])
+    ).json()
+    assert answer.json() == everyone
+    beyond = client.post(
+        f"{RECOGNITION}/recognize", params={"limit": 2**31}, files=_file(photos["obama"])
+    )
+    # Past a Java int, Spring cannot bind the number: a 400 there too.
+    assert (beyond.status_code, beyond.json()["code"]) == (400, 26)

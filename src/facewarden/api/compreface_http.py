@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BeforeValidator, Field
 from starlette.datastructures import UploadFile
 
 from facewarden.api.auth import allow
@@ -54,29 +55,50 @@ _MAX_PARTS = 16  # file parts, and other fields, in one multipart body
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": CfError} for code in (400, 401, 403, 404, 413, 415, 429)
 }
-Limit = Annotated[int, Query(ge=0, le=1000, description="faces to use, biggest first; 0: all")]
+_INT_MAX = 2**31 - 1  # CompreFace binds counts to a Java int: any larger number is a 400
+
+
+def _blank_is(default: object) -> BeforeValidator:
+    """Read a blank value (``limit=``) as ``default``, as Spring binds it for CompreFace.
+
+    Clients that fill a query template send unset options blank; Spring
+    takes the parameter's default value then (or null where it has none).
+    """
+    return BeforeValidator(lambda value: default if value == "" else value)
+
+
+Limit = Annotated[
+    int,
+    _blank_is(0),
+    Query(ge=0, le=_INT_MAX, description="faces to use, biggest first; 0: all"),
+]
 Threshold = Annotated[
-    float | None,
-    Query(ge=0.0, le=1.0, allow_inf_nan=False, description="min. box.probability of a face"),
+    # The bounds sit on the number: a blank value is None, which they cannot apply to.
+    Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] | None,
+    _blank_is(None),
+    Query(description="min. box.probability of a face"),
 ]
 PluginNames = Annotated[
     str,
     Query(max_length=200, description="comma-separated: calculator, landmarks, pose"),
 ]
-Status = Annotated[bool, Query(description="add execution_time and plugins_versions")]
-Detect = Annotated[bool, Query(description="false: the image is one cropped face")]
+Status = Annotated[
+    bool, _blank_is(False), Query(description="add execution_time and plugins_versions")
+]
+Detect = Annotated[bool, _blank_is(True), Query(description="false: the image is one cropped face")]
 Predictions = Annotated[
     int,
+    _blank_is(1),
     Query(
         ge=-1,
-        le=1000,
-        description="subjects per face (capped); -1: every subject up to the cap; 0 is refused",
+        le=_INT_MAX,
+        description="subjects per face (capped at FACEWARDEN_MAX_TOP_K); -1: every subject up "
+        "to the cap; 0 is refused",
     ),
 ]
 
 
 _JAVA_INT = re.compile(r"[+-]?[0-9]{1,10}")
-_INT_MAX = 2**31 - 1
 
 
 def _java_int(text: str | None) -> int | None:
