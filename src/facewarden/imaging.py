@@ -26,6 +26,7 @@ from PIL.PngImagePlugin import PngImageFile
 from PIL.WebPImagePlugin import WebPImageFile
 
 from facewarden.errors import ConfigError, FacewardenError, ImageError, ImageTooLargeError
+from facewarden.image_structure import check_structure
 
 __all__ = [
     "ALLOWED_FORMATS",
@@ -282,6 +283,8 @@ def _decode_bytes(data: bytes, limits: ImageLimits, source: str | None) -> RGBIm
         if size is None:
             raise ImageError("damaged WebP: the image header is unreadable", source=source)
         _check_size(*size, limits, source)
+    # The pixel cap bounds a decode's memory; its time needs the structure bounded too.
+    check_structure(data, fmt, source)
     # Pillow reports odd files through warnings; recorded here so none escapes
     # (tests turn warnings into errors) and logged instead of refusing the image.
     with warnings.catch_warnings(record=True) as caught:

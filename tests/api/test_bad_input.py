@@ -10,6 +10,7 @@ bad request it still answers the health check and identifies a real photo.
 
 from __future__ import annotations
 
+import base64
 import io
 import logging
 import re
@@ -197,6 +198,35 @@ def test_decompression_bomb_is_refused_fast(live: LiveServer) -> None:
             client.post("/api/v1/recognition/recognize", files={"file": ("b.png", bomb)}), 413, 21
         )
         assert time.monotonic() - started < 1.0
+
+
+def _scan_bomb(scans: int = 2000, side: int = 2000) -> bytes:
+    """A flat progressive JPEG whose last scan (a dozen bytes) is repeated ``scans`` times."""
+    buffer = io.BytesIO()
+    Image.new("L", (side, side), 128).save(buffer, format="JPEG", progressive=True)
+    jpeg = buffer.getvalue()
+    last_scan = jpeg[jpeg.rindex(b"\xff\xda") : -2]  # up to the end-of-image marker
+    return jpeg[:-2] + last_scan * scans + jpeg[-2:]
+
+
+@pytest.mark.usefixtures("still_serving")
+def test_a_jpeg_of_thousands_of_scans_is_refused_fast(live: LiveServer, watchlist: str) -> None:
+    # Found by probing: each scan makes libjpeg walk every block again, so this 44 KB
+    # file held an image worker for over 5 s (a 260 KB one for a minute) before it was
+    # accepted; a few such requests starved everyone's identifications.
+    bomb = _scan_bomb()
+    assert len(bomb) < 50_000
+    with live.client("operator") as client:
+        started = time.monotonic()
+        file = {"file": ("b.jpg", bomb, "image/jpeg")}
+        _native(client.post("/v1/detect", files=file), 400, "ImageError")
+        _native(client.post("/v1/identify", data={"watchlist": watchlist}, files=file), 400)
+        _compreface(client.post("/api/v1/detection/detect", files=file), 400, 21)
+        base64_body = {"file": base64.b64encode(bomb).decode()}
+        _compreface(client.post("/api/v1/recognition/recognize", json=base64_body), 400, 21)
+        assert time.monotonic() - started < 2.0
+        refused = client.post("/v1/detect", files=file).json()["error"]["message"]
+    assert "progressive scans" in refused
 
 
 @pytest.mark.usefixtures("still_serving")
