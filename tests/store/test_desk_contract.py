@@ -40,6 +40,26 @@ def test_an_alert_is_decided_once_and_goes_with_its_sighting(store: Store) -> No
     assert store.alert_decisions([sighting]) == {}
 
 
+def test_the_desks_reads_keep_to_the_first_seen_range_they_are_given(store: Store) -> None:
+    # The desk asks for the live window only: sightings first seen before it (kept
+    # for the retention period, still overlapping it) or after its end are not read.
+    subject = _subject(store)
+    camera = _camera(f"cam-{secrets.token_hex(3)}")
+    rows = [_sighting(subject, camera.camera_id, T0 + timedelta(minutes=m)) for m in (0, 10, 20)]
+    with store.transaction() as tx:
+        tx.insert_camera(camera)
+        for row in rows:
+            tx.insert_sighting(row)
+        for row in rows:
+            tx.decide_alert(AlertDecisionRow(row.sighting_id, "dismissed", "user:ann", T0))
+    after, until = T0, T0 + timedelta(minutes=10)
+    assert store.alert_sightings(camera.camera_id, after, until) == [rows[1]]
+    assert store.alert_sightings("cam_other", after, until) == []
+    decided = store.alerts_decided_since(camera.camera_id, after, until, T0)
+    assert decided == [("wl_1", AlertDecisionRow(rows[1].sighting_id, "dismissed", "user:ann", T0))]
+    assert store.alerts_decided_since(camera.camera_id, after, until, T0 + timedelta(0, 1)) == []
+
+
 def test_history_requests_are_listed_refused_and_noted(store: Store) -> None:
     subject = _subject(store)
     rows = [

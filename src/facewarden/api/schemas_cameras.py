@@ -347,6 +347,10 @@ class AlertsOut(BaseModel):
     since: datetime
     sightings: list[SightingAlertOut]
     occupancy: list[OccupancyAlertOut]
+    next_cursor: str | None = Field(
+        default=None,
+        description="more sightings match: ask again with cursor set to this for the next page",
+    )
     decided: list[AlertDecidedOut] = Field(
         default_factory=list,
         description="alerts of the live window decided at or after decided_since (when asked)",

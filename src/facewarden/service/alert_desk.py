@@ -23,7 +23,13 @@ from collections import Counter
 from datetime import datetime, timedelta
 
 from facewarden.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from facewarden.service.alert_desk_results import AlertReview, DeskAlert, DeskFigures
+from facewarden.service.alert_desk_results import (
+    AlertReview,
+    DeskAlert,
+    DeskDecision,
+    DeskFigures,
+)
+from facewarden.service.alert_pages import AlertPage, page_of, sort_alerts
 from facewarden.service.alert_severity import (
     DEFAULT_SEVERITY,
     SEVERITIES,
@@ -41,7 +47,7 @@ from facewarden.service.sightings import Sighting, Sightings
 from facewarden.service.subjects import subject_row
 from facewarden.service.watchlists import resolve_watchlist
 from facewarden.store.base import Reader
-from facewarden.store.cameras import SightingRow
+from facewarden.store.cameras import CameraRow, SightingRow
 from facewarden.store.desk import ALERT_DECISIONS, AlertDecisionRow
 
 __all__ = ["DEFAULT_SEVERITY", "PHOTOS", "SEVERITIES", "AlertDesk", "thumbnail"]
@@ -107,10 +113,10 @@ class AlertDesk:
         severity: str | None = None,
         camera: str | None = None,
         limit: int = 50,
-        oldest_first: bool = False,
-        most_severe_first: bool = False,
-    ) -> list[DeskAlert]:
-        """Alerts first seen after ``since`` within the live window, newest first (audited).
+        order: str = "newest",
+        cursor: str | None = None,
+    ) -> AlertPage:
+        """A page of alerts first seen after ``since`` within the live window (audited).
 
         Args:
             role: the caller's role (admin or operator).
@@ -119,15 +125,17 @@ class AlertDesk:
             severity: only this severity.
             camera: only this camera (id or name).
             limit: how many at most.
-            oldest_first: the oldest first instead, so that a reader that moves
-                ``since`` forward page by page misses none of a burst.
-            most_severe_first: alarms, then alerts, then log entries (each newest
-                first), before the limit: a desk's queue shows every alarm even
-                when more quiet alerts are open than a page holds.
+            order: ``newest`` first; ``oldest`` first, so that a reader that moves
+                ``since`` forward page by page misses none of a burst; or
+                ``severity``: alarms, then alerts, then log entries (each newest
+                first), so that a desk's queue shows every alarm first.
+            cursor: the ``next_cursor`` of the page before, in the same order
+                (:mod:`facewarden.service.alert_pages`): alerts decided meanwhile
+                move no other alert, so none is skipped or shown twice.
 
         Raises:
             PermissionDeniedError: the role may not watch alerts.
-            InvalidInputError: an unknown state or severity.
+            InvalidInputError: an unknown state, severity or order, or a bad cursor.
             NotFoundError: an unknown camera.
         """
         self._check(role)
@@ -135,20 +143,15 @@ class AlertDesk:
             raise InvalidInputError("state must be open, decided or all")
         if severity is not None and severity not in SEVERITIES:
             raise InvalidInputError(f"severity must be one of {', '.join(SEVERITIES)}")
-        found = self._window(since=since, camera=camera)
-        if oldest_first:
-            found.reverse()
-        elif most_severe_first:
-            rank = {s: i for i, s in enumerate(SEVERITIES)}
-            found.sort(key=lambda a: rank.get(a.severity, len(rank)))  # stable: newest first
+        found = sort_alerts(self._window(since=since, camera=camera), order)
         if severity is not None:
             found = [a for a in found if a.severity == severity]
         if state == "open":
             found = [a for a in found if a.decision is None]
         elif state == "decided":
             found = [a for a in found if a.decision is not None]
-        found = found[:limit]
-        if found:
+        page = page_of(found, order=order, cursor=cursor, limit=limit)
+        if page.alerts:
             # One entry per answer that holds any (the console polls every
             # second for what is new; an empty answer reads nobody's whereabouts).
             self._audit.record(
@@ -156,30 +159,35 @@ class AlertDesk:
                 object_type="camera",
                 purpose="sighting alerts",
                 details={
-                    "cameras": len({a.sighting.camera_id for a in found}),
-                    "sightings": len(found),
+                    "cameras": len({a.sighting.camera_id for a in page.alerts}),
+                    "sightings": len(page.alerts),
                 },
             )
-        return found
+        return page
 
-    def decided_since(self, *, role: str, since: datetime) -> list[DeskAlert]:
+    def decided_since(self, *, role: str, since: datetime) -> list[DeskDecision]:
         """Alerts of the live window decided at or after ``since``, latest decision first.
 
         What lets every desk see another operator's decision without reloading:
         the console asks for it with each poll and drops those alerts from its
         queue and alarm panel. Its answer carries ids and the decision only (no
-        person, no place), so it is not audited, like :meth:`figures`.
+        person, no place), so it is not audited, like :meth:`figures`. It reads
+        the decisions on the live window's sightings only (an index range per
+        camera), however long sightings are kept.
 
         Raises:
             PermissionDeniedError: the role may not watch alerts.
         """
         self._check(role)
+        floor, end = self._sightings.live_since(), self._ctx.clock() + timedelta(minutes=5)
+        store = self._ctx.store
         decided = [
-            a
-            for a in self._window(since=None, camera=None)
-            if a.decided_at is not None and a.decided_at >= since
+            DeskDecision(d.sighting_id, d.decision, d.decided_by, d.decided_at)
+            for cam in self._alert_cameras(None)
+            for watchlist_id, d in store.alerts_decided_since(cam.camera_id, floor, end, since)
+            if watchlist_id in cam.watchlists
         ]
-        decided.sort(key=lambda a: (a.decided_at or since, a.sighting.sighting_id), reverse=True)
+        decided.sort(key=lambda d: (d.decided_at, d.sighting_id), reverse=True)
         return decided
 
     def figures(self) -> DeskFigures:
@@ -344,21 +352,25 @@ class AlertDesk:
         if role not in _DESK_ROLES:
             raise PermissionDeniedError(f"role {role!r} may not work the security desk's alerts")
 
-    def _window(self, *, since: datetime | None, camera: str | None) -> list[DeskAlert]:
-        floor = self._sightings.live_since()
-        start = floor if since is None else max(since, floor)
-        end = self._ctx.clock() + timedelta(minutes=5)
+    def _alert_cameras(self, camera: str | None) -> list[CameraRow]:
+        """The cameras whose sightings are alerts (not sensitive, watching a watchlist)."""
         store = self._ctx.store
         cameras = [c for c in store.list_cameras() if not c.sensitive and c.watchlists]
         if camera is not None:
             wanted = resolve_camera(store, camera).camera_id
             cameras = [c for c in cameras if c.camera_id == wanted]
+        return cameras
+
+    def _window(self, *, since: datetime | None, camera: str | None) -> list[DeskAlert]:
+        floor = self._sightings.live_since()
+        start = floor if since is None else max(since, floor)
+        end = self._ctx.clock() + timedelta(minutes=5)
+        store = self._ctx.store
         rows = [
             r
-            for cam in cameras
-            for watchlist_id in cam.watchlists
-            for r in store.sightings_at(cam.camera_id, watchlist_id, start, end)
-            if start < r.first_seen <= end
+            for cam in self._alert_cameras(camera)
+            for r in store.alert_sightings(cam.camera_id, start, end)
+            if r.watchlist_id in cam.watchlists
         ]
         rows.sort(key=lambda r: (r.first_seen, r.sighting_id), reverse=True)
         decisions = store.alert_decisions([r.sighting_id for r in rows])

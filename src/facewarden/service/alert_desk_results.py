@@ -11,7 +11,7 @@ from datetime import datetime
 
 from facewarden.service.sightings import Sighting
 
-__all__ = ["AlertReview", "DeskAlert", "DeskFigures"]
+__all__ = ["AlertReview", "DeskAlert", "DeskDecision", "DeskFigures"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,16 @@ class DeskAlert:
     decision: str | None = None
     decided_by: str | None = None
     decided_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DeskDecision:
+    """A decision taken on an alert, by any desk: ids and the decision only (no person)."""
+
+    sighting_id: str
+    decision: str
+    decided_by: str
+    decided_at: datetime
 
 
 @dataclass(frozen=True)

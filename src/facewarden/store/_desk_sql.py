@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from facewarden.store._queries import Queries
+from facewarden.store.cameras import SightingRow
 from facewarden.store.desk import AlertDecisionRow, HistoryNoteRow
 
 __all__ = ["DeskReads", "DeskWrites"]
@@ -25,6 +26,35 @@ class DeskReads(Queries):
             list(dict.fromkeys(sighting_ids)),
         )
         return {r["sighting_id"]: self._load(AlertDecisionRow, r) for r in rows}
+
+    def alert_sightings(
+        self, camera_id: str, after: datetime, until: datetime
+    ) -> list[SightingRow]:
+        # Both ends bound the index range (camera_id, first_seen): the live window
+        # only, never every sighting the camera kept over the retention period.
+        return self._all(
+            SightingRow,
+            "SELECT * FROM sightings WHERE camera_id = ? AND first_seen > ? AND first_seen <= ? "
+            "ORDER BY first_seen, sighting_id",
+            (camera_id, self._dialect.time_in(after), self._dialect.time_in(until)),
+        )
+
+    def alerts_decided_since(
+        self, camera_id: str, after: datetime, until: datetime, decided_since: datetime
+    ) -> list[tuple[str, AlertDecisionRow]]:
+        rows = self._rows(
+            "SELECT d.sighting_id, d.decision, d.decided_by, d.decided_at, s.watchlist_id "
+            "FROM sightings s JOIN alert_decisions d ON d.sighting_id = s.sighting_id "
+            "WHERE s.camera_id = ? AND s.first_seen > ? AND s.first_seen <= ? "
+            "AND d.decided_at >= ?",
+            (
+                camera_id,
+                self._dialect.time_in(after),
+                self._dialect.time_in(until),
+                self._dialect.time_in(decided_since),
+            ),
+        )
+        return [(r["watchlist_id"], self._load(AlertDecisionRow, r, note=None)) for r in rows]
 
     def history_note(self, request_id: str) -> HistoryNoteRow | None:
         sql = "SELECT * FROM history_request_notes WHERE request_id = ?"

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from facewarden.store.cameras import SightingRow
+
 __all__ = [
     "ALERT_DECISIONS",
     "AlertDecisionRow",
@@ -65,6 +67,19 @@ class DeskReader(Protocol):
 
     def alert_decisions(self, sighting_ids: Sequence[str]) -> dict[str, AlertDecisionRow]:
         """The decisions taken about these sightings, by sighting id."""
+        ...
+
+    def alert_sightings(
+        self, camera_id: str, after: datetime, until: datetime
+    ) -> list[SightingRow]:
+        """Sightings at ``camera_id`` first seen in ``(after, until]``, oldest first (indexed)."""
+        ...
+
+    def alerts_decided_since(
+        self, camera_id: str, after: datetime, until: datetime, decided_since: datetime
+    ) -> list[tuple[str, AlertDecisionRow]]:
+        """Decisions taken at or after ``decided_since`` on sightings at ``camera_id`` first
+        seen in ``(after, until]``, each with its sighting's watchlist id (no note)."""
         ...
 
     def history_note(self, request_id: str) -> HistoryNoteRow | None:

@@ -156,6 +156,13 @@ def alerts(
         IsoTime | None,
         Query(description="also answer the alerts decided at or after this (ISO-8601)"),
     ] = None,
+    cursor: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="the next_cursor of the page before, with the same order and filters",
+        ),
+    ] = None,
 ) -> AlertsOut:
     """Sightings first seen after ``since`` within the live window, and occupancy alerts.
 
@@ -164,8 +171,10 @@ def alerts(
 
     Newest first (``order=oldest``: oldest first), each list at most ``limit``.
     Ask again with ``since`` set to the newest ``first_seen`` (or ``at``) you
-    have for only what is new; when a page is full, ``order=oldest`` with
-    ``since`` moved to its last alert reads the rest. A read
+    have for only what is new. When more alerts match than a page holds,
+    ``next_cursor`` is set: the same query with ``cursor`` set to it reads the
+    next page (keyset paging: alerts decided meanwhile move no other alert, so
+    none is skipped or shown twice); a cursor not given here is a 400. A read
     that finds sightings is audited (one entry); occupancy alerts come from the
     server's memory. With ``decided_since``, ``decided`` also lists the alerts
     of the live window that any operator decided since then (ids and decision
@@ -185,8 +194,8 @@ def alerts(
         severity=severity,
         camera=camera,
         limit=limit,
-        oldest_first=order == "oldest",
-        most_severe_first=order == "severity",
+        order=order,
+        cursor=cursor,
     )
     occupancy = server(request).occupancy.since(start, limit)
     if camera is not None:
@@ -204,15 +213,16 @@ def alerts(
         decided=[
             AlertDecidedOut.model_validate(
                 {
-                    "sighting_id": a.sighting.sighting_id,
-                    "decision": a.decision,
-                    "decided_by": a.decided_by,
-                    "decided_at": a.decided_at,
+                    "sighting_id": d.sighting_id,
+                    "decision": d.decision,
+                    "decided_by": d.decided_by,
+                    "decided_at": d.decided_at,
                 }
             )
-            for a in decided[:limit]
+            for d in decided[:limit]
         ],
-        sightings=[SightingAlertOut.from_alert(a) for a in seen],
+        sightings=[SightingAlertOut.from_alert(a) for a in seen.alerts],
+        next_cursor=seen.next_cursor,
         occupancy=[
             OccupancyAlertOut(
                 camera_id=e.camera_id, people=e.people, threshold=e.threshold, at=e.at
