@@ -428,8 +428,8 @@ def test_an_alarm_whose_camera_is_removed_meanwhile_can_still_be_silenced(
     assert console.problems == []
 
 
-def _burst(server: CameraServer, camera_id: str, count: int) -> list[str]:
-    """``count`` alerts at one camera within a second, oldest first, the oldest an alarm.
+def _burst(server: CameraServer, camera_id: str, count: int, first: str = "alarm") -> list[str]:
+    """``count`` alerts at one camera within a second, oldest first, the oldest ``first``.
 
     Written to the deployment's store as the ingest writes them (frames enough for a
     hundred sightings would take minutes here).
@@ -448,7 +448,7 @@ def _burst(server: CameraServer, camera_id: str, count: int) -> list[str]:
             now - timedelta(milliseconds=5 * (count - i)),
             0.9,
             now + timedelta(hours=1),
-            severity="alarm" if i == 0 else "log",
+            severity=first if i == 0 else "log",
         )
         for i in range(count)
     ]
@@ -487,6 +487,41 @@ def test_a_burst_of_alerts_larger_than_a_page_raises_its_oldest_alarm_and_heads_
     assert first.get_attribute("data-sighting") == ids[0]
     assert first.get_attribute("data-severity") == "alarm"
     assert listed.get_by_test_id("alerts-more").is_visible()
+    assert console.problems == []
+
+
+def test_the_queue_is_worked_past_its_first_page_while_another_desk_decides(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # A busy shift: 230 open alerts, more than two pages. The operator reads on page
+    # after page, oldest first, while another desk dismisses alerts on the page shown
+    # and on those not read yet: every alert left open is listed once, none skipped.
+    console = cam_console
+    page = console.page
+    camera = _add_camera(console, camera_server, "hall-9", "Hall")
+    ids = _burst(camera_server, camera["camera_id"], 230, first="log")
+    console.login(*camera_server.users["operator"])
+    console.open(f"alerts?state=open&order=oldest&camera={camera['camera_id']}")
+    listed = page.get_by_test_id("alert-list")
+    rows = listed.locator("tr[data-sighting]")
+    listed.get_by_test_id("alerts-more").wait_for()
+    assert rows.count() == 100
+    gone = ids[10:15] + ids[150:155]  # on the page shown, and on one not read yet
+    for sighting in gone:
+        _api(console, camera_server, "POST", f"/v1/alerts/{sighting}/dismiss", data={})
+    # The desk sees the decisions (its poll): they leave the page, the next ones move up.
+    listed.locator(f"tr[data-sighting={ids[10]}]").wait_for(state="detached")
+    assert rows.count() == 100
+    for shown in (200, 220):
+        listed.get_by_role("button", name="Show the next 100").click()
+        page.wait_for_function(
+            "(n) => document.querySelectorAll('[data-testid=alert-list] tr[data-sighting]')"
+            ".length === n",
+            arg=shown,
+        )
+    assert listed.get_by_test_id("alerts-more").count() == 0
+    got = [rows.nth(i).get_attribute("data-sighting") for i in range(rows.count())]
+    assert got == [s for s in ids if s not in gone]
     assert console.problems == []
 
 

@@ -47,7 +47,7 @@ export default async function renderAlerts(view) {
   const severity = h("select", { name: "severity" }, h("option", { value: "" }, "Any severity"), Object.entries(SEVERITY).map(([v, [label]]) => h("option", { value: v }, label)));
   const camera = h("select", { name: "camera" }, h("option", { value: "" }, "Any camera"), [...cameraName.all()].map((c) => h("option", { value: c.camera_id }, c.name)));
   // Most severe first by default: an alarm is never below a page of quiet entries.
-  const order = h("select", { name: "order" }, h("option", { value: "severity" }, "Most severe first"), h("option", { value: "newest" }, "Newest first"));
+  const order = h("select", { name: "order" }, h("option", { value: "severity" }, "Most severe first"), h("option", { value: "oldest" }, "Oldest first"), h("option", { value: "newest" }, "Newest first"));
   for (const [el, key] of [[state, "state"], [severity, "severity"], [camera, "camera"], [order, "order"]]) {
     const wanted = view.query.get(key);
     if (wanted) el.value = wanted;
@@ -55,23 +55,69 @@ export default async function renderAlerts(view) {
   const host = h("div", { dataset: { testid: "alert-list" }, "aria-live": "polite" });
   const note = h("p", { class: "hint" });
 
+  // The list is read a page at a time by the server's cursor (never an offset: alerts
+  // decided meanwhile would shift the rest, and one would never be shown). Each read,
+  // "Show more" and a refresh (a new alert, one decided at any desk) alike, reads as
+  // many pages as are shown, so the operator keeps their place.
+  let shown = [];
+  let pages = 1;
+  let cursor = null;
+  let generation = 0; // an answer older than the latest read is dropped, never drawn
+  const filters = () => ({ state: state.value, severity: severity.value, camera: camera.value, order: order.value, limit: LIST_LIMIT });
+
+  function draw(since) {
+    note.textContent = `Since ${clock(new Date(since))} (the live window). Older alerts are part of a person's movements: they leave the desk.`;
+    const more = cursor
+      ? h(
+          "div",
+          { class: "alerts-more", dataset: { testid: "alerts-more" } },
+          h("p", { class: "hint" }, `Showing ${shown.length} alerts: more match.`),
+          button(`Show the next ${LIST_LIMIT}`, { kind: "secondary", class: "btn btn-secondary btn-small", onclick: () => showMore() }),
+        )
+      : null;
+    replace(host, alertTable(shown), more);
+  }
+
   async function load() {
+    const mine = ++generation;
     try {
-      const body = await api("GET", "/v1/alerts", { query: { state: state.value, severity: severity.value, camera: camera.value, order: order.value, limit: LIST_LIMIT }, signal: view.signal });
-      const list = body.sightings || [];
-      note.textContent = `Since ${clock(new Date(body.since))} (the live window). Older alerts are part of a person's movements: they leave the desk.`;
-      // A full page may not be all: say so, and how to reach the rest.
-      const more = list.length >= LIST_LIMIT ? h("div", { dataset: { testid: "alerts-more" } }, banner("warn", `Showing the first ${LIST_LIMIT} alerts only`, "More match: narrow the list by severity or camera, or decide these first.")) : null;
-      replace(host, more, alertTable(list));
+      const list = [];
+      let next = null;
+      let since = null;
+      let read = 0;
+      do {
+        const body = await api("GET", "/v1/alerts", { query: { ...filters(), cursor: next || "" }, signal: view.signal });
+        since = since || body.since;
+        list.push(...(body.sightings || []));
+        next = body.next_cursor || null;
+        read += 1;
+      } while (next && read < pages);
+      if (mine !== generation) return;
+      shown = list;
+      pages = read;
+      cursor = next;
+      draw(since);
       alertFeed.markSeen();
     } catch (err) {
       if (err && err.name === "AbortError") return;
-      replace(host, errorBanner(err));
+      if (mine === generation) replace(host, errorBanner(err));
     }
   }
-  const filters = h("form", { class: "filters-row", "aria-label": "Filter the alerts" }, field("Show", state), field("Severity", severity), field("Camera", camera), field("Order", order));
-  filters.addEventListener("change", () => load());
-  filters.addEventListener("submit", (e) => {
+
+  // One more page, read again from the first with the rest: a refresh running meanwhile
+  // (a poll saw a decision) reads as many pages too, so the click is never lost.
+  function showMore() {
+    if (!cursor) return;
+    pages += 1;
+    load();
+  }
+
+  const form = h("form", { class: "filters-row", "aria-label": "Filter the alerts" }, field("Show", state), field("Severity", severity), field("Camera", camera), field("Order", order));
+  form.addEventListener("change", () => {
+    pages = 1; // other filters: from their first page
+    load();
+  });
+  form.addEventListener("submit", (e) => {
     e.preventDefault();
     load();
   });
@@ -82,7 +128,7 @@ export default async function renderAlerts(view) {
   view.signal.addEventListener("abort", off, { once: true });
   await load();
   const refresh = button("Check now", { kind: "ghost", iconName: "refresh", class: "btn btn-ghost btn-small", onclick: () => load() });
-  return h("div", { class: "page page-alerts" }, card("Alerts", [filters, host, note], { subtitle: "Sightings of watchlist subjects at cameras, newest first. Open one to review the faces and decide.", actions: refresh, cls: "card-alert-list" }));
+  return h("div", { class: "page page-alerts" }, card("Alerts", [form, host, note], { subtitle: "Sightings of watchlist subjects at cameras, in the order chosen. Open one to review the faces and decide.", actions: refresh, cls: "card-alert-list" }));
 }
 
 function alertTable(list) {
