@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     import_progress_retention_days: int | None = Field(
         default=30, ge=1, description="forget bulk-import progress records after this many days"
     )
+    crowd_retention_days: int = Field(
+        default=365,
+        ge=1,
+        description="delete crowd counts (per-camera counts, dwell histograms, heatmaps) "
+        "after this many days: anonymous, but stored before small counts are suppressed",
+    )
     sighting_retention_hours: int = Field(
         default=24, ge=1, description="delete sightings after this many hours (per camera too)"
     )

@@ -11,8 +11,12 @@ import pytest
 from facewarden.config import Settings
 from facewarden.privacy import ManualClock
 from facewarden.privacy.retention import (
+    CROWD,
+    HISTORY_REQUESTS,
     IMPORT_PROGRESS,
+    LOCKOUTS,
     PHOTOS,
+    SESSIONS,
     SIGHTINGS,
     SUBJECTS,
     RetentionPolicy,
@@ -31,6 +35,10 @@ def test_policies_come_from_the_settings_with_safe_defaults(tmp_path: Path) -> N
         PHOTOS: None,
         IMPORT_PROGRESS: timedelta(days=30),
         SIGHTINGS: timedelta(hours=24),
+        CROWD: timedelta(days=365),
+        HISTORY_REQUESTS: timedelta(days=31),
+        SESSIONS: timedelta(minutes=Settings().session_minutes),
+        LOCKOUTS: None,
     }
     custom = policies_from_settings(Settings(photo_retention_days=7, subject_retention_days=365))
     assert {p.data_class: p.max_age for p in custom}[PHOTOS] == timedelta(days=7)

@@ -14,7 +14,25 @@ Data classes now:
 * ``sightings``: who was seen at which camera, 24 hours by default
   (SECURITY.md promise 11). Each sighting carries its own expiry, set when
   it is written from the camera's, the watchlist's or this default
-  retention, so the purge deletes those whose expiry has passed.
+  retention, so the purge deletes those whose expiry has passed;
+* ``crowd_buckets``: anonymous crowd counts per camera and time bucket
+  (counts, dwell histograms, heatmaps), 365 days by default. Anonymous, but
+  stored as counted, small counts included (suppression is applied when they
+  are published), and a camera writes one a minute: never kept unbounded;
+* ``history_requests``: location-history requests (who asked for whose
+  movements, under which case, who approved or refused it), 31 days after
+  they were made: the requests are listed that long, and an approval is of
+  use that long (the audit log keeps that each was made and decided);
+* ``sessions`` and ``lockouts``: sign-in sessions and failed-sign-in
+  counters, each with its own end (the session's expiry, the counter's
+  forget time). They were also deleted when someone next signed in or
+  failed to; the purge deletes them whether or not anyone does.
+
+Not purged, and why: the audit log (accountability; hash-chained, it keeps
+no personal value in clear); subjects, watchlists, cameras, users and API
+keys (kept until someone deletes them, or by ``subjects``' retention above);
+whatever hangs off a subject or a camera goes with it, and an alert's
+decision with its sighting.
 
 A purge only deletes rows; the caller then compacts the store (checkpoint
 and vacuum) so the bytes leave the disk too.
@@ -30,8 +48,13 @@ from facewarden.config import Settings
 from facewarden.store.base import Transaction
 
 __all__ = [
+    "CROWD",
+    "HISTORY_REQUESTS",
+    "HISTORY_REQUEST_RETENTION",
     "IMPORT_PROGRESS",
+    "LOCKOUTS",
     "PHOTOS",
+    "SESSIONS",
     "SIGHTINGS",
     "SUBJECTS",
     "PurgeReport",
@@ -44,6 +67,12 @@ SUBJECTS = "subjects"
 PHOTOS = "enrollment_photos"
 IMPORT_PROGRESS = "import_progress"
 SIGHTINGS = "sightings"
+CROWD = "crowd_buckets"
+HISTORY_REQUESTS = "history_requests"
+SESSIONS = "sessions"
+LOCKOUTS = "lockouts"
+HISTORY_REQUEST_RETENTION = timedelta(days=31)
+"""How long a location-history request is kept (and listed, and its approval of use)."""
 _SUBJECT_BATCH = 500
 
 EraseSubject = Callable[[str], None]
@@ -109,7 +138,47 @@ def policies_from_settings(settings: Settings) -> tuple[RetentionPolicy, ...]:
             timedelta(hours=settings.sighting_retention_hours),
             "sightings of watchlist subjects at cameras (per-camera overrides apply)",
         ),
+        RetentionPolicy(
+            CROWD,
+            _days(settings.crowd_retention_days),
+            "anonymous crowd counts per camera and time bucket (counts, dwell, heatmaps)",
+        ),
+        RetentionPolicy(
+            HISTORY_REQUESTS,
+            HISTORY_REQUEST_RETENTION,
+            "location-history requests, their sealed reasons and decisions",
+        ),
+        RetentionPolicy(
+            SESSIONS,
+            timedelta(minutes=settings.session_minutes),
+            "sign-in sessions (each deleted once it has expired)",
+        ),
+        RetentionPolicy(
+            LOCKOUTS,
+            None,
+            "failed sign-in counters, keyed hashes of address and account "
+            "(each deleted once the limiter forgets it)",
+        ),
     )
+
+
+Deleter = Callable[[Transaction, datetime], int]
+
+# Rows that each carry their own end, deleted once it has passed (given now): a
+# sighting its expiry (camera or watchlist overrides), a session its own, a
+# lockout its forget time.
+_OWN_END: dict[str, Deleter] = {
+    SIGHTINGS: lambda tx, now: tx.delete_sightings_expired(now),
+    SESSIONS: lambda tx, now: tx.delete_sessions_before(now),
+    LOCKOUTS: lambda tx, now: tx.forget_lockouts(now, keep=None),
+}
+# Rows deleted once older than their class's age (given the cutoff).
+_BY_AGE: dict[str, Deleter] = {
+    PHOTOS: lambda tx, cutoff: tx.delete_photos_before(cutoff),
+    IMPORT_PROGRESS: lambda tx, cutoff: tx.delete_imports_before(cutoff),
+    CROWD: lambda tx, cutoff: tx.delete_crowd_buckets_before(cutoff),
+    HISTORY_REQUESTS: lambda tx, cutoff: tx.delete_history_requests_before(cutoff),
+}
 
 
 def purge(
@@ -129,23 +198,21 @@ def purge(
     deleted: dict[str, int] = {}
     erased: list[str] = []
     for policy in policies:
-        if policy.data_class == SIGHTINGS:
-            # Each sighting carries its own expiry (camera or watchlist overrides).
-            deleted[SIGHTINGS] = tx.delete_sightings_expired(now)
+        name = policy.data_class
+        if name in _OWN_END:
+            deleted[name] = _OWN_END[name](tx, now)
             continue
+        if name not in _BY_AGE and name != SUBJECTS:
+            raise ValueError(f"no purger for data class {name!r}")
         cutoff = policy.cutoff(now)
         if cutoff is None:
             continue
-        if policy.data_class == SUBJECTS:
-            while batch := tx.subjects_updated_before(cutoff, limit=_SUBJECT_BATCH):
-                for subject_id in batch:
-                    erase_subject(subject_id)
-                erased.extend(batch)
-            deleted[SUBJECTS] = len(erased)
-        elif policy.data_class == PHOTOS:
-            deleted[PHOTOS] = tx.delete_photos_before(cutoff)
-        elif policy.data_class == IMPORT_PROGRESS:
-            deleted[IMPORT_PROGRESS] = tx.delete_imports_before(cutoff)
-        else:
-            raise ValueError(f"no purger for data class {policy.data_class!r}")
+        if name != SUBJECTS:
+            deleted[name] = _BY_AGE[name](tx, cutoff)
+            continue
+        while batch := tx.subjects_updated_before(cutoff, limit=_SUBJECT_BATCH):
+            for subject_id in batch:
+                erase_subject(subject_id)
+            erased.extend(batch)
+        deleted[SUBJECTS] = len(erased)
     return PurgeReport(now, deleted, tuple(erased))

@@ -16,10 +16,11 @@ it holds anything; a refusal is audited like an approval.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from facewarden.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from facewarden.privacy.crypto import WrappedKey
+from facewarden.privacy.retention import HISTORY_REQUEST_RETENTION
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.records import new_id
@@ -31,7 +32,8 @@ _APPROVER_ROLES = frozenset({"admin", "investigator"})
 # An admin asks for no histories (only investigators do), so an admin's own list is
 # empty rather than refused: one console page serves both.
 _REQUESTER_ROLES = frozenset({"admin", "investigator"})
-_LISTED = timedelta(days=31)
+# Listed as long as they are kept: the purge deletes them after that.
+_LISTED = HISTORY_REQUEST_RETENTION
 _REASON_LIMIT = 500
 
 

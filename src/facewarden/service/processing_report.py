@@ -19,6 +19,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+from facewarden.privacy.retention import HISTORY_REQUEST_RETENTION
 from facewarden.service.audit import AuditLog
 from facewarden.service.camera_places import open_place
 from facewarden.service.context import Context
@@ -57,7 +58,8 @@ _CATEGORIES = (
     (
         "crowd aggregates",
         "counts per camera and time bucket (faces, people, visitors, dwell, heatmap)",
-        "anonymous by construction; counts below crowd_min_count suppressed in reports",
+        "anonymous by construction; counts below crowd_min_count suppressed in reports; "
+        "deleted after crowd_retention_days",
     ),
     (
         "audit log",
@@ -126,6 +128,9 @@ def build_processing_report(ctx: Context, audit: AuditLog) -> dict[str, Any]:
             if not settings.keep_enrollment_photos
             else _days(settings.photo_retention_days),
             "import_progress": _days(settings.import_progress_retention_days),
+            "crowd_counts": _days(settings.crowd_retention_days),
+            "history_requests": f"{HISTORY_REQUEST_RETENTION.days} days",
+            "sessions": f"{settings.session_minutes} minutes (each deleted once expired)",
             "purge": "every "
             f"{settings.purge_interval_minutes:g} minutes while facewarden serve runs"
             if settings.purge_interval_minutes is not None

@@ -39,8 +39,12 @@ from facewarden.privacy.clock import Clock, utc_now
 from facewarden.privacy.crypto import WrappedKey
 from facewarden.privacy.keys import KeyRing
 from facewarden.privacy.retention import (
+    CROWD,
+    HISTORY_REQUESTS,
     IMPORT_PROGRESS,
+    LOCKOUTS,
     PHOTOS,
+    SESSIONS,
     SIGHTINGS,
     SUBJECTS,
     PurgeReport,
@@ -472,7 +476,15 @@ class Warden:
 
 # Where each retention class deletes rows; an erased subject's rows are in many
 # tables (it cascades), so subjects mean every table.
-_CLASS_TABLES = {PHOTOS: "photos", IMPORT_PROGRESS: "import_progress", SIGHTINGS: "sightings"}
+_CLASS_TABLES = {
+    PHOTOS: "photos",
+    IMPORT_PROGRESS: "import_progress",
+    SIGHTINGS: "sightings",
+    CROWD: "crowd_buckets",
+    HISTORY_REQUESTS: "history_requests",
+    SESSIONS: "sessions",
+    LOCKOUTS: "lockouts",
+}
 
 
 def _purged_tables(report: PurgeReport) -> list[str] | None:

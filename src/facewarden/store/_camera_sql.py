@@ -149,6 +149,23 @@ class CameraWrites(Queries):
             (approver, self._dialect.time_in(when), request_id),
         )
 
+    def delete_history_requests_before(self, cutoff: datetime) -> int:
+        return self._exec(
+            "purge history requests",
+            "DELETE FROM history_requests WHERE created_at < ?",
+            (self._dialect.time_in(cutoff),),
+        )
+
     def put_crowd_bucket(self, row: CrowdBucketRow) -> None:
         bucket = self._fields(row)
         self._insert("put crowd bucket", "crowd_buckets", bucket, upsert=["camera_id", "start"])
+
+    def delete_crowd_buckets_before(self, cutoff: datetime) -> int:
+        return self._exec(
+            "purge crowd buckets",
+            # Per camera, so each is a range of the primary key (camera_id, start),
+            # not a scan of every bucket ever kept (every bucket has its camera).
+            "DELETE FROM crowd_buckets WHERE camera_id IN (SELECT camera_id FROM cameras) "
+            "AND start < ?",
+            (self._dialect.time_in(cutoff),),
+        )

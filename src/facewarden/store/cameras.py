@@ -234,6 +234,14 @@ class CameraWriter(Protocol):
         """Mark a pending request approved; False if it is missing or already approved."""
         ...
 
+    def delete_history_requests_before(self, cutoff: datetime) -> int:
+        """Delete requests made before ``cutoff`` (with their notes); returns how many."""
+        ...
+
     def put_crowd_bucket(self, row: CrowdBucketRow) -> None:
         """Insert or replace the bucket of ``(camera_id, start)``."""
+        ...
+
+    def delete_crowd_buckets_before(self, cutoff: datetime) -> int:
+        """Delete the buckets of every camera starting before ``cutoff``; returns how many."""
         ...
