@@ -205,3 +205,45 @@ def test_sessions_lockouts_and_history_requests_are_deleted_by_the_purge(
             ann.sightings.history(
                 subject, 24, role="investigator", case_reference="C-7", request_id=request
             )
+
+
+def _sighting_rows(blob: bytes, sighting_id: str) -> list[bytes]:
+    """Each place ``sighting_id`` is stored next to a subject id and a camera id (a row)."""
+    pattern = re.escape(sighting_id.encode()) + rb".{0,4}sub_[0-9a-f]{16}.{0,4}cam_[0-9a-f]{16}"
+    return re.findall(pattern, blob, re.DOTALL)
+
+
+def test_a_removed_camera_leaves_the_files_at_the_next_purge(
+    deployment: tuple[Settings, str], faces_dir: Path
+) -> None:
+    """A camera's removal deletes its sightings (who was where) and its sealed place, and
+    the next purge takes them from the files, as it does an expired sighting's.
+
+    The removal was not compacted: the rows stayed in PostgreSQL's dead row
+    versions and WAL, and in SQLite's WAL, for as long as no purge happened to
+    rewrite those tables for a reason of its own. The audit log does not keep
+    them: a sighting is audited without its subject.
+    """
+    settings, _ = deployment
+    settings = settings.model_copy(update={"mode": "fast", "enroll_mode": "fast"})
+    photo = faces_dir / "face_recognition" / "examples" / "knn_examples" / "train" / "obama"
+    with Warden.open(settings, clock=ManualClock(T0), create=True, actor="test:bounds") as warden:
+        warden.watchlists.create("entrance", purpose="site access", lawful_basis="test")
+        record = SubjectRecord(full_name="Barack Obama", lawful_basis="test")
+        subject = warden.registry.enroll(
+            record, [photo / "obama.jpg"], watchlists=("entrance",)
+        ).subject_id
+        warden.cameras.add("side-door", location="night shelter side door", watchlists=["entrance"])
+        camera = warden.store.camera_by_name("side-door")
+        assert camera is not None
+        sighting = warden.sightings.open_visit(
+            camera, subject, camera.watchlists[0], T0, T0 + timedelta(seconds=5), 0.95
+        )
+        before = _store_files(warden, settings)
+        assert _sighting_rows(before, sighting) and camera.location.encode() in before
+
+        warden.cameras.remove("side-door")
+        warden.purge()  # nothing has expired: it compacts what the removal left
+        after = _store_files(warden, settings)
+        assert _sighting_rows(after, sighting) == []
+        assert camera.location.encode() not in after

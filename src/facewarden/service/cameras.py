@@ -34,6 +34,7 @@ from facewarden.errors import FacewardenError, NotFoundError, PermissionDeniedEr
 from facewarden.service.audit import AuditLog
 from facewarden.service.camera_places import Place, is_place_sealed, open_place, seal_place
 from facewarden.service.camera_sources import open_camera_source, seal_camera_source
+from facewarden.service.compaction import note_compaction_due
 from facewarden.service.context import Context
 from facewarden.service.names import canonical_name
 from facewarden.service.records import invalid_input, new_id
@@ -399,7 +400,8 @@ class Cameras:
         return Camera.from_row(row, source, open_place(self._ctx.freetext, row))
 
     def remove(self, ref: str) -> None:
-        """Remove a camera, its sightings and crowd buckets (audited).
+        """Remove a camera, its sightings and crowd buckets (audited); the next purge
+        compacts them away.
 
         Raises:
             NotFoundError: no such camera.
@@ -413,6 +415,10 @@ class Cameras:
                 )
                 mark_sensitive_place(tx, tokens)
             tx.delete_camera(row.camera_id)
+            # Its sightings (who was where) and sealed place went with it: the next
+            # purge takes their old row versions from the files, as it does an
+            # expired sighting's (the tables a camera's deletion cascades into too).
+            note_compaction_due(tx, ["cameras"])
             self._audit.append(tx, "camera.remove", object_type="camera", object_id=row.camera_id)
 
 

@@ -12,7 +12,8 @@ even one that deletes nothing itself. Other changes whose old row versions
 someone could still read with the key directory note what they leave due
 the same way: a corrected record (its old values under the subject's live
 key, an old ID number's blind-index token, a CompreFace subject's old name),
-a removed or replaced face (its template and photo).
+a removed or replaced face (its template and photo), a removed camera (its
+sightings, who was where, and its sealed place).
 
 Erasures are counted apart, by the erasure ledger: every erasure recorded in
 it since the last compaction of the subjects' tables (``erasures_compacted``,
