@@ -470,3 +470,42 @@ def test_a_client_that_leaves_mid_upload_is_no_server_error(
     time.sleep(1.0)
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert errors == [], [r.getMessage() for r in errors]
+
+
+@pytest.mark.usefixtures("still_serving")
+def test_a_field_taken_once_but_sent_twice_is_refused_not_half_used(
+    live: LiveServer, watchlist: str, photos: dict[str, Path]
+) -> None:
+    # Found by probing: two photos in "file" to a route that takes one were
+    # answered 201/200 with the last photo used and the first dropped unsaid (so
+    # "add these two faces" added one), and of two watchlists the last was searched.
+    obama = ("o.jpg", photos["obama"].read_bytes(), "image/jpeg")
+    other = ("o2.jpg", photos["obama2"].read_bytes(), "image/jpeg")
+    with live.client("operator") as client:
+        # Where a route takes several, several are welcome.
+        many = client.post(
+            "/v1/subjects",
+            data={
+                "record": '{"full_name": "Obama Twice", "lawful_basis": "t"}',
+                "watchlist": [watchlist, watchlist],
+            },
+            files=[("file", obama), ("file", other)],
+        )
+        assert many.status_code == 201, many.text
+        subject_id = many.json()["subject_id"]
+        assert len(many.json()["faces"]) == 2
+        added = client.post(
+            f"/v1/subjects/{subject_id}/faces", files=[("file", obama), ("file", other)]
+        )
+        _native(added, 422, "ValidationError")
+        assert added.json()["error"]["message"] == (
+            "file: sent 2 times; this route takes one (send one request per photo)"
+        )
+        assert len(client.get(f"/v1/subjects/{subject_id}").json()["faces"]) == 2
+        detected = client.post("/v1/detect", files=[("file", obama), ("file", other)])
+        _native(detected, 422, "ValidationError")
+        twice = client.post(
+            "/v1/identify", data={"watchlist": [watchlist, "other"]}, files={"file": obama}
+        )
+        _native(twice, 422, "ValidationError")
+        assert twice.json()["error"]["message"].startswith("watchlist: sent 2 times")
