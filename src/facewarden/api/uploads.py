@@ -96,18 +96,29 @@ async def read_upload(upload: UploadFile, max_bytes: int, *, field: str = "file"
 
 
 def decode_base64_image(text: str, max_bytes: int, *, field: str = "file") -> bytes:
-    """The bytes of a base64 image (a ``data:`` URL prefix is accepted), at most ``max_bytes``.
+    """The bytes of a base64 image, at most ``max_bytes``.
+
+    A ``data:`` URL prefix, whitespace (wrapped lines) and missing ``=``
+    padding are accepted, as browsers and Java's decoder accept them.
 
     Raises:
         ImageError: not valid base64, or empty.
         ImageTooLargeError: the decoded image is over the cap.
     """
     if text.startswith("data:"):
-        text = text.partition(",")[2]
+        _, comma, text = text.partition(",")
+        if not comma:
+            raise ImageError(
+                f"{field}: a data: URL needs a comma before its base64 (data:image/jpeg;base64,...)"
+            )
     if len(text) > (max_bytes + 2) // 3 * 4 + 8:
         raise ImageTooLargeError(f"{field}: the image is larger than {max_bytes} bytes")
+    compact = "".join(text.split())
+    if "=" not in compact and len(compact) % 4 in (2, 3):
+        # Java's decoder (CompreFace's) and many JavaScript encoders leave the padding out.
+        compact += "=" * (-len(compact) % 4)
     try:
-        data = base64.b64decode("".join(text.split()), validate=True)
+        data = base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError):
         raise ImageError(f"{field}: not valid base64") from None
     if not data:
