@@ -88,6 +88,7 @@ CONTRACT: dict[tuple[str, str], list[str] | None] = {
     ("POST", "/v1/alerts/{sighting_id}/acknowledge"): OPERATOR,
     ("POST", "/v1/alerts/{sighting_id}/dismiss"): OPERATOR,
     ("POST", "/v1/alerts/{sighting_id}/escalate"): OPERATOR,
+    ("POST", "/v1/alerts/{sighting_id}/notes"): OPERATOR,
     ("PUT", "/v1/watchlists/{ref}/alert-severity"): OPERATOR,
     ("GET", "/v1/desk"): OPERATOR,
     ("PATCH", "/v1/watchlists/{ref}"): OPERATOR,

@@ -386,3 +386,44 @@ def test_an_alert_is_escalated_with_a_note_audited_and_off_the_queue(
         assert analyst.post(f"/v1/alerts/{raised}/escalate", json={}).status_code == 403
     assert ("alert.escalate", raised) in [(a, o) for _, a, o, _ in _actions(live)]
     assert handed.encode() not in _db_bytes(live)  # the note is sealed
+
+
+def test_notes_are_added_after_the_decision_sealed_audited_and_never_rewritten(
+    live: LiveServer, site: dict[str, str]
+) -> None:
+    # A reviewer comes back to an alert decided earlier in the shift: "confirmed with
+    # the guard on site". The decision and its note stand; notes are added after it.
+    camera = live.warden.store.get_camera(site["door"])
+    assert camera is not None
+    seen = datetime.now(UTC) - timedelta(minutes=5)
+    raised = live.warden.sightings.open_visit(
+        camera, site["subject"], camera.watchlists[0], seen, seen + timedelta(seconds=5), 0.9
+    )
+    later = ["Confirmed with the guard on site, gate 4", "Guard's report filed as GR-118"]
+    with live.client("operator") as operator:
+        early = operator.post(f"/v1/alerts/{raised}/notes", json={"note": later[0]})
+        assert early.status_code == 409, early.text  # decide first: that note goes with it
+        assert early.json()["error"]["type"] == "ConflictError"
+        operator.post(f"/v1/alerts/{raised}/acknowledge", json={"note": NOTE}).raise_for_status()
+        for text in later:
+            added = operator.post(f"/v1/alerts/{raised}/notes", json={"note": f"  {text} "})
+            assert added.status_code == 201, added.text
+            assert added.json()["note"] == text and added.json()["written_by"]
+        for bad in ({"note": "   "}, {"note": "x" * 501}, {}, {"note": "ok", "extra": 1}):
+            refused = operator.post(f"/v1/alerts/{raised}/notes", json=bad)
+            assert refused.status_code in (400, 422), (bad, refused.text)
+            assert set(refused.json()["error"]) >= {"type", "message"}
+        missing = operator.post("/v1/alerts/sig_nothere/notes", json={"note": "x"})
+        assert missing.status_code == 404
+        review = operator.get(f"/v1/alerts/{raised}").json()
+    assert review["note"] == NOTE  # the decision's own note is unchanged
+    assert [n["note"] for n in review["notes"]] == later  # oldest first
+    assert all(n["written_at"] and n["written_by"] for n in review["notes"])
+    for role in ("analyst", "auditor", "investigator"):
+        with live.client(role) as other:
+            answer = other.post(f"/v1/alerts/{raised}/notes", json={"note": "mine"})
+            assert answer.status_code == 403, (role, answer.text)
+    noted = [o for _, a, o, _ in _actions(live) if a == "alert.note"]
+    assert noted.count(raised) == 2
+    data = _db_bytes(live)
+    assert all(text.encode() not in data for text in later)  # sealed like the decision's

@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from facewarden.store import Store
 from facewarden.store.cameras import HistoryRequestRow
-from facewarden.store.desk import AlertDecisionRow, HistoryNoteRow
+from facewarden.store.desk import AlertDecisionRow, AlertNoteRow, HistoryNoteRow
 
 from .test_cameras_contract import T0, _camera, _sighting, _subject
 
@@ -38,6 +38,24 @@ def test_an_alert_is_decided_once_and_goes_with_its_sighting(store: Store) -> No
     with store.transaction() as tx:
         assert tx.delete_sightings_expired(T0 + timedelta(days=1)) >= 1
     assert store.alert_decisions([sighting]) == {}
+
+
+def test_notes_are_added_to_a_decided_alert_only_and_go_with_its_sighting(store: Store) -> None:
+    _, sighting = _seen(store)
+    notes = [
+        AlertNoteRow(f"note_{i}", sighting, "user:ann", T0 + timedelta(minutes=i), b"\x01n%d" % i)
+        for i in (2, 1)
+    ]
+    with store.transaction() as tx:
+        assert not tx.add_alert_note(notes[0])  # not decided yet
+        assert tx.decide_alert(AlertDecisionRow(sighting, "acknowledged", "user:ann", T0))
+        assert all(tx.add_alert_note(n) for n in notes)
+        assert not tx.add_alert_note(AlertNoteRow("note_x", "sig_gone", "user:a", T0, b"\x01"))
+    assert store.alert_notes(sighting) == notes[::-1]  # oldest first
+    assert store.alert_notes("sig_other") == []
+    with store.transaction() as tx:
+        assert tx.delete_sightings_expired(T0 + timedelta(days=1)) >= 1
+    assert store.alert_notes(sighting) == []
 
 
 def test_the_desks_reads_keep_to_the_first_seen_range_they_are_given(store: Store) -> None:

@@ -525,6 +525,34 @@ def test_the_queue_is_worked_past_its_first_page_while_another_desk_decides(
     assert console.problems == []
 
 
+def test_a_note_is_added_to_a_decided_alert_and_kept(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # Later in the shift the reviewer adds what was learnt; the decision stands.
+    console = cam_console
+    page = console.page
+    camera = _add_camera(console, camera_server, "lobby-2", "Lobby")
+    (sighting,) = _burst(camera_server, camera["camera_id"], 1, first="log")
+    path = f"/v1/alerts/{sighting}/dismiss"
+    _api(console, camera_server, "POST", path, data={"note": "Not him: a visitor"})
+    console.login(*camera_server.users["operator"])
+    console.open(f"alerts/{sighting}")
+    review = page.get_by_test_id("alert-review")
+    form = review.get_by_role("form", name="Add a note")
+    form.get_by_role("button", name="Add note").click()
+    form.get_by_text("The note is empty").wait_for()
+    later = "Confirmed with the guard on site: visitor badge V-12"
+    form.locator("textarea").fill(later)
+    form.get_by_role("button", name="Add note").click()
+    review.get_by_test_id("alert-notes").get_by_text(later).wait_for()
+    assert form.locator("textarea").input_value() == ""
+    page.reload()
+    notes = page.get_by_test_id("alert-notes")
+    notes.get_by_text(later).wait_for()
+    assert "Not him: a visitor" in page.get_by_test_id("alert-review").inner_text()
+    assert console.problems == []
+
+
 def test_an_alert_is_escalated_from_the_keyboard(
     cam_console: Console, camera_server: CameraServer, frames: Frames
 ) -> None:

@@ -13,11 +13,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from facewarden.api.schemas_cameras import SightingBase, alert_fields
-from facewarden.service.alert_desk_results import AlertReview, DeskAlert, DeskFigures
+from facewarden.service.alert_desk_results import AlertNote, AlertReview, DeskAlert, DeskFigures
 from facewarden.service.history_requests import HistoryRequestView
 
 __all__ = [
     "AlertDecisionIn",
+    "AlertNoteIn",
+    "AlertNoteOut",
     "AlertOut",
     "AlertReviewOut",
     "AlertSeverityIn",
@@ -51,6 +53,19 @@ class AlertOut(SightingBase):
         return cls(**alert_fields(alert), best_similarity=alert.sighting.best_similarity)
 
 
+class AlertNoteOut(BaseModel):
+    """A note added to an alert after its decision."""
+
+    written_by: str
+    written_at: datetime
+    note: str
+
+    @classmethod
+    def from_note(cls, note: AlertNote) -> AlertNoteOut:
+        """The body of one note."""
+        return cls(written_by=note.written_by, written_at=note.written_at, note=note.note)
+
+
 class AlertReviewOut(BaseModel):
     """An alert opened for review: who it names, where, and which photos there are."""
 
@@ -63,6 +78,9 @@ class AlertReviewOut(BaseModel):
         description="the photos kept: GET .../photos/{photo} for each"
     )
     note: str | None
+    notes: list[AlertNoteOut] = Field(
+        default_factory=list, description="notes added after the decision, oldest first"
+    )
 
     @classmethod
     def from_review(cls, review: AlertReview) -> AlertReviewOut:
@@ -80,6 +98,7 @@ class AlertReviewOut(BaseModel):
             camera_location=review.camera_location,
             photos=photos,
             note=review.note,
+            notes=[AlertNoteOut.from_note(n) for n in review.notes],
         )
 
 
@@ -87,6 +106,12 @@ class AlertDecisionIn(_In):
     """An optional note with an acknowledgement or dismissal (kept encrypted)."""
 
     note: str | None = Field(default=None, max_length=500)
+
+
+class AlertNoteIn(_In):
+    """A note added to an alert after its decision (kept encrypted)."""
+
+    note: str = Field(min_length=1, max_length=500)
 
 
 class AlertSeverityIn(_In):

@@ -12,7 +12,8 @@ Everything here that names a person is audited: the list of alerts when it
 holds any (``sightings.alerts``, counts only), an alert shown with its subject's
 name (``alert.show``), each photo viewed (``alert.photo``), and each
 decision (``alert.acknowledge``, ``alert.dismiss``, ``alert.escalate``; the note typed with it
-is sealed with the subject's data key). :meth:`AlertDesk.figures` gives the
+is sealed with the subject's data key), and each note added after it (``alert.note``,
+:mod:`facewarden.service.alert_notes`). :meth:`AlertDesk.figures` gives the
 desk's counts, which name no one and are not audited. What the desk answers
 is :mod:`facewarden.service.alert_desk_results`.
 """
@@ -24,11 +25,13 @@ from datetime import datetime, timedelta
 
 from facewarden.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from facewarden.service.alert_desk_results import (
+    AlertNote,
     AlertReview,
     DeskAlert,
     DeskDecision,
     DeskFigures,
 )
+from facewarden.service.alert_notes import NOTES_PER_ALERT, note_text, open_notes, sealed_note
 from facewarden.service.alert_pages import AlertPage, page_of, sort_alerts
 from facewarden.service.alert_severity import (
     DEFAULT_SEVERITY,
@@ -55,7 +58,6 @@ __all__ = ["DEFAULT_SEVERITY", "PHOTOS", "SEVERITIES", "AlertDesk", "thumbnail"]
 PHOTOS = ("captured", "enrolled")
 """The two photos of an alert: the face the camera captured, the subject's enrolled one."""
 _DESK_ROLES = frozenset({"admin", "operator"})
-_NOTE_LIMIT = 500
 _DECISION_ACTIONS = {
     "acknowledged": "alert.acknowledge",
     "dismissed": "alert.dismiss",
@@ -232,6 +234,7 @@ class AlertDesk:
                     row=sighting_id,
                     field="note",
                 )
+            notes = open_notes(self._ctx.envelope, tx, sighting_id, key)
             has_enrolled = bool(tx.photos_of(row.subject_id))
             self._audit.append(
                 tx,
@@ -254,6 +257,7 @@ class AlertDesk:
             row.thumbnail is not None,
             has_enrolled,
             note,
+            notes,
         )
 
     def photo(self, sighting_id: str, which: str, *, role: str) -> bytes:
@@ -319,9 +323,7 @@ class AlertDesk:
         self._check(role)
         if decision not in ALERT_DECISIONS:
             raise InvalidInputError(f"the decision is one of {', '.join(ALERT_DECISIONS)}")
-        text = (note or "").strip()
-        if len(text) > _NOTE_LIMIT:
-            raise InvalidInputError(f"a note has at most {_NOTE_LIMIT} characters")
+        text = note_text(note, required=False)
         now = self._ctx.clock()
         with self._ctx.writing() as tx:
             row = self._live_row(tx, sighting_id)
@@ -345,6 +347,46 @@ class AlertDesk:
                 details={"note": bool(text)},
             )
             return self._alert(tx, row)
+
+    def add_note(self, sighting_id: str, note: str, *, role: str) -> AlertNote:
+        """Add a note to an alert after its decision (append-only, sealed, audited).
+
+        What is learnt later ("confirmed with the guard on site") is kept
+        with who wrote it and when; the decision and its own note stand
+        (:mod:`facewarden.service.alert_notes`).
+
+        Raises:
+            PermissionDeniedError: the role may not.
+            InvalidInputError: an empty note, or one too long.
+            NotFoundError: no such alert in the live window.
+            ConflictError: the alert is not decided yet (its note goes with the
+                decision), or holds as many notes as it may.
+        """
+        self._check(role)
+        text = note_text(note, required=True)
+        with self._ctx.writing() as tx:
+            row = self._live_row(tx, sighting_id)
+            _, key = subject_row(tx, row.subject_id)
+            if len(tx.alert_notes(sighting_id)) >= NOTES_PER_ALERT:
+                raise ConflictError(
+                    f"alert {sighting_id} holds {NOTES_PER_ALERT} notes already, as many as it may"
+                )
+            added = sealed_note(
+                self._ctx.envelope, key, sighting_id, self._audit.actor, self._ctx.clock(), text
+            )
+            if not tx.add_alert_note(added):
+                raise ConflictError(
+                    f"alert {sighting_id} is not decided yet: type the note with the decision"
+                )
+            self._audit.append(
+                tx,
+                "alert.note",
+                object_type="sighting",
+                object_id=sighting_id,
+                purpose="security desk",
+                details={"notes": len(tx.alert_notes(sighting_id))},
+            )
+        return AlertNote(added.written_by, added.written_at, text)
 
     # -- helpers ------------------------------------------------------------------------
 

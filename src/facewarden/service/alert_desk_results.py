@@ -11,7 +11,7 @@ from datetime import datetime
 
 from facewarden.service.sightings import Sighting
 
-__all__ = ["AlertReview", "DeskAlert", "DeskDecision", "DeskFigures"]
+__all__ = ["AlertNote", "AlertReview", "DeskAlert", "DeskDecision", "DeskFigures"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,15 @@ class DeskDecision:
 
 
 @dataclass(frozen=True)
+class AlertNote:
+    """A note added to an alert after its decision: who wrote it, when, and what."""
+
+    written_by: str
+    written_at: datetime
+    note: str
+
+
+@dataclass(frozen=True)
 class AlertReview:
     """An alert opened for review: who it names and what there is to look at.
 
@@ -48,6 +57,7 @@ class AlertReview:
         has_captured: a captured face crop is kept (the camera keeps thumbnails).
         has_enrolled: an enrollment photo is kept.
         note: the note typed with the decision, if any.
+        notes: the notes added after the decision, oldest first.
     """
 
     alert: DeskAlert
@@ -58,6 +68,7 @@ class AlertReview:
     has_captured: bool
     has_enrolled: bool
     note: str | None
+    notes: tuple[AlertNote, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 
 from facewarden.store._queries import Queries
 from facewarden.store.cameras import SightingRow
-from facewarden.store.desk import AlertDecisionRow, HistoryNoteRow
+from facewarden.store.desk import AlertDecisionRow, AlertNoteRow, HistoryNoteRow
 
 __all__ = ["DeskReads", "DeskWrites"]
 
@@ -56,6 +56,13 @@ class DeskReads(Queries):
         )
         return [(r["watchlist_id"], self._load(AlertDecisionRow, r, note=None)) for r in rows]
 
+    def alert_notes(self, sighting_id: str) -> list[AlertNoteRow]:
+        return self._all(
+            AlertNoteRow,
+            "SELECT * FROM alert_notes WHERE sighting_id = ? ORDER BY written_at, note_id",
+            (sighting_id,),
+        )
+
     def history_note(self, request_id: str) -> HistoryNoteRow | None:
         sql = "SELECT * FROM history_request_notes WHERE request_id = ?"
         return self._get(HistoryNoteRow, sql, (request_id,))
@@ -94,6 +101,14 @@ class DeskWrites(Queries):
         return (
             self._insert("decide alert", "alert_decisions", self._fields(row), or_ignore=True) > 0
         )
+
+    def add_alert_note(self, row: AlertNoteRow) -> bool:
+        if not self._exists(
+            "SELECT 1 FROM alert_decisions WHERE sighting_id = ?", (row.sighting_id,)
+        ):
+            return False
+        self._insert("add alert note", "alert_notes", self._fields(row))
+        return True
 
     def set_history_reason(self, request_id: str, reason: bytes) -> None:
         note = {"request_id": request_id, "reason": reason}

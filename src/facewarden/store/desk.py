@@ -20,6 +20,7 @@ from facewarden.store.cameras import SightingRow
 __all__ = [
     "ALERT_DECISIONS",
     "AlertDecisionRow",
+    "AlertNoteRow",
     "DeskReader",
     "DeskWriter",
     "HistoryNoteRow",
@@ -45,6 +46,25 @@ class AlertDecisionRow:
     decided_by: str
     decided_at: datetime
     note: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class AlertNoteRow:
+    """A note added to an alert after its decision (append-only).
+
+    Attributes:
+        note_id: random opaque id.
+        sighting_id: the decided alert's sighting.
+        written_by: the actor who wrote it.
+        written_at: when.
+        note: ciphertext of the note (subject's data key).
+    """
+
+    note_id: str
+    sighting_id: str
+    written_by: str
+    written_at: datetime
+    note: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -82,6 +102,10 @@ class DeskReader(Protocol):
         seen in ``(after, until]``, each with its sighting's watchlist id (no note)."""
         ...
 
+    def alert_notes(self, sighting_id: str) -> list[AlertNoteRow]:
+        """The notes added to an alert after its decision, oldest first."""
+        ...
+
     def history_note(self, request_id: str) -> HistoryNoteRow | None:
         """The request's reason and refusal, or None."""
         ...
@@ -109,6 +133,10 @@ class DeskWriter(Protocol):
 
     def decide_alert(self, row: AlertDecisionRow) -> bool:
         """Record a decision; False when the sighting is gone or already decided."""
+        ...
+
+    def add_alert_note(self, row: AlertNoteRow) -> bool:
+        """Add a note to a decided alert; False when it has no decision (or is gone)."""
         ...
 
     def set_history_reason(self, request_id: str, reason: bytes) -> None:

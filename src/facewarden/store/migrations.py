@@ -36,7 +36,10 @@ the schema itself:
 * version 8: ``sightings.severity`` is how loud the alert was when it was
   raised, so changing a watchlist later does not rewrite the desk's history;
   sightings recorded before it have none (NULL), and the desk shows the
-  watchlist's severity for them.
+  watchlist's severity for them;
+* version 9: ``alert_notes`` are notes added to an alert after its decision
+  (append-only, sealed by the service); each hangs off the decision, so it
+  goes with the sighting (expiry, erasure), and none exists without one.
 """
 
 from __future__ import annotations
@@ -331,6 +334,21 @@ STEPS: tuple[Migration, ...] = (
         8,
         "an alert's severity kept as it was raised",
         ("ALTER TABLE sightings ADD COLUMN severity {text}",),
+    ),
+    Migration(
+        9,
+        "notes added to an alert after its decision",
+        (
+            """CREATE TABLE alert_notes (
+                note_id {key} PRIMARY KEY,
+                sighting_id {key} NOT NULL
+                    REFERENCES alert_decisions(sighting_id) ON DELETE CASCADE,
+                written_by {text} NOT NULL,
+                written_at {time} NOT NULL,
+                note {bytes} NOT NULL
+            ){without_rowid}""",
+            "CREATE INDEX alert_notes_sighting ON alert_notes(sighting_id, written_at)",
+        ),
     ),
 )
 

@@ -5,7 +5,8 @@ An alert is a watchlist subject's sighting within the live window (see
 :mod:`facewarden.service.alert_desk`); the list is ``GET /v1/alerts``
 (:mod:`facewarden.api.routes.sightings`). Opening one names the subject and
 is audited (``alert.show``), as is each photo (``alert.photo``: answered as
-a JPEG, never cached) and each decision. ``GET /v1/desk`` gives counts and
+a JPEG, never cached), each decision, and each note added after it
+(``alert.note``: append-only). ``GET /v1/desk`` gives counts and
 camera health only: no person, not audited. History requests: an
 investigator's own (``?scope=mine``) survive a reload; an approver's list
 (``?scope=pending``) holds everyone else's undecided ones, approved with
@@ -21,6 +22,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from facewarden.api.auth import allow, require
 from facewarden.api.schemas_desk import (
     AlertDecisionIn,
+    AlertNoteIn,
+    AlertNoteOut,
     AlertOut,
     AlertReviewOut,
     AlertSeverityIn,
@@ -109,6 +112,21 @@ def escalate_alert(
 ) -> AlertOut:
     """Escalate an alert: hand it on, the note saying to whom (audited; 409 when decided)."""
     return _decide(warden, principal, sighting_id, "escalated", body)
+
+
+@router.post(
+    "/alerts/{sighting_id}/notes",
+    status_code=201,
+    response_model=AlertNoteOut,
+    **allow("operator", media=_JSON),
+)
+def add_alert_note(
+    sighting_id: _Id, body: AlertNoteIn, warden: _Warden, principal: _Desk
+) -> AlertNoteOut:
+    """Add a note to an alert after its decision (append-only, audited; 409 while undecided)."""
+    return AlertNoteOut.from_note(
+        warden.alert_desk.add_note(sighting_id, body.note, role=principal.role)
+    )
 
 
 @router.put(

@@ -280,6 +280,7 @@ export function reviewCard(review, { onDecided = null, onGone = null, compact = 
     append(decide, lostBanner, compact ? null : field("Note", note, { hint: "Recorded, encrypted, with your decision." }), h("div", { class: "review-buttons" }, button("Acknowledge", { kind: "primary", iconName: "check", onclick: () => act("acknowledge", "acknowledged") }), button("Dismiss", { kind: "secondary", iconName: "x", title: "A false match: not the person", onclick: () => act("dismiss", "dismissed") }), button("Escalate", { kind: "secondary", iconName: "alert", title: "Hand it on (a supervisor, the police): say to whom in the note", onclick: () => act("escalate", "escalated") })));
   } else {
     append(decide, banner(a.decision === "acknowledged" ? "ok" : "info", `${DECISION[a.decision][0]} by ${a.decided_by}`, review.note ? `Note: ${review.note}` : null, time(a.decided_at)));
+    if (!compact) append(decide, laterNotes(review));
   }
   return h(
     "section",
@@ -303,6 +304,53 @@ export function reviewCard(review, { onDecided = null, onGone = null, compact = 
     h("p", { class: "hint" }, "A match is a candidate, not a fact: compare the two faces before acting. Opening this alert and viewing its photos are recorded in the audit log."),
     decide,
   );
+}
+
+/**
+ * The notes added after an alert's decision (oldest first), and a form to add one: what
+ * was learnt later ("confirmed with the guard on site"). Append-only: the decision and its
+ * own note stand. Recorded, encrypted and audited like the decision's note.
+ */
+function laterNotes(review) {
+  const id = encodeURIComponent(review.alert.sighting_id);
+  const item = (n) => h("li", { class: "review-note" }, h("p", {}, n.note), h("span", { class: "muted small" }, `${n.written_by} · `, time(n.written_at, { seconds: true })));
+  const list = h("ol", { class: "review-notes", dataset: { testid: "alert-notes" } }, (review.notes || []).map(item));
+  const text = h("textarea", { name: "later-note", rows: "2", maxlength: "500", placeholder: "What was learnt since (no personal data)" });
+  const problem = h("div", { "aria-live": "polite" });
+  const form = h(
+    "form",
+    { class: "review-add-note", "aria-label": "Add a note" },
+    field("Add a note", text, { hint: "Added after the decision, with your name and the time; recorded, encrypted. It cannot be changed later." }),
+    problem,
+    h("div", { class: "review-buttons" }, button("Add note", { kind: "secondary", iconName: "plus", type: "submit" })),
+  );
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const note = text.value.trim();
+    if (!note) {
+      replace(problem, banner("warn", "The note is empty", "Type what was learnt, then add it."));
+      return;
+    }
+    const submit = form.querySelector("button[type=submit]");
+    submit.disabled = true;
+    try {
+      const added = await api("POST", `/v1/alerts/${id}/notes`, { json: { note } });
+      list.append(item(added));
+      text.value = "";
+      replace(problem);
+      toast("Note added");
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401) return; // the sign-in screen is up
+      if (err instanceof ApiError && err.status === 404) {
+        replace(form, banner("warn", "This alert has left the desk", "It is older than the live window, or its sighting was erased: nothing was recorded."));
+        return;
+      }
+      replace(problem, errorBanner(err));
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return h("div", { class: "review-later" }, list, form);
 }
 
 function append(el, ...children) {

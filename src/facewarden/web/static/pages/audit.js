@@ -44,6 +44,7 @@ const ACTIONS = {
   "alert.acknowledge": "Alert acknowledged",
   "alert.dismiss": "Alert dismissed",
   "alert.escalate": "Alert escalated",
+  "alert.note": "Alert note added",
   "sightings.alerts": "Alerts listed",
   "sightings.at_camera": "Who is at a camera",
   "sightings.history": "Location history read",
