@@ -203,9 +203,8 @@ def processing_report(as_json: bool) -> None:
     "--raw",
     is_flag=True,
     help="Write a plain copy of the database instead (SQLite: a file; PostgreSQL: DESTINATION "
-    "is the URL of a new database), unencrypted apart from the fields. It keeps every "
-    "subject's ID-number token: one erased later can be named from it with the key "
-    "directory (an archive leaves the tokens out).",
+    "is the URL of a new database), unencrypted apart from the fields. Like an archive it "
+    "leaves the ID-number tokens out; the deployment that opens it rebuilds them.",
 )
 @deployment_options
 def backup(destination: Path, raw: bool) -> None:
@@ -220,15 +219,9 @@ def backup(destination: Path, raw: bool) -> None:
     warden = open_warden()
     if raw:
         warden.backup(destination)
-        click.echo(f"backed up to {destination}; back up the key directory separately")
-        # Not refused (a plain copy has its uses: a new PostgreSQL database, tools
-        # that read SQLite), but the difference from an archive is said each time.
         click.echo(
-            "warning: a raw copy holds every subject's ID-number token (an HMAC of a "
-            "guessable number): whoever has it and the key directory can name a person "
-            "erased after it was taken. Prefer the archive (without --raw), which leaves "
-            "the tokens out; keep raw copies short-lived and apart from the key directory.",
-            err=True,
+            f"backed up to {destination} (ID-number tokens left out: rebuilt when it is "
+            "opened); back up the key directory separately"
         )
         return
     report = warden.backup_archive(destination)

@@ -18,7 +18,9 @@ recomputes each remaining subject's token from its ID number, sealed under
 its own data key (:func:`~facewarden.service.id_reindex.rebuild_id_tokens`).
 An erased subject's data key is gone, so nothing of its number is left to
 find; it is deleted at open, as before. Archives of formats 1 and 2 hold the
-tokens and restore as they are.
+tokens and restore as they are. A raw copy (:func:`write_raw_copy`,
+``backup --raw``) leaves them out the same way, and the deployment that
+opens it rebuilds them the same way.
 
 Memory stays bounded by a few chunks, whatever the database's size: the
 payload streams from its source into the archive, and from the archive into
@@ -80,6 +82,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -109,6 +112,7 @@ from facewarden.store._dialect import SQLITE
 
 if TYPE_CHECKING:
     from facewarden.service.warden import Warden
+    from facewarden.store.base import Store
     from facewarden.store.sqlite import SqliteStore
 
 __all__ = [
@@ -118,6 +122,7 @@ __all__ = [
     "restore",
     "verify_archive",
     "write_backup",
+    "write_raw_copy",
 ]
 
 _SQLITE_ENTRY = "sqlite"
@@ -243,6 +248,44 @@ def write_backup(warden: Warden, keyring: KeyRing, destination: Path) -> BackupR
     return BackupReport(
         str(destination), kind, writer.payload_bytes, master_key_id, verification.head_seq
     )
+
+
+def write_raw_copy(store: Store, destination: str) -> None:
+    """Write a plain copy of ``store``'s database, ID-number tokens left out, to ``destination``.
+
+    SQLite: a new file, private (0600), whole or absent; PostgreSQL: a new
+    database, given by its URL. The copy is the database as it stands
+    (personal fields still sealed, no key) with every subject's
+    ``id_index`` NULL and :data:`~facewarden.service.id_reindex.TOKENS_LEFT_OUT`
+    set: opened as a deployment, it recomputes the tokens of the subjects
+    still there after the erasure ledger is re-applied, so a person erased
+    after the copy was taken cannot be named from it by ID number, as from
+    an archive.
+
+    Raises:
+        ConflictError: ``destination`` exists.
+        ConfigError: a PostgreSQL store given a destination that is no PostgreSQL URL.
+    """
+    from facewarden.store.postgres import PostgresStore
+    from facewarden.store.sqlite import SqliteStore
+
+    if isinstance(store, PostgresStore):
+        from facewarden.store.pg_archive import copy_database
+
+        copy_database(store.url, destination, tokens_left_out=TOKENS_LEFT_OUT)
+        return
+    if not isinstance(store, SqliteStore):
+        raise FacewardenError(f"cannot copy a {type(store).__name__}")
+    target = Path(destination)
+    try:
+        with (
+            created_whole(target, exists_hint="back up to a new file") as out,
+            scratch_dir(store.path.parent) as scratch,
+            _sqlite_copy(store, scratch) as copy,
+        ):
+            shutil.copyfileobj(copy, out, CHUNK_BYTES)
+    except OSError as exc:  # a full disk, an I/O error: nothing is left behind
+        raise FacewardenError(f"the backup to {target} failed: {exc.strerror or exc}") from None
 
 
 def _sqlite_copy(store: SqliteStore, scratch: Path) -> IO[bytes]:

@@ -54,7 +54,7 @@ from facewarden.privacy.retention import (
 from facewarden.service.access import Access
 from facewarden.service.alert_desk import AlertDesk
 from facewarden.service.audit import AuditLog
-from facewarden.service.backup import BackupReport, write_backup
+from facewarden.service.backup import BackupReport, write_backup, write_raw_copy
 from facewarden.service.bulk import BulkImporter
 from facewarden.service.cameras import Cameras
 from facewarden.service.compaction import compact_due, note_compaction_due
@@ -399,14 +399,15 @@ class Warden:
         """Write a consistent, key-free copy of the database to a new file (audited).
 
         Everything personal in it stays encrypted; restoring it needs the key
-        directory, which is backed up separately (and kept apart).
+        directory, which is backed up separately (and kept apart). No subject's
+        ID-number token is in it (:func:`~facewarden.service.backup.write_raw_copy`).
 
         Raises:
             ConflictError: the destination exists.
         """
         self.audit.record("backup", purpose="backup")
         self._sweep_scratch()
-        self._ctx.store.backup(str(destination))
+        write_raw_copy(self._ctx.store, str(destination))
 
     def backup_archive(self, destination: str | Path) -> BackupReport:
         """Write an encrypted, self-checking archive of the database (audited).

@@ -34,8 +34,10 @@ protected templates unencrypted (pgvector must read them); a copy keeps only
 their encrypted originals, and the pgvector gallery copies them back in."""
 
 
-def copy_database(source_url: str, destination: str) -> None:
+def copy_database(source_url: str, destination: str, *, tokens_left_out: str | None = None) -> None:
     """Copy every facewarden table, from one snapshot, into a new database ``destination``.
+
+    ``tokens_left_out`` as for :func:`dump_tables`.
 
     Raises:
         ConfigError: ``destination`` is not a PostgreSQL URL.
@@ -64,7 +66,7 @@ def copy_database(source_url: str, destination: str) -> None:
             src.transaction(),
             dst.transaction(),
         ):
-            _restore(dst, _snapshot(src))
+            _restore(dst, _snapshot(src, tokens_left_out))
     except BaseException:
         with connect(make_conninfo(destination, dbname="postgres")) as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
