@@ -12,7 +12,13 @@
 * :func:`find_faces` detects (or, with ``detect_faces=false``, takes the
   whole image as one face), filters by ``det_prob_threshold`` (0.85 when
   not sent, CompreFace's FaceNet default: an MTCNN face under it is not a
-  face, as on CompreFace) and keeps the biggest ``limit``.
+  face, as on CompreFace) and keeps the biggest ``limit``. Faces about to
+  be matched (recognize, both verifies) must also clear the pipeline's
+  quality bar (size, sharpness, light, pose), as on facewarden's own API:
+  under it, strangers' similarities overlap the same person's and the
+  calibrated scale does not hold. CompreFace matches every face it detects,
+  but it detects on the photo brought down to 640 px (its
+  ``IMG_LENGTH_LIMIT``), so it misses most such faces of a large photo.
 * Face plugins: ``landmarks`` (dlib's 5 points), ``calculator`` (the
   model's own embedding, before the deployment's secret transform) and
   ``pose`` (:func:`head_pose`, estimated from the 5 points). Plugins the
@@ -30,12 +36,13 @@ import numpy as np
 
 from facewarden.errors import FaceNotFoundError
 from facewarden.types import Face
-from facewarden.vision.pipeline import Pipeline, RGBImage
+from facewarden.vision.pipeline import Embed, Pipeline, RGBImage, is_usable
 
 __all__ = [
     "AVAILABLE_PLUGINS",
     "DEFAULT_MIN_PROBABILITY",
     "NO_FACE",
+    "NO_USABLE_FACE",
     "FoundFace",
     "HeadPose",
     "Plugins",
@@ -46,6 +53,7 @@ __all__ = [
 ]
 
 NO_FACE = "No face is found in the given image"
+NO_USABLE_FACE = "No usable face is found in the given image"
 
 #: The face plugins this deployment runs (CompreFace's slugs).
 AVAILABLE_PLUGINS = ("calculator", "landmarks", "pose")
@@ -84,21 +92,40 @@ def find_faces(
     detect_faces: bool = True,
     embed: bool = True,
     required: bool = True,
+    usable_only: bool = False,
 ) -> list[Face]:
     """The faces of decoded ``pixels`` as CompreFace's parameters select them.
 
+    With ``usable_only`` (faces about to be matched) only faces that clear the
+    pipeline's quality bar count, and only they are embedded: the similarity
+    of a face under it does not mean what the calibration says (see the
+    module docstring).
+
     Raises:
         FaceNotFoundError: none (over ``min_probability``) and ``required``, in
-            CompreFace's words whichever photo of a request it is (clients match them).
+            CompreFace's words whichever photo of a request it is (clients match
+            them); or, with ``usable_only``, faces but none fit for recognition,
+            with the biggest one's reasons.
     """
+    wanted: Embed = is_usable if embed and usable_only else embed
     if detect_faces:
-        found = pipeline.run(pixels, embed=embed)
+        found = pipeline.run(pixels, embed=wanted)
     else:
-        found = [pipeline.run_cropped(pixels, embed=embed)]
-    faces = select_faces(found, limit=limit, min_probability=min_probability)
+        found = [pipeline.run_cropped(pixels, embed=wanted)]
+    faces = select_faces(found, limit=0, min_probability=min_probability)
+    if usable_only and faces and not any(f.usable for f in faces) and required:
+        raise FaceNotFoundError(_no_usable_face(faces[0]))
+    if usable_only:
+        faces = [f for f in faces if f.usable]
+    faces = faces[:limit] if limit > 0 else faces
     if not faces and required:
         raise FaceNotFoundError(NO_FACE)
     return faces
+
+
+def _no_usable_face(face: Face) -> str:
+    reasons = face.quality.reasons if face.quality is not None else ()
+    return f"{NO_USABLE_FACE}: " + "; ".join(reasons)
 
 
 @dataclass(frozen=True)

@@ -94,12 +94,14 @@ def _find(
     min_probability: float | None,
     detect_faces: bool,
     embed: bool = True,
+    to_match: bool = False,
 ) -> list[Face]:
     """The faces of one uploaded image, as CompreFace's parameters select them.
 
     ``field`` names the image in decoding errors where a request carries two
     (the one image of the other requests is the form's ``file``); the no-face
-    answer is CompreFace's own text for either.
+    answer is CompreFace's own text for either. Faces ``to_match`` are those
+    fit for recognition only (:func:`~facewarden.service.compreface_faces.find_faces`).
     """
     return find_faces(
         pipeline,
@@ -108,6 +110,7 @@ def _find(
         min_probability=min_probability,
         detect_faces=detect_faces,
         embed=embed,
+        usable_only=to_match,
     )
 
 
@@ -159,7 +162,8 @@ class CompreFaceMatcher:
 
         Raises:
             ImageError: not an acceptable image.
-            FaceNotFoundError: no face (over ``min_probability``).
+            FaceNotFoundError: no face (over ``min_probability``), or none fit for
+                recognition (the quality bar; faces under it are left out).
         """
         self._ctx.ensure_open()
         faces = _find(
@@ -187,13 +191,19 @@ class CompreFaceMatcher:
         Raises:
             InvalidInputError: ``prediction_count`` is neither positive nor -1.
             ImageError: not an acceptable image.
-            FaceNotFoundError: no face (over ``min_probability``).
+            FaceNotFoundError: no face (over ``min_probability``), or none fit for
+                recognition (the quality bar; faces under it are left out).
         """
         self._ctx.ensure_open()
         top_k = self._top_k(prediction_count)
         pipeline = self._ctx.pipeline
         faces = _find(
-            pipeline, image, limit=limit, min_probability=min_probability, detect_faces=detect_faces
+            pipeline,
+            image,
+            limit=limit,
+            min_probability=min_probability,
+            detect_faces=detect_faces,
+            to_match=True,
         )
         embeddings = np.array([f.require_embedding() for f in faces], dtype=np.float32)
         answers = self._search(embeddings, top_k, self.calibration(probe=pipeline))
@@ -315,7 +325,12 @@ class CompreFaceMatcher:
         subject_id = self._collection.owner(image_id)
         pipeline = self._ctx.enroll_pipeline
         faces = _find(
-            pipeline, image, limit=limit, min_probability=min_probability, detect_faces=detect_faces
+            pipeline,
+            image,
+            limit=limit,
+            min_probability=min_probability,
+            detect_faces=detect_faces,
+            to_match=True,
         )
         embeddings = np.array([f.require_embedding() for f in faces], dtype=np.float32)
         name, raw = self._against_example(subject_id, image_id, embeddings)
@@ -373,6 +388,7 @@ class CompreFaceMatcher:
             limit=limit,
             min_probability=min_probability,
             detect_faces=detect_faces,
+            to_match=True,
         )
         if len(source_faces) > 1:
             raise MultipleFacesError(
@@ -386,6 +402,7 @@ class CompreFaceMatcher:
             limit=limit,
             min_probability=min_probability,
             detect_faces=detect_faces,
+            to_match=True,
         )
         reference = main.require_embedding()
         raw = np.array([f.require_embedding() @ reference for f in targets])

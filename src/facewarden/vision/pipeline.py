@@ -214,18 +214,20 @@ class Pipeline:
         ]
         return faces, chips
 
-    def run_cropped(self, image: RGBImage, *, embed: bool = True) -> Face:
+    def run_cropped(self, image: RGBImage, *, embed: Embed = True) -> Face:
         """The whole of ``image`` as one face, without detection (a photo cropped to a face).
 
         The face's box is the image, its landmarks are placed in that box,
-        its ``detector`` is ``cropped`` and its detector score 0.
+        its ``detector`` is ``cropped`` and its detector score 0. ``embed`` as
+        for :meth:`run`.
         """
         height, width = image.shape[:2]
         box = Box(0.0, 0.0, float(width), float(height))
         face = Face(box, fit_landmarks(image, box), 0.0, "cropped")
         chip = self._chip(image, face)
         face = face.with_quality(assess(face.box, face.landmarks, chip, self.quality))
-        return face.with_embedding(self.embed_chips([chip])[0]) if embed else face
+        wanted = embed is True or (embed is not False and embed(face))
+        return face.with_embedding(self.embed_chips([chip])[0]) if wanted else face
 
     def _chip(self, image: RGBImage, face: Face) -> RGBImage:
         # An embedder trained on another crop (ArcFace's 112 px template)
