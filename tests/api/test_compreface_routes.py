@@ -1031,3 +1031,15 @@ def test_a_photo_whose_faces_are_all_unfit_is_code_28_with_the_reasons(
         assert (refused.status_code, refused.json()["code"]) == (400, 28), refused.text
         assert refused.json()["message"].startswith("No usable face is found in the given image: ")
         assert "40 px" in refused.json()["message"]
+
+
+def test_an_image_url_is_refused_as_not_fetched(client: httpx.Client) -> None:
+    # Integrators send the address of a stored photo in the base64 field
+    # ({"file": "https://..."}). CompreFace fetches nothing either (its decoder
+    # fails on the address); facewarden says why, and fetches nothing on
+    # purpose: a server that fetches what clients name can be pointed inward.
+    answer = client.post(
+        f"{RECOGNITION}/recognize", json={"file": "https://example.com/photos/face.jpg"}
+    )
+    assert (answer.status_code, answer.json()["code"]) == (400, 21)
+    assert answer.json()["message"].startswith("file: a URL is not fetched")

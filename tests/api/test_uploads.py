@@ -46,6 +46,11 @@ def test_every_spelling_gives_the_same_bytes(payload: bytes, spell: object) -> N
         ("QU=JD", "file: not valid base64"),  # padding inside
         ("", "file: the image is empty"),
         ("data:image/jpeg;base64", "a data: URL needs a comma before its base64"),
+        # An image's address where its bytes belong: nothing is fetched (no request
+        # to another server on a client's say), and the refusal says so.
+        ("https://res.cloudinary.com/demo/image/upload/face.jpg", "file: a URL is not fetched"),
+        (" HTTP://192.168.1.10/snapshot.jpg", "file: a URL is not fetched"),
+        ("file:///etc/passwd", "file: a URL is not fetched"),
     ],
 )
 def test_what_is_not_base64_is_refused_plainly(text: str, phrase: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import types
 import typing
 from collections.abc import Sequence
@@ -95,6 +96,10 @@ async def read_upload(upload: UploadFile, max_bytes: int, *, field: str = "file"
     return data
 
 
+#: A URL where an image's bytes belong: a scheme other than ``data:``, then ``//``.
+_URL = re.compile(r"\s*[A-Za-z][A-Za-z0-9+.-]*://")
+
+
 def decode_base64_image(text: str, max_bytes: int, *, field: str = "file") -> bytes:
     """The bytes of a base64 image, at most ``max_bytes``.
 
@@ -102,9 +107,15 @@ def decode_base64_image(text: str, max_bytes: int, *, field: str = "file") -> by
     padding are accepted, as browsers and Java's decoder accept them.
 
     Raises:
-        ImageError: not valid base64, or empty.
+        ImageError: not valid base64, empty, or a URL (nothing is fetched).
         ImageTooLargeError: the decoded image is over the cap.
     """
+    if _URL.match(text):
+        # The address of an image, not its bytes. Nothing is fetched: a server
+        # that fetches what a client names can be made to reach inward (SSRF).
+        raise ImageError(
+            f"{field}: a URL is not fetched; send the image's bytes (base64, or a multipart file)"
+        )
     if text.startswith("data:"):
         _, comma, text = text.partition(",")
         if not comma:
