@@ -32,6 +32,7 @@ from facewarden.privacy.retention import (
     HISTORY_REQUESTS,
     LOCKOUTS,
     SESSIONS,
+    SIGHTINGS,
     policies_from_settings,
 )
 from facewarden.service import SubjectRecord, Warden
@@ -247,3 +248,52 @@ def test_a_removed_camera_leaves_the_files_at_the_next_purge(
         after = _store_files(warden, settings)
         assert _sighting_rows(after, sighting) == []
         assert camera.location.encode() not in after
+
+
+def test_a_shortened_retention_applies_to_the_sightings_already_kept(
+    deployment: tuple[Settings, str], faces_dir: Path
+) -> None:
+    """Sightings follow the retention declared now, not the one when they were written.
+
+    Each sighting carried the expiry of the retention in force when it was
+    written, and only that: a deployment that lowered its retention after a
+    review (30 days to the default 24 hours), or a watchlist given a shorter
+    one, kept every sighting already written for the old length, while the
+    records of processing declared the new one. An admin's raised camera
+    retention still holds for that camera.
+    """
+    settings, _ = deployment
+    settings = settings.model_copy(
+        update={"mode": "fast", "enroll_mode": "fast", "sighting_retention_hours": 720}
+    )
+    clock = ManualClock(T0)
+    photo = faces_dir / "face_recognition" / "examples" / "knn_examples" / "train" / "obama"
+    with Warden.open(settings, clock=clock, create=True, actor="test:bounds") as warden:
+        warden.watchlists.create("entrance", purpose="site access", lawful_basis="test")
+        record = SubjectRecord(full_name="Barack Obama", lawful_basis="test")
+        subject = warden.registry.enroll(
+            record, [photo / "obama.jpg"], watchlists=("entrance",)
+        ).subject_id
+        warden.cameras.add("door", location="front door", watchlists=["entrance"])
+        warden.cameras.add(
+            "vault", location="vault", watchlists=["entrance"], retention_hours=2000, role="admin"
+        )
+        seen = {}
+        for name in ("door", "vault"):
+            camera = warden.store.camera_by_name(name)
+            assert camera is not None
+            seen[name] = warden.sightings.open_visit(
+                camera, subject, camera.watchlists[0], T0, T0 + timedelta(seconds=5), 0.95
+            )
+
+    lowered = settings.model_copy(update={"sighting_retention_hours": 24})
+    with Warden.open(lowered, clock=clock, actor="test:bounds") as warden:
+        clock.advance(timedelta(hours=24, seconds=5))
+        assert warden.purge().deleted[SIGHTINGS] == 1
+        assert warden.store.get_sighting(seen["door"]) is None
+        assert warden.store.get_sighting(seen["vault"]) is not None  # raised by an admin
+
+        clock.advance(timedelta(hours=2))
+        warden.sightings.set_watchlist_retention("entrance", 2)
+        assert warden.purge().deleted[SIGHTINGS] == 1
+        assert warden.store.count_sightings() == 0

@@ -14,7 +14,9 @@ Data classes now:
 * ``sightings``: who was seen at which camera, 24 hours by default
   (SECURITY.md promise 11). Each sighting carries its own expiry, set when
   it is written from the camera's, the watchlist's or this default
-  retention, so the purge deletes those whose expiry has passed;
+  retention, so the purge deletes those whose expiry has passed; and those
+  the retention in force now has ended (given per camera and watchlist by
+  the caller), so a retention shortened later holds for what is kept;
 * ``crowd_buckets``: anonymous crowd counts per camera and time bucket
   (counts, dwell histograms, heatmaps), 365 days by default. Anonymous, but
   stored as counted, small counts included (suppression is applied when they
@@ -40,7 +42,7 @@ and vacuum) so the bytes leave the disk too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -59,8 +61,10 @@ __all__ = [
     "SUBJECTS",
     "PurgeReport",
     "RetentionPolicy",
+    "SightingCutoff",
     "policies_from_settings",
     "purge",
+    "purge_sightings",
 ]
 
 SUBJECTS = "subjects"
@@ -164,11 +168,30 @@ def policies_from_settings(settings: Settings) -> tuple[RetentionPolicy, ...]:
 
 Deleter = Callable[[Transaction, datetime], int]
 
+
+@dataclass(frozen=True)
+class SightingCutoff:
+    """Sightings at ``camera_id`` against ``watchlist_id`` last seen at or before
+    ``last_seen`` have outlived the retention in force now."""
+
+    camera_id: str
+    watchlist_id: str
+    last_seen: datetime
+
+
+def purge_sightings(tx: Transaction, now: datetime, cutoffs: Sequence[SightingCutoff]) -> int:
+    """Delete the sightings whose own expiry has passed, and those the retention in force
+    now has ended (a retention shortened since they were written); returns how many."""
+    deleted = tx.delete_sightings_expired(now)
+    for cut in cutoffs:
+        deleted += tx.delete_sightings_seen_before(cut.camera_id, cut.watchlist_id, cut.last_seen)
+    return deleted
+
+
 # Rows that each carry their own end, deleted once it has passed (given now): a
-# sighting its expiry (camera or watchlist overrides), a session its own, a
-# lockout its forget time.
+# session its expiry, a lockout its forget time. (A sighting carries its own
+# too; it is purged by purge_sightings.)
 _OWN_END: dict[str, Deleter] = {
-    SIGHTINGS: lambda tx, now: tx.delete_sightings_expired(now),
     SESSIONS: lambda tx, now: tx.delete_sessions_before(now),
     LOCKOUTS: lambda tx, now: tx.forget_lockouts(now, keep=None),
 }
@@ -186,6 +209,7 @@ def purge(
     policies: tuple[RetentionPolicy, ...],
     now: datetime,
     erase_subject: EraseSubject,
+    sighting_cutoffs: Sequence[SightingCutoff] = (),
 ) -> PurgeReport:
     """Delete every expired row, inside the caller's transaction.
 
@@ -194,11 +218,16 @@ def purge(
         policies: the policy table.
         now: the current time (from the deployment's clock).
         erase_subject: erases one expired subject (audited, with a tombstone).
+        sighting_cutoffs: per camera and watchlist, when a sighting last seen
+            then has outlived the retention in force now.
     """
     deleted: dict[str, int] = {}
     erased: list[str] = []
     for policy in policies:
         name = policy.data_class
+        if name == SIGHTINGS:
+            deleted[SIGHTINGS] = purge_sightings(tx, now, sighting_cutoffs)
+            continue
         if name in _OWN_END:
             deleted[name] = _OWN_END[name](tx, now)
             continue

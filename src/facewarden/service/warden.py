@@ -48,6 +48,7 @@ from facewarden.privacy.retention import (
     SIGHTINGS,
     SUBJECTS,
     PurgeReport,
+    SightingCutoff,
     policies_from_settings,
     purge,
 )
@@ -353,12 +354,23 @@ class Warden:
         ctx = self._ctx
         self._sweep_scratch()  # a killed backup's copy may hold what expires now
         self.reapply_erasures()
+        now = ctx.clock()
+        # The retention each camera and watchlist has now, for the sightings written
+        # under a longer one (their own expiry says when they were meant to go).
+        cutoffs = [
+            SightingCutoff(
+                camera.camera_id, watchlist_id, now - self.sightings.retention(camera, watchlist_id)
+            )
+            for camera in ctx.store.list_cameras()
+            for watchlist_id in camera.watchlists
+        ]
         with ctx.writing(gallery_changes=True) as tx:
             report = purge(
                 tx,
                 policies_from_settings(ctx.settings),
-                ctx.clock(),
+                now,
                 lambda sid: self.registry.erase_in(tx, sid, purpose="retention", record=False),
+                cutoffs,
             )
             self.audit.append(
                 tx, "retention.purge", purpose="retention", details=dict(report.deleted)

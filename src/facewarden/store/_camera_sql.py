@@ -138,6 +138,15 @@ class CameraWrites(Queries):
             (self._dialect.time_in(now),),
         )
 
+    def delete_sightings_seen_before(
+        self, camera_id: str, watchlist_id: str, cutoff: datetime
+    ) -> int:
+        return self._exec(
+            "purge sightings",
+            "DELETE FROM sightings WHERE camera_id = ? AND watchlist_id = ? AND last_seen <= ?",
+            (camera_id, watchlist_id, self._dialect.time_in(cutoff)),
+        )
+
     def insert_history_request(self, row: HistoryRequestRow) -> None:
         self._insert("insert history request", "history_requests", self._fields(row))
 

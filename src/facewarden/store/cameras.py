@@ -226,6 +226,13 @@ class CameraWriter(Protocol):
         """Delete sightings whose expiry is at or before ``now``; returns how many."""
         ...
 
+    def delete_sightings_seen_before(
+        self, camera_id: str, watchlist_id: str, cutoff: datetime
+    ) -> int:
+        """Delete the camera's sightings against the watchlist last seen at or before
+        ``cutoff``, whatever their expiry; returns how many."""
+        ...
+
     def insert_history_request(self, row: HistoryRequestRow) -> None:
         """Add a pending history request."""
         ...
