@@ -208,3 +208,24 @@ def test_a_cursor_from_another_order_is_refused_and_the_page_size_is_capped(
         assert wrong.json()["error"]["type"] == "InvalidInputError"
         assert "order" in wrong.json()["error"]["message"]
         assert desk.get("/v1/alerts", params={"limit": 101}).status_code == 422
+
+
+def test_a_console_learns_which_alerts_it_shows_have_left_the_desk(
+    live: LiveServer, shift: dict[str, SightingRow]
+) -> None:
+    # Last in this module: the shift's subject is erased here.
+    shown = sorted(shift)[:3]
+    with live.client("operator") as desk:
+
+        def gone(held: str) -> httpx.Response:
+            return desk.get("/v1/alerts", params={"held": held, "limit": 1})
+
+        answer = gone(",".join([*shown, "sig_nothere"]))
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["gone"] == ["sig_nothere"]
+        assert gone(",".join(f"sig_{i}" for i in range(101))).status_code == 400
+        assert gone("sig_1,../etc").json()["error"]["type"] == "InvalidInputError"
+        subject = shift[shown[0]].subject_id
+        erased = desk.delete(f"/v1/subjects/{subject}")
+        assert erased.status_code == 204, erased.text
+        assert gone(",".join(shown)).json()["gone"] == shown

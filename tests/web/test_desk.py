@@ -18,6 +18,7 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -428,7 +429,13 @@ def test_an_alarm_whose_camera_is_removed_meanwhile_can_still_be_silenced(
     assert console.problems == []
 
 
-def _burst(server: CameraServer, camera_id: str, count: int, first: str = "alarm") -> list[str]:
+def _burst(
+    server: CameraServer,
+    camera_id: str,
+    count: int,
+    first: str = "alarm",
+    subject_id: str | None = None,
+) -> list[str]:
     """``count`` alerts at one camera within a second, oldest first, the oldest ``first``.
 
     Written to the deployment's store as the ingest writes them (frames enough for a
@@ -441,7 +448,7 @@ def _burst(server: CameraServer, camera_id: str, count: int, first: str = "alarm
     rows = [
         SightingRow(
             f"sig_{i:04d}{camera_id[-12:]}",
-            server.subject_id,
+            subject_id or server.subject_id,
             camera_id,
             server.watchlist_id,
             now - timedelta(milliseconds=5 * (count - i)),
@@ -550,6 +557,53 @@ def test_a_note_is_added_to_a_decided_alert_and_kept(
     notes = page.get_by_test_id("alert-notes")
     notes.get_by_text(later).wait_for()
     assert "Not him: a visitor" in page.get_by_test_id("alert-review").inner_text()
+    assert console.problems == []
+
+
+def test_an_erased_persons_alarm_leaves_every_desk_without_a_reload(
+    cam_console: Console,
+    camera_server: CameraServer,
+    browser: playwright_sync.Browser,
+    faces_dir: Path,
+) -> None:
+    # The person is erased while their alarm sounds at one desk and their alert's review
+    # is open at another: neither may keep showing the name and faces of someone the
+    # deployment no longer holds, nor sound for an alert nobody can decide.
+    from facewarden.service import SubjectRecord
+    from facewarden.service.warden import Warden
+
+    console = cam_console
+    page = console.page
+    camera = _add_camera(console, camera_server, "annex-3", "Annex", keep_thumbnails=True)
+    with Warden.open(camera_server.settings, actor="test:enroll") as warden:
+        subject = warden.registry.enroll(
+            SubjectRecord(full_name="Joe Biden", lawful_basis="test"),
+            [faces_dir / "face_recognition" / "examples" / "biden.jpg"],
+            watchlists=(WATCHLIST,),
+        ).subject_id
+    # Alarms other tests left open would head the panel: they are decided first.
+    left = _api(console, camera_server, "GET", "/v1/alerts?state=open&severity=alarm&limit=100")
+    assert isinstance(left, dict)
+    for a in left["sightings"]:
+        _api(console, camera_server, "POST", f"/v1/alerts/{a['sighting_id']}/dismiss", data={})
+    console.login(*camera_server.users["operator"])
+    page.get_by_test_id("alert-bell").wait_for()
+    page.wait_for_timeout(1500)  # the first poll has run: what follows is new
+    (sighting,) = _burst(camera_server, camera["camera_id"], 1, subject_id=subject)
+    panel = page.get_by_test_id("alarm-panel")
+    panel.get_by_test_id("alert-name").get_by_text("Joe Biden").wait_for(timeout=10_000)
+    with second_tab(browser, camera_server) as other:
+        other.login(*camera_server.users["admin"])  # a second desk
+        other.open(f"alerts/{sighting}")
+        review = other.page.locator("#main").get_by_test_id("alert-review")
+        review.get_by_text("Joe Biden").wait_for()
+        _api(console, camera_server, "DELETE", f"/v1/subjects/{subject}")
+        panel.wait_for(state="detached", timeout=6_000)
+        review.get_by_text("Joe Biden").wait_for(state="detached", timeout=6_000)
+        assert "Joe Biden" not in other.page.content()
+        assert other.problems == []
+    assert page.evaluate("document.body.dataset.alarm") is None
+    assert "Joe Biden" not in page.content()
     assert console.problems == []
 
 

@@ -351,6 +351,11 @@ class AlertsOut(BaseModel):
         default=None,
         description="more sightings match: ask again with cursor set to this for the next page",
     )
+    gone: list[str] = Field(
+        default_factory=list,
+        description="those of the held alerts that have left the desk (erased, expired, "
+        "past the live window, their camera removed or sensitive)",
+    )
     decided: list[AlertDecidedOut] = Field(
         default_factory=list,
         description="alerts of the live window decided at or after decided_since (when asked)",

@@ -20,7 +20,9 @@ is :mod:`facewarden.service.alert_desk_results`.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from facewarden.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
@@ -53,11 +55,14 @@ from facewarden.store.base import Reader
 from facewarden.store.cameras import CameraRow, SightingRow
 from facewarden.store.desk import ALERT_DECISIONS, AlertDecisionRow
 
-__all__ = ["DEFAULT_SEVERITY", "PHOTOS", "SEVERITIES", "AlertDesk", "thumbnail"]
+__all__ = ["DEFAULT_SEVERITY", "HELD_LIMIT", "PHOTOS", "SEVERITIES", "AlertDesk", "thumbnail"]
 
+HELD_LIMIT = 100
+"""Alerts a console may ask about at once (:meth:`AlertDesk.gone`)."""
 PHOTOS = ("captured", "enrolled")
 """The two photos of an alert: the face the camera captured, the subject's enrolled one."""
 _DESK_ROLES = frozenset({"admin", "operator"})
+_ALERT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DECISION_ACTIONS = {
     "acknowledged": "alert.acknowledge",
     "dismissed": "alert.dismiss",
@@ -191,6 +196,29 @@ class AlertDesk:
         ]
         decided.sort(key=lambda d: (d.decided_at, d.sighting_id), reverse=True)
         return decided
+
+    def gone(self, sighting_ids: Sequence[str], *, role: str) -> list[str]:
+        """Which of these alerts, shown at a console, have left the desk since.
+
+        An alert leaves when its subject is erased, its sighting expires or
+        passes the live window, or its camera is removed or marked sensitive:
+        a console that still shows its subject's name and faces (an alarm
+        panel, an open review) takes them down. The ids are the caller's and
+        the answer holds no more than which of them are gone, so it is not
+        audited, like :meth:`decided_since`.
+
+        Raises:
+            PermissionDeniedError: the role may not watch alerts.
+            InvalidInputError: more than :data:`HELD_LIMIT` ids, or one malformed.
+        """
+        self._check(role)
+        ids = list(dict.fromkeys(sighting_ids))
+        if len(ids) > HELD_LIMIT:
+            raise InvalidInputError(f"ask about at most {HELD_LIMIT} alerts at once")
+        if not all(_ALERT_ID.fullmatch(i) for i in ids):
+            raise InvalidInputError("an alert id is letters, digits, '_' and '-' (1 to 64)")
+        store = self._ctx.store
+        return [i for i in ids if not self._is_live(store, store.get_sighting(i))]
 
     def figures(self) -> DeskFigures:
         """The desk's counts (numbers only: not audited)."""
@@ -430,15 +458,18 @@ class AlertDesk:
             )
         return found
 
+    def _is_live(self, reader: Reader, row: SightingRow | None) -> bool:
+        camera = None if row is None else reader.get_camera(row.camera_id)
+        return (
+            row is not None
+            and camera is not None
+            and not camera.sensitive
+            and row.first_seen > self._sightings.live_since()
+        )
+
     def _live_row(self, reader: Reader, sighting_id: str) -> SightingRow:
         row = reader.get_sighting(sighting_id)
-        camera = None if row is None else reader.get_camera(row.camera_id)
-        if (
-            row is None
-            or camera is None
-            or camera.sensitive
-            or row.first_seen <= self._sightings.live_since()
-        ):
+        if row is None or not self._is_live(reader, row):
             raise NotFoundError(f"no alert {sighting_id} in the live window")
         return row
 

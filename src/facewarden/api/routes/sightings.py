@@ -163,6 +163,14 @@ def alerts(
             description="the next_cursor of the page before, with the same order and filters",
         ),
     ] = None,
+    held: Annotated[
+        str | None,
+        Query(
+            max_length=100 * 65,
+            description="comma-separated ids of alerts this console shows (at most 100): "
+            "those that have left the desk since are answered in gone",
+        ),
+    ] = None,
 ) -> AlertsOut:
     """Sightings first seen after ``since`` within the live window, and occupancy alerts.
 
@@ -178,7 +186,11 @@ def alerts(
     that finds sightings is audited (one entry); occupancy alerts come from the
     server's memory. With ``decided_since``, ``decided`` also lists the alerts
     of the live window that any operator decided since then (ids and decision
-    only, not audited), so that every desk drops them from its queue.
+    only, not audited), so that every desk drops them from its queue. With
+    ``held``, ``gone`` names those of the given alerts that have left the desk
+    (the subject erased, the sighting expired or past the live window, the
+    camera removed or made sensitive), so that no console keeps showing them
+    (ids only, not audited).
     """
     now = warden.clock()
     # Never further back than the live window: alerts are not a movement history.
@@ -223,6 +235,9 @@ def alerts(
         ],
         sightings=[SightingAlertOut.from_alert(a) for a in seen.alerts],
         next_cursor=seen.next_cursor,
+        gone=[]
+        if held is None
+        else warden.alert_desk.gone([i for i in held.split(",") if i], role=principal.role),
         occupancy=[
             OccupancyAlertOut(
                 camera_id=e.camera_id, people=e.people, threshold=e.threshold, at=e.at

@@ -197,9 +197,11 @@ function startAlerts(bell, navLink) {
   const live = bell.querySelector(".alert-live");
   const badge = navLink ? navLink.querySelector(".nav-badge") : null;
   primeNames();
-  const off = alertFeed.subscribe((fresh, feed, settled) => {
+  const off = alertFeed.subscribe((fresh, feed, settled, gone) => {
     // Decided at another desk (or this one): no alarm stays up for it here.
     if (settled.length) settleAlarms(settled);
+    // Left the desk (the person erased, past the live window): nor does its name.
+    if (gone.length && settleAlarms(gone.map((id) => ({ sighting_id: id })))) toast("An alarm has left the desk: its person was erased, or it is past the live window", "warn");
     const n = feed.unseen;
     const text = n > 99 ? "99+" : String(n);
     unseenAlerts = n;

@@ -122,8 +122,8 @@ export default async function renderAlerts(view) {
     load();
   });
   // New alerts, and alerts another desk decided (they leave "Not yet acknowledged").
-  const off = alertFeed.subscribe((fresh, _feed, settled) => {
-    if (fresh.length || settled.length) load();
+  const off = alertFeed.subscribe((fresh, _feed, settled, gone) => {
+    if (fresh.length || settled.length || gone.length) load();
   });
   view.signal.addEventListener("abort", off, { once: true });
   await load();
@@ -202,8 +202,17 @@ export async function renderAlert(view, sightingId) {
     replace(page, back(), reviewCard(r));
   };
   replace(page, back(), reviewCard(review, { onDecided: decided }));
+  // The alert left the desk while this page was open (the person erased, past the live
+  // window, the camera removed): its name and faces go, whether decided or not.
+  const release = alertFeed.hold(() => [review.alert.sighting_id]);
+  view.signal.addEventListener("abort", release, { once: true });
   // Another operator decided it while this page was open: say so, and offer no buttons.
-  const off = alertFeed.subscribe((_fresh, _feed, settled) => {
+  const off = alertFeed.subscribe((_fresh, _feed, settled, gone) => {
+    if (gone.includes(review.alert.sighting_id)) {
+      open = false;
+      replace(page, back(), leftTheDesk());
+      return;
+    }
     const done = open && settled.find((a) => a.sighting_id === review.alert.sighting_id);
     if (!done) return;
     toast(`Already ${done.decision} by ${done.decided_by}`, "warn");
@@ -211,6 +220,11 @@ export async function renderAlert(view, sightingId) {
   });
   view.signal.addEventListener("abort", off, { once: true });
   return page;
+}
+
+/** What an open review shows once its alert has left the desk. */
+function leftTheDesk() {
+  return h("div", { dataset: { testid: "alert-gone" } }, banner("warn", "This alert has left the desk", "Its person was erased, its sighting is past the live window, or its camera was removed: there is nothing left to look at or decide."));
 }
 
 /**
@@ -368,9 +382,9 @@ export async function raiseAlarm(alert) {
   await alarm.add(alert);
 }
 
-/** Take alerts decided elsewhere off the alarm panel (it closes when none is left). */
+/** Take alerts decided elsewhere off the alarm panel (it closes when none is left); true if any was on it. */
 export function settleAlarms(settled) {
-  if (alarm) alarm.settle(new Set(settled.map((a) => a.sighting_id)));
+  return alarm ? alarm.settle(new Set(settled.map((a) => a.sighting_id))) : false;
 }
 
 /** Close the alarm panel (sign-out). */
@@ -386,6 +400,7 @@ class AlarmPanel {
     document.body.append(this.el);
     this.returnTo = null; // where keyboard focus goes back to once the last alarm is decided
     this.sound = new AlarmSound();
+    this.release = alertFeed.hold(() => this.queue.map((r) => r.alert.sighting_id));
   }
 
   async add(alert) {
@@ -402,12 +417,13 @@ class AlarmPanel {
   }
 
   settle(ids) {
-    if (!this.queue.some((r) => ids.has(r.alert.sighting_id))) return;
+    if (!this.queue.some((r) => ids.has(r.alert.sighting_id))) return false;
     const head = this.queue[0];
     this.queue = this.queue.filter((r) => !ids.has(r.alert.sighting_id));
     // Redraw only when the alarm on show went (a note being typed for it stays).
     if (this.queue[0] !== head) this.draw();
     else this.drawMore();
+    return true;
   }
 
   drawMore() {
@@ -449,6 +465,7 @@ class AlarmPanel {
   }
 
   close() {
+    this.release();
     this.sound.stop();
     const had = this.el.contains(document.activeElement) || document.activeElement === document.body;
     this.el.remove();

@@ -23,9 +23,10 @@ const ALERT_PAGES = 10;
  * The console's alerts: polled from GET /v1/alerts (the last hour, server time)
  * while a role that may read them is signed in. Keeps every alert seen this
  * session (ids only), how many are unseen, and tells subscribers of changes:
- * `fn(fresh, feed, settled)`, where `settled` are the alerts that someone (at
+ * `fn(fresh, feed, settled, gone)`, where `settled` are the alerts that someone (at
  * this desk or another) acknowledged or dismissed since the last poll, so that
- * every desk drops them from its queue and its alarm panel without a reload.
+ * every desk drops them from its queue and its alarm panel without a reload, and
+ * `gone` the ids of held alerts (see `hold`) that have left the desk.
  */
 class AlertFeed {
   constructor() {
@@ -40,6 +41,24 @@ class AlertFeed {
     this._since = null;
     this._decidedSince = null;
     this._decidedKeys = new Set();
+    this._holders = new Set();
+  }
+
+  /**
+   * Something on screen shows these alerts with their subject's name (the alarm panel,
+   * an open review): `ids()` names them. Each poll asks which have left the desk since
+   * (the person erased, past the live window, the camera removed) and tells subscribers
+   * as `gone`, so that none stays up. Returns the function that stops it.
+   */
+  hold(ids) {
+    this._holders.add(ids);
+    return () => this._holders.delete(ids);
+  }
+
+  _held() {
+    const all = new Set();
+    for (const ids of this._holders) for (const id of ids()) all.add(id);
+    return [...all].slice(0, 100); // the server's cap
   }
 
   start() {
@@ -87,6 +106,7 @@ class AlertFeed {
     if (this._busy) return;
     this._busy = true;
     const answers = [];
+    const held = this._held();
     try {
       // Only what is new since the newest alert already here: the server audits
       // every answer that holds sightings, so repeating them would fill the log.
@@ -99,6 +119,7 @@ class AlertFeed {
         // What was decided meanwhile, by anyone: ids and decisions only (not audited).
         // Asked a few seconds back, as a decision stamped before another can commit after it.
         if (n === 0 && this._decidedSince) query.decided_since = new Date(Date.parse(this._decidedSince) - DECIDED_OVERLAP_MS).toISOString();
+        if (n === 0 && held.length) query.held = held.join(",");
         const page = await api("GET", "/v1/alerts", { query });
         answers.push(page);
         const got = (page && page.sightings) || [];
@@ -133,6 +154,8 @@ class AlertFeed {
       if (held) Object.assign(held, { decision: d.decision, decided_by: d.decided_by, decided_at: d.decided_at });
       settled.push(held || { kind: "sighting", ...d });
     }
+    const gone = ((body && body.gone) || []).filter((id) => held.includes(id));
+    if (gone.length) this.alerts = this.alerts.filter((a) => !gone.includes(a.sighting_id));
     const fresh = [];
     for (const alert of answers.flatMap((a) => normaliseAlerts(a))) {
       if (alert.decision) this._decidedKeys.add(`${alert.sighting_id}:${alert.decision}`);
@@ -141,7 +164,7 @@ class AlertFeed {
       this._keys.add(alert.key);
       fresh.push(alert);
     }
-    if (!fresh.length && !settled.length && !this._first) return;
+    if (!fresh.length && !settled.length && !gone.length && !this._first) return;
     // A camera or watchlist added since the names were loaded: learn its name before the
     // toast and the lists show it, rather than its opaque id.
     if (fresh.some((a) => (a.camera_id && !names.cameras.has(a.camera_id)) || (a.watchlist_id && !names.watchlists.has(a.watchlist_id)))) {
@@ -151,11 +174,11 @@ class AlertFeed {
     this._first = false;
     this.alerts = [...fresh, ...this.alerts].sort((a, b) => Date.parse(b.at) - Date.parse(a.at)).slice(0, 200);
     this.unseen += fresh.length;
-    this._emit(fresh, settled);
+    this._emit(fresh, settled, gone);
   }
 
-  _emit(fresh, settled = []) {
-    for (const fn of this._subscribers) fn(fresh, this, settled);
+  _emit(fresh, settled = [], gone = []) {
+    for (const fn of this._subscribers) fn(fresh, this, settled, gone);
   }
 }
 
