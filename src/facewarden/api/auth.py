@@ -29,8 +29,8 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from facewarden.api.errors import UnsupportedMediaError, facewarden_error_response
+from facewarden.api.request_values import refuse_nul_characters, refuse_repeated_fields
 from facewarden.api.state import ServerState, current_principal
-from facewarden.api.uploads import refuse_repeated_fields
 from facewarden.errors import AuthenticationError, FacewardenError, PermissionDeniedError
 from facewarden.service.roles import ROLES, Principal, expand_roles
 
@@ -78,6 +78,7 @@ def allow(*roles: str, media: str | None = None) -> dict[str, Any]:
     dependencies = [Depends(require(*roles))]
     if media is not None:
         dependencies.append(Depends(require_media(media)))
+    dependencies.append(Depends(refuse_nul_characters))
     if media == "multipart/form-data":
         dependencies.append(Depends(refuse_repeated_fields))
     return {"openapi_extra": {"x-roles": sorted(expand_roles(roles))}, "dependencies": dependencies}

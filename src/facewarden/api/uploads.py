@@ -18,19 +18,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-import types
-import typing
-from collections.abc import Sequence
-from typing import Any
 
-from fastapi import Request, UploadFile
-from fastapi.exceptions import RequestValidationError
-from starlette.datastructures import UploadFile as StarletteUploadFile
+from fastapi import UploadFile
 from starlette.formparsers import MultiPartParser
 
 from facewarden.errors import ImageError, ImageTooLargeError
 
-__all__ = ["decode_base64_image", "keep_uploads_in_memory", "read_upload", "refuse_repeated_fields"]
+__all__ = ["decode_base64_image", "keep_uploads_in_memory", "read_upload"]
 
 
 def keep_uploads_in_memory(max_request_bytes: int) -> None:
@@ -42,43 +36,6 @@ def keep_uploads_in_memory(max_request_bytes: int) -> None:
     all keep their uploads in memory.
     """
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, max_request_bytes)
-
-
-async def refuse_repeated_fields(request: Request) -> None:
-    """A route dependency: a form field the route takes once, sent several times, is a 422.
-
-    FastAPI binds the last of several parts of one name to a parameter that
-    takes one and drops the others unsaid: two photos sent to add two faces
-    added one. Parameters typed as lists (several photos to enroll) are left
-    alone. The form is the one FastAPI has already parsed (Starlette keeps it).
-    """
-    dependant = getattr(request.scope.get("route"), "dependant", None)
-    if dependant is None or not dependant.body_params:
-        return
-    form = await request.form()
-    problems = []
-    for field in dependant.body_params:
-        sent = form.getlist(field.alias)
-        if len(sent) > 1 and not _takes_many(field.field_info.annotation):
-            is_file = isinstance(sent[0], StarletteUploadFile)
-            advice = " (send one request per photo)" if is_file else ""
-            problems.append(
-                {
-                    "type": "repeated",
-                    "loc": ("body", field.alias),
-                    "msg": f"sent {len(sent)} times; this route takes one{advice}",
-                    "input": None,
-                }
-            )
-    if problems:
-        raise RequestValidationError(problems)
-
-
-def _takes_many(annotation: Any) -> bool:
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        return any(_takes_many(member) for member in typing.get_args(annotation))
-    return isinstance(origin, type) and issubclass(origin, Sequence) and origin is not str
 
 
 async def read_upload(upload: UploadFile, max_bytes: int, *, field: str = "file") -> bytes:

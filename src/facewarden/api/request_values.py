@@ -1,0 +1,131 @@
+"""Values no route may use, refused before any route sees them (route dependencies).
+
+:func:`allow` adds these to every route, so each route, native or
+CompreFace, answers them the same way, with the 422 of any other invalid
+value (400 with CompreFace's code 26 on its routes):
+
+* A NUL character in a path, a query string, a form field or anywhere in a
+  JSON body. No name, id or text holds one, and PostgreSQL text cannot: it
+  reached the database driver as a 500 there, where SQLite found nothing.
+* A multipart field sent several times to a route that takes it once.
+  FastAPI binds the last part and drops the others unsaid: two photos sent
+  to add two faces added one. Parameters typed as lists (several photos to
+  enroll) take several.
+
+Both read the body FastAPI has already parsed for the route (Starlette keeps
+it on the request); neither parses a body the route does not take.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from fastapi import Request, params
+from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import FormData, UploadFile
+
+__all__ = ["refuse_nul_characters", "refuse_repeated_fields"]
+
+_NUL = "\x00"
+_Location = tuple[str | int, ...]
+
+
+async def refuse_nul_characters(request: Request) -> None:
+    """A route dependency: a NUL character in any value of the request is a 422."""
+    found: list[_Location] = [
+        ("path", name)
+        for name, value in request.path_params.items()
+        if isinstance(value, str) and _NUL in value
+    ]
+    found += [
+        ("query", name)
+        for name, value in request.query_params.multi_items()
+        if _NUL in name or _NUL in value
+    ]
+    body = await _parsed_body(request)
+    if isinstance(body, FormData):
+        found += [
+            ("body", name)
+            for name, value in body.multi_items()
+            if _NUL in name or (isinstance(value, str) and _NUL in value)
+        ]
+    elif body is not None:
+        found += [("body", *where) for where in _nul_locations(body)]
+    if found:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "nul_character",
+                    "loc": where,
+                    "msg": "holds a NUL character (\\x00), which no name, id or text may",
+                    "input": None,
+                }
+                for where in found[:10]
+            ]
+        )
+
+
+async def refuse_repeated_fields(request: Request) -> None:
+    """A route dependency: a form field the route takes once, sent several times, is a 422."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    form = await _parsed_body(request)
+    if dependant is None or not isinstance(form, FormData):
+        return
+    problems = []
+    for field in dependant.body_params:
+        sent = form.getlist(field.alias)
+        if len(sent) > 1 and not _takes_many(field.field_info.annotation):
+            advice = " (send one request per photo)" if isinstance(sent[0], UploadFile) else ""
+            problems.append(
+                {
+                    "type": "repeated",
+                    "loc": ("body", field.alias),
+                    "msg": f"sent {len(sent)} times; this route takes one{advice}",
+                    "input": None,
+                }
+            )
+    if problems:
+        raise RequestValidationError(problems)
+
+
+async def _parsed_body(request: Request) -> FormData | Any:
+    """The body as FastAPI parsed it for the route: a form, JSON, or None (no body taken)."""
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    if dependant is None or not dependant.body_params:
+        return None
+    if any(isinstance(field.field_info, params.Form) for field in dependant.body_params):
+        return await request.form()
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not (media == "application/json" or media.endswith("+json")):
+        return None
+    try:
+        return await request.json()
+    except ValueError:  # FastAPI has answered it already; an empty body is no JSON
+        return None
+
+
+def _nul_locations(value: Any) -> Iterator[_Location]:
+    """Where, in a parsed JSON value, a key or a string holds a NUL."""
+    pending: list[tuple[_Location, Any]] = [((), value)]
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, str):
+            if _NUL in item:
+                yield where
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if _NUL in key:
+                    yield (*where, key)
+                pending.append(((*where, key), inner))
+        elif isinstance(item, list):
+            pending.extend(((*where, index), inner) for index, inner in enumerate(item))
+
+
+def _takes_many(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        return any(_takes_many(member) for member in typing.get_args(annotation))
+    return isinstance(origin, type) and issubclass(origin, Sequence) and origin is not str
