@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -212,3 +213,57 @@ def test_both_backends_have_the_same_tables_and_columns(url: str, tmp_path: Path
     finally:
         lite.close()
         pg.close()
+
+
+def _server_log(server: EmbeddedPostgres) -> bytes:
+    """Everything the server logged: ``server.log`` and whatever its log collector wrote."""
+    files = [server.root / "server.log", *sorted((server.data / "log").glob("*"))]
+    return b"".join(path.read_bytes() for path in files if path.is_file())
+
+
+def test_the_servers_log_keeps_no_row_value_and_is_bounded(
+    pg_server: EmbeddedPostgres, url: str
+) -> None:
+    """The embedded server's log names no value of a refused write, and is not kept for ever.
+
+    PostgreSQL logs a refused statement with its detail: a duplicate key's
+    ``Key (id_index)=(<token>) already exists``, a foreign key's missing
+    subject id. facewarden's own writes check first (and take turns), but any
+    statement refused there (a tool, an operator's psql, a later code path)
+    wrote the value into ``server.log``, appended to for the life of the
+    deployment: an erased person's ID-number token stayed there to
+    brute-force with the key directory. Now the log keeps the error, not the
+    values, and is a week of daily files, each truncated when its weekday
+    comes round again.
+    """
+    token = secrets.token_hex(32)
+    store = open_postgres(url, create=True)
+    try:
+        with store.transaction() as tx:
+            tx.insert_subject(SubjectRow("sub_1111111111111111", b"k" * 62, token, {}, T0, T0))
+    finally:
+        store.close()
+    with psycopg.connect(url) as conn, pytest.raises(psycopg.errors.UniqueViolation):
+        conn.execute(
+            "INSERT INTO subjects (subject_id, wrapped_key, id_index, created_at, updated_at) "
+            "VALUES ('sub_2222222222222222', 'k', %s, now(), now())",
+            (token,),
+        )
+    deadline = time.monotonic() + 10
+    while b"violates unique constraint" not in _server_log(pg_server):
+        assert time.monotonic() < deadline, "the refusal is not in the server's log"
+        time.sleep(0.1)
+    assert token.encode() not in _server_log(pg_server)
+    with psycopg.connect(url) as conn:
+        settings = dict(
+            conn.execute(
+                "SELECT name, setting FROM pg_settings WHERE name IN ('logging_collector', "
+                "'log_filename', 'log_truncate_on_rotation', 'log_rotation_age')"
+            ).fetchall()
+        )
+    assert settings == {
+        "logging_collector": "on",
+        "log_filename": "server-%a.log",
+        "log_truncate_on_rotation": "on",
+        "log_rotation_age": "1440",
+    }

@@ -32,6 +32,22 @@ __all__ = ["EmbeddedPostgres", "embedded_bin_dir"]
 
 logger = logging.getLogger(__name__)
 
+
+# The server's log, bounded and free of row values: errors without their detail
+# (a refused write's "Key (id_index)=(<token>) already exists", a missing
+# subject id) and without the statement, in data/log/server-<weekday>.log, one
+# file a day, each truncated when its weekday comes round again (a week kept).
+# server.log then only has what the server says before its log collector starts.
+def _modified(path: Path) -> float:
+    return path.stat().st_mtime
+
+
+_LOG_OPTIONS = (
+    "-c log_error_verbosity=terse -c log_min_error_statement=panic "
+    "-c logging_collector=on -c log_directory=log -c log_filename=server-%a.log "
+    "-c log_truncate_on_rotation=on -c log_rotation_age=1d -c log_rotation_size=0"
+)
+
 _SUPERUSER = "facewarden"
 _START_TIMEOUT_S = 60
 
@@ -130,12 +146,14 @@ class EmbeddedPostgres:
         self._clear_stale_pid()
         # wal_recycle=off: a WAL segment no longer needed is deleted, not renamed for
         # reuse with the rows it recorded (expired, erased) still in it.
-        options = f"-c listen_addresses='' -k '{self.socket_dir}' -c wal_recycle=off"
+        options = f"-c listen_addresses='' -k '{self.socket_dir}' -c wal_recycle=off {_LOG_OPTIONS}"
         log = self.root / "server.log"
         try:
             self._run("pg_ctl", "-D", str(self.data), "-w", "-l", str(log), "-o", options, "start")
         except FacewardenError as exc:
-            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            # What it said before its log collector started, then the collector's latest file.
+            logs = [log, *sorted((self.data / "log").glob("*"), key=_modified)[-1:]]
+            tail = "".join(p.read_text(errors="replace") for p in logs if p.is_file())[-2000:]
             raise FacewardenError(f"{exc.message}\n{tail}") from None
         self.running = True
         logger.info("embedded PostgreSQL started in %s", self.root)

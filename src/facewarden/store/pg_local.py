@@ -10,7 +10,10 @@ with its cluster in ``<data_dir>/postgres``:
 * ``pgpass``: the superuser's random password (mode 0600, ``.pgpass``
   format); every connection, local ones included, authenticates with it
   (``scram-sha-256``), and no ``pg_hba.conf`` line trusts anyone;
-* ``server.log``: the server's log;
+* ``server.log``: what the server says before its log collector starts; its
+  log is then ``data/log/server-<weekday>.log``, a week of daily files, each
+  truncated when its weekday comes round again, errors without the values
+  they name (:mod:`facewarden.store._pg_embedded`);
 * ``facewarden.lock``: held (``flock``) by the process that runs the server;
 * ``sock/``: the socket's private folder (a private temporary folder where
   that path would be too long for a socket).
