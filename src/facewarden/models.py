@@ -26,6 +26,7 @@ MODEL_FILES: dict[str, str] = {
     "resnet_embedder": "dlib_face_recognition_resnet_model_v1.dat",
     "mmod_detector": "mmod_human_face_detector.dat",
     "shape_5": "shape_predictor_5_face_landmarks.dat",
+    "shape_68": "shape_predictor_68_face_landmarks.dat",
 }
 
 _lock = threading.Lock()
@@ -105,6 +106,7 @@ def _construct(name: str, path: Path) -> Any:
         "resnet_embedder": dlib.face_recognition_model_v1,
         "mmod_detector": dlib.cnn_face_detection_model_v1,
         "shape_5": dlib.shape_predictor,
+        "shape_68": dlib.shape_predictor,
     }
     try:
         return constructors[name](str(path))

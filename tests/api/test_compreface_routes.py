@@ -1043,3 +1043,54 @@ def test_an_image_url_is_refused_as_not_fetched(client: httpx.Client) -> None:
     )
     assert (answer.status_code, answer.json()["code"]) == (400, 21)
     assert answer.json()["message"].startswith("file: a URL is not fetched")
+
+
+def _five_points_hold(face: dict[str, Any]) -> None:
+    """CompreFace's landmarks: eyes (image-left first), nose, mouth corners (image-left first)."""
+    (left_eye, right_eye, nose, mouth_left, mouth_right) = np.array(face["landmarks"], float)
+    box = face["box"]
+    width = box["x_max"] - box["x_min"]
+    eyes = right_eye[0] - left_eye[0]
+    # Two eyes, not two corners of one eye: their centres lie about 0.4 box widths apart.
+    assert 0.25 * width < eyes < 0.7 * width, face
+    assert max(left_eye[1], right_eye[1]) < nose[1] < min(mouth_left[1], mouth_right[1]), face
+    assert left_eye[0] < nose[0] < right_eye[0], face
+    assert mouth_left[0] < nose[0] < mouth_right[0], face
+    assert 0.4 * eyes < mouth_right[0] - mouth_left[0] < 1.3 * eyes, face
+    for x, y in face["landmarks"]:
+        assert box["x_min"] <= x <= box["x_max"] and box["y_min"] <= y <= box["y_max"], face
+
+
+def test_landmarks_are_compreface_s_eyes_nose_and_mouth(
+    client: httpx.Client, photos: dict[str, Path], live: LiveServer
+) -> None:
+    # CompreFace's landmarks plugin "returns 5 points of eyes, nose, and mouth"
+    # (MTCNN's: eye centres, nose tip, mouth corners). facewarden answered dlib's
+    # five: two corners of each eye and the base of the nose, so a client reading
+    # landmarks[0] and [1] as the eyes got two corners of one eye, and no mouth.
+    plugins = {"face_plugins": "landmarks"}
+    detected = client.post(
+        "/api/v1/detection/detect", params=plugins, files=_file(photos["obama_and_biden"])
+    ).json()["result"]
+    recognized = client.post(
+        f"{RECOGNITION}/recognize", params=plugins, files=_file(photos["two_people"])
+    ).json()["result"]
+    verified = client.post(
+        "/api/v1/verification/verify",
+        params=plugins,
+        files={
+            "source_image": photos["obama"].read_bytes(),
+            "target_image": photos["obama_and_biden"].read_bytes(),
+        },
+    ).json()["result"][0]
+    faces = [*detected, *recognized, verified["source_image_face"], *verified["face_matches"]]
+    assert len(faces) == 3 + 2 + 1 + 3
+    for face in faces:
+        _five_points_hold(face)
+    # The eyes are where dlib's own two corners of each eye put them.
+    pipeline = live.warden.pipeline
+    [own] = pipeline.run(pipeline.decode(photos["obama"]), embed=False)
+    corners = np.asarray(own.landmarks, float)
+    centres = [corners[2:4].mean(axis=0), corners[0:2].mean(axis=0)]  # image-left eye first
+    eyes = np.array(verified["source_image_face"]["landmarks"][:2], float)
+    assert np.abs(eyes - centres).max() < 0.05 * own.box.width

@@ -10,8 +10,15 @@ import pytest
 from facewarden import imaging
 from facewarden.types import Box
 from facewarden.vision.detect import HogDetector
-from facewarden.vision.landmarks import DLIB_BOXES, MTCNN_BOXES, BoxConvention, fit_landmarks
+from facewarden.vision.landmarks import (
+    DLIB_BOXES,
+    MTCNN_BOXES,
+    BoxConvention,
+    fit_landmarks,
+    fit_mtcnn_points,
+)
 from facewarden.vision.mtcnn_detect import MtcnnDetector
+from facewarden.vision.pipeline import Pipeline
 
 
 def test_dlib_boxes_are_taken_as_they_are() -> None:
@@ -51,3 +58,24 @@ def test_mapped_mtcnn_boxes_fit_where_dlibs_own_box_does(faces_dir: Path, name: 
     # MTCNN's box as it is; LFW accuracy follows (98.83% against 98.33%).
     assert drift(mapped) < 0.005
     assert drift(mapped) < drift(unmapped)
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_mtcnn_points_of_a_turned_photo_are_the_upright_ones_turned(
+    faces_dir: Path, turns: int
+) -> None:
+    # A face found in a photo on its side (the accurate pipeline searches quarter
+    # turns) is fitted upright, so its five points turn with the photo.
+    image = imaging.decode(faces_dir / "face_recognition" / "examples" / "obama.jpg")
+    pipeline = Pipeline.from_mode("accurate")
+    [upright] = pipeline.run(image, embed=False)
+    expected = fit_mtcnn_points(image, upright)
+    turned = np.ascontiguousarray(np.rot90(image, -turns))  # clockwise: the photo lies on its side
+    [face] = pipeline.run(turned, embed=False)
+    found = fit_mtcnn_points(turned, face)
+    height, width = image.shape[:2]
+    points = expected.astype(np.float64)
+    for _ in range(turns):  # one clockwise quarter turn: (x, y) -> (height - 1 - y, x)
+        points = np.stack([height - 1 - points[:, 1], points[:, 0]], axis=1)
+        height, width = width, height
+    assert np.abs(found - points).max() < 0.05 * upright.box.width

@@ -61,7 +61,7 @@ def _versions(warden: Warden, status: bool) -> dict[str, str] | None:
     calculator = str(getattr(pipeline.embedder, "name", "facewarden"))
     names = {
         "calculator": f"facewarden.{calculator}",
-        "landmarks": "dlib.shape_predictor_5_face_landmarks",
+        "landmarks": "dlib.shape_predictor_68_face_landmarks",
         "pose": "facewarden.pose_from_landmarks",
     }
     return {"detector": f"facewarden.{detector}"} | {p: names[p] for p in AVAILABLE_PLUGINS}
@@ -100,6 +100,7 @@ async def recognize(
             prediction_count=prediction_count,
             min_probability=query.det_prob_threshold,
             detect_faces=query.detect_faces,
+            landmarks=plugins.landmarks,
         ),
     )
     elapsed = _elapsed(started, query.status)
@@ -134,6 +135,7 @@ async def verify_example(
             limit=query.limit,
             min_probability=query.det_prob_threshold,
             detect_faces=query.detect_faces,
+            landmarks=plugins.landmarks,
         ),
     )
     return CfVerifyOut(
@@ -166,6 +168,7 @@ async def verify_images(
             limit=query.limit,
             min_probability=query.det_prob_threshold,
             detect_faces=query.detect_faces,
+            landmarks=plugins.landmarks,
         ),
     )
     elapsed = _elapsed(started, query.status)
@@ -193,6 +196,7 @@ async def detect(
             min_probability=query.det_prob_threshold,
             detect_faces=query.detect_faces,
             embed=plugins.calculator,
+            landmarks=plugins.landmarks,
         ),
     )
     elapsed = _elapsed(started, query.status)

@@ -1,7 +1,7 @@
 """CompreFace's JSON shapes (docs/Rest-API-description.md of exadel-inc/CompreFace).
 
 Only what facewarden can honestly fill is modelled: boxes with a detection
-probability, and per face plugin: ``landmarks`` (facewarden's 5 points),
+probability, and per face plugin: ``landmarks`` (CompreFace's 5 points),
 ``calculator`` (``embedding``: the model's own output, never a stored
 template) and ``pose`` (estimated from the landmarks); similarities; and
 with ``status=true`` the execution time and the models. Optional parts are
@@ -91,8 +91,8 @@ class CfFace(BaseModel):
                 x_max=round(box.x_max),
                 y_max=round(box.y_max),
             ),
-            landmarks=[[round(float(x)), round(float(y))] for x, y in face.landmarks]
-            if plugins.landmarks
+            landmarks=[[round(x), round(y)] for x, y in found.points]
+            if plugins.landmarks and found.points is not None
             else None,
             embedding=[float(v) for v in face.embedding]
             if plugins.calculator and face.embedding is not None

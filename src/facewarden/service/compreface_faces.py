@@ -19,9 +19,10 @@
   calibrated scale does not hold. CompreFace matches every face it detects,
   but it detects on the photo brought down to 640 px (its
   ``IMG_LENGTH_LIMIT``), so it misses most such faces of a large photo.
-* Face plugins: ``landmarks`` (dlib's 5 points), ``calculator`` (the
+* Face plugins: ``landmarks`` (CompreFace's 5 points: eye centres, nose tip,
+  mouth corners; :func:`~facewarden.vision.landmarks.fit_mtcnn_points`), ``calculator`` (the
   model's own embedding, before the deployment's secret transform) and
-  ``pose`` (:func:`head_pose`, estimated from the 5 points). Plugins the
+  ``pose`` (:func:`head_pose`, estimated from dlib's 5 points). Plugins the
   deployment does not run (``age``, ``gender``, ``mask``, anything else) are
   skipped without an error, as CompreFace skips plugins that are not
   enabled on a server.
@@ -36,6 +37,7 @@ import numpy as np
 
 from facewarden.errors import FaceNotFoundError
 from facewarden.types import Face
+from facewarden.vision.landmarks import fit_mtcnn_points
 from facewarden.vision.pipeline import Embed, Pipeline, RGBImage, is_usable
 
 __all__ = [
@@ -191,12 +193,20 @@ def head_pose(face: Face) -> HeadPose:
 
 @dataclass(frozen=True)
 class FoundFace:
-    """A detected face with its detection probability (see :func:`detection_probability`)."""
+    """A detected face with its detection probability (see :func:`detection_probability`),
+    and MTCNN's five points when the landmarks plugin asked for them."""
 
     face: Face
     probability: float
+    points: tuple[tuple[float, float], ...] | None = None
 
     @classmethod
-    def of(cls, face: Face) -> FoundFace:
-        """The face with its probability."""
-        return cls(face, detection_probability(face))
+    def of(cls, face: Face, *, image: RGBImage | None = None) -> FoundFace:
+        """The face with its probability, and given the image it was found in, its five
+        points (:func:`~facewarden.vision.landmarks.fit_mtcnn_points`)."""
+        points = (
+            None
+            if image is None
+            else tuple((float(x), float(y)) for x, y in fit_mtcnn_points(image, face))
+        )
+        return cls(face, detection_probability(face), points)

@@ -41,7 +41,6 @@ from facewarden.service.context import Context
 from facewarden.service.enrollment import ImageInput
 from facewarden.service.gallery import embedder_of, open_template
 from facewarden.store.base import Reader
-from facewarden.types import Face
 from facewarden.vision.pipeline import Pipeline
 
 __all__ = [
@@ -95,28 +94,32 @@ def _find(
     detect_faces: bool,
     embed: bool = True,
     to_match: bool = False,
-) -> list[Face]:
+    landmarks: bool = False,
+) -> list[FoundFace]:
     """The faces of one uploaded image, as CompreFace's parameters select them.
 
     ``field`` names the image in decoding errors where a request carries two
     (the one image of the other requests is the form's ``file``); the no-face
     answer is CompreFace's own text for either. Faces ``to_match`` are those
-    fit for recognition only (:func:`~facewarden.service.compreface_faces.find_faces`).
+    fit for recognition only (:func:`~facewarden.service.compreface_faces.find_faces`);
+    with ``landmarks``, each carries MTCNN's five points (the landmarks plugin).
     """
-    return find_faces(
+    pixels = pipeline.decode(image, name=field or "file")
+    faces = find_faces(
         pipeline,
-        pipeline.decode(image, name=field or "file"),
+        pixels,
         limit=limit,
         min_probability=min_probability,
         detect_faces=detect_faces,
         embed=embed,
         usable_only=to_match,
     )
+    return [FoundFace.of(f, image=pixels if landmarks else None) for f in faces]
 
 
-def _compared(faces: Sequence[Face], similarities: Sequence[float]) -> list[ComparedFace]:
+def _compared(faces: Sequence[FoundFace], similarities: Sequence[float]) -> list[ComparedFace]:
     return [
-        ComparedFace(f, FoundFace.of(f).probability, s)
+        ComparedFace(f.face, f.probability, f.points, s)
         for f, s in zip(faces, similarities, strict=True)
     ]
 
@@ -157,24 +160,25 @@ class CompreFaceMatcher:
         min_probability: float | None = None,
         detect_faces: bool = True,
         embed: bool = False,
+        landmarks: bool = False,
     ) -> list[FoundFace]:
-        """The faces of ``image``, biggest first (embedded only for the calculator plugin).
+        """The faces of ``image``, biggest first (embedded only for the calculator plugin,
+        with MTCNN's five points only for the landmarks plugin).
 
         Raises:
             ImageError: not an acceptable image.
-            FaceNotFoundError: no face (over ``min_probability``), or none fit for
-                recognition (the quality bar; faces under it are left out).
+            FaceNotFoundError: no face (over ``min_probability``).
         """
         self._ctx.ensure_open()
-        faces = _find(
+        return _find(
             self._ctx.pipeline,
             image,
             limit=limit,
             min_probability=min_probability,
             detect_faces=detect_faces,
             embed=embed,
+            landmarks=landmarks,
         )
-        return [FoundFace.of(f) for f in faces]
 
     def recognize(
         self,
@@ -184,6 +188,7 @@ class CompreFaceMatcher:
         prediction_count: int = 1,
         min_probability: float | None = None,
         detect_faces: bool = True,
+        landmarks: bool = False,
     ) -> list[RecognizedFace]:
         """Each face of ``image`` with the subjects of its ``prediction_count`` most similar
         examples.
@@ -204,11 +209,12 @@ class CompreFaceMatcher:
             min_probability=min_probability,
             detect_faces=detect_faces,
             to_match=True,
+            landmarks=landmarks,
         )
-        embeddings = np.array([f.require_embedding() for f in faces], dtype=np.float32)
+        embeddings = np.array([f.face.require_embedding() for f in faces], dtype=np.float32)
         answers = self._search(embeddings, top_k, self.calibration(probe=pipeline))
         return [
-            RecognizedFace(f, FoundFace.of(f).probability, a.subjects)
+            RecognizedFace(f.face, f.probability, f.points, a.subjects)
             for f, a in zip(faces, answers, strict=True)
         ]
 
@@ -313,6 +319,7 @@ class CompreFaceMatcher:
         limit: int = 0,
         min_probability: float | None = None,
         detect_faces: bool = True,
+        landmarks: bool = False,
     ) -> tuple[str, list[ComparedFace]]:
         """The example's subject, and the faces of ``image`` with their similarity to it.
 
@@ -331,8 +338,9 @@ class CompreFaceMatcher:
             min_probability=min_probability,
             detect_faces=detect_faces,
             to_match=True,
+            landmarks=landmarks,
         )
-        embeddings = np.array([f.require_embedding() for f in faces], dtype=np.float32)
+        embeddings = np.array([f.face.require_embedding() for f in faces], dtype=np.float32)
         name, raw = self._against_example(subject_id, image_id, embeddings)
         similarities = _rounded(self.calibration(probe=pipeline).calibrate(raw))
         return name, _compared(faces, similarities)
@@ -369,6 +377,7 @@ class CompreFaceMatcher:
         limit: int = 0,
         min_probability: float | None = None,
         detect_faces: bool = True,
+        landmarks: bool = False,
     ) -> tuple[FoundFace, list[ComparedFace]]:
         """The one face of ``source``, and each face of ``target`` with its similarity to it.
 
@@ -389,6 +398,7 @@ class CompreFaceMatcher:
             min_probability=min_probability,
             detect_faces=detect_faces,
             to_match=True,
+            landmarks=landmarks,
         )
         if len(source_faces) > 1:
             raise MultipleFacesError(
@@ -403,16 +413,17 @@ class CompreFaceMatcher:
             min_probability=min_probability,
             detect_faces=detect_faces,
             to_match=True,
+            landmarks=landmarks,
         )
-        reference = main.require_embedding()
-        raw = np.array([f.require_embedding() @ reference for f in targets])
+        reference = main.face.require_embedding()
+        raw = np.array([f.face.require_embedding() @ reference for f in targets])
         similarities = _rounded(self.calibration(probe=pipeline).calibrate(raw))
         self._audit.record(
             "verify.images",
             purpose=self._collection.purpose,
             details={"faces": len(targets), "best": max(similarities)} | _VIA,
         )
-        return FoundFace.of(main), _compared(targets, similarities)
+        return main, _compared(targets, similarities)
 
     # -- embeddings ------------------------------------------------------------
 

@@ -16,15 +16,17 @@ faces that it and dlib's HOG detector both find.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from facewarden import models
-from facewarden.types import Box
+from facewarden.types import Box, Face
 
-__all__ = ["DLIB_BOXES", "MTCNN_BOXES", "BoxConvention", "fit_landmarks"]
+__all__ = ["DLIB_BOXES", "MTCNN_BOXES", "BoxConvention", "fit_landmarks", "fit_mtcnn_points"]
 
 RGBImage = npt.NDArray[np.uint8]
 
@@ -83,11 +85,80 @@ def fit_landmarks(
     Returns:
         ``(5, 2)`` float32 points in dlib's 5-point order.
     """
+    shape = models.load("shape_5")(image, _rectangle(convention.predictor_box(box)))
+    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+
+
+# In the 68 points of iBUG 300-W (dlib's 68-point predictor): the eye on the
+# image's left, the other eye, the nose tip, the mouth corners left and right.
+_EYE_ON_THE_LEFT, _EYE_ON_THE_RIGHT = slice(36, 42), slice(42, 48)
+_NOSE_TIP, _MOUTH_LEFT, _MOUTH_RIGHT = 30, 48, 54
+
+
+def fit_mtcnn_points(image: RGBImage, face: Face) -> npt.NDArray[np.float32]:
+    """MTCNN's five points of ``face``: eye centres, nose tip, mouth corners.
+
+    Those are the points CompreFace (and MTCNN's own output) calls the
+    landmarks, each pair image-left first. dlib's five points are other
+    ones (the corners of the eyes, the base of the nose: what alignment
+    uses), so these come from dlib's 68-point predictor, started from the
+    face's box as its detector draws it; its model (about 100 MB) is loaded
+    on first use only. A face lying on its side (found in a turned photo)
+    is fitted upright: the photo is turned by the quarter turns its eyes say.
+
+    Returns:
+        ``(5, 2)`` float32 points.
+    """
+    points = np.asarray(face.landmarks, dtype=np.float64)
+    across = points[0:2].mean(axis=0) - points[2:4].mean(axis=0)  # image-left eye to the other
+    turns = round(math.degrees(math.atan2(across[1], across[0])) / 90) % 4
+    upright = np.ascontiguousarray(np.rot90(image, turns))
+    corners = np.array(
+        [[face.box.x_min, face.box.y_min], [face.box.x_max, face.box.y_max]], dtype=np.float64
+    )
+    turned = _turned(corners, image.shape, turns)
+    (x_min, y_min), (x_max, y_max) = turned.min(axis=0), turned.max(axis=0)
+    convention = MTCNN_BOXES if face.detector.startswith("mtcnn") else DLIB_BOXES
+    start = convention.predictor_box(Box(float(x_min), float(y_min), float(x_max), float(y_max)))
+    shape = models.load("shape_68")(upright, _rectangle(start))
+    fitted = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
+    five = np.array(
+        [
+            fitted[_EYE_ON_THE_LEFT].mean(axis=0),
+            fitted[_EYE_ON_THE_RIGHT].mean(axis=0),
+            fitted[_NOSE_TIP],
+            fitted[_MOUTH_LEFT],
+            fitted[_MOUTH_RIGHT],
+        ]
+    )
+    back: npt.NDArray[np.float32] = _turned_back(five, image.shape, turns).astype(np.float32)
+    return back
+
+
+def _turned(points: npt.NDArray[np.float64], shape: tuple[int, ...], turns: int) -> Any:
+    """``points`` of an image of ``shape`` where they lie after ``np.rot90(image, turns)``."""
+    height, width = shape[:2]
+    for _ in range(turns):  # one quarter turn: (x, y) -> (y, width - 1 - x)
+        points = np.stack([points[:, 1], width - 1 - points[:, 0]], axis=1)
+        height, width = width, height
+    return points
+
+
+def _turned_back(points: npt.NDArray[np.float64], shape: tuple[int, ...], turns: int) -> Any:
+    """``points`` of ``np.rot90(image, turns)`` where they lie in ``image`` (of ``shape``)."""
+    height, width = shape[:2]
+    sizes = []
+    for _ in range(turns):
+        sizes.append(width)
+        height, width = width, height
+    for original_width in reversed(sizes):  # undo one turn: (x', y') -> (width - 1 - y', x')
+        points = np.stack([original_width - 1 - points[:, 1], points[:, 0]], axis=1)
+    return points
+
+
+def _rectangle(box: Box) -> Any:
     import dlib
 
-    start = convention.predictor_box(box)
-    rect = dlib.rectangle(
-        round(start.x_min), round(start.y_min), round(start.x_max) - 1, round(start.y_max) - 1
+    return dlib.rectangle(
+        round(box.x_min), round(box.y_min), round(box.x_max) - 1, round(box.y_max) - 1
     )
-    shape = models.load("shape_5")(image, rect)
-    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
