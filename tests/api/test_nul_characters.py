@@ -80,6 +80,7 @@ REQUESTS: list[tuple[str, str, str, dict[str, Any]]] = [
     ("operator", "DELETE", "/api/v1/recognition/faces/a%00b", {}),
     ("operator", "GET", "/api/v1/recognition/faces/a%00b/img", {}),
     ("operator", "POST", "/api/v1/recognition/faces/a%00b/verify", {"photo": True}),
+    ("operator", "GET", "/api/v1/static/{operator}/images/a%00b", {}),
 ]
 
 
@@ -101,7 +102,7 @@ def test_a_nul_character_is_a_4xx_on_both_stores(
     if request.pop("photo", False):
         request["files"] = {"file": ("p.jpg", photos["obama_probe"].read_bytes(), "image/jpeg")}
     with live.client(role) as client:
-        answer = client.request(method, path, **request)
+        answer = client.request(method, path.format(**live.keys), **request)
         assert 400 <= answer.status_code < 500, answer.text
         assert "NUL" in answer.text, answer.text
         body = answer.json()

@@ -59,6 +59,7 @@ def public(*, media: str | None = None) -> dict[str, Any]:
         media: the media type the request body must have (else 415), if it has a body.
     """
     dependencies = [] if media is None else [Depends(require_media(media))]
+    dependencies.append(Depends(refuse_nul_characters))
     return {"openapi_extra": {"security": []}, "dependencies": dependencies}
 
 
