@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -250,3 +251,53 @@ def test_a_file_is_said_to_have_ended_only_once_its_end_is_stored(
         assert progress is not None and progress.ended
     finally:
         supervisor.stop()
+
+
+def test_a_files_progress_names_it_by_a_keyed_digest_and_goes_with_its_camera(
+    warden: Warden, tmp_path: Path
+) -> None:
+    """What the progress of a camera's file keeps cannot confirm a guess of its path.
+
+    The path is stored sealed (it may name the place: a shelter's back door),
+    but the progress kept an unkeyed SHA-256 of it: whoever held the database
+    could hash candidate paths and confirm one. It also stayed in the meta
+    table after the camera was removed. Now the digest is keyed (the
+    deployment's blind-index key), and the progress goes with the camera.
+    """
+    path = tmp_path / "womens-shelter-back-door.mp4"
+    write_video(path, [], seconds=1.0, fps=10.0, size=SIZE)
+    warden.cameras.add("back", location="back door", source=str(path))
+    camera_id = warden.cameras.get("back").camera_id
+    supervisor = IngestSupervisor(warden, worker_id="solo", fps_budget=4, rebalance_seconds=0.1)
+    supervisor.start()
+    try:
+        assert _wait(lambda: _states(supervisor, warden).get("back") == "ended")
+    finally:
+        supervisor.stop()
+    raw = warden.store.get_meta(CameraProgress.key(camera_id)) or ""
+    stored = json.loads(raw)["source"]
+    guessed = hashlib.sha256(str(path).encode()).hexdigest()
+    assert stored and stored not in guessed and guessed[:32] not in raw
+
+    warden.cameras.remove("back")
+    assert warden.store.get_meta(CameraProgress.key(camera_id)) is None
+
+
+def test_progress_stored_under_the_unkeyed_digest_still_resumes_and_is_rekeyed(
+    warden: Warden, tmp_path: Path
+) -> None:
+    path = write_video(tmp_path / "lobby.mp4", [], seconds=2.0, fps=10.0, size=SIZE)
+    warden.cameras.add("lobby", location="lobby", source=str(path))
+    camera_id = warden.cameras.get("lobby").camera_id
+    # As an earlier version left it: half the file done, under the plain SHA-256.
+    CameraProgress(CameraProgress.legacy_digest(str(path)), T0, 1.0).save(warden, camera_id)
+    supervisor = IngestSupervisor(warden, worker_id="solo", fps_budget=4, rebalance_seconds=0.1)
+    supervisor.start()
+    try:
+        assert _wait(lambda: _states(supervisor, warden).get("lobby") == "ended")
+        assert 0 < supervisor.states()[camera_id].frames < 8  # resumed: 8 for the whole file
+    finally:
+        supervisor.stop()
+    progress = CameraProgress.load(warden, camera_id)
+    assert progress is not None and progress.ended and progress.t0 == T0
+    assert progress.source == warden.cameras.source_digest(str(path))

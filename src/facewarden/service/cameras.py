@@ -36,6 +36,7 @@ from facewarden.service.camera_places import Place, is_place_sealed, open_place,
 from facewarden.service.camera_sources import open_camera_source, seal_camera_source
 from facewarden.service.compaction import note_compaction_due
 from facewarden.service.context import Context
+from facewarden.service.file_progress import CameraProgress
 from facewarden.service.names import canonical_name
 from facewarden.service.records import invalid_input, new_id
 from facewarden.service.sensitive_places import (
@@ -398,6 +399,11 @@ class Cameras:
     def _view(self, row: CameraRow) -> Camera:
         source = open_camera_source(self._ctx.envelope, self._ctx.store, row)
         return Camera.from_row(row, source, open_place(self._ctx.freetext, row))
+
+    def source_digest(self, source: str) -> str:
+        """A keyed digest of a camera's source: what its file's progress keeps of it
+        (:meth:`facewarden.service.file_progress.CameraProgress.digest`)."""
+        return CameraProgress.digest(self._ctx.envelope, source)
 
     def remove(self, ref: str) -> None:
         """Remove a camera, its sightings and crowd buckets (audited); the next purge

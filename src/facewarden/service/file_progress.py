@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from facewarden.privacy.crypto import Envelope
 from facewarden.vision.sources import Frame, FrameSource
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ __all__ = ["PROGRESS_KEY", "CameraProgress", "Resumed"]
 logger = logging.getLogger("facewarden.service.supervisor")
 
 PROGRESS_KEY = "camera_progress:"
+_DIGEST_KIND = "camera_source"
 
 
 @dataclass(frozen=True)
@@ -46,9 +48,9 @@ class CameraProgress:
     ``t0`` is the wall-clock time the video's time zero maps to (sightings
     and crowd buckets are dated from it); ``seconds`` the media position of
     the last frame processed; ``ended`` once the file was processed to its
-    end. ``source`` is a digest of the file it is about (a source may be a
-    secret: it is stored sealed, never in the clear): progress on another
-    file does not apply.
+    end. ``source`` is a keyed digest of the file it is about (a source may
+    be a secret: it is stored sealed, never in the clear): progress on
+    another file does not apply. It goes with its camera.
     """
 
     source: str
@@ -58,8 +60,19 @@ class CameraProgress:
     worker: str | None = None
 
     @staticmethod
-    def digest(uri: str) -> str:
-        """What progress keeps of a source: a digest, not the path."""
+    def digest(envelope: Envelope, uri: str) -> str:
+        """What progress keeps of a source: a keyed digest, not the path.
+
+        Keyed (the deployment's blind-index key), so that whoever holds the
+        database cannot confirm a guess of a path that names a place. The
+        source goes in as hex, which the blind index's normalisation (made
+        for ID numbers: it drops punctuation) leaves one-to-one.
+        """
+        return envelope.blind_index(uri.encode().hex(), kind=_DIGEST_KIND)[:32]
+
+    @staticmethod
+    def legacy_digest(uri: str) -> str:
+        """The unkeyed digest progress stored before: read, to resume, never written."""
         return hashlib.sha256(uri.encode()).hexdigest()[:32]
 
     @staticmethod

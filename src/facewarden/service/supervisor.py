@@ -25,7 +25,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -333,12 +333,15 @@ class IngestSupervisor:
         """Where to start: the stored progress of a file, a fresh start, or None (done)."""
         warden, camera_id = self._warden, runner.camera_id
         progress = CameraProgress.load(warden, camera_id) if is_file else None
-        if progress is not None and progress.source != CameraProgress.digest(runner.source_uri):
+        digest = warden.cameras.source_digest(runner.source_uri)
+        if progress is not None and progress.source == CameraProgress.legacy_digest(
+            runner.source_uri
+        ):
+            progress = replace(progress, source=digest)  # stored before digests were keyed
+        if progress is not None and progress.source != digest:
             progress = None  # progress on another file
         if progress is None:
-            progress = CameraProgress(
-                CameraProgress.digest(runner.source_uri), warden.clock(), 0.0, worker=self.worker_id
-            )
+            progress = CameraProgress(digest, warden.clock(), 0.0, worker=self.worker_id)
             if is_file:
                 progress.save(warden, camera_id)
             return progress

@@ -92,6 +92,13 @@ class CameraWrites(Queries):
         )
 
     def delete_camera(self, camera_id: str) -> bool:
+        # Its sightings and buckets go with it (ON DELETE CASCADE); so do its
+        # per-camera entries in meta: a file's progress, an admin's raised retention.
+        self._exec(
+            "delete camera settings",
+            "DELETE FROM meta WHERE key IN (?, ?)",
+            (f"camera_progress:{camera_id}", f"camera_retention_raised:{camera_id}"),
+        )
         return self._changed(
             "delete camera", "DELETE FROM cameras WHERE camera_id = ?", (camera_id,)
         )

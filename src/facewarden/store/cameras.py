@@ -199,7 +199,8 @@ class CameraWriter(Protocol):
         ...
 
     def delete_camera(self, camera_id: str) -> bool:
-        """Delete a camera with its sightings and buckets; False if it did not exist."""
+        """Delete a camera with its sightings, buckets and per-camera meta entries (its file's
+        progress, a raised retention); False if it did not exist."""
         ...
 
     def insert_sighting(self, row: SightingRow) -> None:
