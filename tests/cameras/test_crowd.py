@@ -183,3 +183,21 @@ def test_occupancy_alerts_post_to_the_webhook_once_per_crossing(hook_url: str) -
     assert time.monotonic() - started < 1.0  # the frame loop did not wait for it
     with pytest.raises(ValueError, match="http"):
         OccupancyAlert("file:///etc/passwd", threshold=1)
+
+
+def test_a_strangers_signature_is_forgotten_when_its_window_ends_even_if_no_one_else_comes() -> (
+    None
+):
+    """An unknown face's embedding is held (in memory) for at most the visitor window.
+
+    It was let go only when a later track ended: on a camera where no one
+    else came, the last stranger's embedding stayed in memory until the
+    stream ended, however long, against what the counter promises.
+    """
+    counter = CrowdCounter("cam_0000000000000000", visitor_window=timedelta(minutes=10))
+    counter.track_ended(T0, 20.0, 10, _unit(1))
+    assert counter.signatures_held == 1
+    counter.flush(T0 + timedelta(minutes=9))
+    assert counter.signatures_held == 1
+    counter.flush(T0 + timedelta(minutes=10, seconds=1))  # the frame processor's, every frame
+    assert counter.signatures_held == 0

@@ -115,6 +115,11 @@ class CrowdCounter:
         self._buckets: dict[datetime, _Bucket] = {}
         self._signatures: list[tuple[datetime, FloatArray]] = []
 
+    @property
+    def signatures_held(self) -> int:
+        """How many ended tracks' signatures (unknown faces' embeddings) are in memory now."""
+        return len(self._signatures)
+
     def _bucket(self, when: datetime) -> _Bucket:
         epoch = when.timestamp()
         start_ts = epoch - epoch % self.bucket_seconds
@@ -161,9 +166,13 @@ class CrowdCounter:
             bucket.visitors += 1
             self.visitors += 1
 
-    def _is_new_visitor(self, when: datetime, signature: FloatArray | None) -> bool:
-        cutoff = when - self.visitor_window
+    def _forget_signatures(self, now: datetime) -> None:
+        """Let go of the signatures whose window has ended by ``now``."""
+        cutoff = now - self.visitor_window
         self._signatures = [(t, s) for t, s in self._signatures if t >= cutoff]
+
+    def _is_new_visitor(self, when: datetime, signature: FloatArray | None) -> bool:
+        self._forget_signatures(when)
         if signature is None:
             return True
         for index, (_, known) in enumerate(self._signatures):
@@ -182,6 +191,8 @@ class CrowdCounter:
         ]
         if now is None:
             self._signatures.clear()
+        else:  # every frame: no stranger's signature outlives its window on a quiet camera
+            self._forget_signatures(now)
         return [self._row(self._buckets.pop(start)) for start in done]
 
     def _row(self, b: _Bucket) -> CrowdBucketRow:
