@@ -1094,3 +1094,23 @@ def test_landmarks_are_compreface_s_eyes_nose_and_mouth(
     centres = [corners[2:4].mean(axis=0), corners[0:2].mean(axis=0)]  # image-left eye first
     eyes = np.array(verified["source_image_face"]["landmarks"][:2], float)
     assert np.abs(eyes - centres).max() < 0.05 * own.box.width
+
+
+@pytest.mark.parametrize("degrees", [-20, 20])
+def test_pose_is_on_compreface_s_axes(
+    client: httpx.Client, photos: dict[str, Path], degrees: int
+) -> None:
+    # CompreFace's pose plugin fits a 3-D face model to its five landmarks
+    # (OpenCV's PnP); a head tilted counter-clockwise in the image has a
+    # positive roll there. facewarden's own estimate answered it negative.
+    tilted = io.BytesIO()
+    image = Image.open(photos["obama"]).convert("RGB")
+    image.rotate(degrees, resample=Image.Resampling.BILINEAR, expand=True).save(tilted, "PNG")
+    [face] = client.post(
+        "/api/v1/detection/detect",
+        params={"face_plugins": "pose"},
+        files={"file": tilted.getvalue()},
+    ).json()["result"]
+    assert set(face["pose"]) == {"pitch", "roll", "yaw"}
+    assert face["pose"]["roll"] == pytest.approx(degrees, abs=5)
+    assert abs(face["pose"]["yaw"]) < 15

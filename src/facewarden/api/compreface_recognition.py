@@ -101,6 +101,7 @@ async def recognize(
             min_probability=query.det_prob_threshold,
             detect_faces=query.detect_faces,
             landmarks=plugins.landmarks,
+            pose=plugins.pose,
         ),
     )
     elapsed = _elapsed(started, query.status)
@@ -136,6 +137,7 @@ async def verify_example(
             min_probability=query.det_prob_threshold,
             detect_faces=query.detect_faces,
             landmarks=plugins.landmarks,
+            pose=plugins.pose,
         ),
     )
     return CfVerifyOut(
@@ -169,6 +171,7 @@ async def verify_images(
             min_probability=query.det_prob_threshold,
             detect_faces=query.detect_faces,
             landmarks=plugins.landmarks,
+            pose=plugins.pose,
         ),
     )
     elapsed = _elapsed(started, query.status)
@@ -197,6 +200,7 @@ async def detect(
             detect_faces=query.detect_faces,
             embed=plugins.calculator,
             landmarks=plugins.landmarks,
+            pose=plugins.pose,
         ),
     )
     elapsed = _elapsed(started, query.status)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from facewarden.service.compreface_faces import FoundFace, Plugins, head_pose
+from facewarden.service.compreface_faces import FoundFace, Plugins
 
 __all__ = [
     "CfBox",
@@ -82,7 +82,7 @@ class CfFace(BaseModel):
     def of(cls, found: FoundFace, plugins: Plugins, *, elapsed_ms: float | None) -> CfFace:
         """The face's box, with what ``plugins`` ask for (and timing) in CompreFace's shape."""
         face, box = found.face, found.face.box
-        pose = head_pose(face) if plugins.pose else None
+        pose = found.pose if plugins.pose else None
         return cls(
             box=CfBox(
                 probability=round(found.probability, 5),

@@ -22,7 +22,7 @@
 * Face plugins: ``landmarks`` (CompreFace's 5 points: eye centres, nose tip,
   mouth corners; :func:`~facewarden.vision.landmarks.fit_mtcnn_points`), ``calculator`` (the
   model's own embedding, before the deployment's secret transform) and
-  ``pose`` (:func:`head_pose`, estimated from dlib's 5 points). Plugins the
+  ``pose`` (:func:`head_pose`, CompreFace's own estimate from those 5 points). Plugins the
   deployment does not run (``age``, ``gender``, ``mask``, anything else) are
   skipped without an error, as CompreFace skips plugins that are not
   enabled on a server.
@@ -31,8 +31,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from facewarden.errors import FaceNotFoundError
@@ -147,9 +149,9 @@ class Plugins:
 
 @dataclass(frozen=True)
 class HeadPose:
-    """A head pose in degrees: ``pitch`` (up +), ``roll`` (clockwise in the image +), ``yaw``.
+    """A head pose in degrees, on CompreFace's axes (see :func:`head_pose`).
 
-    ``yaw`` is positive when the face turns towards the image's left.
+    ``roll`` is positive for a head tilted counter-clockwise in the image.
     """
 
     pitch: float
@@ -157,38 +159,53 @@ class HeadPose:
     yaw: float
 
 
-# Measured on 80 LFW faces (dlib's 5 points): for a frontal face the base of
-# the nose sits 0.77 inter-eye distances below the line through the eye
-# centres, and it lies about 0.35 inter-eye distances in front of the eyes,
-# so turning the head by an angle moves it by 0.35 x sin(angle).
-_FRONTAL_NOSE_DROP = 0.77
-_NOSE_DEPTH = 0.35
+# CompreFace's pose plugin (its PoseEstimatorMixin) fits this 3-D face model,
+# in its own units: the eyes, the nose tip, the mouth corners, and a chin.
+_FACE_MODEL = np.array(
+    [
+        [-8.0, 9.0, -8.0],
+        [8.0, 9.0, -8.0],
+        [0.0, 1.0, 0.0],
+        [-5.0, -4.0, -8.0],
+        [5.0, -4.0, -8.0],
+        [0.0, -11.0, -4.0],
+    ]
+)
 
 
-def head_pose(face: Face) -> HeadPose:
-    """A coarse head pose from the 5 landmarks (a rough estimate: no 3-D model is fitted).
+def head_pose(points: Sequence[tuple[float, float]], image_shape: tuple[int, ...]) -> HeadPose:
+    """The head pose CompreFace's pose plugin computes from its five landmarks.
 
-    Roll is the angle of the line through the eye centres; yaw and pitch come
-    from where the base of the nose sits relative to the eyes, measured in
-    inter-eye distances after removing the roll.
+    As CompreFace does: the landmarks in whole pixels; a chin placed half the
+    eyes-to-mouth distance below the mouth's centre; the 3-D model fitted by
+    OpenCV's PnP under a pinhole camera whose focal length is the image's
+    width and whose principal point it takes as (height / 2, width / 2); the
+    rotation's RQ decomposition gives the angles, pitch and roll measured
+    from the other side (180 degrees minus the angle, signed). CompreFace's
+    clients read these numbers, so every step is its own (its principal
+    point too). A rough estimate: five points and a made-up chin.
     """
-    points = np.asarray(face.landmarks, dtype=np.float64)
-    image_right_eye = points[0:2].mean(axis=0)  # the subject's left eye
-    image_left_eye = points[2:4].mean(axis=0)
-    nose = points[4]
-    across = image_right_eye - image_left_eye
-    distance = float(np.hypot(*across))
-    if distance < 1e-6:
-        return HeadPose(0.0, 0.0, 0.0)
-    roll = math.degrees(math.atan2(across[1], across[0]))
-    unit = across / distance
-    normal = np.array([-unit[1], unit[0]])  # points down the face
-    offset = nose - (image_right_eye + image_left_eye) / 2.0
-    sideways = float(offset @ unit) / distance
-    drop = float(offset @ normal) / distance
-    yaw = math.degrees(math.asin(max(-1.0, min(1.0, -sideways / _NOSE_DEPTH))))
-    pitch = math.degrees(math.asin(max(-1.0, min(1.0, (_FRONTAL_NOSE_DROP - drop) / _NOSE_DEPTH))))
-    return HeadPose(round(pitch, 2), round(roll, 2), round(yaw, 2))
+    left_eye, right_eye, nose, mouth_left, mouth_right = np.round(
+        np.asarray(points, dtype=np.float64)
+    ).astype(np.int64)
+    bridge = (left_eye + right_eye) // 2
+    mouth = (mouth_left + mouth_right) // 2
+    chin = mouth + (mouth - bridge) // 2
+    image_points = np.array(
+        [left_eye, right_eye, nose, mouth_left, mouth_right, chin], dtype=np.float64
+    )
+    height, width = image_shape[:2]
+    camera = np.array(
+        [[width, 1.0, height / 2], [0.0, width, width / 2], [0.0, 0.0, 1.0]], dtype=np.float64
+    )
+    _, rotation_vector, _ = cv2.solvePnP(_FACE_MODEL, image_points, camera, np.zeros((4, 1)))
+    rotation, _ = cv2.Rodrigues(rotation_vector)
+    pitch, yaw, roll = cv2.RQDecomp3x3(rotation)[0]
+    return HeadPose(
+        pitch=round(float(np.sign(pitch) * 180 - pitch), 2),
+        roll=round(float(np.sign(roll) * 180 - roll), 2),
+        yaw=round(float(yaw), 2),
+    )
 
 
 @dataclass(frozen=True)
@@ -199,14 +216,15 @@ class FoundFace:
     face: Face
     probability: float
     points: tuple[tuple[float, float], ...] | None = None
+    pose: HeadPose | None = None
 
     @classmethod
-    def of(cls, face: Face, *, image: RGBImage | None = None) -> FoundFace:
-        """The face with its probability, and given the image it was found in, its five
-        points (:func:`~facewarden.vision.landmarks.fit_mtcnn_points`)."""
-        points = (
-            None
-            if image is None
-            else tuple((float(x), float(y)) for x, y in fit_mtcnn_points(image, face))
-        )
-        return cls(face, detection_probability(face), points)
+    def of(cls, face: Face, *, image: RGBImage | None = None, pose: bool = False) -> FoundFace:
+        """The face with its probability; given the image it was found in, with its five
+        points (:func:`~facewarden.vision.landmarks.fit_mtcnn_points`) and, if asked, its
+        pose (:func:`head_pose`)."""
+        if image is None:
+            return cls(face, detection_probability(face))
+        points = tuple((float(x), float(y)) for x, y in fit_mtcnn_points(image, face))
+        turned = head_pose(points, image.shape) if pose else None
+        return cls(face, detection_probability(face), points, turned)

@@ -95,6 +95,7 @@ def _find(
     embed: bool = True,
     to_match: bool = False,
     landmarks: bool = False,
+    pose: bool = False,
 ) -> list[FoundFace]:
     """The faces of one uploaded image, as CompreFace's parameters select them.
 
@@ -102,7 +103,8 @@ def _find(
     (the one image of the other requests is the form's ``file``); the no-face
     answer is CompreFace's own text for either. Faces ``to_match`` are those
     fit for recognition only (:func:`~facewarden.service.compreface_faces.find_faces`);
-    with ``landmarks``, each carries MTCNN's five points (the landmarks plugin).
+    with ``landmarks`` or ``pose``, each carries MTCNN's five points, and with ``pose``
+    its head pose (the landmarks and pose plugins).
     """
     pixels = pipeline.decode(image, name=field or "file")
     faces = find_faces(
@@ -114,12 +116,13 @@ def _find(
         embed=embed,
         usable_only=to_match,
     )
-    return [FoundFace.of(f, image=pixels if landmarks else None) for f in faces]
+    image_for = pixels if landmarks or pose else None
+    return [FoundFace.of(f, image=image_for, pose=pose) for f in faces]
 
 
 def _compared(faces: Sequence[FoundFace], similarities: Sequence[float]) -> list[ComparedFace]:
     return [
-        ComparedFace(f.face, f.probability, f.points, s)
+        ComparedFace(f.face, f.probability, f.points, f.pose, similarity=s)
         for f, s in zip(faces, similarities, strict=True)
     ]
 
@@ -161,6 +164,7 @@ class CompreFaceMatcher:
         detect_faces: bool = True,
         embed: bool = False,
         landmarks: bool = False,
+        pose: bool = False,
     ) -> list[FoundFace]:
         """The faces of ``image``, biggest first (embedded only for the calculator plugin,
         with MTCNN's five points only for the landmarks plugin).
@@ -178,6 +182,7 @@ class CompreFaceMatcher:
             detect_faces=detect_faces,
             embed=embed,
             landmarks=landmarks,
+            pose=pose,
         )
 
     def recognize(
@@ -189,6 +194,7 @@ class CompreFaceMatcher:
         min_probability: float | None = None,
         detect_faces: bool = True,
         landmarks: bool = False,
+        pose: bool = False,
     ) -> list[RecognizedFace]:
         """Each face of ``image`` with the subjects of its ``prediction_count`` most similar
         examples.
@@ -210,11 +216,12 @@ class CompreFaceMatcher:
             detect_faces=detect_faces,
             to_match=True,
             landmarks=landmarks,
+            pose=pose,
         )
         embeddings = np.array([f.face.require_embedding() for f in faces], dtype=np.float32)
         answers = self._search(embeddings, top_k, self.calibration(probe=pipeline))
         return [
-            RecognizedFace(f.face, f.probability, f.points, a.subjects)
+            RecognizedFace(f.face, f.probability, f.points, f.pose, subjects=a.subjects)
             for f, a in zip(faces, answers, strict=True)
         ]
 
@@ -320,6 +327,7 @@ class CompreFaceMatcher:
         min_probability: float | None = None,
         detect_faces: bool = True,
         landmarks: bool = False,
+        pose: bool = False,
     ) -> tuple[str, list[ComparedFace]]:
         """The example's subject, and the faces of ``image`` with their similarity to it.
 
@@ -339,6 +347,7 @@ class CompreFaceMatcher:
             detect_faces=detect_faces,
             to_match=True,
             landmarks=landmarks,
+            pose=pose,
         )
         embeddings = np.array([f.face.require_embedding() for f in faces], dtype=np.float32)
         name, raw = self._against_example(subject_id, image_id, embeddings)
@@ -378,6 +387,7 @@ class CompreFaceMatcher:
         min_probability: float | None = None,
         detect_faces: bool = True,
         landmarks: bool = False,
+        pose: bool = False,
     ) -> tuple[FoundFace, list[ComparedFace]]:
         """The one face of ``source``, and each face of ``target`` with its similarity to it.
 
@@ -399,6 +409,7 @@ class CompreFaceMatcher:
             detect_faces=detect_faces,
             to_match=True,
             landmarks=landmarks,
+            pose=pose,
         )
         if len(source_faces) > 1:
             raise MultipleFacesError(
@@ -414,6 +425,7 @@ class CompreFaceMatcher:
             detect_faces=detect_faces,
             to_match=True,
             landmarks=landmarks,
+            pose=pose,
         )
         reference = main.face.require_embedding()
         raw = np.array([f.face.require_embedding() @ reference for f in targets])
