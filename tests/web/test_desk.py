@@ -513,6 +513,7 @@ def test_the_queue_is_worked_past_its_first_page_while_another_desk_decides(
     rows = listed.locator("tr[data-sighting]")
     listed.get_by_test_id("alerts-more").wait_for()
     assert rows.count() == 100
+    console.shot("35-alerts-more")
     gone = ids[10:15] + ids[150:155]  # on the page shown, and on one not read yet
     for sighting in gone:
         _api(console, camera_server, "POST", f"/v1/alerts/{sighting}/dismiss", data={})
@@ -557,6 +558,7 @@ def test_a_note_is_added_to_a_decided_alert_and_kept(
     notes = page.get_by_test_id("alert-notes")
     notes.get_by_text(later).wait_for()
     assert "Not him: a visitor" in page.get_by_test_id("alert-review").inner_text()
+    console.shot("36-alert-notes")
     assert console.problems == []
 
 
