@@ -427,3 +427,41 @@ def test_notes_are_added_after_the_decision_sealed_audited_and_never_rewritten(
     assert noted.count(raised) == 2
     data = _db_bytes(live)
     assert all(text.encode() not in data for text in later)  # sealed like the decision's
+
+
+def test_what_is_new_is_what_was_recorded_since_whenever_it_was_first_seen(
+    live: LiveServer, site: dict[str, str]
+) -> None:
+    # A face tracked from afar is identified later; a lagging camera's frames come late:
+    # a sighting recorded after another may have been first seen before it.
+    camera = live.warden.store.get_camera(site["door"])
+    assert camera is not None
+    with live.client("operator") as operator:
+        first = operator.get("/v1/alerts", params={"limit": 1})
+        assert first.status_code == 200, first.text
+        position = first.json()["recorded_to"]
+        now = datetime.now(UTC)
+        recorded = [
+            live.warden.sightings.open_visit(
+                camera,
+                site["subject"],
+                camera.watchlists[0],
+                seen,
+                seen + timedelta(seconds=1),
+                0.9,
+            )
+            for seen in (now - timedelta(minutes=2), now - timedelta(minutes=20))
+        ]
+        new = operator.get("/v1/alerts", params={"recorded_after": position, "limit": 1})
+        assert new.status_code == 200, new.text
+        assert [a["sighting_id"] for a in new.json()["sightings"]] == recorded[:1]
+        position = new.json()["recorded_to"]
+        rest = operator.get("/v1/alerts", params={"recorded_after": position}).json()
+        assert [a["sighting_id"] for a in rest["sightings"]] == recorded[1:]
+        again = operator.get("/v1/alerts", params={"recorded_after": rest["recorded_to"]})
+        assert again.json()["sightings"] == []
+        assert again.json()["recorded_to"] >= rest["recorded_to"]
+        both = operator.get("/v1/alerts", params={"recorded_after": 0, "cursor": "x"})
+        assert both.status_code == 400, both.text
+        negative = operator.get("/v1/alerts", params={"recorded_after": -1})
+        assert negative.status_code == 422, negative.text

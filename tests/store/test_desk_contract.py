@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
+from facewarden.privacy import AuditChain, AuditEntry, ManualClock
 from facewarden.store import Store
 from facewarden.store.cameras import HistoryRequestRow
 from facewarden.store.desk import AlertDecisionRow, AlertNoteRow, HistoryNoteRow
@@ -56,6 +57,36 @@ def test_notes_are_added_to_a_decided_alert_only_and_go_with_its_sighting(store:
     with store.transaction() as tx:
         assert tx.delete_sightings_expired(T0 + timedelta(days=1)) >= 1
     assert store.alert_notes(sighting) == []
+
+
+def test_sightings_recorded_are_read_in_the_order_of_the_audit_chain(store: Store) -> None:
+    chain = AuditChain(secrets.token_bytes(32))
+    clock = ManualClock(T0)
+    entries: list[AuditEntry] = []
+    for i, action in enumerate(["sighting.record", "alert.show", "sighting.record"] * 2):
+        entries.append(
+            chain.make_entry(
+                entries[-1] if entries else None,
+                clock=clock,
+                actor="test",
+                action=action,
+                object_type="sighting",
+                object_id=f"sig_{i}",
+            )
+        )
+    assert store.last_audit_seq() == 0
+    with store.transaction() as tx:
+        for entry in entries:
+            tx.append_audit(entry)
+    assert store.last_audit_seq() == 6
+    assert store.sightings_recorded(0, 6) == [
+        (1, "sig_0"),
+        (3, "sig_2"),
+        (4, "sig_3"),
+        (6, "sig_5"),
+    ]
+    assert store.sightings_recorded(1, 4) == [(3, "sig_2"), (4, "sig_3")]  # (after, upto]
+    assert store.sightings_recorded(6, 100) == []
 
 
 def test_the_desks_reads_keep_to_the_first_seen_range_they_are_given(store: Store) -> None:

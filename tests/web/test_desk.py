@@ -429,6 +429,14 @@ def test_an_alarm_whose_camera_is_removed_meanwhile_can_still_be_silenced(
     assert console.problems == []
 
 
+def _dismiss_open_alarms(console: Console, server: CameraServer) -> None:
+    """Alarms other tests left open would head the alarm panel: they are decided first."""
+    left = _api(console, server, "GET", "/v1/alerts?state=open&severity=alarm&limit=100")
+    assert isinstance(left, dict)
+    for a in left["sightings"]:
+        _api(console, server, "POST", f"/v1/alerts/{a['sighting_id']}/dismiss", data={})
+
+
 def _burst(
     server: CameraServer,
     camera_id: str,
@@ -438,8 +446,9 @@ def _burst(
 ) -> list[str]:
     """``count`` alerts at one camera within a second, oldest first, the oldest ``first``.
 
-    Written to the deployment's store as the ingest writes them (frames enough for a
-    hundred sightings would take minutes here).
+    Written to the deployment's store as the ingest writes them, each with its
+    ``sighting.record`` audit entry (frames enough for a hundred sightings would take
+    minutes here).
     """
     from facewarden.service.warden import Warden
     from facewarden.store.cameras import SightingRow
@@ -461,10 +470,18 @@ def _burst(
     ]
     with (
         Warden.open(server.settings, actor="test:burst") as warden,
-        warden.store.transaction() as tx,
+        warden._ctx.writing() as tx,  # the ingest's own transaction, audit anchor and all
     ):
         for row in rows:
             tx.insert_sighting(row)
+            warden.audit.append(
+                tx,
+                "sighting.record",
+                object_type="sighting",
+                object_id=row.sighting_id,
+                purpose=f"camera {camera_id}",
+                details={"camera": camera_id},
+            )
     return [r.sighting_id for r in rows]
 
 
@@ -583,11 +600,7 @@ def test_an_erased_persons_alarm_leaves_every_desk_without_a_reload(
             [faces_dir / "face_recognition" / "examples" / "biden.jpg"],
             watchlists=(WATCHLIST,),
         ).subject_id
-    # Alarms other tests left open would head the panel: they are decided first.
-    left = _api(console, camera_server, "GET", "/v1/alerts?state=open&severity=alarm&limit=100")
-    assert isinstance(left, dict)
-    for a in left["sightings"]:
-        _api(console, camera_server, "POST", f"/v1/alerts/{a['sighting_id']}/dismiss", data={})
+    _dismiss_open_alarms(console, camera_server)
     console.login(*camera_server.users["operator"])
     page.get_by_test_id("alert-bell").wait_for()
     page.wait_for_timeout(1500)  # the first poll has run: what follows is new
@@ -606,6 +619,50 @@ def test_an_erased_persons_alarm_leaves_every_desk_without_a_reload(
         assert other.problems == []
     assert page.evaluate("document.body.dataset.alarm") is None
     assert "Joe Biden" not in page.content()
+    assert console.problems == []
+
+
+def test_an_alarm_recorded_late_for_an_earlier_moment_is_still_raised(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # A face tracked from afar is identified seconds later, once it is large enough, and
+    # a lagging camera's frames are processed late: its sighting is recorded after others
+    # that were first seen later. The desk must still raise it: an alarm missed because
+    # its moment sorts before what the desk had already seen never sounds.
+    from facewarden.service.warden import Warden
+
+    console = cam_console
+    page = console.page
+    near = _add_camera(console, camera_server, "gate-near", "Near gate")
+    far = _add_camera(console, camera_server, "gate-far", "Far gate")
+    _set_severity(console, camera_server, "log")
+    _dismiss_open_alarms(console, camera_server)
+    console.login(*camera_server.users["operator"])
+    page.get_by_test_id("alert-bell").wait_for()
+
+    def record(camera_id: str, first_seen: datetime) -> str:
+        with Warden.open(camera_server.settings, actor="test:ingest") as warden:
+            camera = warden.store.get_camera(camera_id)
+            assert camera is not None
+            return warden.sightings.open_visit(
+                camera,
+                camera_server.subject_id,
+                camera_server.watchlist_id,
+                first_seen,
+                first_seen + timedelta(seconds=2),
+                0.9,
+            )
+
+    try:
+        record(near["camera_id"], datetime.now(UTC))
+        page.wait_for_timeout(2500)  # the desk has polled: it has seen the near gate's alert
+        _set_severity(console, camera_server, "alarm")
+        late = record(far["camera_id"], datetime.now(UTC) - timedelta(seconds=20))
+        panel = page.get_by_test_id("alarm-panel")
+        panel.get_by_test_id("alert-review").wait_for(timeout=8_000)
+        assert panel.get_by_test_id("alert-review").get_attribute("data-sighting") == late
+    finally:
+        _set_severity(console, camera_server, "alert")
     assert console.problems == []
 
 

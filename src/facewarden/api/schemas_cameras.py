@@ -351,6 +351,10 @@ class AlertsOut(BaseModel):
         default=None,
         description="more sightings match: ask again with cursor set to this for the next page",
     )
+    recorded_to: int = Field(
+        default=0,
+        description="where the record of sightings stood: recorded_after=this reads on from it",
+    )
     gone: list[str] = Field(
         default_factory=list,
         description="those of the held alerts that have left the desk (erased, expired, "

@@ -63,6 +63,7 @@ PHOTOS = ("captured", "enrolled")
 """The two photos of an alert: the face the camera captured, the subject's enrolled one."""
 _DESK_ROLES = frozenset({"admin", "operator"})
 _ALERT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_RECORD_SCAN = 20_000  # audit entries one read of what was recorded visits at most
 _DECISION_ACTIONS = {
     "acknowledged": "alert.acknowledge",
     "dismissed": "alert.dismiss",
@@ -146,31 +147,67 @@ class AlertDesk:
             NotFoundError: an unknown camera.
         """
         self._check(role)
-        if state not in ("open", "decided", "all"):
-            raise InvalidInputError("state must be open, decided or all")
-        if severity is not None and severity not in SEVERITIES:
-            raise InvalidInputError(f"severity must be one of {', '.join(SEVERITIES)}")
-        found = sort_alerts(self._window(since=since, camera=camera), order)
-        if severity is not None:
-            found = [a for a in found if a.severity == severity]
-        if state == "open":
-            found = [a for a in found if a.decision is None]
-        elif state == "decided":
-            found = [a for a in found if a.decision is not None]
+        found = sort_alerts(self._filtered(since, camera, state, severity), order)
         page = page_of(found, order=order, cursor=cursor, limit=limit)
-        if page.alerts:
-            # One entry per answer that holds any (the console polls every
-            # second for what is new; an empty answer reads nobody's whereabouts).
-            self._audit.record(
-                "sightings.alerts",
-                object_type="camera",
-                purpose="sighting alerts",
-                details={
-                    "cameras": len({a.sighting.camera_id for a in page.alerts}),
-                    "sightings": len(page.alerts),
-                },
-            )
+        self._audit_read(page.alerts)
         return page
+
+    def position(self) -> int:
+        """Where the record of sightings stands now: a :meth:`recorded_after` position."""
+        self._ctx.ensure_open()
+        return self._ctx.store.last_audit_seq()
+
+    def recorded_after(
+        self,
+        position: int,
+        *,
+        role: str,
+        state: str = "all",
+        severity: str | None = None,
+        camera: str | None = None,
+        limit: int = 50,
+    ) -> AlertPage:
+        """The alerts of the live window recorded after ``position``, in the order recorded.
+
+        What a console polls for what is new. Not by when an alert was first
+        seen: a face tracked from afar is identified seconds later, and a
+        lagging camera's frames are processed late, so a sighting is often
+        recorded after others first seen later than it; a reader moving a
+        first-seen mark forward would never see it (an alarm never raised).
+        The position is the audit log's sequence number, given to each entry
+        under the writers' lock: every sighting is recorded with its
+        ``sighting.record`` entry in one transaction, so the sequence is the
+        order in which they were committed, and a reader that moves on to the
+        answer's position misses none. ``next_cursor`` holds the position to
+        ask from next time (as text). Audited like :meth:`alerts`.
+
+        Raises:
+            PermissionDeniedError: the role may not watch alerts.
+            InvalidInputError: an unknown state or severity, or a negative position.
+            NotFoundError: an unknown camera.
+        """
+        self._check(role)
+        if position < 0:
+            raise InvalidInputError("a position is a number from 0")
+        store = self._ctx.store
+        latest = store.last_audit_seq()  # first: whatever commits after it is read next time
+        upto = min(latest, position + _RECORD_SCAN)
+        recorded = store.sightings_recorded(position, upto) if upto > position else []
+        if not recorded:
+            return AlertPage([], str(max(position, upto)))
+        live = {a.sighting.sighting_id: a for a in self._filtered(None, camera, state, severity)}
+        found: list[DeskAlert] = []
+        reached = upto
+        for seq, sighting_id in recorded:
+            alert = live.get(sighting_id)
+            if alert is None:
+                continue  # not an alert (any more): erased, expired, its camera sensitive
+            found.append(alert)
+            if len(found) == limit:
+                reached = seq
+                break
+        self._audit_read(found)
+        return AlertPage(found, str(reached))
 
     def decided_since(self, *, role: str, since: datetime) -> list[DeskDecision]:
         """Alerts of the live window decided at or after ``since``, latest decision first.
@@ -421,6 +458,36 @@ class AlertDesk:
     def _check(self, role: str) -> None:
         if role not in _DESK_ROLES:
             raise PermissionDeniedError(f"role {role!r} may not work the security desk's alerts")
+
+    def _filtered(
+        self, since: datetime | None, camera: str | None, state: str, severity: str | None
+    ) -> list[DeskAlert]:
+        if state not in ("open", "decided", "all"):
+            raise InvalidInputError("state must be open, decided or all")
+        if severity is not None and severity not in SEVERITIES:
+            raise InvalidInputError(f"severity must be one of {', '.join(SEVERITIES)}")
+        found = self._window(since=since, camera=camera)
+        if severity is not None:
+            found = [a for a in found if a.severity == severity]
+        if state == "open":
+            found = [a for a in found if a.decision is None]
+        elif state == "decided":
+            found = [a for a in found if a.decision is not None]
+        return found
+
+    def _audit_read(self, alerts: list[DeskAlert]) -> None:
+        if alerts:
+            # One entry per answer that holds any (the console polls every
+            # second for what is new; an empty answer reads nobody's whereabouts).
+            self._audit.record(
+                "sightings.alerts",
+                object_type="camera",
+                purpose="sighting alerts",
+                details={
+                    "cameras": len({a.sighting.camera_id for a in alerts}),
+                    "sightings": len(alerts),
+                },
+            )
 
     def _alert_cameras(self, camera: str | None) -> list[CameraRow]:
         """The cameras whose sightings are alerts (not sensitive, watching a watchlist)."""

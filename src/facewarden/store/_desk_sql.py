@@ -63,6 +63,20 @@ class DeskReads(Queries):
             (sighting_id,),
         )
 
+    def sightings_recorded(self, after_seq: int, upto_seq: int) -> list[tuple[int, str]]:
+        # The audit chain's seq is given under the writers' lock, so it is the order in
+        # which sightings were committed; the range bounds the rows visited (unique index).
+        rows = self._rows(
+            "SELECT seq, object_id FROM audit_log WHERE seq > ? AND seq <= ? "
+            "AND action = 'sighting.record' ORDER BY seq",
+            (after_seq, upto_seq),
+        )
+        return [(int(r["seq"]), str(r["object_id"])) for r in rows]
+
+    def last_audit_seq(self) -> int:
+        row = self._one("SELECT MAX(seq) AS n FROM audit_log")
+        return 0 if row is None or row["n"] is None else int(row["n"])
+
     def history_note(self, request_id: str) -> HistoryNoteRow | None:
         sql = "SELECT * FROM history_request_notes WHERE request_id = ?"
         return self._get(HistoryNoteRow, sql, (request_id,))

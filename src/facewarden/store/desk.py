@@ -102,6 +102,15 @@ class DeskReader(Protocol):
         seen in ``(after, until]``, each with its sighting's watchlist id (no note)."""
         ...
 
+    def sightings_recorded(self, after_seq: int, upto_seq: int) -> list[tuple[int, str]]:
+        """``(seq, sighting_id)`` of the sightings recorded by the audit entries numbered
+        in ``(after_seq, upto_seq]`` (``sighting.record``), in the order they were committed."""
+        ...
+
+    def last_audit_seq(self) -> int:
+        """The number of the audit log's latest entry (0 when it is empty)."""
+        ...
+
     def alert_notes(self, sighting_id: str) -> list[AlertNoteRow]:
         """The notes added to an alert after its decision, oldest first."""
         ...

@@ -163,6 +163,15 @@ def alerts(
             description="the next_cursor of the page before, with the same order and filters",
         ),
     ] = None,
+    recorded_after: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=2**62,
+            description="the recorded_to of the answer before: only the alerts recorded "
+            "since then, in the order recorded, whenever they were first seen",
+        ),
+    ] = None,
     held: Annotated[
         str | None,
         Query(
@@ -186,7 +195,15 @@ def alerts(
     that finds sightings is audited (one entry); occupancy alerts come from the
     server's memory. With ``decided_since``, ``decided`` also lists the alerts
     of the live window that any operator decided since then (ids and decision
-    only, not audited), so that every desk drops them from its queue. With
+    only, not audited), so that every desk drops them from its queue.
+
+    ``recorded_to`` is where the record of sightings stood: asked again with
+    ``recorded_after`` set to it, the answer holds the alerts recorded since,
+    in the order recorded, whatever their ``first_seen`` (a face tracked from
+    afar is identified seconds later, a lagging camera's frames are processed
+    late: a reader moving ``since`` forward would miss those); ``since`` then
+    only bounds the occupancy alerts. A full page means more: ask again from
+    its ``recorded_to``. With
     ``held``, ``gone`` names those of the given alerts that have left the desk
     (the subject erased, the sighting expired or past the live window, the
     camera removed or made sensitive), so that no console keeps showing them
@@ -199,16 +216,30 @@ def alerts(
     end = now + FUTURE_TOLERANCE
     if start >= end:
         raise invalid_input("since is in the future")
-    seen = warden.alert_desk.alerts(
-        role=principal.role,
-        since=start,
-        state=state,
-        severity=severity,
-        camera=camera,
-        limit=limit,
-        order=order,
-        cursor=cursor,
-    )
+    if recorded_after is not None:
+        if cursor is not None:
+            raise invalid_input("give either cursor or recorded_after, not both")
+        seen = warden.alert_desk.recorded_after(
+            recorded_after,
+            role=principal.role,
+            state=state,
+            severity=severity,
+            camera=camera,
+            limit=limit,
+        )
+        recorded_to = int(seen.next_cursor or recorded_after)
+    else:
+        recorded_to = warden.alert_desk.position()  # before the read: nothing falls between
+        seen = warden.alert_desk.alerts(
+            role=principal.role,
+            since=start,
+            state=state,
+            severity=severity,
+            camera=camera,
+            limit=limit,
+            order=order,
+            cursor=cursor,
+        )
     occupancy = server(request).occupancy.since(start, limit)
     if camera is not None:
         camera_id = warden.cameras.get(camera).camera_id
@@ -234,7 +265,8 @@ def alerts(
             for d in decided[:limit]
         ],
         sightings=[SightingAlertOut.from_alert(a) for a in seen.alerts],
-        next_cursor=seen.next_cursor,
+        next_cursor=None if recorded_after is not None else seen.next_cursor,
+        recorded_to=recorded_to,
         gone=[]
         if held is None
         else warden.alert_desk.gone([i for i in held.split(",") if i], role=principal.role),

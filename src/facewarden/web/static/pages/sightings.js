@@ -42,6 +42,7 @@ class AlertFeed {
     this._decidedSince = null;
     this._decidedKeys = new Set();
     this._holders = new Set();
+    this._position = null; // where the record of sightings stood at the last answer
   }
 
   /**
@@ -68,6 +69,7 @@ class AlertFeed {
     this.available = true;
     this._keys = new Set();
     this._since = null;
+    this._position = null;
     this._decidedSince = null;
     this._decidedKeys = new Set();
     this._first = true;
@@ -107,28 +109,34 @@ class AlertFeed {
     this._busy = true;
     const answers = [];
     const held = this._held();
+    let nextPosition = null;
     try {
-      // Only what is new since the newest alert already here: the server audits
-      // every answer that holds sightings, so repeating them would fill the log.
-      // Oldest first, page after page: newest first would keep a burst's newest page
-      // and move past the rest (an alarm among them never raised).
-      let since = this._since;
+      // Only what is new since the last answer: the server audits every answer that
+      // holds sightings, so repeating them would fill the log. "New" is what was
+      // recorded since (recorded_after), not what was first seen later: a face tracked
+      // from afar is identified seconds later, a lagging camera's frames come late, and
+      // an alarm sorted before what the desk had seen would never be raised. The first
+      // poll reads the whole live window, oldest first, page after page (its cursor).
+      let position = this._position;
+      let cursor = null;
       for (let n = 0; n < ALERT_PAGES; n++) {
         const query = { limit: ALERT_PAGE, order: "oldest" };
-        if (since) query.since = since;
+        if (position !== null) query.recorded_after = position;
+        else if (cursor) query.cursor = cursor;
+        // Occupancy alerts (kept in the server's memory) are read from the newest seen.
+        if (this._since) query.since = this._since;
         // What was decided meanwhile, by anyone: ids and decisions only (not audited).
         // Asked a few seconds back, as a decision stamped before another can commit after it.
         if (n === 0 && this._decidedSince) query.decided_since = new Date(Date.parse(this._decidedSince) - DECIDED_OVERLAP_MS).toISOString();
         if (n === 0 && held.length) query.held = held.join(",");
         const page = await api("GET", "/v1/alerts", { query });
         answers.push(page);
+        if (n === 0 && position === null) nextPosition = page.recorded_to; // read before the window
+        if (position !== null) nextPosition = page.recorded_to;
         const got = (page && page.sightings) || [];
         if (got.length < ALERT_PAGE) break;
-        // The next page starts a millisecond before this one's last alert (others may
-        // share its time; those seen already are skipped below), or just after it.
-        const last = got[got.length - 1].first_seen;
-        const back = new Date(Date.parse(last) - 1).toISOString();
-        since = since && Date.parse(back) <= Date.parse(since) ? last : back;
+        if (position !== null) position = page.recorded_to;
+        else if (!(cursor = page.next_cursor)) break;
       }
     } catch (err) {
       this._busy = false;
@@ -142,6 +150,7 @@ class AlertFeed {
     }
     this._busy = false;
     if (!this._timer) return; // stopped meanwhile (signed out)
+    if (typeof nextPosition === "number") this._position = nextPosition;
     const body = answers[0];
     if (!this._decidedSince && body && body.since) this._decidedSince = body.since;
     const settled = [];
