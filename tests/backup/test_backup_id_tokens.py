@@ -99,6 +99,7 @@ def test_an_archive_taken_before_an_erasure_holds_no_token_and_restores_every_lo
         target = fresh(deploy, settings, tmp_path / label)
         report = restore(path, target)
         assert report.erasures_reapplied == 1 and report.subjects == len(ids) - 1
+        assert report.archive_holds_id_tokens == (label == "format2")
         with Warden.open(target, actor="test:restored") as warden:
             for name, subject_id in ids.items():
                 if name == ERASED:
@@ -191,3 +192,31 @@ def test_a_raw_copy_says_it_leaves_the_tokens_out(tmp_path: Path) -> None:
     assert made.exit_code == 0 and copy.is_file()
     assert "backed up to" in made.stdout and "ID-number tokens left out" in made.stdout
     assert "warning" not in made.stderr
+
+
+def test_restoring_an_archive_that_holds_the_tokens_says_to_replace_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An archive of format 1 or 2 holds every token it was taken with: the restore says so.
+
+    Nothing can take them out of a file already written; what can be done is
+    to replace it, and the operator restoring it is the one to be told.
+    """
+    live = Settings(data_dir=tmp_path / "live", key_dir=tmp_path / "keys")
+    Warden.open(live, create=True, actor="test:cli").close()
+    with monkeypatch.context() as patched:
+        patched.setattr(backup_format, "FORMAT", 2)
+        old = archive_as_it_stands(live, None, tmp_path / "format2.fwbackup")
+    runner = CliRunner()
+    env = {"FACEWARDEN_KEY_DIR": str(tmp_path / "keys")}
+    today = tmp_path / "today.fwbackup"
+    made = runner.invoke(
+        cli, ["backup", str(today)], env={**env, "FACEWARDEN_DATA_DIR": str(live.data_dir)}
+    )
+    assert made.exit_code == 0, made.output
+    for name, archive in (("old", old), ("new", today)):
+        target = {**env, "FACEWARDEN_DATA_DIR": str(tmp_path / name)}
+        restored = runner.invoke(cli, ["restore", str(archive)], env=target)
+        assert restored.exit_code == 0, restored.output
+        warned = "ID-number token" in restored.stderr and "take a new backup" in restored.stderr
+        assert warned == (name == "old"), restored.stderr

@@ -256,6 +256,14 @@ def restore(archive: Path) -> None:
         f"{revoked.users_disabled} user(s) disabled again, {revoked.passwords_reset} "
         "password(s) set to the newest; the audit log is re-anchored to the restored chain"
     )
+    if report.archive_holds_id_tokens:
+        click.echo(
+            f"warning: {archive} was written by an earlier version and holds every subject's "
+            "ID-number token as it was then, erased people's included (with the key "
+            "directory, a guessable number can be found from one): take a new backup now "
+            "and destroy this archive and its copies",
+            err=True,
+        )
 
 
 @click.command()

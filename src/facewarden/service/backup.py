@@ -126,6 +126,7 @@ __all__ = [
 ]
 
 _SQLITE_ENTRY = "sqlite"
+_TOKENS_LEFT_OUT_FORMAT = 3  # the first archive format without ID-number tokens
 
 
 @dataclass(frozen=True)
@@ -141,13 +142,20 @@ class BackupReport:
 
 @dataclass(frozen=True)
 class RestoreReport:
-    """What :func:`restore` restored."""
+    """What :func:`restore` restored.
+
+    ``archive_holds_id_tokens``: the archive is of a format written before
+    the tokens were left out (1 or 2): the file itself still holds every
+    subject's ID-number token as it was, erased people's included, and
+    should be replaced by a new backup.
+    """
 
     store: str
     created_at: str
     subjects: int
     erasures_reapplied: int
     revocations_reapplied: RevocationReport = field(default_factory=RevocationReport)
+    archive_holds_id_tokens: bool = False
 
 
 @dataclass(frozen=True)
@@ -393,7 +401,12 @@ def restore(archive: Path, settings: Settings, *, clock: Any = None) -> RestoreR
     finally:
         warden.close()
     return RestoreReport(
-        header["store"], header["created_at"], subjects, restored - subjects, revoked
+        header["store"],
+        header["created_at"],
+        subjects,
+        restored - subjects,
+        revoked,
+        archive_holds_id_tokens=int(header["format"]) < _TOKENS_LEFT_OUT_FORMAT,
     )
 
 
