@@ -232,7 +232,10 @@ class Settings(BaseSettings):
         default=5, ge=1, le=300, description="idle keep-alive connections are closed after this"
     )
     read_timeout_seconds: float = Field(
-        default=30.0, gt=0, le=600, description="longest wait for the next piece of a request body"
+        default=30.0,
+        gt=0,
+        le=600,
+        description="longest wait for a request's whole head, and for each next piece of its body",
     )
     compreface_watchlist: str = Field(
         default="compreface",

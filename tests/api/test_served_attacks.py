@@ -13,6 +13,7 @@ The server runs as a real subprocess (``python -m facewarden.cli serve``).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -277,3 +278,23 @@ def test_malformed_uploads_leave_the_server_log_alone(served: Served) -> None:
             assert answer.status_code == 400, answer.text
     time.sleep(0.5)
     assert "multipart" not in log.read_bytes()[before:].decode(errors="replace")
+
+
+def test_idle_sockets_do_not_make_the_server_refuse_everyone(served: Served) -> None:
+    # Found by probing: 64 sockets opened and left silent (max_connections' default)
+    # made the real server answer every other client 503, for as long as they stayed
+    # open (uvicorn waits for a head for ever, and counts such sockets as busy). The
+    # attacker here is 127.0.0.2 (loopback's other addresses reach the server too).
+    def attacker_socket() -> socket.socket:
+        return socket.create_connection(
+            ("127.0.0.1", served.port), timeout=30, source_address=("127.0.0.2", 0)
+        )
+
+    with contextlib.ExitStack() as held:
+        for _ in range(80):
+            held.enter_context(attacker_socket())
+        for _ in range(8):
+            held.enter_context(attacker_socket()).sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        time.sleep(0.5)
+        answer = httpx.get(f"{served.url}/health", timeout=10)
+        assert answer.status_code == 200, answer.text

@@ -129,6 +129,7 @@ def _print_bootstrap(boot: Bootstrap) -> None:
 def _run(app: Any, config: Settings) -> None:
     import uvicorn
 
+    from facewarden.api.http_connections import guarded_h11
     from facewarden.api.security import MAX_HEAD_BYTES
 
     server_config = uvicorn.Config(
@@ -139,6 +140,9 @@ def _run(app: Any, config: Settings) -> None:
         ssl_keyfile=str(config.tls_key) if config.tls else None,
         timeout_keep_alive=config.keep_alive_seconds,
         limit_concurrency=config.max_connections,
+        # Connections waiting for a head do not count against max_connections, and
+        # the head is due within the read timeout: idle sockets cannot shut others out.
+        http=guarded_h11(head_timeout=config.read_timeout_seconds),
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         # Request lines carry paths, and a CompreFace subject name in a path
         # is personal data: no access log. Errors are logged by the app.
