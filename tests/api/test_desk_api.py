@@ -463,5 +463,7 @@ def test_what_is_new_is_what_was_recorded_since_whenever_it_was_first_seen(
         assert again.json()["recorded_to"] >= rest["recorded_to"]
         both = operator.get("/v1/alerts", params={"recorded_after": 0, "cursor": "x"})
         assert both.status_code == 400, both.text
+        ahead = operator.get("/v1/alerts", params={"recorded_after": 2**40}).json()
+        assert ahead["recorded_to"] <= again.json()["recorded_to"] + 5  # back to where it is
         negative = operator.get("/v1/alerts", params={"recorded_after": -1})
         assert negative.status_code == 422, negative.text

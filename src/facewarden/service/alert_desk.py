@@ -191,6 +191,10 @@ class AlertDesk:
             raise InvalidInputError("a position is a number from 0")
         store = self._ctx.store
         latest = store.last_audit_seq()  # first: whatever commits after it is read next time
+        if position > latest:
+            # Not a position this log has reached (a restored backup is behind a console
+            # that stayed open): read on from where it stands, or nothing would ever be new.
+            return AlertPage([], str(latest))
         upto = min(latest, position + _RECORD_SCAN)
         recorded = store.sightings_recorded(position, upto) if upto > position else []
         if not recorded:
