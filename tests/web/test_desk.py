@@ -443,6 +443,7 @@ def _burst(
     count: int,
     first: str = "alarm",
     subject_id: str | None = None,
+    at: datetime | None = None,
 ) -> list[str]:
     """``count`` alerts at one camera within a second, oldest first, the oldest ``first``.
 
@@ -453,7 +454,7 @@ def _burst(
     from facewarden.service.warden import Warden
     from facewarden.store.cameras import SightingRow
 
-    now = datetime.now(UTC)
+    now = at or datetime.now(UTC)
     rows = [
         SightingRow(
             f"sig_{i:04d}{camera_id[-12:]}",
@@ -663,6 +664,26 @@ def test_an_alarm_recorded_late_for_an_earlier_moment_is_still_raised(
         assert panel.get_by_test_id("alert-review").get_attribute("data-sighting") == late
     finally:
         _set_severity(console, camera_server, "alert")
+    assert console.problems == []
+
+
+def test_an_alert_leaves_an_open_list_when_it_passes_the_live_window(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # A quiet site: nothing new, nothing decided, the list never reloads. An alert
+    # older than the live window is part of a person's movements (promise 18): the
+    # list left open on a desk must not keep it.
+    console = cam_console
+    page = console.page
+    camera = _add_camera(console, camera_server, "yard-7", "Yard")
+    window = timedelta(minutes=60)  # the server's live window (the default)
+    leaving = datetime.now(UTC) - window + timedelta(seconds=8)
+    (old,) = _burst(camera_server, camera["camera_id"], 1, first="log", at=leaving)
+    console.login(*camera_server.users["operator"])
+    console.open(f"alerts?state=all&camera={camera['camera_id']}")
+    row = page.get_by_test_id("alert-list").locator(f"tr[data-sighting={old}]")
+    row.wait_for()
+    row.wait_for(state="detached", timeout=20_000)
     assert console.problems == []
 
 

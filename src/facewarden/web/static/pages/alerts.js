@@ -63,9 +63,11 @@ export default async function renderAlerts(view) {
   let pages = 1;
   let cursor = null;
   let generation = 0; // an answer older than the latest read is dropped, never drawn
+  let liveFrom = null; // the live window's start as last read, and when (this browser's clock)
   const filters = () => ({ state: state.value, severity: severity.value, camera: camera.value, order: order.value, limit: LIST_LIMIT });
 
   function draw(since) {
+    liveFrom = { since: Date.parse(since), readAt: Date.now() };
     note.textContent = `Since ${clock(new Date(since))} (the live window). Older alerts are part of a person's movements: they leave the desk.`;
     const more = cursor
       ? h(
@@ -112,6 +114,17 @@ export default async function renderAlerts(view) {
     load();
   }
 
+  // The window moves on while the list is open: an alert that passes out of it leaves the
+  // list at once, with no read (a quiet site may have nothing new to reload it for hours).
+  const prune = setInterval(() => {
+    if (!liveFrom) return;
+    const start = liveFrom.since + (Date.now() - liveFrom.readAt);
+    const kept = shown.filter((a) => Date.parse(a.first_seen) > start);
+    if (kept.length === shown.length) return;
+    shown = kept;
+    draw(new Date(start).toISOString());
+  }, 2000);
+  view.signal.addEventListener("abort", () => clearInterval(prune), { once: true });
   const form = h("form", { class: "filters-row", "aria-label": "Filter the alerts" }, field("Show", state), field("Severity", severity), field("Camera", camera), field("Order", order));
   form.addEventListener("change", () => {
     pages = 1; // other filters: from their first page
