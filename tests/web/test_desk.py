@@ -687,6 +687,37 @@ def test_an_alert_leaves_an_open_list_when_it_passes_the_live_window(
     assert console.problems == []
 
 
+def test_a_review_open_at_another_desk_shows_the_decision_with_its_note(
+    cam_console: Console, camera_server: CameraServer, browser: playwright_sync.Browser
+) -> None:
+    # Two desks have the same alert open; one dismisses it saying why. The other desk's
+    # review turns to "Dismissed by" without a reload, and says why too: without the
+    # note it reads as a dismissal nobody explained. The note that desk was typing stays.
+    console = cam_console
+    page = console.page
+    camera = _add_camera(console, camera_server, "foyer-4", "Foyer")
+    (sighting,) = _burst(camera_server, camera["camera_id"], 1, first="log")
+    console.login(*camera_server.users["operator"])
+    console.open(f"alerts/{sighting}")
+    mine = page.locator("#main").get_by_test_id("alert-review")
+    mine.get_by_role("button", name="Dismiss").wait_for()
+    mine.locator("textarea[name=note]").fill("Guard on his way to the foyer")
+    with second_tab(browser, camera_server) as other:
+        other.login(*camera_server.users["admin"])
+        other.open(f"alerts/{sighting}")
+        theirs = other.page.locator("#main").get_by_test_id("alert-review")
+        theirs.locator("textarea[name=note]").fill("Not him: a courier with a visitor badge")
+        theirs.get_by_role("button", name="Dismiss").click()
+        theirs.get_by_text("Dismissed by").wait_for()
+        assert other.problems == []
+    mine.get_by_text("Dismissed by user:cam-admin").wait_for(timeout=6_000)
+    mine.get_by_text("Not him: a courier with a visitor badge").wait_for(timeout=3_000)
+    # What this desk was typing is not lost: it waits to be added as a later note.
+    typed = mine.locator("textarea[name=later-note]").input_value()
+    assert typed == "Guard on his way to the foyer"
+    assert console.problems == []
+
+
 def test_an_alert_is_escalated_from_the_keyboard(
     cam_console: Console, camera_server: CameraServer, frames: Frames
 ) -> None:

@@ -228,8 +228,15 @@ export async function renderAlert(view, sightingId) {
     }
     const done = open && settled.find((a) => a.sighting_id === review.alert.sighting_id);
     if (!done) return;
+    open = false;
     toast(`Already ${done.decision} by ${done.decided_by}`, "warn");
-    decided({ ...review, alert: { ...review.alert, decision: done.decision, decided_by: done.decided_by, decided_at: done.decided_at }, note: null });
+    // Read it again for what they wrote with it (the page shows this alert already).
+    const mark = { ...review, alert: { ...review.alert, decision: done.decision, decided_by: done.decided_by, decided_at: done.decided_at }, note: null };
+    api("GET", `/v1/alerts/${encodeURIComponent(review.alert.sighting_id)}`, { signal: view.signal })
+      .then((now) => decided(now.alert.decision ? now : mark))
+      .catch((err) => {
+        if (!(err && err.name === "AbortError")) decided(mark);
+      });
   });
   view.signal.addEventListener("abort", off, { once: true });
   return page;
@@ -343,6 +350,9 @@ function laterNotes(review) {
   const item = (n) => h("li", { class: "review-note" }, h("p", {}, n.note), h("span", { class: "muted small" }, `${n.written_by} · `, time(n.written_at, { seconds: true })));
   const list = h("ol", { class: "review-notes", dataset: { testid: "alert-notes" } }, (review.notes || []).map(item));
   const text = h("textarea", { name: "later-note", rows: "2", maxlength: "500", placeholder: "What was learnt since (no personal data)" });
+  // A note being typed when another desk decided the alert: kept, to add as a later one.
+  const typed = takeDraft(review.alert.sighting_id);
+  if (typed && typed.note) text.value = typed.note;
   const problem = h("div", { "aria-live": "polite" });
   const form = h(
     "form",
@@ -362,6 +372,7 @@ function laterNotes(review) {
     submit.disabled = true;
     try {
       const added = await api("POST", `/v1/alerts/${id}/notes`, { json: { note } });
+      drafts.delete(review.alert.sighting_id);
       list.append(item(added));
       text.value = "";
       replace(problem);
