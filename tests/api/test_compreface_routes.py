@@ -1114,3 +1114,34 @@ def test_pose_is_on_compreface_s_axes(
     assert set(face["pose"]) == {"pitch", "roll", "yaw"}
     assert face["pose"]["roll"] == pytest.approx(degrees, abs=5)
     assert abs(face["pose"]["yaw"]) < 15
+
+
+def test_parameters_sent_as_form_fields_count_as_on_spring(
+    client: httpx.Client, photos: dict[str, Path]
+) -> None:
+    # CompreFace's Spring reads a multipart body's text fields as request
+    # parameters, as the query's: clients post `subject` or `limit` beside the
+    # file (requests' data=, Postman's form-data tab). facewarden refused the
+    # subject (code 33) and ignored the rest.
+    added = client.post(
+        FACES,
+        data={"subject": "Form Field Biden", "det_prob_threshold": "0.8"},
+        files=_file(photos["biden"]),
+    )
+    assert (added.status_code, added.json()["subject"]) == (201, "Form Field Biden")
+    try:
+        two = _file(photos["two_people"])
+        fields = {"limit": "1", "prediction_count": "2", "face_plugins": "landmarks", "status": "1"}
+        [face] = client.post(f"{RECOGNITION}/recognize", data=fields, files=two).json()["result"]
+        assert len(face["landmarks"]) == 5 and "execution_time" in face
+        assert 1 <= len(face["subjects"]) <= 2
+        # The query's value comes first, as the servlet lists it first.
+        both = client.post(
+            f"{RECOGNITION}/recognize", params={"limit": 2}, data={"limit": "1"}, files=two
+        )
+        assert len(both.json()["result"]) == 2
+        wrong = client.post(f"{RECOGNITION}/recognize", data={"limit": "many"}, files=two)
+        assert (wrong.status_code, wrong.json()["code"]) == (400, 26)
+        assert "limit" in wrong.json()["message"]
+    finally:
+        client.delete(f"{RECOGNITION}/subjects/Form Field Biden")

@@ -32,11 +32,13 @@ from facewarden.api.compreface_http import (
     PageText,
     Routes,
     SizeText,
+    Subject,
     Threshold,
     call,
     images,
     operation,
     spring_page,
+    spring_param,
 )
 from facewarden.api.compreface_schemas import (
     CfDeleted,
@@ -103,11 +105,16 @@ def delete_subject(subject: str, request: Request) -> CfSubjectOut:
 )
 async def add_example(
     request: Request,
-    subject: Annotated[str, Query(max_length=200)],
+    subject: Subject,
     det_prob_threshold: Threshold = None,
     detect_faces: Detect = True,
 ) -> CfExample:
-    """Add a photo of a subject (the subject is created with its first photo if need be)."""
+    """Add a photo of a subject (the subject is created with its first photo if need be).
+
+    Every parameter may come as a multipart field instead, as Spring binds them.
+    """
+    det_prob_threshold = await spring_param(request, "det_prob_threshold", det_prob_threshold)
+    detect_faces = await spring_param(request, "detect_faces", detect_faces)
     [image] = await images(request, "file")
     example = await call(
         request,

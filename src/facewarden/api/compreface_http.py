@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BeforeValidator, Field
-from starlette.datastructures import UploadFile
+from fastapi.exceptions import RequestValidationError
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
+from starlette.datastructures import FormData, UploadFile
 
 from facewarden.api.auth import allow
 from facewarden.api.compreface_schemas import CfError
@@ -36,16 +37,19 @@ __all__ = [
     "MissingPartError",
     "PageText",
     "PluginNames",
+    "PredictionCount",
     "Predictions",
     "Routes",
     "SizeText",
     "Status",
+    "Subject",
     "Threshold",
     "UnreadableBodyError",
     "call",
     "images",
     "operation",
     "spring_page",
+    "spring_param",
 ]
 
 T = TypeVar("T")
@@ -140,7 +144,80 @@ class FaceQuery:
     detect_faces: bool
 
 
+_SubjectText = Annotated[str, Query(max_length=200, description="the subject's name")]
+
+#: How each parameter is read, for one sent as a multipart field (:func:`spring_param`).
+_READERS: dict[str, TypeAdapter[Any]] = {
+    "limit": TypeAdapter(Limit),
+    "det_prob_threshold": TypeAdapter(Threshold),
+    "face_plugins": TypeAdapter(PluginNames),
+    "status": TypeAdapter(Status),
+    "detect_faces": TypeAdapter(Detect),
+    "prediction_count": TypeAdapter(Predictions),
+    "subject": TypeAdapter(_SubjectText),
+}
+
+
+def _media(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def _form_fields(request: Request) -> dict[str, str]:
+    """The text fields of a multipart body, the first of each name (none for other bodies)."""
+    if _media(request) != "multipart/form-data":
+        return {}
+    # Parsed once: images() is handed the same (cached) form. It is closed by
+    # _closing_form when the request ends, whether or not images() read it.
+    form = await request.form(max_files=_MAX_PARTS, max_fields=_MAX_PARTS)
+    request.state.compreface_form = form
+    fields: dict[str, str] = {}
+    for name, value in form.multi_items():
+        if isinstance(value, str):
+            fields.setdefault(name, value)
+    return fields
+
+
+async def _closing_form(request: Request) -> AsyncIterator[None]:
+    """A dependency that closes the multipart form :func:`_form_fields` parsed, if it did."""
+    try:
+        yield
+    finally:
+        form = getattr(request.state, "compreface_form", None)
+        if isinstance(form, FormData):
+            await form.close()
+
+
+_FormClosed = Annotated[None, Depends(_closing_form)]
+
+
+async def spring_param(request: Request, name: str, value: T) -> T:
+    """``value``, as the query gave it; where the query has no ``name``, the multipart
+    text field of that name, read as the query's would be.
+
+    Spring binds a multipart body's text fields as request parameters, as the
+    query's (the query's value first), so CompreFace's clients may post
+    ``subject`` or ``limit`` beside the file.
+
+    Raises:
+        RequestValidationError: the field's value is not one the parameter takes.
+    """
+    if name in request.query_params:
+        return value
+    fields = await _form_fields(request)
+    if name not in fields:
+        return value
+    try:
+        read: T = _READERS[name].validate_python(fields[name])
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [error | {"loc": ("query", name)} for error in exc.errors()]
+        ) from None
+    return read
+
+
 async def face_query(
+    request: Request,
+    _: _FormClosed,
     limit: Limit = 0,
     det_prob_threshold: Threshold = None,
     face_plugins: PluginNames = "",
@@ -151,10 +228,47 @@ async def face_query(
 
     A dependency, so the OpenAPI document lists them (names, bounds,
     descriptions) on each of those routes as if each declared them; async,
-    so FastAPI calls it in the event loop rather than a worker thread.
+    so FastAPI calls it in the event loop rather than a worker thread. Each
+    may come as a multipart field instead (:func:`spring_param`).
     """
-    return FaceQuery(limit, det_prob_threshold, face_plugins, status, detect_faces)
+    return FaceQuery(
+        await spring_param(request, "limit", limit),
+        await spring_param(request, "det_prob_threshold", det_prob_threshold),
+        await spring_param(request, "face_plugins", face_plugins),
+        await spring_param(request, "status", status),
+        await spring_param(request, "detect_faces", detect_faces),
+    )
 
+
+async def prediction_count(
+    request: Request, _: _FormClosed, prediction_count: Predictions = 1
+) -> int:
+    """recognize's ``prediction_count``, from the query or a multipart field."""
+    return await spring_param(request, "prediction_count", prediction_count)
+
+
+async def subject_name(
+    request: Request,
+    _: _FormClosed,
+    subject: Annotated[str | None, Query(max_length=200, description="the subject's name")] = None,
+) -> str:
+    """The ``subject`` of an added example, from the query or a multipart field.
+
+    Raises:
+        RequestValidationError: in neither (CompreFace's code 33).
+    """
+    found = await spring_param(request, "subject", subject)
+    if found is None:
+        raise RequestValidationError(
+            [{"type": "missing", "loc": ("query", "subject"), "msg": "Field required"}]
+        )
+    return found
+
+
+#: recognize's ``prediction_count``, from the query or a multipart field.
+PredictionCount = Annotated[int, Depends(prediction_count)]
+#: An added example's ``subject``, from the query or a multipart field (required).
+Subject = Annotated[str, Depends(subject_name)]
 
 #: A route's face parameters: ``query: FaceOptions``.
 FaceOptions = Annotated[FaceQuery, Depends(face_query)]
@@ -240,7 +354,7 @@ class Routes:
 async def images(request: Request, *fields: str) -> list[bytes]:
     """The images in ``fields`` of a multipart or JSON (base64) body, each capped."""
     cap = acting_warden(request).settings.max_image_bytes
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    media = _media(request)
     if media == "multipart/form-data":
         # Other parts are ignored and, of two parts of one name, the first counts, as
         # Spring binds them for CompreFace; the body cap bounds what they hold.

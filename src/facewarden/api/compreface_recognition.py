@@ -17,6 +17,7 @@ from fastapi import Request
 
 from facewarden.api.compreface_http import (
     FaceOptions,
+    PredictionCount,
     Predictions,
     Routes,
     call,
@@ -87,7 +88,7 @@ def _compared(
 
 @_route("POST", "/recognition/recognize", response_model=CfRecognizeOut, **operation("file"))
 async def recognize(
-    request: Request, query: FaceOptions, prediction_count: Predictions = 1
+    request: Request, query: FaceOptions, prediction_count: PredictionCount
 ) -> CfRecognizeOut:
     """Each face of a photo with its most similar subjects (calibrated similarity)."""
     [image] = await images(request, "file")
