@@ -509,3 +509,28 @@ def test_a_field_taken_once_but_sent_twice_is_refused_not_half_used(
         )
         _native(twice, 422, "ValidationError")
         assert twice.json()["error"]["message"].startswith("watchlist: sent 2 times")
+
+
+@pytest.mark.usefixtures("still_serving")
+def test_a_query_parameter_or_json_key_given_twice_is_refused_not_half_used(
+    live: LiveServer,
+) -> None:
+    # Found by probing: of ?state=open&state=decided the last counted, and of
+    # {"role": "operator", "role": "admin"} too, unsaid: an admin key was issued.
+    with live.client("admin") as client:
+        twice = client.get("/v1/alerts", params=[("state", "open"), ("state", "decided")])
+        _native(twice, 422, "ValidationError")
+        assert twice.json()["error"]["message"] == (
+            "query.state: sent 2 times; this route takes one"
+        )
+        keys_before = len(client.get("/v1/api-keys").json()["api_keys"])
+        issued = client.post(
+            "/v1/api-keys",
+            content=b'{"name": "twice", "role": "operator", "role": "admin"}',
+            headers={"Content-Type": "application/json"},
+        )
+        _native(issued, 422, "ValidationError")
+        assert issued.json()["error"]["message"] == "role: given 2 times in one JSON object"
+        assert len(client.get("/v1/api-keys").json()["api_keys"]) == keys_before
+        # Where a parameter takes a list, repeating it is how a list is sent.
+        assert client.get("/v1/alerts", params={"state": "open"}).status_code == 200

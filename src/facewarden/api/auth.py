@@ -59,7 +59,7 @@ def public(*, media: str | None = None) -> dict[str, Any]:
         media: the media type the request body must have (else 415), if it has a body.
     """
     dependencies = [] if media is None else [Depends(require_media(media))]
-    dependencies.append(Depends(refuse_nul_characters))
+    dependencies += [Depends(refuse_nul_characters), Depends(refuse_repeated_fields)]
     return {"openapi_extra": {"security": []}, "dependencies": dependencies}
 
 
@@ -79,9 +79,7 @@ def allow(*roles: str, media: str | None = None) -> dict[str, Any]:
     dependencies = [Depends(require(*roles))]
     if media is not None:
         dependencies.append(Depends(require_media(media)))
-    dependencies.append(Depends(refuse_nul_characters))
-    if media == "multipart/form-data":
-        dependencies.append(Depends(refuse_repeated_fields))
+    dependencies += [Depends(refuse_nul_characters), Depends(refuse_repeated_fields)]
     return {"openapi_extra": {"x-roles": sorted(expand_roles(roles))}, "dependencies": dependencies}
 
 

@@ -7,10 +7,12 @@ value (400 with CompreFace's code 26 on its routes):
 * A NUL character in a path, a query string, a form field or anywhere in a
   JSON body. No name, id or text holds one, and PostgreSQL text cannot: it
   reached the database driver as a 500 there, where SQLite found nothing.
-* A multipart field sent several times to a route that takes it once.
-  FastAPI binds the last part and drops the others unsaid: two photos sent
-  to add two faces added one. Parameters typed as lists (several photos to
-  enroll) take several.
+* A field given several times where the route takes it once: a multipart
+  field, a query parameter, a key of a JSON object. FastAPI (and Python's
+  JSON parser) keep the last and drop the others unsaid: two photos sent to
+  add two faces added one, and ``{"role": "operator", "role": "admin"}``
+  issued an admin key. Parameters typed as lists (several photos to enroll)
+  take several.
 
 Both read the body FastAPI has already parsed for the route (Starlette keeps
 it on the request); neither parses a body the route does not take.
@@ -18,8 +20,10 @@ it on the request); neither parses a body the route does not take.
 
 from __future__ import annotations
 
+import json
 import types
 import typing
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -69,26 +73,60 @@ async def refuse_nul_characters(request: Request) -> None:
 
 
 async def refuse_repeated_fields(request: Request) -> None:
-    """A route dependency: a form field the route takes once, sent several times, is a 422."""
+    """A route dependency: a field the route takes once, given several times, is a 422."""
     dependant = getattr(request.scope.get("route"), "dependant", None)
-    form = await _parsed_body(request)
-    if dependant is None or not isinstance(form, FormData):
+    if dependant is None:
         return
-    problems = []
-    for field in dependant.body_params:
-        sent = form.getlist(field.alias)
-        if len(sent) > 1 and not _takes_many(field.field_info.annotation):
-            advice = " (send one request per photo)" if isinstance(sent[0], UploadFile) else ""
-            problems.append(
-                {
-                    "type": "repeated",
-                    "loc": ("body", field.alias),
-                    "msg": f"sent {len(sent)} times; this route takes one{advice}",
-                    "input": None,
-                }
-            )
+    problems = [
+        _repeated(("query", field.alias), len(sent), "")
+        for field in dependant.query_params
+        if len(sent := request.query_params.getlist(field.alias)) > 1
+        and not _takes_many(field.field_info.annotation)
+    ]
+    body = await _parsed_body(request)
+    if isinstance(body, FormData):
+        for field in dependant.body_params:
+            parts = body.getlist(field.alias)
+            if len(parts) > 1 and not _takes_many(field.field_info.annotation):
+                advice = " (send one request per photo)" if isinstance(parts[0], UploadFile) else ""
+                problems.append(_repeated(("body", field.alias), len(parts), advice))
+    elif body is not None:
+        problems += [
+            {
+                "type": "repeated",
+                "loc": ("body", *where),
+                "msg": f"given {count} times in one JSON object",
+                "input": None,
+            }
+            for where, count in _repeated_keys(await request.body())
+        ]
     if problems:
-        raise RequestValidationError(problems)
+        raise RequestValidationError(problems[:10])
+
+
+def _repeated(where: _Location, count: int, advice: str) -> dict[str, Any]:
+    return {
+        "type": "repeated",
+        "loc": where,
+        "msg": f"sent {count} times; this route takes one{advice}",
+        "input": None,
+    }
+
+
+def _repeated_keys(body: bytes) -> list[tuple[_Location, int]]:
+    """The keys given more than once in some object of a JSON body (as far as it parses)."""
+    found: list[tuple[_Location, int]] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        counts = Counter(key for key, _ in items)
+        found.extend(((key,), count) for key, count in counts.items() if count > 1)
+        return dict(items)
+
+    try:
+        json.loads(body, object_pairs_hook=pairs)
+    except (ValueError, RecursionError):
+        return []  # FastAPI has parsed it, so this is not reached
+    return found
 
 
 async def _parsed_body(request: Request) -> FormData | Any:
