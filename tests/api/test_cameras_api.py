@@ -20,10 +20,12 @@ from typing import Any
 import httpx
 import pytest
 
+from facewarden.config import Settings
+from facewarden.service import SubjectRecord, Warden
 from facewarden.service.audit import REDACTED
 from facewarden.service.ingest import CameraStatus
 
-from ._live import LiveServer, serving
+from ._live import FAST, LiveServer, serving
 
 NAME = "Barack Obama"
 SECRET_SOURCE = "rtsp://admin:hunter2secret@10.0.0.5:554/live/ch1"
@@ -579,3 +581,32 @@ def test_a_camera_source_that_is_neither_a_file_nor_a_stream_url_is_refused(
         message = _error(answer, 400, "InvalidInputError")
         assert "rtsp://" in message and "passwd" not in message
         assert operator.get("/v1/cameras/odd source").status_code == 404
+
+
+def test_a_restarted_server_purges_at_once_not_an_interval_later(
+    tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]
+) -> None:
+    # The server's first purge came one interval (an hour) after it started: one
+    # restarted more often than that (a deploy pipeline, a crash loop, a laptop)
+    # never purged at all, and one back from a day down kept expired sightings
+    # an hour more. Now it purges as it starts, then every interval.
+    root = tmp_path_factory.mktemp("restarted")
+    settings = Settings(data_dir=root / "data", key_dir=root / "keys", workers=1, **FAST)
+    with Warden.open(settings, create=True, actor="test:setup") as warden:
+        warden.watchlists.create("entrance", purpose="site access", lawful_basis="test")
+        record = SubjectRecord(full_name="Barack Obama", lawful_basis="test")
+        subject = warden.registry.enroll(record, [photos["obama"]], watchlists=("entrance",))
+        warden.cameras.add("door", location="front door", watchlists=["entrance"])
+        camera = warden.store.camera_by_name("door")
+        assert camera is not None
+        now = datetime.now(UTC)
+        old = warden.sightings.open_visit(
+            camera, subject.subject_id, camera.watchlists[0], now - timedelta(hours=30),
+            now - timedelta(hours=25), 0.95,
+        )  # fmt: skip
+    with serving(root, **FAST) as running:  # purge_interval_minutes: the hour by default
+        assert running.settings.purge_interval_minutes == 60
+        deadline = time.monotonic() + 30
+        while running.warden.store.get_sighting(old) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert running.warden.store.get_sighting(old) is None, "not purged as the server started"

@@ -90,19 +90,24 @@ async def _end_idle_streams(state: ServerState, idle_seconds: float) -> None:
 
 
 async def _purge_periodically(state: ServerState, interval: float) -> None:
-    """Run the retention purge every ``interval`` seconds (SECURITY.md promise 11)."""
+    """Run the retention purge as the server starts, then every ``interval`` seconds
+    (SECURITY.md promise 11).
+
+    At once first: waiting an interval before the first, a server restarted
+    more often than that never purged, and one back from a long stop kept
+    what expired meanwhile an interval more.
+    """
     while True:
-        await anyio.sleep(interval)
         warden = state.warden
-        if warden is None:
-            continue
-        try:
-            report = await anyio.to_thread.run_sync(warden.with_actor("system:retention").purge)
-        except Exception:  # a failed purge is retried at the next interval
-            logger.exception("the retention purge failed")
-            continue
-        if report.total:
-            logger.info("retention purge deleted %s", dict(report.deleted))
+        if warden is not None:
+            try:
+                report = await anyio.to_thread.run_sync(warden.with_actor("system:retention").purge)
+            except Exception:  # a failed purge is retried at the next interval
+                logger.exception("the retention purge failed")
+            else:
+                if report.total:
+                    logger.info("retention purge deleted %s", dict(report.deleted))
+        await anyio.sleep(interval)
 
 
 def create_app(
