@@ -16,6 +16,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from facewarden.privacy import ManualClock
 from facewarden.privacy.audit import AuditEntry
 from facewarden.service import Warden
 from facewarden.service.frames import FrameProcessor
+from facewarden.store import open_sqlite
 
 from .conftest import T0, enroll, make_settings
 
@@ -192,3 +195,43 @@ def test_an_expired_sighting_leaves_no_link_between_subject_and_camera(
     for entry in warden.audit.entries(limit=1000):
         text = _entry_text(entry)
         assert not (subject in text and camera.camera_id in text), entry
+
+
+def test_a_person_erased_while_a_camera_identifies_them_gets_no_sighting(
+    warden: Warden, knn: Path, tmp_path: Path
+) -> None:
+    """A subject's rows deleted, as an erasure deletes them, by another process while a
+    camera is matching their face.
+
+    The camera's identification waits for that transaction's write lock and
+    searches the gallery as it left it: no match, no sighting of the erased
+    person, and the frame is processed (the camera goes on).
+    """
+    warden.watchlists.create("entrance", purpose="site access", lawful_basis="test")
+    subject = enroll(warden, "Barack Obama", knn / "obama" / "obama.jpg", ("entrance",))
+    warden.cameras.add("door", location="north entrance", watchlists=["entrance"])
+    processor = FrameProcessor(warden.with_actor("camera:door"), "door")
+    frame = decode(knn / "obama" / "obama2.jpg")
+    processor.process(frame, T0 - timedelta(minutes=5))  # models loaded; no one yet tracked
+    processor.tracker = type(processor.tracker)()
+    eraser = open_sqlite(Path(warden.store.location))
+    outcome: list[object] = []
+
+    def camera_frame() -> None:
+        try:
+            outcome.append(processor.process(frame, T0))
+        except Exception as exc:  # what the camera's runner would have caught
+            outcome.append(exc)
+
+    try:
+        with eraser.transaction() as tx:  # committed while the camera matches
+            assert tx.delete_subject(subject)
+            camera = threading.Thread(target=camera_frame)
+            camera.start()
+            time.sleep(2.0)
+        camera.join(60)
+    finally:
+        eraser.close()
+    (result,) = outcome
+    assert not isinstance(result, Exception), result
+    assert warden.store.count_sightings() == 0
