@@ -5,9 +5,9 @@ counts are anonymous but were never purged: a camera writes a row a minute,
 so the table grew for as long as the deployment ran, raw small counts (one
 person at a shelter's door at 3 a.m.) included. Here each class is written
 through the service as a deployment writes it, the injected clock is moved
-past its retention, and the purge (`facewarden purge`, the server's hourly
-one) deletes what expired and nothing else, audits it, and compacts the
-store so the deleted rows are carved from no file of it.
+past its retention, and the purge (`facewarden purge`, the server's own)
+deletes what expired and nothing else, and audits it; where the rows hold
+someone's data, it compacts the store so they are carved from no file of it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
-import struct
 from collections.abc import Iterator
 from contextlib import closing, suppress
 from datetime import UTC, datetime, timedelta
@@ -38,12 +37,10 @@ from facewarden.privacy.retention import (
 from facewarden.service import SubjectRecord, Warden
 from facewarden.service.crowd import CrowdCounter
 from facewarden.store import DB_NAME
-from facewarden.store._dialect import ts_text
 from facewarden.store._pg_embedded import EmbeddedPostgres
 from facewarden.types import Box
 
 T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -85,15 +82,6 @@ def _store_files(warden: Warden, settings: Settings) -> bytes:
     return b"\x00".join(chunks)
 
 
-def _bucket_keys(blob: bytes, camera_id: str, start: datetime, backend: str) -> list[bytes]:
-    """Each place a crowd bucket's key (its camera id, then its start) is stored."""
-    if backend == "sqlite":
-        when = re.escape(ts_text(start).encode())
-    else:  # timestamptz: microseconds since 2000, in the machine's order, 8-aligned
-        when = re.escape(struct.pack("=q", (start - _PG_EPOCH) // timedelta(microseconds=1)))
-    return re.findall(re.escape(camera_id.encode()) + rb".{0,8}" + when, blob, re.DOTALL)
-
-
 def _count(warden: Warden, camera_id: str, when: datetime, people: int) -> datetime:
     """A minute of frames with ``people`` in view, counted and saved; the bucket's start."""
     counter = CrowdCounter(camera_id)
@@ -105,10 +93,10 @@ def _count(warden: Warden, camera_id: str, when: datetime, people: int) -> datet
     return row.start
 
 
-def test_crowd_counts_expire_after_their_retention_and_leave_the_files(
-    deployment: tuple[Settings, str],
-) -> None:
-    settings, backend = deployment
+def test_crowd_counts_expire_after_their_retention(deployment: tuple[Settings, str]) -> None:
+    # Deleted, not compacted: anonymous aggregates, and on PostgreSQL an hourly
+    # rewrite of the largest table would hold the cameras' bucket writes for minutes.
+    settings, _ = deployment
     assert {p.data_class: p.max_age for p in policies_from_settings(Settings())}[
         CROWD
     ] == timedelta(days=365), "crowd counts need a bounded retention by default"
@@ -117,9 +105,6 @@ def test_crowd_counts_expire_after_their_retention_and_leave_the_files(
         camera = warden.cameras.add("shelter-door", location="night shelter")
         old = _count(warden, camera.camera_id, T0 + timedelta(minutes=17, seconds=3), 1)
         recent = _count(warden, camera.camera_id, T0 + timedelta(days=20, minutes=3), 6)
-        assert _bucket_keys(_store_files(warden, settings), camera.camera_id, old, backend), (
-            "the carving does not find the bucket it is to prove gone"
-        )
 
         clock.advance(timedelta(days=29))
         assert warden.purge().deleted[CROWD] == 0
@@ -135,7 +120,6 @@ def test_crowd_counts_expire_after_their_retention_and_leave_the_files(
         assert [b.start for b in warden.store.crowd_buckets(camera.camera_id, *window)] == [recent]
         purges = [e for e in warden.audit.entries(limit=100) if e.action == "retention.purge"]
         assert purges[-1].details[CROWD] == 1
-        assert _bucket_keys(_store_files(warden, settings), camera.camera_id, old, backend) == []
 
 
 def _rows(settings: Settings, table: str) -> int:

@@ -39,12 +39,9 @@ from facewarden.privacy.clock import Clock, utc_now
 from facewarden.privacy.crypto import WrappedKey
 from facewarden.privacy.keys import KeyRing
 from facewarden.privacy.retention import (
-    CROWD,
     HISTORY_REQUESTS,
     IMPORT_PROGRESS,
-    LOCKOUTS,
     PHOTOS,
-    SESSIONS,
     SIGHTINGS,
     SUBJECTS,
     PurgeReport,
@@ -489,14 +486,15 @@ class Warden:
 
 # Where each retention class deletes rows; an erased subject's rows are in many
 # tables (it cascades), so subjects mean every table.
+# Not compacted: crowd buckets (anonymous aggregates; on PostgreSQL the rewrite of
+# the largest table, every hour, would hold the cameras' bucket writes for minutes),
+# sessions and lockouts (hashes, no subject's data; the console reads sessions on
+# every request). Their rows are deleted; their space is reused as usual.
 _CLASS_TABLES = {
     PHOTOS: "photos",
     IMPORT_PROGRESS: "import_progress",
     SIGHTINGS: "sightings",
-    CROWD: "crowd_buckets",
     HISTORY_REQUESTS: "history_requests",
-    SESSIONS: "sessions",
-    LOCKOUTS: "lockouts",
 }
 
 
