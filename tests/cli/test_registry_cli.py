@@ -8,10 +8,19 @@ file with sqlite3 (tampered, deleted, reordered, truncated), and
 from __future__ import annotations
 
 import json
+import os
+import resource
+import signal
 import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from facewarden.config import Settings
+from facewarden.service import SubjectRecord, Warden
 
 from .conftest import Run
 
@@ -307,3 +316,63 @@ def test_photos_of_two_people_are_refused_unless_forced(run: Run, faces_dir: Pat
     audit = json.loads(run("audit", "list", "--object", sid, "--json").stdout)
     [entry] = [e for e in audit if e["action"] == "face.add"]
     assert entry["details"]["forced_not_matching"] == [forced]
+
+
+def _file_size_limit(limit: int) -> Callable[[], None]:
+    """For a child process: files may grow to ``limit`` bytes, then writes fail (EFBIG)."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_an_export_that_cannot_be_written_whole_leaves_nothing_and_says_why(
+    tmp_path: Path, faces_dir: Path
+) -> None:
+    """An export cut short by the disk (full, a quota, a size limit) leaves no part of it.
+
+    It wrote the decrypted record (name, ID number, kept photos) straight
+    into the named file: the write failed part way, the first 128 KiB of the
+    person's data stayed on disk in clear, and the user got a Python
+    traceback. Now the file takes its name only once whole, and the error is
+    one line with exit code 1.
+    """
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        key_dir=tmp_path / "keys",
+        workers=1,
+        enroll_mode="fast",
+        keep_enrollment_photos=True,
+    )
+    photos = sorted(
+        (faces_dir / "face_recognition" / "examples" / "knn_examples" / "train" / "obama").glob(
+            "*.jpg"
+        )
+    )
+    record = SubjectRecord(full_name="Barack Obama", lawful_basis="test", id_number="X-4417")
+    with Warden.open(settings, create=True, actor="test:cli") as warden:
+        subject = warden.registry.enroll(record, photos[:3]).subject_id
+        whole = len(json.dumps(warden.registry.export(subject, purpose="test")))
+    limit = 128 * 1024
+    assert whole > limit, "the export must be larger than what the disk takes"
+    out = tmp_path / "export.json"
+    env = {
+        **os.environ,
+        "FACEWARDEN_DATA_DIR": str(settings.data_dir),
+        "FACEWARDEN_KEY_DIR": str(settings.key_dir),
+    }
+    cut = subprocess.run(
+        [sys.executable, "-m", "facewarden.cli", "subjects", "export", subject, "-o", str(out)],
+        env=env,
+        preexec_fn=_file_size_limit(limit),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert cut.returncode == 1, cut.stderr
+    assert "Traceback" not in cut.stderr and "export" in cut.stderr.splitlines()[-1]
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if "export" in p.name] == []

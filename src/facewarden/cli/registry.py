@@ -8,7 +8,6 @@ for stdin) reads them from a JSON object instead.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,9 @@ import click
 
 from facewarden.cli._common import IMAGE, deployment_options, echo_json, open_warden, settings
 from facewarden.cli.bulk import import_
-from facewarden.errors import ConflictError, FacewardenError
+from facewarden.errors import FacewardenError
 from facewarden.service.opening import database_path
+from facewarden.service.private_files import created_whole
 from facewarden.service.records import FIELD_NAMES, SubjectRecord, invalid_input
 from facewarden.service.registry import Subject
 
@@ -315,14 +315,15 @@ def export(subject_id: str, output: Path | None, purpose: str) -> None:
     if output is None:
         click.echo(text)
         return
+    # The decrypted record takes the file's name only once it is whole: a write cut
+    # short (a full disk, a quota) leaves no part of it behind.
     try:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise ConflictError(f"{output} exists; choose a new file name") from None
+        with created_whole(output, exists_hint="choose a new file name") as handle:
+            handle.write((text + "\n").encode("utf-8"))
     except OSError as exc:
-        raise FacewardenError(f"cannot write {output}: {exc.strerror}") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text + "\n")
+        raise FacewardenError(
+            f"cannot write the export to {output}: {exc.strerror or exc}; nothing was kept"
+        ) from None
     click.echo(f"exported {subject_id} to {output}", err=True)
 
 
