@@ -444,6 +444,7 @@ def _burst(
     first: str = "alarm",
     subject_id: str | None = None,
     at: datetime | None = None,
+    rest: str = "log",
 ) -> list[str]:
     """``count`` alerts at one camera within a second, oldest first, the oldest ``first``.
 
@@ -465,7 +466,7 @@ def _burst(
             now - timedelta(milliseconds=5 * (count - i)),
             0.9,
             now + timedelta(hours=1),
-            severity=first if i == 0 else "log",
+            severity=first if i == 0 else rest,
         )
         for i in range(count)
     ]
@@ -664,6 +665,7 @@ def test_an_alarm_recorded_late_for_an_earlier_moment_is_still_raised(
         assert panel.get_by_test_id("alert-review").get_attribute("data-sighting") == late
     finally:
         _set_severity(console, camera_server, "alert")
+        _dismiss_open_alarms(console, camera_server)  # none left to the next test
     assert console.problems == []
 
 
@@ -715,6 +717,39 @@ def test_a_review_open_at_another_desk_shows_the_decision_with_its_note(
     # What this desk was typing is not lost: it waits to be added as a later note.
     typed = mine.locator("textarea[name=later-note]").input_value()
     assert typed == "Guard on his way to the foyer"
+    assert console.problems == []
+
+
+def test_alarms_waiting_in_the_panel_are_opened_one_at_a_time(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # A shift begins with alarms open: the panel shows the first and counts the rest.
+    # Opening an alarm names its subject and is audited (alert.show); one waiting behind
+    # it is not shown, so it must not be opened (nor its name held) until its turn.
+    from facewarden.service.warden import Warden
+
+    console = cam_console
+    page = console.page
+    _dismiss_open_alarms(console, camera_server)
+    camera = _add_camera(console, camera_server, "stair-6", "Stairs")
+    ids = _burst(camera_server, camera["camera_id"], 6, first="alarm", rest="alarm")
+    console.login(*camera_server.users["operator"])
+    panel = page.get_by_test_id("alarm-panel")
+    panel.get_by_text("5 more waiting").wait_for(timeout=10_000)
+    panel.get_by_test_id("alert-name").wait_for()
+    page.wait_for_timeout(1500)  # a poll or more: nothing else is opened meanwhile
+    with Warden.open(camera_server.settings, actor="test:audit") as warden:
+        shown = {
+            e.object_id
+            for i in ids
+            for e in warden.audit.entries(object_id=i, limit=100)
+            if e.action == "alert.show"
+        }
+    assert len(shown) == 1, f"{len(shown)} alarms opened, one shown"
+    panel.get_by_role("button", name="Dismiss").click()
+    panel.get_by_text("4 more waiting").wait_for()
+    _dismiss_open_alarms(console, camera_server)  # none left to the next test
+    panel.wait_for(state="detached", timeout=6_000)
     assert console.problems == []
 
 

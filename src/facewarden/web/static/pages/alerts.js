@@ -427,17 +427,16 @@ class AlarmPanel {
     this.release = alertFeed.hold(() => this.queue.map((r) => r.alert.sighting_id));
   }
 
+  // The queue holds the alarms as the feed gave them (ids, no name); only the one on
+  // show is opened (GET /v1/alerts/{id}: audited, names the subject), when its turn comes.
   async add(alert) {
     if (this.queue.some((r) => r.alert.sighting_id === alert.sighting_id)) return;
-    let review;
-    try {
-      review = await api("GET", `/v1/alerts/${encodeURIComponent(alert.sighting_id)}`);
-    } catch {
-      return; // gone (decided elsewhere, or out of the window): nothing to raise
+    this.queue.push({ alert, review: null });
+    if (this.queue.length === 1) await this.draw();
+    else if (this.queue[0].review) {
+      this.drawMore();
+      this.takeKeyboard(); // a new alarm calls the keyboard back, as the first did
     }
-    if (review.alert.decision) return;
-    this.queue.push(review);
-    this.draw();
   }
 
   settle(ids) {
@@ -456,13 +455,27 @@ class AlarmPanel {
     if (el) el.textContent = more ? ` · ${more} more waiting` : "";
   }
 
-  draw() {
+  async draw() {
+    const turn = (this.turn = (this.turn || 0) + 1);
+    while (this.queue.length && !this.queue[0].review) {
+      const head = this.queue[0];
+      let review = null;
+      try {
+        review = await api("GET", `/v1/alerts/${encodeURIComponent(head.alert.sighting_id)}`);
+      } catch {
+        review = null; // gone (erased, out of the window): nothing to raise
+      }
+      if (turn !== this.turn || this.closed) return; // another draw took over, or signed out
+      if (this.queue[0] !== head) continue; // decided elsewhere meanwhile
+      if (!review || review.alert.decision) this.queue.shift();
+      else head.review = review;
+    }
     if (!this.queue.length) {
       this.close();
-      alarm = null;
+      if (alarm === this) alarm = null;
       return;
     }
-    const review = this.queue[0];
+    const review = this.queue[0].review;
     const more = this.queue.length - 1;
     replace(
       this.el,
@@ -480,15 +493,22 @@ class AlarmPanel {
       }),
     );
     this.sound.start();
+    this.takeKeyboard();
+  }
+
+  takeKeyboard() {
     // An alert dialog takes the keyboard (the panel itself: Enter there decides nothing),
-    // unless someone is typing elsewhere, whose words must not go astray.
-    if (typing() && !this.el.contains(document.activeElement)) return;
+    // unless someone is typing elsewhere, whose words must not go astray; where it has
+    // it already (a button tabbed to), it stays put.
+    if (this.el.contains(document.activeElement)) return;
+    if (typing()) return;
     const from = document.activeElement;
     if (from && from !== document.body && !this.el.contains(from)) this.returnTo = from;
     this.el.focus({ preventScroll: true });
   }
 
   close() {
+    this.closed = true;
     this.release();
     this.sound.stop();
     const had = this.el.contains(document.activeElement) || document.activeElement === document.body;
