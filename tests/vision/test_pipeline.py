@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from facewarden import imaging
-from facewarden.errors import ConfigError
+from facewarden.errors import ConfigError, ImageError
 from facewarden.match.similarity import cosine_similarity
 from facewarden.match.thresholds import threshold_for
 from facewarden.vision.align import align, mirror
@@ -174,3 +174,46 @@ def test_an_array_too_small_to_hold_a_face_has_none(mode: str, shape: tuple[int,
     # Runtime's error on the log) from the CNN fallback; imaging.decode refuses such
     # images, but arrays reach Pipeline.run without it (a caller's own crops).
     assert Pipeline.from_mode(mode).run(np.zeros((*shape, 3), np.uint8)) == []
+
+
+NOT_RGB: list[tuple[str, object, str]] = [
+    ("a path", "obama.jpg", "got a str: decode a file with pipeline.decode"),
+    ("bytes", b"\xff\xd8\xff", "got a bytes: decode a file with pipeline.decode"),
+    ("None", None, "got a NoneType"),
+    ("a list", [[0, 0, 0]], "got a list"),
+    ("a batch", np.zeros((1, 64, 64, 3), np.uint8), "got shape (1, 64, 64, 3) uint8"),
+    ("grey", np.zeros((64, 64), np.uint8), "imaging.to_rgb"),
+    ("RGBA", np.zeros((64, 64, 4), np.uint8), "imaging.to_rgb"),
+    ("float", np.zeros((64, 64, 3), np.float32), "got shape (64, 64, 3) float32"),
+    ("objects", np.array([[None]]), "got shape (1, 1) object"),
+]
+
+
+@pytest.mark.parametrize(
+    ("image", "phrase"), [case[1:] for case in NOT_RGB], ids=[case[0] for case in NOT_RGB]
+)
+def test_what_is_not_an_rgb_array_is_an_image_error(image: object, phrase: str) -> None:
+    # Found by probing the library: run("photo.jpg") raised AttributeError ('str'
+    # object has no attribute 'shape'), RGBA a bare ValueError, and a batch of one
+    # (1, H, W, 3) or an object array gave no faces at all, unsaid.
+    pipeline = Pipeline.from_mode("fast")
+    for call in (lambda: pipeline.run(image), lambda: pipeline.run_many([image])):  # type: ignore[arg-type]
+        with pytest.raises(ImageError) as info:
+            call()
+        assert phrase in info.value.message
+        assert info.value.message.startswith("run() takes an RGB image")
+
+
+def test_any_uint8_rgb_array_is_taken_as_it_is(faces_dir: Path) -> None:
+    image = imaging.decode(faces_dir / "face_recognition" / "examples" / "obama.jpg")
+    pipeline = Pipeline.from_mode("fast")
+    expected = [face.box for face in pipeline.run(image, embed=False)]
+    assert len(expected) == 1
+    readonly = image.copy()
+    readonly.setflags(write=False)
+    for variant in (
+        readonly,
+        np.asfortranarray(image),
+        np.pad(image, ((0, 0), (0, 8), (0, 0)))[:, :-8],
+    ):
+        assert [face.box for face in pipeline.run(variant, embed=False)] == expected

@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facewarden import imaging
-from facewarden.errors import ConfigError
+from facewarden.errors import ConfigError, ImageError
 from facewarden.types import Box, Face
 from facewarden.vision.align import align, jittered, mirror
 from facewarden.vision.detect import (
@@ -168,7 +168,7 @@ class Pipeline:
         """
         found = [
             self._assessed(image, faces)
-            for group in _groups(images, _GROUP_PIXELS)
+            for group in _groups(map(_checked, images), _GROUP_PIXELS)
             for image, faces in zip(group, self._detect_many(group), strict=True)
         ]
         wanted = [
@@ -269,6 +269,23 @@ class Pipeline:
 #: pixels between them (a chunk of LFW's 250x250 images fits; a 40 MP photo goes
 #: alone), so a chunk of large photos is never all in memory at once.
 _GROUP_PIXELS = 4_000_000
+
+
+def _checked(image: object) -> RGBImage:
+    """``image`` if it is an RGB array (any layout), else an ImageError saying what to do."""
+    if isinstance(image, np.ndarray) and image.shape[2:] == (3,) and image.dtype == np.uint8:
+        return image
+    wanted = "run() takes an RGB image as a (H, W, 3) uint8 numpy array"
+    if not isinstance(image, np.ndarray):
+        advice = ""
+        if isinstance(image, str | os.PathLike | bytes | bytearray | memoryview):
+            advice = ": decode a file with pipeline.decode(...) or imaging.decode(...) first"
+        raise ImageError(f"{wanted}, got a {type(image).__name__}{advice}")
+    convertible = (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))) and (
+        image.dtype.kind == "f" or image.dtype in (np.uint8, np.uint16)
+    )
+    advice = "; convert it with imaging.to_rgb(array)" if convertible else ""
+    raise ImageError(f"{wanted}, got shape {image.shape} {image.dtype}{advice}")
 
 
 def _groups(images: Iterable[RGBImage], max_pixels: int) -> Iterator[list[RGBImage]]:
