@@ -13,12 +13,18 @@ longer matches through A.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from pathlib import Path
 
+import httpx
+import psycopg
+
 from facewarden.store._pg_embedded import EmbeddedPostgres
+from facewarden.store.postgres import WRITER_LOCK
 
 from .test_serve_postgres import (
+    BIDEN,
     OBAMA,
     OBAMA_PROBE,
     Served,
@@ -79,6 +85,82 @@ def test_enrolled_on_one_server_identified_on_another(
             assert on_b.delete(f"/v1/subjects/{subject}").status_code == 204
             assert matched(identify(on_a, OBAMA_PROBE)) == []
             assert on_a.get(f"/v1/subjects/{subject}").status_code == 404
+    finally:
+        codes = [served.stop() for served in servers]
+    assert codes == [0] * len(servers)
+    assert "Traceback" not in "".join(line for s in servers for line in s.err)
+
+
+def _lock_waiters(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _await_waiters(url: str, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while _lock_waiters(url) < count:
+        assert time.monotonic() < deadline, f"{count} writer(s) never queued for the lock"
+        time.sleep(0.05)
+
+
+def test_a_write_queued_behind_another_servers_erasure_does_not_hide_it(
+    pg_server: EmbeddedPostgres, tmp_path: Path, faces_dir: Path
+) -> None:
+    """B writes while queued behind A's erasure; B must still drop the erased person.
+
+    B reads the gallery version before it queues for the database's write
+    lock; A's erasure commits a new version meanwhile; B then commits a
+    version of its own. B's in-memory gallery must not take its own version
+    as the erasure's: the erased person no longer matches on B.
+    """
+    url = pg_server.create_database(f"race_{secrets.token_hex(6)}")
+    env = {"FACEWARDEN_DATABASE_URL": url}
+    keys = tmp_path / "keys"
+    servers: list[Served] = []
+    try:
+        servers.append(
+            start_serve("--init", "--data-dir", tmp_path / "a", "--key-dir", keys, env=env)
+        )
+        servers.append(start_serve("--data-dir", tmp_path / "b", "--key-dir", keys, env=env))
+        a, b = servers
+        key = a.api_key()
+        with a.client(key) as on_a, b.client(key) as on_b:
+            create_watchlist(on_a)
+            enrolled = enroll(on_a, OBAMA)
+            assert enrolled.status_code == 201, enrolled.text
+            obama = enrolled.json()["subject_id"]
+            # B holds the gallery (with Obama) in memory.
+            assert matched(identify(on_b, OBAMA_PROBE)) == [obama]
+
+            answers: dict[str, httpx.Response] = {}
+
+            def erase_on_a() -> None:
+                answers["erase"] = on_a.delete(f"/v1/subjects/{obama}")
+
+            def enroll_on_b() -> None:
+                answers["enroll"] = enroll(on_b, BIDEN)
+
+            # The test holds the writers' lock, so A's erasure queues first and
+            # B's enrollment behind it (PostgreSQL grants waiters in order).
+            with psycopg.connect(url) as holder:
+                holder.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+                first = threading.Thread(target=erase_on_a)
+                first.start()
+                _await_waiters(url, 1)
+                second = threading.Thread(target=enroll_on_b)
+                second.start()
+                _await_waiters(url, 2)
+                holder.rollback()
+            first.join(timeout=60)
+            second.join(timeout=60)
+            assert answers["erase"].status_code == 204, answers["erase"].text
+            assert answers["enroll"].status_code == 201, answers["enroll"].text
+
+            assert matched(identify(on_b, OBAMA_PROBE)) == []
+            assert matched(identify(on_a, OBAMA_PROBE)) == []
     finally:
         codes = [served.stop() for served in servers]
     assert codes == [0] * len(servers)

@@ -114,6 +114,15 @@ class Context:
                     # it, and a face protected with the old key must be refused
                     # (store_faces compares), not stored beside renewed ones.
                     self._adopt_template_key(tx.get_meta(TEMPLATE_KEY))
+                    # Likewise the gallery: another process may have committed a
+                    # change (an erasure) since refresh() above. Updated in place
+                    # and stamped with this transaction's version, the gallery
+                    # would pass for current without that change; dropped, the
+                    # next search rebuilds it from the committed state.
+                    if self.gallery.loaded and (
+                        (tx.get_meta(VERSION_KEY) or "") != self.gallery.version
+                    ):
+                        self.gallery.unload()
                     if version is not None:
                         tx.set_meta(VERSION_KEY, version)
                     yield tx
