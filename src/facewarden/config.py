@@ -133,9 +133,9 @@ class Settings(BaseSettings):
     purge_interval_minutes: float | None = Field(
         default=60.0,
         gt=0,
-        description="`facewarden serve` runs the retention purge as it starts, then this often "
-        "(sightings expire within this much of their expiry); unset to leave it to "
-        "`facewarden purge`",
+        description="`facewarden serve` and `facewarden worker` run the retention purge as they "
+        "start, then this often (sightings expire within this much of their expiry); unset to "
+        "leave it to `facewarden purge`",
     )
     push_idle_seconds: float = Field(
         default=120.0,

@@ -8,10 +8,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -301,3 +305,46 @@ def test_progress_stored_under_the_unkeyed_digest_still_resumes_and_is_rekeyed(
     progress = CameraProgress.load(warden, camera_id)
     assert progress is not None and progress.ended and progress.t0 == T0
     assert progress.source == warden.cameras.source_digest(str(path))
+
+
+def test_a_worker_alone_purges_as_it_starts_then_every_interval(
+    warden: Warden, knn: Path, tmp_path: Path
+) -> None:
+    """A deployment that runs its cameras with `facewarden worker` and no server purges too.
+
+    The purge ran only in `facewarden serve` (or a `facewarden purge` someone
+    schedules): a site running workers alone wrote sightings and crowd
+    counts that nothing ever deleted.
+    """
+    warden.watchlists.create("entrance", purpose="site access", lawful_basis="test")
+    subject = enroll(warden, "Barack Obama", knn / "obama" / "obama.jpg", ("entrance",))
+    warden.cameras.add("door", location="front door", watchlists=["entrance"])
+    camera = warden.store.camera_by_name("door")
+    assert camera is not None
+    now = datetime.now(UTC)
+    old = warden.sightings.open_visit(
+        camera, subject, camera.watchlists[0], now - timedelta(hours=30),
+        now - timedelta(hours=25), 0.95,
+    )  # fmt: skip
+    settings = warden.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACEWARDEN_")}
+    env.update(
+        FACEWARDEN_DATA_DIR=str(settings.data_dir),
+        FACEWARDEN_KEY_DIR=str(settings.resolved_key_dir),
+        FACEWARDEN_WORKERS="1",
+        FACEWARDEN_MODE="fast",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "facewarden.cli", "worker", "--no-people"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert _wait(lambda: warden.store.get_sighting(old) is None, 60), "no purge by the worker"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr.decode()
+    purges = [e for e in warden.audit.entries(limit=100) if e.action == "retention.purge"]
+    assert purges and purges[-1].actor == "system:retention"

@@ -10,6 +10,7 @@ from types import FrameType
 import click
 
 from facewarden.cli._common import deployment_options, open_warden
+from facewarden.service.purge_schedule import PurgeSchedule
 from facewarden.service.supervisor import IngestSupervisor, default_worker_id
 from facewarden.vision.people import make_people_detector
 
@@ -60,7 +61,9 @@ def worker(
     it: each camera is run by one live worker at a time, and a dead
     worker's cameras are taken over within about --rebalance-seconds. On
     SQLite one worker runs every camera. Prints each claim and release, with
-    its time, as it happens.
+    its time, as it happens. Runs the retention purge too, as it starts and
+    then every FACEWARDEN_PURGE_INTERVAL_MINUTES (unset: left to `facewarden
+    purge`), as `facewarden serve` does.
     """
     warden = open_warden()
     config = warden.settings
@@ -95,14 +98,20 @@ def worker(
     def on_signal(signum: int, frame: FrameType | None) -> None:
         done.set()
 
+    interval = config.purge_interval_minutes
+    purges = PurgeSchedule(warden, interval * 60) if interval is not None else None
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
+        if purges is not None:
+            purges.start()
         supervisor.start()
         click.echo(f"worker {supervisor.worker_id} running (SIGTERM or Ctrl-C stops it)", err=True)
         while not done.wait(0.5):
             pass
     finally:
         supervisor.stop()
+        if purges is not None:
+            purges.stop()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     click.echo(f"worker {supervisor.worker_id} stopped", err=True)
