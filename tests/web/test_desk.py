@@ -753,6 +753,30 @@ def test_alarms_waiting_in_the_panel_are_opened_one_at_a_time(
     assert console.problems == []
 
 
+def test_the_queue_is_worked_through_review_after_review(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # After each decision the operator goes on to the next open alert of the queue they
+    # chose (its camera, its order), not back to the list and down to the next row.
+    console = cam_console
+    page = console.page
+    camera = _add_camera(console, camera_server, "quay-3", "Quay")
+    ids = _burst(camera_server, camera["camera_id"], 3, first="log")
+    console.login(*camera_server.users["operator"])
+    console.open(f"alerts?state=open&order=oldest&camera={camera['camera_id']}")
+    page.get_by_test_id("alert-list").locator("tr[data-sighting]").first.get_by_role(
+        "link", name="Review"
+    ).click()
+    for sighting in ids:
+        review = page.locator("#main").get_by_test_id("alert-review")
+        review.get_by_role("button", name="Dismiss").wait_for()
+        assert review.get_attribute("data-sighting") == sighting
+        review.get_by_role("button", name="Dismiss").click()
+        page.locator("#main").get_by_role("button", name="Next open alert").click()
+    page.get_by_text("No open alerts left in the live window").wait_for()
+    assert console.problems == []
+
+
 def test_an_alert_is_escalated_from_the_keyboard(
     cam_console: Console, camera_server: CameraServer, frames: Frames
 ) -> None:

@@ -40,6 +40,9 @@ export function decisionPill(alert) {
 // ------------------------------------------------------------------ list
 
 const LIST_LIMIT = 100; // the server's cap on one answer
+// The queue as the alerts page last showed it (its filters and order): "Next open alert"
+// on a review goes on through it.
+const queue = { order: "severity", severity: "", camera: "" };
 
 export default async function renderAlerts(view) {
   await loadNames(view.signal);
@@ -64,7 +67,10 @@ export default async function renderAlerts(view) {
   let cursor = null;
   let generation = 0; // an answer older than the latest read is dropped, never drawn
   let liveFrom = null; // the live window's start as last read, and when (this browser's clock)
-  const filters = () => ({ state: state.value, severity: severity.value, camera: camera.value, order: order.value, limit: LIST_LIMIT });
+  const filters = () => {
+    Object.assign(queue, { order: order.value, severity: severity.value, camera: camera.value });
+    return { state: state.value, severity: severity.value, camera: camera.value, order: order.value, limit: LIST_LIMIT };
+  };
 
   function draw(since) {
     liveFrom = { since: Date.parse(since), readAt: Date.now() };
@@ -209,12 +215,35 @@ export async function renderAlert(view, sightingId) {
   view.setTitle("Alert review");
   const page = h("div", { class: "page page-alert" });
   const back = () => h("a", { href: "#/alerts", class: "btn btn-ghost btn-small back-link" }, "← All alerts");
+  // Once decided, on to the next open alert of the queue: 300 alerts in a shift are worked
+  // through one after the other, not back to the list each time.
+  const onward = () =>
+    h(
+      "div",
+      { class: "review-nav" },
+      back(),
+      button("Next open alert", {
+        kind: "secondary",
+        iconName: "bell",
+        class: "btn btn-secondary btn-small",
+        onclick: async () => {
+          try {
+            const body = await api("GET", "/v1/alerts", { query: { state: "open", ...queue, limit: 1 }, signal: view.signal });
+            const next = (body.sightings || [])[0];
+            if (next) location.hash = `#/alerts/${encodeURIComponent(next.sighting_id)}`;
+            else toast("No open alerts left in the live window");
+          } catch (err) {
+            if (!(err && err.name === "AbortError")) toast(err.message || String(err), "danger");
+          }
+        },
+      }),
+    );
   let open = !review.alert.decision;
   const decided = (r) => {
     open = false;
-    replace(page, back(), reviewCard(r));
+    replace(page, onward(), reviewCard(r));
   };
-  replace(page, back(), reviewCard(review, { onDecided: decided }));
+  replace(page, open ? back() : onward(), open ? reviewCard(review, { onDecided: decided }) : reviewCard(review));
   // The alert left the desk while this page was open (the person erased, past the live
   // window, the camera removed): its name and faces go, whether decided or not.
   const release = alertFeed.hold(() => [review.alert.sighting_id]);
