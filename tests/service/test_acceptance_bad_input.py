@@ -215,3 +215,20 @@ def test_missing_database_is_not_created_behind_the_users_back(tmp_path: Path) -
         Warden.open(settings)
     assert not database_path(settings).exists()
     assert not settings.resolved_key_dir.exists()
+
+
+def test_one_photo_or_watchlist_given_alone_is_one_not_its_characters(
+    stored: tuple[Warden, str],
+) -> None:
+    # Found by probing the library: enroll(record, "biden.jpg", watchlists="staff")
+    # took the path's characters for photos ("/: this is a folder, not an image
+    # file") and the name's for watchlists ("no watchlist called 's'").
+    warden, subject_id = stored
+    biden = FACES / "face_recognition" / "examples" / "biden.jpg"
+    for photo in (str(biden), biden, biden.read_bytes()):
+        enrolled = warden.registry.enroll(_record("Joe Biden"), photo, watchlists="staff")  # type: ignore[arg-type]
+        assert len(enrolled.face_ids) == 1
+        found = warden.recognition.identify(biden, "staff")
+        assert enrolled.subject_id in found.matched_subjects
+        warden.registry.erase(enrolled.subject_id)
+    _intact(warden, subject_id)

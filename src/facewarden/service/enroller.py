@@ -116,8 +116,9 @@ class Enroller:
 
         Args:
             record: the identity record.
-            images: paths, bytes or RGB arrays; one face is enrolled from each.
-            watchlists: names or ids of watchlists to put the subject on.
+            images: paths, bytes or RGB arrays; one face is enrolled from each (one
+                of them given alone is one photo).
+            watchlists: names or ids of watchlists to put the subject on (or one name).
             face_index: which face to take (0-based) from photos showing several.
             force: accept faces below the quality bar, and photos that do not all
                 match each other (audited as an override).
@@ -133,6 +134,12 @@ class Enroller:
             ConflictError: the ID number is already enrolled.
             NotFoundError: a watchlist does not exist.
         """
+        # One photo or one watchlist given alone, not in a list, is one: iterated,
+        # a path would be taken character by character, as would a name.
+        if isinstance(images, str | os.PathLike | bytes | np.ndarray):
+            images = [images]
+        if isinstance(watchlists, str):
+            watchlists = [watchlists]
         if not images:
             raise FaceNotFoundError("enrollment needs at least one photo of the person")
         self._check_watchlists(watchlists)
