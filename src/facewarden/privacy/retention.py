@@ -31,8 +31,9 @@ Data classes now:
   failed to; the purge deletes them whether or not anyone does.
 
 Not purged, and why: the audit log (accountability; hash-chained, it keeps
-no personal value in clear); subjects, watchlists, cameras, users and API
-keys (kept until someone deletes them, or by ``subjects``' retention above);
+no personal value in clear); subjects, watchlists and cameras (kept until
+someone deletes them, or by ``subjects``' retention above); users and API
+keys (disabled or revoked, never deleted: the audit log names them);
 whatever hangs off a subject or a camera goes with it, and an alert's
 decision with its sighting.
 
