@@ -49,6 +49,7 @@ def test_the_report_describes_the_live_configuration_and_names_no_one(
     assert cameras["prayer room"]["identifies"] is False and cameras["prayer room"]["sensitive"]
     assert report["retention"]["sightings"].startswith("24 hours")
     assert report["retention"]["crowd_counts"] == "365 days"
+    assert report["retention"]["purge"].startswith("as facewarden serve or worker starts")
     assert report["access"]["users_by_role"]["auditor"] == 1
     assert report["store"] == "SQLite"
     text = json.dumps(report) + to_markdown(report)

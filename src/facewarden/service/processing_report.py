@@ -131,8 +131,8 @@ def build_processing_report(ctx: Context, audit: AuditLog) -> dict[str, Any]:
             "crowd_counts": _days(settings.crowd_retention_days),
             "history_requests": f"{HISTORY_REQUEST_RETENTION.days} days",
             "sessions": f"{settings.session_minutes} minutes (each deleted once expired)",
-            "purge": "every "
-            f"{settings.purge_interval_minutes:g} minutes while facewarden serve runs"
+            "purge": "as facewarden serve or worker starts, then every "
+            f"{settings.purge_interval_minutes:g} minutes while it runs"
             if settings.purge_interval_minutes is not None
             else "by `facewarden purge` (scheduled by the operator)",
             "crowd_counts_suppressed_below": settings.crowd_min_count,
