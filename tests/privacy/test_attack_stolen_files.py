@@ -164,6 +164,7 @@ def test_expired_sightings_and_an_erased_person_are_carved_from_no_file(
                 b"\xff\xd8 a face crop " + subject.encode(),
             )
             warden.alert_desk.decide(sid, "acknowledged", role="operator", note="seen at prayer")
+            warden.alert_desk.add_note(sid, "confirmed by the guard at prayer", role="operator")
             sightings[subject] = sid
         row = warden.store.get_sighting(sightings[kept])
         assert row is not None and row.thumbnail is not None
@@ -171,6 +172,8 @@ def test_expired_sightings_and_an_erased_person_are_carved_from_no_file(
         note = warden.store.alert_decisions([sightings[kept]])[sightings[kept]].note
         assert note is not None
         sealed.append(note[:40])
+        (later,) = warden.store.alert_notes(sightings[kept])  # a note added after the decision
+        sealed.append(later.note[:40])
         warden.store.checkpoint()
 
         before = _files(files)

@@ -51,6 +51,7 @@ from facewarden.privacy.retention import (
 )
 from facewarden.service.access import Access
 from facewarden.service.alert_desk import AlertDesk
+from facewarden.service.alert_feed import AlertFeed
 from facewarden.service.audit import AuditLog
 from facewarden.service.backup import BackupReport, write_backup, write_raw_copy
 from facewarden.service.bulk import BulkImporter
@@ -112,6 +113,7 @@ class Warden:
         self.cameras = Cameras(ctx, self.audit)
         self.sightings = Sightings(ctx, self.audit)
         self.alert_desk = AlertDesk(ctx, self.audit, self.sightings)
+        self.alert_feed = AlertFeed(ctx, self.audit, self.sightings, self.alert_desk.window)
         self.history_requests = HistoryRequests(ctx, self.audit)
         self.review_photos = ReviewPhotos(ctx, self.audit)
         self.watchlist_admin = WatchlistAdmin(ctx, self.audit, self.watchlists)

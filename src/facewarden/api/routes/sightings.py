@@ -219,7 +219,7 @@ def alerts(
     if recorded_after is not None:
         if cursor is not None:
             raise invalid_input("give either cursor or recorded_after, not both")
-        seen = warden.alert_desk.recorded_after(
+        seen = warden.alert_feed.recorded_after(
             recorded_after,
             role=principal.role,
             state=state,
@@ -229,7 +229,7 @@ def alerts(
         )
         recorded_to = int(seen.next_cursor or recorded_after)
     else:
-        recorded_to = warden.alert_desk.position()  # before the read: nothing falls between
+        recorded_to = warden.alert_feed.position()  # before the read: nothing falls between
         seen = warden.alert_desk.alerts(
             role=principal.role,
             since=start,
@@ -247,7 +247,7 @@ def alerts(
     decided = (
         []
         if decided_since is None
-        else warden.alert_desk.decided_since(
+        else warden.alert_feed.decided_since(
             role=principal.role, since=aware("decided_since", decided_since)
         )
     )
@@ -269,7 +269,7 @@ def alerts(
         recorded_to=recorded_to,
         gone=[]
         if held is None
-        else warden.alert_desk.gone([i for i in held.split(",") if i], role=principal.role),
+        else warden.alert_feed.gone([i for i in held.split(",") if i], role=principal.role),
         occupancy=[
             OccupancyAlertOut(
                 camera_id=e.camera_id, people=e.people, threshold=e.threshold, at=e.at
