@@ -50,11 +50,10 @@ def _sql(settings: Settings, *statements: str) -> list[tuple[object, ...]]:
     return rows
 
 
-def _lockouts_table(settings: Settings) -> bool:
+def _has_table(settings: Settings, table: str) -> bool:
     if settings.database_url is not None:
-        return _sql(settings, "SELECT to_regclass('lockouts') IS NOT NULL")[0][0] is True
-    rows = _sql(settings, "SELECT name FROM sqlite_master WHERE name = 'lockouts'")
-    return bool(rows)
+        return _sql(settings, f"SELECT to_regclass('{table}') IS NOT NULL")[0][0] is True
+    return bool(_sql(settings, f"SELECT name FROM sqlite_master WHERE name = '{table}'"))
 
 
 def test_an_archive_from_schema_version_6_restores_and_migrates_forward(
@@ -65,14 +64,18 @@ def test_an_archive_from_schema_version_6_restores_and_migrates_forward(
         ids = enroll_all(warden, johns)
         before = identify(warden, johns)
         head_seq = warden.audit.verify().head_seq
+    # Undone newest first, down to version 6: version 9's table, 8's column, 7's table.
     _sql(
         settings,
+        "DROP TABLE alert_notes",
+        "DELETE FROM schema_version WHERE version = 9",
         "ALTER TABLE sightings DROP COLUMN severity",
         "DELETE FROM schema_version WHERE version = 8",
         "DROP TABLE lockouts",
         "DELETE FROM schema_version WHERE version = 7",
     )
-    assert not _lockouts_table(settings)
+    assert not _has_table(settings, "lockouts") and not _has_table(settings, "alert_notes")
+    assert _sql(settings, "SELECT MAX(version) FROM schema_version")[0][0] == 6
     archive = archive_as_it_stands(settings, head_seq, tmp_path / "v6.fwbackup")
 
     target = fresh(deploy, settings, tmp_path / "restored")
@@ -80,8 +83,8 @@ def test_an_archive_from_schema_version_6_restores_and_migrates_forward(
 
     assert report.subjects == len(ids)
     versions = _sql(target, "SELECT MAX(version) FROM schema_version")
-    assert versions[0][0] == latest_version() == 8
-    assert _lockouts_table(target)
+    assert versions[0][0] == latest_version() == 9
+    assert _has_table(target, "lockouts") and _has_table(target, "alert_notes")
     assert _sql(target, "SELECT COUNT(severity) FROM sightings") == [(0,)]  # the column is back
     with Warden.open(target, actor="test:backup") as restored:
         assert {s.subject_id for s in restored.store.list_subjects(after=None, limit=100)} == set(
