@@ -152,6 +152,8 @@ class SightingVisits:
                     watchlist_severity(tx, watchlist_id),
                 )
             )
+            # In the same transaction as the sighting: the desk's consoles learn of new
+            # sightings by this entry, in the audit chain's order (service/alert_feed.py).
             self._audit.append(
                 tx,
                 "sighting.record",
