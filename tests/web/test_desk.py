@@ -777,6 +777,40 @@ def test_the_queue_is_worked_through_review_after_review(
     assert console.problems == []
 
 
+def test_back_from_a_review_is_the_queue_as_it_was_filtered(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # An operator works one camera's alerts, oldest first: a review and back, or a reload,
+    # must not drop them into every camera's alerts in another order.
+    console = cam_console
+    page = console.page
+    camera = _add_camera(console, camera_server, "ramp-2", "Ramp")
+    _burst(camera_server, camera["camera_id"], 2, first="log")
+    console.login(*camera_server.users["operator"])
+    console.open("alerts")
+    form = page.get_by_role("form", name="Filter the alerts")
+    form.locator("select[name=camera]").select_option(camera["camera_id"])
+    form.locator("select[name=order]").select_option("oldest")
+    form.locator("select[name=state]").select_option("all")
+    rows = page.get_by_test_id("alert-list").locator("tr[data-sighting]")
+    page.wait_for_function(
+        "() => document.querySelectorAll('[data-testid=alert-list] tr[data-sighting]').length === 2"
+    )
+    rows.first.get_by_role("link", name="Review").click()
+    page.get_by_role("link", name="← All alerts").click()
+    for _ in range(2):  # back from the review, then a reload
+        form.locator("select[name=camera]").wait_for()
+        page.wait_for_function(
+            "() => document.querySelectorAll('[data-testid=alert-list] tr[data-sighting]')"
+            ".length === 2"
+        )
+        assert form.locator("select[name=camera]").input_value() == camera["camera_id"]
+        assert form.locator("select[name=order]").input_value() == "oldest"
+        assert form.locator("select[name=state]").input_value() == "all"
+        page.reload()
+    assert console.problems == []
+
+
 def test_an_alert_is_escalated_from_the_keyboard(
     cam_console: Console, camera_server: CameraServer, frames: Frames
 ) -> None:

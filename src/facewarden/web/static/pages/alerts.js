@@ -43,6 +43,15 @@ const LIST_LIMIT = 100; // the server's cap on one answer
 // The queue as the alerts page last showed it (its filters and order): "Next open alert"
 // on a review goes on through it.
 const queue = { order: "severity", severity: "", camera: "" };
+let listState = ""; // and which alerts it showed (open, decided, all)
+
+/** The alerts page as it was last filtered (back from a review lands there). */
+function listHref() {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries({ state: listState, ...queue })) if (v) params.set(k, v);
+  const qs = params.toString();
+  return qs ? `#/alerts?${qs}` : "#/alerts";
+}
 
 export default async function renderAlerts(view) {
   await loadNames(view.signal);
@@ -69,6 +78,9 @@ export default async function renderAlerts(view) {
   let liveFrom = null; // the live window's start as last read, and when (this browser's clock)
   const filters = () => {
     Object.assign(queue, { order: order.value, severity: severity.value, camera: camera.value });
+    listState = state.value;
+    // Kept in the address (without a new history entry or a re-render): a reload keeps them.
+    if (location.hash.startsWith("#/alerts") && !location.hash.startsWith("#/alerts/") && location.hash !== listHref()) history.replaceState(history.state, "", listHref());
     return { state: state.value, severity: severity.value, camera: camera.value, order: order.value, limit: LIST_LIMIT };
   };
 
@@ -214,7 +226,7 @@ export async function renderAlert(view, sightingId) {
   }
   view.setTitle("Alert review");
   const page = h("div", { class: "page page-alert" });
-  const back = () => h("a", { href: "#/alerts", class: "btn btn-ghost btn-small back-link" }, "← All alerts");
+  const back = () => h("a", { href: listHref(), class: "btn btn-ghost btn-small back-link" }, "← All alerts");
   // Once decided, on to the next open alert of the queue: 300 alerts in a shift are worked
   // through one after the other, not back to the list each time.
   const onward = () =>
