@@ -165,3 +165,73 @@ def test_a_write_queued_behind_another_servers_erasure_does_not_hide_it(
         codes = [served.stop() for served in servers]
     assert codes == [0] * len(servers)
     assert "Traceback" not in "".join(line for s in servers for line in s.err)
+
+
+def test_a_compreface_recognition_queued_behind_an_enrollment_still_finds_the_enrolled(
+    pg_server: EmbeddedPostgres, tmp_path: Path, faces_dir: Path
+) -> None:
+    """B's CompreFace recognition waits for the writers' lock while A enrolls someone else.
+
+    Its gallery is then behind the database: it must be caught up under the
+    lock, not searched (stale, or dropped and empty) as it was.
+    """
+    url = pg_server.create_database(f"cf_{secrets.token_hex(6)}")
+    env = {
+        "FACEWARDEN_DATABASE_URL": url,
+        "FACEWARDEN_COMPREFACE_LAWFUL_BASIS": "consent form on file (test)",
+    }
+    keys = tmp_path / "keys"
+    servers: list[Served] = []
+    try:
+        servers.append(
+            start_serve("--init", "--data-dir", tmp_path / "a", "--key-dir", keys, env=env)
+        )
+        servers.append(start_serve("--data-dir", tmp_path / "b", "--key-dir", keys, env=env))
+        a, b = servers
+        key = a.api_key()
+        headers = {"x-api-key": key}
+        with (
+            httpx.Client(base_url=a.url, headers=headers, timeout=60.0) as on_a,
+            httpx.Client(base_url=b.url, headers=headers, timeout=60.0) as on_b,
+        ):
+
+            def add_example(name: str, photo: Path) -> httpx.Response:
+                return on_a.post(
+                    "/api/v1/recognition/faces",
+                    params={"subject": name},
+                    files={"file": (photo.name, photo.read_bytes(), "image/jpeg")},
+                )
+
+            def recognized() -> list[str]:
+                answer = on_b.post(
+                    "/api/v1/recognition/recognize",
+                    files={"file": (OBAMA_PROBE.name, OBAMA_PROBE.read_bytes(), "image/jpeg")},
+                )
+                assert answer.status_code == 200, answer.text
+                [face] = answer.json()["result"]
+                return [s["subject"] for s in face["subjects"] if s["similarity"] > 0.5]
+
+            assert add_example("Obama", OBAMA).status_code == 201
+            assert recognized() == ["Obama"]  # B holds the gallery in memory
+
+            answers: dict[str, object] = {}
+            with psycopg.connect(url) as holder:
+                holder.execute("SELECT pg_advisory_xact_lock(%s)", (WRITER_LOCK,))
+                first = threading.Thread(
+                    target=lambda: answers.update(enroll=add_example("Biden", BIDEN))
+                )
+                first.start()
+                _await_waiters(url, 1)
+                second = threading.Thread(target=lambda: answers.update(found=recognized()))
+                second.start()
+                _await_waiters(url, 2)
+                holder.rollback()
+            first.join(timeout=60)
+            second.join(timeout=60)
+            enrolled = answers["enroll"]
+            assert isinstance(enrolled, httpx.Response) and enrolled.status_code == 201
+            assert answers["found"] == ["Obama"]
+    finally:
+        codes = [served.stop() for served in servers]
+    assert codes == [0] * len(servers)
+    assert "Traceback" not in "".join(line for s in servers for line in s.err)

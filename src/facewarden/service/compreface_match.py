@@ -247,8 +247,12 @@ class CompreFaceMatcher:
         if watchlist is None or not len(embeddings):  # nobody enrolled yet
             return [Similar(()) for _ in range(len(embeddings))]
         with ctx.lock:
+            # Caught up before the write transaction (a rebuild does not hold the
+            # database's write lock), and again under it: another process may have
+            # changed the gallery (an erasure) while this one waited for the lock.
             ctx.refresh(need_gallery=True)
             with ctx.writing() as tx:
+                ctx.refresh(need_gallery=True)
                 protected = ctx.protector.protect(embeddings)
                 hits = ctx.gallery.search(watchlist.watchlist_id, protected, top_k)
                 ranked = self._by_example(tx, protected, hits, top_k)
