@@ -159,6 +159,39 @@ def test_location_history_waits_for_a_second_approver_when_configured(
         assert ("user:ann", "sightings.history") in actions
 
 
+def test_an_approved_history_covers_the_hours_before_it_was_asked_not_after(
+    tmp_path: Path, knn: Path, clock: ManualClock
+) -> None:
+    """Promise 18: an approval lets one look back, not follow the person on afterwards."""
+    settings: Settings = make_settings(tmp_path, history_needs_approval=True)
+    with Warden.open(settings, clock=clock, create=True, actor="user:ann") as ann:
+        ann.watchlists.create("entrance", purpose="site access", lawful_basis="test")
+        subject = enroll(ann, "Barack Obama", knn / "obama" / "obama.jpg", ("entrance",))
+        camera = _camera(ann)
+        wl = camera.watchlists[0]
+        # Seen a day and more before the request (out of its 24 h), then just before it (in).
+        early = T0 - timedelta(hours=28)
+        ann.sightings.open_visit(camera, subject, wl, early, early + timedelta(hours=1), 0.95)
+        ann.sightings.open_visit(camera, subject, wl, T0, T0 + timedelta(hours=1), 0.95)
+        clock.advance(timedelta(hours=2))
+        query = {"role": "investigator", "case_reference": "C-9"}
+        request = ann.sightings.history(subject, 24, **query).request_id
+        ann.with_actor("user:bob").sightings.approve(request, role="investigator")
+
+        # Days later, still within the request's 31 days, the person comes back.
+        clock.advance(timedelta(days=3))
+        later = clock() - timedelta(minutes=1)
+        ann.sightings.open_visit(camera, subject, wl, later, later, 0.97)
+        result = ann.sightings.history(subject, 24, request_id=request, **query)
+        seen = [s.first_seen for s in result.sightings]
+        assert seen == [T0], f"the approved window reached past the request: {seen}"
+        # Without approval required, the same query reads the last 24 h from now.
+        assert [
+            s.first_seen
+            for s in ann.sightings.history(subject, 24, request_id=None, **query).sightings
+        ] in ([], [later])
+
+
 def test_who_was_seen_at_a_camera_is_for_site_roles_and_audited(
     warden: Warden, subject: str
 ) -> None:

@@ -136,6 +136,8 @@ def test_sightings_go_with_their_subject_or_camera_and_expire(store: Store) -> N
     assert store.get_sighting(first.sighting_id) == first
     assert store.sightings_of(alice, T0) == [first, later]
     assert store.sightings_of(alice, T0 + timedelta(hours=1)) == [later]
+    # An upper bound (an approved history's request time) leaves later sightings out.
+    assert store.sightings_of(alice, T0, T0 + timedelta(hours=1)) == [first]
     window = store.sightings_at(camera.camera_id, "wl_1", T0, T0 + timedelta(minutes=1))
     assert {s.subject_id for s in window} == {alice, bob}
     with store.transaction() as tx:

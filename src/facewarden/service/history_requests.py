@@ -173,8 +173,8 @@ class HistoryRequests:
 
     def check_approved(
         self, request_id: str, subject_id: str, hours: int, case_reference: str
-    ) -> None:
-        """That the caller's request ``request_id`` is for this query and approved.
+    ) -> HistoryRequestRow:
+        """That the caller's request ``request_id`` is for this query and approved; the request.
 
         Raises:
             PermissionDeniedError: not the caller's, for another query, refused
@@ -192,6 +192,7 @@ class HistoryRequests:
             raise PermissionDeniedError(f"history request {request_id} was refused")
         if row.approved_by is None:
             raise PermissionDeniedError(f"history request {request_id} waits for a second approver")
+        return row
 
     def refuse(self, request_id: str, *, role: str) -> None:
         """Refuse another person's pending request (audited).

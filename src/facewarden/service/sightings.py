@@ -114,6 +114,10 @@ class Sightings(SightingVisits):
     ) -> HistoryResult:
         """Where ``subject_id`` was seen in the last ``hours`` hours.
 
+        With an approved request, the hours are those before the request was
+        made: what the approver agreed to. An approval is not a standing
+        permission to follow the person on afterwards (promise 18).
+
         Args:
             subject_id: whose history.
             hours: how far back, 1 to 744.
@@ -137,10 +141,13 @@ class Sightings(SightingVisits):
             if request_id is None:
                 pending = self._requests.ask(subject_id, hours, case_reference, reason.strip())
                 return HistoryResult(pending, True)
-            self._requests.check_approved(request_id, subject_id, hours, case_reference)
-        since = self._ctx.clock() - timedelta(hours=hours)
+            asked = self._requests.check_approved(request_id, subject_id, hours, case_reference)
+            until: datetime | None = asked.created_at
+        else:
+            until = None  # now, and whatever a camera ahead of this clock recorded
+        since = (until or self._ctx.clock()) - timedelta(hours=hours)
         with self._ctx.writing() as tx:
-            rows = tx.sightings_of(subject_id, since)
+            rows = tx.sightings_of(subject_id, since, until)
             self._audit.append(
                 tx,
                 "sightings.history",

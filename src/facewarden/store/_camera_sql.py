@@ -31,12 +31,16 @@ class CameraReads(Queries):
         sql = "SELECT * FROM sightings WHERE sighting_id = ?"
         return self._get(SightingRow, sql, (sighting_id,))
 
-    def sightings_of(self, subject_id: str, since: datetime) -> list[SightingRow]:
+    def sightings_of(
+        self, subject_id: str, since: datetime, until: datetime | None = None
+    ) -> list[SightingRow]:
+        before = "" if until is None else "AND first_seen <= ? "
+        bounds = (since,) if until is None else (since, until)
         return self._all(
             SightingRow,
-            "SELECT * FROM sightings WHERE subject_id = ? AND last_seen >= ? "
+            f"SELECT * FROM sightings WHERE subject_id = ? AND last_seen >= ? {before}"  # noqa: S608
             "ORDER BY first_seen, sighting_id",
-            (subject_id, self._dialect.time_in(since)),
+            (subject_id, *map(self._dialect.time_in, bounds)),
         )
 
     def sightings_at(

@@ -156,8 +156,11 @@ class CameraReader(Protocol):
 
     def get_sighting(self, sighting_id: str) -> SightingRow | None: ...
 
-    def sightings_of(self, subject_id: str, since: datetime) -> list[SightingRow]:
-        """The subject's sightings last seen at or after ``since``, oldest first."""
+    def sightings_of(
+        self, subject_id: str, since: datetime, until: datetime | None = None
+    ) -> list[SightingRow]:
+        """The subject's sightings last seen at or after ``since`` (and first seen at or
+        before ``until``, when given), oldest first."""
         ...
 
     def sightings_at(
