@@ -4,7 +4,7 @@ Each migration is a numbered list of statements applied in one transaction
 together with its row in ``schema_version``, so a crash leaves the schema at
 one version or the next, never between. Migrations only ever append: a
 released one is never edited, a later one changes what it made
-(``tests/store/test_migrations.py`` pins what versions 1..8 make).
+(``tests/store/test_migrations.py`` pins what versions 1..9 make).
 
 The statements are written once, with ``{placeholders}`` where the backends
 spell a column type differently; a :class:`SchemaDialect` fills them in and
