@@ -180,13 +180,19 @@ class KeyRing:
         return self._master_only(key_id)
 
     def _master_only(self, key_id: str) -> bytes:
-        try:
-            return self._state.masters[key_id]
-        except KeyError:
-            raise KeyMaterialError(
-                f"master key {key_id!r} is not in {self._path} (destroyed, or never created "
-                "here); data keys wrapped with it can no longer be unwrapped"
-            ) from None
+        key = self._state.masters.get(key_id)
+        if key is None:
+            # Another process (`keys rotate` next to a server) may have added it
+            # and re-wrapped data keys with it. Read without the directory's lock
+            # (the subject key store may hold it): files are replaced atomically.
+            self._reload_unlocked()
+            key = self._state.masters.get(key_id)
+        if key is not None:
+            return key
+        raise KeyMaterialError(
+            f"master key {key_id!r} is not in {self._path} (destroyed, or never created "
+            "here); data keys wrapped with it can no longer be unwrapped"
+        )
 
     @property
     def blind_index_key(self) -> bytes:
