@@ -169,11 +169,17 @@ class SightingVisits:
     def extend(self, sighting_id: str, last_seen: datetime, similarity: float) -> bool:
         """Move a sighting's last-seen time (and its expiry with it) on.
 
-        Not audited: the visit's sighting was, when it was recorded.
+        Not audited: the visit's sighting was, when it was recorded. Not moved
+        once the subject is off the sighting's watchlist (taken off, or the
+        watchlist deleted, by any process): where someone is stops being
+        recorded when the reason to watch them does, though the camera may
+        still follow their track.
         """
         with self._ctx.writing() as tx:
             row = tx.get_sighting(sighting_id)
             if row is None:  # purged or erased meanwhile
+                return False
+            if row.watchlist_id not in tx.watchlists_of(row.subject_id):
                 return False
             return tx.update_sighting(
                 sighting_id,
