@@ -11,7 +11,8 @@ Around the routes, from the outside in:
 3. :class:`~facewarden.api.security.HeadAsGet`: a HEAD is served as its GET,
    without the body;
 4. :class:`~facewarden.api.security.BodyLimit`: bodies over the image byte
-   cap plus 1 MiB are refused before they are read; stalled bodies time out;
+   cap plus 1 MiB (native JSON bodies: over 1 MiB) are refused before they
+   are read; stalled bodies time out;
    what is read stays in memory, never a temporary file
    (:func:`~facewarden.api.uploads.keep_uploads_in_memory`);
 5. :class:`~facewarden.api.auth.AuthMiddleware`: who is calling and whether

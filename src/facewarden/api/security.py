@@ -38,6 +38,7 @@ from facewarden.api.errors import ASKED_METHOD, error_response
 __all__ = [
     "CSP",
     "MAX_HEAD_BYTES",
+    "MAX_JSON_BYTES",
     "BodyLimit",
     "BodyTooLarge",
     "HeadAsGet",
@@ -52,6 +53,8 @@ CSP = (
 )
 MAX_HEAD_BYTES = 64 * 1024
 """The largest request head (request line and headers) served, as docs/http-api.md says."""
+MAX_JSON_BYTES = 1024 * 1024
+"""The largest JSON body a native (``/v1/``) route reads."""
 _STATIC_PREFIX = "/console"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -176,21 +179,43 @@ class SlowBody(HTTPException):
 
 
 class BodyLimit:
-    """Caps request bodies at ``max_bytes`` and bounds the wait for each piece."""
+    """Caps request bodies at ``max_bytes`` and bounds the wait for each piece.
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, read_timeout: float) -> None:
+    A JSON body to a native route (``/v1/``) is capped at ``max_json_bytes``:
+    those bodies are records and settings of a few KiB, and parsed JSON takes
+    far more memory than its text (20 MB of small objects, 480 MB). The
+    CompreFace routes take an image as base64 in JSON, so their cap is the body cap.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        read_timeout: float,
+        max_json_bytes: int = MAX_JSON_BYTES,
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.read_timeout = read_timeout
+        self.max_json_bytes = max_json_bytes
+
+    def _limit(self, scope: Scope) -> int:
+        media = Headers(scope=scope).get("content-type", "").split(";", 1)[0].strip().lower()
+        is_json = media == "application/json" or media.endswith("+json")
+        if is_json and scope["path"].startswith("/v1/"):
+            return min(self.max_bytes, self.max_json_bytes)
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
+        limit = self._limit(scope)
         length = Headers(scope=scope).get("content-length", "")
-        if length.isdigit() and int(length) > self.max_bytes:
+        if length.isdigit() and int(length) > limit:
             # Answered before a byte of the body is read; the connection closes.
-            error = BodyTooLarge(self.max_bytes)
+            error = BodyTooLarge(limit)
             response = error_response(
                 scope["path"],
                 413,
@@ -213,8 +238,8 @@ class BodyLimit:
                 raise SlowBody(self.read_timeout) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if received > limit:
+                    raise BodyTooLarge(limit)
             return message
 
         async def tracking_send(message: Message) -> None:
