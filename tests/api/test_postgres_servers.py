@@ -12,7 +12,10 @@ longer matches through A.
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -235,3 +238,51 @@ def test_a_compreface_recognition_queued_behind_an_enrollment_still_finds_the_en
         codes = [served.stop() for served in servers]
     assert codes == [0] * len(servers)
     assert "Traceback" not in "".join(line for s in servers for line in s.err)
+
+
+def test_a_pgvector_server_refills_the_vectors_a_command_without_pgvector_removed(
+    pg_server: EmbeddedPostgres, tmp_path: Path, faces_dir: Path
+) -> None:
+    """A command run without ``gallery_index = "pgvector"`` next to a pgvector server.
+
+    Opening without pgvector empties ``face_vectors`` (no template is kept
+    unencrypted by a deployment that does not search there). Found with two
+    processes: an operator's ``facewarden subjects list`` (its environment
+    lacking the setting) left the running pgvector server identifying no one,
+    silently, until it was restarted, as it copies templates in only at its
+    first search. It must copy them in again at its next search.
+    """
+    url = pg_server.create_database(f"vec_{secrets.token_hex(6)}")
+    env = {"FACEWARDEN_DATABASE_URL": url, "FACEWARDEN_GALLERY_INDEX": "pgvector"}
+    keys = tmp_path / "keys"
+    served = start_serve("--init", "--data-dir", tmp_path / "a", "--key-dir", keys, env=env)
+    try:
+        with served.client(served.api_key()) as client:
+            create_watchlist(client)
+            obama = enroll(client, OBAMA).json()["subject_id"]
+            assert matched(identify(client, OBAMA_PROBE)) == [obama]
+
+            environment = {k: v for k, v in os.environ.items() if not k.startswith("FACEWARDEN_")}
+            listed = subprocess.run(
+                [sys.executable, "-m", "facewarden.cli", "subjects", "list"],
+                env=environment
+                | {
+                    "FACEWARDEN_DATABASE_URL": url,
+                    "FACEWARDEN_KEY_DIR": str(keys),
+                    "FACEWARDEN_DATA_DIR": str(tmp_path / "cli"),
+                },
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+            assert listed.returncode == 0, listed.stderr
+            assert "removed 1 unencrypted template(s) from face_vectors" in listed.stderr
+            with psycopg.connect(url) as conn:
+                assert conn.execute("SELECT count(*) FROM face_vectors").fetchone() == (0,)
+
+            assert matched(identify(client, OBAMA_PROBE)) == [obama]
+    finally:
+        code = served.stop()
+    assert code == 0
+    assert "Traceback" not in "".join(served.err)

@@ -16,8 +16,10 @@ database *is* the index:
   subjects as :class:`~facewarden.match.index.ExactIndex` ranks them
   (:func:`~facewarden.match.pgvector.widening_search`).
 
-Faces stored before the table existed (a database migrated to version 5)
-are copied in by the first :meth:`~PgVectorGallery.rebuild` of a process:
+Faces stored before the table existed (a database migrated to version 5),
+or while a process without pgvector emptied it, are copied in by the first
+:meth:`~PgVectorGallery.rebuild` of a process, and by the first after such an
+emptying:
 their templates are decrypted once, in batches, each batch re-read and
 written under the database's write lock (so a template rotation in another
 process cannot interleave with it).
@@ -44,13 +46,15 @@ from facewarden.service.gallery import VERSION_KEY, Gallery, embedder_of, open_t
 from facewarden.store.base import Reader
 from facewarden.store.postgres import PostgresStore
 
-__all__ = ["MIN_PGVECTOR", "PgVectorGallery"]
+__all__ = ["EMPTIED_KEY", "MIN_PGVECTOR", "PgVectorGallery"]
 
 logger = logging.getLogger(__name__)
 
 #: ``hnsw.iterative_scan`` came with pgvector 0.8.0.
 MIN_PGVECTOR = (0, 8)
 _BACKFILL_BATCH = 500
+EMPTIED_KEY = "face_vectors_emptied"
+"""Meta key: replaced each time a process without pgvector empties ``face_vectors``."""
 
 
 class PgVectorGallery(Gallery):
@@ -95,6 +99,7 @@ class PgVectorGallery(Gallery):
         self._candidates = candidates
         self._ef_search = ef_search
         self._backfilled = False
+        self._emptied: str | None = None
         if dim != 128:  # schema version 5 indexes 128-d vectors; others get theirs now
             store.ensure_face_vector_index(dim)
 
@@ -119,9 +124,13 @@ class PgVectorGallery(Gallery):
 
         Nothing is loaded: the database is the index.
         """
-        if not self._backfilled and not self._store.in_transaction:
+        # Again after a process opened without pgvector emptied the table (it
+        # records that with a new gallery version): else nobody would match here.
+        emptied = reader.get_meta(EMPTIED_KEY)
+        stale = not self._backfilled or emptied != self._emptied
+        if stale and not self._store.in_transaction:
             self._backfill(envelope)
-            self._backfilled = True
+            self._backfilled, self._emptied = True, emptied
         self.version = reader.get_meta(VERSION_KEY) or ""
 
     def _backfill(self, envelope: Envelope) -> None:

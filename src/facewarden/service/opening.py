@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import secrets
 from pathlib import Path
 
 from facewarden.config import Settings, legacy_key_dir, user_key_dir
@@ -27,8 +28,8 @@ from facewarden.privacy.template import TemplateProtector
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.enrollment import model_key_of
-from facewarden.service.gallery import Gallery, IndexPolicy, embedder_of
-from facewarden.service.gallery_pg import PgVectorGallery
+from facewarden.service.gallery import VERSION_KEY, Gallery, IndexPolicy, embedder_of
+from facewarden.service.gallery_pg import EMPTIED_KEY, PgVectorGallery
 from facewarden.service.id_reindex import reindex_id_numbers
 from facewarden.service.keycheck import check_keys, settle_template_key, write_key_checks
 from facewarden.store.base import Store
@@ -146,6 +147,11 @@ def build_context(
             # rows an earlier version or an earlier pgvector choice left go now.
             dropped = store.drop_face_vectors()
             if dropped:
+                # A running pgvector process (a misconfigured neighbour) sees a new
+                # gallery version, and copies the templates in again.
+                with store.transaction() as tx:
+                    tx.set_meta(EMPTIED_KEY, secrets.token_hex(8))
+                    tx.set_meta(VERSION_KEY, secrets.token_hex(8))
                 logger.warning(
                     "removed %d unencrypted template(s) from face_vectors: gallery_index is "
                     '%r, not "pgvector" (every process of a deployment must use the same one)',
