@@ -23,6 +23,7 @@ from facewarden.errors import (
     ConfigError,
     DatabaseUnavailableError,
     IntegrityError,
+    InvalidInputError,
     NotFoundError,
 )
 from facewarden.store import Store, SubjectRow, open_sqlite
@@ -165,6 +166,21 @@ def test_a_lost_connection_fails_one_call_with_503_then_reconnects(url: str) -> 
     with store.transaction() as tx:
         tx.insert_subject(row)
     assert store.get_subject(row.subject_id) == row
+    store.close()
+
+
+def test_a_value_postgresql_cannot_store_is_invalid_input_not_a_server_fault(url: str) -> None:
+    # PostgreSQL's text holds no NUL character (SQLite's does): a caller's value the
+    # server refuses is the caller's 400, not the 500 of a broken database, and the
+    # transaction it ended leaves what was stored before as it was.
+    store: Store = open_postgres(url, create=True)
+    kept = _subject()
+    with store.transaction() as tx:
+        tx.insert_subject(kept)
+    with pytest.raises(InvalidInputError, match="cannot be stored"), store.transaction() as tx:
+        tx.set_meta("label", "door\x00side")
+    assert store.get_meta("label") is None
+    assert store.get_subject(kept.subject_id) == kept
     store.close()
 
 

@@ -41,6 +41,7 @@ from facewarden.errors import (
     DatabaseUnavailableError,
     FacewardenError,
     IntegrityError,
+    InvalidInputError,
 )
 
 __all__ = [
@@ -195,6 +196,8 @@ class PostgresDialect(Dialect):
         (psycopg.IntegrityError, ConflictError, _CONFLICT),
         ((pg_errors.DataCorrupted, pg_errors.IndexCorrupted), IntegrityError, _DAMAGED),
         (psycopg.OperationalError, DatabaseUnavailableError, "the database is unreachable"),
+        # A value the server refuses (a NUL in text, a number out of range): the caller's.
+        (psycopg.DataError, InvalidInputError, "a value cannot be stored"),
         (psycopg.Error, FacewardenError, "database error"),
     )
 
