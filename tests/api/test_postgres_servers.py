@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -286,3 +287,55 @@ def test_a_pgvector_server_refills_the_vectors_a_command_without_pgvector_remove
         code = served.stop()
     assert code == 0
     assert "Traceback" not in "".join(served.err)
+
+
+def test_a_camera_removed_on_one_server_ends_its_stream_on_another_quietly(
+    pg_server: EmbeddedPostgres, tmp_path: Path, faces_dir: Path
+) -> None:
+    """B holds a pushed stream of a camera that A removes; B's frames stop, and B ends it cleanly.
+
+    Found with two processes: when B finished the stream (at shutdown, or idle)
+    it wrote the stream's crowd counts for a camera that no longer existed: a
+    foreign-key ConflictError and its traceback in B's log. The counts went with
+    the camera.
+    """
+    url = pg_server.create_database(f"gone_{secrets.token_hex(6)}")
+    env = {"FACEWARDEN_DATABASE_URL": url}
+    keys = tmp_path / "keys"
+    servers: list[Served] = []
+    try:
+        servers.append(
+            start_serve("--init", "--data-dir", tmp_path / "a", "--key-dir", keys, env=env)
+        )
+        servers.append(start_serve("--data-dir", tmp_path / "b", "--key-dir", keys, env=env))
+        a, b = servers
+        key = a.api_key()
+        with a.client(key) as on_a, b.client(key) as on_b:
+            create_watchlist(on_a)
+            assert enroll(on_a, OBAMA).status_code == 201
+            made = on_a.post(
+                "/v1/cameras", json={"name": "door", "location": "door", "watchlists": ["gate"]}
+            )
+            assert made.status_code == 201, made.text
+            start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+            for step in range(3):
+                pushed = on_b.post(
+                    "/v1/cameras/door/frames",
+                    data={"taken_at": (start + timedelta(seconds=2 * step)).isoformat()},
+                    files={"image": ("f.jpg", OBAMA_PROBE.read_bytes(), "image/jpeg")},
+                )
+                assert pushed.status_code == 200, pushed.text
+            assert on_a.delete("/v1/cameras/door").status_code == 204
+            late = on_b.post(
+                "/v1/cameras/door/frames",
+                data={"taken_at": (start + timedelta(seconds=8)).isoformat()},
+                files={"image": ("f.jpg", OBAMA_PROBE.read_bytes(), "image/jpeg")},
+            )
+            assert late.status_code == 404, late.text
+            with psycopg.connect(url) as conn:
+                assert conn.execute("SELECT count(*) FROM sightings").fetchone() == (0,)
+    finally:
+        codes = [served.stop() for served in servers]
+    assert codes == [0] * len(servers)
+    log = "".join(line for s in servers for line in s.err)
+    assert "Traceback" not in log and "ending the pushed stream" not in log

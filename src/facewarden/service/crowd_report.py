@@ -156,9 +156,13 @@ class CrowdReports:
         """Store finished buckets (the frame processor's writes; aggregates only).
 
         A bucket already stored is merged with, not replaced (:func:`merge_buckets`).
+        The buckets of a camera removed meanwhile (by any process) are dropped:
+        its counts went with it.
         """
         with self._ctx.writing() as tx:
             for row in rows:
+                if tx.get_camera(row.camera_id) is None:
+                    continue
                 stored = [
                     r
                     for r in tx.crowd_buckets(row.camera_id, row.start, row.start + _INSTANT)
