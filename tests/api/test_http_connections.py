@@ -42,7 +42,9 @@ def port() -> Iterator[int]:
         _app,
         host="127.0.0.1",
         port=free,
-        http=guarded_h11(head_timeout=HEAD_TIMEOUT, max_waiting_per_address=16),
+        http=guarded_h11(
+            head_timeout=HEAD_TIMEOUT, max_waiting_per_address=16, uncapped=("127.0.0.3/32",)
+        ),
         limit_concurrency=LIMIT,
         timeout_keep_alive=30,  # longer than the head timeout: the guard must act alone
         lifespan="off",
@@ -168,3 +170,19 @@ def test_one_address_holds_at_most_its_share_of_new_connections(port: int) -> No
     finally:
         for client in clients:
             client.close()
+
+
+def test_a_trusted_proxys_burst_of_new_connections_is_not_capped(port: int) -> None:
+    # Every client behind a reverse proxy comes from its address: a burst of them is
+    # more new connections at once than one client opens, and must not be closed.
+    with ExitStack() as held:
+        socks = [
+            held.enter_context(
+                socket.create_connection(("127.0.0.1", port), source_address=("127.0.0.3", 0))
+            )
+            for _ in range(24)
+        ]
+        time.sleep(0.3)
+        assert not any(_is_closed(s) for s in socks)
+        # Their heads are still due on time.
+        assert _closed_within(socks[0], HEAD_TIMEOUT + 2) is not None

@@ -16,13 +16,17 @@ everyone, indefinitely. :func:`guarded_h11` makes uvicorn's protocol class:
   connections waiting for their first head; more are closed at once, so
   that one address cannot take every file descriptor either. (Clients send
   a head as soon as they connect, a reverse proxy too; connections kept
-  alive between requests are not counted.)
+  alive between requests are not counted.) A trusted reverse proxy is not
+  capped: every client behind it comes from its address, and a burst of
+  them opens more new connections at once than one client ever does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -34,15 +38,28 @@ MAX_WAITING_PER_ADDRESS = 16
 
 
 def guarded_h11(
-    *, head_timeout: float, max_waiting_per_address: int = MAX_WAITING_PER_ADDRESS
+    *,
+    head_timeout: float,
+    max_waiting_per_address: int = MAX_WAITING_PER_ADDRESS,
+    uncapped: Sequence[str] = (),
 ) -> type[H11Protocol]:
     """A uvicorn ``http`` protocol class for one server (its own count of waiting connections).
 
     Args:
         head_timeout: seconds a request head may take to arrive whole.
         max_waiting_per_address: new connections one address may hold before their first head.
+        uncapped: addresses or networks (the trusted reverse proxies) exempt from that cap;
+            their heads are still due within ``head_timeout``.
     """
     waiting: Counter[str] = Counter()
+    proxies = [ipaddress.ip_network(item, strict=False) for item in uncapped]
+
+    def capped(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return True  # not an IP address (a Unix socket's peer): one client
+        return not any(ip in network for network in proxies)
 
     class GuardedH11Protocol(H11Protocol):
         """uvicorn's h11 protocol, counting a connection only while it has a request in hand."""
@@ -56,12 +73,13 @@ def guarded_h11(
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._address = self.client[0] if self.client else ""
-            if waiting[self._address] >= max_waiting_per_address:
-                self.connections.discard(self)
-                transport.close()
-                return
-            waiting[self._address] += 1
-            self._fresh = True
+            if capped(self._address):
+                if waiting[self._address] >= max_waiting_per_address:
+                    self.connections.discard(self)
+                    transport.close()
+                    return
+                waiting[self._address] += 1
+                self._fresh = True
             self._await_head()
 
         def data_received(self, data: bytes) -> None:

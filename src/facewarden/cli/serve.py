@@ -142,7 +142,7 @@ def _run(app: Any, config: Settings) -> None:
         limit_concurrency=config.max_connections,
         # Connections waiting for a head do not count against max_connections, and
         # the head is due within the read timeout: idle sockets cannot shut others out.
-        http=guarded_h11(head_timeout=config.read_timeout_seconds),
+        http=guarded_h11(head_timeout=config.read_timeout_seconds, uncapped=config.trusted_proxies),
         h11_max_incomplete_event_size=MAX_HEAD_BYTES,
         # Request lines carry paths, and a CompreFace subject name in a path
         # is personal data: no access log. Errors are logged by the app.
