@@ -478,6 +478,23 @@ def test_face_plugins_and_status(
     np.testing.assert_allclose(face["embedding"], own.require_embedding(), atol=1e-5)
 
 
+def test_face_plugins_sent_several_times_all_count_as_spring_joins_them(
+    client: httpx.Client, photos: dict[str, Path]
+) -> None:
+    # requests, given a list, repeats the parameter; Spring joins a String's values.
+    [face] = client.post(
+        "/api/v1/detection/detect",
+        params=[("face_plugins", "landmarks"), ("face_plugins", "pose")],
+        files=_file(photos["obama_probe"]),
+    ).json()["result"]
+    assert {"landmarks", "pose"} <= set(face)
+    joined_too_long = [("face_plugins", "landmarks" * 12)] * 2
+    refused = client.post(
+        "/api/v1/detection/detect", params=joined_too_long, files=_file(photos["obama_probe"])
+    )
+    assert (refused.status_code, refused.json()["code"]) == (400, 26)
+
+
 def test_embedding_routes_compare_in_the_protected_space(
     client: httpx.Client, examples: dict[str, str], photos: dict[str, Path]
 ) -> None:

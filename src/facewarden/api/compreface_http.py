@@ -206,13 +206,22 @@ async def spring_param(request: Request, name: str, value: T) -> T:
     fields = await _form_fields(request)
     if name not in fields:
         return value
+    read: T = _read(name, fields[name])
+    return read
+
+
+def _read(name: str, text: str) -> Any:
+    """A parameter's value read from ``text`` as the query's would be.
+
+    Raises:
+        RequestValidationError: not a value the parameter takes.
+    """
     try:
-        read: T = _READERS[name].validate_python(fields[name])
+        return _READERS[name].validate_python(text)
     except ValidationError as exc:
         raise RequestValidationError(
             [error | {"loc": ("query", name)} for error in exc.errors()]
         ) from None
-    return read
 
 
 async def face_query(
@@ -231,6 +240,12 @@ async def face_query(
     so FastAPI calls it in the event loop rather than a worker thread. Each
     may come as a multipart field instead (:func:`spring_param`).
     """
+    named = request.query_params.getlist("face_plugins")
+    if len(named) > 1:
+        # Spring binds a String parameter sent several times as its values joined by
+        # commas (requests sends params={"face_plugins": ["landmarks", "pose"]} so);
+        # FastAPI would keep the last.
+        face_plugins = _read("face_plugins", ",".join(named))
     return FaceQuery(
         await spring_param(request, "limit", limit),
         await spring_param(request, "det_prob_threshold", det_prob_threshold),
