@@ -135,7 +135,7 @@ def _box_line(line: str, fail: Callable[[str], EvaluationError]) -> list[int]:
         raise fail(f"a box needs 10 numbers, got {len(fields)}")
     try:
         return [int(float(v)) for v in fields[:10]]
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: 1e999 reads as infinity
         raise fail(f"not a number in {line[:80]!r}") from None
 
 
