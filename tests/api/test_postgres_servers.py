@@ -31,11 +31,11 @@ from .test_serve_postgres import (
     BIDEN,
     OBAMA,
     OBAMA_PROBE,
-    Served,
     create_watchlist,
     enroll,
     identify,
     matched,
+    serving_two,
     start_serve,
 )
 
@@ -45,16 +45,7 @@ PROPAGATION_BOUND_S = 2.0
 def test_enrolled_on_one_server_identified_on_another(
     pg_server: EmbeddedPostgres, tmp_path: Path, faces_dir: Path
 ) -> None:
-    url = pg_server.create_database(f"two_{secrets.token_hex(6)}")
-    env = {"FACEWARDEN_DATABASE_URL": url}
-    keys = tmp_path / "keys"
-    servers: list[Served] = []
-    try:
-        servers.append(
-            start_serve("--init", "--data-dir", tmp_path / "a", "--key-dir", keys, env=env)
-        )
-        servers.append(start_serve("--data-dir", tmp_path / "b", "--key-dir", keys, env=env))
-        a, b = servers
+    with serving_two(pg_server, tmp_path, "two") as (a, b, _):
         key = a.api_key()
         with a.client(key) as on_a, b.client(key) as on_b:
             create_watchlist(on_a)
@@ -89,10 +80,6 @@ def test_enrolled_on_one_server_identified_on_another(
             assert on_b.delete(f"/v1/subjects/{subject}").status_code == 204
             assert matched(identify(on_a, OBAMA_PROBE)) == []
             assert on_a.get(f"/v1/subjects/{subject}").status_code == 404
-    finally:
-        codes = [served.stop() for served in servers]
-    assert codes == [0] * len(servers)
-    assert "Traceback" not in "".join(line for s in servers for line in s.err)
 
 
 def _lock_waiters(url: str) -> int:
@@ -120,16 +107,7 @@ def test_a_write_queued_behind_another_servers_erasure_does_not_hide_it(
     version of its own. B's in-memory gallery must not take its own version
     as the erasure's: the erased person no longer matches on B.
     """
-    url = pg_server.create_database(f"race_{secrets.token_hex(6)}")
-    env = {"FACEWARDEN_DATABASE_URL": url}
-    keys = tmp_path / "keys"
-    servers: list[Served] = []
-    try:
-        servers.append(
-            start_serve("--init", "--data-dir", tmp_path / "a", "--key-dir", keys, env=env)
-        )
-        servers.append(start_serve("--data-dir", tmp_path / "b", "--key-dir", keys, env=env))
-        a, b = servers
+    with serving_two(pg_server, tmp_path, "race") as (a, b, url):
         key = a.api_key()
         with a.client(key) as on_a, b.client(key) as on_b:
             create_watchlist(on_a)
@@ -165,10 +143,6 @@ def test_a_write_queued_behind_another_servers_erasure_does_not_hide_it(
 
             assert matched(identify(on_b, OBAMA_PROBE)) == []
             assert matched(identify(on_a, OBAMA_PROBE)) == []
-    finally:
-        codes = [served.stop() for served in servers]
-    assert codes == [0] * len(servers)
-    assert "Traceback" not in "".join(line for s in servers for line in s.err)
 
 
 def test_a_compreface_recognition_queued_behind_an_enrollment_still_finds_the_enrolled(
@@ -179,19 +153,8 @@ def test_a_compreface_recognition_queued_behind_an_enrollment_still_finds_the_en
     Its gallery is then behind the database: it must be caught up under the
     lock, not searched (stale, or dropped and empty) as it was.
     """
-    url = pg_server.create_database(f"cf_{secrets.token_hex(6)}")
-    env = {
-        "FACEWARDEN_DATABASE_URL": url,
-        "FACEWARDEN_COMPREFACE_LAWFUL_BASIS": "consent form on file (test)",
-    }
-    keys = tmp_path / "keys"
-    servers: list[Served] = []
-    try:
-        servers.append(
-            start_serve("--init", "--data-dir", tmp_path / "a", "--key-dir", keys, env=env)
-        )
-        servers.append(start_serve("--data-dir", tmp_path / "b", "--key-dir", keys, env=env))
-        a, b = servers
+    lawful = {"FACEWARDEN_COMPREFACE_LAWFUL_BASIS": "consent form on file (test)"}
+    with serving_two(pg_server, tmp_path, "cf", lawful) as (a, b, url):
         key = a.api_key()
         headers = {"x-api-key": key}
         with (
@@ -235,10 +198,6 @@ def test_a_compreface_recognition_queued_behind_an_enrollment_still_finds_the_en
             enrolled = answers["enroll"]
             assert isinstance(enrolled, httpx.Response) and enrolled.status_code == 201
             assert answers["found"] == ["Obama"]
-    finally:
-        codes = [served.stop() for served in servers]
-    assert codes == [0] * len(servers)
-    assert "Traceback" not in "".join(line for s in servers for line in s.err)
 
 
 def test_a_pgvector_server_refills_the_vectors_a_command_without_pgvector_removed(
@@ -299,16 +258,7 @@ def test_a_camera_removed_on_one_server_ends_its_stream_on_another_quietly(
     foreign-key ConflictError and its traceback in B's log. The counts went with
     the camera.
     """
-    url = pg_server.create_database(f"gone_{secrets.token_hex(6)}")
-    env = {"FACEWARDEN_DATABASE_URL": url}
-    keys = tmp_path / "keys"
-    servers: list[Served] = []
-    try:
-        servers.append(
-            start_serve("--init", "--data-dir", tmp_path / "a", "--key-dir", keys, env=env)
-        )
-        servers.append(start_serve("--data-dir", tmp_path / "b", "--key-dir", keys, env=env))
-        a, b = servers
+    with serving_two(pg_server, tmp_path, "gone") as (a, b, url):
         key = a.api_key()
         with a.client(key) as on_a, b.client(key) as on_b:
             create_watchlist(on_a)
@@ -334,8 +284,4 @@ def test_a_camera_removed_on_one_server_ends_its_stream_on_another_quietly(
             assert late.status_code == 404, late.text
             with psycopg.connect(url) as conn:
                 assert conn.execute("SELECT count(*) FROM sightings").fetchone() == (0,)
-    finally:
-        codes = [served.stop() for served in servers]
-    assert codes == [0] * len(servers)
-    log = "".join(line for s in servers for line in s.err)
-    assert "Traceback" not in log and "ending the pushed stream" not in log
+    assert "ending the pushed stream" not in "".join(a.err + b.err)

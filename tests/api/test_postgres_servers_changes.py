@@ -4,8 +4,8 @@ Two ``facewarden serve`` subprocesses share one database and one key
 directory, with the in-memory gallery (the default) and with
 ``gallery_index = "pgvector"``. Each change goes through one server and the
 very next request on the other must see it: a face removed, a subject taken
-off a watchlist, a watchlist deleted no longer identify (a face added\ndoes); an API key revoked,
-a user disabled, a session signed out are refused.
+off a watchlist, a watchlist deleted no longer identify (a face added
+does); an API key revoked, a user disabled, a session signed out are refused.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from .test_serve_postgres import (
     enroll,
     identify,
     matched,
-    start_serve,
+    serving_two,
 )
 
 BIDEN_PROBE = BIDEN.parent / "biden2.jpg"
@@ -39,20 +39,8 @@ def two_servers(
     request: pytest.FixtureRequest, pg_server: EmbeddedPostgres, tmp_path: Path
 ) -> Iterator[tuple[Served, Served]]:
     kind = getattr(request, "param", "auto")
-    url = pg_server.create_database(f"chg_{secrets.token_hex(6)}")
-    env = {"FACEWARDEN_DATABASE_URL": url, "FACEWARDEN_GALLERY_INDEX": kind}
-    keys = tmp_path / "keys"
-    servers: list[Served] = []
-    try:
-        servers.append(
-            start_serve("--init", "--data-dir", tmp_path / "a", "--key-dir", keys, env=env)
-        )
-        servers.append(start_serve("--data-dir", tmp_path / "b", "--key-dir", keys, env=env))
-        yield servers[0], servers[1]
-    finally:
-        codes = [served.stop() for served in servers]
-        assert codes == [0] * len(servers)
-        assert "Traceback" not in "".join(line for s in servers for line in s.err)
+    with serving_two(pg_server, tmp_path, "chg", {"FACEWARDEN_GALLERY_INDEX": kind}) as (a, b, _):
+        yield a, b
 
 
 @pytest.mark.parametrize("two_servers", ["auto", "pgvector"], indirect=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import signal
 import socket
 import subprocess
@@ -21,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,7 @@ import pytest
 
 from _embedded_pg import postgres_processes, reachable_folder
 from facewarden.errors import ConflictError
+from facewarden.store._pg_embedded import EmbeddedPostgres
 from facewarden.store.pg_local import LocalPostgres
 
 from ._live import KNN
@@ -127,6 +130,34 @@ def start_serve(*args: str | Path, env: dict[str, str] | None = None) -> Served:
         time.sleep(0.2)
     served.stop(signal.SIGKILL)
     raise AssertionError(f"serve did not answer: {''.join(served.out + served.err)}")
+
+
+@contextmanager
+def serving_two(
+    pg_server: EmbeddedPostgres, tmp_path: Path, name: str, env: dict[str, str] | None = None
+) -> Iterator[tuple[Served, Served, str]]:
+    """Two ``serve`` processes of one deployment on a new database: ``(a, b, its URL)``.
+
+    A made the admin (``--init``); both share one key directory, each has its
+    own data folder. Both are stopped at the end; when the block ended
+    normally, each must have exited 0 with no traceback in its log.
+    """
+    url = pg_server.create_database(f"{name}_{secrets.token_hex(6)}")
+    environment = {"FACEWARDEN_DATABASE_URL": url} | (env or {})
+    keys = tmp_path / "keys"
+    servers: list[Served] = []
+    try:
+        servers.append(
+            start_serve("--init", "--data-dir", tmp_path / "a", "--key-dir", keys, env=environment)
+        )
+        servers.append(
+            start_serve("--data-dir", tmp_path / "b", "--key-dir", keys, env=environment)
+        )
+        yield servers[0], servers[1], url
+    finally:
+        codes = [served.stop() for served in servers]
+    assert codes == [0] * len(servers)
+    assert "Traceback" not in "".join(line for s in servers for line in s.err)
 
 
 def create_watchlist(client: httpx.Client, name: str = "gate") -> None:
