@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
+from facewarden.service.compreface_faces import detection_probability
 from facewarden.vision.pipeline import Pipeline
 
 from ._live import LiveServer, serving
@@ -620,6 +621,37 @@ def test_detect_faces_false_and_det_prob_threshold(
     )
     if probabilities[-1] < 1.0:
         assert (none.status_code, none.json()["code"]) == (400, 28)
+
+
+def test_a_face_exactly_at_det_prob_threshold_is_not_kept(
+    client: httpx.Client, live: LiveServer, crop: bytes, photos: dict[str, Path]
+) -> None:
+    # CompreFace's detectors (embedding-calculator's facenet and insightface
+    # plugins) drop a box whose probability is <= det_prob_threshold: only faces
+    # above it count. facewarden kept a face exactly at the threshold.
+    pipeline = live.warden.pipeline
+    [face] = pipeline.run(pipeline.decode(photos["obama"]), embed=False)
+    exact = detection_probability(face)  # the server's own figure, unrounded
+    at = client.post(
+        "/api/v1/detection/detect",
+        params={"det_prob_threshold": repr(exact)},
+        files=_file(photos["obama"]),
+    )
+    assert (at.status_code, at.json()["code"]) == (400, 28), at.text
+    below = client.post(
+        "/api/v1/detection/detect",
+        params={"det_prob_threshold": repr(float(np.nextafter(exact, 0.0)))},
+        files=_file(photos["obama"]),
+    )
+    assert below.status_code == 200 and len(below.json()["result"]) == 1
+    # A cropped face (detect_faces=false) is checked against the detector's default,
+    # whatever the request's threshold, as CompreFace does: its 1.0 always passes.
+    cropped = client.post(
+        "/api/v1/detection/detect",
+        params={"detect_faces": "false", "det_prob_threshold": "1.0"},
+        files={"file": crop},
+    )
+    assert cropped.status_code == 200 and len(cropped.json()["result"]) == 1, cropped.text
 
 
 def test_base64_bodies_and_the_remaining_parameters(

@@ -10,15 +10,16 @@
   the margin, not a measured probability. Faces passed with
   ``detect_faces=false`` (the image is the face) score 1.0.
 * :func:`find_faces` detects (or, with ``detect_faces=false``, takes the
-  whole image as one face), filters by ``det_prob_threshold`` (0.85 when
-  not sent, CompreFace's FaceNet default: an MTCNN face under it is not a
-  face, as on CompreFace) and keeps the biggest ``limit``. Faces about to
-  be matched (recognize, both verifies) must also clear the pipeline's
-  quality bar (size, sharpness, light, pose), as on facewarden's own API:
-  under it, strangers' similarities overlap the same person's and the
-  calibrated scale does not hold. CompreFace matches every face it detects,
-  but it detects on the photo brought down to 640 px (its
-  ``IMG_LENGTH_LIMIT``), so it misses most such faces of a large photo.
+  whole image as one face), keeps faces strictly over ``det_prob_threshold``
+  (0.85 when not sent, CompreFace's FaceNet default: an MTCNN face at or
+  under it is not a face, as on CompreFace; a cropped face is held to that
+  default whatever the request sends, as CompreFace holds it) and keeps the
+  biggest ``limit``. Faces about to be matched (recognize, both verifies)
+  must also clear the pipeline's quality bar (size, sharpness, light, pose),
+  as on facewarden's own API: under it, strangers' similarities overlap the
+  same person's and the calibrated scale does not hold. CompreFace matches
+  every face it detects, but it detects on the photo brought down to 640 px
+  (its ``IMG_LENGTH_LIMIT``), so it misses most such faces of a large photo.
 * Face plugins: ``landmarks`` (CompreFace's 5 points: eye centres, nose tip,
   mouth corners; :func:`~facewarden.vision.landmarks.fit_mtcnn_points`), ``calculator`` (the
   model's own embedding, before the deployment's secret transform) and
@@ -79,10 +80,14 @@ def detection_probability(face: Face) -> float:
 
 
 def select_faces(faces: list[Face], *, limit: int, min_probability: float | None) -> list[Face]:
-    """Faces at or over ``min_probability`` (default :data:`DEFAULT_MIN_PROBABILITY`),
-    biggest first, at most ``limit`` (0: all)."""
+    """Faces over ``min_probability`` (default :data:`DEFAULT_MIN_PROBABILITY`),
+    biggest first, at most ``limit`` (0: all).
+
+    Strictly over, as CompreFace's detectors filter (a box whose probability
+    is at or under ``det_prob_threshold`` is dropped).
+    """
     floor = DEFAULT_MIN_PROBABILITY if min_probability is None else min_probability
-    kept = [f for f in faces if detection_probability(f) >= floor]
+    kept = [f for f in faces if detection_probability(f) > floor]
     kept.sort(key=lambda f: f.box.area, reverse=True)
     return kept[:limit] if limit > 0 else kept
 
@@ -116,6 +121,9 @@ def find_faces(
         found = pipeline.run(pixels, embed=wanted)
     else:
         found = [pipeline.run_cropped(pixels, embed=wanted)]
+        # CompreFace checks a face it did not detect against the detector's default,
+        # whatever the request's threshold: its probability of 1.0 always passes.
+        min_probability = None
     faces = select_faces(found, limit=0, min_probability=min_probability)
     if usable_only and faces and not any(f.usable for f in faces) and required:
         raise FaceNotFoundError(_no_usable_face(faces[0]))
