@@ -151,6 +151,26 @@ def test_run_many_gives_what_run_gives_on_each_image(faces_dir: Path) -> None:
     assert any(embedded) and not all(embedded)  # the predicate chose some faces
 
 
+def test_embed_faces_gives_the_embeddings_run_gives(faces_dir: Path) -> None:
+    # A caller that picks faces before embedding them (CompreFace's limit) gets the
+    # same embeddings as run()'s, detected or cropped, for any subset of the faces.
+    image = imaging.decode(faces_dir / "face_recognition" / "examples" / "two_people.jpg")
+    pipeline = Pipeline.from_mode("fast")
+    embedded = pipeline.run(image)
+    bare = pipeline.run(image, embed=False)
+    assert len(bare) == 2 and all(f.embedding is None for f in bare)
+    [second] = pipeline.embed_faces(image, bare[1:])
+    assert second.box == embedded[1].box and second.quality == embedded[1].quality
+    np.testing.assert_allclose(
+        second.require_embedding(), embedded[1].require_embedding(), atol=1e-6
+    )
+    cropped = pipeline.embed_faces(image, [pipeline.run_cropped(image, embed=False)])
+    np.testing.assert_allclose(
+        cropped[0].require_embedding(), pipeline.run_cropped(image).require_embedding(), atol=1e-6
+    )
+    assert pipeline.embed_faces(image, []) == []
+
+
 def test_run_many_detects_large_photos_apart(faces_dir: Path) -> None:
     # Three 1.1 to 2.1 MP photos: no group of them fits the pixels allowed together.
     folder = faces_dir / "face_recognition" / "tests" / "test_images"

@@ -10,7 +10,6 @@ Similarities are facewarden's calibrated ones
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from fastapi import Request
@@ -43,7 +42,7 @@ from facewarden.api.compreface_schemas import (
     CfVerifyOut,
 )
 from facewarden.api.state import acting_warden
-from facewarden.service.compreface_faces import AVAILABLE_PLUGINS, FoundFace, Plugins
+from facewarden.service.compreface_faces import FoundFace, Plugins
 from facewarden.service.compreface_match import ComparedFace
 from facewarden.service.warden import Warden
 
@@ -53,32 +52,33 @@ _route = Routes(prefix="/api/v1", tags=["compreface"])
 router = _route.router
 
 
-def _versions(warden: Warden, status: bool) -> dict[str, str] | None:
-    """``plugins_versions``: the detector and every plugin this deployment runs."""
+def _versions(
+    warden: Warden, status: bool, plugins: Plugins, *, matched: bool
+) -> dict[str, str] | None:
+    """``plugins_versions``: the detector and the plugins that ran, as CompreFace lists them.
+
+    The calculator runs on every face to be ``matched`` (recognize, verify), else
+    only when asked for; ``landmarks`` is never listed (CompreFace's detector gives
+    them, and its answer has no such entry).
+    """
     if not status:
         return None
     pipeline = warden.pipeline
     detector = str(getattr(pipeline.detector, "name", "facewarden"))
     calculator = str(getattr(pipeline.embedder, "name", "facewarden"))
-    names = {
-        "calculator": f"facewarden.{calculator}",
-        "landmarks": "dlib.shape_predictor_68_face_landmarks",
-        "pose": "facewarden.pose_from_landmarks",
-    }
-    return {"detector": f"facewarden.{detector}"} | {p: names[p] for p in AVAILABLE_PLUGINS}
-
-
-def _elapsed(started: float, status: bool) -> float | None:
-    return (time.perf_counter() - started) * 1000 if status else None
+    versions = {"detector": f"facewarden.{detector}"}
+    if matched or plugins.calculator:
+        versions["calculator"] = f"facewarden.{calculator}"
+    if plugins.pose:
+        versions["pose"] = "facewarden.pose_from_landmarks"
+    return versions
 
 
 def _compared(
-    faces: Sequence[ComparedFace], plugins: Plugins, elapsed: float | None
+    faces: Sequence[ComparedFace], plugins: Plugins, status: bool
 ) -> list[CfComparedFace]:
     return [
-        CfComparedFace(
-            **CfFace.of(f, plugins, elapsed_ms=elapsed).model_dump(), similarity=f.similarity
-        )
+        CfComparedFace(**CfFace.of(f, plugins, status=status).model_dump(), similarity=f.similarity)
         for f in faces
     ]
 
@@ -92,7 +92,7 @@ async def recognize(
 ) -> CfRecognizeOut:
     """Each face of a photo with its most similar subjects (calibrated similarity)."""
     [image] = await images(request, "file")
-    plugins, started = Plugins.parse(query.face_plugins), time.perf_counter()
+    plugins = Plugins.parse(query.face_plugins)
     faces = await call(
         request,
         lambda w: w.compreface_match.recognize(
@@ -105,16 +105,15 @@ async def recognize(
             pose=plugins.pose,
         ),
     )
-    elapsed = _elapsed(started, query.status)
     return CfRecognizeOut(
         result=[
             CfRecognizedFace(
-                **CfFace.of(f, plugins, elapsed_ms=elapsed).model_dump(),
+                **CfFace.of(f, plugins, status=query.status).model_dump(),
                 subjects=[CfSimilarSubject(subject=n, similarity=s) for n, s in f.subjects],
             )
             for f in faces
         ],
-        plugins_versions=_versions(acting_warden(request), query.status),
+        plugins_versions=_versions(acting_warden(request), query.status, plugins, matched=True),
     )
 
 
@@ -128,7 +127,7 @@ async def verify_example(
 ) -> CfVerifyOut:
     """The faces of a photo, each with its similarity to a stored example and its subject."""
     [image] = await images(request, "file")
-    plugins, started = Plugins.parse(query.face_plugins), time.perf_counter()
+    plugins = Plugins.parse(query.face_plugins)
     subject, faces = await call(
         request,
         lambda w: w.compreface_match.verify(
@@ -144,9 +143,9 @@ async def verify_example(
     return CfVerifyOut(
         result=[
             CfVerifiedFace(**face.model_dump(), subject=subject)
-            for face in _compared(faces, plugins, _elapsed(started, query.status))
+            for face in _compared(faces, plugins, query.status)
         ],
-        plugins_versions=_versions(acting_warden(request), query.status),
+        plugins_versions=_versions(acting_warden(request), query.status, plugins, matched=True),
     )
 
 
@@ -162,7 +161,7 @@ async def verify_images(
 ) -> CfVerifyImagesOut:
     """The one face of the source photo against each face of the target photo."""
     source, target = await images(request, "source_image", "target_image")
-    plugins, started = Plugins.parse(query.face_plugins), time.perf_counter()
+    plugins = Plugins.parse(query.face_plugins)
     main, matches = await call(
         request,
         lambda w: w.compreface_match.verify_images(
@@ -175,11 +174,10 @@ async def verify_images(
             pose=plugins.pose,
         ),
     )
-    elapsed = _elapsed(started, query.status)
     item = CfVerifyImagesItem(
-        source_image_face=CfFace.of(main, plugins, elapsed_ms=elapsed),
-        face_matches=_compared(matches, plugins, elapsed),
-        plugins_versions=_versions(acting_warden(request), query.status),
+        source_image_face=CfFace.of(main, plugins, status=query.status),
+        face_matches=_compared(matches, plugins, query.status),
+        plugins_versions=_versions(acting_warden(request), query.status, plugins, matched=True),
     )
     return CfVerifyImagesOut(result=[item])
 
@@ -191,7 +189,7 @@ async def detect(
 ) -> CfDetectOut:
     """The faces of a photo."""
     [image] = await images(request, "file")
-    plugins, started = Plugins.parse(query.face_plugins), time.perf_counter()
+    plugins = Plugins.parse(query.face_plugins)
     faces: list[FoundFace] = await call(
         request,
         lambda w: w.compreface_match.detect(
@@ -204,10 +202,9 @@ async def detect(
             pose=plugins.pose,
         ),
     )
-    elapsed = _elapsed(started, query.status)
     return CfDetectOut(
-        result=[CfFace.of(f, plugins, elapsed_ms=elapsed) for f in faces],
-        plugins_versions=_versions(acting_warden(request), query.status),
+        result=[CfFace.of(f, plugins, status=query.status) for f in faces],
+        plugins_versions=_versions(acting_warden(request), query.status, plugins, matched=False),
     )
 
 

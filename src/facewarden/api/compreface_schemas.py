@@ -79,8 +79,14 @@ class CfFace(BaseModel):
     execution_time: dict[str, float] | None = None
 
     @classmethod
-    def of(cls, found: FoundFace, plugins: Plugins, *, elapsed_ms: float | None) -> CfFace:
-        """The face's box, with what ``plugins`` ask for (and timing) in CompreFace's shape."""
+    def of(cls, found: FoundFace, plugins: Plugins, *, status: bool) -> CfFace:
+        """The face's box, with what ``plugins`` ask for (and, with ``status``, the time
+        each plugin took) in CompreFace's shape.
+
+        ``execution_time`` is CompreFace's: whole milliseconds by plugin slug
+        (its embedding-calculator truncates each to an int; Java then serves a
+        double), of the plugins that ran on the face.
+        """
         face, box = found.face, found.face.box
         pose = found.pose if plugins.pose else None
         return cls(
@@ -98,7 +104,9 @@ class CfFace(BaseModel):
             if plugins.calculator and face.embedding is not None
             else None,
             pose=None if pose is None else CfPose(pitch=pose.pitch, roll=pose.roll, yaw=pose.yaw),
-            execution_time=None if elapsed_ms is None else {"detector": round(elapsed_ms, 1)},
+            execution_time={slug: float(int(ms)) for slug, ms in found.execution_time.items()}
+            if status
+            else None,
         )
 
 

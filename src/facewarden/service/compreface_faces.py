@@ -32,8 +32,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -41,7 +42,7 @@ import numpy as np
 from facewarden.errors import FaceNotFoundError
 from facewarden.types import Face
 from facewarden.vision.landmarks import fit_mtcnn_points
-from facewarden.vision.pipeline import Embed, Pipeline, RGBImage, is_usable
+from facewarden.vision.pipeline import Pipeline, RGBImage
 
 __all__ = [
     "AVAILABLE_PLUGINS",
@@ -102,13 +103,20 @@ def find_faces(
     embed: bool = True,
     required: bool = True,
     usable_only: bool = False,
+    times: dict[str, float] | None = None,
 ) -> list[Face]:
     """The faces of decoded ``pixels`` as CompreFace's parameters select them.
 
     With ``usable_only`` (faces about to be matched) only faces that clear the
-    pipeline's quality bar count, and only they are embedded: the similarity
-    of a face under it does not mean what the calibration says (see the
-    module docstring).
+    pipeline's quality bar count: the similarity of a face under it does not
+    mean what the calibration says (see the module docstring). Only the faces
+    returned are embedded (with ``embed``), after they are picked.
+
+    Args:
+        times: filled, when given, with each face's share of the time the
+            ``detector`` took (the detection, shared among the faces over the
+            threshold, as CompreFace shares it) and, with ``embed``, of the time
+            the ``calculator`` took (one batch for the faces returned), in ms.
 
     Raises:
         FaceNotFoundError: none (over ``min_probability``) and ``required``, in
@@ -116,15 +124,17 @@ def find_faces(
             them); or, with ``usable_only``, faces but none fit for recognition,
             with the biggest one's reasons.
     """
-    wanted: Embed = is_usable if embed and usable_only else embed
+    started = time.perf_counter()
     if detect_faces:
-        found = pipeline.run(pixels, embed=wanted)
+        found = pipeline.run(pixels, embed=False)
     else:
-        found = [pipeline.run_cropped(pixels, embed=wanted)]
+        found = [pipeline.run_cropped(pixels, embed=False)]
         # CompreFace checks a face it did not detect against the detector's default,
         # whatever the request's threshold: its probability of 1.0 always passes.
         min_probability = None
+    detecting = _elapsed_ms(started)
     faces = select_faces(found, limit=0, min_probability=min_probability)
+    detected = len(faces)
     if usable_only and faces and not any(f.usable for f in faces) and required:
         raise FaceNotFoundError(_no_usable_face(faces[0]))
     if usable_only:
@@ -132,7 +142,19 @@ def find_faces(
     faces = faces[:limit] if limit > 0 else faces
     if not faces and required:
         raise FaceNotFoundError(NO_FACE)
+    started = time.perf_counter()
+    if embed:
+        faces = pipeline.embed_faces(pixels, faces)
+    embedding = _elapsed_ms(started)
+    if times is not None:
+        times["detector"] = detecting / max(1, detected)
+        if embed:
+            times["calculator"] = embedding / max(1, len(faces))
     return faces
+
+
+def _elapsed_ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
 
 
 def _no_usable_face(face: Face) -> str:
@@ -219,20 +241,42 @@ def head_pose(points: Sequence[tuple[float, float]], image_shape: tuple[int, ...
 @dataclass(frozen=True)
 class FoundFace:
     """A detected face with its detection probability (see :func:`detection_probability`),
-    and MTCNN's five points when the landmarks plugin asked for them."""
+    MTCNN's five points when the landmarks or pose plugin asked for them, and the time
+    each plugin took on it (ms by CompreFace's slug: ``detector``, ``calculator``, ``pose``).
+    """
 
     face: Face
     probability: float
     points: tuple[tuple[float, float], ...] | None = None
     pose: HeadPose | None = None
+    execution_time: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, face: Face, *, image: RGBImage | None = None, pose: bool = False) -> FoundFace:
+    def of(
+        cls,
+        face: Face,
+        *,
+        image: RGBImage | None = None,
+        pose: bool = False,
+        times: Mapping[str, float] | None = None,
+    ) -> FoundFace:
         """The face with its probability; given the image it was found in, with its five
         points (:func:`~facewarden.vision.landmarks.fit_mtcnn_points`) and, if asked, its
-        pose (:func:`head_pose`)."""
+        pose (:func:`head_pose`).
+
+        ``times`` are the face's shares of the detection and embedding
+        (:func:`find_faces`); fitting the five points counts as the detector's,
+        as CompreFace's detector gives them, and the pose as the pose plugin's.
+        """
+        spent = dict(times or {})
         if image is None:
-            return cls(face, detection_probability(face))
+            return cls(face, detection_probability(face), execution_time=spent)
+        started = time.perf_counter()
         points = tuple((float(x), float(y)) for x, y in fit_mtcnn_points(image, face))
-        turned = head_pose(points, image.shape) if pose else None
-        return cls(face, detection_probability(face), points, turned)
+        spent["detector"] = spent.get("detector", 0.0) + _elapsed_ms(started)
+        turned = None
+        if pose:
+            started = time.perf_counter()
+            turned = head_pose(points, image.shape)
+            spent["pose"] = _elapsed_ms(started)
+        return cls(face, detection_probability(face), points, turned, spent)

@@ -107,6 +107,7 @@ def _find(
     its head pose (the landmarks and pose plugins).
     """
     pixels = pipeline.decode(image, name=field or "file")
+    times: dict[str, float] = {}
     faces = find_faces(
         pipeline,
         pixels,
@@ -115,14 +116,15 @@ def _find(
         detect_faces=detect_faces,
         embed=embed,
         usable_only=to_match,
+        times=times,
     )
     image_for = pixels if landmarks or pose else None
-    return [FoundFace.of(f, image=image_for, pose=pose) for f in faces]
+    return [FoundFace.of(f, image=image_for, pose=pose, times=times) for f in faces]
 
 
 def _compared(faces: Sequence[FoundFace], similarities: Sequence[float]) -> list[ComparedFace]:
     return [
-        ComparedFace(f.face, f.probability, f.points, f.pose, similarity=s)
+        ComparedFace(f.face, f.probability, f.points, f.pose, f.execution_time, similarity=s)
         for f, s in zip(faces, similarities, strict=True)
     ]
 
@@ -221,7 +223,9 @@ class CompreFaceMatcher:
         embeddings = np.array([f.face.require_embedding() for f in faces], dtype=np.float32)
         answers = self._search(embeddings, top_k, self.calibration(probe=pipeline))
         return [
-            RecognizedFace(f.face, f.probability, f.points, f.pose, subjects=a.subjects)
+            RecognizedFace(
+                f.face, f.probability, f.points, f.pose, f.execution_time, subjects=a.subjects
+            )
             for f, a in zip(faces, answers, strict=True)
         ]
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -228,6 +228,19 @@ class Pipeline:
         face = face.with_quality(assess(face.box, face.landmarks, chip, self.quality))
         wanted = embed is True or (embed is not False and embed(face))
         return face.with_embedding(self.embed_chips([chip])[0]) if wanted else face
+
+    def embed_faces(self, image: RGBImage, faces: Sequence[Face]) -> list[Face]:
+        """``faces`` of ``image`` (as :meth:`run` or :meth:`run_cropped` found them, without
+        embeddings) with their embeddings, in one batch.
+
+        The same embeddings as ``run(image)`` gives them: a caller that picks
+        faces first (the biggest few, those over a threshold) embeds only those,
+        and can time detection and embedding apart.
+        """
+        if not faces:
+            return []
+        embeddings = self.embed_chips([self._chip(image, face) for face in faces])
+        return [f.with_embedding(e) for f, e in zip(faces, embeddings, strict=True)]
 
     def _chip(self, image: RGBImage, face: Face) -> RGBImage:
         # An embedder trained on another crop (ArcFace's 112 px template)
