@@ -16,9 +16,10 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import UploadFile
 
 from facewarden.api.auth import allow
+from facewarden.api.compreface_form import close_form, read_form
 from facewarden.api.compreface_schemas import CfError
 from facewarden.api.errors import UnsupportedMediaError
 from facewarden.api.state import acting_warden, image_work
@@ -54,7 +55,6 @@ __all__ = [
 
 T = TypeVar("T")
 ROLES = ("operator",)
-_MAX_PARTS = 16  # file parts, and other fields, in one multipart body
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": CfError} for code in (400, 401, 403, 404, 413, 415, 429)
@@ -166,10 +166,9 @@ async def _form_fields(request: Request) -> dict[str, str]:
     """The text fields of a multipart body, the first of each name (none for other bodies)."""
     if _media(request) != "multipart/form-data":
         return {}
-    # Parsed once: images() is handed the same (cached) form. It is closed by
+    # Parsed once: images() is handed the same form. It is closed by
     # _closing_form when the request ends, whether or not images() read it.
-    form = await request.form(max_files=_MAX_PARTS, max_fields=_MAX_PARTS)
-    request.state.compreface_form = form
+    form = await read_form(request)
     fields: dict[str, str] = {}
     for name, value in form.multi_items():
         if isinstance(value, str):
@@ -182,9 +181,7 @@ async def _closing_form(request: Request) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        form = getattr(request.state, "compreface_form", None)
-        if isinstance(form, FormData):
-            await form.close()
+        await close_form(request)
 
 
 _FormClosed = Annotated[None, Depends(_closing_form)]
@@ -373,7 +370,8 @@ async def images(request: Request, *fields: str) -> list[bytes]:
     if media == "multipart/form-data":
         # Other parts are ignored and, of two parts of one name, the first counts, as
         # Spring binds them for CompreFace; the body cap bounds what they hold.
-        async with request.form(max_files=_MAX_PARTS, max_fields=_MAX_PARTS) as form:
+        form = await read_form(request)
+        try:
             parts = [next(iter(form.getlist(name)), None) for name in fields]
             images = []
             for name, part in zip(fields, parts, strict=True):
@@ -384,6 +382,8 @@ async def images(request: Request, *fields: str) -> list[bytes]:
                     raise ImageTooLargeError(f"{name}: the image is larger than {cap} bytes")
                 images.append(data)
             return images
+        finally:
+            await close_form(request)
     if media == "application/json":
         try:
             body = json.loads(await request.body())
