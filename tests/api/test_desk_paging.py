@@ -178,6 +178,37 @@ def test_the_decided_history_pages_newest_first_without_a_repeat(
     assert decided_now  # the plain newest-first list still answers without a cursor
 
 
+def test_more_decisions_than_a_page_are_read_whole_by_their_cursor(
+    live: LiveServer, shift: dict[str, SightingRow]
+) -> None:
+    # A console that polled last before 120 decisions (a laptop waking from sleep) reads
+    # them all, page after page, each once: the oldest too, or an alarm decided first
+    # would stay up at that desk, its decision answering 409.
+    with live.client("operator") as desk:
+        mark = datetime.now(UTC).isoformat()
+        chosen = _all_open(desk, "oldest")[:120]
+        _decide(desk, chosen)
+        seen: list[str] = []
+        params: dict[str, Any] = {"decided_since": mark, "limit": 50}
+        pages = 0
+        while True:
+            body = desk.get("/v1/alerts", params=params).json()
+            got = [d["sighting_id"] for d in body["decided"]]
+            assert len(got) <= 50
+            times = [d["decided_at"] for d in body["decided"]]
+            assert times == sorted(times, reverse=True), "a page lists latest first"
+            seen += got
+            pages += 1
+            if body["decided_cursor"] is None:
+                break
+            params["decided_cursor"] = body["decided_cursor"]
+        bad = desk.get("/v1/alerts", params={"decided_since": mark, "decided_cursor": "x"})
+    assert pages == 3
+    assert len(seen) == len(set(seen)), "a decision was answered twice"
+    assert set(seen) == set(chosen)
+    assert bad.status_code == 400 and bad.json()["error"]["type"] == "InvalidInputError"
+
+
 @pytest.mark.parametrize(
     ("cursor", "order"),
     [

@@ -362,5 +362,11 @@ class AlertsOut(BaseModel):
     )
     decided: list[AlertDecidedOut] = Field(
         default_factory=list,
-        description="alerts of the live window decided at or after decided_since (when asked)",
+        description="alerts of the live window decided at or after decided_since (when asked): "
+        "the earliest ones when more were, listed latest first",
+    )
+    decided_cursor: str | None = Field(
+        default=None,
+        description="more decisions than this page: ask again with decided_cursor set to this "
+        "(and the same decided_since) for the next",
     )

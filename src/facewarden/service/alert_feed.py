@@ -12,8 +12,11 @@ left the desk (its person erased, past the live window), is
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from facewarden.errors import InvalidInputError
@@ -24,12 +27,45 @@ from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.sightings import Sightings
 
-__all__ = ["HELD_LIMIT", "AlertFeed"]
+__all__ = ["HELD_LIMIT", "AlertFeed", "DecisionPage"]
 
 HELD_LIMIT = 100
 """Alerts a console may ask about at once (:meth:`AlertFeed.gone`)."""
 _ALERT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _RECORD_SCAN = 20_000  # audit entries one read of what was recorded visits at most
+_DECIDED_CURSOR = "decided"  # what a decisions cursor says it is (not a list's cursor)
+
+
+@dataclass(frozen=True)
+class DecisionPage:
+    """Decisions taken since a time, latest first, and the cursor of the next page (or None)."""
+
+    decisions: list[DeskDecision]
+    next_cursor: str | None
+
+
+def _decided_place(d: DeskDecision) -> tuple[datetime, str]:
+    return d.decided_at, d.sighting_id
+
+
+def _encode_decided(place: tuple[datetime, str]) -> str:
+    text = f"{_DECIDED_CURSOR}|{place[0].isoformat()}|{place[1]}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_decided(cursor: str) -> tuple[datetime, str]:
+    bad = InvalidInputError("the decided_cursor is not one this server gave: ask again without it")
+    if not cursor or len(cursor) > 200:
+        raise bad
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, when, sighting_id = text.split("|")
+        decided_at = datetime.fromisoformat(when)
+    except (binascii.Error, UnicodeDecodeError, ValueError) as err:
+        raise bad from err
+    if kind != _DECIDED_CURSOR or decided_at.tzinfo is None or not _ALERT_ID.fullmatch(sighting_id):
+        raise bad
+    return decided_at, sighting_id
 
 
 class AlertFeed:
@@ -106,8 +142,10 @@ class AlertFeed:
         audit_alerts_read(self._audit, found)
         return AlertPage(found, str(reached))
 
-    def decided_since(self, *, role: str, since: datetime) -> list[DeskDecision]:
-        """Alerts of the live window decided at or after ``since``, latest decision first.
+    def decided_since(
+        self, *, role: str, since: datetime, cursor: str | None = None, limit: int = 100
+    ) -> DecisionPage:
+        """Alerts of the live window decided at or after ``since``, a page at a time.
 
         What lets every desk see another operator's decision without reloading:
         the console asks for it with each poll and drops those alerts from its
@@ -116,10 +154,18 @@ class AlertFeed:
         reads the decisions on the live window's sightings only (an index range
         per camera), however long sightings are kept.
 
+        A page holds the ``limit`` *earliest* decisions after ``cursor`` (listed
+        latest first): a console that fell behind (a throttled tab, a laptop
+        waking from sleep) reads on with ``next_cursor`` until it is None, so
+        the decision taken first is never the one cut off, and the newest
+        decision it has read is a mark it may poll on from.
+
         Raises:
             PermissionDeniedError: the role may not watch alerts.
+            InvalidInputError: a cursor this method did not give.
         """
         check_desk_role(role)
+        mark = None if cursor is None else _decode_decided(cursor)
         floor, end = self._sightings.live_since(), self._ctx.clock() + timedelta(minutes=5)
         store = self._ctx.store
         decided = [
@@ -128,8 +174,14 @@ class AlertFeed:
             for watchlist_id, d in store.alerts_decided_since(cam.camera_id, floor, end, since)
             if watchlist_id in cam.watchlists
         ]
-        decided.sort(key=lambda d: (d.decided_at, d.sighting_id), reverse=True)
-        return decided
+        decided.sort(key=_decided_place)
+        if mark is not None:
+            decided = [d for d in decided if _decided_place(d) > mark]
+        page = decided[:limit]
+        more = len(decided) > limit and bool(page)
+        next_cursor = _encode_decided(_decided_place(page[-1])) if more else None
+        page.reverse()
+        return DecisionPage(page, next_cursor)
 
     def gone(self, sighting_ids: Sequence[str], *, role: str) -> list[str]:
         """Which of these alerts, shown at a console, have left the desk since.

@@ -34,6 +34,7 @@ from facewarden.api.schemas_cameras import (
     SightingOut,
 )
 from facewarden.api.state import acting_warden, server
+from facewarden.service.alert_feed import DecisionPage
 from facewarden.service.records import invalid_input
 from facewarden.service.roles import Principal
 from facewarden.service.warden import Warden
@@ -156,6 +157,14 @@ def alerts(
         IsoTime | None,
         Query(description="also answer the alerts decided at or after this (ISO-8601)"),
     ] = None,
+    decided_cursor: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="the decided_cursor of the answer before, with the same decided_since: "
+            "the next page of decisions",
+        ),
+    ] = None,
     cursor: Annotated[
         str | None,
         Query(
@@ -195,7 +204,10 @@ def alerts(
     that finds sightings is audited (one entry); occupancy alerts come from the
     server's memory. With ``decided_since``, ``decided`` also lists the alerts
     of the live window that any operator decided since then (ids and decision
-    only, not audited), so that every desk drops them from its queue.
+    only, not audited), so that every desk drops them from its queue: a page
+    holds the ``limit`` earliest of them (listed latest first), and
+    ``decided_cursor``, when set, reads the next with the same ``decided_since``
+    (a console that fell behind reads them all, the first decision too).
 
     ``recorded_to`` is where the record of sightings stood: asked again with
     ``recorded_after`` set to it, the answer holds the alerts recorded since,
@@ -244,13 +256,17 @@ def alerts(
     if camera is not None:
         camera_id = warden.cameras.get(camera).camera_id
         occupancy = [e for e in occupancy if e.camera_id == camera_id]
-    decided = (
-        []
-        if decided_since is None
-        else warden.alert_feed.decided_since(
-            role=principal.role, since=aware("decided_since", decided_since)
+    if decided_since is None:
+        if decided_cursor is not None:
+            raise invalid_input("decided_cursor goes with the decided_since it was given for")
+        decided = DecisionPage([], None)
+    else:
+        decided = warden.alert_feed.decided_since(
+            role=principal.role,
+            since=aware("decided_since", decided_since),
+            cursor=decided_cursor,
+            limit=limit,
         )
-    )
     return AlertsOut(
         since=start,
         decided=[
@@ -262,8 +278,9 @@ def alerts(
                     "decided_at": d.decided_at,
                 }
             )
-            for d in decided[:limit]
+            for d in decided.decisions
         ],
+        decided_cursor=decided.next_cursor,
         sightings=[SightingAlertOut.from_alert(a) for a in seen.alerts],
         next_cursor=None if recorded_after is not None else seen.next_cursor,
         recorded_to=recorded_to,

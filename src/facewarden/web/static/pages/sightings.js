@@ -119,24 +119,36 @@ class AlertFeed {
       // poll reads the whole live window, oldest first, page after page (its cursor).
       let position = this._position;
       let cursor = null;
+      // What was decided meanwhile, by anyone: ids and decisions only (not audited). Asked a
+      // few seconds back, as a decision stamped before another can commit after it; read to
+      // the end by its own cursor (a laptop back from sleep may find hundreds), or an alarm
+      // decided first would stay up here, its decision answering 409.
+      const decidedFrom = this._decidedSince ? new Date(Date.parse(this._decidedSince) - DECIDED_OVERLAP_MS).toISOString() : null;
+      let decidedCursor = null;
       for (let n = 0; n < ALERT_PAGES; n++) {
         const query = { limit: ALERT_PAGE, order: "oldest" };
         if (position !== null) query.recorded_after = position;
         else if (cursor) query.cursor = cursor;
         // Occupancy alerts (kept in the server's memory) are read from the newest seen.
         if (this._since) query.since = this._since;
-        // What was decided meanwhile, by anyone: ids and decisions only (not audited).
-        // Asked a few seconds back, as a decision stamped before another can commit after it.
-        if (n === 0 && this._decidedSince) query.decided_since = new Date(Date.parse(this._decidedSince) - DECIDED_OVERLAP_MS).toISOString();
+        if (decidedFrom && (n === 0 || decidedCursor)) {
+          query.decided_since = decidedFrom;
+          if (decidedCursor) query.decided_cursor = decidedCursor;
+        }
         if (n === 0 && held.length) query.held = held.join(",");
         const page = await api("GET", "/v1/alerts", { query });
         answers.push(page);
         if (n === 0 && position === null) nextPosition = page.recorded_to; // read before the window
         if (position !== null) nextPosition = page.recorded_to;
+        decidedCursor = (query.decided_since && page && page.decided_cursor) || null;
         const got = (page && page.sightings) || [];
-        if (got.length < ALERT_PAGE) break;
+        let moreSightings = got.length >= ALERT_PAGE;
+        if (moreSightings && position === null) moreSightings = Boolean((cursor = page.next_cursor));
         if (position !== null) position = page.recorded_to;
-        else if (!(cursor = page.next_cursor)) break;
+        if (!moreSightings && !decidedCursor) break;
+        // Decisions still to read, the window's sightings read whole: read on from the
+        // record's position, so that no page of the window is read twice.
+        if (!moreSightings && position === null) position = nextPosition;
       }
     } catch (err) {
       this._busy = false;
@@ -154,7 +166,7 @@ class AlertFeed {
     const body = answers[0];
     if (!this._decidedSince && body && body.since) this._decidedSince = body.since;
     const settled = [];
-    for (const d of (body && body.decided) || []) {
+    for (const d of answers.flatMap((a) => (a && a.decided) || [])) {
       if (Date.parse(d.decided_at) > Date.parse(this._decidedSince)) this._decidedSince = d.decided_at;
       const key = `${d.sighting_id}:${d.decision}`;
       if (this._decidedKeys.has(key)) continue;

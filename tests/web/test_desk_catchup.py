@@ -1,0 +1,69 @@
+"""A desk that falls behind catches up whole (the security desk in a real browser).
+
+A console polls each second, but a throttled background tab, a laptop waking
+from sleep or a dropped connection may find far more happened meanwhile than
+one answer holds. Nothing decided elsewhere may stay up as open (an alarm
+sounding for an alert whose decision would answer 409), and nothing of a
+person erased meanwhile may stay on any card.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from facewarden.service.warden import Warden
+
+from .conftest import Console
+from .conftest_cameras import CameraServer
+from .test_desk import _add_camera, _burst, _dismiss_open_alarms
+
+pytestmark = pytest.mark.slow
+
+playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+
+_POLL = re.compile(r"/v1/alerts\?")  # the feed's poll (and the lists), not one alert's review
+
+
+def test_a_desk_back_from_sleep_drops_an_alarm_decided_among_more_than_a_page(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # An alarm sounds at this desk; its polls stall (a laptop lid closed) while a
+    # supervisor clears 201 alerts at once, the alarm halfway: more than a page of
+    # decisions before it and after it. Back online, the desk must learn of every
+    # decision: the alarm goes without a click (its Acknowledge would answer 409).
+    console = cam_console
+    page = console.page
+    _dismiss_open_alarms(console, camera_server)
+    hall = _add_camera(console, camera_server, "hall-12", "Hall")
+    ids = _burst(camera_server, hall["camera_id"], 201, first="alarm")
+    console.login(*camera_server.users["operator"])
+    panel = page.get_by_test_id("alarm-panel")
+    panel.get_by_test_id("alert-name").wait_for(timeout=10_000)
+    assert panel.get_by_test_id("alert-review").get_attribute("data-sighting") == ids[0]
+    page.wait_for_timeout(1500)  # a poll with decided_since has run: the feed is current
+
+    stalled: list[playwright_sync.Route] = []
+    asleep = [True]
+
+    def stall(route: playwright_sync.Route) -> None:
+        if asleep:
+            stalled.append(route)
+        else:
+            route.continue_()
+
+    page.route(_POLL, stall)
+    while not stalled:
+        page.wait_for_timeout(100)
+    # Within a second or two, as a script would: the 101st decision is the alarm's.
+    with Warden.open(camera_server.settings, actor="user:cam-admin") as warden:
+        for sighting in [*ids[1:101], ids[0], *ids[101:]]:
+            warden.alert_desk.decide(sighting, "dismissed", role="admin")
+    asleep.clear()
+    for route in stalled:
+        route.continue_()
+
+    panel.wait_for(state="detached", timeout=6_000)
+    assert page.evaluate("document.body.dataset.alarm") is None
+    assert console.problems == []
