@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from facewarden import imaging
-from facewarden.errors import ConfigError, ImageError
+from facewarden.errors import ConfigError, ImageError, ImageTooLargeError
 from facewarden.match.similarity import cosine_similarity
 from facewarden.match.thresholds import threshold_for
 from facewarden.vision.align import align, mirror
@@ -237,3 +237,31 @@ def test_any_uint8_rgb_array_is_taken_as_it_is(faces_dir: Path) -> None:
         np.pad(image, ((0, 0), (0, 8), (0, 0)))[:, :-8],
     ):
         assert [face.box for face in pipeline.run(variant, embed=False)] == expected
+
+
+def test_an_array_over_the_pixel_cap_is_refused_as_an_upload_is(faces_dir: Path) -> None:
+    # Found by probing the library: run() took a numpy array of any size (an
+    # upload is capped at max_pixels, an array was not), so a caller's 100 MP
+    # frame went whole through detection. The same cap, the same typed error.
+    image = imaging.decode(faces_dir / "face_recognition" / "examples" / "obama.jpg")
+    height, width = image.shape[:2]
+    capped = Pipeline(limits=imaging.ImageLimits(max_pixels=height * width - 1))
+    for call in (
+        lambda: capped.run(image),
+        lambda: capped.run_many([image]),
+        lambda: capped.run_cropped(image),
+    ):
+        with pytest.raises(ImageTooLargeError) as info:
+            call()
+        assert f"{width}x{height}" in info.value.message
+        assert str(height * width - 1) in info.value.message
+    at_cap = Pipeline(limits=imaging.ImageLimits(max_pixels=height * width))
+    assert len(at_cap.run(image, embed=False)) == 1
+
+
+def test_a_huge_array_view_is_refused_before_any_work() -> None:
+    # 60,000 x 60,000 pixels seen through a broadcast view: no memory behind it,
+    # so only the cap stops detection from allocating gigabytes for it.
+    huge = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (60_000, 60_000, 3))
+    with pytest.raises(ImageTooLargeError, match="over the limit of 40000000"):
+        Pipeline.from_mode("fast").run(huge)

@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from facewarden import imaging
-from facewarden.errors import ConfigError, ImageError
+from facewarden.errors import ConfigError, ImageError, ImageTooLargeError
 from facewarden.types import Box, Face
 from facewarden.vision.align import align, jittered, mirror
 from facewarden.vision.detect import (
@@ -148,11 +148,16 @@ class Pipeline:
         """Every face in ``image`` with its quality and its embedding.
 
         Args:
-            image: the RGB image.
+            image: the RGB image, of at most ``limits.max_pixels`` pixels (as an
+                upload is).
             embed: embed every face (True), none (False), or those a predicate
                 chooses: it is given each face with its quality verdict (a camera
                 embeds only the faces its tracks need, identification only the
                 usable ones, :func:`is_usable`: embeddings are most of the cost).
+
+        Raises:
+            ImageTooLargeError: over ``limits.max_pixels``.
+            ImageError: not a ``(H, W, 3)`` ``uint8`` array.
         """
         return self.run_many([image], embed=embed)[0]
 
@@ -168,7 +173,7 @@ class Pipeline:
         """
         found = [
             self._assessed(image, faces)
-            for group in _groups(map(_checked, images), _GROUP_PIXELS)
+            for group in _groups((_checked(i, self.limits) for i in images), _GROUP_PIXELS)
             for image, faces in zip(group, self._detect_many(group), strict=True)
         ]
         wanted = [
@@ -221,6 +226,7 @@ class Pipeline:
         its ``detector`` is ``cropped`` and its detector score 0. ``embed`` as
         for :meth:`run`.
         """
+        image = _checked(image, self.limits)
         height, width = image.shape[:2]
         box = Box(0.0, 0.0, float(width), float(height))
         face = Face(box, fit_landmarks(image, box), 0.0, "cropped")
@@ -284,9 +290,20 @@ class Pipeline:
 _GROUP_PIXELS = 4_000_000
 
 
-def _checked(image: object) -> RGBImage:
-    """``image`` if it is an RGB array (any layout), else an ImageError saying what to do."""
+def _checked(image: object, limits: imaging.ImageLimits) -> RGBImage:
+    """``image`` if it is an RGB array (any layout) within the pixel cap, else an ImageError.
+
+    An array is capped as an upload is: a caller's huge frame (or a broadcast
+    view with no memory behind it) would otherwise go whole through detection,
+    whose buffers grow with the pixels.
+    """
     if isinstance(image, np.ndarray) and image.shape[2:] == (3,) and image.dtype == np.uint8:
+        height, width = image.shape[:2]
+        if height * width > limits.max_pixels:
+            raise ImageTooLargeError(
+                f"image is {width}x{height} pixels, over the limit of {limits.max_pixels} "
+                "(Pipeline.limits)"
+            )
         return image
     wanted = "run() takes an RGB image as a (H, W, 3) uint8 numpy array"
     if not isinstance(image, np.ndarray):
