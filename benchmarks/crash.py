@@ -40,6 +40,7 @@ import json
 import os
 import pickle
 import random
+import re
 import secrets
 import signal
 import subprocess
@@ -307,6 +308,12 @@ def _prepare_run(
     return purge_set
 
 
+def _skipped_some(stderr: str) -> bool:
+    """Whether a ``subjects import`` summary on ``stderr`` counts skipped sources."""
+    found = re.search(r"already done, (\d+) skipped", stderr)
+    return found is not None and int(found.group(1)) > 0
+
+
 def _start_worker(dep: Deployment, op: str) -> subprocess.Popen[str]:
     if op == "bulk-import":
         env = dict(os.environ)
@@ -367,7 +374,10 @@ def one_run(
             dep.model.imported[words[1]] = words[2]
         if words[:1] in (["ack"], ["enrolled"]):
             acks[words[1] if words[0] == "ack" else "import"] += 1
-    if not killed and proc.returncode != 0:
+    # An import that skipped someone (a photo without a usable face) exits 1 with
+    # its summary, having committed the others: done, not a failed worker.
+    partial = op == "bulk-import" and proc.returncode == 1 and _skipped_some(err)
+    if not killed and proc.returncode != 0 and not partial:
         raise RuntimeError(f"worker for {op} failed ({proc.returncode}): {err[-2000:]}")
     acknowledged_purge = any(line.startswith("ack purge") for line in out.splitlines())
     if op == "erase":

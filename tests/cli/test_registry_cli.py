@@ -376,3 +376,27 @@ def test_an_export_that_cannot_be_written_whole_leaves_nothing_and_says_why(
     assert "Traceback" not in cut.stderr and "export" in cut.stderr.splitlines()[-1]
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if "export" in p.name] == []
+
+
+def test_an_import_that_skipped_someone_exits_1_keeping_what_it_enrolled(
+    run: Run, tmp_path: Path, faces_dir: Path
+) -> None:
+    # Found by scripting an import: a folder skipped (no photo, no face) still
+    # exited 0, so a script could not tell "all done" from "some people missing"
+    # without parsing the summary. Exit 1 now, with the summary; the enrolled stay.
+    train = faces_dir / "face_recognition" / "examples" / "knn_examples" / "train"
+    people = tmp_path / "people"
+    (people / "nobody").mkdir(parents=True)
+    (people / "obama").symlink_to(train / "obama", target_is_directory=True)
+    run("init")
+    first = run("subjects", "import", people, "--lawful-basis", "consent", ok=False)
+    assert first.exit_code == 1, first.output
+    assert [line.split()[0] for line in first.stdout.splitlines()] == ["enrolled"]
+    assert "1 enrolled" in first.stderr and "1 skipped" in first.stderr
+    assert "nobody: no photos" in first.stderr
+    listed = run("subjects", "list", "--json").stdout
+    assert "Obama" in listed or "obama" in listed
+    again = run("subjects", "import", people, "--lawful-basis", "consent", ok=False)
+    assert again.exit_code == 1 and "1 already done, 1 skipped" in again.stderr
+    (people / "nobody").rmdir()
+    assert "0 skipped" in run("subjects", "import", people, "--lawful-basis", "consent").stderr

@@ -2,7 +2,10 @@
 
 One line ``enrolled <subject id> <source>`` is printed on stdout for each
 person, right after their transaction committed (tools can rely on it as the
-acknowledgement); progress, skips and the summary go to stderr.
+acknowledgement); progress, skips and the summary go to stderr. The exit
+code is 0 when every source was enrolled (now or by an earlier run), 1 when
+any was skipped (what was enrolled stays: fix the skipped ones and run it
+again), so a script can tell a complete import from a partial one.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ def import_(
     """Enroll many people: FOLDER with one subfolder of photos per person, or --csv FILE.
 
     Prints `enrolled <subject id> <source>` once each person is committed. Run it
-    again after an interruption: what was done is skipped.
+    again after an interruption: what was done is skipped. Exits 1 when any
+    source was skipped (named with its reasons on stderr); what was enrolled stays.
     """
     if (folder is None) == (csv_file is None):
         raise click.UsageError("give FOLDER or --csv FILE, not both")
@@ -109,3 +113,5 @@ def import_(
     )
     for event in summary.skipped:
         click.echo(f"  skipped {event.source}: {'; '.join(event.reasons)}", err=True)
+    if summary.skipped:
+        raise SystemExit(1)
