@@ -298,3 +298,63 @@ def test_idle_sockets_do_not_make_the_server_refuse_everyone(served: Served) -> 
         time.sleep(0.5)
         answer = httpx.get(f"{served.url}/health", timeout=10)
         assert answer.status_code == 200, answer.text
+
+
+def _exchange(served: Served, request: bytes) -> bytes:
+    """Everything the server sends back on one connection until it closes it."""
+    with socket.create_connection(("127.0.0.1", served.port), timeout=30) as sock:
+        sock.sendall(request)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def _status_and_error(answer: bytes) -> tuple[int, dict[str, str]]:
+    """The status, and the error (native shape, or CompreFace's ``message`` and ``code``)."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    shown = json.loads(body)
+    return int(head.split(b" ", 2)[1]), shown.get("error", shown)
+
+
+def test_content_length_with_chunked_is_refused_and_the_connection_closed(served: Served) -> None:
+    # Found with a smuggling probe: a body framed by both Content-Length and
+    # Transfer-Encoding was read as chunked, and the connection kept serving, so
+    # the request pipelined after it (here GET /health; behind a proxy that frames
+    # by Content-Length, another client's request) was answered too: the CL.TE
+    # desync. RFC 9112 6.3: reject it, or close the connection after answering.
+    smuggled = b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    for declared in (4, 5 + len(smuggled)):
+        answer = _exchange(
+            served,
+            b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n%s"
+            % (declared, smuggled),
+        )
+        assert answer.count(b"HTTP/1.1 ") == 1, answer
+        status, error = _status_and_error(answer)
+        assert status == 400 and "Content-Length and Transfer-Encoding" in error["message"]
+        assert b'"status":"ok"' not in answer
+
+
+@pytest.mark.parametrize("path", ["/v1/auth/me", "/api/v1/recognition/subjects"])
+def test_two_api_key_headers_are_refused_whichever_comes_first(served: Served, path: str) -> None:
+    # Found by probing: with two X-API-Key headers the first alone was checked, so
+    # what a proxy or gateway validated (often the last) need not be what was used.
+    # Spring (CompreFace) joins the two values, which no key matches: 401 there too.
+    # The same key twice is not ambiguous (the uploads above send it so).
+    for first, second in ((served.api_key, "fwk_x_wrong"), ("fwk_x_wrong", served.api_key)):
+        answer = _exchange(
+            served,
+            f"GET {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {first}\r\n"
+            f"x-api-key: {second}\r\nConnection: close\r\n\r\n".encode(),
+        )
+        status, error = _status_and_error(answer)
+        assert status == 401, answer
+        assert "one X-API-Key header" in error["message"]
+    alone = _exchange(
+        served,
+        f"GET {path} HTTP/1.1\r\nHost: x\r\nX-API-Key: {served.api_key}\r\n"
+        "Connection: close\r\n\r\n".encode(),
+    )
+    assert alone.startswith(b"HTTP/1.1 200 ")

@@ -7,7 +7,9 @@ Around the routes, from the outside in:
 1. :class:`~facewarden.api.security.SecurityHeaders` on every response
    (redirects relative, whatever the ``Host`` header says);
 2. :class:`~facewarden.api.security.HeadLimit`: request heads over 64 KiB
-   are refused (431);
+   are refused (431); :class:`~facewarden.api.security.OneFraming`: a body
+   framed both by Content-Length and Transfer-Encoding is refused (400), its
+   connection closed;
 3. :class:`~facewarden.api.security.HeadAsGet`: a HEAD is served as its GET,
    without the body;
 4. :class:`~facewarden.api.security.BodyLimit`: bodies over the image byte
@@ -56,7 +58,13 @@ from facewarden.api.routes import (
 )
 from facewarden.api.routes import watchlists as watchlist_routes
 from facewarden.api.schemas import ErrorOut
-from facewarden.api.security import BodyLimit, HeadAsGet, HeadLimit, SecurityHeaders
+from facewarden.api.security import (
+    BodyLimit,
+    HeadAsGet,
+    HeadLimit,
+    OneFraming,
+    SecurityHeaders,
+)
 from facewarden.api.state import IngestStates, ServerState
 from facewarden.api.uploads import keep_uploads_in_memory
 from facewarden.config import Settings
@@ -182,6 +190,7 @@ def create_app(
         middleware=[
             Middleware(SecurityHeaders, hsts=settings.tls),
             Middleware(HeadLimit),
+            Middleware(OneFraming),
             # Before authentication: a browser's preflight carries no API key.
             Middleware(CompreFaceCors, origins=settings.compreface_cors_origins),
             Middleware(HeadAsGet),

@@ -155,10 +155,18 @@ def authenticate(state: ServerState, request: Request) -> Principal:
         PermissionDeniedError: a cookie-authenticated unsafe request without its CSRF token.
     """
     access = state.anonymous.access
-    presented = request.headers.get(API_KEY_HEADER)
+    keys = {key.strip() for key in request.headers.getlist(API_KEY_HEADER)}
+    if len(keys) > 1:
+        # Which one counts would be this server's choice (the first), and a proxy
+        # or gateway in front may have checked another (often the last). The same
+        # key sent twice (some clients repeat a default header) is not ambiguous.
+        raise AuthenticationError(
+            "send one X-API-Key header: this request carries several different keys"
+        )
+    presented = keys.pop() if keys else None
     if presented:
         return access.authenticate_key(
-            presented.strip(), client=_client(request.scope), limiter=state.limiter.api_keys
+            presented, client=_client(request.scope), limiter=state.limiter.api_keys
         )
     token = request.cookies.get(SESSION_COOKIE)
     if not token:

@@ -18,6 +18,11 @@ Both are plain ASGI middleware, outside routing, so they also cover 401s,
 * :class:`HeadLimit` answers 431 to a request whose head (request line and
   headers) is over 64 KiB. uvicorn's own limit only bounds a head that is
   still incomplete, so one that arrives whole in a single read passed it.
+* :class:`OneFraming` answers 400, and closes the connection, to a request
+  whose body is framed both by ``Content-Length`` and ``Transfer-Encoding``.
+  h11 reads such a body as chunked and keeps the connection; a proxy in
+  front that frames by ``Content-Length`` then sees a different split into
+  requests than the server (the CL.TE request smuggling of RFC 9112 6.3).
 * :class:`BodyLimit` answers 413 at once when ``Content-Length`` is over the
   cap, counts the bytes of bodies without one, and answers 408 when the
   client stalls between two pieces of a body for longer than the read
@@ -43,6 +48,7 @@ __all__ = [
     "BodyTooLarge",
     "HeadAsGet",
     "HeadLimit",
+    "OneFraming",
     "SecurityHeaders",
     "SlowBody",
 ]
@@ -159,6 +165,34 @@ class HeadLimit:
             )
             await response(scope, receive, send)
             return
+        await self.app(scope, receive, send)
+
+
+class OneFraming:
+    """Refuses a request framed both by ``Content-Length`` and ``Transfer-Encoding`` (400).
+
+    The answer carries ``Connection: close``: what follows the body on that
+    connection is never read as another request, whichever framing the
+    sender meant.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            names = {name.lower() for name, _ in scope["headers"]}
+            if b"content-length" in names and b"transfer-encoding" in names:
+                response = error_response(
+                    scope["path"],
+                    400,
+                    "BadRequest",
+                    "a request with both Content-Length and Transfer-Encoding is refused "
+                    "(ambiguous framing): send one of them",
+                    headers={"Connection": "close"},
+                )
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
