@@ -250,6 +250,7 @@ def test_an_array_over_the_pixel_cap_is_refused_as_an_upload_is(faces_dir: Path)
         lambda: capped.run(image),
         lambda: capped.run_many([image]),
         lambda: capped.run_cropped(image),
+        lambda: capped.embed_faces(image, []),
     ):
         with pytest.raises(ImageTooLargeError) as info:
             call()

@@ -243,6 +243,7 @@ class Pipeline:
         faces first (the biggest few, those over a threshold) embeds only those,
         and can time detection and embedding apart.
         """
+        image = _checked(image, self.limits)
         if not faces:
             return []
         embeddings = self.embed_chips([self._chip(image, face) for face in faces])
