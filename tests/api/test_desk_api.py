@@ -12,6 +12,7 @@ Free text (the note, the reason) never reaches the database in clear.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,8 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+
+from facewarden.api.schemas_export import ExportOut
 
 from ._live import FAST, LiveServer, serving
 
@@ -467,3 +470,44 @@ def test_what_is_new_is_what_was_recorded_since_whenever_it_was_first_seen(
         assert ahead["recorded_to"] <= again.json()["recorded_to"] + 5  # back to where it is
         negative = operator.get("/v1/alerts", params={"recorded_after": -1})
         assert negative.status_code == 422, negative.text
+
+
+def test_the_export_over_http_holds_the_sighting_and_what_the_desk_did_about_it(
+    live: LiveServer, site: dict[str, str], photos: dict[str, Path]
+) -> None:
+    """GDPR Art. 15 over HTTP: the streamed export holds the alert, its decision and its note."""
+    with live.client("operator") as operator:
+        operator.post(
+            "/v1/cameras",
+            json={
+                "name": "east-gate",
+                "location": "east gate",
+                "watchlists": ["barred"],
+                "keep_thumbnails": True,
+            },
+        ).raise_for_status()
+        pushed = operator.post(
+            "/v1/cameras/east-gate/frames",
+            files={"image": ("frame.jpg", photos["obama2"].read_bytes(), "image/jpeg")},
+        )
+        pushed.raise_for_status()
+        (sighting,) = pushed.json()["new_sightings"]
+        escalated = operator.post(f"/v1/alerts/{sighting}/escalate", json={"note": NOTE})
+        escalated.raise_for_status()
+        answer = operator.get(
+            f"/v1/subjects/{site['subject']}/export", params={"purpose": "art. 15 request"}
+        )
+        missing = operator.get("/v1/subjects/sub_0123456789abcdef/export")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["cache-control"] == "no-store"
+    body = answer.json()
+    ExportOut.model_validate(body)
+    exported = {s["sighting_id"]: s for s in body["sightings"]}
+    assert exported[sighting]["camera"]["location"] == "east gate"
+    assert exported[sighting]["decision"]["decision"] == "escalated"
+    assert exported[sighting]["decision"]["note"] == NOTE
+    crop = base64.b64decode(exported[sighting]["face_crop_jpeg_base64"])
+    assert cv2.imdecode(np.frombuffer(crop, np.uint8), cv2.IMREAD_COLOR) is not None
+    assert missing.status_code == 404
+    assert missing.json()["error"]["type"] == "NotFoundError"

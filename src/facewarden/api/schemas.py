@@ -4,7 +4,8 @@ Response models make the OpenAPI document precise (schemathesis checks
 every response against it) and keep the routes from leaking a field by
 accident: only what a model names is ever serialised. Each ``from_*``
 classmethod maps a service-layer value; routes do nothing else with them.
-Watchlists, audit, sessions, users and keys: :mod:`facewarden.api.schemas_admin`.
+Watchlists, audit, sessions, users and keys: :mod:`facewarden.api.schemas_admin`;
+a subject's export: :mod:`facewarden.api.schemas_export`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from facewarden.types import Face
 __all__ = [
     "DetectOut",
     "ErrorOut",
-    "ExportOut",
     "FaceInfoOut",
     "FaceOut",
     "HealthOut",
@@ -273,46 +273,3 @@ class SubjectPatchIn(_In):
     address: str | None = Field(default=None, max_length=500)
     employer: str | None = Field(default=None, max_length=200)
     notes: str | None = Field(default=None, max_length=4000)
-
-
-class ExportFaceOut(BaseModel):
-    """A face in an export: its photo if kept; never its template (SECURITY.md promise 8)."""
-
-    face_id: str
-    model: str
-    created_at: str
-    photo_jpeg_base64: str | None
-
-
-class ExportWatchlistOut(BaseModel):
-    """A watchlist the exported subject is on, with its declared purpose and basis."""
-
-    watchlist_id: str
-    name: str
-    purpose: str
-    lawful_basis: str
-
-
-class ExportAuditOut(BaseModel):
-    """An audit entry about the exported subject, with its chain hashes."""
-
-    model_config = ConfigDict(extra="allow")
-
-    seq: int
-    ts: str
-    actor: str
-    action: str
-
-
-class ExportOut(BaseModel):
-    """Everything held on a subject (GDPR Art. 15 and 20), and who accessed it."""
-
-    format: str
-    exported_at: str
-    subject_id: str
-    record: RecordOut
-    created_at: str
-    updated_at: str
-    faces: list[ExportFaceOut]
-    watchlists: list[ExportWatchlistOut]
-    audit: list[ExportAuditOut]

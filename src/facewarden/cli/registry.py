@@ -310,16 +310,18 @@ def face_remove(subject_id: str, face_id: str) -> None:
 @deployment_options
 def export(subject_id: str, output: Path | None, purpose: str) -> None:
     """Everything held on SUBJECT_ID, decrypted, plus who accessed it, as JSON."""
-    data = open_warden().registry.export(subject_id, purpose=purpose)
-    text = json.dumps(data, indent=2, ensure_ascii=False)
+    # Written as it is read: a person seen very often is exported in bounded memory.
+    chunks = open_warden().registry.export_chunks(subject_id, purpose=purpose)
     if output is None:
-        click.echo(text)
+        for chunk in chunks:
+            click.echo(chunk, nl=False)
         return
     # The decrypted record takes the file's name only once it is whole: a write cut
     # short (a full disk, a quota) leaves no part of it behind.
     try:
         with created_whole(output, exists_hint="choose a new file name") as handle:
-            handle.write((text + "\n").encode("utf-8"))
+            for chunk in chunks:
+                handle.write(chunk.encode("utf-8"))
     except OSError as exc:
         raise FacewardenError(
             f"cannot write the export to {output}: {exc.strerror or exc}; nothing was kept"

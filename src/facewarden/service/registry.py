@@ -18,7 +18,9 @@ the export's shape is :mod:`facewarden.service.export`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+import json
+from collections.abc import Iterator, Sequence
 
 from facewarden.errors import NotFoundError
 from facewarden.service import purposes
@@ -27,7 +29,7 @@ from facewarden.service.compaction import note_compaction_due
 from facewarden.service.context import Context
 from facewarden.service.enroller import Enroller
 from facewarden.service.erasure import LEDGER_APPLIED
-from facewarden.service.export import build_export
+from facewarden.service.export import PAGE, export_chunks
 from facewarden.service.records import id_index, open_record, seal_changes
 from facewarden.service.subjects import (
     Enrollment,
@@ -110,22 +112,42 @@ class Registry(Enroller):
     def export(self, subject_id: str, *, purpose: str = "") -> dict[str, object]:
         """Everything held on a subject, decrypted, plus the audit entries about them.
 
-        The export is itself audited, and its own entry is part of it. See
-        :func:`~facewarden.service.export.build_export` for the shape.
+        The whole export in memory: for a subject seen a great many times,
+        write :meth:`export_chunks` out instead. The shape is
+        :mod:`facewarden.service.export`'s (``docs/subject-export.md``).
+
+        Raises:
+            NotFoundError: no such subject (an erased subject cannot be exported).
+        """
+        loaded: dict[str, object] = json.loads(
+            "".join(self.export_chunks(subject_id, purpose=purpose))
+        )
+        return loaded
+
+    def export_chunks(
+        self, subject_id: str, *, purpose: str = "", page: int = PAGE
+    ) -> Iterator[str]:
+        """The export of a subject as JSON text, a piece at a time, in bounded memory.
+
+        Audited as one ``subject.export`` entry, which is part of the export.
+        The subject is checked, and the first piece read, before this
+        returns: a missing subject raises here, before anything is written out.
+        ``page``: how many sightings (and audit entries) are held at once.
 
         Raises:
             NotFoundError: no such subject (an erased subject cannot be exported).
         """
         with self._ctx.writing() as tx:
-            subject = load_subject(self._ctx, tx, subject_id)
-            self._audit.append(
+            load_subject(self._ctx, tx, subject_id)
+            entry = self._audit.append(
                 tx,
                 "subject.export",
                 object_type="subject",
                 object_id=subject_id,
                 purpose=purposes.for_subject(self._ctx, tx, subject_id, purpose),
             )
-            return build_export(self._ctx, tx, subject)
+        chunks = export_chunks(self._ctx, subject_id, upto_seq=entry.seq, page=page)
+        return itertools.chain([next(chunks)], chunks)
 
     def update(
         self, subject_id: str, changes: dict[str, str | None], *, purpose: str = ""

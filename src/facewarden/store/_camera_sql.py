@@ -53,12 +53,35 @@ class CameraReads(Queries):
             (camera_id, watchlist_id, self._dialect.time_in(start), self._dialect.time_in(end)),
         )
 
+    def sightings_page(
+        self, subject_id: str, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[SightingRow]:
+        where, params = "", []
+        if after is not None:
+            # The range on last_seen is what the index (subject_id, last_seen) seeks to.
+            last_seen = self._dialect.time_in(after[0])
+            where = "AND last_seen >= ? AND (last_seen > ? OR sighting_id > ?) "
+            params = [last_seen, last_seen, after[1]]
+        return self._all(
+            SightingRow,
+            f"SELECT * FROM sightings WHERE subject_id = ? {where}"  # noqa: S608 - fixed clauses
+            "ORDER BY last_seen, sighting_id LIMIT ?",
+            (subject_id, *params, limit),
+        )
+
     def count_sightings(self) -> int:
         return self._count("SELECT COUNT(*) AS n FROM sightings")
 
     def get_history_request(self, request_id: str) -> HistoryRequestRow | None:
         sql = "SELECT * FROM history_requests WHERE request_id = ?"
         return self._get(HistoryRequestRow, sql, (request_id,))
+
+    def history_requests_of(self, subject_id: str) -> list[HistoryRequestRow]:
+        return self._all(
+            HistoryRequestRow,
+            "SELECT * FROM history_requests WHERE subject_id = ? ORDER BY created_at, request_id",
+            (subject_id,),
+        )
 
     def crowd_buckets(self, camera_id: str, start: datetime, end: datetime) -> list[CrowdBucketRow]:
         return self._all(

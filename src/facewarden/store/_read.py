@@ -190,15 +190,25 @@ class Reads(AccessReads, CameraReads, DeskReads):
         )
         return [_audit(r) for r in rows]
 
-    def audit_about(self, object_id: str) -> list[AuditEntry]:
+    def audit_about(
+        self, object_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[AuditEntry]:
         # Ids are random hex with a prefix, so a substring hit in the details
         # JSON is the id itself, not part of another value.
         rows = self._rows(
-            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE object_id = ? "  # noqa: S608
-            f"OR {self._dialect.find}(details, ?) > 0 ORDER BY seq",
-            (object_id, f'"{object_id}"'),
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE seq > ? AND (object_id = ? "  # noqa: S608
+            f"OR {self._dialect.find}(details, ?) > 0) ORDER BY seq"
+            + ("" if limit is None else " LIMIT ?"),
+            (after_seq, object_id, f'"{object_id}"', *(() if limit is None else (limit,))),
         )
         return [_audit(r) for r in rows]
+
+    def audit_of(self, object_ids: Sequence[str]) -> list[AuditEntry]:
+        rows = self._rows_in(
+            f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE object_id IN ({{marks}})",  # noqa: S608
+            list(dict.fromkeys(object_ids)),
+        )
+        return sorted(map(_audit, rows), key=lambda e: e.seq)
 
     def import_record(self, source_key: str) -> str | None:
         return self._text(

@@ -5,7 +5,7 @@ each store says how a write transaction begins and ends (``_begun``), which
 transaction class it yields (``_transaction_type``) and how a read-only
 transaction is had on a connection of its own (``_snapshot``); this base
 keeps the rest: one transaction at a time, the transaction object refused
-once its block ends, the audit snapshot, the schema version, ``close``.
+once its block ends, the snapshots (the audit's, a long read's), the schema version, ``close``.
 """
 
 from __future__ import annotations
@@ -46,8 +46,12 @@ class StoreBase(Reads, Generic[TxT]):
         """Begin a write transaction on ``conn``; commit at the end, roll back on error."""
         raise NotImplementedError
 
-    def _snapshot(self) -> AbstractContextManager[Any]:
-        """A connection other than the store's, in a read-only transaction."""
+    def _snapshot(self, *, own: bool = False) -> AbstractContextManager[Any]:
+        """A connection other than the store's, in a read-only transaction.
+
+        ``own``: a connection of its own, closed at the end, for a long read
+        that should not make the audit's verification wait (a subject's export).
+        """
         raise NotImplementedError
 
     @property
@@ -83,15 +87,25 @@ class StoreBase(Reads, Generic[TxT]):
                 tx.end()
                 self._in_transaction = False
 
-    @contextmanager
-    def audit_snapshot(self) -> Iterator[Reads]:
+    def audit_snapshot(self) -> AbstractContextManager[Reads]:
         """Reads from one read-only transaction on a connection of its own.
 
         See :meth:`facewarden.store.base.Store.audit_snapshot`.
         """
+        return self._reads("audit snapshot", own=False)
+
+    def snapshot(self) -> AbstractContextManager[Reads]:
+        """Every read, from one read-only transaction on a connection of its own.
+
+        See :meth:`facewarden.store.base.Store.snapshot`.
+        """
+        return self._reads("snapshot", own=True)
+
+    @contextmanager
+    def _reads(self, what: str, *, own: bool) -> Iterator[Reads]:
         with self._lock:
             self._live()  # refuse after close
-        with self._dialect.translated("audit snapshot"), self._snapshot() as conn:
+        with self._dialect.translated(what), self._snapshot(own=own) as conn:
             # The snapshot is fixed by the transaction's first read, so read now.
             conn.execute("SELECT COUNT(*) FROM meta").fetchone()
             yield Reads(self._dialect, lambda: conn, threading.RLock())

@@ -229,8 +229,17 @@ class Reader(AccessReader, CameraReader, DeskReader, Protocol):
         """Audit entries with seq above ``after_seq``, by seq; optionally about one object."""
         ...
 
-    def audit_about(self, object_id: str) -> list[AuditEntry]:
-        """Entries whose object is ``object_id`` or whose details name it, by seq."""
+    def audit_about(
+        self, object_id: str, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[AuditEntry]:
+        """Entries whose object is ``object_id`` or whose details name it, by seq.
+
+        Those with seq above ``after_seq``, at most ``limit`` (None: all).
+        """
+        ...
+
+    def audit_of(self, object_ids: Sequence[str]) -> list[AuditEntry]:
+        """Entries whose object is one of ``object_ids`` (not those naming one), by seq."""
         ...
 
     def import_record(self, source_key: str) -> str | None:
@@ -396,6 +405,15 @@ class Store(Reader, Protocol):
         Read on a connection of its own (SQLite: one read transaction;
         PostgreSQL: one ``REPEATABLE READ`` transaction), so writers are not
         blocked while a long log is checked, and the snapshot does not move.
+        """
+        ...
+
+    def snapshot(self) -> AbstractContextManager[Reader]:
+        """Every read, from one read-only snapshot on a connection of its own.
+
+        Like :meth:`audit_snapshot`, for a long read that must be coherent (a
+        subject's export, read page by page): writers are not blocked, and
+        what they commit meanwhile is not seen.
         """
         ...
 

@@ -169,9 +169,25 @@ class CameraReader(Protocol):
         """Sightings at a camera against a watchlist overlapping ``[start, end]``, oldest first."""
         ...
 
+    def sightings_page(
+        self, subject_id: str, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[SightingRow]:
+        """A page of the subject's sightings by ``(last_seen, sighting_id)``, at most ``limit``.
+
+        ``after``: the ``(last_seen, sighting_id)`` of the page before's last
+        row (None: from the first). Keyed on the subject's index, so each page
+        costs its own rows, however many the subject has; read it from one
+        snapshot (a visit still going on moves its ``last_seen``).
+        """
+        ...
+
     def count_sightings(self) -> int: ...
 
     def get_history_request(self, request_id: str) -> HistoryRequestRow | None: ...
+
+    def history_requests_of(self, subject_id: str) -> list[HistoryRequestRow]:
+        """The location-history requests about the subject, oldest first."""
+        ...
 
     def crowd_buckets(self, camera_id: str, start: datetime, end: datetime) -> list[CrowdBucketRow]:
         """The camera's buckets starting in ``[start, end)``, oldest first."""

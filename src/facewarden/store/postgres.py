@@ -96,6 +96,13 @@ def open_postgres(url: str, *, create: bool = False, check_server: bool = True) 
     return PostgresStore(conn, url)
 
 
+def _read_only(conn: psycopg.Connection[PgRow]) -> psycopg.Connection[PgRow]:
+    """``conn`` set to read one unmoving snapshot per transaction, and never write."""
+    conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+    conn.read_only = True
+    return conn
+
+
 def _require_pgvector(conn: psycopg.Connection[PgRow], where: str, *, create: bool) -> None:
     """Refuse clearly, before migrating, where the schema's pgvector extension cannot be had.
 
@@ -174,16 +181,18 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads):
             yield
 
     @contextmanager
-    def _snapshot(self) -> Iterator[psycopg.Connection[PgRow]]:
+    def _snapshot(self, *, own: bool = False) -> Iterator[psycopg.Connection[PgRow]]:
         # REPEATABLE READ: every read sees the state of the transaction's first query.
+        if own:
+            with _read_only(connect(self._url)) as own_conn, own_conn.transaction():
+                yield own_conn
+            return
         with self._snapshot_lock:
             conn = self._snapshot_conn
             if conn is None or conn.closed or conn.broken:
                 if conn is not None:
                     conn.close()
-                conn = self._snapshot_conn = connect(self._url)
-                conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
-                conn.read_only = True
+                conn = self._snapshot_conn = _read_only(connect(self._url))
             with conn.transaction():
                 yield conn
 

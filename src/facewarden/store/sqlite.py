@@ -184,9 +184,10 @@ class SqliteStore(StoreBase[SqliteTransaction]):
             raise
 
     @contextmanager
-    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+    def _snapshot(self, *, own: bool = False) -> Iterator[sqlite3.Connection]:
         # In WAL mode a reader sees the database as of its first read and never
         # blocks the writer; the store's own connection is not held meanwhile.
+        # Each snapshot has its own connection (``own`` or not).
         try:
             conn = sqlite3.connect(
                 self._path, isolation_level=None, check_same_thread=False, timeout=_BUSY_TIMEOUT_S

@@ -11,10 +11,10 @@ import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi.responses import StreamingResponse
 
 from facewarden.api.auth import allow, require
 from facewarden.api.schemas import (
-    ExportOut,
     FaceInfoOut,
     LookupIn,
     SubjectListOut,
@@ -22,6 +22,7 @@ from facewarden.api.schemas import (
     SubjectPatchIn,
     SubjectSummaryOut,
 )
+from facewarden.api.schemas_export import ExportOut
 from facewarden.api.state import acting_warden, image_work
 from facewarden.api.uploads import read_upload
 from facewarden.errors import FacewardenError, NotFoundError
@@ -137,10 +138,25 @@ def update_subject(
     return SubjectOut.from_subject(warden.registry.update(subject_id, fields, purpose=purpose))
 
 
-@router.get("/{subject_id}/export", response_model=ExportOut, **allow("operator"))
-def export_subject(subject_id: _SubjectId, warden: _Warden, purpose: _Purpose = "") -> ExportOut:
-    """Everything held on a subject, decrypted, and every audit entry naming them."""
-    return ExportOut.model_validate(warden.registry.export(subject_id, purpose=purpose))
+@router.get(
+    "/{subject_id}/export",
+    response_class=StreamingResponse,
+    responses={200: {"model": ExportOut, "description": "the export (docs/subject-export.md)"}},
+    **allow("operator"),
+)
+def export_subject(
+    subject_id: _SubjectId, warden: _Warden, purpose: _Purpose = ""
+) -> StreamingResponse:
+    """Everything held on a subject, decrypted, and every audit entry naming them.
+
+    Streamed as it is read, so a person seen very often is answered in bounded memory.
+    """
+    chunks = warden.registry.export_chunks(subject_id, purpose=purpose)  # 404 before any byte
+    return StreamingResponse(
+        (chunk.encode("utf-8") for chunk in chunks),
+        media_type="application/json",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @router.delete("/{subject_id}", status_code=204, response_class=Response, **allow("operator"))
