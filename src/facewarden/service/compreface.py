@@ -28,9 +28,6 @@ in :mod:`facewarden.service.compreface_match`.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
-import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,6 +45,7 @@ from facewarden.service.compreface_errors import (
     SubjectExistsError,
     SubjectNotFoundError,
 )
+from facewarden.service.compreface_names import KIND, alias_token, find_alias, realias
 from facewarden.service.context import Context
 from facewarden.service.enrollment import PreparedFace
 from facewarden.service.gallery import open_template
@@ -67,13 +65,6 @@ from facewarden.store.base import AliasRow, Reader, SubjectRow, Transaction, Wat
 
 __all__ = ["KIND", "CompreFaceCollection", "Example", "check_name"]
 
-KIND = "compreface"
-"""The alias namespace of CompreFace subject names."""
-
-# v1 tokens hashed the name as given (case counted); v2 folds case. Lookups
-# try v2 first, then v1, so subjects stored before the change stay reachable.
-_TOKEN_DOMAIN_V1 = b"facewarden/alias/compreface/v1\x00"
-_TOKEN_DOMAIN = b"facewarden/alias/compreface/v2\x00"
 _MAX_NAME = 200
 _VIA: dict[str, object] = {"via": "compreface"}
 
@@ -84,10 +75,6 @@ class Example:
 
     image_id: str
     subject: str
-
-
-def _normal(name: str) -> str:
-    return unicodedata.normalize("NFC", name.strip())
 
 
 class CompreFaceCollection:
@@ -109,18 +96,11 @@ class CompreFaceCollection:
 
     def token(self, name: str) -> str:
         """The alias token of a subject name (outer spaces and case do not count)."""
-        return self._hmac(_TOKEN_DOMAIN, _normal(name).casefold())
-
-    def _hmac(self, domain: bytes, text: str) -> str:
-        key = self._ctx.keyring.blind_index_key
-        return hmac.new(key, domain + text.encode("utf-8"), hashlib.sha256).hexdigest()
+        return alias_token(self._ctx, name)
 
     def find(self, reader: Reader, name: str) -> str | None:
         """The subject id of a CompreFace subject name, or None."""
-        found = reader.subject_by_alias(KIND, self.token(name))
-        if found is None:
-            found = reader.subject_by_alias(KIND, self._hmac(_TOKEN_DOMAIN_V1, _normal(name)))
-        return found
+        return find_alias(self._ctx, reader, name)
 
     def resolve(self, name: str) -> str:
         """The subject id of a CompreFace subject name.
@@ -286,8 +266,7 @@ class CompreFaceCollection:
                 envelope, key, subject_id, old, old.updated({"full_name": new_name})
             )
             tx.update_subject(subject_id, updated_at=ctx.clock(), fields=sealed)
-            tx.delete_alias(KIND, subject_id)
-            tx.insert_alias(AliasRow(KIND, self.token(new_name), subject_id, ctx.clock()))
+            realias(ctx, tx, subject_id, new_name)
             # The old name (sealed, and as a token) lies in old row versions until compacted.
             note_compaction_due(tx, ["subject_fields", "subject_aliases"])
             self._audit.append(

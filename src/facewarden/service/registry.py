@@ -26,6 +26,7 @@ from facewarden.errors import NotFoundError
 from facewarden.service import purposes
 from facewarden.service.audit import AuditLog
 from facewarden.service.compaction import note_compaction_due
+from facewarden.service.compreface_names import realias
 from facewarden.service.context import Context
 from facewarden.service.enroller import Enroller
 from facewarden.service.erasure import LEDGER_APPLIED
@@ -156,7 +157,8 @@ class Registry(Enroller):
 
         Raises:
             NotFoundError: no such subject.
-            ConflictError: the new ID number belongs to another subject.
+            ConflictError: the new ID number belongs to another subject, or the new
+                name to another subject of the CompreFace API.
             ConfigError: an unknown field or an invalid value.
         """
         with self._ctx.writing() as tx:
@@ -170,6 +172,9 @@ class Registry(Enroller):
             due = ["subject_fields"] if sealed else []
             if row.id_index is not None and row.id_index != token:
                 due.append("subjects")
+            # A CompreFace subject is addressed by its name: the corrected one from now on.
+            if "full_name" in sealed and realias(self._ctx, tx, subject_id, new.full_name):
+                due.append("subject_aliases")
             if due:
                 note_compaction_due(tx, due)
             tx.update_subject(
