@@ -76,3 +76,15 @@ def test_the_cli_prints_the_report(tmp_path: Path) -> None:
     assert shown.output.startswith("# Records of processing")
     as_json = runner.invoke(cli, ["processing-report", "--json"], env=env)
     assert as_json.exit_code == 0 and json.loads(as_json.output)["subjects"] == 0
+
+
+def test_the_report_names_every_category_of_personal_data_the_store_holds(warden: Warden) -> None:
+    """Art. 30(1)(c): the desk's decisions and notes about a person's alerts, and the
+    requests for a person's location history (with their case and reason), are held too."""
+    report = warden.processing_report()
+    categories = {c["category"]: c for c in report["categories"]}
+    desk = categories["alert decisions and notes"]
+    assert "note" in desk["data"] and "subject's data key" in desk["protection"]
+    requests = categories["location-history requests"]
+    assert "case reference" in requests["data"] and "31 days" in requests["protection"]
+    assert "- **alert decisions and notes** (" in to_markdown(report)

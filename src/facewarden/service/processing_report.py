@@ -56,6 +56,19 @@ _CATEGORIES = (
         "expire per camera/watchlist retention; thumbnails AES-256-GCM",
     ),
     (
+        "alert decisions and notes",
+        "the security desk's decision about a sighting's alert (acknowledged, dismissed, "
+        "escalated), who took it and when, the note typed with it and notes added after",
+        "notes AES-256-GCM under the subject's data key; deleted with the sighting",
+    ),
+    (
+        "location-history requests",
+        "who asked for whose movements, how far back, the case reference and reason, "
+        "who approved or refused it",
+        "case reference and reason AES-256-GCM (the reason under the subject's data key); "
+        f"deleted after {HISTORY_REQUEST_RETENTION.days} days or with the subject",
+    ),
+    (
         "crowd aggregates",
         "counts per camera and time bucket (faces, people, visitors, dwell, heatmap)",
         "anonymous by construction; counts below crowd_min_count suppressed in reports; "
