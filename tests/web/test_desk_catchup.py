@@ -10,14 +10,16 @@ person erased meanwhile may stay on any card.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from facewarden.service.warden import Warden
 
 from .conftest import Console
-from .conftest_cameras import CameraServer
-from .test_desk import _add_camera, _burst, _dismiss_open_alarms
+from .conftest_cameras import WATCHLIST, CameraServer
+from .test_desk import _add_camera, _api, _burst, _dismiss_open_alarms
 
 pytestmark = pytest.mark.slow
 
@@ -67,3 +69,55 @@ def test_a_desk_back_from_sleep_drops_an_alarm_decided_among_more_than_a_page(
     panel.wait_for(state="detached", timeout=6_000)
     assert page.evaluate("document.body.dataset.alarm") is None
     assert console.problems == []
+
+
+def test_the_dashboards_live_alerts_leave_with_an_erasure_and_the_live_window(
+    cam_console: Console, camera_server: CameraServer, faces_dir: Path
+) -> None:
+    # The dashboard's "Live alerts" card and its "Open alerts" figure sit on a desk's
+    # screen all shift. A person erased meanwhile must leave them at once (not a time
+    # or a camera of theirs stays shown), and an alert past the live window must leave
+    # on a quiet site too, with nothing new to reload the card for.
+    from facewarden.service import SubjectRecord
+
+    console = cam_console
+    page = console.page
+    _decide_all_open(console, camera_server)
+    yard = _add_camera(console, camera_server, "yard-12", "Yard")
+    annex = _add_camera(console, camera_server, "annex-12", "Annex")
+    with Warden.open(camera_server.settings, actor="test:enroll") as warden:
+        biden = warden.registry.enroll(
+            SubjectRecord(full_name="Joe Biden", lawful_basis="test"),
+            [faces_dir / "face_recognition" / "examples" / "biden.jpg"],
+            watchlists=(WATCHLIST,),
+        ).subject_id
+    leaving = datetime.now(UTC) - timedelta(minutes=60) + timedelta(seconds=12)
+    (old,) = _burst(camera_server, yard["camera_id"], 1, first="log", at=leaving)
+    (erased,) = _burst(camera_server, annex["camera_id"], 1, first="log", subject_id=biden)
+    console.login(*camera_server.users["operator"])
+    card = page.locator(".card-desk-alerts")
+    for sighting in (old, erased):
+        card.locator(f"li[data-sighting={sighting}]").wait_for()
+    open_alerts = page.locator("a.stat", has_text="Open alerts").locator(".stat-value")
+    assert open_alerts.inner_text() == "2"
+
+    _api(console, camera_server, "DELETE", f"/v1/subjects/{biden}")
+    card.locator(f"li[data-sighting={erased}]").wait_for(state="detached", timeout=6_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('a.stat')].find((s) => s.textContent"
+        ".includes('Open alerts'))?.querySelector('.stat-value').textContent === '1'",
+        timeout=6_000,
+    )
+    card.locator(f"li[data-sighting={old}]").wait_for(state="detached", timeout=20_000)
+    assert console.problems == []
+
+
+def _decide_all_open(console: Console, server: CameraServer) -> None:
+    """Alerts earlier tests left open would fill the card: they are decided first."""
+    while True:
+        left = _api(console, server, "GET", "/v1/alerts?state=open&limit=100")
+        assert isinstance(left, dict)
+        if not left["sightings"]:
+            return
+        for a in left["sightings"]:
+            _api(console, server, "POST", f"/v1/alerts/{a['sighting_id']}/dismiss", data={})

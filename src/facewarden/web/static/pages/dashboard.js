@@ -17,12 +17,13 @@ export default async function renderDashboard(view) {
   const blocks = [];
   // Counts come from the unaudited statistics routes: listing subjects to count them
   // would read (and audit) their names.
-  const [subjects, watchlists, chain, desk] = await Promise.all([
+  const [subjects, watchlists, chain, deskRead] = await Promise.all([
     can("subjects") ? settle(api("GET", "/v1/stats", { signal: view.signal })) : null,
     can("watchlists") ? settle(api("GET", "/v1/watchlists", { signal: view.signal })) : null,
     can("audit") ? settle(api("GET", "/v1/audit/verify", { signal: view.signal })) : null,
-    can("alerts") ? settle(api("GET", "/v1/desk", { signal: view.signal })) : null,
+    can("alerts") ? readDesk(view.signal) : null,
   ]);
+  const desk = deskRead ? deskRead.desk : null;
 
   blocks.push(
     h(
@@ -62,31 +63,50 @@ export default async function renderDashboard(view) {
       ),
     );
   }
-  if (desk && desk.ok) {
-    const d = desk.value;
-    const open = Object.values(d.open_alerts).reduce((a, b) => a + b, 0);
-    stats.unshift(
-      stat("Open alerts", String(open), `${d.open_alerts.alarm} alarm, ${d.open_alerts.alert} alert, ${d.open_alerts.log} log · last ${d.window_minutes} min`, "bell", "#/alerts?state=open", open ? (d.open_alerts.alarm ? "danger" : "warn") : "ok"),
-      stat("Sightings today", Number(d.sightings_today).toLocaleString(), "watchlist subjects seen since midnight (UTC)", "eye", "#/alerts?state=all"),
-      stat("Cameras live", `${d.cameras.filter((c) => c.state === "live").length} / ${d.cameras.length}`, `${d.cameras.filter((c) => c.error).length} with an error`, "camera", "#/cameras"),
-    );
-  }
+  let figures = desk && desk.ok ? deskFigures(desk.value) : [];
+  stats.unshift(...figures);
   if (stats.length) blocks.push(h("div", { class: "stats" }, stats));
   if (desk && desk.ok) {
-    const holder = h("div", { class: "desk-holder" }, await deskBlock(desk.value, view.signal));
+    let live = deskBlock(deskRead);
+    const holder = h("div", { class: "desk-holder" }, live.el);
     blocks.push(holder);
-    // New alerts, and alerts decided at any desk, redraw the desk's block (the figures
-    // route is cheap and names no one).
-    const off = alertFeed.subscribe(async (fresh, _feed, settled) => {
-      if ((!fresh.length && !settled.length) || view.signal.aborted) return;
+    // New alerts, alerts decided at any desk, alerts that left the desk (the person
+    // erased) and alerts past the live window redraw the desk's figures and block (the
+    // figures route is cheap and names no one): nothing of an erased person, and no
+    // movement older than the live window, stays on a screen left open all shift.
+    let generation = 0;
+    const refresh = async () => {
+      const mine = ++generation;
       try {
-        const again = await settle(api("GET", "/v1/desk", { signal: view.signal }));
-        if (again.ok && !view.signal.aborted) replace(holder, await deskBlock(again.value, view.signal));
+        const again = await readDesk(view.signal);
+        if (!again.desk.ok || mine !== generation || view.signal.aborted) return;
+        live = deskBlock(again);
+        replace(holder, live.el);
+        const now = deskFigures(again.desk.value);
+        figures.forEach((el, i) => el.replaceWith(now[i]));
+        figures = now;
       } catch {
         // Left the page meanwhile: nothing to redraw.
       }
+    };
+    const release = alertFeed.hold(() => live.alerts.map((a) => a.sighting_id));
+    const off = alertFeed.subscribe((fresh, _feed, settled, gone) => {
+      if ((fresh.length || settled.length || gone.length) && !view.signal.aborted) refresh();
     });
-    view.signal.addEventListener("abort", off, { once: true });
+    const prune = setInterval(() => {
+      if (!live.since) return;
+      const start = live.since + (Date.now() - live.readAt);
+      if (live.alerts.some((a) => Date.parse(a.first_seen) <= start)) refresh();
+    }, 2000);
+    view.signal.addEventListener(
+      "abort",
+      () => {
+        off();
+        release();
+        clearInterval(prune);
+      },
+      { once: true },
+    );
   }
 
   if (chain && chain.ok && !chain.value.ok) blocks.push(chainBanner(chain.value));
@@ -209,9 +229,34 @@ function openById() {
   return form;
 }
 
-/** The security desk at a glance: open alerts in the live window, and camera health. */
-async function deskBlock(desk, signal) {
+/** The desk's figures (open alerts, today's sightings, cameras live) as three stats. */
+function deskFigures(d) {
+  const open = Object.values(d.open_alerts).reduce((a, b) => a + b, 0);
+  return [
+    stat("Open alerts", String(open), `${d.open_alerts.alarm} alarm, ${d.open_alerts.alert} alert, ${d.open_alerts.log} log · last ${d.window_minutes} min`, "bell", "#/alerts?state=open", open ? (d.open_alerts.alarm ? "danger" : "warn") : "ok"),
+    stat("Sightings today", Number(d.sightings_today).toLocaleString(), "watchlist subjects seen since midnight (UTC)", "eye", "#/alerts?state=all"),
+    stat("Cameras live", `${d.cameras.filter((c) => c.state === "live").length} / ${d.cameras.length}`, `${d.cameras.filter((c) => c.error).length} with an error`, "camera", "#/cameras"),
+  ];
+}
+
+/**
+ * The desk's open alerts, then its figures: in that order, so that the figures are never
+ * older than the list. Whatever changes after the list was read (an alert recorded,
+ * decided, erased) reaches the console's feed, which reads both again.
+ */
+async function readDesk(signal) {
   const alerts = await settle(api("GET", "/v1/alerts", { query: { state: "open", limit: 6 }, signal }));
+  const desk = await settle(api("GET", "/v1/desk", { signal }));
+  return { alerts, desk, readAt: Date.now() };
+}
+
+/**
+ * The security desk at a glance (from `readDesk`): open alerts in the live window, and
+ * camera health. Returns `{el, alerts, since, readAt}`: the alerts listed, and the live
+ * window's start as the server gave it and when (this browser's clock), to age them out.
+ */
+function deskBlock({ alerts, desk: read, readAt }) {
+  const desk = read.value;
   const list = alerts.ok ? alerts.value.sightings || [] : [];
   const names = new Map(desk.cameras.map((c) => [c.camera_id, c.name]));
   const live = list.length
@@ -249,10 +294,11 @@ async function deskBlock(desk, signal) {
         ),
       ))
     : h("p", { class: "muted" }, "No cameras yet.");
-  return h(
+  const el = h(
     "div",
     { class: "grid-2 desk-grid" },
     card("Live alerts", live, { subtitle: `Open alerts of the last ${desk.window_minutes} minutes, newest first.`, actions: h("a", { href: "#/alerts", class: "btn btn-ghost" }, "All alerts"), cls: "card-desk-alerts" }),
     card("Camera health", health, { subtitle: "State, last frame and rate of each camera.", actions: h("a", { href: "#/cameras", class: "btn btn-ghost" }, "Cameras"), cls: "card-camera-health" }),
   );
+  return { el, alerts: list, since: alerts.ok && alerts.value.since ? Date.parse(alerts.value.since) : null, readAt };
 }
