@@ -408,6 +408,38 @@ def test_deleting_several_and_unknown_subjects(
     assert client.delete(FACES, params={"subject": "Nobody"}).json() == {"deleted": 0}
 
 
+def test_an_image_id_is_read_as_a_uuid_whatever_its_case(
+    client: httpx.Client, live: LiveServer, photos: dict[str, Path]
+) -> None:
+    # CompreFace binds image ids as java.util.UUID (its EmbeddingController's
+    # @PathVariable UUID, List<UUID> for /faces/delete): an id in capitals (as
+    # Swift's uuidString and .NET's "D"/"B" formats in upper case write them) is the
+    # same example, answered in the canonical lower case. facewarden answered 404.
+    image_id = client.post(
+        FACES, params={"subject": "Cased Id"}, files=_file(photos["biden2"])
+    ).json()["image_id"]
+    upper = image_id.upper()
+    assert client.get(f"{FACES}/{upper}/img").status_code == 200
+    key = live.keys["operator"]
+    with httpx.Client(base_url=live.url) as browser:
+        assert browser.get(f"/api/v1/static/{key}/images/{upper}").status_code == 200
+    verified = client.post(f"{FACES}/{upper}/verify", files=_file(photos["biden"]))
+    assert verified.status_code == 200 and verified.json()["result"][0]["subject"] == "Cased Id"
+    embedding = _embedding(client, photos["biden"])
+    by_embedding = client.post(
+        f"{RECOGNITION}/embeddings/faces/{upper}/verify", json={"embeddings": [embedding]}
+    )
+    assert by_embedding.status_code == 200, by_embedding.text
+    second = client.post(
+        FACES, params={"subject": "Cased Id"}, files=_file(photos["biden"])
+    ).json()["image_id"]
+    assert client.post(f"{FACES}/delete", json=[second.upper()]).json() == [
+        {"image_id": second, "subject": "Cased Id"}
+    ]
+    deleted = client.delete(f"{FACES}/{upper}")
+    assert deleted.json() == {"image_id": image_id, "subject": "Cased Id"}, deleted.text
+
+
 # -- downloads ----------------------------------------------------------------
 
 

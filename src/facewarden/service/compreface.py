@@ -28,6 +28,7 @@ in :mod:`facewarden.service.compreface_match`.
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,7 +64,7 @@ from facewarden.service.subjects import open_photo, store_faces, subject_row
 from facewarden.service.watchlists import Watchlists
 from facewarden.store.base import AliasRow, Reader, SubjectRow, Transaction, WatchlistRow
 
-__all__ = ["KIND", "CompreFaceCollection", "Example", "check_name"]
+__all__ = ["KIND", "CompreFaceCollection", "Example", "check_name", "image_id_of"]
 
 _MAX_NAME = 200
 _VIA: dict[str, object] = {"via": "compreface"}
@@ -394,3 +395,17 @@ def check_name(name: str) -> str:
             "a subject name may not contain '/' or be '.' or '..': its URL could not address it"
         )
     return name.strip()
+
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+
+
+def image_id_of(text: str) -> str:
+    """An image id as given, in the lower case it is stored in where it is a UUID.
+
+    CompreFace binds image ids as Java UUIDs, so any case of the hex digits
+    names the same example (clients such as Swift's ``uuidString`` write capitals);
+    examples added here have ``uuid4`` ids in lower case. Other ids are kept as
+    they are.
+    """
+    return text.lower() if _UUID.fullmatch(text) else text

@@ -15,7 +15,13 @@ import numpy as np
 
 from facewarden.errors import FaceNotFoundError, MultipleFacesError
 from facewarden.service.audit import AuditLog
-from facewarden.service.compreface import KIND, CompreFaceCollection, Example, check_name
+from facewarden.service.compreface import (
+    KIND,
+    CompreFaceCollection,
+    Example,
+    check_name,
+    image_id_of,
+)
 from facewarden.service.compreface_errors import PhotoNotKeptError
 from facewarden.service.compreface_faces import NO_FACE, find_faces
 from facewarden.service.context import Context
@@ -188,6 +194,7 @@ class CompreFaceExamples:
 
     def delete_example(self, image_id: str) -> Example:
         """Delete one example; deleting a subject's last one erases the subject."""
+        image_id = image_id_of(image_id)
         subject_id = self._collection.owner(image_id)
         # One transaction: two clients deleting a subject's last two examples at
         # once must end with the subject erased, not with one of them refused.
@@ -216,7 +223,7 @@ class CompreFaceExamples:
         """Delete several examples in one transaction; ids not in the collection are skipped."""
         store, deleted = self._ctx.store, []
         with self._ctx.writing(gallery_changes=True) as tx:
-            for image_id in dict.fromkeys(image_ids):
+            for image_id in dict.fromkeys(map(image_id_of, image_ids)):
                 face = tx.get_face(image_id)
                 if face is None or tx.alias_of(KIND, face.subject_id) is None:
                     continue
@@ -231,6 +238,7 @@ class CompreFaceExamples:
             NotFoundError: no such example.
             PhotoNotKeptError: the example's photo is not kept.
         """
+        image_id = image_id_of(image_id)
         subject_id = self._collection.owner(image_id)
         with self._ctx.writing() as tx:
             _, key = subject_row(tx, subject_id)

@@ -35,7 +35,7 @@ from facewarden.errors import FaceNotFoundError, InvalidInputError, MultipleFace
 from facewarden.match.calibration import Calibration, calibration_for
 from facewarden.match.index import Hit
 from facewarden.service.audit import AuditLog
-from facewarden.service.compreface import CompreFaceCollection
+from facewarden.service.compreface import CompreFaceCollection, image_id_of
 from facewarden.service.compreface_faces import FoundFace, find_faces
 from facewarden.service.context import Context
 from facewarden.service.enrollment import ImageInput
@@ -345,6 +345,7 @@ class CompreFaceMatcher:
             NotFoundError: no such example in the CompreFace collection.
             ImageError, FaceNotFoundError: see :meth:`recognize`.
         """
+        image_id = image_id_of(image_id)
         subject_id = self._collection.owner(image_id)
         pipeline = self._ctx.enroll_pipeline
         faces = _find(
@@ -488,6 +489,7 @@ class CompreFaceMatcher:
 
     def verify_embeddings(self, image_id: str, rows: Sequence[Sequence[float]]) -> list[float]:
         """The similarity of each client embedding to the stored example ``image_id``."""
+        image_id = image_id_of(image_id)
         subject_id = self._collection.owner(image_id)
         embeddings = self.embeddings(rows, field="embeddings")
         _, raw = self._against_example(subject_id, image_id, embeddings)
