@@ -408,6 +408,27 @@ def test_deleting_several_and_unknown_subjects(
     assert client.delete(FACES, params={"subject": "Nobody"}).json() == {"deleted": 0}
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "//api/v1/recognition/subjects",  # a base URL ending in "/" joined to "/api/v1/..."
+        "/api/v1//recognition/subjects",
+        "/api/v1/recognition///subjects/",
+    ],
+)
+def test_repeated_slashes_in_a_path_count_as_one(
+    client: httpx.Client, live: LiveServer, path: str
+) -> None:
+    # CompreFace's Tomcat (and the nginx before it) collapse adjacent slashes, so a
+    # client whose base URL ends in "/" reaches the route; facewarden answered 404
+    # (with the native error shape, the path not being seen as /api/v1/).
+    answer = client.get(live.url + path)
+    assert answer.status_code == 200 and "subjects" in answer.json(), answer.text
+    with httpx.Client() as anonymous:  # still behind the key, in CompreFace's shape
+        refused = anonymous.get(live.url + path)
+    assert (refused.status_code, refused.json()["code"]) == (401, 20)
+
+
 def test_an_image_id_is_read_as_a_uuid_whatever_its_case(
     client: httpx.Client, live: LiveServer, photos: dict[str, Path]
 ) -> None:

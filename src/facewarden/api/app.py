@@ -43,6 +43,7 @@ from facewarden import __version__
 from facewarden.api import compreface, compreface_recognition
 from facewarden.api.auth import AuthMiddleware
 from facewarden.api.compreface_cors import CompreFaceCors
+from facewarden.api.compreface_paths import MergeSlashes
 from facewarden.api.errors import install_error_handlers
 from facewarden.api.routes import (
     admin,
@@ -188,6 +189,8 @@ def create_app(
         responses=_NATIVE_ERRORS,
         form_limits={"max_files": 16, "max_fields": 64, "max_part_size": 64 * 1024},
         middleware=[
+            # First: every layer after it (CORS, authentication, routing) sees one path.
+            Middleware(MergeSlashes),
             Middleware(SecurityHeaders, hsts=settings.tls),
             Middleware(HeadLimit),
             Middleware(OneFraming),
