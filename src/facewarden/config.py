@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     camera_fps: float = Field(
         default=5.0, gt=0, le=60, description="frames per second processed per camera"
     )
+    camera_allowed_networks: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(),
+        description="networks (CIDR), comma-separated, where a camera stream may be even "
+        "though refused by default (loopback, link-local, cloud metadata: see the README), "
+        "e.g. 127.0.0.1/32 for an RTSP relay on this machine; private LANs need nothing",
+    )
     count_people: bool = Field(
         default=True,
         description="count people by their bodies too (the people detector), "
@@ -283,6 +289,21 @@ class Settings(BaseSettings):
                 raise ValueError(f"not a web origin (scheme://host[:port]) or *: {item!r}")
             checked.append(origin)
         return tuple(checked)
+
+    @field_validator("camera_allowed_networks", mode="before")
+    @classmethod
+    def _split_networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("camera_allowed_networks")
+    @classmethod
+    def _parse_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        try:
+            return tuple(str(ipaddress.ip_network(item, strict=False)) for item in value)
+        except ValueError as exc:
+            raise ValueError(f"not an IP network (CIDR): {exc}") from None
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

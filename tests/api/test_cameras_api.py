@@ -583,6 +583,65 @@ def test_a_camera_source_that_is_neither_a_file_nor_a_stream_url_is_refused(
         assert operator.get("/v1/cameras/odd source").status_code == 404
 
 
+# A stolen operator or admin key must not make the server fetch from the cloud's
+# metadata service or from this machine: each of these reaches one of them.
+REFUSED_STREAMS = [
+    "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+    "rtsp://[fd00:ec2::254]/latest",
+    "http://metadata.google.internal/computeMetadata/v1/",
+    "http://100.100.100.200/latest/meta-data/",
+    "http://2852039166/latest/meta-data/",  # 169.254.169.254 as one number
+    "http://0251.0376.0251.0376/",  # the same in octal
+    "rtsp://[::ffff:169.254.169.254]:554/x",
+    "rtsp://admin:pw@127.0.0.1:5432/postgres",
+    "http://127.1:8000/v1/subjects",
+    "rtsp://localhost:8554/cam",
+    "http://0.0.0.0:8000/",
+    "rtsp://[::1]/x",
+    "rtsp://[fe80::1]/x",
+]
+
+
+@pytest.mark.parametrize("source", REFUSED_STREAMS)
+def test_a_stream_at_a_metadata_loopback_or_link_local_address_is_refused(
+    live: LiveServer, source: str
+) -> None:
+    # Found by probing: any such URL was registered (201), and the ingest worker
+    # then connected to it, server-side request forgery through a camera.
+    with live.client("admin") as admin:
+        answer = admin.post(
+            "/v1/cameras", json={"name": "probe", "location": "x", "source": source}
+        )
+        message = _error(answer, 400, "InvalidInputError")
+        assert "FACEWARDEN_CAMERA_ALLOWED_NETWORKS" in message
+        assert "pw" not in message and "meta-data" not in message  # no credential, no path
+        assert admin.get("/v1/cameras/probe").status_code == 404
+
+
+def test_a_private_lan_camera_is_allowed_and_loopback_only_by_the_setting(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # Real IP cameras live on private LANs: those stay allowed by default.
+    lan_root, relay_root = tmp_path_factory.mktemp("lan"), tmp_path_factory.mktemp("relay")
+    with live_camera_server(lan_root, ()) as lan, lan.client("operator") as operator:
+        for i, source in enumerate(
+            ("rtsp://10.0.0.5:554/ch1", "rtsp://192.168.1.64/h264", "http://[fd12::5]/mjpg")
+        ):
+            assert _camera(operator, f"lan{i}", source=source)["source_kind"] == "stream"
+        local = {"name": "relay", "location": "x", "source": "rtsp://127.0.0.1:8554/cam"}
+        assert operator.post("/v1/cameras", json=local).status_code == 400
+    allowing = live_camera_server(relay_root, ("127.0.0.1/32",))
+    with allowing as relay, relay.client("operator") as operator:
+        assert _camera(operator, "relay", source="rtsp://127.0.0.1:8554/cam")
+        metadata = {"name": "md", "location": "x", "source": "http://169.254.169.254/"}
+        assert operator.post("/v1/cameras", json=metadata).status_code == 400
+
+
+def live_camera_server(root: Path, allowed: tuple[str, ...]) -> Any:
+    """A server whose camera streams may also be in ``allowed``; nothing is ingested."""
+    return serving(root, camera_allowed_networks=allowed, ingest=False, **FAST)
+
+
 def test_a_restarted_server_purges_at_once_not_an_interval_later(
     tmp_path_factory: pytest.TempPathFactory, photos: dict[str, Path]
 ) -> None:

@@ -26,16 +26,21 @@ def clock() -> ManualClock:
     return ManualClock(T0)
 
 
+LOOPBACK = ("127.0.0.0/8",)
+"""Where these tests' stream servers listen: refused to a deployment unless it allows it."""
+
+
 def make_settings(root: Path, **overrides: object) -> Settings:
-    """A deployment under ``root`` identifying in fast mode."""
-    return Settings(  # type: ignore[arg-type]
-        data_dir=root / "data",
-        key_dir=root / "keys",
-        workers=1,
-        mode="fast",
-        enroll_mode="fast",
-        **overrides,
-    )
+    """A deployment under ``root`` identifying in fast mode, its cameras allowed on loopback."""
+    values: dict[str, object] = {
+        "data_dir": root / "data",
+        "key_dir": root / "keys",
+        "workers": 1,
+        "mode": "fast",
+        "enroll_mode": "fast",
+        "camera_allowed_networks": LOOPBACK,
+    }
+    return Settings(**(values | overrides))  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -108,6 +108,7 @@ def _settings(root: Path) -> Settings:
         enroll_mode="fast",
         history_needs_approval=True,
         keep_enrollment_photos=True,
+        camera_allowed_networks=("127.0.0.0/8",),  # the page adds a dead loopback stream
     )
 
 
@@ -149,6 +150,7 @@ def camera_server(
         FACEWARDEN_ENROLL_MODE="fast",
         FACEWARDEN_HISTORY_NEEDS_APPROVAL="true",
         FACEWARDEN_KEEP_ENROLLMENT_PHOTOS="true",
+        FACEWARDEN_CAMERA_ALLOWED_NETWORKS="127.0.0.0/8",
         FACEWARDEN_TEST_INGEST=os.environ.get("FACEWARDEN_TEST_INGEST", "1"),
         PYTHONWARNINGS="ignore",
     )

@@ -45,6 +45,7 @@ from facewarden.service.sensitive_places import (
     place_tokens,
     unmark_sensitive_place,
 )
+from facewarden.service.stream_hosts import check_stream_host
 from facewarden.service.watchlists import resolve_watchlist
 from facewarden.store.base import CameraRow, Reader, Transaction
 from facewarden.vision.sources import redact_url, source_kind
@@ -210,7 +211,9 @@ class Cameras:
                 deployment's.
 
         Raises:
-            InvalidInputError: a malformed value, or watchlists on a sensitive camera.
+            InvalidInputError: a malformed value, watchlists on a sensitive camera, or
+                a stream at a refused host (loopback, link-local, cloud metadata:
+                :mod:`facewarden.service.stream_hosts`).
             PermissionDeniedError: not an admin, and lifting a sensitive place or
                 raising the retention.
             NotFoundError: an unknown watchlist.
@@ -228,6 +231,9 @@ class Cameras:
                     "a camera source is a video file's path or an rtsp://, rtsps://, http:// "
                     f"or https:// URL, not {redact_url(source)!r}"
                 )
+            # Before anything is stored: the server must not be made to fetch
+            # from itself or the cloud's metadata service (stream_hosts).
+            check_stream_host(source, self._ctx.settings.camera_allowed_networks)
         if (latitude is None) != (longitude is None):
             raise invalid_input("give both latitude and longitude, or neither")
         if (

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from facewarden.errors import FacewardenError
 from facewarden.service.frames import FrameProcessor, FrameResult
+from facewarden.service.stream_hosts import check_stream_host
 from facewarden.vision.people import BodyDetector
 from facewarden.vision.sources import FileSource, FrameSource, StreamSource, open_source
 
@@ -180,6 +181,8 @@ class IngestWorker:
             camera = self._warden.cameras.get(name)
             if not camera.source:
                 raise FacewardenError(f"camera {name!r} has no source")
+            # Judged again as it is opened: a name may resolve elsewhere now.
+            check_stream_host(camera.source, self._warden.settings.camera_allowed_networks)
             source: FileSource | StreamSource = open_source(
                 camera.source, fps_budget=self._fps, max_attempts=self._max_attempts
             )

@@ -34,6 +34,7 @@ from facewarden.service.camera_claims import Claims, connect_claims
 from facewarden.service.file_progress import CameraProgress, Resumed
 from facewarden.service.frames import FrameProcessor, FrameResult
 from facewarden.service.ingest import CameraStatus, watch
+from facewarden.service.stream_hosts import check_stream_host
 from facewarden.vision.people import BodyDetector
 from facewarden.vision.sources import FileSource, open_source, redact_url
 
@@ -364,6 +365,9 @@ class IngestSupervisor:
     def _process(self, runner: _Runner) -> None:
         warden, camera_id, status = self._warden, runner.camera_id, runner.status
         camera = warden.cameras.get(camera_id)
+        # Judged again as it is opened: a name may resolve elsewhere now, and a
+        # camera may have been stored before hosts were judged.
+        check_stream_host(runner.source_uri, warden.settings.camera_allowed_networks)
         raw = open_source(runner.source_uri, fps_budget=self._fps, max_attempts=self._max_attempts)
         is_file = isinstance(raw, FileSource)
         start = self._resume_point(runner, is_file)
