@@ -121,3 +121,56 @@ def _decide_all_open(console: Console, server: CameraServer) -> None:
             return
         for a in left["sightings"]:
             _api(console, server, "POST", f"/v1/alerts/{a['sighting_id']}/dismiss", data={})
+
+
+def test_a_decision_another_desk_took_first_keeps_the_note_typed_with_it(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # This desk types a note and presses Acknowledge a moment after another desk
+    # dismissed the alert (before this desk's poll heard of it): the server answers 409,
+    # the review shows the other desk's decision, and the note typed here waits to be
+    # added as a later note: it is not thrown away.
+    console = cam_console
+    page = console.page
+    camera = _add_camera(console, camera_server, "kiosk-12", "Kiosk")
+    (sighting,) = _burst(camera_server, camera["camera_id"], 1, first="log")
+    console.login(*camera_server.users["operator"])
+    console.open(f"alerts/{sighting}")
+    review = page.locator("#main").get_by_test_id("alert-review")
+    review.get_by_role("button", name="Acknowledge").wait_for()
+    page.route(_POLL, lambda route: None)  # this desk hears nothing more from now on
+    typed = "Guard sent to the kiosk, badge to be checked"
+    review.locator("textarea[name=note]").fill(typed)
+    _api(console, camera_server, "POST", f"/v1/alerts/{sighting}/dismiss", data={})
+    review.get_by_role("button", name="Acknowledge").click()
+    review.get_by_text("Dismissed by").wait_for()
+    assert review.locator("textarea[name=later-note]").input_value() == typed
+    assert console.problems == []
+
+
+def test_a_later_note_refused_for_an_ended_session_is_kept_for_after_sign_in(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    console = cam_console
+    page = console.page
+    camera = _add_camera(console, camera_server, "kiosk-13", "Kiosk")
+    (sighting,) = _burst(camera_server, camera["camera_id"], 1, first="log")
+    _api(console, camera_server, "POST", f"/v1/alerts/{sighting}/dismiss", data={})
+    console.login(*camera_server.users["operator"])
+    console.open(f"alerts/{sighting}")
+    review = page.locator("#main").get_by_test_id("alert-review")
+    later = "Confirmed with the guard: a courier, badge C-7"
+    review.locator("textarea[name=later-note]").fill(later)
+    page.context.clear_cookies()
+    review.get_by_role("button", name="Add note").click()
+    page.locator(".login-messages .banner").wait_for()
+    username, password = camera_server.users["operator"]
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    review.locator("textarea[name=later-note]").wait_for()
+    assert review.locator("textarea[name=later-note]").input_value() == later
+    assert review.get_by_test_id("alert-notes").inner_text() == ""  # nothing was recorded
+    review.get_by_role("button", name="Add note").click()
+    review.get_by_test_id("alert-notes").get_by_text(later).wait_for()
+    assert console.problems == []

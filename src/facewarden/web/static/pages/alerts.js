@@ -336,11 +336,13 @@ export function reviewCard(review, { onDecided = null, onGone = null, compact = 
           return;
         }
         if (err instanceof ApiError && err.status === 409) {
-          // Someone else decided meanwhile: show what they decided.
+          // Someone else decided meanwhile: show what they decided. The note typed here
+          // was not recorded: it waits to be added as a later note, not thrown away.
           try {
             const now = await api("GET", `/v1/alerts/${id}`);
             toast(`Already ${now.alert.decision} by ${now.alert.decided_by}`, "warn");
-            drafts.delete(a.sighting_id);
+            if (note.value.trim()) drafts.set(a.sighting_id, { username, note: note.value, label: null });
+            else drafts.delete(a.sighting_id);
             alertFeed.decided(now.alert);
             if (onDecided) onDecided(now);
             return;
@@ -392,8 +394,12 @@ function laterNotes(review) {
   const list = h("ol", { class: "review-notes", dataset: { testid: "alert-notes" } }, (review.notes || []).map(item));
   const text = h("textarea", { name: "later-note", rows: "2", maxlength: "500", placeholder: "What was learnt since (no personal data)" });
   // A note being typed when another desk decided the alert: kept, to add as a later one.
+  // And one being typed here is kept like a decision's note, in memory only, until it is
+  // added: a session that ends meanwhile (the sign-in screen replaces the page) loses it not.
   const typed = takeDraft(review.alert.sighting_id);
   if (typed && typed.note) text.value = typed.note;
+  const username = (currentUser() || {}).username;
+  text.addEventListener("input", () => drafts.set(review.alert.sighting_id, { username, note: text.value, label: null }));
   const problem = h("div", { "aria-live": "polite" });
   const form = h(
     "form",
@@ -419,7 +425,10 @@ function laterNotes(review) {
       replace(problem);
       toast("Note added");
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401) return; // the sign-in screen is up
+      if (err instanceof ApiError && err.status === 401) {
+        drafts.set(review.alert.sighting_id, { username, note: text.value, label: null }); // for after sign-in
+        return; // the sign-in screen is up
+      }
       if (err instanceof ApiError && err.status === 404) {
         replace(form, banner("warn", "This alert has left the desk", "It is older than the live window, or its sighting was erased: nothing was recorded."));
         return;
