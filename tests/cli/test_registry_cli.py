@@ -224,6 +224,8 @@ def test_every_registry_command_end_to_end(run: Run, tmp_path: Path, faces_dir: 
     assert exported["record"]["id_number"] == "US-44" and exported["audit"]
     assert oct(export_file.stat().st_mode & 0o777) == "0o600"
     assert run("subjects", "export", obama, "-o", export_file, ok=False).exit_code == 1
+    printed = json.loads(run("subjects", "export", obama).stdout)  # to stdout, through the spool
+    assert printed["record"] == exported["record"] and printed["format"] == exported["format"]
 
     rotated = run("keys", "rotate").stdout
     old_key = rotated.split("no longer needed: ")[1].split()[0]

@@ -16,6 +16,7 @@ import click
 from facewarden.cli._common import IMAGE, deployment_options, echo_json, open_warden, settings
 from facewarden.cli.bulk import import_
 from facewarden.errors import FacewardenError
+from facewarden.service.export_spool import spooled
 from facewarden.service.opening import database_path
 from facewarden.service.private_files import created_whole
 from facewarden.service.records import FIELD_NAMES, SubjectRecord, invalid_input
@@ -311,10 +312,12 @@ def face_remove(subject_id: str, face_id: str) -> None:
 def export(subject_id: str, output: Path | None, purpose: str) -> None:
     """Everything held on SUBJECT_ID, decrypted, plus who accessed it, as JSON."""
     # Written as it is read: a person seen very often is exported in bounded memory.
-    chunks = open_warden().registry.export_chunks(subject_id, purpose=purpose)
+    warden = open_warden()
+    chunks = warden.registry.export_chunks(subject_id, purpose=purpose)
     if output is None:
-        for chunk in chunks:
-            click.echo(chunk, nl=False)
+        # A pipe may be read slowly (a pager): the store's snapshot is not held meanwhile.
+        for block in spooled(chunks, warden.settings.data_dir):
+            click.echo(block, nl=False)
         return
     # The decrypted record takes the file's name only once it is whole: a write cut
     # short (a full disk, a quota) leaves no part of it behind.

@@ -26,6 +26,7 @@ from facewarden.api.schemas_export import ExportOut
 from facewarden.api.state import acting_warden, image_work
 from facewarden.api.uploads import read_upload
 from facewarden.errors import FacewardenError, NotFoundError
+from facewarden.service.export_spool import spooled
 from facewarden.service.records import FIELD_NAMES, SubjectRecord, invalid_input
 from facewarden.service.roles import Principal
 from facewarden.service.warden import Warden
@@ -149,13 +150,13 @@ def export_subject(
 ) -> StreamingResponse:
     """Everything held on a subject, decrypted, and every audit entry naming them.
 
-    Streamed as it is read, so a person seen very often is answered in bounded memory.
+    Read whole into a sealed spool first (the store's snapshot is not held while the
+    client downloads), then streamed: a person seen very often is answered in bounded memory.
     """
     chunks = warden.registry.export_chunks(subject_id, purpose=purpose)  # 404 before any byte
+    body = spooled(chunks, warden.settings.data_dir)
     return StreamingResponse(
-        (chunk.encode("utf-8") for chunk in chunks),
-        media_type="application/json",
-        headers={"Cache-Control": "no-store"},
+        body, media_type="application/json", headers={"Cache-Control": "no-store"}
     )
 
 
