@@ -49,3 +49,10 @@ def test_an_error_while_spooling_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="erased"):
         spooled(failing(), tmp_path)
     assert list(tmp_path.iterdir()) == [] and _spool_files(tmp_path) == []
+
+
+def test_a_data_directory_not_made_yet_is_made_private(tmp_path: Path) -> None:
+    """A PostgreSQL deployment may have written nothing to its data directory yet."""
+    directory = tmp_path / "data"
+    assert b"".join(spooled(iter(["{}"]), directory)) == b"{}"
+    assert directory.stat().st_mode & 0o777 == 0o700

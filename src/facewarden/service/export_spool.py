@@ -69,6 +69,8 @@ def spooled(chunks: Iterator[str], directory: Path) -> Spool:
     """
     aead = AESGCM(AESGCM.generate_key(bit_length=256))
     try:
+        # A PostgreSQL deployment may not have written to its data directory yet.
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - handed to the Spool
     except OSError as exc:
         raise FacewardenError(f"cannot spool the export in {directory}: {exc.strerror}") from None
