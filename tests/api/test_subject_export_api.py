@@ -62,3 +62,34 @@ def test_a_slow_download_of_a_large_export_stalls_no_erasure(
     assert waited < 5, f"an erasure waited {waited:.1f} s for an export being downloaded"
     export = json.loads(b"".join(body))
     assert len(export["sightings"]) == VISITS
+
+
+def test_an_auditor_finds_every_access_to_a_person_not_only_those_filed_under_their_id(
+    live: LiveServer, faces_dir: Path
+) -> None:
+    """A DPO asking "who looked this person up?": an identification that named them is
+    filed under the watchlist searched, so ``object_id`` misses it; ``about`` finds it."""
+    warden = live.warden
+    warden.watchlists.create("visitors", purpose="visitor desk", lawful_basis="consent")
+    record = SubjectRecord(full_name="Joe Biden", lawful_basis="visitor form 2")
+    biden = warden.registry.enroll(
+        record, [KNN / "train" / "biden" / "biden.jpg"], watchlists=["visitors"]
+    ).subject_id
+    with live.client("operator") as operator:
+        probe = (KNN / "train" / "biden" / "biden2.jpg").read_bytes()
+        found = operator.post(
+            "/v1/identify",
+            data={"watchlist": "visitors"},
+            files={"file": ("probe.jpg", probe, "image/jpeg")},
+        )
+        assert found.status_code == 200, found.text
+        assert found.json()["faces"][0]["candidates"][0]["full_name"] == "Joe Biden"
+    with live.client("auditor") as auditor:
+        filed = auditor.get("/v1/audit", params={"object_id": biden, "limit": 100})
+        about = auditor.get("/v1/audit", params={"about": biden, "limit": 100})
+        both = auditor.get("/v1/audit", params={"about": biden, "object_id": biden})
+    assert [e["action"] for e in filed.json()["entries"]] == ["subject.enroll"]
+    assert about.status_code == 200, about.text
+    actions = [e["action"] for e in about.json()["entries"]]
+    assert actions == ["subject.enroll", "identify"]
+    assert both.status_code == 400 and both.json()["error"]["type"] == "InvalidInputError"

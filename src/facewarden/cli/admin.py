@@ -34,13 +34,21 @@ def audit() -> None:
     help="Entries after this sequence number (paging).",
 )
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
-@click.option("--object", "object_id", help="Only entries about this id (subject, watchlist).")
+@click.option("--object", "object_id", help="Only entries filed under this id.")
+@click.option(
+    "--about",
+    help="Only entries filed under this id or naming it (every access to a subject).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @deployment_options
-def audit_list(after_seq: int, limit: int, object_id: str | None, as_json: bool) -> None:
+def audit_list(
+    after_seq: int, limit: int, object_id: str | None, about: str | None, as_json: bool
+) -> None:
     """List audit entries in order."""
     # The command line holds the key directory: it reads typed text opened.
-    entries = open_warden().audit.entries(after_seq=after_seq, limit=limit, object_id=object_id)
+    entries = open_warden().audit.entries(
+        after_seq=after_seq, limit=limit, object_id=object_id, about=about
+    )
     if as_json:
         echo_json([e.to_record() for e in entries])
         return

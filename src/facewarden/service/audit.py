@@ -27,7 +27,7 @@ import hmac
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 
-from facewarden.errors import IntegrityError
+from facewarden.errors import IntegrityError, InvalidInputError
 from facewarden.privacy.anchor import Anchor
 from facewarden.privacy.audit import MAX_FIELD, AuditEntry, VerifyReport
 from facewarden.service.context import Context
@@ -180,16 +180,37 @@ class AuditLog:
             return self.append(tx, action, **kwargs)  # type: ignore[arg-type]
 
     def entries(
-        self, *, after_seq: int = 0, limit: int = 100, object_id: str | None = None
+        self,
+        *,
+        after_seq: int = 0,
+        limit: int = 100,
+        object_id: str | None = None,
+        about: str | None = None,
     ) -> list[AuditEntry]:
         """Entries by seq, a page at a time (``limit`` is capped by the settings).
 
+        ``object_id``: only entries filed under that object. ``about``: entries
+        filed under it *or naming it in their details*: every access to a
+        person (an identification that named them is filed under the watchlist
+        searched, a history request under the request) for a data-protection
+        officer's "who looked this person up?".
+
         Typed text comes opened (see :meth:`readable`); an adapter showing them
         to a role that sees no names passes them through :meth:`redacted`.
+
+        Raises:
+            InvalidInputError: both ``object_id`` and ``about`` are given.
         """
+        if object_id is not None and about is not None:
+            raise InvalidInputError("filter by object_id or by about, not both")
         self._ctx.ensure_open()
         limit = max(1, min(limit, self._ctx.settings.max_page_size))
-        found = self._ctx.store.list_audit(after_seq=after_seq, limit=limit, object_id=object_id)
+        store = self._ctx.store
+        found = (
+            store.list_audit(after_seq=after_seq, limit=limit, object_id=object_id)
+            if about is None
+            else store.audit_about(about, after_seq=after_seq, limit=limit)
+        )
         return [self.readable(e) for e in found]
 
     def about(self, object_id: str) -> list[AuditEntry]:

@@ -26,6 +26,9 @@ def list_entries(
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     object_id: Annotated[str | None, Query(max_length=128)] = None,
+    about: Annotated[
+        str | None, Query(max_length=128, description="filed under this id or naming it")
+    ] = None,
 ) -> AuditListOut:
     """Entries by sequence number after ``after``, or (with ``before``) the page before it.
 
@@ -34,16 +37,22 @@ def list_entries(
 
     ``before`` pages backwards through sequence numbers ``before - limit`` to
     ``before - 1`` (sequence numbers have no gaps in an intact chain); with
-    ``object_id`` only that object's entries among them are listed.
+    ``object_id`` only that object's entries among them are listed; with
+    ``about`` (not with ``object_id``) those filed under it or naming it in their
+    details: every access to a person, such as an identification that named them.
     """
     if before is None:
-        entries = warden.audit.entries(after_seq=after, limit=limit, object_id=object_id)
+        entries = warden.audit.entries(
+            after_seq=after, limit=limit, object_id=object_id, about=about
+        )
         older = None
     else:
         start = max(0, before - limit - 1)
         entries = [
             e
-            for e in warden.audit.entries(after_seq=start, limit=limit, object_id=object_id)
+            for e in warden.audit.entries(
+                after_seq=start, limit=limit, object_id=object_id, about=about
+            )
             if e.seq < before
         ]
         older = start + 1 if start > 0 else None
