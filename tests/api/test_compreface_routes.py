@@ -157,6 +157,30 @@ def test_subject_and_example_errors(
     assert (answer.status_code, answer.json()["code"]) == (status, code), answer.text
 
 
+def test_names_written_with_zero_width_joiners_are_names(client: httpx.Client) -> None:
+    # Persian names join their parts with a zero-width non-joiner (U+200C: "علی‌پور"),
+    # Indic scripts and emoji sequences use the zero-width joiner (U+200D). CompreFace
+    # takes any string; facewarden refused both as "not printable" (they are format
+    # characters). Inside a word they are now part of the name; written or left out
+    # (keyboards differ), the name is one subject, as case is.
+    persian = "\u0639\u0644\u06cc\u200c\u067e\u0648\u0631"  # Alipour, ZWNJ after "Ali"
+    created = client.post(f"{RECOGNITION}/subjects", json={"subject": persian})
+    assert (created.status_code, created.json()) == (201, {"subject": persian}), created.text
+    assert persian in client.get(f"{RECOGNITION}/subjects").json()["subjects"]
+    unjoined = client.post(
+        f"{RECOGNITION}/subjects", json={"subject": persian.replace("\u200c", "")}
+    )
+    assert (unjoined.status_code, unjoined.json()["code"]) == (400, 43)
+    coder = "Ana \U0001f469\u200d\U0001f4bb"  # woman technologist: woman, ZWJ, laptop
+    assert client.post(f"{RECOGNITION}/subjects", json={"subject": coder}).status_code == 201
+    assert client.delete(f"{RECOGNITION}/subjects/{coder}").json() == {"subject": coder}
+    assert client.delete(f"{RECOGNITION}/subjects/{persian}").json() == {"subject": persian}
+    # Outside a word a joiner joins nothing: only a way to make an invisible difference.
+    for name in ("\u200dAna", "Ana\u200c", "Ana \u200c Lee", "A\u200c\u200dna"):
+        refused = client.post(f"{RECOGNITION}/subjects", json={"subject": name})
+        assert (refused.status_code, refused.json()["code"]) == (400, 26), name
+
+
 @pytest.mark.parametrize("name", [".", "..", " . ", "AC/DC", "/"])
 def test_a_subject_name_no_url_can_address_is_refused(
     client: httpx.Client, photos: dict[str, Path], name: str

@@ -50,6 +50,7 @@ from facewarden.service.compreface_names import KIND, alias_token, find_alias, r
 from facewarden.service.context import Context
 from facewarden.service.enrollment import PreparedFace
 from facewarden.service.gallery import open_template
+from facewarden.service.names import is_typed_text
 from facewarden.service.records import (
     SubjectRecord,
     invalid_input,
@@ -388,7 +389,7 @@ def check_name(name: str) -> str:
     """
     if not name.strip():
         raise invalid_input("Subject name is empty")  # CompreFace's words
-    if len(name.strip()) > _MAX_NAME or not name.isprintable():
+    if len(name.strip()) > _MAX_NAME or not is_typed_text(name):
         raise invalid_input(f"a subject name is 1 to {_MAX_NAME} printable characters")
     if "/" in name or name.strip() in {".", ".."}:
         raise invalid_input(

@@ -16,6 +16,7 @@ import unicodedata
 
 from facewarden.errors import ConflictError
 from facewarden.service.context import Context
+from facewarden.service.names import JOINERS
 from facewarden.store.base import AliasRow, Reader, Transaction
 
 __all__ = ["KIND", "alias_token", "find_alias", "realias"]
@@ -29,6 +30,9 @@ _TOKEN_DOMAIN_V1 = b"facewarden/alias/compreface/v1\x00"
 _TOKEN_DOMAIN = b"facewarden/alias/compreface/v2\x00"
 
 
+_NO_JOINERS = str.maketrans("", "", JOINERS)
+
+
 def _normal(name: str) -> str:
     return unicodedata.normalize("NFC", name.strip())
 
@@ -39,8 +43,10 @@ def _hmac(ctx: Context, domain: bytes, text: str) -> str:
 
 
 def alias_token(ctx: Context, name: str) -> str:
-    """The alias token of a subject name (outer spaces and case do not count)."""
-    return _hmac(ctx, _TOKEN_DOMAIN, _normal(name).casefold())
+    """The alias token of a subject name (outer spaces, case and zero-width joiners do not
+    count: keyboards differ in whether they type the joiners a Persian name is written with,
+    and a name with an invisible one must not be a second subject that looks the same)."""
+    return _hmac(ctx, _TOKEN_DOMAIN, _normal(name).casefold().translate(_NO_JOINERS))
 
 
 def find_alias(ctx: Context, reader: Reader, name: str) -> str | None:

@@ -15,6 +15,7 @@ from datetime import date
 
 from facewarden.errors import FacewardenError, InvalidInputError
 from facewarden.privacy.crypto import Envelope, WrappedKey, normalise_id_number
+from facewarden.service.names import is_typed_text
 
 __all__ = [
     "FIELD_NAMES",
@@ -80,7 +81,7 @@ class SubjectRecord:
             limit = _LIMITS.get(f.name, _DEFAULT_LIMIT)
             if len(value) > limit:
                 raise invalid_input(f"{f.name} is {len(value)} characters long; at most {limit}")
-            if any(not (c.isprintable() or c in "\n\t") for c in value):
+            if not is_typed_text(value, also="\n\t"):
                 raise invalid_input(f"{f.name} holds control characters")
         for required in ("full_name", "lawful_basis"):
             if getattr(self, required) is None:
