@@ -112,6 +112,12 @@ class Settings(BaseSettings):
     camera_fps: float = Field(
         default=5.0, gt=0, le=60, description="frames per second processed per camera"
     )
+    camera_video_dir: Path | None = Field(
+        default=None,
+        description="the folder whose video files a camera registered over the API (or the "
+        "console) may read; unset: such a camera takes a stream URL only, never a file "
+        "(the command line, run on this machine, may name any file)",
+    )
     camera_allowed_networks: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="networks (CIDR), comma-separated, where a camera stream may be even "

@@ -637,6 +637,52 @@ def test_a_private_lan_camera_is_allowed_and_loopback_only_by_the_setting(
         assert operator.post("/v1/cameras", json=metadata).status_code == 400
 
 
+@pytest.mark.parametrize(
+    "source", ["/etc/passwd", "/root/.ssh/id_rsa", "../../../../etc/shadow", "relative.mp4"]
+)
+def test_a_camera_over_the_api_reads_no_file_unless_a_video_folder_is_set(
+    live: LiveServer, source: str
+) -> None:
+    # Found by probing: an operator's key registered any path on the server as a
+    # camera (201); the worker then opened it, and the camera's error told files
+    # that exist ("not a video file") from those that do not ("does not exist").
+    with live.client("operator") as operator:
+        answer = operator.post("/v1/cameras", json={"name": "f", "location": "x", "source": source})
+        assert "FACEWARDEN_CAMERA_VIDEO_DIR" in _error(answer, 400, "InvalidInputError")
+        assert operator.get("/v1/cameras/f").status_code == 404
+
+
+def test_a_camera_over_the_api_reads_files_in_the_video_folder_only(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    root = tmp_path_factory.mktemp("videos")
+    videos = root / "videos"
+    (videos / "lobby").mkdir(parents=True)
+    (root / "secret.mp4").write_bytes(b"not for cameras")
+    (videos / "escape.mp4").symlink_to(root / "secret.mp4")
+    (videos / "loop").symlink_to(videos / "loop")
+    with (
+        serving(root, camera_video_dir=videos, ingest=False, **FAST) as running,
+        running.client("operator") as operator,
+    ):
+        for i, inside in enumerate((str(videos / "lobby" / "door.mp4"), "lobby/door.mp4")):
+            assert _camera(operator, f"in{i}", source=inside)["source_kind"] == "file"
+        for outside in (
+            str(root / "secret.mp4"),
+            str(videos / ".." / "secret.mp4"),
+            "../secret.mp4",
+            "lobby/../../secret.mp4",
+            str(videos / "escape.mp4"),  # a link out of the folder
+        ):
+            new = {"name": "out", "location": "x", "source": outside}
+            message = _error(operator.post("/v1/cameras", json=new), 400, "InvalidInputError")
+            assert "FACEWARDEN_CAMERA_VIDEO_DIR" in message and str(root) not in message
+        looped = {"name": "loop", "location": "x", "source": "loop/door.mp4"}
+        assert "loop of links" in _error(operator.post("/v1/cameras", json=looped), 400)
+        stored = running.warden.cameras.sources()
+    assert sorted(stored.values()) == [str((videos / "lobby" / "door.mp4").resolve())] * 2
+
+
 def live_camera_server(root: Path, allowed: tuple[str, ...]) -> Any:
     """A server whose camera streams may also be in ``allowed``; nothing is ingested."""
     return serving(root, camera_allowed_networks=allowed, ingest=False, **FAST)

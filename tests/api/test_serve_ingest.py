@@ -30,7 +30,12 @@ def served(tmp_path: Path, faces_dir: Path) -> Iterator[Served]:
         tmp_path / "data",
         "--key-dir",
         tmp_path / "keys",
-        env={"FACEWARDEN_MODE": "fast", "FACEWARDEN_ENROLL_MODE": "fast"},
+        env={
+            "FACEWARDEN_MODE": "fast",
+            "FACEWARDEN_ENROLL_MODE": "fast",
+            # The videos these tests register over the API are made here.
+            "FACEWARDEN_CAMERA_VIDEO_DIR": str(tmp_path),
+        },
     )
     yield running
     assert running.stop() == 0, "".join(running.out + running.err)
@@ -89,7 +94,13 @@ def test_serve_processes_camera_files_and_shows_their_states(
 
 def test_no_ingest_leaves_cameras_idle(tmp_path: Path, faces_dir: Path) -> None:
     running = start_serve(
-        "--init", "--no-ingest", "--data-dir", tmp_path / "data", "--key-dir", tmp_path / "keys"
+        "--init",
+        "--no-ingest",
+        "--data-dir",
+        tmp_path / "data",
+        "--key-dir",
+        tmp_path / "keys",
+        env={"FACEWARDEN_CAMERA_VIDEO_DIR": str(tmp_path)},
     )
     try:
         with running.client(running.api_key()) as client:

@@ -109,6 +109,7 @@ def _settings(root: Path) -> Settings:
         history_needs_approval=True,
         keep_enrollment_photos=True,
         camera_allowed_networks=("127.0.0.0/8",),  # the page adds a dead loopback stream
+        camera_video_dir=root.parent,  # and videos of the tests' own temporary folders
     )
 
 
@@ -151,6 +152,8 @@ def camera_server(
         FACEWARDEN_HISTORY_NEEDS_APPROVAL="true",
         FACEWARDEN_KEEP_ENROLLMENT_PHOTOS="true",
         FACEWARDEN_CAMERA_ALLOWED_NETWORKS="127.0.0.0/8",
+        # The page adds videos made in the tests' own temporary folders.
+        FACEWARDEN_CAMERA_VIDEO_DIR=str(tmp_path_factory.getbasetemp()),
         FACEWARDEN_TEST_INGEST=os.environ.get("FACEWARDEN_TEST_INGEST", "1"),
         PYTHONWARNINGS="ignore",
     )

@@ -191,6 +191,7 @@ class Cameras:
         source: str | None = None,
         keep_thumbnails: bool = False,
         role: str = "operator",
+        remote: bool = False,
     ) -> Camera:
         """Register a camera.
 
@@ -209,6 +210,9 @@ class Cameras:
             role: the caller's role: only ``admin`` may lift a sensitive place
                 (``sensitive=False`` there) or raise the retention beyond the
                 deployment's.
+            remote: the caller is not on this machine (an API client): a file
+                source must then lie in the ``camera_video_dir`` setting's folder
+                (a relative one is taken from there), and is stored resolved.
 
         Raises:
             InvalidInputError: a malformed value, watchlists on a sensitive camera, or
@@ -224,16 +228,7 @@ class Cameras:
             raise invalid_input("a camera name may not start with 'cam_'")
         location = _text("location", location, _MAX_LOCATION)
         if source is not None:
-            source = _text("source", source, _MAX_SOURCE)
-            if _URL.match(source) and source_kind(source) != "stream":
-                # Else taken for a file literally called "ftp://...", failing only when run.
-                raise invalid_input(
-                    "a camera source is a video file's path or an rtsp://, rtsps://, http:// "
-                    f"or https:// URL, not {redact_url(source)!r}"
-                )
-            # Before anything is stored: the server must not be made to fetch
-            # from itself or the cloud's metadata service (stream_hosts).
-            check_stream_host(source, self._ctx.settings.camera_allowed_networks)
+            source = self._checked_source(source, remote=remote)
         if (latitude is None) != (longitude is None):
             raise invalid_input("give both latitude and longitude, or neither")
         if (
@@ -332,6 +327,50 @@ class Cameras:
         if _legacy(row):
             self.seal_legacy_sources()
         return self._view(row)
+
+    def _checked_source(self, source: str, *, remote: bool) -> str:
+        """``source`` as it is stored, or an InvalidInputError saying why it is refused."""
+        source = _text("source", source, _MAX_SOURCE)
+        if _URL.match(source) and source_kind(source) != "stream":
+            # Else taken for a file literally called "ftp://...", failing only when run.
+            raise invalid_input(
+                "a camera source is a video file's path or an rtsp://, rtsps://, http:// "
+                f"or https:// URL, not {redact_url(source)!r}"
+            )
+        # Before anything is stored: the server must not be made to fetch
+        # from itself or the cloud's metadata service (stream_hosts).
+        check_stream_host(source, self._ctx.settings.camera_allowed_networks)
+        if remote and source_kind(source) == "file":
+            return self._video_file(source)
+        return source
+
+    def _video_file(self, source: str) -> str:
+        """``source`` resolved inside the video folder, for a caller elsewhere.
+
+        Else a key holder would choose which of this machine's files the
+        server reads, and learn from the camera's state which ones exist.
+        """
+        folder = self._ctx.settings.camera_video_dir
+        if folder is None:
+            raise invalid_input(
+                "a camera registered over the API reads a stream URL (rtsp://, http(s)://), "
+                "not a file on the server, unless FACEWARDEN_CAMERA_VIDEO_DIR names the folder "
+                "of the video files it may read (or register it with the command line)"
+            )
+        root = folder.resolve()
+        try:
+            # resolve() follows the links that exist, so a link out of the folder is out.
+            path = (root / source).resolve()
+        except (OSError, RuntimeError):  # a loop of links (RuntimeError before 3.13)
+            raise invalid_input(
+                f"the video file {redact_url(source)} cannot be resolved (a loop of links)"
+            ) from None
+        if not path.is_relative_to(root):
+            raise invalid_input(
+                f"a camera's video file must be in the folder FACEWARDEN_CAMERA_VIDEO_DIR "
+                f"names; {redact_url(source)} is not"
+            )
+        return str(path)
 
     def seal_legacy_sources(self) -> int:
         """Seal every source stored in the clear before schema version 4, and clear it.

@@ -178,6 +178,7 @@ def add_camera(
         source=source,
         keep_thumbnails=new.keep_thumbnails,
         role=principal.role,
+        remote=True,
     )
     state = server(request)
     return _camera_out(state, camera, _ingest_states(state))

@@ -266,7 +266,7 @@ function addCard(watchlists, reload) {
     field("Location", location, { required: true }),
     field("Latitude", latitude, { hint: "Optional, with longitude." }),
     field("Longitude", longitude),
-    h("div", { class: "field-span-3" }, field("Source", source, { hint: "A video file on the server, or an rtsp:// or http(s):// stream. Leave empty (or write push) for a camera whose frames are sent over the API." })),
+    h("div", { class: "field-span-3" }, field("Source", source, { hint: "An rtsp:// or http(s):// stream, or a video file in the server's video folder (FACEWARDEN_CAMERA_VIDEO_DIR). Leave empty (or write push) for a camera whose frames are sent over the API." })),
     field("Sighting retention (hours)", retention, { hint: "Optional; the shortest of this and the deployment's applies." }),
     sensitiveField,
     watchlistField,
