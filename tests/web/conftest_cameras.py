@@ -43,7 +43,7 @@ WATCHLIST = "lobby-alerts"
 SUBJECT_NAME = "Barack Obama"
 
 # The server, with the ingest supervisor where it exists (FACEWARDEN_TEST_INGEST=0 skips it).
-_SERVE = """
+SERVE = """
 import os, socket
 import uvicorn
 from facewarden.api.app import create_app
@@ -68,7 +68,9 @@ if os.environ.get("FACEWARDEN_TEST_INGEST") == "1":
             join_seconds=5,
         )
 sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-sock.bind(("127.0.0.1", 0))
+# FACEWARDEN_TEST_PORT: the port a server stopped before had (a restart under open consoles).
+sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+sock.bind(("127.0.0.1", int(os.environ.get("FACEWARDEN_TEST_PORT", "0"))))
 app = create_app(settings, warden=warden, ingest=supervisor)
 print(sock.getsockname()[1], "ingest" if supervisor is not None else "no-ingest", flush=True)
 if supervisor is not None:
@@ -132,16 +134,8 @@ def _prepare(settings: Settings, photo: Path) -> tuple[str, str, str]:
         return issued.secret, subject.subject_id, watchlist.watchlist_id
 
 
-@pytest.fixture(scope="module")
-def camera_server(
-    tmp_path_factory: pytest.TempPathFactory, faces_dir: Path
-) -> Iterator[CameraServer]:
-    """The server of the camera pages' tests (see the module's docstring)."""
-    root = tmp_path_factory.mktemp("cameras-console")
-    settings = _settings(root)
-    key, subject_id, watchlist_id = _prepare(
-        settings, faces_dir / "face_recognition" / "examples" / "obama.jpg"
-    )
+def serve_env(settings: Settings, **more: str) -> dict[str, str]:
+    """The environment of a server (:data:`SERVE`) over ``settings`` (``_settings``)."""
     env = dict(os.environ)
     env.update(
         FACEWARDEN_DATA_DIR=str(settings.data_dir),
@@ -157,8 +151,22 @@ def camera_server(
         FACEWARDEN_TEST_INGEST=os.environ.get("FACEWARDEN_TEST_INGEST", "1"),
         PYTHONWARNINGS="ignore",
     )
+    env.update(more)
+    return env
+
+
+@pytest.fixture(scope="module")
+def camera_server(
+    tmp_path_factory: pytest.TempPathFactory, faces_dir: Path
+) -> Iterator[CameraServer]:
+    """The server of the camera pages' tests (see the module's docstring)."""
+    root = tmp_path_factory.mktemp("cameras-console")
+    settings = _settings(root)
+    key, subject_id, watchlist_id = _prepare(
+        settings, faces_dir / "face_recognition" / "examples" / "obama.jpg"
+    )
     log = root / "server.log"
-    with serve_subprocess(_SERVE, env, log) as (url, said):
+    with serve_subprocess(SERVE, serve_env(settings), log) as (url, said):
         yield CameraServer(
             url=url,
             settings=settings,

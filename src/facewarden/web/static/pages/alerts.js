@@ -252,8 +252,15 @@ export async function renderAlert(view, sightingId) {
     );
   let open = !review.alert.decision;
   const decided = (r) => {
+    // The keyboard stays on the page: where it pressed a decision, on to the next open
+    // alert; where it was typing a note (another desk decided first), in the later note
+    // that now holds the text (Enter there must not press "Next open alert").
+    const had = page.contains(document.activeElement);
+    const typing = had && document.activeElement.tagName === "TEXTAREA";
     open = false;
     replace(page, onward(), reviewCard(r));
+    const target = !had ? null : typing ? page.querySelector("textarea[name=later-note]") : page.querySelector(".review-nav button");
+    if (target) target.focus({ preventScroll: true });
   };
   replace(page, open ? back() : onward(), open ? reviewCard(review, { onDecided: decided }) : reviewCard(review));
   // The alert left the desk while this page was open (the person erased, past the live
@@ -314,7 +321,14 @@ export function reviewCard(review, { onDecided = null, onGone = null, compact = 
     if (lost) note.value = lost.note;
     const username = (currentUser() || {}).username;
     note.addEventListener("input", () => drafts.set(a.sighting_id, { username, note: note.value, label: null }));
+    // A decision that could not be recorded (the server restarting, a network fault, a
+    // server error) is said here: the note and the buttons stay, to press again.
+    const problem = h("div", { class: "review-problem", "aria-live": "polite" });
+    let busy = false; // one decision at a time: a double click is not a second one (409)
     const act = async (what, label) => {
+      if (busy) return;
+      busy = true;
+      replace(problem);
       try {
         const done = await api("POST", `/v1/alerts/${id}/${what}`, { json: { note: note.value.trim() || null } });
         drafts.delete(a.sighting_id);
@@ -350,11 +364,13 @@ export function reviewCard(review, { onDecided = null, onGone = null, compact = 
             // Fall through to the error itself.
           }
         }
-        replace(decide, errorBanner(err));
+        replace(problem, errorBanner(err));
+      } finally {
+        busy = false;
       }
     };
     const lostBanner = lost && lost.label ? h("div", { dataset: { testid: "decision-unsaved" } }, banner("warn", `Not ${lost.label}: your session had ended`, "Your decision was not recorded. Your note is kept below: decide again.")) : null;
-    append(decide, lostBanner, compact ? null : field("Note", note, { hint: "Recorded, encrypted, with your decision." }), h("div", { class: "review-buttons" }, button("Acknowledge", { kind: "primary", iconName: "check", onclick: () => act("acknowledge", "acknowledged") }), button("Dismiss", { kind: "secondary", iconName: "x", title: "A false match: not the person", onclick: () => act("dismiss", "dismissed") }), button("Escalate", { kind: "secondary", iconName: "alert", title: "Hand it on (a supervisor, the police): say to whom in the note", onclick: () => act("escalate", "escalated") })));
+    append(decide, lostBanner, compact ? null : field("Note", note, { hint: "Recorded, encrypted, with your decision." }), problem, h("div", { class: "review-buttons" }, button("Acknowledge", { kind: "primary", iconName: "check", onclick: () => act("acknowledge", "acknowledged") }), button("Dismiss", { kind: "secondary", iconName: "x", title: "A false match: not the person", onclick: () => act("dismiss", "dismissed") }), button("Escalate", { kind: "secondary", iconName: "alert", title: "Hand it on (a supervisor, the police): say to whom in the note", onclick: () => act("escalate", "escalated") })));
   } else {
     append(decide, banner(a.decision === "acknowledged" ? "ok" : "info", `${DECISION[a.decision][0]} by ${a.decided_by}`, review.note ? `Note: ${review.note}` : null, time(a.decided_at)));
     if (!compact) append(decide, laterNotes(review));
