@@ -134,8 +134,9 @@ def _prepare(settings: Settings, photo: Path) -> tuple[str, str, str]:
         return issued.secret, subject.subject_id, watchlist.watchlist_id
 
 
-def serve_env(settings: Settings, **more: str) -> dict[str, str]:
-    """The environment of a server (:data:`SERVE`) over ``settings`` (``_settings``)."""
+def serve_env(settings: Settings, video_dir: Path, **more: str) -> dict[str, str]:
+    """The environment of a server (:data:`SERVE`) over ``settings`` (``_settings``), whose
+    cameras may play the videos under ``video_dir``."""
     env = dict(os.environ)
     env.update(
         FACEWARDEN_DATA_DIR=str(settings.data_dir),
@@ -147,7 +148,7 @@ def serve_env(settings: Settings, **more: str) -> dict[str, str]:
         FACEWARDEN_KEEP_ENROLLMENT_PHOTOS="true",
         FACEWARDEN_CAMERA_ALLOWED_NETWORKS="127.0.0.0/8",
         # The page adds videos made in the tests' own temporary folders.
-        FACEWARDEN_CAMERA_VIDEO_DIR=str(tmp_path_factory.getbasetemp()),
+        FACEWARDEN_CAMERA_VIDEO_DIR=str(video_dir),
         FACEWARDEN_TEST_INGEST=os.environ.get("FACEWARDEN_TEST_INGEST", "1"),
         PYTHONWARNINGS="ignore",
     )
@@ -166,7 +167,8 @@ def camera_server(
         settings, faces_dir / "face_recognition" / "examples" / "obama.jpg"
     )
     log = root / "server.log"
-    with serve_subprocess(SERVE, serve_env(settings), log) as (url, said):
+    env = serve_env(settings, tmp_path_factory.getbasetemp())
+    with serve_subprocess(SERVE, env, log) as (url, said):
         yield CameraServer(
             url=url,
             settings=settings,

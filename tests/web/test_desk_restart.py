@@ -47,7 +47,9 @@ def test_a_decision_pressed_while_the_server_restarts_is_pressed_again_after(
 
     @contextmanager
     def running() -> Iterator[CameraServer]:
-        env = serve_env(settings, FACEWARDEN_TEST_INGEST="0", FACEWARDEN_TEST_PORT=port[0])
+        env = serve_env(
+            settings, tmp_path, FACEWARDEN_TEST_INGEST="0", FACEWARDEN_TEST_PORT=port[0]
+        )
         with serve_subprocess(SERVE, env, log) as (url, _):
             port[0] = url.rsplit(":", 1)[1]
             yield CameraServer(url, settings, log, key, subject_id, watchlist_id, ingest=False)
