@@ -18,7 +18,7 @@ import pytest
 from facewarden.service.warden import Warden
 
 from .conftest import Console
-from .conftest_cameras import WATCHLIST, CameraServer
+from .conftest_cameras import WATCHLIST, CameraServer, end_frames, push_frame
 from .test_desk import _add_camera, _api, _burst, _dismiss_open_alarms
 
 pytestmark = pytest.mark.slow
@@ -173,4 +173,27 @@ def test_a_later_note_refused_for_an_ended_session_is_kept_for_after_sign_in(
     assert review.get_by_test_id("alert-notes").inner_text() == ""  # nothing was recorded
     review.get_by_role("button", name="Add note").click()
     review.get_by_test_id("alert-notes").get_by_text(later).wait_for()
+    assert console.problems == []
+
+
+def test_the_dashboards_camera_health_follows_a_camera_that_goes_quiet(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # The desk's dashboard stays open all shift on a quiet site: a camera that starts
+    # sending frames, then stops, must show so without a reload (no alert comes to
+    # redraw the page meanwhile).
+    import cv2
+    import numpy as np
+
+    console = cam_console
+    page = console.page
+    camera = _add_camera(console, camera_server, "dock-12", "Dock")
+    console.login(*camera_server.users["operator"])
+    row = page.get_by_test_id("camera-health").locator(f"tr[data-camera={camera['camera_id']}]")
+    row.locator("[data-state=idle]").wait_for()
+    empty = bytes(cv2.imencode(".jpg", np.full((240, 320, 3), 90, np.uint8))[1])  # no face
+    push_frame(page.request, camera_server, camera["camera_id"], empty, datetime.now(UTC))
+    row.locator("[data-state=live]").wait_for(timeout=10_000)
+    end_frames(page.request, camera_server, camera["camera_id"])
+    row.locator("[data-state=idle]").wait_for(timeout=10_000)
     assert console.problems == []

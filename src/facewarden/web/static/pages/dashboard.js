@@ -11,6 +11,7 @@ import { stateBadge } from "./cameras.js";
 import { alertFeed } from "./sightings.js";
 
 const RECENT = 8;
+const HEALTH_MS = 3000; // how often the desk's camera health and figures are read again
 
 export default async function renderDashboard(view) {
   const user = currentUser();
@@ -75,20 +76,45 @@ export default async function renderDashboard(view) {
     // figures route is cheap and names no one): nothing of an erased person, and no
     // movement older than the live window, stays on a screen left open all shift.
     let generation = 0;
+    let reads = 0; // the figures' reads in the order they were asked; the latest drawn:
+    let drawn = 0;
+    const showFigures = (desk, read) => {
+      if (read < drawn) return false;
+      drawn = read;
+      const now = deskFigures(desk);
+      figures.forEach((el, i) => el.replaceWith(now[i]));
+      figures = now;
+      return true;
+    };
     const refresh = async () => {
       const mine = ++generation;
+      const read = ++reads;
       try {
         const again = await readDesk(view.signal);
         if (!again.desk.ok || mine !== generation || view.signal.aborted) return;
         live = deskBlock(again);
         replace(holder, live.el);
-        const now = deskFigures(again.desk.value);
-        figures.forEach((el, i) => el.replaceWith(now[i]));
-        figures = now;
+        showFigures(again.desk.value, read);
       } catch {
         // Left the page meanwhile: nothing to redraw.
       }
     };
+    // Camera health and the figures on their own, every few seconds: a camera that stops
+    // (or fails) on a quiet site shows so with no alert to redraw the page. GET /v1/desk
+    // names no one and is not audited; the alerts list is read only when the feed says.
+    const health = setInterval(async () => {
+      if (view.signal.aborted || document.hidden) return;
+      const read = ++reads;
+      try {
+        const again = await settle(api("GET", "/v1/desk", { signal: view.signal }));
+        if (!again.ok || view.signal.aborted || !showFigures(again.value, read)) return;
+        const now = healthCard(again.value);
+        live.health.replaceWith(now);
+        live.health = now;
+      } catch {
+        // Left the page meanwhile: nothing to redraw.
+      }
+    }, HEALTH_MS);
     const release = alertFeed.hold(() => live.alerts.map((a) => a.sighting_id));
     const off = alertFeed.subscribe((fresh, _feed, settled, gone) => {
       if ((fresh.length || settled.length || gone.length) && !view.signal.aborted) refresh();
@@ -104,6 +130,7 @@ export default async function renderDashboard(view) {
         off();
         release();
         clearInterval(prune);
+        clearInterval(health);
       },
       { once: true },
     );
@@ -252,8 +279,9 @@ async function readDesk(signal) {
 
 /**
  * The security desk at a glance (from `readDesk`): open alerts in the live window, and
- * camera health. Returns `{el, alerts, since, readAt}`: the alerts listed, and the live
- * window's start as the server gave it and when (this browser's clock), to age them out.
+ * camera health. Returns `{el, health, alerts, since, readAt}`: the health card, the
+ * alerts listed, and the live window's start as the server gave it and when (this
+ * browser's clock), to age them out.
  */
 function deskBlock({ alerts, desk: read, readAt }) {
   const desk = read.value;
@@ -272,7 +300,19 @@ function deskBlock({ alerts, desk: read, readAt }) {
         ),
       )
     : h("div", { class: "empty empty-inline" }, icon("bell", "empty-icon"), h("p", {}, alerts.ok ? `No open alerts in the last ${desk.window_minutes} minutes.` : alerts.error.message));
-  const health = desk.cameras.length
+  const health = healthCard(desk);
+  const el = h(
+    "div",
+    { class: "grid-2 desk-grid" },
+    card("Live alerts", live, { subtitle: `Open alerts of the last ${desk.window_minutes} minutes, newest first.`, actions: h("a", { href: "#/alerts", class: "btn btn-ghost" }, "All alerts"), cls: "card-desk-alerts" }),
+    health,
+  );
+  return { el, health, alerts: list, since: alerts.ok && alerts.value.since ? Date.parse(alerts.value.since) : null, readAt };
+}
+
+/** Each camera's state, last frame, rate and error (from GET /v1/desk), as a card. */
+function healthCard(desk) {
+  const table = desk.cameras.length
     ? h("div", { class: "table-wrap" }, h(
         "table",
         { class: "table table-compact table-cards", dataset: { testid: "camera-health" } },
@@ -294,11 +334,5 @@ function deskBlock({ alerts, desk: read, readAt }) {
         ),
       ))
     : h("p", { class: "muted" }, "No cameras yet.");
-  const el = h(
-    "div",
-    { class: "grid-2 desk-grid" },
-    card("Live alerts", live, { subtitle: `Open alerts of the last ${desk.window_minutes} minutes, newest first.`, actions: h("a", { href: "#/alerts", class: "btn btn-ghost" }, "All alerts"), cls: "card-desk-alerts" }),
-    card("Camera health", health, { subtitle: "State, last frame and rate of each camera.", actions: h("a", { href: "#/cameras", class: "btn btn-ghost" }, "Cameras"), cls: "card-camera-health" }),
-  );
-  return { el, alerts: list, since: alerts.ok && alerts.value.since ? Date.parse(alerts.value.since) : null, readAt };
+  return card("Camera health", table, { subtitle: "State, last frame and rate of each camera (kept up to date).", actions: h("a", { href: "#/cameras", class: "btn btn-ghost" }, "Cameras"), cls: "card-camera-health" });
 }
