@@ -402,3 +402,21 @@ def test_an_import_that_skipped_someone_exits_1_keeping_what_it_enrolled(
     assert again.exit_code == 1 and "1 already done, 1 skipped" in again.stderr
     (people / "nobody").rmdir()
     assert "0 skipped" in run("subjects", "import", people, "--lawful-basis", "consent").stderr
+
+
+def test_a_csv_photo_behind_a_loop_of_links_skips_its_row_not_the_import(
+    run: Run, tmp_path: Path, faces_dir: Path
+) -> None:
+    # Found by probing: a photo path through a symlink loop (a mistake, or a
+    # share someone else controls) raised RuntimeError out of the CSV reader: a
+    # traceback, and nobody imported. Now that row is skipped with its reason.
+    obama = faces_dir / "face_recognition" / "examples" / "obama.jpg"
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    sheet = tmp_path / "people.csv"
+    sheet.write_text(f"full_name,photo\nAlice Loop,loop/alice.jpg\nBarack Obama,{obama}\n")
+    run("init")
+    imported = run("subjects", "import", "--csv", sheet, "--lawful-basis", "consent", ok=False)
+    assert imported.exit_code == 1, imported.output
+    assert imported.stdout.startswith("enrolled ") and imported.stdout.count("\n") == 1
+    assert "people.csv#2" in imported.stderr and "loop of links" in imported.stderr
+    assert "1 enrolled" in imported.stderr and "1 skipped" in imported.stderr

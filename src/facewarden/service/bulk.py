@@ -170,7 +170,12 @@ def _csv_item(
         # Found by fuzzing (fuzz/regressions/bulk_csv): no file name holds a NUL,
         # and resolving one raised ValueError out of the reader.
         return ImportItem(source, f"csv:{path.resolve()}#{line}", problem="a photo path holds NUL")
-    photos = tuple((path.parent / name).resolve() for name in names)
+    try:
+        photos = tuple((path.parent / name).resolve() for name in names)
+    except (OSError, RuntimeError):  # a loop of links (RuntimeError before Python 3.13)
+        return ImportItem(
+            source, f"csv:{path.resolve()}#{line}", problem="a photo path is a loop of links"
+        )
     source_id = f"csv:{path.resolve()}:{';'.join(str(p) for p in photos)}"
     if not photos:
         return ImportItem(source, source_id, problem="no photo given")
