@@ -296,6 +296,20 @@ class Settings(BaseSettings):
             checked.append(origin)
         return tuple(checked)
 
+    @field_validator(
+        "data_dir", "key_dir", "camera_video_dir", "people_model_dir", "tls_cert", "tls_key"
+    )
+    @classmethod
+    def _resolvable(cls, value: Path | None) -> Path | None:
+        # Every use resolves these paths; a loop of links raised RuntimeError
+        # there (a traceback), not a setting's error naming it.
+        if value is not None:
+            try:
+                value.resolve()
+            except (OSError, RuntimeError):
+                raise ValueError(f"{value} leads into a loop of symbolic links") from None
+        return value
+
     @field_validator("camera_allowed_networks", mode="before")
     @classmethod
     def _split_networks(cls, value: object) -> object:

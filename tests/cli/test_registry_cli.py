@@ -420,3 +420,25 @@ def test_a_csv_photo_behind_a_loop_of_links_skips_its_row_not_the_import(
     assert imported.stdout.startswith("enrolled ") and imported.stdout.count("\n") == 1
     assert "people.csv#2" in imported.stderr and "loop of links" in imported.stderr
     assert "1 enrolled" in imported.stderr and "1 skipped" in imported.stderr
+
+
+@pytest.mark.parametrize("option", ["--data-dir", "--key-dir"])
+def test_a_deployment_folder_behind_a_loop_of_links_is_a_one_line_config_error(
+    tmp_path: Path, option: str
+) -> None:
+    # Found by probing: a data or key directory through a symlink loop (a
+    # mount linked back into itself) raised RuntimeError: a traceback, exit 1.
+    from click.testing import CliRunner
+
+    from facewarden.cli import cli
+
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    where = {"--data-dir": tmp_path / "data", "--key-dir": tmp_path / "keys"}
+    where[option] = tmp_path / "loop" / "deployment"
+    words = ["subjects", "list"] + [str(w) for pair in where.items() for w in pair]
+    result = CliRunner(env={"FACEWARDEN_DATA_DIR": None, "FACEWARDEN_KEY_DIR": None}).invoke(
+        cli, words
+    )
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert "Traceback" not in result.output and "loop of symbolic links" in result.output
+    assert option.strip("-").replace("-", "_").upper() in result.output

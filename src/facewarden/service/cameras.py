@@ -357,7 +357,7 @@ class Cameras:
                 "not a file on the server, unless FACEWARDEN_CAMERA_VIDEO_DIR names the folder "
                 "of the video files it may read (or register it with the command line)"
             )
-        root = folder.resolve()
+        root = folder.resolve()  # resolvable: checked with the settings
         try:
             # resolve() follows the links that exist, so a link out of the folder is out.
             path = (root / source).resolve()
