@@ -197,3 +197,28 @@ def test_the_dashboards_camera_health_follows_a_camera_that_goes_quiet(
     end_frames(page.request, camera_server, camera["camera_id"])
     row.locator("[data-state=idle]").wait_for(timeout=10_000)
     assert console.problems == []
+
+
+def test_an_alarm_decided_on_its_own_page_is_silenced_in_the_panel(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # The panel's "Open its page" shows the alarm at full size; the operator decides it
+    # there. The panel must not go on sounding for an alert this very desk decided.
+    console = cam_console
+    page = console.page
+    _dismiss_open_alarms(console, camera_server)
+    camera = _add_camera(console, camera_server, "vault-12", "Vault")
+    console.login(*camera_server.users["operator"])
+    page.get_by_test_id("alert-bell").wait_for()
+    page.wait_for_timeout(1500)  # the first poll has run: what follows is new
+    (alarm,) = _burst(camera_server, camera["camera_id"], 1, first="alarm")
+    panel = page.get_by_test_id("alarm-panel")
+    panel.get_by_test_id("alert-name").wait_for(timeout=10_000)
+    panel.get_by_role("link", name="Open its page").click()
+    review = page.locator("#main").get_by_test_id("alert-review")
+    assert review.get_attribute("data-sighting") == alarm
+    review.get_by_role("button", name="Acknowledge").click()
+    review.get_by_text("Acknowledged by").wait_for()
+    panel.wait_for(state="detached", timeout=3_000)
+    assert page.evaluate("document.body.dataset.alarm") is None
+    assert console.problems == []

@@ -333,8 +333,10 @@ export function reviewCard(review, { onDecided = null, onGone = null, compact = 
         const done = await api("POST", `/v1/alerts/${id}/${what}`, { json: { note: note.value.trim() || null } });
         drafts.delete(a.sighting_id);
         toast(`Alert ${label}`);
-        alertFeed.decided(done);
+        // This card first, then every other view of the alert (its alarm in the panel, its
+        // page, the lists): they learn of it from the feed at once, not from the next poll.
         if (onDecided) onDecided({ ...review, alert: done, note: note.value.trim() || null });
+        alertFeed.decided(done);
       } catch (err) {
         if (err instanceof ApiError && err.status === 401) {
           // The sign-in screen is up already; keep what was typed for after it.
@@ -357,8 +359,8 @@ export function reviewCard(review, { onDecided = null, onGone = null, compact = 
             toast(`Already ${now.alert.decision} by ${now.alert.decided_by}`, "warn");
             if (note.value.trim()) drafts.set(a.sighting_id, { username, note: note.value, label: null });
             else drafts.delete(a.sighting_id);
-            alertFeed.decided(now.alert);
             if (onDecided) onDecided(now);
+            alertFeed.decided(now.alert);
             return;
           } catch {
             // Fall through to the error itself.
@@ -548,14 +550,9 @@ class AlarmPanel {
       h("div", { class: "alarm-title" }, icon("bell"), h("strong", {}, "Alarm"), h("span", { class: "muted alarm-more" }, more ? ` · ${more} more waiting` : ""), h("a", { class: "btn btn-ghost btn-small", href: `#/alerts/${encodeURIComponent(review.alert.sighting_id)}` }, "Open its page")),
       reviewCard(review, {
         compact: true,
-        onDecided: () => {
-          this.queue.shift();
-          this.draw();
-        },
-        onGone: () => {
-          this.queue.shift();
-          this.draw();
-        },
+        // By id, not the head of the queue: the feed may have settled it already.
+        onDecided: () => this.settle(new Set([review.alert.sighting_id])),
+        onGone: () => this.settle(new Set([review.alert.sighting_id])),
       }),
     );
     this.sound.start();

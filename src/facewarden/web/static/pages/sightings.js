@@ -87,12 +87,19 @@ class AlertFeed {
     return () => this._subscribers.delete(fn);
   }
 
-  /** An alert was acknowledged or dismissed here: keep the feed's copy in step. */
+  /**
+   * An alert was decided here (or found decided): keep the feed's copy in step, and tell
+   * subscribers as settled, as a poll would, so that every other view of it at this desk
+   * (its alarm in the panel, its page, the lists) follows at once. The poll that later
+   * reads the same decision does not tell them twice.
+   */
   decided(alert) {
     const held = this.alerts.find((a) => a.sighting_id === alert.sighting_id);
     if (held) Object.assign(held, { decision: alert.decision, decided_by: alert.decided_by, decided_at: alert.decided_at });
-    if (alert.decision) this._decidedKeys.add(`${alert.sighting_id}:${alert.decision}`);
-    this._emit([]);
+    const key = `${alert.sighting_id}:${alert.decision}`;
+    const settled = alert.decision && !this._decidedKeys.has(key) ? [held || { kind: "sighting", ...alert }] : [];
+    if (alert.decision) this._decidedKeys.add(key);
+    this._emit([], settled);
   }
 
   /** Every alert has been looked at (the alerts page is open). */
