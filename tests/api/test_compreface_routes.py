@@ -432,6 +432,18 @@ def test_deleting_several_and_unknown_subjects(
     assert client.delete(FACES, params={"subject": "Nobody"}).json() == {"deleted": 0}
 
 
+def test_an_unknown_path_or_method_is_code_0_not_a_missing_image(client: httpx.Client) -> None:
+    # An unknown path under /api/v1/ carried code 11, CompreFace's IMAGE_NOT_FOUND:
+    # a client that takes 11 for "this example's photo is gone" (a download answer)
+    # read it from a mistyped URL. Neither is a code of CompreFace's: 0 (UNDEFINED).
+    unknown = client.get(f"{RECOGNITION}/subject")
+    assert (unknown.status_code, unknown.json()["code"]) == (404, 0), unknown.text
+    assert "no such resource" in unknown.json()["message"]
+    other_method = client.put("/api/v1/detection/detect")
+    assert (other_method.status_code, other_method.json()["code"]) == (405, 0)
+    assert other_method.headers["allow"] == "POST"
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -114,7 +114,8 @@ def _compreface_code(exc: Exception, status: int) -> int:
     if isinstance(exc, RequestValidationError):
         missing = any(e.get("type") == "missing" for e in exc.errors())
         return _CF_MISSING_PARAMETER if missing else _CF_CONSTRAINT
-    return {401: _CF_BAD_KEY, 403: _CF_ACCESS_DENIED, 404: _CF_NOT_FOUND}.get(status, _CF_UNDEFINED)
+    # An unknown path is no missing image (11): CompreFace has no code for it.
+    return {401: _CF_BAD_KEY, 403: _CF_ACCESS_DENIED}.get(status, _CF_UNDEFINED)
 
 
 def error_response(
