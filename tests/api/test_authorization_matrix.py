@@ -50,6 +50,8 @@ CONTRACT: dict[tuple[str, str], list[str] | None] = {
     ("GET", "/v1/subjects/{subject_id}"): ["admin", "investigator", "operator"],
     ("PATCH", "/v1/subjects/{subject_id}"): OPERATOR,
     ("GET", "/v1/subjects/{subject_id}/export"): OPERATOR,
+    ("POST", "/v1/subjects/{subject_id}/restriction"): OPERATOR,
+    ("DELETE", "/v1/subjects/{subject_id}/restriction"): OPERATOR,
     ("DELETE", "/v1/subjects/{subject_id}"): OPERATOR,
     ("POST", "/v1/subjects/{subject_id}/faces"): OPERATOR,
     ("DELETE", "/v1/subjects/{subject_id}/faces/{face_id}"): OPERATOR,

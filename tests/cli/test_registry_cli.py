@@ -227,6 +227,12 @@ def test_every_registry_command_end_to_end(run: Run, tmp_path: Path, faces_dir: 
     printed = json.loads(run("subjects", "export", obama).stdout)  # to stdout, through the spool
     assert printed["record"] == exported["record"] and printed["format"] == exported["format"]
 
+    restricted = run("subjects", "restrict", obama, "--reason", "contests a match (art. 18)")
+    assert "left 1 watchlists" in restricted.stdout
+    assert "unknown" in run("identify", knn / "test" / "obama1.jpg", "-w", "entrance").stdout
+    assert run("watchlists", "add", "entrance", obama, ok=False).exit_code == 1
+    assert "back on 1 watchlists" in run("subjects", "unrestrict", obama).stdout
+
     rotated = run("keys", "rotate").stdout
     old_key = rotated.split("no longer needed: ")[1].split()[0]
     run("keys", "destroy", old_key, "--yes")

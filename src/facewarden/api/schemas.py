@@ -27,6 +27,7 @@ __all__ = [
     "HealthOut",
     "IdentifyOut",
     "LookupIn",
+    "RestrictionIn",
     "SubjectListOut",
     "SubjectOut",
     "SubjectPatchIn",
@@ -241,6 +242,9 @@ class SubjectOut(BaseModel):
     watchlists: list[str]
     created_at: datetime
     updated_at: datetime
+    restricted: bool = Field(
+        description="processing restricted (GDPR Art. 18): kept, on no watchlist, matched nowhere"
+    )
 
     @classmethod
     def from_subject(cls, subject: Subject) -> SubjectOut:
@@ -252,6 +256,7 @@ class SubjectOut(BaseModel):
             watchlists=list(subject.watchlists),
             created_at=subject.created_at,
             updated_at=subject.updated_at,
+            restricted=subject.restricted,
         )
 
 
@@ -259,6 +264,12 @@ class LookupIn(_In):
     """An exact lookup by ID number (in the body, so it never lands in a URL or a log)."""
 
     id_number: str = Field(min_length=1, max_length=200)
+
+
+class RestrictionIn(_In):
+    """Why a subject's processing is restricted (GDPR Art. 18), as the request says."""
+
+    reason: str = Field(min_length=1, max_length=500)
 
 
 class SubjectPatchIn(_In):

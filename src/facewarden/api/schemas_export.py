@@ -111,6 +111,14 @@ class ExportHistoryRequestOut(BaseModel):
     reason: str | None
 
 
+class ExportRestrictionOut(BaseModel):
+    """A restriction of processing (GDPR Art. 18): why, since when, the watchlists left."""
+
+    reason: str
+    since: str
+    watchlists_left: list[str]
+
+
 class ExportOut(BaseModel):
     """Everything held on a subject (GDPR Art. 15 and 20), and who accessed it."""
 
@@ -122,6 +130,7 @@ class ExportOut(BaseModel):
     updated_at: str
     faces: list[ExportFaceOut]
     watchlists: list[ExportWatchlistOut]
+    restriction: ExportRestrictionOut | None
     history_requests: list[ExportHistoryRequestOut]
     sightings: list[ExportSightingOut]
     audit: list[ExportAuditOut]

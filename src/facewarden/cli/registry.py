@@ -236,6 +236,27 @@ def update(
     click.echo(f"updated {subject.subject_id}")
 
 
+@subjects.command("restrict")
+@click.argument("subject_id")
+@click.option("--reason", required=True, help="Why (the request: contested accuracy, a claim).")
+@click.option("--purpose", default="", help="Why (for the audit log).")
+@deployment_options
+def restrict(subject_id: str, reason: str, purpose: str) -> None:
+    """Restrict SUBJECT_ID's processing (GDPR Art. 18): kept, off every watchlist, never matched."""
+    left = open_warden().restrictions.restrict(subject_id, reason=reason, purpose=purpose)
+    click.echo(f"restricted {subject_id} (left {len(left.watchlists_left)} watchlists)")
+
+
+@subjects.command("unrestrict")
+@click.argument("subject_id")
+@click.option("--purpose", default="", help="Why (for the audit log).")
+@deployment_options
+def unrestrict(subject_id: str, purpose: str) -> None:
+    """Lift SUBJECT_ID's restriction: back on the watchlists it left that still exist."""
+    back = open_warden().restrictions.lift(subject_id, purpose=purpose)
+    click.echo(f"lifted the restriction of {subject_id} (back on {len(back)} watchlists)")
+
+
 @subjects.group("faces")
 def faces() -> None:
     """Add, replace and remove a subject's faces."""

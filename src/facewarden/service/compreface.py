@@ -60,6 +60,7 @@ from facewarden.service.records import (
     seal_record,
 )
 from facewarden.service.registry import Registry
+from facewarden.service.restriction import refuse_if_restricted
 from facewarden.service.same_person import check_joining
 from facewarden.service.subjects import open_photo, store_faces, subject_row
 from facewarden.service.watchlists import Watchlists
@@ -259,6 +260,8 @@ class CompreFaceCollection:
                 raise SubjectNotFoundError(name)
             target = self.find(tx, new_name)
             if target is not None and target != subject_id:
+                for merged in (subject_id, target):
+                    refuse_if_restricted(tx, merged, "merged")
                 self._merge(tx, subject_id, target)
                 return True
             row, key = subject_row(tx, subject_id)

@@ -33,6 +33,7 @@ from facewarden.service.enrollment import (
 )
 from facewarden.service.faces import FaceEditor
 from facewarden.service.registry import Registry
+from facewarden.service.restriction import refuse_if_restricted
 from facewarden.service.same_person import check_joining
 from facewarden.service.subjects import open_photo, store_faces, subject_row
 from facewarden.store.base import Transaction
@@ -118,6 +119,7 @@ class CompreFaceExamples:
         with ctx.writing(gallery_changes=True) as tx:
             subject_id = self._collection.find(tx, name)
             if subject_id is not None:
+                refuse_if_restricted(tx, subject_id, "given examples")
                 _, key = subject_row(tx, subject_id)
                 check_joining(
                     ctx,

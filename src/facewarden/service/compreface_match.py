@@ -40,6 +40,7 @@ from facewarden.service.compreface_faces import FoundFace, find_faces
 from facewarden.service.context import Context
 from facewarden.service.enrollment import ImageInput
 from facewarden.service.gallery import embedder_of, open_template
+from facewarden.service.restriction import refuse_if_restricted
 from facewarden.store.base import Reader
 from facewarden.vision.pipeline import Pipeline
 
@@ -347,6 +348,7 @@ class CompreFaceMatcher:
         """
         image_id = image_id_of(image_id)
         subject_id = self._collection.owner(image_id)
+        refuse_if_restricted(self._ctx.store, subject_id, "verified against")
         pipeline = self._ctx.enroll_pipeline
         faces = _find(
             pipeline,
@@ -491,6 +493,7 @@ class CompreFaceMatcher:
         """The similarity of each client embedding to the stored example ``image_id``."""
         image_id = image_id_of(image_id)
         subject_id = self._collection.owner(image_id)
+        refuse_if_restricted(self._ctx.store, subject_id, "verified against")
         embeddings = self.embeddings(rows, field="embeddings")
         _, raw = self._against_example(subject_id, image_id, embeddings)
         return _rounded(self.calibration().calibrate(raw))

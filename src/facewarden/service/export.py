@@ -52,6 +52,7 @@ from facewarden.service.alert_notes import open_notes
 from facewarden.service.audit import REDACTED, AuditLog, readable_entry
 from facewarden.service.camera_places import open_place
 from facewarden.service.context import Context
+from facewarden.service.restriction import restriction_of
 from facewarden.service.subjects import load_subject
 from facewarden.store.base import Reader, SightingRow
 
@@ -85,6 +86,8 @@ def export_chunks(
             raise NotFoundError(f"no subject {subject_id}")
         key = WrappedKey.from_bytes(row.wrapped_key)
         head = _head(ctx, reader, subject_id, key)
+        mark = restriction_of(ctx.envelope, row)
+        head["restriction"] = None if mark is None else mark.to_dict()
         yield _dumps(head)[:-1] + ',\n"sightings": ['
         yield from _items(_sightings(ctx, reader, subject_id, key, page))
         yield '\n],\n"audit": ['

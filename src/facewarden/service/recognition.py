@@ -27,6 +27,7 @@ from facewarden.service.recognition_results import (
     Verification,
 )
 from facewarden.service.records import invalid_input
+from facewarden.service.restriction import refuse_if_restricted
 from facewarden.service.watchlists import comparison_threshold, resolve_watchlist
 from facewarden.store.base import Reader
 from facewarden.types import Face
@@ -208,11 +209,13 @@ class Recognition:
 
         Raises:
             NotFoundError: no such subject.
+            ConflictError: the subject's processing is restricted (GDPR Art. 18).
             FaceNotFoundError: no face, or it is below the quality bar and not forced.
         """
         self._ctx.ensure_open()
         if self._ctx.store.get_subject(subject_id) is None:
             raise NotFoundError(f"no subject {subject_id}")
+        refuse_if_restricted(self._ctx.store, subject_id, "verified against")
         pipeline = self._ctx.enroll_pipeline
         face, warnings = _main_face(pipeline, image, force=force)
         threshold = threshold_for(pipeline, fmr)
@@ -221,6 +224,7 @@ class Recognition:
             row = tx.get_subject(subject_id)
             if row is None:
                 raise NotFoundError(f"no subject {subject_id}")
+            refuse_if_restricted(tx, subject_id, "verified against")  # restricted meanwhile
             _, templates = self._ctx.templates_of(
                 tx, subject_id, WrappedKey.from_bytes(row.wrapped_key)
             )

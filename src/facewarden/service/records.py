@@ -19,6 +19,7 @@ from facewarden.service.names import is_typed_text
 
 __all__ = [
     "FIELD_NAMES",
+    "RESTRICTION",
     "SubjectRecord",
     "id_index",
     "invalid_input",
@@ -28,6 +29,9 @@ __all__ = [
 ]
 
 TABLE = "subjects"
+RESTRICTION = "restriction"
+"""A field of a subject's row beside its record's: the sealed mark of a restriction of
+processing (:mod:`facewarden.service.restriction`); never part of the record."""
 ID_KIND = "id_number"
 _LIMITS = {"notes": 4000, "address": 500, "sex": 32, "date_of_birth": 10}
 _DEFAULT_LIMIT = 200

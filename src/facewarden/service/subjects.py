@@ -15,7 +15,7 @@ from facewarden.privacy.crypto import WrappedKey
 from facewarden.service.context import Context
 from facewarden.service.enrollment import PreparedFace
 from facewarden.service.gallery import seal_template
-from facewarden.service.records import SubjectRecord, new_id, open_record
+from facewarden.service.records import RESTRICTION, SubjectRecord, new_id, open_record
 from facewarden.store.base import FaceRow, PhotoRow, Reader, SubjectRow, Transaction
 
 _PHOTO_TABLE, _PHOTO_FIELD = "photos", "jpeg"
@@ -62,6 +62,8 @@ class Subject:
     watchlists: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
+    restricted: bool = False
+    """Processing restricted (GDPR Art. 18): kept, matched nowhere (service/restriction.py)."""
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for JSON output."""
@@ -72,6 +74,7 @@ class Subject:
             "watchlists": list(self.watchlists),
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "restricted": self.restricted,
         }
 
 
@@ -125,6 +128,7 @@ def load_subject(ctx: Context, reader: Reader, subject_id: str) -> Subject:
         tuple(reader.watchlists_of(subject_id)),
         row.created_at,
         row.updated_at,
+        RESTRICTION in row.fields,
     )
 
 

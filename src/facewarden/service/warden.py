@@ -80,6 +80,7 @@ from facewarden.service.ratelimit import AuthLimiter
 from facewarden.service.recognition import Recognition
 from facewarden.service.refusals import write_summaries
 from facewarden.service.registry import Registry
+from facewarden.service.restriction import Restrictions
 from facewarden.service.review_photos import ReviewPhotos
 from facewarden.service.revocation import RevocationReport, reapply_revocations
 from facewarden.service.sightings import Sightings
@@ -115,6 +116,7 @@ class Warden:
         self.alert_desk = AlertDesk(ctx, self.audit, self.sightings)
         self.alert_feed = AlertFeed(ctx, self.audit, self.sightings, self.alert_desk.window)
         self.history_requests = HistoryRequests(ctx, self.audit)
+        self.restrictions = Restrictions(ctx, self.audit)
         self.review_photos = ReviewPhotos(ctx, self.audit)
         self.watchlist_admin = WatchlistAdmin(ctx, self.audit, self.watchlists)
         self.crowd = CrowdReports(ctx)

@@ -18,6 +18,7 @@ from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.names import canonical_name
 from facewarden.service.records import invalid_input, new_id
+from facewarden.service.restriction import refuse_if_restricted
 from facewarden.store.base import Reader, WatchlistRow
 from facewarden.vision.pipeline import Pipeline
 
@@ -174,12 +175,14 @@ class Watchlists:
 
         Raises:
             NotFoundError: no such watchlist or subject.
+            ConflictError: the subject's processing is restricted (GDPR Art. 18).
         """
         with self._ctx.writing(gallery_changes=True) as tx:
             row = resolve_watchlist(tx, ref)
             subject = tx.get_subject(subject_id)
             if subject is None:
                 raise NotFoundError(f"no subject {subject_id}")
+            refuse_if_restricted(tx, subject_id, "put on a watchlist")
             added = tx.add_membership(row.watchlist_id, subject_id, self._ctx.clock())
             if added:
                 self._audit.append(

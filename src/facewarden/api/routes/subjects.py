@@ -17,6 +17,7 @@ from facewarden.api.auth import allow, require
 from facewarden.api.schemas import (
     FaceInfoOut,
     LookupIn,
+    RestrictionIn,
     SubjectListOut,
     SubjectOut,
     SubjectPatchIn,
@@ -158,6 +159,32 @@ def export_subject(
     return StreamingResponse(
         body, media_type="application/json", headers={"Cache-Control": "no-store"}
     )
+
+
+@router.post(
+    "/{subject_id}/restriction",
+    status_code=204,
+    response_class=Response,
+    **allow("operator", media=_JSON),
+)
+def restrict_subject(
+    subject_id: _SubjectId, body: RestrictionIn, warden: _Warden, purpose: _Purpose = ""
+) -> Response:
+    """Restrict processing (GDPR Art. 18): kept, taken off every watchlist, matched nowhere.
+
+    Audited; 409 when already restricted. Read, export, correction and erasure go on.
+    """
+    warden.restrictions.restrict(subject_id, reason=body.reason, purpose=purpose)
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/{subject_id}/restriction", status_code=204, response_class=Response, **allow("operator")
+)
+def lift_restriction(subject_id: _SubjectId, warden: _Warden, purpose: _Purpose = "") -> Response:
+    """Lift a restriction: back on the watchlists it left that still exist (audited; 409: none)."""
+    warden.restrictions.lift(subject_id, purpose=purpose)
+    return Response(status_code=204)
 
 
 @router.delete("/{subject_id}", status_code=204, response_class=Response, **allow("operator"))

@@ -1,10 +1,13 @@
-"""A large subject export downloaded slowly over HTTP holds up no one.
+"""A data subject's rights over HTTP: the export, the DPO's audit view, restriction.
 
-The export is read from one snapshot of the store. Held for as long as a
-client takes to download it, a SQLite snapshot blocks every checkpoint
-(an erasure's, a purge's) for SQLite's busy timeout (30 s), under the
-store's lock: the whole deployment stood still. The export is drained from
-its snapshot into a sealed spool first, and the client reads it at its pace.
+A large subject export downloaded slowly over HTTP holds up no one. The
+export is read from one snapshot of the store. Held for as long as a client
+takes to download it, a SQLite snapshot blocks every checkpoint (an
+erasure's, a purge's) for SQLite's busy timeout (30 s), under the store's
+lock: the whole deployment stood still. The export is drained from its
+snapshot into a sealed spool first, and the client reads it at its pace.
+An auditor finds every access to a person; a restricted person is matched
+nowhere until the restriction is lifted.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from facewarden.service import SubjectRecord
@@ -93,3 +97,43 @@ def test_an_auditor_finds_every_access_to_a_person_not_only_those_filed_under_th
     actions = [e["action"] for e in about.json()["entries"]]
     assert actions == ["subject.enroll", "identify"]
     assert both.status_code == 400 and both.json()["error"]["type"] == "InvalidInputError"
+
+
+def test_a_restricted_person_is_named_by_no_identification_until_it_is_lifted(
+    live: LiveServer, faces_dir: Path
+) -> None:
+    warden = live.warden
+    warden.watchlists.create("lobby", purpose="visitor desk", lawful_basis="consent")
+    record = SubjectRecord(full_name="Alex Lacamoire", lawful_basis="visitor form 3")
+    photo = KNN / "train" / "alex_lacamoire" / "img1.jpg"
+    alex = warden.registry.enroll(record, [photo], watchlists=["lobby"]).subject_id
+    probe = (KNN / "test" / "alex_lacamoire1.jpg").read_bytes()
+
+    def named(client: httpx.Client) -> list[str | None]:
+        answer = client.post(
+            "/v1/identify",
+            data={"watchlist": "lobby"},
+            files={"file": ("probe.jpg", probe, "image/jpeg")},
+        )
+        assert answer.status_code == 200, answer.text
+        return [c["full_name"] for f in answer.json()["faces"] for c in f["candidates"]]
+
+    reason = {"reason": "contests the match of 3 March (art. 18(1)(a))"}
+    with live.client("operator") as operator:
+        assert named(operator) == ["Alex Lacamoire"]
+        done = operator.post(f"/v1/subjects/{alex}/restriction", json=reason)
+        assert done.status_code == 204, done.text
+        again = operator.post(f"/v1/subjects/{alex}/restriction", json=reason)
+        shown = operator.get(f"/v1/subjects/{alex}").json()
+        readd = operator.put(f"/v1/watchlists/lobby/members/{alex}")
+        assert named(operator) == []
+        lifted = operator.delete(f"/v1/subjects/{alex}/restriction")
+        assert lifted.status_code == 204, lifted.text
+        assert named(operator) == ["Alex Lacamoire"]
+        assert operator.delete(f"/v1/subjects/{alex}/restriction").status_code == 409
+    assert again.status_code == 409 and again.json()["error"]["type"] == "ConflictError"
+    assert (shown["restricted"], shown["watchlists"]) == (True, [])
+    assert readd.status_code == 409 and "restricted" in readd.json()["error"]["message"]
+    with live.client("investigator") as investigator:
+        refused = investigator.post(f"/v1/subjects/{alex}/restriction", json=reason)
+    assert refused.status_code == 403
