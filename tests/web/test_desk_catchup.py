@@ -222,3 +222,23 @@ def test_an_alarm_decided_on_its_own_page_is_silenced_in_the_panel(
     panel.wait_for(state="detached", timeout=3_000)
     assert page.evaluate("document.body.dataset.alarm") is None
     assert console.problems == []
+
+
+def test_a_desk_signing_in_to_more_than_a_thousand_alerts_raises_the_newest_alarm(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # A busy gate: 1,050 alerts in the live window when the shift signs in, the newest an
+    # alarm. The first poll reads the window a page at a time, ten pages a poll: what it
+    # has not read by then must be read by the next, not skipped (an alarm never raised).
+    console = cam_console
+    page = console.page
+    _dismiss_open_alarms(console, camera_server)
+    gate = _add_camera(console, camera_server, "gate-1050", "Gate")
+    door = _add_camera(console, camera_server, "door-1050", "Door")
+    _burst(camera_server, gate["camera_id"], 1050, first="log")
+    (alarm,) = _burst(camera_server, door["camera_id"], 1, first="alarm")
+    console.login(*camera_server.users["operator"])
+    panel = page.get_by_test_id("alarm-panel")
+    panel.get_by_test_id("alert-review").wait_for(timeout=15_000)
+    assert panel.get_by_test_id("alert-review").get_attribute("data-sighting") == alarm
+    assert console.problems == []

@@ -43,6 +43,8 @@ class AlertFeed {
     this._decidedKeys = new Set();
     this._holders = new Set();
     this._position = null; // where the record of sightings stood at the last answer
+    this._windowCursor = null; // where the first read of the live window stopped (more to read)
+    this._windowFrom = null; // and where the record stood as that read began
   }
 
   /**
@@ -70,6 +72,8 @@ class AlertFeed {
     this._keys = new Set();
     this._since = null;
     this._position = null;
+    this._windowCursor = null;
+    this._windowFrom = null;
     this._decidedSince = null;
     this._decidedKeys = new Set();
     this._first = true;
@@ -117,15 +121,19 @@ class AlertFeed {
     const answers = [];
     const held = this._held();
     let nextPosition = null;
+    let windowFrom = this._windowFrom;
+    let cursor = null;
     try {
       // Only what is new since the last answer: the server audits every answer that
       // holds sightings, so repeating them would fill the log. "New" is what was
       // recorded since (recorded_after), not what was first seen later: a face tracked
       // from afar is identified seconds later, a lagging camera's frames come late, and
       // an alarm sorted before what the desk had seen would never be raised. The first
-      // poll reads the whole live window, oldest first, page after page (its cursor).
+      // poll reads the whole live window, oldest first, page after page (its cursor), ten
+      // pages a poll: a window of more (over 1,000 alerts) is read on by the next poll from
+      // where it stopped, then what was recorded since its read began.
       let position = this._position;
-      let cursor = null;
+      cursor = this._windowCursor;
       // What was decided meanwhile, by anyone: ids and decisions only (not audited). Asked a
       // few seconds back, as a decision stamped before another can commit after it; read to
       // the end by its own cursor (a laptop back from sleep may find hundreds), or an alarm
@@ -145,17 +153,19 @@ class AlertFeed {
         if (n === 0 && held.length) query.held = held.join(",");
         const page = await api("GET", "/v1/alerts", { query });
         answers.push(page);
-        if (n === 0 && position === null) nextPosition = page.recorded_to; // read before the window
-        if (position !== null) nextPosition = page.recorded_to;
         decidedCursor = (query.decided_since && page && page.decided_cursor) || null;
         const got = (page && page.sightings) || [];
         let moreSightings = got.length >= ALERT_PAGE;
-        if (moreSightings && position === null) moreSightings = Boolean((cursor = page.next_cursor));
-        if (position !== null) position = page.recorded_to;
+        if (position === null) {
+          if (windowFrom === null) windowFrom = page.recorded_to; // read before the window
+          cursor = moreSightings ? page.next_cursor || null : null;
+          moreSightings = Boolean(cursor);
+          // The window read whole: from now on, what was recorded since its read began.
+          if (!moreSightings) position = nextPosition = windowFrom;
+        } else {
+          position = nextPosition = page.recorded_to;
+        }
         if (!moreSightings && !decidedCursor) break;
-        // Decisions still to read, the window's sightings read whole: read on from the
-        // record's position, so that no page of the window is read twice.
-        if (!moreSightings && position === null) position = nextPosition;
       }
     } catch (err) {
       this._busy = false;
@@ -169,7 +179,13 @@ class AlertFeed {
     }
     this._busy = false;
     if (!this._timer) return; // stopped meanwhile (signed out)
-    if (typeof nextPosition === "number") this._position = nextPosition;
+    if (typeof nextPosition === "number") {
+      this._position = nextPosition;
+      this._windowCursor = this._windowFrom = null;
+    } else {
+      this._windowCursor = cursor; // the window's read goes on at the next poll
+      this._windowFrom = windowFrom;
+    }
     const body = answers[0];
     if (!this._decidedSince && body && body.since) this._decidedSince = body.since;
     const settled = [];
