@@ -214,3 +214,24 @@ def test_the_worker_keeps_running_the_other_cameras(
     finally:
         worker.stop()
     assert worker.states()["live"].state == "stopped"
+
+
+def test_frames_over_the_pixel_cap_are_the_cameras_typed_error(tmp_path: Path) -> None:
+    # A video (or a stream) may declare frames of any size; the pipeline holds
+    # them to the upload cap (here lowered so a small real video is over it),
+    # and the camera fails with that reason, not a crash or a frame of 100 MP
+    # going through detection.
+    from .conftest import make_settings
+
+    video = write_video(tmp_path / "wide.mp4", [], seconds=1.0, fps=10.0, size=(320, 240))
+    settings = make_settings(tmp_path, max_image_pixels=320 * 240 - 1)
+    with Warden.open(settings, create=True, actor="test:pytest") as warden:
+        warden.cameras.add("wide", location="x", source=str(video))
+        worker = IngestWorker(warden, ["wide"])
+        worker.start()
+        try:
+            assert _wait(lambda: worker.states()["wide"].state == "error", 30)
+        finally:
+            worker.stop()
+    error = worker.states()["wide"].error or ""
+    assert "320x240 pixels, over the limit of 76799" in error

@@ -302,8 +302,7 @@ def _checked(image: object, limits: imaging.ImageLimits) -> RGBImage:
         height, width = image.shape[:2]
         if height * width > limits.max_pixels:
             raise ImageTooLargeError(
-                f"image is {width}x{height} pixels, over the limit of {limits.max_pixels} "
-                "(Pipeline.limits)"
+                f"image is {width}x{height} pixels, over the limit of {limits.max_pixels}"
             )
         return image
     wanted = "run() takes an RGB image as a (H, W, 3) uint8 numpy array"
