@@ -30,7 +30,7 @@ that does not resolve (yet) is let through when a camera is registered, and
 judged again each time a worker opens the stream. Left open, written down in
 the README (Cameras and crowds): FFmpeg resolves the name again when it connects (a name
 whose answer changes in between, DNS rebinding, is not caught), and follows
-an HTTP redirect without asking.
+an HTTP redirect, or a playlist (HLS) naming other hosts, without asking.
 """
 
 from __future__ import annotations
