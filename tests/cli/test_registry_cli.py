@@ -448,3 +448,54 @@ def test_a_deployment_folder_behind_a_loop_of_links_is_a_one_line_config_error(
     assert result.exit_code == 2, (result.output, result.exception)
     assert "Traceback" not in result.output and "loop of symbolic links" in result.output
     assert option.strip("-").replace("-", "_").upper() in result.output
+
+
+def test_a_destination_the_system_refuses_to_look_at_is_a_one_line_error(
+    run: Run, tmp_path: Path, faces_dir: Path
+) -> None:
+    # Found by probing file arguments: a destination whose name is too long for
+    # the file system (or inside a folder the user may not search) raised
+    # OSError out of Path.exists(): a traceback. Now one line, exit 1.
+    run("init")
+    photo = faces_dir / "face_recognition" / "examples" / "obama.jpg"
+    added = run("subjects", "add", photo, "--name", "Barack Obama", "--lawful-basis", "test")
+    subject = added.stdout.split()[0]
+    too_long = tmp_path / ("x" * 300) / "out"
+    for command in (["backup"], ["subjects", "export", subject, "-o"]):
+        answer = run(*command, too_long, ok=False)
+        assert answer.exit_code == 1, (answer.output, answer.exception)
+        assert isinstance(answer.exception, SystemExit)
+        assert "name too long" in answer.output.lower()
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["init", "--data-dir", "{long}/data", "--key-dir", "{tmp}/keys"],
+        ["init", "--data-dir", "{tmp}/data", "--key-dir", "{long}/keys"],
+        ["restore", "{photo}", "--data-dir", "{tmp}/data", "--key-dir", "{long}/keys"],
+        ["detect", "{photo}", "--draw", "{long}/boxes.jpg"],
+    ],
+    ids=["init", "key-dir", "restore", "detect-draw"],
+)
+def test_a_path_the_system_refuses_is_one_line_not_a_traceback(
+    tmp_path: Path, faces_dir: Path, words: list[str]
+) -> None:
+    # Found by probing file arguments: a name longer than the file system takes
+    # (or a folder on the way that may not be searched) raised OSError out of
+    # mkdir, exists or open in a dozen commands: a Python traceback each time.
+    from click.testing import CliRunner
+
+    from facewarden.cli import cli
+
+    values = {
+        "long": str(tmp_path / ("x" * 300)),
+        "tmp": str(tmp_path),
+        "photo": str(faces_dir / "face_recognition" / "examples" / "obama.jpg"),
+    }
+    runner = CliRunner(env={"FACEWARDEN_DATA_DIR": None, "FACEWARDEN_KEY_DIR": None})
+    result = runner.invoke(cli, [w.format(**values) for w in words])
+    assert result.exit_code == 1, (result.output, result.exception)
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "File name too long" in result.output
+    assert len(result.output.strip().splitlines()[-1]) < 500  # one line naming the path

@@ -1,7 +1,7 @@
 """The ``facewarden`` command line: parse, call the library, print.
 
-Exit codes: 0 success, 1 a facewarden error (one line on stderr), 2 bad
-usage or configuration.
+Exit codes: 0 success, 1 a facewarden error or a path the system refuses
+(one line on stderr), 2 bad usage or configuration.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ __all__ = ["cli", "main"]
 
 
 class _Group(click.Group):
-    """A group that turns facewarden errors into one line and their exit code."""
+    """A group that turns facewarden and operating-system errors into one line and an exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -44,6 +44,13 @@ class _Group(click.Group):
         except FacewardenError as exc:
             click.echo(f"error: {exc.message}", err=True)
             ctx.exit(exc.exit_code)
+        except OSError as exc:
+            # A path the user named that the system refuses (a name too long, a
+            # folder that may not be searched, a full disk): its reason in one
+            # line, as for facewarden's own errors, never a traceback.
+            named = f"{exc.filename}: " if exc.filename else ""
+            click.echo(f"error: {named}{exc.strerror or exc}", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -105,7 +105,7 @@ from facewarden.service.backup_format import (
     archive_key,
 )
 from facewarden.service.id_reindex import TOKENS_LEFT_OUT
-from facewarden.service.private_files import created_whole, scratch_dir
+from facewarden.service.private_files import created_whole, is_taken, scratch_dir
 from facewarden.service.revocation import RevocationReport
 from facewarden.store import migrations
 from facewarden.store._dialect import SQLITE
@@ -208,7 +208,7 @@ def write_backup(warden: Warden, keyring: KeyRing, destination: Path) -> BackupR
     from facewarden.store.sqlite import SqliteStore
 
     destination = Path(destination)
-    if destination.exists():
+    if is_taken(destination):
         raise ConflictError(f"{destination} exists; back up to a new file")
     store = warden.store
     verification = warden.audit.verify()

@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 from facewarden.errors import ConflictError, FacewardenError
 
-__all__ = ["created_whole", "scratch_dir", "sweep_scratch"]
+__all__ = ["created_whole", "is_taken", "scratch_dir", "sweep_scratch"]
 
 _SCRATCH_PREFIX = ".facewarden-scratch-"
 _PROC_FD = Path("/proc/self/fd")
@@ -49,7 +49,7 @@ def created_whole(target: Path, *, exists_hint: str) -> Iterator[BinaryIO]:
         FacewardenError: the file cannot be created.
     """
     directory = target.parent
-    if target.exists():
+    if is_taken(target):
         raise ConflictError(f"{target} exists; {exists_hint}")
     fd, partial = _open_unnamed(directory)
     if fd < 0:
@@ -75,10 +75,25 @@ def created_whole(target: Path, *, exists_hint: str) -> Iterator[BinaryIO]:
                     os.link(partial, target)
             except FileExistsError:
                 raise ConflictError(f"{target} exists; {exists_hint}") from None
+            except OSError as exc:
+                raise FacewardenError(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
         if partial is not None:
             partial.unlink(missing_ok=True)
     _fsync_dir(directory)
+
+
+def is_taken(target: Path) -> bool:
+    """Whether ``target`` exists (a dangling link too).
+
+    Raises:
+        FacewardenError: the system will not say (a name too long, a folder on
+            the way that may not be searched), with its reason.
+    """
+    try:
+        return target.exists() or target.is_symlink()
+    except OSError as exc:
+        raise FacewardenError(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
 def _open_unnamed(directory: Path) -> tuple[int, Path | None]:
