@@ -126,3 +126,48 @@ def test_source_keys_are_keyed_hashes(warden: Warden) -> None:
     assert len(key) == 64 and "Jane" not in key
     assert key == warden.bulk.source_key("folder:/photos/Jane Doe")
     assert key != warden.bulk.source_key("folder:/photos/John Doe")
+
+
+def _peak_kib_reading(sheet: Path) -> tuple[int, str]:
+    """Peak memory (KiB) of a process listing ``sheet``'s import items, and the error it met."""
+    import subprocess
+    import sys
+
+    script = (
+        "import resource, sys\n"
+        "from pathlib import Path\n"
+        "from facewarden.errors import InvalidInputError\n"
+        "from facewarden.service.bulk import items_from_csv\n"
+        "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "try:\n"
+        "    list(items_from_csv(Path(sys.argv[1]), lawful_basis='t'))\n"
+        "    message = ''\n"
+        "except InvalidInputError as exc:\n"
+        "    message = exc.message\n"
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)\n"
+        "print(message)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(sheet)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    grown, message = done.stdout.split("\n", 1)
+    return int(grown), message.strip()
+
+
+@pytest.mark.parametrize("kind", ["not UTF-8", "one endless line"])
+def test_a_huge_wrong_file_as_csv_is_refused_in_bounded_memory(tmp_path: Path, kind: str) -> None:
+    # Found by giving a video to --csv: its first bad byte sent the reader to
+    # find the line, by reading the whole file into memory (a 4 GB video, 4 GB);
+    # a sheet with no line ends was read as one line, whole. Both are refused
+    # now without holding the file: 256 MiB here, sparse on disk.
+    sheet = tmp_path / "people.csv"
+    with sheet.open("wb") as handle:
+        handle.write(b"full_name,photo\n" + (b"\xff" if kind == "not UTF-8" else b"A"))
+        handle.truncate(256 * 1024 * 1024)
+    grown, message = _peak_kib_reading(sheet)
+    assert grown < 64 * 1024, f"{grown} KiB more to refuse it"
+    assert message.startswith(f"{sheet}:2: "), message

@@ -14,6 +14,7 @@ because paths often carry names ("photos/Jane Doe/1.jpg").
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import hmac
@@ -21,6 +22,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from facewarden.errors import FacewardenError, MultipleFacesError
 from facewarden.service.context import Context
@@ -46,6 +48,9 @@ __all__ = [
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp"})
 _SOURCE_DOMAIN = b"facewarden/import-source/v1\x00"
+_MAX_LINE = 1 << 20
+"""The longest line of a CSV read (characters): a row of a people sheet is far shorter, and
+a file without line ends (a video given by mistake) must not be read whole as one line."""
 PHOTO_COLUMN = "photo"
 
 
@@ -128,7 +133,7 @@ def items_from_csv(path: Path, *, lawful_basis: str | None = None) -> Iterator[I
     except OSError as exc:
         raise invalid_input(f"cannot read {path}: {exc.strerror}") from None
     with handle:
-        reader = csv.DictReader(handle)
+        reader = csv.DictReader(_capped_lines(handle, path))
         try:
             columns = set(reader.fieldnames or ())
             unknown = columns - set(FIELD_NAMES) - {PHOTO_COLUMN}
@@ -151,14 +156,37 @@ def items_from_csv(path: Path, *, lawful_basis: str | None = None) -> Iterator[I
             raise invalid_input(f"{path}:{reader.line_num}: not a valid CSV row ({exc})") from None
 
 
+def _capped_lines(handle: TextIO, path: Path) -> Iterator[str]:
+    """The lines of ``handle`` (a text file), each at most :data:`_MAX_LINE` characters.
+
+    Raises:
+        InvalidInputError: a longer line, named by its number.
+    """
+    number = 0
+    while line := handle.readline(_MAX_LINE + 1):
+        number += 1
+        if len(line) > _MAX_LINE:
+            raise invalid_input(
+                f"{path}:{number}: a line over {_MAX_LINE} characters; not a people sheet "
+                "(save the sheet as CSV)"
+            )
+        yield line
+
+
 def _first_non_utf8_line(path: Path) -> int:
     # The text reader decodes ahead in chunks, so its line count cannot say where.
-    data = path.read_bytes()
-    try:
-        data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        return data.count(b"\n", 0, exc.start) + 1
-    return 1
+    # Read in pieces: the file may be a video given by mistake, of gigabytes.
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    line = 1
+    with path.open("rb") as handle:
+        while piece := handle.read(1 << 16):
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(piece)
+            except UnicodeDecodeError as exc:
+                return line + piece.count(b"\n", 0, max(exc.start - pending, 0))
+            line += piece.count(b"\n")
+    return line
 
 
 def _csv_item(
