@@ -499,3 +499,17 @@ def test_a_path_the_system_refuses_is_one_line_not_a_traceback(
     assert isinstance(result.exception, SystemExit), result.exception
     assert "File name too long" in result.output
     assert len(result.output.strip().splitlines()[-1]) < 500  # one line naming the path
+
+
+def test_a_huge_record_file_is_refused_unread(run: Run, tmp_path: Path) -> None:
+    # Found by probing file arguments: --record read its file whole before
+    # parsing it (/dev/zero: without end, memory growing until the system
+    # stepped in; a video given by mistake: its size). A record is a few KiB.
+    run("init")
+    huge = tmp_path / "record.json"
+    with huge.open("wb") as handle:
+        handle.write(b'{"full_name": "')
+        handle.truncate(256 * 1024 * 1024)
+    answer = run("subjects", "update", "sub_0123456789abcdef", "--record", huge, ok=False)
+    assert answer.exit_code == 1 and isinstance(answer.exception, SystemExit), answer.output
+    assert "--record: over 1048576 characters" in answer.output

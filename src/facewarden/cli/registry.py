@@ -49,6 +49,9 @@ def _field_options(command: Any) -> Any:
     )(command)
 
 
+_MAX_RECORD = 1 << 20
+"""The most characters of a --record file read (a record is a few KiB)."""
+
 _JSON_TYPES = {
     list: "an array",
     dict: "an object",
@@ -61,8 +64,17 @@ _JSON_TYPES = {
 def _fields(record_file: Any, options: dict[str, Any]) -> dict[str, str | None]:
     values: dict[str, str | None] = {}
     if record_file is not None:
+        # Read up to a cap: the file may be endless (/dev/zero) or a video given
+        # by mistake; a record is a few KiB.
         try:
-            loaded = json.load(record_file)
+            text = record_file.read(_MAX_RECORD + 1)
+            if len(text) > _MAX_RECORD:
+                raise invalid_input(
+                    f"--record: over {_MAX_RECORD} characters; a record is a small JSON object"
+                )
+            loaded = json.loads(text)
+        except UnicodeDecodeError as exc:
+            raise invalid_input(f"--record: not a JSON object ({exc})") from None
         except ValueError as exc:
             raise invalid_input(f"--record: not a JSON object ({exc})") from None
         except RecursionError:  # deep nesting exhausts the parser's stack
