@@ -11,7 +11,7 @@ import { stateBadge } from "./cameras.js";
 import { alertFeed } from "./sightings.js";
 
 const RECENT = 8;
-const HEALTH_MS = 3000; // how often the desk's camera health and figures are read again
+const HEALTH_MS = 5000; // how often the desk's camera health and figures are read again
 
 export default async function renderDashboard(view) {
   const user = currentUser();
