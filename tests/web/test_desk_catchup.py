@@ -224,6 +224,36 @@ def test_an_alarm_decided_on_its_own_page_is_silenced_in_the_panel(
     assert console.problems == []
 
 
+def test_a_desk_whose_polls_go_unanswered_is_told_alerts_cannot_arrive(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # The network drops silently (a VPN gone, a proxy that holds the connection): a poll
+    # is never answered, with no error. The desk must not sit quietly believing the site
+    # is quiet: it says that alerts cannot arrive, and stops saying so once they can.
+    console = cam_console
+    page = console.page
+    console.login(*camera_server.users["operator"])
+    page.get_by_test_id("alert-bell").wait_for()
+    page.wait_for_timeout(1500)  # the feed has polled
+    offline = page.get_by_test_id("feed-offline")
+    assert offline.is_hidden()
+    stalled: list[playwright_sync.Route] = []
+    asleep = [True]
+
+    def stall(route: playwright_sync.Route) -> None:
+        if asleep:
+            stalled.append(route)
+        else:
+            route.continue_()
+
+    page.route(_POLL, stall)
+    offline.wait_for(timeout=12_000)
+    assert "alerts cannot arrive" in offline.inner_text()
+    asleep.clear()
+    offline.wait_for(state="hidden", timeout=6_000)
+    assert console.problems == []
+
+
 def test_a_desk_signing_in_to_more_than_a_thousand_alerts_raises_the_newest_alarm(
     cam_console: Console, camera_server: CameraServer
 ) -> None:

@@ -1,10 +1,11 @@
 """The server restarts under an open console (the security desk in a real browser).
 
 An upgrade or a crash takes the server away for a few seconds while desks
-have reviews open. A decision pressed meanwhile cannot be recorded: the desk
-must say so and keep the note and the buttons, so that the operator presses
-again once the server is back (same port, same database, the same session),
-and the alert feed must carry on by itself.
+have reviews open. The desk must say at once that alerts cannot arrive (a
+quiet screen is not a quiet site). A decision pressed meanwhile cannot be
+recorded: the desk must say so and keep the note and the buttons, so that
+the operator presses again once the server is back (same port, same
+database, the same session), and the alert feed must carry on by itself.
 """
 
 from __future__ import annotations
@@ -75,6 +76,15 @@ def test_a_decision_pressed_while_the_server_restarts_is_pressed_again_after(
             review.locator("textarea[name=note]").fill(note)
 
             first.close()  # the server goes away
+            # The desk is told at once that alerts cannot arrive: a quiet screen is not a
+            # quiet site.
+            offline = page.get_by_test_id("feed-offline")
+            offline.wait_for(timeout=6_000)
+            assert "alerts cannot arrive" in offline.inner_text()
+            assert "not connected" in (
+                page.get_by_test_id("alert-bell").get_attribute("aria-label") or ""
+            )
+            console.shot("45-desk-offline")
             review.get_by_role("button", name="Dismiss").click()
             review.get_by_text("Cannot reach the server").wait_for()
             # Nothing was recorded: the note and the buttons stay, to press again.
@@ -82,6 +92,7 @@ def test_a_decision_pressed_while_the_server_restarts_is_pressed_again_after(
             assert review.get_by_role("button", name="Dismiss").is_enabled()
 
             with running():  # back, on the same port, with the same database
+                offline.wait_for(state="hidden", timeout=6_000)
                 review.get_by_role("button", name="Dismiss").focus()
                 page.keyboard.press("Enter")
                 review.get_by_text("Dismissed by user:cam-operator").wait_for()

@@ -4,7 +4,7 @@
 
 import { can, currentUser, logout, onSessionEnd, resume } from "./api.js";
 import { forgetCases } from "./case.js";
-import { errorBanner, h, icon, replace, timeZoneLabel, toast } from "./dom.js";
+import { clock, errorBanner, h, icon, replace, timeZoneLabel, toast } from "./dom.js";
 import renderAccount from "./pages/account.js";
 import renderAdmin from "./pages/admin.js";
 import renderAlerts, { forgetDrafts, raiseAlarm, renderAlert, settleAlarms, silenceAlarms } from "./pages/alerts.js";
@@ -142,11 +142,13 @@ function buildShell() {
   navList.addEventListener("click", (e) => {
     if (e.target.closest("a")) fold(false);
   });
-  const frame = h("div", { class: "shell" }, sidebar, h("div", { class: "main-col" }, topbar, main));
+  // Said while the alert feed cannot reach the server (see startAlerts).
+  const offline = bell ? h("div", { class: "feed-offline", role: "alert", hidden: true, dataset: { testid: "feed-offline" } }) : null;
+  const frame = h("div", { class: "shell" }, sidebar, h("div", { class: "main-col" }, topbar, offline, main));
   replace(root, frame);
   // Tables become cards on a phone: each cell carries its column's heading.
   new MutationObserver(() => labelTables(main)).observe(main, { childList: true, subtree: true });
-  if (bell) startAlerts(bell, links.get("alerts"));
+  if (bell) startAlerts(bell, links.get("alerts"), offline);
   return { links, title, main };
 }
 
@@ -191,13 +193,24 @@ function alertBell() {
 }
 
 /** Poll the alerts while signed in: a count on the bell and the Sightings link, a toast for new ones. */
-function startAlerts(bell, navLink) {
+function startAlerts(bell, navLink, offline) {
   if (stopAlerts) stopAlerts();
   const count = bell.querySelector(".alert-count");
   const live = bell.querySelector(".alert-live");
   const badge = navLink ? navLink.querySelector(".nav-badge") : null;
   primeNames();
   const off = alertFeed.subscribe((fresh, feed, settled, gone) => {
+    // The server cannot be reached (restarting, the network down): a quiet screen is not a
+    // quiet site, so the desk is told until alerts can arrive again.
+    const cut = Boolean(feed.offlineSince);
+    if (cut && offline.hidden) {
+      replace(offline, icon("alert"), h("strong", {}, "Not connected to the server: alerts cannot arrive."), h("span", {}, ` Since ${clock(feed.offlineSince)}; trying again every second.`));
+      offline.hidden = false;
+    } else if (!cut && !offline.hidden) {
+      offline.hidden = true;
+      replace(offline);
+      toast("Connected to the server again: alerts arrive again");
+    }
     // Decided at another desk (or this one): no alarm stays up for it here.
     if (settled.length) settleAlarms(settled);
     // Left the desk (the person erased, past the live window): nor does its name.
@@ -209,7 +222,8 @@ function startAlerts(bell, navLink) {
     count.textContent = text;
     count.hidden = n === 0;
     bell.classList.toggle("has-alerts", n > 0);
-    bell.setAttribute("aria-label", n ? `Alerts: ${n} new` : "Alerts: none new");
+    bell.setAttribute("aria-label", cut ? "Alerts: not connected to the server" : n ? `Alerts: ${n} new` : "Alerts: none new");
+    bell.classList.toggle("alert-bell-offline", cut);
     bell.hidden = !feed.available;
     if (badge) {
       badge.textContent = text;

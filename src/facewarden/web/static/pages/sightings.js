@@ -16,6 +16,11 @@ const DECIDED_OVERLAP_MS = 5000;
 // this many pages: a burst, or what came while the tab was hidden, is read whole.
 const ALERT_PAGE = 100;
 const ALERT_PAGES = 10;
+// A poll the server has not answered in this long has failed (a dropped network, a proxy
+// holding the connection: fetch itself never gives up); polls failing for this long tell
+// the desk that alerts cannot arrive, until one is answered again.
+const POLL_TIMEOUT_MS = 8000;
+const OFFLINE_AFTER_MS = 3000;
 
 // ------------------------------------------------------------------ alert feed
 
@@ -33,6 +38,8 @@ class AlertFeed {
     this.alerts = [];
     this.unseen = 0;
     this.available = true;
+    this.offlineSince = null; // since when polls fail (alerts cannot arrive), or null
+    this._failingSince = null;
     this._keys = new Set();
     this._timer = null;
     this._subscribers = new Set();
@@ -69,6 +76,8 @@ class AlertFeed {
     this.alerts = [];
     this.unseen = 0;
     this.available = true;
+    this.offlineSince = null;
+    this._failingSince = null;
     this._keys = new Set();
     this._since = null;
     this._position = null;
@@ -120,6 +129,12 @@ class AlertFeed {
     this._busy = true;
     const answers = [];
     const held = this._held();
+    const began = Date.now();
+    const timeout = new AbortController();
+    const ask = (query) => {
+      const timer = setTimeout(() => timeout.abort(), POLL_TIMEOUT_MS);
+      return api("GET", "/v1/alerts", { query, signal: timeout.signal }).finally(() => clearTimeout(timer));
+    };
     let nextPosition = null;
     let windowFrom = this._windowFrom;
     let cursor = null;
@@ -151,7 +166,7 @@ class AlertFeed {
           if (decidedCursor) query.decided_cursor = decidedCursor;
         }
         if (n === 0 && held.length) query.held = held.join(",");
-        const page = await api("GET", "/v1/alerts", { query });
+        const page = await ask(query);
         answers.push(page);
         decidedCursor = (query.decided_since && page && page.decided_cursor) || null;
         const got = (page && page.sightings) || [];
@@ -174,11 +189,22 @@ class AlertFeed {
         this.available = false;
         this.stop();
         this._emit([]);
+      } else if (!(err instanceof ApiError && err.status === 401) && this._timer) {
+        // Unreachable, unanswered (timed out) or failing: asked again next second, and
+        // the desk told once it has lasted (a 401 brings up the sign-in screen instead).
+        if (this._failingSince === null) this._failingSince = began;
+        if (!this.offlineSince && Date.now() - this._failingSince >= OFFLINE_AFTER_MS) {
+          this.offlineSince = new Date(this._failingSince);
+          this._emit([]);
+        }
       }
       return;
     }
     this._busy = false;
     if (!this._timer) return; // stopped meanwhile (signed out)
+    this._failingSince = null;
+    const back = this.offlineSince !== null; // answered again: the desk is told
+    this.offlineSince = null;
     if (typeof nextPosition === "number") {
       this._position = nextPosition;
       this._windowCursor = this._windowFrom = null;
@@ -208,7 +234,7 @@ class AlertFeed {
       this._keys.add(alert.key);
       fresh.push(alert);
     }
-    if (!fresh.length && !settled.length && !gone.length && !this._first) return;
+    if (!fresh.length && !settled.length && !gone.length && !this._first && !back) return;
     // A camera or watchlist added since the names were loaded: learn its name before the
     // toast and the lists show it, rather than its opaque id.
     if (fresh.some((a) => (a.camera_id && !names.cameras.has(a.camera_id)) || (a.watchlist_id && !names.watchlists.has(a.watchlist_id)))) {
