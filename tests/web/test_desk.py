@@ -540,12 +540,16 @@ def test_the_queue_is_worked_past_its_first_page_while_another_desk_decides(
     listed.locator(f"tr[data-sighting={ids[10]}]").wait_for(state="detached")
     assert rows.count() == 100
     for shown in (200, 220):
+        before = rows.count()
         listed.get_by_role("button", name="Show the next 100").click()
         page.wait_for_function(
             "(n) => document.querySelectorAll('[data-testid=alert-list] tr[data-sighting]')"
             ".length === n",
             arg=shown,
         )
+        # The keyboard goes on at the first row the click showed, not at the page's top.
+        focused = page.evaluate("document.activeElement.closest('tr')?.dataset.sighting")
+        assert focused == rows.nth(before).get_attribute("data-sighting")
     assert listed.get_by_test_id("alerts-more").count() == 0
     got = [rows.nth(i).get_attribute("data-sighting") for i in range(rows.count())]
     assert got == [s for s in ids if s not in gone]

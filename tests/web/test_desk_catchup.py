@@ -254,6 +254,33 @@ def test_a_desk_whose_polls_go_unanswered_is_told_alerts_cannot_arrive(
     assert console.problems == []
 
 
+def test_the_keyboard_keeps_its_place_in_the_alerts_list_as_alerts_come(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # A keyboard-only operator tabs down the open queue while alerts keep coming: each
+    # one redraws the list, and the keyboard must stay on the row it was on, not fall
+    # back to the top of the page.
+    console = cam_console
+    page = console.page
+    _decide_all_open(console, camera_server)
+    lane = _add_camera(console, camera_server, "lane-12", "Lane")
+    ids = _burst(camera_server, lane["camera_id"], 3, first="log")
+    console.login(*camera_server.users["operator"])
+    console.open("alerts?state=open&order=oldest")
+    listed = page.get_by_test_id("alert-list")
+    listed.locator(f"tr[data-sighting={ids[1]}]").get_by_role("link", name="Review").focus()
+    other = _add_camera(console, camera_server, "lane-13", "Lane")
+    (newer,) = _burst(camera_server, other["camera_id"], 1, first="log")
+    listed.locator(f"tr[data-sighting={newer}]").wait_for(timeout=6_000)
+    focused = page.evaluate("document.activeElement.closest('tr')?.dataset.sighting")
+    assert focused == ids[1]
+    page.keyboard.press("Enter")
+    review = page.locator("#main").get_by_test_id("alert-review")
+    review.wait_for()
+    assert review.get_attribute("data-sighting") == ids[1]
+    assert console.problems == []
+
+
 def test_a_desk_signing_in_to_more_than_a_thousand_alerts_raises_the_newest_alarm(
     cam_console: Console, camera_server: CameraServer
 ) -> None:

@@ -95,7 +95,9 @@ export default async function renderAlerts(view) {
           button(`Show the next ${LIST_LIMIT}`, { kind: "secondary", class: "btn btn-secondary btn-small", onclick: () => showMore() }),
         )
       : null;
+    const place = keyboardPlace(host);
     replace(host, alertTable(shown), more);
+    restoreKeyboard(host, place);
   }
 
   async function load() {
@@ -160,6 +162,27 @@ export default async function renderAlerts(view) {
   await load();
   const refresh = button("Check now", { kind: "ghost", iconName: "refresh", class: "btn btn-ghost btn-small", onclick: () => load() });
   return h("div", { class: "page page-alerts" }, card("Alerts", [form, host, note], { subtitle: "Sightings of watchlist subjects at cameras, in the order chosen. Open one to review the faces and decide.", actions: refresh, cls: "card-alert-list" }));
+}
+
+// A redraw (an alert came, one was decided, one more page) replaces the list's rows: the
+// keyboard, if it was in the list, goes back to the row it was on (or the one that took its
+// place), and from "Show the next 100" to the first row it showed, not to the page's top.
+function keyboardPlace(host) {
+  const active = document.activeElement;
+  if (!active || !host.contains(active)) return null;
+  const rows = [...host.querySelectorAll("tr[data-sighting]")];
+  const row = active.closest("tr[data-sighting]");
+  if (row) return { sighting: row.dataset.sighting, index: rows.indexOf(row) };
+  return { more: Boolean(active.closest(".alerts-more")), index: rows.length };
+}
+
+function restoreKeyboard(host, place) {
+  if (!place) return;
+  const rows = [...host.querySelectorAll("tr[data-sighting]")];
+  const same = place.sighting ? rows.find((r) => r.dataset.sighting === place.sighting) : null;
+  const row = same || rows[Math.min(place.index, rows.length - 1)];
+  const target = (row && row.querySelector("a")) || host.querySelector(".alerts-more button");
+  if (target) target.focus({ preventScroll: !place.more });
 }
 
 function alertTable(list) {
