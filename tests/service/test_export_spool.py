@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import resource
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from facewarden.errors import FacewardenError
 from facewarden.service.export_spool import BLOCK, spooled
 
 NAME = "Barack Obama, 1600 Pennsylvania Ave"
@@ -56,3 +59,23 @@ def test_a_data_directory_not_made_yet_is_made_private(tmp_path: Path) -> None:
     directory = tmp_path / "data"
     assert b"".join(spooled(iter(["{}"]), directory)) == b"{}"
     assert directory.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_full_disk_while_spooling_is_a_typed_error_that_leaves_nothing(tmp_path: Path) -> None:
+    """A full disk (here: a file-size limit) is FacewardenError, not the OSError that
+    closing the half-written spool raised again (its buffer flushed into the same limit)."""
+
+    def export() -> Iterator[str]:
+        while True:
+            yield "x" * BLOCK
+
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4 * BLOCK, hard))
+    try:
+        with pytest.raises(FacewardenError, match="cannot spool the export: File too large"):
+            spooled(export(), tmp_path)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
+    assert list(tmp_path.iterdir()) == []

@@ -19,6 +19,7 @@ at a time.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,13 +88,20 @@ def spooled(chunks: Iterator[str], directory: Path) -> Spool:
             _write(file, aead, blocks, bytes(pending))
             blocks += 1
         file.flush()
-    except OSError as exc:
-        file.close()
-        raise FacewardenError(f"cannot spool the export: {exc.strerror or exc}") from None
-    except BaseException:
-        file.close()
+    except BaseException as exc:
+        with contextlib.suppress(OSError):  # flushing what is buffered fails the same way
+            file.close()
+        _close(chunks)  # ends the store snapshot the export reads from, now
+        if isinstance(exc, OSError):
+            raise FacewardenError(f"cannot spool the export: {exc.strerror or exc}") from None
         raise
     return Spool(file, aead, blocks)
+
+
+def _close(chunks: Iterator[str]) -> None:
+    close = getattr(chunks, "close", None)
+    if close is not None:
+        close()
 
 
 def _write(file: IO[bytes], aead: AESGCM, number: int, block: bytes) -> None:

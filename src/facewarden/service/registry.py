@@ -18,7 +18,6 @@ the export's shape is :mod:`facewarden.service.export`.
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Iterator, Sequence
 
@@ -44,6 +43,12 @@ from facewarden.service.subjects import (
 from facewarden.store.base import Transaction
 
 __all__ = ["Enrollment", "FaceInfo", "Registry", "Subject", "SubjectSummary"]
+
+
+def _started(first: str, rest: Iterator[str]) -> Iterator[str]:
+    """``first`` then ``rest``; closing it closes ``rest`` (and the snapshot it holds)."""
+    yield first
+    yield from rest
 
 
 class Registry(Enroller):
@@ -148,7 +153,7 @@ class Registry(Enroller):
                 purpose=purposes.for_subject(self._ctx, tx, subject_id, purpose),
             )
         chunks = export_chunks(self._ctx, subject_id, upto_seq=entry.seq, page=page)
-        return itertools.chain([next(chunks)], chunks)
+        return _started(next(chunks), chunks)
 
     def update(
         self, subject_id: str, changes: dict[str, str | None], *, purpose: str = ""
