@@ -162,17 +162,17 @@ def _media(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
 
-async def _form_fields(request: Request) -> dict[str, str]:
-    """The text fields of a multipart body, the first of each name (none for other bodies)."""
+async def _form_fields(request: Request) -> dict[str, list[str]]:
+    """The text fields of a multipart body, by name (none for other bodies)."""
     if _media(request) != "multipart/form-data":
         return {}
     # Parsed once: images() is handed the same form. It is closed by
     # _closing_form when the request ends, whether or not images() read it.
     form = await read_form(request)
-    fields: dict[str, str] = {}
+    fields: dict[str, list[str]] = {}
     for name, value in form.multi_items():
         if isinstance(value, str):
-            fields.setdefault(name, value)
+            fields.setdefault(name, []).append(value)
     return fields
 
 
@@ -187,23 +187,38 @@ async def _closing_form(request: Request) -> AsyncIterator[None]:
 _FormClosed = Annotated[None, Depends(_closing_form)]
 
 
-async def spring_param(request: Request, name: str, value: T) -> T:
+async def spring_param(request: Request, name: str, value: T, *, joined: bool = False) -> T:
     """``value``, as the query gave it; where the query has no ``name``, the multipart
     text field of that name, read as the query's would be.
 
     Spring binds a multipart body's text fields as request parameters, as the
     query's (the query's value first), so CompreFace's clients may post
-    ``subject`` or ``limit`` beside the file.
+    ``subject`` or ``limit`` beside the file. A parameter given several times
+    (in the query, or as several fields) is refused, as on every route, so no
+    value is dropped unsaid; with ``joined`` its values are joined by commas
+    instead, as Spring binds a String parameter (``face_plugins``).
 
     Raises:
-        RequestValidationError: the field's value is not one the parameter takes.
+        RequestValidationError: the value is not one the parameter takes, or the
+            parameter is given several times.
     """
-    if name in request.query_params:
-        return value
-    fields = await _form_fields(request)
-    if name not in fields:
-        return value
-    read: T = _read(name, fields[name])
+    where, sent = "query", request.query_params.getlist(name)
+    if not sent:
+        where, sent = "body", (await _form_fields(request)).get(name, [])
+    if len(sent) > 1 and not joined:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "repeated",
+                    "loc": (where, name),
+                    "msg": f"sent {len(sent)} times; this route takes one",
+                    "input": None,
+                }
+            ]
+        )
+    if not sent or (where == "query" and len(sent) == 1):
+        return value  # absent, or as FastAPI read it from the query
+    read: T = _read(name, ",".join(sent))
     return read
 
 
@@ -237,16 +252,12 @@ async def face_query(
     so FastAPI calls it in the event loop rather than a worker thread. Each
     may come as a multipart field instead (:func:`spring_param`).
     """
-    named = request.query_params.getlist("face_plugins")
-    if len(named) > 1:
-        # Spring binds a String parameter sent several times as its values joined by
-        # commas (requests sends params={"face_plugins": ["landmarks", "pose"]} so);
-        # FastAPI would keep the last.
-        face_plugins = _read("face_plugins", ",".join(named))
     return FaceQuery(
         await spring_param(request, "limit", limit),
         await spring_param(request, "det_prob_threshold", det_prob_threshold),
-        await spring_param(request, "face_plugins", face_plugins),
+        # Spring binds a String parameter sent several times as its values joined by
+        # commas (requests sends params={"face_plugins": ["landmarks", "pose"]} so).
+        await spring_param(request, "face_plugins", face_plugins, joined=True),
         await spring_param(request, "status", status),
         await spring_param(request, "detect_faces", detect_faces),
     )
