@@ -14,7 +14,8 @@ Outcomes, each said in one line that CI's log shows:
 - otherwise: how many packages were audited, by which service, exit 0.
 
 The offline half of the promise (minimum versions that exclude the known
-decoder CVEs of Pillow and OpenCV) is ``tests/test_dependency_floors.py``.
+advisories of Pillow, OpenCV and the request parsers) is
+``tests/test_dependency_floors.py``.
 """
 
 from __future__ import annotations

@@ -1,14 +1,18 @@
-"""The minimum versions in pyproject.toml exclude every known decoder advisory.
+"""The minimum versions in pyproject.toml exclude every known parser advisory.
 
 Every outside image goes through Pillow (``imaging.py``) and every camera stream
 through OpenCV's bundled codecs, so a floor below a decoder fix would let a
-fresh install pick a version with a known heap overflow. This is the offline
+fresh install pick a version with a known heap overflow. Every request goes
+through h11 (uvicorn's HTTP parser), Starlette and python-multipart before any
+of facewarden's own limits run, so their denial-of-service and smuggling fixes
+are floors too. This is the offline
 half of the dependency audit: `make audit` asks a vulnerability service about the
 whole installed set when one can be reached; these floors hold without network.
 
 Sources (looked up when the floors were raised): the projects' security
 advisories (GHSA), PyPA's advisory database, Pillow's release notes, and the
-Chainguard/Wolfi advisories that mark Pillow 12.3.0 fixed by 13.0.0.
+Chainguard/Wolfi advisories that mark Pillow 12.3.0 fixed by 13.0.0, and the
+release notes of Starlette 1.3.1 and python-multipart 0.0.26 to 0.0.31.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from packaging.version import Version
 PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 
 # (package, first fixed release, advisory, what it was)
-DECODER_ADVISORIES = [
+PARSER_ADVISORIES = [
     ("pillow", "10.0.1", "CVE-2023-4863", "libwebp heap overflow (bundled WebP decoder)"),
     ("pillow", "10.3.0", "CVE-2024-28219", "buffer overflow in _imagingcms"),
     ("pillow", "11.3.0", "CVE-2025-48379", "heap overflow writing DDS (BCn encoder)"),
@@ -45,6 +49,15 @@ DECODER_ADVISORIES = [
         "CVE-2026-22801",
         "bundled libpng 1.6.26-1.6.53 (4.14.0.94 ships libpng 1.6.58)",
     ),
+    ("h11", "0.16.0", "CVE-2025-43859", "chunked-body trailer parsing (request smuggling)"),
+    ("starlette", "1.0.1", "GHSA-86qp-5c8j-p5mr", "multipart form denial of service"),
+    ("starlette", "1.3.1", "GHSA-82w8-qh3p-5jfq", "request.form() limits ignored (DoS)"),
+    ("starlette", "1.3.1", "GHSA-jp82-jpqv-5vv3", "an unvalidated request path sets url.hostname"),
+    ("python-multipart", "0.0.26", "GHSA-mj87-hwqh-73pj", "DoS by a huge preamble or epilogue"),
+    ("python-multipart", "0.0.27", "GHSA-pp6c-gr5w-3c5g", "DoS by unbounded part headers"),
+    ("python-multipart", "0.0.30", "GHSA-5rvq-cxj2-64vf", "quadratic query-string parsing"),
+    ("python-multipart", "0.0.30", "GHSA-6jv3-5f52-599m", "';' as a field separator (smuggling)"),
+    ("python-multipart", "0.0.31", "GHSA-v9pg-7xvm-68hf", "negative Content-Length: all buffered"),
 ]
 
 
@@ -61,8 +74,8 @@ def _declared_floor(package: str) -> Version:
 
 @pytest.mark.parametrize(
     ("package", "fixed", "advisory", "what"),
-    DECODER_ADVISORIES,
-    ids=[f"{p}-{a.split()[0]}" for p, _, a, _ in DECODER_ADVISORIES],
+    PARSER_ADVISORIES,
+    ids=[f"{p}-{a.split()[0]}" for p, _, a, _ in PARSER_ADVISORIES],
 )
 def test_floor_and_installed_version_exclude_advisory(
     package: str, fixed: str, advisory: str, what: str
