@@ -718,9 +718,13 @@ def test_a_review_open_at_another_desk_shows_the_decision_with_its_note(
         assert other.problems == []
     mine.get_by_text("Dismissed by user:cam-admin").wait_for(timeout=6_000)
     mine.get_by_text("Not him: a courier with a visitor badge").wait_for(timeout=3_000)
-    # What this desk was typing is not lost: it waits to be added as a later note.
+    # What this desk was typing is not lost: it waits to be added as a later note, and
+    # the typing goes on there, at its end.
     typed = mine.locator("textarea[name=later-note]").input_value()
     assert typed == "Guard on his way to the foyer"
+    page.keyboard.type(", radioed")
+    later = mine.locator("textarea[name=later-note]").input_value()
+    assert later == "Guard on his way to the foyer, radioed"
     assert console.problems == []
 
 
