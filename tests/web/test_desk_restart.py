@@ -74,6 +74,11 @@ def test_a_decision_pressed_while_the_server_restarts_is_pressed_again_after(
             review = page.locator("#main").get_by_test_id("alert-review")
             note = "Gate guard informed by radio"
             review.locator("textarea[name=note]").fill(note)
+            # The open queue, in a second tab of the same desk.
+            queue = page.context.new_page()
+            queue.goto(f"{server.url}/console/#/alerts?state=open")
+            row = queue.get_by_test_id("alert-list").locator(f"tr[data-sighting={sighting}]")
+            row.wait_for()
 
             first.close()  # the server goes away
             # The desk is told at once that alerts cannot arrive: a quiet screen is not a
@@ -90,9 +95,20 @@ def test_a_decision_pressed_while_the_server_restarts_is_pressed_again_after(
             # Nothing was recorded: the note and the buttons stay, to press again.
             assert review.locator("textarea[name=note]").input_value() == note
             assert review.get_by_role("button", name="Dismiss").is_enabled()
+            # A page or a list read meanwhile cannot load: it says so, and loads by itself
+            # once the server is back (a desk left on it must not show the error all shift).
+            queue.get_by_role("button", name="Check now").click()
+            queue.locator("#main").get_by_text("Cannot reach the server").wait_for()
+            console.open("alerts")
+            page.go_back()  # the review, read again: the server is not there
+            page.locator("#main").get_by_text("Cannot reach the server").wait_for()
 
             with running():  # back, on the same port, with the same database
                 offline.wait_for(state="hidden", timeout=6_000)
+                row.wait_for(timeout=6_000)
+                # The review is back by itself, with the note typed before.
+                review.locator("textarea[name=note]").wait_for(timeout=6_000)
+                assert review.locator("textarea[name=note]").input_value() == note
                 review.get_by_role("button", name="Dismiss").focus()
                 page.keyboard.press("Enter")
                 review.get_by_text("Dismissed by user:cam-operator").wait_for()

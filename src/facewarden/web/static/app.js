@@ -2,7 +2,7 @@
 // routing (#/search, #/subjects/<id>, ...). Routes carry opaque ids only, never
 // personal data.
 
-import { can, currentUser, logout, onSessionEnd, resume } from "./api.js";
+import { ApiError, can, currentUser, logout, onSessionEnd, resume } from "./api.js";
 import { forgetCases } from "./case.js";
 import { clock, errorBanner, h, icon, replace, timeZoneLabel, toast } from "./dom.js";
 import renderAccount from "./pages/account.js";
@@ -174,6 +174,7 @@ function labelTables(root) {
 // ------------------------------------------------------------------ alerts
 
 let stopAlerts = null;
+let unreachedPage = false; // the page on show could not load: the server was not reached
 let pageTitle = "facewarden";
 let unseenAlerts = 0;
 
@@ -210,6 +211,7 @@ function startAlerts(bell, navLink, offline) {
       offline.hidden = true;
       replace(offline);
       toast("Connected to the server again: alerts arrive again");
+      if (unreachedPage) route(); // a page opened meanwhile loads now, by itself
     }
     // Decided at another desk (or this one): no alarm stays up for it here.
     if (settled.length) settleAlarms(settled);
@@ -289,6 +291,7 @@ async function route() {
       shell.title.textContent = text;
     },
   };
+  unreachedPage = false;
   try {
     const content = await r.render(view, ...m.slice(1));
     if (view.signal.aborted) return;
@@ -298,6 +301,8 @@ async function route() {
     if (view.signal.aborted || (err && err.name === "AbortError")) return;
     if (!currentUser()) return; // the session ended: the sign-in screen is already up
     replace(main, errorBanner(err));
+    // Not reached, or the server failing: drawn again once the alert feed reaches it.
+    unreachedPage = err instanceof ApiError && (err.status === 0 || err.status >= 500);
   }
 }
 

@@ -76,6 +76,7 @@ export default async function renderAlerts(view) {
   let cursor = null;
   let generation = 0; // an answer older than the latest read is dropped, never drawn
   let liveFrom = null; // the live window's start as last read, and when (this browser's clock)
+  let unreached = false; // the last read did not reach the server: read again once the feed does
   const filters = () => {
     Object.assign(queue, { order: order.value, severity: severity.value, camera: camera.value });
     listState = state.value;
@@ -119,10 +120,13 @@ export default async function renderAlerts(view) {
       pages = read;
       cursor = next;
       draw(since);
+      unreached = false;
       alertFeed.markSeen();
     } catch (err) {
       if (err && err.name === "AbortError") return;
-      if (mine === generation) replace(host, errorBanner(err));
+      if (mine !== generation) return;
+      replace(host, errorBanner(err));
+      unreached = err instanceof ApiError && (err.status === 0 || err.status >= 500);
     }
   }
 
@@ -155,8 +159,8 @@ export default async function renderAlerts(view) {
     load();
   });
   // New alerts, and alerts another desk decided (they leave "Not yet acknowledged").
-  const off = alertFeed.subscribe((fresh, _feed, settled, gone) => {
-    if (fresh.length || settled.length || gone.length) load();
+  const off = alertFeed.subscribe((fresh, feed, settled, gone) => {
+    if (fresh.length || settled.length || gone.length || (unreached && !feed.offlineSince)) load();
   });
   view.signal.addEventListener("abort", off, { once: true });
   await load();
