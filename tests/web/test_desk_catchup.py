@@ -91,7 +91,7 @@ def test_the_dashboards_live_alerts_leave_with_an_erasure_and_the_live_window(
             [faces_dir / "face_recognition" / "examples" / "biden.jpg"],
             watchlists=(WATCHLIST,),
         ).subject_id
-    leaving = datetime.now(UTC) - timedelta(minutes=60) + timedelta(seconds=12)
+    leaving = datetime.now(UTC) - timedelta(minutes=60) + timedelta(seconds=9)
     (old,) = _burst(camera_server, yard["camera_id"], 1, first="log", at=leaving)
     (erased,) = _burst(camera_server, annex["camera_id"], 1, first="log", subject_id=biden)
     console.login(*camera_server.users["operator"])
@@ -278,6 +278,29 @@ def test_the_keyboard_keeps_its_place_in_the_alerts_list_as_alerts_come(
     review = page.locator("#main").get_by_test_id("alert-review")
     review.wait_for()
     assert review.get_attribute("data-sighting") == ids[1]
+    assert console.problems == []
+
+
+def test_the_keyboard_keeps_its_place_on_the_dashboard_as_it_refreshes(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # The dashboard redraws its cards as alerts come and camera states change: a keyboard
+    # on one of their links stays there, not thrown back to the top of the page.
+    console = cam_console
+    page = console.page
+    _decide_all_open(console, camera_server)
+    camera = _add_camera(console, camera_server, "ramp-12", "Ramp")
+    console.login(*camera_server.users["operator"])
+    page.get_by_test_id("camera-health").wait_for()
+    cameras = page.locator(".card-camera-health").get_by_role("link", name="Cameras")
+    cameras.focus()
+    page.wait_for_timeout(6_000)  # a refresh of the camera health or more
+    assert page.evaluate("document.activeElement.closest('.card-camera-health') !== null")
+    everything = page.locator(".card-desk-alerts").get_by_role("link", name="All alerts")
+    everything.focus()
+    (sighting,) = _burst(camera_server, camera["camera_id"], 1, first="log")
+    page.locator(f".card-desk-alerts li[data-sighting={sighting}]").wait_for(timeout=6_000)
+    assert page.evaluate("document.activeElement.textContent") == "All alerts"
     assert console.problems == []
 
 

@@ -4,7 +4,7 @@
 
 import { api, ApiError, can, currentUser } from "../api.js";
 import { lastCase, rememberCase } from "../case.js";
-import { banner, card, errorBanner, field, fmtFmr, h, icon, orDash, replace, time } from "../dom.js";
+import { banner, card, errorBanner, field, fmtFmr, h, icon, orDash, time } from "../dom.js";
 import { severityPill } from "./alerts.js";
 import { actionLabel, actorLabel, chainBanner, outcomePill } from "./audit.js";
 import { stateBadge } from "./cameras.js";
@@ -78,11 +78,12 @@ export default async function renderDashboard(view) {
     let generation = 0;
     let reads = 0; // the figures' reads in the order they were asked; the latest drawn:
     let drawn = 0;
+    let shownDesk = JSON.stringify(desk.value); // what the figures and camera health show
     const showFigures = (desk, read) => {
       if (read < drawn) return false;
       drawn = read;
       const now = deskFigures(desk);
-      figures.forEach((el, i) => el.replaceWith(now[i]));
+      figures.forEach((el, i) => swap(el, now[i]));
       figures = now;
       return true;
     };
@@ -92,8 +93,10 @@ export default async function renderDashboard(view) {
       try {
         const again = await readDesk(view.signal);
         if (!again.desk.ok || mine !== generation || view.signal.aborted) return;
+        const was = live.el;
         live = deskBlock(again);
-        replace(holder, live.el);
+        swap(was, live.el);
+        shownDesk = JSON.stringify(again.desk.value);
         showFigures(again.desk.value, read);
       } catch {
         // Left the page meanwhile: nothing to redraw.
@@ -107,9 +110,13 @@ export default async function renderDashboard(view) {
       const read = ++reads;
       try {
         const again = await settle(api("GET", "/v1/desk", { signal: view.signal }));
-        if (!again.ok || view.signal.aborted || !showFigures(again.value, read)) return;
+        if (!again.ok || view.signal.aborted || read < drawn) return;
+        const text = JSON.stringify(again.value);
+        if (text === shownDesk) return; // nothing changed: nothing redrawn
+        shownDesk = text;
+        showFigures(again.value, read);
         const now = healthCard(again.value);
-        live.health.replaceWith(now);
+        swap(live.health, now);
         live.health = now;
       } catch {
         // Left the page meanwhile: nothing to redraw.
@@ -254,6 +261,26 @@ function openById() {
     location.hash = `#/subjects/${id}`;
   });
   return form;
+}
+
+/**
+ * Put `now` in the place of `old` (a card or a figure redrawn): a keyboard that was on a
+ * link inside `old` goes on from the same link (or the same alert) in `now`, not from the
+ * top of the page.
+ */
+function swap(old, now) {
+  const active = document.activeElement;
+  const inside = Boolean(active && old.contains(active));
+  let key = null;
+  if (inside) {
+    const item = active.closest("[data-sighting]");
+    const href = active.getAttribute("href");
+    if (item) key = `[data-sighting="${CSS.escape(item.dataset.sighting)}"] a`;
+    else if (href) key = `a[href="${CSS.escape(href)}"]`;
+  }
+  old.replaceWith(now);
+  const target = key ? (now.matches(key) ? now : now.querySelector(key)) : null;
+  if (target) target.focus({ preventScroll: true });
 }
 
 /** The desk's figures (open alerts, today's sightings, cameras live) as three stats. */
