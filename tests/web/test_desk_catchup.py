@@ -304,6 +304,37 @@ def test_the_keyboard_keeps_its_place_on_the_dashboard_as_it_refreshes(
     assert console.problems == []
 
 
+def test_an_alarm_whose_review_fails_to_load_for_a_moment_is_not_dropped(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # Two alarms wait; the first is decided just as the server stops answering for a
+    # moment (a restart, a network blip), so the second cannot be opened yet. It must stay
+    # in the panel and be opened once the server answers: an alarm is never dropped
+    # because of a failed read, only because it left the desk.
+    console = cam_console
+    page = console.page
+    _dismiss_open_alarms(console, camera_server)
+    first = _add_camera(console, camera_server, "pier-12", "Pier")
+    second = _add_camera(console, camera_server, "pier-13", "Pier")
+    (one,) = _burst(camera_server, first["camera_id"], 1, first="alarm")
+    (two,) = _burst(camera_server, second["camera_id"], 1, first="alarm")
+    console.login(*camera_server.users["operator"])
+    panel = page.get_by_test_id("alarm-panel")
+    panel.get_by_text("1 more waiting").wait_for(timeout=10_000)
+    assert panel.get_by_test_id("alert-review").get_attribute("data-sighting") == one
+    blocked = re.compile(rf"/v1/alerts/{two}$")
+    page.route(blocked, lambda route: route.abort("connectionrefused"))
+    panel.get_by_role("button", name="Acknowledge").click()
+    panel.get_by_test_id("alarm-unreached").wait_for()  # said, and still sounding
+    page.wait_for_timeout(2_500)  # a retry or more, failing too
+    assert page.evaluate("document.body.dataset.alarm") == "sounding"
+    page.unroute(blocked)
+    panel.get_by_test_id("alert-review").and_(page.locator(f"[data-sighting={two}]")).wait_for(
+        timeout=8_000
+    )
+    assert [p for p in console.problems if "ERR_CONNECTION_REFUSED" not in p] == []
+
+
 def test_a_desk_signing_in_to_more_than_a_thousand_alerts_raises_the_newest_alarm(
     cam_console: Console, camera_server: CameraServer
 ) -> None:

@@ -552,12 +552,21 @@ class AlarmPanel {
 
   async draw() {
     const turn = (this.turn = (this.turn || 0) + 1);
+    clearTimeout(this.retry);
     while (this.queue.length && !this.queue[0].review) {
       const head = this.queue[0];
       let review = null;
       try {
         review = await api("GET", `/v1/alerts/${encodeURIComponent(head.alert.sighting_id)}`);
-      } catch {
+      } catch (err) {
+        if (turn !== this.turn || this.closed) return;
+        if (!(err instanceof ApiError && [403, 404].includes(err.status))) {
+          // Not reached (a restart, a network blip) or failing: the alarm stays up, and
+          // is opened once the server answers. Only an alarm gone from the desk is let go.
+          this.drawUnreached();
+          this.retry = setTimeout(() => this.draw(), 2000);
+          return;
+        }
         review = null; // gone (erased, out of the window): nothing to raise
       }
       if (turn !== this.turn || this.closed) return; // another draw took over, or signed out
@@ -586,6 +595,17 @@ class AlarmPanel {
     this.takeKeyboard();
   }
 
+  /** The alarm on show could not be opened yet: it sounds, and says why it names no one. */
+  drawUnreached() {
+    const more = this.queue.length - 1;
+    replace(
+      this.el,
+      h("div", { class: "alarm-title" }, icon("bell"), h("strong", {}, "Alarm"), h("span", { class: "muted alarm-more" }, more ? ` · ${more} more waiting` : "")),
+      h("div", { dataset: { testid: "alarm-unreached" } }, banner("danger", "An alarm is waiting: its details cannot be loaded yet", "The server is not reached. Trying again every 2 seconds; it opens here as soon as it answers.")),
+    );
+    this.sound.start();
+  }
+
   takeKeyboard() {
     // An alert dialog takes the keyboard (the panel itself: Enter there decides nothing),
     // unless someone is typing elsewhere, whose words must not go astray; where it has
@@ -599,6 +619,7 @@ class AlarmPanel {
 
   close() {
     this.closed = true;
+    clearTimeout(this.retry);
     this.release();
     this.sound.stop();
     const had = this.el.contains(document.activeElement) || document.activeElement === document.body;
