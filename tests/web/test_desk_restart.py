@@ -86,7 +86,7 @@ def test_a_decision_pressed_while_the_server_restarts_is_pressed_again_after(
             offline = page.get_by_test_id("feed-offline")
             offline.wait_for(timeout=6_000)
             assert "alerts cannot arrive" in offline.inner_text()
-            assert "not connected" in (
+            assert "does not answer" in (
                 page.get_by_test_id("alert-bell").get_attribute("aria-label") or ""
             )
             console.shot("45-desk-offline")

@@ -205,7 +205,7 @@ function startAlerts(bell, navLink, offline) {
     // quiet site, so the desk is told until alerts can arrive again.
     const cut = Boolean(feed.offlineSince);
     if (cut && offline.hidden) {
-      replace(offline, icon("alert"), h("strong", {}, "Not connected to the server: alerts cannot arrive."), h("span", {}, ` Since ${clock(feed.offlineSince)}; trying again every second.`));
+      replace(offline, icon("alert"), h("strong", {}, "The server does not answer: alerts cannot arrive."), h("span", {}, ` Since ${clock(feed.offlineSince)} (not reached, or failing); asking again every second.`));
       offline.hidden = false;
     } else if (!cut && !offline.hidden) {
       offline.hidden = true;
@@ -224,7 +224,7 @@ function startAlerts(bell, navLink, offline) {
     count.textContent = text;
     count.hidden = n === 0;
     bell.classList.toggle("has-alerts", n > 0);
-    bell.setAttribute("aria-label", cut ? "Alerts: not connected to the server" : n ? `Alerts: ${n} new` : "Alerts: none new");
+    bell.setAttribute("aria-label", cut ? "Alerts: the server does not answer" : n ? `Alerts: ${n} new` : "Alerts: none new");
     bell.classList.toggle("alert-bell-offline", cut);
     bell.hidden = !feed.available;
     if (badge) {
