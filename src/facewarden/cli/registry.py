@@ -254,7 +254,7 @@ def update(
 @click.option("--purpose", default="", help="Why (for the audit log).")
 @deployment_options
 def restrict(subject_id: str, reason: str, purpose: str) -> None:
-    """Restrict SUBJECT_ID's processing (GDPR Art. 18): kept, off every watchlist, never matched."""
+    """Restrict SUBJECT_ID's processing (GDPR Article 18): kept, on no watchlist, never matched."""
     left = open_warden().restrictions.restrict(subject_id, reason=reason, purpose=purpose)
     click.echo(f"restricted {subject_id} (left {len(left.watchlists_left)} watchlists)")
 
