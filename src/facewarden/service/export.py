@@ -8,12 +8,15 @@ their declared purposes and lawful bases; every sighting of them still kept
 (camera, its place, the watchlist, when, the face crop if the camera keeps
 one), each with the desk's decision and notes about its alert and the audit
 entries about it (who recorded it, showed it, decided it); the
-location-history requests about them; and every audit entry that names them.
+location-history requests about them; any restriction of processing in force
+(:mod:`facewarden.service.restriction`); and every audit entry that names them.
 
 It is read from one snapshot of the store (:meth:`Store.snapshot`), page
 by page, so that a person seen 100 000 times is exported in bounded memory
 and no writer waits meanwhile; what was committed after the export's own
-audit entry is not part of it.
+audit entry is not part of it. A reader that may be slow (an HTTP client,
+a pipe) gets it through :func:`facewarden.service.export_spool.spooled`, so
+the snapshot is not held while it downloads.
 
 What it leaves out, on purpose:
 
