@@ -229,3 +229,38 @@ def test_a_person_seen_many_times_is_exported_page_by_page_in_bounded_memory(
     order = [(s["last_seen"], s["sighting_id"]) for s in export["sightings"]]
     assert order == sorted(order)
     assert all(base64.b64decode(s["face_crop_jpeg_base64"]) == crop for s in export["sightings"])
+
+
+def test_who_accessed_the_person_names_the_desk_that_showed_and_decided_their_alerts(
+    deployment: Warden, faces_dir: Path
+) -> None:
+    """A DPO asking "who looked this person up?" (``audit list --about``, ``GET
+    /v1/audit?about=``, docs/data-protection.md): showing an alert puts the
+    person's name and photos on a desk, yet those entries are filed under the
+    sighting, which names no one. While the sighting is kept they are theirs,
+    as in their export; the desk's work on Biden, in the same frame, is not."""
+    warden = deployment
+    seen = _seen_at_the_door(warden, faces_dir)
+    obama, biden = seen
+    desk = warden.with_actor("operator:olga").alert_desk
+    desk.review(seen[obama], role="operator")
+    desk.photo(seen[obama], "enrolled", role="operator")
+    desk.decide(seen[obama], "acknowledged", role="operator")
+    desk.add_note(seen[obama], "left at nine", role="operator")
+    desk.review(seen[biden], role="operator")
+    desk.decide(seen[biden], "dismissed", role="operator")
+
+    about = warden.audit.entries(about=obama, limit=100)
+
+    by_sighting = [(e.action, e.actor) for e in about if e.object_id == seen[obama]]
+    assert by_sighting == [
+        ("sighting.record", "operator:ann"),  # the processor runs as the warden
+        ("alert.show", "operator:olga"),
+        ("alert.photo", "operator:olga"),
+        ("alert.acknowledge", "operator:olga"),
+        ("alert.note", "operator:olga"),
+    ]
+    assert all(e.object_id != seen[biden] for e in about)
+    assert [e.seq for e in about] == sorted(e.seq for e in about)
+    later = warden.audit.entries(about=obama, after_seq=about[1].seq, limit=2)
+    assert [e.seq for e in later] == [e.seq for e in about[2:4]]  # pages as before

@@ -193,7 +193,9 @@ class AuditLog:
         filed under it *or naming it in their details*: every access to a
         person (an identification that named them is filed under the watchlist
         searched, a history request under the request) for a data-protection
-        officer's "who looked this person up?".
+        officer's "who looked this person up?"; for a subject, also those filed
+        under their sightings still kept (the desk showing their alert, its
+        photos, its decision and notes), as their export gives them.
 
         Typed text comes opened (see :meth:`readable`); an adapter showing them
         to a role that sees no names passes them through :meth:`redacted`.
@@ -209,7 +211,7 @@ class AuditLog:
         found = (
             store.list_audit(after_seq=after_seq, limit=limit, object_id=object_id)
             if about is None
-            else store.audit_about(about, after_seq=after_seq, limit=limit)
+            else store.audit_about(about, after_seq=after_seq, limit=limit, with_sightings=True)
         )
         return [self.readable(e) for e in found]
 

@@ -191,15 +191,31 @@ class Reads(AccessReads, CameraReads, DeskReads):
         return [_audit(r) for r in rows]
 
     def audit_about(
-        self, object_id: str, *, after_seq: int = 0, limit: int | None = None
+        self,
+        object_id: str,
+        *,
+        after_seq: int = 0,
+        limit: int | None = None,
+        with_sightings: bool = False,
     ) -> list[AuditEntry]:
         # Ids are random hex with a prefix, so a substring hit in the details
         # JSON is the id itself, not part of another value.
+        sightings = (
+            " OR object_id IN (SELECT sighting_id FROM sightings WHERE subject_id = ?)"
+            if with_sightings
+            else ""
+        )
         rows = self._rows(
             f"SELECT {_AUDIT_COLUMNS} FROM audit_log WHERE seq > ? AND (object_id = ? "  # noqa: S608
-            f"OR {self._dialect.find}(details, ?) > 0) ORDER BY seq"
+            f"OR {self._dialect.find}(details, ?) > 0{sightings}) ORDER BY seq"
             + ("" if limit is None else " LIMIT ?"),
-            (after_seq, object_id, f'"{object_id}"', *(() if limit is None else (limit,))),
+            (
+                after_seq,
+                object_id,
+                f'"{object_id}"',
+                *((object_id,) if with_sightings else ()),
+                *(() if limit is None else (limit,)),
+            ),
         )
         return [_audit(r) for r in rows]
 

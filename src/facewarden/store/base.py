@@ -230,11 +230,18 @@ class Reader(AccessReader, CameraReader, DeskReader, Protocol):
         ...
 
     def audit_about(
-        self, object_id: str, *, after_seq: int = 0, limit: int | None = None
+        self,
+        object_id: str,
+        *,
+        after_seq: int = 0,
+        limit: int | None = None,
+        with_sightings: bool = False,
     ) -> list[AuditEntry]:
         """Entries whose object is ``object_id`` or whose details name it, by seq.
 
         Those with seq above ``after_seq``, at most ``limit`` (None: all).
+        ``with_sightings``: also those filed under a sighting of subject
+        ``object_id`` still kept (they name the sighting, not the person).
         """
         ...
 
