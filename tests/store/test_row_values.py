@@ -14,7 +14,10 @@ import types
 from datetime import UTC, datetime, timedelta
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
+import pytest
+
 from facewarden.store import FaceRow, PhotoRow, Store, SubjectRow, UserRow, WatchlistRow
+from facewarden.store._dialect import ts_parse, ts_text
 from facewarden.store.access import LockoutRow
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -84,3 +87,12 @@ def test_rows_read_back_hold_their_declared_types(store: Store) -> None:
         True,
         False,
     ]
+
+
+def test_store_time_text_reads_back_to_the_microsecond_and_refuses_other_forms() -> None:
+    for when in (T0, T0.replace(microsecond=0), T0 + timedelta(days=3650)):
+        back = ts_parse(ts_text(when))
+        assert back == when and back.utcoffset() == timedelta(0)
+    for bad in ("2026-01-02T03:04:05.678901", "2026-01-02 03:04:05+01:00", "yesterday Z", ""):
+        with pytest.raises(ValueError):
+            ts_parse(bad)
