@@ -28,6 +28,25 @@ playwright_sync = pytest.importorskip("playwright.sync_api", reason="playwright 
 _POLL = re.compile(r"/v1/alerts\?")  # the feed's poll (and the lists), not one alert's review
 
 
+class _HeldPolls:
+    """The feed's polls held unanswered (a laptop lid closed, a silent network) until released."""
+
+    def __init__(self, page: playwright_sync.Page) -> None:
+        self.held: list[playwright_sync.Route] = []
+        self._holding = True
+        page.route(_POLL, self._hold)
+
+    def _hold(self, route: playwright_sync.Route) -> None:
+        if self._holding:
+            self.held.append(route)
+        else:
+            route.continue_()
+
+    def release(self) -> None:
+        """Polls from now on go through; those already held stay held (the caller's choice)."""
+        self._holding = False
+
+
 def test_a_desk_back_from_sleep_drops_an_alarm_decided_among_more_than_a_page(
     cam_console: Console, camera_server: CameraServer
 ) -> None:
@@ -46,24 +65,15 @@ def test_a_desk_back_from_sleep_drops_an_alarm_decided_among_more_than_a_page(
     assert panel.get_by_test_id("alert-review").get_attribute("data-sighting") == ids[0]
     page.wait_for_timeout(1500)  # a poll with decided_since has run: the feed is current
 
-    stalled: list[playwright_sync.Route] = []
-    asleep = [True]
-
-    def stall(route: playwright_sync.Route) -> None:
-        if asleep:
-            stalled.append(route)
-        else:
-            route.continue_()
-
-    page.route(_POLL, stall)
-    while not stalled:
+    polls = _HeldPolls(page)
+    while not polls.held:
         page.wait_for_timeout(100)
     # Within a second or two, as a script would: the 101st decision is the alarm's.
     with Warden.open(camera_server.settings, actor="user:cam-admin") as warden:
         for sighting in [*ids[1:101], ids[0], *ids[101:]]:
             warden.alert_desk.decide(sighting, "dismissed", role="admin")
-    asleep.clear()
-    for route in stalled:
+    polls.release()
+    for route in polls.held:
         route.continue_()
 
     panel.wait_for(state="detached", timeout=6_000)
@@ -237,19 +247,10 @@ def test_a_desk_whose_polls_go_unanswered_is_told_alerts_cannot_arrive(
     page.wait_for_timeout(1500)  # the feed has polled
     offline = page.get_by_test_id("feed-offline")
     assert offline.is_hidden()
-    stalled: list[playwright_sync.Route] = []
-    asleep = [True]
-
-    def stall(route: playwright_sync.Route) -> None:
-        if asleep:
-            stalled.append(route)
-        else:
-            route.continue_()
-
-    page.route(_POLL, stall)
+    polls = _HeldPolls(page)
     offline.wait_for(timeout=12_000)
     assert "alerts cannot arrive" in offline.inner_text()
-    asleep.clear()
+    polls.release()
     offline.wait_for(state="hidden", timeout=6_000)
     assert console.problems == []
 
