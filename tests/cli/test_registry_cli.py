@@ -513,3 +513,14 @@ def test_a_huge_record_file_is_refused_unread(run: Run, tmp_path: Path) -> None:
     answer = run("subjects", "update", "sub_0123456789abcdef", "--record", huge, ok=False)
     assert answer.exit_code == 1 and isinstance(answer.exception, SystemExit), answer.output
     assert "--record: over 1048576 characters" in answer.output
+
+
+def test_a_listing_of_subjects_is_audited_with_the_purpose_given(run: Run) -> None:
+    """docs/data-protection.md: "Give every request's reference as --purpose", and its
+    first step finds the person with ``subjects list``, an audited read of names."""
+    run("init")
+    run("subjects", "list", "--purpose", "request 12")
+    run("subjects", "list")
+    entries = json.loads(run("audit", "list", "--json").stdout)
+    listed = [e["purpose"] for e in entries if e["action"] == "subject.list"]
+    assert listed == ["request 12", "subject listing (none given)"]

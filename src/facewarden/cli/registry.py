@@ -165,11 +165,12 @@ def add(
 @subjects.command("list")
 @click.option("--after", help="Continue after this subject id (paging).")
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--purpose", default="", help="Why (for the audit log).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @deployment_options
-def list_(after: str | None, limit: int, as_json: bool) -> None:
+def list_(after: str | None, limit: int, purpose: str, as_json: bool) -> None:
     """List subjects: id, name, faces, watchlists (an audited read of the names)."""
-    rows = open_warden().registry.subjects(after=after, limit=limit)
+    rows = open_warden().registry.subjects(after=after, limit=limit, purpose=purpose)
     if as_json:
         echo_json(
             [
