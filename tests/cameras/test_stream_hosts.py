@@ -45,6 +45,12 @@ def _resolving_to(*addresses: str) -> Callable[[str], list[str] | None]:
         ("rtsp://localhost:8554/x", None, "loopback"),  # through /etc/hosts, for real
         ("rtsp://0x7f.1/x", None, "loopback"),  # as the C resolver reads it
         ("http://0/", None, "unspecified"),
+        # FFmpeg takes whatever is in brackets as the host; Python refuses to parse these
+        ("http://[127.0.0.1]:8080/x", None, "loopback"),
+        ("rtsp://user:pw@[169.254.169.254]/x", None, "metadata"),
+        ("rtsp://[localhost]:8554/x", None, "loopback"),
+        ("rtsp://[::1]:8554/x", None, "loopback"),
+        ("rtsp://[fe80::1%25eth0]/x", None, "link-local"),  # a zone id
         ("rtsp://cam7.site.example/x", _resolving_to("10.0.0.7"), None),
         ("rtsp://cam7.site.example/x", _resolving_to("100.101.102.103"), None),  # Tailscale
         ("rtsp://unknown.invalid/x", lambda _name: None, None),  # judged again when opened
@@ -116,10 +122,11 @@ def test_the_supervisor_never_connects_to_a_stored_refused_stream(
     assert loopback_service.hits == 0  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "[127.0.0.1]"])  # FFmpeg reads both
 def test_the_worker_never_connects_to_a_stored_refused_stream(
-    tmp_path: Path, loopback_service: ThreadingHTTPServer
+    tmp_path: Path, loopback_service: ThreadingHTTPServer, host: str
 ) -> None:
-    url = f"http://127.0.0.1:{loopback_service.server_address[1]}/admin"
+    url = f"http://{host}:{loopback_service.server_address[1]}/admin"
     warden = _stored_then_refused(tmp_path, url)
     worker = IngestWorker(warden, ["relay"], max_attempts=1)
     try:

@@ -36,15 +36,15 @@ an HTTP redirect, or a playlist (HLS) naming other hosts, without asking.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import threading
-import urllib.parse
 from collections.abc import Callable, Sequence
 
 from facewarden.errors import InvalidInputError
 from facewarden.vision.sources import redact_url, source_kind
 
-__all__ = ["RESOLVE_SECONDS", "check_stream_host", "refused_reason"]
+__all__ = ["RESOLVE_SECONDS", "check_stream_host", "ffmpeg_host", "refused_reason"]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -132,10 +132,7 @@ def check_stream_host(
     """
     if source_kind(source) != "stream":
         return
-    try:
-        host = (urllib.parse.urlsplit(source).hostname or "").rstrip(".")
-    except ValueError:
-        return  # a malformed URL: FFmpeg cannot open it either
+    host = ffmpeg_host(source).rstrip(".")
     if not host:
         return
     networks = [ipaddress.ip_network(n, strict=False) for n in allowed]
@@ -149,6 +146,21 @@ def check_stream_host(
             "the server does not connect to unless FACEWARDEN_CAMERA_ALLOWED_NETWORKS allows "
             "it (e.g. 127.0.0.1/32 for an RTSP relay on this machine)"
         )
+
+
+def ffmpeg_host(url: str) -> str:
+    """The host FFmpeg connects to for ``url``, split as its ``av_url_split`` splits it.
+
+    FFmpeg, not Python's URL parser, opens the stream, and they disagree: a
+    host in brackets is taken whole by FFmpeg (``http://[127.0.0.1]:80/``
+    reaches loopback) while :func:`urllib.parse.urlsplit` refuses it as a
+    malformed URL, so judging Python's reading let such a stream through.
+    """
+    authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
+    authority = authority.rpartition("@")[2]  # user[:password]@, up to the last @
+    if authority.startswith("[") and "]" in authority:
+        return authority[1 : authority.index("]")]
+    return authority.partition(":")[0]
 
 
 def _addresses(host: str, resolve: Resolve) -> list[Address]:
