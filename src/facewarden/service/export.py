@@ -55,6 +55,7 @@ from facewarden.service.alert_notes import open_notes
 from facewarden.service.audit import REDACTED, AuditLog, readable_entry
 from facewarden.service.camera_places import open_place
 from facewarden.service.context import Context
+from facewarden.service.history_requests import request_decision
 from facewarden.service.restriction import restriction_of
 from facewarden.service.subjects import load_subject
 from facewarden.store.base import Reader, SightingRow
@@ -155,12 +156,7 @@ def _history_requests(reader: Reader, subject_id: str) -> list[dict[str, object]
     requests: list[dict[str, object]] = []
     for row in reader.history_requests_of(subject_id):
         note = reader.history_note(row.request_id)
-        if note is not None and note.refused_by is not None:
-            status, by, at = "refused", note.refused_by, note.refused_at
-        elif row.approved_by is not None:
-            status, by, at = "approved", row.approved_by, row.approved_at
-        else:
-            status, by, at = "pending", None, None
+        status, by, at = request_decision(row, note)
         requests.append(
             {
                 "request_id": row.request_id,

@@ -24,9 +24,9 @@ from facewarden.privacy.retention import HISTORY_REQUEST_RETENTION
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.records import new_id
-from facewarden.store.base import HistoryRequestRow, Reader
+from facewarden.store.base import HistoryNoteRow, HistoryRequestRow, Reader
 
-__all__ = ["HistoryRequestView", "HistoryRequests"]
+__all__ = ["HistoryRequestView", "HistoryRequests", "request_decision"]
 
 _APPROVER_ROLES = frozenset({"admin", "investigator"})
 # An admin asks for no histories (only investigators do), so an admin's own list is
@@ -35,6 +35,20 @@ _REQUESTER_ROLES = frozenset({"admin", "investigator"})
 # Listed as long as they are kept: the purge deletes them after that.
 _LISTED = HISTORY_REQUEST_RETENTION
 _REASON_LIMIT = 500
+
+
+def request_decision(
+    row: HistoryRequestRow, note: HistoryNoteRow | None
+) -> tuple[str, str | None, datetime | None]:
+    """Where a request stands: ``refused``, ``approved`` or ``pending``, by whom and when.
+
+    A refusal is kept in the request's note (with its reason), an approval on the row.
+    """
+    if note is not None and note.refused_by is not None:
+        return "refused", note.refused_by, note.refused_at
+    if row.approved_by is not None:
+        return "approved", row.approved_by, row.approved_at
+    return "pending", None, None
 
 
 @dataclass(frozen=True)
@@ -267,12 +281,7 @@ class HistoryRequests:
                     row=request_id,
                     field="reason",
                 )
-        if note is not None and note.refused_by is not None:
-            status, by, at = "refused", note.refused_by, note.refused_at
-        elif row.approved_by is not None:
-            status, by, at = "approved", row.approved_by, row.approved_at
-        else:
-            status, by, at = "pending", None, None
+        status, by, at = request_decision(row, note)
         return HistoryRequestView(
             row.request_id,
             row.subject_id,
