@@ -15,9 +15,13 @@ line, appended with ``O_APPEND`` and fsynced under the directory's lock::
     password <account> <retired>.<sealed> <mac>   a password changed: a keyed fingerprint
                                                   of the hash it replaced, and the new
                                                   hash, sealed
+    restrict <subject id> - <mac>                 a subject's processing restricted (GDPR
+                                                  Art. 18: off every watchlist)
+    lift <subject id> - <mac>                     that restriction lifted
 
 * **No personal data in clear.** An API key's id is the random public half
-  of the key. An account is named by a keyed pseudonym (HMAC of the
+  of the key; a subject's id is random and opaque (the erasure ledger keeps
+  them too). An account is named by a keyed pseudonym (HMAC of the
   username), which only this key directory can compute; the new password's
   argon2id hash is sealed (AES-256-GCM, the account bound as associated
   data) and the replaced one is only a keyed fingerprint, so the ledger is no
@@ -52,15 +56,19 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from facewarden.errors import IntegrityError
 from facewarden.privacy._keydir import append_line, check_private, locked
 
-__all__ = ["REVOCATIONS", "Revocation", "RevocationLedger"]
+__all__ = ["APPLIED", "REVOCATIONS", "Revocation", "RevocationLedger"]
 
 REVOCATIONS = "revocations.log"
-Kind = Literal["key", "user", "password"]
+APPLIED = "revocation_ledger_applied"
+"""Meta key: the ledger's byte offset up to which a database has applied it."""
+Kind = Literal["key", "user", "password", "restrict", "lift"]
 _DOMAIN = b"facewarden/revocations/v1/"
 _NONCE = 12
 _KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+_SUBJECT_ID_RE = re.compile(r"^sub_[0-9a-f]{16}$")
 _LINE_RE = re.compile(
-    r"^(?P<body>(?P<kind>key|user|password) (?P<target>[0-9a-f]{16,64})"
+    r"^(?P<body>(?P<kind>key|user|password|restrict|lift) "
+    r"(?P<target>[0-9a-f]{16,64}|sub_[0-9a-f]{16})"
     r" (?P<value>[A-Za-z0-9_.=-]+)) (?P<mac>[0-9a-f]{64})$"
 )
 
@@ -70,9 +78,11 @@ class Revocation:
     """One record of the ledger.
 
     Attributes:
-        kind: ``key`` (an API key revoked), ``user`` (a user disabled) or
-            ``password`` (a password changed).
-        target: the key id, or the account's pseudonym (see :meth:`RevocationLedger.account`).
+        kind: ``key`` (an API key revoked), ``user`` (a user disabled),
+            ``password`` (a password changed), ``restrict`` (a subject's
+            processing restricted) or ``lift`` (that restriction lifted).
+        target: the key id, the account's pseudonym (see :meth:`RevocationLedger.account`),
+            or the subject's id.
         password_hash: for ``password``, the new hash (unsealed); else None.
         retired: for ``password``, the fingerprint of the hash it replaced
             (see :meth:`RevocationLedger.fingerprint`); else None.
@@ -137,6 +147,14 @@ class RevocationLedger:
         retired = self.fingerprint(account, old_hash)
         value = f"{retired}.{base64.urlsafe_b64encode(nonce + sealed).decode()}"
         return self._append("password", account, value)
+
+    def restrict_subject(self, subject_id: str) -> int:
+        """Record a subject's processing restricted; returns the ledger's new end."""
+        return self._append("restrict", _subject(subject_id), "-")
+
+    def lift_restriction(self, subject_id: str) -> int:
+        """Record a subject's restriction lifted; returns the ledger's new end."""
+        return self._append("lift", _subject(subject_id), "-")
 
     def _append(self, kind: Kind, target: str, value: str) -> int:
         body = f"{kind} {target} {value}"
@@ -217,6 +235,12 @@ class RevocationLedger:
         return hmac.new(
             self._mac_key, f"{previous}\n{body}".encode("ascii"), hashlib.sha256
         ).hexdigest()
+
+
+def _subject(subject_id: str) -> str:
+    if not _SUBJECT_ID_RE.match(subject_id):
+        raise ValueError(f"invalid subject id {subject_id!r}")
+    return subject_id
 
 
 def _derive(audit_key: bytes, purpose: bytes) -> bytes:

@@ -395,6 +395,7 @@ def restore(archive: Path, settings: Settings, *, clock: Any = None) -> RestoreR
                 "keys_revoked": revoked.keys_revoked,
                 "users_disabled": revoked.users_disabled,
                 "passwords_reset": revoked.passwords_reset,
+                "subjects_restricted": revoked.subjects_restricted,
                 "sessions_ended": sessions,
             },
         )

@@ -15,6 +15,12 @@ watchlists left, sealed with the subject's data key, so it goes with the
 subject at erasure and is in their export. Restricting and lifting are
 audited (``subject.restrict``, ``subject.lift_restriction``); neither moves
 the record's ``updated_at``, from which retention counts.
+
+Each is also recorded in the key directory's revocation ledger
+(:mod:`facewarden.privacy.revocations`) before it commits, so a database
+restored from a backup taken before a restriction is restricted again when
+it is opened (:func:`reapply_restrictions`, with a reason saying so); one
+lifted since stays lifted.
 """
 
 from __future__ import annotations
@@ -25,17 +31,29 @@ from datetime import datetime
 
 from facewarden.errors import ConflictError, InvalidInputError
 from facewarden.privacy.crypto import Envelope, WrappedKey
+from facewarden.privacy.revocations import APPLIED, Revocation
 from facewarden.service import purposes
 from facewarden.service.audit import AuditLog
 from facewarden.service.compaction import note_compaction_due
 from facewarden.service.context import Context
 from facewarden.service.records import RESTRICTION, TABLE
 from facewarden.service.subjects import subject_row
-from facewarden.store.base import Reader, SubjectRow
+from facewarden.store.base import Reader, SubjectRow, Transaction
 
-__all__ = ["RESTRICTION", "Restriction", "Restrictions", "refuse_if_restricted", "restriction_of"]
+__all__ = [
+    "RESTRICTION",
+    "Restriction",
+    "Restrictions",
+    "reapply_restrictions",
+    "refuse_if_restricted",
+    "restriction_of",
+]
 
 _REASON_LIMIT = 500
+_REAPPLIED_REASON = (
+    "re-applied when a database restored from a backup taken before the restriction was "
+    "opened (its own reason is in the audit log's subject.restrict entry)"
+)
 
 
 @dataclass(frozen=True)
@@ -112,30 +130,20 @@ class Restrictions:
             )
         ctx = self._ctx
         with ctx.writing(gallery_changes=True) as tx:
-            row, key = subject_row(tx, subject_id)
+            row, _ = subject_row(tx, subject_id)
             if RESTRICTION in row.fields:
                 raise ConflictError(f"subject {subject_id} is restricted already")
             purpose = purposes.for_subject(ctx, tx, subject_id, purpose)  # before it leaves
-            left = tuple(sorted(tx.watchlists_of(subject_id)))
-            for watchlist_id in left:
-                tx.remove_membership(watchlist_id, subject_id)
-                ctx.gallery.leave(watchlist_id, subject_id)
-            mark = Restriction(reason, ctx.clock(), left)
-            sealed = ctx.envelope.encrypt_str(
-                json.dumps(mark.to_dict()),
-                data_key=key,
-                table=TABLE,
-                row=subject_id,
-                field=RESTRICTION,
-            )
-            tx.update_subject(subject_id, updated_at=row.updated_at, fields={RESTRICTION: sealed})
+            mark = _mark(ctx, tx, row, reason)
+            # In the ledger before the commit: a restore of an older backup restricts again.
+            tx.set_meta(APPLIED, str(ctx.keyring.revocations.restrict_subject(subject_id)))
             self._audit.append(
                 tx,
                 "subject.restrict",
                 object_type="subject",
                 object_id=subject_id,
                 purpose=purpose,
-                details={"watchlists": list(left)},
+                details={"watchlists": list(mark.watchlists_left)},
             )
         return mark
 
@@ -153,6 +161,7 @@ class Restrictions:
             if mark is None:
                 raise ConflictError(f"subject {subject_id} is not restricted")
             tx.update_subject(subject_id, updated_at=row.updated_at, fields={RESTRICTION: None})
+            tx.set_meta(APPLIED, str(ctx.keyring.revocations.lift_restriction(subject_id)))
             # The reason lies in the deleted row until compacted.
             note_compaction_due(tx, ["subject_fields"])
             now = ctx.clock()
@@ -174,3 +183,43 @@ class Restrictions:
                 details={"watchlists": list(back)},
             )
         return back
+
+
+def reapply_restrictions(ctx: Context, tx: Transaction, records: list[Revocation]) -> list[str]:
+    """Restrict again the subjects the ledger last records as restricted that are not here.
+
+    A database restored from a backup taken before their restriction holds
+    them unrestricted, on their watchlists. Run in a transaction that
+    changes the gallery. Returns the subjects restricted now (each audited
+    ``subject.restrict`` by the caller's report).
+    """
+    last: dict[str, str] = {}
+    for record in records:
+        if record.kind in ("restrict", "lift"):
+            last[record.target] = record.kind
+    again = []
+    for subject_id, kind in last.items():
+        row = tx.get_subject(subject_id)
+        if kind == "restrict" and row is not None and RESTRICTION not in row.fields:
+            _mark(ctx, tx, row, _REAPPLIED_REASON)
+            again.append(subject_id)
+    return again
+
+
+def _mark(ctx: Context, tx: Transaction, row: SubjectRow, reason: str) -> Restriction:
+    """Take the subject off every watchlist and seal the mark on their row."""
+    subject_id = row.subject_id
+    left = tuple(sorted(tx.watchlists_of(subject_id)))
+    for watchlist_id in left:
+        tx.remove_membership(watchlist_id, subject_id)
+        ctx.gallery.leave(watchlist_id, subject_id)
+    mark = Restriction(reason, ctx.clock(), left)
+    sealed = ctx.envelope.encrypt_str(
+        json.dumps(mark.to_dict()),
+        data_key=WrappedKey.from_bytes(row.wrapped_key),
+        table=TABLE,
+        row=subject_id,
+        field=RESTRICTION,
+    )
+    tx.update_subject(subject_id, updated_at=row.updated_at, fields={RESTRICTION: sealed})
+    return mark

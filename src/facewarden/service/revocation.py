@@ -16,26 +16,27 @@ disabled again, and each password hash the ledger records as replaced set to
 the newest hash the ledger holds for that user (the password in use when the
 backup came back works; every older one does not). The whole ledger is read
 and applied each time (it is idempotent), and a hash the ledger does not know
-is left alone. The sessions of every user touched end. What it did is one audit
-entry (``access.reapply``), and the restore's own entry repeats the counts.
+is left alone. The sessions of every user touched end. Subjects whose
+processing was restricted (GDPR Art. 18) and not lifted since are restricted
+again (:func:`~facewarden.service.restriction.reapply_restrictions`), each
+with a ``subject.restrict`` entry. What it did is one audit entry
+(``access.reapply``), and the restore's own entry repeats the counts.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
-from facewarden.privacy.revocations import Revocation
+from facewarden.privacy.revocations import APPLIED, Revocation
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
+from facewarden.service.restriction import reapply_restrictions
 from facewarden.store.base import Transaction
 
 __all__ = ["APPLIED", "RevocationReport", "reapply_revocations"]
 
 logger = logging.getLogger(__name__)
-
-APPLIED = "revocation_ledger_applied"
-"""Meta key: the revocation ledger's byte offset up to which this database has applied it."""
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,15 @@ class RevocationReport:
         users_disabled: users the ledger records as disabled that were enabled here.
         passwords_reset: users whose stored hash was not the newest the ledger holds.
         sessions_ended: sessions of those users.
+        subjects_restricted: subjects the ledger records as restricted (and not
+            lifted since) that were unrestricted here.
     """
 
     keys_revoked: int = 0
     users_disabled: int = 0
     passwords_reset: int = 0
     sessions_ended: int = 0
+    subjects_restricted: int = 0
 
     @property
     def changed(self) -> bool:
@@ -69,18 +73,31 @@ def reapply_revocations(ctx: Context, audit: AuditLog) -> RevocationReport:
     ledger = ctx.keyring.revocations
     if _offset(ctx.store.get_meta(APPLIED)) == ledger.end():
         return RevocationReport()
-    with ctx.writing() as tx:
+    with ctx.writing(gallery_changes=True) as tx:
         # The whole ledger, whatever the offset: applying it is idempotent, and the
         # offset another host's key directory recorded says nothing about this one's.
         records, end = ledger.since(0)
-        report = _apply(ctx, tx, records) if records else RevocationReport()
+        access = _apply(ctx, tx, records) if records else RevocationReport()
+        if access.changed:
+            details = asdict(access)
+            del details["subjects_restricted"]  # each has an entry of its own, below
+            audit.append(tx, "access.reapply", details=details)
+        restricted = reapply_restrictions(ctx, tx, records)
+        for subject_id in restricted:
+            audit.append(
+                tx,
+                "subject.restrict",
+                object_type="subject",
+                object_id=subject_id,
+                details={"reapplied": True},
+            )
+        report = replace(access, subjects_restricted=len(restricted))
         tx.set_meta(APPLIED, str(end))
-        if report.changed:
-            audit.append(tx, "access.reapply", details=asdict(report))
     if report.changed:
         logger.warning(
-            "re-applied access revocations the database lacked (a database restored from a "
-            "backup taken before them, or a change interrupted before its commit): %s",
+            "re-applied access revocations or restrictions the database lacked (a database "
+            "restored from a backup taken before them, or a change interrupted before its "
+            "commit): %s",
             report,
         )
     return report
