@@ -13,7 +13,10 @@ import re
 import shutil
 from pathlib import Path
 
+import click
 import pytest
+
+from facewarden.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -77,3 +80,67 @@ def test_every_make_target_the_readme_names_exists() -> None:
     targets = set(re.findall(r"^([a-z][\w-]*):", makefile, re.MULTILINE))
     named = set(_MAKE_TARGET.findall(README.read_text(encoding="utf-8")))
     assert named and named <= targets, f"named but not in the Makefile: {named - targets}"
+
+
+_COMMAND_SPAN = re.compile(r"`((?:facewarden )?[a-z][\w-]* [^`]*)`")
+_SH_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def _command_lines(text: str) -> list[tuple[bool, list[str]]]:
+    """(named with the program, words) of the command lines a doc shows: `facewarden ...`
+    spans, sh lines, and spans such as `subjects export ...` (docs/data-protection.md leaves
+    out the program's name)."""
+    lines = _COMMAND_SPAN.findall(text)
+    for block in _SH_BLOCK.findall(text):
+        lines += [line.split("#")[0] for line in block.splitlines()]
+    found = []
+    for line in lines:
+        words = line.split()
+        if words:
+            explicit = words[0] == "facewarden"
+            found.append((explicit, words[1:] if explicit else words))
+    return found
+
+
+def _resolve(words: list[str]) -> tuple[click.Command, int]:
+    """The command the words name, and how many words named it."""
+    command: click.Command = cli
+    depth = 0
+    while isinstance(command, click.Group) and depth < len(words):
+        sub = command.commands.get(words[depth])
+        if sub is None:
+            break
+        command, depth = sub, depth + 1
+    return command, depth
+
+
+def test_every_command_and_option_the_docs_show_exists() -> None:
+    """A user types what the docs show: each command they name is one, with its options
+    (`subjects faces add|replace` names both)."""
+    wrong, checked = [], 0
+    for doc in [*DOCS, ROOT / "fuzz" / "README.md"]:
+        for explicit, words in _command_lines(doc.read_text(encoding="utf-8")):
+            named = f"{doc.relative_to(ROOT)}: {' '.join(words)!r}"
+            command, depth = _resolve(words)
+            if (depth == 0 and not explicit) or words in ([], ["..."]):
+                continue  # prose in backquotes (`make run`), or `facewarden ...`
+            if depth == 0 or (isinstance(command, click.Group) and depth < len(words)):
+                if words and words[min(depth, len(words) - 1)].startswith("-"):
+                    continue  # `facewarden -vv`, `facewarden subjects --help`
+                alternatives = words[depth].split("|") if depth < len(words) else []
+                parent = words[:depth]
+                if not alternatives or any(
+                    _resolve([*parent, a])[1] <= depth for a in alternatives
+                ):
+                    wrong.append(f"{named}: no such command")
+                continue
+            checked += 1
+            options = {"-h", "--help"}
+            for param in command.params:
+                options.update(param.opts, param.secondary_opts)
+            for word in words[depth:]:
+                option = word.split("=")[0].rstrip(",.;:)]'\"")
+                if option.startswith("--") and option not in options:
+                    wrong.append(f"{named}: no option {option}")
+    assert checked > 50, "the docs' command lines were not found"
+    assert wrong == []
