@@ -20,7 +20,9 @@ Each is also recorded in the key directory's revocation ledger
 (:mod:`facewarden.privacy.revocations`) before it commits, so a database
 restored from a backup taken before a restriction is restricted again when
 it is opened (:func:`reapply_restrictions`, with a reason saying so); one
-lifted since stays lifted.
+restricted and lifted since stays lifted. A lift is not re-applied: a backup
+taken while someone was restricted restores them restricted, until lifted
+again (the ledger errs on the side of matching no one).
 """
 
 from __future__ import annotations
