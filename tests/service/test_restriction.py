@@ -12,17 +12,20 @@ the ``pg_server`` fixture's PostgreSQL.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import fields
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from facewarden.errors import ConflictError, InvalidInputError
-from facewarden.imaging import decode
+from facewarden.imaging import RGBImage, decode
 from facewarden.privacy import ManualClock
 from facewarden.service import SubjectRecord, Warden
 from facewarden.service.frames import FrameProcessor
+from facewarden.types import Face
+from facewarden.vision.pipeline import MODES, Pipeline
 
 from ._data import KNN
 from .conftest import T0, make_settings
@@ -148,3 +151,36 @@ def test_a_restricted_compreface_subject_is_recognised_verified_given_examples_o
         assert sorted(warden.compreface.subjects()) == ["Barack Obama", "Joe Biden"]  # kept
         warden.restrictions.lift(obama)
         assert names()[0] == "Barack Obama"
+
+
+_MEANWHILE: list[Callable[[], object]] = []
+
+
+class _ActsWhileItEmbeds(Pipeline):
+    """The fast pipeline, which first runs what :data:`_MEANWHILE` holds (another
+    operator's request landing while a probe is being embedded)."""
+
+    def embed_faces(self, image: RGBImage, faces: Sequence[Face]) -> list[Face]:
+        while _MEANWHILE:
+            _MEANWHILE.pop()()
+        return super().embed_faces(image, faces)
+
+
+def test_a_compreface_verify_under_way_when_the_restriction_lands_is_refused(
+    tmp_path: Path, clock: ManualClock, faces_dir: Path
+) -> None:
+    settings = make_settings(
+        tmp_path, mode="fast", enroll_mode="fast", compreface_lawful_basis="consent (test)"
+    )
+    slow = _ActsWhileItEmbeds(**{f.name: getattr(MODES["fast"], f.name) for f in fields(Pipeline)})
+    with Warden.open(
+        settings, clock=clock, create=True, actor="operator:ann", enroll_pipeline=slow
+    ) as warden:
+        example = warden.compreface_examples.add_example("Barack Obama", OBAMA)
+        obama = warden.compreface.resolve("Barack Obama")
+        _MEANWHILE.append(lambda: warden.restrictions.restrict(obama, reason=REASON))
+        with pytest.raises(ConflictError, match="restricted"):
+            warden.compreface_match.verify(example.image_id, PROBE)
+        assert not _MEANWHILE  # it did land in between
+        verifies = [e for e in warden.audit.about(obama) if e.action == "verify"]
+        assert verifies == []

@@ -372,6 +372,8 @@ class CompreFaceMatcher:
         (protected) template; audited."""
         ctx = self._ctx
         with ctx.writing() as tx:
+            # Again, under the lock: a restriction may have landed while the probe was embedded.
+            refuse_if_restricted(tx, subject_id, "verified against")
             name = self._collection.name_of(tx, subject_id)
             key = self._collection.data_key(tx, subject_id)
             row = tx.get_face(image_id)
