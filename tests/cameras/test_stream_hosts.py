@@ -51,6 +51,10 @@ def _resolving_to(*addresses: str) -> Callable[[str], list[str] | None]:
         ("rtsp://[localhost]:8554/x", None, "loopback"),
         ("rtsp://[::1]:8554/x", None, "loopback"),
         ("rtsp://[fe80::1%25eth0]/x", None, "link-local"),  # a zone id
+        # No host: FFmpeg connects to this machine
+        ("http://:8080/x", None, "loopback"),
+        ("rtsp://user:pw@:8554/x", None, "loopback"),
+        ("http://[]:8080/x", None, "loopback"),
         ("rtsp://cam7.site.example/x", _resolving_to("10.0.0.7"), None),
         ("rtsp://cam7.site.example/x", _resolving_to("100.101.102.103"), None),  # Tailscale
         ("rtsp://unknown.invalid/x", lambda _name: None, None),  # judged again when opened
@@ -122,7 +126,7 @@ def test_the_supervisor_never_connects_to_a_stored_refused_stream(
     assert loopback_service.hits == 0  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "[127.0.0.1]"])  # FFmpeg reads both
+@pytest.mark.parametrize("host", ["127.0.0.1", "[127.0.0.1]", ""])  # FFmpeg reaches each
 def test_the_worker_never_connects_to_a_stored_refused_stream(
     tmp_path: Path, loopback_service: ThreadingHTTPServer, host: str
 ) -> None:

@@ -9,7 +9,8 @@ Alibaba, Azure's ``168.63.129.16``), or services listening on the machine's
 loopback (its PostgreSQL, admin ports, this API). That is server-side request
 forgery, and it is refused by default:
 
-* refused: loopback (``127.0.0.0/8``, ``::1``, ``localhost``), the unspecified
+* refused: loopback (``127.0.0.0/8``, ``::1``, ``localhost``, and a URL with no
+  host, ``http://:8080/``, which FFmpeg connects to this machine), the unspecified
   address (``0.0.0.0/8``, ``::``, which reach this machine), link-local
   (``169.254.0.0/16``, ``fe80::/10``), and the cloud metadata addresses and
   names above (``metadata.google.internal``, ``instance-data``, ...); an IPv6
@@ -133,14 +134,13 @@ def check_stream_host(
     if source_kind(source) != "stream":
         return
     host = ffmpeg_host(source).rstrip(".")
-    if not host:
-        return
     networks = [ipaddress.ip_network(n, strict=False) for n in allowed]
     for address in _addresses(host, resolve or _resolve):
         reason = refused_reason(address)
         if reason is None or any(_canonical(address) in n for n in networks):
             continue
-        named = host if host == str(_canonical(address)) else f"{host} is {_canonical(address)}"
+        shown = host or "an empty host"
+        named = shown if host == str(_canonical(address)) else f"{shown} is {_canonical(address)}"
         raise InvalidInputError(
             f"a camera stream at {redact_url(source)} is refused: {named}, {reason}, which "
             "the server does not connect to unless FACEWARDEN_CAMERA_ALLOWED_NETWORKS allows "
@@ -169,7 +169,8 @@ def _addresses(host: str, resolve: Resolve) -> list[Address]:
     except ValueError:
         pass
     name = host.lower()
-    if name == "localhost" or name.endswith(".localhost"):
+    # No host at all: FFmpeg connects to this machine (its resolver's answer for none).
+    if not name or name == "localhost" or name.endswith(".localhost"):
         return [_LOOPBACK_NAME]
     if name in _METADATA_NAMES:
         return [_METADATA_NAME]
