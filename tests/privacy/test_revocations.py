@@ -119,3 +119,18 @@ def test_a_ledger_readable_by_others_is_refused(recorded: tuple[KeyRing, str]) -
     os.chmod(keyring.path / REVOCATIONS, 0o644)
     with pytest.raises(KeyMaterialError, match="chmod 600"):
         keyring.revocations.since(0)
+
+
+def test_restrictions_and_their_lifts_are_recorded_by_the_subject_id(keyring: KeyRing) -> None:
+    ledger = keyring.revocations
+    ledger.restrict_subject("sub_0123456789abcdef")
+    ledger.lift_restriction("sub_0123456789abcdef")
+    ledger.restrict_subject("legacy:42")  # any id the erasure ledger takes
+    records, _ = KeyRing.open(keyring.path).revocations.since(0)
+    assert [(r.kind, r.target) for r in records] == [
+        ("restrict", "sub_0123456789abcdef"),
+        ("lift", "sub_0123456789abcdef"),
+        ("restrict", "legacy:42"),
+    ]
+    with pytest.raises(ValueError, match="subject id"):
+        ledger.restrict_subject("two words")  # would break the line's fields

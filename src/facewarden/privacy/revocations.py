@@ -65,10 +65,11 @@ Kind = Literal["key", "user", "password", "restrict", "lift"]
 _DOMAIN = b"facewarden/revocations/v1/"
 _NONCE = 12
 _KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
-_SUBJECT_ID_RE = re.compile(r"^sub_[0-9a-f]{16}$")
+# As the erasure ledger (privacy/_subjectkeys.py) takes them: any id a subject's KEK can have.
+_SUBJECT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,60}$")
 _LINE_RE = re.compile(
     r"^(?P<body>(?P<kind>key|user|password|restrict|lift) "
-    r"(?P<target>[0-9a-f]{16,64}|sub_[0-9a-f]{16})"
+    r"(?P<target>[0-9a-f]{16,64}|[A-Za-z0-9_.:-]{1,60})"
     r" (?P<value>[A-Za-z0-9_.=-]+)) (?P<mac>[0-9a-f]{64})$"
 )
 
