@@ -49,6 +49,7 @@ PARSER_ADVISORIES = [
         "CVE-2026-22801",
         "bundled libpng 1.6.26-1.6.53 (4.14.0.94 ships libpng 1.6.58)",
     ),
+    ("fastapi", "0.132.0", "strict_content_type (0.132.0 notes)", "untyped body read as JSON"),
     ("h11", "0.16.0", "CVE-2025-43859", "chunked-body trailer parsing (request smuggling)"),
     ("starlette", "1.0.1", "GHSA-86qp-5c8j-p5mr", "multipart form denial of service"),
     ("starlette", "1.3.1", "GHSA-82w8-qh3p-5jfq", "request.form() limits ignored (DoS)"),
