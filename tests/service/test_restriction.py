@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from facewarden.errors import ConflictError, InvalidInputError
+from facewarden.errors import ConflictError, InvalidInputError, NotFoundError
 from facewarden.imaging import RGBImage, decode
 from facewarden.privacy import ManualClock
 from facewarden.service import SubjectRecord, Warden
@@ -106,6 +106,37 @@ def test_a_restricted_person_is_kept_but_matched_nowhere_until_the_restriction_i
         warden.restrictions.lift(obama)
     actions = [e.action for e in warden.audit.entries(about=obama, limit=100)]
     assert actions.count("subject.restrict") == 1 and actions.count("subject.lift_restriction") == 1
+
+
+def test_a_restricted_persons_alerts_leave_the_desk_and_come_back_when_it_is_lifted(
+    deployment: Warden, clock: ManualClock
+) -> None:
+    # Seen at the door before the restriction: their alert would go on showing their name
+    # and face to every operator for the live window, which is processing Art. 18 stops.
+    warden = deployment
+    obama = _enroll(warden)
+    warden.cameras.add("door", location="door", watchlists=["entrance"])
+    processor = FrameProcessor(warden, "door")
+    frame = decode(KNN / "train" / "obama" / "obama2.jpg")
+    (sighting,) = processor.process(frame, T0).new_sightings
+    processor.finish(T0 + timedelta(seconds=1))
+    clock.advance(timedelta(minutes=1))
+
+    def on_desk() -> tuple[list[str], list[str]]:
+        listed = warden.alert_desk.alerts(role="operator").alerts
+        here = warden.sightings.at_camera("entrance", "door", None, clock(), role="operator")
+        return [a.sighting.sighting_id for a in listed], [s.sighting_id for s in here]
+
+    assert on_desk() == ([sighting], [sighting])
+    warden.restrictions.restrict(obama, reason=REASON)
+
+    assert on_desk() == ([], [])
+    assert warden.alert_feed.gone([sighting], role="operator") == [sighting]
+    with pytest.raises(NotFoundError):
+        warden.alert_desk.review(sighting, role="operator")
+    warden.restrictions.lift(obama)
+    assert on_desk() == ([sighting], [sighting])
+    assert warden.alert_feed.gone([sighting], role="operator") == []
 
 
 def test_a_restriction_holds_in_a_deployment_opened_again_and_goes_with_an_erasure(

@@ -4,8 +4,9 @@ What :class:`~facewarden.service.alert_desk.AlertDesk` (the list, one
 alert, decisions) and :class:`~facewarden.service.alert_feed.AlertFeed`
 (what a console polls for) both read. An alert is a sighting first seen
 within the live window at a camera that is not sensitive and watches its
-watchlist; the window is read through an index range bounded at both ends
-(``alert_sightings``), never every sighting kept over the retention period.
+watchlist, of a subject whose processing is not restricted; the window is
+read through an index range bounded at both ends (``alert_sightings``),
+never every sighting kept over the retention period.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from facewarden.service.alert_severity import SEVERITIES, alert_severity
 from facewarden.service.audit import AuditLog
 from facewarden.service.cameras import resolve_camera
 from facewarden.service.context import Context
+from facewarden.service.restriction import restricted_among
 from facewarden.service.sightings import Sighting, Sightings
 from facewarden.store.base import Reader
 from facewarden.store.cameras import CameraRow, SightingRow
@@ -87,6 +89,8 @@ class AlertWindow:
             for r in store.alert_sightings(cam.camera_id, start, end)
             if r.watchlist_id in cam.watchlists
         ]
+        restricted = restricted_among(store, (r.subject_id for r in rows))
+        rows = [r for r in rows if r.subject_id not in restricted]
         rows.sort(key=lambda r: (r.first_seen, r.sighting_id), reverse=True)
         decisions = store.alert_decisions([r.sighting_id for r in rows])
         found = []
@@ -126,13 +130,15 @@ class AlertWindow:
         return found
 
     def is_live(self, reader: Reader, row: SightingRow | None) -> bool:
-        """Whether ``row`` is an alert still (in the live window, its camera not sensitive)."""
+        """Whether ``row`` is an alert still (in the live window, its camera not
+        sensitive, its subject's processing not restricted)."""
         camera = None if row is None else reader.get_camera(row.camera_id)
         return (
             row is not None
             and camera is not None
             and not camera.sensitive
             and row.first_seen > self._sightings.live_since()
+            and not restricted_among(reader, (row.subject_id,))
         )
 
     def live_row(self, reader: Reader, sighting_id: str) -> SightingRow:

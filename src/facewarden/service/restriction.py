@@ -6,8 +6,10 @@ is stored but not used. A restricted subject leaves every watchlist, so no
 identification, camera or CompreFace recognition finds them (the galleries
 are their watchlists' members); they cannot be put on a watchlist again,
 verified against, given CompreFace examples or merged; they can still be
-read, exported, corrected (Art. 16) and erased (Art. 17). Lifting the
-restriction puts them back on the watchlists they left that still exist.
+read, exported, corrected (Art. 16) and erased (Art. 17). Alerts about them
+already raised leave the desk and the live views (:func:`restricted_among`);
+their sightings stay stored. Lifting the restriction puts them back on the
+watchlists they left that still exist.
 
 The mark is a field of the subject's row (:data:`RESTRICTION`, beside the
 record's fields, not one of them): the reason, since when, and the
@@ -28,6 +30,7 @@ again (the ledger errs on the side of matching no one).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -48,6 +51,7 @@ __all__ = [
     "Restrictions",
     "reapply_restrictions",
     "refuse_if_restricted",
+    "restricted_among",
     "restriction_of",
 ]
 
@@ -108,6 +112,22 @@ def refuse_if_restricted(reader: Reader, subject_id: str, doing: str) -> None:
             f"subject {subject_id} is restricted (GDPR Art. 18): kept, but not {doing} "
             "until the restriction is lifted"
         )
+
+
+def restricted_among(reader: Reader, subject_ids: Iterable[str]) -> set[str]:
+    """Those of ``subject_ids`` whose processing is restricted.
+
+    What the desk and the live views leave out: a sighting recorded before the
+    restriction would otherwise go on showing the person's name and face to
+    operators, which is processing Art. 18 stops. One read per distinct
+    subject; the mark is looked for, not opened.
+    """
+    restricted = set()
+    for subject_id in set(subject_ids):
+        row = reader.get_subject(subject_id)
+        if row is not None and RESTRICTION in row.fields:
+            restricted.add(subject_id)
+    return restricted
 
 
 class Restrictions:

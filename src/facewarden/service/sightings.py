@@ -21,6 +21,7 @@ from facewarden.service.audit import AuditLog
 from facewarden.service.cameras import resolve_camera
 from facewarden.service.context import Context
 from facewarden.service.history_requests import HistoryRequests
+from facewarden.service.restriction import restricted_among
 from facewarden.service.sighting_visits import SightingVisits
 from facewarden.service.watchlists import resolve_watchlist
 from facewarden.store.base import SightingRow
@@ -222,6 +223,8 @@ class Sightings(SightingVisits):
                 _clipped(r, floor)
                 for r in tx.sightings_at(cam.camera_id, wl.watchlist_id, start, end)
             ]
+            restricted = restricted_among(tx, (r.subject_id for r in rows))
+            rows = [r for r in rows if r.subject_id not in restricted]
             self._audit.append(
                 tx,
                 "sightings.at_camera",
@@ -263,6 +266,8 @@ class Sightings(SightingVisits):
             for r in store.sightings_at(camera.camera_id, watchlist_id, since, until)
             if since < r.first_seen <= until
         ]
+        restricted = restricted_among(store, (r.subject_id for r in rows))
+        rows = [r for r in rows if r.subject_id not in restricted]
         rows.sort(key=lambda r: (r.first_seen, r.sighting_id), reverse=True)
         found = [Sighting.from_row(r) for r in rows[:limit]]
         if found:
