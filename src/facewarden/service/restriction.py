@@ -106,8 +106,7 @@ def refuse_if_restricted(reader: Reader, subject_id: str, doing: str) -> None:
     Raises:
         ConflictError: the subject is restricted.
     """
-    row = reader.get_subject(subject_id)
-    if row is not None and RESTRICTION in row.fields:
+    if restricted_among(reader, (subject_id,)):
         raise ConflictError(
             f"subject {subject_id} is restricted (GDPR Art. 18): kept, but not {doing} "
             "until the restriction is lifted"
