@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from facewarden.errors import InvalidInputError
+from facewarden.service import Warden
 from facewarden.service.names import is_typed_text
 from facewarden.service.records import SubjectRecord
 
@@ -43,3 +44,38 @@ def test_a_record_takes_a_persian_name_and_still_refuses_control_characters() ->
     assert record.full_name == ALIPOUR
     with pytest.raises(InvalidInputError, match="control characters"):
         SubjectRecord(full_name="Ana\u202eLee", lawful_basis="consent")
+
+
+# "Access control" in Persian, written as Iranian keyboards write it: a ZWNJ inside the word.
+PURPOSE = "\u06a9\u0646\u062a\u0631\u0644 \u062f\u0633\u062a\u0631\u0633\u06cc\u200c\u0647\u0627"
+LOBBY = "\u0644\u0627\u0628\u06cc \u0634\u0645\u0627\u0644\u06cc\u200c\u062a\u0631"
+
+
+def test_the_names_and_purposes_operators_type_take_joiners_as_a_record_does(
+    warden: Warden,
+) -> None:
+    # Watchlists, cameras, API keys and audit purposes refused what a subject's name took
+    # ("must be printable"): a Persian site could not declare its watchlist's purpose.
+    watchlist = warden.watchlists.create(ALIPOUR, purpose=PURPOSE, lawful_basis=PURPOSE)
+    assert (watchlist.name, watchlist.purpose) == (ALIPOUR, PURPOSE)
+    edited = warden.watchlist_admin.edit(ALIPOUR, purpose=f"{PURPOSE} 2", lawful_basis=PURPOSE)
+    assert edited.purpose == f"{PURPOSE} 2"
+    camera = warden.cameras.add(LOBBY, location=LOBBY)
+    assert (camera.name, camera.location) == (LOBBY, LOBBY)
+    assert warden.access.create_api_key(ALIPOUR, "operator").key.name == ALIPOUR
+    entry = warden.audit.record("test.typed", purpose=PURPOSE, note=LOBBY)
+    assert warden.audit.readable(entry).purpose == PURPOSE
+    assert warden.audit.verify().ok
+
+    # A joiner that joins nothing, or a bidi override, is refused everywhere alike.
+    for bad in ("\u200c" + ALIPOUR, "Ana\u202eLee"):
+        with pytest.raises(InvalidInputError):
+            warden.watchlists.create(bad, purpose="p", lawful_basis="b")
+        with pytest.raises(InvalidInputError):
+            warden.watchlists.create("w", purpose=bad, lawful_basis="b")
+        with pytest.raises(InvalidInputError):
+            warden.cameras.add(bad, location="lobby")
+        with pytest.raises(InvalidInputError):
+            warden.access.create_api_key(bad, "operator")
+        with pytest.raises(InvalidInputError):
+            warden.audit.record("test.typed", purpose=bad)

@@ -57,6 +57,10 @@ _DOMAIN = b"facewarden/audit/v1\x00"
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 _TS_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z$")
 _HASH_RE = re.compile(r"^[0-9a-f]{64}$")
+_NO_JOINERS = str.maketrans("", "", "\u200c\u200d")
+"""Drops the zero-width (non-)joiners: format characters, yet part of words typed in
+Persian or Indic scripts, which an opened purpose may hold (where they may stand is
+:func:`facewarden.service.names.is_typed_text`'s policy, applied when an entry is made)."""
 
 _Problem = tuple[int, str]
 """The seq of the first bad entry and what is wrong with it."""
@@ -107,7 +111,11 @@ class AuditEntry:
             # A sealed purpose (privacy.freetext) is longer than the text it holds.
             sealed = name == "purpose" and isinstance(value, str) and is_sealed(value)
             limit = SEALED_MAX if sealed else MAX_FIELD
-            if not isinstance(value, str) or len(value) > limit or not value.isprintable():
+            if (
+                not isinstance(value, str)
+                or len(value) > limit
+                or not value.translate(_NO_JOINERS).isprintable()
+            ):
                 raise ValueError(f"{name} must be printable text of at most {MAX_FIELD} chars")
         for name in ("prev_hash", "entry_hash"):
             if not isinstance(getattr(self, name), str) or not _HASH_RE.match(getattr(self, name)):

@@ -20,6 +20,7 @@ from facewarden.errors import AuthenticationError, NotFoundError, RateLimitedErr
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.credentials import KEY_RE, MAX_KEY_DAYS, key_hash, new_api_key
+from facewarden.service.names import is_typed_text
 from facewarden.service.ratelimit import FailureLimiter, client_key
 from facewarden.service.records import invalid_input
 from facewarden.service.revocation import APPLIED as REVOCATIONS_APPLIED
@@ -79,7 +80,7 @@ class ApiKeys:
             InvalidInputError: an empty or overlong name, an unknown role, a bad expiry.
         """
         name = name.strip()
-        if not 0 < len(name) <= 64 or not name.isprintable():
+        if not 0 < len(name) <= 64 or not is_typed_text(name):
             raise invalid_input("an API key needs a name of 1 to 64 printable characters")
         check_role(role)
         if expires_in_days is not None and not 1 <= expires_in_days <= MAX_KEY_DAYS:

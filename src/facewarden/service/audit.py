@@ -31,6 +31,7 @@ from facewarden.errors import IntegrityError, InvalidInputError
 from facewarden.privacy.anchor import Anchor
 from facewarden.privacy.audit import MAX_FIELD, AuditEntry, VerifyReport
 from facewarden.service.context import Context
+from facewarden.service.names import is_typed_text
 from facewarden.service.purposes import NONE_GIVEN
 from facewarden.service.records import invalid_input
 from facewarden.store.base import Transaction
@@ -87,7 +88,7 @@ def check_text(label: str, value: str, limit: int = MAX_FIELD) -> str:
         ConfigError: not printable, or longer than ``limit``.
     """
     value = value.strip()
-    if len(value) > limit or not value.isprintable():
+    if len(value) > limit or not is_typed_text(value):
         raise invalid_input(f"{label} must be printable text of at most {limit} characters")
     return value
 

@@ -37,7 +37,7 @@ from facewarden.service.camera_sources import open_camera_source, seal_camera_so
 from facewarden.service.compaction import note_compaction_due
 from facewarden.service.context import Context
 from facewarden.service.file_progress import CameraProgress
-from facewarden.service.names import canonical_name
+from facewarden.service.names import canonical_name, is_typed_text
 from facewarden.service.records import invalid_input, new_id
 from facewarden.service.sensitive_places import (
     is_sensitive_place,
@@ -164,7 +164,7 @@ _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+://")
 
 def _text(label: str, value: str, limit: int, *, required: bool = True) -> str:
     value = value.strip()
-    if (required and not value) or len(value) > limit or not value.isprintable():
+    if (required and not value) or len(value) > limit or not is_typed_text(value):
         raise invalid_input(f"camera {label} must be 1 to {limit} printable characters")
     return value
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from facewarden.errors import ConflictError, NotFoundError
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
+from facewarden.service.names import is_typed_text
 from facewarden.service.records import invalid_input
 from facewarden.service.watchlists import Watchlist, Watchlists, resolve_watchlist
 
@@ -49,7 +50,7 @@ class WatchlistAdmin:
                 ("purpose", new_purpose, _MAX_PURPOSE),
                 ("lawful basis", new_basis, _MAX_BASIS),
             ):
-                if not 0 < len(value) <= limit or not value.isprintable():
+                if not 0 < len(value) <= limit or not is_typed_text(value):
                     raise invalid_input(
                         f"a watchlist needs a declared {label} (1 to {limit} printable characters)"
                     )

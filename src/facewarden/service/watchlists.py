@@ -16,7 +16,7 @@ from facewarden.match.thresholds import DEFAULT_FMR, threshold_for
 from facewarden.privacy.crypto import WrappedKey
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
-from facewarden.service.names import canonical_name
+from facewarden.service.names import canonical_name, is_typed_text
 from facewarden.service.records import invalid_input, new_id
 from facewarden.service.restriction import refuse_if_restricted
 from facewarden.store.base import Reader, WatchlistRow
@@ -111,7 +111,7 @@ class Watchlists:
             ConflictError: the name is taken.
         """
         name, purpose, lawful_basis = canonical_name(name), purpose.strip(), lawful_basis.strip()
-        if not 0 < len(name) <= _MAX_NAME or not name.isprintable() or name.startswith("wl_"):
+        if not 0 < len(name) <= _MAX_NAME or not is_typed_text(name) or name.startswith("wl_"):
             raise invalid_input(
                 f"watchlist name {name!r} must be 1 to {_MAX_NAME} printable "
                 "characters and not start with 'wl_'"
@@ -120,7 +120,7 @@ class Watchlists:
             ("purpose", purpose, _MAX_PURPOSE),
             ("lawful basis", lawful_basis, _MAX_BASIS),
         ):
-            if not 0 < len(value) <= limit or not value.isprintable():
+            if not 0 < len(value) <= limit or not is_typed_text(value):
                 raise invalid_input(
                     f"a watchlist needs a declared {label} (1 to {limit} printable characters)"
                 )
