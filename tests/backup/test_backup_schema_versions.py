@@ -64,9 +64,11 @@ def test_an_archive_from_schema_version_6_restores_and_migrates_forward(
         ids = enroll_all(warden, johns)
         before = identify(warden, johns)
         head_seq = warden.audit.verify().head_seq
-    # Undone newest first, down to version 6: version 9's table, 8's column, 7's table.
+    # Undone newest first, down to version 6: version 10's and 9's tables, 8's column, 7's table.
     _sql(
         settings,
+        "DROP TABLE occupancy_alerts",
+        "DELETE FROM schema_version WHERE version = 10",
         "DROP TABLE alert_notes",
         "DELETE FROM schema_version WHERE version = 9",
         "ALTER TABLE sightings DROP COLUMN severity",
@@ -83,8 +85,9 @@ def test_an_archive_from_schema_version_6_restores_and_migrates_forward(
 
     assert report.subjects == len(ids)
     versions = _sql(target, "SELECT MAX(version) FROM schema_version")
-    assert versions[0][0] == latest_version() == 9
+    assert versions[0][0] == latest_version() == 10
     assert _has_table(target, "lockouts") and _has_table(target, "alert_notes")
+    assert _has_table(target, "occupancy_alerts")
     assert _sql(target, "SELECT COUNT(severity) FROM sightings") == [(0,)]  # the column is back
     with Warden.open(target, actor="test:backup") as restored:
         assert {s.subject_id for s in restored.store.list_subjects(after=None, limit=100)} == set(

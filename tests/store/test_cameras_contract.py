@@ -22,7 +22,13 @@ from facewarden.store import Store, SubjectRow
 from facewarden.store._pg_embedded import EmbeddedPostgres
 from facewarden.store._pg_schema import PG_MIGRATIONS
 from facewarden.store._sqlite_read import ts_text
-from facewarden.store.cameras import CameraRow, CrowdBucketRow, HistoryRequestRow, SightingRow
+from facewarden.store.cameras import (
+    CameraRow,
+    CrowdBucketRow,
+    HistoryRequestRow,
+    OccupancyAlertRow,
+    SightingRow,
+)
 from facewarden.store.migrations import MIGRATIONS, latest_version
 from facewarden.store.postgres import PostgresStore, open_postgres
 from facewarden.store.sqlite import SqliteStore, open_sqlite
@@ -195,6 +201,32 @@ def test_crowd_buckets_are_replaced_per_camera_and_start(store: Store) -> None:
         tx.put_crowd_bucket(bucket)
     assert store.crowd_buckets(camera.camera_id, T0, T0 + timedelta(minutes=1)) == [bucket]
     assert store.crowd_buckets(camera.camera_id, T0 + timedelta(seconds=1), T0 + timedelta(1)) == []
+
+
+def test_occupancy_alerts_are_read_newest_first_and_go_with_camera_and_retention(
+    store: Store,
+) -> None:
+    door, hall = _camera(), _camera("hall")
+    alerts = [
+        OccupancyAlertRow(door.camera_id, T0, 51, 50),
+        OccupancyAlertRow(hall.camera_id, T0 + timedelta(minutes=1), 60, 50),
+        OccupancyAlertRow(door.camera_id, T0 + timedelta(minutes=6), 55, 50),
+    ]
+    with store.transaction() as tx:
+        tx.insert_camera(door)
+        tx.insert_camera(hall)
+        for alert in alerts:
+            tx.insert_occupancy_alert(alert)
+        tx.insert_occupancy_alert(replace(alerts[0], people=52))  # same camera and instant
+    newest = [alerts[2], alerts[1], replace(alerts[0], people=52)]
+    assert store.occupancy_alerts(T0 - timedelta(seconds=1), 10) == newest
+    assert store.occupancy_alerts(T0, 10) == newest[:2]  # strictly after
+    assert store.occupancy_alerts(T0 - timedelta(seconds=1), 1) == newest[:1]
+    assert store.occupancy_alerts(T0 - timedelta(1), 10, door.camera_id) == newest[::2]
+    with store.transaction() as tx:
+        assert tx.delete_crowd_buckets_before(T0 + timedelta(minutes=1)) == 1
+        assert tx.delete_camera(hall.camera_id)
+    assert store.occupancy_alerts(T0 - timedelta(1), 10) == alerts[2:]
 
 
 _V3_CAMERA = (

@@ -4,10 +4,10 @@ A database in the field was made by some earlier facewarden, one migration
 at a time; the code opening it today expects the tables, types, defaults,
 keys and indexes that those migrations made then, and a backup's binary
 ``COPY`` data only loads into columns of the very same types. So the
-schema that versions 1..9 make, and the ``schema_version`` table that
-records them, are pinned here, per backend, in ``schema_v9.txt`` (versions
+schema that versions 1..10 make, and the ``schema_version`` table that
+records them, are pinned here, per backend, in ``schema_v10.txt`` (versions
 1..6 written from the code of 2026-12-01, when each backend still had its own
-copy of the DDL; version 7's, 8's and 9's lines added when each was released). A later
+copy of the DDL; version 7's to 10's lines added when each was released). A later
 migration adds its lines; it never changes the ones already there.
 """
 
@@ -25,8 +25,8 @@ from facewarden.store._pg_schema import PG_MIGRATIONS
 from facewarden.store.migrations import MIGRATIONS
 from facewarden.store.postgres import open_postgres
 
-PINNED = Path(__file__).with_name("schema_v9.txt")
-RELEASED = 9
+PINNED = Path(__file__).with_name("schema_v10.txt")
+RELEASED = 10
 
 
 def _pinned(backend: str) -> list[str]:

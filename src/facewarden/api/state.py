@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +19,6 @@ from starlette.routing import BaseRoute
 from facewarden.config import Settings
 from facewarden.errors import AuthenticationError, FacewardenError
 from facewarden.privacy.clock import Clock
-from facewarden.service.crowd import OccupancyAlert
 from facewarden.service.frames import FrameProcessor
 from facewarden.service.ingest import CameraStatus
 from facewarden.service.ratelimit import AuthLimiter
@@ -32,8 +29,6 @@ from facewarden.vision.people import BodyDetector
 __all__ = [
     "ANONYMOUS",
     "IngestStates",
-    "OccupancyEvent",
-    "OccupancyRing",
     "PushedStream",
     "ServerState",
     "acting_warden",
@@ -50,9 +45,6 @@ logger = logging.getLogger(__name__)
 ANONYMOUS = "anonymous"
 """The actor of what happens before anyone is authenticated (failed sign-ins, bad keys)."""
 
-_CONSOLE_HOOK = "http://localhost/console-occupancy"
-"""The URL an in-process occupancy alert is made with: it is never contacted (see ring)."""
-
 
 class IngestStates(Protocol):
     """What runs cameras' sources (an ingest worker or its supervisor), as the API sees it."""
@@ -60,57 +52,6 @@ class IngestStates(Protocol):
     def states(self) -> Mapping[str, CameraStatus]:
         """Each camera's status, by camera name or id."""
         ...
-
-
-@dataclass(frozen=True)
-class OccupancyEvent:
-    """An occupancy alert that fired: a camera's people in view reached the threshold."""
-
-    camera_id: str
-    people: int
-    threshold: int
-    at: datetime
-
-
-class OccupancyRing:
-    """The most recent occupancy alerts, in memory only (bounded; lost at restart).
-
-    Occupancy alerts are not stored by the service (they are webhooks); the
-    console reads them from here. Fed by the frames route's processors, and
-    by anything else in the process that calls :meth:`add`.
-    """
-
-    def __init__(self, size: int = 256) -> None:
-        self._events: deque[OccupancyEvent] = deque(maxlen=size)
-        self._lock = threading.Lock()
-
-    def add(self, event: OccupancyEvent) -> None:
-        """Remember an alert (the oldest is forgotten when full)."""
-        with self._lock:
-            self._events.append(event)
-
-    def since(self, when: datetime, limit: int) -> list[OccupancyEvent]:
-        """Alerts after ``when``, newest first, at most ``limit``."""
-        with self._lock:
-            events = [e for e in self._events if e.at > when]
-        events.sort(key=lambda e: e.at, reverse=True)
-        return events[:limit]
-
-    def alert(self, threshold: int) -> OccupancyAlert:
-        """An :class:`OccupancyAlert` (its cooldown and re-arming) that lands here."""
-
-        def post(_url: str, body: bytes) -> None:
-            payload = json.loads(body)
-            self.add(
-                OccupancyEvent(
-                    str(payload["camera"]),
-                    int(payload["people"]),
-                    int(payload["threshold"]),
-                    datetime.fromisoformat(str(payload["at"])),
-                )
-            )
-
-        return OccupancyAlert(_CONSOLE_HOOK, threshold, post=post)
 
 
 @dataclass(eq=False)
@@ -157,8 +98,6 @@ class ServerState:
     """The body detector of pushed frames (None: people are counted by their faces)."""
     occupancy_threshold: int | None = 50
     """People in view of a pushed camera that raise an occupancy alert (None: never)."""
-    occupancy: OccupancyRing = field(default_factory=OccupancyRing)
-    """Recent occupancy alerts, for ``GET /v1/alerts``."""
     _streams: dict[str, PushedStream] = field(default_factory=dict, repr=False)
     _streams_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _anonymous: Warden | None = field(default=None, repr=False)

@@ -18,7 +18,8 @@ Data classes now:
   the retention in force now has ended (given per camera and watchlist by
   the caller), so a retention shortened later holds for what is kept;
 * ``crowd_buckets``: anonymous crowd counts per camera and time bucket
-  (counts, dwell histograms, heatmaps), 365 days by default. Anonymous, but
+  (counts, dwell histograms, heatmaps) and occupancy alerts (a camera's
+  count that reached the threshold), 365 days by default. Anonymous, but
   stored as counted, small counts included (suppression is applied when they
   are published), and a camera writes one a minute: never kept unbounded;
 * ``history_requests``: location-history requests (who asked for whose
@@ -146,7 +147,8 @@ def policies_from_settings(settings: Settings) -> tuple[RetentionPolicy, ...]:
         RetentionPolicy(
             CROWD,
             _days(settings.crowd_retention_days),
-            "anonymous crowd counts per camera and time bucket (counts, dwell, heatmaps)",
+            "anonymous crowd counts per camera and time bucket (counts, dwell, heatmaps) "
+            "and occupancy alerts (a count that reached the threshold)",
         ),
         RetentionPolicy(
             HISTORY_REQUESTS,

@@ -5,12 +5,18 @@ Any count below ``crowd_min_count`` (5 by default) is reported as None
 heatmap cell, so a report cannot single out the one person who came at
 3 a.m. (SECURITY.md promise 12). Means are suppressed with the maximum they
 come from.
+
+Occupancy alerts (a camera's people in view reached the deployment's
+``occupancy_threshold``) are stored too, counts only, so that every server of
+a deployment shows the console the same ones, after a restart as well; they
+go with their camera and with the crowd counts' retention.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,10 +24,13 @@ from datetime import datetime, timedelta
 from facewarden.errors import PermissionDeniedError
 from facewarden.service.cameras import resolve_camera
 from facewarden.service.context import Context
-from facewarden.service.crowd import DWELL_BINS, merge_buckets
-from facewarden.store.cameras import CrowdBucketRow
+from facewarden.service.crowd import DWELL_BINS, OccupancyAlert, merge_buckets
+from facewarden.store.cameras import CrowdBucketRow, OccupancyAlertRow
 
 __all__ = ["CrowdBucket", "CrowdReports", "to_csv"]
+
+_STORE_HOOK = "http://localhost/stored-occupancy"
+"""The URL a stored occupancy alert is made with: never contacted (its post stores it)."""
 
 _ROLES = frozenset({"admin", "operator", "analyst"})
 _INSTANT = timedelta(microseconds=1)
@@ -151,6 +160,39 @@ class CrowdReports:
         """:meth:`buckets` as CSV."""
         buckets = self.buckets(camera, start, end, role=role)
         return to_csv(resolve_camera(self._ctx.store, camera).name, buckets, self.min_count)
+
+    def occupancy_alert(self, threshold: int) -> OccupancyAlert:
+        """An :class:`OccupancyAlert` (its cooldown and re-arming) whose alerts are stored.
+
+        A failed write is logged by the alert, never raised into the frame.
+        """
+
+        def post(_url: str, body: bytes) -> None:
+            payload = json.loads(body)
+            row = OccupancyAlertRow(
+                str(payload["camera"]),
+                datetime.fromisoformat(str(payload["at"])),
+                int(payload["people"]),
+                int(payload["threshold"]),
+            )
+            with self._ctx.writing() as tx:
+                if tx.get_camera(row.camera_id) is not None:  # removed meanwhile: dropped
+                    tx.insert_occupancy_alert(row)
+
+        return OccupancyAlert(_STORE_HOOK, threshold, post=post)
+
+    def occupancy_alerts(
+        self, since: datetime, limit: int, *, camera_id: str | None = None, role: str
+    ) -> list[OccupancyAlertRow]:
+        """Occupancy alerts raised after ``since`` (at one camera, when given), newest first.
+
+        Raises:
+            PermissionDeniedError: the role may not read crowd aggregates.
+        """
+        if role not in _ROLES:
+            raise PermissionDeniedError(f"role {role!r} may not read crowd aggregates")
+        self._ctx.ensure_open()
+        return self._ctx.store.occupancy_alerts(since, limit, camera_id)
 
     def save(self, rows: Sequence[CrowdBucketRow]) -> None:
         """Store finished buckets (the frame processor's writes; aggregates only).

@@ -70,7 +70,8 @@ _CATEGORIES = (
     ),
     (
         "crowd aggregates",
-        "counts per camera and time bucket (faces, people, visitors, dwell, heatmap)",
+        "counts per camera and time bucket (faces, people, visitors, dwell, heatmap), "
+        "occupancy alerts (a count that reached the threshold)",
         "anonymous by construction; counts below crowd_min_count suppressed in reports; "
         "deleted after crowd_retention_days",
     ),

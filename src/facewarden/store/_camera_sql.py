@@ -10,7 +10,13 @@ from datetime import datetime
 
 from facewarden.errors import ConflictError, NotFoundError
 from facewarden.store._queries import Queries
-from facewarden.store.cameras import CameraRow, CrowdBucketRow, HistoryRequestRow, SightingRow
+from facewarden.store.cameras import (
+    CameraRow,
+    CrowdBucketRow,
+    HistoryRequestRow,
+    OccupancyAlertRow,
+    SightingRow,
+)
 
 __all__ = ["CameraReads", "CameraWrites"]
 
@@ -89,6 +95,17 @@ class CameraReads(Queries):
             "SELECT * FROM crowd_buckets WHERE camera_id = ? AND start >= ? AND start < ? "
             "ORDER BY start",
             (camera_id, self._dialect.time_in(start), self._dialect.time_in(end)),
+        )
+
+    def occupancy_alerts(
+        self, since: datetime, limit: int, camera_id: str | None = None
+    ) -> list[OccupancyAlertRow]:
+        one = "" if camera_id is None else "AND camera_id = ? "
+        return self._all(
+            OccupancyAlertRow,
+            f"SELECT * FROM occupancy_alerts WHERE at > ? {one}"  # noqa: S608 - a fixed clause
+            "ORDER BY at DESC, camera_id LIMIT ?",
+            (self._dialect.time_in(since), *([] if camera_id is None else [camera_id]), limit),
         )
 
 
@@ -203,12 +220,20 @@ class CameraWrites(Queries):
         bucket = self._fields(row)
         self._insert("put crowd bucket", "crowd_buckets", bucket, upsert=["camera_id", "start"])
 
+    def insert_occupancy_alert(self, row: OccupancyAlertRow) -> None:
+        alert = self._fields(row)
+        self._insert("add occupancy alert", "occupancy_alerts", alert, upsert=["camera_id", "at"])
+
     def delete_crowd_buckets_before(self, cutoff: datetime) -> int:
-        return self._exec(
+        before = (self._dialect.time_in(cutoff),)
+        alerts = self._exec(
+            "purge occupancy alerts", "DELETE FROM occupancy_alerts WHERE at < ?", before
+        )
+        return alerts + self._exec(
             "purge crowd buckets",
             # Per camera, so each is a range of the primary key (camera_id, start),
             # not a scan of every bucket ever kept (every bucket has its camera).
             "DELETE FROM crowd_buckets WHERE camera_id IN (SELECT camera_id FROM cameras) "
             "AND start < ?",
-            (self._dialect.time_in(cutoff),),
+            before,
         )

@@ -5,7 +5,8 @@ Part of the :mod:`facewarden.store.base` contract (its ``Reader`` and
 and its camera (erasing either erases it) and carries its own expiry, set by
 the service from the camera's, the watchlist's or the deployment's
 retention. Its thumbnail, when kept at all, arrives encrypted. Crowd buckets
-are aggregates (counts, histograms, a coarse grid), never a face. A
+are aggregates (counts, histograms, a coarse grid), never a face, and so are
+occupancy alerts (a count that reached a threshold). A
 camera's source arrives sealed too (it may hold a password); the store
 never writes a plaintext source.
 """
@@ -23,6 +24,7 @@ __all__ = [
     "CameraWriter",
     "CrowdBucketRow",
     "HistoryRequestRow",
+    "OccupancyAlertRow",
     "SightingRow",
 ]
 
@@ -143,6 +145,16 @@ class CrowdBucketRow:
     heatmap: tuple[tuple[int, ...], ...]
 
 
+@dataclass(frozen=True)
+class OccupancyAlertRow:
+    """A camera's people in view reached ``threshold`` at ``at`` (``people`` of them)."""
+
+    camera_id: str
+    at: datetime
+    people: int
+    threshold: int
+
+
 class CameraReader(Protocol):
     """Reads of cameras, sightings, history requests and crowd buckets."""
 
@@ -191,6 +203,12 @@ class CameraReader(Protocol):
 
     def crowd_buckets(self, camera_id: str, start: datetime, end: datetime) -> list[CrowdBucketRow]:
         """The camera's buckets starting in ``[start, end)``, oldest first."""
+        ...
+
+    def occupancy_alerts(
+        self, since: datetime, limit: int, camera_id: str | None = None
+    ) -> list[OccupancyAlertRow]:
+        """Occupancy alerts after ``since`` (of one camera, when given), newest first."""
         ...
 
 
@@ -269,6 +287,11 @@ class CameraWriter(Protocol):
         """Insert or replace the bucket of ``(camera_id, start)``."""
         ...
 
+    def insert_occupancy_alert(self, row: OccupancyAlertRow) -> None:
+        """Add an occupancy alert (one of the camera's at the same instant is replaced)."""
+        ...
+
     def delete_crowd_buckets_before(self, cutoff: datetime) -> int:
-        """Delete the buckets of every camera starting before ``cutoff``; returns how many."""
+        """Delete the buckets starting, and occupancy alerts raised, before ``cutoff``; returns
+        how many."""
         ...

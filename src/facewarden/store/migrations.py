@@ -39,7 +39,11 @@ the schema itself:
   watchlist's severity for them;
 * version 9: ``alert_notes`` are notes added to an alert after its decision
   (append-only, sealed by the service); each hangs off the decision, so it
-  goes with the sighting (expiry, erasure), and none exists without one.
+  goes with the sighting (expiry, erasure), and none exists without one;
+* version 10: ``occupancy_alerts`` are the console's occupancy alerts (a
+  camera's people in view reached a threshold: counts only, never a face),
+  stored so every server of a deployment reads the same ones; they go with
+  their camera and are purged with the crowd counts.
 """
 
 from __future__ import annotations
@@ -348,6 +352,20 @@ STEPS: tuple[Migration, ...] = (
                 note {bytes} NOT NULL
             ){without_rowid}""",
             "CREATE INDEX alert_notes_sighting ON alert_notes(sighting_id, written_at)",
+        ),
+    ),
+    Migration(
+        10,
+        "occupancy alerts shared by every server",
+        (
+            """CREATE TABLE occupancy_alerts (
+                camera_id {key} NOT NULL REFERENCES cameras(camera_id) ON DELETE CASCADE,
+                at {time} NOT NULL,
+                people {int} NOT NULL,
+                threshold {int} NOT NULL,
+                PRIMARY KEY (camera_id, at)
+            ){without_rowid}""",
+            "CREATE INDEX occupancy_alerts_at ON occupancy_alerts(at)",
         ),
     ),
 )

@@ -218,7 +218,7 @@ def _processor(state: ServerState, warden: Warden, camera: Camera) -> FrameProce
         warden.with_actor(f"camera:{camera.name}"),
         camera.camera_id,
         people=state.people,
-        alert=None if threshold is None else state.occupancy.alert(threshold),
+        alert=None if threshold is None else warden.crowd.occupancy_alert(threshold),
     )
 
 

@@ -10,8 +10,8 @@ investigator (or an admin) approves it, and the same call with that
 Alerts are the console's notifications: sightings of watchlist subjects
 first seen since the caller's last answer (audited when there are any: the
 console polls every few seconds) and the occupancy
-alerts of pushed cameras, which the service does not store: they are kept
-in the server's memory (bounded; lost at a restart).
+alerts of pushed cameras (stored, counts only: every server of a deployment
+answers the same, after a restart too).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from facewarden.api.schemas_cameras import (
     SightingListOut,
     SightingOut,
 )
-from facewarden.api.state import acting_warden, server
+from facewarden.api.state import acting_warden
 from facewarden.service.alert_feed import DecisionPage
 from facewarden.service.records import invalid_input
 from facewarden.service.roles import Principal
@@ -201,10 +201,11 @@ def alerts(
     ``next_cursor`` is set: the same query with ``cursor`` set to it reads the
     next page (keyset paging: alerts decided meanwhile move no other alert, so
     none is skipped or shown twice); a cursor not given here is a 400. A read
-    that finds sightings is audited (one entry); occupancy alerts come from the
-    server's memory. With ``decided_since``, ``decided`` also lists the alerts
-    of the live window that any operator decided since then (ids and decision
-    only, not audited), so that every desk drops them from its queue: a page
+    that finds sightings is audited (one entry); occupancy alerts are read from
+    the store, so every server answers the same. With ``decided_since``,
+    ``decided`` also lists the alerts of the live window that any operator
+    decided since then (ids and decision only, not audited), so that every
+    desk drops them from its queue: a page
     holds the ``limit`` earliest of them (listed latest first), and
     ``decided_cursor``, when set, reads the next with the same ``decided_since``
     (a console that fell behind reads them all, the first decision too).
@@ -252,10 +253,12 @@ def alerts(
             order=order,
             cursor=cursor,
         )
-    occupancy = server(request).occupancy.since(start, limit)
-    if camera is not None:
-        camera_id = warden.cameras.get(camera).camera_id
-        occupancy = [e for e in occupancy if e.camera_id == camera_id]
+    occupancy = warden.crowd.occupancy_alerts(
+        start,
+        limit,
+        camera_id=None if camera is None else warden.cameras.get(camera).camera_id,
+        role=principal.role,
+    )
     if decided_since is None:
         if decided_cursor is not None:
             raise invalid_input("decided_cursor goes with the decided_since it was given for")
