@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import httpx
 import pytest
@@ -135,3 +136,50 @@ def test_an_unexpected_error_shows_no_details(
     assert "secret" not in response.text and "Traceback" not in response.text
     reference = error["message"].rsplit(" ", 1)[-1]
     assert any(reference in r.getMessage() and r.exc_info for r in caplog.records)
+
+
+def _exchange(sock: socket.socket, request: bytes) -> tuple[str, dict[str, str]]:
+    """Send one request on an open connection; its status line and headers (body read whole)."""
+    sock.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        if not piece:
+            raise ConnectionError(f"the server closed the connection (read {data!r})")
+        data += piece
+    head, _, body = data.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    while len(body) < int(headers.get("content-length", "0")):
+        piece = sock.recv(65536)
+        if not piece:
+            raise ConnectionError("the server closed the connection inside a body")
+        body += piece
+    return status, headers
+
+
+def test_an_unexpected_error_has_the_security_headers_and_keeps_the_connection(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 500 was rendered by Starlette's outermost layer, past the security
+    # headers: no CSP, no X-Frame-Options, and no Cache-Control (a proxy could
+    # keep it). And the error was raised on to uvicorn, which then closed the
+    # keep-alive connection: a client's next request on it failed.
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(Registry, "subjects", broken)
+    host, port = live.url.removeprefix("http://").split(":")
+    key = live.keys["operator"]
+    request = f"GET {{}} HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {key}\r\n\r\n"
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        status, headers = _exchange(sock, request.format("/v1/subjects").encode())
+        assert status.split()[1] == "500"
+        assert headers["content-security-policy"].startswith("default-src 'self'")
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["cache-control"] == "no-store"
+        assert headers.get("connection", "").lower() != "close"
+        status, _ = _exchange(sock, request.format("/v1/watchlists").encode())
+        assert status.split()[1] == "200"

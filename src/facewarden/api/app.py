@@ -44,7 +44,7 @@ from facewarden.api import compreface, compreface_recognition
 from facewarden.api.auth import AuthMiddleware
 from facewarden.api.compreface_cors import CompreFaceCors
 from facewarden.api.compreface_paths import MergeSlashes
-from facewarden.api.errors import install_error_handlers
+from facewarden.api.errors import UnexpectedErrors, install_error_handlers
 from facewarden.api.routes import (
     admin,
     audit,
@@ -192,6 +192,8 @@ def create_app(
             # First: every layer after it (CORS, authentication, routing) sees one path.
             Middleware(MergeSlashes),
             Middleware(SecurityHeaders, hsts=settings.tls),
+            # Inside the headers: a 500 carries them too, and its connection stays open.
+            Middleware(UnexpectedErrors),
             Middleware(HeadLimit),
             Middleware(OneFraming),
             # Before authentication: a browser's preflight carries no API key.

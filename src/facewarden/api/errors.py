@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facewarden.errors import (
     AuthenticationError,
@@ -42,6 +43,7 @@ from facewarden.errors import (
 __all__ = [
     "ASKED_METHOD",
     "COMPREFACE_PREFIX",
+    "UnexpectedErrors",
     "UnsupportedMediaError",
     "error_response",
     "facewarden_error_response",
@@ -157,7 +159,7 @@ async def _facewarden_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, FacewardenError):  # registered for that class only
         raise exc
     if status_of(exc) >= 500:
-        logger.error("request %s %s failed: %s", request.method, _route(request), exc.message)
+        logger.error("request %s %s failed: %s", request.method, _route(request.scope), exc.message)
     return facewarden_error_response(request.url.path, exc)
 
 
@@ -262,19 +264,23 @@ async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
     # The client closed its connection before its body arrived: nobody reads an
     # answer, and it is no server error (logged as one, any client could fill
     # the error log). A 400 the server then drops.
-    logger.info("%s %s: the client left before its body arrived", request.method, _route(request))
+    logger.info(
+        "%s %s: the client left before its body arrived", request.method, _route(request.scope)
+    )
     return error_response(
         request.url.path, 400, "BadRequest", "the request body ended early", cause=exc
     )
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+def _unexpected_response(scope: Scope, exc: Exception) -> JSONResponse:
+    """The 500 for an exception nothing expected; the traceback goes to the log, under a
+    reference the message names."""
     reference = secrets.token_hex(6)
     logger.error(
-        "unexpected error %s in %s %s", reference, request.method, _route(request), exc_info=exc
+        "unexpected error %s in %s %s", reference, scope["method"], _route(scope), exc_info=exc
     )
     return error_response(
-        request.url.path,
+        scope["path"],
         500,
         "InternalError",
         f"the server could not complete the request; its log has the details under {reference}",
@@ -282,10 +288,52 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def _route(request: Request) -> str:
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette's outermost layer: only for an error raised outside UnexpectedErrors.
+    return _unexpected_response(request.scope, exc)
+
+
+class UnexpectedErrors:
+    """Answers an exception nothing expected with the 500 of the one error shape.
+
+    Starlette renders such an exception in its outermost layer, outside every
+    middleware (so outside the security headers: the 500 went without a
+    Content-Security-Policy, ``X-Frame-Options`` or ``Cache-Control``), and
+    then raises it on to the server, which closes the connection (a client's
+    next request on it fails). Installed inside
+    :class:`~facewarden.api.security.SecurityHeaders`, this answers it
+    there, and the connection stays open. An exception raised after the
+    response has started goes on: its body is cut short, and only closing
+    the connection says so.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            await _unexpected_response(scope, exc)(scope, receive, send)
+
+
+def _route(scope: Scope) -> str:
     # The route's template, never the concrete path: a CompreFace subject name
     # in a path is personal data, and logs must not hold it.
-    route = request.scope.get("route")
+    route = scope.get("route")
     return str(getattr(route, "path", "?"))
 
 
