@@ -249,8 +249,9 @@ def restore(archive: Path) -> None:
     The key directory must be this deployment's, restored from its own backup:
     it holds the master key the archive is encrypted under and the records of
     erasures and of access revoked since (API keys, disabled users, changed
-    passwords), which are applied again. Every byte of the archive is
-    checked before anything is written; a damaged or truncated one is refused.
+    passwords), of restrictions and of corrected records, which are applied
+    again. Every byte of the archive is checked before anything is written; a
+    damaged or truncated one is refused.
     """
     # With FACEWARDEN_POSTGRES=embedded the database is the data directory's own
     # cluster (made at first use), as `backup` and `serve` use it; not one a
@@ -262,7 +263,9 @@ def restore(archive: Path) -> None:
         f"subject(s), {report.erasures_reapplied} erasure(s) made since applied again; "
         f"revoked since: {revoked.keys_revoked} API key(s) revoked again, "
         f"{revoked.users_disabled} user(s) disabled again, {revoked.passwords_reset} "
-        "password(s) set to the newest; the audit log is re-anchored to the restored chain"
+        f"password(s) set to the newest; {revoked.subjects_restricted} subject(s) restricted "
+        f"again, {revoked.subjects_rectified} record(s) corrected again; the audit log is "
+        "re-anchored to the restored chain"
     )
     if report.archive_holds_id_tokens:
         click.echo(

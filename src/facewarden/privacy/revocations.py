@@ -18,10 +18,16 @@ line, appended with ``O_APPEND`` and fsynced under the directory's lock::
     restrict <subject id> - <mac>                 a subject's processing restricted (GDPR
                                                   Art. 18: off every watchlist)
     lift <subject id> - <mac>                     that restriction lifted
+    rectify <subject id> <sealed> <mac>           a subject's record corrected (GDPR Art. 16):
+                                                  what changed, sealed by the caller under
+                                                  the subject's own data key
 
 * **No personal data in clear.** An API key's id is the random public half
   of the key; a subject's id is random and opaque (the erasure ledger keeps
-  them too). An account is named by a keyed pseudonym (HMAC of the
+  them too). A correction's values are sealed under the subject's own data
+  key (:mod:`facewarden.service.rectification`), which erasing the subject
+  destroys with its KEK, and padded, so the ledger tells neither what changed
+  nor how long the new value is. An account is named by a keyed pseudonym (HMAC of the
   username), which only this key directory can compute; the new password's
   argon2id hash is sealed (AES-256-GCM, the account bound as associated
   data) and the replaced one is only a keyed fingerprint, so the ledger is no
@@ -61,14 +67,14 @@ __all__ = ["APPLIED", "REVOCATIONS", "Revocation", "RevocationLedger"]
 REVOCATIONS = "revocations.log"
 APPLIED = "revocation_ledger_applied"
 """Meta key: the ledger's byte offset up to which a database has applied it."""
-Kind = Literal["key", "user", "password", "restrict", "lift"]
+Kind = Literal["key", "user", "password", "restrict", "lift", "rectify"]
 _DOMAIN = b"facewarden/revocations/v1/"
 _NONCE = 12
 _KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 # As the erasure ledger (privacy/_subjectkeys.py) takes them: any id a subject's KEK can have.
 _SUBJECT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,60}$")
 _LINE_RE = re.compile(
-    r"^(?P<body>(?P<kind>key|user|password|restrict|lift) "
+    r"^(?P<body>(?P<kind>key|user|password|restrict|lift|rectify) "
     r"(?P<target>[0-9a-f]{16,64}|[A-Za-z0-9_.:-]{1,60})"
     r" (?P<value>[A-Za-z0-9_.=-]+)) (?P<mac>[0-9a-f]{64})$"
 )
@@ -81,13 +87,15 @@ class Revocation:
     Attributes:
         kind: ``key`` (an API key revoked), ``user`` (a user disabled),
             ``password`` (a password changed), ``restrict`` (a subject's
-            processing restricted) or ``lift`` (that restriction lifted).
+            processing restricted), ``lift`` (that restriction lifted) or
+            ``rectify`` (a subject's record corrected).
         target: the key id, the account's pseudonym (see :meth:`RevocationLedger.account`),
             or the subject's id.
         password_hash: for ``password``, the new hash (unsealed); else None.
         retired: for ``password``, the fingerprint of the hash it replaced
             (see :meth:`RevocationLedger.fingerprint`); else None.
         end: the ledger offset just past this record.
+        sealed: for ``rectify``, the correction as the caller sealed it; else None.
     """
 
     kind: Kind
@@ -95,6 +103,7 @@ class Revocation:
     password_hash: str | None
     retired: str | None
     end: int
+    sealed: bytes | None = None
 
 
 class RevocationLedger:
@@ -157,6 +166,12 @@ class RevocationLedger:
         """Record a subject's restriction lifted; returns the ledger's new end."""
         return self._append("lift", _subject(subject_id), "-")
 
+    def rectify_subject(self, subject_id: str, sealed: bytes) -> int:
+        """Record a subject's record corrected (``sealed``: opaque here); returns the new end."""
+        return self._append(
+            "rectify", _subject(subject_id), base64.urlsafe_b64encode(sealed).decode("ascii")
+        )
+
     def _append(self, kind: Kind, target: str, value: str) -> int:
         body = f"{kind} {target} {value}"
 
@@ -215,6 +230,10 @@ class RevocationLedger:
                 )
             previous = match["mac"]
             kind: Kind = match["kind"]  # type: ignore[assignment]  # the pattern allows only these
+            if kind == "rectify":
+                sealed = base64.urlsafe_b64decode(match["value"])
+                yield Revocation(kind, match["target"], None, None, at, sealed)
+                continue
             if kind != "password":
                 yield Revocation(kind, match["target"], None, None, at)
                 continue

@@ -396,6 +396,7 @@ def restore(archive: Path, settings: Settings, *, clock: Any = None) -> RestoreR
                 "users_disabled": revoked.users_disabled,
                 "passwords_reset": revoked.passwords_reset,
                 "subjects_restricted": revoked.subjects_restricted,
+                "subjects_rectified": revoked.subjects_rectified,
                 "sessions_ended": sessions,
             },
         )

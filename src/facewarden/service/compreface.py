@@ -39,14 +39,13 @@ from facewarden.errors import (
 )
 from facewarden.privacy.crypto import WrappedKey
 from facewarden.service.audit import AuditLog
-from facewarden.service.compaction import note_compaction_due
 from facewarden.service.compreface_errors import (
     EnrollmentDisabledError,
     ExampleNotFoundError,
     SubjectExistsError,
     SubjectNotFoundError,
 )
-from facewarden.service.compreface_names import KIND, alias_token, find_alias, realias
+from facewarden.service.compreface_names import KIND, alias_token, find_alias
 from facewarden.service.context import Context
 from facewarden.service.enrollment import PreparedFace
 from facewarden.service.gallery import open_template
@@ -55,10 +54,9 @@ from facewarden.service.records import (
     SubjectRecord,
     invalid_input,
     new_id,
-    open_record,
-    seal_changes,
     seal_record,
 )
+from facewarden.service.rectification import correct
 from facewarden.service.registry import Registry
 from facewarden.service.restriction import refuse_if_restricted
 from facewarden.service.same_person import check_joining
@@ -264,16 +262,9 @@ class CompreFaceCollection:
                     refuse_if_restricted(tx, merged, "merged")
                 self._merge(tx, subject_id, target)
                 return True
-            row, key = subject_row(tx, subject_id)
-            envelope = ctx.envelope
-            old = open_record(envelope, key, subject_id, row.fields)
-            sealed = seal_changes(
-                envelope, key, subject_id, old, old.updated({"full_name": new_name})
-            )
-            tx.update_subject(subject_id, updated_at=ctx.clock(), fields=sealed)
-            realias(ctx, tx, subject_id, new_name)
-            # The old name (sealed, and as a token) lies in old row versions until compacted.
-            note_compaction_due(tx, ["subject_fields", "subject_aliases"])
+            # Sealed, re-aliased, noted for compaction and recorded in the ledger, as
+            # any correction of a record (a restore of an older backup renames again).
+            correct(ctx, tx, subject_id, {"full_name": new_name})
             self._audit.append(
                 tx,
                 "subject.update",

@@ -24,20 +24,18 @@ from collections.abc import Iterator, Sequence
 from facewarden.errors import NotFoundError
 from facewarden.service import purposes
 from facewarden.service.audit import AuditLog
-from facewarden.service.compaction import note_compaction_due
-from facewarden.service.compreface_names import realias
 from facewarden.service.context import Context
 from facewarden.service.enroller import Enroller
 from facewarden.service.erasure import LEDGER_APPLIED
 from facewarden.service.export import PAGE, export_chunks
-from facewarden.service.records import id_index, open_record, seal_changes
+from facewarden.service.records import id_index
+from facewarden.service.rectification import correct
 from facewarden.service.subjects import (
     Enrollment,
     FaceInfo,
     Subject,
     SubjectSummary,
     load_subject,
-    subject_row,
     summarize,
 )
 from facewarden.store.base import Transaction
@@ -167,35 +165,14 @@ class Registry(Enroller):
             ConfigError: an unknown field or an invalid value.
         """
         with self._ctx.writing() as tx:
-            row, key = subject_row(tx, subject_id)
-            old = open_record(self._ctx.envelope, key, subject_id, row.fields)
-            new = old.updated(changes)
-            sealed = seal_changes(self._ctx.envelope, key, subject_id, old, new)
-            token = id_index(self._ctx.envelope, new.id_number)
-            # The old values (the old number's token) lie in old row versions,
-            # which the subject's live key still opens, until compacted.
-            due = ["subject_fields"] if sealed else []
-            if row.id_index is not None and row.id_index != token:
-                due.append("subjects")
-            # A CompreFace subject is addressed by its name: the corrected one from now on.
-            if "full_name" in sealed and realias(self._ctx, tx, subject_id, new.full_name):
-                due.append("subject_aliases")
-            if due:
-                note_compaction_due(tx, due)
-            tx.update_subject(
-                subject_id,
-                updated_at=self._ctx.clock(),
-                fields=sealed,
-                id_index=token,
-                clear_id_index=token is None,
-            )
+            done = correct(self._ctx, tx, subject_id, changes)
             self._audit.append(
                 tx,
                 "subject.update",
                 object_type="subject",
                 object_id=subject_id,
                 purpose=purposes.for_subject(self._ctx, tx, subject_id, purpose),
-                details={"fields": sorted(sealed)},
+                details={"fields": list(done.fields)},
             )
             return load_subject(self._ctx, tx, subject_id)
 

@@ -19,7 +19,10 @@ and applied each time (it is idempotent), and a hash the ledger does not know
 is left alone. The sessions of every user touched end. Subjects whose
 processing was restricted (GDPR Art. 18) and not lifted since are restricted
 again (:func:`~facewarden.service.restriction.reapply_restrictions`), each
-with a ``subject.restrict`` entry. What it did is one audit entry
+with a ``subject.restrict`` entry; records corrected (GDPR Art. 16) whose old
+values came back are corrected again
+(:func:`~facewarden.service.rectification.reapply_rectifications`), each with
+a ``subject.update`` entry. What it did is one audit entry
 (``access.reapply``), and the restore's own entry repeats the counts.
 """
 
@@ -31,6 +34,7 @@ from dataclasses import asdict, dataclass, replace
 from facewarden.privacy.revocations import APPLIED, Revocation
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
+from facewarden.service.rectification import reapply_rectifications
 from facewarden.service.restriction import reapply_restrictions
 from facewarden.store.base import Transaction
 
@@ -50,6 +54,8 @@ class RevocationReport:
         sessions_ended: sessions of those users.
         subjects_restricted: subjects the ledger records as restricted (and not
             lifted since) that were unrestricted here.
+        subjects_rectified: subjects whose record held values the ledger records
+            as corrected since.
     """
 
     keys_revoked: int = 0
@@ -57,6 +63,7 @@ class RevocationReport:
     passwords_reset: int = 0
     sessions_ended: int = 0
     subjects_restricted: int = 0
+    subjects_rectified: int = 0
 
     @property
     def changed(self) -> bool:
@@ -80,7 +87,8 @@ def reapply_revocations(ctx: Context, audit: AuditLog) -> RevocationReport:
         access = _apply(ctx, tx, records) if records else RevocationReport()
         if access.changed:
             details = asdict(access)
-            del details["subjects_restricted"]  # each has an entry of its own, below
+            # Each subject restricted or corrected has an entry of its own, below.
+            del details["subjects_restricted"], details["subjects_rectified"]
             audit.append(tx, "access.reapply", details=details)
         restricted = reapply_restrictions(ctx, tx, records)
         for subject_id in restricted:
@@ -91,13 +99,24 @@ def reapply_revocations(ctx: Context, audit: AuditLog) -> RevocationReport:
                 object_id=subject_id,
                 details={"reapplied": True},
             )
-        report = replace(access, subjects_restricted=len(restricted))
+        rectified = reapply_rectifications(ctx, tx, records)
+        for subject_id, fields in rectified.items():
+            audit.append(
+                tx,
+                "subject.update",
+                object_type="subject",
+                object_id=subject_id,
+                details={"fields": list(fields), "reapplied": True},
+            )
+        report = replace(
+            access, subjects_restricted=len(restricted), subjects_rectified=len(rectified)
+        )
         tx.set_meta(APPLIED, str(end))
     if report.changed:
         logger.warning(
-            "re-applied access revocations or restrictions the database lacked (a database "
-            "restored from a backup taken before them, or a change interrupted before its "
-            "commit): %s",
+            "re-applied access revocations, restrictions or corrections the database lacked "
+            "(a database restored from a backup taken before them, or a change interrupted "
+            "before its commit): %s",
             report,
         )
     return report
