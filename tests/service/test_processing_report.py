@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import html as htmllib
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from facewarden.cli import cli
@@ -88,3 +91,26 @@ def test_the_report_names_every_category_of_personal_data_the_store_holds(warden
     requests = categories["location-history requests"]
     assert "case reference" in requests["data"] and "31 days" in requests["protection"]
     assert "- **alert decisions and notes** (" in to_markdown(report)
+
+
+def test_declared_text_is_shown_as_typed_never_as_markup(warden: Warden) -> None:
+    """The attack: an operator's watchlist purpose and camera place are typed text, and the
+    data-protection officer opens the Markdown report in a viewer that renders it.
+    Written into the document as they were, they became markup there: raw HTML, an
+    image fetched from another site when the document opens, a link to anywhere."""
+    markdown_it = pytest.importorskip("markdown_it", reason="markdown-it-py renders the report")
+    purpose = "<img src=x onerror=alert(1)> ![seen](https://evil.example/pixel.png)"
+    basis = "[the DPIA](https://evil.example/login) *art. 6(1)(f)* `x` & ~~y~~ \\"
+    warden.watchlists.create("<b>gate</b>", purpose=purpose, lawful_basis=basis)
+    warden.cameras.add("<script>alert(2)</script>", location="<iframe src=//evil.example>")
+
+    markdown = to_markdown(warden.processing_report())
+    html = markdown_it.MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
+
+    for tag in ("<img", "<script", "<iframe", "<a ", "<b>", "<em>", "<code>", "<s>", "<del>"):
+        assert tag not in html, tag
+    assert "evil.example" in html  # still there, as the text it is
+    # What was typed is what the officer reads, in the table's cells.
+    cells = re.findall(r"<td>(.*?)</td>", html)
+    for typed in (purpose, basis, "<b>gate</b>", "<script>alert(2)</script>"):
+        assert typed in [htmllib.unescape(cell) for cell in cells], typed

@@ -15,6 +15,7 @@ Producing it is audited.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -176,9 +177,21 @@ def build_processing_report(ctx: Context, audit: AuditLog) -> dict[str, Any]:
     return report
 
 
+# What starts Markdown or HTML inline (CommonMark lets any ASCII punctuation be
+# escaped with a backslash): tags, images and links, emphasis, code, entities.
+_MARKUP = re.compile(r"([\\`*_\[\]<>!|~&])")
+
+
 def _cell(value: object) -> str:
-    """A table cell: declared texts may hold a ``|`` or a line break."""
-    return " ".join(str(value).replace("|", "\\|").split())
+    """A table cell of declared text, shown as typed, on one line.
+
+    Watchlist purposes, camera names and places are typed by operators and
+    read by the data-protection officer, whose viewer renders the Markdown:
+    unescaped, ``<img src=x onerror=...>`` was HTML there, ``![](https://...)``
+    an image fetched as the document opened, ``[text](url)`` a link anywhere,
+    and a ``|`` a new column.
+    """
+    return " ".join(_MARKUP.sub(r"\\\1", str(value)).split())
 
 
 def to_markdown(report: dict[str, Any]) -> str:
