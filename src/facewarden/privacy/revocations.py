@@ -231,8 +231,8 @@ class RevocationLedger:
             previous = match["mac"]
             kind: Kind = match["kind"]  # type: ignore[assignment]  # the pattern allows only these
             if kind == "rectify":
-                sealed = base64.urlsafe_b64decode(match["value"])
-                yield Revocation(kind, match["target"], None, None, at, sealed)
+                correction = base64.urlsafe_b64decode(match["value"])
+                yield Revocation(kind, match["target"], None, None, at, correction)
                 continue
             if kind != "password":
                 yield Revocation(kind, match["target"], None, None, at)
