@@ -410,6 +410,31 @@ def test_an_import_that_skipped_someone_exits_1_keeping_what_it_enrolled(
     assert "0 skipped" in run("subjects", "import", people, "--lawful-basis", "consent").stderr
 
 
+def test_a_rerun_import_skips_a_person_erased_since_unless_allowed(
+    run: Run, tmp_path: Path, faces_dir: Path
+) -> None:
+    # A resumable import re-run after an erasure enrolled the erased person again
+    # (their import record went with them): a nightly sync undid every erasure.
+    train = faces_dir / "face_recognition" / "examples" / "knn_examples" / "train"
+    people = tmp_path / "people"
+    people.mkdir()
+    (people / "obama").symlink_to(train / "obama", target_is_directory=True)
+    run("init")
+    (subject,) = [
+        line.split()[1]
+        for line in run("subjects", "import", people, "--lawful-basis", "c").stdout.splitlines()
+    ]
+    run("subjects", "erase", subject, "--yes")
+
+    again = run("subjects", "import", people, "--lawful-basis", "c", ok=False)
+
+    assert again.exit_code == 1 and again.stdout == ""
+    assert "obama: this person was erased" in again.stderr and "--allow-erased" in again.stderr
+    allowed = run("subjects", "import", people, "--lawful-basis", "c", "--allow-erased")
+    assert allowed.stdout.startswith("enrolled sub_") and subject not in allowed.stdout
+    assert "import.allow_erased" in run("audit", "list", "--json").stdout
+
+
 def test_a_csv_photo_behind_a_loop_of_links_skips_its_row_not_the_import(
     run: Run, tmp_path: Path, faces_dir: Path
 ) -> None:

@@ -314,6 +314,8 @@ def test_meta_and_import_records(store: Store) -> None:
         tx.record_import("new", subject.subject_id, T0 + timedelta(days=40))
     assert store.get_meta("k") == "v2" and store.get_meta("missing") is None
     assert store.import_record("old") == subject.subject_id
+    assert sorted(store.import_sources_of(subject.subject_id)) == ["new", "old"]
+    assert store.import_sources_of("sub_nobody") == []
     with store.transaction() as tx:
         assert tx.delete_imports_before(T0 + timedelta(days=30)) == 1
     assert store.import_record("old") is None

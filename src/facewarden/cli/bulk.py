@@ -50,6 +50,12 @@ __all__ = ["import_"]
     help="Accept faces below the quality bar, and a folder's photos that do not match "
     "each other (audited as forced).",
 )
+@click.option(
+    "--allow-erased",
+    is_flag=True,
+    help="Enroll people erased since all the same (new consent): without it they are "
+    "skipped, so a re-run cannot undo an erasure. Audited (import.allow_erased).",
+)
 @click.option("--workers", type=click.IntRange(min=1), help="Processes (default: one per core).")
 @deployment_options
 def import_(
@@ -58,13 +64,15 @@ def import_(
     lawful_basis: str | None,
     watchlist_refs: tuple[str, ...],
     force: bool,
+    allow_erased: bool,
     workers: int | None,
 ) -> None:
     """Enroll many people: FOLDER with one subfolder of photos per person, or --csv FILE.
 
     Prints `enrolled <subject id> <source>` once each person is committed. Run it
-    again after an interruption: what was done is skipped. Exits 1 when any
-    source was skipped (named with its reasons on stderr); what was enrolled stays.
+    again after an interruption: what was done is skipped, and so is a person erased
+    since (unless --allow-erased). Exits 1 when any source was skipped (named with its
+    reasons on stderr); what was enrolled stays.
     """
     if (folder is None) == (csv_file is None):
         raise click.UsageError("give FOLDER or --csv FILE, not both")
@@ -100,6 +108,7 @@ def import_(
             items,
             watchlists=watchlist_refs,
             force=force,
+            allow_erased=allow_erased,
             workers=workers,
             on_event=on_event,
             on_photo=on_photo,

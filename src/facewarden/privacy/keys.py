@@ -66,6 +66,7 @@ from facewarden.privacy._subjectkeys import (
     kek_id,
 )
 from facewarden.privacy.revocations import RevocationLedger
+from facewarden.privacy.suppressions import ImportSuppressions
 
 __all__ = ["KEY_BYTES", "KeyRing"]
 
@@ -87,6 +88,7 @@ class KeyRing:
         )
         self._ledger = ErasureLedger(path)
         self._revocations = RevocationLedger(path, state.audit)
+        self._suppressions = ImportSuppressions(path)
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, create: bool = False) -> KeyRing:
@@ -278,6 +280,11 @@ class KeyRing:
     def revocations(self) -> RevocationLedger:
         """The revocation ledger: access withdrawn, re-applied to a restored database."""
         return self._revocations
+
+    @property
+    def import_suppressions(self) -> ImportSuppressions:
+        """Tokens of erased people's import sources: a re-run import skips them."""
+        return self._suppressions
 
     @property
     def erasure_ledger_end(self) -> int:

@@ -10,6 +10,12 @@ the import goes on.
 
 Sources are hashed with a key (the blind-index key, under its own domain)
 because paths often carry names ("photos/Jane Doe/1.jpg").
+
+A person erased since (GDPR Art. 17) is not enrolled again: erasure leaves a
+suppression token of their import sources and ID number in the key directory
+(:mod:`facewarden.privacy.suppressions`), and a source that matches one is
+skipped with the reason. ``allow_erased`` imports them all the same (new
+consent, say) and lifts the tokens, audited as ``import.allow_erased``.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from pathlib import Path
 from typing import TextIO
 
 from facewarden.errors import FacewardenError, MultipleFacesError
+from facewarden.privacy.suppressions import ID_NUMBER, SOURCE, Suppressed
+from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.enrollment import (
     PreparedFace,
@@ -32,7 +40,7 @@ from facewarden.service.enrollment import (
     model_key_of,
     prepare_face,
 )
-from facewarden.service.records import FIELD_NAMES, SubjectRecord, invalid_input
+from facewarden.service.records import FIELD_NAMES, SubjectRecord, id_index, invalid_input
 from facewarden.service.registry import Registry
 from facewarden.service.watchlists import resolve_watchlist
 from facewarden.vision.batch import BatchItem, run_batch
@@ -52,6 +60,10 @@ _MAX_LINE = 1 << 20
 """The longest line of a CSV read (characters): a row of a people sheet is far shorter, and
 a file without line ends (a video given by mistake) must not be read whole as one line."""
 PHOTO_COLUMN = "photo"
+ERASED = (
+    "this person was erased (GDPR Art. 17); an import does not enroll them again "
+    "(--allow-erased imports them all the same, audited)"
+)
 
 
 @dataclass(frozen=True)
@@ -219,9 +231,10 @@ def _csv_item(
 class BulkImporter:
     """Runs an import for one actor; see the module notes."""
 
-    def __init__(self, ctx: Context, registry: Registry) -> None:
+    def __init__(self, ctx: Context, registry: Registry, audit: AuditLog) -> None:
         self._ctx = ctx
         self._registry = registry
+        self._audit = audit
 
     def source_key(self, source_id: str) -> str:
         """The progress-table key of a source: a keyed hash, since paths may hold names."""
@@ -234,6 +247,7 @@ class BulkImporter:
         *,
         watchlists: Sequence[str] = (),
         force: bool = False,
+        allow_erased: bool = False,
         workers: int | None = None,
         purpose: str = "bulk import",
         on_event: Callable[[ImportEvent], None] | None = None,
@@ -245,6 +259,8 @@ class BulkImporter:
             items: from :func:`items_from_folder` or :func:`items_from_csv`.
             watchlists: names or ids every imported subject is put on.
             force: accept faces below the quality bar.
+            allow_erased: enroll people erased since all the same (and lift their
+                suppression tokens, audited); else they are skipped.
             workers: embedding processes (default: the settings', else one per core).
             purpose: for the audit log.
             on_event: called with each source's outcome, right after it is final.
@@ -268,6 +284,7 @@ class BulkImporter:
             if on_event is not None:
                 on_event(event)
 
+        suppressed = self._ctx.keyring.import_suppressions.matcher()
         todo: list[tuple[ImportItem, str]] = []
         for item in items:
             key = self.source_key(item.source_id)
@@ -275,6 +292,8 @@ class BulkImporter:
                 emit(ImportEvent("skipped", item.source, reasons=(item.problem,)))
             elif (subject_id := self._ctx.store.import_record(key)) is not None:
                 emit(ImportEvent("already", item.source, subject_id))
+            elif not allow_erased and self._erased(suppressed, item, key):
+                emit(ImportEvent("skipped", item.source, reasons=(ERASED,)))
             else:
                 todo.append((item, key))
         photos = [p for item, _ in todo for p in item.photos]
@@ -290,9 +309,32 @@ class BulkImporter:
                 if on_photo is not None:
                     on_photo(photos_done, len(photos))
             event = self._enroll(item, key, batch, watchlists, force, purpose)
+            if allow_erased and event.subject_id is not None:
+                self._lift(item, key, event.subject_id, purpose)
             summary.faces += event.faces
             emit(event)
         return summary
+
+    def _tokens(self, item: ImportItem, key: str) -> list[tuple[str, str]]:
+        tokens = [(SOURCE, key)]
+        number = item.record.id_number if item.record is not None else None
+        if number is not None:
+            tokens.append((ID_NUMBER, id_index(self._ctx.envelope, number) or ""))
+        return tokens
+
+    def _erased(self, suppressed: Suppressed, item: ImportItem, key: str) -> bool:
+        return any(token in suppressed for token in self._tokens(item, key))
+
+    def _lift(self, item: ImportItem, key: str, subject_id: str, purpose: str) -> None:
+        # After the enrollment committed: the person is back by decision, not by accident.
+        if self._ctx.keyring.import_suppressions.lift(self._tokens(item, key)):
+            self._audit.record(
+                "import.allow_erased",
+                object_type="subject",
+                object_id=subject_id,
+                purpose=purpose,
+                details={"suppression_lifted": True},
+            )
 
     def _enroll(
         self,

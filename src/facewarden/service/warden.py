@@ -108,7 +108,7 @@ class Warden:
         self.recognition = Recognition(ctx, self.audit)
         self.keys = KeyAdmin(ctx, self.audit)
         self.faces = FaceEditor(ctx, self.audit)
-        self.bulk = BulkImporter(ctx, self.registry)
+        self.bulk = BulkImporter(ctx, self.registry, self.audit)
         self.access = Access(ctx, self.audit)
         self.listings = Listings(ctx, self.audit)
         self.cameras = Cameras(ctx, self.audit)

@@ -231,6 +231,11 @@ class Reads(AccessReads, CameraReads, DeskReads):
             "SELECT subject_id FROM import_progress WHERE source_key = ?", (source_key,)
         )
 
+    def import_sources_of(self, subject_id: str) -> list[str]:
+        return self._texts(
+            "SELECT source_key FROM import_progress WHERE subject_id = ?", (subject_id,)
+        )
+
 
 def _audit(row: Row) -> AuditEntry:
     record: dict[str, Any] = {k: row[k] for k in _AUDIT_COLUMNS.split(", ")}

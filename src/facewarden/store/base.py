@@ -253,6 +253,10 @@ class Reader(AccessReader, CameraReader, DeskReader, Protocol):
         """The subject a bulk-import source was enrolled as, or None."""
         ...
 
+    def import_sources_of(self, subject_id: str) -> list[str]:
+        """The bulk-import sources (their keys) a subject was enrolled from."""
+        ...
+
 
 class AuditSnapshot(Protocol):
     """The audit log and the settings as of one moment, however many rows are read.
