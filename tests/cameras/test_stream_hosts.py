@@ -14,14 +14,16 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import cv2
 import pytest
 
 from facewarden.errors import InvalidInputError
 from facewarden.service import Warden
 from facewarden.service.ingest import IngestWorker
-from facewarden.service.stream_hosts import check_stream_host
+from facewarden.service.stream_hosts import check_stream_host, stream_target
 from facewarden.service.supervisor import IngestSupervisor
 
+from ._video import background
 from .conftest import make_settings
 
 
@@ -71,6 +73,38 @@ def test_which_stream_hosts_are_refused(
     with pytest.raises(InvalidInputError, match=refused):
         check_stream_host(source, resolve=resolve)
     check_stream_host(source, ("0.0.0.0/0", "::/0"), resolve=resolve)  # allowed on purpose
+
+
+@pytest.mark.parametrize(
+    ("source", "resolve", "target"),
+    [
+        # A name is pinned to the address judged; everything else of the URL is kept.
+        (
+            "rtsp://viewer:p@ss@cam7.site.example:8554/live?channel=1#x",
+            _resolving_to("10.0.0.7", "10.0.0.8"),
+            "rtsp://viewer:p@ss@10.0.0.7:8554/live?channel=1#x",
+        ),
+        ("HTTP://cam7.site.example./mjpeg", _resolving_to("10.0.0.7"), "HTTP://10.0.0.7/mjpeg"),
+        ("rtsp://cam7.site.example", _resolving_to("2001:db8::7"), "rtsp://[2001:db8::7]"),
+        ("rtsp://[cam7.site.example]:554/x", _resolving_to("10.0.0.7"), "rtsp://10.0.0.7:554/x"),
+        ("http://cam7.site.example/", _resolving_to("::ffff:10.0.0.7"), "http://10.0.0.7/"),
+        # Unresolved now: nothing to connect to (FFmpeg would look it up itself).
+        ("rtsp://unknown.invalid/x", lambda _name: None, None),
+        # An address stays; TLS keeps its name (the server picks its certificate by it).
+        ("rtsp://10.0.0.7:554/x", None, "rtsp://10.0.0.7:554/x"),
+        ("http://[2001:db8::7]:8080/x", None, "http://[2001:db8::7]:8080/x"),
+        ("https://cams.example.com/hls/1.m3u8", _resolving_to("203.0.113.7"), None),
+        ("rtsps://cams.example.com/1", _resolving_to("203.0.113.7"), None),
+        ("/srv/videos/lobby.mp4", None, "/srv/videos/lobby.mp4"),
+    ],
+)
+def test_a_stream_is_handed_to_ffmpeg_at_the_address_judged(
+    source: str, resolve: Callable[[str], list[str] | None] | None, target: str | None
+) -> None:
+    expected = source if target is None and source.startswith(("https", "rtsps")) else target
+    assert stream_target(source, resolve=resolve) == expected
+    with pytest.raises(InvalidInputError, match="loopback"):
+        stream_target("http://rebind.example/", resolve=_resolving_to("10.0.0.7", "127.0.0.1"))
 
 
 class _Counting(BaseHTTPRequestHandler):
@@ -141,3 +175,122 @@ def test_the_worker_never_connects_to_a_stored_refused_stream(
         worker.stop()
         warden.close()
     assert loopback_service.hits == 0  # type: ignore[attr-defined]
+
+
+class _Redirecting(BaseHTTPRequestHandler):
+    """A camera (allowed) that answers with a redirect to somewhere refused."""
+
+    def do_GET(self) -> None:
+        self.server.hits += 1  # type: ignore[attr-defined]
+        self.send_response(302)
+        self.send_header("Location", self.server.target)  # type: ignore[attr-defined]
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+class _Mjpeg(BaseHTTPRequestHandler):
+    """A camera streaming MJPEG; remembers the Host header each request came with."""
+
+    def do_GET(self) -> None:
+        self.server.hosts.append(self.headers.get("Host"))  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+        self.end_headers()
+        _ok, jpeg = cv2.imencode(".jpg", background(320, 240))
+        data = jpeg.tobytes()
+        try:
+            while not self.server.stopping.is_set():  # type: ignore[attr-defined]
+                self.wfile.write(
+                    b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                    + str(len(data)).encode()
+                    + b"\r\n\r\n"
+                    + data
+                    + b"\r\n"
+                )
+                time.sleep(0.05)
+        except (BrokenPipeError, ConnectionResetError):
+            return
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def _serving(server: ThreadingHTTPServer) -> ThreadingHTTPServer:
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _stopped(*servers: ThreadingHTTPServer) -> None:
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_redirect_to_a_refused_host_is_not_followed(tmp_path: Path) -> None:
+    # The camera's host is allowed and checked; its answer sends FFmpeg elsewhere
+    # (here 127.0.0.2, refused: only 127.0.0.1 is allowed; in the attack the cloud's
+    # metadata service). FFmpeg followed it without asking anyone.
+    metadata = _serving(ThreadingHTTPServer(("127.0.0.2", 0), _Counting))
+    metadata.hits = 0  # type: ignore[attr-defined]
+    camera = _serving(ThreadingHTTPServer(("127.0.0.1", 0), _Redirecting))
+    camera.hits = 0  # type: ignore[attr-defined]
+    camera.target = f"http://127.0.0.2:{metadata.server_address[1]}/latest/meta-data/"  # type: ignore[attr-defined]
+    settings = make_settings(tmp_path, camera_allowed_networks=("127.0.0.1/32",))
+    warden = Warden.open(settings, create=True, actor="test:pytest")
+    worker = None
+    try:
+        warden.cameras.add(
+            "door", location="gate", source=f"http://127.0.0.1:{camera.server_address[1]}/cam"
+        )
+        worker = IngestWorker(warden, ["door"], max_attempts=2)
+        worker.start()
+        assert _wait(lambda: worker.states()["door"].state in ("failed", "ended", "error"))
+    finally:
+        if worker is not None:
+            worker.stop()
+        warden.close()
+        _stopped(camera, metadata)
+    assert camera.hits >= 1  # type: ignore[attr-defined]
+    assert metadata.hits == 0  # type: ignore[attr-defined]
+
+
+def test_a_worker_connects_to_the_address_it_checked_never_to_the_name_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # DNS rebinding: the name answered an allowed address when it was checked,
+    # and FFmpeg then looked it up again (in the attack, the answer is now this
+    # machine). Here the checked answer comes from the attacker's zone (the
+    # resolver stands for it) and the system resolver knows no such name
+    # (.invalid): the camera streams only if FFmpeg is handed the address checked.
+    camera = ThreadingHTTPServer(("127.0.0.1", 0), _Mjpeg)
+    camera.hosts, camera.stopping = [], threading.Event()  # type: ignore[attr-defined]
+    _serving(camera)
+    port = camera.server_address[1]
+    asked: list[str] = []
+
+    def attackers_zone(name: str) -> list[str] | None:
+        asked.append(name)
+        return ["127.0.0.1"] if name == "cam.rebind.invalid" else None
+
+    monkeypatch.setattr("facewarden.service.stream_hosts._resolve", attackers_zone)
+    settings = make_settings(tmp_path, camera_allowed_networks=("127.0.0.1/32",))
+    warden = Warden.open(settings, create=True, actor="test:pytest")
+    worker = None
+    try:
+        warden.cameras.add(
+            "door", location="gate", source=f"http://viewer:pw@cam.rebind.invalid:{port}/video"
+        )
+        worker = IngestWorker(warden, ["door"], max_attempts=2)
+        worker.start()
+        assert _wait(lambda: worker.states()["door"].frames >= 3), worker.states()["door"]
+    finally:
+        camera.stopping.set()  # type: ignore[attr-defined]
+        if worker is not None:
+            worker.stop()
+        warden.close()
+        _stopped(camera)
+    assert "cam.rebind.invalid" in asked
+    assert set(camera.hosts) == {f"127.0.0.1:{port}"}  # type: ignore[attr-defined]

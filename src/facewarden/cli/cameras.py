@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import click
 
@@ -11,7 +12,7 @@ from facewarden.service.alerts import SightingAlert, check_webhook_url
 from facewarden.service.crowd import OccupancyAlert
 from facewarden.service.frames import FrameProcessor, FrameResult
 from facewarden.service.ingest import watch as watch_source
-from facewarden.service.stream_hosts import check_stream_host
+from facewarden.service.stream_hosts import check_stream_host, stream_target
 from facewarden.vision.people import make_people_detector
 from facewarden.vision.sources import open_source
 
@@ -155,7 +156,11 @@ def watch(
     if not uri:
         raise click.UsageError(f"camera {row.name!r} has no source; give --source")
     check_stream_host(uri, config.camera_allowed_networks)
-    frames = open_source(uri, fps_budget=fps_budget)
+    frames = open_source(
+        uri,
+        fps_budget=fps_budget,
+        connect_to=partial(stream_target, allowed=config.camera_allowed_networks),
+    )
     alert = OccupancyAlert(alert_url, alert_threshold) if alert_url else None
     processor = FrameProcessor(
         warden.with_actor(f"camera:{row.name}"),

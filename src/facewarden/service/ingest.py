@@ -17,11 +17,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from facewarden.errors import FacewardenError
 from facewarden.service.frames import FrameProcessor, FrameResult
-from facewarden.service.stream_hosts import check_stream_host
+from facewarden.service.stream_hosts import check_stream_host, stream_target
 from facewarden.vision.people import BodyDetector
 from facewarden.vision.sources import FileSource, FrameSource, StreamSource, open_source
 
@@ -184,7 +185,12 @@ class IngestWorker:
             # Judged again as it is opened: a name may resolve elsewhere now.
             check_stream_host(camera.source, self._warden.settings.camera_allowed_networks)
             source: FileSource | StreamSource = open_source(
-                camera.source, fps_budget=self._fps, max_attempts=self._max_attempts
+                camera.source,
+                fps_budget=self._fps,
+                max_attempts=self._max_attempts,
+                connect_to=partial(
+                    stream_target, allowed=self._warden.settings.camera_allowed_networks
+                ),
             )
             with self._lock:
                 self._sources[name] = source

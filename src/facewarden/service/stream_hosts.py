@@ -28,10 +28,22 @@ forgery, and it is refused by default:
 
 A host name is resolved and every address it resolves to is judged. A name
 that does not resolve (yet) is let through when a camera is registered, and
-judged again each time a worker opens the stream. Left open, written down in
-the README (Cameras and crowds): FFmpeg resolves the name again when it connects (a name
-whose answer changes in between, DNS rebinding, is not caught), and follows
-an HTTP redirect, or a playlist (HLS) naming other hosts, without asking.
+judged again each time a worker connects to the stream
+(:func:`stream_target`, on every attempt, reconnections included). For
+``rtsp://`` and ``http://``, FFmpeg is then handed the address judged in
+place of the name, so it never looks the name up again: a name whose answer
+changes in between (DNS rebinding: an allowed address for the check, this
+machine for the connection) reaches only the address judged; one that does
+not resolve now is not connected to (a failed attempt). FFmpeg follows no
+HTTP redirect (:mod:`facewarden.vision.sources`).
+
+Left open, written down in the README (Cameras and crowds): ``https://`` and
+``rtsps://`` keep their name, since TLS names the server it wants by it (SNI)
+and FFmpeg sends none for an address, which would break streams served from a
+shared TLS front; FFmpeg resolves such a name again as it connects. An HLS
+playlist naming segments on other hosts is followed, also without asking.
+A plain ``http://`` stream is asked for with its address in the ``Host``
+header: one behind a name-based virtual host needs ``https://``.
 """
 
 from __future__ import annotations
@@ -45,7 +57,13 @@ from collections.abc import Callable, Sequence
 from facewarden.errors import InvalidInputError
 from facewarden.vision.sources import redact_url, source_kind
 
-__all__ = ["RESOLVE_SECONDS", "check_stream_host", "ffmpeg_host", "refused_reason"]
+__all__ = [
+    "RESOLVE_SECONDS",
+    "check_stream_host",
+    "ffmpeg_host",
+    "refused_reason",
+    "stream_target",
+]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -131,11 +149,51 @@ def check_stream_host(
             message names the host (never the URL's credentials or path) and
             the setting that allows it.
     """
+    if source_kind(source) == "stream":
+        _judged(source, allowed, resolve or _resolve)
+
+
+def stream_target(
+    source: str,
+    allowed: Sequence[str] = (),
+    *,
+    resolve: Resolve | None = None,
+) -> str | None:
+    """What FFmpeg is handed to connect to ``source`` now: its host judged, a name pinned.
+
+    Resolves the host once and judges every address (as :func:`check_stream_host`).
+    An ``rtsp://`` or ``http://`` URL naming its host comes back with the first
+    address in place of the name (user, password, port and path kept), so FFmpeg
+    connects where the check looked; a name that does not resolve now gives
+    None (nothing to connect to: try again later). Other sources come back as
+    they are.
+
+    Raises:
+        InvalidInputError: the host is, or resolves to, a refused address.
+    """
     if source_kind(source) != "stream":
-        return
+        return source
+    host, addresses = _judged(source, allowed, resolve or _resolve)
+    if source.partition("://")[0].lower() not in _PINNED_SCHEMES or _is_address(host):
+        return source
+    if not addresses:
+        return None
+    return _with_host(source, _canonical(addresses[0]))
+
+
+_PINNED_SCHEMES = frozenset({"rtsp", "http"})
+
+
+def _judged(source: str, allowed: Sequence[str], resolve: Resolve) -> tuple[str, list[Address]]:
+    """The host of stream ``source`` and the addresses it was judged by (none: unresolved).
+
+    Raises:
+        InvalidInputError: one of them is refused.
+    """
     host = ffmpeg_host(source).rstrip(".")
     networks = [ipaddress.ip_network(n, strict=False) for n in allowed]
-    for address in _addresses(host, resolve or _resolve):
+    addresses = _addresses(host, resolve)
+    for address in addresses:
         reason = refused_reason(address)
         if reason is None or any(_canonical(address) in n for n in networks):
             continue
@@ -146,6 +204,26 @@ def check_stream_host(
             "the server does not connect to unless FACEWARDEN_CAMERA_ALLOWED_NETWORKS allows "
             "it (e.g. 127.0.0.1/32 for an RTSP relay on this machine)"
         )
+    return host, addresses
+
+
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _with_host(url: str, address: Address) -> str:
+    """``url`` with its host (as :func:`ffmpeg_host` reads it) replaced by ``address``."""
+    scheme, _, rest = url.partition("://")
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    user, at, hostport = authority.rpartition("@")
+    port = hostport.rpartition("]")[2] if hostport.startswith("[") else hostport
+    port = port[port.index(":") :] if ":" in port else ""
+    host = f"[{address}]" if address.version == 6 else str(address)
+    return f"{scheme}://{user}{at}{host}{port}{rest[len(authority) :]}"
 
 
 def ffmpeg_host(url: str) -> str:

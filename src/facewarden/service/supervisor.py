@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from facewarden.errors import FacewardenError
@@ -34,7 +35,7 @@ from facewarden.service.camera_claims import Claims, connect_claims
 from facewarden.service.file_progress import CameraProgress, Resumed
 from facewarden.service.frames import FrameProcessor, FrameResult
 from facewarden.service.ingest import CameraStatus, watch
-from facewarden.service.stream_hosts import check_stream_host
+from facewarden.service.stream_hosts import check_stream_host, stream_target
 from facewarden.vision.people import BodyDetector
 from facewarden.vision.sources import FileSource, open_source, redact_url
 
@@ -368,7 +369,12 @@ class IngestSupervisor:
         # Judged again as it is opened: a name may resolve elsewhere now, and a
         # camera may have been stored before hosts were judged.
         check_stream_host(runner.source_uri, warden.settings.camera_allowed_networks)
-        raw = open_source(runner.source_uri, fps_budget=self._fps, max_attempts=self._max_attempts)
+        raw = open_source(
+            runner.source_uri,
+            fps_budget=self._fps,
+            max_attempts=self._max_attempts,
+            connect_to=partial(stream_target, allowed=warden.settings.camera_allowed_networks),
+        )
         is_file = isinstance(raw, FileSource)
         start = self._resume_point(runner, is_file)
         if start is None:

@@ -17,15 +17,23 @@
 
 A stream URL may carry a user name and password: states, errors and logs
 name it only as :func:`redact_url` writes it (``rtsp://host:554/...``).
+
+Every capture is opened with FFmpeg options that keep a stream where it was
+sent (see :func:`_guard_capture_options`): no HTTP redirect is followed, and
+only the protocols a camera or a video file needs are spoken. Where a
+stream's host may be connected to is decided by the caller, on each
+connection attempt (``connect_to``): FFmpeg would otherwise resolve a host
+name again for itself, and follow a redirect, wherever it leads.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -122,8 +130,43 @@ class FrameSource(Protocol):
         ...
 
 
+_CAPTURE_OPTIONS = "OPENCV_FFMPEG_CAPTURE_OPTIONS"
+# What OpenCV opens a capture with when the variable is unset; setting it replaces this.
+_OPENCV_DEFAULT = "rtsp_flags;prefer_tcp"
+# FFmpeg's options, as "key;value" pairs joined by "|" (OpenCV's format); later keys win.
+_GUARDS = (
+    # A redirect is where the camera's answer, not its checked address, sends FFmpeg:
+    # a cloud metadata service, this machine. None is followed.
+    "max_redirects;0",
+    # What RTSP (over TCP, UDP or TLS), HTTP(S) streams, HLS (AES segments included)
+    # and files need; not gopher, ftp, unix sockets, data: or concat:, which
+    # nothing here asks for and a playlist or a demuxer could.
+    "protocol_whitelist;file,http,https,httpproxy,tcp,tls,crypto,rtp,srtp,udp",
+)
+_guard_lock = threading.Lock()
+_guarded: dict[str, str] = {}  # the value this process set, under _CAPTURE_OPTIONS
+
+
+def _guard_capture_options() -> None:
+    """Make every FFmpeg capture of this process open with :data:`_GUARDS`.
+
+    OpenCV reads ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` as each capture opens
+    (there is no other way to hand FFmpeg options through it). The value is
+    the same for every capture, so it is set once (and again only if someone
+    changed it since); options a user set there are kept, the guards win.
+    """
+    with _guard_lock:
+        current = os.environ.get(_CAPTURE_OPTIONS)
+        if current is not None and current == _guarded.get(_CAPTURE_OPTIONS):
+            return
+        value = "|".join((current or _OPENCV_DEFAULT, *_GUARDS))
+        _guarded[_CAPTURE_OPTIONS] = os.environ[_CAPTURE_OPTIONS] = value
+
+
 def _capture(uri: str, timeout_ms: int = 5000) -> Any:
     import cv2
+
+    _guard_capture_options()
 
     # Bounded waits: a dead camera must not hang its reader thread.
     params = [
@@ -219,6 +262,12 @@ class StreamSource:
         backoff: first and longest wait (seconds) between reconnection attempts.
         max_attempts: give up (state ``failed``) after this many failed
             attempts in a row; None tries forever.
+        connect_to: called before each connection attempt with ``url``; returns
+            the URL to open this time (``url`` with its host name replaced by
+            the address the caller checked, say), or None when there is none
+            now (a failed attempt: retried with backoff). An error it raises
+            gives the stream up (state ``failed``, its message in ``last_error``).
+            None: ``url`` itself.
 
     Raises:
         InvalidInputError: not a stream URL, or a non-positive budget.
@@ -232,6 +281,7 @@ class StreamSource:
         max_lag: float = 1.0,
         backoff: tuple[float, float] = (0.5, 30.0),
         max_attempts: int | None = None,
+        connect_to: Callable[[str], str | None] | None = None,
     ) -> None:
         if source_kind(url) != "stream":
             raise InvalidInputError(f"not a stream URL (rtsp, http or https): {redact_url(url)!r}")
@@ -242,6 +292,7 @@ class StreamSource:
         self.max_lag = max_lag
         self.backoff = backoff
         self.max_attempts = max_attempts
+        self._connect_to = connect_to
         self.last_error: str | None = None
         self.reconnects = 0
         self.dropped = 0
@@ -307,18 +358,28 @@ class StreamSource:
     def _read(self) -> None:
         try:
             self._read_until_stopped()
+        except FacewardenError as exc:  # connect_to refused where the stream leads now
+            self._fail(exc.message)
         except Exception as exc:  # e.g. cv2.error: the camera fails, visibly, not silently
-            self.last_error = f"stream {redact_url(self.url)} failed: {type(exc).__name__}"
-            self._state = "failed"
-            with self._cond:
-                self._cond.notify_all()
+            self._fail(f"stream {redact_url(self.url)} failed: {type(exc).__name__}")
+
+    def _fail(self, error: str) -> None:
+        self.last_error = error
+        self._state = "failed"
+        with self._cond:
+            self._cond.notify_all()
+
+    def _open(self) -> Any:
+        """A capture of the stream, or None when it cannot be opened now."""
+        target = self.url if self._connect_to is None else self._connect_to(self.url)
+        return None if target is None else _capture(target)
 
     def _read_until_stopped(self) -> None:
         index = 0
         failures = 0
         delay = self.backoff[0]
         while not self._stop.is_set():
-            capture = _capture(self.url)
+            capture = self._open()
             if capture is None:
                 failures += 1
                 self.last_error = f"cannot open {redact_url(self.url)}"
@@ -353,14 +414,21 @@ class StreamSource:
 
 
 def open_source(
-    uri: str, *, fps_budget: float = 5.0, max_attempts: int | None = None
+    uri: str,
+    *,
+    fps_budget: float = 5.0,
+    max_attempts: int | None = None,
+    connect_to: Callable[[str], str | None] | None = None,
 ) -> FileSource | StreamSource:
-    """A :class:`StreamSource` for a stream URL, else a :class:`FileSource`.
+    """A :class:`StreamSource` for a stream URL (``connect_to`` as it takes), else a
+    :class:`FileSource`.
 
     Raises:
         SourceError: a file that cannot be read.
         InvalidInputError: a bad budget.
     """
     if source_kind(uri) == "stream":
-        return StreamSource(uri, fps_budget=fps_budget, max_attempts=max_attempts)
+        return StreamSource(
+            uri, fps_budget=fps_budget, max_attempts=max_attempts, connect_to=connect_to
+        )
     return FileSource(uri, fps_budget=fps_budget)
