@@ -384,6 +384,35 @@ def test_an_export_that_cannot_be_written_whole_leaves_nothing_and_says_why(
     assert "Traceback" not in cut.stderr and "export" in cut.stderr.splitlines()[-1]
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if "export" in p.name] == []
+    # Read, but not delivered: the log says so, after the entry of the read.
+    with Warden.open(settings, actor="test:cli") as warden:
+        entries = [e for e in warden.audit.about(subject) if e.action == "subject.export"]
+    assert [e.outcome for e in entries] == ["ok", "ok", "failed"]  # the first: the sizing above
+
+
+def test_an_export_to_a_path_it_cannot_write_is_not_audited_as_an_export(
+    run: Run, tmp_path: Path, faces_dir: Path
+) -> None:
+    # The export was read and audited (subject.export, ok) before the file was
+    # created: an unwritable path, a missing folder or a name taken left an entry
+    # saying the person's data was exported when nothing left the store.
+    obama = faces_dir / "face_recognition" / "examples" / "obama.jpg"
+    run("init")
+    subject = run(
+        "subjects", "add", obama, "--name", "Barack Obama", "--lawful-basis", "c"
+    ).stdout.strip()
+    taken = tmp_path / "taken.json"
+    taken.write_text("{}")
+    # (A folder of mode 0500 is no test here: the suite may run as root.)
+    for target in (tmp_path / "missing" / "out.json", taken / "out.json", taken):
+        refused = run("subjects", "export", subject, "-o", target, ok=False)
+        assert refused.exit_code == 1, (target, refused.output)
+        assert refused.stderr.startswith("error: ") and refused.stderr.count("\n") == 1
+    audit = json.loads(run("audit", "list", "--object", subject, "--json").stdout)
+    assert [e["action"] for e in audit if e["action"] == "subject.export"] == []
+    run("subjects", "export", subject, "-o", tmp_path / "out.json")
+    audit = json.loads(run("audit", "list", "--object", subject, "--json").stdout)
+    assert [e["outcome"] for e in audit if e["action"] == "subject.export"] == ["ok"]
 
 
 def test_an_import_that_skipped_someone_exits_1_keeping_what_it_enrolled(

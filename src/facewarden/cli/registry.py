@@ -347,19 +347,28 @@ def export(subject_id: str, output: Path | None, purpose: str) -> None:
     """Everything held on SUBJECT_ID, decrypted, plus who accessed it, as JSON."""
     # Written as it is read: a person seen very often is exported in bounded memory.
     warden = open_warden()
-    chunks = warden.registry.export_chunks(subject_id, purpose=purpose)
     if output is None:
+        chunks = warden.registry.export_chunks(subject_id, purpose=purpose)
         # A pipe may be read slowly (a pager): the store's snapshot is not held meanwhile.
         for block in spooled(chunks, warden.settings.data_dir):
             click.echo(block, nl=False)
         return
-    # The decrypted record takes the file's name only once it is whole: a write cut
-    # short (a full disk, a quota) leaves no part of it behind.
+    # The file is made before the export is read (and audited): a path it cannot
+    # write (no folder, a name taken) is refused with nothing read. The decrypted
+    # record takes the file's name only once it is whole: a write cut short (a full
+    # disk, a quota) leaves no part of it behind, and the log says it was not delivered.
+    read = False
     try:
         with created_whole(output, exists_hint="choose a new file name") as handle:
+            chunks = warden.registry.export_chunks(subject_id, purpose=purpose)
+            read = True
             for chunk in chunks:
                 handle.write(chunk.encode("utf-8"))
-    except OSError as exc:
+    except (OSError, FacewardenError) as exc:
+        if read:
+            warden.registry.export_failed(subject_id, purpose=purpose)
+        if isinstance(exc, FacewardenError):
+            raise
         raise FacewardenError(
             f"cannot write the export to {output}: {exc.strerror or exc}; nothing was kept"
         ) from None

@@ -154,6 +154,22 @@ class Registry(Enroller):
         chunks = export_chunks(self._ctx, subject_id, upto_seq=entry.seq, page=page)
         return _started(next(chunks), chunks)
 
+    def export_failed(self, subject_id: str, *, purpose: str = "") -> None:
+        """Record that an export read by :meth:`export_chunks` was not delivered whole.
+
+        A ``subject.export`` entry with outcome ``failed`` after the entry of the
+        read: the export did not reach its file (a full disk, a quota).
+        """
+        with self._ctx.writing() as tx:
+            self._audit.append(
+                tx,
+                "subject.export",
+                object_type="subject",
+                object_id=subject_id,
+                purpose=purposes.for_subject(self._ctx, tx, subject_id, purpose),
+                outcome="failed",
+            )
+
     def update(
         self, subject_id: str, changes: dict[str, str | None], *, purpose: str = ""
     ) -> Subject:
