@@ -9,12 +9,11 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from facewarden.errors import FaceNotFoundError
-from facewarden.match.similarity import cosine_similarity
-from facewarden.match.thresholds import FMR_CHOICES, threshold_for
+from facewarden.match.thresholds import FMR_CHOICES
+from facewarden.service.comparison import compare_images
 from facewarden.types import Face
 from facewarden.vision.batch import run_batch
-from facewarden.vision.pipeline import Pipeline, central_face
+from facewarden.vision.pipeline import Pipeline
 
 __all__ = ["compare", "detect", "embed"]
 
@@ -108,15 +107,6 @@ def _describe(face: Face) -> str:
     return text
 
 
-def _single_face(pipeline: Pipeline, path: Path) -> tuple[Face, int]:
-    image = pipeline.decode(path, name=str(path))
-    faces = pipeline.run(image)
-    face = central_face(faces, image.shape)
-    if face is None:
-        raise FaceNotFoundError(f"{path}: no face found")
-    return face, len(faces)
-
-
 @click.command()
 @click.argument("image_a", type=_IMAGE)
 @click.argument("image_b", type=_IMAGE)
@@ -137,22 +127,10 @@ def _single_face(pipeline: Pipeline, path: Path) -> tuple[Face, int]:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def compare(image_a: Path, image_b: Path, fmr: str, mode: str, as_json: bool) -> None:
     """Is the main face of IMAGE_A the same person as that of IMAGE_B?"""
-    pipeline = Pipeline.from_mode(mode)
-    face_a, count_a = _single_face(pipeline, image_a)
-    face_b, count_b = _single_face(pipeline, image_b)
-    similarity = cosine_similarity(face_a.require_embedding(), face_b.require_embedding())
-    threshold = threshold_for(pipeline, float(fmr))
-    same = similarity >= threshold
-    warnings = [
-        f"{p}: {n} faces, compared the central one"
-        for p, n in ((image_a, count_a), (image_b, count_b))
-        if n > 1
-    ]
-    warnings += [
-        f"{p}: face below the quality bar ({'; '.join(f.quality.reasons)})"
-        for p, f in ((image_a, face_a), (image_b, face_b))
-        if f.quality is not None and not f.quality.usable
-    ]
+    # The faces are compared even below the quality bar: the warnings say so.
+    result = compare_images(Pipeline.from_mode(mode), image_a, image_b, fmr=float(fmr), force=True)
+    similarity, threshold, same = result.similarity, result.threshold, result.is_match
+    warnings = list(result.warnings)
     if as_json:
         click.echo(
             json.dumps(

@@ -12,12 +12,13 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from facewarden.errors import FaceNotFoundError, NotFoundError
+from facewarden.errors import NotFoundError
 from facewarden.match.index import Hit
 from facewarden.match.thresholds import DEFAULT_FMR, threshold_for
 from facewarden.privacy.crypto import WrappedKey
 from facewarden.service import purposes
 from facewarden.service.audit import AuditLog
+from facewarden.service.comparison import compare_images, image_label, main_face
 from facewarden.service.context import Context
 from facewarden.service.enrollment import ImageInput
 from facewarden.service.recognition_results import (
@@ -31,7 +32,7 @@ from facewarden.service.restriction import refuse_if_restricted
 from facewarden.service.watchlists import comparison_threshold, resolve_watchlist
 from facewarden.store.base import Reader
 from facewarden.types import Face
-from facewarden.vision.pipeline import Pipeline, central_face, is_usable
+from facewarden.vision.pipeline import is_usable
 
 __all__ = ["Recognition"]
 
@@ -67,7 +68,7 @@ class Recognition:
         """
         self._ctx.ensure_open()
         resolve_watchlist(self._ctx.store, watchlist)  # fail fast, before the pipeline
-        pixels = self._ctx.pipeline.decode(image, name=_label(image))
+        pixels = self._ctx.pipeline.decode(image, name=image_label(image))
         return self.identify_faces(
             self._ctx.pipeline.run(pixels, embed=is_usable),  # only usable faces are matched
             watchlist,
@@ -217,7 +218,7 @@ class Recognition:
             raise NotFoundError(f"no subject {subject_id}")
         refuse_if_restricted(self._ctx.store, subject_id, "verified against")
         pipeline = self._ctx.enroll_pipeline
-        face, warnings = _main_face(pipeline, image, force=force)
+        face, warnings = main_face(pipeline, image, force=force)
         threshold = threshold_for(pipeline, fmr)
         with self._ctx.writing() as tx:
             probe = self._ctx.protector.protect(face.require_embedding())
@@ -258,20 +259,11 @@ class Recognition:
         """
         self._ctx.ensure_open()
         pipeline = self._ctx.enroll_pipeline
-        face_a, warn_a = _main_face(pipeline, image_a, force=force)
-        face_b, warn_b = _main_face(pipeline, image_b, force=force)
-        similarity = float(face_a.require_embedding() @ face_b.require_embedding())
-        result = Verification(
-            similarity,
-            threshold_for(pipeline, fmr),
-            fmr,
-            warnings=warn_a + warn_b,
-            faces=(face_a, face_b),
-        )
+        result = compare_images(pipeline, image_a, image_b, fmr=fmr, force=force)
         self._audit.record(
             "verify.images",
             purpose=purposes.given_or(purpose, "1:1 comparison of two photos"),
-            details={"match": result.is_match, "similarity": round(similarity, 4)},
+            details={"match": result.is_match, "similarity": round(result.similarity, 4)},
         )
         return result
 
@@ -288,25 +280,3 @@ class Recognition:
                     field="full_name",
                 )
         return names
-
-
-def _label(image: ImageInput) -> str:
-    return str(image) if isinstance(image, str) or hasattr(image, "__fspath__") else "probe image"
-
-
-def _main_face(
-    pipeline: Pipeline, image: ImageInput, *, force: bool
-) -> tuple[Face, tuple[str, ...]]:
-    label = _label(image)
-    pixels = pipeline.decode(image, name=label)
-    faces = pipeline.run(pixels)
-    face = central_face(faces, pixels.shape)
-    if face is None:
-        raise FaceNotFoundError(f"{label}: no face found")
-    if not force and face.quality is not None and not face.quality.usable:
-        raise FaceNotFoundError(
-            f"{label}: the face is not usable for recognition: "
-            f"{'; '.join(face.quality.reasons)} (force it to compare anyway)"
-        )
-    warnings = (f"{label}: {len(faces)} faces, compared the central one",) if len(faces) > 1 else ()
-    return face, warnings
