@@ -100,5 +100,5 @@ def test_an_uncalibrated_operating_point_fails_before_any_photo_is_read(
     accurate: Pipeline, tmp_path: Path
 ) -> None:
     missing = tmp_path / "never-read.jpg"
-    with pytest.raises(ConfigError, match="no threshold calibrated at FMR 0.05"):
+    with pytest.raises(ConfigError, match=r"no threshold calibrated at FMR 0\.05"):
         compare_images(accurate, missing, missing, fmr=0.05)

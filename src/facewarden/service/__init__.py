@@ -1,7 +1,7 @@
 """The use cases, one module each, behind the :class:`Warden` facade."""
 
 from facewarden.service.audit import AuditLog, AuditVerification
-from facewarden.service.comparison import compare_images
+from facewarden.service.comparison import compare_images, main_face
 from facewarden.service.enrollment import PreparedFace
 from facewarden.service.faces import FaceEditor
 from facewarden.service.keys import KeyAdmin, KeyStatus, MasterRotation, TemplateRotation
@@ -44,4 +44,5 @@ __all__ = [
     "Watchlists",
     "compare_images",
     "database_path",
+    "main_face",
 ]
