@@ -14,7 +14,8 @@ maps to, so adapters never guess::
     ├── MultipleFacesError          several faces where exactly one was required; HTTP 400
     ├── NotFoundError               a named record does not exist; HTTP 404
     ├── ConflictError               the write contradicts what is stored; HTTP 409
-    │   └── FaceMismatchError       a face to enroll is not the subject's person; HTTP 409
+    │   ├── FaceMismatchError       a face to enroll is not the subject's person; HTTP 409
+    │   └── CameraBusyError         another server processes the camera's frames now; HTTP 409
     ├── KeyMaterialError            a key is missing, wrong or exposed; exit 2
     ├── IntegrityError              stored data failed a check (corruption, tampering)
     ├── DatabaseUnavailableError    the database server cannot be reached; HTTP 503
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 __all__ = [
     "AuthenticationError",
+    "CameraBusyError",
     "ConfigError",
     "ConflictError",
     "DatabaseUnavailableError",
@@ -131,6 +133,14 @@ class ConflictError(FacewardenError):
 
 class FaceMismatchError(ConflictError):
     """A face to enroll does not match the subject's other faces: not the same person."""
+
+
+class CameraBusyError(ConflictError):
+    """Another server of the deployment processes this camera's frames now; retry later."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class KeyMaterialError(FacewardenError):

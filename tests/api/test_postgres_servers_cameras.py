@@ -11,17 +11,20 @@ not be tracked by two servers at once (each would count the same visitors).
 from __future__ import annotations
 
 import secrets
+import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from facewarden.store._pg_embedded import EmbeddedPostgres
 
 from ._live import FAST, KNN, LiveServer, serving
+from .test_serve_postgres import OBAMA, create_watchlist, enroll, start_serve
 
 FRAME = KNN / "test" / "obama1.jpg"
 SETTINGS: dict[str, Any] = FAST | {"occupancy_threshold": 1, "count_people": False}
@@ -89,3 +92,106 @@ def test_occupancy_alerts_outlive_a_restart(tmp_path: Path, faces_dir: Path) -> 
         [raised] = occupancy(operator, camera_id)
     with serving(tmp_path, **SETTINGS) as again, again.client("operator") as operator:
         assert occupancy(operator, camera_id) == [raised]
+
+
+def visitors(server: LiveServer, camera_id: str, since: datetime) -> int:
+    buckets = server.warden.store.crowd_buckets(camera_id, since, since + timedelta(hours=1))
+    return sum(b.unique_visitors for b in buckets)
+
+
+def test_a_cameras_pushed_frames_are_tracked_by_one_server_at_a_time(
+    two: tuple[LiveServer, LiveServer], faces_dir: Path
+) -> None:
+    """Frames of one camera pushed through a non-sticky balancer reach both servers.
+
+    Each server tracked the frames it got as a stream of its own, so the one
+    person in view was two visitors (each server counted them once), and each
+    server's tracks saw every other frame. Now the server holding the
+    camera's stream processes its frames; the other answers 409 with
+    Retry-After (the client sends the frame again, and reaches the holder),
+    until the stream ends, after which either server may take the camera.
+    """
+    a, b = two
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=3)
+    with a.client("operator") as on_a, b.client("operator") as on_b:
+        camera_id = add_camera(on_a, "gate")
+        answers = [
+            push(client, "gate", start + timedelta(seconds=step))
+            for step, client in enumerate([on_a, on_b, on_a, on_b])
+        ]
+        assert [r.status_code for r in answers] == [200, 409, 200, 409]
+        busy = answers[1]
+        assert busy.json()["error"]["type"] == "CameraBusyError", busy.text
+        assert int(busy.headers["Retry-After"]) >= 1
+        # Ending it through the other server is refused alike: its buckets are on A.
+        assert on_b.post("/v1/cameras/gate/frames/end").status_code == 409
+        ended = on_a.post("/v1/cameras/gate/frames/end")
+        assert ended.json() == {"ended": True, "frames": 2, "sightings": 0}
+        assert visitors(a, camera_id, start) == 1
+
+        # Ended, the camera is free: B takes the next stream, and A is refused.
+        later = start + timedelta(seconds=30)
+        assert push(on_b, "gate", later).status_code == 200
+        assert push(on_a, "gate", later + timedelta(seconds=1)).status_code == 409
+        assert on_b.post("/v1/cameras/gate/frames/end").json()["ended"] is True
+        assert on_a.post("/v1/cameras/gate/frames/end").json()["ended"] is False
+
+
+def test_a_server_that_dies_mid_visit_hands_the_camera_and_the_visit_on(
+    pg_server: EmbeddedPostgres, tmp_path: Path, faces_dir: Path
+) -> None:
+    """Server A is killed (SIGKILL) while it tracks a watchlist subject; B takes over.
+
+    A's claim vanishes with its connection, so B takes the camera's next
+    frame at once; the visit A had open goes on as the same sighting (no
+    second alert for the same person in the same visit), its last-seen time
+    moved on by B. Before, A wrote a pushed visit's last-seen time only every
+    30 s: B found it more than the 10 s a visit may pause ago and opened a
+    second sighting.
+    """
+    url = pg_server.create_database(f"die_{secrets.token_hex(6)}")
+    env = {
+        "FACEWARDEN_DATABASE_URL": url,
+        "FACEWARDEN_MODE": "fast",
+        "FACEWARDEN_ENROLL_MODE": "fast",
+        "FACEWARDEN_COUNT_PEOPLE": "false",
+        "FACEWARDEN_INGEST": "false",
+    }
+    keys = tmp_path / "keys"
+    a = start_serve("--init", "--data-dir", tmp_path / "a", "--key-dir", keys, env=env)
+    try:
+        b = start_serve("--data-dir", tmp_path / "b", "--key-dir", keys, env=env)
+    except BaseException:
+        a.stop(signal.SIGKILL)
+        raise
+    try:
+        key = a.api_key()
+        with a.client(key) as on_a, b.client(key) as on_b:
+            create_watchlist(on_a)
+            assert enroll(on_a, OBAMA).status_code == 201
+            made = on_a.post(
+                "/v1/cameras", json={"name": "door", "location": "door", "watchlists": ["gate"]}
+            )
+            assert made.status_code == 201, made.text
+            start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)
+            opened = []
+            for step in range(16):  # 16 s of the visit on A
+                pushed = push(on_a, "door", start + timedelta(seconds=step))
+                assert pushed.status_code == 200, pushed.text
+                opened += pushed.json()["new_sightings"]
+            [sighting] = opened
+            assert push(on_b, "door", start + timedelta(seconds=16)).status_code == 409
+
+            assert a.stop(signal.SIGKILL) == -signal.SIGKILL
+            taken = push(on_b, "door", start + timedelta(seconds=17))
+            assert taken.status_code == 200, taken.text
+            assert taken.json()["new_sightings"] == []
+            assert on_b.post("/v1/cameras/door/frames/end").json()["ended"] is True
+            with psycopg.connect(url) as conn:
+                rows = conn.execute("SELECT sighting_id, first_seen, last_seen FROM sightings")
+                assert rows.fetchall() == [(sighting, start, start + timedelta(seconds=17))]
+    finally:
+        a.stop(signal.SIGKILL)
+        code = b.stop()
+    assert code == 0
+    assert "Traceback" not in "".join(b.err)

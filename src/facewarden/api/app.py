@@ -70,7 +70,9 @@ from facewarden.api.state import IngestStates, ServerState
 from facewarden.api.uploads import keep_uploads_in_memory
 from facewarden.config import Settings
 from facewarden.privacy.clock import Clock, utc_now
+from facewarden.service.camera_claims import StreamClaims
 from facewarden.service.ratelimit import AuthLimiter
+from facewarden.service.supervisor import default_worker_id
 from facewarden.service.warden import Warden
 from facewarden.vision.people import BodyDetector, people_detector_for
 
@@ -154,6 +156,7 @@ def create_app(
     state.ingest = ingest
     state.people = people if people is not None else people_detector_for(settings)
     state.occupancy_threshold = settings.occupancy_threshold
+    state.claims = StreamClaims(settings, f"{default_worker_id()}:frames")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from facewarden.errors import (
     AuthenticationError,
+    CameraBusyError,
     ConfigError,
     ConflictError,
     FaceNotFoundError,
@@ -144,9 +145,10 @@ def error_response(
 
 
 def facewarden_error_response(path: str, exc: FacewardenError) -> JSONResponse:
-    """The response for a facewarden error (401s name the scheme, 429s say when to retry)."""
+    """The response for a facewarden error (401s name the scheme; 429s, and 409s of a
+    camera another server processes, say when to retry)."""
     headers: dict[str, str] = {}
-    if isinstance(exc, RateLimitedError):
+    if isinstance(exc, RateLimitedError | CameraBusyError):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, AuthenticationError):
         headers["WWW-Authenticate"] = 'ApiKey header="X-API-Key"'

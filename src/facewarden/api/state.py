@@ -17,8 +17,9 @@ from fastapi import Request
 from starlette.routing import BaseRoute
 
 from facewarden.config import Settings
-from facewarden.errors import AuthenticationError, FacewardenError
+from facewarden.errors import AuthenticationError, CameraBusyError, FacewardenError
 from facewarden.privacy.clock import Clock
+from facewarden.service.camera_claims import StreamClaims
 from facewarden.service.frames import FrameProcessor
 from facewarden.service.ingest import CameraStatus
 from facewarden.service.ratelimit import AuthLimiter
@@ -28,10 +29,12 @@ from facewarden.vision.people import BodyDetector
 
 __all__ = [
     "ANONYMOUS",
+    "BUSY_RETRY_SECONDS",
     "IngestStates",
     "PushedStream",
     "ServerState",
     "acting_warden",
+    "busy",
     "current_principal",
     "end_stream",
     "image_work",
@@ -41,6 +44,10 @@ __all__ = [
 T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
+
+BUSY_RETRY_SECONDS = 1
+"""Retry-After of a frame sent to a server that does not hold its camera: a retry through a
+balancer may reach the one that does."""
 
 ANONYMOUS = "anonymous"
 """The actor of what happens before anyone is authenticated (failed sign-ins, bad keys)."""
@@ -98,6 +105,8 @@ class ServerState:
     """The body detector of pushed frames (None: people are counted by their faces)."""
     occupancy_threshold: int | None = 50
     """People in view of a pushed camera that raise an occupancy alert (None: never)."""
+    claims: StreamClaims | None = None
+    """Which cameras' pushed frames this server processes (None: all it is sent)."""
     _streams: dict[str, PushedStream] = field(default_factory=dict, repr=False)
     _streams_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _anonymous: Warden | None = field(default=None, repr=False)
@@ -118,19 +127,44 @@ class ServerState:
         return self._image_limiter
 
     def stream(self, camera_id: str, create: Callable[[], FrameProcessor]) -> PushedStream:
-        """The open pushed stream of ``camera_id``, started with ``create()`` if there is none."""
+        """The open pushed stream of ``camera_id``, started with ``create()`` if there is none.
+
+        Raises:
+            CameraBusyError: another server processes the camera's frames now
+                (a stream this server still had of it is finished).
+        """
         with self._streams_lock:
             stream = self._streams.get(camera_id)
-            if stream is not None and not stream.ended:
+            held = self._claim(camera_id)
+            if held and stream is not None and not stream.ended:
                 return stream
+            lost = None if held else self._streams.pop(camera_id, None)
+        if not held:
+            if lost is not None:  # taken over while this server's claim was gone
+                self._end_safely(lost)
+            raise busy(camera_id)
         # Made outside the lock (it writes an audit entry): other cameras' frames
         # do not wait for it. Two first frames racing: the first one stored wins.
         fresh = PushedStream(camera_id, create())
         with self._streams_lock:
             stream = self._streams.get(camera_id)
             if stream is None or stream.ended:
+                # Claimed again: a stream that ended meanwhile released the camera.
+                if not self._claim(camera_id):
+                    raise busy(camera_id)
                 stream = self._streams[camera_id] = fresh
             return stream
+
+    def _claim(self, camera_id: str) -> bool:
+        return self.claims is None or self.claims.claim(camera_id)
+
+    def streamed_elsewhere(self, camera_id: str) -> bool:
+        """Whether another server processes the pushed frames of ``camera_id`` now."""
+        with self._streams_lock:
+            stream = self._streams.get(camera_id)
+            if stream is not None and not stream.ended:
+                return False
+            return self.claims is not None and self.claims.elsewhere(camera_id)
 
     def open_stream(self, camera_id: str) -> PushedStream | None:
         """The open pushed stream of ``camera_id``, or None."""
@@ -140,10 +174,32 @@ class ServerState:
     def take_stream(self, camera_id: str) -> PushedStream | None:
         """Remove and return the pushed stream of ``camera_id`` (None: there was none).
 
-        The caller finishes it (:func:`end_stream`) or, for a removed camera, drops it.
+        The caller finishes it (:meth:`finish`) or, for a removed camera, drops it
+        (:meth:`drop`).
         """
         with self._streams_lock:
             return self._streams.pop(camera_id, None)
+
+    def finish(self, stream: PushedStream) -> bool:
+        """:func:`end_stream`, then release the camera for any server; False if it had ended."""
+        try:
+            return end_stream(stream)
+        finally:
+            self._release(stream.camera_id)
+
+    def drop(self, stream: PushedStream) -> None:
+        """Drop a removed camera's stream unfinished (nothing of it can be written any more)."""
+        with stream.lock:
+            stream.ended = True
+        self._release(stream.camera_id)
+
+    def _release(self, camera_id: str) -> None:
+        # Under the registry's lock, and only while no stream of the camera is open
+        # here: a frame that opened a new one meanwhile keeps the claim.
+        with self._streams_lock:
+            stream = self._streams.get(camera_id)
+            if self.claims is not None and (stream is None or stream.ended):
+                self.claims.release(camera_id)
 
     def end_idle_streams(self, idle_seconds: float) -> int:
         """Finish the pushed streams no frame came to for ``idle_seconds``; how many.
@@ -158,15 +214,26 @@ class ServerState:
             idle = [s for s in self._streams.values() if s.touched < cutoff and not s.lock.locked()]
             for stream in idle:
                 del self._streams[stream.camera_id]
-        return sum(_end_safely(stream) for stream in idle)
+        return sum(self._end_safely(stream) for stream in idle)
 
     def end_streams(self) -> None:
-        """Finish every open pushed stream (the server is stopping)."""
+        """Finish every open pushed stream (the server is stopping), then release its claims."""
         with self._streams_lock:
             streams = list(self._streams.values())
             self._streams.clear()
         for stream in streams:
-            _end_safely(stream)
+            self._end_safely(stream)
+        if self.claims is not None:
+            self.claims.close()
+
+    def _end_safely(self, stream: PushedStream) -> bool:
+        # One stream's failed write must not leave the others unfinished: they are
+        # out of the registry already, and nothing would finish them later.
+        try:
+            return self.finish(stream)
+        except Exception:
+            logger.exception("ending the pushed stream of camera %s failed", stream.camera_id)
+            return False
 
     @property
     def anonymous(self) -> Warden:
@@ -176,14 +243,14 @@ class ServerState:
         return self._anonymous
 
 
-def _end_safely(stream: PushedStream) -> bool:
-    # One stream's failed write must not leave the others unfinished: they are
-    # out of the registry already, and nothing would finish them later.
-    try:
-        return end_stream(stream)
-    except Exception:
-        logger.exception("ending the pushed stream of camera %s failed", stream.camera_id)
-        return False
+def busy(camera_id: str) -> CameraBusyError:
+    """The 409 for a camera whose pushed frames another server processes now."""
+    return CameraBusyError(
+        f"camera {camera_id}'s pushed frames are processed by another server now: send "
+        "a camera's frames to one server (route by the camera in the path), or again once "
+        "that server's stream has ended",
+        retry_after=BUSY_RETRY_SECONDS,
+    )
 
 
 def end_stream(stream: PushedStream) -> bool:

@@ -54,16 +54,18 @@ class CameraClaims:
     Args:
         url: the deployment's PostgreSQL URL.
         worker_id: unique per worker process (host and pid, say).
+        announce: count as an ingest worker in the others' fair shares (a server
+            claiming only the cameras it is pushed frames of does not).
     """
 
-    def __init__(self, url: str, worker_id: str) -> None:
+    def __init__(self, url: str, worker_id: str, *, announce: bool = True) -> None:
         self.worker_id = worker_id
         self._held: set[str] = set()
         self._conn: psycopg.Connection[PgRow] | None = connect(
             url, application_name=f"facewarden-worker {worker_id}"
         )
         try:
-            ok = self._ask("announce worker", _TRY_LOCK, (WORKER_NS, worker_id))
+            ok = not announce or self._ask("announce worker", _TRY_LOCK, (WORKER_NS, worker_id))
         except BaseException:
             self.close()  # a supervisor retries every round: no connection left per failure
             raise
@@ -97,6 +99,11 @@ class CameraClaims:
             (WORKER_NS,),
         )
         return max(1, int(count or 0))
+
+    def check(self) -> None:
+        """Raise :class:`~facewarden.errors.DatabaseUnavailableError` if this session (and
+        with it every claim it held) is gone."""
+        self._ask("check claims", "SELECT 1 AS v", ())
 
     def try_claim(self, camera_id: str) -> bool:
         """Claim one camera if no live worker holds it; True when this worker holds it."""

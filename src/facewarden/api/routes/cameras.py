@@ -36,10 +36,9 @@ from facewarden.api.schemas_cameras import (
     StreamEndOut,
 )
 from facewarden.api.state import (
-    PushedStream,
     ServerState,
     acting_warden,
-    end_stream,
+    busy,
     image_work,
     server,
 )
@@ -66,6 +65,10 @@ FUTURE_TOLERANCE = timedelta(minutes=5)
 _CROWD_RANGE = timedelta(days=7)
 _CSV_RANGE = timedelta(days=31)
 _DEFAULT_RANGE = timedelta(hours=24)
+_SYNC_EVERY = timedelta(seconds=2)
+"""How often a pushed stream's live visits are written (of frame time). Were this server to
+die, the one taking the camera over continues a visit only if it was written within the
+processor's merge gap (10 s) before; an ingest worker's visits are written as often."""
 PUSH_SOURCE = "push"
 """A camera registered with this ``source`` gets its frames over the API: none is stored."""
 
@@ -196,15 +199,11 @@ def remove_camera(request: Request, camera: _Camera, warden: _Warden) -> Respons
     """Remove a camera with its sightings and crowd counts (audited); a pushed stream is dropped."""
     found = warden.cameras.get(camera)
     warden.cameras.remove(found.camera_id)
-    _drop(server(request).take_stream(found.camera_id))
+    state = server(request)
+    stream = state.take_stream(found.camera_id)
+    if stream is not None:  # the camera is gone: nothing of it can be written any more
+        state.drop(stream)
     return Response(status_code=204)
-
-
-def _drop(stream: PushedStream | None) -> None:
-    # The camera is gone: nothing of the stream can be written any more.
-    if stream is not None:
-        with stream.lock:
-            stream.ended = True
 
 
 # -- pushed frames -----------------------------------------------------------------
@@ -219,6 +218,7 @@ def _processor(state: ServerState, warden: Warden, camera: Camera) -> FrameProce
         camera.camera_id,
         people=state.people,
         alert=None if threshold is None else warden.crowd.occupancy_alert(threshold),
+        sync_every=_SYNC_EVERY,
     )
 
 
@@ -298,7 +298,9 @@ async def end_frames(request: Request, camera: _Camera, warden: _Warden) -> Stre
     def work() -> StreamEndOut:
         found = warden.cameras.get(camera)
         stream = state.take_stream(found.camera_id)
-        if stream is None or not end_stream(stream):
+        if stream is None and state.streamed_elsewhere(found.camera_id):
+            raise busy(found.camera_id)  # its tracks and buckets are on that server
+        if stream is None or not state.finish(stream):
             return StreamEndOut(ended=False, frames=0, sightings=0)
         warden.audit.record("camera.stream_end", object_type="camera", object_id=found.camera_id)
         return StreamEndOut(ended=True, frames=stream.frames, sightings=stream.sightings)
@@ -330,6 +332,8 @@ async def camera_view(request: Request, camera: _Camera, warden: _Warden) -> Res
             raise NotFoundError(f"camera {found.name} is sensitive: it shows no frames")
         stream = state.open_stream(found.camera_id)
         view = None if stream is None or stream.ended else stream.view
+        if view is None and state.streamed_elsewhere(found.camera_id):
+            raise busy(found.camera_id)  # the frame is in that server's memory only
         if view is None:
             raise NotFoundError(f"camera {found.name} has no live frame now")
         return render_view(view[0], view[1])
