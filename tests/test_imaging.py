@@ -522,8 +522,9 @@ ARRAY_CASES: list[tuple[str, np.ndarray, np.ndarray]] = [
     ("float64", GREY / 255.0, GREY_RGB),
     ("float32", (GREY / 255.0).astype(np.float32), GREY_RGB),
     (
-        "float clipped",
-        np.array([[-0.5, 0.0], [1.0, 7.0]]),
+        # A resampled [0, 1] image overshoots a little at sharp edges: clipped.
+        "float overshoot clipped",
+        np.array([[-0.5, 0.0], [1.0, 1.5]]),
         np.repeat(np.array([[0, 0], [255, 255]], np.uint8)[:, :, None], 3, axis=2),
     ),
     (
@@ -553,6 +554,13 @@ REFUSED_ARRAYS: list[tuple[str, object, str]] = [
     ("4-d", np.ones((2, 2, 3, 1), np.uint8), "shape (2, 2, 3, 1)"),
     ("two channels", np.ones((2, 2, 2), np.uint8), "shape (2, 2, 2)"),
     ("nan", np.array([[0.5, np.nan]]), "NaN or infinite"),
+    # Another scale, not an overshoot: clipped, such an image turned white and held no face.
+    (
+        "float on the 0-255 scale",
+        GREY.astype(np.float64),
+        "values reach 255: an image on the 0-255 scale",
+    ),
+    ("float far below 0", np.array([[-3.0, 0.5]]), "values reach -3"),
     ("inf", np.array([[0.5, np.inf]]), "NaN or infinite"),
     ("a list", [[0, 1], [2, 3]], "expected a numpy array"),
 ]
@@ -565,6 +573,18 @@ def test_to_rgb_refuses(array: Any, phrase: str) -> None:
     error = timed_refusal(lambda: to_rgb(array))
     assert type(error) is ImageError
     assert phrase in error.message
+
+
+def test_a_photo_as_floats_on_the_0_255_scale_is_refused_not_whitened(faces_dir: Path) -> None:
+    """``photo.astype(np.float32)`` (OpenCV, DeepFace's preprocessing) keeps 0-255 values:
+    clipped to [0, 1], every pixel over 1 went white, and the pipeline silently found no
+    face in a plain portrait. Refused instead, saying how to fix it; divided by 255 it
+    decodes to the photo itself."""
+    photo = decode(faces_dir / "face_recognition" / "examples" / "obama.jpg")
+    error = timed_refusal(lambda: decode(photo.astype(np.float32)))
+    assert type(error) is ImageError
+    assert "[0, 1]" in error.message and "divide by 255" in error.message
+    assert (decode(photo.astype(np.float32) / 255) == photo).all()
 
 
 def test_decode_array_applies_limits_and_copies() -> None:

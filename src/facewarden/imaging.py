@@ -202,8 +202,8 @@ def to_rgb(array: npt.NDArray[Any]) -> RGBImage:
 
     Accepted shapes are ``(H, W)`` grey, ``(H, W, 1)``, ``(H, W, 3)`` RGB and
     ``(H, W, 4)`` RGBA (composited on white). Accepted dtypes are ``uint8``,
-    ``uint16`` (scaled by ``>> 8``) and floats in ``[0, 1]`` (scaled by 255,
-    out-of-range values clipped).
+    ``uint16`` (scaled by ``>> 8``) and floats in ``[0, 1]`` (scaled by 255; an
+    overshoot of up to 0.5 either side, as resampling leaves, clipped).
 
     Args:
         array: The image.
@@ -213,7 +213,7 @@ def to_rgb(array: npt.NDArray[Any]) -> RGBImage:
 
     Raises:
         ImageError: The shape or dtype is not one of the above, or a float
-            array holds NaN or infinity.
+            array holds NaN or infinity or values far outside ``[0, 1]`` (another scale).
     """
     return _to_rgb(array, None)
 
@@ -346,6 +346,7 @@ def _to_rgb(array: npt.NDArray[Any], source: str | None) -> RGBImage:
     elif kind == "f":
         if not np.isfinite(array).all():
             raise ImageError("array holds NaN or infinite values", source=source)
+        _check_float_scale(array, source)
         pixels = np.rint(np.clip(array.astype(np.float64), 0.0, 1.0) * 255).astype(np.uint8)
     else:
         raise ImageError(
@@ -362,6 +363,27 @@ def _to_rgb(array: npt.NDArray[Any], source: str | None) -> RGBImage:
         blended = (rgb * alpha + 255 * (255 - alpha) + 127) // 255
         return np.ascontiguousarray(blended.astype(np.uint8))
     return np.ascontiguousarray(pixels)
+
+
+#: How far float pixels may stray outside [0, 1] and still be clipped: resampling a [0, 1]
+#: image (bicubic, Lanczos) overshoots at sharp edges by a fraction of the range, never by
+#: more than half of it; a value further out means another scale (0-255, what
+#: ``photo.astype(np.float32)`` keeps), which clipping would turn white.
+_FLOAT_OVERSHOOT = 0.5
+
+
+def _check_float_scale(array: npt.NDArray[Any], source: str | None) -> None:
+    low, high = float(array.min(initial=0.0)), float(array.max(initial=0.0))
+    if high > 1 + _FLOAT_OVERSHOOT:
+        raise ImageError(
+            f"float pixels must lie in [0, 1], but values reach {high:g}: an image on the "
+            "0-255 scale? divide by 255 (or pass it as uint8)",
+            source=source,
+        )
+    if low < -_FLOAT_OVERSHOOT:
+        raise ImageError(
+            f"float pixels must lie in [0, 1], but values reach {low:g}", source=source
+        )
 
 
 def _check_size(width: int, height: int, limits: ImageLimits, source: str | None) -> None:
