@@ -8,9 +8,11 @@ whether anyone connected to it.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,10 +21,11 @@ import pytest
 
 from facewarden.errors import InvalidInputError
 from facewarden.service import Warden
-from facewarden.service.ingest import IngestWorker
+from facewarden.service.ingest import CameraStatus, IngestWorker
 from facewarden.service.stream_hosts import check_stream_host, stream_target
 from facewarden.service.supervisor import IngestSupervisor
 
+from ._rtsp import RtspCamera
 from ._video import background
 from .conftest import make_settings
 
@@ -178,10 +181,9 @@ def test_the_worker_never_connects_to_a_stored_refused_stream(
 
 
 class _Redirecting(BaseHTTPRequestHandler):
-    """A camera (allowed) that answers with a redirect to somewhere refused."""
+    """An HTTP camera (allowed) that answers with a redirect to somewhere refused."""
 
     def do_GET(self) -> None:
-        self.server.hits += 1  # type: ignore[attr-defined]
         self.send_response(302)
         self.send_header("Location", self.server.target)  # type: ignore[attr-defined]
         self.send_header("Content-Length", "0")
@@ -192,7 +194,7 @@ class _Redirecting(BaseHTTPRequestHandler):
 
 
 class _Mjpeg(BaseHTTPRequestHandler):
-    """A camera streaming MJPEG; remembers the Host header each request came with."""
+    """An HTTP camera streaming MJPEG; remembers the Host header each request came with."""
 
     def do_GET(self) -> None:
         self.server.hosts.append(self.headers.get("Host"))  # type: ignore[attr-defined]
@@ -218,57 +220,103 @@ class _Mjpeg(BaseHTTPRequestHandler):
         return
 
 
-def _serving(server: ThreadingHTTPServer) -> ThreadingHTTPServer:
+class _Listener:
+    """A TCP service on 127.0.0.2 (refused: only 127.0.0.1 is allowed in these tests) that
+    counts the connections it gets, whatever they speak: the cloud's metadata service."""
+
+    def __init__(self) -> None:
+        self._socket = socket.create_server(("127.0.0.2", 0))
+        self.port = int(self._socket.getsockname()[1])
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._socket.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._socket.close()
+
+
+@contextmanager
+def _http_camera(handler: type[BaseHTTPRequestHandler], **attributes: object) -> Iterator[int]:
+    """An HTTP camera on 127.0.0.1 with ``handler``; its port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.stopping = threading.Event()  # type: ignore[attr-defined]
+    for name, value in attributes.items():
+        setattr(server, name, value)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def _stopped(*servers: ThreadingHTTPServer) -> None:
-    for server in servers:
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.stopping.set()  # type: ignore[attr-defined]
         server.shutdown()
         server.server_close()
 
 
-def test_a_redirect_to_a_refused_host_is_not_followed(tmp_path: Path) -> None:
-    # The camera's host is allowed and checked; its answer sends FFmpeg elsewhere
-    # (here 127.0.0.2, refused: only 127.0.0.1 is allowed; in the attack the cloud's
-    # metadata service). FFmpeg followed it without asking anyone.
-    metadata = _serving(ThreadingHTTPServer(("127.0.0.2", 0), _Counting))
-    metadata.hits = 0  # type: ignore[attr-defined]
-    camera = _serving(ThreadingHTTPServer(("127.0.0.1", 0), _Redirecting))
-    camera.hits = 0  # type: ignore[attr-defined]
-    camera.target = f"http://127.0.0.2:{metadata.server_address[1]}/latest/meta-data/"  # type: ignore[attr-defined]
-    settings = make_settings(tmp_path, camera_allowed_networks=("127.0.0.1/32",))
-    warden = Warden.open(settings, create=True, actor="test:pytest")
-    worker = None
+@contextmanager
+def _rtsp_camera(redirect_to: str | None = None) -> Iterator[RtspCamera]:
+    camera = RtspCamera()
+    camera.redirect_to = redirect_to
     try:
-        warden.cameras.add(
-            "door", location="gate", source=f"http://127.0.0.1:{camera.server_address[1]}/cam"
-        )
+        yield camera
+    finally:
+        camera.stop()
+
+
+def _run_worker(root: Path, source: str, done: Callable[[CameraStatus], bool]) -> CameraStatus:
+    """A camera at ``source`` run by a real ingest worker (127.0.0.1 allowed) until ``done``."""
+    settings = make_settings(root, camera_allowed_networks=("127.0.0.1/32",))
+    with Warden.open(settings, create=True, actor="test:pytest") as warden:
+        warden.cameras.add("door", location="gate", source=source)
         worker = IngestWorker(warden, ["door"], max_attempts=2)
         worker.start()
-        assert _wait(lambda: worker.states()["door"].state in ("failed", "ended", "error"))
-    finally:
-        if worker is not None:
+        try:
+            _wait(lambda: done(worker.states()["door"]))
+            return worker.states()["door"]
+        finally:
             worker.stop()
-        warden.close()
-        _stopped(camera, metadata)
-    assert camera.hits >= 1  # type: ignore[attr-defined]
-    assert metadata.hits == 0  # type: ignore[attr-defined]
 
 
+def _given_up(status: CameraStatus) -> bool:
+    return status.state in ("failed", "ended", "error")
+
+
+@pytest.mark.parametrize("scheme", ["http", "rtsp"])
+def test_a_redirect_to_a_refused_host_is_not_followed(tmp_path: Path, scheme: str) -> None:
+    # The camera's host is allowed and checked; its answer sends FFmpeg elsewhere
+    # (in the attack, the cloud's metadata service or a port of this machine).
+    # FFmpeg followed it without asking anyone, over HTTP and over RTSP alike.
+    metadata = _Listener()
+    target = f"{scheme}://127.0.0.2:{metadata.port}/latest/meta-data/"
+    try:
+        if scheme == "http":
+            with _http_camera(_Redirecting, target=target) as port:
+                status = _run_worker(tmp_path, f"http://127.0.0.1:{port}/cam", _given_up)
+        else:
+            with _rtsp_camera(redirect_to=target) as camera:
+                status = _run_worker(tmp_path, camera.url, _given_up)
+                assert "DESCRIBE" in camera.requests
+        assert _given_up(status), status
+    finally:
+        metadata.close()
+    assert metadata.connections == 0
+
+
+@pytest.mark.parametrize("scheme", ["http", "rtsp"])
 def test_a_worker_connects_to_the_address_it_checked_never_to_the_name_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scheme: str
 ) -> None:
     # DNS rebinding: the name answered an allowed address when it was checked,
     # and FFmpeg then looked it up again (in the attack, the answer is now this
     # machine). Here the checked answer comes from the attacker's zone (the
     # resolver stands for it) and the system resolver knows no such name
     # (.invalid): the camera streams only if FFmpeg is handed the address checked.
-    camera = ThreadingHTTPServer(("127.0.0.1", 0), _Mjpeg)
-    camera.hosts, camera.stopping = [], threading.Event()  # type: ignore[attr-defined]
-    _serving(camera)
-    port = camera.server_address[1]
     asked: list[str] = []
 
     def attackers_zone(name: str) -> list[str] | None:
@@ -276,21 +324,20 @@ def test_a_worker_connects_to_the_address_it_checked_never_to_the_name_again(
         return ["127.0.0.1"] if name == "cam.rebind.invalid" else None
 
     monkeypatch.setattr("facewarden.service.stream_hosts._resolve", attackers_zone)
-    settings = make_settings(tmp_path, camera_allowed_networks=("127.0.0.1/32",))
-    warden = Warden.open(settings, create=True, actor="test:pytest")
-    worker = None
-    try:
-        warden.cameras.add(
-            "door", location="gate", source=f"http://viewer:pw@cam.rebind.invalid:{port}/video"
-        )
-        worker = IngestWorker(warden, ["door"], max_attempts=2)
-        worker.start()
-        assert _wait(lambda: worker.states()["door"].frames >= 3), worker.states()["door"]
-    finally:
-        camera.stopping.set()  # type: ignore[attr-defined]
-        if worker is not None:
-            worker.stop()
-        warden.close()
-        _stopped(camera)
+
+    def streaming(status: CameraStatus) -> bool:
+        return status.frames >= 3 or _given_up(status)
+
+    if scheme == "http":
+        hosts: list[str] = []
+        with _http_camera(_Mjpeg, hosts=hosts) as port:
+            url = f"http://viewer:pw@cam.rebind.invalid:{port}/video"
+            status = _run_worker(tmp_path, url, streaming)
+        assert set(hosts) == {f"127.0.0.1:{port}"}
+    else:
+        with _rtsp_camera() as camera:
+            url = camera.url.replace("127.0.0.1", "viewer:pw@cam.rebind.invalid")
+            status = _run_worker(tmp_path, url, streaming)
+            assert camera.requests[:4] == ["OPTIONS", "DESCRIBE", "SETUP", "PLAY"]
+    assert status.frames >= 3, status
     assert "cam.rebind.invalid" in asked
-    assert set(camera.hosts) == {f"127.0.0.1:{port}"}  # type: ignore[attr-defined]

@@ -140,7 +140,9 @@ _GUARDS = (
     "max_redirects;0",
     # What RTSP (over TCP, UDP or TLS), HTTP(S) streams, HLS (AES segments included)
     # and files need; not gopher, ftp, unix sockets, data: or concat:, which
-    # nothing here asks for and a playlist or a demuxer could.
+    # nothing here asks for and a playlist or a demuxer could. "rtsp" itself is
+    # left out on purpose: FFmpeg asks for it only to follow an RTSP server's
+    # redirect (max_redirects is HTTP's alone), so that redirect is refused too.
     "protocol_whitelist;file,http,https,httpproxy,tcp,tls,crypto,rtp,srtp,udp",
 )
 _guard_lock = threading.Lock()
