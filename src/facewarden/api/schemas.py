@@ -159,6 +159,9 @@ class VerifyOut(BaseModel):
     threshold: float
     is_match: bool
     face: FaceOut | None
+    warnings: list[str] = []
+    """What a person should know about the decision: several faces (the central one was
+    compared)."""
 
 
 class VerifyImagesOut(BaseModel):
@@ -169,6 +172,8 @@ class VerifyImagesOut(BaseModel):
     is_match: bool
     face_a: FaceOut | None
     face_b: FaceOut | None
+    warnings: list[str] = []
+    """As for :class:`VerifyOut`, each naming its photo's field (``image_a``, ``image_b``)."""
 
 
 # -- subjects --------------------------------------------------------------

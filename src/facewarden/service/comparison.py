@@ -31,6 +31,7 @@ def compare_images(
     *,
     fmr: float = DEFAULT_FMR,
     force: bool = False,
+    names: tuple[str, str] | None = None,
 ) -> Verification:
     """Are the main faces of two photos the same person (ID photo against live photo)?
 
@@ -44,6 +45,8 @@ def compare_images(
             (1e-2, 1e-3 or 1e-4).
         force: compare a face below the quality bar (too small, blurred, dark,
             turned) instead of refusing it; the warnings then say so.
+        names: what messages call the two photos (an upload's form field); by
+            default a path is named by itself, anything else "probe image".
 
     Returns:
         The similarity, the threshold at ``fmr``, ``is_match``, warnings, and the
@@ -56,8 +59,9 @@ def compare_images(
         ConfigError: no threshold is calibrated at ``fmr`` for this pipeline.
     """
     threshold = threshold_for(pipeline, fmr)  # before any work: an uncalibrated fmr fails fast
-    face_a, warn_a = main_face(pipeline, image_a, force=force)
-    face_b, warn_b = main_face(pipeline, image_b, force=force)
+    name_a, name_b = names or (None, None)
+    face_a, warn_a = main_face(pipeline, image_a, force=force, name=name_a)
+    face_b, warn_b = main_face(pipeline, image_b, force=force, name=name_b)
     similarity = float(face_a.require_embedding() @ face_b.require_embedding())
     return Verification(
         similarity, threshold, fmr, warnings=warn_a + warn_b, faces=(face_a, face_b)
@@ -65,14 +69,16 @@ def compare_images(
 
 
 def main_face(
-    pipeline: Pipeline, image: ImageInput, *, force: bool = False
+    pipeline: Pipeline, image: ImageInput, *, force: bool = False, name: str | None = None
 ) -> tuple[Face, tuple[str, ...]]:
     """The face a single-subject photo is about, embedded, with warnings about the choice.
+
+    ``name`` is what messages call the photo (default: its path, else "probe image").
 
     Raises:
         FaceNotFoundError: no face, or (without ``force``) one below the quality bar.
     """
-    label = image_label(image)
+    label = name or image_label(image)
     pixels = pipeline.decode(image, name=label)
     faces = pipeline.run(pixels)
     face = central_face(faces, pixels.shape)

@@ -202,11 +202,13 @@ class Recognition:
         fmr: float = DEFAULT_FMR,
         force: bool = False,
         purpose: str = "",
+        name: str | None = None,
     ) -> Verification:
         """Is the main face of ``image`` the enrolled subject? (1:1, e.g. at a gate).
 
         Uses the enrollment pipeline (accurate by default) and the best of the
-        subject's enrolled faces.
+        subject's enrolled faces. ``name`` is what messages call the photo (an
+        upload's form field; default: its path, else "probe image").
 
         Raises:
             NotFoundError: no such subject.
@@ -218,7 +220,7 @@ class Recognition:
             raise NotFoundError(f"no subject {subject_id}")
         refuse_if_restricted(self._ctx.store, subject_id, "verified against")
         pipeline = self._ctx.enroll_pipeline
-        face, warnings = main_face(pipeline, image, force=force)
+        face, warnings = main_face(pipeline, image, force=force, name=name)
         threshold = threshold_for(pipeline, fmr)
         with self._ctx.writing() as tx:
             probe = self._ctx.protector.protect(face.require_embedding())
@@ -249,17 +251,19 @@ class Recognition:
         fmr: float = DEFAULT_FMR,
         force: bool = False,
         purpose: str = "",
+        names: tuple[str, str] | None = None,
     ) -> Verification:
         """Are the main faces of two images the same person? (ID photo against live photo.)
 
         Neither image is stored; the comparison is audited without any value of either.
+        ``names``: what messages call the two images (:func:`compare_images`).
 
         Raises:
             FaceNotFoundError: an image has no face, or a face is below the quality bar.
         """
         self._ctx.ensure_open()
         pipeline = self._ctx.enroll_pipeline
-        result = compare_images(pipeline, image_a, image_b, fmr=fmr, force=force)
+        result = compare_images(pipeline, image_a, image_b, fmr=fmr, force=force, names=names)
         self._audit.record(
             "verify.images",
             purpose=purposes.given_or(purpose, "1:1 comparison of two photos"),

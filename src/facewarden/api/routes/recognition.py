@@ -75,7 +75,8 @@ async def verify(
     """Is the photo's main face this enrolled subject? (1:1, against their best face)."""
     image = await read_upload(file, warden.settings.max_image_bytes)
     result = await image_work(
-        request, lambda: warden.recognition.verify(image, subject_id, purpose=purpose)
+        request,
+        lambda: warden.recognition.verify(image, subject_id, purpose=purpose, name="file"),
     )
     return VerifyOut(
         subject_id=subject_id,
@@ -83,6 +84,7 @@ async def verify(
         threshold=round(result.threshold, 4),
         is_match=result.is_match,
         face=FaceOut.from_face(result.faces[0]) if result.faces else None,
+        warnings=list(result.warnings),
     )
 
 
@@ -103,7 +105,10 @@ async def verify_images(
     first = await read_upload(image_a, cap, field="image_a")
     second = await read_upload(image_b, cap, field="image_b")
     result = await image_work(
-        request, lambda: warden.recognition.verify_images(first, second, purpose=purpose)
+        request,
+        lambda: warden.recognition.verify_images(
+            first, second, purpose=purpose, names=("image_a", "image_b")
+        ),
     )
     faces = [FaceOut.from_face(f) for f in result.faces] + [None, None]
     return VerifyImagesOut(
@@ -112,4 +117,5 @@ async def verify_images(
         is_match=result.is_match,
         face_a=faces[0],
         face_b=faces[1],
+        warnings=list(result.warnings),
     )
