@@ -231,6 +231,42 @@ def test_a_person_seen_many_times_is_exported_page_by_page_in_bounded_memory(
     assert all(base64.b64decode(s["face_crop_jpeg_base64"]) == crop for s in export["sightings"])
 
 
+def test_a_person_with_many_kept_photos_is_exported_one_photo_at_a_time(
+    deployment: Warden, faces_dir: Path, tmp_path: Path
+) -> None:
+    """Faces per subject are not capped: their kept photos were all decrypted at once.
+
+    The export's head held every photo (ciphertext, plaintext and base64) in
+    memory before the first byte was written. 60 faces kept (67 kB crops of a
+    1080p photo) make an export of about 5.4 MB; it is written holding a quarter
+    of that at most.
+    """
+    warden = deployment
+    prepared = warden.registry.prepare(
+        faces_dir / "face_recognition" / "examples" / "obama-1080p.jpg"
+    )
+    assert prepared.photo_jpeg is not None and len(prepared.photo_jpeg) > 50_000
+    record = SubjectRecord(full_name="Barack Obama", lawful_basis="site policy 4")
+    obama = warden.registry.enroll_prepared(record, [prepared] * 60).subject_id
+    out = tmp_path / "export.json"
+    tracemalloc.start()
+    try:
+        with out.open("w", encoding="utf-8") as handle:
+            for chunk in warden.registry.export_chunks(obama, purpose="art. 15", page=7):
+                handle.write(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    size = out.stat().st_size
+    assert size > 60 * len(prepared.photo_jpeg)  # every photo is in it (base64)
+    assert peak < size / 4, f"{peak} bytes held at once for a {size}-byte export"
+    export = json.loads(out.read_text(encoding="utf-8"))
+    assert len(export["faces"]) == 60 and len({f["face_id"] for f in export["faces"]}) == 60
+    photos = [base64.b64decode(f["photo_jpeg_base64"]) for f in export["faces"]]
+    assert photos == [prepared.photo_jpeg] * 60
+    assert export["record"]["full_name"] == "Barack Obama" and export["watchlists"] == []
+
+
 def test_who_accessed_the_person_names_the_desk_that_showed_and_decided_their_alerts(
     deployment: Warden, faces_dir: Path
 ) -> None:

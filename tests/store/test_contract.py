@@ -165,6 +165,8 @@ def test_faces_photos_and_templates(store: Store) -> None:
     assert store.photos_of(subject.subject_id) == [
         PhotoRow(faces[0].face_id, b"jpeg-ciphertext", T0)
     ]
+    assert store.get_photo(faces[0].face_id) == PhotoRow(faces[0].face_id, b"jpeg-ciphertext", T0)
+    assert store.get_photo(faces[1].face_id) is None
     with store.transaction() as tx:
         tx.set_template(faces[2].face_id, b"renewed")
         assert tx.delete_face(faces[1].face_id)

@@ -244,7 +244,7 @@ class CompreFaceExamples:
         subject_id = self._collection.owner(image_id)
         with self._ctx.writing() as tx:
             _, key = subject_row(tx, subject_id)
-            row = next((p for p in tx.photos_of(subject_id) if p.face_id == image_id), None)
+            row = tx.get_photo(image_id)  # the owner's (above); not every photo of theirs
             if row is None:
                 raise PhotoNotKeptError(
                     f"the photo of image {image_id} is not kept: facewarden keeps enrollment "

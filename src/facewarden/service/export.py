@@ -57,7 +57,7 @@ from facewarden.service.camera_places import open_place
 from facewarden.service.context import Context
 from facewarden.service.history_requests import request_decision
 from facewarden.service.restriction import restriction_of
-from facewarden.service.subjects import load_subject
+from facewarden.service.subjects import Subject, load_subject
 from facewarden.store.base import Reader, SightingRow
 
 __all__ = ["EXPORT_FORMAT", "OTHER_SUBJECT", "PAGE", "export_chunks"]
@@ -89,46 +89,56 @@ def export_chunks(
         if row is None:
             raise NotFoundError(f"no subject {subject_id}")
         key = WrappedKey.from_bytes(row.wrapped_key)
-        head = _head(ctx, reader, subject_id, key)
+        subject = load_subject(ctx, reader, subject_id)
+        head = _head(ctx, subject)
+        yield _dumps(head)[:-1] + ',\n"faces": ['
+        # Faces per subject are not capped: their photos are read one at a time.
+        yield from _items(_faces(ctx, reader, subject, key))
+        rest = _rest(ctx, reader, subject)
         mark = restriction_of(ctx.envelope, row)
-        head["restriction"] = None if mark is None else mark.to_dict()
-        yield _dumps(head)[:-1] + ',\n"sightings": ['
+        rest["restriction"] = None if mark is None else mark.to_dict()
+        yield "\n],\n" + _dumps(rest)[1:-1] + ',\n"sightings": ['
         yield from _items(_sightings(ctx, reader, subject_id, key, page))
         yield '\n],\n"audit": ['
         yield from _items(_audit_about(ctx, reader, subject_id, upto_seq, page))
         yield "\n]}\n"
 
 
-def _head(ctx: Context, reader: Reader, subject_id: str, key: WrappedKey) -> dict[str, object]:
-    subject = load_subject(ctx, reader, subject_id)
-    photos = {
-        p.face_id: ctx.envelope.decrypt(
-            p.ciphertext, data_key=key, table="photos", row=p.face_id, field="jpeg"
-        )
-        for p in reader.photos_of(subject_id)
-    }
-    faces = []
-    for face in subject.faces:
-        photo = photos.get(face.face_id)
-        faces.append(
-            {
-                "face_id": face.face_id,
-                "model": face.model,
-                "created_at": face.created_at.isoformat(),
-                "photo_jpeg_base64": None if photo is None else _b64(photo),
-            }
-        )
-    watchlists = [_watchlist(ctx, reader, watchlist_id, {}) for watchlist_id in subject.watchlists]
+def _head(ctx: Context, subject: Subject) -> dict[str, object]:
     return {
         "format": EXPORT_FORMAT,
         "exported_at": ctx.clock().isoformat(),
-        "subject_id": subject_id,
+        "subject_id": subject.subject_id,
         "record": subject.record.to_dict(),
         "created_at": subject.created_at.isoformat(),
         "updated_at": subject.updated_at.isoformat(),
-        "faces": faces,
+    }
+
+
+def _faces(
+    ctx: Context, reader: Reader, subject: Subject, key: WrappedKey
+) -> Iterator[dict[str, object]]:
+    for face in subject.faces:
+        photo = reader.get_photo(face.face_id)
+        yield {
+            "face_id": face.face_id,
+            "model": face.model,
+            "created_at": face.created_at.isoformat(),
+            "photo_jpeg_base64": None
+            if photo is None
+            else _b64(
+                ctx.envelope.decrypt(
+                    photo.ciphertext, data_key=key, table="photos", row=face.face_id, field="jpeg"
+                )
+            ),
+        }
+
+
+def _rest(ctx: Context, reader: Reader, subject: Subject) -> dict[str, object]:
+    watchlists = [_watchlist(ctx, reader, watchlist_id, {}) for watchlist_id in subject.watchlists]
+    return {
         "watchlists": [w for w in watchlists if w is not None],
-        "history_requests": _history_requests(reader, subject_id),
+        "history_requests": _history_requests(reader, subject.subject_id),
     }
 
 

@@ -127,6 +127,9 @@ class Reads(AccessReads, CameraReads, DeskReads):
             (subject_id,),
         )
 
+    def get_photo(self, face_id: str) -> PhotoRow | None:
+        return self._get(PhotoRow, "SELECT * FROM photos WHERE face_id = ?", (face_id,))
+
     def iter_templates(self) -> Iterator[TemplateRow]:
         sql = f"{TEMPLATES_SQL} WHERE f.face_id > ? ORDER BY f.face_id LIMIT ?"
         return self._loaded(TemplateRow, self._pages(sql, ["face_id"], [""]))

@@ -187,6 +187,10 @@ class Reader(AccessReader, CameraReader, DeskReader, Protocol):
         """The photos kept for the subject's faces, oldest first."""
         ...
 
+    def get_photo(self, face_id: str) -> PhotoRow | None:
+        """The photo kept for one face, or None (one in memory, however many the subject has)."""
+        ...
+
     def iter_templates(self) -> Iterator[TemplateRow]:
         """Every stored template with its owner's wrapped key (index rebuild, rotation)."""
         ...
