@@ -4,7 +4,9 @@ Without a retry, MTCNN finds some of these faces with a low score and dlib's
 landmark predictor, which starts from an upright mean face, fits them wrong:
 the embedding of a person's own turned photo then scores about 0.87 against
 their upright one, far below every operating point, and verification says
-"different person" about a face it did find.
+"different person" about a face it did find. Both modes search the turns:
+``accurate`` (enrollment, verify) and ``fast`` (identification, CompreFace's
+recognize and detect), whose probes are compared with ``accurate`` templates.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 from facewarden import imaging
 from facewarden.match.similarity import cosine_similarity
 from facewarden.match.thresholds import threshold_for
+from facewarden.service.watchlists import comparison_threshold
 from facewarden.types import Box
 from facewarden.vision.detect import MTCNN
 from facewarden.vision.orientation import QuarterTurns, turned_back
@@ -37,6 +40,78 @@ def _lfw(lfw_dir: Path, name: str, number: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def accurate() -> Pipeline:
     return Pipeline.from_mode("accurate")
+
+
+@pytest.fixture(scope="module")
+def fast() -> Pipeline:
+    return Pipeline.from_mode("fast")
+
+
+def _enrolled(accurate: Pipeline, image: np.ndarray) -> np.ndarray:
+    face = central_face(accurate.run(image), image.shape)
+    assert face is not None and face.usable
+    return face.require_embedding()
+
+
+@pytest.mark.parametrize("quarters", [1, 2, 3])
+def test_a_turned_photo_is_identified_in_fast_mode(
+    lfw_dir: Path, fast: Pipeline, accurate: Pipeline, quarters: int
+) -> None:
+    # /v1/identify runs fast mode on the probe against templates enrolled in
+    # accurate mode, at the stricter of the two pipelines' thresholds. Searched
+    # upright only, the fast probe turned a quarter or three quarters had no
+    # face and upside down one fitted upside down (0 of 30 LFW pairs verified
+    # at any turn, benchmarks/robustness.py).
+    a, i, b, j = SAME_PERSON[0]
+    turned = np.ascontiguousarray(np.rot90(_lfw(lfw_dir, a, i), quarters))
+    face = central_face(fast.run(turned), turned.shape)
+    assert face is not None and face.usable
+    similarity = cosine_similarity(
+        face.require_embedding(), _enrolled(accurate, _lfw(lfw_dir, b, j))
+    )
+    assert similarity >= comparison_threshold(fast, accurate, 1e-3)
+
+
+def test_an_upside_down_stranger_is_not_identified_in_fast_mode(
+    lfw_dir: Path, fast: Pipeline, accurate: Pipeline
+) -> None:
+    # Fitted upside down where MTCNN scored it (0.9957), this stranger's fast
+    # embedding reached 0.9307 against the enrolled template: over the
+    # identification threshold at FMR 1e-3 (0.9301), a false match.
+    a, i, b, j = UPSIDE_DOWN_IMPOSTOR
+    turned = np.ascontiguousarray(np.rot90(_lfw(lfw_dir, a, i), 2))
+    face = central_face(fast.run(turned), turned.shape)
+    assert face is not None
+    similarity = cosine_similarity(
+        face.require_embedding(), _enrolled(accurate, _lfw(lfw_dir, b, j))
+    )
+    assert similarity < comparison_threshold(fast, accurate, 1e-2)
+
+
+@pytest.mark.parametrize("quarters", [1, 2, 3])
+def test_fast_mode_answers_a_turned_photos_face_in_the_photos_own_pixels(
+    faces_dir: Path, fast: Pipeline, quarters: int
+) -> None:
+    # What a client gets back (box, landmarks) is in the pixels it sent, and
+    # the chip embedded is the upright face's: the face found in obama.jpg
+    # turned is the upright photo's face carried through the same turns.
+    # obama.jpg's short side (910 px) is over the 800 px the turns are
+    # searched at, so the scaling back is exercised too.
+    image = imaging.decode(faces_dir / "face_recognition" / "tests" / "test_images" / "obama.jpg")
+    [upright] = fast.run(image)
+    turned = np.ascontiguousarray(np.rot90(image, quarters))
+    [face] = fast.run(turned)
+    # np.rot90(turned, 4 - quarters) is the photo again: turned_back carries the
+    # upright face forward into the turned photo's pixels.
+    box, landmarks = turned_back(upright.box, upright.landmarks, 4 - quarters, image.shape)
+    height, width = turned.shape[:2]
+    assert 0 <= face.box.x_min < face.box.x_max <= width
+    assert 0 <= face.box.y_min < face.box.y_max <= height
+    assert face.box.iou(box) > 0.85
+    assert np.abs(face.landmarks - landmarks).max() < 6.0
+    assert face.usable
+    same = cosine_similarity(face.require_embedding(), upright.require_embedding())
+    assert same > 0.97
 
 
 @pytest.mark.parametrize("quarters", [1, 2, 3])

@@ -8,8 +8,10 @@ own weight files on first use); ``from_mode(mode, backend="dlib")`` runs
 dlib itself, the reference, with the same results.
 
 * ``fast``: the small-face detector (MTCNN on ONNX Runtime, faces from
-  20 px, :class:`~facewarden.vision.mtcnn_detect.MtcnnDetector`; where it
-  finds nothing, the faces that fill the image,
+  20 px, :class:`~facewarden.vision.mtcnn_detect.MtcnnDetector`, searching
+  the photo turned by quarter turns where no upright face is clear, for faces
+  fit to recognise only, :class:`~facewarden.vision.orientation.QuarterTurns`;
+  where it finds nothing, the faces that fill the image,
   :class:`~facewarden.vision.tight_crops.TightCrops`) and each
   embedding averaged with that of the mirrored chip (two embeddings per
   face, about 6 ms more CPU than one). For video, the API and bulk work.
@@ -347,9 +349,18 @@ def _dlib_backend(detector: Detector) -> Detector:
     return detector
 
 
-#: Both modes' detector: MTCNN, and where it finds no face, the faces that fill
-#: the image (a photo cropped tight to a face, :mod:`~facewarden.vision.tight_crops`).
-SMALL_FACES: Detector = FirstFound((MTCNN, TightCrops(MTCNN)), name="mtcnn")
+#: ``fast`` mode's detector: MTCNN, searching the photo turned by quarter turns
+#: where no upright face is clear (:mod:`~facewarden.vision.orientation`) for the
+#: faces big enough to recognise, near the size of the unclear faces it found;
+#: and where it finds no face, the faces that fill the image (a photo cropped
+#: tight to a face, :mod:`~facewarden.vision.tight_crops`).
+SMALL_FACES: Detector = FirstFound(
+    (
+        QuarterTurns(MTCNN, least_face=QualityPolicy().min_face_px, near_size=0.5),
+        TightCrops(MTCNN),
+    ),
+    name="mtcnn",
+)
 
 MODES: dict[str, Pipeline] = {
     # One view measured 98.83% on the LFW fold with MTCNN's boxes (99.00% with
