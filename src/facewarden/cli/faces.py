@@ -34,8 +34,9 @@ _IMAGE = click.Path(exists=True, dir_okay=False, path_type=Path)
     type=_MODE,
     default="fast",
     show_default=True,
-    help="fast: MTCNN (and, where it finds none, a face filling the photo); accurate: the "
-    "same, the photo turned by quarter turns where no face is clear, then the HOG/CNN cascade.",
+    help="fast: MTCNN, the photo turned by quarter turns where no face is clear (faces of "
+    "40 px and more), and where it finds none, a face filling the photo; accurate: the same, "
+    "turns searched for faces of any size, then the HOG/CNN cascade.",
 )
 @click.option("--workers", type=click.IntRange(min=1), help="Processes (default: one per core).")
 def detect(

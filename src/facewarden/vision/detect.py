@@ -4,9 +4,9 @@
   on ONNX Runtime, trained on WIDER FACE: finds faces down to a configurable
   minimum size (20 px by default) in real scenes and camera frames.
 * :class:`FirstFound`: detectors tried in order until one finds a face
-  (both modes: MTCNN, then the search for a face filling the image,
-  :mod:`~facewarden.vision.tight_crops`; accurate mode: MTCNN with quarter
-  turns, :mod:`~facewarden.vision.orientation`, that search, then the HOG/CNN
+  (both modes: MTCNN with quarter turns, :mod:`~facewarden.vision.orientation`,
+  then the search for a face filling the image,
+  :mod:`~facewarden.vision.tight_crops`; accurate mode: then the HOG/CNN
   cascade).
 * :class:`HogDetector`: dlib's HOG + linear SVM. Fast (about 6 ms on a
   250x250 image, 100 ms per megapixel without upsampling), finds frontal
@@ -255,7 +255,7 @@ def _hog() -> Any:
     return detector
 
 
-#: The ``mtcnn`` preset, typed as what it is (accurate mode wraps it in quarter turns).
+#: The ``mtcnn`` preset, typed as what it is (both modes wrap it in quarter turns).
 #: P-Net's bar at 0.7 (the paper's 0.6 sends about 55 windows of an LFW image to
 #: R-Net, 42 at 0.7, 3 of which pass) and the pyramid's small levels made from
 #: larger levels: about 1.5 ms less per LFW image (R-Net, its crops, the pyramid)
