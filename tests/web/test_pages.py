@@ -10,7 +10,9 @@ id (the auditor's audit log names objects by id: that is what it is for).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -151,3 +153,105 @@ def test_every_page_at_desktop_and_phone_width(
     page.locator(".sidebar .nav a").first.click()
     page.locator(".sidebar .nav").wait_for(state="hidden")
     assert console.problems == []
+
+
+# Markup, a script URL and quotes, typed into every field the console shows.
+MARKUP = '<img src=x onerror="window.pwned=1"><b class="pwned">x</b> javascript:alert(1) "\''
+_WATCH = """
+window.violations = [];
+document.addEventListener(
+  "securitypolicyviolation", (e) => window.violations.push(e.violatedDirective)
+);
+"""
+
+
+def _as(tab: Console, method: str, path: str, body: object) -> playwright_sync.APIResponse:
+    """A console request of the signed-in person (session cookie and its CSRF token)."""
+    me = tab.page.request.get(f"{tab.base}/v1/auth/me").json()
+    response = tab.page.request.fetch(
+        f"{tab.base}{path}",
+        method=method,
+        data=json.dumps(body),
+        headers={"Content-Type": "application/json", "X-CSRF-Token": me["csrf_token"]},
+    )
+    assert response.ok, f"{method} {path}: {response.status} {response.text()}"
+    return response
+
+
+def test_text_anyone_typed_is_shown_as_text_on_every_page(
+    browser: playwright_sync.Browser,
+    cam_console: Console,
+    camera_server: CameraServer,
+    frames: Frames,
+    faces_dir: Path,
+) -> None:
+    """Stored XSS: names, purposes, places, notes, case references and key names, set by
+    operators and API clients, are shown as the text typed on every page that shows them;
+    none becomes an element, a script or a link, and nothing breaks the CSP."""
+    key = {"X-API-Key": camera_server.api_key}  # an operator's API client
+    request = cam_console.page.request
+    base = camera_server.url
+    listed = request.post(
+        f"{base}/v1/watchlists",
+        data=json.dumps({"name": MARKUP[:64], "purpose": MARKUP, "lawful_basis": MARKUP}),
+        headers={**key, "Content-Type": "application/json"},
+    )
+    assert listed.ok, listed.text()
+    photo = (faces_dir / "face_recognition" / "examples" / "obama.jpg").read_bytes()
+    enrolled = request.post(
+        f"{base}/v1/subjects",
+        multipart={
+            "record": json.dumps({"full_name": MARKUP, "lawful_basis": MARKUP, "notes": MARKUP}),
+            "file": {"name": f"{MARKUP}.jpg", "mimeType": "image/jpeg", "buffer": photo},
+            "watchlist": listed.json()["watchlist_id"],
+            "force": "true",
+        },
+        headers=key,
+    )
+    assert enrolled.ok, enrolled.text()
+    subject = enrolled.json()["subject_id"]
+    camera = request.post(
+        f"{base}/v1/cameras",
+        data=json.dumps(
+            {"name": MARKUP[:64], "location": MARKUP, "watchlists": [listed.json()["watchlist_id"]]}
+        ),
+        headers={**key, "Content-Type": "application/json"},
+    )
+    assert camera.ok, camera.text()
+    pushed = push_frame(request, camera_server, camera.json()["camera_id"], frames.sighting)
+    (sighting,) = pushed["new_sightings"]  # type: ignore[misc]
+    with second_tab(browser, camera_server) as investigator:
+        investigator.login(*camera_server.users["investigator"])
+        _as(investigator, "POST", f"/v1/subjects/{subject}/history", {
+            "hours": 24, "case_reference": MARKUP[:128], "reason": MARKUP,
+        })  # fmt: skip
+    page = cam_console.page
+    page.add_init_script(_WATCH)
+    cam_console.login(*camera_server.users["admin"])
+    _as(cam_console, "POST", f"/v1/alerts/{sighting}/escalate", {"note": MARKUP})
+    _as(cam_console, "POST", "/v1/api-keys", {"name": MARKUP[:64], "role": "analyst"})
+    for route in (
+        "",
+        f"subjects/{subject}",
+        "watchlists",
+        "cameras",
+        "alerts",
+        f"alerts/{sighting}",
+        "requests",
+        "admin",
+    ):
+        cam_console.open(route)
+        _settle(cam_console)
+        found = page.evaluate(
+            """() => ({
+                shown: document.querySelector("main").innerText.includes('class="pwned"'),
+                elements: document.querySelectorAll(".pwned, img[src='x']").length,
+                links: document.querySelectorAll("[href^='javascript'],[src^='javascript']").length,
+                ran: window.pwned === 1,
+                violations: window.violations,
+            })"""
+        )
+        assert found == {
+            "shown": True, "elements": 0, "links": 0, "ran": False, "violations": []
+        }, route  # fmt: skip
+    assert cam_console.problems == []
