@@ -251,7 +251,8 @@ def test_pushed_frames_of_an_enrolled_person_make_one_sighting(
         newest = auditor.get("/v1/audit/verify").json()["checked"]
         recent = auditor.get("/v1/audit", params={"before": newest + 1, "limit": 20})
         (polled,) = [e for e in recent.json()["entries"] if e["action"] == "sightings.alerts"]
-        assert polled["details"] == {"cameras": 1, "sightings": 1}
+        # The person whose whereabouts it held, by id (`audit --about` finds it).
+        assert polled["details"] == {"cameras": 1, "sightings": 1, "subjects": [site["subject"]]}
 
 
 def test_a_sensitive_camera_counts_and_never_identifies(

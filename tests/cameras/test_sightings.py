@@ -207,3 +207,53 @@ def test_who_was_seen_at_a_camera_is_for_site_roles_and_audited(
     later = (T0 + timedelta(minutes=5), T0 + timedelta(minutes=9))
     assert warden.sightings.at_camera("entrance", "door", *later, role="operator") == []
     assert [e.action for e in warden.audit.entries(limit=1000)].count("sightings.at_camera") == 2
+
+
+def test_who_accessed_the_person_shows_an_operator_saw_them_at_a_camera(
+    warden: Warden, subject: str
+) -> None:
+    # "Who is at this camera" put the person's name on an operator's screen, but
+    # its entry named only the camera: `audit list --about` (and the person's
+    # export) could not show it. It names the subjects shown, by id, as a
+    # listing's entry does; an empty answer names no one.
+    camera = _camera(warden)
+    warden.sightings.open_visit(
+        camera, subject, camera.watchlists[0], T0, T0 + timedelta(minutes=2), 0.95
+    )
+    shown = warden.sightings.at_camera(
+        "entrance", "door", T0 + timedelta(minutes=1), T0 + timedelta(minutes=3), role="operator"
+    )
+    assert [s.subject_id for s in shown] == [subject]
+    warden.sightings.at_camera(
+        "entrance", "door", T0 + timedelta(minutes=5), T0 + timedelta(minutes=9), role="operator"
+    )
+    about = [e for e in warden.audit.entries(about=subject) if e.action == "sightings.at_camera"]
+    assert len(about) == 1 and about[0].object_id == camera.camera_id
+    assert list(about[0].details["subjects"]) == [subject]
+    (empty,) = [
+        e
+        for e in warden.audit.entries(limit=1000)
+        if e.action == "sightings.at_camera" and e.details["sightings"] == 0
+    ]
+    assert list(empty.details["subjects"]) == []
+    # A caller that shows only part of the answer (the route's limit): those are named.
+    warden.sightings.at_camera(
+        "entrance", "door", T0, T0 + timedelta(minutes=3), role="operator", shown=0
+    )
+    last = warden.audit.entries(limit=1000)[-1]
+    assert last.action == "sightings.at_camera" and last.details["sightings"] == 1
+    assert list(last.details["subjects"]) == []
+    # The alert feeds (the sightings' and the desk's) held their whereabouts too.
+    assert [
+        s.subject_id
+        for s in warden.sightings.recent(
+            T0 - timedelta(minutes=1), T0 + timedelta(minutes=3), role="operator"
+        )
+    ] == [subject]
+    desk = warden.alert_desk.alerts(role="operator")
+    assert [a.sighting.subject_id for a in desk.alerts] == [subject]
+    about = [e for e in warden.audit.entries(about=subject) if e.action == "sightings.alerts"]
+    assert len(about) == 2 and all(list(e.details["subjects"]) == [subject] for e in about)
+    exported = warden.registry.export(subject)["audit"]
+    actions = [e["action"] for e in exported]  # type: ignore[union-attr]
+    assert "sightings.at_camera" in actions and "sightings.alerts" in actions

@@ -9,7 +9,7 @@ older ones are part of a person's movements and leave the desk (promise
 the severity it was raised with (:mod:`facewarden.service.alert_severity`).
 
 Everything here that names a person is audited: the list of alerts when it
-holds any (``sightings.alerts``, counts only), an alert shown with its subject's
+holds any (``sightings.alerts``, counts and the people's ids), an alert shown with its subject's
 name (``alert.show``), each photo viewed (``alert.photo``), and each
 decision (``alert.acknowledge``, ``alert.dismiss``, ``alert.escalate``; the note typed with it
 is sealed with the subject's data key), and each note added after it (``alert.note``,

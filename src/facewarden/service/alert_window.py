@@ -42,10 +42,12 @@ def check_desk_role(role: str) -> None:
 
 
 def audit_alerts_read(audit: AuditLog, alerts: list[DeskAlert]) -> None:
-    """Audit an answer that holds alerts (``sightings.alerts``, counts only)."""
+    """Audit an answer that holds alerts (``sightings.alerts``: counts, and the people by id)."""
     if alerts:
         # One entry per answer that holds any (the console polls every
         # second for what is new; an empty answer reads nobody's whereabouts).
+        # The people whose whereabouts it held, by id, so that who accessed a
+        # person (`audit list --about`, their export) finds it.
         audit.record(
             "sightings.alerts",
             object_type="camera",
@@ -53,6 +55,7 @@ def audit_alerts_read(audit: AuditLog, alerts: list[DeskAlert]) -> None:
             details={
                 "cameras": len({a.sighting.camera_id for a in alerts}),
                 "sightings": len(alerts),
+                "subjects": sorted({a.sighting.subject_id for a in alerts}),
             },
         )
 

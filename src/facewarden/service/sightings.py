@@ -175,7 +175,14 @@ class Sightings(SightingVisits):
         return self._ctx.clock() - self.live_window()
 
     def at_camera(
-        self, watchlist: str, camera: str, start: datetime | None, end: datetime, *, role: str
+        self,
+        watchlist: str,
+        camera: str,
+        start: datetime | None,
+        end: datetime,
+        *,
+        role: str,
+        shown: int | None = None,
     ) -> list[Sighting]:
         """Who on ``watchlist`` is at ``camera`` within the live window (audited).
 
@@ -191,6 +198,8 @@ class Sightings(SightingVisits):
             start: the earliest time asked for (None: the window's start).
             end: the latest time asked for.
             role: the caller's role.
+            shown: how many of the answer the caller shows (None: all); the
+                audit entry names the people in those, and counts the rest.
 
         Raises:
             PermissionDeniedError: the role may not ask, or ``start`` lies before
@@ -231,7 +240,13 @@ class Sightings(SightingVisits):
                 object_type="camera",
                 object_id=cam.camera_id,
                 purpose=self._ctx.watchlist_purpose(wl),
-                details={"watchlist": wl.watchlist_id, "sightings": len(rows)},
+                # The people shown, by id (as a listing's entry): who accessed a
+                # person (`audit list --about`, their export) finds it.
+                details={
+                    "watchlist": wl.watchlist_id,
+                    "sightings": len(rows),
+                    "subjects": sorted({r.subject_id for r in rows[:shown]}),
+                },
             )
         return [Sighting.from_row(r) for r in rows]
 
@@ -275,7 +290,11 @@ class Sightings(SightingVisits):
                 "sightings.alerts",
                 object_type="camera",
                 purpose="sighting alerts",
-                details={"cameras": len({s.camera_id for s in found}), "sightings": len(found)},
+                details={
+                    "cameras": len({s.camera_id for s in found}),
+                    "sightings": len(found),
+                    "subjects": sorted({s.subject_id for s in found}),
+                },
             )
         return found
 

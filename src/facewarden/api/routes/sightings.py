@@ -73,7 +73,9 @@ def at_camera(
     last = aware("end", end) if end is not None else now + FUTURE_TOLERANCE
     if first is not None and first >= last:
         raise invalid_input("start must be before end")
-    found = warden.sightings.at_camera(watchlist, camera, first, last, role=principal.role)
+    found = warden.sightings.at_camera(
+        watchlist, camera, first, last, role=principal.role, shown=limit
+    )
     return SightingListOut(
         sightings=[SightingOut.from_sighting(s) for s in found[:limit]],
         truncated=len(found) > limit,
