@@ -341,3 +341,37 @@ def test_a_worker_connects_to_the_address_it_checked_never_to_the_name_again(
             assert camera.requests[:4] == ["OPTIONS", "DESCRIBE", "SETUP", "PLAY"]
     assert status.frames >= 3, status
     assert "cam.rebind.invalid" in asked
+
+
+def test_a_name_that_turns_to_a_refused_address_is_not_reconnected_to(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Rebinding at a reconnection: the stream runs from the address first judged,
+    # drops, and the name now answers this machine. Each attempt is judged anew.
+    answer = ["127.0.0.1"]
+    monkeypatch.setattr(
+        "facewarden.service.stream_hosts._resolve",
+        lambda name: list(answer) if name == "cam.rebind.invalid" else None,
+    )
+    drop = threading.Event()
+    with _http_camera(_Mjpeg, hosts=[], stopping=drop) as port:
+        refused = socket.create_server(("127.0.0.2", port))  # where the name leads next
+        refused.settimeout(0.1)
+        settings = make_settings(tmp_path, camera_allowed_networks=("127.0.0.1/32",))
+        with Warden.open(settings, create=True, actor="test:pytest") as warden:
+            source = f"http://cam.rebind.invalid:{port}/video"
+            warden.cameras.add("door", location="gate", source=source)
+            worker = IngestWorker(warden, ["door"])
+            worker.start()
+            try:
+                assert _wait(lambda: worker.states()["door"].frames >= 3)
+                answer[:] = ["127.0.0.2"]
+                drop.set()  # the camera ends the stream: the worker reconnects
+                assert _wait(lambda: worker.states()["door"].state == "failed")
+                error = worker.states()["door"].error or ""
+            finally:
+                worker.stop()
+        with pytest.raises(TimeoutError):
+            refused.accept()
+        refused.close()
+    assert "127.0.0.2" in error and "loopback" in error, error
