@@ -149,18 +149,20 @@ def main() -> None:
     index = {p.relative_to(args.root).as_posix(): i for i, p in enumerate(paths)}
     position = {k: n for n, k in enumerate(kept)}
     pair_errors = {"face_recognition 0.6": [0, 0], "facewarden FMR 1e-3": [0, 0]}
+    compared = [0, 0]  # same-person, different-person pairs whose photos both systems read
     bar = threshold_for(pipeline, 1e-3)
     lines = args.pairs.read_text().splitlines()[1:]
     for line in (t.split("\t") for t in lines if t.strip()):
         if len(line) == 3:
-            a, b, genuine = f"{line[0]}/{line[0]}_{int(line[1]):04d}.jpg", "", True
-            b = f"{line[0]}/{line[0]}_{int(line[2]):04d}.jpg"
+            a = f"{line[0]}/{line[0]}_{int(line[1]):04d}.jpg"
+            b, genuine = f"{line[0]}/{line[0]}_{int(line[2]):04d}.jpg", True
         else:
             a = f"{line[0]}/{line[0]}_{int(line[1]):04d}.jpg"
             b, genuine = f"{line[2]}/{line[2]}_{int(line[3]):04d}.jpg", False
         i, j = position.get(index[a]), position.get(index[b])
         if i is None or j is None:
             continue
+        compared[0 if genuine else 1] += 1
         decided = {
             "face_recognition 0.6": float(np.linalg.norm(fr[i] - fr[j])) <= TOLERANCE,
             "facewarden FMR 1e-3": float(fw[i] @ fw[j]) >= bar,
@@ -171,7 +173,10 @@ def main() -> None:
             if not genuine and accepted:
                 pair_errors[name][1] += 1
     for name, (refused, let_in) in pair_errors.items():
-        print(f"View 2 pairs, {name}: {refused} same-person refused, {let_in} different let in")
+        print(
+            f"View 2 pairs, {name}: {refused} of {compared[0]} same-person refused, "
+            f"{let_in} of {compared[1]} different let in"
+        )
 
 
 if __name__ == "__main__":
