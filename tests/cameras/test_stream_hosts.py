@@ -22,7 +22,7 @@ import pytest
 from facewarden.errors import InvalidInputError
 from facewarden.service import Warden
 from facewarden.service.ingest import CameraStatus, IngestWorker
-from facewarden.service.stream_hosts import check_stream_host, stream_target
+from facewarden.service.stream_hosts import check_stream_host, stream_targets
 from facewarden.service.supervisor import IngestSupervisor
 
 from ._rtsp import RtspCamera
@@ -79,35 +79,38 @@ def test_which_stream_hosts_are_refused(
 
 
 @pytest.mark.parametrize(
-    ("source", "resolve", "target"),
+    ("source", "resolve", "targets"),
     [
-        # A name is pinned to the address judged; everything else of the URL is kept.
+        # A name is pinned to each address judged, in the resolver's order (FFmpeg
+        # tries them in turn); everything else of the URL is kept.
         (
             "rtsp://viewer:p@ss@cam7.site.example:8554/live?channel=1#x",
-            _resolving_to("10.0.0.7", "10.0.0.8"),
-            "rtsp://viewer:p@ss@10.0.0.7:8554/live?channel=1#x",
+            _resolving_to("10.0.0.7", "10.0.0.8", "10.0.0.7"),
+            [
+                "rtsp://viewer:p@ss@10.0.0.7:8554/live?channel=1#x",
+                "rtsp://viewer:p@ss@10.0.0.8:8554/live?channel=1#x",
+            ],
         ),
-        ("HTTP://cam7.site.example./mjpeg", _resolving_to("10.0.0.7"), "HTTP://10.0.0.7/mjpeg"),
-        ("rtsp://cam7.site.example", _resolving_to("2001:db8::7"), "rtsp://[2001:db8::7]"),
-        ("rtsp://[cam7.site.example]:554/x", _resolving_to("10.0.0.7"), "rtsp://10.0.0.7:554/x"),
-        ("http://cam7.site.example/", _resolving_to("::ffff:10.0.0.7"), "http://10.0.0.7/"),
+        ("HTTP://cam7.site.example./mjpeg", _resolving_to("10.0.0.7"), ["HTTP://10.0.0.7/mjpeg"]),
+        ("rtsp://cam7.site.example", _resolving_to("2001:db8::7"), ["rtsp://[2001:db8::7]"]),
+        ("rtsp://[cam7.site.example]:554/x", _resolving_to("10.0.0.7"), ["rtsp://10.0.0.7:554/x"]),
+        ("http://cam7.site.example/", _resolving_to("::ffff:10.0.0.7"), ["http://10.0.0.7/"]),
         # Unresolved now: nothing to connect to (FFmpeg would look it up itself).
-        ("rtsp://unknown.invalid/x", lambda _name: None, None),
+        ("rtsp://unknown.invalid/x", lambda _name: None, []),
         # An address stays; TLS keeps its name (the server picks its certificate by it).
-        ("rtsp://10.0.0.7:554/x", None, "rtsp://10.0.0.7:554/x"),
-        ("http://[2001:db8::7]:8080/x", None, "http://[2001:db8::7]:8080/x"),
-        ("https://cams.example.com/hls/1.m3u8", _resolving_to("203.0.113.7"), None),
-        ("rtsps://cams.example.com/1", _resolving_to("203.0.113.7"), None),
-        ("/srv/videos/lobby.mp4", None, "/srv/videos/lobby.mp4"),
+        ("rtsp://10.0.0.7:554/x", None, ["rtsp://10.0.0.7:554/x"]),
+        ("http://[2001:db8::7]:8080/x", None, ["http://[2001:db8::7]:8080/x"]),
+        ("https://cams.example.com/1.m3u8", _resolving_to("203.0.113.7"), ["https://cams.example.com/1.m3u8"]),
+        ("rtsps://cams.example.com/1", _resolving_to("203.0.113.7"), ["rtsps://cams.example.com/1"]),
+        ("/srv/videos/lobby.mp4", None, ["/srv/videos/lobby.mp4"]),
     ],
-)
-def test_a_stream_is_handed_to_ffmpeg_at_the_address_judged(
-    source: str, resolve: Callable[[str], list[str] | None] | None, target: str | None
+)  # fmt: skip
+def test_a_stream_is_handed_to_ffmpeg_at_the_addresses_judged(
+    source: str, resolve: Callable[[str], list[str] | None] | None, targets: list[str]
 ) -> None:
-    expected = source if target is None and source.startswith(("https", "rtsps")) else target
-    assert stream_target(source, resolve=resolve) == expected
+    assert stream_targets(source, resolve=resolve) == targets
     with pytest.raises(InvalidInputError, match="loopback"):
-        stream_target("http://rebind.example/", resolve=_resolving_to("10.0.0.7", "127.0.0.1"))
+        stream_targets("http://rebind.example/", resolve=_resolving_to("10.0.0.7", "127.0.0.1"))
 
 
 class _Counting(BaseHTTPRequestHandler):
@@ -375,3 +378,24 @@ def test_a_name_that_turns_to_a_refused_address_is_not_reconnected_to(
             refused.accept()
         refused.close()
     assert "127.0.0.2" in error and "loopback" in error, error
+
+
+def test_a_name_whose_first_address_does_not_answer_streams_from_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # FFmpeg, handed a name, tries each address it resolves to; handed one address
+    # it would try only that one. A worker hands it each address judged in turn.
+    monkeypatch.setattr(
+        "facewarden.service.stream_hosts._resolve",
+        lambda name: ["127.0.0.3", "127.0.0.1"] if name == "cam.pair.invalid" else None,
+    )
+    with _http_camera(_Mjpeg, hosts=[]) as port:  # on 127.0.0.1 only: 127.0.0.3 refuses
+        settings = make_settings(tmp_path, camera_allowed_networks=("127.0.0.1/32", "127.0.0.3/32"))
+        with Warden.open(settings, create=True, actor="test:pytest") as warden:
+            warden.cameras.add("door", location="gate", source=f"http://cam.pair.invalid:{port}/v")
+            worker = IngestWorker(warden, ["door"], max_attempts=2)
+            worker.start()
+            try:
+                assert _wait(lambda: worker.states()["door"].frames >= 3), worker.states()
+            finally:
+                worker.stop()

@@ -12,7 +12,7 @@ from facewarden.service.alerts import SightingAlert, check_webhook_url
 from facewarden.service.crowd import OccupancyAlert
 from facewarden.service.frames import FrameProcessor, FrameResult
 from facewarden.service.ingest import watch as watch_source
-from facewarden.service.stream_hosts import check_stream_host, stream_target
+from facewarden.service.stream_hosts import check_stream_host, stream_targets
 from facewarden.vision.people import make_people_detector
 from facewarden.vision.sources import open_source
 
@@ -159,7 +159,7 @@ def watch(
     frames = open_source(
         uri,
         fps_budget=fps_budget,
-        connect_to=partial(stream_target, allowed=config.camera_allowed_networks),
+        connect_to=partial(stream_targets, allowed=config.camera_allowed_networks),
     )
     alert = OccupancyAlert(alert_url, alert_threshold) if alert_url else None
     processor = FrameProcessor(

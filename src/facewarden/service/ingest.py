@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from facewarden.errors import FacewardenError
 from facewarden.service.frames import FrameProcessor, FrameResult
-from facewarden.service.stream_hosts import check_stream_host, stream_target
+from facewarden.service.stream_hosts import check_stream_host, stream_targets
 from facewarden.vision.people import BodyDetector
 from facewarden.vision.sources import FileSource, FrameSource, StreamSource, open_source
 
@@ -189,7 +189,7 @@ class IngestWorker:
                 fps_budget=self._fps,
                 max_attempts=self._max_attempts,
                 connect_to=partial(
-                    stream_target, allowed=self._warden.settings.camera_allowed_networks
+                    stream_targets, allowed=self._warden.settings.camera_allowed_networks
                 ),
             )
             with self._lock:

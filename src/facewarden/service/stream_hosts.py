@@ -29,7 +29,7 @@ forgery, and it is refused by default:
 A host name is resolved and every address it resolves to is judged. A name
 that does not resolve (yet) is let through when a camera is registered, and
 judged again each time a worker connects to the stream
-(:func:`stream_target`, on every attempt, reconnections included). For
+(:func:`stream_targets`, on every attempt, reconnections included). For
 ``rtsp://`` and ``http://``, FFmpeg is then handed the address judged in
 place of the name, so it never looks the name up again: a name whose answer
 changes in between (DNS rebinding: an allowed address for the check, this
@@ -62,7 +62,7 @@ __all__ = [
     "check_stream_host",
     "ffmpeg_host",
     "refused_reason",
-    "stream_target",
+    "stream_targets",
 ]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -153,32 +153,32 @@ def check_stream_host(
         _judged(source, allowed, resolve or _resolve)
 
 
-def stream_target(
+def stream_targets(
     source: str,
     allowed: Sequence[str] = (),
     *,
     resolve: Resolve | None = None,
-) -> str | None:
-    """What FFmpeg is handed to connect to ``source`` now: its host judged, a name pinned.
+) -> list[str]:
+    """What FFmpeg may be handed to connect to ``source`` now, to try in turn.
 
     Resolves the host once and judges every address (as :func:`check_stream_host`).
-    An ``rtsp://`` or ``http://`` URL naming its host comes back with the first
-    address in place of the name (user, password, port and path kept), so FFmpeg
-    connects where the check looked; a name that does not resolve now gives
-    None (nothing to connect to: try again later). Other sources come back as
-    they are.
+    An ``rtsp://`` or ``http://`` URL naming its host comes back once per address
+    it resolved to, in the resolver's order, the address in place of the name
+    (user, password, port and path kept): FFmpeg connects where the check looked,
+    and, as it would itself, another address when one does not answer. A name
+    that does not resolve now gives none (nothing to connect to: try again
+    later). Other sources come back as they are.
 
     Raises:
         InvalidInputError: the host is, or resolves to, a refused address.
     """
     if source_kind(source) != "stream":
-        return source
+        return [source]
     host, addresses = _judged(source, allowed, resolve or _resolve)
     if source.partition("://")[0].lower() not in _PINNED_SCHEMES or _is_address(host):
-        return source
-    if not addresses:
-        return None
-    return _with_host(source, _canonical(addresses[0]))
+        return [source]
+    reached = dict.fromkeys(_canonical(address) for address in addresses)
+    return [_with_host(source, address) for address in reached]
 
 
 _PINNED_SCHEMES = frozenset({"rtsp", "http"})

@@ -35,7 +35,7 @@ from facewarden.service.camera_claims import Claims, connect_claims
 from facewarden.service.file_progress import CameraProgress, Resumed
 from facewarden.service.frames import FrameProcessor, FrameResult
 from facewarden.service.ingest import CameraStatus, watch
-from facewarden.service.stream_hosts import check_stream_host, stream_target
+from facewarden.service.stream_hosts import check_stream_host, stream_targets
 from facewarden.vision.people import BodyDetector
 from facewarden.vision.sources import FileSource, open_source, redact_url
 
@@ -373,7 +373,7 @@ class IngestSupervisor:
             runner.source_uri,
             fps_budget=self._fps,
             max_attempts=self._max_attempts,
-            connect_to=partial(stream_target, allowed=warden.settings.camera_allowed_networks),
+            connect_to=partial(stream_targets, allowed=warden.settings.camera_allowed_networks),
         )
         is_file = isinstance(raw, FileSource)
         start = self._resume_point(runner, is_file)

@@ -33,7 +33,7 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -265,11 +265,11 @@ class StreamSource:
         max_attempts: give up (state ``failed``) after this many failed
             attempts in a row; None tries forever.
         connect_to: called before each connection attempt with ``url``; returns
-            the URL to open this time (``url`` with its host name replaced by
-            the address the caller checked, say), or None when there is none
-            now (a failed attempt: retried with backoff). An error it raises
-            gives the stream up (state ``failed``, its message in ``last_error``).
-            None: ``url`` itself.
+            the URLs to open this time, tried in turn until one opens (``url``
+            with its host name replaced by each address the caller checked,
+            say); none is a failed attempt (retried with backoff). An error it
+            raises gives the stream up (state ``failed``, its message in
+            ``last_error``). None: ``url`` itself.
 
     Raises:
         InvalidInputError: not a stream URL, or a non-positive budget.
@@ -283,7 +283,7 @@ class StreamSource:
         max_lag: float = 1.0,
         backoff: tuple[float, float] = (0.5, 30.0),
         max_attempts: int | None = None,
-        connect_to: Callable[[str], str | None] | None = None,
+        connect_to: Callable[[str], Sequence[str]] | None = None,
     ) -> None:
         if source_kind(url) != "stream":
             raise InvalidInputError(f"not a stream URL (rtsp, http or https): {redact_url(url)!r}")
@@ -373,8 +373,12 @@ class StreamSource:
 
     def _open(self) -> Any:
         """A capture of the stream, or None when it cannot be opened now."""
-        target = self.url if self._connect_to is None else self._connect_to(self.url)
-        return None if target is None else _capture(target)
+        targets = [self.url] if self._connect_to is None else self._connect_to(self.url)
+        for target in targets:
+            capture = _capture(target)
+            if capture is not None:
+                return capture
+        return None
 
     def _read_until_stopped(self) -> None:
         index = 0
@@ -420,7 +424,7 @@ def open_source(
     *,
     fps_budget: float = 5.0,
     max_attempts: int | None = None,
-    connect_to: Callable[[str], str | None] | None = None,
+    connect_to: Callable[[str], Sequence[str]] | None = None,
 ) -> FileSource | StreamSource:
     """A :class:`StreamSource` for a stream URL (``connect_to`` as it takes), else a
     :class:`FileSource`.
