@@ -1,4 +1,5 @@
-"""A restore does not bring back a record corrected after the backup (GDPR Art. 16, 5(1)(d)).
+"""A restore does not bring back a record corrected after the backup (GDPR Art. 16, 5(1)(d)),
+nor a wrong face removed since.
 
 A person's name was misspelt and their ID number mistyped; the DPO corrects
 both after the nightly archive was written. A restore of that archive would
@@ -17,11 +18,11 @@ import pytest
 
 from facewarden.errors import NotFoundError
 from facewarden.privacy.revocations import REVOCATIONS
-from facewarden.service import Warden
+from facewarden.service import SubjectRecord, Warden
 from facewarden.service.backup import restore
 from facewarden.types import Face
 
-from ._deployments import MARKER, Deploy, enroll_all, fresh
+from ._deployments import MARKER, WATCHLIST, Deploy, enroll_all, fresh
 
 CORRECTED = f"{MARKER} Corrected Spelling"
 
@@ -93,3 +94,51 @@ def test_a_value_the_ledger_does_not_know_is_left_alone(
     with Warden.open(settings, actor="test:reopened") as warden:
         assert warden.revocations_reapplied.subjects_rectified == 0
         assert warden.registry.get(subject_id).record.full_name == f"{MARKER} Elsewhere"
+
+
+def test_a_wrong_face_removed_after_the_backup_stays_removed_after_restore(
+    deploy: Deploy, tmp_path: Path, johns: dict[str, list[list[Face]]]
+) -> None:
+    """A bystander's photo enrolled by mistake under someone else, removed since.
+
+    A restore brought the face back: the bystander was identified as the other
+    person again, by every camera, and nobody knew (Art. 16, 5(1)(d)). The
+    removal is recorded in the ledger (the face's random id) and re-applied.
+    """
+    settings = deploy(tmp_path / "live")
+    archive = tmp_path / "deployment.fwbackup"
+    person, bystander = sorted(johns)[:2]
+    with Warden.open(settings, create=True, actor="test:live") as warden:
+        warden.watchlists.create(WATCHLIST, purpose="backup test", lawful_basis="test")
+        faces = [warden.registry.prepare_detected(f, source=person) for f in johns[person][:2]]
+        wrong = warden.registry.prepare_detected(johns[bystander][0], source=bystander)
+        record = SubjectRecord(full_name=f"{MARKER} {person}", lawful_basis="test")
+        enrolled = warden.registry.enroll_prepared(
+            record, [*faces, wrong], watchlists=[WATCHLIST], force=True
+        )
+        subject_id, wrong_face = enrolled.subject_id, enrolled.face_ids[2]
+        assert _matched(warden, johns, bystander) == [subject_id]
+        warden.backup_archive(archive)
+        warden.faces.remove(subject_id, wrong_face)
+        assert _matched(warden, johns, bystander) == []
+    target = fresh(deploy, settings, tmp_path / "restored")
+
+    restore(archive, target)
+
+    with Warden.open(target, actor="test:restored") as warden:
+        assert _matched(warden, johns, bystander) == []
+        assert _matched(warden, johns, person) == [subject_id]
+        kept = [f.face_id for f in warden.registry.get(subject_id).faces]
+        assert wrong_face not in kept and len(kept) == 2
+        (entry,) = [e for e in warden.audit.about(subject_id) if e.details.get("reapplied")]
+        assert entry.action == "face.remove" and entry.details["face"] == wrong_face
+    with Warden.open(target, actor="test:reopened") as warden:
+        assert _matched(warden, johns, bystander) == []
+
+
+def _matched(warden: Warden, johns: dict[str, list[list[Face]]], name: str) -> list[str]:
+    """The subjects matched on the watchlist by ``name``'s third photo."""
+    result = warden.recognition.identify_faces(
+        [johns[name][2][0]], WATCHLIST, top_k=1, purpose="restore test"
+    )
+    return [m.subject_id for face in result.faces for m in face.matches]

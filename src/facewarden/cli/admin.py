@@ -249,8 +249,8 @@ def restore(archive: Path) -> None:
     The key directory must be this deployment's, restored from its own backup:
     it holds the master key the archive is encrypted under and the records of
     erasures and of access revoked since (API keys, disabled users, changed
-    passwords), of restrictions and of corrected records, which are applied
-    again. Every byte of the archive is checked before anything is written; a
+    passwords), of restrictions, of corrected records and of faces removed,
+    which are applied again. Every byte of the archive is checked before anything is written; a
     damaged or truncated one is refused.
     """
     # With FACEWARDEN_POSTGRES=embedded the database is the data directory's own
@@ -264,8 +264,9 @@ def restore(archive: Path) -> None:
         f"revoked since: {revoked.keys_revoked} API key(s) revoked again, "
         f"{revoked.users_disabled} user(s) disabled again, {revoked.passwords_reset} "
         f"password(s) set to the newest; {revoked.subjects_restricted} subject(s) restricted "
-        f"again, {revoked.subjects_rectified} record(s) corrected again; the audit log is "
-        "re-anchored to the restored chain"
+        f"again, {revoked.subjects_rectified} record(s) corrected again, "
+        f"{revoked.faces_removed} face(s) removed again; the audit log is re-anchored to the "
+        "restored chain"
     )
     if report.archive_holds_id_tokens:
         click.echo(

@@ -18,12 +18,14 @@ line, appended with ``O_APPEND`` and fsynced under the directory's lock::
     restrict <subject id> - <mac>                 a subject's processing restricted (GDPR
                                                   Art. 18: off every watchlist)
     lift <subject id> - <mac>                     that restriction lifted
+    face <face id> - <mac>                        a face removed from a subject (a wrong one:
+                                                  a bystander's photo; or replaced)
     rectify <subject id> <sealed> <mac>           a subject's record corrected (GDPR Art. 16):
                                                   what changed, sealed by the caller under
                                                   the subject's own data key
 
 * **No personal data in clear.** An API key's id is the random public half
-  of the key; a subject's id is random and opaque (the erasure ledger keeps
+  of the key; a subject's id, and a face's, is random and opaque (the erasure ledger keeps
   them too). A correction's values are sealed under the subject's own data
   key (:mod:`facewarden.service.rectification`), which erasing the subject
   destroys with its KEK, and padded, so the ledger tells neither what changed
@@ -67,14 +69,14 @@ __all__ = ["APPLIED", "REVOCATIONS", "Revocation", "RevocationLedger"]
 REVOCATIONS = "revocations.log"
 APPLIED = "revocation_ledger_applied"
 """Meta key: the ledger's byte offset up to which a database has applied it."""
-Kind = Literal["key", "user", "password", "restrict", "lift", "rectify"]
+Kind = Literal["key", "user", "password", "restrict", "lift", "face", "rectify"]
 _DOMAIN = b"facewarden/revocations/v1/"
 _NONCE = 12
 _KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 # As the erasure ledger (privacy/_subjectkeys.py) takes them: any id a subject's KEK can have.
 _SUBJECT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,60}$")
 _LINE_RE = re.compile(
-    r"^(?P<body>(?P<kind>key|user|password|restrict|lift|rectify) "
+    r"^(?P<body>(?P<kind>key|user|password|restrict|lift|face|rectify) "
     r"(?P<target>[0-9a-f]{16,64}|[A-Za-z0-9_.:-]{1,60})"
     r" (?P<value>[A-Za-z0-9_.=-]+)) (?P<mac>[0-9a-f]{64})$"
 )
@@ -87,10 +89,10 @@ class Revocation:
     Attributes:
         kind: ``key`` (an API key revoked), ``user`` (a user disabled),
             ``password`` (a password changed), ``restrict`` (a subject's
-            processing restricted), ``lift`` (that restriction lifted) or
-            ``rectify`` (a subject's record corrected).
+            processing restricted), ``lift`` (that restriction lifted), ``face``
+            (a face removed) or ``rectify`` (a subject's record corrected).
         target: the key id, the account's pseudonym (see :meth:`RevocationLedger.account`),
-            or the subject's id.
+            the subject's id, or the face's.
         password_hash: for ``password``, the new hash (unsealed); else None.
         retired: for ``password``, the fingerprint of the hash it replaced
             (see :meth:`RevocationLedger.fingerprint`); else None.
@@ -165,6 +167,10 @@ class RevocationLedger:
     def lift_restriction(self, subject_id: str) -> int:
         """Record a subject's restriction lifted; returns the ledger's new end."""
         return self._append("lift", _subject(subject_id), "-")
+
+    def remove_face(self, face_id: str) -> int:
+        """Record a face removed (its random id); returns the ledger's new end."""
+        return self._append("face", _subject(face_id), "-")
 
     def rectify_subject(self, subject_id: str, sealed: bytes) -> int:
         """Record a subject's record corrected (``sealed``: opaque here); returns the new end."""

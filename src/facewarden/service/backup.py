@@ -397,6 +397,7 @@ def restore(archive: Path, settings: Settings, *, clock: Any = None) -> RestoreR
                 "passwords_reset": revoked.passwords_reset,
                 "subjects_restricted": revoked.subjects_restricted,
                 "subjects_rectified": revoked.subjects_rectified,
+                "faces_removed": revoked.faces_removed,
                 "sessions_ended": sessions,
             },
         )

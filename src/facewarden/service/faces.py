@@ -3,6 +3,15 @@
 Each change is one transaction with its audit entry, and touches the
 subject's ``updated_at`` (retention counts from the last change). A subject
 keeps at least one face: the last one can be replaced, not removed.
+
+A face removed (or replaced) is often a wrong one: a bystander's photo
+enrolled under someone else, who is then identified as them. Each removal is
+recorded in the key directory's revocation ledger before its commit (the
+face's random id only), and opening a database restored from a backup taken
+before removes the face again (:func:`reapply_face_removals`), even when it
+is the subject's only face there (the face that replaced it came after the
+backup): a person left with no face matches no one until a face is added,
+where the wrong one would match a stranger as them.
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from facewarden.errors import ConflictError, NotFoundError
+from facewarden.privacy.revocations import APPLIED, Revocation
 from facewarden.service import purposes
 from facewarden.service.audit import AuditLog
 from facewarden.service.compaction import note_compaction_due
@@ -19,7 +29,7 @@ from facewarden.service.same_person import check_joining, forced_details
 from facewarden.service.subjects import store_faces, subject_row
 from facewarden.store.base import FaceRow, Reader, Transaction
 
-__all__ = ["FaceEditor"]
+__all__ = ["FaceEditor", "reapply_face_removals", "record_removal"]
 
 
 class FaceEditor:
@@ -104,6 +114,7 @@ class FaceEditor:
         tx.delete_face(face_id)
         # Its template and photo stay readable in old row versions until compacted.
         note_compaction_due(tx, ["faces"])
+        record_removal(self._ctx, tx, face_id)
         self._audit.append(
             tx,
             "face.remove",
@@ -130,6 +141,7 @@ class FaceEditor:
             if old_face is not None:
                 tx.delete_face(old_face)
                 note_compaction_due(tx, ["faces"])
+                record_removal(self._ctx, tx, old_face)
             now = self._ctx.clock()
             [face_id] = store_faces(self._ctx, tx, subject_id, key, [prepared], now)
             tx.update_subject(subject_id, updated_at=now)
@@ -156,3 +168,28 @@ class FaceEditor:
         if face_id not in {f.face_id for f in faces}:
             raise NotFoundError(f"{subject_id} has no face {face_id}")
         return faces
+
+
+def record_removal(ctx: Context, tx: Transaction, face_id: str) -> None:
+    """Record in the revocation ledger, before the commit, that ``face_id`` is removed."""
+    tx.set_meta(APPLIED, str(ctx.keyring.revocations.remove_face(face_id)))
+
+
+def reapply_face_removals(
+    ctx: Context, tx: Transaction, records: list[Revocation]
+) -> list[tuple[str, str]]:
+    """Remove again the faces the ledger records as removed that are here; (subject, face) each.
+
+    Run in a transaction that changes the gallery; the caller audits each.
+    """
+    removed = []
+    for face_id in dict.fromkeys(r.target for r in records if r.kind == "face"):
+        row = tx.get_face(face_id)
+        if row is None:
+            continue
+        tx.delete_face(face_id)
+        ctx.gallery.remove_faces(row.subject_id, [face_id])
+        removed.append((row.subject_id, face_id))
+    if removed:
+        note_compaction_due(tx, ["faces"])
+    return removed

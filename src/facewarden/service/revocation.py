@@ -22,7 +22,10 @@ again (:func:`~facewarden.service.restriction.reapply_restrictions`), each
 with a ``subject.restrict`` entry; records corrected (GDPR Art. 16) whose old
 values came back are corrected again
 (:func:`~facewarden.service.rectification.reapply_rectifications`), each with
-a ``subject.update`` entry. What it did is one audit entry
+a ``subject.update`` entry; faces removed since (a bystander's photo enrolled
+under someone else) are removed again
+(:func:`~facewarden.service.faces.reapply_face_removals`), each with a
+``face.remove`` entry. What it did is one audit entry
 (``access.reapply``), and the restore's own entry repeats the counts.
 """
 
@@ -34,6 +37,7 @@ from dataclasses import asdict, dataclass, replace
 from facewarden.privacy.revocations import APPLIED, Revocation
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
+from facewarden.service.faces import reapply_face_removals
 from facewarden.service.rectification import reapply_rectifications
 from facewarden.service.restriction import reapply_restrictions
 from facewarden.store.base import Transaction
@@ -56,6 +60,8 @@ class RevocationReport:
             lifted since) that were unrestricted here.
         subjects_rectified: subjects whose record held values the ledger records
             as corrected since.
+        faces_removed: faces the ledger records as removed (wrong ones, or
+            replaced) that were here.
     """
 
     keys_revoked: int = 0
@@ -64,6 +70,7 @@ class RevocationReport:
     sessions_ended: int = 0
     subjects_restricted: int = 0
     subjects_rectified: int = 0
+    faces_removed: int = 0
 
     @property
     def changed(self) -> bool:
@@ -88,7 +95,8 @@ def reapply_revocations(ctx: Context, audit: AuditLog) -> RevocationReport:
         if access.changed:
             details = asdict(access)
             # Each subject restricted or corrected has an entry of its own, below.
-            del details["subjects_restricted"], details["subjects_rectified"]
+            for own in ("subjects_restricted", "subjects_rectified", "faces_removed"):
+                del details[own]
             audit.append(tx, "access.reapply", details=details)
         restricted = reapply_restrictions(ctx, tx, records)
         for subject_id in restricted:
@@ -108,8 +116,20 @@ def reapply_revocations(ctx: Context, audit: AuditLog) -> RevocationReport:
                 object_id=subject_id,
                 details={"fields": list(fields), "reapplied": True},
             )
+        removed = reapply_face_removals(ctx, tx, records)
+        for subject_id, face_id in removed:
+            audit.append(
+                tx,
+                "face.remove",
+                object_type="subject",
+                object_id=subject_id,
+                details={"face": face_id, "reapplied": True},
+            )
         report = replace(
-            access, subjects_restricted=len(restricted), subjects_rectified=len(rectified)
+            access,
+            subjects_restricted=len(restricted),
+            subjects_rectified=len(rectified),
+            faces_removed=len(removed),
         )
         tx.set_meta(APPLIED, str(end))
     if report.changed:
