@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 import signal
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +22,8 @@ import httpx
 import psycopg
 import pytest
 
+from facewarden.service.camera_states import PUBLISH_EVERY
+from facewarden.service.supervisor import IngestSupervisor
 from facewarden.store._pg_embedded import EmbeddedPostgres
 
 from ._live import FAST, KNN, LiveServer, serving
@@ -37,9 +40,10 @@ def two(
 ) -> Iterator[tuple[LiveServer, LiveServer]]:
     url = pg_server.create_database(f"lb_{secrets.token_hex(6)}")
     root = tmp_path_factory.mktemp("lb")
+    shared = SETTINGS | {"database_url": url, "camera_video_dir": root}
     with (
-        serving(root / "a", database_url=url, **SETTINGS) as a,
-        serving(root / "b", database_url=url, key_dir=root / "a" / "keys", **SETTINGS) as b,
+        serving(root / "a", **shared) as a,
+        serving(root / "b", key_dir=root / "a" / "keys", **shared) as b,
     ):
         yield a, b
 
@@ -195,3 +199,94 @@ def test_a_server_that_dies_mid_visit_hands_the_camera_and_the_visit_on(
         code = b.stop()
     assert code == 0
     assert "Traceback" not in "".join(b.err)
+
+
+def camera(client: httpx.Client, name: str) -> dict[str, Any]:
+    answer = client.get(f"/v1/cameras/{name}")
+    assert answer.status_code == 200, answer.text
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def shows_within(client: httpx.Client, name: str, expected: dict[str, Any], bound: float) -> float:
+    """Poll ``client`` until the camera shows ``expected`` (its fields); how long it took."""
+    began = time.monotonic()
+    while True:
+        shown = camera(client, name)
+        if {k: shown[k] for k in expected} == expected:
+            return time.monotonic() - began
+        assert time.monotonic() - began < bound, (shown, expected)
+        time.sleep(0.05)
+
+
+def desk_health(client: httpx.Client, name: str) -> dict[str, Any]:
+    answer = client.get("/v1/desk")
+    assert answer.status_code == 200, answer.text
+    [health] = [c for c in answer.json()["cameras"] if c["name"] == name]
+    return dict(health)
+
+
+def test_a_pushed_cameras_state_reads_alike_on_every_server(
+    two: tuple[LiveServer, LiveServer], faces_dir: Path
+) -> None:
+    """The camera list through the balancer: a stream open on A is live on B too.
+
+    B answered from its own memory: ``idle``, no frames, while A processed them.
+    A publishes its streams' states at their first frame and every 2 s after
+    (PUBLISH_EVERY); so B shows them within that bound, and idle once the
+    stream ended.
+    """
+    a, b = two
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=2)
+    with a.client("operator") as on_a, b.client("operator") as on_b:
+        add_camera(on_a, "lane")
+        for step in range(2):
+            assert push(on_a, "lane", start + timedelta(seconds=step)).status_code == 200
+        shown = {k: camera(on_a, "lane")[k] for k in ("state", "frames", "source_kind")}
+        assert shown == {"state": "live", "frames": 2, "source_kind": "push"}
+        bound = PUBLISH_EVERY.total_seconds() + 1.0
+        assert camera(on_b, "lane")["state"] == "live"  # published at the first frame
+        shows_within(on_b, "lane", shown, bound)
+        # The desk's camera health likewise (frame time: a frame a second).
+        assert desk_health(on_b, "lane") == desk_health(on_a, "lane")
+        assert desk_health(on_b, "lane")["fps"] == 1.0
+        assert on_a.post("/v1/cameras/lane/frames/end").json()["ended"] is True
+        assert camera(on_b, "lane")["state"] == "idle"
+
+
+def test_a_camera_run_by_one_servers_ingest_shows_its_health_on_every_server(
+    two: tuple[LiveServer, LiveServer],
+) -> None:
+    """B's ingest worker runs a camera whose file is missing; A shows the error too.
+
+    A answered ``idle`` with no error: a broken camera looked healthy on half
+    the console's polls.
+    """
+    a, b = two
+    videos = a.settings.camera_video_dir
+    assert videos is not None
+    missing = videos / "missing.mp4"
+    supervisor = IngestSupervisor(b.warden.with_actor("system:ingest"), rebalance_seconds=0.2)
+    b.app.state.server.ingest = supervisor
+    supervisor.start()
+    try:
+        with a.client("operator") as on_a, b.client("operator") as on_b:
+            made = on_a.post(
+                "/v1/cameras", json={"name": "yard", "location": "yard", "source": str(missing)}
+            )
+            assert made.status_code == 201, made.text
+            deadline = time.monotonic() + 30
+            while camera(on_b, "yard")["state"] not in {"error", "failed"}:
+                assert time.monotonic() < deadline, camera(on_b, "yard")
+                time.sleep(0.1)
+            on_b_shows = camera(on_b, "yard")
+            assert "does not exist" in str(on_b_shows["error"])
+            assert str(videos) not in str(on_b_shows["error"])
+            # Published at B's next round (0.2 s here): a changed state is not held back.
+            shows_within(on_a, "yard", on_b_shows, 2.0)
+            assert desk_health(on_a, "yard") == desk_health(on_b, "yard")
+            assert desk_health(on_a, "yard")["error"] == on_b_shows["error"]
+            assert on_a.delete("/v1/cameras/yard").status_code == 204
+    finally:
+        supervisor.stop()
+        b.app.state.server.ingest = None

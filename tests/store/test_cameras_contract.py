@@ -203,6 +203,20 @@ def test_crowd_buckets_are_replaced_per_camera_and_start(store: Store) -> None:
     assert store.crowd_buckets(camera.camera_id, T0 + timedelta(seconds=1), T0 + timedelta(1)) == []
 
 
+def test_a_cameras_entries_in_meta_go_with_it(store: Store) -> None:
+    door, hall = _camera(), _camera("hall")
+    kinds = ("camera_progress", "camera_retention_raised", "camera_state")
+    with store.transaction() as tx:
+        for camera in (door, hall):
+            tx.insert_camera(camera)
+            for kind in kinds:
+                tx.set_meta(f"{kind}:{camera.camera_id}", "{}")
+    with store.transaction() as tx:
+        assert tx.delete_camera(door.camera_id)
+    assert [store.get_meta(f"{kind}:{door.camera_id}") for kind in kinds] == [None] * 3
+    assert [store.get_meta(f"{kind}:{hall.camera_id}") for kind in kinds] == ["{}"] * 3
+
+
 def test_occupancy_alerts_are_read_newest_first_and_go_with_camera_and_retention(
     store: Store,
 ) -> None:

@@ -28,6 +28,7 @@ ones are switched off.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -71,6 +72,7 @@ from facewarden.api.uploads import keep_uploads_in_memory
 from facewarden.config import Settings
 from facewarden.privacy.clock import Clock, utc_now
 from facewarden.service.camera_claims import StreamClaims
+from facewarden.service.camera_states import PUBLISH_EVERY
 from facewarden.service.ratelimit import AuthLimiter
 from facewarden.service.supervisor import default_worker_id
 from facewarden.service.warden import Warden
@@ -88,10 +90,17 @@ _NATIVE_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def _end_idle_streams(state: ServerState, idle_seconds: float) -> None:
-    """End pushed streams that went quiet, checking a few times per ``idle_seconds``."""
+async def _tend_streams(state: ServerState, idle_seconds: float) -> None:
+    """Publish the open pushed streams' states for the other servers every few seconds, and
+    end the streams that went quiet (checked a few times per ``idle_seconds``)."""
+    sweep_every = max(0.2, idle_seconds / 4)
+    swept = time.monotonic()
     while True:
-        await anyio.sleep(max(0.2, idle_seconds / 4))
+        await anyio.sleep(min(PUBLISH_EVERY.total_seconds(), sweep_every))
+        await anyio.to_thread.run_sync(state.publish_streams)  # logs its own failures
+        if time.monotonic() - swept < sweep_every:
+            continue
+        swept = time.monotonic()
         try:
             ended = await anyio.to_thread.run_sync(state.end_idle_streams, idle_seconds)
         except Exception:  # a failing write must not stop the sweeping
@@ -167,7 +176,7 @@ def create_app(
         templates = state.warden.warm_up()
         logger.info("serving %s with %d template(s)", state.warden, templates)
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_end_idle_streams, state, settings.push_idle_seconds)
+            tasks.start_soon(_tend_streams, state, settings.push_idle_seconds)
             if settings.purge_interval_minutes is not None:
                 tasks.start_soon(_purge_periodically, state, settings.purge_interval_minutes * 60)
             try:

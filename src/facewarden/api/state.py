@@ -20,6 +20,7 @@ from facewarden.config import Settings
 from facewarden.errors import AuthenticationError, CameraBusyError, FacewardenError
 from facewarden.privacy.clock import Clock
 from facewarden.service.camera_claims import StreamClaims
+from facewarden.service.camera_states import VALID_FOR, SharedState, publish
 from facewarden.service.frames import FrameProcessor
 from facewarden.service.ingest import CameraStatus
 from facewarden.service.ratelimit import AuthLimiter
@@ -84,6 +85,14 @@ class PushedStream:
     touched: float = field(default_factory=time.monotonic)
     """When its last frame came (monotonic seconds): an idle stream is ended."""
 
+    @property
+    def fps(self) -> float | None:
+        """Frames per second of frame time so far (None before two frames a time apart)."""
+        if self.first is None or self.last is None or self.frames < 2:
+            return None
+        seconds = (self.last - self.first).total_seconds()
+        return round((self.frames - 1) / seconds, 2) if seconds > 0 else None
+
 
 @dataclass(eq=False)
 class ServerState:
@@ -109,6 +118,7 @@ class ServerState:
     """Which cameras' pushed frames this server processes (None: all it is sent)."""
     _streams: dict[str, PushedStream] = field(default_factory=dict, repr=False)
     _streams_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _publishing: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _anonymous: Warden | None = field(default=None, repr=False)
     _image_limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
 
@@ -181,11 +191,43 @@ class ServerState:
             return self._streams.pop(camera_id, None)
 
     def finish(self, stream: PushedStream) -> bool:
-        """:func:`end_stream`, then release the camera for any server; False if it had ended."""
+        """:func:`end_stream`, then release the camera for any server; False if it had ended.
+
+        Its published state is withdrawn first (every server shows the camera idle), while
+        no other server can hold the camera and publish its own.
+        """
         try:
-            return end_stream(stream)
+            ended = end_stream(stream)
+            if ended and self.warden is not None:
+                gone = SharedState("idle", None, 0, 0, True, self.warden.clock())
+                with self._publishing:
+                    publish(self.warden, {stream.camera_id: gone})
+            return ended
         finally:
             self._release(stream.camera_id)
+
+    def publish_streams(self, only: PushedStream | None = None) -> None:
+        """Publish the state of the open pushed streams (or of ``only``) for every server.
+
+        Called at a stream's first frame and every
+        :data:`~facewarden.service.camera_states.PUBLISH_EVERY`: the other servers show
+        the camera live, its counters at most that far behind, until this one stops
+        renewing it (:mod:`facewarden.service.camera_states`).
+        """
+        if self.warden is None:
+            return
+        with self._publishing:
+            with self._streams_lock:
+                streams = [s for s in self._streams.values() if only in (None, s)]
+            until = self.warden.clock() + VALID_FOR
+            states = {
+                s.camera_id: SharedState(
+                    "live", None, s.frames, s.sightings, True, until, s.last, s.fps
+                )
+                for s in streams
+                if not s.ended
+            }
+            publish(self.warden, states)
 
     def drop(self, stream: PushedStream) -> None:
         """Drop a removed camera's stream unfinished (nothing of it can be written any more)."""

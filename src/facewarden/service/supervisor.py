@@ -26,18 +26,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING
 
 from facewarden.errors import FacewardenError
 from facewarden.service.camera_claims import Claims, connect_claims
+from facewarden.service.camera_states import PUBLISH_EVERY, VALID_FOR, SharedState, publish
 from facewarden.service.file_progress import CameraProgress, Resumed
 from facewarden.service.frames import FrameProcessor, FrameResult
 from facewarden.service.ingest import CameraStatus, watch
 from facewarden.service.stream_hosts import check_stream_host, stream_targets
 from facewarden.vision.people import BodyDetector
-from facewarden.vision.sources import FileSource, open_source, redact_url
+from facewarden.vision.sources import FileSource, open_source, redact_text, redact_url
 
 if TYPE_CHECKING:
     from facewarden.service.warden import Warden
@@ -124,6 +125,8 @@ class IngestSupervisor:
         self._stop = threading.Event()
         self._loop_thread: threading.Thread | None = None
         self.rounds = 0
+        self._shown: dict[str, tuple[str, str | None]] = {}
+        self._published: datetime | None = None
 
     def __repr__(self) -> str:
         return f"IngestSupervisor({self.worker_id!r}, holding={sorted(self._held)})"
@@ -162,6 +165,7 @@ class IngestSupervisor:
             self._loop_thread.join()
         for camera_id in sorted(self._runners):
             self._stop_runner(camera_id)
+        self._unpublish(self._held)  # while still held: no new runner has published yet
         claims, self._claims = self._claims, None
         if claims is not None:
             claims.close()
@@ -231,6 +235,41 @@ class IngestSupervisor:
             source = cameras.get(camera_id)
             if source is not None:
                 self._ensure_running(camera_id, source)
+        self._publish()
+
+    def _publish(self) -> None:
+        """Publish the states of the cameras held (:mod:`~facewarden.service.camera_states`):
+        at once when one changed, else every :data:`PUBLISH_EVERY`."""
+        with self._lock:
+            runners = [
+                (camera_id, runner.source_uri, self._refreshed(runner))
+                for camera_id, runner in self._runners.items()
+                if camera_id in self._held
+            ]
+        shown = {camera_id: (status.state, status.error) for camera_id, _, status in runners}
+        now = self._warden.clock()
+        if shown == self._shown and self._published and now - self._published < PUBLISH_EVERY:
+            return
+        # Valid for several rounds: a round late is no reason to show the camera idle.
+        until = now + max(VALID_FOR, 3 * timedelta(seconds=self._period))
+        states = {
+            camera_id: SharedState(
+                status.state,
+                None if status.error is None else redact_text(status.error, uri),
+                status.frames,
+                status.sightings,
+                False,
+                until,
+            )
+            for camera_id, uri, status in runners
+        }
+        if publish(self._warden, states):
+            self._shown, self._published = shown, now
+
+    def _unpublish(self, cameras: frozenset[str]) -> None:
+        """Withdraw the published states of ``cameras`` (this process stops running them)."""
+        now = self._warden.clock()
+        publish(self._warden, {c: SharedState("idle", None, 0, 0, False, now) for c in cameras})
 
     def _drop_all(self) -> None:
         for camera_id in sorted(self._runners):
@@ -249,6 +288,7 @@ class IngestSupervisor:
                 "camera %s did not stop within %.0f s; keeping its claim", camera_id, self._join
             )
             return False
+        self._unpublish(frozenset({camera_id}))
         self._held = self._held - {camera_id}
         logger.info("worker %s released camera %s", self.worker_id, camera_id)
         self._tell("released", camera_id)

@@ -20,6 +20,8 @@ from facewarden.store.cameras import (
 
 __all__ = ["CameraReads", "CameraWrites"]
 
+_CAMERA_META = ("camera_progress", "camera_retention_raised", "camera_state")
+
 
 class CameraReads(Queries):
     """The reads (see :class:`facewarden.store.cameras.CameraReader`)."""
@@ -136,12 +138,12 @@ class CameraWrites(Queries):
         )
 
     def delete_camera(self, camera_id: str) -> bool:
-        # Its sightings and buckets go with it (ON DELETE CASCADE); so do its
-        # per-camera entries in meta: a file's progress, an admin's raised retention.
+        # Its sightings and buckets go with it (ON DELETE CASCADE); so do its per-camera
+        # entries in meta: a file's progress, an admin's raised retention, its state.
         self._exec(
             "delete camera settings",
-            "DELETE FROM meta WHERE key IN (?, ?)",
-            (f"camera_progress:{camera_id}", f"camera_retention_raised:{camera_id}"),
+            "DELETE FROM meta WHERE key IN (?, ?, ?)",
+            tuple(f"{kind}:{camera_id}" for kind in _CAMERA_META),
         )
         return self._changed(
             "delete camera", "DELETE FROM cameras WHERE camera_id = ?", (camera_id,)

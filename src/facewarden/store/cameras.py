@@ -237,7 +237,7 @@ class CameraWriter(Protocol):
 
     def delete_camera(self, camera_id: str) -> bool:
         """Delete a camera with its sightings, buckets and per-camera meta entries (its file's
-        progress, a raised retention); False if it did not exist."""
+        progress, a raised retention, its state); False if it did not exist."""
         ...
 
     def insert_sighting(self, row: SightingRow) -> None:

@@ -17,6 +17,7 @@ Crowd reports are aggregates only, with small counts suppressed.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -44,6 +45,7 @@ from facewarden.api.state import (
 )
 from facewarden.api.uploads import read_upload
 from facewarden.errors import ConflictError, NotFoundError
+from facewarden.service.camera_states import SharedState, read_states
 from facewarden.service.cameras import Camera
 from facewarden.service.frames import FrameProcessor
 from facewarden.service.ingest import CameraStatus
@@ -120,7 +122,10 @@ def _redact(error: str | None, source: str | None) -> str | None:
 
 
 def _camera_out(
-    state: ServerState, camera: Camera, ingest: dict[str, CameraStatus] | None
+    state: ServerState,
+    camera: Camera,
+    ingest: dict[str, CameraStatus] | None,
+    shared: Mapping[str, SharedState],
 ) -> CameraOut:
     status = None
     if ingest is not None:
@@ -138,6 +143,16 @@ def _camera_out(
         return CameraOut.from_camera(
             camera, state="live", frames=stream.frames, sightings=stream.sightings, pushed=True
         )
+    published = shared.get(camera.camera_id)  # another process runs it
+    if published is not None:
+        return CameraOut.from_camera(
+            camera,
+            state=published.state,
+            error=_redact(published.error, camera.source),
+            frames=published.frames,
+            sightings=published.sightings,
+            pushed=published.pushed,
+        )
     return CameraOut.from_camera(camera)
 
 
@@ -145,12 +160,17 @@ def _ingest_states(state: ServerState) -> dict[str, CameraStatus] | None:
     return None if state.ingest is None else dict(state.ingest.states())
 
 
+def _shown(state: ServerState, warden: Warden, cameras: list[Camera]) -> list[CameraOut]:
+    """The cameras with their states: this server's own, else those another one published."""
+    ingest = _ingest_states(state)
+    shared = read_states(warden, [c.camera_id for c in cameras])
+    return [_camera_out(state, c, ingest, shared) for c in cameras]
+
+
 @router.get("", response_model=CameraListOut, **allow("operator", "analyst"))
 def list_cameras(request: Request, warden: _Warden) -> CameraListOut:
     """Every camera with its location, watchlists, flags and state (never its source)."""
-    state = server(request)
-    ingest = _ingest_states(state)
-    return CameraListOut(cameras=[_camera_out(state, c, ingest) for c in warden.cameras.all()])
+    return CameraListOut(cameras=_shown(server(request), warden, warden.cameras.all()))
 
 
 @router.post("", status_code=201, response_model=CameraOut, **allow("operator", media=_JSON))
@@ -183,15 +203,13 @@ def add_camera(
         role=principal.role,
         remote=True,
     )
-    state = server(request)
-    return _camera_out(state, camera, _ingest_states(state))
+    return _shown(server(request), warden, [camera])[0]
 
 
 @router.get("/{camera}", response_model=CameraOut, **allow("operator", "analyst"))
 def read_camera(request: Request, camera: _Camera, warden: _Warden) -> CameraOut:
     """One camera (by id or name) with its state."""
-    state = server(request)
-    return _camera_out(state, warden.cameras.get(camera), _ingest_states(state))
+    return _shown(server(request), warden, [warden.cameras.get(camera)])[0]
 
 
 @router.delete("/{camera}", status_code=204, response_class=Response, **allow("operator"))
@@ -275,6 +293,8 @@ async def push_frame(
                     stream.view = (frame, boxes)
                 stream.frames += 1
                 stream.sightings += len(result.new_sightings)
+            if stream.frames == 1:  # every server shows it live now, not at the next round
+                state.publish_streams(only=stream)
             return FrameOut(
                 taken_at=when,
                 faces=result.faces,

@@ -15,6 +15,7 @@ investigator's own (``?scope=mine``) survive a reload; an approver's list
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -35,6 +36,7 @@ from facewarden.api.schemas_desk import (
     WatchlistPatchIn,
 )
 from facewarden.api.state import ServerState, acting_warden, server
+from facewarden.service.camera_states import SharedState, read_states
 from facewarden.service.cameras import Camera
 from facewarden.service.roles import Principal
 from facewarden.service.warden import Warden
@@ -177,11 +179,18 @@ def desk(request: Request, warden: _Warden) -> DeskOut:
     """
     state = server(request)
     ingest = None if state.ingest is None else dict(state.ingest.states())
-    cameras = [_health(state, c, ingest) for c in warden.cameras.all()]
+    every = warden.cameras.all()
+    shared = read_states(warden, [c.camera_id for c in every])
+    cameras = [_health(state, c, ingest, shared) for c in every]
     return DeskOut.from_figures(warden.alert_desk.figures(), cameras)
 
 
-def _health(state: ServerState, camera: Camera, ingest: dict[str, Any] | None) -> CameraHealthOut:
+def _health(
+    state: ServerState,
+    camera: Camera,
+    ingest: dict[str, Any] | None,
+    shared: Mapping[str, SharedState],
+) -> CameraHealthOut:
     status = None if ingest is None else ingest.get(camera.camera_id) or ingest.get(camera.name)
     if status is not None:
         error = None if status.error is None else redact_text(status.error, camera.source)
@@ -197,10 +206,6 @@ def _health(state: ServerState, camera: Camera, ingest: dict[str, Any] | None) -
         )
     stream = state.open_stream(camera.camera_id)
     if stream is not None and not stream.ended:
-        first, fps = stream.first, None
-        if first is not None and stream.last is not None and stream.frames > 1:
-            seconds = (stream.last - first).total_seconds()
-            fps = round((stream.frames - 1) / seconds, 2) if seconds > 0 else None
         return CameraHealthOut(
             camera_id=camera.camera_id,
             name=camera.name,
@@ -208,8 +213,20 @@ def _health(state: ServerState, camera: Camera, ingest: dict[str, Any] | None) -
             state="live",
             frames=stream.frames,
             last_frame_at=stream.last,
-            fps=fps,
+            fps=stream.fps,
             error=None,
+        )
+    published = shared.get(camera.camera_id)  # another process runs it
+    if published is not None:
+        return CameraHealthOut(
+            camera_id=camera.camera_id,
+            name=camera.name,
+            sensitive=camera.sensitive,
+            state=published.state,
+            frames=published.frames,
+            last_frame_at=published.last_frame_at,
+            fps=published.fps,
+            error=None if published.error is None else redact_text(published.error, camera.source),
         )
     return CameraHealthOut(
         camera_id=camera.camera_id,
