@@ -25,7 +25,7 @@ from facewarden.service import Warden
 from facewarden.service.supervisor import CameraProgress, IngestSupervisor
 
 from ._video import Walk, face_crop, write_video
-from .conftest import T0, enroll
+from .conftest import T0, enroll, make_settings
 
 SIZE = (240, 180)
 
@@ -348,3 +348,28 @@ def test_a_worker_alone_purges_as_it_starts_then_every_interval(
     assert process.returncode == 0, stderr.decode()
     purges = [e for e in warden.audit.entries(limit=100) if e.action == "retention.purge"]
     assert purges and purges[-1].actor == "system:retention"
+
+
+def test_a_camera_an_ingest_worker_runs_raises_occupancy_alerts(
+    tmp_path: Path, knn: Path, clock: ManualClock
+) -> None:
+    """``FACEWARDEN_OCCUPANCY_THRESHOLD`` holds for every camera, not only pushed ones.
+
+    A camera read from its source by an ingest worker never raised one: the
+    alerts lived in the API server's memory, which a worker (on another host,
+    or ``facewarden worker`` apart) could not reach. Stored now, the worker's
+    alert is in the console's feed (``GET /v1/alerts``) whichever server answers.
+    """
+    settings = make_settings(tmp_path, occupancy_threshold=1, count_people=False)
+    walk = Walk(
+        "obama", face_crop(knn / "obama" / "obama2.jpg", 100), 0.2, 2.8, (10, 40), (230, 60)
+    )
+    video = write_video(tmp_path / "hall.mp4", [walk], seconds=3.0, fps=10.0, size=(340, 200))
+    with Warden.open(settings, clock=clock, create=True, actor="test:pytest") as warden:
+        camera = warden.cameras.add("hall", location="hall", source=str(video)).camera_id
+        with IngestSupervisor(warden, fps_budget=4, rebalance_seconds=0.1) as supervisor:
+            assert _wait(lambda: _states(supervisor, warden).get("hall") == "ended")
+        alerts = warden.crowd.occupancy_alerts(T0, 10, role="operator")
+    [alert] = alerts
+    assert (alert.camera_id, alert.people, alert.threshold) == (camera, 1, 1)
+    assert T0 < alert.at < T0 + timedelta(seconds=3)

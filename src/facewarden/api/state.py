@@ -113,7 +113,8 @@ class ServerState:
     people: BodyDetector | None = None
     """The body detector of pushed frames (None: people are counted by their faces)."""
     occupancy_threshold: int | None = 50
-    """People in view of a pushed camera that raise an occupancy alert (None: never)."""
+    """People in view of a pushed camera that raise an occupancy alert (None: never; ingest
+    workers take the deployment's ``occupancy_threshold``)."""
     claims: StreamClaims | None = None
     """Which cameras' pushed frames this server processes (None: all it is sent)."""
     _streams: dict[str, PushedStream] = field(default_factory=dict, repr=False)

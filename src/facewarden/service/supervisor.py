@@ -429,7 +429,14 @@ class IngestSupervisor:
             source.stop()
         actor = warden.with_actor(f"camera:{camera.name}")
         every = timedelta(seconds=self._progress_every)
-        processor = FrameProcessor(actor, camera_id, people=self._people, sync_every=every)
+        threshold = warden.settings.occupancy_threshold
+        processor = FrameProcessor(
+            actor,
+            camera_id,
+            people=self._people,
+            sync_every=every,
+            alert=None if threshold is None else warden.crowd.occupancy_alert(threshold),
+        )
         saved = position = start.seconds
 
         def on_frame(result: FrameResult) -> None:

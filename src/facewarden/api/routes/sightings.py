@@ -10,7 +10,7 @@ investigator (or an admin) approves it, and the same call with that
 Alerts are the console's notifications: sightings of watchlist subjects
 first seen since the caller's last answer (audited when there are any: the
 console polls every few seconds) and the occupancy
-alerts of pushed cameras (stored, counts only: every server of a deployment
+alerts of cameras (stored, counts only: every server of a deployment
 answers the same, after a restart too).
 """
 
