@@ -112,6 +112,27 @@ def test_a_pushed_cameras_live_view_boxes_the_faces(
     console.shot("52-camera-live-view")
     assert console.problems == []
 
+    # Several servers behind a balancer: polls that reach one not holding the stream are
+    # answered 409 (docs/http-api.md). The frame shown stays; it went blank before.
+    busy = '{"error": {"type": "CameraBusyError", "message": "another server holds it"}}'
+    refused: list[str] = []
+
+    def elsewhere(route: playwright_sync.Route) -> None:
+        refused.append(route.request.url)
+        route.fulfill(
+            status=409, headers={"Retry-After": "1"}, content_type="application/json", body=busy
+        )
+
+    page.route("**/v1/cameras/*/view*", elsewhere)
+    for _ in range(50):  # two polls refused (one a second), 10 s at most
+        if len(refused) >= 2:
+            break
+        page.wait_for_timeout(200)
+    assert len(refused) >= 2
+    _loaded(console, ".camera-view-img", 1)
+    assert "No live frame" not in page.get_by_test_id("camera-view").inner_text()
+    page.unroute("**/v1/cameras/*/view*")
+
 
 def test_watchlists_are_edited_deleted_and_members_found_by_name(
     cam_console: Console, camera_server: CameraServer

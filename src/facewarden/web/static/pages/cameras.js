@@ -48,9 +48,12 @@ export default async function renderCameras(view) {
   // server holds it in memory only, and has none for a sensitive camera.
   const viewHost = h("div", { dataset: { testid: "camera-view" } });
   let viewTimer = null;
+  let viewFrame = null; // the blob URL of the frame shown
   const closeView = () => {
     if (viewTimer) clearInterval(viewTimer);
     viewTimer = null;
+    if (viewFrame) URL.revokeObjectURL(viewFrame);
+    viewFrame = null;
     replace(viewHost);
   };
   const openView = (c) => {
@@ -63,8 +66,30 @@ export default async function renderCameras(view) {
     img.addEventListener("load", () => {
       note.textContent = `The latest frame (${clock()}), refreshed every second. Boxes mark faces; no one is named here. Nothing of it is stored.`;
     });
-    const tick = () => {
-      img.src = `/v1/cameras/${encodeURIComponent(c.camera_id)}/view?at=${Date.now()}`;
+    let polling = false;
+    const tick = async () => {
+      if (polling) return;
+      polling = true;
+      try {
+        const response = await fetch(`/v1/cameras/${encodeURIComponent(c.camera_id)}/view`, { credentials: "same-origin", cache: "no-store" });
+        // 409: with several servers behind a load balancer, this poll reached one that does
+        // not hold the camera's stream (the frame is in the holder's memory only). The last
+        // frame stays, its time shown; a next poll may reach the holder.
+        if (response.status === 409 || !img.isConnected) return;
+        if (!response.ok) {
+          img.removeAttribute("src");
+          note.textContent = "No live frame now: frames come when the camera pushes them.";
+          return;
+        }
+        const frame = URL.createObjectURL(await response.blob());
+        if (viewFrame) URL.revokeObjectURL(viewFrame);
+        viewFrame = frame;
+        img.src = frame;
+      } catch {
+        // The server could not be reached this time: the last frame stays.
+      } finally {
+        polling = false;
+      }
     };
     tick();
     viewTimer = setInterval(() => {
