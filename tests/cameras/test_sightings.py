@@ -115,6 +115,27 @@ def test_location_history_needs_the_investigator_role_and_a_case_reference(
     )
 
 
+def test_a_sighting_past_its_retention_is_not_read_before_the_purge_deletes_it(
+    warden: Warden, subject: str, clock: ManualClock
+) -> None:
+    # Sightings expire after 24 hours; the purge that deletes them runs every
+    # hour (and a restored archive holds those that expired since it was
+    # written until its first purge). A history request in between read them.
+    camera = _camera(warden)
+    warden.sightings.open_visit(camera, subject, camera.watchlists[0], T0, T0, 0.95)
+    clock.advance(timedelta(hours=23))
+    kept = warden.sightings.history(subject, 48, role="investigator", case_reference="CASE-1")
+    assert len(kept.sightings) == 1
+    clock.advance(timedelta(hours=2))  # past its expiry, not yet purged
+    assert warden.store.sightings_of(subject, T0 - timedelta(hours=1), None)  # still stored
+
+    late = warden.sightings.history(subject, 48, role="investigator", case_reference="CASE-1")
+
+    assert late.sightings == ()
+    entry = [e for e in warden.audit.about(subject) if e.action == "sightings.history"][-1]
+    assert entry.details["sightings"] == 0
+
+
 def test_location_history_waits_for_a_second_approver_when_configured(
     tmp_path: Path, knn: Path, clock: ManualClock
 ) -> None:
@@ -163,7 +184,11 @@ def test_an_approved_history_covers_the_hours_before_it_was_asked_not_after(
     tmp_path: Path, knn: Path, clock: ManualClock
 ) -> None:
     """Promise 18: an approval lets one look back, not follow the person on afterwards."""
-    settings: Settings = make_settings(tmp_path, history_needs_approval=True)
+    # Kept a week: the sightings must still be held when the request is used days later
+    # (one past its retention is read by no one, purged or not).
+    settings: Settings = make_settings(
+        tmp_path, history_needs_approval=True, sighting_retention_hours=7 * 24
+    )
     with Warden.open(settings, clock=clock, create=True, actor="user:ann") as ann:
         ann.watchlists.create("entrance", purpose="site access", lawful_basis="test")
         subject = enroll(ann, "Barack Obama", knn / "obama" / "obama.jpg", ("entrance",))

@@ -147,8 +147,11 @@ class Sightings(SightingVisits):
         else:
             until = None  # now, and whatever a camera ahead of this clock recorded
         since = (until or self._ctx.clock()) - timedelta(hours=hours)
+        now = self._ctx.clock()
         with self._ctx.writing() as tx:
-            rows = tx.sightings_of(subject_id, since, until)
+            # One past its retention is gone, though the purge (hourly) has not yet
+            # deleted it, or a restored archive still holds it (promise 11).
+            rows = [r for r in tx.sightings_of(subject_id, since, until) if r.expires_at > now]
             self._audit.append(
                 tx,
                 "sightings.history",
@@ -228,9 +231,11 @@ class Sightings(SightingVisits):
         with self._ctx.writing() as tx:
             wl = resolve_watchlist(tx, watchlist)
             cam = resolve_camera(tx, camera)
+            now = self._ctx.clock()
             rows = [
                 _clipped(r, floor)
                 for r in tx.sightings_at(cam.camera_id, wl.watchlist_id, start, end)
+                if r.expires_at > now  # past its retention: gone, purged or not
             ]
             restricted = restricted_among(tx, (r.subject_id for r in rows))
             rows = [r for r in rows if r.subject_id not in restricted]
