@@ -388,6 +388,22 @@ def test_an_export_that_cannot_be_written_whole_leaves_nothing_and_says_why(
     with Warden.open(settings, actor="test:cli") as warden:
         entries = [e for e in warden.audit.about(subject) if e.action == "subject.export"]
     assert [e.outcome for e in entries] == ["ok", "ok", "failed"]  # the first: the sizing above
+    # To stdout (as over HTTP) the export is spooled first, sealed, beside the data:
+    # a spool the disk cuts short delivers nothing, and is audited so.
+    piped = subprocess.run(
+        [sys.executable, "-m", "facewarden.cli", "subjects", "export", subject],
+        env=env,
+        preexec_fn=_file_size_limit(limit),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert piped.returncode == 1 and piped.stdout == "", piped.stderr
+    assert "Traceback" not in piped.stderr and "spool" in piped.stderr
+    with Warden.open(settings, actor="test:cli") as warden:
+        entries = [e for e in warden.audit.about(subject) if e.action == "subject.export"]
+    assert [e.outcome for e in entries][3:] == ["ok", "failed"]
 
 
 def test_an_export_to_a_path_it_cannot_write_is_not_audited_as_an_export(

@@ -16,7 +16,6 @@ import click
 from facewarden.cli._common import IMAGE, deployment_options, echo_json, open_warden, settings
 from facewarden.cli.bulk import import_
 from facewarden.errors import FacewardenError
-from facewarden.service.export_spool import spooled
 from facewarden.service.opening import database_path
 from facewarden.service.private_files import created_whole
 from facewarden.service.records import FIELD_NAMES, SubjectRecord, invalid_input
@@ -348,9 +347,8 @@ def export(subject_id: str, output: Path | None, purpose: str) -> None:
     # Written as it is read: a person seen very often is exported in bounded memory.
     warden = open_warden()
     if output is None:
-        chunks = warden.registry.export_chunks(subject_id, purpose=purpose)
         # A pipe may be read slowly (a pager): the store's snapshot is not held meanwhile.
-        for block in spooled(chunks, warden.settings.data_dir):
+        for block in warden.registry.export_spooled(subject_id, purpose=purpose):
             click.echo(block, nl=False)
         return
     # The file is made before the export is read (and audited): a path it cannot

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 
-from facewarden.errors import NotFoundError
+from facewarden.errors import FacewardenError, NotFoundError
 from facewarden.privacy.suppressions import ID_NUMBER, SOURCE
 from facewarden.service import purposes
 from facewarden.service.audit import AuditLog
@@ -29,6 +29,7 @@ from facewarden.service.context import Context
 from facewarden.service.enroller import Enroller
 from facewarden.service.erasure import LEDGER_APPLIED
 from facewarden.service.export import PAGE, export_chunks
+from facewarden.service.export_spool import Spool, spooled
 from facewarden.service.records import id_index
 from facewarden.service.rectification import correct
 from facewarden.service.subjects import (
@@ -153,6 +154,25 @@ class Registry(Enroller):
             )
         chunks = export_chunks(self._ctx, subject_id, upto_seq=entry.seq, page=page)
         return _started(next(chunks), chunks)
+
+    def export_spooled(self, subject_id: str, *, purpose: str = "") -> Spool:
+        """:meth:`export_chunks` read to its end now into a sealed spool, for a slow reader.
+
+        See :func:`~facewarden.service.export_spool.spooled`. A spool the disk
+        cuts short delivers nothing, and is audited so (:meth:`export_failed`).
+
+        Raises:
+            NotFoundError: no such subject.
+            FacewardenError: the spool cannot be written (a full disk).
+        """
+        chunks = self.export_chunks(subject_id, purpose=purpose)
+        try:
+            return spooled(chunks, self._ctx.settings.data_dir)
+        except NotFoundError:
+            raise  # erased meanwhile: nothing was read
+        except FacewardenError:
+            self.export_failed(subject_id, purpose=purpose)
+            raise
 
     def export_failed(self, subject_id: str, *, purpose: str = "") -> None:
         """Record that an export read by :meth:`export_chunks` was not delivered whole.

@@ -27,7 +27,6 @@ from facewarden.api.schemas_export import ExportOut
 from facewarden.api.state import acting_warden, image_work
 from facewarden.api.uploads import read_upload
 from facewarden.errors import FacewardenError, NotFoundError
-from facewarden.service.export_spool import spooled
 from facewarden.service.records import FIELD_NAMES, SubjectRecord, invalid_input
 from facewarden.service.roles import Principal
 from facewarden.service.warden import Warden
@@ -154,8 +153,7 @@ def export_subject(
     Read whole into a sealed spool first (the store's snapshot is not held while the
     client downloads), then streamed: a person seen very often is answered in bounded memory.
     """
-    chunks = warden.registry.export_chunks(subject_id, purpose=purpose)  # 404 before any byte
-    body = spooled(chunks, warden.settings.data_dir)
+    body = warden.registry.export_spooled(subject_id, purpose=purpose)  # 404 before any byte
     return StreamingResponse(
         body, media_type="application/json", headers={"Cache-Control": "no-store"}
     )
