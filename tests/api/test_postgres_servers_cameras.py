@@ -25,6 +25,7 @@ import pytest
 from facewarden.service.camera_states import PUBLISH_EVERY
 from facewarden.service.supervisor import IngestSupervisor
 from facewarden.store._pg_embedded import EmbeddedPostgres
+from facewarden.store.pg_claims import CAMERA_NS
 
 from ._live import FAST, KNN, LiveServer, serving
 from .test_serve_postgres import OBAMA, create_watchlist, enroll, start_serve
@@ -290,3 +291,41 @@ def test_a_camera_run_by_one_servers_ingest_shows_its_health_on_every_server(
     finally:
         supervisor.stop()
         b.app.state.server.ingest = None
+
+
+def test_a_server_cut_off_from_its_claim_gives_the_camera_up(
+    two: tuple[LiveServer, LiveServer], faces_dir: Path
+) -> None:
+    """A's claim session is cut (its backend terminated, as a lost connection ends it).
+
+    The camera is free: B takes the next frame. A, sent a frame again, finds
+    its claim gone and the camera B's: it answers 409 and finishes the stream
+    it still had (its buckets written), rather than track it beside B.
+    """
+    a, b = two
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=4)
+    with a.client("operator") as on_a, b.client("operator") as on_b:
+        camera_id = add_camera(on_a, "dock")
+        for step in range(2):
+            assert push(on_a, "dock", start + timedelta(seconds=step)).status_code == 200
+        url = a.settings.database_url
+        assert url is not None
+        with psycopg.connect(url, autocommit=True) as conn:
+            holders = conn.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND classid = %s::bigint::oid",
+                (CAMERA_NS,),
+            ).fetchall()
+            assert len(holders) == 1
+            conn.execute("SELECT pg_terminate_backend(%s)", holders[0])
+        deadline = time.monotonic() + 10
+        while (taken := push(on_b, "dock", start + timedelta(seconds=2))).status_code == 409:
+            assert time.monotonic() < deadline, taken.text
+            time.sleep(0.1)
+        assert taken.status_code == 200, taken.text
+        lost = push(on_a, "dock", start + timedelta(seconds=3))
+        assert lost.status_code == 409, lost.text
+        assert lost.json()["error"]["type"] == "CameraBusyError"
+        assert a.app.state.server.open_stream(camera_id) is None  # finished, not kept
+        assert visitors(a, camera_id, start) == 1  # A's stream's buckets were written
+        assert on_b.post("/v1/cameras/dock/frames/end").json()["ended"] is True
