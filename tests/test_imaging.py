@@ -6,6 +6,7 @@ checked for its error type, the phrase a person would read, and its speed.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import os
@@ -585,6 +586,36 @@ def test_a_photo_as_floats_on_the_0_255_scale_is_refused_not_whitened(faces_dir:
     assert type(error) is ImageError
     assert "[0, 1]" in error.message and "divide by 255" in error.message
     assert (decode(photo.astype(np.float32) / 255) == photo).all()
+
+
+@pytest.mark.parametrize(
+    ("build", "phrase"),
+    [
+        (lambda data: "data:image/jpeg;base64," + base64.b64encode(data).decode(), "data: URI"),
+        (lambda data: base64.b64encode(data).decode(), "too long to be a file path"),
+    ],
+    ids=["data URI", "bare base64"],
+)
+def test_an_image_as_base64_text_is_refused_in_a_few_words(
+    faces_dir: Path, build: Callable[[bytes], str], phrase: str
+) -> None:
+    """DeepFace and CompreFace take a photo as base64 text; handed to decode as a str it was
+    tried as a file name, and the error quoted all of it (373,278 characters for one
+    portrait) in a message meant for a log line. Now: what it is, and what to pass."""
+    text = build((faces_dir / "face_recognition" / "examples" / "obama.jpg").read_bytes())
+    error = timed_refusal(lambda: decode(text))
+    assert phrase in error.message and "pass the bytes" in error.message
+    assert len(error.message) < 300
+    named = timed_refusal(lambda: decode(text, name="probe image"))
+    assert named.message.startswith("probe image: ") and len(named.message) < 300
+
+
+def test_a_url_is_not_fetched_and_the_refusal_says_so() -> None:
+    error = timed_refusal(lambda: decode("https://example.com/face.jpg"))
+    assert error.message == (
+        "https://example.com/face.jpg: file not found (URLs are not fetched: download the "
+        "image and pass its bytes)"
+    )
 
 
 def test_decode_array_applies_limits_and_copies() -> None:

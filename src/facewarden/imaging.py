@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import stat
 import warnings
 from dataclasses import dataclass
@@ -182,6 +183,8 @@ def decode(
             _check_size(width, height, limits, name)
         return _to_rgb(source, name)
     if isinstance(source, str | os.PathLike):
+        if isinstance(source, str):
+            _refuse_text_that_is_no_path(source, name)
         label = name or os.fspath(source)
         return _decode_bytes(_read(source, limits, label), limits, label)
     if isinstance(source, bytes | bytearray | memoryview):
@@ -242,6 +245,30 @@ def encode_jpeg(image: npt.NDArray[Any], *, quality: int = 90) -> bytes:
     return buffer.getvalue()
 
 
+#: Longer than any path a system opens (Linux's PATH_MAX is 4096 bytes): such a str is
+#: an image's contents as text (base64, which DeepFace and CompreFace clients pass around).
+_MAX_PATH_CHARS = 4096
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+def _refuse_text_that_is_no_path(text: str, name: str | None) -> None:
+    """Refuse, in a few words, a str that holds an image instead of naming its file.
+
+    Tried as a path, it failed with an error quoting all of it (hundreds of
+    kilobytes for one photo, into a log line).
+    """
+    if text[:5].lower() == "data:":
+        raise ImageError(
+            "a data: URI is not a file path: decode its base64 and pass the bytes", source=name
+        )
+    if len(text) > _MAX_PATH_CHARS:
+        raise ImageError(
+            f"a text of {len(text)} characters is too long to be a file path (base64? "
+            "decode it and pass the bytes)",
+            source=name,
+        )
+
+
 def _read(path: str | os.PathLike[str], limits: ImageLimits, label: str) -> bytes:
     try:
         # Non-blocking: opening a named pipe for reading would otherwise wait for
@@ -254,7 +281,10 @@ def _read(path: str | os.PathLike[str], limits: ImageLimits, label: str) -> byte
                 raise ImageError("not a regular file (a named pipe or socket)", source=label)
             data = handle.read(limits.max_bytes + 1)
     except FileNotFoundError:
-        raise ImageError("file not found", source=label) from None
+        missing = "file not found"
+        if _URL.match(os.fspath(path)):
+            missing += " (URLs are not fetched: download the image and pass its bytes)"
+        raise ImageError(missing, source=label) from None
     except IsADirectoryError:
         raise ImageError("this is a folder, not an image file", source=label) from None
     except OSError as exc:  # permission denied, a device, a dangling link...

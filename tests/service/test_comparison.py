@@ -8,13 +8,14 @@ next line failed with an AttributeError instead of saying which photo.
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from facewarden import imaging
-from facewarden.errors import ConfigError, FaceNotFoundError
+from facewarden.errors import ConfigError, FaceNotFoundError, ImageError
 from facewarden.match.thresholds import threshold_for
 from facewarden.service import compare_images
 from facewarden.vision.pipeline import Pipeline
@@ -102,3 +103,16 @@ def test_an_uncalibrated_operating_point_fails_before_any_photo_is_read(
     missing = tmp_path / "never-read.jpg"
     with pytest.raises(ConfigError, match=r"no threshold calibrated at FMR 0\.05"):
         compare_images(accurate, missing, missing, fmr=0.05)
+
+
+def test_a_photo_as_base64_text_is_refused_in_a_few_words(
+    accurate: Pipeline, examples: Path
+) -> None:
+    """DeepFace's verify takes base64 text for a photo; here it is refused, without the
+    error quoting hundreds of kilobytes of it back."""
+    text = base64.b64encode((examples / "obama2.jpg").read_bytes()).decode()
+    for given in (text, "data:image/jpeg;base64," + text):
+        with pytest.raises(ImageError) as refused:
+            compare_images(accurate, examples / "obama.jpg", given)
+        assert refused.value.message.startswith("probe image: ")
+        assert "pass the bytes" in refused.value.message and len(refused.value.message) < 300

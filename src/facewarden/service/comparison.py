@@ -98,6 +98,15 @@ def main_face(
     return face, warnings
 
 
+#: A str longer than this is no path anyone would want quoted back (base64 text is
+#: refused by the decoder, in a few words, under the name given here).
+_LONGEST_LABEL = 1024
+
+
 def image_label(image: ImageInput) -> str:
     """How an image is named in messages: its path, else "probe image"."""
-    return str(image) if isinstance(image, str) or hasattr(image, "__fspath__") else "probe image"
+    if isinstance(image, str) or hasattr(image, "__fspath__"):
+        label = str(image)
+        if len(label) <= _LONGEST_LABEL and label[:5].lower() != "data:":
+            return label
+    return "probe image"
