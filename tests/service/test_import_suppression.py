@@ -9,17 +9,20 @@ the erasure. Real photos (dlib's johns), real SQLite, the real CLI.
 from __future__ import annotations
 
 import csv
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from facewarden.errors import NotFoundError
+from facewarden.privacy import ManualClock
 from facewarden.privacy.suppressions import SUPPRESSIONS
 from facewarden.service import Warden
 from facewarden.service.bulk import ERASED, items_from_csv
 from facewarden.service.records import id_index
 
 from ._data import johns_split
+from .conftest import T0, make_settings
 
 
 def _sheet(path: Path, people: dict[str, str]) -> Path:
@@ -74,3 +77,22 @@ def test_an_erased_person_is_not_imported_again_unless_allowed(
     assert entry.object_id == back
     # Lifted: the next plain run finds them done, not erased.
     assert warden.bulk.run(items_from_csv(sheet, lawful_basis="x"), workers=1).already == 2
+
+
+def test_a_person_deleted_by_retention_is_imported_again(tmp_path: Path) -> None:
+    """Only an erasure is suppressed: the retention purge deletes people no longer needed,
+    and an import that brings them again (the HR sheet still names them) is a new need.
+
+    Suppressed, every imported person would be skipped for good once their record
+    aged out, and a nightly sync would fail on each of them every night.
+    """
+    clock = ManualClock(T0)
+    settings = make_settings(tmp_path, subject_retention_days=30)
+    name = sorted(johns_split())[0]
+    sheet = _sheet(tmp_path / "hr.csv", {name: "HR-7"})
+    with Warden.open(settings, clock=clock, create=True, actor="test:hr") as warden:
+        assert warden.bulk.run(items_from_csv(sheet, lawful_basis="c"), workers=1).enrolled == 1
+        clock.advance(timedelta(days=31))
+        assert warden.purge().erased_subjects
+        again = warden.bulk.run(items_from_csv(sheet, lawful_basis="c"), workers=1)
+        assert (again.enrolled, again.skipped) == (1, [])

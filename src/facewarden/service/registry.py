@@ -230,12 +230,21 @@ class Registry(Enroller):
         self._ctx.store.checkpoint()
 
     def erase_in(
-        self, tx: Transaction, subject_id: str, *, purpose: str = "", record: bool = True
+        self,
+        tx: Transaction,
+        subject_id: str,
+        *,
+        purpose: str = "",
+        record: bool = True,
+        suppress_imports: bool = True,
     ) -> None:
         """:meth:`erase` inside the caller's transaction (retention purges several at once).
 
         The subject's import sources and ID number are suppressed for bulk
-        imports (:mod:`facewarden.privacy.suppressions`) before the commit.
+        imports (:mod:`facewarden.privacy.suppressions`) before the commit,
+        unless ``suppress_imports`` is False: a retention purge (a person no
+        longer needed, whom an import may bring back as needed again), or an
+        erasure re-applied from the ledger (suppressed when it was first made).
 
         Args:
             tx: the transaction (its commit makes the erasure visible).
@@ -253,10 +262,11 @@ class Registry(Enroller):
             raise NotFoundError(f"no subject {subject_id}")
         # Their import records go with them: without a token of each, and of their ID
         # number, the next run of the same import (a nightly sync) would enroll them again.
-        tokens = [(SOURCE, source) for source in sources]
-        if row is not None and row.id_index is not None:
-            tokens.append((ID_NUMBER, row.id_index))
-        self._ctx.keyring.import_suppressions.suppress(tokens)
+        if suppress_imports:
+            tokens = [(SOURCE, source) for source in sources]
+            if row is not None and row.id_index is not None:
+                tokens.append((ID_NUMBER, row.id_index))
+            self._ctx.keyring.import_suppressions.suppress(tokens)
         if record:
             # Before the commit: a crash from here on is completed at the next open.
             tx.set_meta(LEDGER_APPLIED, str(self._ctx.keyring.record_erasure(subject_id)))

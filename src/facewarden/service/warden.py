@@ -250,7 +250,11 @@ class Warden:
         return reapply_erasures(
             self._ctx,
             lambda tx, sid: self.registry.erase_in(
-                tx, sid, purpose="erasure re-applied from the ledger", record=False
+                tx,
+                sid,
+                purpose="erasure re-applied from the ledger",
+                record=False,
+                suppress_imports=False,
             ),
         )
 
@@ -370,7 +374,9 @@ class Warden:
                 tx,
                 policies_from_settings(ctx.settings),
                 now,
-                lambda sid: self.registry.erase_in(tx, sid, purpose="retention", record=False),
+                lambda sid: self.registry.erase_in(
+                    tx, sid, purpose="retention", record=False, suppress_imports=False
+                ),
                 cutoffs,
             )
             self.audit.append(
