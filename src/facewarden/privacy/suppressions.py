@@ -5,21 +5,25 @@ A bulk import remembers what it enrolled by a keyed hash of each source
 record with them, and the next run of the same import (a nightly HR sync)
 would enroll them again, silently undoing an Art. 17 erasure. So erasing a
 person who came from an import also records, here, a **suppression token**
-of each of their import sources and of their ID number's blind-index token:
-``HMAC-SHA256(suppression key, kind || value)``, truncated to 128 bits. A
-re-import of a suppressed source (or of a record with a suppressed ID number:
-the sheet moved to a new path) is skipped and reported.
+of each of their import sources: ``HMAC-SHA256(suppression key, kind ||
+source key)``, truncated to 128 bits. A re-import of a suppressed source is
+skipped and reported.
+
+Not of their ID number, on purpose: with the whole key directory, a number of
+a guessable format could be brute-forced back from such a token, where
+nothing facewarden keeps gives an erased person's number back, even with the
+key directory (its archives leave the blind-index tokens out for that reason).
 
 Layout: ``import-suppressions`` in the key directory (mode 0600); the first
 line is ``key <64 hex>`` (the suppression key, random, made at the first
 erasure that needs it), then one token a line. What it gives away:
 
 * **the file alone**: how many imported people were erased; no token links
-  to anything else (a source key, an ID-number token, a subject id, another
-  deployment's token), since it is keyed with a key of its own;
-* **the whole key directory**: whoever can also compute source keys and
-  ID-number tokens (the blind-index key) can test a guessed source path or
-  ID number for "was erased". That is the price of checking at all; a
+  to anything else (a source key, a subject id, another deployment's token),
+  since it is keyed with a key of its own;
+* **the whole key directory**: whoever can also compute source keys (the
+  blind-index key) can test a guessed source (a path that names a person)
+  for "was erased". That is the price of checking at all; a
   deployment that would rather forget every suppression destroys the file
   (the key goes with it), and ``--allow-erased`` lifts those of the sources
   imported with it (audited).
@@ -41,13 +45,11 @@ from pathlib import Path
 from facewarden.errors import IntegrityError
 from facewarden.privacy._keydir import append_line, check_private, locked, write_atomic
 
-__all__ = ["ID_NUMBER", "SOURCE", "SUPPRESSIONS", "ImportSuppressions", "Suppressed"]
+__all__ = ["SOURCE", "SUPPRESSIONS", "ImportSuppressions", "Suppressed"]
 
 SUPPRESSIONS = "import-suppressions"
 SOURCE = "source"
 """Kind of a bulk-import source's key (:meth:`~facewarden.service.bulk.BulkImporter.source_key`)."""
-ID_NUMBER = "id_number"
-"""Kind of an ID number's blind-index token."""
 _HEADER = b"key "
 _TOKEN_HEX = 32
 
@@ -65,7 +67,7 @@ class ImportSuppressions:
     def suppress(self, values: Iterable[tuple[str, str]]) -> None:
         """Record a token of each (kind, value) pair, in one fsynced append.
 
-        ``kind`` says what the value is (:data:`SOURCE`, :data:`ID_NUMBER`).
+        ``kind`` says what the value is (:data:`SOURCE`).
         """
         values = list(values)
         if not values:

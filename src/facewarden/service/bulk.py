@@ -12,7 +12,7 @@ Sources are hashed with a key (the blind-index key, under its own domain)
 because paths often carry names ("photos/Jane Doe/1.jpg").
 
 A person erased since (GDPR Art. 17) is not enrolled again: erasure leaves a
-suppression token of their import sources and ID number in the key directory
+suppression token of their import sources in the key directory
 (:mod:`facewarden.privacy.suppressions`), and a source that matches one is
 skipped with the reason. ``allow_erased`` imports them all the same (new
 consent, say) and lifts the tokens, audited as ``import.allow_erased``.
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TextIO
 
 from facewarden.errors import FacewardenError, MultipleFacesError
-from facewarden.privacy.suppressions import ID_NUMBER, SOURCE, Suppressed
+from facewarden.privacy.suppressions import SOURCE
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.enrollment import (
@@ -40,7 +40,7 @@ from facewarden.service.enrollment import (
     model_key_of,
     prepare_face,
 )
-from facewarden.service.records import FIELD_NAMES, SubjectRecord, id_index, invalid_input
+from facewarden.service.records import FIELD_NAMES, SubjectRecord, invalid_input
 from facewarden.service.registry import Registry
 from facewarden.service.watchlists import resolve_watchlist
 from facewarden.vision.batch import BatchItem, run_batch
@@ -292,7 +292,7 @@ class BulkImporter:
                 emit(ImportEvent("skipped", item.source, reasons=(item.problem,)))
             elif (subject_id := self._ctx.store.import_record(key)) is not None:
                 emit(ImportEvent("already", item.source, subject_id))
-            elif not allow_erased and self._erased(suppressed, item, key):
+            elif not allow_erased and (SOURCE, key) in suppressed:
                 emit(ImportEvent("skipped", item.source, reasons=(ERASED,)))
             else:
                 todo.append((item, key))
@@ -310,24 +310,14 @@ class BulkImporter:
                     on_photo(photos_done, len(photos))
             event = self._enroll(item, key, batch, watchlists, force, purpose)
             if allow_erased and event.subject_id is not None:
-                self._lift(item, key, event.subject_id, purpose)
+                self._lift(key, event.subject_id, purpose)
             summary.faces += event.faces
             emit(event)
         return summary
 
-    def _tokens(self, item: ImportItem, key: str) -> list[tuple[str, str]]:
-        tokens = [(SOURCE, key)]
-        number = item.record.id_number if item.record is not None else None
-        if number is not None:
-            tokens.append((ID_NUMBER, id_index(self._ctx.envelope, number) or ""))
-        return tokens
-
-    def _erased(self, suppressed: Suppressed, item: ImportItem, key: str) -> bool:
-        return any(token in suppressed for token in self._tokens(item, key))
-
-    def _lift(self, item: ImportItem, key: str, subject_id: str, purpose: str) -> None:
+    def _lift(self, key: str, subject_id: str, purpose: str) -> None:
         # After the enrollment committed: the person is back by decision, not by accident.
-        if self._ctx.keyring.import_suppressions.lift(self._tokens(item, key)):
+        if self._ctx.keyring.import_suppressions.lift([(SOURCE, key)]):
             self._audit.record(
                 "import.allow_erased",
                 object_type="subject",

@@ -22,7 +22,7 @@ import json
 from collections.abc import Iterator, Sequence
 
 from facewarden.errors import FacewardenError, NotFoundError
-from facewarden.privacy.suppressions import ID_NUMBER, SOURCE
+from facewarden.privacy.suppressions import SOURCE
 from facewarden.service import purposes
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
@@ -240,11 +240,11 @@ class Registry(Enroller):
     ) -> None:
         """:meth:`erase` inside the caller's transaction (retention purges several at once).
 
-        The subject's import sources and ID number are suppressed for bulk
-        imports (:mod:`facewarden.privacy.suppressions`) before the commit,
-        unless ``suppress_imports`` is False: a retention purge (a person no
-        longer needed, whom an import may bring back as needed again), or an
-        erasure re-applied from the ledger (suppressed when it was first made).
+        The subject's import sources are suppressed for bulk imports
+        (:mod:`facewarden.privacy.suppressions`) before the commit, unless
+        ``suppress_imports`` is False: a retention purge (a person no longer
+        needed, whom an import may bring back as needed again), or an erasure
+        re-applied from the ledger (suppressed when it was first made).
 
         Args:
             tx: the transaction (its commit makes the erasure visible).
@@ -256,17 +256,13 @@ class Registry(Enroller):
         """
         faces = tx.faces_of(subject_id)
         purpose = purposes.for_subject(self._ctx, tx, subject_id, purpose)  # before it goes
-        row = tx.get_subject(subject_id)
         sources = tx.import_sources_of(subject_id)
         if not tx.delete_subject(subject_id):
             raise NotFoundError(f"no subject {subject_id}")
-        # Their import records go with them: without a token of each, and of their ID
-        # number, the next run of the same import (a nightly sync) would enroll them again.
+        # Their import records go with them: without a token of each, the next run of
+        # the same import (a nightly sync) would enroll them again.
         if suppress_imports:
-            tokens = [(SOURCE, source) for source in sources]
-            if row is not None and row.id_index is not None:
-                tokens.append((ID_NUMBER, row.id_index))
-            self._ctx.keyring.import_suppressions.suppress(tokens)
+            self._ctx.keyring.import_suppressions.suppress((SOURCE, s) for s in sources)
         if record:
             # Before the commit: a crash from here on is completed at the next open.
             tx.set_meta(LEDGER_APPLIED, str(self._ctx.keyring.record_erasure(subject_id)))
