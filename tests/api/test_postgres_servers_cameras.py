@@ -99,6 +99,25 @@ def test_occupancy_alerts_outlive_a_restart(tmp_path: Path, faces_dir: Path) -> 
         assert occupancy(operator, camera_id) == [raised]
 
 
+def test_an_occupancy_alerts_cooldown_holds_across_streams(tmp_path: Path, faces_dir: Path) -> None:
+    """A still pushed now and then, each its own stream (ended, or gone idle), or a camera
+    taken over by another server: one alert per 5 minutes, not one per stream.
+
+    The cooldown lived in each stream's processor, so every new stream of a
+    crowded camera raised an alert again at its first frame.
+    """
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
+    with serving(tmp_path, **SETTINGS) as live, live.client("operator") as operator:
+        camera_id = add_camera(operator, "kiosk")
+        for minutes in (0, 1, 2, 6):
+            assert push(operator, "kiosk", start + timedelta(minutes=minutes)).status_code == 200
+            assert operator.post("/v1/cameras/kiosk/frames/end").json()["ended"] is True
+        raised = [a["at"] for a in occupancy(operator, camera_id)]
+    assert raised == [
+        (start + timedelta(minutes=m)).isoformat().replace("+00:00", "Z") for m in (6, 0)
+    ]
+
+
 def visitors(server: LiveServer, camera_id: str, since: datetime) -> int:
     buckets = server.warden.store.crowd_buckets(camera_id, since, since + timedelta(hours=1))
     return sum(b.unique_visitors for b in buckets)

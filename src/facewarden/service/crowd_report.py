@@ -164,7 +164,10 @@ class CrowdReports:
     def occupancy_alert(self, threshold: int) -> OccupancyAlert:
         """An :class:`OccupancyAlert` (its cooldown and re-arming) whose alerts are stored.
 
-        A failed write is logged by the alert, never raised into the frame.
+        Its cooldown holds across the camera's processors: an alert stored
+        within it (by an earlier stream, or another server before a takeover)
+        keeps this one from being stored. A failed write is logged by the
+        alert, never raised into the frame.
         """
 
         def post(_url: str, body: bytes) -> None:
@@ -176,10 +179,13 @@ class CrowdReports:
                 int(payload["threshold"]),
             )
             with self._ctx.writing() as tx:
-                if tx.get_camera(row.camera_id) is not None:  # removed meanwhile: dropped
+                if tx.get_camera(row.camera_id) is None:  # removed meanwhile: dropped
+                    return
+                if not tx.occupancy_alerts(row.at - alert.cooldown, 1, row.camera_id):
                     tx.insert_occupancy_alert(row)
 
-        return OccupancyAlert(_STORE_HOOK, threshold, post=post)
+        alert = OccupancyAlert(_STORE_HOOK, threshold, post=post)
+        return alert
 
     def occupancy_alerts(
         self, since: datetime, limit: int, *, camera_id: str | None = None, role: str
