@@ -93,6 +93,19 @@ def test_the_report_names_every_category_of_personal_data_the_store_holds(warden
     assert "- **alert decisions and notes** (" in to_markdown(report)
 
 
+def test_the_report_names_what_the_key_directory_keeps_about_people(warden: Warden) -> None:
+    """Art. 30(1)(c): outside the store, the key directory keeps records about people
+    (who was erased, restricted or corrected, faces removed, erased people's import
+    sources), so that a restore cannot undo them; the report left them out."""
+    report = warden.processing_report()
+    categories = {c["category"]: c for c in report["categories"]}
+    ledgers = categories["key-directory ledgers"]
+    for held in ("erased", "restrict", "correct", "face", "import source"):
+        assert held in ledgers["data"], held
+    assert "subject's data key" in ledgers["protection"]
+    assert "- **key-directory ledgers** (" in to_markdown(report)
+
+
 def test_declared_text_is_shown_as_typed_never_as_markup(warden: Warden) -> None:
     """The attack: an operator's watchlist purpose and camera place are typed text, and the
     data-protection officer opens the Markdown report in a viewer that renders it.

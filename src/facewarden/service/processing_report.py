@@ -81,6 +81,16 @@ _CATEGORIES = (
         "who did what to which object, when, for what purpose (no personal values)",
         "HMAC hash chain; kept",
     ),
+    (
+        "key-directory ledgers",
+        "kept outside the store so that a restore cannot undo them: the pseudonymous ids "
+        "of subjects erased, restricted or whose record was corrected, with the corrected "
+        "values, and the ids of faces removed (erasure and revocation ledgers); keyed "
+        "tokens of erased people's import sources, so a re-run import skips them",
+        "corrections AES-256-GCM under the subject's data key (unreadable once they are "
+        "erased), padded; ledgers HMAC-chained; tokens HMAC-SHA256 under a key of their "
+        "own, forgotten by deleting import-suppressions; kept",
+    ),
 )
 
 
