@@ -97,14 +97,14 @@ async def _tend_streams(state: ServerState, idle_seconds: float) -> None:
     swept = time.monotonic()
     while True:
         await anyio.sleep(min(PUBLISH_EVERY.total_seconds(), sweep_every))
-        await anyio.to_thread.run_sync(state.publish_streams)  # logs its own failures
-        if time.monotonic() - swept < sweep_every:
-            continue
-        swept = time.monotonic()
-        try:
+        try:  # a failing write must stop neither the publishing nor the sweeping
+            await anyio.to_thread.run_sync(state.publish_streams)
+            if time.monotonic() - swept < sweep_every:
+                continue
+            swept = time.monotonic()
             ended = await anyio.to_thread.run_sync(state.end_idle_streams, idle_seconds)
-        except Exception:  # a failing write must not stop the sweeping
-            logger.exception("ending idle pushed streams failed")
+        except Exception:
+            logger.exception("publishing or ending pushed streams failed")
             continue
         if ended:
             logger.info("ended %d idle pushed camera stream(s)", ended)
