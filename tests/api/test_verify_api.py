@@ -12,6 +12,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
+from facewarden import imaging
+
 from ._live import LiveServer
 
 
@@ -61,3 +65,37 @@ def test_verify_against_a_subject_warns_and_names_the_field(
         "type": "FaceNotFoundError",
         "message": "file: no face found",
     }
+
+
+def _comparisons(live: LiveServer) -> list[dict[str, object]]:
+    """The details of every verify.images audit entry, oldest first."""
+    entries, page = [], live.warden.audit.entries(limit=100)
+    while page:
+        entries += page
+        page = live.warden.audit.entries(after_seq=page[-1].seq, limit=100)
+    return [dict(e.details) for e in entries if e.action == "verify.images"]
+
+
+def test_a_face_below_the_quality_bar_is_compared_only_when_forced_and_audited_so(
+    live: LiveServer, photos: dict[str, Path]
+) -> None:
+    """The refusal told an HTTP client to "force it", and neither verify route took a
+    `force` field: a dark CCTV still could be compared on the command line only."""
+    dark = (imaging.decode(photos["obama2"]) * 0.2).astype(np.uint8)
+    still = ("still.jpg", imaging.encode_jpeg(dark), "image/jpeg")
+    files = {"image_a": _jpeg(photos["obama"]), "image_b": still}
+    before = len(_comparisons(live))
+    with live.client("operator") as client:
+        refused = client.post("/v1/verify/images", files=files)
+        forced = client.post("/v1/verify/images", files=files, data={"force": "true"})
+    assert refused.status_code == 400, refused.text
+    message = refused.json()["error"]["message"]
+    assert message.startswith("image_b: the face is not usable for recognition: ")
+    assert "too dark" in message and "force" in message
+    assert forced.status_code == 200, forced.text
+    (warning,) = forced.json()["warnings"]
+    assert warning.startswith("image_b: face below the quality bar (") and "too dark" in warning
+    # The refusal compared nothing and is not a comparison in the log; the forced one says so.
+    after = _comparisons(live)
+    assert len(after) == before + 1 and after[-1]["forced"] is True
+    assert after[-1]["match"] is forced.json()["is_match"]

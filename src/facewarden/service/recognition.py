@@ -239,7 +239,8 @@ class Recognition:
                 object_type="subject",
                 object_id=subject_id,
                 purpose=purposes.for_subject(self._ctx, tx, subject_id, purpose),
-                details={"match": result.is_match, "similarity": round(similarity, 4)},
+                details={"match": result.is_match, "similarity": round(similarity, 4)}
+                | ({"forced": True} if force else {}),
             )
         return result
 
@@ -267,7 +268,8 @@ class Recognition:
         self._audit.record(
             "verify.images",
             purpose=purposes.given_or(purpose, "1:1 comparison of two photos"),
-            details={"match": result.is_match, "similarity": round(result.similarity, 4)},
+            details={"match": result.is_match, "similarity": round(result.similarity, 4)}
+            | ({"forced": True} if force else {}),
         )
         return result
 

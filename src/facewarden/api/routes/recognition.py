@@ -24,6 +24,13 @@ router = APIRouter(prefix="/v1", tags=["recognition"])
 _MULTIPART = "multipart/form-data"
 _Warden = Annotated[Warden, Depends(acting_warden)]
 _Purpose = Annotated[str, Form(max_length=128, description="why (a case reference)")]
+_Force = Annotated[
+    bool,
+    Form(
+        description="compare a face below the quality bar; the answer's warnings say so "
+        "(audited as forced)"
+    ),
+]
 
 
 @router.post("/detect", response_model=DetectOut, **allow("operator", media=_MULTIPART))
@@ -71,12 +78,15 @@ async def verify(
     subject_id: Annotated[str, Form(min_length=1, max_length=64)],
     warden: _Warden,
     purpose: _Purpose = "",
+    force: _Force = False,
 ) -> VerifyOut:
     """Is the photo's main face this enrolled subject? (1:1, against their best face)."""
     image = await read_upload(file, warden.settings.max_image_bytes)
     result = await image_work(
         request,
-        lambda: warden.recognition.verify(image, subject_id, purpose=purpose, name="file"),
+        lambda: warden.recognition.verify(
+            image, subject_id, force=force, purpose=purpose, name="file"
+        ),
     )
     return VerifyOut(
         subject_id=subject_id,
@@ -99,6 +109,7 @@ async def verify_images(
     image_b: Annotated[UploadFile, File(description="second photo (never stored)")],
     warden: _Warden,
     purpose: _Purpose = "",
+    force: _Force = False,
 ) -> VerifyImagesOut:
     """Are the main faces of two photos the same person? (an ID photo against a live one)."""
     cap = warden.settings.max_image_bytes
@@ -107,7 +118,7 @@ async def verify_images(
     result = await image_work(
         request,
         lambda: warden.recognition.verify_images(
-            first, second, purpose=purpose, names=("image_a", "image_b")
+            first, second, force=force, purpose=purpose, names=("image_a", "image_b")
         ),
     )
     faces = [FaceOut.from_face(f) for f in result.faces] + [None, None]
