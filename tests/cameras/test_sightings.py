@@ -217,6 +217,31 @@ def test_an_approved_history_covers_the_hours_before_it_was_asked_not_after(
         ] in ([], [later])
 
 
+def test_who_accessed_the_person_shows_who_listed_the_requests_about_them(
+    tmp_path: Path, knn: Path, clock: ManualClock
+) -> None:
+    # A list of location-history requests shows whose movements are asked for,
+    # the case and the reason (sealed under the person's key): its entry named
+    # no one, so `audit list --about` could not show who read it.
+    settings: Settings = make_settings(tmp_path, history_needs_approval=True)
+    with Warden.open(settings, clock=clock, create=True, actor="user:ann") as ann:
+        ann.watchlists.create("entrance", purpose="site access", lawful_basis="test")
+        subject = enroll(ann, "Barack Obama", knn / "obama" / "obama.jpg", ("entrance",))
+        ann.sightings.history(subject, 24, role="investigator", case_reference="C-9")
+        bob = ann.with_actor("user:bob")
+        assert [v.subject_id for v in bob.history_requests.pending(role="investigator")] == [
+            subject
+        ]
+        assert [v.subject_id for v in ann.history_requests.mine(role="investigator")] == [subject]
+        listed = [
+            e for e in ann.audit.entries(about=subject) if e.action == "sightings.history_requests"
+        ]
+        assert [(e.actor, list(e.details["subjects"])) for e in listed] == [
+            ("user:bob", [subject]),
+            ("user:ann", [subject]),
+        ]
+
+
 def test_who_was_seen_at_a_camera_is_for_site_roles_and_audited(
     warden: Warden, subject: str
 ) -> None:

@@ -252,7 +252,13 @@ class HistoryRequests:
             self._audit.record(
                 "sightings.history_requests",
                 object_type="history_request",
-                details={"list": which, "requests": len(views)},
+                # The people asked about, by id: who accessed a person
+                # (`audit list --about`, their export) finds it.
+                details={
+                    "list": which,
+                    "requests": len(views),
+                    "subjects": sorted({v.subject_id for v in views}),
+                },
             )
         return views
 
