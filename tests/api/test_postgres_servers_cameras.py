@@ -306,6 +306,11 @@ def test_a_camera_run_by_one_servers_ingest_shows_its_health_on_every_server(
             shows_within(on_a, "yard", on_b_shows, 2.0)
             assert desk_health(on_a, "yard") == desk_health(on_b, "yard")
             assert desk_health(on_a, "yard")["error"] == on_b_shows["error"]
+            # What the database keeps names no file (a file's name may name a place: the
+            # store keeps sources sealed); the servers show it as its holder does.
+            published = a.warden.store.get_meta(f"camera_state:{on_b_shows['camera_id']}")
+            assert published is not None and "does not exist" in published
+            assert "missing" not in published and str(videos) not in published
             assert on_a.delete("/v1/cameras/yard").status_code == 204
     finally:
         supervisor.stop()

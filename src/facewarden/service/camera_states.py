@@ -11,8 +11,11 @@ long it holds (:data:`VALID_FOR`): one its runner stopped renewing (the
 process died) is no longer shown, and the camera reads ``idle`` until the
 next runner publishes.
 
-Nothing personal is in it: a state, counters, and an error with the
-camera's source and any URL's credentials taken out (``redact_text``).
+Nothing personal or secret is in it: a state, counters, and an error with
+the camera's source replaced by a mark (a source may hold a password, and a
+file's name may name a place: the store keeps sources sealed) and any other
+URL redacted (:func:`stored_error`); a server showing it puts the source
+back in the redacted form its holder shows (:func:`shown_error`).
 """
 
 from __future__ import annotations
@@ -25,11 +28,21 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from facewarden.errors import FacewardenError
+from facewarden.vision.sources import redact_text
 
 if TYPE_CHECKING:
     from facewarden.service.warden import Warden
 
-__all__ = ["PUBLISH_EVERY", "STATE_KEY", "VALID_FOR", "SharedState", "publish", "read_states"]
+__all__ = [
+    "PUBLISH_EVERY",
+    "STATE_KEY",
+    "VALID_FOR",
+    "SharedState",
+    "publish",
+    "read_states",
+    "shown_error",
+    "stored_error",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +68,21 @@ class SharedState:
     until: datetime
     last_frame_at: datetime | None = None
     fps: float | None = None
+
+
+_SOURCE_MARK = "<the camera's source>"
+
+
+def stored_error(error: str | None, source: str) -> str | None:
+    """``error`` as it is published: ``source`` replaced by a mark, other URLs redacted."""
+    return None if error is None else redact_text(error.replace(source, _SOURCE_MARK))
+
+
+def shown_error(error: str | None, source: str | None) -> str | None:
+    """A published ``error`` as its holder shows it: the source redacted in the mark's place."""
+    if error is None or not source:
+        return error
+    return redact_text(error.replace(_SOURCE_MARK, source), source)
 
 
 def publish(warden: Warden, states: Mapping[str, SharedState]) -> bool:

@@ -32,13 +32,19 @@ from typing import TYPE_CHECKING
 
 from facewarden.errors import FacewardenError
 from facewarden.service.camera_claims import Claims, connect_claims
-from facewarden.service.camera_states import PUBLISH_EVERY, VALID_FOR, SharedState, publish
+from facewarden.service.camera_states import (
+    PUBLISH_EVERY,
+    VALID_FOR,
+    SharedState,
+    publish,
+    stored_error,
+)
 from facewarden.service.file_progress import CameraProgress, Resumed
 from facewarden.service.frames import FrameProcessor, FrameResult
 from facewarden.service.ingest import CameraStatus, watch
 from facewarden.service.stream_hosts import check_stream_host, stream_targets
 from facewarden.vision.people import BodyDetector
-from facewarden.vision.sources import FileSource, open_source, redact_text, redact_url
+from facewarden.vision.sources import FileSource, open_source, redact_url
 
 if TYPE_CHECKING:
     from facewarden.service.warden import Warden
@@ -255,7 +261,7 @@ class IngestSupervisor:
         states = {
             camera_id: SharedState(
                 status.state,
-                None if status.error is None else redact_text(status.error, uri),
+                stored_error(status.error, uri),
                 status.frames,
                 status.sightings,
                 False,

@@ -45,7 +45,7 @@ from facewarden.api.state import (
 )
 from facewarden.api.uploads import read_upload
 from facewarden.errors import ConflictError, NotFoundError
-from facewarden.service.camera_states import SharedState, read_states
+from facewarden.service.camera_states import SharedState, read_states, shown_error
 from facewarden.service.cameras import Camera
 from facewarden.service.frames import FrameProcessor
 from facewarden.service.ingest import CameraStatus
@@ -148,7 +148,7 @@ def _camera_out(
         return CameraOut.from_camera(
             camera,
             state=published.state,
-            error=_redact(published.error, camera.source),
+            error=shown_error(published.error, camera.source),
             frames=published.frames,
             sightings=published.sightings,
             pushed=published.pushed,

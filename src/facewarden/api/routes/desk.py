@@ -36,7 +36,7 @@ from facewarden.api.schemas_desk import (
     WatchlistPatchIn,
 )
 from facewarden.api.state import ServerState, acting_warden, server
-from facewarden.service.camera_states import SharedState, read_states
+from facewarden.service.camera_states import SharedState, read_states, shown_error
 from facewarden.service.cameras import Camera
 from facewarden.service.roles import Principal
 from facewarden.service.warden import Warden
@@ -226,7 +226,7 @@ def _health(
             frames=published.frames,
             last_frame_at=published.last_frame_at,
             fps=published.fps,
-            error=None if published.error is None else redact_text(published.error, camera.source),
+            error=shown_error(published.error, camera.source),
         )
     return CameraHealthOut(
         camera_id=camera.camera_id,
