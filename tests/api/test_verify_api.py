@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from facewarden import imaging
+from facewarden.match.thresholds import threshold_for
 
 from ._live import LiveServer
 
@@ -99,3 +100,26 @@ def test_a_face_below_the_quality_bar_is_compared_only_when_forced_and_audited_s
     after = _comparisons(live)
     assert len(after) == before + 1 and after[-1]["forced"] is True
     assert after[-1]["match"] is forced.json()["is_match"]
+
+
+def test_the_operating_point_is_chosen_per_request_and_an_uncalibrated_one_is_refused(
+    live: LiveServer, photos: dict[str, Path]
+) -> None:
+    """CLI and library take an FMR for a 1:1 decision; HTTP clients (Rekognition's
+    SimilarityThreshold per call) had the default only."""
+    files = {"image_a": _jpeg(photos["obama"]), "image_b": _jpeg(photos["obama2"])}
+    pipeline = live.warden.enroll_pipeline
+    with live.client("operator") as client:
+        default = client.post("/v1/verify/images", files=files)
+        strict = client.post("/v1/verify/images", files=files, data={"fmr": "1e-4"})
+        loose = client.post("/v1/verify/images", files=files, data={"fmr": "0.01"})
+        odd = client.post("/v1/verify/images", files=files, data={"fmr": "0.05"})
+    for answer, fmr in ((default, 1e-3), (strict, 1e-4), (loose, 1e-2)):
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["fmr"] == fmr
+        assert answer.json()["threshold"] == round(threshold_for(pipeline, fmr), 4)
+    assert odd.status_code == 400, odd.text
+    assert odd.json()["error"] == {
+        "type": "InvalidInputError",
+        "message": "no threshold calibrated at FMR 0.05; choose one of: 0.0001, 0.001, 0.01",
+    }

@@ -157,6 +157,7 @@ class VerifyOut(BaseModel):
     subject_id: str
     similarity: float
     threshold: float
+    fmr: float
     is_match: bool
     face: FaceOut | None
     warnings: list[str] = []
@@ -169,6 +170,7 @@ class VerifyImagesOut(BaseModel):
 
     similarity: float
     threshold: float
+    fmr: float
     is_match: bool
     face_a: FaceOut | None
     face_b: FaceOut | None

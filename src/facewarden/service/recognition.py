@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from facewarden.errors import NotFoundError
+from facewarden.errors import ConfigError, NotFoundError
 from facewarden.match.index import Hit
 from facewarden.match.thresholds import DEFAULT_FMR, threshold_for
 from facewarden.privacy.crypto import WrappedKey
@@ -32,7 +32,7 @@ from facewarden.service.restriction import refuse_if_restricted
 from facewarden.service.watchlists import comparison_threshold, resolve_watchlist
 from facewarden.store.base import Reader
 from facewarden.types import Face
-from facewarden.vision.pipeline import is_usable
+from facewarden.vision.pipeline import Pipeline, is_usable
 
 __all__ = ["Recognition"]
 
@@ -220,8 +220,8 @@ class Recognition:
             raise NotFoundError(f"no subject {subject_id}")
         refuse_if_restricted(self._ctx.store, subject_id, "verified against")
         pipeline = self._ctx.enroll_pipeline
+        threshold = _operating_point(pipeline, fmr)
         face, warnings = main_face(pipeline, image, force=force, name=name)
-        threshold = threshold_for(pipeline, fmr)
         with self._ctx.writing() as tx:
             probe = self._ctx.protector.protect(face.require_embedding())
             row = tx.get_subject(subject_id)
@@ -264,6 +264,7 @@ class Recognition:
         """
         self._ctx.ensure_open()
         pipeline = self._ctx.enroll_pipeline
+        _operating_point(pipeline, fmr)
         result = compare_images(pipeline, image_a, image_b, fmr=fmr, force=force, names=names)
         self._audit.record(
             "verify.images",
@@ -286,3 +287,11 @@ class Recognition:
                     field="full_name",
                 )
         return names
+
+
+def _operating_point(pipeline: Pipeline, fmr: float) -> float:
+    """The threshold at ``fmr``; an FMR nobody calibrated is the caller's bad input."""
+    try:
+        return threshold_for(pipeline, fmr)
+    except ConfigError as exc:
+        raise invalid_input(exc.message) from None

@@ -15,6 +15,7 @@ from facewarden.api.auth import allow
 from facewarden.api.schemas import DetectOut, FaceOut, IdentifyOut, VerifyImagesOut, VerifyOut
 from facewarden.api.state import acting_warden, image_work
 from facewarden.api.uploads import read_upload
+from facewarden.match.thresholds import DEFAULT_FMR
 from facewarden.service.detection import detect_faces
 from facewarden.service.warden import Warden
 
@@ -24,6 +25,15 @@ router = APIRouter(prefix="/v1", tags=["recognition"])
 _MULTIPART = "multipart/form-data"
 _Warden = Annotated[Warden, Depends(acting_warden)]
 _Purpose = Annotated[str, Form(max_length=128, description="why (a case reference)")]
+_Fmr = Annotated[
+    float,
+    Form(
+        gt=0,
+        lt=1,
+        allow_inf_nan=False,
+        description="the operating point: a false match rate with a calibrated threshold",
+    ),
+]
 _Force = Annotated[
     bool,
     Form(
@@ -79,19 +89,21 @@ async def verify(
     warden: _Warden,
     purpose: _Purpose = "",
     force: _Force = False,
+    fmr: _Fmr = DEFAULT_FMR,
 ) -> VerifyOut:
     """Is the photo's main face this enrolled subject? (1:1, against their best face)."""
     image = await read_upload(file, warden.settings.max_image_bytes)
     result = await image_work(
         request,
         lambda: warden.recognition.verify(
-            image, subject_id, force=force, purpose=purpose, name="file"
+            image, subject_id, fmr=fmr, force=force, purpose=purpose, name="file"
         ),
     )
     return VerifyOut(
         subject_id=subject_id,
         similarity=round(result.similarity, 4),
         threshold=round(result.threshold, 4),
+        fmr=result.fmr,
         is_match=result.is_match,
         face=FaceOut.from_face(result.faces[0]) if result.faces else None,
         warnings=list(result.warnings),
@@ -110,6 +122,7 @@ async def verify_images(
     warden: _Warden,
     purpose: _Purpose = "",
     force: _Force = False,
+    fmr: _Fmr = DEFAULT_FMR,
 ) -> VerifyImagesOut:
     """Are the main faces of two photos the same person? (an ID photo against a live one)."""
     cap = warden.settings.max_image_bytes
@@ -118,13 +131,19 @@ async def verify_images(
     result = await image_work(
         request,
         lambda: warden.recognition.verify_images(
-            first, second, force=force, purpose=purpose, names=("image_a", "image_b")
+            first,
+            second,
+            fmr=fmr,
+            force=force,
+            purpose=purpose,
+            names=("image_a", "image_b"),
         ),
     )
     faces = [FaceOut.from_face(f) for f in result.faces] + [None, None]
     return VerifyImagesOut(
         similarity=round(result.similarity, 4),
         threshold=round(result.threshold, 4),
+        fmr=result.fmr,
         is_match=result.is_match,
         face_a=faces[0],
         face_b=faces[1],
