@@ -98,6 +98,32 @@ def test_subjects_not_updated_within_retention_are_erased_with_a_tombstone(
         assert warden.audit.verify().ok
 
 
+def test_a_restricted_subject_is_kept_past_retention_until_the_restriction_is_lifted(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Art. 18: a person restricts processing to have their data kept (a legal claim,
+    an objection being settled): "the person is kept". The retention purge erased
+    them all the same once their record aged out; storage is what a restriction
+    still allows, so it keeps them, and erases them at the first purge after it is lifted."""
+    settings = make_settings(tmp_path, subject_retention_days=90)
+    with Warden.open(settings, clock=clock, create=True) as warden:
+        restricted = warden.registry.enroll(
+            SubjectRecord(full_name="Barack Obama", lawful_basis="t"), [OBAMA / "obama.jpg"]
+        ).subject_id
+        other = warden.registry.enroll(
+            SubjectRecord(full_name="Joe Biden", lawful_basis="t"), [BIDEN / "biden.jpg"]
+        ).subject_id
+        warden.restrictions.restrict(restricted, reason="legal claim, case 7")
+        clock.advance(timedelta(days=91))
+
+        report = warden.purge()
+
+        assert report.erased_subjects == (other,)
+        assert warden.registry.get(restricted).restricted
+        warden.restrictions.lift(restricted)
+        assert warden.purge().erased_subjects == (restricted,)
+
+
 def test_an_erased_subject_no_longer_matches_and_cannot_be_exported(
     tmp_path: Path, clock: ManualClock
 ) -> None:

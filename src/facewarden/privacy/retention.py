@@ -7,7 +7,8 @@ injectable clock, so a test can move a month forward in a millisecond.
 Data classes now:
 
 * ``subjects``: records not updated for the configured time are erased like
-  an erasure request (with an audit tombstone each); off by default, since
+  an erasure request (with an audit tombstone each), except those whose
+  processing is restricted (kept until it is lifted); off by default, since
   enrollment usually lasts until a decision to erase;
 * ``enrollment_photos``: kept photos (the templates stay); off by default;
 * ``import_progress``: bulk-import bookkeeping, 30 days by default;
@@ -213,6 +214,7 @@ def purge(
     now: datetime,
     erase_subject: EraseSubject,
     sighting_cutoffs: Sequence[SightingCutoff] = (),
+    keep_subject: Callable[[str], bool] = lambda _subject_id: False,
 ) -> PurgeReport:
     """Delete every expired row, inside the caller's transaction.
 
@@ -223,6 +225,8 @@ def purge(
         erase_subject: erases one expired subject (audited, with a tombstone).
         sighting_cutoffs: per camera and watchlist, when a sighting last seen
             then has outlived the retention in force now.
+        keep_subject: whether an expired subject is kept all the same (one whose
+            processing is restricted, GDPR Art. 18: storage is what it allows).
     """
     deleted: dict[str, int] = {}
     erased: list[str] = []
@@ -242,9 +246,18 @@ def purge(
         if name != SUBJECTS:
             deleted[name] = _BY_AGE[name](tx, cutoff)
             continue
-        while batch := tx.subjects_updated_before(cutoff, limit=_SUBJECT_BATCH):
+        kept: set[str] = set()
+        # The kept stay expired: each batch asks for that many more, so the rest are reached.
+        while batch := [
+            s
+            for s in tx.subjects_updated_before(cutoff, limit=_SUBJECT_BATCH + len(kept))
+            if s not in kept
+        ]:
             for subject_id in batch:
+                if keep_subject(subject_id):
+                    kept.add(subject_id)
+                    continue
                 erase_subject(subject_id)
-            erased.extend(batch)
+                erased.append(subject_id)
         deleted[SUBJECTS] = len(erased)
     return PurgeReport(now, deleted, tuple(erased))

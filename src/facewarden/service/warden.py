@@ -80,7 +80,7 @@ from facewarden.service.ratelimit import AuthLimiter
 from facewarden.service.recognition import Recognition
 from facewarden.service.refusals import write_summaries
 from facewarden.service.registry import Registry
-from facewarden.service.restriction import Restrictions
+from facewarden.service.restriction import Restrictions, restricted_among
 from facewarden.service.review_photos import ReviewPhotos
 from facewarden.service.revocation import RevocationReport, reapply_revocations
 from facewarden.service.sightings import Sightings
@@ -378,6 +378,9 @@ class Warden:
                     tx, sid, purpose="retention", record=False, suppress_imports=False
                 ),
                 cutoffs,
+                # Art. 18: a restricted person is kept (a legal claim, an objection
+                # being settled), until the restriction is lifted.
+                lambda sid: bool(restricted_among(tx, (sid,))),
             )
             self.audit.append(
                 tx, "retention.purge", purpose="retention", details=dict(report.deleted)
