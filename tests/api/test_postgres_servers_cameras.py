@@ -24,6 +24,7 @@ import pytest
 
 from facewarden.service.camera_states import PUBLISH_EVERY
 from facewarden.service.supervisor import IngestSupervisor
+from facewarden.service.warden import Warden
 from facewarden.store._pg_embedded import EmbeddedPostgres
 from facewarden.store.pg_claims import CAMERA_NS
 
@@ -353,3 +354,26 @@ def test_a_server_cut_off_from_its_claim_gives_the_camera_up(
         assert a.app.state.server.open_stream(camera_id) is None  # finished, not kept
         assert visitors(a, camera_id, start) == 1  # A's stream's buckets were written
         assert on_b.post("/v1/cameras/dock/frames/end").json()["ended"] is True
+
+
+def test_on_sqlite_a_worker_apart_shows_its_cameras_state_through_the_server(
+    tmp_path: Path,
+) -> None:
+    """One host, SQLite: ``facewarden worker`` runs the cameras, ``serve --no-ingest`` the API.
+
+    The server answered ``idle`` for every camera the worker ran: it only
+    knew the states of its own ingest. The worker's published state is shown.
+    """
+    with (
+        serving(tmp_path, camera_video_dir=tmp_path, **FAST) as live,
+        Warden.open(live.settings, actor="test:worker") as worker,
+        IngestSupervisor(worker.with_actor("system:ingest"), rebalance_seconds=0.2),
+        live.client("operator") as operator,
+    ):
+        made = operator.post(
+            "/v1/cameras",
+            json={"name": "gate", "location": "gate", "source": str(tmp_path / "gone.mp4")},
+        )
+        assert made.status_code == 201, made.text
+        shows_within(operator, "gate", {"state": "error"}, 30.0)
+        assert "does not exist" in str(camera(operator, "gate")["error"])
