@@ -5,7 +5,11 @@ open deployment and data folder, one key directory, one database) stand for
 the hosts behind a non-sticky balancer: each request may reach either. What
 the console reads about cameras (occupancy alerts, a pushed camera's state)
 must not depend on which server answers, and a camera's pushed frames must
-not be tracked by two servers at once (each would count the same visitors).
+not be tracked by two servers at once (each would count the same visitors);
+a server killed or cut off mid-visit hands the camera and its visit on.
+The SQLite cases (one host) check the same stores: occupancy alerts outlive
+a restart and keep their cooldown across streams, and a worker run apart
+from the server has its cameras' states shown.
 """
 
 from __future__ import annotations
