@@ -166,6 +166,7 @@ def test_a_cameras_pushed_frames_are_tracked_by_one_server_at_a_time(
         assert on_a.post("/v1/cameras/gate/frames/end").json()["ended"] is False
 
 
+@pytest.mark.slow
 def test_a_server_that_dies_mid_visit_hands_the_camera_and_the_visit_on(
     pg_server: EmbeddedPostgres, tmp_path: Path, faces_dir: Path
 ) -> None:
