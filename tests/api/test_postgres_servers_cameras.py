@@ -357,6 +357,7 @@ def test_a_server_cut_off_from_its_claim_gives_the_camera_up(
         assert lost.status_code == 409, lost.text
         assert lost.json()["error"]["type"] == "CameraBusyError"
         assert a.app.state.server.open_stream(camera_id) is None  # finished, not kept
+        assert camera(on_a, "dock")["state"] == "live"  # as B published it, not withdrawn by A
         assert visitors(a, camera_id, start) == 1  # A's stream's buckets were written
         assert on_b.post("/v1/cameras/dock/frames/end").json()["ended"] is True
 

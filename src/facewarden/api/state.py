@@ -152,7 +152,7 @@ class ServerState:
             lost = None if held else self._streams.pop(camera_id, None)
         if not held:
             if lost is not None:  # taken over while this server's claim was gone
-                self._end_safely(lost)
+                self._end_safely(lost, handed_on=True)
             raise busy(camera_id)
         # Made outside the lock (it writes an audit entry): other cameras' frames
         # do not wait for it. Two first frames racing: the first one stored wins.
@@ -269,11 +269,13 @@ class ServerState:
         if self.claims is not None:
             self.claims.close()
 
-    def _end_safely(self, stream: PushedStream) -> bool:
+    def _end_safely(self, stream: PushedStream, *, handed_on: bool = False) -> bool:
         # One stream's failed write must not leave the others unfinished: they are
-        # out of the registry already, and nothing would finish them later.
+        # out of the registry already, and nothing would finish them later. A stream
+        # whose camera another server took is only ended: the published state and
+        # the claim are that server's now.
         try:
-            return self.finish(stream)
+            return end_stream(stream) if handed_on else self.finish(stream)
         except Exception:
             logger.exception("ending the pushed stream of camera %s failed", stream.camera_id)
             return False
