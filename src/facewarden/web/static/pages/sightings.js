@@ -159,7 +159,7 @@ class AlertFeed {
         const query = { limit: ALERT_PAGE, order: "oldest" };
         if (position !== null) query.recorded_after = position;
         else if (cursor) query.cursor = cursor;
-        // Occupancy alerts (kept in the server's memory) are read from the newest seen.
+        // Occupancy alerts (stored: every server answers alike) are read from the newest seen.
         if (this._since) query.since = this._since;
         if (decidedFrom && (n === 0 || decidedCursor)) {
           query.decided_since = decidedFrom;
