@@ -8,6 +8,7 @@ whether anyone connected to it.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -399,3 +400,47 @@ def test_a_name_whose_first_address_does_not_answer_streams_from_the_next(
                 assert _wait(lambda: worker.states()["door"].frames >= 3), worker.states()
             finally:
                 worker.stop()
+
+
+class _Playlist(BaseHTTPRequestHandler):
+    """A stream camera answering an HLS playlist whose one segment is a file of this machine."""
+
+    def do_GET(self) -> None:
+        body = (
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:10\n#EXT-X-MEDIA-SEQUENCE:0\n"
+            f"#EXTINF:3.0,\nfile:{self.server.segment}\n#EXT-X-ENDLIST\n"  # type: ignore[attr-defined]
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.apple.mpegurl")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+def test_a_streams_playlist_cannot_make_the_server_read_its_own_files(tmp_path: Path) -> None:
+    # A camera registered by its URL (an operator's key may) answering a playlist
+    # that names a video on the server's disk, outside any folder cameras may
+    # read (FACEWARDEN_CAMERA_VIDEO_DIR): its frames would be the camera's, shown
+    # in its live view. FFmpeg refuses file: segments of an http playlist by
+    # default; a protocol whitelist naming "file" (for video-file cameras) let
+    # them through.
+    footage = tmp_path / "elsewhere" / "other-site-footage.avi"
+    footage.parent.mkdir()
+    writer = cv2.VideoWriter(str(footage), cv2.VideoWriter_fourcc(*"MJPG"), 10, (320, 240))
+    for _ in range(30):
+        writer.write(cv2.cvtColor(background(320, 240), cv2.COLOR_RGB2BGR))
+    writer.release()
+    with _http_camera(_Playlist, segment=footage) as port:
+        status = _run_worker(
+            tmp_path, f"http://127.0.0.1:{port}/live.m3u8", lambda s: s.frames > 0 or _given_up(s)
+        )
+    assert status.frames == 0 and _given_up(status), status
+    # The guards were FFmpeg's for the stream alone: this process's own OpenCV still
+    # opens a video by its name (the whitelist without "file" was left set for all).
+    assert "protocol_whitelist" not in os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS", "")
+    by_name = cv2.VideoCapture(str(footage))
+    assert by_name.isOpened() and by_name.grab()
+    by_name.release()

@@ -18,9 +18,10 @@
 A stream URL may carry a user name and password: states, errors and logs
 name it only as :func:`redact_url` writes it (``rtsp://host:554/...``).
 
-Every capture is opened with FFmpeg options that keep a stream where it was
-sent (see :func:`_guard_capture_options`): no HTTP redirect is followed, and
-only the protocols a camera or a video file needs are spoken. Where a
+Every stream is opened with FFmpeg options that keep it where it was sent
+(see :func:`_guarded_options`): no redirect is followed, and only
+the protocols a stream needs are spoken, not ``file`` (a video file is read
+through Python, so a stream's playlist cannot name one of this machine's). Where a
 stream's host may be connected to is decided by the caller, on each
 connection attempt (``connect_to``): FFmpeg would otherwise resolve a host
 name again for itself, and follow a redirect, wherever it leads.
@@ -28,6 +29,7 @@ name again for itself, and follow a redirect, wherever it leads.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -36,7 +38,7 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -138,37 +140,75 @@ _GUARDS = (
     # A redirect is where the camera's answer, not its checked address, sends FFmpeg:
     # a cloud metadata service, this machine. None is followed.
     "max_redirects;0",
-    # What RTSP (over TCP, UDP or TLS), HTTP(S) streams, HLS (AES segments included)
-    # and files need; not gopher, ftp, unix sockets, data: or concat:, which
-    # nothing here asks for and a playlist or a demuxer could. "rtsp" itself is
-    # left out on purpose: FFmpeg asks for it only to follow an RTSP server's
-    # redirect (max_redirects is HTTP's alone), so that redirect is refused too.
-    "protocol_whitelist;file,http,https,httpproxy,tcp,tls,crypto,rtp,srtp,udp",
+    # What RTSP (over TCP, UDP or TLS) and HTTP(S) streams need, HLS with its AES
+    # segments and data: URIs included (FFmpeg's own list for an http input). Not
+    # "file": a stream's playlist would read this machine's files as segments
+    # (video files are read through Python, see _file_capture); nor gopher, ftp,
+    # unix sockets or concat:, which nothing here asks for. "rtsp" itself is left
+    # out on purpose: FFmpeg asks for it only to follow an RTSP server's redirect
+    # (max_redirects is HTTP's alone), so that redirect is refused too.
+    "protocol_whitelist;http,https,httpproxy,tcp,tls,crypto,data,rtp,srtp,udp",
 )
 _guard_lock = threading.Lock()
-_guarded: dict[str, str] = {}  # the value this process set, under _CAPTURE_OPTIONS
+_guarding: dict[str, Any] = {"opening": 0, "before": None}
 
 
-def _guard_capture_options() -> None:
-    """Make every FFmpeg capture of this process open with :data:`_GUARDS`.
+@contextlib.contextmanager
+def _guarded_options() -> Iterator[None]:
+    """Stream captures opened inside open with :data:`_GUARDS` added to FFmpeg's options.
 
-    OpenCV reads ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` as each capture opens
-    (there is no other way to hand FFmpeg options through it). The value is
-    the same for every capture, so it is set once (and again only if someone
-    changed it since); options a user set there are kept, the guards win.
+    OpenCV reads ``OPENCV_FFMPEG_CAPTURE_OPTIONS`` as each capture opens, and
+    hands it to FFmpeg: the only way to give FFmpeg options through it. It is
+    set while any stream capture of this process opens (streams opening at
+    once share it) and given its value back after the last: the guards leave
+    out ``file``, which a video file opened by name elsewhere in the process
+    (the application's own OpenCV, say) needs. Options a user set there are
+    kept, the guards win. The variable is only ever given a value, never
+    removed, which another thread may read meanwhile.
     """
     with _guard_lock:
-        current = os.environ.get(_CAPTURE_OPTIONS)
-        if current is not None and current == _guarded.get(_CAPTURE_OPTIONS):
-            return
-        value = "|".join((current or _OPENCV_DEFAULT, *_GUARDS))
-        _guarded[_CAPTURE_OPTIONS] = os.environ[_CAPTURE_OPTIONS] = value
+        if _guarding["opening"] == 0:
+            before = os.environ.get(_CAPTURE_OPTIONS) or _OPENCV_DEFAULT
+            _guarding["before"] = before
+            os.environ[_CAPTURE_OPTIONS] = "|".join((before, *_GUARDS))
+        _guarding["opening"] += 1
+    try:
+        yield
+    finally:
+        with _guard_lock:
+            _guarding["opening"] -= 1
+            if _guarding["opening"] == 0:
+                os.environ[_CAPTURE_OPTIONS] = _guarding["before"]
 
 
-def _capture(uri: str, timeout_ms: int = 5000) -> Any:
+@contextlib.contextmanager
+def _file_capture(path: Path) -> Iterator[Any]:
+    """A capture of the video file ``path``, or None where it cannot be decoded.
+
+    FFmpeg reads the file through Python (OpenCV's stream reader), not through
+    its own ``file`` protocol, which the guards leave out (see :data:`_GUARDS`).
+
+    Raises:
+        SourceError: the file cannot be opened for reading.
+    """
+    try:
+        handle = open(path, "rb")  # noqa: SIM115  (closed below, after the capture)
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
+    capture = None
+    try:
+        capture = _capture(handle)
+        yield capture
+    finally:
+        if capture is not None:
+            capture.release()
+        handle.close()
+
+
+def _capture(uri: str | BinaryIO, timeout_ms: int = 5000) -> Any:
+    """An open FFmpeg capture of a stream URL, or of a file read through Python; None if it
+    cannot be opened."""
     import cv2
-
-    _guard_capture_options()
 
     # Bounded waits: a dead camera must not hang its reader thread.
     params = [
@@ -177,7 +217,8 @@ def _capture(uri: str, timeout_ms: int = 5000) -> Any:
         cv2.CAP_PROP_READ_TIMEOUT_MSEC,
         timeout_ms,
     ]
-    capture = cv2.VideoCapture(uri, cv2.CAP_FFMPEG, params)
+    # OpenCV (4.9+) takes an object with read and seek as a stream; its stubs omit that.
+    capture = cv2.VideoCapture(uri, cv2.CAP_FFMPEG, params)  # type: ignore[arg-type]
     if not capture.isOpened():
         capture.release()
         return None
@@ -208,13 +249,11 @@ class FileSource:
                 raise SourceError(f"video file {self.path} is not a file (a folder or a device)")
             raise SourceError(f"video file {self.path} does not exist")
         self.fps_budget = fps_budget
-        capture = _capture(str(self.path))
-        if capture is None:
-            raise SourceError(f"cannot read {self.path}: not a video file OpenCV can decode")
-        ok = capture.grab()
-        capture.release()
-        if not ok:
-            raise SourceError(f"cannot read {self.path}: no decodable frame")
+        with _file_capture(self.path) as capture:
+            if capture is None:
+                raise SourceError(f"cannot read {self.path}: not a video file OpenCV can decode")
+            if not capture.grab():
+                raise SourceError(f"cannot read {self.path}: no decodable frame")
         self._state = "opening"
         self._stop = threading.Event()
         self.skipped = 0
@@ -229,29 +268,28 @@ class FileSource:
     def frames(self) -> Iterator[Frame]:
         import cv2
 
-        capture = _capture(str(self.path))
-        if capture is None:
-            raise SourceError(f"cannot read {self.path}")
-        fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
-        step = 1.0 / self.fps_budget
-        due = 0.0
-        index = -1
-        self._state = "live"
-        try:
-            while not self._stop.is_set() and capture.grab():
-                index += 1
-                seconds = index / fps
-                if seconds + 1e-9 < due:
-                    self.skipped += 1
-                    continue
-                ok, bgr = capture.retrieve()
-                if not ok:
-                    break
-                due = max(due + step, seconds)
-                yield Frame(index, seconds, _rgb(bgr))
-        finally:
-            capture.release()
-            self._state = "stopped" if self._stop.is_set() else "ended"
+        with _file_capture(self.path) as capture:
+            if capture is None:
+                raise SourceError(f"cannot read {self.path}")
+            fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+            step = 1.0 / self.fps_budget
+            due = 0.0
+            index = -1
+            self._state = "live"
+            try:
+                while not self._stop.is_set() and capture.grab():
+                    index += 1
+                    seconds = index / fps
+                    if seconds + 1e-9 < due:
+                        self.skipped += 1
+                        continue
+                    ok, bgr = capture.retrieve()
+                    if not ok:
+                        break
+                    due = max(due + step, seconds)
+                    yield Frame(index, seconds, _rgb(bgr))
+            finally:
+                self._state = "stopped" if self._stop.is_set() else "ended"
 
 
 class StreamSource:
@@ -375,7 +413,8 @@ class StreamSource:
         """A capture of the stream, or None when it cannot be opened now."""
         targets = [self.url] if self._connect_to is None else self._connect_to(self.url)
         for target in targets:
-            capture = _capture(target)
+            with _guarded_options():
+                capture = _capture(target)
             if capture is not None:
                 return capture
         return None
