@@ -249,9 +249,10 @@ def restore(archive: Path) -> None:
     The key directory must be this deployment's, restored from its own backup:
     it holds the master key the archive is encrypted under and the records of
     erasures and of access revoked since (API keys, disabled users, changed
-    passwords), of restrictions, of corrected records and of faces removed,
-    which are applied again. Every byte of the archive is checked before anything is written; a
-    damaged or truncated one is refused.
+    passwords), of restrictions, of corrected records, of faces removed and of
+    people taken off watchlists, which are applied again. Every byte of the
+    archive is checked before anything is written; a damaged or truncated one
+    is refused.
     """
     # With FACEWARDEN_POSTGRES=embedded the database is the data directory's own
     # cluster (made at first use), as `backup` and `serve` use it; not one a
@@ -265,8 +266,8 @@ def restore(archive: Path) -> None:
         f"{revoked.users_disabled} user(s) disabled again, {revoked.passwords_reset} "
         f"password(s) set to the newest; {revoked.subjects_restricted} subject(s) restricted "
         f"again, {revoked.subjects_rectified} record(s) corrected again, "
-        f"{revoked.faces_removed} face(s) removed again; the audit log is re-anchored to the "
-        "restored chain"
+        f"{revoked.faces_removed} face(s) removed again, {revoked.memberships_removed} "
+        "watchlist membership(s) ended again; the audit log is re-anchored to the restored chain"
     )
     if report.archive_holds_id_tokens:
         click.echo(

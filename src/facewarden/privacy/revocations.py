@@ -18,6 +18,9 @@ line, appended with ``O_APPEND`` and fsynced under the directory's lock::
     restrict <subject id> - <mac>                 a subject's processing restricted (GDPR
                                                   Art. 18: off every watchlist)
     lift <subject id> - <mac>                     that restriction lifted
+    leave <subject id> <watchlist id> <mac>       a subject taken off a watchlist
+    join <subject id> <watchlist id> <mac>        a subject put on a watchlist (again)
+    drop <watchlist id> - <mac>                   a watchlist deleted, with its members
     face <face id> - <mac>                        a face removed from a subject (a wrong one:
                                                   a bystander's photo; or replaced)
     rectify <subject id> <sealed> <mac>           a subject's record corrected (GDPR Art. 16):
@@ -25,15 +28,16 @@ line, appended with ``O_APPEND`` and fsynced under the directory's lock::
                                                   the subject's own data key
 
 * **No personal data in clear.** An API key's id is the random public half
-  of the key; a subject's id, and a face's, is random and opaque (the erasure ledger keeps
-  them too). A correction's values are sealed under the subject's own data
-  key (:mod:`facewarden.service.rectification`), which erasing the subject
-  destroys with its KEK, and padded, so the ledger tells neither what changed
-  nor how long the new value is. An account is named by a keyed pseudonym (HMAC of the
-  username), which only this key directory can compute; the new password's
-  argon2id hash is sealed (AES-256-GCM, the account bound as associated
-  data) and the replaced one is only a keyed fingerprint, so the ledger is no
-  offline-guessing target.
+  of the key; a subject's id, a face's and a watchlist's is random and
+  opaque (the erasure ledger keeps subjects' too). A correction's values
+  are sealed under the subject's own data key
+  (:mod:`facewarden.service.rectification`), which erasing the subject
+  destroys with its KEK, and padded, so the ledger tells neither what
+  changed nor how long the new value is. An account is named by a keyed
+  pseudonym (HMAC of the username), which only this key directory can
+  compute; the new password's argon2id hash is sealed (AES-256-GCM, the
+  account bound as associated data) and the replaced one is only a keyed
+  fingerprint, so the ledger is no offline-guessing target.
 * **Integrity.** Each line ends with an HMAC-SHA256 over the previous line's
   MAC and its own body, so a line altered, forged, removed from the middle
   or moved is detected when the ledger is read
@@ -69,14 +73,16 @@ __all__ = ["APPLIED", "REVOCATIONS", "Revocation", "RevocationLedger"]
 REVOCATIONS = "revocations.log"
 APPLIED = "revocation_ledger_applied"
 """Meta key: the ledger's byte offset up to which a database has applied it."""
-Kind = Literal["key", "user", "password", "restrict", "lift", "face", "rectify"]
+Kind = Literal[
+    "key", "user", "password", "restrict", "lift", "leave", "join", "drop", "face", "rectify"
+]
 _DOMAIN = b"facewarden/revocations/v1/"
 _NONCE = 12
 _KEY_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 # As the erasure ledger (privacy/_subjectkeys.py) takes them: any id a subject's KEK can have.
 _SUBJECT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,60}$")
 _LINE_RE = re.compile(
-    r"^(?P<body>(?P<kind>key|user|password|restrict|lift|face|rectify) "
+    r"^(?P<body>(?P<kind>key|user|password|restrict|lift|leave|join|drop|face|rectify) "
     r"(?P<target>[0-9a-f]{16,64}|[A-Za-z0-9_.:-]{1,60})"
     r" (?P<value>[A-Za-z0-9_.=-]+)) (?P<mac>[0-9a-f]{64})$"
 )
@@ -89,10 +95,13 @@ class Revocation:
     Attributes:
         kind: ``key`` (an API key revoked), ``user`` (a user disabled),
             ``password`` (a password changed), ``restrict`` (a subject's
-            processing restricted), ``lift`` (that restriction lifted), ``face``
-            (a face removed) or ``rectify`` (a subject's record corrected).
+            processing restricted), ``lift`` (that restriction lifted), ``leave``
+            and ``join`` (a subject taken off or put on a watchlist), ``drop`` (a
+            watchlist deleted), ``face`` (a face removed) or ``rectify`` (a
+            subject's record corrected).
         target: the key id, the account's pseudonym (see :meth:`RevocationLedger.account`),
-            the subject's id, or the face's.
+            the subject's id, the watchlist's (``drop``), or the face's.
+        watchlist: for ``leave`` and ``join``, the watchlist's id; else None.
         password_hash: for ``password``, the new hash (unsealed); else None.
         retired: for ``password``, the fingerprint of the hash it replaced
             (see :meth:`RevocationLedger.fingerprint`); else None.
@@ -106,6 +115,7 @@ class Revocation:
     retired: str | None
     end: int
     sealed: bytes | None = None
+    watchlist: str | None = None
 
 
 class RevocationLedger:
@@ -167,6 +177,18 @@ class RevocationLedger:
     def lift_restriction(self, subject_id: str) -> int:
         """Record a subject's restriction lifted; returns the ledger's new end."""
         return self._append("lift", _subject(subject_id), "-")
+
+    def leave_watchlist(self, subject_id: str, watchlist_id: str) -> int:
+        """Record a subject taken off a watchlist; returns the ledger's new end."""
+        return self._append("leave", _subject(subject_id), _watchlist(watchlist_id))
+
+    def join_watchlist(self, subject_id: str, watchlist_id: str) -> int:
+        """Record a subject put on a watchlist; returns the ledger's new end."""
+        return self._append("join", _subject(subject_id), _watchlist(watchlist_id))
+
+    def drop_watchlist(self, watchlist_id: str) -> int:
+        """Record a watchlist deleted; returns the ledger's new end."""
+        return self._append("drop", _subject(watchlist_id), "-")
 
     def remove_face(self, face_id: str) -> int:
         """Record a face removed (its random id); returns the ledger's new end."""
@@ -240,6 +262,10 @@ class RevocationLedger:
                 correction = base64.urlsafe_b64decode(match["value"])
                 yield Revocation(kind, match["target"], None, None, at, correction)
                 continue
+            if kind in ("leave", "join"):
+                watchlist = match["value"]
+                yield Revocation(kind, match["target"], None, None, at, watchlist=watchlist)
+                continue
             if kind != "password":
                 yield Revocation(kind, match["target"], None, None, at)
                 continue
@@ -267,6 +293,13 @@ def _subject(subject_id: str) -> str:
     if not _SUBJECT_ID_RE.match(subject_id):
         raise ValueError(f"invalid subject id {subject_id!r}")
     return subject_id
+
+
+def _watchlist(watchlist_id: str) -> str:
+    # As a line's value may be written: no ':' (an id an older deployment gave may hold one).
+    if not re.fullmatch(r"[A-Za-z0-9_.=-]{1,60}", watchlist_id):
+        raise ValueError(f"invalid watchlist id {watchlist_id!r}")
+    return watchlist_id
 
 
 def _derive(audit_key: bytes, purpose: bytes) -> bytes:

@@ -398,6 +398,7 @@ def restore(archive: Path, settings: Settings, *, clock: Any = None) -> RestoreR
                 "subjects_restricted": revoked.subjects_restricted,
                 "subjects_rectified": revoked.subjects_rectified,
                 "faces_removed": revoked.faces_removed,
+                "memberships_removed": revoked.memberships_removed,
                 "sessions_ended": sessions,
             },
         )

@@ -25,7 +25,10 @@ values came back are corrected again
 a ``subject.update`` entry; faces removed since (a bystander's photo enrolled
 under someone else) are removed again
 (:func:`~facewarden.service.faces.reapply_face_removals`), each with a
-``face.remove`` entry. What it did is one audit entry
+``face.remove`` entry; subjects taken off a watchlist since (or whose
+watchlist was deleted) are taken off again
+(:func:`~facewarden.service.watchlists.reapply_departures`), each with a
+``watchlist.remove`` entry. What it did is one audit entry
 (``access.reapply``), and the restore's own entry repeats the counts.
 """
 
@@ -40,6 +43,7 @@ from facewarden.service.context import Context
 from facewarden.service.faces import reapply_face_removals
 from facewarden.service.rectification import reapply_rectifications
 from facewarden.service.restriction import reapply_restrictions
+from facewarden.service.watchlists import reapply_departures
 from facewarden.store.base import Transaction
 
 __all__ = ["APPLIED", "RevocationReport", "reapply_revocations"]
@@ -62,6 +66,8 @@ class RevocationReport:
             as corrected since.
         faces_removed: faces the ledger records as removed (wrong ones, or
             replaced) that were here.
+        memberships_removed: subjects on watchlists the ledger records them as
+            taken off (or the watchlist as deleted) since.
     """
 
     keys_revoked: int = 0
@@ -71,6 +77,7 @@ class RevocationReport:
     subjects_restricted: int = 0
     subjects_rectified: int = 0
     faces_removed: int = 0
+    memberships_removed: int = 0
 
     @property
     def changed(self) -> bool:
@@ -95,7 +102,13 @@ def reapply_revocations(ctx: Context, audit: AuditLog) -> RevocationReport:
         if access.changed:
             details = asdict(access)
             # Each subject restricted or corrected has an entry of its own, below.
-            for own in ("subjects_restricted", "subjects_rectified", "faces_removed"):
+            own_entries = (
+                "subjects_restricted",
+                "subjects_rectified",
+                "faces_removed",
+                "memberships_removed",
+            )
+            for own in own_entries:
                 del details[own]
             audit.append(tx, "access.reapply", details=details)
         restricted = reapply_restrictions(ctx, tx, records)
@@ -125,11 +138,21 @@ def reapply_revocations(ctx: Context, audit: AuditLog) -> RevocationReport:
                 object_id=subject_id,
                 details={"face": face_id, "reapplied": True},
             )
+        departed = reapply_departures(ctx, tx, records)
+        for subject_id, watchlist_id in departed:
+            audit.append(
+                tx,
+                "watchlist.remove",
+                object_type="subject",
+                object_id=subject_id,
+                details={"watchlist": watchlist_id, "reapplied": True},
+            )
         report = replace(
             access,
             subjects_restricted=len(restricted),
             subjects_rectified=len(rectified),
             faces_removed=len(removed),
+            memberships_removed=len(departed),
         )
         tx.set_meta(APPLIED, str(end))
     if report.changed:

@@ -11,6 +11,7 @@ audited with how many there were.
 from __future__ import annotations
 
 from facewarden.errors import ConflictError, NotFoundError
+from facewarden.privacy.revocations import APPLIED
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.names import is_typed_text
@@ -93,6 +94,9 @@ class WatchlistAdmin:
                 )
             members = [s for w, s in tx.iter_memberships() if w == row.watchlist_id]
             tx.delete_watchlist(row.watchlist_id)
+            # Before the commit: a restore of an older backup takes its members off again.
+            ledger = self._ctx.keyring.revocations
+            tx.set_meta(APPLIED, str(ledger.drop_watchlist(row.watchlist_id)))
             self._audit.append(
                 tx,
                 "watchlist.delete",

@@ -14,15 +14,22 @@ from datetime import datetime
 from facewarden.errors import ConfigError, NotFoundError
 from facewarden.match.thresholds import DEFAULT_FMR, threshold_for
 from facewarden.privacy.crypto import WrappedKey
+from facewarden.privacy.revocations import APPLIED, Revocation
 from facewarden.service.audit import AuditLog
 from facewarden.service.context import Context
 from facewarden.service.names import canonical_name, is_typed_text
 from facewarden.service.records import invalid_input, new_id
 from facewarden.service.restriction import refuse_if_restricted
-from facewarden.store.base import Reader, WatchlistRow
+from facewarden.store.base import Reader, Transaction, WatchlistRow
 from facewarden.vision.pipeline import Pipeline
 
-__all__ = ["Watchlist", "Watchlists", "comparison_threshold", "resolve_watchlist"]
+__all__ = [
+    "Watchlist",
+    "Watchlists",
+    "comparison_threshold",
+    "reapply_departures",
+    "resolve_watchlist",
+]
 
 _MAX_NAME = 64
 _MAX_PURPOSE = 128  # it is the purpose of every audit entry of the watchlist's searches
@@ -185,6 +192,9 @@ class Watchlists:
             refuse_if_restricted(tx, subject_id, "put on a watchlist")
             added = tx.add_membership(row.watchlist_id, subject_id, self._ctx.clock())
             if added:
+                # Put back since being taken off: a restore must not take them off again.
+                ledger = self._ctx.keyring.revocations
+                tx.set_meta(APPLIED, str(ledger.join_watchlist(subject_id, row.watchlist_id)))
                 self._audit.append(
                     tx,
                     "watchlist.add",
@@ -209,6 +219,9 @@ class Watchlists:
             row = resolve_watchlist(tx, ref)
             removed = tx.remove_membership(row.watchlist_id, subject_id)
             if removed:
+                # Before the commit: a restore of an older backup takes them off again.
+                ledger = self._ctx.keyring.revocations
+                tx.set_meta(APPLIED, str(ledger.leave_watchlist(subject_id, row.watchlist_id)))
                 self._audit.append(
                     tx,
                     "watchlist.remove",
@@ -230,3 +243,31 @@ class Watchlists:
             row.created_at,
             self._ctx.store.count_members(row.watchlist_id),
         )
+
+
+def reapply_departures(
+    ctx: Context, tx: Transaction, records: list[Revocation]
+) -> list[tuple[str, str]]:
+    """Take off their watchlists again the subjects the ledger last records as taken off.
+
+    A database restored from a backup taken before (an objection upheld, a ban
+    ended, the watchlist deleted) has them on it, matched again. One put back
+    on since (``join``) stays. Run in a transaction that changes the gallery;
+    returns each (subject, watchlist) taken off now, for the caller to audit.
+    """
+    last: dict[tuple[str, str], str] = {}
+    dropped: set[str] = set()
+    for r in records:
+        if r.kind in ("leave", "join") and r.watchlist is not None:
+            last[(r.target, r.watchlist)] = r.kind
+        elif r.kind == "drop":
+            dropped.add(r.target)
+    gone = {pair for pair, kind in last.items() if kind == "leave"}
+    if dropped:
+        gone |= {(s, w) for w, s in tx.iter_memberships() if w in dropped}
+    removed = []
+    for subject_id, watchlist_id in sorted(gone):
+        if tx.remove_membership(watchlist_id, subject_id):
+            ctx.gallery.leave(watchlist_id, subject_id)
+            removed.append((subject_id, watchlist_id))
+    return removed
