@@ -383,3 +383,25 @@ def test_on_sqlite_a_worker_apart_shows_its_cameras_state_through_the_server(
         assert made.status_code == 201, made.text
         shows_within(operator, "gate", {"state": "error"}, 30.0)
         assert "does not exist" in str(camera(operator, "gate")["error"])
+
+
+def test_an_occupancy_alert_ahead_of_the_clock_does_not_stop_the_feed(
+    tmp_path: Path, faces_dir: Path
+) -> None:
+    """A camera whose frame times run ahead of the server's clock (a file read faster than
+    real time by an ingest worker; a pushed frame stamped ahead, within 5 minutes).
+
+    The console asks for alerts ``since`` the newest ``at`` it holds: an alert
+    dated ahead of the clock made that ``since`` one in the future, which is a
+    400, so every later poll of the feed failed, sightings included. An alert
+    is dated no later than the server's clock when it is raised.
+    """
+    with serving(tmp_path, **SETTINGS) as live, live.client("operator") as operator:
+        camera_id = add_camera(operator, "ramp")
+        ahead = datetime.now(UTC) + timedelta(minutes=4, seconds=50)
+        assert push(operator, "ramp", ahead).status_code == 200
+        [alert] = occupancy(operator, camera_id)
+        assert datetime.fromisoformat(alert["at"]) <= datetime.now(UTC)
+        time.sleep(0.5)  # the console's next poll, from the newest alert it holds
+        again = operator.get("/v1/alerts", params={"since": alert["at"], "limit": 10})
+        assert again.status_code == 200, again.text

@@ -166,15 +166,18 @@ class CrowdReports:
 
         Its cooldown holds across the camera's processors: an alert stored
         within it (by an earlier stream, or another server before a takeover)
-        keeps this one from being stored. A failed write is logged by the
-        alert, never raised into the frame.
+        keeps this one from being stored. An alert is dated by its frame, but
+        never later than the clock (a file read faster than real time, a frame
+        stamped ahead): consoles ask for the alerts since the newest they
+        hold, and a ``since`` in the future is refused. A failed write is
+        logged by the alert, never raised into the frame.
         """
 
         def post(_url: str, body: bytes) -> None:
             payload = json.loads(body)
             row = OccupancyAlertRow(
                 str(payload["camera"]),
-                datetime.fromisoformat(str(payload["at"])),
+                min(datetime.fromisoformat(str(payload["at"])), self._ctx.clock()),
                 int(payload["people"]),
                 int(payload["threshold"]),
             )
