@@ -98,7 +98,14 @@ def test_operator_journey(console: Console, server: Server, faces_dir: Path) -> 
     decision.get_by_text("Likely the same person").wait_for()
     similarity = float(decision.get_by_test_id("similarity").inner_text())
     assert 0.9 < similarity <= 1.0
+    assert page.get_by_test_id("verify-warnings").count() == 0
     console.shot("07-verify")
+    # A group photo: the page says which photo held several faces, as the API's warnings do.
+    page.locator("input[name=verify-b]").set_input_files(examples / "two_people.jpg")
+    page.get_by_role("button", name="Compare photos").click()
+    # Two faces embedded in accurate mode: on a loaded machine this takes longer than one.
+    decision.get_by_test_id("verify-warnings").wait_for(timeout=90_000)
+    assert "Photo B: 2 faces" in decision.get_by_test_id("verify-warnings").inner_text()
 
     # The subject list, then the subject's page: export, then erase.
     console.open("subjects")

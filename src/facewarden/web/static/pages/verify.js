@@ -90,5 +90,14 @@ function decision(r) {
     ),
     similarityBar(r.similarity, r.threshold, r.is_match),
     verdict,
+    cautions(r.warnings),
   );
+}
+
+// What the decision rests on that the figures do not show (several faces in a
+// photo, one below the quality bar), with the form's field names as the page's.
+function cautions(warnings) {
+  if (!warnings || !warnings.length) return null;
+  const named = warnings.map((text) => text.replace(/^image_a:/, "Photo A:").replace(/^image_b:/, "Photo B:"));
+  return h("div", { dataset: { testid: "verify-warnings" } }, banner("warn", "Check which faces were compared", named.join(" · ")));
 }
