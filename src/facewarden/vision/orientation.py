@@ -70,19 +70,26 @@ class QuarterTurns:
         smallest: the least face searched for in a turn, as a fraction of the
             image's short side (and never below the detector's ``min_face``):
             a photo that lost its turn is a portrait or a selfie, not a crowd.
-        least_face: the least face searched for in a turn, in the image's own
-            pixels (the side of a square of the box's area, as the quality bar
-            measures it); and an unclear upright face smaller than this calls
-            for no search. 0: every face. ``fast`` mode sets the quality bar's
-            40 px: a smaller face is never recognised, so finding it the right
-            way up buys nothing, and a crowd photo's small, unclear faces
-            would make it pay three searches for nothing.
-        near_size: where unclear upright faces call for the search, a turn is
-            searched only for faces of at least this fraction of the smallest
-            of them (a face MTCNN finds on its side, it finds at about its own
-            size). None: down to ``smallest``. ``fast`` mode sets 0.5: on an
-            LFW photo whose face is about 100 px, the turns' pyramids then
-            start at 50 px instead of 20, a sixth of the pixels.
+        least_face: the least face, in the image's own pixels (the side of a
+            square of the box's area, as the quality bar measures it), that
+            counts as found upright: where no upright face is this large (none
+            at all, or only smaller ones), the turns are searched for faces of
+            at least this size. 0: every face. ``fast`` mode sets the quality
+            bar's 40 px: a smaller face is never recognised, so a photo whose
+            turn was lost is searched for a face that can be, and the turns of
+            a faceless photo cost about half what a search from 20 px does.
+        standing_bar: where upright faces of ``least_face`` or more are found
+            but none is clear, search the turns (as ``accurate`` does, from the
+            detector's ``min_face``) only if one of them looks turned: O-Net
+            scores its square crop higher turned a quarter, a half or three
+            quarters than as it stands, or below this bar as it stands
+            (:meth:`~facewarden.vision.mtcnn_detect.MtcnnDetector.turned_scores`,
+            four 48 px crops a face: about 2 ms against three searches of the
+            whole photo). None: always search. ``fast`` mode sets 0.9: of 200
+            LFW photos (every fourth of fold 1), 41 have an unclear upright
+            face of 40 px or more and 2 of them are searched; of the same
+            photos turned a quarter, a half and three quarters, every one with
+            an unclear face is searched (48, 84, 40).
         work_side: the turns are searched on the image brought down to at most
             this short side (a face of ``smallest`` still measures 40 px there);
             the landmarks of the faces found are fitted at full size. A 25 MP
@@ -97,7 +104,7 @@ class QuarterTurns:
     overlap: float = 0.3
     smallest: float = 0.05
     least_face: float = 0.0
-    near_size: float | None = None
+    standing_bar: float | None = None
     work_side: int = 800
     name: str = "mtcnn-turns"
 
@@ -115,23 +122,21 @@ class QuarterTurns:
         upright = max((f.detector_score for f in faces), default=0.0)
         if upright >= self.clear_score:
             return faces
-        unclear = [side for side in map(_side, faces) if side >= self.least_face]
-        if faces and not unclear:
+        unclear = [f for f in faces if _side(f) >= self.least_face]
+        if unclear and not self._may_be_turned(image, unclear):
             return faces
         work, factor = shrunk_to_short_side(image, self.work_side)
-        least = max(
-            self.detector.min_face,
-            self.smallest * min(work.shape[:2]),
-            self.least_face * factor,
-        )
-        if unclear and self.near_size is not None:
-            least = max(least, self.near_size * min(unclear) * factor)
+        least = max(self.detector.min_face, self.smallest * min(work.shape[:2]))
+        if not unclear:  # no face worth recognising upright: look for one turned
+            least = max(least, self.least_face * factor)
         search = dataclasses.replace(self.detector, min_face=least)
         chosen: tuple[int, FloatArray, FloatArray] | None = None
         best = self.turned_score
         for quarters in (1, 2, 3):
             boxes, scores = search.boxes(np.ascontiguousarray(np.rot90(work, quarters)))
-            if len(scores) and scores[0] >= best and scores[0] > upright:
+            if not len(scores):
+                continue
+            if scores[0] >= best and scores[0] > upright:
                 best = float(scores[0])
                 chosen = (quarters, boxes / factor, scores)
         if chosen is None:
@@ -150,6 +155,15 @@ class QuarterTurns:
             for f in faces_with_landmarks(turned, boxes, scores, self.detector.name)
         ]
         return _merged(found, faces, self.overlap)
+
+    def _may_be_turned(self, image: RGBImage, unclear: list[Face]) -> bool:
+        """Whether one of the ``unclear`` faces may be lying on its side or upside down."""
+        if self.standing_bar is None:
+            return True
+        boxes = np.array([f.box.as_tuple() for f in unclear], np.float32)
+        scores = self.detector.turned_scores(image, boxes)
+        standing = scores[:, 0]
+        return bool(((scores[:, 1:].max(axis=1) > standing) | (standing < self.standing_bar)).any())
 
 
 def turned_back(

@@ -350,13 +350,13 @@ def _dlib_backend(detector: Detector) -> Detector:
 
 
 #: ``fast`` mode's detector: MTCNN, searching the photo turned by quarter turns
-#: where no upright face is clear (:mod:`~facewarden.vision.orientation`) for the
-#: faces big enough to recognise, near the size of the unclear faces it found;
-#: and where it finds no face, the faces that fill the image (a photo cropped
-#: tight to a face, :mod:`~facewarden.vision.tight_crops`).
+#: (:mod:`~facewarden.vision.orientation`) for faces big enough to recognise where
+#: it finds no face, or where no upright face is clear and one of them looks
+#: turned; and where it finds no face, the faces that fill the image (a photo
+#: cropped tight to a face, :mod:`~facewarden.vision.tight_crops`).
 SMALL_FACES: Detector = FirstFound(
     (
-        QuarterTurns(MTCNN, least_face=QualityPolicy().min_face_px, near_size=0.5),
+        QuarterTurns(MTCNN, least_face=QualityPolicy().min_face_px, standing_bar=0.9),
         TightCrops(MTCNN),
     ),
     name="mtcnn",
