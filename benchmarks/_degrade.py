@@ -1,9 +1,10 @@
 """What real life does to a photo, seeded: turns, compression, blur, dim light, grey, size, cover.
 
-Each degradation takes an RGB image and a ``numpy`` random generator (the
-benchmark seeds one per image and condition, so a run is repeatable) and
-returns the degraded image and the map of a point of the original to the
-degraded image (only turns move faces; the map places annotated boxes).
+Each degradation takes an RGB image, a ``numpy`` random generator (the
+benchmark seeds one per image and condition, so a run is repeatable) and the
+image's face boxes (where a cover goes), and returns the degraded image and
+the map of a point of the original to the degraded image (only turns and
+tilts move faces; the map places annotated boxes).
 """
 
 from __future__ import annotations
@@ -145,25 +146,26 @@ def lower_face_covered(image: RGBImage, rng: np.random.Generator, faces: list[Ba
 
 @dataclass(frozen=True)
 class Condition:
-    """One named degradation."""
+    """One named degradation, and what it does."""
 
     name: str
     apply: Transform
+    what: str
 
 
 def conditions() -> list[Condition]:
     """Every condition the benchmark knows, the untouched photo first."""
     return [
-        Condition("original", lambda image, rng, faces: (image, _same)),
-        Condition("turned 90", quarter_turns(1)),
-        Condition("turned 180", quarter_turns(2)),
-        Condition("turned 270", quarter_turns(3)),
-        Condition("tilted 10-25", tilt),
-        Condition("jpeg q15-30", jpeg),
-        Condition("gaussian blur", gaussian_blur),
-        Condition("motion blur", motion_blur),
-        Condition("low light", low_light),
-        Condition("greyscale", greyscale),
-        Condition("small, enlarged", small),
-        Condition("lower face covered", lower_face_covered),
+        Condition("original", lambda image, rng, faces: (image, _same), "the photo as it is"),
+        Condition("turned 90", quarter_turns(1), "a quarter turn counter-clockwise, EXIF lost"),
+        Condition("turned 180", quarter_turns(2), "upside down (a card scanned the wrong way)"),
+        Condition("turned 270", quarter_turns(3), "three quarter turns, EXIF lost"),
+        Condition("tilted 10-25", tilt, (tilt.__doc__ or "").strip()),
+        Condition("jpeg q15-30", jpeg, (jpeg.__doc__ or "").strip()),
+        Condition("gaussian blur", gaussian_blur, (gaussian_blur.__doc__ or "").strip()),
+        Condition("motion blur", motion_blur, (motion_blur.__doc__ or "").strip()),
+        Condition("low light", low_light, "exposure 1/6 to 1/12, then sensor noise"),
+        Condition("greyscale", greyscale, (greyscale.__doc__ or "").strip()),
+        Condition("small then enlarged", small, (small.__doc__ or "").strip()),
+        Condition("lower face covered", lower_face_covered, "a band from the nose tip down"),
     ]

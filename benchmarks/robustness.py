@@ -310,7 +310,7 @@ def main() -> None:
     known = conditions()
     if args.list:
         for c in known:
-            print(f"{c.name}: {(c.apply.__doc__ or '').strip().splitlines()[0]}")
+            print(f"{c.name}: {c.what}")
         return
     wanted = [n.strip() for n in args.conditions.split(",") if n.strip()]
     unknown = sorted(set(wanted) - {c.name for c in known})
