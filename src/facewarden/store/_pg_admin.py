@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -23,7 +24,15 @@ from facewarden.store import migrations
 from facewarden.store._dialect import POSTGRES, PgRow
 from facewarden.store._pg_schema import PG_MIGRATIONS
 
-__all__ = ["connect", "deletion_warnings", "migrate", "redacted", "server_problems", "table_order"]
+__all__ = [
+    "await_older_snapshots",
+    "connect",
+    "deletion_warnings",
+    "migrate",
+    "redacted",
+    "server_problems",
+    "table_order",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +40,13 @@ _CONNECT_TIMEOUT_S = 10
 # pg_advisory_xact_lock key serialising migrations ("fw-migr" as an integer).
 MIGRATION_LOCK = 0x66772D6D696772
 _TCP_TYPES = ("host", "hostssl", "hostnossl", "hostgssenc", "hostnogssenc")
+# Other sessions of the database whose snapshot or transaction began before a given xid
+# (the next one to be assigned when asked): rows deleted until then may be visible to them.
+_OLDER_SESSIONS = (
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+    " AND pid <> pg_backend_pid() AND (age(backend_xmin) > age(%(xid)s::text::xid)"
+    " OR age(backend_xid) > age(%(xid)s::text::xid))"
+)
 
 
 def redacted(url: str) -> str:
@@ -181,3 +197,28 @@ def table_order() -> list[str]:
             if match:
                 names.append(match.group(1))
     return names
+
+
+def await_older_snapshots(conn: psycopg.Connection[PgRow], timeout_s: float) -> list[int]:
+    """Wait, at most ``timeout_s``, for other sessions that may still see deleted rows.
+
+    ``VACUUM FULL`` copies into the rewritten table every deleted row that a
+    snapshot still open in another session of the database may see (MVCC):
+    a report, a ``pg_dump``, a long export on another server, an autovacuum
+    ``ANALYZE`` of another table that began before the deletes. Compacting
+    then would leave an erased person's rows in the new files. So the
+    sessions whose snapshot or transaction began before now are waited for.
+
+    Returns the process ids still holding such a snapshot at the deadline (empty
+    when none): their rows stay until a later compaction.
+    """
+    row = conn.execute(
+        "SELECT (pg_snapshot_xmax(pg_current_snapshot())::text::bigint % 4294967296) AS xid"
+    ).fetchone()
+    horizon = {"xid": str(row["xid"]) if row else "0"}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pids = [int(r["pid"]) for r in conn.execute(_OLDER_SESSIONS, horizon).fetchall()]
+        if not pids or time.monotonic() >= deadline:
+            return pids
+        time.sleep(0.1)

@@ -36,6 +36,7 @@ from psycopg import sql
 from facewarden.errors import ConfigError, DatabaseUnavailableError, FacewardenError
 from facewarden.store._dialect import POSTGRES, PgRow
 from facewarden.store._pg_admin import (
+    await_older_snapshots,
     connect,
     deletion_warnings,
     migrate,
@@ -55,6 +56,8 @@ logger = logging.getLogger(__name__)
 
 # pg_advisory_xact_lock key every write transaction takes ("fw-write").
 WRITER_LOCK = 0x66772D7772697465
+_SNAPSHOT_WAIT_S = 30.0
+"""How long a compaction waits for other sessions that may still see the deleted rows."""
 
 
 def is_postgres_url(url: str | None) -> bool:
@@ -281,6 +284,13 @@ class PostgresStore(StoreBase[PgTransaction], VectorReads):
             raise FacewardenError(f"no such table to compact: {', '.join(unknown)}")
         with self._lock, POSTGRES.translated("vacuum"):
             conn = self._live()
+            holding = await_older_snapshots(conn, _SNAPSHOT_WAIT_S)
+            if holding:
+                logger.warning(
+                    "sessions %s of the database hold a snapshot older than the deletions: "
+                    "the rows they may see stay in the table files until the next compaction",
+                    ", ".join(map(str, holding)),
+                )
             rewritten = table_order() if names is None else self._cascade(names)
             tables_sql = sql.SQL(", ").join(sql.Identifier(t) for t in rewritten)
             targets = sql.SQL("") if names is None else sql.SQL(" {}").format(tables_sql)
