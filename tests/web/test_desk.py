@@ -673,6 +673,35 @@ def test_an_alarm_recorded_late_for_an_earlier_moment_is_still_raised(
     assert console.problems == []
 
 
+def test_an_occupancy_alert_stored_late_for_an_earlier_moment_is_still_shown(
+    cam_console: Console, camera_server: CameraServer
+) -> None:
+    # An occupancy alert is dated by its frame: a lagging camera's (a worker behind, a
+    # pushed frame stamped by a camera that buffered) is stored after another camera's
+    # later one. The desk asked only for alerts after the newest it held, so it never
+    # showed the late one.
+    from facewarden.service.warden import Warden
+    from facewarden.store.cameras import OccupancyAlertRow
+
+    console = cam_console
+    page = console.page
+    lobby = _add_camera(console, camera_server, "lobby-now", "Lobby")
+    hall = _add_camera(console, camera_server, "hall-late", "Hall")
+    console.login(*camera_server.users["operator"])
+    page.get_by_test_id("alert-bell").wait_for()
+
+    def occupancy(camera_id: str, at: datetime, people: int) -> None:
+        with Warden.open(camera_server.settings, actor="test:ingest") as warden:
+            with warden.store.transaction() as tx:
+                tx.insert_occupancy_alert(OccupancyAlertRow(camera_id, at, people, 4))
+
+    occupancy(lobby["camera_id"], datetime.now(UTC), 51)
+    page.get_by_text("51 people in view").first.wait_for(timeout=8_000)
+    occupancy(hall["camera_id"], datetime.now(UTC) - timedelta(seconds=40), 47)
+    page.get_by_text("47 people in view").first.wait_for(timeout=8_000)
+    assert console.problems == []
+
+
 def test_an_alert_leaves_an_open_list_when_it_passes_the_live_window(
     cam_console: Console, camera_server: CameraServer
 ) -> None:

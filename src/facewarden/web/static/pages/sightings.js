@@ -12,6 +12,10 @@ import { fromLocalInput } from "./crowd.js";
 /** How often the shell asks for new alerts (ms): an alert shows within about a second. */
 export const ALERT_POLL_MS = 1000;
 const DECIDED_OVERLAP_MS = 5000;
+// Occupancy alerts are dated by their frame: a lagging camera's (a worker behind, frames a
+// camera buffered) is stored after another's later one, so they are asked for from this
+// far before the newest held (repeats are dropped by key; they name no one, unaudited).
+const OCCUPANCY_OVERLAP_MS = 5 * 60_000;
 // A poll reads what is new oldest first, a page at a time (the server's cap), up to
 // this many pages: a burst, or what came while the tab was hidden, is read whole.
 const ALERT_PAGE = 100;
@@ -159,8 +163,9 @@ class AlertFeed {
         const query = { limit: ALERT_PAGE, order: "oldest" };
         if (position !== null) query.recorded_after = position;
         else if (cursor) query.cursor = cursor;
-        // Occupancy alerts (stored: every server answers alike) are read from the newest seen.
-        if (this._since) query.since = this._since;
+        // Occupancy alerts (stored: every server answers alike) are read from a while before
+        // the newest seen. Reading the window by its cursor, since bounds the sightings too.
+        if (this._since) query.since = position === null ? this._since : new Date(Date.parse(this._since) - OCCUPANCY_OVERLAP_MS).toISOString();
         if (decidedFrom && (n === 0 || decidedCursor)) {
           query.decided_since = decidedFrom;
           if (decidedCursor) query.decided_cursor = decidedCursor;
