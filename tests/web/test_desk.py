@@ -691,9 +691,11 @@ def test_an_occupancy_alert_stored_late_for_an_earlier_moment_is_still_shown(
     page.get_by_test_id("alert-bell").wait_for()
 
     def occupancy(camera_id: str, at: datetime, people: int) -> None:
-        with Warden.open(camera_server.settings, actor="test:ingest") as warden:
-            with warden.store.transaction() as tx:
-                tx.insert_occupancy_alert(OccupancyAlertRow(camera_id, at, people, 4))
+        with (
+            Warden.open(camera_server.settings, actor="test:ingest") as warden,
+            warden.store.transaction() as tx,
+        ):
+            tx.insert_occupancy_alert(OccupancyAlertRow(camera_id, at, people, 4))
 
     occupancy(lobby["camera_id"], datetime.now(UTC), 51)
     page.get_by_text("51 people in view").first.wait_for(timeout=8_000)
