@@ -47,9 +47,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-import xml.etree.ElementTree as ET
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,6 +56,7 @@ import numpy as np
 import numpy.typing as npt
 
 from _degrade import Band, Condition, PointMap, conditions
+from _group_photos import GROUP, group_annotations, hits
 from facewarden import imaging
 from facewarden.match.thresholds import threshold_for
 from facewarden.service.watchlists import comparison_threshold
@@ -64,12 +64,10 @@ from facewarden.vision.pipeline import Pipeline, central_face
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 FOLD = SHARED / "lfw-fold1"
-GROUP = SHARED / "faces" / "dlib" / "examples" / "faces"
 #: LFW's photos are cut around the face found by Viola-Jones: the face sits at the
 #: centre. The median central MTCNN box of 41 fold photos, for the covering band.
 LFW_FACE: Band = (77.0, 63.0, 173.0, 188.0)
 PEER_COSINE_AT_FMR_1E3 = 0.9250
-IOU_HIT = 0.3
 
 RGBImage = npt.NDArray[np.uint8]
 Vector = npt.NDArray[np.float64]
@@ -179,21 +177,6 @@ def read_pairs(count: int) -> list[tuple[Path, Path, bool]]:
     return same[:count] + other[:count]
 
 
-def group_photos() -> dict[Path, list[Band]]:
-    """dlib's annotated group photos and their boxes (xyxy pixels), ``ignore`` boxes left out."""
-    boxes: dict[Path, list[Band]] = {}
-    for xml_name in ("training.xml", "testing.xml"):
-        for image in ET.parse(GROUP / xml_name).getroot().iter("image"):
-            found = boxes.setdefault(GROUP / image.attrib["file"], [])
-            for box in image.iter("box"):
-                if box.attrib.get("ignore") == "1":
-                    continue
-                left, top = float(box.attrib["left"]), float(box.attrib["top"])
-                width, height = float(box.attrib["width"]), float(box.attrib["height"])
-                found.append((left, top, left + width, top + height))
-    return boxes
-
-
 def moved(box: Band, where: PointMap) -> Band:
     """``box`` where the degradation put it, as tight as the original.
 
@@ -208,30 +191,6 @@ def moved(box: Band, where: PointMap) -> Band:
     shrink = float(np.sqrt((x2 - x1) * (y2 - y1) / (w * h)))
     w, h = w * shrink, h * shrink
     return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-
-
-def iou(a: Band, b: Band) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def matched(truth: Sequence[Band], found: Sequence[Band]) -> int:
-    """Annotated boxes found: greedy one-to-one matching, best overlaps first."""
-    candidates = sorted(
-        ((iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True
-    )
-    used_truth: set[int] = set()
-    used_found: set[int] = set()
-    for overlap, i, j in candidates:
-        if overlap < IOU_HIT:
-            break
-        if i not in used_truth and j not in used_found:
-            used_truth.add(i)
-            used_found.add(j)
-    return len(used_truth)
 
 
 def covers(box: Band | None, point: tuple[float, float]) -> bool:
@@ -292,10 +251,10 @@ def run_condition(
         placed = [moved(box, where) for box in truth]
         for system in systems:
             boxes = system.probe(image, embed=False).boxes
-            hits = matched(placed, boxes)
+            found = hits(placed, boxes)
             for judge in system.judges:
-                tallies[judge].group_found += hits
-                tallies[judge].group_extra += len(boxes) - hits
+                tallies[judge].group_found += found
+                tallies[judge].group_extra += len(boxes) - found
     return tallies
 
 
@@ -330,7 +289,7 @@ def main() -> None:
     ]
     pairs = read_pairs(args.pairs)
     genuine = sum(g for _, _, g in pairs)
-    groups = {} if args.no_groups else group_photos()
+    groups = {} if args.no_groups else group_annotations()
     n_group = sum(len(b) for b in groups.values())
 
     # The second photo of each pair, upright, as it was enrolled: facewarden enrolls
